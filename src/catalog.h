@@ -1,0 +1,93 @@
+/*
+ * catalog.h -- the datasets a node knows: schemas (persisted in the store)
+ * and each dataset's in-memory buffer of batches.
+ *
+ * A dataset's buffer is a list of immutable batches ("chunks"). Ingest
+ * builds a batch privately and appends it whole under the dataset's lock
+ * (moving a pointer, not rows). A flush takes the list out under the same
+ * lock, so ingestion goes on into a fresh list while the old one is written.
+ * Datasets are never removed while the server runs, so a dataset pointer
+ * obtained from the catalog stays valid until ursa_catalog_destroy().
+ */
+#ifndef URSA_CATALOG_H
+#define URSA_CATALOG_H
+
+#include "column.h"
+#include "pq_write.h"
+#include "store.h"
+
+#include <pthread.h>
+
+typedef struct ursa_dataset {
+    char *name;
+    ursa_schema_t schema;
+    char *schema_json; /* canonical rendering, as persisted */
+
+    pthread_mutex_t lock; /* guards the fields below */
+    ursa_batch_t **chunks;
+    size_t nchunks, cap;
+    uint64_t rows;
+    uint64_t bytes;
+
+    pthread_mutex_t flush_lock; /* one flush of this dataset at a time */
+} ursa_dataset_t;
+
+typedef struct ursa_catalog {
+    ursa_store_t *store; /* not owned */
+    char *node;
+    pq_write_opts_t pq;
+    pthread_rwlock_t lock; /* guards the array */
+    ursa_dataset_t **ds;
+    size_t n, cap;
+} ursa_catalog_t;
+
+#define URSA_SCHEMA_KEY "_ursa/schema.json"
+
+/* Creates the catalog and loads every dataset schema found in the store. */
+int ursa_catalog_new(ursa_catalog_t **out, ursa_store_t *store, const char *node,
+                     ursa_err_t *err) URSA_MUST_CHECK;
+/* Frees the catalog, its datasets and any rows still buffered. */
+void ursa_catalog_destroy(ursa_catalog_t **c);
+
+/* Creates dataset name with the schema document json. *created is true
+ * when it was new; an identical existing schema is not an error, a
+ * different one is URSA_EEXIST. */
+int ursa_catalog_create(ursa_catalog_t *c, const char *name, const char *json, size_t len, bool *created,
+                        ursa_err_t *err) URSA_MUST_CHECK;
+
+/* Returns the dataset or NULL. */
+ursa_dataset_t *ursa_catalog_get(ursa_catalog_t *c, const char *name);
+
+/* Copies the dataset pointers (for listing) into a new array *out of *n
+ * entries; the caller frees the array (not the datasets). */
+int ursa_catalog_list(ursa_catalog_t *c, ursa_dataset_t ***out, size_t *n) URSA_MUST_CHECK;
+
+/* Appends a finished batch to the buffer and takes ownership of it (also
+ * on failure, when it is freed). */
+int ursa_dataset_append(ursa_dataset_t *d, ursa_batch_t *b) URSA_MUST_CHECK;
+
+/* Reads the buffered row and byte counts. */
+void ursa_dataset_stats(ursa_dataset_t *d, uint64_t *rows, uint64_t *bytes);
+
+/* One file written by a flush. */
+typedef struct ursa_flush_file {
+    char key[512];
+    char date[16];
+    uint64_t rows;
+    uint64_t bytes;
+} ursa_flush_file_t;
+
+typedef struct ursa_flush_result {
+    ursa_flush_file_t *files; /* owned; free with ursa_flush_result_free */
+    size_t nfiles;
+    uint64_t rows;
+} ursa_flush_result_t;
+
+/* Writes every buffered row of d as Parquet, one file per UTC day of the
+ * time column, and publishes the files. On failure nothing is published
+ * and the rows stay buffered. */
+int ursa_dataset_flush(ursa_catalog_t *c, ursa_dataset_t *d, ursa_flush_result_t *res,
+                       ursa_err_t *err) URSA_MUST_CHECK;
+void ursa_flush_result_free(ursa_flush_result_t *r);
+
+#endif

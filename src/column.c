@@ -1,0 +1,195 @@
+/*
+ * column.c -- Arrow-layout columns: append, truncate, take.
+ */
+#include "column.h"
+
+#include <string.h>
+
+void ursa_column_init(ursa_column_t *c, ursa_type_t t)
+{
+    memset(c, 0, sizeof(*c));
+    c->type = t;
+}
+
+void ursa_column_free(ursa_column_t *c)
+{
+    ursa_buf_free(&c->validity);
+    ursa_buf_free(&c->values);
+    ursa_buf_free(&c->offsets);
+    ursa_buf_free(&c->data);
+    c->length = c->null_count = 0;
+}
+
+/* Makes room for one more bit in a bitmap holding `len` bits. */
+static int bitmap_grow(ursa_buf_t *bm, size_t len)
+{
+    if ((len & 7) == 0) {
+        int rc = ursa_buf_push(bm, 0);
+        if (rc) return rc;
+    }
+    return URSA_OK;
+}
+
+/* Adds the validity bit and, for strings, the first offset. */
+static int begin_row(ursa_column_t *c, bool valid)
+{
+    int rc = bitmap_grow(&c->validity, c->length);
+    if (rc) return rc;
+    ursa_bit_set(c->validity.data, c->length, valid);
+    if (c->type == URSA_TYPE_STRING && c->offsets.len == 0) {
+        int64_t zero = 0;
+        if ((rc = ursa_buf_append(&c->offsets, &zero, sizeof(zero)))) return rc;
+    }
+    return URSA_OK;
+}
+
+int ursa_column_append_null(ursa_column_t *c)
+{
+    int rc = begin_row(c, false);
+    if (rc) return rc;
+    switch (c->type) {
+    case URSA_TYPE_BOOL:
+        if ((rc = bitmap_grow(&c->values, c->length))) return rc;
+        ursa_bit_set(c->values.data, c->length, false);
+        break;
+    case URSA_TYPE_STRING: {
+        int64_t end = (int64_t)c->data.len;
+        if ((rc = ursa_buf_append(&c->offsets, &end, sizeof(end)))) return rc;
+        break;
+    }
+    default: {
+        int64_t zero = 0;
+        if ((rc = ursa_buf_append(&c->values, &zero, sizeof(zero)))) return rc;
+    }
+    }
+    c->length++;
+    c->null_count++;
+    return URSA_OK;
+}
+
+int ursa_column_append_i64(ursa_column_t *c, int64_t v)
+{
+    int rc = begin_row(c, true);
+    if (rc) return rc;
+    if ((rc = ursa_buf_append(&c->values, &v, sizeof(v)))) return rc;
+    c->length++;
+    return URSA_OK;
+}
+
+int ursa_column_append_f64(ursa_column_t *c, double v)
+{
+    int rc = begin_row(c, true);
+    if (rc) return rc;
+    if ((rc = ursa_buf_append(&c->values, &v, sizeof(v)))) return rc;
+    c->length++;
+    return URSA_OK;
+}
+
+int ursa_column_append_bool(ursa_column_t *c, bool v)
+{
+    int rc = begin_row(c, true);
+    if (rc) return rc;
+    if ((rc = bitmap_grow(&c->values, c->length))) return rc;
+    ursa_bit_set(c->values.data, c->length, v);
+    c->length++;
+    return URSA_OK;
+}
+
+int ursa_column_append_str(ursa_column_t *c, const void *s, size_t n)
+{
+    int rc = begin_row(c, true);
+    if (rc) return rc;
+    if ((rc = ursa_buf_append(&c->data, s, n))) return rc;
+    int64_t end = (int64_t)c->data.len;
+    if ((rc = ursa_buf_append(&c->offsets, &end, sizeof(end)))) return rc;
+    c->length++;
+    return URSA_OK;
+}
+
+void ursa_column_truncate(ursa_column_t *c, size_t length)
+{
+    if (length >= c->length) return;
+    size_t nulls = 0;
+    for (size_t i = length; i < c->length; i++) nulls += !ursa_column_valid(c, i);
+    c->null_count -= nulls;
+    c->validity.len = (length + 7) / 8;
+    switch (c->type) {
+    case URSA_TYPE_BOOL:
+        c->values.len = (length + 7) / 8;
+        break;
+    case URSA_TYPE_STRING: {
+        const int64_t *off = (const int64_t *)(const void *)c->offsets.data;
+        c->data.len = (size_t)off[length];
+        c->offsets.len = (length + 1) * sizeof(int64_t);
+        break;
+    }
+    default:
+        c->values.len = length * sizeof(int64_t);
+    }
+    c->length = length;
+}
+
+int ursa_column_take(ursa_column_t *dst, const ursa_column_t *src, const uint32_t *idx, size_t n)
+{
+    int rc = URSA_OK;
+    if (dst->type != src->type) return URSA_EINVAL;
+    for (size_t k = 0; k < n && rc == URSA_OK; k++) {
+        size_t i = idx[k];
+        if (!ursa_column_valid(src, i)) {
+            rc = ursa_column_append_null(dst);
+            continue;
+        }
+        switch (src->type) {
+        case URSA_TYPE_BOOL:
+            rc = ursa_column_append_bool(dst, ursa_column_bool(src, i));
+            break;
+        case URSA_TYPE_FLOAT64:
+            rc = ursa_column_append_f64(dst, ursa_column_f64(src, i));
+            break;
+        case URSA_TYPE_STRING: {
+            size_t len;
+            const uint8_t *s = ursa_column_str(src, i, &len);
+            rc = ursa_column_append_str(dst, s, len);
+            break;
+        }
+        default:
+            rc = ursa_column_append_i64(dst, ursa_column_i64(src, i));
+        }
+    }
+    return rc;
+}
+
+size_t ursa_column_bytes(const ursa_column_t *c)
+{
+    return c->validity.cap + c->values.cap + c->offsets.cap + c->data.cap;
+}
+
+int ursa_batch_init(ursa_batch_t *b, const ursa_schema_t *s)
+{
+    memset(b, 0, sizeof(*b));
+    b->cols = ursa_calloc(s->nfields ? s->nfields : 1, sizeof(ursa_column_t));
+    if (!b->cols) return URSA_ENOMEM;
+    b->ncols = s->nfields;
+    for (size_t i = 0; i < s->nfields; i++) ursa_column_init(&b->cols[i], s->fields[i].type);
+    return URSA_OK;
+}
+
+void ursa_batch_free(ursa_batch_t *b)
+{
+    for (size_t i = 0; i < b->ncols; i++) ursa_column_free(&b->cols[i]);
+    ursa_free(b->cols);
+    memset(b, 0, sizeof(*b));
+}
+
+void ursa_batch_truncate(ursa_batch_t *b, size_t nrows)
+{
+    for (size_t i = 0; i < b->ncols; i++) ursa_column_truncate(&b->cols[i], nrows);
+    if (nrows < b->nrows) b->nrows = nrows;
+}
+
+size_t ursa_batch_bytes(const ursa_batch_t *b)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < b->ncols; i++) n += ursa_column_bytes(&b->cols[i]);
+    return n;
+}

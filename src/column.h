@@ -1,0 +1,105 @@
+/*
+ * column.h -- Arrow-layout columns and batches of columns.
+ *
+ * A column holds `length` values of one type in the Arrow memory layout:
+ *   validity  one bit per row, LSB first, 1 = value present. Always kept,
+ *             also for non-nullable columns (all ones there).
+ *   values    BOOL: one bit per row (LSB first);
+ *             INT64, TIMESTAMP: int64_t per row; FLOAT64: double per row.
+ *             A null row still occupies its slot (value 0 / false).
+ *   offsets   STRING only: int64_t offsets, length + 1 entries, offsets[0]==0
+ *             (the Arrow "large string" layout).
+ *   data      STRING only: the UTF-8 bytes of all values back to back.
+ * Columns append only; ursa_column_truncate() rolls back a partly
+ * appended row. A batch is a set of columns of equal length following a
+ * schema. Everything is owned by the column/batch and freed by _free().
+ */
+#ifndef URSA_COLUMN_H
+#define URSA_COLUMN_H
+
+#include "common.h"
+#include "schema.h"
+
+typedef struct ursa_column {
+    ursa_type_t type;
+    size_t length;
+    size_t null_count;
+    ursa_buf_t validity;
+    ursa_buf_t values;
+    ursa_buf_t offsets;
+    ursa_buf_t data;
+} ursa_column_t;
+
+static inline bool ursa_bit_get(const uint8_t *bits, size_t i)
+{
+    return (bits[i >> 3] >> (i & 7)) & 1;
+}
+
+static inline void ursa_bit_set(uint8_t *bits, size_t i, bool v)
+{
+    if (v)
+        bits[i >> 3] |= (uint8_t)(1u << (i & 7));
+    else
+        bits[i >> 3] &= (uint8_t) ~(1u << (i & 7));
+}
+
+/* Initializes an empty column of type t (caller-owned storage). */
+void ursa_column_init(ursa_column_t *c, ursa_type_t t);
+void ursa_column_free(ursa_column_t *c);
+
+/* Appenders. Each adds one row. They return URSA_OK or URSA_ENOMEM. */
+int ursa_column_append_null(ursa_column_t *c) URSA_MUST_CHECK;
+int ursa_column_append_i64(ursa_column_t *c, int64_t v) URSA_MUST_CHECK;
+int ursa_column_append_f64(ursa_column_t *c, double v) URSA_MUST_CHECK;
+int ursa_column_append_bool(ursa_column_t *c, bool v) URSA_MUST_CHECK;
+int ursa_column_append_str(ursa_column_t *c, const void *s, size_t n) URSA_MUST_CHECK;
+
+/* Accessors (i < length). */
+static inline bool ursa_column_valid(const ursa_column_t *c, size_t i)
+{
+    return ursa_bit_get(c->validity.data, i);
+}
+static inline int64_t ursa_column_i64(const ursa_column_t *c, size_t i)
+{
+    return ((const int64_t *)(const void *)c->values.data)[i];
+}
+static inline double ursa_column_f64(const ursa_column_t *c, size_t i)
+{
+    return ((const double *)(const void *)c->values.data)[i];
+}
+static inline bool ursa_column_bool(const ursa_column_t *c, size_t i)
+{
+    return ursa_bit_get(c->values.data, i);
+}
+static inline const uint8_t *ursa_column_str(const ursa_column_t *c, size_t i, size_t *n)
+{
+    const int64_t *off = (const int64_t *)(const void *)c->offsets.data;
+    *n = (size_t)(off[i + 1] - off[i]);
+    return c->data.data + off[i];
+}
+
+/* Rolls the column back to `length` rows (length <= c->length). */
+void ursa_column_truncate(ursa_column_t *c, size_t length);
+
+/* Appends rows idx[0..n) of src to dst (same type). */
+int ursa_column_take(ursa_column_t *dst, const ursa_column_t *src, const uint32_t *idx,
+                     size_t n) URSA_MUST_CHECK;
+
+/* Bytes of memory the column's buffers hold (their capacity). */
+size_t ursa_column_bytes(const ursa_column_t *c);
+
+/* A batch: one column per schema field, all of the same length. */
+typedef struct ursa_batch {
+    ursa_column_t *cols;
+    size_t ncols;
+    size_t nrows;
+} ursa_batch_t;
+
+/* Allocates one empty column per field of s. */
+int ursa_batch_init(ursa_batch_t *b, const ursa_schema_t *s) URSA_MUST_CHECK;
+void ursa_batch_free(ursa_batch_t *b);
+/* Rolls every column back to nrows rows. */
+void ursa_batch_truncate(ursa_batch_t *b, size_t nrows);
+size_t ursa_batch_bytes(const ursa_batch_t *b);
+
+#endif

@@ -1,0 +1,219 @@
+/*
+ * common.c -- status names, errors, the accounted allocator, buffers, logs.
+ */
+#include "common.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *const status_names[] = {
+    "OK", "ENOMEM", "EINVAL", "EIO", "ENOTFOUND", "EEXIST", "ELIMIT", "EFORMAT", "EINTERNAL",
+};
+
+const char *ursa_strstatus(int rc)
+{
+    if (rc < 0 || (size_t)rc >= URSA_ARRAY_LEN(status_names)) return "EUNKNOWN";
+    return status_names[rc];
+}
+
+int ursa_err_set(ursa_err_t *err, int code, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+        va_end(ap);
+        err->code = code;
+    }
+    return code;
+}
+
+/* ---------------------------------------------------------------------------
+ * The allocator. Each block carries a 16-byte header holding its size, so
+ * the total in use can be kept without the caller passing sizes back.
+ * ------------------------------------------------------------------------- */
+
+#define HDR 16
+
+static atomic_size_t mem_used;
+static atomic_long mem_fail_countdown;
+
+size_t ursa_mem_used(void)
+{
+    return atomic_load_explicit(&mem_used, memory_order_relaxed);
+}
+
+void ursa_mem_fail_after(long n)
+{
+    atomic_store(&mem_fail_countdown, n);
+}
+
+static bool inject_failure(void)
+{
+    long n = atomic_load_explicit(&mem_fail_countdown, memory_order_relaxed);
+    if (URSA_LIKELY(n == 0)) return false;
+    return atomic_fetch_sub(&mem_fail_countdown, 1) == 1;
+}
+
+void *ursa_malloc(size_t n)
+{
+    if (inject_failure() || n > SIZE_MAX - HDR) return NULL;
+    unsigned char *p = malloc(n + HDR);
+    if (!p) return NULL;
+    memcpy(p, &n, sizeof(n));
+    atomic_fetch_add_explicit(&mem_used, n, memory_order_relaxed);
+    return p + HDR;
+}
+
+void *ursa_calloc(size_t count, size_t n)
+{
+    if (n && count > SIZE_MAX / n) return NULL;
+    void *p = ursa_malloc(count * n);
+    if (p) memset(p, 0, count * n);
+    return p;
+}
+
+void *ursa_realloc(void *ptr, size_t n)
+{
+    if (!ptr) return ursa_malloc(n);
+    if (inject_failure() || n > SIZE_MAX - HDR) return NULL;
+    unsigned char *base = (unsigned char *)ptr - HDR;
+    size_t old;
+    memcpy(&old, base, sizeof(old));
+    unsigned char *p = realloc(base, n + HDR);
+    if (!p) return NULL;
+    memcpy(p, &n, sizeof(n));
+    if (n >= old)
+        atomic_fetch_add_explicit(&mem_used, n - old, memory_order_relaxed);
+    else
+        atomic_fetch_sub_explicit(&mem_used, old - n, memory_order_relaxed);
+    return p + HDR;
+}
+
+void ursa_free(void *ptr)
+{
+    if (!ptr) return;
+    unsigned char *base = (unsigned char *)ptr - HDR;
+    size_t n;
+    memcpy(&n, base, sizeof(n));
+    atomic_fetch_sub_explicit(&mem_used, n, memory_order_relaxed);
+    free(base);
+}
+
+char *ursa_strndup(const char *s, size_t n)
+{
+    char *p = ursa_malloc(n + 1);
+    if (!p) return NULL;
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+char *ursa_strdup(const char *s)
+{
+    return ursa_strndup(s, strlen(s));
+}
+
+/* ---------------------------------------------------------------------------
+ * Buffers
+ * ------------------------------------------------------------------------- */
+
+int ursa_buf_reserve(ursa_buf_t *b, size_t extra)
+{
+    if (b->cap - b->len >= extra) return URSA_OK;
+    if (extra > URSA_BUF_MAX - b->len) return URSA_ENOMEM;
+    size_t need = b->len + extra;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < need) cap = cap < URSA_BUF_MAX / 2 ? cap * 2 : URSA_BUF_MAX;
+    uint8_t *p = ursa_realloc(b->data, cap);
+    if (!p) return URSA_ENOMEM;
+    b->data = p;
+    b->cap = cap;
+    return URSA_OK;
+}
+
+int ursa_buf_append(ursa_buf_t *b, const void *p, size_t n)
+{
+    int rc = ursa_buf_reserve(b, n);
+    if (rc) return rc;
+    if (n) memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return URSA_OK;
+}
+
+int ursa_buf_printf(ursa_buf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char tmp[256];
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n < 0) return URSA_EINVAL;
+    if ((size_t)n < sizeof(tmp)) return ursa_buf_append(b, tmp, (size_t)n);
+    int rc = ursa_buf_reserve(b, (size_t)n + 1);
+    if (rc) return rc;
+    va_start(ap, fmt);
+    vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return URSA_OK;
+}
+
+int ursa_buf_json_str(ursa_buf_t *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    int rc = ursa_buf_reserve(b, n + 2);
+    if (rc) return rc;
+    b->data[b->len++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[6];
+        size_t k = 0;
+        if (c == '"' || c == '\\') {
+            esc[k++] = '\\';
+            esc[k++] = (char)c;
+        } else if (c == '\n') {
+            esc[k++] = '\\';
+            esc[k++] = 'n';
+        } else if (c < 0x20 || c == 0x7f) {
+            esc[0] = '\\', esc[1] = 'u', esc[2] = '0', esc[3] = '0';
+            esc[4] = hex[c >> 4], esc[5] = hex[c & 15];
+            k = 6;
+        } else {
+            esc[k++] = (char)c;
+        }
+        if ((rc = ursa_buf_append(b, esc, k))) return rc;
+    }
+    return ursa_buf_push(b, '"');
+}
+
+void ursa_buf_free(ursa_buf_t *b)
+{
+    ursa_free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Logging
+ * ------------------------------------------------------------------------- */
+
+void ursa_log(const char *level, const char *fmt, ...)
+{
+    char line[1024];
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t k = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
+    k += (size_t)snprintf(line + k, sizeof(line) - k, ".%03ldZ %s ", ts.tv_nsec / 1000000, level);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line + k, sizeof(line) - k, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "%s\n", line);
+}

@@ -1,0 +1,296 @@
+/*
+ * flush.c -- writing a dataset's buffer as Parquet, one file per UTC day.
+ *
+ * Design. The buffered chunks are taken out of the dataset under its lock,
+ * so ingestion continues into a fresh list while they are written. The
+ * distinct days of the time column are collected; each chunk's rows are
+ * grouped by day with a stable counting sort (row order within a day is
+ * kept). For each day one Parquet file is streamed into an uncommitted store
+ * writer: a chunk that lies wholly in the day is written as is, otherwise
+ * its rows for the day are gathered into a scratch batch first. Only when
+ * every day's file is complete are they all committed. When anything fails,
+ * files already committed in this flush are deleted again and the chunks
+ * go back to the front of the buffer, so the rows are neither lost nor
+ * written twice by the next flush.
+ *
+ * File names: <node>-<flush time in µs>.parquet under
+ * <dataset>/date=YYYY-MM-DD/. The time is strictly increasing per process,
+ * so two flushes never share a name. (Names derived from WAL positions,
+ * which make a redone flush overwrite rather than duplicate, come with the
+ * write-ahead log.)
+ */
+#include "catalog.h"
+#include "coerce.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static atomic_llong last_flush_us;
+
+static int64_t unique_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    long long now = (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    long long prev = atomic_load(&last_flush_us);
+    for (;;) {
+        long long next = now > prev ? now : prev + 1;
+        if (atomic_compare_exchange_weak(&last_flush_us, &prev, next)) return next;
+    }
+}
+
+/* A chunk's rows grouped by day: rows perm[start[k] .. start[k+1]) belong
+ * to days[k], in their original order. */
+typedef struct grouped {
+    uint32_t *perm;
+    uint32_t *start;
+} grouped_t;
+
+typedef struct flush_state {
+    ursa_catalog_t *cat;
+    ursa_dataset_t *d;
+    ursa_batch_t **chunks;
+    size_t nchunks;
+    int64_t *days;
+    size_t ndays;
+    grouped_t *groups; /* one per chunk, when set */
+    size_t ngroups;
+    ursa_store_writer_t **pending; /* one per day, until committed */
+    ursa_flush_file_t *files;
+} flush_state_t;
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static size_t day_index(const int64_t *days, size_t n, int64_t day)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (days[mid] < day)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Collects the sorted distinct days over all chunks. */
+static int collect_days(flush_state_t *f)
+{
+    int tc = f->d->schema.time_column;
+    size_t cap = 8;
+    f->days = ursa_malloc(cap * sizeof(int64_t));
+    if (!f->days) return URSA_ENOMEM;
+    int64_t last = INT64_MIN;
+    for (size_t c = 0; c < f->nchunks; c++) {
+        const ursa_column_t *col = &f->chunks[c]->cols[tc];
+        for (size_t i = 0; i < col->length; i++) {
+            int64_t day = ursa_us_to_days(ursa_column_i64(col, i));
+            if (day == last) continue;
+            last = day;
+            bool seen = false;
+            for (size_t k = 0; k < f->ndays && !seen; k++) seen = f->days[k] == day;
+            if (seen) continue;
+            if (f->ndays == cap) {
+                int64_t *p = ursa_realloc(f->days, cap * 2 * sizeof(int64_t));
+                if (!p) return URSA_ENOMEM;
+                f->days = p;
+                cap *= 2;
+            }
+            f->days[f->ndays++] = day;
+        }
+    }
+    qsort(f->days, f->ndays, sizeof(int64_t), cmp_i64);
+    return URSA_OK;
+}
+
+/* Groups each chunk's rows by day (stable counting sort). */
+static int group_rows(flush_state_t *f)
+{
+    int tc = f->d->schema.time_column;
+    f->groups = ursa_calloc(f->nchunks, sizeof(grouped_t));
+    if (!f->groups) return URSA_ENOMEM;
+    f->ngroups = f->nchunks;
+    for (size_t c = 0; c < f->nchunks; c++) {
+        const ursa_column_t *col = &f->chunks[c]->cols[tc];
+        size_t n = col->length;
+        grouped_t *g = &f->groups[c];
+        g->start = ursa_calloc(f->ndays + 1, sizeof(uint32_t));
+        g->perm = ursa_malloc((n ? n : 1) * sizeof(uint32_t));
+        uint32_t *dk = ursa_malloc((n ? n : 1) * sizeof(uint32_t));
+        if (!g->start || !g->perm || !dk) {
+            ursa_free(dk);
+            return URSA_ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+            dk[i] = (uint32_t)day_index(f->days, f->ndays, ursa_us_to_days(ursa_column_i64(col, i)));
+            g->start[dk[i] + 1]++;
+        }
+        for (size_t k = 0; k < f->ndays; k++) g->start[k + 1] += g->start[k];
+        uint32_t *fill = ursa_malloc((f->ndays ? f->ndays : 1) * sizeof(uint32_t));
+        if (!fill) {
+            ursa_free(dk);
+            return URSA_ENOMEM;
+        }
+        memcpy(fill, g->start, f->ndays * sizeof(uint32_t));
+        for (size_t i = 0; i < n; i++) g->perm[fill[dk[i]]++] = (uint32_t)i;
+        ursa_free(fill);
+        ursa_free(dk);
+    }
+    return URSA_OK;
+}
+
+/* Streams the rows of day k into a new, uncommitted object. */
+static int write_day(flush_state_t *f, size_t k, int64_t stamp, ursa_err_t *err)
+{
+    ursa_flush_file_t *file = &f->files[k];
+    const ursa_schema_t *s = &f->d->schema;
+    ursa_format_date(f->days[k], file->date);
+    int n = snprintf(file->key, sizeof(file->key), "%s/date=%s/%s-%lld.parquet", f->d->name, file->date,
+                     f->cat->node, (long long)stamp);
+    if (n < 0 || (size_t)n >= sizeof(file->key)) return ursa_err_set(err, URSA_EINVAL, "object key too long");
+
+    pq_write_opts_t o = f->cat->pq;
+    o.kv_key = "ursa.schema";
+    o.kv_value = f->d->schema_json;
+    pq_writer_t *w = NULL;
+    ursa_batch_t scratch = {0};
+    int rc = ursa_store_writer_open(f->cat->store, file->key, &f->pending[k], err);
+    if (rc) return rc;
+    if ((rc = pq_writer_new(&w, s, &o, ursa_store_writer_sink(f->pending[k]), err))) goto out;
+    for (size_t c = 0; c < f->nchunks; c++) {
+        const ursa_batch_t *b = f->chunks[c];
+        const grouped_t *g = &f->groups[c];
+        size_t lo = g->start[k], cnt = g->start[k + 1] - lo;
+        if (cnt == 0) continue;
+        if (cnt == b->nrows) {
+            rc = pq_writer_write(w, b, 0, cnt, err);
+        } else {
+            ursa_batch_free(&scratch);
+            if ((rc = ursa_batch_init(&scratch, s))) goto out;
+            for (size_t i = 0; i < s->nfields && rc == URSA_OK; i++)
+                rc = ursa_column_take(&scratch.cols[i], &b->cols[i], g->perm + lo, cnt);
+            if (rc) goto out;
+            scratch.nrows = cnt;
+            rc = pq_writer_write(w, &scratch, 0, cnt, err);
+        }
+        if (rc) goto out;
+        file->rows += cnt;
+    }
+    rc = pq_writer_close(w, &file->bytes, err);
+out:
+    ursa_batch_free(&scratch);
+    pq_writer_destroy(&w);
+    if (rc && rc != URSA_ENOMEM && err && !err->msg[0]) ursa_err_set(err, rc, "writing %s failed", file->key);
+    return rc;
+}
+
+/* Puts the chunks back at the front of the buffer, before newer ones. */
+static void restore_chunks(flush_state_t *f)
+{
+    ursa_dataset_t *d = f->d;
+    pthread_mutex_lock(&d->lock);
+    size_t total = d->nchunks + f->nchunks;
+    ursa_batch_t **p = ursa_malloc(total * sizeof(*p));
+    if (p) {
+        memcpy(p, f->chunks, f->nchunks * sizeof(*p));
+        memcpy(p + f->nchunks, d->chunks, d->nchunks * sizeof(*p));
+        ursa_free(d->chunks);
+        d->chunks = p;
+        d->nchunks = d->cap = total;
+        for (size_t c = 0; c < f->nchunks; c++) {
+            d->rows += f->chunks[c]->nrows;
+            d->bytes += ursa_batch_bytes(f->chunks[c]);
+        }
+        ursa_free(f->chunks);
+        f->chunks = NULL;
+        f->nchunks = 0;
+    } else {
+        ursa_error("flush of %s: out of memory while restoring %zu chunks; they stay held by the flush",
+                   d->name, f->nchunks);
+    }
+    pthread_mutex_unlock(&d->lock);
+}
+
+int ursa_dataset_flush(ursa_catalog_t *c, ursa_dataset_t *d, ursa_flush_result_t *res, ursa_err_t *err)
+{
+    memset(res, 0, sizeof(*res));
+    if (err) err->msg[0] = '\0';
+    flush_state_t f = {.cat = c, .d = d};
+    int rc = URSA_OK;
+    size_t attempted = 0;
+
+    pthread_mutex_lock(&d->flush_lock);
+    pthread_mutex_lock(&d->lock);
+    f.chunks = d->chunks;
+    f.nchunks = d->nchunks;
+    d->chunks = NULL;
+    d->nchunks = d->cap = 0;
+    d->rows = d->bytes = 0;
+    pthread_mutex_unlock(&d->lock);
+    if (f.nchunks == 0) goto out;
+
+    if ((rc = collect_days(&f)) || (rc = group_rows(&f))) goto out;
+    f.pending = ursa_calloc(f.ndays, sizeof(*f.pending));
+    f.files = ursa_calloc(f.ndays, sizeof(*f.files));
+    if (!f.pending || !f.files) {
+        rc = URSA_ENOMEM;
+        goto out;
+    }
+    int64_t stamp = unique_now_us();
+    for (size_t k = 0; k < f.ndays && rc == URSA_OK; k++) rc = write_day(&f, k, stamp, err);
+    /* Publish. `attempted` counts the commits tried: a commit that failed
+     * after its rename may have left its object visible, so cleanup below
+     * removes every object up to and including the failed one. */
+    while (rc == URSA_OK && attempted < f.ndays) {
+        rc = ursa_store_writer_commit(f.pending[attempted], err);
+        f.pending[attempted++] = NULL; /* commit frees the writer, also on failure */
+    }
+    if (rc == URSA_OK) {
+        for (size_t k = 0; k < f.ndays; k++) res->rows += f.files[k].rows;
+        res->files = f.files;
+        res->nfiles = f.ndays;
+        f.files = NULL;
+    }
+out:
+    if (rc) {
+        if (rc == URSA_ENOMEM && err && !err->msg[0]) ursa_err_set(err, rc, "out of memory during flush");
+        for (size_t k = 0; k < f.ndays && f.pending; k++) ursa_store_writer_abort(f.pending[k]);
+        for (size_t k = 0; k < attempted; k++) {
+            ursa_err_t e2;
+            if (ursa_store_del(c->store, f.files[k].key, &e2))
+                ursa_error("flush of %s failed and %s could not be removed: %s", d->name, f.files[k].key,
+                           e2.msg);
+        }
+        if (f.nchunks) restore_chunks(&f);
+    } else {
+        for (size_t i = 0; i < f.nchunks; i++) {
+            ursa_batch_free(f.chunks[i]);
+            ursa_free(f.chunks[i]);
+        }
+    }
+    pthread_mutex_unlock(&d->flush_lock);
+    for (size_t i = 0; i < f.ngroups; i++) {
+        ursa_free(f.groups[i].perm);
+        ursa_free(f.groups[i].start);
+    }
+    ursa_free(f.groups);
+    ursa_free(f.chunks);
+    ursa_free(f.days);
+    ursa_free(f.pending);
+    ursa_free(f.files);
+    return rc;
+}
+
+void ursa_flush_result_free(ursa_flush_result_t *r)
+{
+    ursa_free(r->files);
+    memset(r, 0, sizeof(*r));
+}

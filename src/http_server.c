@@ -1,0 +1,552 @@
+/*
+ * http_server.c -- routes, request bodies and responses.
+ *
+ * Request lifecycle (libmicrohttpd calls the access handler repeatedly):
+ *   1st call   route the request, check method, dataset and headers; a
+ *              request that can be refused before its body is answered here
+ *              (libmicrohttpd then closes the connection instead of reading
+ *              a body nobody wants);
+ *   n calls    body pieces: fed to the NDJSON scanner (records) or
+ *              collected up to a small limit (schemas);
+ *   last call  (*upload_data_size == 0) act and queue the answer. Answers
+ *              are queued in a later call than the first, because
+ *              libmicrohttpd 0.9.75 drops keep-alive for answers queued in
+ *              the first one.
+ * Every answer has a JSON body; errors are {"error": "..."}.
+ */
+#include "http_server.h"
+
+#include "ingest_json.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SCHEMA_BODY_MAX (1u << 20)
+
+struct ursa_server {
+    struct MHD_Daemon *mhd;
+    ursa_catalog_t *cat;
+    ursa_server_opts_t o;
+    uint16_t port;
+    atomic_int inflight; /* requests begun and not yet completed */
+};
+
+enum route {
+    R_NONE = 0,
+    R_HEALTH,
+    R_DATASETS,
+    R_DATASET,
+    R_RECORDS,
+    R_FLUSH,
+};
+
+typedef struct req {
+    enum route route;
+    bool started;
+    char name[URSA_NAME_MAX + 1];
+    ursa_dataset_t *ds;
+    size_t received;
+    bool too_large;
+    ursa_buf_t body; /* schema documents */
+    ursa_batch_t *batch;
+    ursa_ndjson_t scan;
+    bool scanning;
+    int fatal; /* an internal failure while scanning */
+} req_t;
+
+/* ---------------------------------------------------------------------------
+ * Responses
+ * ------------------------------------------------------------------------- */
+
+static enum MHD_Result send_buf(struct MHD_Connection *c, unsigned status, ursa_buf_t *b)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(b->len, b->data, MHD_RESPMEM_MUST_COPY);
+    if (!r) return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, const char *json)
+{
+    ursa_buf_t b = {(uint8_t *)(uintptr_t)json, strlen(json), 0};
+    return send_buf(c, status, &b);
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *msg)
+{
+    ursa_buf_t b = {0};
+    enum MHD_Result ret = MHD_NO;
+    if (ursa_buf_printf(&b, "{\"error\":") == URSA_OK && ursa_buf_json_str(&b, msg, strlen(msg)) == URSA_OK &&
+        ursa_buf_push(&b, '}') == URSA_OK)
+        ret = send_buf(c, status, &b);
+    ursa_buf_free(&b);
+    return ret;
+}
+
+static unsigned status_for(int rc)
+{
+    switch (rc) {
+    case URSA_EINVAL:
+    case URSA_EFORMAT:
+        return MHD_HTTP_BAD_REQUEST;
+    case URSA_ENOTFOUND:
+        return MHD_HTTP_NOT_FOUND;
+    case URSA_EEXIST:
+        return MHD_HTTP_CONFLICT;
+    case URSA_ELIMIT:
+        return MHD_HTTP_CONTENT_TOO_LARGE;
+    case URSA_ENOMEM:
+        return MHD_HTTP_SERVICE_UNAVAILABLE;
+    default:
+        return MHD_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+/* {"name":..,"schema":{..},"buffered_rows":N,"buffered_bytes":B} */
+static int dataset_json(ursa_dataset_t *d, ursa_buf_t *b)
+{
+    uint64_t rows, bytes;
+    ursa_dataset_stats(d, &rows, &bytes);
+    return ursa_buf_printf(b,
+                           "{\"name\":\"%s\",\"schema\":%s,\"buffered_rows\":%llu,\"buffered_bytes\":%llu}",
+                           d->name, d->schema_json, (unsigned long long)rows, (unsigned long long)bytes);
+}
+
+/* ---------------------------------------------------------------------------
+ * Routing
+ * ------------------------------------------------------------------------- */
+
+/* Splits the URL into a route and a dataset name. */
+static enum route route_of(const char *url, char *name, bool *bad_name)
+{
+    *bad_name = false;
+    if (strcmp(url, "/healthz") == 0) return R_HEALTH;
+    if (strcmp(url, "/v1/datasets") == 0 || strcmp(url, "/v1/datasets/") == 0) return R_DATASETS;
+    if (strncmp(url, "/v1/datasets/", 13) != 0) return R_NONE;
+    const char *p = url + 13, *slash = strchr(p, '/');
+    size_t n = slash ? (size_t)(slash - p) : strlen(p);
+    enum route r;
+    if (!slash || slash[1] == '\0')
+        r = R_DATASET;
+    else if (strcmp(slash, "/records") == 0)
+        r = R_RECORDS;
+    else if (strcmp(slash, "/flush") == 0)
+        r = R_FLUSH;
+    else
+        return R_NONE;
+    if (!ursa_name_valid(p, n)) {
+        *bad_name = true;
+        return r;
+    }
+    memcpy(name, p, n);
+    name[n] = '\0';
+    return r;
+}
+
+static const char *allowed_methods(enum route r)
+{
+    switch (r) {
+    case R_HEALTH:
+    case R_DATASETS:
+        return "GET";
+    case R_DATASET:
+        return "GET, PUT";
+    default:
+        return "POST";
+    }
+}
+
+static bool method_allowed(enum route r, const char *m)
+{
+    switch (r) {
+    case R_HEALTH:
+    case R_DATASETS:
+        return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
+    case R_DATASET:
+        return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 || strcmp(m, "PUT") == 0;
+    default:
+        return strcmp(m, "POST") == 0;
+    }
+}
+
+/* Returns true when the Content-Type names NDJSON (parameters ignored). */
+static bool is_ndjson(const char *ct)
+{
+    static const char *const types[] = {"application/x-ndjson", "application/ndjson", "application/jsonl",
+                                        "application/x-jsonlines", "application/jsonlines"};
+    if (!ct) return false;
+    while (*ct == ' ') ct++;
+    size_t n = strcspn(ct, "; ");
+    for (size_t i = 0; i < URSA_ARRAY_LEN(types); i++)
+        if (strlen(types[i]) == n && strncasecmp(ct, types[i], n) == 0) return true;
+    return false;
+}
+
+/* ---------------------------------------------------------------------------
+ * Handlers for the last call
+ * ------------------------------------------------------------------------- */
+
+static enum MHD_Result finish_records(ursa_server_t *srv, struct MHD_Connection *c, req_t *q)
+{
+    if (q->too_large) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "request body larger than %zu bytes; nothing was accepted",
+                 srv->o.max_body);
+        return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, msg);
+    }
+    if (!q->fatal) q->fatal = ursa_ndjson_finish(&q->scan);
+    if (q->fatal)
+        return send_error(c, status_for(q->fatal), "out of memory while parsing; nothing was accepted");
+
+    ursa_ndjson_t *s = &q->scan;
+    uint64_t accepted = q->batch->nrows;
+    if (accepted) {
+        int rc = ursa_dataset_append(q->ds, q->batch);
+        q->batch = NULL; /* owned by the dataset now, or freed */
+        if (rc) return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory; nothing was accepted");
+    }
+    ursa_buf_t b = {0};
+    int rc = ursa_buf_printf(&b, "{\"accepted\":%llu,\"rejected\":%llu,\"errors\":[",
+                             (unsigned long long)accepted, (unsigned long long)s->rejected);
+    for (size_t i = 0; i < s->nerrors && rc == URSA_OK; i++) {
+        const ursa_row_error_t *e = &s->errors[i];
+        rc = ursa_buf_printf(&b, "%s{\"row\":%llu,\"column\":", i ? "," : "", (unsigned long long)e->row);
+        if (rc) break;
+        if (e->column >= 0) {
+            const ursa_field_t *f = &q->ds->schema.fields[e->column];
+            rc = ursa_buf_json_str(&b, f->name, f->name_len);
+        } else {
+            rc = ursa_buf_printf(&b, "null");
+        }
+        if (rc == URSA_OK) rc = ursa_buf_printf(&b, ",\"reason\":");
+        if (rc == URSA_OK) rc = ursa_buf_json_str(&b, e->reason, strlen(e->reason));
+        if (rc == URSA_OK) rc = ursa_buf_push(&b, '}');
+    }
+    if (rc == URSA_OK)
+        rc = ursa_buf_printf(&b, "]%s}", s->rejected > s->nerrors ? ",\"errors_truncated\":true" : "");
+    enum MHD_Result ret;
+    if (rc)
+        ret = send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+    else
+        ret = send_buf(c, accepted || s->records == 0 ? MHD_HTTP_OK : MHD_HTTP_BAD_REQUEST, &b);
+    ursa_buf_free(&b);
+    return ret;
+}
+
+static enum MHD_Result do_flush(ursa_server_t *srv, struct MHD_Connection *c, req_t *q)
+{
+    ursa_flush_result_t res;
+    ursa_err_t err = {0};
+    int rc = ursa_dataset_flush(srv->cat, q->ds, &res, &err);
+    if (rc) {
+        ursa_error("flush of %s failed: %s", q->name, err.msg);
+        char msg[400];
+        snprintf(msg, sizeof(msg), "flush failed, the rows stay buffered: %s", err.msg);
+        return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, msg);
+    }
+    ursa_buf_t b = {0};
+    rc = ursa_buf_printf(&b, "{\"dataset\":\"%s\",\"rows\":%llu,\"files\":[", q->name,
+                         (unsigned long long)res.rows);
+    for (size_t i = 0; i < res.nfiles && rc == URSA_OK; i++) {
+        const ursa_flush_file_t *f = &res.files[i];
+        rc = ursa_buf_printf(&b, "%s{\"path\":", i ? "," : "");
+        if (rc == URSA_OK) rc = ursa_buf_json_str(&b, f->key, strlen(f->key));
+        if (rc == URSA_OK)
+            rc = ursa_buf_printf(&b, ",\"date\":\"%s\",\"rows\":%llu,\"bytes\":%llu}", f->date,
+                                 (unsigned long long)f->rows, (unsigned long long)f->bytes);
+    }
+    if (rc == URSA_OK) rc = ursa_buf_printf(&b, "]}");
+    if (res.nfiles)
+        ursa_info("flushed %s: %llu rows in %zu files", q->name, (unsigned long long)res.rows, res.nfiles);
+    ursa_flush_result_free(&res);
+    enum MHD_Result ret =
+        rc ? send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory") : send_buf(c, 200, &b);
+    ursa_buf_free(&b);
+    return ret;
+}
+
+static enum MHD_Result do_put_dataset(ursa_server_t *srv, struct MHD_Connection *c, req_t *q)
+{
+    if (q->too_large) return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "schema document larger than 1 MiB");
+    bool created;
+    ursa_err_t err = {0};
+    int rc = ursa_catalog_create(srv->cat, q->name, (const char *)q->body.data, q->body.len, &created, &err);
+    if (rc) return send_error(c, status_for(rc), err.msg[0] ? err.msg : ursa_strstatus(rc));
+    ursa_dataset_t *d = ursa_catalog_get(srv->cat, q->name);
+    ursa_buf_t b = {0};
+    if (created) ursa_info("created dataset %s", q->name);
+    enum MHD_Result ret =
+        dataset_json(d, &b) ? MHD_NO : send_buf(c, created ? MHD_HTTP_CREATED : MHD_HTTP_OK, &b);
+    ursa_buf_free(&b);
+    return ret;
+}
+
+static enum MHD_Result do_get(ursa_server_t *srv, struct MHD_Connection *c, req_t *q)
+{
+    ursa_buf_t b = {0};
+    int rc = URSA_OK;
+    if (q->route == R_HEALTH) return send_json(c, MHD_HTTP_OK, "{\"status\":\"ok\"}");
+    if (q->route == R_DATASET) {
+        rc = dataset_json(q->ds, &b);
+    } else {
+        ursa_dataset_t **all;
+        size_t n;
+        if ((rc = ursa_catalog_list(srv->cat, &all, &n)) == URSA_OK) {
+            rc = ursa_buf_printf(&b, "{\"datasets\":[");
+            for (size_t i = 0; i < n && rc == URSA_OK; i++) {
+                if (i) rc = ursa_buf_push(&b, ',');
+                if (rc == URSA_OK) rc = dataset_json(all[i], &b);
+            }
+            if (rc == URSA_OK) rc = ursa_buf_printf(&b, "]}");
+            ursa_free(all);
+        }
+    }
+    enum MHD_Result ret =
+        rc ? send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory") : send_buf(c, 200, &b);
+    ursa_buf_free(&b);
+    return ret;
+}
+
+/* ---------------------------------------------------------------------------
+ * The access handler
+ * ------------------------------------------------------------------------- */
+
+/* First call: route and refuse early. Returns MHD_YES with *answered set
+ * when an error answer was queued. */
+static enum MHD_Result start(ursa_server_t *srv, struct MHD_Connection *c, req_t *q, const char *url,
+                             const char *method, bool *answered)
+{
+    bool bad_name;
+    *answered = true;
+    q->route = route_of(url, q->name, &bad_name);
+    if (q->route == R_NONE) return send_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
+    if (!method_allowed(q->route, method)) {
+        struct MHD_Response *r = MHD_create_response_from_buffer(strlen("{\"error\":\"method not allowed\"}"),
+                                                                 (void *)"{\"error\":\"method not allowed\"}",
+                                                                 MHD_RESPMEM_PERSISTENT);
+        if (!r) return MHD_NO;
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allowed_methods(q->route));
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
+    if (bad_name)
+        return send_error(c, MHD_HTTP_BAD_REQUEST,
+                          "dataset names must match [a-z][a-z0-9_]* (at most 128 bytes)");
+    bool is_put = strcmp(method, "PUT") == 0;
+    if (q->route >= R_DATASET && !is_put) {
+        q->ds = ursa_catalog_get(srv->cat, q->name);
+        if (!q->ds) {
+            char msg[URSA_NAME_MAX + 32];
+            snprintf(msg, sizeof(msg), "no such dataset: %s", q->name);
+            return send_error(c, MHD_HTTP_NOT_FOUND, msg);
+        }
+    }
+    if (q->route == R_RECORDS) {
+        const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+        if (!is_ndjson(ct))
+            return send_error(
+                c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                "Content-Type must be application/x-ndjson (or application/ndjson, application/jsonl)");
+        const char *ce = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
+        if (ce && strcasecmp(ce, "identity") != 0)
+            return send_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "Content-Encoding is not supported yet");
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > srv->o.max_body) {
+            char msg[128];
+            snprintf(msg, sizeof(msg), "request body larger than %zu bytes", srv->o.max_body);
+            return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, msg);
+        }
+        q->batch = ursa_calloc(1, sizeof(*q->batch));
+        if (!q->batch || ursa_batch_init(q->batch, &q->ds->schema))
+            return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+        if (ursa_ndjson_init(&q->scan, &q->ds->schema, q->batch, srv->o.max_record))
+            return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+        q->scanning = true;
+    }
+    *answered = false;
+    return MHD_YES;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                              const char *version, const char *data, size_t *data_size, void **con_cls)
+{
+    ursa_server_t *srv = cls;
+    req_t *q = *con_cls;
+    if (!q) {
+        q = ursa_calloc(1, sizeof(*q));
+        if (!q) return MHD_NO;
+        *con_cls = q;
+        atomic_fetch_add(&srv->inflight, 1);
+        bool answered;
+        enum MHD_Result ret = start(srv, c, q, url, method, &answered);
+        q->started = !answered;
+        return ret;
+    }
+    if (!q->started) { /* answered in the first call; discard any body */
+        *data_size = 0;
+        return MHD_YES;
+    }
+    if (*data_size) {
+        size_t n = *data_size;
+        *data_size = 0;
+        q->received += n;
+        if (q->too_large) return MHD_YES;
+        if (q->route == R_RECORDS) {
+            if (q->received > srv->o.max_body) {
+                q->too_large = true;
+                return MHD_YES;
+            }
+            if (!q->fatal) q->fatal = ursa_ndjson_feed(&q->scan, data, n);
+        } else if (q->route == R_DATASET && strcmp(method, "PUT") == 0) {
+            if (q->received > SCHEMA_BODY_MAX)
+                q->too_large = true;
+            else if (ursa_buf_append(&q->body, data, n))
+                q->fatal = URSA_ENOMEM;
+        }
+        return MHD_YES;
+    }
+    switch (q->route) {
+    case R_RECORDS:
+        return finish_records(srv, c, q);
+    case R_FLUSH:
+        return do_flush(srv, c, q);
+    case R_DATASET:
+        if (strcmp(method, "PUT") == 0) return do_put_dataset(srv, c, q);
+        /* fall through */
+    default:
+        return do_get(srv, c, q);
+    }
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                      enum MHD_RequestTerminationCode toe)
+{
+    ursa_server_t *srv = cls;
+    req_t *q = *con_cls;
+    if (!q) return;
+    atomic_fetch_sub(&srv->inflight, 1);
+    if (q->scanning) ursa_ndjson_free(&q->scan);
+    if (q->batch) {
+        ursa_batch_free(q->batch);
+        ursa_free(q->batch);
+    }
+    ursa_buf_free(&q->body);
+    ursa_free(q);
+    *con_cls = NULL;
+}
+
+/* ---------------------------------------------------------------------------
+ * Daemon
+ * ------------------------------------------------------------------------- */
+
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len, ursa_err_t *err)
+{
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+    if (!colon) return ursa_err_set(err, URSA_EINVAL, "--listen must be HOST:PORT, got \"%s\"", listen);
+    size_t hn = (size_t)(colon - listen);
+    if (hn >= sizeof(host)) return ursa_err_set(err, URSA_EINVAL, "--listen: host name too long");
+    memcpy(host, listen, hn);
+    host[hn] = '\0';
+    if (hn >= 2 && host[0] == '[' && host[hn - 1] == ']') {
+        memmove(host, host + 1, hn - 2);
+        host[hn - 2] = '\0';
+    }
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || end == colon + 1 || port < 0 || port > 65535)
+        return ursa_err_set(err, URSA_EINVAL, "--listen: bad port in \"%s\"", listen);
+    struct addrinfo hints = {0}, *ai;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    int g = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &ai);
+    if (g) return ursa_err_set(err, URSA_EINVAL, "--listen %s: %s", listen, gai_strerror(g));
+    memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+    *len = ai->ai_addrlen;
+    freeaddrinfo(ai);
+    return URSA_OK;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+    vsnprintf(line, sizeof(line), fmt, ap);
+    size_t n = strlen(line);
+    while (n && line[n - 1] == '\n') line[--n] = '\0';
+    ursa_warn("http: %s", line);
+}
+
+int ursa_server_start(ursa_server_t **out, ursa_catalog_t *cat, const ursa_server_opts_t *o, ursa_err_t *err)
+{
+    *out = NULL;
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    int rc = parse_listen(o->listen, &ss, &sslen, err);
+    if (rc) return rc;
+    ursa_server_t *s = ursa_calloc(1, sizeof(*s));
+    if (!s) return URSA_ENOMEM;
+    s->cat = cat;
+    s->o = *o;
+    if (!s->o.threads) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        s->o.threads = n > 0 ? (unsigned)n : 1;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
+    s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                              MHD_OPTION_THREAD_POOL_SIZE, s->o.threads, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                              (size_t)(256u << 10), MHD_OPTION_CONNECTION_TIMEOUT, 300u,
+                              MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+                              s, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+    if (!s->mhd) {
+        ursa_free(s);
+        return ursa_err_set(err, URSA_EIO, "cannot listen on %s (address in use or not local?)", o->listen);
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : 0;
+    *out = s;
+    return URSA_OK;
+}
+
+uint16_t ursa_server_port(const ursa_server_t *s)
+{
+    return s->port;
+}
+
+void ursa_server_stop(ursa_server_t **sp, unsigned deadline_ms)
+{
+    ursa_server_t *s = *sp;
+    if (!s) return;
+    MHD_socket fd = MHD_quiesce_daemon(s->mhd);
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    /* Idle keep-alive connections do not hold shutdown up; requests do. */
+    for (;;) {
+        int n = atomic_load(&s->inflight);
+        if (n == 0) break;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long ms = (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
+        if (ms >= (long)deadline_ms) {
+            ursa_warn("%d requests still in flight at the shutdown deadline", n);
+            break;
+        }
+        usleep(10000);
+    }
+    MHD_stop_daemon(s->mhd);
+    if (fd != MHD_INVALID_SOCKET) close(fd);
+    ursa_free(s);
+    *sp = NULL;
+}

@@ -1,0 +1,68 @@
+/*
+ * ingest_json.h -- the schema-directed NDJSON scanner.
+ *
+ * Parses newline-delimited JSON records straight into the columns of a
+ * batch, with no DOM: each key is looked up in the schema and its value is
+ * parsed by the column's type and appended. A record that fails (malformed
+ * JSON, wrong type, missing non-null value, ...) is rolled back and reported
+ * with its 1-based position among the request's records; the others are
+ * kept. Input may arrive in arbitrary chunks (ursa_ndjson_feed); a partial
+ * last line is carried over to the next chunk. Blank lines are not records.
+ *
+ * The scanner never reads past the bytes it is given, so it can run on the
+ * HTTP library's buffers directly.
+ */
+#ifndef URSA_INGEST_JSON_H
+#define URSA_INGEST_JSON_H
+
+#include "column.h"
+
+#define URSA_ERRORS_LISTED      100         /* row errors kept per request */
+#define URSA_MAX_DEPTH          128         /* nesting of ignored values */
+#define URSA_MAX_RECORD_DEFAULT (16u << 20) /* bytes per record */
+
+typedef struct ursa_row_error {
+    uint64_t row;       /* 1-based record number in the request */
+    int column;         /* schema field index, or -1 for the record as a whole */
+    const char *reason; /* static text */
+} ursa_row_error_t;
+
+typedef struct ursa_ndjson {
+    /* public, read-only */
+    uint64_t records;  /* records seen so far */
+    uint64_t rejected; /* records rejected so far */
+    ursa_row_error_t errors[URSA_ERRORS_LISTED];
+    size_t nerrors; /* listed errors (at most URSA_ERRORS_LISTED) */
+
+    /* private */
+    const ursa_schema_t *schema;
+    ursa_batch_t *batch;
+    size_t max_record;
+    bool skipping;    /* discarding the rest of an over-long record */
+    ursa_buf_t carry; /* partial record from the previous chunk */
+    ursa_buf_t scratch;
+    uint32_t *seen; /* per field: generation in which it was last set */
+    uint32_t gen;
+    int guess;      /* field expected next (fields usually come in order) */
+    int32_t *slots; /* open-addressing table of field indexes, -1 empty */
+    uint32_t slot_mask;
+} ursa_ndjson_t;
+
+/* Prepares a scanner that appends to batch b (whose columns follow schema
+ * s). Both must outlive the scanner. max_record 0 means the default. */
+int ursa_ndjson_init(ursa_ndjson_t *p, const ursa_schema_t *s, ursa_batch_t *b,
+                     size_t max_record) URSA_MUST_CHECK;
+
+/* Feeds the next n bytes of the body. Returns URSA_OK, or URSA_ENOMEM when
+ * memory ran out (row errors are not failures: they are recorded). */
+int ursa_ndjson_feed(ursa_ndjson_t *p, const char *data, size_t n) URSA_MUST_CHECK;
+
+/* Ends the body: parses a last record that had no trailing newline. */
+int ursa_ndjson_finish(ursa_ndjson_t *p) URSA_MUST_CHECK;
+
+/* Parses one record (no newline inside). For tests and other formats. */
+int ursa_ndjson_record(ursa_ndjson_t *p, const char *line, size_t n) URSA_MUST_CHECK;
+
+void ursa_ndjson_free(ursa_ndjson_t *p);
+
+#endif

@@ -1,0 +1,202 @@
+/*
+ * main.c -- the ursa command: verbs, flags and environment, signals.
+ */
+#include "catalog.h"
+#include "http_server.h"
+#include "store.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void usage(FILE *f)
+{
+    fprintf(
+        f, "usage: ursa serve [options]\n"
+           "       ursa version\n"
+           "\n"
+           "serve options (environment variable in brackets):\n"
+           "  --listen HOST:PORT      address to listen on [URSA_LISTEN] (default 127.0.0.1:8000)\n"
+           "  --store PATH|file://P   where Parquet files and schemas go [URSA_STORE] (default ./data)\n"
+           "  --node NAME             this node's name, part of file names [URSA_NODE] (default: host name)\n"
+           "  --threads N             HTTP worker threads [URSA_THREADS] (default: one per core)\n"
+           "  --max-body BYTES        largest request body [URSA_MAX_BODY] (default 268435456)\n"
+           "  --max-record BYTES      largest NDJSON record [URSA_MAX_RECORD] (default 16777216)\n"
+           "  --shutdown-timeout SEC  wait for requests in flight at shutdown [URSA_SHUTDOWN_TIMEOUT]\n"
+           "                          (default 30)\n");
+}
+
+static bool node_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64) return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+              c == '_' || c == '-'))
+            return false;
+    }
+    return s[0] != '.';
+}
+
+static bool parse_size(const char *s, size_t *out)
+{
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || *end || v == 0) return false;
+    *out = (size_t)v;
+    return true;
+}
+
+/* Flushes every dataset; returns the number of failures. */
+static int flush_all(ursa_catalog_t *cat)
+{
+    ursa_dataset_t **all;
+    size_t n;
+    int failures = 0;
+    if (ursa_catalog_list(cat, &all, &n)) return 1;
+    for (size_t i = 0; i < n; i++) {
+        ursa_flush_result_t res;
+        ursa_err_t err = {0};
+        if (ursa_dataset_flush(cat, all[i], &res, &err)) {
+            ursa_error("shutdown flush of %s failed: %s", all[i]->name, err.msg);
+            failures++;
+            continue;
+        }
+        if (res.nfiles)
+            ursa_info("shutdown: flushed %s: %llu rows in %zu files", all[i]->name,
+                      (unsigned long long)res.rows, res.nfiles);
+        ursa_flush_result_free(&res);
+    }
+    ursa_free(all);
+    return failures;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    const char *listen = getenv("URSA_LISTEN"), *store_url = getenv("URSA_STORE"),
+               *node = getenv("URSA_NODE");
+    const char *env;
+    ursa_server_opts_t so = {0};
+    so.max_body = 256u << 20;
+    unsigned shutdown_s = 30;
+    if ((env = getenv("URSA_THREADS"))) so.threads = (unsigned)atoi(env);
+    if ((env = getenv("URSA_MAX_BODY")) && !parse_size(env, &so.max_body)) goto bad_env;
+    if ((env = getenv("URSA_MAX_RECORD")) && !parse_size(env, &so.max_record)) goto bad_env;
+    if ((env = getenv("URSA_SHUTDOWN_TIMEOUT"))) shutdown_s = (unsigned)atoi(env);
+
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (!v) {
+            fprintf(stderr, "ursa: %s needs a value (see ursa --help)\n", a);
+            return 2;
+        }
+        size_t sz;
+        if (strcmp(a, "--listen") == 0)
+            listen = v;
+        else if (strcmp(a, "--store") == 0)
+            store_url = v;
+        else if (strcmp(a, "--node") == 0)
+            node = v;
+        else if (strcmp(a, "--threads") == 0)
+            so.threads = (unsigned)atoi(v);
+        else if (strcmp(a, "--max-body") == 0 && parse_size(v, &sz))
+            so.max_body = sz;
+        else if (strcmp(a, "--max-record") == 0 && parse_size(v, &sz))
+            so.max_record = sz;
+        else if (strcmp(a, "--shutdown-timeout") == 0)
+            shutdown_s = (unsigned)atoi(v);
+        else {
+            fprintf(stderr, "ursa: unknown option or bad value: %s %s (see ursa --help)\n", a, v);
+            return 2;
+        }
+        i++;
+    }
+    so.listen = listen ? listen : "127.0.0.1:8000";
+    if (!store_url) store_url = "./data";
+    char host[256];
+    if (!node) {
+        if (gethostname(host, sizeof(host)) != 0) strcpy(host, "ursa");
+        host[sizeof(host) - 1] = '\0';
+        host[strcspn(host, ".")] = '\0'; /* the short name */
+        node = host;
+    }
+    if (!node_valid(node)) {
+        fprintf(stderr, "ursa: node name \"%s\" must be 1-64 of [A-Za-z0-9._-]\n", node);
+        return 2;
+    }
+
+    /* Signals are taken by sigwait() below; every thread started from here
+     * on inherits the mask. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    ursa_err_t err = {0};
+    ursa_store_t *store = NULL;
+    ursa_catalog_t *cat = NULL;
+    ursa_server_t *srv = NULL;
+    int status = 1;
+    if (ursa_store_open(store_url, &store, &err)) {
+        fprintf(stderr, "ursa: store %s: %s\n", store_url, err.msg);
+        goto out;
+    }
+    if (ursa_catalog_new(&cat, store, node, &err)) {
+        fprintf(stderr, "ursa: loading datasets from %s: %s\n", store_url, err.msg);
+        goto out;
+    }
+    if (ursa_server_start(&srv, cat, &so, &err)) {
+        fprintf(stderr, "ursa: %s\n", err.msg);
+        goto out;
+    }
+    char shown[300];
+    snprintf(shown, sizeof(shown), "%.*s", (int)(strrchr(so.listen, ':') - so.listen), so.listen);
+    ursa_info("ursa %s node %s, store %s, %zu datasets, listening on http://%s:%u", URSA_VERSION, node,
+              store_url, cat->n, shown, ursa_server_port(srv));
+
+    int sig;
+    sigwait(&set, &sig);
+    ursa_info("received %s: finishing requests in flight, then flushing",
+              sig == SIGINT ? "SIGINT" : "SIGTERM");
+    ursa_server_stop(&srv, shutdown_s * 1000);
+    status = flush_all(cat) ? 1 : 0;
+    ursa_info("stopped%s", status ? " with errors: buffered rows were lost (see above)" : "");
+out:
+    ursa_server_stop(&srv, 0);
+    ursa_catalog_destroy(&cat);
+    ursa_store_destroy(&store);
+    return status;
+bad_env:
+    fprintf(stderr, "ursa: bad value in environment: %s\n", env);
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "serve") == 0) return cmd_serve(argc - 2, argv + 2);
+    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+        printf("ursa %s\n", URSA_VERSION);
+        return 0;
+    }
+    if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "ursa: unknown command %s\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,61 @@
+/*
+ * pq_write.h -- the streaming Parquet writer.
+ *
+ * Usage:
+ *   pq_write_opts_t o; pq_write_opts_default(&o);
+ *   pq_writer_t *w;
+ *   pq_writer_new(&w, schema, &o, sink, &err);
+ *   pq_writer_write(w, batch, offset, nrows, &err);   (any number of times)
+ *   pq_writer_close(w, &err);                         (ends the last row group, writes the footer)
+ *   pq_writer_destroy(&w);
+ * Rows are buffered as encoded, compressed pages of the current row group;
+ * a row group is written to the sink when it reaches o.row_group_bytes
+ * (uncompressed) or at close, so memory is bounded by one row group.
+ * The writer never owns the batch or the schema; the schema must outlive it.
+ */
+#ifndef URSA_PQ_WRITE_H
+#define URSA_PQ_WRITE_H
+
+#include "column.h"
+#include "sink.h"
+
+typedef enum pq_codec {
+    PQ_CODEC_UNCOMPRESSED = 0, /* values are Parquet's CompressionCodec enum */
+    PQ_CODEC_SNAPPY = 1,
+    PQ_CODEC_ZSTD = 6
+} pq_codec_t;
+
+typedef struct pq_write_opts {
+    pq_codec_t codec;       /* default ZSTD */
+    int zstd_level;         /* default 3 */
+    size_t row_group_bytes; /* uncompressed bytes per row group, default 128 MiB */
+    size_t page_bytes;      /* target uncompressed bytes per data page, default 1 MiB */
+    size_t dict_max_bytes;  /* dictionary size limit per column chunk, default 1 MiB */
+    const char *kv_key;     /* optional key-value metadata entry (e.g. "ursa.schema") */
+    const char *kv_value;   /* its value; both NULL for none */
+} pq_write_opts_t;
+
+typedef struct pq_writer pq_writer_t;
+
+void pq_write_opts_default(pq_write_opts_t *o);
+
+/* Returns the codec for a name ("zstd", "snappy", "uncompressed"), or -1. */
+int pq_codec_from_name(const char *name);
+
+/* Creates a writer and writes the leading magic "PAR1" to the sink. */
+int pq_writer_new(pq_writer_t **w, const ursa_schema_t *s, const pq_write_opts_t *o, ursa_sink_t sink,
+                  ursa_err_t *err) URSA_MUST_CHECK;
+
+/* Appends rows [offset, offset + nrows) of batch b (whose columns follow the
+ * writer's schema, in order) to the file. */
+int pq_writer_write(pq_writer_t *w, const ursa_batch_t *b, size_t offset, size_t nrows,
+                    ursa_err_t *err) URSA_MUST_CHECK;
+
+/* Writes the last row group, the footer and the trailing magic. Returns the
+ * total number of bytes written in *file_bytes when not NULL. */
+int pq_writer_close(pq_writer_t *w, uint64_t *file_bytes, ursa_err_t *err) URSA_MUST_CHECK;
+
+/* Frees the writer (closed or not) and sets *w to NULL. */
+void pq_writer_destroy(pq_writer_t **w);
+
+#endif

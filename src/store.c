@@ -1,0 +1,110 @@
+/*
+ * store.c -- backend selection, key validation and the generic calls.
+ */
+#include "store.h"
+
+#include <string.h>
+
+int ursa_store_open(const char *url, ursa_store_t **out, ursa_err_t *err)
+{
+    *out = NULL;
+    if (strncmp(url, "s3://", 5) == 0)
+        return ursa_err_set(err, URSA_EINVAL, "the S3 store is not available in this build yet: %s", url);
+    const char *path = url;
+    if (strncmp(url, "file://", 7) == 0) path = url + 7;
+    if (!*path) return ursa_err_set(err, URSA_EINVAL, "empty store path");
+    int rc = ursa_store_fs_open(path, out, err);
+    if (rc) return rc;
+    (*out)->url = ursa_strdup(url);
+    if (!(*out)->url) {
+        ursa_store_destroy(out);
+        return URSA_ENOMEM;
+    }
+    return URSA_OK;
+}
+
+void ursa_store_destroy(ursa_store_t **st)
+{
+    if (!*st) return;
+    ursa_free((*st)->url);
+    (*st)->url = NULL;
+    (*st)->ops->destroy(*st);
+    *st = NULL;
+}
+
+bool ursa_store_key_valid(const char *key)
+{
+    if (!*key || *key == '/') return false;
+    const char *seg = key;
+    for (const char *p = key;; p++) {
+        if (*p == '\\') return false;
+        if (*p == '/' || *p == '\0') {
+            size_t n = (size_t)(p - seg);
+            if (n == 0 && *p == '/') return false; /* "a//b" */
+            if ((n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.')) return false;
+            if (*p == '\0') return n > 0;
+            seg = p + 1;
+        }
+    }
+}
+
+#define CHECK_KEY(key)                                                                  \
+    do {                                                                                \
+        if (!ursa_store_key_valid(key))                                                 \
+            return ursa_err_set(err, URSA_EINVAL, "invalid store key \"%.200s\"", key); \
+    } while (0)
+
+int ursa_store_put(ursa_store_t *st, const char *key, const void *data, size_t n, ursa_err_t *err)
+{
+    CHECK_KEY(key);
+    return st->ops->put(st, key, data, n, err);
+}
+
+int ursa_store_get(ursa_store_t *st, const char *key, ursa_buf_t *out, ursa_err_t *err)
+{
+    CHECK_KEY(key);
+    return st->ops->get(st, key, out, err);
+}
+
+int ursa_store_list(ursa_store_t *st, const char *prefix, char delim, ursa_store_list_cb cb, void *ctx,
+                    ursa_err_t *err)
+{
+    return st->ops->list(st, prefix, delim, cb, ctx, err);
+}
+
+int ursa_store_del(ursa_store_t *st, const char *key, ursa_err_t *err)
+{
+    CHECK_KEY(key);
+    return st->ops->del(st, key, err);
+}
+
+int ursa_store_writer_open(ursa_store_t *st, const char *key, ursa_store_writer_t **w, ursa_err_t *err)
+{
+    *w = NULL;
+    CHECK_KEY(key);
+    int rc = st->ops->writer_open(st, key, w, err);
+    if (rc == URSA_OK) (*w)->st = st;
+    return rc;
+}
+
+int ursa_store_writer_commit(ursa_store_writer_t *w, ursa_err_t *err)
+{
+    return w->st->ops->writer_commit(w, err);
+}
+
+void ursa_store_writer_abort(ursa_store_writer_t *w)
+{
+    if (w) w->st->ops->writer_abort(w);
+}
+
+static int sink_write(void *ctx, const void *p, size_t n, ursa_err_t *err)
+{
+    ursa_store_writer_t *w = ctx;
+    return w->st->ops->writer_write(w, p, n, err);
+}
+
+ursa_sink_t ursa_store_writer_sink(ursa_store_writer_t *w)
+{
+    ursa_sink_t s = {sink_write, w};
+    return s;
+}

@@ -1,0 +1,403 @@
+/*
+ * store_fs.c -- the local directory store.
+ *
+ * A key maps to <root>/<key>. Objects are written to a hidden temporary file
+ * in the target directory (".<name>.tmp-<pid>-<n>"), fsynced, renamed over
+ * the final name and the directory is fsynced, so a reader sees either no
+ * object or the whole object, also after a crash. Listings skip dot files,
+ * which hides temporaries.
+ */
+#include "store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define FS_WRITE_BUF (256u << 10)
+
+typedef struct fs_store {
+    ursa_store_t base;
+    char *root;
+} fs_store_t;
+
+typedef struct fs_writer {
+    ursa_store_writer_t base;
+    int fd;
+    char *tmp;
+    char *final;
+    ursa_buf_t buf;
+} fs_writer_t;
+
+static atomic_uint tmp_counter;
+
+static char *join(const fs_store_t *fs, const char *key)
+{
+    size_t a = strlen(fs->root), b = strlen(key);
+    char *p = ursa_malloc(a + b + 2);
+    if (!p) return NULL;
+    memcpy(p, fs->root, a);
+    p[a] = '/';
+    memcpy(p + a + 1, key, b + 1);
+    return p;
+}
+
+/* Creates every missing directory of path up to its last '/'. */
+static int mkdir_parents(char *path, ursa_err_t *err)
+{
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        int r = mkdir(path, 0755);
+        int e = errno;
+        *p = '/';
+        if (r && e != EEXIST) return ursa_err_set(err, URSA_EIO, "mkdir %s: %s", path, strerror(e));
+    }
+    return URSA_OK;
+}
+
+static int fsync_parent(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    size_t n = slash ? (size_t)(slash - path) : 0;
+    if (n == 0 || n >= sizeof(dir)) return 0;
+    memcpy(dir, path, n);
+    dir[n] = '\0';
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int r = fsync(fd);
+    close(fd);
+    return r;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n) {
+        ssize_t k = write(fd, p, n);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+static void writer_free(fs_writer_t *w)
+{
+    ursa_free(w->tmp);
+    ursa_free(w->final);
+    ursa_buf_free(&w->buf);
+    ursa_free(w);
+}
+
+static int fs_writer_open(ursa_store_t *st, const char *key, ursa_store_writer_t **out, ursa_err_t *err)
+{
+    fs_store_t *fs = (fs_store_t *)st;
+    int rc = URSA_ENOMEM;
+    fs_writer_t *w = ursa_calloc(1, sizeof(*w));
+    if (!w) return URSA_ENOMEM;
+    w->fd = -1;
+    if (!(w->final = join(fs, key))) goto fail;
+    const char *slash = strrchr(w->final, '/');
+    size_t dirlen = (size_t)(slash - w->final);
+    size_t n = strlen(w->final) + 64;
+    if (!(w->tmp = ursa_malloc(n))) goto fail;
+    snprintf(w->tmp, n, "%.*s/.%s.tmp-%ld-%u", (int)dirlen, w->final, slash + 1, (long)getpid(),
+             atomic_fetch_add(&tmp_counter, 1));
+    if ((rc = mkdir_parents(w->final, err))) goto fail;
+    w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (w->fd < 0) {
+        rc = ursa_err_set(err, URSA_EIO, "create %s: %s", w->tmp, strerror(errno));
+        goto fail;
+    }
+    *out = &w->base;
+    return URSA_OK;
+fail:
+    writer_free(w);
+    return rc;
+}
+
+static int flush_buf(fs_writer_t *w, ursa_err_t *err)
+{
+    if (w->buf.len && write_all(w->fd, w->buf.data, w->buf.len))
+        return ursa_err_set(err, URSA_EIO, "write %s: %s", w->tmp, strerror(errno));
+    w->buf.len = 0;
+    return URSA_OK;
+}
+
+static int fs_writer_write(ursa_store_writer_t *base, const void *p, size_t n, ursa_err_t *err)
+{
+    fs_writer_t *w = (fs_writer_t *)base;
+    int rc;
+    if (w->buf.len + n > FS_WRITE_BUF && (rc = flush_buf(w, err))) return rc;
+    if (n >= FS_WRITE_BUF) {
+        if (write_all(w->fd, p, n))
+            return ursa_err_set(err, URSA_EIO, "write %s: %s", w->tmp, strerror(errno));
+        return URSA_OK;
+    }
+    return ursa_buf_append(&w->buf, p, n);
+}
+
+static void fs_writer_abort(ursa_store_writer_t *base)
+{
+    fs_writer_t *w = (fs_writer_t *)base;
+    if (w->fd >= 0) close(w->fd);
+    unlink(w->tmp);
+    writer_free(w);
+}
+
+static int fs_writer_commit(ursa_store_writer_t *base, ursa_err_t *err)
+{
+    fs_writer_t *w = (fs_writer_t *)base;
+    int rc = flush_buf(w, err);
+    if (rc) goto fail;
+    if (fsync(w->fd)) {
+        rc = ursa_err_set(err, URSA_EIO, "fsync %s: %s", w->tmp, strerror(errno));
+        goto fail;
+    }
+    int r = close(w->fd);
+    w->fd = -1;
+    if (r) {
+        rc = ursa_err_set(err, URSA_EIO, "close %s: %s", w->tmp, strerror(errno));
+        goto fail;
+    }
+    if (rename(w->tmp, w->final)) {
+        rc = ursa_err_set(err, URSA_EIO, "rename %s: %s", w->final, strerror(errno));
+        goto fail;
+    }
+    if (fsync_parent(w->final)) {
+        /* The object is in place; only its durability across a power cut
+         * is in doubt. Report it so the caller keeps its rows. */
+        rc = ursa_err_set(err, URSA_EIO, "fsync directory of %s: %s", w->final, strerror(errno));
+        writer_free(w);
+        return rc;
+    }
+    writer_free(w);
+    return URSA_OK;
+fail:
+    fs_writer_abort(base);
+    return rc;
+}
+
+static int fs_put(ursa_store_t *st, const char *key, const void *data, size_t n, ursa_err_t *err)
+{
+    ursa_store_writer_t *w;
+    int rc = fs_writer_open(st, key, &w, err);
+    if (rc) return rc;
+    w->st = st;
+    if ((rc = fs_writer_write(w, data, n, err))) {
+        fs_writer_abort(w);
+        return rc;
+    }
+    return fs_writer_commit(w, err);
+}
+
+static int fs_get(ursa_store_t *st, const char *key, ursa_buf_t *out, ursa_err_t *err)
+{
+    char *path = join((fs_store_t *)st, key);
+    if (!path) return URSA_ENOMEM;
+    int rc = URSA_OK;
+    out->len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = errno == ENOENT ? ursa_err_set(err, URSA_ENOTFOUND, "no such object: %s", key)
+                             : ursa_err_set(err, URSA_EIO, "open %s: %s", path, strerror(errno));
+        goto out;
+    }
+    for (;;) {
+        if ((rc = ursa_buf_reserve(out, 64 << 10))) break;
+        ssize_t k = read(fd, out->data + out->len, out->cap - out->len);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) {
+            rc = ursa_err_set(err, URSA_EIO, "read %s: %s", path, strerror(errno));
+            break;
+        }
+        if (k == 0) break;
+        out->len += (size_t)k;
+    }
+    close(fd);
+out:
+    ursa_free(path);
+    return rc;
+}
+
+static int fs_del(ursa_store_t *st, const char *key, ursa_err_t *err)
+{
+    char *path = join((fs_store_t *)st, key);
+    if (!path) return URSA_ENOMEM;
+    int rc = URSA_OK;
+    if (unlink(path) && errno != ENOENT)
+        rc = ursa_err_set(err, URSA_EIO, "unlink %s: %s", path, strerror(errno));
+    ursa_free(path);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------
+ * Listing. Each directory's entries are sorted with a '/' after directory
+ * names, which yields the byte order of the full keys.
+ * ------------------------------------------------------------------------- */
+
+typedef struct entry {
+    char *name; /* with a trailing '/' for directories */
+} entry_t;
+
+static int cmp_entry(const void *a, const void *b)
+{
+    return strcmp(((const entry_t *)a)->name, ((const entry_t *)b)->name);
+}
+
+static int read_dir(const char *path, entry_t **out, size_t *n, ursa_err_t *err)
+{
+    *out = NULL;
+    *n = 0;
+    DIR *d = opendir(path);
+    if (!d) {
+        if (errno == ENOENT || errno == ENOTDIR) return URSA_OK;
+        return ursa_err_set(err, URSA_EIO, "opendir %s: %s", path, strerror(errno));
+    }
+    size_t cap = 0;
+    int rc = URSA_OK;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.') continue;
+        bool is_dir = de->d_type == DT_DIR;
+        if (de->d_type == DT_UNKNOWN) {
+            struct stat sb;
+            if (fstatat(dirfd(d), de->d_name, &sb, 0) == 0) is_dir = S_ISDIR(sb.st_mode);
+        }
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 64;
+            entry_t *p = ursa_realloc(*out, cap * sizeof(entry_t));
+            if (!p) {
+                rc = URSA_ENOMEM;
+                break;
+            }
+            *out = p;
+        }
+        size_t len = strlen(de->d_name);
+        char *name = ursa_malloc(len + 2);
+        if (!name) {
+            rc = URSA_ENOMEM;
+            break;
+        }
+        memcpy(name, de->d_name, len);
+        name[len] = is_dir ? '/' : '\0';
+        name[len + 1] = '\0';
+        (*out)[(*n)++].name = name;
+    }
+    closedir(d);
+    if (rc == URSA_OK) qsort(*out, *n, sizeof(entry_t), cmp_entry);
+    return rc;
+}
+
+static void free_entries(entry_t *e, size_t n)
+{
+    for (size_t i = 0; i < n; i++) ursa_free(e[i].name);
+    ursa_free(e);
+}
+
+/* Lists directory dir_key ("" or "a/b/") whose names start with part. */
+static int list_dir(fs_store_t *fs, const char *dir_key, const char *part, char delim, ursa_store_list_cb cb,
+                    void *ctx, ursa_err_t *err)
+{
+    size_t dlen = strlen(dir_key);
+    char *path = ursa_malloc(strlen(fs->root) + dlen + 2);
+    if (!path) return URSA_ENOMEM;
+    sprintf(path, "%s/%s", fs->root, dir_key);
+    entry_t *e;
+    size_t n;
+    int rc = read_dir(path, &e, &n, err);
+    ursa_free(path);
+    if (rc) return rc;
+    size_t plen = strlen(part);
+    for (size_t i = 0; i < n && rc == URSA_OK; i++) {
+        const char *name = e[i].name;
+        if (strncmp(name, part, plen) != 0) continue;
+        size_t nlen = strlen(name);
+        char *key = ursa_malloc(dlen + nlen + 1);
+        if (!key) {
+            rc = URSA_ENOMEM;
+            break;
+        }
+        memcpy(key, dir_key, dlen);
+        memcpy(key + dlen, name, nlen + 1);
+        bool is_dir = name[nlen - 1] == '/';
+        if (!is_dir)
+            rc = cb(ctx, key, false);
+        else if (delim == '/')
+            rc = cb(ctx, key, true);
+        else
+            rc = list_dir(fs, key, "", delim, cb, ctx, err);
+        ursa_free(key);
+    }
+    free_entries(e, n);
+    return rc;
+}
+
+static int fs_list(ursa_store_t *st, const char *prefix, char delim, ursa_store_list_cb cb, void *ctx,
+                   ursa_err_t *err)
+{
+    if (delim != 0 && delim != '/')
+        return ursa_err_set(err, URSA_EINVAL, "the local store lists only by '/'");
+    const char *slash = strrchr(prefix, '/');
+    size_t dlen = slash ? (size_t)(slash - prefix) + 1 : 0;
+    char *dir = ursa_strndup(prefix, dlen);
+    if (!dir) return URSA_ENOMEM;
+    int rc = URSA_OK;
+    if (dlen && !ursa_store_key_valid((dir[dlen - 1] = '\0', dir)))
+        rc = ursa_err_set(err, URSA_EINVAL, "invalid prefix \"%.200s\"", prefix);
+    if (dlen) dir[dlen - 1] = '/';
+    if (rc == URSA_OK) rc = list_dir((fs_store_t *)st, dir, prefix + dlen, delim, cb, ctx, err);
+    ursa_free(dir);
+    return rc;
+}
+
+static void fs_destroy(ursa_store_t *st)
+{
+    fs_store_t *fs = (fs_store_t *)st;
+    ursa_free(fs->root);
+    ursa_free(fs);
+}
+
+static const struct ursa_store_ops fs_ops = {
+    fs_put,          fs_get,           fs_list,         fs_del,     fs_writer_open,
+    fs_writer_write, fs_writer_commit, fs_writer_abort, fs_destroy,
+};
+
+int ursa_store_fs_open(const char *root, ursa_store_t **out, ursa_err_t *err)
+{
+    *out = NULL;
+    size_t n = strlen(root);
+    while (n > 1 && root[n - 1] == '/') n--;
+    fs_store_t *fs = ursa_calloc(1, sizeof(*fs));
+    if (!fs) return URSA_ENOMEM;
+    fs->base.ops = &fs_ops;
+    if (!(fs->root = ursa_malloc(n + 2))) {
+        ursa_free(fs);
+        return URSA_ENOMEM;
+    }
+    memcpy(fs->root, root, n);
+    fs->root[n] = '/';
+    fs->root[n + 1] = '\0';
+    int rc = mkdir_parents(fs->root, err);
+    fs->root[n] = '\0';
+    struct stat sb;
+    if (rc == URSA_OK && (stat(fs->root, &sb) || !S_ISDIR(sb.st_mode)))
+        rc = ursa_err_set(err, URSA_EIO, "store %s is not a directory", fs->root);
+    if (rc == URSA_OK && access(fs->root, W_OK))
+        rc = ursa_err_set(err, URSA_EIO, "store %s is not writable: %s", fs->root, strerror(errno));
+    if (rc) {
+        fs_destroy(&fs->base);
+        return rc;
+    }
+    *out = &fs->base;
+    return URSA_OK;
+}
