@@ -10,7 +10,7 @@ LISTEN ?= 127.0.0.1:8000
 STORE ?= ./data
 JOBS ?= $(shell nproc)
 
-.PHONY: all build run test deps test-deps asan format format-check clean
+.PHONY: all build run test deps test-deps asan format format-check clean fuzz
 
 all: build
 
@@ -44,3 +44,8 @@ format-check:
 
 clean:
 	rm -rf build build-asan
+
+# Runs each libFuzzer driver for FUZZ_SECONDS (default 60).
+FUZZ_SECONDS ?= 60
+fuzz:
+	fuzz/run.sh $(FUZZ_SECONDS)
