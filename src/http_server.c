@@ -486,6 +486,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     vsnprintf(line, sizeof(line), fmt, ap);
     size_t n = strlen(line);
     while (n && line[n - 1] == '\n') line[--n] = '\0';
+    /* 0.9.75 says this whenever a thread pool is used, whatever the order. */
+    if (strstr(line, "MHD_OPTION_EXTERNAL_LOGGER is not the first option")) return;
     ursa_warn("http: %s", line);
 }
 
@@ -506,11 +508,11 @@ int ursa_server_start(ursa_server_t **out, ursa_catalog_t *cat, const ursa_serve
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
-    s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                              MHD_OPTION_THREAD_POOL_SIZE, s->o.threads, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                              (size_t)(256u << 10), MHD_OPTION_CONNECTION_TIMEOUT, 300u,
-                              MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-                              s, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+    s->mhd = MHD_start_daemon(
+        flags, 0, NULL, NULL, handle, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, s->o.threads, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)(256u << 10), MHD_OPTION_CONNECTION_TIMEOUT, 300u, MHD_OPTION_NOTIFY_COMPLETED, completed, s,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
     if (!s->mhd) {
         ursa_free(s);
         return ursa_err_set(err, URSA_EIO, "cannot listen on %s (address in use or not local?)", o->listen);
