@@ -192,30 +192,44 @@ out:
     return rc;
 }
 
-/* Puts the chunks back at the front of the buffer, before newer ones. */
+/* Puts the chunks back at the front of the buffer, before newer ones. When
+ * nothing new arrived meanwhile (the usual case) the array is handed back
+ * as is, with no allocation that could fail. */
 static void restore_chunks(flush_state_t *f)
 {
     ursa_dataset_t *d = f->d;
     pthread_mutex_lock(&d->lock);
+    ursa_batch_t **p = f->chunks;
     size_t total = d->nchunks + f->nchunks;
-    ursa_batch_t **p = ursa_malloc(total * sizeof(*p));
+    if (d->nchunks) {
+        p = ursa_malloc(total * sizeof(*p));
+        if (p) {
+            memcpy(p, f->chunks, f->nchunks * sizeof(*p));
+            memcpy(p + f->nchunks, d->chunks, d->nchunks * sizeof(*p));
+            ursa_free(f->chunks);
+        }
+    }
     if (p) {
-        memcpy(p, f->chunks, f->nchunks * sizeof(*p));
-        memcpy(p + f->nchunks, d->chunks, d->nchunks * sizeof(*p));
         ursa_free(d->chunks);
         d->chunks = p;
         d->nchunks = d->cap = total;
+        for (size_t c = 0; c < f->nchunks; c++) { /* the restored ones are at the front */
+            d->rows += p[c]->nrows;
+            d->bytes += ursa_batch_bytes(p[c]);
+        }
+    } else {
+        uint64_t lost = 0;
         for (size_t c = 0; c < f->nchunks; c++) {
-            d->rows += f->chunks[c]->nrows;
-            d->bytes += ursa_batch_bytes(f->chunks[c]);
+            lost += f->chunks[c]->nrows;
+            ursa_batch_free(f->chunks[c]);
+            ursa_free(f->chunks[c]);
         }
         ursa_free(f->chunks);
-        f->chunks = NULL;
-        f->nchunks = 0;
-    } else {
-        ursa_error("flush of %s: out of memory while restoring %zu chunks; they stay held by the flush",
-                   d->name, f->nchunks);
+        ursa_error("flush of %s: out of memory while putting %llu rows back: they are lost", d->name,
+                   (unsigned long long)lost);
     }
+    f->chunks = NULL;
+    f->nchunks = 0;
     pthread_mutex_unlock(&d->lock);
 }
 

@@ -294,7 +294,7 @@ static int read_dir(const char *path, entry_t **out, size_t *n, ursa_err_t *err)
         (*out)[(*n)++].name = name;
     }
     closedir(d);
-    if (rc == URSA_OK) qsort(*out, *n, sizeof(entry_t), cmp_entry);
+    if (rc == URSA_OK && *n > 1) qsort(*out, *n, sizeof(entry_t), cmp_entry);
     return rc;
 }
 

@@ -1,0 +1,160 @@
+/* Unit tests for the store interface and the local directory backend. */
+#include "store.h"
+#include "test.h"
+
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char root[512];
+
+static ursa_store_t *open_store(void)
+{
+    const char *tmp = getenv("URSA_TEST_TMP");
+    snprintf(root, sizeof(root), "%s/store_fs.%ld", tmp && *tmp ? tmp : "/tmp", (long)getpid());
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+    if (system(cmd) != 0) abort();
+    ursa_store_t *st;
+    ursa_err_t err;
+    if (ursa_store_open(root, &st, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        abort();
+    }
+    return st;
+}
+
+static void remove_root(void)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+    if (system(cmd) != 0) abort();
+}
+
+TEST(key_validation)
+{
+    CHECK(ursa_store_key_valid("a"));
+    CHECK(ursa_store_key_valid("ds/date=2024-01-01/n-1.parquet"));
+    CHECK(ursa_store_key_valid("a/.b")); /* dot files are fine, only . and .. segments are not */
+    CHECK(!ursa_store_key_valid(""));
+    CHECK(!ursa_store_key_valid("/abs"));
+    CHECK(!ursa_store_key_valid("a//b"));
+    CHECK(!ursa_store_key_valid("a/"));
+    CHECK(!ursa_store_key_valid("../x"));
+    CHECK(!ursa_store_key_valid("a/../../x"));
+    CHECK(!ursa_store_key_valid("a/./b"));
+    CHECK(!ursa_store_key_valid("a\\b"));
+}
+
+typedef struct listing {
+    char keys[32][128];
+    bool prefix[32];
+    int n;
+} listing_t;
+
+static int collect(void *ctx, const char *key, bool is_prefix)
+{
+    listing_t *l = ctx;
+    if (l->n < 32) {
+        snprintf(l->keys[l->n], sizeof(l->keys[0]), "%s", key);
+        l->prefix[l->n++] = is_prefix;
+    }
+    return URSA_OK;
+}
+
+TEST(put_get_list_delete)
+{
+    ursa_store_t *st = open_store();
+    ursa_err_t err;
+    ursa_buf_t b = {0};
+    CHECK(ursa_store_put(st, "b/x/1", "one", 3, &err) == URSA_OK);
+    CHECK(ursa_store_put(st, "b/x/2", "", 0, &err) == URSA_OK);
+    CHECK(ursa_store_put(st, "a/y", "why", 3, &err) == URSA_OK);
+    CHECK(ursa_store_put(st, "b.txt", "dot", 3, &err) == URSA_OK);
+    CHECK(ursa_store_put(st, "b/x/1", "uno", 3, &err) == URSA_OK); /* replaces */
+    CHECK(ursa_store_get(st, "b/x/1", &b, &err) == URSA_OK && b.len == 3 && memcmp(b.data, "uno", 3) == 0);
+    CHECK(ursa_store_get(st, "b/x/2", &b, &err) == URSA_OK && b.len == 0);
+    CHECK(ursa_store_get(st, "b/x/3", &b, &err) == URSA_ENOTFOUND);
+    CHECK(ursa_store_get(st, "../etc/passwd", &b, &err) == URSA_EINVAL);
+
+    listing_t l = {0};
+    CHECK(ursa_store_list(st, "", '/', collect, &l, &err) == URSA_OK);
+    CHECK_EQ_INT(l.n, 3);
+    CHECK(strcmp(l.keys[0], "a/") == 0 && l.prefix[0]);
+    CHECK(strcmp(l.keys[1], "b.txt") == 0 && !l.prefix[1]);
+    CHECK(strcmp(l.keys[2], "b/") == 0 && l.prefix[2]);
+
+    memset(&l, 0, sizeof(l));
+    CHECK(ursa_store_list(st, "", 0, collect, &l, &err) == URSA_OK); /* recursive, in key order */
+    CHECK_EQ_INT(l.n, 4);
+    CHECK(strcmp(l.keys[0], "a/y") == 0 && strcmp(l.keys[1], "b.txt") == 0);
+    CHECK(strcmp(l.keys[2], "b/x/1") == 0 && strcmp(l.keys[3], "b/x/2") == 0);
+
+    memset(&l, 0, sizeof(l));
+    CHECK(ursa_store_list(st, "b/x/", '/', collect, &l, &err) == URSA_OK);
+    CHECK_EQ_INT(l.n, 2);
+    memset(&l, 0, sizeof(l));
+    CHECK(ursa_store_list(st, "b/x/2", '/', collect, &l, &err) == URSA_OK);
+    CHECK(l.n == 1 && strcmp(l.keys[0], "b/x/2") == 0);
+    memset(&l, 0, sizeof(l));
+    CHECK(ursa_store_list(st, "nothing/", '/', collect, &l, &err) == URSA_OK && l.n == 0);
+
+    CHECK(ursa_store_del(st, "b/x/1", &err) == URSA_OK);
+    CHECK(ursa_store_del(st, "b/x/1", &err) == URSA_OK); /* missing is fine */
+    CHECK(ursa_store_get(st, "b/x/1", &b, &err) == URSA_ENOTFOUND);
+    ursa_buf_free(&b);
+    ursa_store_destroy(&st);
+    CHECK(st == NULL);
+    remove_root();
+}
+
+TEST(writer_is_atomic)
+{
+    ursa_store_t *st = open_store();
+    ursa_err_t err;
+    ursa_store_writer_t *w;
+    listing_t l = {0};
+    /* Streamed in many pieces, larger than the writer's buffer. */
+    CHECK(ursa_store_writer_open(st, "d/big", &w, &err) == URSA_OK);
+    ursa_sink_t sink = ursa_store_writer_sink(w);
+    char piece[1000];
+    for (int i = 0; i < 1000; i++) {
+        memset(piece, 'a' + i % 26, sizeof(piece));
+        CHECK(sink.write(sink.ctx, piece, sizeof(piece), &err) == URSA_OK);
+    }
+    /* Not visible before commit. */
+    CHECK(ursa_store_list(st, "d/", '/', collect, &l, &err) == URSA_OK && l.n == 0);
+    CHECK(ursa_store_writer_commit(w, &err) == URSA_OK);
+    ursa_buf_t b = {0};
+    CHECK(ursa_store_get(st, "d/big", &b, &err) == URSA_OK && b.len == 1000000);
+    CHECK(b.data[999] == 'a' && b.data[1000] == 'b' && b.data[999999] == 'a' + 999 % 26);
+
+    /* An aborted writer leaves nothing behind, not even its temporary. */
+    CHECK(ursa_store_writer_open(st, "d/gone", &w, &err) == URSA_OK);
+    sink = ursa_store_writer_sink(w);
+    CHECK(sink.write(sink.ctx, "xyz", 3, &err) == URSA_OK);
+    ursa_store_writer_abort(w);
+    char cmd[700];
+    snprintf(cmd, sizeof(cmd), "test $(ls -A '%s/d' | wc -l) -eq 1", root);
+    CHECK(system(cmd) == 0);
+    ursa_buf_free(&b);
+    ursa_store_destroy(&st);
+    remove_root();
+}
+
+TEST(bad_root)
+{
+    ursa_store_t *st;
+    ursa_err_t err;
+    CHECK(ursa_store_open("/proc/version/x", &st, &err) != URSA_OK && st == NULL);
+    CHECK(ursa_store_open("s3://bucket/prefix", &st, &err) == URSA_EINVAL);
+}
+
+int main(void)
+{
+    RUN(key_validation);
+    RUN(put_get_list_delete);
+    RUN(writer_is_atomic);
+    RUN(bad_root);
+    return TEST_EXIT();
+}
