@@ -12,6 +12,7 @@
 //   readWith(engine, file)    -> {engine, rows, schema}
 //   columnChecksums(rows, schema) -> {col: {...}}  (pure JS, same function for every engine and for expected data)
 //   firstRowDifference(expected, got, schema) -> null or {row, column, expected, got}
+//   duckdbQuery(sql)          -> rows of one SQL statement on a shared in-memory DuckDB (session TimeZone UTC)
 //   duckdbParquetInfo(file)   -> {schema: parquet_schema() rows, metadata: parquet_metadata() rows, file: parquet_file_metadata() row}
 //   close()                   -> releases the cached DuckDB instance
 //
@@ -19,7 +20,8 @@
 // Object.is, hence NaN equals NaN and 0 differs from -0):
 //   integers of any width -> BigInt            timestamps -> BigInt microseconds since the epoch (UTC)
 //   float/double          -> JS number (NaN and -0 preserved)
-//   bool -> boolean       string -> JS string  null -> null
+//   bool -> boolean       string -> JS string decoded from the raw bytes (BOM kept; invalid UTF-8 tagged)
+//   null -> null
 //   anything else (dates, decimals, binary, nested) -> a string tagged with the engine's rendering; not meant
 //   to be compared across engines (Ursa writes none of these).
 // Normalized schema: [{name, type, nullable, raw}] with type one of
@@ -36,6 +38,14 @@ import { fileURLToPath } from 'node:url';
 export const ENGINES = ['duckdb', 'polars', 'arrow-rs', 'hyparquet'];
 
 // ---------------------------------------------------------------- helpers
+// Strings are decoded from their raw bytes here, not by the engines' JS glue: a default TextDecoder silently
+// drops a leading U+FEFF (BOM) and replaces invalid UTF-8 with U+FFFD. Invalid bytes become a tagged string
+// '<invalid UTF-8: hex>' so that they can never compare equal to a real value.
+const UTF8_STRICT = new TextDecoder('utf-8', { ignoreBOM: true, fatal: true });
+export function decodeUtf8(bytes) {
+  try { return UTF8_STRICT.decode(bytes); }
+  catch { return `<invalid UTF-8: ${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')}>`; }
+}
 const floorDiv = (a, b) => { const q = a / b; return (a % b !== 0n && (a < 0n) !== (b < 0n)) ? q - 1n : q; };
 const sqlStr = s => "'" + String(s).replaceAll("'", "''") + "'";
 const sqlId = s => '"' + String(s).replaceAll('"', '""') + '"';
@@ -54,11 +64,13 @@ async function duck() {
     const { DuckDBInstance } = await import('@duckdb/node-api');
     const instance = await DuckDBInstance.create(':memory:', { threads: '2' });
     const con = await instance.connect();
+    await con.run(`SET TimeZone = 'UTC'`); // TIMESTAMPTZ values and statistics render in UTC
     return { instance, con };
   })();
   return duckPromise;
 }
-async function duckQuery(sql) {
+/** Runs one SQL statement on the shared in-memory DuckDB connection; rows as objects (BIGINT -> bigint). */
+export async function duckdbQuery(sql) {
   const { con } = await duck();
   return (await con.runAndReadAll(sql)).getRowObjects();
 }
@@ -77,9 +89,9 @@ function duckType(t) {
 }
 
 async function readDuckDB(file) {
-  const src = `read_parquet(${sqlStr(file)}, hive_partitioning = false, file_row_number = true)`;
-  const desc = (await duckQuery(`DESCRIBE SELECT * EXCLUDE (file_row_number) FROM ${src}`));
-  const reps = new Map((await duckQuery(`SELECT name, repetition_type FROM parquet_schema(${sqlStr(file)})`))
+  const src = `read_parquet(${sqlStr(file)}, hive_partitioning = false)`; // file order: preserve_insertion_order is on by default
+  const desc = (await duckdbQuery(`DESCRIBE SELECT * FROM ${src}`));
+  const reps = new Map((await duckdbQuery(`SELECT name, repetition_type FROM parquet_schema(${sqlStr(file)})`))
     .map(r => [r.name, r.repetition_type]));
   const schema = desc.map(r => ({
     name: r.column_name, type: duckType(r.column_type),
@@ -93,11 +105,12 @@ async function readDuckDB(file) {
       case 'int64': case 'int32': return `${x}::HUGEINT AS ${x}`;
       case 'timestamp': case 'timestamp_ntz': return `epoch_us(${x}) AS ${x}`;
       case 'float64': case 'float32': return `${x}::DOUBLE AS ${x}`;
-      case 'bool': case 'string': return x;
+      case 'string': return `encode(${x}) AS ${x}`; // VARCHAR -> its UTF-8 bytes as BLOB, decoded by decodeUtf8
+      case 'bool': return x;
       default: return `${x}::VARCHAR AS ${x}`;
     }
   });
-  const rows = await duckQuery(`SELECT ${sel.join(', ') || '1 AS __none'} FROM ${src} ORDER BY file_row_number`);
+  const rows = await duckdbQuery(`SELECT ${sel.join(', ') || '1 AS __none'} FROM ${src}`);
   if (!schema.length) return { engine: 'duckdb', rows: rows.map(() => ({})), schema };
   const out = rows.map(r => {
     const o = {};
@@ -105,7 +118,8 @@ async function readDuckDB(file) {
       const v = r[c.name];
       o[c.name] = v === null || v === undefined ? null
         : (c.type === 'int64' || c.type === 'int32' || c.type === 'timestamp' || c.type === 'timestamp_ntz') ? BigInt(v)
-          : c.type === 'other' ? `duckdb:${v}` : v;
+          : c.type === 'string' ? decodeUtf8(v.bytes)
+            : c.type === 'other' ? `duckdb:${v}` : v;
     }
     return o;
   });
@@ -117,9 +131,9 @@ export async function duckdbParquetInfo(file) {
   const plain = rows => rows.map(r => Object.fromEntries(Object.entries(r).map(([k, v]) =>
     [k, typeof v === 'bigint' ? String(v) : (v !== null && typeof v === 'object') ? String(v) : v])));
   return {
-    schema: plain(await duckQuery(`SELECT * FROM parquet_schema(${sqlStr(file)})`)),
-    metadata: plain(await duckQuery(`SELECT * FROM parquet_metadata(${sqlStr(file)}) ORDER BY row_group_id, column_id`)),
-    file: plain(await duckQuery(`SELECT * FROM parquet_file_metadata(${sqlStr(file)})`))[0],
+    schema: plain(await duckdbQuery(`SELECT * FROM parquet_schema(${sqlStr(file)})`)),
+    metadata: plain(await duckdbQuery(`SELECT * FROM parquet_metadata(${sqlStr(file)}) ORDER BY row_group_id, column_id`)),
+    file: plain(await duckdbQuery(`SELECT * FROM parquet_file_metadata(${sqlStr(file)})`))[0],
   };
 }
 
@@ -175,6 +189,18 @@ async function readPolars(file) {
 // ---------------------------------------------------------------- arrow-rs (parquet-wasm) + apache-arrow
 const TS_MUL = [1000000n, 1000n, 1n, null]; // arrow TimeUnit SECOND, MILLISECOND, MICROSECOND, NANOSECOND (/1000)
 
+/** Raw bytes of string j of one arrow-js Data chunk (Utf8, LargeUtf8 or Utf8View). */
+function arrowStringBytes(d, ty, j, Type) {
+  if (ty.typeId === Type.Utf8View) { // 16-byte views: length, then 12 inline bytes or (prefix, buffer index, offset)
+    const o = j * 16, dv = new DataView(d.values.buffer, d.values.byteOffset + o, 16), len = dv.getInt32(0, true);
+    if (len <= 12) return d.values.subarray(o + 4, o + 4 + len);
+    const off = dv.getInt32(12, true);
+    return d.variadicBuffers[dv.getInt32(8, true)].subarray(off, off + len);
+  }
+  const s = Number(d.valueOffsets[j]), e = Number(d.valueOffsets[j + 1]); // valueOffsets already account for d.offset
+  return d.values.subarray(s, e);
+}
+
 async function readArrowRs(file) {
   const pw = await import('parquet-wasm');
   const { tableFromIPC, DataType, Type } = await import('apache-arrow');
@@ -201,6 +227,7 @@ async function readArrowRs(file) {
             vals.push(m === null ? floorDiv(raw, 1000n) : raw * m); break;
           }
           case 'float64': case 'float32': vals.push(Number(d.values[j])); break;
+          case 'string': vals.push(decodeUtf8(arrowStringBytes(d, ty, j, Type))); break;
           default: { const v = vec.get(vals.length); vals.push(c.type === 'other' ? `arrow-rs:${v}` : v); }
         }
       }
@@ -238,6 +265,7 @@ async function readHyparquet(file) {
     timestampFromMilliseconds: v => BigInt(v) * 1000n,
     timestampFromMicroseconds: v => BigInt(v),
     timestampFromNanoseconds: v => floorDiv(BigInt(v), 1000n),
+    stringFromBytes: b => (b === null || b === undefined ? b : decodeUtf8(b)),
   };
   const objs = await parquetReadObjects({ file: ab, metadata, compressors, parsers });
   const rows = objs.map(r => {

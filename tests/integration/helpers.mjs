@@ -1,0 +1,170 @@
+// helpers.mjs — start/stop the Ursa server binary for a test and talk to it over HTTP.
+//
+// Environment:
+//   URSA_BIN       the server binary (default build/ursa, relative to the repo root)
+//   URSA_TEST_TMP  where temporary stores go (default os.tmpdir()); created if missing
+// Only 127.0.0.1 is ever contacted.
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const URSA_BIN = resolve(REPO_ROOT, process.env.URSA_BIN || 'build/ursa');
+
+const START_TIMEOUT_MS = 10_000;
+const STOP_TIMEOUT_MS = 10_000;
+const LOG_LIMIT = 256 * 1024; // keep the last 256 KiB of server output for diagnostics
+
+// ------------------------------------------------------------------ temporary directories
+const tempDirs = [];
+
+/** A fresh directory under URSA_TEST_TMP (or the OS temp dir), remembered for removeTempDirs(). */
+export function makeTempDir(prefix = 'ursa-test-') {
+  const base = process.env.URSA_TEST_TMP ? resolve(process.env.URSA_TEST_TMP) : tmpdir();
+  mkdirSync(base, { recursive: true });
+  const dir = mkdtempSync(join(base, prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+
+/** Removes every directory made by makeTempDir(); call only when the test passed (keep them for post-mortem otherwise). */
+export function removeTempDirs() {
+  for (const d of tempDirs.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+
+// ------------------------------------------------------------------ server process
+// Servers still running when this process ends (failed assertion, timeout, interrupted run) are killed,
+// so that no orphan keeps a port and a store.
+const running = new Set();
+let reaperInstalled = false;
+function installReaper() {
+  if (reaperInstalled) return;
+  reaperInstalled = true;
+  process.on('exit', () => { for (const p of running) { try { p.kill('SIGKILL'); } catch { /* already gone */ } } });
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.once(sig, () => { for (const p of running) { try { p.kill('SIGKILL'); } catch { /* already gone */ } } process.exit(128 + ({ SIGHUP: 1, SIGINT: 2, SIGTERM: 15 })[sig]); });
+  }
+}
+
+// A watchdog process per server covers the cases where this process dies without running handlers (e.g.
+// the test runner killed by a broken pipe): it holds the read end of a pipe from us and SIGKILLs the server
+// when the pipe closes without a "disarm" message.
+const WATCHDOG = `let armed = true; process.stdin.on('data', d => { if (String(d).includes('disarm')) armed = false; });
+process.stdin.on('end', () => { if (armed) { try { process.kill(Number(process.argv[1]), 'SIGKILL'); } catch {} } process.exit(0); });`;
+function startWatchdog(pid) {
+  const w = spawn(process.execPath, ['-e', WATCHDOG, String(pid)], { stdio: ['pipe', 'ignore', 'ignore'] });
+  w.on('error', () => {});
+  w.stdin.on('error', () => {});
+  w.unref(); w.stdin.unref?.(); // never keeps this process alive
+  return { disarm() { try { w.stdin.end('disarm\n'); } catch { /* gone */ } } };
+}
+
+/**
+ * Starts `URSA_BIN serve --listen 127.0.0.1:0 --store STORE --node NODE` and waits (up to 10 s) for the
+ * stderr line containing `listening on http://127.0.0.1:PORT`.
+ * Returns a Server: {port, url, proc, log(), stop(), request(), json helpers...}.
+ */
+export async function startServer({ store, node = 'test1', args = [], env = {} } = {}) {
+  if (!store) throw new Error('startServer: store is required');
+  if (!existsSync(URSA_BIN)) throw new Error(`server binary not found: ${URSA_BIN} (set URSA_BIN)`);
+  const argv = ['serve', '--listen', '127.0.0.1:0', '--store', store, '--node', node, ...args];
+  installReaper();
+  const proc = spawn(URSA_BIN, argv, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(proc);
+  const watchdog = startWatchdog(proc.pid);
+  proc.once('exit', () => { running.delete(proc); watchdog.disarm(); });
+
+  let log = '';
+  const append = chunk => { log += chunk.toString('utf8'); if (log.length > LOG_LIMIT) log = log.slice(-LOG_LIMIT); };
+  proc.stdout.on('data', append);
+
+  const exited = new Promise(res => proc.once('exit', (code, signal) => res({ code, signal })));
+  let exitStatus = null;
+  exited.then(s => { exitStatus = s; });
+
+  const port = await new Promise((res, rej) => {
+    let stderrBuf = '';
+    const timer = setTimeout(() => fail(new Error(`server did not print "listening on http://127.0.0.1:PORT" within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+    const onData = chunk => {
+      append(chunk);
+      stderrBuf += chunk.toString('utf8');
+      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(stderrBuf);
+      if (m) { cleanup(); res(Number(m[1])); }
+      else if (stderrBuf.length > 65536) stderrBuf = stderrBuf.slice(-4096);
+    };
+    const onExit = (code, signal) => fail(new Error(`server exited before listening (code ${code}, signal ${signal})`));
+    const onError = err => fail(err);
+    function cleanup() { clearTimeout(timer); proc.stderr.off('data', onData); proc.off('exit', onExit); proc.off('error', onError); }
+    function fail(err) { cleanup(); proc.kill('SIGKILL'); err.message += `\n--- ${URSA_BIN} ${argv.join(' ')}\n--- server output:\n${log}`; rej(err); }
+    proc.stderr.on('data', onData);
+    proc.once('exit', onExit);
+    proc.once('error', onError);
+  });
+  proc.stderr.on('data', append);
+
+  const url = `http://127.0.0.1:${port}`;
+  const server = {
+    port, url, proc, store, argv,
+    log: () => log,
+    get exitStatus() { return exitStatus; },
+
+    /**
+     * SIGTERM, then wait for exit; SIGKILL after 10 s. Resolves {code, signal, killed, ms}.
+     * `killed` is true when SIGTERM was not enough.
+     */
+    async stop() {
+      if (exitStatus) return { ...exitStatus, killed: false, ms: 0 };
+      const t0 = Date.now();
+      proc.kill('SIGTERM');
+      let timer;
+      const timedOut = new Promise(res => { timer = setTimeout(() => res(null), STOP_TIMEOUT_MS); });
+      let st = await Promise.race([exited, timedOut]);
+      clearTimeout(timer);
+      let killed = false;
+      if (!st) { killed = true; proc.kill('SIGKILL'); st = await exited; }
+      return { ...st, killed, ms: Date.now() - t0 };
+    },
+
+    /** One HTTP request. body: string | Buffer | Uint8Array | object (sent as JSON). Resolves {status, headers, text, json}. */
+    async request(method, path, { body, headers = {} } = {}) {
+      const h = { ...headers };
+      let payload = body;
+      if (body !== undefined && body !== null && typeof body === 'object' && !(body instanceof Uint8Array)) {
+        payload = JSON.stringify(body);
+        h['content-type'] ??= 'application/json';
+      }
+      const res = await fetch(url + path, { method, headers: h, body: payload });
+      const text = await res.text();
+      let json;
+      try { json = text.length ? JSON.parse(text) : undefined; } catch { json = undefined; }
+      return { status: res.status, headers: res.headers, text, json };
+    },
+    get(path) { return server.request('GET', path); },
+    put(path, body) { return server.request('PUT', path, { body }); },
+    post(path, body, headers) { return server.request('POST', path, { body, headers }); },
+
+    /** POST NDJSON records (body is a string or Buffer, sent as is). */
+    postRecords(dataset, body, contentType = 'application/x-ndjson') {
+      return server.request('POST', `/v1/datasets/${dataset}/records`, { body, headers: { 'content-type': contentType } });
+    },
+    flush(dataset) { return server.request('POST', `/v1/datasets/${dataset}/flush`); },
+  };
+  return server;
+}
+
+/** Lines of server output that look like AddressSanitizer/UBSan/LeakSanitizer reports. */
+export function sanitizerReports(log) {
+  return log.split('\n').filter(l => /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: (Address|Undefined|Leak)/.test(l));
+}
+
+/** Short printable rendering of a request line (Buffer or string) for failure messages. */
+export function showLine(line, max = 160) {
+  const b = Buffer.isBuffer(line) ? line : Buffer.from(String(line));
+  const s = b.toString('utf8');
+  let out = JSON.stringify(s);
+  if (out.length > max) out = out.slice(0, max) + '…';
+  if (!Buffer.from(s, 'utf8').equals(b)) out += ` (invalid UTF-8; hex ${b.toString('hex').slice(0, 160)})`;
+  return out;
+}
