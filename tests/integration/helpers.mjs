@@ -127,15 +127,22 @@ export async function startServer({ store, node = 'test1', args = [], env = {} }
       return { ...st, killed, ms: Date.now() - t0 };
     },
 
-    /** One HTTP request. body: string | Buffer | Uint8Array | object (sent as JSON). Resolves {status, headers, text, json}. */
+    /**
+     * One HTTP request. body: string | Buffer | Uint8Array | object (sent as JSON) | array of Buffers (sent
+     * with Transfer-Encoding: chunked, one write per element). Resolves {status, headers, text, json}.
+     */
     async request(method, path, { body, headers = {} } = {}) {
       const h = { ...headers };
-      let payload = body;
-      if (body !== undefined && body !== null && typeof body === 'object' && !(body instanceof Uint8Array)) {
+      let payload = body, extra = {};
+      if (Array.isArray(body)) {
+        const parts = body.slice();
+        payload = new ReadableStream({ pull(ctl) { if (parts.length) ctl.enqueue(new Uint8Array(parts.shift())); else ctl.close(); } });
+        extra = { duplex: 'half' };
+      } else if (body !== undefined && body !== null && typeof body === 'object' && !(body instanceof Uint8Array)) {
         payload = JSON.stringify(body);
         h['content-type'] ??= 'application/json';
       }
-      const res = await fetch(url + path, { method, headers: h, body: payload });
+      const res = await fetch(url + path, { method, headers: h, body: payload, ...extra });
       const text = await res.text();
       let json;
       try { json = text.length ? JSON.parse(text) : undefined; } catch { json = undefined; }
@@ -145,7 +152,7 @@ export async function startServer({ store, node = 'test1', args = [], env = {} }
     put(path, body) { return server.request('PUT', path, { body }); },
     post(path, body, headers) { return server.request('POST', path, { body, headers }); },
 
-    /** POST NDJSON records (body is a string or Buffer, sent as is). */
+    /** POST NDJSON records (body: string or Buffer sent as is, or an array of Buffers sent chunked). */
     postRecords(dataset, body, contentType = 'application/x-ndjson') {
       return server.request('POST', `/v1/datasets/${dataset}/records`, { body, headers: { 'content-type': contentType } });
     },

@@ -237,6 +237,12 @@ function edgeRecords(rng) {
     F('long string (70 KB, many multi-byte)', { name: { text: '"' + 'é中😀\\n'.repeat(7000) + '"', value: 'é中😀\n'.repeat(7000) } }),
     F('all nullable columns explicit null', { user_id: { text: 'null', value: null }, value: { text: 'null', value: null }, ok: { text: 'null', value: null }, name: { text: 'null', value: null } }),
     F('all nullable columns missing', { user_id: { value: null }, value: { value: null }, ok: { value: null }, name: { value: null } }),
+    ...[ // decimal -> double must round correctly (expected value: JavaScript's correctly rounded Number())
+      '2.2250738585072011e-308', '2.2250738585072012e-308', '9007199254740993', '9007199254740995',
+      '0.1000000000000000055511151231257827021181583404541015625', '1.7976931348623158e308', '4.9406564584124654e-324',
+      '123456789012345678901234567890', '10000000000000000000000', '0.000000000000000000000000000000000001', '-1.5e-10',
+    ].map(t => F(`float64 rounding of ${t}`, { value: { text: t, value: Number(t) } })),
+    F('unknown field with an empty key', {}, [['""', '1']]),
     F('unknown field holding 1e400 (valid JSON, not a double)', {}, [['"big"', '1e400']]),
     F('unknown field holding a 30-digit integer', {}, [['"huge"', '123456789012345678901234567890']]),
     F('unknown field nested 64 levels deep', {}, [['"deep"', '['.repeat(64) + ']'.repeat(64)]]),
@@ -320,6 +326,7 @@ export const INVALID_CASES = [
   bad('duplicate-key', 'ts', obj(['ts', OKTS], ['user_id', '1'], ['ts', '"2024-02-29T12:00:00Z"']), 'ts twice'),
   bad('duplicate-key', 'name', obj(['name', '"a"'], ['ts', OKTS], ['name', '"a"']), 'name twice, same value'),
   bad('duplicate-key', 'ok', obj(['ts', OKTS], ['ok', 'true'], ['ok', 'false']), 'ok twice'),
+  bad('duplicate-key', 'user_id', `{"ts":${OKTS},"user_id":1,"us\\u0065r_id":2}`, 'user_id twice, once spelled with a \\u escape'),
   // invalid UTF-8 / lone surrogates in a string
   bad('bad-utf8', 'name', withName([0xff]), 'byte 0xFF'),
   bad('bad-utf8', 'name', withName([0x61, 0xc0, 0xaf]), 'overlong encoding of /'),
@@ -338,7 +345,8 @@ export const INVALID_CASES = [
 
 // ============================================================ requests
 /**
- * A request: {label, contentType, eol, trailingNewline, items}. items: valid | invalid | blank lines in order.
+ * A request: {label, contentType, eol, trailingNewline, chunked, items}. items: valid | invalid | blank lines
+ * in order. chunked: sent with Transfer-Encoding: chunked in small pieces that split lines and characters.
  * body(req) -> Buffer exactly as sent.
  */
 export function body(req) {
@@ -347,6 +355,13 @@ export function body(req) {
   req.items.forEach((it, i) => { if (i) parts.push(eol); parts.push(it.line); });
   if (req.trailingNewline && req.items.length) parts.push(eol);
   return Buffer.concat(parts);
+}
+
+/** Splits a body into pieces of 1..4096 bytes (deterministic), for chunked sending. */
+export function pieces(buf, seed = 7) {
+  const rng = makeRng(seed), out = [];
+  for (let i = 0; i < buf.length;) { const n = 1 + rng.int(rng.chance(0.3) ? 16 : 4096); out.push(buf.subarray(i, i + n)); i += n; }
+  return out;
 }
 
 const blank = () => ({ kind: 'blank', line: Buffer.alloc(0), what: 'blank line' });
@@ -383,9 +398,9 @@ export function buildRequests(seed = 20240229) {
   return [
     { label: 'R1 large LF', contentType: 'application/x-ndjson', eol: '\n', trailingNewline: true, items: r1 },
     { label: 'R2 CRLF', contentType: 'application/ndjson', eol: '\r\n', trailingNewline: true, items: r2 },
-    { label: 'R3 no final newline', contentType: 'application/jsonl', eol: '\n', trailingNewline: false, items: r3 },
+    { label: 'R3 no final newline, chunked', contentType: 'application/jsonl', eol: '\n', trailingNewline: false, items: r3, chunked: true },
     { label: 'R4 all invalid', contentType: 'application/x-ndjson', eol: '\n', trailingNewline: true, items: r4 },
-    { label: 'R5 >100 errors', contentType: 'application/x-ndjson', eol: '\n', trailingNewline: true, items: r5 },
+    { label: 'R5 >100 errors', contentType: 'application/x-ndjson; charset=utf-8', eol: '\n', trailingNewline: true, items: r5 },
     { label: 'R6 empty body', contentType: 'application/x-ndjson', eol: '\n', trailingNewline: false, items: [] },
     { label: 'R7 only blank lines', contentType: 'application/x-ndjson', eol: '\n', trailingNewline: true, items: [blank(), blank(), blank()] },
   ];
@@ -427,6 +442,3 @@ export function expectedDays(acceptedRows) {
   }
   return new Map([...byDay.entries()].sort(([a], [b]) => (a < b ? -1 : 1)));
 }
-
-/** Sanity limits used by the generator self-check. */
-export const LIMITS = { INT64_MIN, INT64_MAX };

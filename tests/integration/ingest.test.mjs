@@ -270,7 +270,7 @@ function checkAnswer(p, req, exp, res) {
 for (const [i, req] of requests.entries()) {
   const exp = answers[i];
   step(`POST ${req.label} (${exp.records} records, ${exp.accepted} valid, ${exp.rejected} invalid; ${req.contentType})`, async () => {
-    const res = await state.server.postRecords(D.DATASET, D.body(req), req.contentType);
+    const res = await state.server.postRecords(D.DATASET, req.chunked ? D.pieces(D.body(req)) : D.body(req), req.contentType);
     const p = new Problems();
     checkAnswer(p, req, exp, res);
     p.assertNone(`${req.label} answer`);
