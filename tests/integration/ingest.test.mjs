@@ -164,7 +164,7 @@ function checkDatasetObject(p, where, o, bufferedRows) {
   p.check(o.name === D.DATASET, `${where}: name ${JSON.stringify(o.name)}`);
   checkSchemaEcho(p, where, o.schema);
   p.check(o.buffered_rows === bufferedRows, `${where}: buffered_rows ${o.buffered_rows}, want ${bufferedRows}`);
-  p.check(Number.isInteger(o.buffered_bytes) && o.buffered_bytes >= 0 && (bufferedRows > 0) === (o.buffered_bytes > 0),
+  p.check(Number.isInteger(o.buffered_bytes) && o.buffered_bytes >= 0 && (bufferedRows === 0 || o.buffered_bytes > 0),
     `${where}: buffered_bytes ${o.buffered_bytes} with ${bufferedRows} rows buffered`);
 }
 
