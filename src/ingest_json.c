@@ -37,6 +37,7 @@ static const char R_BAD_ESC[] = "invalid escape in string";
 static const char R_SURROGATE[] = "unpaired UTF-16 surrogate in \\u escape";
 static const char R_UNTERMINATED[] = "unterminated string";
 static const char R_NOMEM[] = "out of memory";
+static const char R_NONFINITE[] = "NaN and Infinity are not JSON numbers";
 
 /* ---------------------------------------------------------------------------
  * Lexical helpers
@@ -433,10 +434,10 @@ static const char *parse_field(ursa_ndjson_t *p, const ursa_field_t *f, ursa_col
                 if (skip_value(&t, end)) return R_MALFORMED;
                 return type_mismatch(f->type, ch);
             }
-            return R_MALFORMED;
+            return ch == 'N' || ch == 'I' ? R_NONFINITE : R_MALFORMED;
         }
         cur_t e;
-        if (!scan_number(s, end, &e)) return "malformed number";
+        if (!scan_number(s, end, &e)) return end - s > 1 && s[1] == 'I' ? R_NONFINITE : "malformed number";
         const char *r;
         if (f->type == URSA_TYPE_INT64) {
             int64_t v;
@@ -580,6 +581,7 @@ done:
 
 int ursa_ndjson_record(ursa_ndjson_t *p, const char *line, size_t n)
 {
+    if (n && line[n - 1] == '\r') n--; /* CRLF line ends */
     cur_t s = (cur_t)line, end = s + n;
     if (skip_ws(s, end) == end) return URSA_OK; /* a blank line is not a record */
     p->records++;

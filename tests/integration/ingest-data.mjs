@@ -258,22 +258,22 @@ const bad = (kind, column, line, what) => ({ kind: 'invalid', rejection: kind, c
 const withName = bytes => Buffer.concat([Buffer.from(`{"ts":${OKTS},"name":"`), Buffer.from(bytes), Buffer.from('"}')]);
 
 export const INVALID_CASES = [
-  // malformed JSON -> column null
+  // malformed JSON: column null when the record's structure is at fault, the field when its value is
   bad('malformed', null, `{"ts":${OKTS},"user_id":1`, 'unterminated object'),
   bad('malformed', null, `{"ts":${OKTS},}`, 'trailing comma'),
   bad('malformed', null, `{'ts':'2024-02-28T12:00:00Z'}`, 'single quotes'),
   bad('malformed', null, `{"ts":${OKTS}} {"ts":${OKTS}}`, 'two objects on one line'),
-  bad('malformed', null, `{"ts":${OKTS},"value":NaN}`, 'NaN literal'),
-  bad('malformed', null, `{"ts":${OKTS},"value":Infinity}`, 'Infinity literal'),
-  bad('malformed', null, `{"ts":${OKTS},"value":-Infinity}`, '-Infinity literal'),
-  bad('malformed', null, `{"ts":${OKTS},"name":"raw\ttab"}`, 'raw control character in a string'),
-  bad('malformed', null, `{"ts":${OKTS},"user_id":01}`, 'leading zero'),
-  bad('malformed', null, `{"ts":${OKTS},"value":.5}`, 'number without integer part'),
-  bad('malformed', null, `{"ts":${OKTS},"ok":True}`, 'True'),
+  bad('malformed', 'value', `{"ts":${OKTS},"value":NaN}`, 'NaN literal'),
+  bad('malformed', 'value', `{"ts":${OKTS},"value":Infinity}`, 'Infinity literal'),
+  bad('malformed', 'value', `{"ts":${OKTS},"value":-Infinity}`, '-Infinity literal'),
+  bad('malformed', 'name', `{"ts":${OKTS},"name":"raw\ttab"}`, 'raw control character in a string'),
+  bad('malformed', 'user_id', `{"ts":${OKTS},"user_id":01}`, 'leading zero'),
+  bad('malformed', 'value', `{"ts":${OKTS},"value":.5}`, 'number without integer part'),
+  bad('malformed', 'ok', `{"ts":${OKTS},"ok":True}`, 'True'),
   bad('malformed', null, 'hello', 'bare word'),
-  bad('malformed', null, `{"ts":${OKTS},"name":"unterminated}`, 'unterminated string'),
-  bad('malformed', null, `{"ts":${OKTS},"name":"bad \\x escape"}`, 'invalid escape \\x'),
-  bad('malformed', null, `{"ts":${OKTS},"name":"\\u12"}`, 'short \\u escape'),
+  bad('malformed', 'name', `{"ts":${OKTS},"name":"unterminated}`, 'unterminated string'),
+  bad('malformed', 'name', `{"ts":${OKTS},"name":"bad \\x escape"}`, 'invalid escape \\x'),
+  bad('malformed', 'name', `{"ts":${OKTS},"name":"\\u12"}`, 'short \\u escape'),
   // not an object -> column null
   bad('not-object', null, '[1,2,3]', 'array'),
   bad('not-object', null, OKTS, 'string'),
