@@ -1,0 +1,46 @@
+/*
+ * codec.h -- page compression for the Parquet writer (and, for tests and a
+ * future reader, decompression): UNCOMPRESSED, SNAPPY (raw snappy blocks,
+ * as Parquet wants) and ZSTD (frames with the content size).
+ *
+ * A pq_compressor_t holds the codec, the level and, for zstd, a reusable
+ * compression context, so compressing many pages costs no setup each time.
+ * The zstd context is allocated by libzstd itself (about 1-3 MB at the
+ * default level) and is not seen by ursa_mem_used().
+ */
+#ifndef URSA_CODEC_H
+#define URSA_CODEC_H
+
+#include "common.h"
+#include "pq_write.h"
+
+typedef struct pq_compressor {
+    pq_codec_t codec;
+    int level;  /* zstd level */
+    void *zctx; /* ZSTD_CCtx *, created on first use; owned */
+} pq_compressor_t;
+
+/* Returns true when codec is one this module implements. */
+bool pq_codec_supported(int codec);
+
+/* Returns the Parquet name of a codec ("ZSTD" ...), or "?". */
+const char *pq_codec_name(int codec);
+
+/* Sets up a compressor. Returns URSA_EINVAL for an unsupported codec or a
+ * zstd level outside ZSTD_minCLevel()..ZSTD_maxCLevel(). */
+int pq_compressor_init(pq_compressor_t *c, pq_codec_t codec, int level) URSA_MUST_CHECK;
+
+/* Frees the compression context. */
+void pq_compressor_free(pq_compressor_t *c);
+
+/* Compresses src[0..n) and appends the result to dst. For UNCOMPRESSED it
+ * appends a copy. Returns URSA_OK, URSA_ENOMEM, URSA_ELIMIT (input too
+ * large for the codec) or URSA_EINTERNAL (the library failed). */
+int pq_compress(pq_compressor_t *c, const void *src, size_t n, ursa_buf_t *dst) URSA_MUST_CHECK;
+
+/* Decompresses src[0..n), which must expand to exactly expect bytes, and
+ * appends them to dst. Returns URSA_EFORMAT for corrupt input. */
+int pq_decompress(pq_codec_t codec, const void *src, size_t n, size_t expect,
+                  ursa_buf_t *dst) URSA_MUST_CHECK;
+
+#endif
