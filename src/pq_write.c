@@ -36,8 +36,9 @@
  * written PLAIN (it has no values to index).
  *
  * Statistics per chunk: null count, min and max in the column order of the
- * type (signed for int64/timestamp; NaN skipped, -0.0/+0.0 at zero bounds
- * and nan_count for doubles; false < true; unsigned bytes for strings).
+ * type (signed for int64/timestamp; -0.0/+0.0 at zero bounds and nan_count
+ * for doubles, and no min/max for a double chunk holding NaN, see
+ * stats_finish(); false < true; unsigned bytes for strings).
  * For strings only the first STAT_KEEP bytes of the running min and max
  * are kept: taking a prefix preserves order, so that is enough to emit a
  * truncated min (a prefix, marked inexact) and a truncated max (a prefix
@@ -364,7 +365,10 @@ static void stats_finish(const col_t *c, chunk_meta_t *m)
     const stats_t *st = &c->st;
     m->nulls = st->nulls;
     m->nans = st->nans;
-    if (!st->any) return;
+    /* A double chunk holding NaN gets no min/max: DuckDB (1.5) prunes on a
+     * NaN-free max although it orders NaN above every number, and so drops
+     * the NaN rows of e.g. `x > max`. Its own writer leaves them out too. */
+    if (!st->any || (c->field->type == URSA_TYPE_FLOAT64 && st->nans > 0)) return;
     m->has_min = m->has_max = m->min_exact = m->max_exact = true;
     switch (c->field->type) {
     case URSA_TYPE_BOOL:
