@@ -641,7 +641,11 @@ static int append_strings(pq_writer_t *w, col_t *c, const ursa_column_t *col, si
                 } else if (rc) {
                     return nomem_col(c, err);
                 } else {
-                    if ((rc = ursa_buf_append(&c->pg_vals, &idx, sizeof(idx)))) return nomem_col(c, err);
+                    if (c->pg_vals.cap - c->pg_vals.len < sizeof(idx) &&
+                        ursa_buf_reserve(&c->pg_vals, sizeof(idx) * (a + n - i)))
+                        return nomem_col(c, err);
+                    memcpy(c->pg_vals.data + c->pg_vals.len, &idx, sizeof(idx));
+                    c->pg_vals.len += sizeof(idx);
                     if (added) stats_str(&c->st, s, len);
                 }
             }
