@@ -73,10 +73,12 @@ enum { REP_REQUIRED = 0, REP_OPTIONAL = 1 };
 #define CREATED_BY      "ursa version " URSA_VERSION " (build ursa)"
 #define SLICE_ROWS      4096
 #define PAGE_MAX_VALUES ((size_t)1 << 20)
-#define STAT_PREFIX     64                /* string min/max longer than this are truncated */
-#define STAT_KEEP       (STAT_PREFIX + 1) /* bytes of the running string min/max kept */
-#define STAT_BUF        (STAT_PREFIX + 4) /* room for a truncated max with its last char bumped */
-#define SIZE_MAX_OPTION ((size_t)1 << 30) /* page_bytes and dict_max_bytes are clamped to this */
+#define STAT_PREFIX     64                 /* string min/max longer than this are truncated */
+#define STAT_KEEP       (STAT_PREFIX + 1)  /* bytes of the running string min/max kept */
+#define STAT_BUF        (STAT_PREFIX + 4)  /* room for a truncated max with its last char bumped */
+#define SIZE_MAX_OPTION ((size_t)1 << 30)  /* page_bytes and dict_max_bytes are clamped to this */
+#define VALUE_MAX       ((int64_t)1 << 30) /* larger strings are refused (URSA_ELIMIT) */
+#define PAGE_SOFT_MAX   ((size_t)3 << 29)  /* a page is closed before a value takes it past this */
 
 enum { W_OPEN = 0, W_CLOSED, W_FAILED };
 
@@ -650,6 +652,10 @@ static int append_strings(pq_writer_t *w, col_t *c, const ursa_column_t *col, si
                 }
             }
             if (!c->pg_dict) {
+                /* Keep every page well inside Parquet's int32 sizes. */
+                if (c->pg_rows > 0 && page_estimate(c) + 4 + len > PAGE_SOFT_MAX &&
+                    (rc = close_page(w, c, err)))
+                    return rc;
                 if ((rc = pq_plain_byte_array(&c->pg_vals, s, len)))
                     return rc == URSA_ELIMIT ? ursa_err_set(err, rc,
                                                             "column %s: a value of %zu bytes is too "
@@ -1015,9 +1021,18 @@ static int validate_batch(const pq_writer_t *w, const ursa_batch_t *b, size_t of
             const int64_t *o = (const int64_t *)(const void *)col->offsets.data;
             if (o[off] < 0 || (uint64_t)o[end] > col->data.len)
                 return ursa_err_set(err, URSA_EINVAL, "column %s: offsets out of range", name);
-            for (size_t r = off; r < end; r++)
-                if (o[r + 1] < o[r])
-                    return ursa_err_set(err, URSA_EINVAL, "column %s: offsets decrease at row %zu", name, r);
+            for (size_t r = off; r < end; r++) {
+                int64_t len = o[r + 1] - o[r];
+                if (URSA_UNLIKELY(len < 0 || len > VALUE_MAX)) {
+                    if (len < 0)
+                        return ursa_err_set(err, URSA_EINVAL, "column %s: offsets decrease at row %zu", name,
+                                            r);
+                    return ursa_err_set(err, URSA_ELIMIT,
+                                        "column %s: a value of %lld bytes at row %zu is over the "
+                                        "%lld-byte limit",
+                                        name, (long long)len, r, (long long)VALUE_MAX);
+                }
+            }
         }
         if (!c->nullable && col->null_count && count_zeros(col->validity.data, off, n)) {
             size_t r = off;

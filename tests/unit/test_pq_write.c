@@ -1261,6 +1261,31 @@ TEST(bad_input_keeps_writer_usable)
     b.cols[2].type = URSA_TYPE_FLOAT64;
     CHECK_EQ_INT(pq_writer_write(w, &b, 0, 1, &err), URSA_EINVAL);
     b.cols[2].type = URSA_TYPE_INT64;
+    /* A string over 1 GiB: refused before anything is touched (the data
+     * buffer is not read, so a fake length is enough here). */
+    ursa_batch_t huge;
+    static ursa_field_t hf[] = {FIELD("s", URSA_TYPE_STRING, false)};
+    ursa_schema_t hs = {hf, 1, -1};
+    CHECK_EQ_INT(ursa_batch_init(&huge, &hs), URSA_OK);
+    CHECK_EQ_INT(ursa_column_append_str(&huge.cols[0], "abc", 3), URSA_OK);
+    int64_t *ho = (int64_t *)(void *)huge.cols[0].offsets.data;
+    size_t real_len = huge.cols[0].data.len;
+    ho[1] = ((int64_t)1 << 30) + 1;
+    huge.cols[0].data.len = (size_t)ho[1];
+    pq_writer_t *hw;
+    memsink_t hm = {0};
+    CHECK_EQ_INT(pq_writer_new(&hw, &hs, &o, mem_sink(&hm), &err), URSA_OK);
+    CHECK_EQ_INT(pq_writer_write(hw, &huge, 0, 1, &err), URSA_ELIMIT);
+    ho[1] = -1;
+    CHECK_EQ_INT(pq_writer_write(hw, &huge, 0, 1, &err), URSA_EINVAL);
+    ho[1] = 3;
+    huge.cols[0].data.len = real_len;
+    CHECK_EQ_INT(pq_writer_write(hw, &huge, 0, 1, &err), URSA_OK);
+    CHECK_EQ_INT(pq_writer_close(hw, NULL, &err), URSA_OK);
+    pq_writer_destroy(&hw);
+    ursa_batch_free(&huge);
+    memsink_free(&hm);
+
     /* Still usable: the good rows go in. */
     CHECK_EQ_INT(pq_writer_write(w, &b, 0, 10, &err), URSA_OK);
     uint64_t bytes;
