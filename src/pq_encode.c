@@ -41,35 +41,40 @@ static size_t varint_put(uint8_t *p, uint64_t v)
 
 #define LITERAL_MAX_GROUPS 63
 
-/* The values to encode: a uint32 array, or the bits of a bitmap. */
+/* The values to encode: a uint32 array, or the bits of a bitmap. The
+ * functions below take `bits` as a separate constant argument and are
+ * always inlined, so each entry point gets its own loop without a test
+ * per value. */
 typedef struct src {
     const uint32_t *vals;
     const uint8_t *bits;
     size_t off; /* first bit, for bits */
 } src_t;
 
-static inline uint32_t get(const src_t *s, size_t i)
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+ALWAYS_INLINE uint32_t get(const src_t *s, size_t i, const bool bits)
 {
-    if (s->vals) return s->vals[i];
+    if (!bits) return s->vals[i];
     size_t b = s->off + i;
     return (s->bits[b >> 3] >> (b & 7)) & 1u;
 }
 
 /* Length of the run of values equal to value i, starting at i (< n). */
-static size_t run_len(const src_t *s, size_t i, size_t n)
+ALWAYS_INLINE size_t run_len(const src_t *s, size_t i, size_t n, const bool bits)
 {
-    uint32_t v = get(s, i);
+    uint32_t v = get(s, i, bits);
     size_t j = i + 1;
-    if (s->vals) {
+    if (!bits) {
         while (j < n && s->vals[j] == v) j++;
         return j - i;
     }
     /* Bits: step to a byte boundary, then compare whole bytes. */
-    while (j < n && ((s->off + j) & 7) && get(s, j) == v) j++;
+    while (j < n && ((s->off + j) & 7) && get(s, j, bits) == v) j++;
     if (j < n && ((s->off + j) & 7) == 0) {
         uint8_t full = v ? 0xff : 0x00;
         while (j + 8 <= n && s->bits[(s->off + j) >> 3] == full) j += 8;
-        while (j < n && get(s, j) == v) j++;
+        while (j < n && get(s, j, bits) == v) j++;
     }
     return j - i;
 }
@@ -86,7 +91,8 @@ static int emit_rle(ursa_buf_t *out, uint32_t v, size_t count, int bw)
 }
 
 /* Bit-packs values [start, start + count), padding to a group of 8. */
-static int emit_packed(ursa_buf_t *out, const src_t *s, size_t start, size_t count, int bw)
+ALWAYS_INLINE int emit_packed(ursa_buf_t *out, const src_t *s, size_t start, size_t count, int bw,
+                              const bool bits)
 {
     size_t groups = (count + 7) / 8;
     int rc = ursa_buf_reserve(out, 10 + groups * (size_t)bw);
@@ -97,7 +103,7 @@ static int emit_packed(ursa_buf_t *out, const src_t *s, size_t start, size_t cou
     uint64_t acc = 0;
     int nbits = 0;
     for (size_t k = 0; k < groups * 8; k++) {
-        uint64_t v = k < count ? (get(s, start + k) & mask) : 0;
+        uint64_t v = k < count ? (get(s, start + k, bits) & mask) : 0;
         acc |= v << nbits;
         nbits += bw;
         while (nbits >= 8) {
@@ -111,23 +117,23 @@ static int emit_packed(ursa_buf_t *out, const src_t *s, size_t start, size_t cou
     return URSA_OK;
 }
 
-static int rle_encode(ursa_buf_t *out, const src_t *s, size_t n, int bw)
+ALWAYS_INLINE int rle_encode(ursa_buf_t *out, const src_t *s, size_t n, int bw, const bool bits)
 {
     if (bw < 0 || bw > 32) return URSA_EINVAL;
     uint32_t mask = bw == 32 ? 0xffffffffu : (uint32_t)((1ull << bw) - 1);
     size_t i = 0;
     while (i < n) {
-        size_t r = run_len(s, i, n);
+        size_t r = run_len(s, i, n, bits);
         if (r >= 8 || i + r == n) {
             /* A long run, or the rest of the stream is one value. */
-            int rc = emit_rle(out, get(s, i) & mask, r, bw);
+            int rc = emit_rle(out, get(s, i, bits) & mask, r, bw);
             if (rc) return rc;
             i += r;
             continue;
         }
         size_t start = i, j = i + r;
         while (j < n && j - start < LITERAL_MAX_GROUPS * 8) {
-            size_t rj = run_len(s, j, n);
+            size_t rj = run_len(s, j, n, bits);
             if (rj >= 8) break;
             j += rj;
         }
@@ -140,7 +146,7 @@ static int rle_encode(ursa_buf_t *out, const src_t *s, size_t n, int bw)
             if (take > n - j) take = n - j;
             lit += take;
         }
-        int rc = emit_packed(out, s, start, lit, bw);
+        int rc = emit_packed(out, s, start, lit, bw, bits);
         if (rc) return rc;
         i = start + lit;
     }
@@ -150,13 +156,13 @@ static int rle_encode(ursa_buf_t *out, const src_t *s, size_t n, int bw)
 int pq_rle_encode(ursa_buf_t *out, const uint32_t *vals, size_t n, int bit_width)
 {
     src_t s = {.vals = vals};
-    return rle_encode(out, &s, n, bit_width);
+    return rle_encode(out, &s, n, bit_width, false);
 }
 
 int pq_rle_encode_bits(ursa_buf_t *out, const uint8_t *bits, size_t off, size_t n)
 {
     src_t s = {.bits = bits, .off = off};
-    return rle_encode(out, &s, n, 1);
+    return rle_encode(out, &s, n, 1, true);
 }
 
 int pq_rle_decode(const uint8_t *p, size_t len, int bw, uint32_t *out, size_t n, size_t *used)
