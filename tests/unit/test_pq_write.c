@@ -1404,6 +1404,96 @@ TEST(row_group_limit)
     ursa_batch_free(&b);
 }
 
+/* Random schemas, data, limits, codecs and write sizes; every file is
+ * decoded and compared with its input. */
+TEST(random_round_trips)
+{
+    static char names[12][8];
+    ursa_field_t fields[12];
+    pq_codec_t codecs[] = {PQ_CODEC_UNCOMPRESSED, PQ_CODEC_SNAPPY, PQ_CODEC_ZSTD};
+    size_t base = ursa_mem_used();
+    for (int iter = 0; iter < 150; iter++) {
+        size_t nf = 1 + rnd() % 12;
+        for (size_t i = 0; i < nf; i++) {
+            snprintf(names[i], sizeof(names[i]), "c%zu", i);
+            fields[i].name = names[i];
+            fields[i].name_len = strlen(names[i]);
+            fields[i].type = (ursa_type_t)(rnd() % 5);
+            fields[i].nullable = rnd() % 3 != 0;
+        }
+        ursa_schema_t s = {fields, nf, -1};
+        ursa_batch_t b;
+        CHECK_EQ_INT(ursa_batch_init(&b, &s), URSA_OK);
+        size_t rows = rnd() % 4 == 0 ? rnd() % 5 : rnd() % 3000;
+        int null_pct = (int)(rnd() % 4) * 33; /* 0, 33, 66 or 99 % nulls */
+        int card = 1 + (int)(rnd() % 2000);   /* distinct strings */
+        int rc = URSA_OK;
+        for (size_t r = 0; r < rows && rc == URSA_OK; r++) {
+            for (size_t c = 0; c < nf && rc == URSA_OK; c++) {
+                ursa_column_t *col = &b.cols[c];
+                if (fields[c].nullable && (int)(rnd() % 100) < null_pct) {
+                    rc = ursa_column_append_null(col);
+                    continue;
+                }
+                uint64_t x = rnd();
+                switch (fields[c].type) {
+                case URSA_TYPE_BOOL:
+                    rc = ursa_column_append_bool(col, (x & 7) == 0);
+                    break;
+                case URSA_TYPE_FLOAT64: {
+                    double d;
+                    memcpy(&d, &x, 8); /* any bit pattern, NaNs included */
+                    rc = ursa_column_append_f64(col, x % 3 ? d : (double)(x % 100));
+                    break;
+                }
+                case URSA_TYPE_STRING: {
+                    char tmp[80];
+                    int k = (int)(x % (uint64_t)card);
+                    int n = snprintf(
+                        tmp, sizeof(tmp), "%.*s%d", (int)(k % 70),
+                        "ääääääääääääääääääääääääääääääääääääääääääääääääääääääääääääääääääääääää", k);
+                    rc = ursa_column_append_str(col, tmp, (size_t)n);
+                    break;
+                }
+                default:
+                    rc = ursa_column_append_i64(col, x % 5 ? (int64_t)(x % 1000) : (int64_t)x);
+                }
+            }
+        }
+        CHECK_EQ_INT(rc, URSA_OK);
+        b.nrows = rows;
+        pq_write_opts_t o;
+        pq_write_opts_default(&o);
+        o.codec = codecs[rnd() % 3];
+        o.zstd_level = 1;
+        o.page_bytes = 1 + rnd() % 5000;
+        o.row_group_bytes = 1 + rnd() % 100000;
+        o.dict_max_bytes = rnd() % 3 == 0 ? 0 : rnd() % 20000;
+        size_t chunks[3] = {1 + rnd() % 50, 1 + rnd() % 2000, 1 + rnd() % 7};
+        memsink_t m = {0};
+        uint64_t bytes = 0;
+        CHECK_EQ_INT(write_file(&s, &o, &b, chunks, 3, &m, &bytes), URSA_OK);
+        ursa_batch_t back;
+        parsed_t ps;
+        CHECK_EQ_INT(ursa_batch_init(&back, &s), URSA_OK);
+        int ok = read_file(&m.buf, &s, &back, &ps) == 0;
+        CHECK(ok);
+        for (size_t c = 0; ok && c < nf; c++) ok = same_column(&b.cols[c], &back.cols[c], fields[c].name);
+        CHECK(ok);
+        if (!ok) {
+            fprintf(stderr, "iteration %d: %zu rows, page %zu, row group %zu, dict %zu, codec %d\n", iter,
+                    rows, o.page_bytes, o.row_group_bytes, o.dict_max_bytes, (int)o.codec);
+            save_file("random_failed", &m.buf);
+        }
+        parsed_free(&ps);
+        ursa_batch_free(&back);
+        ursa_batch_free(&b);
+        memsink_free(&m);
+        if (!ok) break;
+    }
+    CHECK_EQ_INT(ursa_mem_used(), base);
+}
+
 int main(void)
 {
     RUN(codec_round_trip);
@@ -1419,5 +1509,6 @@ int main(void)
     RUN(sink_failure);
     RUN(allocation_failures);
     RUN(row_group_limit);
+    RUN(random_round_trips);
     return TEST_EXIT();
 }
