@@ -993,6 +993,49 @@ fail:
     return rc;
 }
 
+/* Returns the offset of the first byte of s[0..n) that is not part of
+ * well-formed UTF-8 (no overlong forms, surrogates or code points past
+ * U+10FFFF), or n when all is well. ASCII goes 8 bytes at a time. */
+static size_t utf8_check(const uint8_t *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        if (i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (!(w & 0x8080808080808080ull)) {
+                i += 8;
+                continue;
+            }
+        }
+        uint8_t c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t len;
+        uint8_t lo = 0x80, hi = 0xbf; /* allowed range of the second byte */
+        if (c >= 0xc2 && c <= 0xdf) {
+            len = 2;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            len = 3;
+            if (c == 0xe0) lo = 0xa0;
+            if (c == 0xed) hi = 0x9f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            len = 4;
+            if (c == 0xf0) lo = 0x90;
+            if (c == 0xf4) hi = 0x8f;
+        } else {
+            return i;
+        }
+        if (n - i < len || s[i + 1] < lo || s[i + 1] > hi) return i;
+        for (size_t k = 2; k < len; k++)
+            if ((s[i + k] & 0xc0) != 0x80) return i;
+        i += len;
+    }
+    return n;
+}
+
 /* Checks that rows [off, off + n) of b can be written; changes nothing. */
 static int validate_batch(const pq_writer_t *w, const ursa_batch_t *b, size_t off, size_t n, ursa_err_t *err)
 {
@@ -1033,6 +1076,20 @@ static int validate_batch(const pq_writer_t *w, const ursa_batch_t *b, size_t of
                                         name, (long long)len, r, (long long)VALUE_MAX);
                 }
             }
+        }
+        if (c->ptype == PT_BYTE_ARRAY) {
+            /* A STRING column must hold UTF-8, or readers refuse the whole file. */
+            const int64_t *o = (const int64_t *)(const void *)col->offsets.data;
+            const uint8_t *d = col->data.data;
+            size_t from = (size_t)o[off], to = (size_t)o[end];
+            bool bad = from < to && utf8_check(d + from, to - from) < to - from;
+            /* The bytes are valid as a whole; a value boundary must also
+             * not fall inside a character. */
+            for (size_t r = off + 1; r < end && !bad; r++)
+                bad = (size_t)o[r] < to && (d[o[r]] & 0xc0) == 0x80;
+            for (size_t r = off; bad && r < end; r++)
+                if (utf8_check(d + o[r], (size_t)(o[r + 1] - o[r])) < (size_t)(o[r + 1] - o[r]))
+                    return ursa_err_set(err, URSA_EINVAL, "column %s: invalid UTF-8 at row %zu", name, r);
         }
         if (!c->nullable && col->null_count && count_zeros(col->validity.data, off, n)) {
             size_t r = off;

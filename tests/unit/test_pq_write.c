@@ -1286,6 +1286,37 @@ TEST(bad_input_keeps_writer_usable)
     ursa_batch_free(&huge);
     memsink_free(&hm);
 
+    /* Invalid UTF-8 in a string column: refused, naming the row. */
+    static const char *const bad_utf8[] = {
+        "\xff", "abc\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82", "\x80",
+    };
+    for (size_t k = 0; k < URSA_ARRAY_LEN(bad_utf8) + 1; k++) {
+        ursa_batch_t u;
+        static ursa_field_t uf[] = {FIELD("s", URSA_TYPE_STRING, true)};
+        ursa_schema_t us = {uf, 1, -1};
+        CHECK_EQ_INT(ursa_batch_init(&u, &us), URSA_OK);
+        for (int r = 0; r < 20; r++)
+            CHECK_EQ_INT(ursa_column_append_str(&u.cols[0], "ok \xc3\xa4", 5), URSA_OK);
+        if (k < URSA_ARRAY_LEN(bad_utf8)) {
+            CHECK_EQ_INT(ursa_column_append_str(&u.cols[0], bad_utf8[k], strlen(bad_utf8[k])), URSA_OK);
+        } else { /* "ä" split across two values: valid bytes, invalid values */
+            CHECK_EQ_INT(ursa_column_append_str(&u.cols[0], "x\xc3", 2), URSA_OK);
+            CHECK_EQ_INT(ursa_column_append_str(&u.cols[0], "\xa4y", 2), URSA_OK);
+        }
+        CHECK_EQ_INT(ursa_column_append_str(&u.cols[0], "\xf0\x9f\xa6\x93", 4), URSA_OK);
+        pq_writer_t *uw;
+        memsink_t um = {0};
+        CHECK_EQ_INT(pq_writer_new(&uw, &us, &o, mem_sink(&um), &err), URSA_OK);
+        CHECK_EQ_INT(pq_writer_write(uw, &u, 0, u.cols[0].length, &err), URSA_EINVAL);
+        CHECK(strstr(err.msg, "UTF-8 at row 20") != NULL);
+        CHECK_EQ_INT(pq_writer_write(uw, &u, 0, 20, &err), URSA_OK);
+        CHECK_EQ_INT(pq_writer_write(uw, &u, u.cols[0].length - 1, 1, &err), URSA_OK);
+        CHECK_EQ_INT(pq_writer_close(uw, NULL, &err), URSA_OK);
+        pq_writer_destroy(&uw);
+        ursa_batch_free(&u);
+        memsink_free(&um);
+    }
+
     /* Still usable: the good rows go in. */
     CHECK_EQ_INT(pq_writer_write(w, &b, 0, 10, &err), URSA_OK);
     uint64_t bytes;
@@ -1450,11 +1481,14 @@ TEST(random_round_trips)
                     char tmp[80];
                     int k = (int)(x % (uint64_t)card);
                     int n = snprintf(
-                        tmp, sizeof(tmp), "%.*s%d", (int)(k % 70),
+                        tmp, sizeof(tmp), "%.*s%d", 2 * (int)(k % 35),
                         "ääääääääääääääääääääääääääääääääääääääääääääääääääääääääääääääääääääääää", k);
                     rc = ursa_column_append_str(col, tmp, (size_t)n);
                     break;
                 }
+                case URSA_TYPE_TIMESTAMP: /* within the range JavaScript dates can show */
+                    rc = ursa_column_append_i64(col, (int64_t)(x % 8000000000000000ull) - 4000000000000000ll);
+                    break;
                 default:
                     rc = ursa_column_append_i64(col, x % 5 ? (int64_t)(x % 1000) : (int64_t)x);
                 }
@@ -1480,6 +1514,12 @@ TEST(random_round_trips)
         CHECK(ok);
         for (size_t c = 0; ok && c < nf; c++) ok = same_column(&b.cols[c], &back.cols[c], fields[c].name);
         CHECK(ok);
+        if (ok && iter % 25 == 0) { /* a few for the independent readers */
+            char name[32];
+            snprintf(name, sizeof(name), "random_%d", iter);
+            save_file(name, &m.buf);
+            save_expect(name, &s, &b);
+        }
         if (!ok) {
             fprintf(stderr, "iteration %d: %zu rows, page %zu, row group %zu, dict %zu, codec %d\n", iter,
                     rows, o.page_bytes, o.row_group_bytes, o.dict_max_bytes, (int)o.codec);
