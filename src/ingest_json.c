@@ -236,6 +236,25 @@ static const char *unescape(cur_t s, cur_t close, ursa_buf_t *out)
     return NULL;
 }
 
+/* Reads the string whose opening quote is at s: *v, *n are its bytes,
+ * unescaped into p->scratch when it has escapes (valid until the next
+ * call), and *close is its closing quote. */
+static const char *read_string(ursa_ndjson_t *p, cur_t s, cur_t end, cur_t *v, size_t *n, cur_t *close)
+{
+    bool esc = false;
+    const char *r = scan_string(s + 1, end, close, &esc);
+    if (r) return r;
+    if (!esc) {
+        *v = s + 1;
+        *n = (size_t)(*close - *v);
+        return NULL;
+    }
+    if ((r = unescape(s + 1, *close, &p->scratch))) return r;
+    *v = p->scratch.data;
+    *n = p->scratch.len;
+    return NULL;
+}
+
 /* Scans a JSON number; on success *tok_end is the first byte after it. */
 static bool scan_number(cur_t s, cur_t end, cur_t *tok_end)
 {
@@ -464,17 +483,10 @@ static const char *parse_field(ursa_ndjson_t *p, const ursa_field_t *f, ursa_col
     case URSA_TYPE_STRING:
     case URSA_TYPE_TIMESTAMP: {
         if (ch != '"') break;
-        cur_t close;
-        bool esc = false;
-        const char *r = scan_string(s + 1, end, &close, &esc);
+        cur_t close, v;
+        size_t n;
+        const char *r = read_string(p, s, end, &v, &n, &close);
         if (r) return r;
-        const unsigned char *v = s + 1;
-        size_t n = (size_t)(close - v);
-        if (esc) {
-            if ((r = unescape(v, close, &p->scratch))) return r;
-            v = p->scratch.data;
-            n = p->scratch.len;
-        }
         if (f->type == URSA_TYPE_STRING) {
             if (ursa_column_append_str(c, v, n)) return R_NOMEM;
         } else {
@@ -531,17 +543,10 @@ static const char *parse_object(ursa_ndjson_t *p, cur_t s, cur_t end, int *col)
     }
     for (;;) {
         if (s >= end || *s != '"') return R_MALFORMED;
-        cur_t close;
-        bool esc = false;
-        const char *r = scan_string(s + 1, end, &close, &esc);
+        cur_t close, k;
+        size_t kn;
+        const char *r = read_string(p, s, end, &k, &kn, &close);
         if (r) return r;
-        const unsigned char *k = s + 1;
-        size_t kn = (size_t)(close - k);
-        if (esc) {
-            if ((r = unescape(k, close, &p->scratch))) return r;
-            k = p->scratch.data;
-            kn = p->scratch.len;
-        }
         int f = lookup(p, k, kn);
         s = skip_ws(close + 1, end);
         if (s >= end || *s != ':') return R_MALFORMED;

@@ -21,10 +21,11 @@ static void fresh_root(void)
     if (system(cmd) != 0) abort();
 }
 
-static int count_files(void)
+/* Counts the files under the store root that `find` selects with args. */
+static int count(const char *args)
 {
-    char cmd[700];
-    snprintf(cmd, sizeof(cmd), "find '%s' -type f -name '*.parquet' | wc -l", root);
+    char cmd[800];
+    snprintf(cmd, sizeof(cmd), "find '%s' -type f %s | wc -l", root, args);
     FILE *p = popen(cmd, "r");
     int n = -1;
     if (!p || fscanf(p, "%d", &n) != 1) n = -1;
@@ -32,16 +33,8 @@ static int count_files(void)
     return n;
 }
 
-static int count_all_files(void)
-{
-    char cmd[700];
-    snprintf(cmd, sizeof(cmd), "find '%s' -type f | wc -l", root);
-    FILE *p = popen(cmd, "r");
-    int n = -1;
-    if (!p || fscanf(p, "%d", &n) != 1) n = -1;
-    if (p) pclose(p);
-    return n;
-}
+#define count_files()     count("-name '*.parquet'")
+#define count_all_files() count("")
 
 /* Ingests NDJSON text as one request would. */
 static void ingest(ursa_dataset_t *d, const char *body)
