@@ -119,6 +119,12 @@ typedef struct rg_meta {
     chunk_meta_t *cols; /* one per field; owned */
 } rg_meta_t;
 
+/* A finished page: header and compressed body, allocated to size. */
+typedef struct page_blob {
+    uint8_t *data;
+    size_t len;
+} page_blob_t;
+
 /* Per-column state: the open page and the current column chunk. */
 typedef struct col {
     const ursa_field_t *field;
@@ -135,7 +141,8 @@ typedef struct col {
     bool pg_dict;       /* pg_vals holds dictionary indices */
 
     /* The column chunk of the current row group. */
-    ursa_buf_t pages; /* finished pages: header + compressed body each */
+    page_blob_t *pages; /* finished pages, in order; owned */
+    size_t npages, pages_cap;
     int64_t ch_values, ch_unc, ch_comp;
     int32_t ch_dict_pages, ch_plain_pages;
     pq_dict_t dict;
@@ -465,13 +472,14 @@ static int page_header(pq_writer_t *w, int type, size_t unc, size_t comp, size_t
     return thrift_enc_status(&e);
 }
 
-/* Compresses the page body, and appends header + body to dst. Adds the
- * page's sizes to *unc and *comp. */
-static int emit_page(pq_writer_t *w, col_t *c, ursa_buf_t *dst, int type, const ursa_buf_t *body,
-                     size_t nvals, int enc, ursa_err_t *err)
+/* Compresses the page body; on success the header is in w->hdr and
+ * *payload is the body to write after it (body itself, or w->zbody).
+ * Adds the page's sizes to the chunk's totals. */
+static int encode_page(pq_writer_t *w, col_t *c, int type, const ursa_buf_t *body, size_t nvals, int enc,
+                       const ursa_buf_t **payload, ursa_err_t *err)
 {
     int rc;
-    const ursa_buf_t *payload = body;
+    *payload = body;
     if (body->len > INT32_MAX || nvals > INT32_MAX)
         return ursa_err_set(err, URSA_ELIMIT, "column %s: a page of %zu bytes is too large for Parquet",
                             c->field->name, body->len);
@@ -480,19 +488,36 @@ static int emit_page(pq_writer_t *w, col_t *c, ursa_buf_t *dst, int type, const 
         if ((rc = pq_compress(&w->comp, body->data, body->len, &w->zbody)))
             return ursa_err_set(err, rc, "column %s: %s compression failed", c->field->name,
                                 pq_codec_name(w->comp.codec));
-        payload = &w->zbody;
-        if (payload->len > INT32_MAX)
+        *payload = &w->zbody;
+        if (w->zbody.len > INT32_MAX)
             return ursa_err_set(err, URSA_ELIMIT, "column %s: a compressed page is too large for Parquet",
                                 c->field->name);
     }
-    if ((rc = page_header(w, type, body->len, payload->len, nvals, enc)) ||
-        (rc = ursa_buf_reserve(dst, w->hdr.len + payload->len)))
-        return ursa_err_set(err, rc, "column %s: out of memory for a page", c->field->name);
-    memcpy(dst->data + dst->len, w->hdr.data, w->hdr.len);
-    if (payload->len) memcpy(dst->data + dst->len + w->hdr.len, payload->data, payload->len);
-    dst->len += w->hdr.len + payload->len;
+    if ((rc = page_header(w, type, body->len, (*payload)->len, nvals, enc)))
+        return ursa_err_set(err, rc, "column %s: out of memory for a page header", c->field->name);
     c->ch_unc += (int64_t)(w->hdr.len + body->len);
-    c->ch_comp += (int64_t)(w->hdr.len + payload->len);
+    c->ch_comp += (int64_t)(w->hdr.len + (*payload)->len);
+    return URSA_OK;
+}
+
+/* Keeps header + payload as the chunk's next finished page. */
+static int keep_page(pq_writer_t *w, col_t *c, const ursa_buf_t *payload, ursa_err_t *err)
+{
+    if (c->npages == c->pages_cap) {
+        size_t cap = c->pages_cap ? c->pages_cap * 2 : 16;
+        page_blob_t *p = ursa_realloc(c->pages, cap * sizeof(*p));
+        if (!p) return ursa_err_set(err, URSA_ENOMEM, "column %s: out of memory", c->field->name);
+        c->pages = p;
+        c->pages_cap = cap;
+    }
+    size_t n = w->hdr.len + payload->len;
+    uint8_t *blob = ursa_malloc(n);
+    if (!blob) return ursa_err_set(err, URSA_ENOMEM, "column %s: out of memory", c->field->name);
+    memcpy(blob, w->hdr.data, w->hdr.len);
+    if (payload->len) memcpy(blob + w->hdr.len, payload->data, payload->len);
+    c->pages[c->npages].data = blob;
+    c->pages[c->npages].len = n;
+    c->npages++;
     return URSA_OK;
 }
 
@@ -534,8 +559,10 @@ static int close_page(pq_writer_t *w, col_t *c, ursa_err_t *err)
     } else if ((rc = ursa_buf_append(body, c->pg_vals.data, c->pg_vals.len))) {
         goto nomem;
     }
-    if ((rc = emit_page(w, c, &c->pages, PAGE_DATA, body, c->pg_rows, dict ? ENC_RLE_DICTIONARY : ENC_PLAIN,
-                        err)))
+    const ursa_buf_t *payload;
+    if ((rc = encode_page(w, c, PAGE_DATA, body, c->pg_rows, dict ? ENC_RLE_DICTIONARY : ENC_PLAIN, &payload,
+                          err)) ||
+        (rc = keep_page(w, c, payload, err)))
         return rc;
     c->ch_values += (int64_t)c->pg_rows;
     if (dict)
@@ -713,15 +740,14 @@ static size_t rg_estimate(const pq_writer_t *w)
 
 static void chunk_reset(pq_writer_t *w, col_t *c)
 {
-    c->pages.len = 0;
+    for (size_t k = 0; k < c->npages; k++) ursa_free(c->pages[k].data);
+    c->npages = 0;
     c->ch_values = c->ch_unc = c->ch_comp = 0;
     c->ch_dict_pages = c->ch_plain_pages = 0;
     pq_dict_clear(&c->dict);
     c->dict_on = is_string(c) && w->o.dict_max_bytes > 0;
     c->pg_dict = c->dict_on;
     stats_reset(&c->st);
-    /* Give back the room of an unusually large chunk. */
-    if (c->pages.cap > 65536 && (c->pages.cap - 65536) / 2 > w->o.row_group_bytes) ursa_buf_free(&c->pages);
 }
 
 /* Writes the current row group (when it has rows) to the sink. */
@@ -750,17 +776,21 @@ static int flush_row_group(pq_writer_t *w, ursa_err_t *err)
         m->dict_off = -1;
         if (c->ch_dict_pages > 0) {
             /* The dictionary is the PLAIN body of the dictionary page. */
-            ursa_buf_t dpage = {0};
-            rc = emit_page(w, c, &dpage, PAGE_DICTIONARY, &c->dict.data, c->dict.count, ENC_PLAIN, err);
-            if (rc == URSA_OK) {
-                m->dict_off = (int64_t)w->offset;
-                rc = sink_write(w, dpage.data, dpage.len, err);
-            }
-            ursa_buf_free(&dpage);
-            if (rc) return rc;
+            const ursa_buf_t *payload;
+            m->dict_off = (int64_t)w->offset;
+            if ((rc = encode_page(w, c, PAGE_DICTIONARY, &c->dict.data, c->dict.count, ENC_PLAIN, &payload,
+                                  err)) ||
+                (rc = sink_write(w, w->hdr.data, w->hdr.len, err)) ||
+                (rc = sink_write(w, payload->data, payload->len, err)))
+                return rc;
         }
         m->data_off = (int64_t)w->offset;
-        if ((rc = sink_write(w, c->pages.data, c->pages.len, err))) return rc;
+        for (size_t k = 0; k < c->npages; k++) {
+            if ((rc = sink_write(w, c->pages[k].data, c->pages[k].len, err))) return rc;
+            ursa_free(c->pages[k].data);
+            c->pages[k].data = NULL;
+        }
+        c->npages = 0;
         m->num_values = c->ch_values;
         m->unc_bytes = c->ch_unc;
         m->comp_bytes = c->ch_comp;
@@ -1179,7 +1209,8 @@ void pq_writer_destroy(pq_writer_t **wp)
         col_t *c = &w->cols[i];
         ursa_buf_free(&c->pg_defs);
         ursa_buf_free(&c->pg_vals);
-        ursa_buf_free(&c->pages);
+        for (size_t k = 0; k < c->npages; k++) ursa_free(c->pages[k].data);
+        ursa_free(c->pages);
         pq_dict_free(&c->dict);
     }
     ursa_free(w->cols);
