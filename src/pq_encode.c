@@ -221,6 +221,7 @@ static inline bool bit(const uint8_t *bits, size_t i)
 
 int pq_bits_append(ursa_buf_t *dst, size_t *nbits, const uint8_t *src, size_t off, size_t n)
 {
+    if (n == 0) return URSA_OK;
     size_t have = *nbits;
     size_t need = (have + n + 7) / 8;
     int rc = ursa_buf_reserve(dst, need - dst->len);
@@ -256,6 +257,7 @@ int pq_plain_bools(ursa_buf_t *dst, size_t *nbits, const uint8_t *values, const 
                    size_t n)
 {
     if (!validity) return pq_bits_append(dst, nbits, values, off, n);
+    if (n == 0) return URSA_OK;
     size_t have = *nbits;
     int rc = ursa_buf_reserve(dst, (have + n + 7) / 8 - dst->len);
     if (rc) return rc;
@@ -274,6 +276,7 @@ int pq_plain_bools(ursa_buf_t *dst, size_t *nbits, const uint8_t *values, const 
 
 int pq_plain_fixed64(ursa_buf_t *dst, const void *values, const uint8_t *validity, size_t off, size_t n)
 {
+    if (n == 0) return URSA_OK;
     const uint8_t *v = (const uint8_t *)values + off * 8;
     if (!validity) return ursa_buf_append(dst, v, n * 8);
     int rc = ursa_buf_reserve(dst, n * 8);

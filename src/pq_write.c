@@ -14,7 +14,7 @@
  * the chunk's dictionary has room, uint32 dictionary indices. When the open
  * page's uncompressed estimate reaches opts.page_bytes it is closed: levels
  * and indices are RLE/bit-packed, the body compressed, and header + body
- * appended to the column's list of finished pages in memory. When the sum
+ * kept, allocated to size, in the column's list of finished pages. When the sum
  * of the columns' estimates reaches opts.row_group_bytes, every column's
  * open page is closed and the row group is written to the sink: per column,
  * the dictionary page (built from the dictionary, which is already the
@@ -47,8 +47,8 @@
  * entries are compared.
  *
  * Failures: bad input (a batch that does not match the schema, a null in a
- * non-nullable column, a value too large for Parquet) is found before any
- * state changes and leaves the writer usable. An allocation, codec or sink
+ * non-nullable column, a string that is not UTF-8 or is over 1 GiB) is found
+ * before any state changes and leaves the writer usable. An allocation, codec or sink
  * failure in the middle of a write leaves a partial row group behind; the
  * writer then refuses every further call except destroy.
  */
@@ -659,7 +659,8 @@ static int append_strings(pq_writer_t *w, col_t *c, const ursa_column_t *col, si
     for (size_t i = a; i < a + n; i++) {
         bool valid = !validity || bit(validity, i);
         if (valid) {
-            const uint8_t *s = col->data.data + off[i];
+            /* A column of empty strings may have no data buffer at all. */
+            const uint8_t *s = col->data.data ? col->data.data + off[i] : (const uint8_t *)"";
             size_t len = (size_t)(off[i + 1] - off[i]);
             if (c->pg_dict) {
                 uint32_t idx;

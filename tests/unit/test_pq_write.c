@@ -472,6 +472,15 @@ static const tv_t *col_meta(const parsed_t *ps, size_t r, size_t c)
     return tv_get(&cols->kids[c], 3);
 }
 
+/* ursa_column_str(), safe for a column whose data buffer was never
+ * allocated (only empty strings): NULL + 0 is undefined behaviour. */
+static const uint8_t *col_str(const ursa_column_t *c, size_t i, size_t *n)
+{
+    const int64_t *off = (const int64_t *)(const void *)c->offsets.data;
+    *n = (size_t)(off[i + 1] - off[i]);
+    return c->data.data ? c->data.data + off[i] : (const uint8_t *)"";
+}
+
 static bool same_column(const ursa_column_t *a, const ursa_column_t *b, const char *name)
 {
     if (a->length != b->length) {
@@ -488,7 +497,7 @@ static bool same_column(const ursa_column_t *a, const ursa_column_t *b, const ch
                 break;
             case URSA_TYPE_STRING: {
                 size_t na, nb;
-                const uint8_t *sa = ursa_column_str(a, i, &na), *sb = ursa_column_str(b, i, &nb);
+                const uint8_t *sa = col_str(a, i, &na), *sb = col_str(b, i, &nb);
                 eq = na == nb && memcmp(sa, sb, na) == 0;
                 break;
             }
@@ -581,7 +590,7 @@ static void save_expect(const char *name, const ursa_schema_t *s, const ursa_bat
             }
             case URSA_TYPE_STRING: {
                 size_t n;
-                const uint8_t *p = ursa_column_str(col, i, &n);
+                const uint8_t *p = col_str(col, i, &n);
                 uint32_t idx;
                 bool added;
                 CHECK(pq_dict_put(&distinct, p, n, &idx, &added) == URSA_OK);
@@ -1285,6 +1294,22 @@ TEST(bad_input_keeps_writer_usable)
     pq_writer_destroy(&hw);
     ursa_batch_free(&huge);
     memsink_free(&hm);
+
+    /* A column of empty strings only (no data buffer at all). */
+    {
+        ursa_batch_t e;
+        static ursa_field_t ef[] = {FIELD("s", URSA_TYPE_STRING, false)};
+        ursa_schema_t es = {ef, 1, -1};
+        CHECK_EQ_INT(ursa_batch_init(&e, &es), URSA_OK);
+        for (int r = 0; r < 3; r++) CHECK_EQ_INT(ursa_column_append_str(&e.cols[0], "", 0), URSA_OK);
+        e.nrows = 3;
+        CHECK(e.cols[0].data.data == NULL);
+        o.dict_max_bytes = 0; /* PLAIN, then with a dictionary */
+        round_trip("empty_strings", &es, &o, &e, NULL, 0, NULL);
+        pq_write_opts_default(&o);
+        round_trip("empty_strings", &es, &o, &e, NULL, 0, NULL);
+        ursa_batch_free(&e);
+    }
 
     /* Invalid UTF-8 in a string column: refused, naming the row. */
     static const char *const bad_utf8[] = {
