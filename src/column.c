@@ -37,8 +37,11 @@ static int begin_row(ursa_column_t *c, bool valid)
     if (rc) return rc;
     ursa_bit_set(c->validity.data, c->length, valid);
     if (c->type == URSA_TYPE_STRING && c->offsets.len == 0) {
+        /* The data buffer is allocated with the first row, so that
+         * ursa_column_str() never adds an offset to a NULL pointer. */
         int64_t zero = 0;
-        if ((rc = ursa_buf_append(&c->offsets, &zero, sizeof(zero)))) return rc;
+        if ((rc = ursa_buf_append(&c->offsets, &zero, sizeof(zero))) || (rc = ursa_buf_reserve(&c->data, 64)))
+            return rc;
     }
     return URSA_OK;
 }
