@@ -1464,7 +1464,7 @@ TEST(row_group_limit)
  * decoded and compared with its input. */
 TEST(random_round_trips)
 {
-    static char names[12][8];
+    static char names[12][24];
     ursa_field_t fields[12];
     pq_codec_t codecs[] = {PQ_CODEC_UNCOMPRESSED, PQ_CODEC_SNAPPY, PQ_CODEC_ZSTD};
     size_t base = ursa_mem_used();
