@@ -156,6 +156,12 @@ int ursa_catalog_create(ursa_catalog_t *c, const char *name, const char *json, s
     ursa_schema_t s;
     int rc = ursa_schema_parse(json, len, &s, err);
     if (rc) return rc;
+    if (s.time_column < 0) {
+        ursa_schema_free(&s);
+        return ursa_err_set(
+            err, URSA_EINVAL,
+            "\"time_column\" is required: the non-null timestamp column that partitions files by day");
+    }
     pthread_rwlock_wrlock(&c->lock);
     ursa_dataset_t *d = find(c, name);
     if (d) {

@@ -5,10 +5,17 @@
 
 #include <string.h>
 
-void ursa_column_init(ursa_column_t *c, ursa_type_t t)
+void ursa_column_init_field(ursa_column_t *c, const ursa_field_t *f)
 {
     memset(c, 0, sizeof(*c));
-    c->type = t;
+    c->type = f->type;
+    c->width = ursa_field_width(f);
+}
+
+void ursa_column_init(ursa_column_t *c, ursa_type_t t)
+{
+    ursa_field_t f = {.type = t, .precision = 18, .unit = URSA_UNIT_US, .utc = true};
+    ursa_column_init_field(c, &f);
 }
 
 void ursa_column_free(ursa_column_t *c)
@@ -36,7 +43,7 @@ static int begin_row(ursa_column_t *c, bool valid)
     int rc = bitmap_grow(&c->validity, c->length);
     if (rc) return rc;
     ursa_bit_set(c->validity.data, c->length, valid);
-    if (c->type == URSA_TYPE_STRING && c->offsets.len == 0) {
+    if (ursa_type_varlen(c->type) && c->offsets.len == 0) {
         /* The data buffer is allocated with the first row, so that
          * ursa_column_str() never adds an offset to a NULL pointer. */
         int64_t zero = 0;
@@ -50,20 +57,16 @@ int ursa_column_append_null(ursa_column_t *c)
 {
     int rc = begin_row(c, false);
     if (rc) return rc;
-    switch (c->type) {
-    case URSA_TYPE_BOOL:
+    if (c->type == URSA_TYPE_BOOL) {
         if ((rc = bitmap_grow(&c->values, c->length))) return rc;
         ursa_bit_set(c->values.data, c->length, false);
-        break;
-    case URSA_TYPE_STRING: {
+    } else if (ursa_type_varlen(c->type)) {
         int64_t end = (int64_t)c->data.len;
         if ((rc = ursa_buf_append(&c->offsets, &end, sizeof(end)))) return rc;
-        break;
-    }
-    default: {
-        int64_t zero = 0;
-        if ((rc = ursa_buf_append(&c->values, &zero, sizeof(zero)))) return rc;
-    }
+    } else {
+        if ((rc = ursa_buf_reserve(&c->values, c->width))) return rc;
+        memset(c->values.data + c->values.len, 0, c->width);
+        c->values.len += c->width;
     }
     c->length++;
     c->null_count++;
@@ -98,6 +101,15 @@ int ursa_column_append_bool(ursa_column_t *c, bool v)
     return URSA_OK;
 }
 
+int ursa_column_append_fixed(ursa_column_t *c, const void *v)
+{
+    int rc = begin_row(c, true);
+    if (rc) return rc;
+    if ((rc = ursa_buf_append(&c->values, v, c->width))) return rc;
+    c->length++;
+    return URSA_OK;
+}
+
 int ursa_column_append_str(ursa_column_t *c, const void *s, size_t n)
 {
     int rc = begin_row(c, true);
@@ -116,18 +128,14 @@ void ursa_column_truncate(ursa_column_t *c, size_t length)
     for (size_t i = length; i < c->length; i++) nulls += !ursa_column_valid(c, i);
     c->null_count -= nulls;
     c->validity.len = (length + 7) / 8;
-    switch (c->type) {
-    case URSA_TYPE_BOOL:
+    if (c->type == URSA_TYPE_BOOL) {
         c->values.len = (length + 7) / 8;
-        break;
-    case URSA_TYPE_STRING: {
+    } else if (ursa_type_varlen(c->type)) {
         const int64_t *off = (const int64_t *)(const void *)c->offsets.data;
         c->data.len = (size_t)off[length];
         c->offsets.len = (length + 1) * sizeof(int64_t);
-        break;
-    }
-    default:
-        c->values.len = length * sizeof(int64_t);
+    } else {
+        c->values.len = length * c->width;
     }
     c->length = length;
 }
@@ -135,28 +143,19 @@ void ursa_column_truncate(ursa_column_t *c, size_t length)
 int ursa_column_take(ursa_column_t *dst, const ursa_column_t *src, const uint32_t *idx, size_t n)
 {
     int rc = URSA_OK;
-    if (dst->type != src->type) return URSA_EINVAL;
+    if (dst->type != src->type || dst->width != src->width) return URSA_EINVAL;
     for (size_t k = 0; k < n && rc == URSA_OK; k++) {
         size_t i = idx[k];
         if (!ursa_column_valid(src, i)) {
             rc = ursa_column_append_null(dst);
-            continue;
-        }
-        switch (src->type) {
-        case URSA_TYPE_BOOL:
+        } else if (src->type == URSA_TYPE_BOOL) {
             rc = ursa_column_append_bool(dst, ursa_column_bool(src, i));
-            break;
-        case URSA_TYPE_FLOAT64:
-            rc = ursa_column_append_f64(dst, ursa_column_f64(src, i));
-            break;
-        case URSA_TYPE_STRING: {
+        } else if (ursa_type_varlen(src->type)) {
             size_t len;
             const uint8_t *s = ursa_column_str(src, i, &len);
             rc = ursa_column_append_str(dst, s, len);
-            break;
-        }
-        default:
-            rc = ursa_column_append_i64(dst, ursa_column_i64(src, i));
+        } else {
+            rc = ursa_column_append_fixed(dst, ursa_column_ptr(src, i));
         }
     }
     return rc;
@@ -173,7 +172,7 @@ int ursa_batch_init(ursa_batch_t *b, const ursa_schema_t *s)
     b->cols = ursa_calloc(s->nfields ? s->nfields : 1, sizeof(ursa_column_t));
     if (!b->cols) return URSA_ENOMEM;
     b->ncols = s->nfields;
-    for (size_t i = 0; i < s->nfields; i++) ursa_column_init(&b->cols[i], s->fields[i].type);
+    for (size_t i = 0; i < s->nfields; i++) ursa_column_init_field(&b->cols[i], &s->fields[i]);
     return URSA_OK;
 }
 

@@ -4,12 +4,15 @@
  * A column holds `length` values of one type in the Arrow memory layout:
  *   validity  one bit per row, LSB first, 1 = value present. Always kept,
  *             also for non-nullable columns (all ones there).
- *   values    BOOL: one bit per row (LSB first);
- *             INT64, TIMESTAMP: int64_t per row; FLOAT64: double per row.
- *             A null row still occupies its slot (value 0 / false).
- *   offsets   STRING only: int64_t offsets, length + 1 entries, offsets[0]==0
- *             (the Arrow "large string" layout).
- *   data      STRING only: the UTF-8 bytes of all values back to back.
+ *   values    BOOL: one bit per row (LSB first); every other fixed-width
+ *             type: `width` bytes per row, native byte order (int8 .. int64,
+ *             uint8 .. uint64, float32/64, date as int32 days, time and
+ *             timestamps as int64, decimal as int64 or int128 unscaled,
+ *             uuid as its 16 bytes). A null row still occupies its slot
+ *             (zero bytes).
+ *   offsets   STRING, BINARY, JSON: int64_t offsets, length + 1 entries,
+ *             offsets[0] == 0 (the Arrow "large" layout).
+ *   data      STRING, BINARY, JSON: the bytes of all values back to back.
  * Columns append only; ursa_column_truncate() rolls back a partly
  * appended row. A batch is a set of columns of equal length following a
  * schema. Everything is owned by the column/batch and freed by _free().
@@ -22,6 +25,7 @@
 
 typedef struct ursa_column {
     ursa_type_t type;
+    unsigned width; /* bytes per value, 0 for BOOL and variable-length types */
     size_t length;
     size_t null_count;
     ursa_buf_t validity;
@@ -43,7 +47,9 @@ static inline void ursa_bit_set(uint8_t *bits, size_t i, bool v)
         bits[i >> 3] &= (uint8_t) ~(1u << (i & 7));
 }
 
-/* Initializes an empty column of type t (caller-owned storage). */
+/* Initializes an empty column for field f (caller-owned storage). */
+void ursa_column_init_field(ursa_column_t *c, const ursa_field_t *f);
+/* The same for a type alone (DECIMAL gets 8-byte values, TIMESTAMP µs). */
 void ursa_column_init(ursa_column_t *c, ursa_type_t t);
 void ursa_column_free(ursa_column_t *c);
 
@@ -53,6 +59,8 @@ int ursa_column_append_i64(ursa_column_t *c, int64_t v) URSA_MUST_CHECK;
 int ursa_column_append_f64(ursa_column_t *c, double v) URSA_MUST_CHECK;
 int ursa_column_append_bool(ursa_column_t *c, bool v) URSA_MUST_CHECK;
 int ursa_column_append_str(ursa_column_t *c, const void *s, size_t n) URSA_MUST_CHECK;
+/* Appends one value of c->width bytes (any fixed-width type but BOOL). */
+int ursa_column_append_fixed(ursa_column_t *c, const void *v) URSA_MUST_CHECK;
 
 /* Accessors (i < length). */
 static inline bool ursa_column_valid(const ursa_column_t *c, size_t i)
@@ -66,6 +74,11 @@ static inline int64_t ursa_column_i64(const ursa_column_t *c, size_t i)
 static inline double ursa_column_f64(const ursa_column_t *c, size_t i)
 {
     return ((const double *)(const void *)c->values.data)[i];
+}
+/* The value slot of row i of a fixed-width column (c->width bytes). */
+static inline const uint8_t *ursa_column_ptr(const ursa_column_t *c, size_t i)
+{
+    return c->values.data + i * c->width;
 }
 static inline bool ursa_column_bool(const ursa_column_t *c, size_t i)
 {

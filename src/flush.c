@@ -62,6 +62,14 @@ typedef struct flush_state {
     ursa_flush_file_t *files;
 } flush_state_t;
 
+/* The day (since the epoch) of a time column value in its unit. */
+static int64_t day_of(int64_t v, ursa_time_unit_t unit)
+{
+    static const int64_t per_day[] = {86400000LL, 86400000000LL, 86400000000000LL};
+    int64_t d = per_day[unit], q = v / d;
+    return v % d < 0 ? q - 1 : q;
+}
+
 static int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -85,6 +93,7 @@ static size_t day_index(const int64_t *days, size_t n, int64_t day)
 static int collect_days(flush_state_t *f)
 {
     int tc = f->d->schema.time_column;
+    ursa_time_unit_t unit = f->d->schema.fields[tc].unit;
     size_t cap = 8;
     f->days = ursa_malloc(cap * sizeof(int64_t));
     if (!f->days) return URSA_ENOMEM;
@@ -92,7 +101,7 @@ static int collect_days(flush_state_t *f)
     for (size_t c = 0; c < f->nchunks; c++) {
         const ursa_column_t *col = &f->chunks[c]->cols[tc];
         for (size_t i = 0; i < col->length; i++) {
-            int64_t day = ursa_us_to_days(ursa_column_i64(col, i));
+            int64_t day = day_of(ursa_column_i64(col, i), unit);
             if (day == last) continue;
             last = day;
             bool seen = false;
@@ -115,6 +124,7 @@ static int collect_days(flush_state_t *f)
 static int group_rows(flush_state_t *f)
 {
     int tc = f->d->schema.time_column;
+    ursa_time_unit_t unit = f->d->schema.fields[tc].unit;
     f->groups = ursa_calloc(f->nchunks, sizeof(grouped_t));
     if (!f->groups) return URSA_ENOMEM;
     f->ngroups = f->nchunks;
@@ -130,7 +140,7 @@ static int group_rows(flush_state_t *f)
             return URSA_ENOMEM;
         }
         for (size_t i = 0; i < n; i++) {
-            dk[i] = (uint32_t)day_index(f->days, f->ndays, ursa_us_to_days(ursa_column_i64(col, i)));
+            dk[i] = (uint32_t)day_index(f->days, f->ndays, day_of(ursa_column_i64(col, i), unit));
             g->start[dk[i] + 1]++;
         }
         for (size_t k = 0; k < f->ndays; k++) g->start[k + 1] += g->start[k];

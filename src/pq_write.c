@@ -191,10 +191,13 @@ void pq_write_opts_default(pq_write_opts_t *o)
 {
     memset(o, 0, sizeof(*o));
     o->codec = PQ_CODEC_ZSTD;
-    o->zstd_level = 3;
+    o->level = 3;
     o->row_group_bytes = (size_t)128 << 20;
     o->page_bytes = (size_t)1 << 20;
     o->dict_max_bytes = (size_t)1 << 20;
+    o->page_version = 1;
+    o->page_index = true;
+    o->bloom_fpp = 0.01;
 }
 
 int pq_codec_from_name(const char *name)
@@ -993,8 +996,8 @@ int pq_writer_new(pq_writer_t **wp, const ursa_schema_t *s, const pq_write_opts_
     w->o.dict_max_bytes = min_sz(w->o.dict_max_bytes, SIZE_MAX_OPTION);
     w->o.kv_key = w->o.kv_value = NULL;
     w->sink = sink;
-    if ((rc = pq_compressor_init(&w->comp, o->codec, o->zstd_level))) {
-        ursa_err_set(err, rc, "bad codec %d or zstd level %d", (int)o->codec, o->zstd_level);
+    if ((rc = pq_compressor_init(&w->comp, o->codec, o->level))) {
+        ursa_err_set(err, rc, "bad codec %d or zstd level %d", (int)o->codec, o->level);
         goto fail;
     }
     if ((o->kv_key && !(w->kv_key = ursa_strdup(o->kv_key))) ||

@@ -22,24 +22,32 @@
 typedef enum pq_codec {
     PQ_CODEC_UNCOMPRESSED = 0, /* values are Parquet's CompressionCodec enum */
     PQ_CODEC_SNAPPY = 1,
-    PQ_CODEC_ZSTD = 6
+    PQ_CODEC_GZIP = 2,
+    PQ_CODEC_BROTLI = 4,
+    PQ_CODEC_ZSTD = 6,
+    PQ_CODEC_LZ4_RAW = 7
 } pq_codec_t;
 
 typedef struct pq_write_opts {
     pq_codec_t codec;       /* default ZSTD */
-    int zstd_level;         /* default 3 */
+    int level;              /* compression level for zstd, gzip, brotli; 0: the codec's default (zstd 3) */
+    int page_version;       /* data page v1 (default) or v2 */
     size_t row_group_bytes; /* uncompressed bytes per row group, default 128 MiB */
+    size_t row_group_rows;  /* rows per row group, 0: no limit */
     size_t page_bytes;      /* target uncompressed bytes per data page, default 1 MiB */
     size_t dict_max_bytes;  /* dictionary size limit per column chunk, default 1 MiB */
-    const char *kv_key;     /* optional key-value metadata entry (e.g. "ursa.schema") */
-    const char *kv_value;   /* its value; both NULL for none */
+    bool page_index;        /* write ColumnIndex and OffsetIndex, default true */
+    double bloom_fpp;     /* false-positive rate of bloom filters (fields with bloom_filter), default 0.01 */
+    const char *kv_key;   /* optional key-value metadata entry (e.g. "ursa.schema") */
+    const char *kv_value; /* its value; both NULL for none */
 } pq_write_opts_t;
 
 typedef struct pq_writer pq_writer_t;
 
 void pq_write_opts_default(pq_write_opts_t *o);
 
-/* Returns the codec for a name ("zstd", "snappy", "uncompressed"), or -1. */
+/* Returns the codec for a name ("zstd", "snappy", "gzip", "brotli",
+ * "lz4_raw", "uncompressed"), or -1. */
 int pq_codec_from_name(const char *name);
 
 /* Creates a writer and writes the leading magic "PAR1" to the sink. */

@@ -6,18 +6,100 @@
 #include <jansson.h>
 #include <string.h>
 
-static const char *const type_names[] = {"bool", "int64", "float64", "string", "timestamp"};
+static const char *const type_names[URSA_TYPE_COUNT_] = {
+    "bool",   "int64",  "float64", "string",  "timestamp", "int8", "int16", "int32", "uint8", "uint16",
+    "uint32", "uint64", "float32", "decimal", "binary",    "date", "time",  "uuid",  "json",
+};
+
+static const char *const unit_names[] = {"ms", "us", "ns"};
+
+static const char *const encoding_names[] = {
+    "auto", "plain", "dictionary", "delta", "delta_length", "byte_stream_split",
+};
 
 const char *ursa_type_name(ursa_type_t t)
 {
     return (size_t)t < URSA_ARRAY_LEN(type_names) ? type_names[t] : "?";
 }
 
-static int type_from_name(const char *s)
+static int lookup_name(const char *const *names, size_t n, const char *s)
 {
-    for (size_t i = 0; i < URSA_ARRAY_LEN(type_names); i++)
-        if (strcmp(s, type_names[i]) == 0) return (int)i;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(s, names[i]) == 0) return (int)i;
     return -1;
+}
+
+unsigned ursa_field_width(const ursa_field_t *f)
+{
+    switch (f->type) {
+    case URSA_TYPE_BOOL:
+    case URSA_TYPE_STRING:
+    case URSA_TYPE_BINARY:
+    case URSA_TYPE_JSON:
+        return 0;
+    case URSA_TYPE_INT8:
+    case URSA_TYPE_UINT8:
+        return 1;
+    case URSA_TYPE_INT16:
+    case URSA_TYPE_UINT16:
+        return 2;
+    case URSA_TYPE_INT32:
+    case URSA_TYPE_UINT32:
+    case URSA_TYPE_FLOAT32:
+    case URSA_TYPE_DATE:
+        return 4;
+    case URSA_TYPE_DECIMAL:
+        return f->precision > 18 ? 16 : 8;
+    case URSA_TYPE_UUID:
+        return 16;
+    default:
+        return 8;
+    }
+}
+
+static bool is_integer_like(const ursa_field_t *f)
+{
+    switch (f->type) {
+    case URSA_TYPE_INT8:
+    case URSA_TYPE_INT16:
+    case URSA_TYPE_INT32:
+    case URSA_TYPE_INT64:
+    case URSA_TYPE_UINT8:
+    case URSA_TYPE_UINT16:
+    case URSA_TYPE_UINT32:
+    case URSA_TYPE_UINT64:
+    case URSA_TYPE_DATE:
+    case URSA_TYPE_TIME:
+    case URSA_TYPE_TIMESTAMP:
+        return true;
+    case URSA_TYPE_DECIMAL:
+        return f->precision <= 18;
+    default:
+        return false;
+    }
+}
+
+/* Returns NULL when the field's encoding suits its type, else why not. */
+static const char *encoding_fits(const ursa_field_t *f)
+{
+    switch (f->encoding) {
+    case URSA_ENC_AUTO:
+    case URSA_ENC_PLAIN:
+        return NULL;
+    case URSA_ENC_DICTIONARY:
+        return f->type == URSA_TYPE_BOOL ? "booleans are not dictionary-encoded" : NULL;
+    case URSA_ENC_DELTA_BINARY_PACKED:
+        return is_integer_like(f) ? NULL
+                                  : "\"delta\" is for integers, dates, times, timestamps and decimals up to "
+                                    "precision 18";
+    case URSA_ENC_DELTA_LENGTH_BYTE_ARRAY:
+        return ursa_type_varlen(f->type) ? NULL : "\"delta_length\" is for string, binary and json";
+    case URSA_ENC_BYTE_STREAM_SPLIT:
+        return f->type == URSA_TYPE_FLOAT32 || f->type == URSA_TYPE_FLOAT64
+                   ? NULL
+                   : "\"byte_stream_split\" is for float32 and float64";
+    }
+    return "unknown encoding";
 }
 
 bool ursa_name_valid(const char *s, size_t n)
@@ -44,6 +126,71 @@ int ursa_schema_find(const ursa_schema_t *s, const char *name, size_t n)
     for (size_t i = 0; i < s->nfields; i++)
         if (s->fields[i].name_len == n && memcmp(s->fields[i].name, name, n) == 0) return (int)i;
     return -1;
+}
+
+/* Reads the type parameters and writer options of column c into f. */
+static int parse_type_options(json_t *c, ursa_field_t *f, ursa_err_t *err)
+{
+    json_t *jp = json_object_get(c, "precision"), *js = json_object_get(c, "scale");
+    json_t *ju = json_object_get(c, "unit"), *jutc = json_object_get(c, "utc");
+    json_t *je = json_object_get(c, "encoding"), *jb = json_object_get(c, "bloom_filter");
+    const char *name = f->name;
+    if (f->type == URSA_TYPE_DECIMAL) {
+        json_int_t p = json_is_integer(jp) ? json_integer_value(jp) : -1;
+        json_int_t sc = js ? (json_is_integer(js) ? json_integer_value(js) : -1) : 0;
+        if (p < 1 || p > 38)
+            return ursa_err_set(err, URSA_EINVAL, "column \"%s\": decimal needs \"precision\" from 1 to 38",
+                                name);
+        if (sc < 0 || sc > p)
+            return ursa_err_set(err, URSA_EINVAL,
+                                "column \"%s\": \"scale\" must be from 0 to the precision (%d)", name,
+                                (int)p);
+        f->precision = (uint8_t)p;
+        f->scale = (uint8_t)sc;
+    } else if (jp || js) {
+        return ursa_err_set(err, URSA_EINVAL,
+                            "column \"%s\": \"precision\" and \"scale\" are for decimal columns", name);
+    }
+    f->unit = URSA_UNIT_US;
+    f->utc = true;
+    if (f->type == URSA_TYPE_TIMESTAMP) {
+        if (ju) {
+            int u = json_is_string(ju) ? lookup_name(unit_names, 3, json_string_value(ju)) : -1;
+            if (u < 0)
+                return ursa_err_set(err, URSA_EINVAL, "column \"%s\": \"unit\" must be ms, us or ns", name);
+            f->unit = (ursa_time_unit_t)u;
+        }
+        if (jutc) {
+            if (!json_is_boolean(jutc))
+                return ursa_err_set(err, URSA_EINVAL, "column \"%s\": \"utc\" must be true or false", name);
+            f->utc = json_is_true(jutc);
+        }
+    } else if (ju || jutc) {
+        return ursa_err_set(err, URSA_EINVAL, "column \"%s\": \"unit\" and \"utc\" are for timestamp columns",
+                            name);
+    }
+    if (je) {
+        int e = json_is_string(je)
+                    ? lookup_name(encoding_names, URSA_ARRAY_LEN(encoding_names), json_string_value(je))
+                    : -1;
+        if (e < 0)
+            return ursa_err_set(err, URSA_EINVAL,
+                                "column \"%s\": \"encoding\" must be one of auto, plain, dictionary, delta, "
+                                "delta_length, byte_stream_split",
+                                name);
+        f->encoding = (ursa_encoding_t)e;
+        const char *why = encoding_fits(f);
+        if (why) return ursa_err_set(err, URSA_EINVAL, "column \"%s\": %s", name, why);
+    }
+    if (jb) {
+        if (!json_is_boolean(jb))
+            return ursa_err_set(err, URSA_EINVAL, "column \"%s\": \"bloom_filter\" must be true or false",
+                                name);
+        f->bloom_filter = json_is_true(jb);
+        if (f->bloom_filter && f->type == URSA_TYPE_BOOL)
+            return ursa_err_set(err, URSA_EINVAL, "column \"%s\": booleans get no bloom filter", name);
+    }
+    return URSA_OK;
 }
 
 int ursa_schema_parse(const char *json, size_t len, ursa_schema_t *out, ursa_err_t *err)
@@ -91,9 +238,11 @@ int ursa_schema_parse(const char *json, size_t len, ursa_schema_t *out, ursa_err
             rc = ursa_err_set(err, URSA_EINVAL, "columns[%zu] must be an object", i);
             goto out;
         }
+        static const char *const column_keys[] = {"name", "type", "nullable", "precision",   "scale",
+                                                  "unit", "utc",  "encoding", "bloom_filter"};
         json_object_foreach(c, key, val)
         {
-            if (strcmp(key, "name") && strcmp(key, "type") && strcmp(key, "nullable")) {
+            if (lookup_name(column_keys, URSA_ARRAY_LEN(column_keys), key) < 0) {
                 rc = ursa_err_set(err, URSA_EINVAL, "columns[%zu]: unknown field \"%.64s\"", i, key);
                 goto out;
             }
@@ -107,11 +256,16 @@ int ursa_schema_parse(const char *json, size_t len, ursa_schema_t *out, ursa_err
             goto out;
         }
         const char *name = json_string_value(jn);
-        int t = json_is_string(jt) ? type_from_name(json_string_value(jt)) : -1;
+        int t = json_is_string(jt)
+                    ? lookup_name(type_names, URSA_ARRAY_LEN(type_names), json_string_value(jt))
+                    : -1;
         if (t < 0) {
-            rc = ursa_err_set(
-                err, URSA_EINVAL,
-                "column \"%s\": \"type\" must be one of bool, int64, float64, string, timestamp", name);
+            rc =
+                ursa_err_set(err, URSA_EINVAL,
+                             "column \"%s\": \"type\" must be one of bool, int8, int16, int32, int64, uint8, "
+                             "uint16, uint32, uint64, float32, float64, decimal, string, binary, date, time, "
+                             "timestamp, uuid, json",
+                             name);
             goto out;
         }
         if (jnull && !json_is_boolean(jnull)) {
@@ -132,12 +286,14 @@ int ursa_schema_parse(const char *json, size_t len, ursa_schema_t *out, ursa_err
         f->type = (ursa_type_t)t;
         f->nullable = jnull ? json_is_true(jnull) : true;
         out->nfields++;
+        if ((rc = parse_type_options(c, f, err))) goto out;
     }
     /* Files are partitioned by the UTC day of the time column, so every
      * dataset has one and it is never null. */
     json_t *tc = json_object_get(root, "time_column");
+    if (!tc) goto out;
     if (!json_is_string(tc)) {
-        rc = ursa_err_set(err, URSA_EINVAL, "\"time_column\" is required: the name of a timestamp column");
+        rc = ursa_err_set(err, URSA_EINVAL, "\"time_column\" must be the name of a timestamp column");
         goto out;
     }
     int idx = ursa_schema_find(out, json_string_value(tc), json_string_length(tc));
@@ -162,8 +318,17 @@ int ursa_schema_to_json(const ursa_schema_t *s, ursa_buf_t *b)
     int rc = ursa_buf_printf(b, "{\"columns\":[");
     for (size_t i = 0; i < s->nfields && rc == URSA_OK; i++) {
         const ursa_field_t *f = &s->fields[i];
-        rc = ursa_buf_printf(b, "%s{\"name\":\"%s\",\"type\":\"%s\",\"nullable\":%s}", i ? "," : "", f->name,
+        rc = ursa_buf_printf(b, "%s{\"name\":\"%s\",\"type\":\"%s\",\"nullable\":%s", i ? "," : "", f->name,
                              ursa_type_name(f->type), f->nullable ? "true" : "false");
+        if (rc == URSA_OK && f->type == URSA_TYPE_DECIMAL)
+            rc = ursa_buf_printf(b, ",\"precision\":%u,\"scale\":%u", f->precision, f->scale);
+        if (rc == URSA_OK && f->type == URSA_TYPE_TIMESTAMP)
+            rc = ursa_buf_printf(b, ",\"unit\":\"%s\",\"utc\":%s", unit_names[f->unit],
+                                 f->utc ? "true" : "false");
+        if (rc == URSA_OK && f->encoding != URSA_ENC_AUTO)
+            rc = ursa_buf_printf(b, ",\"encoding\":\"%s\"", encoding_names[f->encoding]);
+        if (rc == URSA_OK && f->bloom_filter) rc = ursa_buf_printf(b, ",\"bloom_filter\":true");
+        if (rc == URSA_OK) rc = ursa_buf_push(b, '}');
     }
     if (rc) return rc;
     if (s->time_column >= 0)
@@ -177,6 +342,9 @@ bool ursa_schema_equal(const ursa_schema_t *a, const ursa_schema_t *b)
     for (size_t i = 0; i < a->nfields; i++) {
         const ursa_field_t *x = &a->fields[i], *y = &b->fields[i];
         if (x->type != y->type || x->nullable != y->nullable || strcmp(x->name, y->name)) return false;
+        if (x->precision != y->precision || x->scale != y->scale || x->unit != y->unit || x->utc != y->utc)
+            return false;
+        if (x->encoding != y->encoding || x->bloom_filter != y->bloom_filter) return false;
     }
     return true;
 }

@@ -3,7 +3,8 @@
  *
  * A schema is parsed from and rendered to JSON (the control plane, with
  * jansson). Column names match [a-z][a-z0-9_]* and are at most
- * URSA_NAME_MAX bytes; the time column must be a timestamp column.
+ * URSA_NAME_MAX bytes; the time column, when given, must be a non-null
+ * timestamp column.
  */
 #ifndef URSA_SCHEMA_H
 #define URSA_SCHEMA_H
@@ -17,22 +18,68 @@ typedef enum ursa_type {
     URSA_TYPE_BOOL = 0,
     URSA_TYPE_INT64,
     URSA_TYPE_FLOAT64,
-    URSA_TYPE_STRING,
-    URSA_TYPE_TIMESTAMP /* int64 microseconds since the epoch, UTC */
+    URSA_TYPE_STRING,    /* UTF-8 text */
+    URSA_TYPE_TIMESTAMP, /* int64 in the field's unit since the epoch; utc or local wall clock */
+    URSA_TYPE_INT8,
+    URSA_TYPE_INT16,
+    URSA_TYPE_INT32,
+    URSA_TYPE_UINT8,
+    URSA_TYPE_UINT16,
+    URSA_TYPE_UINT32,
+    URSA_TYPE_UINT64,
+    URSA_TYPE_FLOAT32,
+    URSA_TYPE_DECIMAL, /* unscaled integer: int64 when precision <= 18, else int128 */
+    URSA_TYPE_BINARY,  /* bytes (base64 in JSON) */
+    URSA_TYPE_DATE,    /* int32 days since 1970-01-01 */
+    URSA_TYPE_TIME,    /* int64 microseconds since midnight */
+    URSA_TYPE_UUID,    /* 16 bytes, big-endian as written */
+    URSA_TYPE_JSON,    /* any JSON value, kept as its text */
+    URSA_TYPE_COUNT_
 } ursa_type_t;
+
+typedef enum ursa_time_unit { URSA_UNIT_MS = 0, URSA_UNIT_US, URSA_UNIT_NS } ursa_time_unit_t;
+
+/* A column's Parquet encoding, chosen in the schema ("encoding") or left
+ * to the writer (AUTO: dictionary for strings, binary and json with
+ * fallback to PLAIN, PLAIN or DELTA_BINARY_PACKED otherwise by measurement). */
+typedef enum ursa_encoding {
+    URSA_ENC_AUTO = 0,
+    URSA_ENC_PLAIN,                   /* "plain" */
+    URSA_ENC_DICTIONARY,              /* "dictionary": RLE_DICTIONARY, PLAIN past the limit */
+    URSA_ENC_DELTA_BINARY_PACKED,     /* "delta": integers, date, time, timestamp, decimal <= 18 */
+    URSA_ENC_DELTA_LENGTH_BYTE_ARRAY, /* "delta_length": string, binary, json */
+    URSA_ENC_BYTE_STREAM_SPLIT        /* "byte_stream_split": float32, float64 */
+} ursa_encoding_t;
 
 typedef struct ursa_field {
     char *name; /* owned, NUL-terminated */
     size_t name_len;
     ursa_type_t type;
     bool nullable;
+    uint8_t precision;     /* DECIMAL: 1..38 */
+    uint8_t scale;         /* DECIMAL: 0..precision */
+    ursa_time_unit_t unit; /* TIMESTAMP: default microseconds */
+    bool utc;              /* TIMESTAMP: default true */
+    ursa_encoding_t encoding;
+    bool bloom_filter; /* write a split-block bloom filter for this column */
 } ursa_field_t;
 
 typedef struct ursa_schema {
     ursa_field_t *fields; /* owned array of nfields */
     size_t nfields;
-    int time_column; /* index into fields of the non-null timestamp that partitions files */
+    int time_column; /* index of the timestamp that partitions files, or -1 when there is none */
 } ursa_schema_t;
+
+/* Bytes per value in a column's values buffer for fixed-width types; 0 for
+ * BOOL (bit-packed) and for the variable-length types (STRING, BINARY,
+ * JSON: offsets + data). */
+unsigned ursa_field_width(const ursa_field_t *f);
+
+/* True for STRING, BINARY and JSON. */
+static inline bool ursa_type_varlen(ursa_type_t t)
+{
+    return t == URSA_TYPE_STRING || t == URSA_TYPE_BINARY || t == URSA_TYPE_JSON;
+}
 
 /* Returns the schema name of a type ("int64", ...). */
 const char *ursa_type_name(ursa_type_t t);
@@ -41,7 +88,8 @@ const char *ursa_type_name(ursa_type_t t);
 bool ursa_name_valid(const char *s, size_t n);
 
 /* Parses a schema document. On success *out owns the schema (free with
- * ursa_schema_free). On failure err says what is wrong and where. */
+ * ursa_schema_free). On failure err says what is wrong and where.
+ * "time_column" is optional here; datasets require it (catalog). */
 int ursa_schema_parse(const char *json, size_t len, ursa_schema_t *out, ursa_err_t *err) URSA_MUST_CHECK;
 
 /* Renders the schema as a JSON object into b (appends). */

@@ -842,7 +842,7 @@ TEST(options)
     pq_write_opts_t o;
     pq_write_opts_default(&o);
     CHECK_EQ_INT(o.codec, PQ_CODEC_ZSTD);
-    CHECK_EQ_INT(o.zstd_level, 3);
+    CHECK_EQ_INT(o.level, 3);
     CHECK_EQ_INT(o.row_group_bytes, 128 << 20);
     CHECK_EQ_INT(o.page_bytes, 1 << 20);
     CHECK_EQ_INT(o.dict_max_bytes, 1 << 20);
@@ -969,7 +969,7 @@ TEST(all_types_each_codec)
         pq_write_opts_t o;
         pq_write_opts_default(&o);
         o.codec = codecs[k];
-        o.zstd_level = 1;
+        o.level = 1;
         o.page_bytes = 4096;
         o.row_group_bytes = 200000;
         o.dict_max_bytes = 20000;
@@ -1527,7 +1527,7 @@ TEST(random_round_trips)
         pq_write_opts_t o;
         pq_write_opts_default(&o);
         o.codec = codecs[rnd() % 3];
-        o.zstd_level = 1;
+        o.level = 1;
         o.page_bytes = 1 + rnd() % 5000;
         o.row_group_bytes = 1 + rnd() % 100000;
         o.dict_max_bytes = rnd() % 3 == 0 ? 0 : rnd() % 20000;
