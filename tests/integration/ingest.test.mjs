@@ -201,7 +201,7 @@ step('dataset API: create, re-create, conflict, invalid schemas, 404, 415', asyn
     ['Bad', D.SCHEMA, 'upper-case dataset name'],
     ['9lives', D.SCHEMA, 'dataset name starting with a digit'],
     ['a-b', D.SCHEMA, 'dataset name with a dash'],
-    ['bad_type', { ...D.SCHEMA, columns: [...cols, { name: 'n32', type: 'int32' }] }, 'unknown type int32'],
+    ['bad_type', { ...D.SCHEMA, columns: [...cols, { name: 'n128', type: 'int128' }] }, 'unknown type int128'],
     ['bad_dup', { ...D.SCHEMA, columns: [...cols, { name: 'value', type: 'string' }] }, 'duplicate column'],
     ['bad_tcol', { ...D.SCHEMA, time_column: 'user_id' }, 'time_column not a timestamp column'],
     ['bad_tcol2', { ...D.SCHEMA, time_column: 'nope' }, 'time_column not a column'],
