@@ -155,34 +155,64 @@ static int digits(const char *p, int k)
     return v;
 }
 
-const char *ursa_parse_timestamp(const char *p, size_t n, int64_t *us)
+/* Reads "HH:MM:SS[.f]" at p (n bytes available); returns the bytes used
+ * in *used, seconds of the day and nanoseconds. */
+static const char *parse_clock(const char *p, size_t n, size_t *used, int *sod, int32_t *nanos)
 {
-    static const unsigned char mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (n < 20) return "not an RFC 3339 timestamp";
-    if (p[4] != '-' || p[7] != '-' || p[13] != ':' || p[16] != ':') return "not an RFC 3339 timestamp";
-    if (p[10] != 'T' && p[10] != 't' && p[10] != ' ') return "not an RFC 3339 timestamp";
-    int y = digits(p, 4), mo = digits(p + 5, 2), d = digits(p + 8, 2);
-    int h = digits(p + 11, 2), mi = digits(p + 14, 2), s = digits(p + 17, 2);
-    if (y < 0 || mo < 0 || d < 0 || h < 0 || mi < 0 || s < 0) return "not an RFC 3339 timestamp";
-    if (mo < 1 || mo > 12) return "month out of range";
-    int dim = mdays[mo - 1] + (mo == 2 && is_leap(y));
-    if (d < 1 || d > dim) return "day out of range for month";
+    if (n < 8 || p[2] != ':' || p[5] != ':') return "not a time of day (HH:MM:SS)";
+    int h = digits(p, 2), mi = digits(p + 3, 2), s = digits(p + 6, 2);
+    if (h < 0 || mi < 0 || s < 0) return "not a time of day (HH:MM:SS)";
     if (h > 23) return "hour out of range";
     if (mi > 59) return "minute out of range";
     if (s > 59) return s == 60 ? "leap seconds are not supported" : "second out of range";
-    size_t i = 19;
-    int64_t frac = 0;
-    if (p[i] == '.') {
+    size_t i = 8;
+    int32_t ns = 0;
+    if (i < n && p[i] == '.') {
         int nd = 0;
-        for (i++; i < n && (unsigned)(p[i] - '0') <= 9; i++, nd++) {
-            if (nd < 6) frac = frac * 10 + (p[i] - '0');
-        }
+        for (i++; i < n && (unsigned)(p[i] - '0') <= 9; i++, nd++)
+            if (nd < 9) ns = ns * 10 + (p[i] - '0');
         if (nd == 0 || nd > 9) return "fraction must have 1 to 9 digits";
-        for (int k = nd; k < 6; k++) frac *= 10;
+        for (int k = nd; k < 9; k++) ns *= 10;
     }
-    if (i >= n) return "missing time zone offset (Z or +HH:MM)";
+    *used = i;
+    *sod = h * 3600 + mi * 60 + s;
+    *nanos = ns;
+    return NULL;
+}
+
+/* Reads "YYYY-MM-DD" at p into days since the epoch. */
+static const char *parse_ymd(const char *p, size_t n, int64_t *days)
+{
+    static const unsigned char mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (n < 10 || p[4] != '-' || p[7] != '-') return "not a date (YYYY-MM-DD)";
+    int y = digits(p, 4), mo = digits(p + 5, 2), d = digits(p + 8, 2);
+    if (y < 0 || mo < 0 || d < 0) return "not a date (YYYY-MM-DD)";
+    if (mo < 1 || mo > 12) return "month out of range";
+    int dim = mdays[mo - 1] + (mo == 2 && is_leap(y));
+    if (d < 1 || d > dim) return "day out of range for month";
+    *days = ursa_days_from_civil(y, (unsigned)mo, (unsigned)d);
+    return NULL;
+}
+
+/* RFC 3339: *secs since the epoch (UTC when *has_offset, else wall
+ * clock) and *nanos within the second. */
+static const char *parse_rfc3339(const char *p, size_t n, int64_t *secs, int32_t *nanos, bool *has_offset)
+{
+    int64_t days;
+    if (n < 19) return "not an RFC 3339 timestamp";
+    if (p[10] != 'T' && p[10] != 't' && p[10] != ' ') return "not an RFC 3339 timestamp";
+    const char *r = parse_ymd(p, 10, &days);
+    if (r) return r[0] == 'n' ? "not an RFC 3339 timestamp" : r;
+    size_t used;
+    int sod;
+    if ((r = parse_clock(p + 11, n - 11, &used, &sod, nanos)))
+        return r[0] == 'n' ? "not an RFC 3339 timestamp" : r;
+    size_t i = 11 + used;
     int64_t off = 0;
-    if (p[i] == 'Z' || p[i] == 'z') {
+    *has_offset = true;
+    if (i == n) {
+        *has_offset = false;
+    } else if (p[i] == 'Z' || p[i] == 'z') {
         i++;
     } else if (p[i] == '+' || p[i] == '-') {
         if (n - i != 6 || p[i + 3] != ':') return "malformed time zone offset";
@@ -192,10 +222,217 @@ const char *ursa_parse_timestamp(const char *p, size_t n, int64_t *us)
         if (p[i] == '-') off = -off;
         i += 6;
     } else {
-        return "missing time zone offset (Z or +HH:MM)";
+        return "unexpected characters after the time";
     }
     if (i != n) return "trailing characters after timestamp";
-    int64_t secs = ursa_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + s - off;
-    *us = secs * 1000000 + frac;
+    *secs = days * 86400 + sod - off;
+    return NULL;
+}
+
+const char *ursa_parse_timestamp_unit(const char *p, size_t n, int unit, bool utc, int64_t *out)
+{
+    int64_t secs;
+    int32_t nanos;
+    bool has_offset;
+    const char *r = parse_rfc3339(p, n, &secs, &nanos, &has_offset);
+    if (r) return r;
+    if (utc && !has_offset) return "missing time zone offset (Z or +HH:MM)";
+    static const int64_t per_sec[] = {1000, 1000000, 1000000000};
+    static const int32_t sub_div[] = {1000000, 1000, 1};
+    int64_t v, sub = nanos / sub_div[unit];
+    /* Before 1970 move one second into the fraction, so that the product
+     * stays in range down to INT64_MIN itself. */
+    if (secs < 0 && sub > 0) secs += 1, sub -= per_sec[unit];
+    if (__builtin_mul_overflow(secs, per_sec[unit], &v) || __builtin_add_overflow(v, sub, &v))
+        return "timestamp out of range for nanoseconds (1677-09-21 to 2262-04-11)";
+    *out = v;
+    return NULL;
+}
+
+const char *ursa_parse_timestamp(const char *p, size_t n, int64_t *us)
+{
+    return ursa_parse_timestamp_unit(p, n, 1, true, us);
+}
+
+const char *ursa_parse_date(const char *p, size_t n, int32_t *days)
+{
+    int64_t d;
+    if (n != 10) return "not a date (YYYY-MM-DD)";
+    const char *r = parse_ymd(p, n, &d);
+    if (r) return r;
+    *days = (int32_t)d;
+    return NULL;
+}
+
+const char *ursa_parse_time(const char *p, size_t n, int64_t *us)
+{
+    size_t used;
+    int sod;
+    int32_t nanos;
+    const char *r = parse_clock(p, n, &used, &sod, &nanos);
+    if (r) return r;
+    if (used != n) return "not a time of day (HH:MM:SS)";
+    *us = (int64_t)sod * 1000000 + nanos / 1000;
+    return NULL;
+}
+
+const char *ursa_parse_u64(const char *p, size_t n, uint64_t *out)
+{
+    if (n && p[0] == '-') {
+        int64_t v;
+        const char *r = ursa_parse_i64(p, n, &v);
+        return r ? r : v == 0 ? (*out = 0, NULL) : "negative value for an unsigned column";
+    }
+    if (n == 0) return "not an integer";
+    if (n > 1 && p[0] == '0') return "malformed number";
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned d = (unsigned char)p[i] - '0';
+        if (d > 9) return (p[i] == '.' || p[i] == 'e' || p[i] == 'E') ? "not an integer" : "malformed number";
+        if (v > (UINT64_MAX - d) / 10) {
+            for (; i < n; i++)
+                if (p[i] == '.' || p[i] == 'e' || p[i] == 'E') return "not an integer";
+            return "integer out of range for uint64";
+        }
+        v = v * 10 + d;
+    }
+    *out = v;
+    return NULL;
+}
+
+const char *ursa_parse_f32(const char *p, size_t n, float *out)
+{
+    char small[64], *tmp = small;
+    if (n >= sizeof(small)) {
+        tmp = ursa_malloc(n + 1);
+        if (!tmp) return "out of memory";
+    }
+    memcpy(tmp, p, n);
+    tmp[n] = '\0';
+    errno = 0;
+    float f = strtof(tmp, NULL);
+    int e = errno;
+    if (tmp != small) ursa_free(tmp);
+    if (e == ERANGE && isinf(f)) return "number out of range for float32";
+    *out = f;
+    return NULL;
+}
+
+const char *ursa_parse_decimal(const char *p, size_t n, int precision, int scale, __int128 *out)
+{
+    static const char R_FORMAT[] = "not a decimal number";
+    size_t i = 0;
+    bool neg = false;
+    if (i < n && (p[i] == '-' || p[i] == '+')) neg = p[i++] == '-';
+    __int128 mant = 0;
+    int sig = 0;      /* significant digits in mant */
+    int frac = 0;     /* digits after the point taken into mant */
+    long pending = 0; /* zeros not yet multiplied into mant */
+    bool any = false;
+    for (int part = 0; part < 2; part++) {
+        for (; i < n && (unsigned)(p[i] - '0') <= 9; i++) {
+            int d = p[i] - '0';
+            any = true;
+            if (part) frac++;
+            if (d == 0) {
+                if (sig) pending++;
+                continue;
+            }
+            /* Bring in the zeros seen since the last non-zero digit. */
+            for (; pending > 0; pending--) {
+                if (++sig > 38) return "too many digits for a decimal";
+                mant *= 10;
+            }
+            if (++sig > 38) return "too many digits for a decimal";
+            mant = mant * 10 + d;
+        }
+        if (part == 0) {
+            if (i < n && p[i] == '.') {
+                i++;
+                if (i == n || (unsigned)(p[i] - '0') > 9) return R_FORMAT;
+            } else {
+                break;
+            }
+        }
+    }
+    if (!any) return R_FORMAT;
+    long e = 0;
+    if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+        i++;
+        bool eneg = false;
+        if (i < n && (p[i] == '+' || p[i] == '-')) eneg = p[i++] == '-';
+        if (i == n) return R_FORMAT;
+        for (; i < n && (unsigned)(p[i] - '0') <= 9; i++)
+            if (e < 100000) e = e * 10 + (p[i] - '0');
+        if (eneg) e = -e;
+    }
+    if (i != n) return R_FORMAT;
+    /* value = mant * 10^(pending - frac + e); unscaled = value * 10^scale */
+    long k = pending - frac + e + scale;
+    if (mant == 0) {
+        *out = 0;
+        return NULL;
+    }
+    for (; k < 0; k++) {
+        if (mant % 10) return "more fractional digits than the scale allows";
+        mant /= 10;
+        sig--;
+    }
+    if (sig + k > precision) return "too many integer digits for the precision";
+    for (; k > 0; k--) mant *= 10;
+    *out = neg ? -mant : mant;
+    return NULL;
+}
+
+const char *ursa_parse_base64(const char *p, size_t n, ursa_buf_t *out)
+{
+    static signed char map[256];
+    static bool ready; /* benign race: every thread writes the same bytes */
+    if (!ready) {
+        memset(map, -1, sizeof(map));
+        const char *a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        for (int i = 0; i < 64; i++) map[(unsigned char)a[i]] = (signed char)i;
+        ready = true;
+    }
+    size_t len = n;
+    if (len >= 1 && p[len - 1] == '=') len--;
+    if (len >= 1 && p[len - 1] == '=') len--;
+    if (len % 4 == 1 || (len != n && (n % 4) != 0)) return "invalid base64 length";
+    if (ursa_buf_reserve(out, len / 4 * 3 + 3)) return "out of memory";
+    uint8_t *o = out->data + out->len;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < len; i++) {
+        int v = map[(unsigned char)p[i]];
+        if (v < 0) return "invalid base64 character";
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            *o++ = (uint8_t)(acc >> bits);
+        }
+    }
+    if (bits && (acc & ((1u << bits) - 1))) return "invalid base64 (non-zero padding bits)";
+    out->len = (size_t)(o - out->data);
+    return NULL;
+}
+
+const char *ursa_parse_uuid(const char *p, size_t n, uint8_t out[16])
+{
+    bool dashed = n == 36;
+    if (!dashed && n != 32) return "not a UUID";
+    if (dashed && (p[8] != '-' || p[13] != '-' || p[18] != '-' || p[23] != '-')) return "not a UUID";
+    int k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (dashed && (i == 8 || i == 13 || i == 18 || i == 23)) continue;
+        unsigned c = (unsigned char)p[i];
+        int v = c - '0' <= 9 ? (int)(c - '0') : ((c | 0x20) - 'a' <= 5 ? (int)((c | 0x20) - 'a' + 10) : -1);
+        if (v < 0) return "not a UUID";
+        if (k & 1)
+            out[k / 2] |= (uint8_t)v;
+        else
+            out[k / 2] = (uint8_t)(v << 4);
+        k++;
+    }
     return NULL;
 }

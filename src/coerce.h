@@ -24,6 +24,37 @@ const char *ursa_parse_f64(const char *p, size_t n, double *out);
  * past the sixth are truncated. */
 const char *ursa_parse_timestamp(const char *p, size_t n, int64_t *us);
 
+/* The same for any unit (0: ms, 1: µs, 2: ns, as ursa_time_unit_t) and
+ * either kind of timestamp: with utc, an offset is required and the result
+ * is UTC; without, a string with no offset keeps its wall-clock time and
+ * one with an offset is converted to UTC. Digits past the unit are
+ * truncated; a value out of the unit's int64 range is an error. */
+const char *ursa_parse_timestamp_unit(const char *p, size_t n, int unit, bool utc, int64_t *out);
+
+/* "YYYY-MM-DD" to days since 1970-01-01. */
+const char *ursa_parse_date(const char *p, size_t n, int32_t *days);
+
+/* "HH:MM:SS[.f]" (1 to 9 fraction digits, past 6 truncated) to µs since midnight. */
+const char *ursa_parse_time(const char *p, size_t n, int64_t *us);
+
+/* A JSON integer literal into a uint64 (no sign, no fraction). */
+const char *ursa_parse_u64(const char *p, size_t n, uint64_t *out);
+
+/* A JSON number literal to the nearest float (correctly rounded). */
+const char *ursa_parse_f32(const char *p, size_t n, float *out);
+
+/* A decimal literal (JSON number syntax; in strings leading zeros and a
+ * leading '+' are allowed too) to the unscaled integer of decimal(precision,
+ * scale), exactly: more fractional digits than the scale, or more integer
+ * digits than precision - scale, are errors, never rounded. */
+const char *ursa_parse_decimal(const char *p, size_t n, int precision, int scale, __int128 *out);
+
+/* Standard base64 (RFC 4648, '=' padding optional) into out (appends). */
+const char *ursa_parse_base64(const char *p, size_t n, ursa_buf_t *out);
+
+/* "8-4-4-4-12" hex digits (any case), or 32 hex digits, into 16 bytes. */
+const char *ursa_parse_uuid(const char *p, size_t n, uint8_t out[16]);
+
 /* Days since 1970-01-01 for a proleptic Gregorian date, and back. */
 int64_t ursa_days_from_civil(int64_t y, unsigned m, unsigned d);
 void ursa_civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d);

@@ -16,6 +16,8 @@
 
 #include "coerce.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -409,26 +411,179 @@ static int lookup(ursa_ndjson_t *p, const unsigned char *k, size_t n)
  * Typed values
  * ------------------------------------------------------------------------- */
 
+/* What kind of JSON value starts with byte c. */
+enum kind { K_STRING, K_NUMBER, K_CONTAINER, K_BOOL, K_COUNT };
+
+static enum kind kind_of(unsigned c)
+{
+    return c == '"'                 ? K_STRING
+           : (c == '{' || c == '[') ? K_CONTAINER
+           : (c == 't' || c == 'f') ? K_BOOL
+                                    : K_NUMBER;
+}
+
+/* "expected <type>, got a <kind>", built once for every pair. */
+static char mismatch_text[URSA_TYPE_COUNT_][K_COUNT][64];
+static pthread_once_t mismatch_once = PTHREAD_ONCE_INIT;
+
+static void mismatch_init(void)
+{
+    static const char *const kinds[] = {"a string", "a number", "an object or array", "a bool"};
+    for (int t = 0; t < URSA_TYPE_COUNT_; t++)
+        for (int k = 0; k < K_COUNT; k++)
+            snprintf(mismatch_text[t][k], sizeof(mismatch_text[t][k]), "expected %s, got %s",
+                     ursa_type_name((ursa_type_t)t), kinds[k]);
+}
+
 static const char *type_mismatch(ursa_type_t t, unsigned c)
 {
-    static const char *const got[][5] = {
-        /* bool, int64, float64, string, timestamp */
-        {"", "expected int64, got a string", "expected float64, got a string", "", ""},
-        {"expected bool, got a number", "", "", "expected string, got a number",
-         "expected timestamp string, got a number"},
-        {"expected bool, got an object or array", "expected int64, got an object or array",
-         "expected float64, got an object or array", "expected string, got an object or array",
-         "expected timestamp string, got an object or array"},
-        {"", "expected int64, got a bool", "expected float64, got a bool", "expected string, got a bool",
-         "expected timestamp string, got a bool"},
-    };
-    int k = c == '"' ? 0 : (c == '{' || c == '[') ? 2 : (c == 't' || c == 'f') ? 3 : 1;
-    const char *r = got[k][t];
-    if (!*r) {
-        if (t == URSA_TYPE_BOOL) return "expected bool, got a string";
+    pthread_once(&mismatch_once, mismatch_init);
+    return mismatch_text[t][kind_of(c)];
+}
+
+/* Range-checks an int64 for the narrow integer types and appends it. */
+static const char *append_int(ursa_column_t *c, ursa_type_t t, int64_t v)
+{
+    static const int64_t lo[] = {
+        [URSA_TYPE_INT8] = INT8_MIN, [URSA_TYPE_INT16] = INT16_MIN, [URSA_TYPE_INT32] = INT32_MIN,
+        [URSA_TYPE_UINT8] = 0,       [URSA_TYPE_UINT16] = 0,        [URSA_TYPE_UINT32] = 0};
+    static const int64_t hi[] = {
+        [URSA_TYPE_INT8] = INT8_MAX,   [URSA_TYPE_INT16] = INT16_MAX,   [URSA_TYPE_INT32] = INT32_MAX,
+        [URSA_TYPE_UINT8] = UINT8_MAX, [URSA_TYPE_UINT16] = UINT16_MAX, [URSA_TYPE_UINT32] = UINT32_MAX};
+    union {
+        int8_t i8;
+        int16_t i16;
+        int32_t i32;
+        uint8_t u8;
+        uint16_t u16;
+        uint32_t u32;
+        int64_t i64;
+    } u;
+    switch (t) {
+    case URSA_TYPE_INT64:
+        u.i64 = v;
+        break;
+    case URSA_TYPE_INT8:
+    case URSA_TYPE_UINT8:
+    case URSA_TYPE_INT16:
+    case URSA_TYPE_UINT16:
+    case URSA_TYPE_INT32:
+    case URSA_TYPE_UINT32:
+        if (v < lo[t] || v > hi[t])
+            return v < 0 && lo[t] == 0 ? "negative value for an unsigned column"
+                                       : "integer out of range for the column type";
+        if (t == URSA_TYPE_INT8) u.i8 = (int8_t)v;
+        if (t == URSA_TYPE_UINT8) u.u8 = (uint8_t)v;
+        if (t == URSA_TYPE_INT16) u.i16 = (int16_t)v;
+        if (t == URSA_TYPE_UINT16) u.u16 = (uint16_t)v;
+        if (t == URSA_TYPE_INT32) u.i32 = (int32_t)v;
+        if (t == URSA_TYPE_UINT32) u.u32 = (uint32_t)v;
+        break;
+    default:
         return R_MALFORMED;
     }
-    return r;
+    return ursa_column_append_fixed(c, &u) ? R_NOMEM : NULL;
+}
+
+/* Parses a number token for a numeric column. */
+static const char *parse_number_value(const ursa_field_t *f, ursa_column_t *c, cur_t s, cur_t e)
+{
+    const char *r, *t = (const char *)s;
+    size_t n = (size_t)(e - s);
+    switch (f->type) {
+    case URSA_TYPE_FLOAT64: {
+        double v;
+        if ((r = ursa_parse_f64(t, n, &v))) return r;
+        return ursa_column_append_f64(c, v) ? R_NOMEM : NULL;
+    }
+    case URSA_TYPE_FLOAT32: {
+        float v;
+        if ((r = ursa_parse_f32(t, n, &v))) return r;
+        return ursa_column_append_fixed(c, &v) ? R_NOMEM : NULL;
+    }
+    case URSA_TYPE_UINT64: {
+        uint64_t v;
+        if ((r = ursa_parse_u64(t, n, &v))) return r;
+        return ursa_column_append_fixed(c, &v) ? R_NOMEM : NULL;
+    }
+    case URSA_TYPE_DECIMAL:
+        return NULL; /* handled by the caller */
+    default: {
+        int64_t v;
+        if ((r = ursa_parse_i64(t, n, &v))) return r;
+        return append_int(c, f->type, v);
+    }
+    }
+}
+
+static const char *append_decimal(const ursa_field_t *f, ursa_column_t *c, const char *t, size_t n)
+{
+    __int128 v;
+    const char *r = ursa_parse_decimal(t, n, f->precision, f->scale, &v);
+    if (r) return r;
+    if (c->width == 8) {
+        int64_t v64 = (int64_t)v;
+        return ursa_column_append_fixed(c, &v64) ? R_NOMEM : NULL;
+    }
+    return ursa_column_append_fixed(c, &v) ? R_NOMEM : NULL;
+}
+
+static bool is_number_type(ursa_type_t t)
+{
+    switch (t) {
+    case URSA_TYPE_INT8:
+    case URSA_TYPE_INT16:
+    case URSA_TYPE_INT32:
+    case URSA_TYPE_INT64:
+    case URSA_TYPE_UINT8:
+    case URSA_TYPE_UINT16:
+    case URSA_TYPE_UINT32:
+    case URSA_TYPE_UINT64:
+    case URSA_TYPE_FLOAT32:
+    case URSA_TYPE_FLOAT64:
+    case URSA_TYPE_DECIMAL:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Converts the text of a string value for a string-typed column. */
+static const char *append_text(ursa_ndjson_t *p, const ursa_field_t *f, ursa_column_t *c, cur_t v, size_t n)
+{
+    const char *r, *t = (const char *)v;
+    switch (f->type) {
+    case URSA_TYPE_STRING:
+        return ursa_column_append_str(c, v, n) ? R_NOMEM : NULL;
+    case URSA_TYPE_TIMESTAMP: {
+        int64_t x;
+        if ((r = ursa_parse_timestamp_unit(t, n, (int)f->unit, f->utc, &x))) return r;
+        return ursa_column_append_i64(c, x) ? R_NOMEM : NULL;
+    }
+    case URSA_TYPE_DATE: {
+        int32_t x;
+        if ((r = ursa_parse_date(t, n, &x))) return r;
+        return ursa_column_append_fixed(c, &x) ? R_NOMEM : NULL;
+    }
+    case URSA_TYPE_TIME: {
+        int64_t x;
+        if ((r = ursa_parse_time(t, n, &x))) return r;
+        return ursa_column_append_i64(c, x) ? R_NOMEM : NULL;
+    }
+    case URSA_TYPE_UUID: {
+        uint8_t x[16];
+        if ((r = ursa_parse_uuid(t, n, x))) return r;
+        return ursa_column_append_fixed(c, x) ? R_NOMEM : NULL;
+    }
+    case URSA_TYPE_BINARY:
+        p->bytes.len = 0;
+        if ((r = ursa_parse_base64(t, n, &p->bytes))) return r;
+        return ursa_column_append_str(c, p->bytes.data, p->bytes.len) ? R_NOMEM : NULL;
+    case URSA_TYPE_DECIMAL:
+        return append_decimal(f, c, t, n);
+    default:
+        return R_MALFORMED;
+    }
 }
 
 /* Parses the value at *ps for field f and appends it to column c. */
@@ -437,40 +592,43 @@ static const char *parse_field(ursa_ndjson_t *p, const ursa_field_t *f, ursa_col
 {
     cur_t s = *ps;
     unsigned ch = *s;
+    const char *r;
     if (ch == 'n') {
         if (!match_lit(s, end, "null", 4)) return R_MALFORMED;
         if (!f->nullable) return R_NULL;
         *ps = s + 4;
         return ursa_column_append_null(c) ? R_NOMEM : NULL;
     }
-    switch (f->type) {
-    case URSA_TYPE_INT64:
-    case URSA_TYPE_FLOAT64: {
-        if (ch != '-' && (ch - '0') > 9) {
-            if (ch == '"' || ch == '{' || ch == '[' || ch == 't' || ch == 'f') {
-                /* Make sure the rest is valid JSON so the reason is right. */
-                cur_t t = s;
-                if (skip_value(&t, end)) return R_MALFORMED;
-                return type_mismatch(f->type, ch);
-            }
-            return ch == 'N' || ch == 'I' ? R_NONFINITE : R_MALFORMED;
+    if (f->type == URSA_TYPE_JSON) {
+        cur_t e = s;
+        if ((r = skip_value(&e, end))) return r;
+        *ps = e;
+        return ursa_column_append_str(c, s, (size_t)(e - s)) ? R_NOMEM : NULL;
+    }
+    if (ch == '-' || (ch - '0') <= 9) {
+        if (!is_number_type(f->type)) {
+            cur_t e;
+            if (!scan_number(s, end, &e)) return R_MALFORMED;
+            return type_mismatch(f->type, ch);
         }
         cur_t e;
         if (!scan_number(s, end, &e)) return end - s > 1 && s[1] == 'I' ? R_NONFINITE : "malformed number";
-        const char *r;
-        if (f->type == URSA_TYPE_INT64) {
-            int64_t v;
-            if ((r = ursa_parse_i64((const char *)s, (size_t)(e - s), &v))) return r;
-            if (ursa_column_append_i64(c, v)) return R_NOMEM;
-        } else {
-            double v;
-            if ((r = ursa_parse_f64((const char *)s, (size_t)(e - s), &v))) return r;
-            if (ursa_column_append_f64(c, v)) return R_NOMEM;
-        }
+        r = f->type == URSA_TYPE_DECIMAL ? append_decimal(f, c, (const char *)s, (size_t)(e - s))
+                                         : parse_number_value(f, c, s, e);
+        if (r) return r;
         *ps = e;
         return NULL;
     }
-    case URSA_TYPE_BOOL:
+    if (ch == '"' && (!is_number_type(f->type) || f->type == URSA_TYPE_DECIMAL) &&
+        f->type != URSA_TYPE_BOOL) {
+        cur_t close, v;
+        size_t n;
+        if ((r = read_string(p, s, end, &v, &n, &close))) return r;
+        if ((r = append_text(p, f, c, v, n))) return r;
+        *ps = close + 1;
+        return NULL;
+    }
+    if (f->type == URSA_TYPE_BOOL) {
         if (ch == 't' && match_lit(s, end, "true", 4)) {
             *ps = s + 4;
             return ursa_column_append_bool(c, true) ? R_NOMEM : NULL;
@@ -479,25 +637,9 @@ static const char *parse_field(ursa_ndjson_t *p, const ursa_field_t *f, ursa_col
             *ps = s + 5;
             return ursa_column_append_bool(c, false) ? R_NOMEM : NULL;
         }
-        break;
-    case URSA_TYPE_STRING:
-    case URSA_TYPE_TIMESTAMP: {
-        if (ch != '"') break;
-        cur_t close, v;
-        size_t n;
-        const char *r = read_string(p, s, end, &v, &n, &close);
-        if (r) return r;
-        if (f->type == URSA_TYPE_STRING) {
-            if (ursa_column_append_str(c, v, n)) return R_NOMEM;
-        } else {
-            int64_t us;
-            if ((r = ursa_parse_timestamp((const char *)v, n, &us))) return r;
-            if (ursa_column_append_i64(c, us)) return R_NOMEM;
-        }
-        *ps = close + 1;
-        return NULL;
     }
-    }
+    if (ch == 'N' || ch == 'I') return is_number_type(f->type) ? R_NONFINITE : R_MALFORMED;
+    /* Anything else is a mismatch, provided the value is valid JSON. */
     cur_t t = s;
     if (skip_value(&t, end)) return R_MALFORMED;
     return type_mismatch(f->type, ch);
@@ -509,13 +651,10 @@ static const char *parse_field(ursa_ndjson_t *p, const ursa_field_t *f, ursa_col
 
 static void add_error(ursa_ndjson_t *p, int column, const char *reason)
 {
+    ursa_row_error_t e = {p->records, p->lines, column, reason};
     p->rejected++;
-    if (p->nerrors < URSA_ERRORS_LISTED) {
-        ursa_row_error_t *e = &p->errors[p->nerrors++];
-        e->row = p->records;
-        e->column = column;
-        e->reason = reason;
-    }
+    if (p->nerrors < URSA_ERRORS_LISTED) p->errors[p->nerrors++] = e;
+    if (p->on_error) p->on_error(p->on_error_ctx, &e);
 }
 
 /* Parses the object at [s, end). Returns NULL or the reason; *col is the
@@ -586,6 +725,7 @@ done:
 
 int ursa_ndjson_record(ursa_ndjson_t *p, const char *line, size_t n)
 {
+    p->lines++;
     if (n && line[n - 1] == '\r') n--; /* CRLF line ends */
     cur_t s = (cur_t)line, end = s + n;
     if (skip_ws(s, end) == end) return URSA_OK; /* a blank line is not a record */
@@ -635,6 +775,7 @@ void ursa_ndjson_free(ursa_ndjson_t *p)
 {
     ursa_buf_free(&p->carry);
     ursa_buf_free(&p->scratch);
+    ursa_buf_free(&p->bytes);
     ursa_free(p->seen);
     ursa_free(p->slots);
     p->seen = NULL;
@@ -648,6 +789,7 @@ static int carry(ursa_ndjson_t *p, const char *data, size_t n)
         p->carry.len = 0;
         p->skipping = true;
         p->records++;
+        p->lines++;
         add_error(p, -1, R_TOO_LARGE);
         return URSA_OK;
     }
@@ -678,6 +820,7 @@ int ursa_ndjson_feed(ursa_ndjson_t *p, const char *data, size_t n)
             }
         } else if ((size_t)(nl - data) > p->max_record) {
             p->records++;
+            p->lines++;
             add_error(p, -1, R_TOO_LARGE);
         } else if ((rc = ursa_ndjson_record(p, data, (size_t)(nl - data)))) {
             return rc;

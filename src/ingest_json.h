@@ -23,6 +23,7 @@
 
 typedef struct ursa_row_error {
     uint64_t row;       /* 1-based record number in the request */
+    uint64_t line;      /* 1-based line number in the body */
     int column;         /* schema field index, or -1 for the record as a whole */
     const char *reason; /* static text */
 } ursa_row_error_t;
@@ -33,6 +34,12 @@ typedef struct ursa_ndjson {
     uint64_t rejected; /* records rejected so far */
     ursa_row_error_t errors[URSA_ERRORS_LISTED];
     size_t nerrors; /* listed errors (at most URSA_ERRORS_LISTED) */
+    uint64_t lines; /* lines seen so far, blank ones included */
+
+    /* public, settable: called for every row error (also past the listed
+     * ones), e.g. to print them all */
+    void (*on_error)(void *ctx, const ursa_row_error_t *e);
+    void *on_error_ctx;
 
     /* private */
     const ursa_schema_t *schema;
@@ -41,7 +48,8 @@ typedef struct ursa_ndjson {
     bool skipping;    /* discarding the rest of an over-long record */
     ursa_buf_t carry; /* partial record from the previous chunk */
     ursa_buf_t scratch;
-    uint32_t *seen; /* per field: generation in which it was last set */
+    ursa_buf_t bytes; /* decoded base64 */
+    uint32_t *seen;   /* per field: generation in which it was last set */
     uint32_t gen;
     int guess;      /* field expected next (fields usually come in order) */
     int32_t *slots; /* open-addressing table of field indexes, -1 empty */

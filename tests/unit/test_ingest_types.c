@@ -1,0 +1,326 @@
+/* Unit tests for the scanner on every column type: values, range checks,
+ * and the reasons for rejected values. */
+#include "ingest_json.h"
+#include "test.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+/* Parses each line for a one-column schema of the given column JSON.
+ * Returns the batch; *rejected counts rejected lines. */
+typedef struct one {
+    ursa_schema_t schema;
+    ursa_batch_t batch;
+    ursa_ndjson_t p;
+} one_t;
+
+static void run(one_t *o, const char *column_json, const char *const *lines, size_t n)
+{
+    char schema[512];
+    snprintf(schema, sizeof(schema), "{\"columns\":[%s]}", column_json);
+    ursa_err_t err;
+    if (ursa_schema_parse(schema, strlen(schema), &o->schema, &err)) {
+        fprintf(stderr, "schema %s: %s\n", schema, err.msg);
+        abort();
+    }
+    if (ursa_batch_init(&o->batch, &o->schema) || ursa_ndjson_init(&o->p, &o->schema, &o->batch, 0)) abort();
+    for (size_t i = 0; i < n; i++) {
+        char line[512];
+        int k = snprintf(line, sizeof(line), "{\"x\":%s}\n", lines[i]);
+        CHECK(ursa_ndjson_feed(&o->p, line, (size_t)k) == URSA_OK);
+    }
+    CHECK(ursa_ndjson_finish(&o->p) == URSA_OK);
+}
+
+static void done(one_t *o)
+{
+    ursa_ndjson_free(&o->p);
+    ursa_batch_free(&o->batch);
+    ursa_schema_free(&o->schema);
+}
+
+/* Asserts that exactly the lines at the given 1-based positions were
+ * rejected (mask bit i-1), each reason containing `why` when given. */
+static void expect_rejected(one_t *o, uint64_t mask, const char *why)
+{
+    uint64_t got = 0;
+    for (size_t i = 0; i < o->p.nerrors; i++) {
+        got |= 1ULL << (o->p.errors[i].line - 1);
+        if (why && !strstr(o->p.errors[i].reason, why))
+            fprintf(stderr, "line %llu: reason \"%s\" lacks \"%s\"\n",
+                    (unsigned long long)o->p.errors[i].line, o->p.errors[i].reason, why);
+    }
+    if (got != mask)
+        fprintf(stderr, "rejected mask %#llx, want %#llx\n", (unsigned long long)got,
+                (unsigned long long)mask);
+    CHECK(got == mask);
+}
+
+#define LINES(...) \
+    (const char *const[]){__VA_ARGS__}, sizeof((const char *const[]){__VA_ARGS__}) / sizeof(char *)
+
+TEST(narrow_integers)
+{
+    one_t o;
+    run(&o, "{\"name\":\"x\",\"type\":\"int8\"}", LINES("-128", "127", "128", "-129", "0", "1.0", "\"5\""));
+    expect_rejected(&o, 0x6c, NULL);
+    CHECK_EQ_INT(o.batch.nrows, 3);
+    CHECK_EQ_INT(o.batch.cols[0].width, 1);
+    const int8_t *v = (const int8_t *)o.batch.cols[0].values.data;
+    CHECK(v[0] == -128 && v[1] == 127 && v[2] == 0);
+    done(&o);
+
+    run(&o, "{\"name\":\"x\",\"type\":\"uint8\"}", LINES("255", "256", "-1", "0", "-0"));
+    expect_rejected(&o, 0x6, NULL);
+    CHECK(strstr(o.p.errors[1].reason, "negative"));
+    CHECK_EQ_INT(o.batch.nrows, 3);
+    CHECK(o.batch.cols[0].values.data[0] == 255);
+    done(&o);
+
+    run(&o, "{\"name\":\"x\",\"type\":\"int16\"}", LINES("-32768", "32767", "32768"));
+    expect_rejected(&o, 0x4, "out of range");
+    done(&o);
+    run(&o, "{\"name\":\"x\",\"type\":\"uint16\"}", LINES("65535", "65536"));
+    expect_rejected(&o, 0x2, NULL);
+    done(&o);
+    run(&o, "{\"name\":\"x\",\"type\":\"int32\"}", LINES("-2147483648", "2147483647", "2147483648"));
+    expect_rejected(&o, 0x4, NULL);
+    CHECK(((const int32_t *)(const void *)o.batch.cols[0].values.data)[0] == INT32_MIN);
+    done(&o);
+    run(&o, "{\"name\":\"x\",\"type\":\"uint32\"}", LINES("4294967295", "4294967296", "-5"));
+    expect_rejected(&o, 0x6, NULL);
+    CHECK(((const uint32_t *)(const void *)o.batch.cols[0].values.data)[0] == UINT32_MAX);
+    done(&o);
+    run(&o, "{\"name\":\"x\",\"type\":\"uint64\"}",
+        LINES("18446744073709551615", "18446744073709551616", "-1", "9223372036854775808", "1e3"));
+    expect_rejected(&o, 0x16, NULL);
+    const uint64_t *u = (const uint64_t *)(const void *)o.batch.cols[0].values.data;
+    CHECK(u[0] == UINT64_MAX && u[1] == 9223372036854775808ULL);
+    done(&o);
+}
+
+TEST(float32)
+{
+    one_t o;
+    run(&o, "{\"name\":\"x\",\"type\":\"float32\"}",
+        LINES("1.5", "-0.0", "3.4028234663852886e38", "3.5e38", "1e-50", "0.1", "\"1\""));
+    expect_rejected(&o, 0x48, NULL);
+    const float *f = (const float *)(const void *)o.batch.cols[0].values.data;
+    CHECK(f[0] == 1.5f && signbit(f[1]) && f[2] == 3.4028234663852886e38f && f[3] == 0.0f && f[4] == 0.1f);
+    done(&o);
+}
+
+TEST(decimals)
+{
+    one_t o;
+    run(&o, "{\"name\":\"x\",\"type\":\"decimal\",\"precision\":9,\"scale\":2}",
+        LINES("123.45", "\"-0.01\"", "1.5e2", "1234567.89", "12345678.9", "0.001", "\"1.2300\"", "1e-2",
+              "\"+7\"", "\"abc\"", "\"1.\"", "0"));
+    expect_rejected(&o, 0x630, NULL);
+    CHECK_EQ_INT(o.batch.cols[0].width, 8);
+    const int64_t *v = (const int64_t *)(const void *)o.batch.cols[0].values.data;
+    CHECK(v[0] == 12345 && v[1] == -1 && v[2] == 15000 && v[3] == 123456789 && v[4] == 123 && v[5] == 1 &&
+          v[6] == 700 && v[7] == 0);
+    CHECK(strstr(o.p.errors[0].reason, "integer digits"));
+    CHECK(strstr(o.p.errors[1].reason, "fractional"));
+    done(&o);
+
+    run(&o, "{\"name\":\"x\",\"type\":\"decimal\",\"precision\":38,\"scale\":0}",
+        LINES("99999999999999999999999999999999999999", "-99999999999999999999999999999999999999",
+              "100000000000000000000000000000000000000", "\"12345678901234567890123456789012345678\""));
+    expect_rejected(&o, 0x4, NULL);
+    CHECK_EQ_INT(o.batch.cols[0].width, 16);
+    __int128 big = 0;
+    for (int i = 0; i < 38; i++) big = big * 10 + 9;
+    __int128 got[3];
+    memcpy(got, o.batch.cols[0].values.data, sizeof(got));
+    CHECK(got[0] == big && got[1] == -big);
+    done(&o);
+
+    run(&o, "{\"name\":\"x\",\"type\":\"decimal\",\"precision\":38,\"scale\":38}",
+        LINES("0.12345678901234567890123456789012345678", "1"));
+    expect_rejected(&o, 0x2, NULL);
+    done(&o);
+}
+
+TEST(text_types)
+{
+    one_t o;
+    run(&o, "{\"name\":\"x\",\"type\":\"binary\"}",
+        LINES("\"AAEC/w==\"", "\"AAEC/w\"", "\"\"", "\"A===\"", "\"a b\"", "\"QQ\"", "\"QR==\""));
+    expect_rejected(&o, 0x58, "base64");
+    CHECK_EQ_INT(o.batch.nrows, 4);
+    size_t n;
+    const uint8_t *b = ursa_column_str(&o.batch.cols[0], 0, &n);
+    CHECK(n == 4 && b[0] == 0 && b[1] == 1 && b[2] == 2 && b[3] == 0xff);
+    b = ursa_column_str(&o.batch.cols[0], 1, &n);
+    CHECK(n == 4 && b[3] == 0xff);
+    ursa_column_str(&o.batch.cols[0], 2, &n);
+    CHECK(n == 0);
+    b = ursa_column_str(&o.batch.cols[0], 3, &n);
+    CHECK(n == 1 && b[0] == 'A');
+    done(&o);
+
+    run(&o, "{\"name\":\"x\",\"type\":\"uuid\"}",
+        LINES("\"123e4567-e89b-12d3-a456-426614174000\"", "\"123E4567E89B12D3A456426614174000\"",
+              "\"123e4567-e89b-12d3-a456-42661417400\"", "\"123e4567xe89b-12d3-a456-426614174000\"",
+              "\"g23e4567-e89b-12d3-a456-426614174000\""));
+    expect_rejected(&o, 0x1c, "UUID");
+    const uint8_t *u = o.batch.cols[0].values.data;
+    CHECK(u[0] == 0x12 && u[1] == 0x3e && u[15] == 0x00 && memcmp(u, u + 16, 16) == 0);
+    done(&o);
+
+    run(&o, "{\"name\":\"x\",\"type\":\"json\"}",
+        LINES("{\"a\": [1, 2, {\"b\": null}]}", "\"text\"", "42", "null", "[1,", "true"));
+    expect_rejected(&o, 0x10, NULL);
+    CHECK_EQ_INT(o.batch.nrows, 5);
+    b = ursa_column_str(&o.batch.cols[0], 0, &n);
+    CHECK(n == 26 && memcmp(b, "{\"a\": [1, 2, {\"b\": null}]}", n) == 0);
+    b = ursa_column_str(&o.batch.cols[0], 1, &n);
+    CHECK(n == 6 && memcmp(b, "\"text\"", n) == 0);
+    CHECK(!ursa_column_valid(&o.batch.cols[0], 3));
+    done(&o);
+}
+
+TEST(dates_times_timestamps)
+{
+    one_t o;
+    run(&o, "{\"name\":\"x\",\"type\":\"date\"}",
+        LINES("\"1970-01-01\"", "\"1969-12-31\"", "\"0001-01-01\"", "\"9999-12-31\"", "\"2023-02-29\"",
+              "\"2024-02-29\"", "\"2024-1-01\"", "19000"));
+    expect_rejected(&o, 0xd0, NULL);
+    const int32_t *d = (const int32_t *)(const void *)o.batch.cols[0].values.data;
+    CHECK(d[0] == 0 && d[1] == -1 && d[2] == -719162 && d[3] == 2932896 && d[4] == 19782);
+    done(&o);
+
+    run(&o, "{\"name\":\"x\",\"type\":\"time\"}",
+        LINES("\"00:00:00\"", "\"23:59:59.999999999\"", "\"12:30:00.5\"", "\"24:00:00\"", "\"12:00\"",
+              "\"12:00:00Z\""));
+    expect_rejected(&o, 0x38, NULL);
+    const int64_t *t = (const int64_t *)(const void *)o.batch.cols[0].values.data;
+    CHECK(t[0] == 0 && t[1] == 86399999999LL && t[2] == 45000500000LL);
+    done(&o);
+
+    run(&o, "{\"name\":\"x\",\"type\":\"timestamp\",\"unit\":\"ns\"}",
+        LINES("\"1970-01-01T00:00:00.123456789Z\"", "\"2262-04-11T23:47:16.854775807Z\"",
+              "\"2262-04-11T23:47:16.854775808Z\"", "\"1677-09-21T00:12:43.145224192Z\"",
+              "\"3000-01-01T00:00:00Z\"", "\"1970-01-01T00:00:00\""));
+    expect_rejected(&o, 0x34, NULL);
+    t = (const int64_t *)(const void *)o.batch.cols[0].values.data;
+    CHECK(t[0] == 123456789 && t[1] == INT64_MAX && t[2] == INT64_MIN);
+    done(&o);
+
+    run(&o, "{\"name\":\"x\",\"type\":\"timestamp\",\"unit\":\"ms\",\"utc\":false}",
+        LINES("\"2024-01-01T10:00:00.9999\"", "\"2024-01-01T10:00:00+01:00\"",
+              "\"1969-12-31T23:59:59.9995\""));
+    expect_rejected(&o, 0, NULL);
+    t = (const int64_t *)(const void *)o.batch.cols[0].values.data;
+    CHECK(t[0] == 1704103200999LL && t[1] == 1704099600000LL && t[2] == -1);
+    done(&o);
+}
+
+TEST(mismatch_reasons_name_the_type)
+{
+    one_t o;
+    run(&o, "{\"name\":\"x\",\"type\":\"uint16\"}", LINES("\"7\"", "true", "[1]", "NaN"));
+    CHECK_EQ_INT(o.p.nerrors, 4);
+    CHECK(strcmp(o.p.errors[0].reason, "expected uint16, got a string") == 0);
+    CHECK(strcmp(o.p.errors[1].reason, "expected uint16, got a bool") == 0);
+    CHECK(strcmp(o.p.errors[2].reason, "expected uint16, got an object or array") == 0);
+    CHECK(strstr(o.p.errors[3].reason, "NaN"));
+    done(&o);
+    run(&o, "{\"name\":\"x\",\"type\":\"date\"}", LINES("5", "{}"));
+    CHECK(o.p.nerrors == 2 && strcmp(o.p.errors[0].reason, "expected date, got a number") == 0);
+    done(&o);
+}
+
+static int errors_seen;
+static void count_error(void *ctx, const ursa_row_error_t *e)
+{
+    (void)ctx;
+    (void)e;
+    errors_seen++;
+}
+
+TEST(line_numbers_and_error_callback)
+{
+    ursa_schema_t s;
+    ursa_err_t err;
+    const char js[] = "{\"columns\":[{\"name\":\"x\",\"type\":\"int64\",\"nullable\":false}]}";
+    CHECK(ursa_schema_parse(js, strlen(js), &s, &err) == URSA_OK);
+    ursa_batch_t b;
+    ursa_ndjson_t p;
+    CHECK(ursa_batch_init(&b, &s) == URSA_OK && ursa_ndjson_init(&p, &s, &b, 0) == URSA_OK);
+    p.on_error = count_error;
+    const char body[] = "\n{\"x\":1}\n\n\n{\"x\":\"a\"}\r\n{}\n";
+    for (int i = 0; i < 150; i++) CHECK(ursa_ndjson_feed(&p, body, sizeof(body) - 1) == URSA_OK);
+    CHECK(ursa_ndjson_finish(&p) == URSA_OK);
+    CHECK_EQ_INT(errors_seen, 300); /* the callback sees all, not only the listed 100 */
+    CHECK(p.errors[0].line == 5 && p.errors[0].row == 2);
+    CHECK(p.errors[1].line == 6 && p.errors[1].row == 3);
+    CHECK(p.errors[2].line == 11 && p.errors[2].row == 5);
+    CHECK_EQ_INT(p.lines, 900);
+    ursa_ndjson_free(&p);
+    ursa_batch_free(&b);
+    ursa_schema_free(&s);
+}
+
+TEST(schema_options)
+{
+    static const char *const bad[] = {
+        "{\"name\":\"x\",\"type\":\"decimal\"}",
+        "{\"name\":\"x\",\"type\":\"decimal\",\"precision\":39}",
+        "{\"name\":\"x\",\"type\":\"decimal\",\"precision\":5,\"scale\":6}",
+        "{\"name\":\"x\",\"type\":\"int64\",\"precision\":5}",
+        "{\"name\":\"x\",\"type\":\"timestamp\",\"unit\":\"s\"}",
+        "{\"name\":\"x\",\"type\":\"date\",\"utc\":true}",
+        "{\"name\":\"x\",\"type\":\"string\",\"encoding\":\"delta\"}",
+        "{\"name\":\"x\",\"type\":\"int64\",\"encoding\":\"byte_stream_split\"}",
+        "{\"name\":\"x\",\"type\":\"float64\",\"encoding\":\"delta_length\"}",
+        "{\"name\":\"x\",\"type\":\"decimal\",\"precision\":20,\"encoding\":\"delta\"}",
+        "{\"name\":\"x\",\"type\":\"bool\",\"bloom_filter\":true}",
+        "{\"name\":\"x\",\"type\":\"int64\",\"encoding\":\"zip\"}",
+    };
+    for (size_t i = 0; i < URSA_ARRAY_LEN(bad); i++) {
+        char js[512];
+        snprintf(js, sizeof(js), "{\"columns\":[%s]}", bad[i]);
+        ursa_schema_t s;
+        ursa_err_t err;
+        int rc = ursa_schema_parse(js, strlen(js), &s, &err);
+        if (rc == URSA_OK) {
+            fprintf(stderr, "accepted: %s\n", bad[i]);
+            ursa_schema_free(&s);
+        }
+        CHECK(rc == URSA_EINVAL);
+    }
+    /* A full schema renders back to itself. */
+    const char full[] =
+        "{\"columns\":[{\"name\":\"a\",\"type\":\"decimal\",\"nullable\":true,\"precision\":20,\"scale\":3},"
+        "{\"name\":\"b\",\"type\":\"timestamp\",\"nullable\":false,\"unit\":\"ns\",\"utc\":false,"
+        "\"encoding\":"
+        "\"delta\"},{\"name\":\"c\",\"type\":\"string\",\"nullable\":true,\"encoding\":\"delta_length\","
+        "\"bloom_filter\":true}],\"time_column\":\"b\"}";
+    ursa_schema_t s;
+    ursa_err_t err;
+    CHECK(ursa_schema_parse(full, strlen(full), &s, &err) == URSA_OK);
+    ursa_buf_t b = {0};
+    CHECK(ursa_schema_to_json(&s, &b) == URSA_OK);
+    CHECK(b.len == strlen(full) && memcmp(b.data, full, b.len) == 0);
+    if (b.len != strlen(full) || memcmp(b.data, full, b.len)) fprintf(stderr, "%.*s\n", (int)b.len, b.data);
+    CHECK_EQ_INT(ursa_field_width(&s.fields[0]), 16);
+    ursa_buf_free(&b);
+    ursa_schema_free(&s);
+}
+
+int main(void)
+{
+    RUN(narrow_integers);
+    RUN(float32);
+    RUN(decimals);
+    RUN(text_types);
+    RUN(dates_times_timestamps);
+    RUN(mismatch_reasons_name_the_type);
+    RUN(line_numbers_and_error_callback);
+    RUN(schema_options);
+    return TEST_EXIT();
+}
