@@ -2,6 +2,7 @@
  * main.c -- the ursa command: verbs, flags and environment, signals.
  */
 #include "catalog.h"
+#include "convert.h"
 #include "http_server.h"
 #include "store.h"
 
@@ -188,6 +189,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (strcmp(argv[1], "serve") == 0) return cmd_serve(argc - 2, argv + 2);
+    if (strcmp(argv[1], "convert") == 0) return ursa_cmd_convert(argc - 2, argv + 2);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("ursa %s\n", URSA_VERSION);
         return 0;
