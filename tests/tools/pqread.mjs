@@ -3,30 +3,49 @@
 // so that the results can be compared exactly with each other and with the data a test sent.
 //
 //   DuckDB      (@duckdb/node-api, C++ reader)
-//   Polars      (nodejs-polars, Rust polars-parquet)
+//   Polars      (nodejs-polars, Rust polars-parquet; the DataFrame leaves Polars as an Arrow IPC stream,
+//                decoded by apache-arrow JS, so every Polars type arrives exactly)
 //   arrow-rs    (parquet-wasm: the Rust `parquet` crate compiled to wasm; Arrow IPC decoded by apache-arrow JS)
-//   hyparquet   (pure JS reader, + hyparquet-compressors for ZSTD/Snappy/...)
+//   hyparquet   (pure JS reader, + hyparquet-compressors for ZSTD/Snappy/gzip/Brotli/LZ4)
 //
 // Library:
 //   readAll(file, {engines})  -> [{engine, rows, schema}, ...] in ENGINES order
 //   readWith(engine, file)    -> {engine, rows, schema}
 //   columnChecksums(rows, schema) -> {col: {...}}  (pure JS, same function for every engine and for expected data)
 //   firstRowDifference(expected, got, schema) -> null or {row, column, expected, got}
+//   convertNormalized(value, fromType, toType) -> a normalized value seen as another normalized type
+//       (uuid -> binary, json -> string, ...: for engines that have no such logical type)
 //   duckdbQuery(sql)          -> rows of one SQL statement on a shared in-memory DuckDB (session TimeZone UTC)
-//   duckdbParquetInfo(file)   -> {schema: parquet_schema() rows, metadata: parquet_metadata() rows, file: parquet_file_metadata() row}
+//   duckdbParquetInfo(file)   -> {schema: parquet_schema() rows, metadata: parquet_metadata() rows,
+//                                 file: parquet_file_metadata() row, kv: {key: value} of parquet_kv_metadata()}
+//   duckdbBloomProbe(file, column, sqlValue) -> [{row_group_id, bloom_filter_excludes}] (parquet_bloom_probe)
+//   parquetFooter(file)       -> the FileMetaData as hyparquet decodes it (encodings, page index offsets, ...)
 //   close()                   -> releases the cached DuckDB instance
 //
+// Normalized types (one vocabulary for every engine, named like Ursa's schema types):
+//   'bool' | 'int8' | 'int16' | 'int32' | 'int64' | 'uint8' | 'uint16' | 'uint32' | 'uint64' |
+//   'float32' | 'float64' | 'decimal(P,S)' | 'string' | 'json' | 'binary' | 'uuid' | 'date' | 'time' |
+//   'timestamp' (µs, UTC-adjusted) | 'timestamp_ntz' (µs, local/naive) |
+//   'timestamp_ms' | 'timestamp_ns' | 'timestamp_ntz_ms' | 'timestamp_ntz_ns' | 'time_tz' | 'other'.
+//   The type is what the engine itself reports (mapped to this vocabulary), except for a timestamp unit
+//   that DuckDB widens (it reads TIMESTAMP(MILLIS) as a µs TIMESTAMP): there the unit is the file's.
+//   Engines lacking a logical type report the physical view: Polars has no UUID or JSON type
+//   ('binary' / 'string' or 'binary'), arrow-rs reads UUID as 'binary' unless the Arrow schema carries the
+//   arrow.uuid extension. convertNormalized() maps an expected value to such a view.
 // Normalized values (identical across engines, so assert.deepStrictEqual works; it compares primitives with
 // Object.is, hence NaN equals NaN and 0 differs from -0):
-//   integers of any width -> BigInt            timestamps -> BigInt microseconds since the epoch (UTC)
-//   float/double          -> JS number (NaN and -0 preserved)
-//   bool -> boolean       string -> JS string decoded from the raw bytes (BOM kept; invalid UTF-8 tagged)
-//   null -> null
-//   anything else (dates, decimals, binary, nested) -> a string tagged with the engine's rendering; not meant
-//   to be compared across engines (Ursa writes none of these).
-// Normalized schema: [{name, type, nullable, raw}] with type one of
-//   'int64' | 'int32' | 'float64' | 'float32' | 'bool' | 'string' | 'timestamp' (UTC-adjusted) |
-//   'timestamp_ntz' (local/naive) | 'other'; nullable is true/false, or null when the engine does not say.
+//   every integer type, any width, signed or not -> BigInt (uint64 up to 2^64-1 exactly)
+//   float64 -> JS number; float32 -> JS number holding the float32 value (what Math.fround gives); NaN, -0 kept
+//   decimal(P,S) -> exact decimal string with exactly S fraction digits: '-0.05', '123', '-99…9' (no exponent)
+//   string, json -> JS string decoded from the raw bytes (BOM kept; invalid UTF-8 tagged); json is the stored text
+//   binary -> lowercase hex of the bytes        uuid -> 'xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx' (lowercase)
+//   date -> 'YYYY-MM-DD' (proleptic Gregorian, from the day number)
+//   time -> BigInt microseconds since midnight
+//   timestamps -> BigInt in the type's unit since the epoch (ms, µs or ns); a µs view of a ns value that is
+//                 not a whole number of µs is impossible here, a finer value in a coarser type is tagged
+//   bool -> boolean     null -> null
+//   anything else -> a string tagged with the engine's rendering ('<engine>:...'), never equal to a real value.
+// Normalized schema: [{name, type, nullable, raw}]; nullable is true/false, or null when the engine does not say.
 //
 // CLI:  node tests/tools/pqread.mjs FILE.parquet [--engines=duckdb,polars,arrow-rs,hyparquet] [--rows=N]
 //   prints a JSON summary (per engine: row count, schema, per-column checksums, first N rows) and a verdict;
@@ -57,6 +76,131 @@ export function isoMicros(us) {
   return new Date(Number(ms)).toISOString().replace('Z', String(us - ms * 1000n).padStart(3, '0') + 'Z');
 }
 
+/** Lowercase hex of bytes. */
+export function hexOf(bytes) {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+}
+/** 16 bytes -> canonical lowercase UUID text; any other length is tagged. */
+export function uuidOf(bytes) {
+  const h = hexOf(bytes);
+  if (h.length !== 32) return `<not 16 bytes: ${h}>`;
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** Unscaled integer + scale -> exact decimal text with exactly `scale` fraction digits ('-0.05', '12'). */
+export function decimalText(unscaled, scale) {
+  unscaled = BigInt(unscaled);
+  const neg = unscaled < 0n;
+  let s = (neg ? -unscaled : unscaled).toString();
+  if (scale > 0) { s = s.padStart(scale + 1, '0'); s = `${s.slice(0, -scale)}.${s.slice(-scale)}`; }
+  return (neg ? '-' : '') + s;
+}
+/**
+ * A decimal literal ('-1.5', '1.5e2', '0.001', '+7', '.5') -> its unscaled BigInt at `scale`, or null when it
+ * is not a literal or needs more than `scale` fraction digits (not representable exactly).
+ */
+export function decimalUnscaled(text, scale) {
+  const m = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(String(text).trim());
+  if (!m || (m[2] + (m[3] ?? '')) === '') return null;
+  const digits = m[2] + (m[3] ?? '');
+  const shift = Number(m[4] ?? 0) - (m[3]?.length ?? 0) + scale; // value * 10^scale = digits * 10^shift
+  let v = BigInt(digits);
+  if (shift >= 0) v *= 10n ** BigInt(shift);
+  else { const d = 10n ** BigInt(-shift); if (v % d !== 0n) return null; v /= d; }
+  return m[1] === '-' ? -v : v;
+}
+/** Decimal text as an engine renders it -> canonical text at `scale` (or a tagged string when inexact). */
+export function canonicalDecimal(text, scale, tag = 'decimal') {
+  const u = decimalUnscaled(text, scale);
+  return u === null ? `<${tag}: ${text}>` : decimalText(u, scale);
+}
+/** Big-endian two's complement bytes (Parquet FIXED_LEN_BYTE_ARRAY / BYTE_ARRAY decimals) -> BigInt. */
+export function bigEndianSigned(bytes) {
+  if (!bytes.length) return 0n;
+  let v = 0n;
+  for (const b of bytes) v = (v << 8n) | BigInt(b);
+  const bits = BigInt(bytes.length * 8);
+  return v >= (1n << (bits - 1n)) ? v - (1n << bits) : v;
+}
+
+/** Days since 1970-01-01 -> 'YYYY-MM-DD' (proleptic Gregorian; years outside 0..9999 signed and padded). */
+export function isoDate(days) {
+  // Howard Hinnant's civil_from_days, in BigInt so that any int32 day number is exact.
+  let z = BigInt(days) + 719468n;
+  const era = floorDiv(z, 146097n);
+  const doe = z - era * 146097n;
+  const yoe = (doe - doe / 1460n + doe / 36524n - doe / 146096n) / 365n;
+  const doy = doe - (365n * yoe + yoe / 4n - yoe / 100n);
+  const mp = (5n * doy + 2n) / 153n;
+  const d = doy - (153n * mp + 2n) / 5n + 1n;
+  const m = mp < 10n ? mp + 3n : mp - 9n;
+  const y = yoe + era * 400n + (m <= 2n ? 1n : 0n);
+  const ys = y >= 0n && y <= 9999n ? String(y).padStart(4, '0') : (y < 0n ? '-' : '+') + String(y < 0n ? -y : y).padStart(6, '0');
+  return `${ys}-${String(m).padStart(2, '0')}-${String(d).padStart(2, '0')}`;
+}
+/** 'YYYY-MM-DD' -> days since 1970-01-01 (inverse of isoDate for years 0..9999). */
+export function daysOfIsoDate(s) {
+  const m = /^(\d{4})-(\d\d)-(\d\d)$/.exec(s);
+  if (!m) throw new Error(`not a date: ${s}`);
+  let y = BigInt(m[1]); const mo = BigInt(m[2]), d = BigInt(m[3]);
+  if (mo <= 2n) y -= 1n;
+  const era = floorDiv(y, 400n), yoe = y - era * 400n;
+  const doy = (153n * (mo > 2n ? mo - 3n : mo + 9n) + 2n) / 5n + d - 1n;
+  const doe = yoe * 365n + yoe / 4n - yoe / 100n + doy;
+  return era * 146097n + doe - 719468n;
+}
+
+// ---------------------------------------------------------------- the vocabulary
+const INTEGER_TYPES = new Set(['int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64']);
+const BIGINT_TYPES = new Set([...INTEGER_TYPES, 'time', 'timestamp', 'timestamp_ntz', 'timestamp_ms', 'timestamp_ns', 'timestamp_ntz_ms', 'timestamp_ntz_ns']);
+/** True for the normalized types whose values are BigInt. */
+export const isBigIntType = t => BIGINT_TYPES.has(t);
+export const isIntegerType = t => INTEGER_TYPES.has(t);
+export const isTimestampType = t => /^timestamp/.test(t);
+export const isFloatType = t => t === 'float32' || t === 'float64';
+/** Normalized timestamp type of a unit ('ms' | 'us' | 'ns') and UTC adjustment. */
+export function timestampType(unit, utc) {
+  return (utc ? 'timestamp' : 'timestamp_ntz') + (unit === 'us' ? '' : `_${unit}`);
+}
+/** {unit, utc} of a normalized timestamp type, or null. */
+export function timestampUnit(type) {
+  const m = /^timestamp(_ntz)?(?:_(ms|ns))?$/.exec(type);
+  return m ? { unit: m[2] ?? 'us', utc: !m[1] } : null;
+}
+const UNIT_PER_SECOND = { ms: 1000n, us: 1000000n, ns: 1000000000n };
+/** Converts a timestamp value between units; exact or a tagged string (floor when `floor`). */
+export function convertTimestamp(v, fromUnit, toUnit, { floor = false } = {}) {
+  const a = UNIT_PER_SECOND[fromUnit], b = UNIT_PER_SECOND[toUnit];
+  if (b >= a) return v * (b / a);
+  const d = a / b;
+  if (floor) return floorDiv(v, d);
+  return v % d === 0n ? v / d : `<${v} ${fromUnit}: not a whole number of ${toUnit}>`;
+}
+
+/**
+ * A normalized value of type `from` as it looks through an engine that reports type `to`: uuid -> binary
+ * (hex of the 16 bytes), json/string -> binary (hex of the UTF-8 text), json <-> string (same text),
+ * timestamps between units and UTC adjustment (exact or tagged). Same type: unchanged. Otherwise tagged.
+ */
+export function convertNormalized(v, from, to) {
+  if (v === null || v === undefined || from === to) return v ?? null;
+  if (from === 'uuid' && to === 'binary') return v.replaceAll('-', '');
+  if ((from === 'json' || from === 'string') && to === 'binary') return Buffer.from(v, 'utf8').toString('hex');
+  if ((from === 'json' && to === 'string') || (from === 'string' && to === 'json')) return v;
+  const tf = timestampUnit(from), tt = timestampUnit(to);
+  if (tf && tt) return convertTimestamp(v, tf.unit, tt.unit);
+  return `<${from} seen as ${to}: ${typeof v === 'bigint' ? `${v}n` : v}>`;
+}
+
+/** Time value in some unit -> µs (exact, else tagged). */
+function timeMicros(v, unit) {
+  v = BigInt(v);
+  if (unit === 'ms') return v * 1000n;
+  if (unit === 's') return v * 1000000n;
+  if (unit === 'ns') return v % 1000n === 0n ? v / 1000n : `<time ${v} ns: not a whole number of µs>`;
+  return v;
+}
+
 // ---------------------------------------------------------------- DuckDB
 let duckPromise = null;
 async function duck() {
@@ -75,52 +219,79 @@ export async function duckdbQuery(sql) {
   return (await con.runAndReadAll(sql)).getRowObjects();
 }
 
-function duckType(t) {
-  if (t === 'BIGINT') return 'int64';
-  if (t === 'INTEGER' || t === 'SMALLINT' || t === 'TINYINT') return 'int32';
-  if (/^U(BIGINT|INTEGER|SMALLINT|TINYINT)$/.test(t) || t === 'HUGEINT') return 'int64';
-  if (t === 'DOUBLE') return 'float64';
-  if (t === 'FLOAT') return 'float32';
-  if (t === 'BOOLEAN') return 'bool';
-  if (t === 'VARCHAR') return 'string';
-  if (t === 'TIMESTAMP WITH TIME ZONE') return 'timestamp';
-  if (/^TIMESTAMP(_S|_MS|_NS)?$/.test(t)) return 'timestamp_ntz';
+const DUCK_TYPES = {
+  BOOLEAN: 'bool', TINYINT: 'int8', SMALLINT: 'int16', INTEGER: 'int32', BIGINT: 'int64',
+  UTINYINT: 'uint8', USMALLINT: 'uint16', UINTEGER: 'uint32', UBIGINT: 'uint64',
+  FLOAT: 'float32', DOUBLE: 'float64', VARCHAR: 'string', JSON: 'json', BLOB: 'binary', UUID: 'uuid',
+  DATE: 'date', TIME: 'time', 'TIME WITH TIME ZONE': 'time_tz',
+};
+/** Unit of a Parquet timestamp column from its parquet_schema() row (logical type first, then converted). */
+function parquetTimestampUnit(p) {
+  const lt = p?.logical_type ?? '';
+  if (/MILLIS=MilliSeconds/.test(lt)) return 'ms';
+  if (/NANOS=NanoSeconds/.test(lt)) return 'ns';
+  if (/MICROS=MicroSeconds/.test(lt)) return 'us';
+  if (p?.converted_type === 'TIMESTAMP_MILLIS') return 'ms';
+  if (p?.converted_type === 'TIMESTAMP_MICROS') return 'us';
+  return null;
+}
+function duckType(t, p) {
+  if (DUCK_TYPES[t]) return DUCK_TYPES[t];
+  const dec = /^DECIMAL\((\d+),\s*(\d+)\)$/.exec(t);
+  if (dec) return `decimal(${dec[1]},${dec[2]})`;
+  if (t === 'TIMESTAMP WITH TIME ZONE' || /^TIMESTAMP(_S|_MS|_NS)?$/.test(t)) {
+    const unit = parquetTimestampUnit(p) ?? (t === 'TIMESTAMP_NS' ? 'ns' : t === 'TIMESTAMP_MS' || t === 'TIMESTAMP_S' ? 'ms' : 'us');
+    return timestampType(unit, t === 'TIMESTAMP WITH TIME ZONE');
+  }
   return 'other';
 }
 
 async function readDuckDB(file) {
   const src = `read_parquet(${sqlStr(file)}, hive_partitioning = false)`; // file order: preserve_insertion_order is on by default
   const desc = (await duckdbQuery(`DESCRIBE SELECT * FROM ${src}`));
-  const reps = new Map((await duckdbQuery(`SELECT name, repetition_type FROM parquet_schema(${sqlStr(file)})`))
-    .map(r => [r.name, r.repetition_type]));
-  const schema = desc.map(r => ({
-    name: r.column_name, type: duckType(r.column_type),
-    nullable: reps.has(r.column_name) ? reps.get(r.column_name) !== 'REQUIRED' : null, raw: r.column_type,
-  }));
-  // Cast in SQL so that JS receives exact values: integers as BIGINT/HUGEINT (-> bigint), timestamps as
-  // epoch microseconds (-> bigint), floats as DOUBLE (-> number, NaN/-0 kept), strings as VARCHAR.
+  const pschema = new Map((await duckdbQuery(`SELECT * FROM parquet_schema(${sqlStr(file)})`)).map(r => [r.name, r]));
+  const schema = desc.map(r => {
+    const p = pschema.get(r.column_name);
+    return { name: r.column_name, type: duckType(r.column_type, p), nullable: p ? p.repetition_type !== 'REQUIRED' : null, raw: r.column_type };
+  });
+  // Cast in SQL so that JS receives exact values: integers as HUGEINT (-> bigint), timestamps as epoch units
+  // (-> bigint), floats as DOUBLE (-> number, NaN/-0 kept), strings as their UTF-8 bytes, decimals and
+  // uuids as text, dates as day numbers.
   const sel = schema.map(c => {
     const x = sqlId(c.name);
+    const ts = timestampUnit(c.type);
+    if (ts) return `epoch_${ts.unit}(${x}) AS ${x}`;
+    if (isIntegerType(c.type)) return `${x}::HUGEINT AS ${x}`;
+    if (c.type.startsWith('decimal(')) return `${x}::VARCHAR AS ${x}`;
     switch (c.type) {
-      case 'int64': case 'int32': return `${x}::HUGEINT AS ${x}`;
-      case 'timestamp': case 'timestamp_ntz': return `epoch_us(${x}) AS ${x}`;
       case 'float64': case 'float32': return `${x}::DOUBLE AS ${x}`;
       case 'string': return `encode(${x}) AS ${x}`; // VARCHAR -> its UTF-8 bytes as BLOB, decoded by decodeUtf8
-      case 'bool': return x;
+      case 'json': return `encode(${x}::VARCHAR) AS ${x}`;
+      case 'binary': case 'bool': return x;
+      case 'uuid': return `${x}::VARCHAR AS ${x}`;
+      case 'date': return `(${x} - DATE '1970-01-01')::BIGINT AS ${x}`;
+      case 'time': return `epoch_us(${x}) AS ${x}`;
       default: return `${x}::VARCHAR AS ${x}`;
     }
   });
   const rows = await duckdbQuery(`SELECT ${sel.join(', ') || '1 AS __none'} FROM ${src}`);
   if (!schema.length) return { engine: 'duckdb', rows: rows.map(() => ({})), schema };
+  const conv = schema.map(c => {
+    if (isBigIntType(c.type)) return v => BigInt(v);
+    const dec = /^decimal\(\d+,(\d+)\)$/.exec(c.type);
+    if (dec) return v => canonicalDecimal(v, Number(dec[1]), 'duckdb decimal');
+    switch (c.type) {
+      case 'string': case 'json': return v => decodeUtf8(v.bytes);
+      case 'binary': return v => hexOf(v.bytes);
+      case 'uuid': return v => String(v).toLowerCase();
+      case 'date': return v => isoDate(v);
+      case 'float32': case 'float64': case 'bool': return v => v;
+      default: return v => `duckdb:${v}`;
+    }
+  });
   const out = rows.map(r => {
     const o = {};
-    for (const c of schema) {
-      const v = r[c.name];
-      o[c.name] = v === null || v === undefined ? null
-        : (c.type === 'int64' || c.type === 'int32' || c.type === 'timestamp' || c.type === 'timestamp_ntz') ? BigInt(v)
-          : c.type === 'string' ? decodeUtf8(v.bytes)
-            : c.type === 'other' ? `duckdb:${v}` : v;
-    }
+    schema.forEach((c, i) => { const v = r[c.name]; o[c.name] = v === null || v === undefined ? null : conv[i](v); });
     return o;
   });
   return { engine: 'duckdb', rows: out, schema };
@@ -130,156 +301,228 @@ async function readDuckDB(file) {
 export async function duckdbParquetInfo(file) {
   const plain = rows => rows.map(r => Object.fromEntries(Object.entries(r).map(([k, v]) =>
     [k, typeof v === 'bigint' ? String(v) : (v !== null && typeof v === 'object') ? String(v) : v])));
+  const kvRows = await duckdbQuery(`SELECT decode(key) AS k, value FROM parquet_kv_metadata(${sqlStr(file)})`);
   return {
     schema: plain(await duckdbQuery(`SELECT * FROM parquet_schema(${sqlStr(file)})`)),
     metadata: plain(await duckdbQuery(`SELECT * FROM parquet_metadata(${sqlStr(file)}) ORDER BY row_group_id, column_id`)),
     file: plain(await duckdbQuery(`SELECT * FROM parquet_file_metadata(${sqlStr(file)})`))[0],
+    kv: Object.fromEntries(kvRows.map(r => [r.k, Buffer.from(r.value.bytes).toString('utf8')])),
   };
 }
 
-// ---------------------------------------------------------------- Polars
-function polarsType(dt) {
-  const v = dt.variant, s = String(dt);
-  if (v === 'Int64' || v === 'UInt64' || v === 'UInt32') return 'int64';
-  if (v === 'Int32' || v === 'Int16' || v === 'Int8' || v === 'UInt16' || v === 'UInt8') return 'int32';
-  if (v === 'Float64') return 'float64';
-  if (v === 'Float32') return 'float32';
-  if (v === 'Bool') return 'bool';
-  if (v === 'String' || v === 'Utf8') return 'string';
-  if (v === 'Datetime') { // 'Datetime(us,UTC)' vs 'Datetime(us,)' (naive); another zone is still an instant
-    const tz = /Datetime\(\w+,\s*([^)]*)\)/.exec(s)?.[1] ?? '';
-    return tz.trim() ? 'timestamp' : 'timestamp_ntz';
-  }
-  return 'other';
+/** DuckDB parquet_bloom_probe(file, column, value): one row per row group, bloom_filter_excludes true/false/null. */
+export async function duckdbBloomProbe(file, column, sqlValue) {
+  return duckdbQuery(`SELECT row_group_id, bloom_filter_excludes FROM parquet_bloom_probe(${sqlStr(file)}, ${sqlStr(column)}, ${sqlValue}) ORDER BY row_group_id`);
 }
 
-async function readPolars(file) {
-  const { default: pl } = await import('nodejs-polars');
-  const df = pl.readParquet(file);
-  const schema = df.columns.map(name => {
-    let dt = null;
-    try { dt = df.getColumn(name).dtype; } catch { /* e.g. Binary cannot cross into JS */ }
-    return { name, type: dt ? polarsType(dt) : 'other', nullable: null, raw: dt ? String(dt).replace(/^DataType\((.*)\)$/, '$1') : 'unknown' };
-  });
-  // Int64 reaches JS as a double: cast to Utf8 inside polars so extremes stay exact; timestamps -> µs -> Utf8.
-  const exprs = schema.map(c => {
-    const x = pl.col(c.name);
-    switch (c.type) {
-      case 'int64': case 'int32': return x.cast(pl.Utf8).alias(c.name);
-      case 'timestamp': case 'timestamp_ntz': return x.cast(pl.Datetime('us')).cast(pl.Int64).cast(pl.Utf8).alias(c.name);
-      case 'float64': case 'float32': return x.cast(pl.Float64).alias(c.name);
-      case 'bool': case 'string': return x;
-      default: return x.cast(pl.Utf8).alias(c.name);
-    }
-  });
-  const rows = schema.length ? df.select(...exprs).toRecords() : Array.from({ length: df.height }, () => ({}));
-  const out = rows.map(r => {
-    const o = {};
-    for (const c of schema) {
-      const v = r[c.name];
-      o[c.name] = v === null || v === undefined ? null
-        : (c.type === 'int64' || c.type === 'int32' || c.type === 'timestamp' || c.type === 'timestamp_ntz') ? BigInt(v)
-          : c.type === 'other' ? `polars:${v}` : v;
-    }
-    return o;
-  });
-  return { engine: 'polars', rows: out, schema };
-}
+// ---------------------------------------------------------------- Arrow tables (Polars and arrow-rs)
+const ARROW_TS_UNIT = ['s', 'ms', 'us', 'ns']; // arrow TimeUnit SECOND, MILLISECOND, MICROSECOND, NANOSECOND
 
-// ---------------------------------------------------------------- arrow-rs (parquet-wasm) + apache-arrow
-const TS_MUL = [1000000n, 1000n, 1n, null]; // arrow TimeUnit SECOND, MILLISECOND, MICROSECOND, NANOSECOND (/1000)
-
-/** Raw bytes of string j of one arrow-js Data chunk (Utf8, LargeUtf8 or Utf8View). */
-function arrowStringBytes(d, ty, j, Type) {
-  if (ty.typeId === Type.Utf8View) { // 16-byte views: length, then 12 inline bytes or (prefix, buffer index, offset)
+/** Raw bytes of value j of one arrow-js Data chunk of a (Large)Utf8/(Large)Binary/view/FixedSizeBinary type. */
+function arrowBytes(d, ty, j, Type) {
+  if (ty.typeId === Type.Utf8View || ty.typeId === Type.BinaryView) { // 16-byte views: length, then 12 inline bytes or (prefix, buffer index, offset)
     const o = j * 16, dv = new DataView(d.values.buffer, d.values.byteOffset + o, 16), len = dv.getInt32(0, true);
     if (len <= 12) return d.values.subarray(o + 4, o + 4 + len);
     const off = dv.getInt32(12, true);
     return d.variadicBuffers[dv.getInt32(8, true)].subarray(off, off + len);
   }
+  if (ty.typeId === Type.FixedSizeBinary) return d.values.subarray(j * ty.byteWidth, (j + 1) * ty.byteWidth);
   const s = Number(d.valueOffsets[j]), e = Number(d.valueOffsets[j + 1]); // valueOffsets already account for d.offset
   return d.values.subarray(s, e);
 }
 
-async function readArrowRs(file) {
-  const pw = await import('parquet-wasm');
-  const { tableFromIPC, DataType, Type } = await import('apache-arrow');
-  const u8 = new Uint8Array(readFileSync(file));
-  const table = tableFromIPC(pw.readParquet(u8).intoIPCStream());
-  const typeOf = t => {
-    if (DataType.isInt(t)) return t.bitWidth === 64 || (t.bitWidth === 32 && !t.isSigned) ? 'int64' : 'int32';
-    if (DataType.isFloat(t)) return t.precision === 2 ? 'float64' : t.precision === 1 ? 'float32' : 'other';
-    if (DataType.isBool(t)) return 'bool';
-    if (DataType.isUtf8(t) || DataType.isLargeUtf8(t) || t.typeId === Type.Utf8View) return 'string';
-    if (DataType.isTimestamp(t)) return t.timezone ? 'timestamp' : 'timestamp_ntz';
-    return 'other';
-  };
-  const schema = table.schema.fields.map(f => ({ name: f.name, type: typeOf(f.type), nullable: f.nullable, raw: String(f.type) }));
+/** Normalized type of an Arrow field (extension types from field metadata). */
+function arrowTypeOf(field, A) {
+  const { DataType, Type } = A;
+  let t = field.type;
+  if (DataType.isDictionary(t)) t = t.dictionary;
+  const ext = field.metadata?.get?.('ARROW:extension:name') ?? null;
+  if (DataType.isInt(t)) return `${t.isSigned ? 'int' : 'uint'}${t.bitWidth}`;
+  if (DataType.isFloat(t)) return t.precision === 2 ? 'float64' : t.precision === 1 ? 'float32' : 'other';
+  if (DataType.isBool(t)) return 'bool';
+  if (DataType.isDecimal(t)) return `decimal(${t.precision},${t.scale})`;
+  if (DataType.isUtf8(t) || DataType.isLargeUtf8(t) || t.typeId === Type.Utf8View) return ext === 'arrow.json' ? 'json' : 'string';
+  if (DataType.isFixedSizeBinary(t)) return ext === 'arrow.uuid' && t.byteWidth === 16 ? 'uuid' : 'binary';
+  if (DataType.isBinary(t) || DataType.isLargeBinary(t) || t.typeId === Type.BinaryView) return ext === 'arrow.json' ? 'json' : 'binary';
+  if (DataType.isDate(t)) return 'date';
+  if (DataType.isTime(t)) return 'time';
+  if (DataType.isTimestamp(t)) { const u = ARROW_TS_UNIT[t.unit]; return timestampType(u === 's' ? 'ms' : u, !!t.timezone); }
+  return 'other';
+}
+
+/** A cell reader for one column: (Data chunk, index) -> normalized value (non-null). */
+function arrowCellReader(type, arrowType, A, engine) {
+  const { Type, DataType } = A;
+  if (DataType.isDictionary(arrowType)) {
+    const inner = arrowCellReader(type, arrowType.dictionary, A, engine);
+    const cache = new Map(); // dictionary Data -> normalized values
+    return (d, j) => {
+      const dict = d.dictionary;
+      let vals = cache.get(dict);
+      if (!vals) {
+        vals = [];
+        for (const dd of dict.data) for (let k = 0; k < dd.length; k++) vals.push(dd.getValid(k) ? inner(dd, k) : null);
+        cache.set(dict, vals);
+      }
+      return vals[Number(d.values[j])];
+    };
+  }
+  const t = arrowType;
+  if (isIntegerType(type)) return (d, j) => BigInt(d.values[j]); // raw buffer: exact, no double detour
+  const ts = timestampUnit(type);
+  if (ts) {
+    const u = ARROW_TS_UNIT[t.unit];
+    return u === 's' ? (d, j) => BigInt(d.values[j]) * 1000n : (d, j) => BigInt(d.values[j]);
+  }
+  const dec = /^decimal\(\d+,(\d+)\)$/.exec(type);
+  if (dec) {
+    const scale = Number(dec[1]);
+    const words = (t.bitWidth ?? 128) / 32;
+    return (d, j) => {
+      if (words <= 2 && !(d.values instanceof Uint32Array)) return decimalText(BigInt(d.values[j]), scale);
+      let v = 0n;
+      for (let w = words - 1; w >= 0; w--) v = (v << 32n) | BigInt(d.values[j * words + w]);
+      return decimalText(BigInt.asIntN(words * 32, v), scale);
+    };
+  }
+  switch (type) {
+    case 'float64': case 'float32': return (d, j) => Number(d.values[j]);
+    case 'bool': return (d, j) => (d.values[(d.offset + j) >> 3] & (1 << ((d.offset + j) & 7))) !== 0;
+    case 'string': case 'json': return (d, j) => decodeUtf8(arrowBytes(d, t, j, Type));
+    case 'binary': return (d, j) => hexOf(arrowBytes(d, t, j, Type));
+    case 'uuid': return (d, j) => uuidOf(arrowBytes(d, t, j, Type));
+    case 'date': return t.unit === 0 /* DAY */ ? (d, j) => isoDate(d.values[j]) : (d, j) => {
+      const ms = BigInt(d.values[j]); return ms % 86400000n === 0n ? isoDate(ms / 86400000n) : `<date64 ${ms} ms: not a whole day>`;
+    };
+    case 'time': { const u = ARROW_TS_UNIT[t.unit]; return (d, j) => timeMicros(d.values[j], u); }
+    default: return null;
+  }
+}
+
+/** Normalized {rows, schema} of an apache-arrow Table. */
+function arrowTableRows(table, A, engine, { nullable = true } = {}) {
+  const schema = table.schema.fields.map(f => ({ name: f.name, type: arrowTypeOf(f, A), nullable: nullable ? f.nullable : null, raw: String(f.type) }));
   const cols = schema.map((c, i) => {
     const vec = table.getChildAt(i), ty = table.schema.fields[i].type, vals = [];
+    const cell = arrowCellReader(c.type, ty, A, engine);
     for (const d of vec.data) { // one Data per record batch
       for (let j = 0; j < d.length; j++) {
         if (!d.getValid(j)) { vals.push(null); continue; }
-        switch (c.type) {
-          case 'int64': case 'int32': vals.push(BigInt(d.values[j])); break; // raw buffer: exact, no double detour
-          case 'timestamp': case 'timestamp_ntz': {
-            const raw = BigInt(d.values[j]), m = TS_MUL[ty.unit];
-            vals.push(m === null ? floorDiv(raw, 1000n) : raw * m); break;
-          }
-          case 'float64': case 'float32': vals.push(Number(d.values[j])); break;
-          case 'string': vals.push(decodeUtf8(arrowStringBytes(d, ty, j, Type))); break;
-          default: { const v = vec.get(vals.length); vals.push(c.type === 'other' ? `arrow-rs:${v}` : v); }
-        }
+        vals.push(cell ? cell(d, j) : `${engine}:${vec.get(vals.length)}`);
       }
     }
     return vals;
   });
   const rows = Array.from({ length: table.numRows }, (_, r) => Object.fromEntries(schema.map((c, i) => [c.name, cols[i][r]])));
+  return { rows, schema };
+}
+
+// ---------------------------------------------------------------- Polars
+async function readPolars(file) {
+  const { default: pl } = await import('nodejs-polars');
+  const A = await import('apache-arrow');
+  const df = pl.readParquet(file);
+  // Polars' own Arrow IPC writer carries every dtype exactly (Int64/UInt64, Decimal, Binary, Time in ns,
+  // Datetime in its unit and zone), which its JS row conversion does not.
+  const table = A.tableFromIPC(df.writeIPCStream());
+  const { rows, schema } = arrowTableRows(table, A, 'polars', { nullable: false });
+  if (table.numRows !== df.height) throw new Error(`polars: IPC stream holds ${table.numRows} rows, DataFrame ${df.height}`);
+  return { engine: 'polars', rows, schema };
+}
+
+// ---------------------------------------------------------------- arrow-rs (parquet-wasm) + apache-arrow
+async function readArrowRs(file) {
+  const pw = await import('parquet-wasm');
+  const A = await import('apache-arrow');
+  const u8 = new Uint8Array(readFileSync(file));
+  const table = A.tableFromIPC(pw.readParquet(u8).intoIPCStream());
+  const { rows, schema } = arrowTableRows(table, A, 'arrow-rs');
   return { engine: 'arrow-rs', rows, schema };
 }
 
 // ---------------------------------------------------------------- hyparquet
+/** Normalized type of a hyparquet schema element (logical type first, then converted, then physical). */
+function hyparquetTypeOf(el) {
+  const ct = el.converted_type, lt = el.logical_type;
+  if (el.num_children) return 'other';
+  if (lt?.type === 'DECIMAL' || ct === 'DECIMAL') return `decimal(${lt?.precision ?? el.precision},${lt?.scale ?? el.scale ?? 0})`;
+  if (lt?.type === 'TIMESTAMP') return timestampType({ MILLIS: 'ms', MICROS: 'us', NANOS: 'ns' }[lt.unit], lt.isAdjustedToUTC);
+  if (ct === 'TIMESTAMP_MICROS') return 'timestamp'; // legacy annotations imply UTC
+  if (ct === 'TIMESTAMP_MILLIS') return 'timestamp_ms';
+  if (lt?.type === 'TIME') return lt.isAdjustedToUTC ? 'time_tz' : 'time';
+  if (ct === 'TIME_MILLIS' || ct === 'TIME_MICROS') return 'time';
+  if (lt?.type === 'DATE' || ct === 'DATE') return 'date';
+  if (lt?.type === 'UUID') return 'uuid';
+  if (lt?.type === 'JSON' || ct === 'JSON') return 'json';
+  if (lt?.type === 'STRING' || ct === 'UTF8' || lt?.type === 'ENUM' || ct === 'ENUM') return 'string';
+  if (lt?.type === 'INTEGER') return `${lt.isSigned ? 'int' : 'uint'}${lt.bitWidth}`;
+  const cm = /^(U?)INT_(8|16|32|64)$/.exec(ct ?? '');
+  if (cm) return `${cm[1] ? 'uint' : 'int'}${cm[2]}`;
+  if (lt || ct) return 'other';
+  return { INT64: 'int64', INT32: 'int32', DOUBLE: 'float64', FLOAT: 'float32', BOOLEAN: 'bool', BYTE_ARRAY: 'binary', FIXED_LEN_BYTE_ARRAY: 'binary' }[el.type] ?? 'other';
+}
+
 async function readHyparquet(file) {
   const { parquetMetadata, parquetSchema, parquetReadObjects } = await import('hyparquet');
   const { compressors } = await import('hyparquet-compressors');
   const buf = readFileSync(file);
   const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
   const metadata = parquetMetadata(ab);
-  const typeOf = el => {
-    const ct = el.converted_type, lt = el.logical_type;
-    if (el.num_children) return 'other';
-    if (lt?.type === 'TIMESTAMP') return lt.isAdjustedToUTC ? 'timestamp' : 'timestamp_ntz';
-    if (ct === 'TIMESTAMP_MICROS' || ct === 'TIMESTAMP_MILLIS') return 'timestamp'; // legacy annotations imply UTC
-    if (lt?.type === 'STRING' || ct === 'UTF8') return 'string';
-    if (lt?.type === 'INTEGER') return lt.bitWidth === 64 || (lt.bitWidth === 32 && !lt.isSigned) ? 'int64' : 'int32';
-    if (ct === 'INT_64' || ct === 'UINT_64' || ct === 'UINT_32') return 'int64';
-    if (/^U?INT_(8|16|32)$/.test(ct ?? '')) return 'int32';
-    if (lt || ct) return 'other'; // date, decimal, json, enum, ...
-    return { INT64: 'int64', INT32: 'int32', DOUBLE: 'float64', FLOAT: 'float32', BOOLEAN: 'bool' }[el.type] ?? 'other';
-  };
-  const schema = parquetSchema(metadata).children.map(n => ({
-    name: n.element.name, type: typeOf(n.element), nullable: n.element.repetition_type !== 'REQUIRED',
-    raw: [n.element.type, n.element.logical_type ? JSON.stringify(n.element.logical_type) : n.element.converted_type].filter(Boolean).join(' '),
+  const elements = parquetSchema(metadata).children.map(n => n.element);
+  const schema = elements.map(el => ({
+    name: el.name, type: hyparquetTypeOf(el), nullable: el.repetition_type !== 'REQUIRED',
+    raw: [el.type, el.logical_type ? JSON.stringify(el.logical_type, (k, v) => (typeof v === 'bigint' ? String(v) : v)) : el.converted_type].filter(Boolean).join(' '),
   }));
-  const parsers = { // keep timestamps exact (the default turns them into Date, i.e. milliseconds)
-    timestampFromMilliseconds: v => BigInt(v) * 1000n,
-    timestampFromMicroseconds: v => BigInt(v),
-    timestampFromNanoseconds: v => floorDiv(BigInt(v), 1000n),
-    stringFromBytes: b => (b === null || b === undefined ? b : decodeUtf8(b)),
+  // hyparquet turns decimals into JS numbers (inexact past 2^53): read their unscaled integers instead, by
+  // handing it a copy of the metadata without the DECIMAL annotation; the scale comes from hyparquet's own
+  // parse of the footer. Every other type goes through hyparquet's conversion, with parsers that keep
+  // timestamps, dates and byte values exact.
+  const plainMeta = {
+    ...metadata,
+    schema: metadata.schema.map(el => (el.converted_type === 'DECIMAL' || el.logical_type?.type === 'DECIMAL')
+      ? { ...el, converted_type: undefined, logical_type: undefined } : el),
   };
-  const objs = await parquetReadObjects({ file: ab, metadata, compressors, parsers });
+  const parsers = {
+    timestampFromMilliseconds: v => BigInt(v),
+    timestampFromMicroseconds: v => BigInt(v),
+    timestampFromNanoseconds: v => BigInt(v),
+    dateFromDays: v => v,
+    stringFromBytes: b => (b === null || b === undefined ? b : decodeUtf8(b)),
+    jsonFromBytes: b => (b === null || b === undefined ? b : decodeUtf8(b)),
+    uuidFromBytes: b => (b === null || b === undefined ? b : b),
+  };
+  const objs = await parquetReadObjects({ file: ab, metadata: plainMeta, compressors, parsers, utf8: false });
+  const conv = schema.map((c, i) => {
+    const el = elements[i];
+    const dec = /^decimal\(\d+,(\d+)\)$/.exec(c.type);
+    if (dec) return v => decimalText(v instanceof Uint8Array ? bigEndianSigned(v) : BigInt(v), Number(dec[1]));
+    if (c.type === 'time' || c.type === 'time_tz') {
+      const u = el.logical_type?.unit ?? (el.converted_type === 'TIME_MILLIS' ? 'MILLIS' : 'MICROS');
+      return v => timeMicros(v, { MILLIS: 'ms', MICROS: 'us', NANOS: 'ns' }[u]);
+    }
+    if (isBigIntType(c.type)) return v => BigInt(v);
+    switch (c.type) {
+      case 'float64': case 'float32': return v => Number(v);
+      case 'binary': return v => (v instanceof Uint8Array ? hexOf(v) : `hyparquet:${v}`);
+      case 'uuid': return v => (v instanceof Uint8Array ? uuidOf(v) : `hyparquet:${v}`);
+      case 'date': return v => isoDate(v);
+      case 'bool': case 'string': case 'json': return v => v;
+      default: return v => `hyparquet:${v}`;
+    }
+  });
   const rows = objs.map(r => {
     const o = {};
-    for (const c of schema) {
-      const v = r[c.name];
-      o[c.name] = v === null || v === undefined ? null
-        : (c.type === 'int64' || c.type === 'int32' || c.type === 'timestamp' || c.type === 'timestamp_ntz') ? BigInt(v)
-          : (c.type === 'float64' || c.type === 'float32') ? Number(v)
-            : c.type === 'other' ? `hyparquet:${v}` : v;
-    }
+    schema.forEach((c, i) => { const v = r[c.name]; o[c.name] = v === null || v === undefined ? null : conv[i](v); });
     return o;
   });
   return { engine: 'hyparquet', rows, schema };
+}
+
+/** The file's FileMetaData as hyparquet decodes it (row groups, column chunks, encodings, offsets, statistics). */
+export async function parquetFooter(file) {
+  const { parquetMetadata } = await import('hyparquet');
+  const buf = readFileSync(file);
+  return parquetMetadata(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
 }
 
 // ---------------------------------------------------------------- public API
@@ -327,22 +570,21 @@ export function firstRowDifference(expected, got, columns) {
 // Canonical byte encoding of one normalized cell, fed into an order-sensitive column hash.
 function encodeCell(type, v) {
   if (v === null || v === undefined) return Buffer.from([0]);
-  switch (type) {
-    case 'int64': case 'int32': case 'timestamp': case 'timestamp_ntz': {
-      const b = Buffer.alloc(9); b[0] = 1; b.writeBigInt64LE(BigInt.asIntN(64, BigInt(v)), 1); return b;
-    }
-    case 'float64': case 'float32': { const b = Buffer.alloc(9); b[0] = 1; b.writeDoubleLE(v, 1); return b; } // exact bits (-0 and NaN payload)
-    case 'bool': return Buffer.from([1, v ? 1 : 0]);
-    default: { const s = Buffer.from(String(v), 'utf8'), b = Buffer.alloc(5); b[0] = 1; b.writeUInt32LE(s.length, 1); return Buffer.concat([b, s]); }
+  if (isBigIntType(type) && typeof v === 'bigint') { // 64-bit two's complement: uint64 maps one to one too
+    const b = Buffer.alloc(9); b[0] = 1; b.writeBigInt64LE(BigInt.asIntN(64, v), 1); return b;
   }
+  if (isFloatType(type) && typeof v === 'number') { const b = Buffer.alloc(9); b[0] = 1; b.writeDoubleLE(v, 1); return b; } // exact bits (-0 and NaN payload)
+  if (type === 'bool') return Buffer.from([1, v ? 1 : 0]);
+  const s = Buffer.from(String(v), 'utf8'), b = Buffer.alloc(5); b[0] = 2; b.writeUInt32LE(s.length, 1); return Buffer.concat([b, s]);
 }
 
 /**
  * Per-column checksums of normalized rows, computed in JS; the same function is applied to every engine's
  * rows and to the expected rows of a test, so the results compare with deepStrictEqual.
  * Every column: {count (non-null), nulls, hash (sha256 prefix over the canonical encoding of every cell in
- * row order)}; integers/timestamps add sum mod 2^64, min, max (decimal strings); floats add nan, neg_zero,
- * min, max; bools add trues; strings add utf8_bytes and byte-wise min/max.
+ * row order)}; integers, times and timestamps add sum mod 2^64, min, max (decimal strings); floats add nan,
+ * neg_zero, min, max; bools add trues; strings and json add utf8_bytes and byte-wise min/max; decimals
+ * add exact min/max; binary, uuid and date add min/max (hex and ISO text order is the byte/day order).
  */
 export function columnChecksums(rows, schema) {
   const out = {};
@@ -350,31 +592,38 @@ export function columnChecksums(rows, schema) {
     const h = createHash('sha256');
     const s = { count: 0, nulls: 0 };
     let sum = 0n, min = null, max = null, nan = 0, negZero = 0, trues = 0, bytes = 0;
+    const dec = /^decimal\(\d+,(\d+)\)$/.exec(c.type);
     for (const r of rows) {
       const v = r[c.name] ?? null;
       h.update(encodeCell(c.type, v));
       if (v === null) { s.nulls++; continue; }
       s.count++;
-      switch (c.type) {
-        case 'int64': case 'int32': case 'timestamp': case 'timestamp_ntz':
-          sum += BigInt(v); if (min === null || v < min) min = v; if (max === null || v > max) max = v; break;
-        case 'float64': case 'float32':
-          if (Number.isNaN(v)) { nan++; break; }
-          if (Object.is(v, -0)) negZero++;
-          if (min === null || v < min) min = v; if (max === null || v > max) max = v; break;
-        case 'bool': if (v) trues++; break;
-        case 'string': {
-          const b = Buffer.from(v, 'utf8'); bytes += b.length;
-          if (min === null || Buffer.compare(b, min) < 0) min = b;
-          if (max === null || Buffer.compare(b, max) > 0) max = b;
-          break;
-        }
+      if (isBigIntType(c.type)) {
+        if (typeof v !== 'bigint') { s.tagged = (s.tagged ?? 0) + 1; continue; }
+        sum += v; if (min === null || v < min) min = v; if (max === null || v > max) max = v;
+      } else if (isFloatType(c.type)) {
+        if (Number.isNaN(v)) { nan++; continue; }
+        if (Object.is(v, -0)) negZero++;
+        if (min === null || v < min) min = v; if (max === null || v > max) max = v;
+      } else if (c.type === 'bool') { if (v) trues++; }
+      else if (c.type === 'string' || c.type === 'json') {
+        const b = Buffer.from(v, 'utf8'); bytes += b.length;
+        if (min === null || Buffer.compare(b, min) < 0) min = b;
+        if (max === null || Buffer.compare(b, max) > 0) max = b;
+      } else if (dec) {
+        const u = decimalUnscaled(v, Number(dec[1]));
+        if (u === null) { s.tagged = (s.tagged ?? 0) + 1; continue; }
+        if (min === null || u < min) min = u; if (max === null || u > max) max = u;
+      } else if (c.type === 'binary' || c.type === 'uuid' || c.type === 'date') {
+        if (min === null || v < min) min = v; if (max === null || v > max) max = v; // same-length hex/ISO: text order
       }
     }
-    if (['int64', 'int32', 'timestamp', 'timestamp_ntz'].includes(c.type)) Object.assign(s, { sum_mod_2_64: String(BigInt.asUintN(64, sum)), min: min === null ? null : String(min), max: max === null ? null : String(max) });
-    if (c.type === 'float64' || c.type === 'float32') Object.assign(s, { nan, neg_zero: negZero, min, max });
+    if (isBigIntType(c.type)) Object.assign(s, { sum_mod_2_64: String(BigInt.asUintN(64, sum)), min: min === null ? null : String(min), max: max === null ? null : String(max) });
+    if (isFloatType(c.type)) Object.assign(s, { nan, neg_zero: negZero, min, max });
     if (c.type === 'bool') s.trues = trues;
-    if (c.type === 'string') Object.assign(s, { utf8_bytes: bytes, min: min && min.toString('utf8'), max: max && max.toString('utf8') });
+    if (c.type === 'string' || c.type === 'json') Object.assign(s, { utf8_bytes: bytes, min: min && min.toString('utf8'), max: max && max.toString('utf8') });
+    if (dec) Object.assign(s, { min: min === null ? null : decimalText(min, Number(dec[1])), max: max === null ? null : decimalText(max, Number(dec[1])) });
+    if (c.type === 'uuid' || c.type === 'date') Object.assign(s, { min, max });
     s.hash = h.digest('hex').slice(0, 32);
     out[c.name] = s;
   }
