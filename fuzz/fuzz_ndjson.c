@@ -9,10 +9,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char SCHEMA[] = "{\"columns\":[{\"name\":\"ts\",\"type\":\"timestamp\",\"nullable\":false},"
-                             "{\"name\":\"i\",\"type\":\"int64\"},{\"name\":\"f\",\"type\":\"float64\"},"
-                             "{\"name\":\"b\",\"type\":\"bool\"},{\"name\":\"s\",\"type\":\"string\"}],"
-                             "\"time_column\":\"ts\"}";
+static const char SCHEMA[] =
+    "{\"columns\":[{\"name\":\"ts\",\"type\":\"timestamp\",\"nullable\":false},"
+    "{\"name\":\"i\",\"type\":\"int64\"},{\"name\":\"f\",\"type\":\"float64\"},"
+    "{\"name\":\"b\",\"type\":\"bool\"},{\"name\":\"s\",\"type\":\"string\"},"
+    "{\"name\":\"i8\",\"type\":\"int8\"},{\"name\":\"u64\",\"type\":\"uint64\"},"
+    "{\"name\":\"f32\",\"type\":\"float32\"},{\"name\":\"d\",\"type\":\"decimal\",\"precision\":38,"
+    "\"scale\":6},{\"name\":\"d9\",\"type\":\"decimal\",\"precision\":9,\"scale\":2},"
+    "{\"name\":\"bin\",\"type\":\"binary\"},{\"name\":\"day\",\"type\":\"date\"},"
+    "{\"name\":\"tod\",\"type\":\"time\"},{\"name\":\"ns\",\"type\":\"timestamp\",\"unit\":\"ns\","
+    "\"utc\":false},{\"name\":\"id\",\"type\":\"uuid\"},{\"name\":\"j\",\"type\":\"json\"}],"
+    "\"time_column\":\"ts\"}";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -36,7 +43,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     for (size_t c = 0; c < b.ncols; c++) {
         if (b.cols[c].length != b.nrows) abort();
-        if (b.cols[c].type == URSA_TYPE_STRING && b.nrows) {
+        if (!ursa_type_varlen(b.cols[c].type) && b.cols[c].type != URSA_TYPE_BOOL &&
+            b.cols[c].values.len != b.nrows * b.cols[c].width)
+            abort();
+        if (ursa_type_varlen(b.cols[c].type) && b.nrows) {
             const int64_t *off = (const int64_t *)(const void *)b.cols[c].offsets.data;
             for (size_t i = 0; i < b.nrows; i++)
                 if (off[i] > off[i + 1]) abort();

@@ -26,7 +26,13 @@ static void usage(FILE *f)
            "  --max-body BYTES        largest request body [URSA_MAX_BODY] (default 268435456)\n"
            "  --max-record BYTES      largest NDJSON record [URSA_MAX_RECORD] (default 16777216)\n"
            "  --shutdown-timeout SEC  wait for requests in flight at shutdown [URSA_SHUTDOWN_TIMEOUT]\n"
-           "                          (default 30)\n");
+           "                          (default 30)\n"
+           "  --compression C         Parquet codec: zstd, snappy, gzip, brotli, lz4_raw, uncompressed\n"
+           "                          [URSA_COMPRESSION] (default zstd)\n"
+           "  --compression-level N   level for zstd, gzip, brotli [URSA_COMPRESSION_LEVEL]\n"
+           "  --row-group-bytes N     uncompressed bytes per row group [URSA_ROW_GROUP_BYTES] (default 128 "
+           "MiB)\n"
+           "  --page-version 1|2      Parquet data page version [URSA_PAGE_VERSION] (default 1)\n");
 }
 
 static bool node_valid(const char *s)
@@ -49,6 +55,38 @@ static bool parse_size(const char *s, size_t *out)
     if (end == s || *end || v == 0) return false;
     *out = (size_t)v;
     return true;
+}
+
+/* Applies the Parquet writer flags; prints the problem and returns -1 when
+ * one is bad. */
+static int writer_options(pq_write_opts_t *o, const char *codec, const char *level, const char *rg_bytes,
+                          const char *page_version)
+{
+    size_t sz;
+    if (codec) {
+        int c = pq_codec_from_name(codec);
+        if (c < 0) {
+            fprintf(stderr, "ursa: unknown compression \"%s\"\n", codec);
+            return -1;
+        }
+        o->codec = (pq_codec_t)c;
+    }
+    if (level) o->level = atoi(level);
+    if (rg_bytes) {
+        if (!parse_size(rg_bytes, &sz)) {
+            fprintf(stderr, "ursa: bad row group size \"%s\"\n", rg_bytes);
+            return -1;
+        }
+        o->row_group_bytes = sz;
+    }
+    if (page_version) {
+        if (strcmp(page_version, "1") && strcmp(page_version, "2")) {
+            fprintf(stderr, "ursa: --page-version must be 1 or 2\n");
+            return -1;
+        }
+        o->page_version = atoi(page_version);
+    }
+    return 0;
 }
 
 /* Flushes every dataset; returns the number of failures. */
@@ -83,6 +121,8 @@ static int cmd_serve(int argc, char **argv)
     ursa_server_opts_t so = {0};
     so.max_body = 256u << 20;
     unsigned shutdown_s = 30;
+    const char *codec = getenv("URSA_COMPRESSION"), *level = getenv("URSA_COMPRESSION_LEVEL");
+    const char *rg_bytes = getenv("URSA_ROW_GROUP_BYTES"), *page_version = getenv("URSA_PAGE_VERSION");
     if ((env = getenv("URSA_THREADS"))) so.threads = (unsigned)atoi(env);
     if ((env = getenv("URSA_MAX_BODY")) && !parse_size(env, &so.max_body)) goto bad_env;
     if ((env = getenv("URSA_MAX_RECORD")) && !parse_size(env, &so.max_record)) goto bad_env;
@@ -114,6 +154,14 @@ static int cmd_serve(int argc, char **argv)
             so.max_record = sz;
         else if (strcmp(a, "--shutdown-timeout") == 0)
             shutdown_s = (unsigned)atoi(v);
+        else if (strcmp(a, "--compression") == 0)
+            codec = v;
+        else if (strcmp(a, "--compression-level") == 0)
+            level = v;
+        else if (strcmp(a, "--row-group-bytes") == 0)
+            rg_bytes = v;
+        else if (strcmp(a, "--page-version") == 0)
+            page_version = v;
         else {
             fprintf(stderr, "ursa: unknown option or bad value: %s %s (see ursa --help)\n", a, v);
             return 2;
@@ -156,6 +204,7 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "ursa: loading datasets from %s: %s\n", store_url, err.msg);
         goto out;
     }
+    if (writer_options(&cat->pq, codec, level, rg_bytes, page_version)) goto out;
     if (ursa_server_start(&srv, cat, &so, &err)) {
         fprintf(stderr, "ursa: %s\n", err.msg);
         goto out;
