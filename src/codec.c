@@ -1,5 +1,6 @@
 /*
- * codec.c -- zstd, snappy and no compression, behind one call.
+ * codec.c -- zstd, snappy, gzip (zlib), brotli, lz4 (raw blocks) and no
+ * compression, behind one call.
  *
  * Output goes straight into the caller's buffer: room for the codec's
  * worst case is reserved first, the library writes there, and the length
@@ -7,13 +8,18 @@
  */
 #include "codec.h"
 
+#include <brotli/decode.h>
+#include <brotli/encode.h>
+#include <lz4.h>
 #include <snappy-c.h>
 #include <string.h>
+#include <zlib.h>
 #include <zstd.h>
 
 bool pq_codec_supported(int codec)
 {
-    return codec == PQ_CODEC_UNCOMPRESSED || codec == PQ_CODEC_SNAPPY || codec == PQ_CODEC_ZSTD;
+    return codec == PQ_CODEC_UNCOMPRESSED || codec == PQ_CODEC_SNAPPY || codec == PQ_CODEC_ZSTD ||
+           codec == PQ_CODEC_GZIP || codec == PQ_CODEC_BROTLI || codec == PQ_CODEC_LZ4_RAW;
 }
 
 const char *pq_codec_name(int codec)
@@ -25,6 +31,12 @@ const char *pq_codec_name(int codec)
         return "SNAPPY";
     case PQ_CODEC_ZSTD:
         return "ZSTD";
+    case PQ_CODEC_GZIP:
+        return "GZIP";
+    case PQ_CODEC_BROTLI:
+        return "BROTLI";
+    case PQ_CODEC_LZ4_RAW:
+        return "LZ4_RAW";
     default:
         return "?";
     }
@@ -34,7 +46,12 @@ int pq_compressor_init(pq_compressor_t *c, pq_codec_t codec, int level)
 {
     memset(c, 0, sizeof(*c));
     if (!pq_codec_supported((int)codec)) return URSA_EINVAL;
+    if (level == 0)
+        level = codec == PQ_CODEC_ZSTD ? 3 : codec == PQ_CODEC_GZIP ? 6 : codec == PQ_CODEC_BROTLI ? 1 : 0;
     if (codec == PQ_CODEC_ZSTD && (level < ZSTD_minCLevel() || level > ZSTD_maxCLevel())) return URSA_EINVAL;
+    if (codec == PQ_CODEC_GZIP && (level < 1 || level > 9)) return URSA_EINVAL;
+    if (codec == PQ_CODEC_BROTLI && (level < BROTLI_MIN_QUALITY || level > BROTLI_MAX_QUALITY))
+        return URSA_EINVAL;
     c->codec = codec;
     c->level = level;
     return URSA_OK;
@@ -44,6 +61,64 @@ void pq_compressor_free(pq_compressor_t *c)
 {
     if (c->zctx) ZSTD_freeCCtx(c->zctx);
     c->zctx = NULL;
+}
+
+/* Parquet's GZIP is a gzip stream (RFC 1952), which zlib writes with
+ * windowBits 15 + 16. zlib allocates through our wrappers. */
+static void *z_alloc(void *opaque, unsigned items, unsigned size)
+{
+    return ursa_calloc(items, size);
+}
+
+static void z_free(void *opaque, void *p)
+{
+    ursa_free(p);
+}
+
+static int gzip_compress(int level, const void *src, size_t n, ursa_buf_t *dst)
+{
+    int rc;
+    if (n > UINT32_MAX / 2) return URSA_ELIMIT;
+    z_stream z;
+    memset(&z, 0, sizeof(z));
+    z.zalloc = z_alloc;
+    z.zfree = z_free;
+    if (deflateInit2(&z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return URSA_ENOMEM;
+    size_t bound = deflateBound(&z, (uLong)n) + 32;
+    if ((rc = ursa_buf_reserve(dst, bound))) goto out;
+    z.next_in = (Bytef *)(uintptr_t)src;
+    z.avail_in = (uInt)n;
+    z.next_out = dst->data + dst->len;
+    z.avail_out = (uInt)bound;
+    if (deflate(&z, Z_FINISH) != Z_STREAM_END) {
+        rc = URSA_EINTERNAL;
+        goto out;
+    }
+    dst->len += bound - z.avail_out;
+    rc = URSA_OK;
+out:
+    deflateEnd(&z);
+    return rc;
+}
+
+static int gzip_decompress(const void *src, size_t n, uint8_t *out, size_t expect)
+{
+    int rc = URSA_EFORMAT;
+    z_stream z;
+    memset(&z, 0, sizeof(z));
+    z.zalloc = z_alloc;
+    z.zfree = z_free;
+    if (n > UINT32_MAX || expect > UINT32_MAX) return URSA_ELIMIT;
+    if (inflateInit2(&z, 15 + 16) != Z_OK) return URSA_ENOMEM;
+    uint8_t dummy;
+    z.next_in = (Bytef *)(uintptr_t)src;
+    z.avail_in = (uInt)n;
+    z.next_out = expect ? out : &dummy;
+    z.avail_out = expect ? (uInt)expect : 0;
+    int zr = inflate(&z, Z_FINISH);
+    if (zr == Z_STREAM_END && z.total_out == expect && z.avail_in == 0) rc = URSA_OK;
+    inflateEnd(&z);
+    return rc;
 }
 
 int pq_compress(pq_compressor_t *c, const void *src, size_t n, ursa_buf_t *dst)
@@ -71,6 +146,28 @@ int pq_compress(pq_compressor_t *c, const void *src, size_t n, ursa_buf_t *dst)
         dst->len += out;
         return URSA_OK;
     }
+    case PQ_CODEC_GZIP:
+        return gzip_compress(c->level, src, n, dst);
+    case PQ_CODEC_BROTLI: {
+        size_t bound = BrotliEncoderMaxCompressedSize(n);
+        if (bound == 0) return URSA_ELIMIT;
+        if ((rc = ursa_buf_reserve(dst, bound))) return rc;
+        size_t out = bound;
+        if (!BrotliEncoderCompress(c->level, BROTLI_DEFAULT_WINDOW, BROTLI_MODE_GENERIC, n, src, &out,
+                                   dst->data + dst->len))
+            return URSA_EINTERNAL;
+        dst->len += out;
+        return URSA_OK;
+    }
+    case PQ_CODEC_LZ4_RAW: {
+        if (n > LZ4_MAX_INPUT_SIZE) return URSA_ELIMIT;
+        int bound = LZ4_compressBound((int)n);
+        if ((rc = ursa_buf_reserve(dst, (size_t)bound))) return rc;
+        int out = LZ4_compress_default(src, (char *)dst->data + dst->len, (int)n, bound);
+        if (out <= 0 && n > 0) return URSA_EINTERNAL;
+        dst->len += (size_t)out;
+        return URSA_OK;
+    }
     }
     return URSA_EINVAL;
 }
@@ -94,6 +191,21 @@ int pq_decompress(pq_codec_t codec, const void *src, size_t n, size_t expect, ur
     case PQ_CODEC_ZSTD: {
         size_t len = ZSTD_decompress(out, expect, src, n);
         if (ZSTD_isError(len) || len != expect) return URSA_EFORMAT;
+        break;
+    }
+    case PQ_CODEC_GZIP:
+        if ((rc = gzip_decompress(src, n, out, expect))) return rc;
+        break;
+    case PQ_CODEC_BROTLI: {
+        size_t len = expect;
+        if (BrotliDecoderDecompress(n, src, &len, out) != BROTLI_DECODER_RESULT_SUCCESS || len != expect)
+            return URSA_EFORMAT;
+        break;
+    }
+    case PQ_CODEC_LZ4_RAW: {
+        if (n > LZ4_MAX_INPUT_SIZE || expect > LZ4_MAX_INPUT_SIZE) return URSA_EFORMAT;
+        int len = LZ4_decompress_safe(src, (char *)out, (int)n, (int)expect);
+        if (len < 0 || (size_t)len != expect) return URSA_EFORMAT;
         break;
     }
     default:

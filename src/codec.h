@@ -1,7 +1,8 @@
 /*
  * codec.h -- page compression for the Parquet writer (and, for tests and a
  * future reader, decompression): UNCOMPRESSED, SNAPPY (raw snappy blocks,
- * as Parquet wants) and ZSTD (frames with the content size).
+ * as Parquet wants), GZIP (a gzip stream, zlib), BROTLI, ZSTD (frames with
+ * the content size) and LZ4_RAW (one LZ4 block, no frame).
  *
  * A pq_compressor_t holds the codec, the level and, for zstd, a reusable
  * compression context, so compressing many pages costs no setup each time.
@@ -16,7 +17,7 @@
 
 typedef struct pq_compressor {
     pq_codec_t codec;
-    int level;  /* zstd level */
+    int level;  /* zstd, gzip or brotli level (0 in init: the codec's default) */
     void *zctx; /* ZSTD_CCtx *, created on first use; owned */
 } pq_compressor_t;
 
@@ -27,7 +28,8 @@ bool pq_codec_supported(int codec);
 const char *pq_codec_name(int codec);
 
 /* Sets up a compressor. Returns URSA_EINVAL for an unsupported codec or a
- * zstd level outside ZSTD_minCLevel()..ZSTD_maxCLevel(). */
+ * level outside the codec's range (zstd ZSTD_minCLevel()..ZSTD_maxCLevel(),
+ * gzip 1..9, brotli 0..11; 0 means the default: zstd 3, gzip 6, brotli 1). */
 int pq_compressor_init(pq_compressor_t *c, pq_codec_t codec, int level) URSA_MUST_CHECK;
 
 /* Frees the compression context. */

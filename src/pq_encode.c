@@ -354,14 +354,22 @@ void pq_dict_init(pq_dict_t *d, size_t max_bytes)
     d->max_bytes = max_bytes < PQ_DICT_HARD_MAX ? max_bytes : PQ_DICT_HARD_MAX;
 }
 
+void pq_dict_init_fixed(pq_dict_t *d, size_t max_bytes, unsigned width)
+{
+    pq_dict_init(d, max_bytes);
+    d->width = width;
+}
+
 void pq_dict_free(pq_dict_t *d)
 {
     ursa_buf_free(&d->data);
     ursa_free(d->offs);
     ursa_free(d->slots);
     size_t max = d->max_bytes;
+    unsigned width = d->width;
     memset(d, 0, sizeof(*d));
     d->max_bytes = max;
+    d->width = width;
 }
 
 void pq_dict_clear(pq_dict_t *d)
@@ -373,6 +381,10 @@ void pq_dict_clear(pq_dict_t *d)
 
 const uint8_t *pq_dict_entry(const pq_dict_t *d, size_t i, size_t *n)
 {
+    if (d->width) {
+        *n = d->width;
+        return d->data.data + i * d->width;
+    }
     uint32_t len;
     memcpy(&len, d->data.data + d->offs[i], 4);
     *n = len;
@@ -403,7 +415,9 @@ int pq_dict_put(pq_dict_t *d, const void *s, size_t n, uint32_t *index, bool *ad
 {
     int rc;
     /* A value that could never fit is not looked for (nor hashed). */
-    if (n > d->max_bytes || 4 + n > d->max_bytes) return URSA_ELIMIT;
+    size_t entry = d->width ? d->width : 4 + n; /* bytes the entry takes in data */
+    if (d->width && n != d->width) return URSA_EINVAL;
+    if (n > d->max_bytes || entry > d->max_bytes) return URSA_ELIMIT;
     if ((d->count + 1) * 2 > d->nslots && (rc = dict_grow(d))) return rc;
     uint32_t tag = (uint32_t)pq_hash_bytes(s, n);
     size_t mask = d->nslots - 1;
@@ -424,7 +438,14 @@ int pq_dict_put(pq_dict_t *d, const void *s, size_t n, uint32_t *index, bool *ad
         i = (i + 1) & mask;
     }
     /* Absent: add it if it fits. */
-    if (4 + n > d->max_bytes - d->data.len || d->count >= UINT32_MAX - 1) return URSA_ELIMIT;
+    if (entry > d->max_bytes - d->data.len || d->count >= UINT32_MAX - 1) return URSA_ELIMIT;
+    if (d->width) {
+        if ((rc = ursa_buf_append(&d->data, s, n))) return rc;
+        d->slots[i] = ((uint64_t)tag << 32) | (uint64_t)(d->count + 1);
+        *index = (uint32_t)d->count++;
+        *added = true;
+        return URSA_OK;
+    }
     if (d->count == d->offs_cap) {
         size_t cap = d->offs_cap ? d->offs_cap * 2 : 64;
         uint32_t *offs = ursa_realloc(d->offs, cap * sizeof(*offs));
@@ -438,5 +459,168 @@ int pq_dict_put(pq_dict_t *d, const void *s, size_t n, uint32_t *index, bool *ad
     d->slots[i] = ((uint64_t)tag << 32) | (uint64_t)(d->count + 1);
     *index = (uint32_t)d->count++;
     *added = true;
+    return URSA_OK;
+}
+
+/* ---------------------------------------------------------------------------
+ * DELTA_BINARY_PACKED and BYTE_STREAM_SPLIT
+ * ------------------------------------------------------------------------- */
+
+#define DELTA_BLOCK      128
+#define DELTA_MINIBLOCKS 4
+#define DELTA_MINI       (DELTA_BLOCK / DELTA_MINIBLOCKS)
+
+static uint64_t zigzag64(int64_t v)
+{
+    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+/* Bit-packs the 32 values of a miniblock, bw (0..64) bits each, LSB first:
+ * 4 * bw bytes. */
+static void pack_mini(uint8_t *out, const uint64_t *v, int bw)
+{
+    unsigned __int128 acc = 0;
+    int nbits = 0;
+    for (int i = 0; i < DELTA_MINI; i++) {
+        acc |= (unsigned __int128)v[i] << nbits;
+        nbits += bw;
+        if (nbits >= 64) {
+            uint64_t lo = (uint64_t)acc;
+            memcpy(out, &lo, 8);
+            out += 8;
+            acc >>= 64;
+            nbits -= 64;
+        }
+    }
+    for (; nbits > 0; nbits -= 8) { /* 32 * bw bits are whole bytes */
+        *out++ = (uint8_t)acc;
+        acc >>= 8;
+    }
+}
+
+/* The encoder for both widths: v is read as int64 (is32: as int32). */
+static int delta_encode(ursa_buf_t *out, const void *vals, size_t n, bool is32)
+{
+    int rc;
+    const int32_t *v32 = vals;
+    const int64_t *v64 = vals;
+    uint64_t mask = is32 ? 0xffffffffull : ~0ull;
+#define VAL(i) (is32 ? (uint64_t)(int64_t)v32[i] : (uint64_t)v64[i])
+    if ((rc = ursa_buf_reserve(out, 40))) return rc;
+    out->len += varint_put(out->data + out->len, DELTA_BLOCK);
+    out->len += varint_put(out->data + out->len, DELTA_MINIBLOCKS);
+    out->len += varint_put(out->data + out->len, n);
+    out->len += varint_put(out->data + out->len, zigzag64(n ? (int64_t)VAL(0) : 0));
+    uint64_t d[DELTA_BLOCK];
+    for (size_t i = 1; i < n; i += DELTA_BLOCK) {
+        size_t cnt = n - i < DELTA_BLOCK ? n - i : DELTA_BLOCK;
+        int64_t min = INT64_MAX;
+        for (size_t k = 0; k < cnt; k++) {
+            uint64_t delta = (VAL(i + k) - VAL(i + k - 1)) & mask;
+            int64_t sd = is32 ? (int64_t)(int32_t)(uint32_t)delta : (int64_t)delta;
+            d[k] = (uint64_t)sd;
+            if (sd < min) min = sd;
+        }
+        int bws[DELTA_MINIBLOCKS] = {0};
+        size_t body = 0;
+        for (size_t k = 0; k < DELTA_BLOCK; k++) {
+            d[k] = k < cnt ? (d[k] - (uint64_t)min) & mask : 0;
+        }
+        for (int m = 0; m < DELTA_MINIBLOCKS; m++) {
+            if ((size_t)m * DELTA_MINI >= cnt) break;
+            uint64_t or = 0;
+            for (int k = 0; k < DELTA_MINI; k++) or |= d[m * DELTA_MINI + k];
+            bws[m] = pq_bit_width(or);
+            body += (size_t)bws[m] * 4;
+        }
+        if ((rc = ursa_buf_reserve(out, 10 + DELTA_MINIBLOCKS + body))) return rc;
+        out->len += varint_put(out->data + out->len, zigzag64(min));
+        for (int m = 0; m < DELTA_MINIBLOCKS; m++) out->data[out->len++] = (uint8_t)bws[m];
+        for (int m = 0; m < DELTA_MINIBLOCKS; m++) {
+            if ((size_t)m * DELTA_MINI >= cnt) break;
+            memset(out->data + out->len, 0, (size_t)bws[m] * 4);
+            pack_mini(out->data + out->len, d + m * DELTA_MINI, bws[m]);
+            out->len += (size_t)bws[m] * 4;
+        }
+    }
+#undef VAL
+    return URSA_OK;
+}
+
+int pq_delta_encode32(ursa_buf_t *out, const int32_t *v, size_t n)
+{
+    return delta_encode(out, v, n, true);
+}
+
+int pq_delta_encode64(ursa_buf_t *out, const int64_t *v, size_t n)
+{
+    return delta_encode(out, v, n, false);
+}
+
+static int varint_get(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t r = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (*p >= end) return URSA_EFORMAT;
+        uint8_t b = *(*p)++;
+        r |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = r;
+            return URSA_OK;
+        }
+    }
+    return URSA_EFORMAT;
+}
+
+int pq_delta_decode(const uint8_t *p, size_t len, int width, int64_t *out, size_t n, size_t *used)
+{
+    const uint8_t *q = p, *end = p + len;
+    uint64_t bs, nm, total, first;
+    if (varint_get(&q, end, &bs) || varint_get(&q, end, &nm) || varint_get(&q, end, &total) ||
+        varint_get(&q, end, &first))
+        return URSA_EFORMAT;
+    if (bs == 0 || bs % 128 || nm == 0 || bs % nm || (bs / nm) % 32 || total != n) return URSA_EFORMAT;
+    uint64_t mask = width == 32 ? 0xffffffffull : ~0ull;
+    uint64_t cur = (uint64_t)((int64_t)(first >> 1) ^ -(int64_t)(first & 1));
+    size_t got = 0, per_mini = (size_t)(bs / nm);
+    if (n) out[got++] = width == 32 ? (int64_t)(int32_t)(uint32_t)cur : (int64_t)cur;
+    while (got < n) {
+        uint64_t zmin;
+        if (varint_get(&q, end, &zmin)) return URSA_EFORMAT;
+        uint64_t min = (uint64_t)((int64_t)(zmin >> 1) ^ -(int64_t)(zmin & 1));
+        if ((size_t)(end - q) < nm) return URSA_EFORMAT;
+        const uint8_t *bws = q;
+        q += nm;
+        for (size_t m = 0; m < nm && got < n; m++) {
+            int bw = bws[m];
+            if (bw > 64) return URSA_EFORMAT;
+            size_t bytes = per_mini * (size_t)bw / 8;
+            if ((size_t)(end - q) < bytes) return URSA_EFORMAT;
+            for (size_t k = 0; k < per_mini; k++) {
+                uint64_t x = 0;
+                for (int b = 0; b < bw; b++) {
+                    size_t bitpos = k * (size_t)bw + (size_t)b;
+                    x |= (uint64_t)((q[bitpos >> 3] >> (bitpos & 7)) & 1) << b;
+                }
+                if (got < n) {
+                    cur = (cur + min + x) & mask;
+                    out[got++] = width == 32 ? (int64_t)(int32_t)(uint32_t)cur : (int64_t)cur;
+                }
+            }
+            q += bytes;
+        }
+    }
+    if (used) *used = (size_t)(q - p);
+    return URSA_OK;
+}
+
+int pq_byte_stream_split(ursa_buf_t *out, const uint8_t *v, size_t n, size_t width)
+{
+    int rc;
+    if ((rc = ursa_buf_reserve(out, n * width))) return rc;
+    uint8_t *o = out->data + out->len;
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < width; k++) o[k * n + i] = v[i * width + k];
+    out->len += n * width;
     return URSA_OK;
 }

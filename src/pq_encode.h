@@ -2,8 +2,11 @@
  * pq_encode.h -- Parquet value encodings used by the writer:
  *   - the RLE / bit-packed hybrid (definition levels, dictionary indices),
  *   - PLAIN for booleans, 8-byte values and byte arrays,
- *   - a string dictionary (the values of a dictionary page) with a hash
- *     table for lookups and a byte-size limit.
+ *   - DELTA_BINARY_PACKED (INT32, INT64; also the lengths of
+ *     DELTA_LENGTH_BYTE_ARRAY) and BYTE_STREAM_SPLIT,
+ *   - a dictionary (the values of a dictionary page) of byte strings or of
+ *     fixed-width values, with a hash table for lookups and a byte-size
+ *     limit.
  *
  * Every function appends to a caller-owned ursa_buf_t and returns URSA_OK,
  * URSA_ENOMEM, or the error named in its comment. Little-endian hosts only
@@ -54,6 +57,23 @@ int pq_plain_fixed64(ursa_buf_t *dst, const void *values, const uint8_t *validit
  * the bytes. Returns URSA_ELIMIT when n does not fit in an int32. */
 int pq_plain_byte_array(ursa_buf_t *dst, const void *p, size_t n) URSA_MUST_CHECK;
 
+/* DELTA_BINARY_PACKED with blocks of 128 values in 4 miniblocks of 32:
+ * appends the encoding of v[0..n) to out. Deltas wrap around in the
+ * value's width (32 or 64 bits), as readers add them back with wrapping
+ * arithmetic, so every int32 / int64 sequence encodes. */
+int pq_delta_encode32(ursa_buf_t *out, const int32_t *v, size_t n) URSA_MUST_CHECK;
+int pq_delta_encode64(ursa_buf_t *out, const int64_t *v, size_t n) URSA_MUST_CHECK;
+
+/* Decodes n values of DELTA_BINARY_PACKED (width 32 or 64: the result is
+ * truncated to that width and sign-extended) from p[0..len) into out;
+ * *used gets the bytes consumed. Returns URSA_EFORMAT for bad input. */
+int pq_delta_decode(const uint8_t *p, size_t len, int width, int64_t *out, size_t n,
+                    size_t *used) URSA_MUST_CHECK;
+
+/* BYTE_STREAM_SPLIT: appends n values of width bytes from v, byte k of
+ * every value in stream k. */
+int pq_byte_stream_split(ursa_buf_t *out, const uint8_t *v, size_t n, size_t width) URSA_MUST_CHECK;
+
 /* A fast 64-bit hash of n bytes (not cryptographic, not stable across
  * versions: use it for in-memory tables only). */
 uint64_t pq_hash_bytes(const void *p, size_t n);
@@ -68,7 +88,8 @@ uint64_t pq_hash_bytes(const void *p, size_t n);
  * on its own.
  */
 typedef struct pq_dict {
-    ursa_buf_t data;  /* PLAIN entries: 4-byte length, bytes; owned */
+    ursa_buf_t data;  /* PLAIN entries: 4-byte length, bytes (or width bytes each); owned */
+    unsigned width;   /* 0: byte strings; else every entry is width bytes, no length */
     uint32_t *offs;   /* offs[i]: where entry i starts in data; owned */
     size_t count;     /* entries */
     size_t offs_cap;  /* capacity of offs */
@@ -81,6 +102,8 @@ typedef struct pq_dict {
 
 /* Initializes an empty dictionary (caller-owned storage; no allocation). */
 void pq_dict_init(pq_dict_t *d, size_t max_bytes);
+/* The same for fixed-width values of width bytes (PLAIN without lengths). */
+void pq_dict_init_fixed(pq_dict_t *d, size_t max_bytes, unsigned width);
 /* Frees what the dictionary holds; it can be initialized again. */
 void pq_dict_free(pq_dict_t *d);
 /* Empties the dictionary, keeping its memory for reuse. */

@@ -38,6 +38,7 @@ typedef struct pq_write_opts {
     size_t dict_max_bytes;  /* dictionary size limit per column chunk, default 1 MiB */
     bool page_index;        /* write ColumnIndex and OffsetIndex, default true */
     double bloom_fpp;     /* false-positive rate of bloom filters (fields with bloom_filter), default 0.01 */
+    bool trusted_utf8;    /* string/json values were validated by the caller: skip the UTF-8 check */
     const char *kv_key;   /* optional key-value metadata entry (e.g. "ursa.schema") */
     const char *kv_value; /* its value; both NULL for none */
 } pq_write_opts_t;
@@ -47,7 +48,7 @@ typedef struct pq_writer pq_writer_t;
 void pq_write_opts_default(pq_write_opts_t *o);
 
 /* Returns the codec for a name ("zstd", "snappy", "gzip", "brotli",
- * "lz4_raw", "uncompressed"), or -1. */
+ * "lz4_raw" or its alias "lz4", "uncompressed" or "none"; any case), or -1. */
 int pq_codec_from_name(const char *name);
 
 /* Creates a writer and writes the leading magic "PAR1" to the sink. */

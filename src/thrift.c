@@ -191,6 +191,11 @@ void thrift_elem_i32(thrift_enc_t *e, int32_t v)
     thrift_write_zigzag(e, v);
 }
 
+void thrift_elem_bool(thrift_enc_t *e, bool v)
+{
+    thrift_write_varint(e, v ? THRIFT_TRUE : THRIFT_FALSE);
+}
+
 void thrift_elem_i64(thrift_enc_t *e, int64_t v)
 {
     thrift_write_zigzag(e, v);

@@ -93,6 +93,8 @@ void thrift_struct_begin(thrift_enc_t *e);
 void thrift_struct_end(thrift_enc_t *e);
 
 /* List elements. */
+/* A bool element is one byte: 1 for true, 2 for false (list element type THRIFT_TRUE). */
+void thrift_elem_bool(thrift_enc_t *e, bool v);
 void thrift_elem_i32(thrift_enc_t *e, int32_t v);
 void thrift_elem_i64(thrift_enc_t *e, int64_t v);
 void thrift_elem_binary(thrift_enc_t *e, const void *p, size_t n);

@@ -226,6 +226,8 @@ typedef struct parsed {
     size_t dict_data_pages; /* RLE_DICTIONARY data pages */
     size_t plain_data_pages;
     size_t data_pages;
+    size_t v2_pages;
+    size_t enc_pages[10]; /* non-dictionary data pages per encoding */
 } parsed_t;
 
 static int fail_at(const char *what, int line)
@@ -235,6 +237,86 @@ static int fail_at(const char *what, int line)
 }
 #define BAD(what) return fail_at(what, __LINE__)
 
+/* The physical type and value length the writer must use for a field
+ * (written here from the spec, independently of pq_write.c). */
+static void phys_of(const ursa_field_t *f, int *ptype, int *plen)
+{
+    static const int dec_bytes[39] = {0,  1,  1,  2,  2,  3,  3,  4,  4,  4,  5,  5,  6,
+                                      6,  6,  7,  7,  8,  8,  8,  9,  9,  10, 10, 11, 11,
+                                      11, 12, 12, 13, 13, 13, 14, 14, 15, 15, 16, 16, 16};
+    *plen = 0;
+    switch (f->type) {
+    case URSA_TYPE_BOOL:
+        *ptype = 0;
+        break;
+    case URSA_TYPE_INT8:
+    case URSA_TYPE_INT16:
+    case URSA_TYPE_INT32:
+    case URSA_TYPE_UINT8:
+    case URSA_TYPE_UINT16:
+    case URSA_TYPE_UINT32:
+    case URSA_TYPE_DATE:
+        *ptype = 1, *plen = 4;
+        break;
+    case URSA_TYPE_FLOAT32:
+        *ptype = 4, *plen = 4;
+        break;
+    case URSA_TYPE_FLOAT64:
+        *ptype = 5, *plen = 8;
+        break;
+    case URSA_TYPE_DECIMAL:
+        if (f->precision <= 9)
+            *ptype = 1, *plen = 4;
+        else if (f->precision <= 18)
+            *ptype = 2, *plen = 8;
+        else
+            *ptype = 7, *plen = dec_bytes[f->precision];
+        break;
+    case URSA_TYPE_UUID:
+        *ptype = 7, *plen = 16;
+        break;
+    case URSA_TYPE_STRING:
+    case URSA_TYPE_BINARY:
+    case URSA_TYPE_JSON:
+        *ptype = 6;
+        break;
+    default:
+        *ptype = 2, *plen = 8;
+    }
+}
+
+/* Appends one physical value (plen bytes at p) to col as the column's own
+ * representation. */
+static int append_phys(ursa_column_t *col, const ursa_field_t *f, const uint8_t *p, int plen)
+{
+    uint8_t v[16] = {0};
+    int32_t i32;
+    switch (f->type) {
+    case URSA_TYPE_INT8:
+    case URSA_TYPE_UINT8:
+    case URSA_TYPE_INT16:
+    case URSA_TYPE_UINT16:
+        memcpy(&i32, p, 4);
+        memcpy(v, &i32, col->width); /* the low bytes; range checked by the caller's comparison */
+        break;
+    case URSA_TYPE_DECIMAL:
+        if (f->precision <= 9) {
+            memcpy(&i32, p, 4);
+            int64_t x = i32;
+            memcpy(v, &x, 8);
+        } else if (f->precision <= 18) {
+            memcpy(v, p, 8);
+        } else { /* big-endian two's complement, sign-extended to 16 bytes */
+            memset(v, (p[0] & 0x80) ? 0xff : 0, 16);
+            for (int k = 0; k < plen; k++) v[k] = p[plen - 1 - k];
+        }
+        break;
+    default:
+        memcpy(v, p, col->width);
+    }
+    return ursa_column_append_fixed(col, v);
+}
+
 /* Decodes one column chunk into col (appending). */
 static int read_chunk(const ursa_buf_t *file, const tv_t *md, const ursa_field_t *field, ursa_column_t *col,
                       parsed_t *ps)
@@ -243,15 +325,19 @@ static int read_chunk(const ursa_buf_t *file, const tv_t *md, const ursa_field_t
     int64_t unc_total = tv_int(md, 6, -1), comp_total = tv_int(md, 7, -1);
     int64_t data_off = tv_int(md, 9, -1), dict_off = tv_int(md, 11, -1);
     int64_t start = dict_off >= 0 ? dict_off : data_off;
+    int ptype, plen;
+    phys_of(field, &ptype, &plen);
+    if (tv_int(md, 1, -1) != ptype) BAD("physical type");
     if (nvals < 0 || start < 4 || (uint64_t)start >= file->len) BAD("chunk offsets");
     if (dict_off >= 0 && dict_off >= data_off) BAD("dictionary page after data page");
     const uint8_t *end = file->data + file->len;
     size_t pos = (size_t)start;
     int64_t got = 0, unc = 0, comp = 0;
-    ursa_buf_t dict = {0}, body = {0};
+    ursa_buf_t dict = {0}, body = {0}, vals = {0};
     const uint8_t **dvals = NULL;
     size_t *dlens = NULL, ndict = 0;
     uint32_t *defs = NULL, *idx = NULL;
+    int64_t *ints = NULL;
     int rc = -1;
     bool first_data = true;
     while (got < nvals) {
@@ -264,17 +350,39 @@ static int read_chunk(const ursa_buf_t *file, const tv_t *md, const ursa_field_t
         }
         size_t hlen = (size_t)(p - (file->data + pos));
         int64_t type = tv_int(&ph, 1, -1), usize = tv_int(&ph, 2, -1), csize = tv_int(&ph, 3, -1);
-        const tv_t *dph = tv_get(&ph, 5), *dictph = tv_get(&ph, 7);
-        int64_t pnv = tv_int(dph ? dph : dictph, 1, -1), enc = tv_int(dph ? dph : dictph, 2, -1);
+        const tv_t *dph = tv_get(&ph, 5), *dictph = tv_get(&ph, 7), *v2h = tv_get(&ph, 8);
+        const tv_t *h = dph ? dph : v2h ? v2h : dictph;
+        int64_t pnv = tv_int(h, 1, -1);
+        int64_t enc = v2h ? tv_int(v2h, 4, -1) : tv_int(h, 2, -1);
         int64_t dl_enc = tv_int(dph, 3, -1), rl_enc = tv_int(dph, 4, -1);
-        bool is_data = dph != NULL, is_dict = dictph != NULL;
+        int64_t v2_nulls = tv_int(v2h, 2, -1), v2_rows = tv_int(v2h, 3, -1), v2_dl = tv_int(v2h, 5, -1);
+        int64_t v2_rl = tv_int(v2h, 6, -1), v2_comp = tv_int(v2h, 7, 1);
+        bool is_dict = dictph != NULL;
         tv_free(&ph);
         if (csize < 0 || usize < 0 || (size_t)csize > (size_t)(end - p)) {
             fail_at("page sizes", __LINE__);
             goto out;
         }
         body.len = 0;
-        if (pq_decompress((pq_codec_t)codec, p, (size_t)csize, (size_t)usize, &body)) {
+        size_t lvl = 0; /* v2: levels before the (compressed) values */
+        if (type == 3) {
+            if (v2_dl < 0 || v2_dl > csize || v2_rl != 0 || v2_rows != pnv) {
+                fail_at("v2 header", __LINE__);
+                goto out;
+            }
+            lvl = (size_t)v2_dl;
+            if (ursa_buf_append(&body, p, lvl)) goto out;
+            bool compressed = v2_comp && codec != 0;
+            if (v2_comp != (codec != 0)) {
+                fail_at("v2 is_compressed", __LINE__);
+                goto out;
+            }
+            if (pq_decompress(compressed ? (pq_codec_t)codec : PQ_CODEC_UNCOMPRESSED, p + lvl,
+                              (size_t)csize - lvl, (size_t)usize - lvl, &body)) {
+                fail_at("decompress v2", __LINE__);
+                goto out;
+            }
+        } else if (pq_decompress((pq_codec_t)codec, p, (size_t)csize, (size_t)usize, &body)) {
             fail_at("decompress", __LINE__);
             goto out;
         }
@@ -292,24 +400,28 @@ static int read_chunk(const ursa_buf_t *file, const tv_t *md, const ursa_field_t
             dlens = calloc((size_t)pnv + 1, sizeof(*dlens));
             size_t q = 0;
             for (int64_t k = 0; k < pnv; k++) {
-                uint32_t l;
-                if (q + 4 > dict.len) goto out;
-                memcpy(&l, dict.data + q, 4);
-                if (l > dict.len - q - 4) goto out;
-                dvals[k] = dict.data + q + 4;
+                uint32_t l = (uint32_t)plen;
+                if (ptype == 6) {
+                    if (q + 4 > dict.len) goto out;
+                    memcpy(&l, dict.data + q, 4);
+                    q += 4;
+                }
+                if (l > dict.len - q) goto out;
+                dvals[k] = dict.data + q;
                 dlens[k] = l;
-                q += 4 + l;
+                q += l;
             }
             if (q != dict.len) goto out;
             ndict = (size_t)pnv;
-        } else if (type == 0 && is_data) {
+        } else if ((type == 0 && dph) || (type == 3 && v2h)) {
             if (first_data && (int64_t)pos != data_off) {
                 fail_at("data_page_offset", __LINE__);
                 goto out;
             }
             first_data = false;
             ps->data_pages++;
-            if (dl_enc != 3 || rl_enc != 3) {
+            ps->v2_pages += type == 3;
+            if (type == 0 && (dl_enc != 3 || rl_enc != 3)) {
                 fail_at("level encodings", __LINE__);
                 goto out;
             }
@@ -317,24 +429,38 @@ static int read_chunk(const ursa_buf_t *file, const tv_t *md, const ursa_field_t
             free(defs);
             defs = calloc(n + 1, sizeof(uint32_t));
             if (field->nullable) {
-                uint32_t l;
-                if (body.len < 4) goto out;
-                memcpy(&l, body.data, 4);
+                uint32_t l = (uint32_t)lvl;
+                if (type == 0) {
+                    if (body.len < 4) goto out;
+                    memcpy(&l, body.data, 4);
+                    q = 4;
+                }
                 size_t used;
-                if (l > body.len - 4 || pq_rle_decode(body.data + 4, l, 1, defs, n, &used) || used != l) {
+                if (l > body.len - q || pq_rle_decode(body.data + q, l, 1, defs, n, &used) || used != l) {
                     fail_at("definition levels", __LINE__);
                     goto out;
                 }
-                q = 4 + l;
+                q += l;
                 nonnull = 0;
                 for (size_t k = 0; k < n; k++) nonnull += defs[k];
             } else {
+                if (lvl) goto out;
                 for (size_t k = 0; k < n; k++) defs[k] = 1;
             }
+            if (type == 3 && v2_nulls != (int64_t)(n - nonnull)) {
+                fail_at("v2 num_nulls", __LINE__);
+                goto out;
+            }
             const uint8_t *v = body.data + q;
-            size_t vlen = body.len - q, vi = 0;
+            size_t vlen = body.len - q;
+            /* Decode the values into vals: fixed-width physical values, or
+             * (byte arrays) pointer/length pairs via idx into a side table. */
+            vals.len = 0;
             free(idx);
             idx = NULL;
+            const uint8_t **sv = NULL;
+            size_t *sl = NULL;
+            size_t consumed = 0;
             if (enc == 8) {
                 ps->dict_data_pages++;
                 if (!ndict || vlen < 1) {
@@ -347,52 +473,132 @@ static int read_chunk(const ursa_buf_t *file, const tv_t *md, const ursa_field_t
                     fail_at("indices", __LINE__);
                     goto out;
                 }
-            } else if (enc == 0) {
-                ps->plain_data_pages++;
+                for (size_t k = 0; k < nonnull; k++)
+                    if (idx[k] >= ndict) goto out;
+                consumed = vlen;
             } else {
-                fail_at("encoding", __LINE__);
-                goto out;
+                ps->enc_pages[enc >= 0 && enc < 10 ? enc : 0]++;
+                if (enc == 0) ps->plain_data_pages++;
             }
-            size_t vpos = 0;
-            for (size_t k = 0; k < n; k++) {
-                int r;
-                if (!defs[k]) {
-                    r = ursa_column_append_null(col);
-                } else if (idx) {
-                    if (idx[vi] >= ndict) goto out;
-                    r = ursa_column_append_str(col, dvals[idx[vi]], dlens[idx[vi]]);
-                    vi++;
-                } else if (field->type == URSA_TYPE_BOOL) {
-                    if (vi / 8 >= vlen) goto out;
-                    r = ursa_column_append_bool(col, (v[vi / 8] >> (vi % 8)) & 1);
-                    vi++;
-                } else if (field->type == URSA_TYPE_STRING) {
+            sv = calloc(nonnull + 1, sizeof(*sv));
+            sl = calloc(nonnull + 1, sizeof(*sl));
+            if (idx) {
+                for (size_t k = 0; k < nonnull; k++) sv[k] = dvals[idx[k]], sl[k] = dlens[idx[k]];
+            } else if (ptype == 0) {
+                if (enc == 0 && type == 0) {
+                    if (nonnull > vlen * 8) goto bad_vals;
+                    if (ursa_buf_reserve(&vals, nonnull + 1)) goto bad_vals;
+                    for (size_t k = 0; k < nonnull; k++) vals.data[k] = (v[k / 8] >> (k % 8)) & 1;
+                    consumed = (nonnull + 7) / 8;
+                } else if (enc == 3 && type == 3) {
                     uint32_t l;
-                    if (vpos + 4 > vlen) goto out;
-                    memcpy(&l, v + vpos, 4);
-                    if (l > vlen - vpos - 4) goto out;
-                    r = ursa_column_append_str(col, v + vpos + 4, l);
-                    vpos += 4 + l;
+                    size_t used;
+                    if (vlen < 4) goto bad_vals;
+                    memcpy(&l, v, 4);
+                    uint32_t *bits = calloc(nonnull + 1, sizeof(uint32_t));
+                    if (l > vlen - 4 || pq_rle_decode(v + 4, l, 1, bits, nonnull, &used) || used != l) {
+                        free(bits);
+                        goto bad_vals;
+                    }
+                    if (ursa_buf_reserve(&vals, nonnull + 1)) goto bad_vals;
+                    for (size_t k = 0; k < nonnull; k++) vals.data[k] = (uint8_t)bits[k];
+                    free(bits);
+                    consumed = 4 + l;
                 } else {
-                    if (vpos + 8 > vlen) goto out;
-                    int64_t x;
-                    memcpy(&x, v + vpos, 8);
-                    vpos += 8;
-                    if (field->type == URSA_TYPE_FLOAT64) {
-                        double d;
-                        memcpy(&d, &x, 8);
-                        r = ursa_column_append_f64(col, d);
-                    } else {
-                        r = ursa_column_append_i64(col, x);
+                    goto bad_vals;
+                }
+                for (size_t k = 0; k < nonnull; k++) sv[k] = vals.data + k, sl[k] = 1;
+            } else if (ptype == 6 && (enc == 0 || enc == 6)) {
+                size_t vpos = 0;
+                if (enc == 0) {
+                    for (size_t k = 0; k < nonnull; k++) {
+                        uint32_t l;
+                        if (vpos + 4 > vlen) goto bad_vals;
+                        memcpy(&l, v + vpos, 4);
+                        if (l > vlen - vpos - 4) goto bad_vals;
+                        sv[k] = v + vpos + 4, sl[k] = l;
+                        vpos += 4 + l;
+                    }
+                } else {
+                    free(ints);
+                    ints = calloc(nonnull + 1, sizeof(int64_t));
+                    size_t used;
+                    if (pq_delta_decode(v, vlen, 32, ints, nonnull, &used)) goto bad_vals;
+                    vpos = used;
+                    for (size_t k = 0; k < nonnull; k++) {
+                        if (ints[k] < 0 || (size_t)ints[k] > vlen - vpos) goto bad_vals;
+                        sv[k] = v + vpos, sl[k] = (size_t)ints[k];
+                        vpos += (size_t)ints[k];
                     }
                 }
-                if (r) goto out;
+                consumed = vpos;
+            } else if (ptype != 6 && (enc == 0 || enc == 5 || enc == 9)) {
+                size_t P = (size_t)plen;
+                if (ursa_buf_reserve(&vals, nonnull * P + 1)) goto bad_vals;
+                if (enc == 0) {
+                    if (nonnull * P > vlen) goto bad_vals;
+                    memcpy(vals.data, v, nonnull * P);
+                    consumed = nonnull * P;
+                } else if (enc == 9) {
+                    if ((ptype != 4 && ptype != 5) || nonnull * P > vlen) goto bad_vals;
+                    for (size_t k = 0; k < nonnull; k++)
+                        for (size_t b = 0; b < P; b++) vals.data[k * P + b] = v[b * nonnull + k];
+                    consumed = nonnull * P;
+                } else {
+                    if (ptype != 1 && ptype != 2) goto bad_vals;
+                    free(ints);
+                    ints = calloc(nonnull + 1, sizeof(int64_t));
+                    size_t used;
+                    if (pq_delta_decode(v, vlen, ptype == 1 ? 32 : 64, ints, nonnull, &used)) goto bad_vals;
+                    for (size_t k = 0; k < nonnull; k++) {
+                        int32_t x32 = (int32_t)ints[k];
+                        if (ptype == 1)
+                            memcpy(vals.data + k * 4, &x32, 4);
+                        else
+                            memcpy(vals.data + k * 8, &ints[k], 8);
+                    }
+                    consumed = used;
+                }
+                for (size_t k = 0; k < nonnull; k++) sv[k] = vals.data + k * P, sl[k] = P;
+            } else {
+                goto bad_vals;
             }
-            if (!idx && field->type != URSA_TYPE_BOOL && vpos != vlen) {
+            if (consumed != vlen) {
+                free(sv);
+                free(sl);
                 fail_at("trailing bytes in page", __LINE__);
                 goto out;
             }
+            size_t vi = 0;
+            for (size_t k = 0; k < n; k++) {
+                int r;
+                if (!defs[k])
+                    r = ursa_column_append_null(col);
+                else if (ptype == 0)
+                    r = ursa_column_append_bool(col, sv[vi][0] != 0), vi++;
+                else if (ptype == 6)
+                    r = ursa_column_append_str(col, sv[vi], sl[vi]), vi++;
+                else if (sl[vi] != (size_t)plen)
+                    r = -1;
+                else
+                    r = append_phys(col, field, sv[vi], plen), vi++;
+                if (r) {
+                    free(sv);
+                    free(sl);
+                    goto out;
+                }
+            }
+            free(sv);
+            free(sl);
             got += (int64_t)n;
+            if (0) {
+            bad_vals:
+                free(sv);
+                free(sl);
+                fprintf(stderr, "encoding %lld of type %d\n", (long long)enc, ptype);
+                fail_at("values", __LINE__);
+                goto out;
+            }
         } else {
             fail_at("page type", __LINE__);
             goto out;
@@ -409,10 +615,12 @@ static int read_chunk(const ursa_buf_t *file, const tv_t *md, const ursa_field_t
 out:
     ursa_buf_free(&dict);
     ursa_buf_free(&body);
+    ursa_buf_free(&vals);
     free(dvals);
     free(dlens);
     free(defs);
     free(idx);
+    free(ints);
     return rc;
 }
 
@@ -421,7 +629,7 @@ static int read_file(const ursa_buf_t *file, const ursa_schema_t *s, ursa_batch_
 {
     memset(ps, 0, sizeof(*ps));
     ps->file = malloc(file->len + 1);
-    memcpy(ps->file, file->data, file->len);
+    if (file->len) memcpy(ps->file, file->data, file->len);
     if (file->len < 12 || memcmp(file->data, "PAR1", 4) || memcmp(file->data + file->len - 4, "PAR1", 4))
         BAD("magic");
     uint32_t flen;
@@ -495,14 +703,17 @@ static bool same_column(const ursa_column_t *a, const ursa_column_t *b, const ch
             case URSA_TYPE_BOOL:
                 eq = ursa_column_bool(a, i) == ursa_column_bool(b, i);
                 break;
-            case URSA_TYPE_STRING: {
+            case URSA_TYPE_STRING:
+            case URSA_TYPE_BINARY:
+            case URSA_TYPE_JSON: {
                 size_t na, nb;
                 const uint8_t *sa = col_str(a, i, &na), *sb = col_str(b, i, &nb);
                 eq = na == nb && memcmp(sa, sb, na) == 0;
                 break;
             }
             default: /* bitwise, so NaN and -0.0 are compared exactly */
-                eq = memcmp(a->values.data + i * 8, b->values.data + i * 8, 8) == 0;
+                eq = a->width == b->width &&
+                     memcmp(a->values.data + i * a->width, b->values.data + i * b->width, a->width) == 0;
             }
         }
         if (!eq) {
@@ -684,9 +895,10 @@ static uint64_t rnd(void)
     return rng_state;
 }
 
-#define FIELD(n, t, null)                       \
-    {                                           \
-        (char *)(n), sizeof(n) - 1, (t), (null) \
+#define FIELD(n, t, null)                                                                \
+    {                                                                                    \
+        .name = (char *)(n), .name_len = sizeof(n) - 1, .type = (t), .nullable = (null), \
+        .unit = URSA_UNIT_US, .utc = true                                                \
     }
 
 static ursa_field_t all_fields[] = {
@@ -813,7 +1025,8 @@ static void round_trip(const char *name, const ursa_schema_t *s, const pq_write_
 
 TEST(codec_round_trip)
 {
-    pq_codec_t codecs[] = {PQ_CODEC_UNCOMPRESSED, PQ_CODEC_SNAPPY, PQ_CODEC_ZSTD};
+    pq_codec_t codecs[] = {PQ_CODEC_UNCOMPRESSED, PQ_CODEC_SNAPPY, PQ_CODEC_ZSTD,
+                           PQ_CODEC_GZIP,         PQ_CODEC_BROTLI, PQ_CODEC_LZ4_RAW};
     uint8_t src[10000];
     for (size_t i = 0; i < sizeof(src); i++) src[i] = (uint8_t)(i < 5000 ? i % 7 : rnd());
     for (size_t k = 0; k < URSA_ARRAY_LEN(codecs); k++) {
@@ -833,7 +1046,8 @@ TEST(codec_round_trip)
         pq_compressor_free(&c);
     }
     pq_compressor_t c;
-    CHECK_EQ_INT(pq_compressor_init(&c, (pq_codec_t)2, 0), URSA_EINVAL); /* GZIP: not here */
+    CHECK_EQ_INT(pq_compressor_init(&c, (pq_codec_t)3, 0), URSA_EINVAL); /* LZO: not here */
+    CHECK_EQ_INT(pq_compressor_init(&c, PQ_CODEC_GZIP, 10), URSA_EINVAL);
     CHECK_EQ_INT(pq_compressor_init(&c, PQ_CODEC_ZSTD, 1000), URSA_EINVAL);
 }
 
@@ -850,7 +1064,12 @@ TEST(options)
     CHECK_EQ_INT(pq_codec_from_name("zstd"), PQ_CODEC_ZSTD);
     CHECK_EQ_INT(pq_codec_from_name("SNAPPY"), PQ_CODEC_SNAPPY);
     CHECK_EQ_INT(pq_codec_from_name("uncompressed"), PQ_CODEC_UNCOMPRESSED);
-    CHECK_EQ_INT(pq_codec_from_name("gzip"), -1);
+    CHECK_EQ_INT(pq_codec_from_name("gzip"), PQ_CODEC_GZIP);
+    CHECK_EQ_INT(pq_codec_from_name("brotli"), PQ_CODEC_BROTLI);
+    CHECK_EQ_INT(pq_codec_from_name("lz4_raw"), PQ_CODEC_LZ4_RAW);
+    CHECK_EQ_INT(pq_codec_from_name("lz4"), PQ_CODEC_LZ4_RAW);
+    CHECK_EQ_INT(pq_codec_from_name("none"), PQ_CODEC_UNCOMPRESSED);
+    CHECK_EQ_INT(pq_codec_from_name("lzo"), -1);
     CHECK_EQ_INT(pq_codec_from_name(NULL), -1);
 
     memsink_t m = {0};
@@ -945,8 +1164,10 @@ TEST(schema_in_footer)
         }
     }
     const tv_t *kv = tv_get(&ps.meta, 5);
-    CHECK(kv && kv->nkids == 1);
-    if (kv && kv->nkids == 1) {
+    CHECK(kv && kv->nkids == 2); /* ours, then ARROW:schema */
+    if (kv && kv->nkids == 2) {
+        const tv_t *ak = tv_get(&kv->kids[1], 1);
+        CHECK(ak && ak->len == 12 && memcmp(ak->bin, "ARROW:schema", 12) == 0);
         const tv_t *k = tv_get(&kv->kids[0], 1), *v = tv_get(&kv->kids[0], 2);
         CHECK(k && k->len == 11 && memcmp(k->bin, "ursa.schema", 11) == 0);
         CHECK(v && v->len == strlen(o.kv_value));
@@ -1438,6 +1659,7 @@ TEST(allocation_failures)
 TEST(row_group_limit)
 {
     static ursa_field_t f[] = {FIELD("v", URSA_TYPE_INT64, false)};
+    f[0].encoding = URSA_ENC_PLAIN; /* so that encoded bytes are the estimate */
     ursa_schema_t s = {f, 1, -1};
     ursa_batch_t b;
     CHECK_EQ_INT(ursa_batch_init(&b, &s), URSA_OK);
@@ -1475,8 +1697,11 @@ TEST(random_round_trips)
         size_t nf = 1 + rnd() % 12;
         for (size_t i = 0; i < nf; i++) {
             snprintf(names[i], sizeof(names[i]), "c%zu", i);
+            memset(&fields[i], 0, sizeof(fields[i]));
             fields[i].name = names[i];
             fields[i].name_len = strlen(names[i]);
+            fields[i].unit = URSA_UNIT_US;
+            fields[i].utc = true;
             fields[i].type = (ursa_type_t)(rnd() % 5);
             fields[i].nullable = rnd() % 3 != 0;
         }
