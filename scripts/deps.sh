@@ -7,7 +7,7 @@ mode=${1:-build}
 cd "$(dirname "$0")/.."
 
 build_pkgs=(gcc make cmake ninja-build pkg-config libmicrohttpd-dev libjansson-dev libzstd-dev
-            libsnappy-dev zlib1g-dev libbrotli-dev liblz4-dev libxxhash-dev)
+            libsnappy-dev zlib1g-dev libbrotli-dev liblz4-dev libxxhash-dev libcurl4-openssl-dev libssl-dev)
 test_pkgs=(curl clang-format)
 
 pkgs=("${build_pkgs[@]}")
