@@ -1787,6 +1787,406 @@ TEST(random_round_trips)
     CHECK_EQ_INT(ursa_mem_used(), base);
 }
 
+/* ---------------------------------------------------------------------------
+ * The type matrix: every type, nullable or not, with edge values, through
+ * each codec, each encoding that applies and page v1/v2. Files are saved
+ * as ursa_mx_*.parquet with a .rows.json sidecar (canonical text of every
+ * value) for tests/tools/check_writer_files.mjs.
+ * ------------------------------------------------------------------------- */
+
+#define MXF(n, t, null, p, sc, u, tz)                                                                 \
+    {                                                                                                 \
+        .name = (char *)(n), .name_len = sizeof(n) - 1, .type = (t), .nullable = (null), .precision = (p), \
+        .scale = (sc), .unit = (u), .utc = (tz)                                                      \
+    }
+#define MX(n, t, null) MXF(n, t, null, 0, 0, URSA_UNIT_US, true)
+
+static ursa_field_t mx_fields[] = {
+    MX("b", URSA_TYPE_BOOL, true),
+    MX("i8", URSA_TYPE_INT8, true),
+    MX("i16", URSA_TYPE_INT16, false),
+    MX("i32", URSA_TYPE_INT32, true),
+    MX("i64", URSA_TYPE_INT64, false),
+    MX("u8", URSA_TYPE_UINT8, false),
+    MX("u16", URSA_TYPE_UINT16, true),
+    MX("u32", URSA_TYPE_UINT32, false),
+    MX("u64", URSA_TYPE_UINT64, true),
+    MX("f32", URSA_TYPE_FLOAT32, true),
+    MX("f64", URSA_TYPE_FLOAT64, false),
+    MXF("d9", URSA_TYPE_DECIMAL, true, 9, 2, URSA_UNIT_US, true),
+    MXF("d18", URSA_TYPE_DECIMAL, false, 18, 4, URSA_UNIT_US, true),
+    MXF("d38", URSA_TYPE_DECIMAL, true, 38, 10, URSA_UNIT_US, true),
+    MXF("d20", URSA_TYPE_DECIMAL, false, 20, 0, URSA_UNIT_US, true),
+    MX("s", URSA_TYPE_STRING, true),
+    MX("bin", URSA_TYPE_BINARY, true),
+    MX("j", URSA_TYPE_JSON, false),
+    MX("dt", URSA_TYPE_DATE, true),
+    MX("tm", URSA_TYPE_TIME, false),
+    MXF("ts_ms", URSA_TYPE_TIMESTAMP, true, 0, 0, URSA_UNIT_MS, true),
+    MX("ts_us", URSA_TYPE_TIMESTAMP, false),
+    MXF("ts_ns", URSA_TYPE_TIMESTAMP, true, 0, 0, URSA_UNIT_NS, true),
+    MXF("ts_local", URSA_TYPE_TIMESTAMP, true, 0, 0, URSA_UNIT_US, false),
+    MX("id", URSA_TYPE_UUID, true),
+    MX("nulls", URSA_TYPE_INT64, true),
+};
+
+static void u128_str(unsigned __int128 u, char *out)
+{
+    char tmp[48];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + (int)(u % 10));
+        u /= 10;
+    } while (u);
+    int k = 0;
+    while (n) out[k++] = tmp[--n];
+    out[k] = 0;
+}
+
+/* Canonical text of a decimal: unscaled v with scale digits after the point. */
+static void dec_str(__int128 v, int scale, char *out)
+{
+    char digits[48], padded[96];
+    bool neg = v < 0;
+    u128_str(neg ? -(unsigned __int128)v : (unsigned __int128)v, digits);
+    size_t n = strlen(digits), zeros = n <= (size_t)scale ? (size_t)scale + 1 - n : 0;
+    memset(padded, '0', zeros);
+    memcpy(padded + zeros, digits, n + 1);
+    size_t pn = strlen(padded);
+    if (scale)
+        snprintf(out, 128, "%s%.*s.%s", neg ? "-" : "", (int)(pn - (size_t)scale), padded,
+                 padded + pn - (size_t)scale);
+    else
+        snprintf(out, 128, "%s%s", neg ? "-" : "", padded);
+}
+
+/* Appends row r's value of column c (edge values first, then varied). */
+static int mx_value(ursa_column_t *col, const ursa_field_t *f, size_t r, uint64_t x)
+{
+    uint8_t v[16] = {0};
+    if (f->nullable && (r % 7 == 3 || strcmp(f->name, "nulls") == 0)) return ursa_column_append_null(col);
+    size_t e = r; /* edge index */
+    switch (f->type) {
+    case URSA_TYPE_BOOL:
+        return ursa_column_append_bool(col, (x >> 3) & 1);
+    case URSA_TYPE_INT8: {
+        int8_t k = e == 0 ? INT8_MIN : e == 1 ? INT8_MAX : (int8_t)x;
+        return ursa_column_append_fixed(col, &k);
+    }
+    case URSA_TYPE_INT16: {
+        int16_t k = e == 0 ? INT16_MIN : e == 1 ? INT16_MAX : (int16_t)x;
+        return ursa_column_append_fixed(col, &k);
+    }
+    case URSA_TYPE_INT32: {
+        int32_t k = e == 0 ? INT32_MIN : e == 1 ? INT32_MAX : (int32_t)(x % 1000) - 500;
+        return ursa_column_append_fixed(col, &k);
+    }
+    case URSA_TYPE_INT64:
+        return ursa_column_append_i64(col, e == 0 ? INT64_MIN : e == 1 ? INT64_MAX : (int64_t)x);
+    case URSA_TYPE_UINT8: {
+        uint8_t k = e == 0 ? 0 : e == 1 ? UINT8_MAX : (uint8_t)x;
+        return ursa_column_append_fixed(col, &k);
+    }
+    case URSA_TYPE_UINT16: {
+        uint16_t k = e == 0 ? 0 : e == 1 ? UINT16_MAX : (uint16_t)x;
+        return ursa_column_append_fixed(col, &k);
+    }
+    case URSA_TYPE_UINT32: {
+        uint32_t k = e == 0 ? 0 : e == 1 ? UINT32_MAX : e == 2 ? 0x80000000u : (uint32_t)x;
+        return ursa_column_append_fixed(col, &k);
+    }
+    case URSA_TYPE_UINT64: {
+        uint64_t k = e == 0 ? 0 : e == 1 ? UINT64_MAX : e == 2 ? (1ull << 63) : x;
+        return ursa_column_append_fixed(col, &k);
+    }
+    case URSA_TYPE_FLOAT32: {
+        static const float sp[] = {0.0f, -0.0f, 3.4028235e38f, -1.17549435e-38f, 1.5f};
+        float k = e < 5 ? sp[e] : (float)((double)(int64_t)x / 1e12);
+        return ursa_column_append_fixed(col, &k);
+    }
+    case URSA_TYPE_FLOAT64: {
+        static const double sp[] = {-0.0, 0.0, 1e308, -5e-324, 2.5};
+        return ursa_column_append_f64(col, e < 5 ? sp[e] : (double)(int64_t)x / 3.0);
+    }
+    case URSA_TYPE_DECIMAL: {
+        __int128 lim = 1;
+        for (int k = 0; k < f->precision; k++) lim *= 10;
+        lim -= 1; /* 99..9 */
+        __int128 d = e == 0 ? -lim : e == 1 ? lim : e == 2 ? 0 : (__int128)(int64_t)x % lim;
+        if (f->precision <= 18) {
+            int64_t k = (int64_t)d;
+            return ursa_column_append_fixed(col, &k);
+        }
+        memcpy(v, &d, 16);
+        return ursa_column_append_fixed(col, v);
+    }
+    case URSA_TYPE_STRING: {
+        static const char *const w[] = {"", "a", "δέλτα", "zeta 🦓", "\x7f"};
+        const char *s = w[(e < 5 ? e : x) % 5];
+        return ursa_column_append_str(col, s, strlen(s));
+    }
+    case URSA_TYPE_BINARY: {
+        uint8_t b[6] = {0, 0xff, (uint8_t)x, (uint8_t)(x >> 8), 0x80, 0x7f};
+        return ursa_column_append_str(col, b, e == 0 ? 0 : 1 + x % 6);
+    }
+    case URSA_TYPE_JSON: {
+        char tmp[64];
+        int n = e == 0 ? snprintf(tmp, sizeof(tmp), "{}")
+                       : snprintf(tmp, sizeof(tmp), "{\"k\":%u,\"s\":\"é\"}", (unsigned)(x % 100));
+        return ursa_column_append_str(col, tmp, (size_t)n);
+    }
+    case URSA_TYPE_DATE: {
+        int32_t k = e == 0 ? -719162 /* 0001-01-01 */ : e == 1 ? 2932896 /* 9999-12-31 */ : e == 2 ? -1 : (int32_t)(x % 40000) - 20000;
+        return ursa_column_append_fixed(col, &k);
+    }
+    case URSA_TYPE_TIME: {
+        int64_t k = e == 0 ? 0 : e == 1 ? 86399999999ll : (int64_t)(x % 86400000000ull);
+        return ursa_column_append_fixed(col, &k);
+    }
+    case URSA_TYPE_TIMESTAMP: {
+        int64_t span = f->unit == URSA_UNIT_MS ? 4000000000000ll : f->unit == URSA_UNIT_US ? 4000000000000000ll : INT64_MAX / 2;
+        int64_t k = e == 0 ? -span / 2 : e == 1 ? 0 : (int64_t)(x % (uint64_t)span) - span / 2;
+        return ursa_column_append_i64(col, k);
+    }
+    case URSA_TYPE_UUID:
+        for (int k = 0; k < 16; k++) v[k] = e == 0 ? 0 : e == 1 ? 0xff : (uint8_t)(x >> ((k % 8) * 8)) ^ (uint8_t)k;
+        return ursa_column_append_fixed(col, v);
+    default:
+        return URSA_EINVAL;
+    }
+}
+
+/* Canonical text of row r of col into j (JSON value). */
+static int mx_render(ursa_buf_t *j, const ursa_column_t *col, const ursa_field_t *f, size_t r)
+{
+    char num[128];
+    if (!ursa_column_valid(col, r)) return ursa_buf_printf(j, "null");
+    const uint8_t *p = col->width ? ursa_column_ptr(col, r) : NULL;
+    switch (f->type) {
+    case URSA_TYPE_BOOL:
+        return ursa_buf_printf(j, ursa_column_bool(col, r) ? "true" : "false");
+    case URSA_TYPE_INT8:
+        return ursa_buf_printf(j, "\"%d\"", (int)(int8_t)p[0]);
+    case URSA_TYPE_UINT8:
+        return ursa_buf_printf(j, "\"%u\"", (unsigned)p[0]);
+    case URSA_TYPE_INT16: {
+        int16_t k;
+        memcpy(&k, p, 2);
+        return ursa_buf_printf(j, "\"%d\"", k);
+    }
+    case URSA_TYPE_UINT16: {
+        uint16_t k;
+        memcpy(&k, p, 2);
+        return ursa_buf_printf(j, "\"%u\"", k);
+    }
+    case URSA_TYPE_INT32:
+    case URSA_TYPE_DATE: {
+        int32_t k;
+        memcpy(&k, p, 4);
+        return ursa_buf_printf(j, "\"%d\"", k);
+    }
+    case URSA_TYPE_UINT32: {
+        uint32_t k;
+        memcpy(&k, p, 4);
+        return ursa_buf_printf(j, "\"%u\"", k);
+    }
+    case URSA_TYPE_UINT64: {
+        uint64_t k;
+        memcpy(&k, p, 8);
+        return ursa_buf_printf(j, "\"%llu\"", (unsigned long long)k);
+    }
+    case URSA_TYPE_FLOAT32:
+    case URSA_TYPE_FLOAT64: {
+        double d;
+        if (f->type == URSA_TYPE_FLOAT32) {
+            float k;
+            memcpy(&k, p, 4);
+            d = k;
+            snprintf(num, sizeof(num), "%.9g", d);
+        } else {
+            memcpy(&d, p, 8);
+            snprintf(num, sizeof(num), "%.17g", d);
+        }
+        return ursa_buf_printf(j, "%s", num); /* finite values only in the matrix */
+    }
+    case URSA_TYPE_DECIMAL: {
+        __int128 d;
+        if (f->precision <= 18) {
+            int64_t k;
+            memcpy(&k, p, 8);
+            d = k;
+        } else {
+            memcpy(&d, p, 16);
+        }
+        dec_str(d, f->scale, num);
+        return ursa_buf_printf(j, "\"%s\"", num);
+    }
+    case URSA_TYPE_UUID: {
+        int rc = ursa_buf_printf(j, "\"");
+        for (int k = 0; k < 16 && !rc; k++) rc = ursa_buf_printf(j, "%02x", p[k]);
+        return rc ? rc : ursa_buf_printf(j, "\"");
+    }
+    case URSA_TYPE_BINARY: {
+        size_t n;
+        const uint8_t *s = col_str(col, r, &n);
+        int rc = ursa_buf_printf(j, "\"");
+        for (size_t k = 0; k < n && !rc; k++) rc = ursa_buf_printf(j, "%02x", s[k]);
+        return rc ? rc : ursa_buf_printf(j, "\"");
+    }
+    case URSA_TYPE_STRING:
+    case URSA_TYPE_JSON: {
+        size_t n;
+        const uint8_t *s = col_str(col, r, &n);
+        return ursa_buf_json_str(j, (const char *)s, n);
+    }
+    default: { /* int64, time, timestamp: the integer */
+        int64_t k;
+        memcpy(&k, p, 8);
+        return ursa_buf_printf(j, "\"%lld\"", (long long)k);
+    }
+    }
+}
+
+static void mx_save_rows(const char *name, const ursa_schema_t *s, const ursa_batch_t *b)
+{
+    ursa_buf_t j = {0};
+    int rc = ursa_buf_printf(&j, "{\"rows\": %zu, \"columns\": {", b->nrows);
+    for (size_t c = 0; c < s->nfields && !rc; c++) {
+        const ursa_field_t *f = &s->fields[c];
+        rc = ursa_buf_printf(&j, "%s\"%s\": {\"type\": \"%s\", \"nullable\": %s, \"precision\": %d, \"scale\": %d, "
+                                 "\"unit\": %d, \"utc\": %s, \"encoding\": %d, \"bloom\": %s, \"values\": [",
+                             c ? ", " : "", f->name, ursa_type_name(f->type), f->nullable ? "true" : "false",
+                             f->precision, f->scale, (int)f->unit, f->utc ? "true" : "false", (int)f->encoding,
+                             f->bloom_filter ? "true" : "false");
+        for (size_t r = 0; r < b->nrows && !rc; r++) {
+            if (r) rc = ursa_buf_printf(&j, ",");
+            if (!rc) rc = mx_render(&j, &b->cols[c], f, r);
+        }
+        if (!rc) rc = ursa_buf_printf(&j, "]}");
+    }
+    if (!rc) rc = ursa_buf_printf(&j, "}}\n");
+    CHECK_EQ_INT(rc, URSA_OK);
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/ursa_mx_%s.rows.json", tmp_dir(), name);
+    FILE *fp = fopen(path, "wb");
+    CHECK(fp != NULL);
+    if (fp) {
+        CHECK(fwrite(j.data, 1, j.len, fp) == j.len);
+        fclose(fp);
+    }
+    ursa_buf_free(&j);
+}
+
+/* Writes b through o, reads it back in C, saves file and sidecar. */
+static void mx_round_trip(const char *name, const ursa_schema_t *s, const pq_write_opts_t *o, const ursa_batch_t *b,
+                          parsed_t *ps)
+{
+    memsink_t m = {0};
+    uint64_t bytes = 0;
+    size_t chunks[] = {1, 333, 1000};
+    CHECK_EQ_INT(write_file(s, o, b, chunks, 3, &m, &bytes), URSA_OK);
+    ursa_batch_t back;
+    CHECK_EQ_INT(ursa_batch_init(&back, s), URSA_OK);
+    int ok = read_file(&m.buf, s, &back, ps) == 0;
+    CHECK(ok);
+    for (size_t c = 0; ok && c < s->nfields; c++) {
+        bool same = same_column(&b->cols[c], &back.cols[c], s->fields[c].name);
+        if (!same) fprintf(stderr, "  in %s\n", name);
+        CHECK(same);
+    }
+    char fname[128];
+    snprintf(fname, sizeof(fname), "%s/ursa_mx_%s.parquet", tmp_dir(), name);
+    FILE *fp = fopen(fname, "wb");
+    if (fp) {
+        CHECK(fwrite(m.buf.data, 1, m.buf.len, fp) == m.buf.len);
+        fclose(fp);
+    }
+    mx_save_rows(name, s, b);
+    ursa_batch_free(&back);
+    memsink_free(&m);
+}
+
+static bool mx_enc_applies(const ursa_field_t *f, ursa_encoding_t e)
+{
+    int pt, pl;
+    phys_of(f, &pt, &pl);
+    switch (e) {
+    case URSA_ENC_DICTIONARY:
+        return pt != 0;
+    case URSA_ENC_DELTA_BINARY_PACKED:
+        return pt == 1 || pt == 2;
+    case URSA_ENC_DELTA_LENGTH_BYTE_ARRAY:
+        return pt == 6;
+    case URSA_ENC_BYTE_STREAM_SPLIT:
+        return pt == 4 || pt == 5;
+    default:
+        return true;
+    }
+}
+
+TEST(type_matrix)
+{
+    const size_t nf = URSA_ARRAY_LEN(mx_fields);
+    ursa_field_t fields[URSA_ARRAY_LEN(mx_fields)];
+    memcpy(fields, mx_fields, sizeof(fields));
+    ursa_schema_t s = {fields, nf, -1};
+    pq_codec_t codecs[] = {PQ_CODEC_UNCOMPRESSED, PQ_CODEC_SNAPPY, PQ_CODEC_GZIP,
+                           PQ_CODEC_ZSTD,         PQ_CODEC_LZ4_RAW, PQ_CODEC_BROTLI};
+    const char *cnames[] = {"none", "snappy", "gzip", "zstd", "lz4", "brotli"};
+    ursa_encoding_t encs[] = {URSA_ENC_AUTO, URSA_ENC_PLAIN, URSA_ENC_DICTIONARY, URSA_ENC_DELTA_BINARY_PACKED,
+                              URSA_ENC_DELTA_LENGTH_BYTE_ARRAY, URSA_ENC_BYTE_STREAM_SPLIT};
+    const char *enames[] = {"auto", "plain", "dict", "delta", "dlba", "bss"};
+    size_t sizes[] = {3000, 1, 0};
+    for (size_t si = 0; si < URSA_ARRAY_LEN(sizes); si++) {
+        for (size_t ei = 0; ei < URSA_ARRAY_LEN(encs); ei++) {
+            for (size_t c = 0; c < nf; c++) {
+                fields[c].encoding = mx_enc_applies(&fields[c], encs[ei]) ? encs[ei] : URSA_ENC_AUTO;
+                fields[c].bloom_filter = ei == 0 && c % 3 == 0;
+            }
+            ursa_batch_t b;
+            CHECK_EQ_INT(ursa_batch_init(&b, &s), URSA_OK);
+            int rc = URSA_OK;
+            for (size_t r = 0; r < sizes[si] && rc == URSA_OK; r++) {
+                uint64_t x = rnd();
+                for (size_t c = 0; c < nf && rc == URSA_OK; c++) rc = mx_value(&b.cols[c], &fields[c], r, x ^ (c * 0x9e3779b97f4a7c15ull));
+            }
+            CHECK_EQ_INT(rc, URSA_OK);
+            b.nrows = sizes[si];
+            for (int pv = 1; pv <= 2; pv++) {
+                for (size_t ci = 0; ci < URSA_ARRAY_LEN(codecs); ci++) {
+                    /* Every codec with AUTO; the other encodings with zstd and none. */
+                    if (ei > 0 && codecs[ci] != PQ_CODEC_ZSTD && codecs[ci] != PQ_CODEC_UNCOMPRESSED) continue;
+                    if (si > 0 && ci > 0 && codecs[ci] != PQ_CODEC_ZSTD) continue;
+                    pq_write_opts_t o;
+                    pq_write_opts_default(&o);
+                    o.codec = codecs[ci];
+                    o.level = 0;
+                    o.page_version = pv;
+                    o.page_bytes = 2000;
+                    o.row_group_rows = 1300;
+                    o.dict_max_bytes = ei == 2 ? 600 : 1 << 20; /* dictionaries that fill up */
+                    char name[64];
+                    snprintf(name, sizeof(name), "%zu_%s_%s_v%d", sizes[si], enames[ei], cnames[ci], pv);
+                    parsed_t ps;
+                    mx_round_trip(name, &s, &o, &b, &ps);
+                    if (sizes[si] == 3000 && ei == 0) {
+                        CHECK(ps.v2_pages == (pv == 2 ? ps.data_pages : 0));
+                        CHECK(tv_get(&ps.meta, 4) && tv_get(&ps.meta, 4)->nkids == 3); /* row_group_rows */
+                        const tv_t *md = col_meta(&ps, 0, 0);
+                        CHECK(md && tv_int(md, 14, -1) > 0 && tv_int(md, 15, -1) > 32); /* bloom filter */
+                        const tv_t *cc = &tv_get(&tv_get(&ps.meta, 4)->kids[0], 1)->kids[4];
+                        CHECK(tv_int(cc, 4, -1) > 0 && tv_int(cc, 6, -1) > 0); /* page index */
+                    }
+                    if (sizes[si] == 3000 && ei > 1) CHECK(ps.enc_pages[ei == 3 ? 5 : ei == 4 ? 6 : ei == 5 ? 9 : 0] > 0 || ei == 2);
+                    if (ei == 2 && sizes[si] == 3000) CHECK(ps.dict_data_pages > 0 && ps.plain_data_pages > 0);
+                    parsed_free(&ps);
+                }
+            }
+            ursa_batch_free(&b);
+        }
+    }
+}
+
 int main(void)
 {
     RUN(codec_round_trip);
@@ -1803,5 +2203,6 @@ int main(void)
     RUN(allocation_failures);
     RUN(row_group_limit);
     RUN(random_round_trips);
+    RUN(type_matrix);
     return TEST_EXIT();
 }
