@@ -18,8 +18,11 @@
 //   duckdbQuery(sql)          -> rows of one SQL statement on a shared in-memory DuckDB (session TimeZone UTC)
 //   duckdbParquetInfo(file)   -> {schema: parquet_schema() rows, metadata: parquet_metadata() rows,
 //                                 file: parquet_file_metadata() row, kv: {key: value} of parquet_kv_metadata()}
+//   duckdbChunkStats(file)    -> per column chunk: parquet_metadata() with min/max normalized like the values
 //   duckdbBloomProbe(file, column, sqlValue) -> [{row_group_id, bloom_filter_excludes}] (parquet_bloom_probe)
 //   parquetFooter(file)       -> the FileMetaData as hyparquet decodes it (encodings, page index offsets, ...)
+//   parquetPageIndex(file)    -> ColumnIndex/OffsetIndex of every chunk, with the type of every data page
+//   decodePlainValue(bytes, type) -> a PLAIN statistics value (chunk or page min/max) as a normalized value
 //   close()                   -> releases the cached DuckDB instance
 //
 // Normalized types (one vocabulary for every engine, named like Ursa's schema types):
@@ -246,6 +249,39 @@ function duckType(t, p) {
   return 'other';
 }
 
+// Cast in SQL so that JS receives exact values: integers as HUGEINT (-> bigint), timestamps as epoch units
+// (-> bigint), floats as DOUBLE (-> number, NaN/-0 kept), strings as their UTF-8 bytes, decimals and
+// uuids as text, dates as day numbers. duckConverter() finishes the job in JS.
+function duckExpr(type, x) {
+  const ts = timestampUnit(type);
+  if (ts) return `epoch_${ts.unit}(${x})`;
+  if (isIntegerType(type)) return `${x}::HUGEINT`;
+  if (type.startsWith('decimal(')) return `${x}::VARCHAR`;
+  switch (type) {
+    case 'float64': case 'float32': return `${x}::DOUBLE`;
+    case 'string': return `encode(${x})`; // VARCHAR -> its UTF-8 bytes as BLOB, decoded by decodeUtf8
+    case 'json': return `encode(${x}::VARCHAR)`;
+    case 'binary': case 'bool': return x;
+    case 'uuid': return `${x}::VARCHAR`;
+    case 'date': return `(${x} - DATE '1970-01-01')::BIGINT`;
+    case 'time': return `epoch_us(${x})`;
+    default: return `${x}::VARCHAR`;
+  }
+}
+function duckConverter(type) {
+  if (isBigIntType(type)) return v => BigInt(v);
+  const dec = /^decimal\(\d+,(\d+)\)$/.exec(type);
+  if (dec) return v => canonicalDecimal(v, Number(dec[1]), 'duckdb decimal');
+  switch (type) {
+    case 'string': case 'json': return v => decodeUtf8(v.bytes);
+    case 'binary': return v => hexOf(v.bytes);
+    case 'uuid': return v => String(v).toLowerCase();
+    case 'date': return v => isoDate(v);
+    case 'float32': case 'float64': case 'bool': return v => v;
+    default: return v => `duckdb:${v}`;
+  }
+}
+
 async function readDuckDB(file) {
   const src = `read_parquet(${sqlStr(file)}, hive_partitioning = false)`; // file order: preserve_insertion_order is on by default
   const desc = (await duckdbQuery(`DESCRIBE SELECT * FROM ${src}`));
@@ -254,41 +290,10 @@ async function readDuckDB(file) {
     const p = pschema.get(r.column_name);
     return { name: r.column_name, type: duckType(r.column_type, p), nullable: p ? p.repetition_type !== 'REQUIRED' : null, raw: r.column_type };
   });
-  // Cast in SQL so that JS receives exact values: integers as HUGEINT (-> bigint), timestamps as epoch units
-  // (-> bigint), floats as DOUBLE (-> number, NaN/-0 kept), strings as their UTF-8 bytes, decimals and
-  // uuids as text, dates as day numbers.
-  const sel = schema.map(c => {
-    const x = sqlId(c.name);
-    const ts = timestampUnit(c.type);
-    if (ts) return `epoch_${ts.unit}(${x}) AS ${x}`;
-    if (isIntegerType(c.type)) return `${x}::HUGEINT AS ${x}`;
-    if (c.type.startsWith('decimal(')) return `${x}::VARCHAR AS ${x}`;
-    switch (c.type) {
-      case 'float64': case 'float32': return `${x}::DOUBLE AS ${x}`;
-      case 'string': return `encode(${x}) AS ${x}`; // VARCHAR -> its UTF-8 bytes as BLOB, decoded by decodeUtf8
-      case 'json': return `encode(${x}::VARCHAR) AS ${x}`;
-      case 'binary': case 'bool': return x;
-      case 'uuid': return `${x}::VARCHAR AS ${x}`;
-      case 'date': return `(${x} - DATE '1970-01-01')::BIGINT AS ${x}`;
-      case 'time': return `epoch_us(${x}) AS ${x}`;
-      default: return `${x}::VARCHAR AS ${x}`;
-    }
-  });
+  const sel = schema.map(c => `${duckExpr(c.type, sqlId(c.name))} AS ${sqlId(c.name)}`);
   const rows = await duckdbQuery(`SELECT ${sel.join(', ') || '1 AS __none'} FROM ${src}`);
   if (!schema.length) return { engine: 'duckdb', rows: rows.map(() => ({})), schema };
-  const conv = schema.map(c => {
-    if (isBigIntType(c.type)) return v => BigInt(v);
-    const dec = /^decimal\(\d+,(\d+)\)$/.exec(c.type);
-    if (dec) return v => canonicalDecimal(v, Number(dec[1]), 'duckdb decimal');
-    switch (c.type) {
-      case 'string': case 'json': return v => decodeUtf8(v.bytes);
-      case 'binary': return v => hexOf(v.bytes);
-      case 'uuid': return v => String(v).toLowerCase();
-      case 'date': return v => isoDate(v);
-      case 'float32': case 'float64': case 'bool': return v => v;
-      default: return v => `duckdb:${v}`;
-    }
-  });
+  const conv = schema.map(c => duckConverter(c.type));
   const out = rows.map(r => {
     const o = {};
     schema.forEach((c, i) => { const v = r[c.name]; o[c.name] = v === null || v === undefined ? null : conv[i](v); });
@@ -308,6 +313,43 @@ export async function duckdbParquetInfo(file) {
     file: plain(await duckdbQuery(`SELECT * FROM parquet_file_metadata(${sqlStr(file)})`))[0],
     kv: Object.fromEntries(kvRows.map(r => [r.k, Buffer.from(r.value.bytes).toString('utf8')])),
   };
+}
+
+/**
+ * Column chunk metadata as DuckDB's parquet_metadata() reports it, with the statistics normalized like the
+ * values readDuckDB returns (DuckDB renders min/max as text; they are cast back to the column's DuckDB type
+ * and normalized). One row per column chunk, in row group then column order:
+ *   {row_group, rows (of the row group), column, type (normalized), num_values, nulls, min, max, min_exact,
+ *    max_exact, min_text, max_text, encodings: [..], compression, dictionary_page_offset, bloom_filter_offset,
+ *    bloom_filter_length}
+ */
+export async function duckdbChunkStats(file) {
+  const src = `read_parquet(${sqlStr(file)}, hive_partitioning = false)`;
+  const desc = await duckdbQuery(`DESCRIBE SELECT * FROM ${src}`);
+  const pschema = new Map((await duckdbQuery(`SELECT * FROM parquet_schema(${sqlStr(file)})`)).map(r => [r.name, r]));
+  const out = [];
+  for (const d of desc) {
+    const type = duckType(d.column_type, pschema.get(d.column_name));
+    const cast = v => duckExpr(type, `TRY_CAST(${v} AS ${d.column_type})`);
+    const conv = duckConverter(type);
+    const rows = await duckdbQuery(`SELECT row_group_id, row_group_num_rows, column_id, num_values, stats_null_count, min_is_exact, max_is_exact,
+        stats_min_value, stats_max_value, ${cast('stats_min_value')} AS mn, ${cast('stats_max_value')} AS mx, encodings, compression,
+        dictionary_page_offset, bloom_filter_offset, bloom_filter_length
+      FROM parquet_metadata(${sqlStr(file)}) WHERE path_in_schema = ${sqlStr(d.column_name)} ORDER BY row_group_id`);
+    for (const r of rows) {
+      out.push({
+        row_group: Number(r.row_group_id), rows: Number(r.row_group_num_rows), column: d.column_name, column_id: Number(r.column_id), type,
+        num_values: Number(r.num_values), nulls: r.stats_null_count === null ? null : Number(r.stats_null_count),
+        min: r.mn === null ? null : conv(r.mn), max: r.mx === null ? null : conv(r.mx), min_exact: r.min_is_exact, max_exact: r.max_is_exact,
+        min_text: r.stats_min_value, max_text: r.stats_max_value,
+        encodings: r.encodings ? r.encodings.split(/,\s*/) : [], compression: r.compression,
+        dictionary_page_offset: r.dictionary_page_offset === null ? null : Number(r.dictionary_page_offset),
+        bloom_filter_offset: r.bloom_filter_offset === null ? null : Number(r.bloom_filter_offset),
+        bloom_filter_length: r.bloom_filter_length === null ? null : Number(r.bloom_filter_length),
+      });
+    }
+  }
+  return out.sort((a, b) => a.row_group - b.row_group || a.column_id - b.column_id);
 }
 
 /** DuckDB parquet_bloom_probe(file, column, value): one row per row group, bloom_filter_excludes true/false/null. */
@@ -516,6 +558,82 @@ async function readHyparquet(file) {
     return o;
   });
   return { engine: 'hyparquet', rows, schema };
+}
+
+/**
+ * A PLAIN-encoded statistics value (min_value/max_value bytes of a chunk or page) -> the normalized value of
+ * `type` (pqread's vocabulary; the Parquet physical type follows from it as Ursa maps it).
+ */
+export function decodePlainValue(bytes, type) {
+  if (bytes === null || bytes === undefined) return null;
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const dec = /^decimal\((\d+),(\d+)\)$/.exec(type);
+  if (dec) {
+    const p = Number(dec[1]), s = Number(dec[2]);
+    const u = p <= 9 && bytes.length === 4 ? BigInt(dv.getInt32(0, true)) : p <= 18 && bytes.length === 8 ? dv.getBigInt64(0, true) : bigEndianSigned(bytes);
+    return decimalText(u, s);
+  }
+  switch (type) {
+    case 'bool': return bytes[0] === 1;
+    case 'int8': case 'int16': case 'int32': return BigInt(dv.getInt32(0, true));
+    case 'uint8': case 'uint16': case 'uint32': return BigInt(dv.getUint32(0, true));
+    case 'int64': return dv.getBigInt64(0, true);
+    case 'uint64': return dv.getBigUint64(0, true);
+    case 'float32': return dv.getFloat32(0, true);
+    case 'float64': return dv.getFloat64(0, true);
+    case 'date': return isoDate(dv.getInt32(0, true));
+    case 'string': case 'json': return decodeUtf8(bytes);
+    case 'binary': return hexOf(bytes);
+    case 'uuid': return uuidOf(bytes);
+    default: return isBigIntType(type) && bytes.length === 8 ? dv.getBigInt64(0, true) : `<${type}: ${hexOf(bytes)}>`;
+  }
+}
+
+/** Reads one Thrift compact varint at bytes[pos]; returns [value, next]. */
+function varint(bytes, pos) {
+  let v = 0n, shift = 0n, b;
+  do { b = bytes[pos++]; v |= BigInt(b & 0x7f) << shift; shift += 7n; } while (b & 0x80);
+  return [v, pos];
+}
+export const PAGE_TYPES = ['DATA_PAGE', 'INDEX_PAGE', 'DICTIONARY_PAGE', 'DATA_PAGE_V2'];
+
+/**
+ * The page index of every column chunk (hyparquet decodes the Thrift; min/max stay raw bytes, see
+ * decodePlainValue), and the type of every data page it lists (read from the page header it points at).
+ * Returns [[{column, offset_index: null | {pages: [{offset, compressed_page_size, first_row_index, page_type}]},
+ *            column_index: null | {null_pages, null_counts, boundary_order, min: [bytes], max: [bytes]}}]] per row group.
+ */
+export async function parquetPageIndex(file) {
+  const { parquetMetadata, readColumnIndex, readOffsetIndex } = await import('hyparquet');
+  const buf = readFileSync(file);
+  const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
+  const meta = parquetMetadata(ab);
+  const bytes = new Uint8Array(ab);
+  const reader = (off, len) => ({ view: new DataView(ab, Number(off), Number(len)), offset: 0 });
+  const RAW = { type: 'FIXED_LEN_BYTE_ARRAY' }; // hyparquet returns min/max bytes untouched for this element
+  return meta.row_groups.map(rg => rg.columns.map(cc => {
+    const column = cc.meta_data.path_in_schema.join('.');
+    let offset_index = null, column_index = null;
+    if (cc.offset_index_offset !== undefined && cc.offset_index_offset !== null) {
+      const oi = readOffsetIndex(reader(cc.offset_index_offset, cc.offset_index_length));
+      offset_index = {
+        pages: oi.page_locations.map(l => {
+          const at = Number(l.offset);
+          let page_type = null;
+          if (bytes[at] === 0x15) { const [z] = varint(bytes, at + 1); page_type = PAGE_TYPES[Number((z >> 1n) ^ -(z & 1n))] ?? 'unknown'; }
+          return { offset: at, compressed_page_size: l.compressed_page_size, first_row_index: Number(l.first_row_index), page_type };
+        }),
+      };
+    }
+    if (cc.column_index_offset !== undefined && cc.column_index_offset !== null) {
+      const ci = readColumnIndex(reader(cc.column_index_offset, cc.column_index_length), RAW);
+      column_index = {
+        null_pages: ci.null_pages, null_counts: ci.null_counts?.map(Number) ?? null, boundary_order: ci.boundary_order,
+        min: ci.min_values, max: ci.max_values,
+      };
+    }
+    return { column, offset_index, column_index };
+  }));
 }
 
 /** The file's FileMetaData as hyparquet decodes it (row groups, column chunks, encodings, offsets, statistics). */
