@@ -11,7 +11,8 @@
 #include <time.h>
 
 static const char *const status_names[] = {
-    "OK", "ENOMEM", "EINVAL", "EIO", "ENOTFOUND", "EEXIST", "ELIMIT", "EFORMAT", "EINTERNAL",
+    "OK",     "ENOMEM",  "EINVAL",    "EIO",     "ENOTFOUND", "EEXIST",
+    "ELIMIT", "EFORMAT", "EINTERNAL", "ENOTSUP", "EAUTH",
 };
 
 const char *ursa_strstatus(int rc)

@@ -41,7 +41,9 @@ enum {
     URSA_EEXIST,    /* already exists (and differs) */
     URSA_ELIMIT,    /* a configured limit was exceeded */
     URSA_EFORMAT,   /* malformed data (JSON, Parquet, schema) */
-    URSA_EINTERNAL  /* an invariant of our own code was broken */
+    URSA_EINTERNAL, /* an invariant of our own code was broken */
+    URSA_ENOTSUP,   /* the operation is not supported here */
+    URSA_EAUTH      /* credentials refused, or access denied */
 };
 
 /* Returns a static name for a status code, e.g. "ENOMEM". */

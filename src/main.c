@@ -15,24 +15,33 @@
 static void usage(FILE *f)
 {
     fprintf(
-        f, "usage: ursa serve [options]\n"
-           "       ursa version\n"
-           "\n"
-           "serve options (environment variable in brackets):\n"
-           "  --listen HOST:PORT      address to listen on [URSA_LISTEN] (default 127.0.0.1:8000)\n"
-           "  --store PATH|file://P   where Parquet files and schemas go [URSA_STORE] (default ./data)\n"
-           "  --node NAME             this node's name, part of file names [URSA_NODE] (default: host name)\n"
-           "  --threads N             HTTP worker threads [URSA_THREADS] (default: one per core)\n"
-           "  --max-body BYTES        largest request body [URSA_MAX_BODY] (default 268435456)\n"
-           "  --max-record BYTES      largest NDJSON record [URSA_MAX_RECORD] (default 16777216)\n"
-           "  --shutdown-timeout SEC  wait for requests in flight at shutdown [URSA_SHUTDOWN_TIMEOUT]\n"
-           "                          (default 30)\n"
-           "  --compression C         Parquet codec: zstd, snappy, gzip, brotli, lz4_raw, uncompressed\n"
-           "                          [URSA_COMPRESSION] (default zstd)\n"
-           "  --compression-level N   level for zstd, gzip, brotli [URSA_COMPRESSION_LEVEL]\n"
-           "  --row-group-bytes N     uncompressed bytes per row group [URSA_ROW_GROUP_BYTES] (default 128 "
-           "MiB)\n"
-           "  --page-version 1|2      Parquet data page version [URSA_PAGE_VERSION] (default 1)\n");
+        f,
+        "usage: ursa serve [options]\n"
+        "       ursa version\n"
+        "\n"
+        "serve options (environment variable in brackets):\n"
+        "  --listen HOST:PORT      address to listen on [URSA_LISTEN] (default 127.0.0.1:8000)\n"
+        "  --store PATH|file://P   where Parquet files and schemas go [URSA_STORE] (default ./data)\n"
+        "  --node NAME             this node's name, part of file names [URSA_NODE] (default: host name)\n"
+        "  --threads N             HTTP worker threads [URSA_THREADS] (default: one per core)\n"
+        "  --max-body BYTES        largest request body [URSA_MAX_BODY] (default 268435456)\n"
+        "  --max-record BYTES      largest NDJSON record [URSA_MAX_RECORD] (default 16777216)\n"
+        "  --shutdown-timeout SEC  wait for requests in flight at shutdown [URSA_SHUTDOWN_TIMEOUT]\n"
+        "                          (default 30)\n"
+        "  --compression C         Parquet codec: zstd, snappy, gzip, brotli, lz4_raw, uncompressed\n"
+        "                          [URSA_COMPRESSION] (default zstd)\n"
+        "  --compression-level N   level for zstd, gzip, brotli [URSA_COMPRESSION_LEVEL]\n"
+        "  --row-group-bytes N     uncompressed bytes per row group [URSA_ROW_GROUP_BYTES] (default 128 "
+        "MiB)\n"
+        "  --page-version 1|2      Parquet data page version [URSA_PAGE_VERSION] (default 1)\n"
+        "\n"
+        "S3 (--store s3://BUCKET/PREFIX): credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,\n"
+        "AWS_SESSION_TOKEN (or S3_KEY, S3_SECRET)\n"
+        "  --s3-endpoint URL       e.g. http://127.0.0.1:9000 [AWS_ENDPOINT_URL, S3_ENDPOINT_URL]\n"
+        "  --s3-region R           [AWS_REGION, AWS_DEFAULT_REGION] (default us-east-1)\n"
+        "  --s3-path-style, --s3-virtual-hosted   addressing (default: path-style with an endpoint)\n"
+        "  --s3-timeout-ms N       per request [URSA_S3_TIMEOUT_MS] (default 30000)\n"
+        "  --s3-retry-deadline-ms N  retries of one operation [URSA_S3_RETRY_DEADLINE_MS] (default 60000)\n");
 }
 
 static bool node_valid(const char *s)
@@ -119,6 +128,7 @@ static int cmd_serve(int argc, char **argv)
                *node = getenv("URSA_NODE");
     const char *env;
     ursa_server_opts_t so = {0};
+    ursa_s3_config_t s3 = {.path_style = -1};
     so.max_body = 256u << 20;
     unsigned shutdown_s = 30;
     const char *codec = getenv("URSA_COMPRESSION"), *level = getenv("URSA_COMPRESSION_LEVEL");
@@ -134,6 +144,10 @@ static int cmd_serve(int argc, char **argv)
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             return 0;
+        }
+        if (strcmp(a, "--s3-path-style") == 0 || strcmp(a, "--s3-virtual-hosted") == 0) {
+            s3.path_style = a[5] == 'p';
+            continue;
         }
         if (!v) {
             fprintf(stderr, "ursa: %s needs a value (see ursa --help)\n", a);
@@ -162,6 +176,14 @@ static int cmd_serve(int argc, char **argv)
             rg_bytes = v;
         else if (strcmp(a, "--page-version") == 0)
             page_version = v;
+        else if (strcmp(a, "--s3-endpoint") == 0)
+            s3.endpoint = v;
+        else if (strcmp(a, "--s3-region") == 0)
+            s3.region = v;
+        else if (strcmp(a, "--s3-timeout-ms") == 0 && parse_size(v, &sz))
+            s3.timeout_ms = (long)sz;
+        else if (strcmp(a, "--s3-retry-deadline-ms") == 0 && parse_size(v, &sz))
+            s3.retry_deadline_ms = (long)sz;
         else {
             fprintf(stderr, "ursa: unknown option or bad value: %s %s (see ursa --help)\n", a, v);
             return 2;
@@ -196,7 +218,7 @@ static int cmd_serve(int argc, char **argv)
     ursa_catalog_t *cat = NULL;
     ursa_server_t *srv = NULL;
     int status = 1;
-    if (ursa_store_open(store_url, &store, &err)) {
+    if (ursa_store_open(store_url, &s3, &store, &err)) {
         fprintf(stderr, "ursa: store %s: %s\n", store_url, err.msg);
         goto out;
     }

@@ -5,15 +5,34 @@
 
 #include <string.h>
 
-int ursa_store_open(const char *url, ursa_store_t **out, ursa_err_t *err)
+int ursa_store_open(const char *url, const ursa_s3_config_t *s3, ursa_store_t **out, ursa_err_t *err)
 {
     *out = NULL;
-    if (strncmp(url, "s3://", 5) == 0)
-        return ursa_err_set(err, URSA_EINVAL, "the S3 store is not available in this build yet: %s", url);
-    const char *path = url;
-    if (strncmp(url, "file://", 7) == 0) path = url + 7;
-    if (!*path) return ursa_err_set(err, URSA_EINVAL, "empty store path");
-    int rc = ursa_store_fs_open(path, out, err);
+    int rc;
+    if (strncmp(url, "s3://", 5) == 0) {
+        const char *b = url + 5, *slash = strchr(b, '/');
+        size_t bn = slash ? (size_t)(slash - b) : strlen(b);
+        char bucket[64];
+        if (bn < 3 || bn > 63) return ursa_err_set(err, URSA_EINVAL, "bad bucket name in %s", url);
+        memcpy(bucket, b, bn);
+        bucket[bn] = '\0';
+        const char *prefix = slash ? slash + 1 : "";
+        size_t pn = strlen(prefix);
+        while (pn && prefix[pn - 1] == '/') pn--;
+        char *pfx = ursa_strndup(prefix, pn);
+        if (!pfx) return URSA_ENOMEM;
+        if (pn && !ursa_store_key_valid(pfx)) {
+            ursa_free(pfx);
+            return ursa_err_set(err, URSA_EINVAL, "bad prefix in %s", url);
+        }
+        rc = ursa_store_s3_open(bucket, pfx, s3, out, err);
+        ursa_free(pfx);
+    } else {
+        const char *path = url;
+        if (strncmp(url, "file://", 7) == 0) path = url + 7;
+        if (!*path) return ursa_err_set(err, URSA_EINVAL, "empty store path");
+        rc = ursa_store_fs_open(path, out, err);
+    }
     if (rc) return rc;
     (*out)->url = ursa_strdup(url);
     if (!(*out)->url) {
@@ -76,6 +95,31 @@ int ursa_store_del(ursa_store_t *st, const char *key, ursa_err_t *err)
 {
     CHECK_KEY(key);
     return st->ops->del(st, key, err);
+}
+
+int ursa_store_del_many(ursa_store_t *st, const char *const *keys, size_t n, ursa_err_t *err)
+{
+    for (size_t i = 0; i < n; i++) CHECK_KEY(keys[i]);
+    return st->ops->del_many(st, keys, n, err);
+}
+
+int ursa_store_get_range(ursa_store_t *st, const char *key, uint64_t off, uint64_t len, ursa_buf_t *out,
+                         ursa_err_t *err)
+{
+    CHECK_KEY(key);
+    return st->ops->get_range(st, key, off, len, out, err);
+}
+
+int ursa_store_head(ursa_store_t *st, const char *key, uint64_t *size, ursa_err_t *err)
+{
+    CHECK_KEY(key);
+    return st->ops->head(st, key, size, err);
+}
+
+int ursa_store_put_if_absent(ursa_store_t *st, const char *key, const void *data, size_t n, ursa_err_t *err)
+{
+    CHECK_KEY(key);
+    return st->ops->put_if_absent(st, key, data, n, err);
 }
 
 int ursa_store_writer_open(ursa_store_t *st, const char *key, ursa_store_writer_t **w, ursa_err_t *err)

@@ -4,7 +4,7 @@
  * Keys are relative, '/'-separated paths ("ds/date=2024-01-01/x.parquet").
  * Every key is checked by ursa_store_key_valid(): no empty segment, no "."
  * or "..", no leading '/', no NUL or backslash. Backends: the local
- * directory (store_fs.c); S3 follows.
+ * directory (store_fs.c) and S3 (store_s3.c).
  *
  * An object writer streams an object and publishes it atomically at commit:
  * before commit no reader sees the key, after it readers see all the bytes.
@@ -29,6 +29,11 @@ struct ursa_store_ops {
     int (*list)(ursa_store_t *st, const char *prefix, char delim, ursa_store_list_cb cb, void *ctx,
                 ursa_err_t *err);
     int (*del)(ursa_store_t *st, const char *key, ursa_err_t *err);
+    int (*del_many)(ursa_store_t *st, const char *const *keys, size_t n, ursa_err_t *err);
+    int (*get_range)(ursa_store_t *st, const char *key, uint64_t off, uint64_t len, ursa_buf_t *out,
+                     ursa_err_t *err);
+    int (*head)(ursa_store_t *st, const char *key, uint64_t *size, ursa_err_t *err);
+    int (*put_if_absent)(ursa_store_t *st, const char *key, const void *data, size_t n, ursa_err_t *err);
     int (*writer_open)(ursa_store_t *st, const char *key, ursa_store_writer_t **w, ursa_err_t *err);
     int (*writer_write)(ursa_store_writer_t *w, const void *p, size_t n, ursa_err_t *err);
     int (*writer_commit)(ursa_store_writer_t *w, ursa_err_t *err);
@@ -41,9 +46,26 @@ struct ursa_store {
     char *url; /* as given, for messages */
 };
 
-/* Opens a store from a URL: "file:///abs/path", "file://rel/path" or a plain
- * path selects the local directory backend (created when missing). */
-int ursa_store_open(const char *url, ursa_store_t **out, ursa_err_t *err) URSA_MUST_CHECK;
+/* S3 settings. Unset fields (NULL, 0, -1) come from the environment:
+ * AWS_ACCESS_KEY_ID / S3_KEY, AWS_SECRET_ACCESS_KEY / S3_SECRET,
+ * AWS_SESSION_TOKEN, AWS_REGION / AWS_DEFAULT_REGION, AWS_ENDPOINT_URL /
+ * S3_ENDPOINT_URL, URSA_S3_TIMEOUT_MS, URSA_S3_RETRY_DEADLINE_MS. */
+typedef struct ursa_s3_config {
+    const char *endpoint; /* "http://127.0.0.1:9000"; default https://s3.<region>.amazonaws.com */
+    const char *region;   /* default us-east-1 */
+    const char *access_key, *secret_key, *session_token;
+    int path_style;         /* 1 path-style, 0 virtual-hosted, -1 auto (path-style with an endpoint) */
+    long timeout_ms;        /* per request, default 30000 */
+    long retry_deadline_ms; /* all attempts of one operation, default 60000 */
+    size_t part_bytes;      /* multipart part size, default 8 MiB (at least 5 MiB) */
+} ursa_s3_config_t;
+
+/* Opens a store from a URL: "s3://bucket/prefix" selects S3 (settings from
+ * s3, which may be NULL, and the environment); "file:///abs/path",
+ * "file://rel/path" or a plain path selects the local directory backend
+ * (created when missing). */
+int ursa_store_open(const char *url, const ursa_s3_config_t *s3, ursa_store_t **out,
+                    ursa_err_t *err) URSA_MUST_CHECK;
 void ursa_store_destroy(ursa_store_t **st);
 
 bool ursa_store_key_valid(const char *key);
@@ -60,6 +82,19 @@ int ursa_store_list(ursa_store_t *st, const char *prefix, char delim, ursa_store
                     ursa_err_t *err) URSA_MUST_CHECK;
 /* Deletes a key; deleting a missing key is not an error. */
 int ursa_store_del(ursa_store_t *st, const char *key, ursa_err_t *err) URSA_MUST_CHECK;
+/* Deletes n keys (in batches where the store has them); missing keys are
+ * not an error. */
+int ursa_store_del_many(ursa_store_t *st, const char *const *keys, size_t n, ursa_err_t *err) URSA_MUST_CHECK;
+/* Reads bytes [off, off + len) of an object (fewer at its end). */
+int ursa_store_get_range(ursa_store_t *st, const char *key, uint64_t off, uint64_t len, ursa_buf_t *out,
+                         ursa_err_t *err) URSA_MUST_CHECK;
+/* The size of an object; URSA_ENOTFOUND when missing. */
+int ursa_store_head(ursa_store_t *st, const char *key, uint64_t *size, ursa_err_t *err) URSA_MUST_CHECK;
+/* Writes the object only when the key does not exist: URSA_EEXIST when it
+ * does, URSA_ENOTSUP when the store cannot tell (an S3 server without
+ * conditional writes). */
+int ursa_store_put_if_absent(ursa_store_t *st, const char *key, const void *data, size_t n,
+                             ursa_err_t *err) URSA_MUST_CHECK;
 
 /* Streaming writes. commit publishes and frees the writer; abort discards
  * and frees it. Exactly one of the two must be called. */
@@ -75,7 +110,9 @@ struct ursa_store_writer {
     ursa_store_t *st;
 };
 
-/* The local directory backend. */
+/* The backends. */
 int ursa_store_fs_open(const char *root, ursa_store_t **out, ursa_err_t *err) URSA_MUST_CHECK;
+int ursa_store_s3_open(const char *bucket, const char *prefix, const ursa_s3_config_t *cfg,
+                       ursa_store_t **out, ursa_err_t *err) URSA_MUST_CHECK;
 
 #endif

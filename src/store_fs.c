@@ -240,6 +240,87 @@ static int fs_del(ursa_store_t *st, const char *key, ursa_err_t *err)
     return rc;
 }
 
+static int fs_del_many(ursa_store_t *st, const char *const *keys, size_t n, ursa_err_t *err)
+{
+    int rc = URSA_OK;
+    for (size_t i = 0; i < n && rc == URSA_OK; i++) rc = fs_del(st, keys[i], err);
+    return rc;
+}
+
+static int fs_get_range(ursa_store_t *st, const char *key, uint64_t off, uint64_t len, ursa_buf_t *out,
+                        ursa_err_t *err)
+{
+    char *path = join((fs_store_t *)st, key);
+    if (!path) return URSA_ENOMEM;
+    int rc = URSA_OK;
+    out->len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = errno == ENOENT ? ursa_err_set(err, URSA_ENOTFOUND, "no such object: %s", key)
+                             : ursa_err_set(err, URSA_EIO, "open %s: %s", path, strerror(errno));
+        goto out;
+    }
+    if ((rc = ursa_buf_reserve(out, (size_t)len))) goto close_out;
+    while (out->len < len) {
+        ssize_t k = pread(fd, out->data + out->len, (size_t)(len - out->len), (off_t)(off + out->len));
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) {
+            rc = ursa_err_set(err, URSA_EIO, "read %s: %s", path, strerror(errno));
+            break;
+        }
+        if (k == 0) break;
+        out->len += (size_t)k;
+    }
+close_out:
+    close(fd);
+out:
+    ursa_free(path);
+    return rc;
+}
+
+static int fs_head(ursa_store_t *st, const char *key, uint64_t *size, ursa_err_t *err)
+{
+    char *path = join((fs_store_t *)st, key);
+    if (!path) return URSA_ENOMEM;
+    struct stat sb;
+    int rc = URSA_OK;
+    if (stat(path, &sb))
+        rc = errno == ENOENT ? ursa_err_set(err, URSA_ENOTFOUND, "no such object: %s", key)
+                             : ursa_err_set(err, URSA_EIO, "stat %s: %s", path, strerror(errno));
+    else if (!S_ISREG(sb.st_mode))
+        rc = ursa_err_set(err, URSA_ENOTFOUND, "no such object: %s", key);
+    else
+        *size = (uint64_t)sb.st_size;
+    ursa_free(path);
+    return rc;
+}
+
+/* Like a commit, but link() instead of rename(): it fails when the name
+ * exists, atomically. */
+static int fs_put_if_absent(ursa_store_t *st, const char *key, const void *data, size_t n, ursa_err_t *err)
+{
+    ursa_store_writer_t *base;
+    int rc = fs_writer_open(st, key, &base, err);
+    if (rc) return rc;
+    base->st = st;
+    fs_writer_t *w = (fs_writer_t *)base;
+    if ((rc = fs_writer_write(base, data, n, err)) || (rc = flush_buf(w, err))) goto out;
+    if (fsync(w->fd)) {
+        rc = ursa_err_set(err, URSA_EIO, "fsync %s: %s", w->tmp, strerror(errno));
+        goto out;
+    }
+    if (link(w->tmp, w->final)) {
+        rc = errno == EEXIST ? ursa_err_set(err, URSA_EEXIST, "object exists: %s", key)
+                             : ursa_err_set(err, URSA_EIO, "link %s: %s", w->final, strerror(errno));
+        goto out;
+    }
+    if (fsync_parent(w->final))
+        rc = ursa_err_set(err, URSA_EIO, "fsync directory of %s: %s", w->final, strerror(errno));
+out:
+    fs_writer_abort(base); /* removes the temporary name */
+    return rc;
+}
+
 /* ---------------------------------------------------------------------------
  * Listing. Each directory's entries are sorted with a '/' after directory
  * names, which yields the byte order of the full keys.
@@ -368,8 +449,19 @@ static void fs_destroy(ursa_store_t *st)
 }
 
 static const struct ursa_store_ops fs_ops = {
-    fs_put,          fs_get,           fs_list,         fs_del,     fs_writer_open,
-    fs_writer_write, fs_writer_commit, fs_writer_abort, fs_destroy,
+    .put = fs_put,
+    .get = fs_get,
+    .list = fs_list,
+    .del = fs_del,
+    .del_many = fs_del_many,
+    .get_range = fs_get_range,
+    .head = fs_head,
+    .put_if_absent = fs_put_if_absent,
+    .writer_open = fs_writer_open,
+    .writer_write = fs_writer_write,
+    .writer_commit = fs_writer_commit,
+    .writer_abort = fs_writer_abort,
+    .destroy = fs_destroy,
 };
 
 int ursa_store_fs_open(const char *root, ursa_store_t **out, ursa_err_t *err)

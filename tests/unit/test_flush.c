@@ -63,7 +63,7 @@ static void setup(ursa_store_t **st, ursa_catalog_t **cat, ursa_dataset_t **d)
 {
     ursa_err_t err;
     bool created;
-    CHECK(ursa_store_open(root, st, &err) == URSA_OK);
+    CHECK(ursa_store_open(root, NULL, st, &err) == URSA_OK);
     CHECK(ursa_catalog_new(cat, *st, "node1", &err) == URSA_OK);
     int rc = ursa_catalog_create(*cat, "ev", SCHEMA, strlen(SCHEMA), &created, &err);
     CHECK(rc == URSA_OK);

@@ -17,7 +17,7 @@ static ursa_store_t *open_store(void)
     if (system(cmd) != 0) abort();
     ursa_store_t *st;
     ursa_err_t err;
-    if (ursa_store_open(root, &st, &err)) {
+    if (ursa_store_open(root, NULL, &st, &err)) {
         fprintf(stderr, "%s\n", err.msg);
         abort();
     }
@@ -146,8 +146,8 @@ TEST(bad_root)
 {
     ursa_store_t *st;
     ursa_err_t err;
-    CHECK(ursa_store_open("/proc/version/x", &st, &err) != URSA_OK && st == NULL);
-    CHECK(ursa_store_open("s3://bucket/prefix", &st, &err) == URSA_EINVAL);
+    CHECK(ursa_store_open("/proc/version/x", NULL, &st, &err) != URSA_OK && st == NULL);
+    CHECK(ursa_store_open("s3://b/prefix", NULL, &st, &err) == URSA_EINVAL); /* bucket names have 3+ bytes */
 }
 
 int main(void)
