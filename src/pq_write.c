@@ -1683,7 +1683,7 @@ static size_t fb_arrow_field(fb_t *f, const ursa_field_t *fd)
         tt = AT_DECIMAL;
         break;
     case URSA_TYPE_STRING:
-    case URSA_TYPE_JSON:
+    case URSA_TYPE_JSON: /* plain Utf8: Polars refuses the arrow.json extension type */
         tt = AT_UTF8;
         break;
     case URSA_TYPE_BINARY:
@@ -1704,14 +1704,13 @@ static size_t fb_arrow_field(fb_t *f, const ursa_field_t *fd)
     default:
         tt = AT_INT;
     }
-    bool json = fd->type == URSA_TYPE_JSON;
     fb_field_t field[] = {{0, 4, 0, true, 0},
                           {1, 1, fd->nullable, false, 0},
                           {2, 1, (uint64_t)tt, false, 0},
                           {3, 4, 0, true, 0},
                           {5, 4, 0, true, 0},
                           {6, 4, 0, true, 0}};
-    size_t at = fb_table(f, field, json ? 6 : 5);
+    size_t at = fb_table(f, field, 5);
     fb_patch(f, field[0].slot, fb_string(f, fd->name, fd->name_len));
     size_t type_at;
     switch (tt) {
@@ -1768,18 +1767,6 @@ static size_t fb_arrow_field(fb_t *f, const ursa_field_t *fd)
     }
     fb_patch(f, field[3].slot, type_at);
     fb_patch(f, field[4].slot, fb_offsets(f, 0)); /* children: none, but present */
-    if (json) {
-        static const char *const kv[2][2] = {{"ARROW:extension:name", "arrow.json"},
-                                             {"ARROW:extension:metadata", ""}};
-        size_t vec = fb_offsets(f, 2);
-        fb_patch(f, field[5].slot, vec);
-        for (size_t i = 0; i < 2; i++) {
-            fb_field_t t[] = {{0, 4, 0, true, 0}, {1, 4, 0, true, 0}};
-            fb_patch(f, vec + 4 + 4 * i, fb_table(f, t, 2));
-            fb_patch(f, t[0].slot, fb_string(f, kv[i][0], strlen(kv[i][0])));
-            fb_patch(f, t[1].slot, fb_string(f, kv[i][1], strlen(kv[i][1])));
-        }
-    }
     return at;
 }
 

@@ -1794,10 +1794,10 @@ TEST(random_round_trips)
  * value) for tests/tools/check_writer_files.mjs.
  * ------------------------------------------------------------------------- */
 
-#define MXF(n, t, null, p, sc, u, tz)                                                                 \
-    {                                                                                                 \
+#define MXF(n, t, null, p, sc, u, tz)                                                                      \
+    {                                                                                                      \
         .name = (char *)(n), .name_len = sizeof(n) - 1, .type = (t), .nullable = (null), .precision = (p), \
-        .scale = (sc), .unit = (u), .utc = (tz)                                                      \
+        .scale = (sc), .unit = (u), .utc = (tz)                                                            \
     }
 #define MX(n, t, null) MXF(n, t, null, 0, 0, URSA_UNIT_US, true)
 
@@ -1936,7 +1936,10 @@ static int mx_value(ursa_column_t *col, const ursa_field_t *f, size_t r, uint64_
         return ursa_column_append_str(col, tmp, (size_t)n);
     }
     case URSA_TYPE_DATE: {
-        int32_t k = e == 0 ? -719162 /* 0001-01-01 */ : e == 1 ? 2932896 /* 9999-12-31 */ : e == 2 ? -1 : (int32_t)(x % 40000) - 20000;
+        int32_t k = e == 0   ? -719162 /* 0001-01-01 */
+                    : e == 1 ? 2932896 /* 9999-12-31 */
+                    : e == 2 ? -1
+                             : (int32_t)(x % 40000) - 20000;
         return ursa_column_append_fixed(col, &k);
     }
     case URSA_TYPE_TIME: {
@@ -1944,12 +1947,15 @@ static int mx_value(ursa_column_t *col, const ursa_field_t *f, size_t r, uint64_
         return ursa_column_append_fixed(col, &k);
     }
     case URSA_TYPE_TIMESTAMP: {
-        int64_t span = f->unit == URSA_UNIT_MS ? 4000000000000ll : f->unit == URSA_UNIT_US ? 4000000000000000ll : INT64_MAX / 2;
+        int64_t span = f->unit == URSA_UNIT_MS   ? 4000000000000ll
+                       : f->unit == URSA_UNIT_US ? 4000000000000000ll
+                                                 : INT64_MAX / 2;
         int64_t k = e == 0 ? -span / 2 : e == 1 ? 0 : (int64_t)(x % (uint64_t)span) - span / 2;
         return ursa_column_append_i64(col, k);
     }
     case URSA_TYPE_UUID:
-        for (int k = 0; k < 16; k++) v[k] = e == 0 ? 0 : e == 1 ? 0xff : (uint8_t)(x >> ((k % 8) * 8)) ^ (uint8_t)k;
+        for (int k = 0; k < 16; k++)
+            v[k] = e == 0 ? 0 : e == 1 ? 0xff : (uint8_t)(x >> ((k % 8) * 8)) ^ (uint8_t)k;
         return ursa_column_append_fixed(col, v);
     default:
         return URSA_EINVAL;
@@ -2053,11 +2059,13 @@ static void mx_save_rows(const char *name, const ursa_schema_t *s, const ursa_ba
     int rc = ursa_buf_printf(&j, "{\"rows\": %zu, \"columns\": {", b->nrows);
     for (size_t c = 0; c < s->nfields && !rc; c++) {
         const ursa_field_t *f = &s->fields[c];
-        rc = ursa_buf_printf(&j, "%s\"%s\": {\"type\": \"%s\", \"nullable\": %s, \"precision\": %d, \"scale\": %d, "
-                                 "\"unit\": %d, \"utc\": %s, \"encoding\": %d, \"bloom\": %s, \"values\": [",
-                             c ? ", " : "", f->name, ursa_type_name(f->type), f->nullable ? "true" : "false",
-                             f->precision, f->scale, (int)f->unit, f->utc ? "true" : "false", (int)f->encoding,
-                             f->bloom_filter ? "true" : "false");
+        rc = ursa_buf_printf(
+            &j,
+            "%s\"%s\": {\"type\": \"%s\", \"nullable\": %s, \"precision\": %d, \"scale\": %d, "
+            "\"unit\": %d, \"utc\": %s, \"encoding\": %d, \"bloom\": %s, \"values\": [",
+            c ? ", " : "", f->name, ursa_type_name(f->type), f->nullable ? "true" : "false", f->precision,
+            f->scale, (int)f->unit, f->utc ? "true" : "false", (int)f->encoding,
+            f->bloom_filter ? "true" : "false");
         for (size_t r = 0; r < b->nrows && !rc; r++) {
             if (r) rc = ursa_buf_printf(&j, ",");
             if (!rc) rc = mx_render(&j, &b->cols[c], f, r);
@@ -2078,8 +2086,8 @@ static void mx_save_rows(const char *name, const ursa_schema_t *s, const ursa_ba
 }
 
 /* Writes b through o, reads it back in C, saves file and sidecar. */
-static void mx_round_trip(const char *name, const ursa_schema_t *s, const pq_write_opts_t *o, const ursa_batch_t *b,
-                          parsed_t *ps)
+static void mx_round_trip(const char *name, const ursa_schema_t *s, const pq_write_opts_t *o,
+                          const ursa_batch_t *b, parsed_t *ps)
 {
     memsink_t m = {0};
     uint64_t bytes = 0;
@@ -2130,11 +2138,15 @@ TEST(type_matrix)
     ursa_field_t fields[URSA_ARRAY_LEN(mx_fields)];
     memcpy(fields, mx_fields, sizeof(fields));
     ursa_schema_t s = {fields, nf, -1};
-    pq_codec_t codecs[] = {PQ_CODEC_UNCOMPRESSED, PQ_CODEC_SNAPPY, PQ_CODEC_GZIP,
+    pq_codec_t codecs[] = {PQ_CODEC_UNCOMPRESSED, PQ_CODEC_SNAPPY,  PQ_CODEC_GZIP,
                            PQ_CODEC_ZSTD,         PQ_CODEC_LZ4_RAW, PQ_CODEC_BROTLI};
     const char *cnames[] = {"none", "snappy", "gzip", "zstd", "lz4", "brotli"};
-    ursa_encoding_t encs[] = {URSA_ENC_AUTO, URSA_ENC_PLAIN, URSA_ENC_DICTIONARY, URSA_ENC_DELTA_BINARY_PACKED,
-                              URSA_ENC_DELTA_LENGTH_BYTE_ARRAY, URSA_ENC_BYTE_STREAM_SPLIT};
+    ursa_encoding_t encs[] = {URSA_ENC_AUTO,
+                              URSA_ENC_PLAIN,
+                              URSA_ENC_DICTIONARY,
+                              URSA_ENC_DELTA_BINARY_PACKED,
+                              URSA_ENC_DELTA_LENGTH_BYTE_ARRAY,
+                              URSA_ENC_BYTE_STREAM_SPLIT};
     const char *enames[] = {"auto", "plain", "dict", "delta", "dlba", "bss"};
     size_t sizes[] = {3000, 1, 0};
     for (size_t si = 0; si < URSA_ARRAY_LEN(sizes); si++) {
@@ -2148,14 +2160,16 @@ TEST(type_matrix)
             int rc = URSA_OK;
             for (size_t r = 0; r < sizes[si] && rc == URSA_OK; r++) {
                 uint64_t x = rnd();
-                for (size_t c = 0; c < nf && rc == URSA_OK; c++) rc = mx_value(&b.cols[c], &fields[c], r, x ^ (c * 0x9e3779b97f4a7c15ull));
+                for (size_t c = 0; c < nf && rc == URSA_OK; c++)
+                    rc = mx_value(&b.cols[c], &fields[c], r, x ^ (c * 0x9e3779b97f4a7c15ull));
             }
             CHECK_EQ_INT(rc, URSA_OK);
             b.nrows = sizes[si];
             for (int pv = 1; pv <= 2; pv++) {
                 for (size_t ci = 0; ci < URSA_ARRAY_LEN(codecs); ci++) {
                     /* Every codec with AUTO; the other encodings with zstd and none. */
-                    if (ei > 0 && codecs[ci] != PQ_CODEC_ZSTD && codecs[ci] != PQ_CODEC_UNCOMPRESSED) continue;
+                    if (ei > 0 && codecs[ci] != PQ_CODEC_ZSTD && codecs[ci] != PQ_CODEC_UNCOMPRESSED)
+                        continue;
                     if (si > 0 && ci > 0 && codecs[ci] != PQ_CODEC_ZSTD) continue;
                     pq_write_opts_t o;
                     pq_write_opts_default(&o);
@@ -2177,8 +2191,10 @@ TEST(type_matrix)
                         const tv_t *cc = &tv_get(&tv_get(&ps.meta, 4)->kids[0], 1)->kids[4];
                         CHECK(tv_int(cc, 4, -1) > 0 && tv_int(cc, 6, -1) > 0); /* page index */
                     }
-                    if (sizes[si] == 3000 && ei > 1) CHECK(ps.enc_pages[ei == 3 ? 5 : ei == 4 ? 6 : ei == 5 ? 9 : 0] > 0 || ei == 2);
-                    if (ei == 2 && sizes[si] == 3000) CHECK(ps.dict_data_pages > 0 && ps.plain_data_pages > 0);
+                    if (sizes[si] == 3000 && ei > 1)
+                        CHECK(ps.enc_pages[ei == 3 ? 5 : ei == 4 ? 6 : ei == 5 ? 9 : 0] > 0 || ei == 2);
+                    if (ei == 2 && sizes[si] == 3000)
+                        CHECK(ps.dict_data_pages > 0 && ps.plain_data_pages > 0);
                     parsed_free(&ps);
                 }
             }
