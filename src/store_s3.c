@@ -176,6 +176,7 @@ typedef struct s3_req {
     size_t resp_max; /* 0: no cap */
     char etag[128];
     uint64_t content_length;
+    int tries; /* attempts made by s3_call */
 } s3_req_t;
 
 typedef struct read_state {
@@ -373,6 +374,7 @@ static int s3_call(s3_store_t *s, s3_req_t *q, const char *what, long ok_also, u
     int64_t start = now_ms();
     char curl_err[CURL_ERROR_SIZE];
     for (int tries = 1;; tries++) {
+        q->tries = tries;
         CURLcode cc = attempt(s, q, curl_err);
         bool retry;
         if (cc == CURLE_OUT_OF_MEMORY) return URSA_ENOMEM;
@@ -706,6 +708,7 @@ typedef struct s3_writer {
     char *upload_id;
     char **etags; /* per part number - 1 */
     int nparts;
+    bool orphans; /* CreateMultipartUpload was retried: another upload may exist */
 
     /* The uploader thread takes `next` (one part at a time). */
     pthread_t th;
@@ -724,6 +727,7 @@ static int start_multipart(s3_writer_t *w, ursa_err_t *err)
 {
     s3_req_t q = {.method = "POST", .key = w->key, .query = "uploads="};
     int rc = s3_call(w->s, &q, "CreateMultipartUpload", 0, err);
+    if (q.tries > 1) w->orphans = true;
     if (rc == URSA_OK) {
         size_t n;
         const char *v =
@@ -881,19 +885,61 @@ static int s3_writer_write(ursa_store_writer_t *base, const void *p, size_t n, u
     return URSA_OK;
 }
 
-static void abort_upload(s3_writer_t *w)
+static void abort_id(s3_store_t *s, const char *key, const char *upload_id)
 {
-    if (!w->upload_id) return;
     ursa_buf_t query = {0};
     ursa_err_t e;
-    if (ursa_buf_printf(&query, "uploadId=") || uri_encode(&query, w->upload_id, false) ||
+    if (ursa_buf_printf(&query, "uploadId=") || uri_encode(&query, upload_id, false) ||
         ursa_buf_push(&query, 0)) {
         ursa_buf_free(&query);
         return;
     }
     s3_req_t q = {
-        .method = "DELETE", .key = w->key, .query = (const char *)query.data, .resp_max = ERROR_BODY_MAX};
-    if (s3_call(w->s, &q, "AbortMultipartUpload", 404, &e)) ursa_error("%s", e.msg);
+        .method = "DELETE", .key = key, .query = (const char *)query.data, .resp_max = ERROR_BODY_MAX};
+    if (s3_call(s, &q, "AbortMultipartUpload", 404, &e)) ursa_error("%s", e.msg);
+    ursa_buf_free(&q.resp);
+    ursa_buf_free(&query);
+}
+
+static void abort_upload(s3_writer_t *w)
+{
+    if (w->upload_id) abort_id(w->s, w->key, w->upload_id);
+}
+
+/* After a retried CreateMultipartUpload an earlier attempt may have made
+ * an upload whose answer was lost: abort every unfinished upload of this
+ * key but ours (keys are unique per flush, so none belongs to anyone
+ * else). */
+static void abort_orphans(s3_writer_t *w)
+{
+    if (!w->orphans) return;
+    ursa_buf_t query = {0};
+    ursa_err_t e;
+    if (ursa_buf_printf(&query, "prefix=") || uri_encode(&query, w->key, false) ||
+        ursa_buf_printf(&query, "&uploads=") || ursa_buf_push(&query, 0)) {
+        ursa_buf_free(&query);
+        return;
+    }
+    s3_req_t q = {.method = "GET", .query = (const char *)query.data};
+    if (s3_call(w->s, &q, "ListMultipartUploads", 0, &e) == URSA_OK) {
+        const char *p = (const char *)q.resp.data, *end = p + q.resp.len, *v, *next;
+        size_t n;
+        while ((v = xml_find(p, end, "Upload", &n, &next))) {
+            size_t kn, in;
+            const char *kv = xml_find(v, v + n, "Key", &kn, NULL),
+                       *iv = xml_find(v, v + n, "UploadId", &in, NULL);
+            char *k = kv ? xml_text(kv, kn) : NULL, *id = iv ? xml_text(iv, in) : NULL;
+            if (k && id && !strcmp(k, w->key) && (!w->upload_id || strcmp(id, w->upload_id))) {
+                ursa_warn("S3 %s: aborting an orphaned multipart upload", w->key);
+                abort_id(w->s, w->key, id);
+            }
+            ursa_free(k);
+            ursa_free(id);
+            p = next;
+        }
+    } else {
+        ursa_error("%s", e.msg);
+    }
     ursa_buf_free(&q.resp);
     ursa_buf_free(&query);
 }
@@ -903,6 +949,7 @@ static void s3_writer_abort(ursa_store_writer_t *base)
     s3_writer_t *w = (s3_writer_t *)base;
     drain(w, NULL);
     abort_upload(w);
+    abort_orphans(w);
     writer_free(w);
 }
 
@@ -968,6 +1015,7 @@ static int s3_writer_commit(ursa_store_writer_t *base, ursa_err_t *err)
         if (!rc) rc = rc2;
         if (!rc) rc = complete_upload(w, err);
         if (rc) abort_upload(w);
+        abort_orphans(w);
     }
     writer_free(w);
     return rc;
