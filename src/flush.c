@@ -21,6 +21,7 @@
  */
 #include "catalog.h"
 #include "coerce.h"
+#include "metrics.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -278,12 +279,21 @@ int ursa_dataset_flush(ursa_catalog_t *c, ursa_dataset_t *d, ursa_flush_result_t
         f.pending[attempted++] = NULL; /* commit frees the writer, also on failure */
     }
     if (rc == URSA_OK) {
-        for (size_t k = 0; k < f.ndays; k++) res->rows += f.files[k].rows;
+        for (size_t k = 0; k < f.ndays; k++) {
+            res->rows += f.files[k].rows;
+            URSA_COUNT(flush_bytes, f.files[k].bytes);
+        }
+        URSA_COUNT(flush_rows, res->rows);
+        URSA_COUNT(flush_files, f.ndays);
         res->files = f.files;
         res->nfiles = f.ndays;
         f.files = NULL;
     }
 out:
+    if (rc)
+        URSA_COUNT(flushes_failed, 1);
+    else
+        URSA_COUNT(flushes_ok, 1);
     if (rc) {
         if (rc == URSA_ENOMEM && err && !err->msg[0]) ursa_err_set(err, rc, "out of memory during flush");
         for (size_t k = 0; k < f.ndays && f.pending; k++) ursa_store_writer_abort(f.pending[k]);

@@ -17,6 +17,7 @@
 #include "http_server.h"
 
 #include "ingest_json.h"
+#include "metrics.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -42,6 +43,7 @@ struct ursa_server {
 enum route {
     R_NONE = 0,
     R_HEALTH,
+    R_METRICS,
     R_DATASETS,
     R_DATASET,
     R_RECORDS,
@@ -131,6 +133,7 @@ static enum route route_of(const char *url, char *name, bool *bad_name)
 {
     *bad_name = false;
     if (strcmp(url, "/healthz") == 0) return R_HEALTH;
+    if (strcmp(url, "/metrics") == 0) return R_METRICS;
     if (strcmp(url, "/v1/datasets") == 0 || strcmp(url, "/v1/datasets/") == 0) return R_DATASETS;
     if (strncmp(url, "/v1/datasets/", 13) != 0) return R_NONE;
     const char *p = url + 13, *slash = strchr(p, '/');
@@ -157,6 +160,7 @@ static const char *allowed_methods(enum route r)
 {
     switch (r) {
     case R_HEALTH:
+    case R_METRICS:
     case R_DATASETS:
         return "GET";
     case R_DATASET:
@@ -170,6 +174,7 @@ static bool method_allowed(enum route r, const char *m)
 {
     switch (r) {
     case R_HEALTH:
+    case R_METRICS:
     case R_DATASETS:
         return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
     case R_DATASET:
@@ -210,6 +215,10 @@ static enum MHD_Result finish_records(ursa_server_t *srv, struct MHD_Connection 
 
     ursa_ndjson_t *s = &q->scan;
     uint64_t accepted = q->batch->nrows;
+    URSA_COUNT(ingest_requests, 1);
+    URSA_COUNT(rows_accepted, accepted);
+    URSA_COUNT(rows_rejected, s->rejected);
+    URSA_COUNT(ingest_bytes, q->received);
     if (accepted) {
         int rc = ursa_dataset_append(q->ds, q->batch);
         q->batch = NULL; /* owned by the dataset now, or freed */
@@ -291,11 +300,54 @@ static enum MHD_Result do_put_dataset(ursa_server_t *srv, struct MHD_Connection 
     return ret;
 }
 
+/* GET /metrics: the counters, then per-dataset buffer gauges. */
+static enum MHD_Result send_metrics(ursa_server_t *srv, struct MHD_Connection *c)
+{
+    ursa_buf_t b = {0};
+    ursa_dataset_t **all = NULL;
+    size_t n = 0;
+    int rc = ursa_metrics_render(&b);
+    if (rc == URSA_OK) rc = ursa_catalog_list(srv->cat, &all, &n);
+    if (rc == URSA_OK)
+        rc = ursa_buf_printf(&b, "# HELP ursa_buffered_rows Rows buffered, not yet flushed.\n"
+                                 "# TYPE ursa_buffered_rows gauge\n");
+    for (size_t i = 0; i < n && rc == URSA_OK; i++) {
+        uint64_t rows, bytes;
+        ursa_dataset_stats(all[i], &rows, &bytes);
+        rc = ursa_buf_printf(&b, "ursa_buffered_rows{dataset=\"%s\"} %llu\n", all[i]->name,
+                             (unsigned long long)rows);
+    }
+    if (rc == URSA_OK)
+        rc = ursa_buf_printf(&b, "# HELP ursa_buffered_bytes Memory held by buffered rows.\n"
+                                 "# TYPE ursa_buffered_bytes gauge\n");
+    for (size_t i = 0; i < n && rc == URSA_OK; i++) {
+        uint64_t rows, bytes;
+        ursa_dataset_stats(all[i], &rows, &bytes);
+        rc = ursa_buf_printf(&b, "ursa_buffered_bytes{dataset=\"%s\"} %llu\n", all[i]->name,
+                             (unsigned long long)bytes);
+    }
+    ursa_free(all);
+    enum MHD_Result ret = MHD_NO;
+    if (rc == URSA_OK) {
+        struct MHD_Response *r = MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_COPY);
+        if (r) {
+            MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; version=0.0.4");
+            ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+            MHD_destroy_response(r);
+        }
+    } else {
+        ret = send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+    }
+    ursa_buf_free(&b);
+    return ret;
+}
+
 static enum MHD_Result do_get(ursa_server_t *srv, struct MHD_Connection *c, req_t *q)
 {
     ursa_buf_t b = {0};
     int rc = URSA_OK;
     if (q->route == R_HEALTH) return send_json(c, MHD_HTTP_OK, "{\"status\":\"ok\"}");
+    if (q->route == R_METRICS) return send_metrics(srv, c);
     if (q->route == R_DATASET) {
         rc = dataset_json(q->ds, &b);
     } else {

@@ -29,6 +29,8 @@
  */
 #include "store.h"
 
+#include "metrics.h"
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <openssl/evp.h>
@@ -375,6 +377,7 @@ static int s3_call(s3_store_t *s, s3_req_t *q, const char *what, long ok_also, u
     char curl_err[CURL_ERROR_SIZE];
     for (int tries = 1;; tries++) {
         q->tries = tries;
+        URSA_COUNT(s3_requests, 1);
         CURLcode cc = attempt(s, q, curl_err);
         bool retry;
         if (cc == CURLE_OUT_OF_MEMORY) return URSA_ENOMEM;
@@ -394,6 +397,7 @@ static int s3_call(s3_store_t *s, s3_req_t *q, const char *what, long ok_also, u
         int64_t spent = now_ms() - start;
         if (!retry || spent + sleep_ms >= s->deadline_ms) {
             int rc = URSA_EIO;
+            if (!(cc == CURLE_OK && q->status == 404)) URSA_COUNT(s3_failures, 1);
             if (cc == CURLE_OK) {
                 if (q->status == 404) rc = URSA_ENOTFOUND;
                 if (q->status == 403 || q->status == 401) rc = URSA_EAUTH;
@@ -412,6 +416,7 @@ static int s3_call(s3_store_t *s, s3_req_t *q, const char *what, long ok_also, u
         else
             ursa_warn("S3 %s %s: %s, retrying (attempt %d)", what, q->key ? q->key : s->bucket,
                       curl_easy_strerror(cc), tries + 1);
+        URSA_COUNT(s3_retries, 1);
         usleep((useconds_t)sleep_ms * 1000);
     }
 }

@@ -313,6 +313,17 @@ step('buffered rows, flush writes one file per UTC day, buffer emptied', async (
   p.check(listParquet(state.store).length === onDisk.length, 'flush of an empty buffer wrote a file');
   const readable = files.filter(f => typeof f.path === 'string' && existsSync(join(state.store, f.path)));
   if (readable.length) state.flushed = readable; // later steps check what exists, even if the list is wrong
+
+  // GET /metrics counts what this server saw: every answer above, both flushes.
+  r = await s.get('/metrics');
+  const metric = name => { const m = r.text.match(new RegExp(`^${name.replace(/[{}"]/g, c => '\\' + c)} (\\d+)$`, 'm')); return m ? Number(m[1]) : NaN; };
+  const rejected = answers.reduce((n, a) => n + a.rejected, 0);
+  p.check(r.status === 200 && /^text\/plain/.test(r.headers?.get?.('content-type') ?? 'text/plain'), `GET /metrics: ${r.status}`);
+  p.check(metric('ursa_rows_accepted_total') === total, `metrics: ursa_rows_accepted_total ${metric('ursa_rows_accepted_total')}, want ${total}`);
+  p.check(metric('ursa_rows_rejected_total') === rejected, `metrics: ursa_rows_rejected_total ${metric('ursa_rows_rejected_total')}, want ${rejected}`);
+  p.check(metric('ursa_flush_rows_total') === total, `metrics: ursa_flush_rows_total ${metric('ursa_flush_rows_total')}, want ${total}`);
+  p.check(metric('ursa_flush_files_total') === files.length, `metrics: ursa_flush_files_total ${metric('ursa_flush_files_total')}, want ${files.length}`);
+  p.check(metric('ursa_flushes_total{result="ok"}') === 2, `metrics: ursa_flushes_total{result="ok"} ${metric('ursa_flushes_total{result="ok"}')}, want 2`);
   p.assertNone('flush');
 }, { requires: ['started', 'created'] });
 

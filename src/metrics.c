@@ -1,0 +1,50 @@
+/*
+ * metrics.c -- the counters and their Prometheus rendering.
+ */
+#include "metrics.h"
+
+#include <stddef.h>
+#include <string.h>
+
+ursa_metrics_t ursa_metrics;
+
+int ursa_metrics_render(ursa_buf_t *b)
+{
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } counters[] = {
+#define C(f, n, h) {n, h, offsetof(ursa_metrics_t, f)}
+        C(ingest_requests, "ursa_ingest_requests_total", "Ingest requests answered."),
+        C(rows_accepted, "ursa_rows_accepted_total", "Records accepted into buffers."),
+        C(rows_rejected, "ursa_rows_rejected_total", "Records rejected with a row error."),
+        C(ingest_bytes, "ursa_ingest_bytes_total", "Request body bytes received for ingest."),
+        C(flushes_ok, "ursa_flushes_total{result=\"ok\"}", "Flushes of a dataset."),
+        C(flushes_failed, "ursa_flushes_total{result=\"error\"}", NULL),
+        C(flush_rows, "ursa_flush_rows_total", "Rows written to Parquet files."),
+        C(flush_files, "ursa_flush_files_total", "Parquet files published."),
+        C(flush_bytes, "ursa_flush_bytes_total", "Bytes of Parquet files published."),
+        C(s3_requests, "ursa_s3_requests_total", "S3 requests made, retries included."),
+        C(s3_retries, "ursa_s3_retries_total", "S3 requests retried after a failure."),
+        C(s3_failures, "ursa_s3_failures_total", "S3 operations that failed after their retries."),
+#undef C
+    };
+    int rc = URSA_OK;
+    for (size_t i = 0; i < URSA_ARRAY_LEN(counters) && rc == URSA_OK; i++) {
+        const atomic_ullong *v =
+            (const atomic_ullong *)(const void *)((const char *)&ursa_metrics + counters[i].off);
+        if (counters[i].help) {
+            size_t base = strcspn(counters[i].name, "{");
+            rc = ursa_buf_printf(b, "# HELP %.*s %s\n# TYPE %.*s counter\n", (int)base, counters[i].name,
+                                 counters[i].help, (int)base, counters[i].name);
+        }
+        if (rc == URSA_OK)
+            rc = ursa_buf_printf(b, "%s %llu\n", counters[i].name, (unsigned long long)atomic_load(v));
+    }
+    if (rc == URSA_OK)
+        rc = ursa_buf_printf(b,
+                             "# HELP ursa_memory_bytes Bytes allocated through Ursa's allocator.\n"
+                             "# TYPE ursa_memory_bytes gauge\nursa_memory_bytes %zu\n",
+                             ursa_mem_used());
+    return rc;
+}

@@ -1,0 +1,39 @@
+/*
+ * metrics.h -- process-wide counters, exported at GET /metrics in the
+ * Prometheus text format.
+ *
+ * Counters are plain atomics in one process-wide struct: they are written
+ * from every layer (HTTP, flush, store) and read only by the exporter, so
+ * passing a context through every call would buy nothing. Per-dataset
+ * gauges are read from the catalog at export time.
+ */
+#ifndef URSA_METRICS_H
+#define URSA_METRICS_H
+
+#include "common.h"
+
+#include <stdatomic.h>
+
+typedef struct ursa_metrics {
+    atomic_ullong ingest_requests;
+    atomic_ullong rows_accepted;
+    atomic_ullong rows_rejected;
+    atomic_ullong ingest_bytes;
+    atomic_ullong flushes_ok;
+    atomic_ullong flushes_failed;
+    atomic_ullong flush_rows;
+    atomic_ullong flush_files;
+    atomic_ullong flush_bytes;
+    atomic_ullong s3_requests;
+    atomic_ullong s3_retries;
+    atomic_ullong s3_failures; /* operations that failed after their retries */
+} ursa_metrics_t;
+
+extern ursa_metrics_t ursa_metrics;
+
+#define URSA_COUNT(field, n) atomic_fetch_add_explicit(&ursa_metrics.field, (n), memory_order_relaxed)
+
+/* Appends the counters in the Prometheus text format. */
+int ursa_metrics_render(ursa_buf_t *b) URSA_MUST_CHECK;
+
+#endif
