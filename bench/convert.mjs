@@ -112,7 +112,7 @@ for (const m of MEASUREMENTS) {
   const [agg] = await q(`SELECT count(*) AS n, count(value) AS nv, sum(user_id)::VARCHAR AS su, sum(epoch_us(ts))::VARCHAR AS sts,
       min(ts)::VARCHAR AS mints, max(ts)::VARCHAR AS maxts, count(DISTINCT event) AS ne, count(DISTINCT country) AS nc,
       sum(ok::INT) AS nok, sum(strlen(payload)) AS pl, bit_xor(hash(payload)) AS hp, bit_xor(hash(event || country)) AS hec,
-      round(sum(value), 2)::VARCHAR AS sv FROM read_parquet(${sqlStr(f)})`);
+      bit_xor(hash(value)) AS hv, sum(round(value * 100)::HUGEINT)::VARCHAR AS sv FROM read_parquet(${sqlStr(f)})`);
   check[`${m.tool} ${m.mode}`] = { types, agg: JSON.stringify(agg, (k, v) => (typeof v === 'bigint' ? String(v) : v)) };
 }
 const ref = Object.values(check)[0];
