@@ -189,6 +189,82 @@ void ursa_batch_truncate(ursa_batch_t *b, size_t nrows)
     if (nrows < b->nrows) b->nrows = nrows;
 }
 
+/* Encoding: u64 rows, then per column u64 null_count, the validity bytes,
+ * and the values (fixed width or bit-packed), or for variable-length
+ * columns the rows + 1 offsets and the data bytes. Everything is in the
+ * machine's byte order: the log is read back by the same machine. */
+int ursa_batch_encode(const ursa_batch_t *b, ursa_buf_t *out)
+{
+    uint64_t rows = b->nrows;
+    int rc = ursa_buf_append(out, &rows, 8);
+    for (size_t i = 0; i < b->ncols && rc == URSA_OK; i++) {
+        const ursa_column_t *c = &b->cols[i];
+        uint64_t nulls = c->null_count;
+        size_t bm = (c->length + 7) / 8;
+        rc = ursa_buf_append(out, &nulls, 8);
+        if (rc == URSA_OK) rc = ursa_buf_append(out, c->validity.data, bm);
+        if (rc) break;
+        if (c->type == URSA_TYPE_BOOL) {
+            rc = ursa_buf_append(out, c->values.data, bm);
+        } else if (ursa_type_varlen(c->type)) {
+            rc = ursa_buf_append(out, c->offsets.data, (c->length + 1) * 8);
+            if (rc == URSA_OK) rc = ursa_buf_append(out, c->data.data, c->data.len);
+        } else {
+            rc = ursa_buf_append(out, c->values.data, c->length * c->width);
+        }
+    }
+    return rc;
+}
+
+/* Takes n bytes at *p into buffer dst (replacing it). */
+static int take(ursa_buf_t *dst, const uint8_t **p, const uint8_t *end, size_t n)
+{
+    if ((size_t)(end - *p) < n) return URSA_EFORMAT;
+    dst->len = 0;
+    int rc = ursa_buf_append(dst, *p, n);
+    *p += n;
+    return rc;
+}
+
+int ursa_batch_decode(ursa_batch_t *b, const ursa_schema_t *s, const uint8_t *p, size_t n)
+{
+    const uint8_t *end = p + n;
+    uint64_t rows;
+    if (n < 8 || b->ncols != s->nfields) return URSA_EFORMAT;
+    memcpy(&rows, p, 8);
+    p += 8;
+    if (rows > n * 8) return URSA_EFORMAT; /* every row takes at least one bit */
+    for (size_t i = 0; i < b->ncols; i++) {
+        ursa_column_t *c = &b->cols[i];
+        uint64_t nulls;
+        size_t bm = (size_t)(rows + 7) / 8;
+        int rc;
+        if ((size_t)(end - p) < 8) return URSA_EFORMAT;
+        memcpy(&nulls, p, 8);
+        p += 8;
+        if (nulls > rows || (rc = take(&c->validity, &p, end, bm))) return URSA_EFORMAT;
+        if (c->type == URSA_TYPE_BOOL) {
+            rc = take(&c->values, &p, end, bm);
+        } else if (ursa_type_varlen(c->type)) {
+            if ((rc = take(&c->offsets, &p, end, (size_t)(rows + 1) * 8))) return rc;
+            const int64_t *off = (const int64_t *)(const void *)c->offsets.data;
+            if (off[0] != 0) return URSA_EFORMAT;
+            for (size_t k = 0; k < rows; k++)
+                if (off[k + 1] < off[k]) return URSA_EFORMAT;
+            rc = take(&c->data, &p, end, (size_t)off[rows]);
+        } else {
+            if (rows > SIZE_MAX / (c->width ? c->width : 1)) return URSA_EFORMAT;
+            rc = take(&c->values, &p, end, (size_t)rows * c->width);
+        }
+        if (rc) return rc;
+        c->length = (size_t)rows;
+        c->null_count = (size_t)nulls;
+    }
+    if (p != end) return URSA_EFORMAT;
+    b->nrows = (size_t)rows;
+    return URSA_OK;
+}
+
 size_t ursa_batch_bytes(const ursa_batch_t *b)
 {
     size_t n = 0;

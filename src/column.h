@@ -108,6 +108,14 @@ typedef struct ursa_batch {
     size_t nrows;
 } ursa_batch_t;
 
+/* Serializes a batch (all columns, as they are in memory) by appending to
+ * out. The schema is not included: decoding needs the same schema. */
+int ursa_batch_encode(const ursa_batch_t *b, ursa_buf_t *out) URSA_MUST_CHECK;
+
+/* Decodes what ursa_batch_encode wrote into an initialized, empty batch b
+ * of schema s. URSA_EFORMAT when the bytes do not fit the schema. */
+int ursa_batch_decode(ursa_batch_t *b, const ursa_schema_t *s, const uint8_t *p, size_t n) URSA_MUST_CHECK;
+
 /* Allocates one empty column per field of s. */
 int ursa_batch_init(ursa_batch_t *b, const ursa_schema_t *s) URSA_MUST_CHECK;
 void ursa_batch_free(ursa_batch_t *b);

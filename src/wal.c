@@ -1,0 +1,504 @@
+/*
+ * wal.c -- the write-ahead log (see wal.h).
+ *
+ * Design. Segment files are named by the LSN of their first record
+ * (<dir>/<020 digits>.wal) and hold records back to back:
+ *
+ *   u32 magic "UWAL" | u32 crc32c of the rest | u32 payload length | u32 0 |
+ *   u64 lsn | payload
+ *
+ * Appenders copy their record into a pending list under the lock; one
+ * writer thread takes the whole list, writes it with one write() per
+ * buffer and one fdatasync(), then publishes the new durable LSN and wakes
+ * every waiter: group commit. A new segment starts at open and whenever
+ * the current one passes the size limit; the directory is fsynced when a
+ * segment is created or deleted.
+ *
+ * Invariants: LSNs are consecutive; records reach the file in LSN order;
+ * durable <= last written. Failure: after a failed write or sync the log
+ * is "failed" and refuses appends and waits (the process must restart and
+ * replay: whatever the page cache may hold is not trusted).
+ *
+ * Replay checks magic, length, CRC and LSN continuity. At the first bad
+ * record of the last segment it looks for any whole record further on: if
+ * there is none, this is a torn tail from a crash and the file is cut
+ * there; if there is one, or the bad record is in an earlier segment, the
+ * log is damaged and replay fails naming the file and offset.
+ */
+#include "wal.h"
+
+#include "crc32c.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAGIC      0x4C415755u /* "UWAL" little-endian */
+#define HDR        24
+#define MAX_RECORD ((size_t)1 << 31)
+
+typedef struct pending {
+    struct pending *next;
+    size_t len;
+    uint8_t data[]; /* header + payload */
+} pending_t;
+
+typedef struct segment {
+    uint64_t first_lsn;
+    uint64_t bytes;
+} segment_t;
+
+struct ursa_wal {
+    char *dir;
+    bool fsync;
+    size_t segment_bytes;
+
+    pthread_mutex_t mu;
+    pthread_cond_t work; /* the writer waits for records */
+    pthread_cond_t done; /* waiters wait for durability */
+    pending_t *head, **tail;
+    uint64_t next_lsn;
+    uint64_t written; /* highest LSN written */
+    uint64_t durable; /* highest LSN synced */
+    int failed;
+    char failure[200];
+    bool stop;
+    bool started;
+    pthread_t th;
+
+    /* segments, oldest first; the last is open for appending (owned by the
+     * writer thread once started) */
+    segment_t *segs;
+    size_t nsegs, cap;
+    int fd;
+    uint64_t bytes; /* all segments */
+};
+
+static void seg_path(const ursa_wal_t *w, uint64_t first, char *out, size_t n)
+{
+    snprintf(out, n, "%s/%020llu.wal", w->dir, (unsigned long long)first);
+}
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int r = fsync(fd);
+    close(fd);
+    return r;
+}
+
+static int add_segment(ursa_wal_t *w, uint64_t first, uint64_t bytes)
+{
+    if (w->nsegs == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 16;
+        segment_t *p = ursa_realloc(w->segs, cap * sizeof(*p));
+        if (!p) return URSA_ENOMEM;
+        w->segs = p;
+        w->cap = cap;
+    }
+    w->segs[w->nsegs].first_lsn = first;
+    w->segs[w->nsegs].bytes = bytes;
+    w->nsegs++;
+    return URSA_OK;
+}
+
+/* Starts a new segment whose first record will be `first`. */
+static int new_segment(ursa_wal_t *w, uint64_t first, ursa_err_t *err)
+{
+    char path[4096];
+    seg_path(w, first, path, sizeof(path));
+    if (w->fd >= 0) {
+        if (w->fsync && fdatasync(w->fd)) return ursa_err_set(err, URSA_EIO, "WAL sync: %s", strerror(errno));
+        close(w->fd);
+        w->fd = -1;
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) return ursa_err_set(err, URSA_EIO, "WAL create %s: %s", path, strerror(errno));
+    if (fsync_dir(w->dir)) {
+        close(fd);
+        return ursa_err_set(err, URSA_EIO, "WAL fsync %s: %s", w->dir, strerror(errno));
+    }
+    int rc = add_segment(w, first, 0);
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    w->fd = fd;
+    return URSA_OK;
+}
+
+int ursa_wal_open(ursa_wal_t **out, const ursa_wal_opts_t *o, ursa_err_t *err)
+{
+    *out = NULL;
+    if (mkdir(o->dir, 0755) && errno != EEXIST)
+        return ursa_err_set(err, URSA_EIO, "WAL directory %s: %s", o->dir, strerror(errno));
+    ursa_wal_t *w = ursa_calloc(1, sizeof(*w));
+    if (!w) return URSA_ENOMEM;
+    w->dir = ursa_strdup(o->dir);
+    if (!w->dir) {
+        ursa_free(w);
+        return URSA_ENOMEM;
+    }
+    w->fsync = o->fsync;
+    w->segment_bytes = o->segment_bytes ? o->segment_bytes : (size_t)64 << 20;
+    w->fd = -1;
+    w->tail = &w->head;
+    w->next_lsn = 1;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->work, NULL);
+    pthread_cond_init(&w->done, NULL);
+    *out = w;
+    return URSA_OK;
+}
+
+/* ---------------------------------------------------------------------------
+ * Replay
+ * ------------------------------------------------------------------------- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Checks the record at p (avail bytes); returns its total length or 0. */
+static size_t record_ok(const uint8_t *p, size_t avail, uint64_t *lsn)
+{
+    uint32_t magic, crc, len;
+    if (avail < HDR) return 0;
+    memcpy(&magic, p, 4);
+    memcpy(&crc, p + 4, 4);
+    memcpy(&len, p + 8, 4);
+    if (magic != MAGIC || (size_t)len > avail - HDR) return 0;
+    if (ursa_crc32c(0, p + 8, HDR - 8 + (size_t)len) != crc) return 0;
+    memcpy(lsn, p + 16, 8);
+    return HDR + (size_t)len;
+}
+
+static int read_all(const char *path, ursa_buf_t *b, ursa_err_t *err)
+{
+    b->len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ursa_err_set(err, URSA_EIO, "WAL open %s: %s", path, strerror(errno));
+    int rc = URSA_OK;
+    for (;;) {
+        if ((rc = ursa_buf_reserve(b, 1 << 20))) break;
+        ssize_t k = read(fd, b->data + b->len, b->cap - b->len);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) {
+            rc = ursa_err_set(err, URSA_EIO, "WAL read %s: %s", path, strerror(errno));
+            break;
+        }
+        if (k == 0) break;
+        b->len += (size_t)k;
+    }
+    close(fd);
+    return rc;
+}
+
+static void *writer(void *arg);
+
+int ursa_wal_replay(ursa_wal_t *w, int (*cb)(void *ctx, uint64_t lsn, const uint8_t *p, size_t n), void *ctx,
+                    ursa_err_t *err)
+{
+    uint64_t *firsts = NULL;
+    size_t n = 0, cap = 0;
+    int rc = URSA_OK;
+    DIR *d = opendir(w->dir);
+    if (!d) return ursa_err_set(err, URSA_EIO, "WAL directory %s: %s", w->dir, strerror(errno));
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        char *end;
+        if (len != 24 || strcmp(de->d_name + 20, ".wal")) continue;
+        unsigned long long first = strtoull(de->d_name, &end, 10);
+        if (end != de->d_name + 20) continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            uint64_t *p = ursa_realloc(firsts, cap * sizeof(*p));
+            if (!p) {
+                rc = URSA_ENOMEM;
+                break;
+            }
+            firsts = p;
+        }
+        firsts[n++] = first;
+    }
+    closedir(d);
+    if (rc) goto out;
+    if (n > 1) qsort(firsts, n, sizeof(*firsts), cmp_u64);
+
+    ursa_buf_t buf = {0};
+    uint64_t expect = n ? firsts[0] : 1;
+    for (size_t i = 0; i < n && rc == URSA_OK; i++) {
+        char path[4096];
+        seg_path(w, firsts[i], path, sizeof(path));
+        if ((rc = read_all(path, &buf, err))) break;
+        if (firsts[i] != expect) {
+            rc = ursa_err_set(err, URSA_EFORMAT,
+                              "WAL %s starts at LSN %llu, expected %llu: records are missing", path,
+                              (unsigned long long)firsts[i], (unsigned long long)expect);
+            break;
+        }
+        size_t off = 0;
+        while (off < buf.len && rc == URSA_OK) {
+            uint64_t lsn;
+            size_t k = record_ok(buf.data + off, buf.len - off, &lsn);
+            if (k && lsn != expect) {
+                rc = ursa_err_set(err, URSA_EFORMAT, "WAL %s offset %zu: LSN %llu, expected %llu", path, off,
+                                  (unsigned long long)lsn, (unsigned long long)expect);
+                break;
+            }
+            if (!k) {
+                /* Is there a whole record anywhere after this point? */
+                bool later = false;
+                for (size_t j = off + 1; j + HDR <= buf.len && !later; j++) {
+                    uint64_t l2;
+                    later = buf.data[j] == 'U' && record_ok(buf.data + j, buf.len - j, &l2) != 0;
+                }
+                if (i + 1 < n || later) {
+                    rc = ursa_err_set(err, URSA_EFORMAT,
+                                      "WAL %s is damaged at offset %zu (a whole record follows): refusing to "
+                                      "skip records; move the file away to start without them",
+                                      path, off);
+                    break;
+                }
+                ursa_warn("WAL %s: torn tail at offset %zu (%zu bytes) cut off", path, off, buf.len - off);
+                if (truncate(path, (off_t)off))
+                    rc = ursa_err_set(err, URSA_EIO, "WAL truncate %s: %s", path, strerror(errno));
+                buf.len = off;
+                break;
+            }
+            rc = cb(ctx, lsn, buf.data + off + HDR, k - HDR);
+            off += k;
+            expect = lsn + 1;
+        }
+        if (rc == URSA_OK) {
+            rc = add_segment(w, firsts[i], buf.len);
+            w->bytes += buf.len;
+        }
+    }
+    ursa_buf_free(&buf);
+    if (rc) goto out;
+    w->next_lsn = expect;
+    w->written = w->durable = expect - 1;
+    /* New records go to a new segment; old ones are never appended to. */
+    if ((rc = new_segment(w, w->next_lsn, err))) goto out;
+    if (pthread_create(&w->th, NULL, writer, w)) {
+        rc = ursa_err_set(err, URSA_ENOMEM, "cannot start the WAL writer thread");
+        goto out;
+    }
+    w->started = true;
+out:
+    ursa_free(firsts);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------
+ * Appending and group commit
+ * ------------------------------------------------------------------------- */
+
+int ursa_wal_append(ursa_wal_t *w, const void *p, size_t n, void (*then)(void *ctx, uint64_t lsn), void *ctx,
+                    uint64_t *lsn, ursa_err_t *err)
+{
+    if (n > MAX_RECORD) return ursa_err_set(err, URSA_ELIMIT, "WAL record of %zu bytes is too large", n);
+    pending_t *r = ursa_malloc(sizeof(*r) + HDR + n);
+    if (!r) return URSA_ENOMEM;
+    r->next = NULL;
+    r->len = HDR + n;
+    uint32_t magic = MAGIC, len = (uint32_t)n, zero = 0;
+    memcpy(r->data, &magic, 4);
+    memcpy(r->data + 8, &len, 4);
+    memcpy(r->data + 12, &zero, 4);
+    memcpy(r->data + HDR, p, n);
+    pthread_mutex_lock(&w->mu);
+    if (w->failed || !w->started) {
+        int rc = ursa_err_set(err, URSA_EIO, "WAL unavailable: %s", w->failed ? w->failure : "not started");
+        pthread_mutex_unlock(&w->mu);
+        ursa_free(r);
+        return rc;
+    }
+    uint64_t l = w->next_lsn++;
+    memcpy(r->data + 16, &l, 8);
+    uint32_t crc = ursa_crc32c(0, r->data + 8, HDR - 8 + n);
+    memcpy(r->data + 4, &crc, 4);
+    *w->tail = r;
+    w->tail = &r->next;
+    if (then) then(ctx, l);
+    pthread_cond_signal(&w->work);
+    pthread_mutex_unlock(&w->mu);
+    *lsn = l;
+    return URSA_OK;
+}
+
+int ursa_wal_wait(ursa_wal_t *w, uint64_t lsn, ursa_err_t *err)
+{
+    int rc = URSA_OK;
+    pthread_mutex_lock(&w->mu);
+    uint64_t *mark = w->fsync ? &w->durable : &w->written;
+    while (*mark < lsn && !w->failed) pthread_cond_wait(&w->done, &w->mu);
+    if (*mark < lsn) rc = ursa_err_set(err, URSA_EIO, "WAL failed: %s", w->failure);
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
+uint64_t ursa_wal_durable(ursa_wal_t *w)
+{
+    pthread_mutex_lock(&w->mu);
+    uint64_t d = w->fsync ? w->durable : w->written;
+    pthread_mutex_unlock(&w->mu);
+    return d;
+}
+
+uint64_t ursa_wal_next_lsn(ursa_wal_t *w)
+{
+    pthread_mutex_lock(&w->mu);
+    uint64_t n = w->next_lsn;
+    pthread_mutex_unlock(&w->mu);
+    return n;
+}
+
+uint64_t ursa_wal_bytes(ursa_wal_t *w)
+{
+    pthread_mutex_lock(&w->mu);
+    uint64_t b = w->bytes;
+    pthread_mutex_unlock(&w->mu);
+    return b;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n) {
+        ssize_t k = write(fd, p, n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) return -1;
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+static void fail(ursa_wal_t *w, const char *what)
+{
+    pthread_mutex_lock(&w->mu);
+    if (!w->failed) {
+        w->failed = URSA_EIO;
+        snprintf(w->failure, sizeof(w->failure), "%s: %s", what, strerror(errno));
+        ursa_error("WAL %s: %s; acknowledging nothing more until restart", w->dir, w->failure);
+    }
+    pthread_cond_broadcast(&w->done);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void *writer(void *arg)
+{
+    ursa_wal_t *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->head && !w->stop) pthread_cond_wait(&w->work, &w->mu);
+        if (!w->head) break;
+        pending_t *list = w->head;
+        w->head = NULL;
+        w->tail = &w->head;
+        pthread_mutex_unlock(&w->mu);
+
+        uint64_t last = 0;
+        bool ok = !w->failed;
+        while (list) {
+            pending_t *r = list;
+            list = r->next;
+            if (ok) {
+                /* The segment array is shared with ursa_wal_release(). */
+                ursa_err_t e;
+                memcpy(&last, r->data + 16, 8);
+                pthread_mutex_lock(&w->mu);
+                segment_t *cur = &w->segs[w->nsegs - 1];
+                int rc =
+                    cur->bytes && cur->bytes + r->len > w->segment_bytes ? new_segment(w, last, &e) : URSA_OK;
+                pthread_mutex_unlock(&w->mu);
+                if (rc) {
+                    errno = EIO;
+                    fail(w, e.msg);
+                    ok = false;
+                } else if (write_all(w->fd, r->data, r->len)) {
+                    fail(w, "write");
+                    ok = false;
+                } else {
+                    pthread_mutex_lock(&w->mu);
+                    w->segs[w->nsegs - 1].bytes += r->len;
+                    w->bytes += r->len;
+                    pthread_mutex_unlock(&w->mu);
+                }
+            }
+            ursa_free(r);
+        }
+        if (ok && w->fsync && fdatasync(w->fd)) {
+            fail(w, "fdatasync");
+            ok = false;
+        }
+        pthread_mutex_lock(&w->mu);
+        if (ok) {
+            w->written = last;
+            w->durable = last;
+        }
+        pthread_cond_broadcast(&w->done);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+void ursa_wal_release(ursa_wal_t *w, uint64_t min_needed)
+{
+    pthread_mutex_lock(&w->mu);
+    /* Segment i holds LSNs [first_i, first_{i+1}); never the open one. */
+    size_t drop = 0;
+    while (drop + 1 < w->nsegs && w->segs[drop + 1].first_lsn <= min_needed) drop++;
+    for (size_t i = 0; i < drop; i++) {
+        char path[4096];
+        seg_path(w, w->segs[i].first_lsn, path, sizeof(path));
+        if (unlink(path) && errno != ENOENT) ursa_error("WAL delete %s: %s", path, strerror(errno));
+        w->bytes -= w->segs[i].bytes;
+    }
+    if (drop) {
+        memmove(w->segs, w->segs + drop, (w->nsegs - drop) * sizeof(*w->segs));
+        w->nsegs -= drop;
+        fsync_dir(w->dir);
+    }
+    pthread_mutex_unlock(&w->mu);
+}
+
+void ursa_wal_close(ursa_wal_t **wp)
+{
+    ursa_wal_t *w = *wp;
+    if (!w) return;
+    if (w->started) {
+        pthread_mutex_lock(&w->mu);
+        w->stop = true;
+        pthread_cond_signal(&w->work);
+        pthread_mutex_unlock(&w->mu);
+        pthread_join(w->th, NULL);
+    }
+    while (w->head) {
+        pending_t *r = w->head;
+        w->head = r->next;
+        ursa_free(r);
+    }
+    if (w->fd >= 0) {
+        if (w->fsync) fdatasync(w->fd);
+        close(w->fd);
+    }
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->work);
+    pthread_cond_destroy(&w->done);
+    ursa_free(w->segs);
+    ursa_free(w->dir);
+    ursa_free(w);
+    *wp = NULL;
+}

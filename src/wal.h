@@ -1,0 +1,63 @@
+/*
+ * wal.h -- the write-ahead log: numbered records in segment files, group
+ * commit, replay with torn-tail repair, and deletion of what is no longer
+ * needed.
+ *
+ * A record is opaque bytes to the log; it gets the next log sequence
+ * number (LSN, from 1). ursa_wal_append() assigns the LSN and calls the
+ * caller's `then` under the log's lock, so whatever the caller does there
+ * (appending to a buffer) happens in LSN order. ursa_wal_wait() returns
+ * once the record is on disk (fdatasync) — one sync serves every record
+ * appended meanwhile — or at once with durability "none".
+ */
+#ifndef URSA_WAL_H
+#define URSA_WAL_H
+
+#include "common.h"
+
+typedef struct ursa_wal ursa_wal_t;
+
+typedef struct ursa_wal_opts {
+    const char *dir;      /* created when missing */
+    bool fsync;           /* true: acknowledge after fdatasync (default) */
+    size_t segment_bytes; /* start a new segment past this size, default 64 MiB */
+} ursa_wal_opts_t;
+
+/* Opens the log in o->dir. Nothing is written until ursa_wal_replay() has
+ * run (it must be called, once, before the first append). */
+int ursa_wal_open(ursa_wal_t **out, const ursa_wal_opts_t *o, ursa_err_t *err) URSA_MUST_CHECK;
+
+/* Calls cb for every record in LSN order. A torn tail (the end of the last
+ * segment cut or garbled by a crash, with no whole record after it) is
+ * cut off and logged; damage anywhere else is an error (URSA_EFORMAT)
+ * naming the segment and offset, and nothing is skipped silently. A
+ * non-zero return of cb stops the replay and is returned. Then starts the
+ * writer thread. */
+int ursa_wal_replay(ursa_wal_t *w, int (*cb)(void *ctx, uint64_t lsn, const uint8_t *p, size_t n), void *ctx,
+                    ursa_err_t *err) URSA_MUST_CHECK;
+
+/* Appends a record (copied) and returns its LSN in *lsn; calls then(ctx,
+ * lsn) before any later record is numbered. Fails when the log has
+ * failed (a write or sync error): from then on nothing is acknowledged. */
+int ursa_wal_append(ursa_wal_t *w, const void *p, size_t n, void (*then)(void *ctx, uint64_t lsn), void *ctx,
+                    uint64_t *lsn, ursa_err_t *err) URSA_MUST_CHECK;
+
+/* Waits until record lsn is durable (per the durability setting). */
+int ursa_wal_wait(ursa_wal_t *w, uint64_t lsn, ursa_err_t *err) URSA_MUST_CHECK;
+
+/* The highest LSN that is durable (all records up to it are). */
+uint64_t ursa_wal_durable(ursa_wal_t *w);
+
+/* Deletes every segment whose records all have LSNs below min_needed. */
+void ursa_wal_release(ursa_wal_t *w, uint64_t min_needed);
+
+/* Bytes in the log's segment files. */
+uint64_t ursa_wal_bytes(ursa_wal_t *w);
+
+/* The LSN the next record will get. */
+uint64_t ursa_wal_next_lsn(ursa_wal_t *w);
+
+/* Writes and syncs what is pending, stops the writer and frees the log. */
+void ursa_wal_close(ursa_wal_t **w);
+
+#endif

@@ -1,0 +1,233 @@
+/* Unit tests for the write-ahead log: replay, torn tails, damage in the
+ * middle, segment release, and group commit under concurrent appenders. */
+#include "wal.h"
+#include "test.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char dir[256];
+
+static void fresh_dir(void)
+{
+    const char *tmp = getenv("URSA_TEST_TMP");
+    snprintf(dir, sizeof(dir), "%s/wal.%ld", tmp && *tmp ? tmp : "/tmp", (long)getpid());
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s'", dir, dir);
+    if (system(cmd) != 0) abort();
+}
+
+typedef struct seen {
+    uint64_t n, last_lsn;
+    bool in_order, contents_ok;
+} seen_t;
+
+/* Record i holds i + 1 bytes, each (lsn + k) & 0xff. */
+static int check_record(void *ctx, uint64_t lsn, const uint8_t *p, size_t n)
+{
+    seen_t *s = ctx;
+    s->in_order &= s->n == 0 || lsn == s->last_lsn + 1;
+    s->last_lsn = lsn;
+    s->n++;
+    s->contents_ok &= n == (size_t)(lsn % 300) + 1;
+    for (size_t k = 0; k < n; k++) s->contents_ok &= p[k] == (uint8_t)(lsn + k);
+    return 0;
+}
+
+static ursa_wal_t *open_replay(seen_t *s, size_t seg, int *rc_out)
+{
+    ursa_wal_t *w;
+    ursa_err_t err = {0};
+    ursa_wal_opts_t o = {dir, true, seg};
+    if (ursa_wal_open(&w, &o, &err)) abort();
+    *s = (seen_t){0, 0, true, true};
+    *rc_out = ursa_wal_replay(w, check_record, s, &err);
+    if (*rc_out) fprintf(stderr, "replay: %s\n", err.msg);
+    return w;
+}
+
+static void append_n(ursa_wal_t *w, int n)
+{
+    uint8_t buf[300];
+    ursa_err_t err;
+    for (int i = 0; i < n; i++) {
+        uint64_t next = ursa_wal_next_lsn(w), lsn;
+        size_t len = (size_t)(next % 300) + 1;
+        for (size_t k = 0; k < len; k++) buf[k] = (uint8_t)(next + k);
+        CHECK(ursa_wal_append(w, buf, len, NULL, NULL, &lsn, &err) == URSA_OK);
+        CHECK(lsn == next);
+        CHECK(ursa_wal_wait(w, lsn, &err) == URSA_OK);
+    }
+}
+
+static int count_segments(void)
+{
+    char cmd[700];
+    snprintf(cmd, sizeof(cmd), "ls '%s' | grep -c '\\.wal$'", dir);
+    FILE *p = popen(cmd, "r");
+    int n = -1;
+    if (!p || fscanf(p, "%d", &n) != 1) n = -1;
+    if (p) pclose(p);
+    return n;
+}
+
+TEST(replay_across_segments_and_restarts)
+{
+    fresh_dir();
+    seen_t s;
+    int rc;
+    ursa_wal_t *w = open_replay(&s, 4096, &rc);
+    CHECK(rc == URSA_OK && s.n == 0);
+    append_n(w, 500);
+    ursa_wal_close(&w);
+    w = open_replay(&s, 4096, &rc);
+    CHECK(rc == URSA_OK);
+    CHECK_EQ_INT(s.n, 500);
+    CHECK(s.in_order && s.contents_ok);
+    append_n(w, 100); /* continues at LSN 501 */
+    ursa_wal_close(&w);
+    w = open_replay(&s, 4096, &rc);
+    CHECK(rc == URSA_OK && s.n == 600 && s.in_order && s.contents_ok && s.last_lsn == 600);
+    CHECK(count_segments() > 10);
+    CHECK(ursa_wal_bytes(w) > 600 * 24);
+
+    /* Release: everything below 550 is no longer needed. */
+    ursa_wal_release(w, 550);
+    ursa_wal_close(&w);
+    w = open_replay(&s, 4096, &rc);
+    CHECK(rc == URSA_OK);
+    if (!(s.last_lsn == 600 && s.n < 100 && s.n >= 51))
+        fprintf(stderr, "after release: %llu records up to %llu\n", (unsigned long long)s.n,
+                (unsigned long long)s.last_lsn);
+    CHECK(s.last_lsn == 600 && s.n < 100 && s.n >= 51 && s.in_order && s.contents_ok);
+    ursa_wal_close(&w);
+}
+
+/* The last segment's tail cut at every length, or followed by garbage:
+ * replay keeps every whole record and cuts the rest. */
+TEST(torn_tail_is_cut)
+{
+    seen_t s;
+    int rc;
+    /* The last record (LSN 20) is 24 + 21 bytes: cut it at every length. */
+    for (int back = 45; back >= 1; back -= 4) {
+        fresh_dir();
+        ursa_wal_t *w = open_replay(&s, 1 << 20, &rc);
+        append_n(w, 20);
+        ursa_wal_close(&w);
+        char path[700];
+        snprintf(path, sizeof(path), "%s/%020d.wal", dir, 1);
+        struct stat sb;
+        CHECK(stat(path, &sb) == 0);
+        CHECK(truncate(path, sb.st_size - back) == 0);
+        w = open_replay(&s, 1 << 20, &rc);
+        CHECK(rc == URSA_OK && s.n == 19 && s.contents_ok);
+        append_n(w, 5); /* the log goes on at LSN 20 */
+        ursa_wal_close(&w);
+        w = open_replay(&s, 1 << 20, &rc);
+        CHECK(rc == URSA_OK && s.n == 24 && s.in_order && s.contents_ok);
+        ursa_wal_close(&w);
+    }
+    /* Garbage after the last whole record. */
+    fresh_dir();
+    ursa_wal_t *w = open_replay(&s, 1 << 20, &rc);
+    append_n(w, 20);
+    ursa_wal_close(&w);
+    char path[700];
+    snprintf(path, sizeof(path), "%s/%020d.wal", dir, 21);
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    CHECK(fd >= 0 && write(fd, "UWAL garbage garbage garbage", 28) == 28);
+    close(fd);
+    w = open_replay(&s, 1 << 20, &rc);
+    CHECK(rc == URSA_OK && s.n == 20);
+    ursa_wal_close(&w);
+}
+
+TEST(damage_in_the_middle_is_an_error)
+{
+    fresh_dir();
+    seen_t s;
+    int rc;
+    ursa_wal_t *w = open_replay(&s, 1 << 20, &rc);
+    append_n(w, 20);
+    ursa_wal_close(&w);
+    char path[700];
+    snprintf(path, sizeof(path), "%s/%020d.wal", dir, 1);
+    int fd = open(path, O_RDWR);
+    char b = 0x5a;
+    CHECK(fd >= 0 && pwrite(fd, &b, 1, 100) == 1); /* inside record 3 */
+    close(fd);
+    w = open_replay(&s, 1 << 20, &rc);
+    CHECK(rc == URSA_EFORMAT);
+    CHECK_EQ_INT(s.n, 3); /* records 1-3 precede the damage in record 4 */
+    ursa_wal_close(&w);
+}
+
+typedef struct appender {
+    ursa_wal_t *w;
+    int n;
+    int failures;
+} appender_t;
+
+static void *append_thread(void *arg)
+{
+    appender_t *a = arg;
+    ursa_err_t err;
+    for (int i = 0; i < a->n; i++) {
+        uint64_t lsn;
+        char rec[64];
+        int k = snprintf(rec, sizeof(rec), "record %d", i);
+        if (ursa_wal_append(a->w, rec, (size_t)k, NULL, NULL, &lsn, &err) || ursa_wal_wait(a->w, lsn, &err))
+            a->failures++;
+    }
+    return NULL;
+}
+
+static int count_any(void *ctx, uint64_t lsn, const uint8_t *p, size_t n)
+{
+    (*(uint64_t *)ctx)++;
+    return 0;
+}
+
+TEST(group_commit_with_concurrent_appenders)
+{
+    fresh_dir();
+    ursa_wal_t *w;
+    ursa_err_t err;
+    ursa_wal_opts_t o = {dir, true, 1 << 16};
+    CHECK(ursa_wal_open(&w, &o, &err) == URSA_OK);
+    uint64_t n = 0;
+    CHECK(ursa_wal_replay(w, count_any, &n, &err) == URSA_OK);
+    pthread_t th[8];
+    appender_t a[8];
+    for (int i = 0; i < 8; i++) {
+        a[i] = (appender_t){w, 500, 0};
+        pthread_create(&th[i], NULL, append_thread, &a[i]);
+    }
+    for (int i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+        CHECK_EQ_INT(a[i].failures, 0);
+    }
+    CHECK_EQ_INT(ursa_wal_durable(w), 4000);
+    ursa_wal_close(&w);
+    CHECK(ursa_wal_open(&w, &o, &err) == URSA_OK);
+    n = 0;
+    CHECK(ursa_wal_replay(w, count_any, &n, &err) == URSA_OK);
+    CHECK_EQ_INT(n, 4000);
+    ursa_wal_close(&w);
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0);
+}
+
+int main(void)
+{
+    RUN(replay_across_segments_and_restarts);
+    RUN(torn_tail_is_cut);
+    RUN(damage_in_the_middle_is_an_error);
+    RUN(group_commit_with_concurrent_appenders);
+    return TEST_EXIT();
+}
