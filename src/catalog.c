@@ -3,6 +3,8 @@
  */
 #include "catalog.h"
 
+#include "coerce.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -245,4 +247,166 @@ void ursa_dataset_stats(ursa_dataset_t *d, uint64_t *rows, uint64_t *bytes)
     *rows = d->rows;
     *bytes = d->bytes;
     pthread_mutex_unlock(&d->lock);
+}
+
+/* ---------------------------------------------------------------------------
+ * The write-ahead log: records, replay, release
+ *
+ * A record is: u16 name length | dataset name | the batch's encoding.
+ * ------------------------------------------------------------------------- */
+
+int ursa_catalog_wal_record(const char *name, const ursa_batch_t *b, ursa_buf_t *out)
+{
+    uint16_t n = (uint16_t)strlen(name);
+    int rc = ursa_buf_append(out, &n, 2);
+    if (rc == URSA_OK) rc = ursa_buf_append(out, name, n);
+    if (rc == URSA_OK) rc = ursa_batch_encode(b, out);
+    return rc;
+}
+
+typedef struct ranges {
+    uint64_t (*r)[2];
+    size_t n, cap;
+    const char *node;
+    size_t node_len;
+} ranges_t;
+
+/* Collects the LSN ranges of this node's files "<node>-<a>-<b>.parquet". */
+static int collect_range(void *ctx, const char *key, bool is_prefix)
+{
+    ranges_t *rs = ctx;
+    const char *base = strrchr(key, '/');
+    base = base ? base + 1 : key;
+    size_t n = strlen(base);
+    if (is_prefix || n < 9 || strcmp(base + n - 8, ".parquet")) return URSA_OK;
+    if (strncmp(base, rs->node, rs->node_len) || base[rs->node_len] != '-') return URSA_OK;
+    unsigned long long a, b;
+    char tail[16];
+    if (sscanf(base + rs->node_len + 1, "%llu-%llu%15s", &a, &b, tail) != 3 || strcmp(tail, ".parquet"))
+        return URSA_OK;
+    if (rs->n == rs->cap) {
+        size_t cap = rs->cap ? rs->cap * 2 : 16;
+        void *p = ursa_realloc(rs->r, cap * sizeof(*rs->r));
+        if (!p) return URSA_ENOMEM;
+        rs->r = p;
+        rs->cap = cap;
+    }
+    rs->r[rs->n][0] = a;
+    rs->r[rs->n][1] = b;
+    rs->n++;
+    return URSA_OK;
+}
+
+/* Is record lsn published in this node's files of dataset d on day? */
+static int published(ursa_catalog_t *c, ursa_dataset_t *d, int64_t day, uint64_t lsn, bool *yes,
+                     ursa_err_t *err)
+{
+    char date[16], prefix[URSA_NAME_MAX + 96];
+    ursa_format_date(day, date);
+    snprintf(prefix, sizeof(prefix), "%s/date=%s/%s-", d->name, date, c->node);
+    ranges_t rs = {.node = c->node, .node_len = strlen(c->node)};
+    int rc = ursa_store_list(c->store, prefix, 0, collect_range, &rs, err);
+    *yes = false;
+    for (size_t i = 0; i < rs.n && rc == URSA_OK; i++) *yes |= rs.r[i][0] <= lsn && lsn <= rs.r[i][1];
+    ursa_free(rs.r);
+    return rc;
+}
+
+int ursa_catalog_replay(ursa_catalog_t *c, uint64_t lsn, const uint8_t *p, size_t n, ursa_err_t *err)
+{
+    uint16_t nl;
+    if (n < 2)
+        return ursa_err_set(err, URSA_EFORMAT, "WAL record %llu is too short", (unsigned long long)lsn);
+    memcpy(&nl, p, 2);
+    if ((size_t)nl + 2 > n || nl > URSA_NAME_MAX)
+        return ursa_err_set(err, URSA_EFORMAT, "WAL record %llu: bad dataset name", (unsigned long long)lsn);
+    char name[URSA_NAME_MAX + 1];
+    memcpy(name, p + 2, nl);
+    name[nl] = '\0';
+    ursa_dataset_t *d = ursa_catalog_get(c, name);
+    if (!d) {
+        ursa_warn("WAL record %llu is for dataset %s, which the store no longer has: skipped",
+                  (unsigned long long)lsn, name);
+        return URSA_OK;
+    }
+    ursa_batch_t *b = ursa_calloc(1, sizeof(*b));
+    if (!b) return URSA_ENOMEM;
+    int rc = ursa_batch_init(b, &d->schema);
+    if (rc == URSA_OK && ursa_batch_decode(b, &d->schema, p + 2 + nl, n - 2 - nl))
+        rc = ursa_err_set(err, URSA_EFORMAT, "WAL record %llu does not match the schema of %s",
+                          (unsigned long long)lsn, name);
+    b->lsn = lsn;
+
+    /* Leave out the days a file of this node already holds this record for
+     * (a flush finished those before the crash). */
+    int tc = d->schema.time_column;
+    int unit = (int)d->schema.fields[tc].unit;
+    int64_t days[64];
+    bool pub[64];
+    size_t ndays = 0;
+    bool any = false;
+    for (size_t i = 0; i < b->nrows && rc == URSA_OK; i++) {
+        int64_t day = ursa_ts_to_days(ursa_column_i64(&b->cols[tc], i), unit);
+        size_t k = 0;
+        while (k < ndays && days[k] != day) k++;
+        if (k < ndays) continue;
+        if (ndays == URSA_ARRAY_LEN(days)) break; /* checked below, row by row */
+        days[ndays] = day;
+        rc = published(c, d, day, lsn, &pub[ndays], err);
+        any |= pub[ndays++];
+    }
+    if (rc == URSA_OK && any) {
+        ursa_batch_t *keep = ursa_calloc(1, sizeof(*keep));
+        uint32_t *idx = ursa_malloc((b->nrows ? b->nrows : 1) * sizeof(uint32_t));
+        size_t nk = 0;
+        rc = keep && idx ? ursa_batch_init(keep, &d->schema) : URSA_ENOMEM;
+        for (size_t i = 0; i < b->nrows && rc == URSA_OK; i++) {
+            int64_t day = ursa_ts_to_days(ursa_column_i64(&b->cols[tc], i), unit);
+            size_t k = 0;
+            while (k < ndays && days[k] != day) k++;
+            bool skip = false;
+            if (k < ndays)
+                skip = pub[k];
+            else
+                rc = published(c, d, day, lsn, &skip, err);
+            if (!skip) idx[nk++] = (uint32_t)i;
+        }
+        for (size_t col = 0; col < d->schema.nfields && rc == URSA_OK; col++)
+            rc = ursa_column_take(&keep->cols[col], &b->cols[col], idx, nk);
+        ursa_free(idx);
+        size_t had = b->nrows;
+        if (keep) {
+            keep->nrows = nk;
+            keep->lsn = lsn;
+        }
+        ursa_batch_free(b);
+        ursa_free(b);
+        b = keep;
+        if (rc == URSA_OK)
+            ursa_info("WAL record %llu of %s: %zu rows were already published, %zu replayed",
+                      (unsigned long long)lsn, name, had - nk, nk);
+    }
+    if (rc == URSA_OK && b->nrows) return ursa_dataset_append(d, b);
+    if (b) {
+        ursa_batch_free(b);
+        ursa_free(b);
+    }
+    return rc;
+}
+
+void ursa_catalog_release_wal(ursa_catalog_t *c)
+{
+    if (!c->wal) return;
+    /* Needed: the oldest row still buffered or being flushed, anywhere. */
+    uint64_t need = ursa_wal_durable(c->wal) + 1;
+    pthread_rwlock_rdlock(&c->lock);
+    for (size_t i = 0; i < c->n; i++) {
+        ursa_dataset_t *d = c->ds[i];
+        pthread_mutex_lock(&d->lock);
+        if (d->nchunks && d->chunks[0]->lsn && d->chunks[0]->lsn < need) need = d->chunks[0]->lsn;
+        if (d->flushing_lsn && d->flushing_lsn < need) need = d->flushing_lsn;
+        pthread_mutex_unlock(&d->lock);
+    }
+    pthread_rwlock_unlock(&c->lock);
+    ursa_wal_release(c->wal, need);
 }

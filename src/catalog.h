@@ -15,6 +15,7 @@
 #include "column.h"
 #include "pq_write.h"
 #include "store.h"
+#include "wal.h"
 
 #include <pthread.h>
 
@@ -28,12 +29,14 @@ typedef struct ursa_dataset {
     size_t nchunks, cap;
     uint64_t rows;
     uint64_t bytes;
+    uint64_t flushing_lsn; /* lowest LSN of a flush in progress, 0 when none */
 
     pthread_mutex_t flush_lock; /* one flush of this dataset at a time */
 } ursa_dataset_t;
 
 typedef struct ursa_catalog {
     ursa_store_t *store; /* not owned */
+    ursa_wal_t *wal;     /* not owned; NULL when rows are not logged */
     char *node;
     pq_write_opts_t pq;
     pthread_rwlock_t lock; /* guards the array */
@@ -63,7 +66,8 @@ ursa_dataset_t *ursa_catalog_get(ursa_catalog_t *c, const char *name);
 int ursa_catalog_list(ursa_catalog_t *c, ursa_dataset_t ***out, size_t *n) URSA_MUST_CHECK;
 
 /* Appends a finished batch to the buffer and takes ownership of it (also
- * on failure, when it is freed). */
+ * on failure, when it is freed). With a WAL, batches must be appended in
+ * LSN order (ursa_wal_append's `then` does that). */
 int ursa_dataset_append(ursa_dataset_t *d, ursa_batch_t *b) URSA_MUST_CHECK;
 
 /* Reads the buffered row and byte counts. */
@@ -85,9 +89,23 @@ typedef struct ursa_flush_result {
 
 /* Writes every buffered row of d as Parquet, one file per UTC day of the
  * time column, and publishes the files. On failure nothing is published
- * and the rows stay buffered. */
+ * and the rows stay buffered. With a WAL only durable rows are written,
+ * files are named <node>-<first LSN>-<last LSN>.parquet, and log segments
+ * nobody needs any more are deleted afterwards. */
 int ursa_dataset_flush(ursa_catalog_t *c, ursa_dataset_t *d, ursa_flush_result_t *res,
                        ursa_err_t *err) URSA_MUST_CHECK;
 void ursa_flush_result_free(ursa_flush_result_t *r);
+
+/* Replays one WAL record (see ursa_wal_replay) into its dataset's buffer,
+ * leaving out the rows of every day whose file of this node already
+ * covers the record's LSN (published before a crash). */
+int ursa_catalog_replay(ursa_catalog_t *c, uint64_t lsn, const uint8_t *p, size_t n,
+                        ursa_err_t *err) URSA_MUST_CHECK;
+
+/* Encodes the WAL record of a batch for dataset `name`. */
+int ursa_catalog_wal_record(const char *name, const ursa_batch_t *b, ursa_buf_t *out) URSA_MUST_CHECK;
+
+/* Deletes the WAL segments whose rows are all published. */
+void ursa_catalog_release_wal(ursa_catalog_t *c);
 
 #endif

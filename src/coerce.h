@@ -66,6 +66,15 @@ static inline int64_t ursa_us_to_days(int64_t us)
     return (us % 86400000000LL < 0) ? q - 1 : q;
 }
 
+/* The day (since the epoch, floored) of a timestamp in unit 0: ms, 1: µs,
+ * 2: ns. */
+static inline int64_t ursa_ts_to_days(int64_t v, int unit)
+{
+    static const int64_t per_day[] = {86400000LL, 86400000000LL, 86400000000000LL};
+    int64_t d = per_day[unit], q = v / d;
+    return v % d < 0 ? q - 1 : q;
+}
+
 /* Writes "YYYY-MM-DD" (11 bytes with the NUL) for a day number. */
 void ursa_format_date(int64_t days, char out[16]);
 

@@ -106,6 +106,7 @@ typedef struct ursa_batch {
     ursa_column_t *cols;
     size_t ncols;
     size_t nrows;
+    uint64_t lsn; /* the WAL record that holds these rows, 0 when none */
 } ursa_batch_t;
 
 /* Serializes a batch (all columns, as they are in memory) by appending to

@@ -63,14 +63,6 @@ typedef struct flush_state {
     ursa_flush_file_t *files;
 } flush_state_t;
 
-/* The day (since the epoch) of a time column value in its unit. */
-static int64_t day_of(int64_t v, ursa_time_unit_t unit)
-{
-    static const int64_t per_day[] = {86400000LL, 86400000000LL, 86400000000000LL};
-    int64_t d = per_day[unit], q = v / d;
-    return v % d < 0 ? q - 1 : q;
-}
-
 static int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -102,7 +94,7 @@ static int collect_days(flush_state_t *f)
     for (size_t c = 0; c < f->nchunks; c++) {
         const ursa_column_t *col = &f->chunks[c]->cols[tc];
         for (size_t i = 0; i < col->length; i++) {
-            int64_t day = day_of(ursa_column_i64(col, i), unit);
+            int64_t day = ursa_ts_to_days(ursa_column_i64(col, i), (int)unit);
             if (day == last) continue;
             last = day;
             bool seen = false;
@@ -141,7 +133,8 @@ static int group_rows(flush_state_t *f)
             return URSA_ENOMEM;
         }
         for (size_t i = 0; i < n; i++) {
-            dk[i] = (uint32_t)day_index(f->days, f->ndays, day_of(ursa_column_i64(col, i), unit));
+            dk[i] =
+                (uint32_t)day_index(f->days, f->ndays, ursa_ts_to_days(ursa_column_i64(col, i), (int)unit));
             g->start[dk[i] + 1]++;
         }
         for (size_t k = 0; k < f->ndays; k++) g->start[k + 1] += g->start[k];
@@ -164,8 +157,12 @@ static int write_day(flush_state_t *f, size_t k, int64_t stamp, ursa_err_t *err)
     ursa_flush_file_t *file = &f->files[k];
     const ursa_schema_t *s = &f->d->schema;
     ursa_format_date(f->days[k], file->date);
-    int n = snprintf(file->key, sizeof(file->key), "%s/date=%s/%s-%lld.parquet", f->d->name, file->date,
-                     f->cat->node, (long long)stamp);
+    int n = f->cat->wal
+                ? snprintf(file->key, sizeof(file->key), "%s/date=%s/%s-%llu-%llu.parquet", f->d->name,
+                           file->date, f->cat->node, (unsigned long long)f->chunks[0]->lsn,
+                           (unsigned long long)f->chunks[f->nchunks - 1]->lsn)
+                : snprintf(file->key, sizeof(file->key), "%s/date=%s/%s-%lld.parquet", f->d->name, file->date,
+                           f->cat->node, (long long)stamp);
     if (n < 0 || (size_t)n >= sizeof(file->key)) return ursa_err_set(err, URSA_EINVAL, "object key too long");
 
     pq_write_opts_t o = f->cat->pq;
@@ -200,6 +197,45 @@ out:
     ursa_batch_free(&scratch);
     pq_writer_destroy(&w);
     if (rc && rc != URSA_ENOMEM && err && !err->msg[0]) ursa_err_set(err, rc, "writing %s failed", file->key);
+    return rc;
+}
+
+/* Takes the chunks to write out of the buffer: all of them, or with a WAL
+ * the ones already durable (a prefix: the buffer is in LSN order). Rows
+ * that are not durable yet must not be published: a crash would lose them
+ * from the log while a file holds them, and the client, unanswered, would
+ * send them again. */
+static int take_chunks(flush_state_t *f)
+{
+    ursa_dataset_t *d = f->d;
+    uint64_t durable = f->cat->wal ? ursa_wal_durable(f->cat->wal) : UINT64_MAX;
+    pthread_mutex_lock(&d->lock);
+    size_t k = 0;
+    while (k < d->nchunks && d->chunks[k]->lsn <= durable) k++;
+    int rc = URSA_OK;
+    if (k == d->nchunks) {
+        f->chunks = d->chunks;
+        f->nchunks = k;
+        d->chunks = NULL;
+        d->nchunks = d->cap = 0;
+        d->rows = d->bytes = 0;
+    } else if (k) {
+        f->chunks = ursa_malloc(k * sizeof(*f->chunks));
+        if (!f->chunks) {
+            rc = URSA_ENOMEM;
+        } else {
+            memcpy(f->chunks, d->chunks, k * sizeof(*f->chunks));
+            memmove(d->chunks, d->chunks + k, (d->nchunks - k) * sizeof(*d->chunks));
+            d->nchunks -= k;
+            f->nchunks = k;
+            for (size_t i = 0; i < k; i++) {
+                d->rows -= f->chunks[i]->nrows;
+                d->bytes -= ursa_batch_bytes(f->chunks[i]);
+            }
+        }
+    }
+    if (f->nchunks) d->flushing_lsn = f->chunks[0]->lsn;
+    pthread_mutex_unlock(&d->lock);
     return rc;
 }
 
@@ -253,14 +289,8 @@ int ursa_dataset_flush(ursa_catalog_t *c, ursa_dataset_t *d, ursa_flush_result_t
     size_t attempted = 0;
 
     pthread_mutex_lock(&d->flush_lock);
-    pthread_mutex_lock(&d->lock);
-    f.chunks = d->chunks;
-    f.nchunks = d->nchunks;
-    d->chunks = NULL;
-    d->nchunks = d->cap = 0;
-    d->rows = d->bytes = 0;
-    pthread_mutex_unlock(&d->lock);
-    if (f.nchunks == 0) goto out;
+    rc = take_chunks(&f);
+    if (rc || f.nchunks == 0) goto out;
 
     if ((rc = collect_days(&f)) || (rc = group_rows(&f))) goto out;
     f.pending = ursa_calloc(f.ndays, sizeof(*f.pending));
@@ -310,7 +340,11 @@ out:
             ursa_free(f.chunks[i]);
         }
     }
+    pthread_mutex_lock(&d->lock);
+    d->flushing_lsn = 0;
+    pthread_mutex_unlock(&d->lock);
     pthread_mutex_unlock(&d->flush_lock);
+    if (rc == URSA_OK && res->nfiles) ursa_catalog_release_wal(c);
     for (size_t i = 0; i < f.ngroups; i++) {
         ursa_free(f.groups[i].perm);
         ursa_free(f.groups[i].start);

@@ -201,6 +201,41 @@ static bool is_ndjson(const char *ct)
  * Handlers for the last call
  * ------------------------------------------------------------------------- */
 
+typedef struct then_append {
+    ursa_dataset_t *d;
+    ursa_batch_t *b;
+    int rc;
+} then_append_t;
+
+/* Runs under the WAL's lock once the record has its LSN, so that every
+ * dataset's buffer is in LSN order. */
+static void append_in_order(void *ctx, uint64_t lsn)
+{
+    then_append_t *t = ctx;
+    t->b->lsn = lsn;
+    t->rc = ursa_dataset_append(t->d, t->b);
+}
+
+/* Writes the request's batch to the WAL, appends it to the buffer, and
+ * waits until the record is durable: only then may the answer say 200. */
+static int log_and_append(ursa_server_t *srv, req_t *q, ursa_err_t *err)
+{
+    ursa_buf_t rec = {0};
+    int rc = ursa_catalog_wal_record(q->name, q->batch, &rec);
+    if (rc) {
+        ursa_buf_free(&rec);
+        return ursa_err_set(err, rc, "out of memory");
+    }
+    then_append_t t = {q->ds, q->batch, URSA_OK};
+    uint64_t lsn;
+    rc = ursa_wal_append(srv->cat->wal, rec.data, rec.len, append_in_order, &t, &lsn, err);
+    ursa_buf_free(&rec);
+    if (rc) return rc;
+    q->batch = NULL; /* owned by the dataset now, or freed */
+    if (t.rc) return ursa_err_set(err, t.rc, "out of memory");
+    return ursa_wal_wait(srv->cat->wal, lsn, err);
+}
+
 static enum MHD_Result finish_records(ursa_server_t *srv, struct MHD_Connection *c, req_t *q)
 {
     if (q->too_large) {
@@ -220,9 +255,20 @@ static enum MHD_Result finish_records(ursa_server_t *srv, struct MHD_Connection 
     URSA_COUNT(rows_rejected, s->rejected);
     URSA_COUNT(ingest_bytes, q->received);
     if (accepted) {
-        int rc = ursa_dataset_append(q->ds, q->batch);
-        q->batch = NULL; /* owned by the dataset now, or freed */
-        if (rc) return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory; nothing was accepted");
+        if (srv->cat->wal) {
+            char msg[320];
+            ursa_err_t err = {0};
+            int rc = log_and_append(srv, q, &err);
+            if (rc) {
+                snprintf(msg, sizeof(msg), "not accepted, nothing was stored: %s",
+                         err.msg[0] ? err.msg : "error");
+                return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
+            }
+        } else {
+            int rc = ursa_dataset_append(q->ds, q->batch);
+            q->batch = NULL; /* owned by the dataset now, or freed */
+            if (rc) return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory; nothing was accepted");
+        }
     }
     ursa_buf_t b = {0};
     int rc = ursa_buf_printf(&b, "{\"accepted\":%llu,\"rejected\":%llu,\"errors\":[",

@@ -34,6 +34,10 @@ static void usage(FILE *f)
         "  --row-group-bytes N     uncompressed bytes per row group [URSA_ROW_GROUP_BYTES] (default 128 "
         "MiB)\n"
         "  --page-version 1|2      Parquet data page version [URSA_PAGE_VERSION] (default 1)\n"
+        "  --wal-dir DIR           the write-ahead log, on local disk [URSA_WAL_DIR]\n"
+        "                          (default: STORE/_wal for a local store, ./wal for S3)\n"
+        "  --durability fsync|none answer after the log is synced (default), or after it is written\n"
+        "                          [URSA_DURABILITY]\n"
         "\n"
         "S3 (--store s3://BUCKET/PREFIX): credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,\n"
         "AWS_SESSION_TOKEN (or S3_KEY, S3_SECRET)\n"
@@ -98,6 +102,14 @@ static int writer_options(pq_write_opts_t *o, const char *codec, const char *lev
     return 0;
 }
 
+static int replay_one(void *ctx, uint64_t lsn, const uint8_t *p, size_t n)
+{
+    ursa_err_t err = {0};
+    int rc = ursa_catalog_replay(ctx, lsn, p, n, &err);
+    if (rc) ursa_error("replaying WAL record %llu: %s", (unsigned long long)lsn, err.msg);
+    return rc;
+}
+
 /* Flushes every dataset; returns the number of failures. */
 static int flush_all(ursa_catalog_t *cat)
 {
@@ -133,6 +145,7 @@ static int cmd_serve(int argc, char **argv)
     unsigned shutdown_s = 30;
     const char *codec = getenv("URSA_COMPRESSION"), *level = getenv("URSA_COMPRESSION_LEVEL");
     const char *rg_bytes = getenv("URSA_ROW_GROUP_BYTES"), *page_version = getenv("URSA_PAGE_VERSION");
+    const char *wal_dir = getenv("URSA_WAL_DIR"), *durability = getenv("URSA_DURABILITY");
     if ((env = getenv("URSA_THREADS"))) so.threads = (unsigned)atoi(env);
     if ((env = getenv("URSA_MAX_BODY")) && !parse_size(env, &so.max_body)) goto bad_env;
     if ((env = getenv("URSA_MAX_RECORD")) && !parse_size(env, &so.max_record)) goto bad_env;
@@ -176,6 +189,10 @@ static int cmd_serve(int argc, char **argv)
             rg_bytes = v;
         else if (strcmp(a, "--page-version") == 0)
             page_version = v;
+        else if (strcmp(a, "--wal-dir") == 0)
+            wal_dir = v;
+        else if (strcmp(a, "--durability") == 0)
+            durability = v;
         else if (strcmp(a, "--s3-endpoint") == 0)
             s3.endpoint = v;
         else if (strcmp(a, "--s3-region") == 0)
@@ -217,6 +234,7 @@ static int cmd_serve(int argc, char **argv)
     ursa_store_t *store = NULL;
     ursa_catalog_t *cat = NULL;
     ursa_server_t *srv = NULL;
+    ursa_wal_t *wal = NULL;
     int status = 1;
     if (ursa_store_open(store_url, &s3, &store, &err)) {
         fprintf(stderr, "ursa: store %s: %s\n", store_url, err.msg);
@@ -227,6 +245,35 @@ static int cmd_serve(int argc, char **argv)
         goto out;
     }
     if (writer_options(&cat->pq, codec, level, rg_bytes, page_version)) goto out;
+    if (durability && strcmp(durability, "fsync") && strcmp(durability, "none")) {
+        fprintf(stderr, "ursa: --durability must be fsync or none\n");
+        goto out;
+    }
+    /* The log lives on local disk: inside a local store by default (where
+     * "_wal" is no dataset name), else in ./wal. */
+    char wal_default[4096];
+    if (strncmp(store_url, "s3://", 5) == 0)
+        snprintf(wal_default, sizeof(wal_default), "./wal");
+    else
+        snprintf(wal_default, sizeof(wal_default), "%s/_wal",
+                 strncmp(store_url, "file://", 7) == 0 ? store_url + 7 : store_url);
+    ursa_wal_opts_t wo = {wal_dir ? wal_dir : wal_default, !durability || !strcmp(durability, "fsync"), 0};
+    if (ursa_wal_open(&wal, &wo, &err) || ursa_wal_replay(wal, replay_one, cat, &err)) {
+        fprintf(stderr, "ursa: write-ahead log %s: %s\n", wo.dir, err.msg);
+        goto out;
+    }
+    cat->wal = wal;
+    {
+        uint64_t rows = 0, bytes = 0;
+        for (size_t i = 0; i < cat->n; i++) {
+            uint64_t r, b;
+            ursa_dataset_stats(cat->ds[i], &r, &b);
+            rows += r;
+            bytes += b;
+        }
+        if (rows)
+            ursa_info("replayed %llu rows from the write-ahead log %s", (unsigned long long)rows, wo.dir);
+    }
     if (ursa_server_start(&srv, cat, &so, &err)) {
         fprintf(stderr, "ursa: %s\n", err.msg);
         goto out;
@@ -245,6 +292,7 @@ static int cmd_serve(int argc, char **argv)
     ursa_info("stopped%s", status ? " with errors: buffered rows were lost (see above)" : "");
 out:
     ursa_server_stop(&srv, 0);
+    ursa_wal_close(&wal);
     ursa_catalog_destroy(&cat);
     ursa_store_destroy(&store);
     return status;
