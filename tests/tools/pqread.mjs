@@ -23,6 +23,9 @@
 //   parquetFooter(file)       -> the FileMetaData as hyparquet decodes it (encodings, page index offsets, ...)
 //   parquetPageIndex(file)    -> ColumnIndex/OffsetIndex of every chunk, with the type of every data page
 //   decodePlainValue(bytes, type) -> a PLAIN statistics value (chunk or page min/max) as a normalized value
+//   encodePlainValue(v, type) -> the PLAIN bytes of a normalized value (what a bloom filter hashes)
+//   parquetBloomFilter(file, rowGroup, column) -> {numBytes, words} of a chunk's split-block bloom filter
+//   xxhash64(bytes), sbbfMayContain(words, hash) -> the spec's hash and membership test, in JS
 //   close()                   -> releases the cached DuckDB instance
 //
 // Normalized types (one vocabulary for every engine, named like Ursa's schema types):
@@ -506,7 +509,11 @@ function hyparquetTypeOf(el) {
 
 async function readHyparquet(file) {
   const { parquetMetadata, parquetSchema, parquetReadObjects } = await import('hyparquet');
-  const { compressors } = await import('hyparquet-compressors');
+  const { compressors: base } = await import('hyparquet-compressors');
+  // hyparquet-compressors 1.1.2 rejects the LZ4 block of empty input (the single token byte 0x00: a valid
+  // block, what LZ4_compress_default makes of 0 bytes), which a v2 page of nulls only holds as its values
+  // section: "lz4 offset out of range 0". An empty output needs no decoding.
+  const compressors = { ...base, LZ4_RAW: (input, n) => (n === 0 && input.length === 1 && input[0] === 0 ? new Uint8Array(0) : base.LZ4_RAW(input, n)) };
   const buf = readFileSync(file);
   const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
   const metadata = parquetMetadata(ab);
@@ -634,6 +641,125 @@ export async function parquetPageIndex(file) {
     }
     return { column, offset_index, column_index };
   }));
+}
+
+// ---------------------------------------------------------------- bloom filters (our own reading of the spec)
+const M64 = (1n << 64n) - 1n;
+const XP1 = 0x9E3779B185EBCA87n, XP2 = 0xC2B2AE3D27D4EB4Fn, XP3 = 0x165667B19E3779F9n, XP4 = 0x85EBCA77C2B2AE63n, XP5 = 0x27D4EB2F165667C5n;
+const rotl64 = (x, r) => ((x << BigInt(r)) | (x >> BigInt(64 - r))) & M64;
+const xround = (acc, v) => (rotl64((acc + v * XP2) & M64, 31) * XP1) & M64;
+const xmerge = (acc, v) => (((acc ^ xround(0n, v)) * XP1) + XP4) & M64;
+/** XXH64 of bytes with seed 0 (the hash of Parquet's split-block bloom filters), as a BigInt. */
+export function xxhash64(bytes) {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), n = bytes.length;
+  let i = 0, h;
+  if (n >= 32) {
+    let v1 = (XP1 + XP2) & M64, v2 = XP2, v3 = 0n, v4 = (M64 + 1n - XP1) & M64;
+    for (; i + 32 <= n; i += 32) {
+      v1 = xround(v1, dv.getBigUint64(i, true)); v2 = xround(v2, dv.getBigUint64(i + 8, true));
+      v3 = xround(v3, dv.getBigUint64(i + 16, true)); v4 = xround(v4, dv.getBigUint64(i + 24, true));
+    }
+    h = (rotl64(v1, 1) + rotl64(v2, 7) + rotl64(v3, 12) + rotl64(v4, 18)) & M64;
+    h = xmerge(h, v1); h = xmerge(h, v2); h = xmerge(h, v3); h = xmerge(h, v4);
+  } else h = XP5;
+  h = (h + BigInt(n)) & M64;
+  for (; i + 8 <= n; i += 8) { h ^= xround(0n, dv.getBigUint64(i, true)); h = (rotl64(h, 27) * XP1 + XP4) & M64; }
+  if (i + 4 <= n) { h ^= (BigInt(dv.getUint32(i, true)) * XP1) & M64; h = (rotl64(h, 23) * XP2 + XP3) & M64; i += 4; }
+  for (; i < n; i++) { h ^= (BigInt(bytes[i]) * XP5) & M64; h = (rotl64(h, 11) * XP1) & M64; }
+  h ^= h >> 33n; h = (h * XP2) & M64; h ^= h >> 29n; h = (h * XP3) & M64; h ^= h >> 32n;
+  return h;
+}
+const SBBF_SALT = [0x47b6137b, 0x44974d91, 0x8824ad5b, 0xa2b7289d, 0x705495c7, 0x2df1424b, 0x9efc4947, 0x5c6bfb31];
+/** Split-block bloom filter membership of a hash (words: Uint32Array of 8 words per 32-byte block). */
+export function sbbfMayContain(words, hash) {
+  const blocks = words.length >> 3;
+  const b = Number(((hash >> 32n) * BigInt(blocks)) >> 32n) * 8;
+  const low = Number(hash & 0xffffffffn);
+  for (let k = 0; k < 8; k++) {
+    const bit = Number((BigInt(Math.imul(low, SBBF_SALT[k]) >>> 0)) >> 27n);
+    if ((words[b + k] & (1 << bit)) === 0) return false;
+  }
+  return true;
+}
+/** Skips one Thrift compact value of `type` at pos; returns the next position. */
+function thriftSkip(bytes, pos, type) {
+  switch (type) {
+    case 1: case 2: return pos;
+    case 3: return pos + 1;
+    case 4: case 5: case 6: return varint(bytes, pos)[1];
+    case 7: return pos + 8;
+    case 8: { const [len, p] = varint(bytes, pos); return p + Number(len); }
+    case 9: case 10: {
+      const h = bytes[pos++]; let size = h >> 4; const et = h & 15;
+      if (size === 15) { const [s2, p] = varint(bytes, pos); size = Number(s2); pos = p; }
+      for (let k = 0; k < size; k++) pos = thriftSkip(bytes, pos, et === 1 || et === 2 ? 3 : et);
+      return pos;
+    }
+    case 12: return thriftStruct(bytes, pos).end;
+    default: throw new Error(`thrift: cannot skip type ${type}`);
+  }
+}
+/** Reads the i32 fields of a Thrift compact struct at pos (others skipped): {fields: {id: value}, end}. */
+function thriftStruct(bytes, pos) {
+  const fields = {};
+  let last = 0;
+  for (;;) {
+    const b = bytes[pos++];
+    if (b === 0) return { fields, end: pos };
+    const type = b & 15;
+    let id = b >> 4;
+    if (id === 0) { const [z, p] = varint(bytes, pos); id = Number((z >> 1n) ^ -(z & 1n)); pos = p; } else id += last;
+    last = id;
+    if (type === 5) { const [z, p] = varint(bytes, pos); fields[id] = Number((z >> 1n) ^ -(z & 1n)); pos = p; }
+    else pos = thriftSkip(bytes, pos, type);
+  }
+}
+/**
+ * The split-block bloom filter of one column chunk, read by this file's own code (BloomFilterHeader +
+ * bitset at bloom_filter_offset): {numBytes, words} or null when the chunk has none.
+ */
+export async function parquetBloomFilter(file, rowGroup, column) {
+  const meta = await parquetFooter(file);
+  const cc = meta.row_groups[rowGroup]?.columns.find(c => c.meta_data.path_in_schema.join('.') === column);
+  const off = cc?.meta_data?.bloom_filter_offset;
+  if (off === undefined || off === null) return null;
+  const bytes = new Uint8Array(readFileSync(file));
+  const { fields, end } = thriftStruct(bytes, Number(off));
+  const numBytes = fields[1];
+  const words = new Uint32Array(numBytes / 4);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset + end, numBytes);
+  for (let k = 0; k < words.length; k++) words[k] = dv.getUint32(k * 4, true);
+  return { numBytes, words };
+}
+/**
+ * A normalized value of `type` as the PLAIN bytes a bloom filter hashes (the inverse of decodePlainValue);
+ * flbaLength: the FIXED_LEN_BYTE_ARRAY length of a decimal with precision > 18.
+ */
+export function encodePlainValue(v, type, { flbaLength = 16 } = {}) {
+  const le = (n, f) => { const b = new Uint8Array(n); f(new DataView(b.buffer)); return b; };
+  const dec = /^decimal\((\d+),(\d+)\)$/.exec(type);
+  if (dec) {
+    const p = Number(dec[1]), u = decimalUnscaled(v, Number(dec[2]));
+    if (p <= 9) return le(4, d => d.setInt32(0, Number(u), true));
+    if (p <= 18) return le(8, d => d.setBigInt64(0, u, true));
+    const b = new Uint8Array(flbaLength); let x = BigInt.asUintN(flbaLength * 8, u);
+    for (let k = flbaLength - 1; k >= 0; k--) { b[k] = Number(x & 0xffn); x >>= 8n; }
+    return b;
+  }
+  switch (type) {
+    case 'string': case 'json': return new Uint8Array(Buffer.from(v, 'utf8'));
+    case 'binary': return new Uint8Array(Buffer.from(v, 'hex'));
+    case 'uuid': return new Uint8Array(Buffer.from(v.replaceAll('-', ''), 'hex'));
+    case 'int8': case 'int16': case 'int32': return le(4, d => d.setInt32(0, Number(v), true));
+    case 'uint8': case 'uint16': case 'uint32': return le(4, d => d.setUint32(0, Number(v), true));
+    case 'uint64': return le(8, d => d.setBigUint64(0, v, true));
+    case 'float32': return le(4, d => d.setFloat32(0, v, true));
+    case 'float64': return le(8, d => d.setFloat64(0, v, true));
+    case 'date': return le(4, d => d.setInt32(0, Number(daysOfIsoDate(v)), true));
+    case 'bool': return Uint8Array.of(v ? 1 : 0);
+    default: if (isBigIntType(type)) return le(8, d => d.setBigInt64(0, v, true));
+      throw new Error(`encodePlainValue: ${type}`);
+  }
 }
 
 /** The file's FileMetaData as hyparquet decodes it (row groups, column chunks, encodings, offsets, statistics). */
