@@ -32,7 +32,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync, readFileSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeTempDir, removeTempDirs, URSA_BIN } from './helpers.mjs';
+import { makeTempDir, removeTempDirs, sanitizerReports, URSA_BIN } from './helpers.mjs';
 import * as PQ from '../tools/pqread.mjs';
 import * as D from './writer_matrix-data.mjs';
 
@@ -81,8 +81,11 @@ const cut = (s, n = 160) => (s.length > n ? s.slice(0, n) + '…' : s);
 function convert(args, { stdin } = {}) {
   const t0 = Date.now();
   const r = spawnSync(URSA_BIN, ['convert', ...args], { input: stdin, encoding: 'utf8', maxBuffer: 64 << 20, timeout: 50_000 });
+  const san = sanitizerReports(r.stderr ?? '');
+  if (san.length) sanitizer.push(`ursa convert ${args.join(' ')}:\n  ${san.slice(0, 5).join('\n  ')}`);
   return { status: r.status, signal: r.signal, stdout: r.stdout ?? '', stderr: r.stderr ?? '', error: r.error, ms: Date.now() - t0 };
 }
+const sanitizer = []; // sanitizer reports seen in any run (ASan/UBSan builds)
 const rejectLines = stderr => stderr.split('\n').filter(l => /^line \d+: /.test(l));
 function parseStats(stdout) {
   const line = stdout.trim().split('\n').filter(Boolean).at(-1);
@@ -646,4 +649,8 @@ step('usage and failures: exit 2 for usage, 1 for failures, no output file left 
     if (args.includes('--output')) p.check(!existsSync(out), `${what}: ${out} exists`);
   }
   p.assertNone('usage');
+});
+
+step('no sanitizer reports in any ursa convert run', () => {
+  assert.deepEqual(sanitizer, [], sanitizer.join('\n'));
 });
