@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void dataset_free(ursa_dataset_t *d)
 {
@@ -123,6 +124,8 @@ int ursa_catalog_new(ursa_catalog_t **out, ursa_store_t *store, const char *node
     if (!c) return URSA_ENOMEM;
     c->store = store;
     pthread_rwlock_init(&c->lock, NULL);
+    pthread_mutex_init(&c->flusher_mu, NULL);
+    pthread_cond_init(&c->flusher_cv, NULL);
     pq_write_opts_default(&c->pq);
     c->node = ursa_strdup(node);
     int rc = c->node ? URSA_OK : URSA_ENOMEM;
@@ -140,9 +143,12 @@ void ursa_catalog_destroy(ursa_catalog_t **cp)
 {
     ursa_catalog_t *c = *cp;
     if (!c) return;
+    ursa_catalog_stop_flusher(c);
     for (size_t i = 0; i < c->n; i++) dataset_free(c->ds[i]);
     ursa_free(c->ds);
     ursa_free(c->node);
+    pthread_mutex_destroy(&c->flusher_mu);
+    pthread_cond_destroy(&c->flusher_cv);
     pthread_rwlock_destroy(&c->lock);
     ursa_free(c);
     *cp = NULL;
@@ -230,6 +236,7 @@ int ursa_dataset_append(ursa_dataset_t *d, ursa_batch_t *b)
         d->cap = cap;
     }
     d->chunks[d->nchunks++] = b;
+    if (!d->oldest_ms) d->oldest_ms = ursa_now_ms();
     d->rows += b->nrows;
     d->bytes += bytes;
 out:
@@ -409,4 +416,113 @@ void ursa_catalog_release_wal(ursa_catalog_t *c)
     }
     pthread_rwlock_unlock(&c->lock);
     ursa_wal_release(c->wal, need);
+}
+
+/* ---------------------------------------------------------------------------
+ * The flusher: flushes datasets whose buffer is due by their policy.
+ * ------------------------------------------------------------------------- */
+
+int64_t ursa_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The dataset's policy, field by field falling back to the default. */
+static ursa_flush_policy_t policy_of(const ursa_catalog_t *c, const ursa_dataset_t *d)
+{
+    ursa_flush_policy_t p = d->schema.flush;
+    const ursa_flush_policy_t *q = &c->flush_default;
+    if (!p.max_rows) p.max_rows = q->max_rows;
+    if (!p.max_bytes) p.max_bytes = q->max_bytes;
+    if (!p.max_age_s) p.max_age_s = q->max_age_s;
+    if (!p.every_s) p.every_s = q->every_s;
+    return p;
+}
+
+static const char *due(const ursa_catalog_t *c, ursa_dataset_t *d, int64_t now)
+{
+    ursa_flush_policy_t p = policy_of(c, d);
+    pthread_mutex_lock(&d->lock);
+    uint64_t rows = d->rows, bytes = d->bytes;
+    int64_t oldest = d->oldest_ms;
+    pthread_mutex_unlock(&d->lock);
+    if (!rows) return NULL;
+    if (p.max_rows && rows >= p.max_rows) return "max_rows";
+    if (p.max_bytes && bytes >= p.max_bytes) return "max_bytes";
+    if (p.max_age_s && oldest && now - oldest >= (int64_t)p.max_age_s * 1000) return "max_age";
+    if (p.every_s && now - d->last_flush_ms >= (int64_t)p.every_s * 1000) return "schedule";
+    return NULL;
+}
+
+static void *flusher(void *arg)
+{
+    ursa_catalog_t *c = arg;
+    int64_t start = ursa_now_ms();
+    pthread_rwlock_rdlock(&c->lock);
+    for (size_t i = 0; i < c->n; i++) c->ds[i]->last_flush_ms = start;
+    pthread_rwlock_unlock(&c->lock);
+    for (;;) {
+        pthread_mutex_lock(&c->flusher_mu);
+        if (!c->flusher_stop) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 100000000;
+            if (ts.tv_nsec >= 1000000000) ts.tv_sec++, ts.tv_nsec -= 1000000000;
+            pthread_cond_timedwait(&c->flusher_cv, &c->flusher_mu, &ts);
+        }
+        bool stop = c->flusher_stop;
+        pthread_mutex_unlock(&c->flusher_mu);
+        if (stop) break;
+        ursa_dataset_t **all;
+        size_t n;
+        if (ursa_catalog_list(c, &all, &n)) continue;
+        for (size_t i = 0; i < n; i++) {
+            ursa_dataset_t *d = all[i];
+            int64_t now = ursa_now_ms();
+            if (!d->last_flush_ms) d->last_flush_ms = now; /* created after start */
+            const char *why = due(c, d, now);
+            if (!why || now < d->retry_at_ms) continue;
+            ursa_flush_result_t res;
+            ursa_err_t err = {0};
+            if (ursa_dataset_flush(c, d, &res, &err)) {
+                int64_t wait = 1000LL << (d->failures < 5 ? d->failures : 5);
+                d->failures++;
+                d->retry_at_ms = now + wait;
+                ursa_error("flush of %s (%s) failed, next try in %lld s: %s", d->name, why,
+                           (long long)(wait / 1000), err.msg);
+                continue;
+            }
+            d->failures = 0;
+            d->retry_at_ms = 0;
+            d->last_flush_ms = ursa_now_ms();
+            if (res.nfiles)
+                ursa_info("flushed %s (%s): %llu rows in %zu files", d->name, why,
+                          (unsigned long long)res.rows, res.nfiles);
+            ursa_flush_result_free(&res);
+        }
+        ursa_free(all);
+    }
+    return NULL;
+}
+
+int ursa_catalog_start_flusher(ursa_catalog_t *c)
+{
+    if (c->flusher_started) return URSA_OK;
+    c->flusher_stop = false;
+    if (pthread_create(&c->flusher, NULL, flusher, c)) return URSA_ENOMEM;
+    c->flusher_started = true;
+    return URSA_OK;
+}
+
+void ursa_catalog_stop_flusher(ursa_catalog_t *c)
+{
+    if (!c->flusher_started) return;
+    pthread_mutex_lock(&c->flusher_mu);
+    c->flusher_stop = true;
+    pthread_cond_signal(&c->flusher_cv);
+    pthread_mutex_unlock(&c->flusher_mu);
+    pthread_join(c->flusher, NULL);
+    c->flusher_started = false;
 }

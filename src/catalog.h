@@ -30,6 +30,10 @@ typedef struct ursa_dataset {
     uint64_t rows;
     uint64_t bytes;
     uint64_t flushing_lsn; /* lowest LSN of a flush in progress, 0 when none */
+    int64_t oldest_ms;     /* when the oldest buffered batch arrived (monotonic ms), 0 when empty */
+    /* the flusher's own (only it touches them) */
+    int64_t last_flush_ms, retry_at_ms;
+    unsigned failures;
 
     pthread_mutex_t flush_lock; /* one flush of this dataset at a time */
 } ursa_dataset_t;
@@ -42,6 +46,14 @@ typedef struct ursa_catalog {
     pthread_rwlock_t lock; /* guards the array */
     ursa_dataset_t **ds;
     size_t n, cap;
+
+    ursa_flush_policy_t flush_default; /* for datasets that set nothing */
+    int store_failing;                 /* the last flush failed (atomic) */
+    pthread_t flusher;
+    bool flusher_started;
+    pthread_mutex_t flusher_mu;
+    pthread_cond_t flusher_cv;
+    bool flusher_stop;
 } ursa_catalog_t;
 
 #define URSA_SCHEMA_KEY "_ursa/schema.json"
@@ -104,6 +116,14 @@ int ursa_catalog_replay(ursa_catalog_t *c, uint64_t lsn, const uint8_t *p, size_
 
 /* Encodes the WAL record of a batch for dataset `name`. */
 int ursa_catalog_wal_record(const char *name, const ursa_batch_t *b, ursa_buf_t *out) URSA_MUST_CHECK;
+
+/* Starts the thread that flushes datasets by their policies (checked ten
+ * times a second); stop it before the final flush at shutdown. */
+int ursa_catalog_start_flusher(ursa_catalog_t *c) URSA_MUST_CHECK;
+void ursa_catalog_stop_flusher(ursa_catalog_t *c);
+
+/* Monotonic milliseconds. */
+int64_t ursa_now_ms(void);
 
 /* Deletes the WAL segments whose rows are all published. */
 void ursa_catalog_release_wal(ursa_catalog_t *c);

@@ -59,6 +59,7 @@ typedef struct flush_state {
     size_t ndays;
     grouped_t *groups; /* one per chunk, when set */
     size_t ngroups;
+    int64_t oldest_ms;             /* the buffer's oldest_ms when the chunks were taken */
     ursa_store_writer_t **pending; /* one per day, until committed */
     ursa_flush_file_t *files;
 } flush_state_t;
@@ -213,7 +214,9 @@ static int take_chunks(flush_state_t *f)
     size_t k = 0;
     while (k < d->nchunks && d->chunks[k]->lsn <= durable) k++;
     int rc = URSA_OK;
+    f->oldest_ms = d->oldest_ms;
     if (k == d->nchunks) {
+        d->oldest_ms = 0;
         f->chunks = d->chunks;
         f->nchunks = k;
         d->chunks = NULL;
@@ -227,6 +230,7 @@ static int take_chunks(flush_state_t *f)
             memcpy(f->chunks, d->chunks, k * sizeof(*f->chunks));
             memmove(d->chunks, d->chunks + k, (d->nchunks - k) * sizeof(*d->chunks));
             d->nchunks -= k;
+            d->oldest_ms = ursa_now_ms(); /* not exact: the age of what is left restarts */
             f->nchunks = k;
             for (size_t i = 0; i < k; i++) {
                 d->rows -= f->chunks[i]->nrows;
@@ -257,6 +261,7 @@ static void restore_chunks(flush_state_t *f)
         }
     }
     if (p) {
+        if (f->oldest_ms && (!d->oldest_ms || f->oldest_ms < d->oldest_ms)) d->oldest_ms = f->oldest_ms;
         ursa_free(d->chunks);
         d->chunks = p;
         d->nchunks = d->cap = total;
@@ -324,6 +329,7 @@ out:
         URSA_COUNT(flushes_failed, 1);
     else
         URSA_COUNT(flushes_ok, 1);
+    __atomic_store_n(&c->store_failing, rc != URSA_OK, __ATOMIC_RELAXED);
     if (rc) {
         if (rc == URSA_ENOMEM && err && !err->msg[0]) ursa_err_set(err, rc, "out of memory during flush");
         for (size_t k = 0; k < f.ndays && f.pending; k++) ursa_store_writer_abort(f.pending[k]);

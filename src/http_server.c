@@ -84,6 +84,48 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, cons
     return send_buf(c, status, &b);
 }
 
+/* An error answer with Retry-After, for backpressure. */
+static enum MHD_Result send_retry(struct MHD_Connection *c, unsigned status, const char *msg,
+                                  unsigned seconds)
+{
+    ursa_buf_t b = {0};
+    enum MHD_Result ret = MHD_NO;
+    char ra[16];
+    snprintf(ra, sizeof(ra), "%u", seconds);
+    if (ursa_buf_printf(&b, "{\"error\":") == URSA_OK && ursa_buf_json_str(&b, msg, strlen(msg)) == URSA_OK &&
+        ursa_buf_push(&b, '}') == URSA_OK) {
+        struct MHD_Response *r = MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_COPY);
+        if (r) {
+            MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+            MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+            ret = MHD_queue_response(c, status, r);
+            MHD_destroy_response(r);
+        }
+    }
+    ursa_buf_free(&b);
+    return ret;
+}
+
+/* Past a budget, ingest is refused: 429 (slow down), or 503 while the
+ * store is failing (rows cannot drain). Returns true when it answered. */
+static bool over_budget(ursa_server_t *srv, struct MHD_Connection *c, enum MHD_Result *ret)
+{
+    const char *what = NULL;
+    if (srv->o.memory_limit && ursa_mem_used() >= srv->o.memory_limit)
+        what = "the memory budget for buffered rows is full";
+    else if (srv->o.wal_limit && srv->cat->wal && ursa_wal_bytes(srv->cat->wal) >= srv->o.wal_limit)
+        what = "the write-ahead log disk budget is full";
+    if (!what) return false;
+    bool failing = __atomic_load_n(&srv->cat->store_failing, __ATOMIC_RELAXED);
+    char msg[200];
+    snprintf(msg, sizeof(msg), "%s%s; nothing was accepted, retry later", what,
+             failing ? " and the store is failing" : "");
+    URSA_COUNT(backpressure, 1);
+    *ret = send_retry(c, failing ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_TOO_MANY_REQUESTS, msg,
+                      failing ? 5 : 1);
+    return true;
+}
+
 static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *msg)
 {
     ursa_buf_t b = {0};
@@ -255,6 +297,8 @@ static enum MHD_Result finish_records(ursa_server_t *srv, struct MHD_Connection 
     URSA_COUNT(rows_rejected, s->rejected);
     URSA_COUNT(ingest_bytes, q->received);
     if (accepted) {
+        enum MHD_Result ret;
+        if (over_budget(srv, c, &ret)) return ret;
         if (srv->cat->wal) {
             char msg[320];
             ursa_err_t err = {0};
@@ -466,6 +510,8 @@ static enum MHD_Result start(ursa_server_t *srv, struct MHD_Connection *c, req_t
             snprintf(msg, sizeof(msg), "request body larger than %zu bytes", srv->o.max_body);
             return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, msg);
         }
+        enum MHD_Result ret;
+        if (over_budget(srv, c, &ret)) return ret;
         q->batch = ursa_calloc(1, sizeof(*q->batch));
         if (!q->batch || ursa_batch_init(q->batch, &q->ds->schema))
             return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");

@@ -13,10 +13,12 @@
 typedef struct ursa_server ursa_server_t;
 
 typedef struct ursa_server_opts {
-    const char *listen; /* "HOST:PORT"; port 0 picks a free port */
-    unsigned threads;   /* 0: one per online core */
-    size_t max_body;    /* bytes per request body */
-    size_t max_record;  /* bytes per NDJSON record */
+    const char *listen;    /* "HOST:PORT"; port 0 picks a free port */
+    unsigned threads;      /* 0: one per online core */
+    size_t max_body;       /* bytes per request body */
+    size_t max_record;     /* bytes per NDJSON record */
+    uint64_t memory_limit; /* past this (bytes allocated), ingest answers 429 / 503 */
+    uint64_t wal_limit;    /* past this (bytes of WAL on disk), ingest answers 429 / 503 */
 } ursa_server_opts_t;
 
 /* Starts serving. The catalog must outlive the server. */

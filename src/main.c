@@ -38,6 +38,16 @@ static void usage(FILE *f)
         "                          (default: STORE/_wal for a local store, ./wal for S3)\n"
         "  --durability fsync|none answer after the log is synced (default), or after it is written\n"
         "                          [URSA_DURABILITY]\n"
+        "  --flush-max-rows N      flush a dataset at N buffered rows [URSA_FLUSH_MAX_ROWS] (default off)\n"
+        "  --flush-max-bytes N     ... at N bytes of buffered rows [URSA_FLUSH_MAX_BYTES] (default "
+        "134217728)\n"
+        "  --flush-max-age SEC     ... when its oldest buffered row is SEC old [URSA_FLUSH_MAX_AGE] (default "
+        "300)\n"
+        "  --flush-every SEC       ... every SEC seconds [URSA_FLUSH_EVERY] (default off)\n"
+        "                          (a dataset's schema may set its own: \"flush\": {...})\n"
+        "  --memory-limit BYTES    past this, ingest answers 429 (503 while the store fails)\n"
+        "                          [URSA_MEMORY_LIMIT] (default: half the RAM)\n"
+        "  --wal-limit BYTES       the same for the log's disk use [URSA_WAL_LIMIT] (default 4 GiB)\n"
         "\n"
         "S3 (--store s3://BUCKET/PREFIX): credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,\n"
         "AWS_SESSION_TOKEN (or S3_KEY, S3_SECRET)\n"
@@ -59,6 +69,16 @@ static bool node_valid(const char *s)
             return false;
     }
     return s[0] != '.';
+}
+
+/* A byte count or a count; 0 is allowed (turns a limit off). */
+static bool parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || *end || s[0] == '-') return false;
+    *out = v;
+    return true;
 }
 
 static bool parse_size(const char *s, size_t *out)
@@ -146,6 +166,31 @@ static int cmd_serve(int argc, char **argv)
     const char *codec = getenv("URSA_COMPRESSION"), *level = getenv("URSA_COMPRESSION_LEVEL");
     const char *rg_bytes = getenv("URSA_ROW_GROUP_BYTES"), *page_version = getenv("URSA_PAGE_VERSION");
     const char *wal_dir = getenv("URSA_WAL_DIR"), *durability = getenv("URSA_DURABILITY");
+    /* Flush policy defaults: about one row group, and at most 5 minutes. */
+    ursa_flush_policy_t fp = {0, (uint64_t)128 << 20, 300, 0};
+    uint64_t memory_limit = 0, wal_limit = (uint64_t)4 << 30;
+    {
+        struct {
+            const char *env;
+            uint64_t *u64;
+            uint32_t *u32;
+        } nums[] = {
+            {"URSA_FLUSH_MAX_ROWS", &fp.max_rows, NULL}, {"URSA_FLUSH_MAX_BYTES", &fp.max_bytes, NULL},
+            {"URSA_FLUSH_MAX_AGE", NULL, &fp.max_age_s}, {"URSA_FLUSH_EVERY", NULL, &fp.every_s},
+            {"URSA_MEMORY_LIMIT", &memory_limit, NULL},  {"URSA_WAL_LIMIT", &wal_limit, NULL}};
+        for (size_t i = 0; i < URSA_ARRAY_LEN(nums); i++) {
+            const char *v = getenv(nums[i].env);
+            if (!v) continue;
+            char *end;
+            unsigned long long x = strtoull(v, &end, 10);
+            if (*end || end == v) {
+                env = v;
+                goto bad_env;
+            }
+            if (nums[i].u64) *nums[i].u64 = x;
+            if (nums[i].u32) *nums[i].u32 = (uint32_t)x;
+        }
+    }
     if ((env = getenv("URSA_THREADS"))) so.threads = (unsigned)atoi(env);
     if ((env = getenv("URSA_MAX_BODY")) && !parse_size(env, &so.max_body)) goto bad_env;
     if ((env = getenv("URSA_MAX_RECORD")) && !parse_size(env, &so.max_record)) goto bad_env;
@@ -189,6 +234,18 @@ static int cmd_serve(int argc, char **argv)
             rg_bytes = v;
         else if (strcmp(a, "--page-version") == 0)
             page_version = v;
+        else if (strcmp(a, "--flush-max-rows") == 0 && parse_u64(v, &fp.max_rows))
+            ;
+        else if (strcmp(a, "--flush-max-bytes") == 0 && parse_u64(v, &fp.max_bytes))
+            ;
+        else if (strcmp(a, "--flush-max-age") == 0 && parse_size(v, &sz))
+            fp.max_age_s = (uint32_t)sz;
+        else if (strcmp(a, "--flush-every") == 0 && parse_size(v, &sz))
+            fp.every_s = (uint32_t)sz;
+        else if (strcmp(a, "--memory-limit") == 0 && parse_u64(v, &memory_limit))
+            ;
+        else if (strcmp(a, "--wal-limit") == 0 && parse_u64(v, &wal_limit))
+            ;
         else if (strcmp(a, "--wal-dir") == 0)
             wal_dir = v;
         else if (strcmp(a, "--durability") == 0)
@@ -263,6 +320,13 @@ static int cmd_serve(int argc, char **argv)
         goto out;
     }
     cat->wal = wal;
+    cat->flush_default = fp;
+    if (!memory_limit) {
+        long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+        memory_limit = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize / 2 : (uint64_t)4 << 30;
+    }
+    so.memory_limit = memory_limit;
+    so.wal_limit = wal_limit;
     {
         uint64_t rows = 0, bytes = 0;
         for (size_t i = 0; i < cat->n; i++) {
@@ -283,11 +347,16 @@ static int cmd_serve(int argc, char **argv)
     ursa_info("ursa %s node %s, store %s, %zu datasets, listening on http://%s:%u", URSA_VERSION, node,
               store_url, cat->n, shown, ursa_server_port(srv));
 
+    if (ursa_catalog_start_flusher(cat)) {
+        fprintf(stderr, "ursa: cannot start the flusher thread\n");
+        goto out;
+    }
     int sig;
     sigwait(&set, &sig);
     ursa_info("received %s: finishing requests in flight, then flushing",
               sig == SIGINT ? "SIGINT" : "SIGTERM");
     ursa_server_stop(&srv, shutdown_s * 1000);
+    ursa_catalog_stop_flusher(cat);
     status = flush_all(cat) ? 1 : 0;
     ursa_info("stopped%s", status ? " with errors: buffered rows were lost (see above)" : "");
 out:

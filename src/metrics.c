@@ -27,6 +27,7 @@ int ursa_metrics_render(ursa_buf_t *b)
         C(s3_requests, "ursa_s3_requests_total", "S3 requests made, retries included."),
         C(s3_retries, "ursa_s3_retries_total", "S3 requests retried after a failure."),
         C(s3_failures, "ursa_s3_failures_total", "S3 operations that failed after their retries."),
+        C(backpressure, "ursa_backpressure_total", "Ingest requests refused with 429/503 over a budget."),
 #undef C
     };
     int rc = URSA_OK;

@@ -26,7 +26,8 @@ typedef struct ursa_metrics {
     atomic_ullong flush_bytes;
     atomic_ullong s3_requests;
     atomic_ullong s3_retries;
-    atomic_ullong s3_failures; /* operations that failed after their retries */
+    atomic_ullong s3_failures;  /* operations that failed after their retries */
+    atomic_ullong backpressure; /* ingest requests refused over a budget */
 } ursa_metrics_t;
 
 extern ursa_metrics_t ursa_metrics;

@@ -193,6 +193,35 @@ static int parse_type_options(json_t *c, ursa_field_t *f, ursa_err_t *err)
     return URSA_OK;
 }
 
+/* "flush": {"max_rows": N, "max_bytes": N, "max_age_seconds": N, "every_seconds": N} */
+static int parse_flush(json_t *j, ursa_flush_policy_t *f, ursa_err_t *err)
+{
+    if (!j) return URSA_OK;
+    if (!json_is_object(j)) return ursa_err_set(err, URSA_EINVAL, "\"flush\" must be an object");
+    const char *key;
+    json_t *v;
+    json_object_foreach(j, key, v)
+    {
+        json_int_t x = json_is_integer(v) ? json_integer_value(v) : -1;
+        if (x < 1)
+            return ursa_err_set(err, URSA_EINVAL, "\"flush\": \"%.40s\" must be a positive integer", key);
+        if (!strcmp(key, "max_rows"))
+            f->max_rows = (uint64_t)x;
+        else if (!strcmp(key, "max_bytes"))
+            f->max_bytes = (uint64_t)x;
+        else if (!strcmp(key, "max_age_seconds") && x <= UINT32_MAX)
+            f->max_age_s = (uint32_t)x;
+        else if (!strcmp(key, "every_seconds") && x <= UINT32_MAX)
+            f->every_s = (uint32_t)x;
+        else
+            return ursa_err_set(err, URSA_EINVAL,
+                                "\"flush\": unknown or bad \"%.40s\" (max_rows, max_bytes, max_age_seconds, "
+                                "every_seconds)",
+                                key);
+    }
+    return URSA_OK;
+}
+
 int ursa_schema_parse(const char *json, size_t len, ursa_schema_t *out, ursa_err_t *err)
 {
     json_error_t jerr;
@@ -212,7 +241,7 @@ int ursa_schema_parse(const char *json, size_t len, ursa_schema_t *out, ursa_err
     json_t *val;
     json_object_foreach(root, key, val)
     {
-        if (strcmp(key, "columns") && strcmp(key, "time_column")) {
+        if (strcmp(key, "columns") && strcmp(key, "time_column") && strcmp(key, "flush")) {
             rc = ursa_err_set(err, URSA_EINVAL, "unknown schema field \"%.64s\"", key);
             goto out;
         }
@@ -290,6 +319,7 @@ int ursa_schema_parse(const char *json, size_t len, ursa_schema_t *out, ursa_err
     }
     /* Files are partitioned by the UTC day of the time column, so every
      * dataset has one and it is never null. */
+    if ((rc = parse_flush(json_object_get(root, "flush"), &out->flush, err))) goto out;
     json_t *tc = json_object_get(root, "time_column");
     if (!tc) goto out;
     if (!json_is_string(tc)) {
@@ -331,14 +361,30 @@ int ursa_schema_to_json(const ursa_schema_t *s, ursa_buf_t *b)
         if (rc == URSA_OK) rc = ursa_buf_push(b, '}');
     }
     if (rc) return rc;
+    rc = ursa_buf_push(b, ']');
+    const ursa_flush_policy_t *f = &s->flush;
+    if (rc == URSA_OK && (f->max_rows || f->max_bytes || f->max_age_s || f->every_s)) {
+        const char *sep = "";
+        rc = ursa_buf_printf(b, ",\"flush\":{");
+        if (rc == URSA_OK && f->max_rows)
+            rc = ursa_buf_printf(b, "%s\"max_rows\":%llu", sep, (unsigned long long)f->max_rows), sep = ",";
+        if (rc == URSA_OK && f->max_bytes)
+            rc = ursa_buf_printf(b, "%s\"max_bytes\":%llu", sep, (unsigned long long)f->max_bytes), sep = ",";
+        if (rc == URSA_OK && f->max_age_s)
+            rc = ursa_buf_printf(b, "%s\"max_age_seconds\":%u", sep, f->max_age_s), sep = ",";
+        if (rc == URSA_OK && f->every_s) rc = ursa_buf_printf(b, "%s\"every_seconds\":%u", sep, f->every_s);
+        if (rc == URSA_OK) rc = ursa_buf_push(b, '}');
+    }
+    if (rc) return rc;
     if (s->time_column >= 0)
-        return ursa_buf_printf(b, "],\"time_column\":\"%s\"}", s->fields[s->time_column].name);
-    return ursa_buf_printf(b, "]}");
+        return ursa_buf_printf(b, ",\"time_column\":\"%s\"}", s->fields[s->time_column].name);
+    return ursa_buf_push(b, '}');
 }
 
 bool ursa_schema_equal(const ursa_schema_t *a, const ursa_schema_t *b)
 {
     if (a->nfields != b->nfields || a->time_column != b->time_column) return false;
+    if (memcmp(&a->flush, &b->flush, sizeof(a->flush))) return false;
     for (size_t i = 0; i < a->nfields; i++) {
         const ursa_field_t *x = &a->fields[i], *y = &b->fields[i];
         if (x->type != y->type || x->nullable != y->nullable || strcmp(x->name, y->name)) return false;

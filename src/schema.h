@@ -64,10 +64,20 @@ typedef struct ursa_field {
     bool bloom_filter; /* write a split-block bloom filter for this column */
 } ursa_field_t;
 
+/* When a dataset's buffer is flushed; 0 means "not set" (inherit the
+ * server's default, or off). */
+typedef struct ursa_flush_policy {
+    uint64_t max_rows;  /* rows buffered */
+    uint64_t max_bytes; /* memory the buffered rows take */
+    uint32_t max_age_s; /* age of the oldest buffered row */
+    uint32_t every_s;   /* a flush every N seconds (a schedule) */
+} ursa_flush_policy_t;
+
 typedef struct ursa_schema {
     ursa_field_t *fields; /* owned array of nfields */
     size_t nfields;
-    int time_column; /* index of the timestamp that partitions files, or -1 when there is none */
+    int time_column;           /* index of the timestamp that partitions files, or -1 when there is none */
+    ursa_flush_policy_t flush; /* the dataset's own flush policy ("flush" in the document) */
 } ursa_schema_t;
 
 /* Bytes per value in a column's values buffer for fixed-width types; 0 for
