@@ -128,7 +128,7 @@ int ursa_catalog_new(ursa_catalog_t **out, ursa_store_t *store, const char *node
     pthread_cond_init(&c->flusher_cv, NULL);
     pq_write_opts_default(&c->pq);
     c->node = ursa_strdup(node);
-    int rc = c->node ? URSA_OK : URSA_ENOMEM;
+    int rc = c->node ? ursa_idem_new(&c->idem, 100000) : URSA_ENOMEM;
     if (rc == URSA_OK) rc = ursa_store_list(store, "", '/', load_one, c, err);
     if (rc == URSA_EFORMAT) ursa_err_set(err, rc, "a stored dataset schema is invalid (see the log)");
     if (rc) {
@@ -144,6 +144,7 @@ void ursa_catalog_destroy(ursa_catalog_t **cp)
     ursa_catalog_t *c = *cp;
     if (!c) return;
     ursa_catalog_stop_flusher(c);
+    ursa_idem_destroy(&c->idem);
     for (size_t i = 0; i < c->n; i++) dataset_free(c->ds[i]);
     ursa_free(c->ds);
     ursa_free(c->node);
@@ -262,11 +263,18 @@ void ursa_dataset_stats(ursa_dataset_t *d, uint64_t *rows, uint64_t *bytes)
  * A record is: u16 name length | dataset name | the batch's encoding.
  * ------------------------------------------------------------------------- */
 
-int ursa_catalog_wal_record(const char *name, const ursa_batch_t *b, ursa_buf_t *out)
+int ursa_catalog_wal_record(const char *name, const char *key, unsigned status, const void *answer,
+                            size_t answer_len, const ursa_batch_t *b, ursa_buf_t *out)
 {
-    uint16_t n = (uint16_t)strlen(name);
+    uint16_t n = (uint16_t)strlen(name), kn = key ? (uint16_t)strlen(key) : 0, st = (uint16_t)status;
+    uint32_t an = key ? (uint32_t)answer_len : 0;
     int rc = ursa_buf_append(out, &n, 2);
     if (rc == URSA_OK) rc = ursa_buf_append(out, name, n);
+    if (rc == URSA_OK) rc = ursa_buf_append(out, &kn, 2);
+    if (rc == URSA_OK) rc = ursa_buf_append(out, key ? key : "", kn);
+    if (rc == URSA_OK) rc = ursa_buf_append(out, &st, 2);
+    if (rc == URSA_OK) rc = ursa_buf_append(out, &an, 4);
+    if (rc == URSA_OK) rc = ursa_buf_append(out, answer, an);
     if (rc == URSA_OK) rc = ursa_batch_encode(b, out);
     return rc;
 }
@@ -321,15 +329,29 @@ static int published(ursa_catalog_t *c, ursa_dataset_t *d, int64_t day, uint64_t
 
 int ursa_catalog_replay(ursa_catalog_t *c, uint64_t lsn, const uint8_t *p, size_t n, ursa_err_t *err)
 {
-    uint16_t nl;
-    if (n < 2)
-        return ursa_err_set(err, URSA_EFORMAT, "WAL record %llu is too short", (unsigned long long)lsn);
-    memcpy(&nl, p, 2);
-    if ((size_t)nl + 2 > n || nl > URSA_NAME_MAX)
-        return ursa_err_set(err, URSA_EFORMAT, "WAL record %llu: bad dataset name", (unsigned long long)lsn);
-    char name[URSA_NAME_MAX + 1];
-    memcpy(name, p + 2, nl);
+    /* name, key, status, answer, batch (see ursa_catalog_wal_record) */
+    const uint8_t *q = p, *end = p + n;
+    uint16_t nl, kl, status;
+    uint32_t al;
+    char name[URSA_NAME_MAX + 1], key[URSA_IDEM_KEY_MAX + 1];
+    if (end - q < 2 || (memcpy(&nl, q, 2), nl > URSA_NAME_MAX) || end - q < 2 + nl + 2) goto bad;
+    memcpy(name, q + 2, nl);
     name[nl] = '\0';
+    q += 2 + nl;
+    memcpy(&kl, q, 2);
+    if (kl > URSA_IDEM_KEY_MAX || end - q < 2 + kl + 6) goto bad;
+    memcpy(key, q + 2, kl);
+    key[kl] = '\0';
+    q += 2 + kl;
+    memcpy(&status, q, 2);
+    memcpy(&al, q + 2, 4);
+    q += 6;
+    if ((size_t)(end - q) < al) goto bad;
+    if (kl && ursa_idem_finish(c->idem, name, key, status, q, al)) return URSA_ENOMEM;
+    q += al;
+    p = q;
+    n = (size_t)(end - q);
+    nl = 0; /* the batch follows directly */
     ursa_dataset_t *d = ursa_catalog_get(c, name);
     if (!d) {
         ursa_warn("WAL record %llu is for dataset %s, which the store no longer has: skipped",
@@ -339,7 +361,7 @@ int ursa_catalog_replay(ursa_catalog_t *c, uint64_t lsn, const uint8_t *p, size_
     ursa_batch_t *b = ursa_calloc(1, sizeof(*b));
     if (!b) return URSA_ENOMEM;
     int rc = ursa_batch_init(b, &d->schema);
-    if (rc == URSA_OK && ursa_batch_decode(b, &d->schema, p + 2 + nl, n - 2 - nl))
+    if (rc == URSA_OK && ursa_batch_decode(b, &d->schema, p, n))
         rc = ursa_err_set(err, URSA_EFORMAT, "WAL record %llu does not match the schema of %s",
                           (unsigned long long)lsn, name);
     b->lsn = lsn;
@@ -399,6 +421,8 @@ int ursa_catalog_replay(ursa_catalog_t *c, uint64_t lsn, const uint8_t *p, size_
         ursa_free(b);
     }
     return rc;
+bad:
+    return ursa_err_set(err, URSA_EFORMAT, "WAL record %llu is malformed", (unsigned long long)lsn);
 }
 
 void ursa_catalog_release_wal(ursa_catalog_t *c)

@@ -15,6 +15,7 @@
 #include "column.h"
 #include "pq_write.h"
 #include "store.h"
+#include "idem.h"
 #include "wal.h"
 
 #include <pthread.h>
@@ -41,6 +42,7 @@ typedef struct ursa_dataset {
 typedef struct ursa_catalog {
     ursa_store_t *store; /* not owned */
     ursa_wal_t *wal;     /* not owned; NULL when rows are not logged */
+    ursa_idem_t *idem;   /* recent Idempotency-Keys and their answers */
     char *node;
     pq_write_opts_t pq;
     pthread_rwlock_t lock; /* guards the array */
@@ -114,8 +116,10 @@ void ursa_flush_result_free(ursa_flush_result_t *r);
 int ursa_catalog_replay(ursa_catalog_t *c, uint64_t lsn, const uint8_t *p, size_t n,
                         ursa_err_t *err) URSA_MUST_CHECK;
 
-/* Encodes the WAL record of a batch for dataset `name`. */
-int ursa_catalog_wal_record(const char *name, const ursa_batch_t *b, ursa_buf_t *out) URSA_MUST_CHECK;
+/* Encodes the WAL record of a batch for dataset `name`, with the request's
+ * Idempotency-Key (or NULL) and its answer. */
+int ursa_catalog_wal_record(const char *name, const char *key, unsigned status, const void *answer,
+                            size_t answer_len, const ursa_batch_t *b, ursa_buf_t *out) URSA_MUST_CHECK;
 
 /* Starts the thread that flushes datasets by their policies (checked ten
  * times a second); stop it before the final flush at shutdown. */

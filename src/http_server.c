@@ -17,6 +17,7 @@
 #include "http_server.h"
 
 #include "ingest_json.h"
+#include "idem.h"
 #include "metrics.h"
 
 #include <arpa/inet.h>
@@ -58,6 +59,8 @@ typedef struct req {
     size_t received;
     bool too_large;
     ursa_buf_t body; /* schema documents */
+    char *idem_key;  /* Idempotency-Key claimed by this request, or NULL */
+    bool idem_done;  /* its answer is in the table */
     ursa_batch_t *batch;
     ursa_ndjson_t scan;
     bool scanning;
@@ -258,12 +261,14 @@ static void append_in_order(void *ctx, uint64_t lsn)
     t->rc = ursa_dataset_append(t->d, t->b);
 }
 
-/* Writes the request's batch to the WAL, appends it to the buffer, and
- * waits until the record is durable: only then may the answer say 200. */
-static int log_and_append(ursa_server_t *srv, req_t *q, ursa_err_t *err)
+/* Writes the request's batch (with its idempotency key and answer) to the
+ * WAL, appends it to the buffer, and waits until the record is durable:
+ * only then may the answer say 200. */
+static int log_and_append(ursa_server_t *srv, req_t *q, unsigned status, const ursa_buf_t *answer,
+                          ursa_err_t *err)
 {
     ursa_buf_t rec = {0};
-    int rc = ursa_catalog_wal_record(q->name, q->batch, &rec);
+    int rc = ursa_catalog_wal_record(q->name, q->idem_key, status, answer->data, answer->len, q->batch, &rec);
     if (rc) {
         ursa_buf_free(&rec);
         return ursa_err_set(err, rc, "out of memory");
@@ -278,66 +283,98 @@ static int log_and_append(ursa_server_t *srv, req_t *q, ursa_err_t *err)
     return ursa_wal_wait(srv->cat->wal, lsn, err);
 }
 
+/* {"accepted":N,"rejected":M,"errors":[{"row":R,"column":C,"reason":"…"}…]} */
+static int answer_json(const req_t *q, ursa_buf_t *b)
+{
+    const ursa_ndjson_t *s = &q->scan;
+    int rc = ursa_buf_printf(b, "{\"accepted\":%llu,\"rejected\":%llu,\"errors\":[",
+                             (unsigned long long)q->batch->nrows, (unsigned long long)s->rejected);
+    for (size_t i = 0; i < s->nerrors && rc == URSA_OK; i++) {
+        const ursa_row_error_t *e = &s->errors[i];
+        rc = ursa_buf_printf(b, "%s{\"row\":%llu,\"column\":", i ? "," : "", (unsigned long long)e->row);
+        if (rc) break;
+        if (e->column >= 0) {
+            const ursa_field_t *f = &q->ds->schema.fields[e->column];
+            rc = ursa_buf_json_str(b, f->name, f->name_len);
+        } else {
+            rc = ursa_buf_printf(b, "null");
+        }
+        if (rc == URSA_OK) rc = ursa_buf_printf(b, ",\"reason\":");
+        if (rc == URSA_OK) rc = ursa_buf_json_str(b, e->reason, strlen(e->reason));
+        if (rc == URSA_OK) rc = ursa_buf_push(b, '}');
+    }
+    if (rc == URSA_OK)
+        rc = ursa_buf_printf(b, "]%s}", s->rejected > s->nerrors ? ",\"errors_truncated\":true" : "");
+    return rc;
+}
+
+/* An error that stores nothing: the idempotency key is released so that
+ * a retry runs again. */
+static enum MHD_Result fail_records(ursa_server_t *srv, struct MHD_Connection *c, req_t *q, unsigned status,
+                                    const char *msg)
+{
+    if (q->idem_key) {
+        ursa_idem_drop(srv->cat->idem, q->name, q->idem_key);
+        ursa_free(q->idem_key);
+        q->idem_key = NULL;
+    }
+    return send_error(c, status, msg);
+}
+
 static enum MHD_Result finish_records(ursa_server_t *srv, struct MHD_Connection *c, req_t *q)
 {
     if (q->too_large) {
         char msg[128];
         snprintf(msg, sizeof(msg), "request body larger than %zu bytes; nothing was accepted",
                  srv->o.max_body);
-        return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, msg);
+        return fail_records(srv, c, q, MHD_HTTP_CONTENT_TOO_LARGE, msg);
     }
     if (!q->fatal) q->fatal = ursa_ndjson_finish(&q->scan);
     if (q->fatal)
-        return send_error(c, status_for(q->fatal), "out of memory while parsing; nothing was accepted");
+        return fail_records(srv, c, q, status_for(q->fatal),
+                            "out of memory while parsing; nothing was accepted");
 
-    ursa_ndjson_t *s = &q->scan;
-    uint64_t accepted = q->batch->nrows;
-    URSA_COUNT(ingest_requests, 1);
-    URSA_COUNT(rows_accepted, accepted);
-    URSA_COUNT(rows_rejected, s->rejected);
-    URSA_COUNT(ingest_bytes, q->received);
+    uint64_t accepted = q->batch->nrows, rejected = q->scan.rejected;
+    unsigned status = accepted || q->scan.records == 0 ? MHD_HTTP_OK : MHD_HTTP_BAD_REQUEST;
+    ursa_buf_t b = {0};
+    if (answer_json(q, &b)) {
+        ursa_buf_free(&b);
+        return fail_records(srv, c, q, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+    }
     if (accepted) {
         enum MHD_Result ret;
-        if (over_budget(srv, c, &ret)) return ret;
+        if (over_budget(srv, c, &ret)) {
+            ursa_buf_free(&b);
+            if (q->idem_key) ursa_idem_drop(srv->cat->idem, q->name, q->idem_key);
+            return ret;
+        }
+        int rc;
+        ursa_err_t err = {0};
         if (srv->cat->wal) {
-            char msg[320];
-            ursa_err_t err = {0};
-            int rc = log_and_append(srv, q, &err);
-            if (rc) {
-                snprintf(msg, sizeof(msg), "not accepted, nothing was stored: %s",
-                         err.msg[0] ? err.msg : "error");
-                return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
-            }
+            rc = log_and_append(srv, q, status, &b, &err);
         } else {
-            int rc = ursa_dataset_append(q->ds, q->batch);
+            rc = ursa_dataset_append(q->ds, q->batch);
             q->batch = NULL; /* owned by the dataset now, or freed */
-            if (rc) return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory; nothing was accepted");
+            if (rc) ursa_err_set(&err, rc, "out of memory");
+        }
+        if (rc) {
+            char msg[320];
+            snprintf(msg, sizeof(msg), "not accepted, nothing was stored: %s",
+                     err.msg[0] ? err.msg : "error");
+            ursa_buf_free(&b);
+            return fail_records(srv, c, q, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
         }
     }
-    ursa_buf_t b = {0};
-    int rc = ursa_buf_printf(&b, "{\"accepted\":%llu,\"rejected\":%llu,\"errors\":[",
-                             (unsigned long long)accepted, (unsigned long long)s->rejected);
-    for (size_t i = 0; i < s->nerrors && rc == URSA_OK; i++) {
-        const ursa_row_error_t *e = &s->errors[i];
-        rc = ursa_buf_printf(&b, "%s{\"row\":%llu,\"column\":", i ? "," : "", (unsigned long long)e->row);
-        if (rc) break;
-        if (e->column >= 0) {
-            const ursa_field_t *f = &q->ds->schema.fields[e->column];
-            rc = ursa_buf_json_str(&b, f->name, f->name_len);
-        } else {
-            rc = ursa_buf_printf(&b, "null");
-        }
-        if (rc == URSA_OK) rc = ursa_buf_printf(&b, ",\"reason\":");
-        if (rc == URSA_OK) rc = ursa_buf_json_str(&b, e->reason, strlen(e->reason));
-        if (rc == URSA_OK) rc = ursa_buf_push(&b, '}');
+    if (q->idem_key) {
+        if (ursa_idem_finish(srv->cat->idem, q->name, q->idem_key, status, b.data, b.len))
+            ursa_warn("out of memory: the answer for Idempotency-Key %s is not kept", q->idem_key);
+        q->idem_done = true;
     }
-    if (rc == URSA_OK)
-        rc = ursa_buf_printf(&b, "]%s}", s->rejected > s->nerrors ? ",\"errors_truncated\":true" : "");
-    enum MHD_Result ret;
-    if (rc)
-        ret = send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
-    else
-        ret = send_buf(c, accepted || s->records == 0 ? MHD_HTTP_OK : MHD_HTTP_BAD_REQUEST, &b);
+    URSA_COUNT(ingest_requests, 1);
+    URSA_COUNT(rows_accepted, accepted);
+    URSA_COUNT(rows_rejected, rejected);
+    URSA_COUNT(ingest_bytes, q->received);
+    enum MHD_Result ret = send_buf(c, status, &b);
     ursa_buf_free(&b);
     return ret;
 }
@@ -512,6 +549,36 @@ static enum MHD_Result start(ursa_server_t *srv, struct MHD_Connection *c, req_t
         }
         enum MHD_Result ret;
         if (over_budget(srv, c, &ret)) return ret;
+        const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
+        if (key) {
+            if (!ursa_idem_key_valid(key))
+                return send_error(
+                    c, MHD_HTTP_BAD_REQUEST,
+                    "Idempotency-Key must be 1 to 200 printable ASCII characters without spaces");
+            unsigned st = 0;
+            ursa_buf_t prev = {0};
+            switch (ursa_idem_claim(srv->cat->idem, q->name, key, &st, &prev)) {
+            case URSA_IDEM_DONE: {
+                /* A retry of a request that was answered: the same answer, nothing stored again. */
+                struct MHD_Response *r =
+                    MHD_create_response_from_buffer(prev.len, prev.data, MHD_RESPMEM_MUST_COPY);
+                ursa_buf_free(&prev);
+                if (!r) return MHD_NO;
+                MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+                MHD_add_response_header(r, "Idempotent-Replayed", "true");
+                enum MHD_Result rr = MHD_queue_response(c, st, r);
+                MHD_destroy_response(r);
+                return rr;
+            }
+            case URSA_IDEM_BUSY:
+                return send_error(c, MHD_HTTP_CONFLICT, "a request with this Idempotency-Key is in progress");
+            case URSA_IDEM_NEW:
+                if (!(q->idem_key = ursa_strdup(key))) {
+                    ursa_idem_drop(srv->cat->idem, q->name, key);
+                    return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+                }
+            }
+        }
         q->batch = ursa_calloc(1, sizeof(*q->batch));
         if (!q->batch || ursa_batch_init(q->batch, &q->ds->schema))
             return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
@@ -587,6 +654,13 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
         ursa_free(q->batch);
     }
     ursa_buf_free(&q->body);
+    if (q->idem_key) {
+        /* Not finished (the connection went away): let a retry run. The
+         * answer of a finished request is kept even though its key is
+         * freed here: finish copied it into the table. */
+        if (!q->idem_done) ursa_idem_drop(srv->cat->idem, q->name, q->idem_key);
+        ursa_free(q->idem_key);
+    }
     ursa_free(q);
     *con_cls = NULL;
 }

@@ -1,0 +1,42 @@
+/*
+ * idem.h -- idempotency keys: the answers to recent ingest requests that
+ * carried an Idempotency-Key header, so that a client's retry after a lost
+ * answer gets the same answer instead of storing its rows twice.
+ *
+ * A key is scoped to its dataset. The table holds at most `cap` keys and
+ * forgets the oldest first; keys of requests whose rows are in the WAL are
+ * restored by replay after a restart (until their segment is released).
+ */
+#ifndef URSA_IDEM_H
+#define URSA_IDEM_H
+
+#include "common.h"
+
+#include <pthread.h>
+
+#define URSA_IDEM_KEY_MAX 200
+
+typedef struct ursa_idem ursa_idem_t;
+
+typedef enum { URSA_IDEM_NEW, URSA_IDEM_BUSY, URSA_IDEM_DONE } ursa_idem_state_t;
+
+int ursa_idem_new(ursa_idem_t **out, size_t cap) URSA_MUST_CHECK;
+void ursa_idem_destroy(ursa_idem_t **t);
+
+/* Claims (dataset, key): NEW (now claimed: finish or drop it), BUSY (a
+ * request with this key is in progress) or DONE (its answer is copied to
+ * *status and body). */
+ursa_idem_state_t ursa_idem_claim(ursa_idem_t *t, const char *dataset, const char *key, unsigned *status,
+                                  ursa_buf_t *body);
+
+/* Records the answer of a claimed key (or of a replayed one). */
+int ursa_idem_finish(ursa_idem_t *t, const char *dataset, const char *key, unsigned status, const void *body,
+                     size_t n) URSA_MUST_CHECK;
+
+/* Forgets a claim whose request failed, so a retry runs again. */
+void ursa_idem_drop(ursa_idem_t *t, const char *dataset, const char *key);
+
+/* True when key is acceptable: 1..URSA_IDEM_KEY_MAX printable ASCII bytes. */
+bool ursa_idem_key_valid(const char *key);
+
+#endif
