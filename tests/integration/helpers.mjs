@@ -128,6 +128,18 @@ export async function startServer({ store, node = 'test1', args = [], env = {} }
     },
 
     /**
+     * Sends `signal` (default SIGKILL: a crash, no shutdown work) and waits for the exit.
+     * Resolves {code, signal, ms}; at once when the process had already exited.
+     */
+    async kill(signal = 'SIGKILL') {
+      if (exitStatus) return { ...exitStatus, ms: 0 };
+      const t0 = Date.now();
+      proc.kill(signal);
+      const st = await exited;
+      return { ...st, ms: Date.now() - t0 };
+    },
+
+    /**
      * One HTTP request. body: string | Buffer | Uint8Array | object (sent as JSON) | array of Buffers (sent
      * with Transfer-Encoding: chunked, one write per element). Resolves {status, headers, text, json}.
      */
