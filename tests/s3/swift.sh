@@ -47,6 +47,13 @@ stop() {
     if [ -n "$p" ] && ours "$p"; then kill -TERM "$p" 2>/dev/null && pids+=("$p"); fi
     rm -f "$f"
   done
+  # Processes of ours whose pid file is gone (the state directory was removed under them): found by
+  # their exact marker, so that nothing outlives its directory.
+  for e in /proc/[0-9]*/environ; do
+    p=${e#/proc/}; p=${p%/environ}
+    [[ " ${pids[*]} " == *" $p "* ]] && continue
+    if ours "$p"; then kill -TERM "$p" 2>/dev/null && pids+=("$p"); fi
+  done
   # Wait up to 10 s, then SIGKILL the ones still there (still only ours).
   for _ in $(seq 1 100); do
     local alive=()
