@@ -25,7 +25,7 @@
 // Results: a Markdown report on stdout and JSON + Markdown files in DIR (results-<time>.{json,md}).
 import { spawnSync, execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync, statSync, rmSync, openSync, readSync, closeSync } from 'node:fs';
-import { cpus, totalmem, release, hostname } from 'node:os';
+import { cpus, totalmem, release, hostname, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generate, dataPaths, defaultDir } from './gen_events.mjs';
@@ -78,6 +78,7 @@ function runOnce(m, run) {
   const out = join(DIR, `out-${m.tool}-${m.mode}.parquet`);
   rmSync(out, { force: true });
   const argv = m.cmd(out);
+  const load = loadavg()[0];
   const r = spawnSync('/usr/bin/time', ['-f', TIME_FMT, ...argv], {
     encoding: 'utf8', maxBuffer: 256 << 20, env: { ...process.env, POLARS_MAX_THREADS: String(THREADS) },
   });
@@ -88,7 +89,7 @@ function runOnce(m, run) {
   const rejected = (r.stderr || '').split('\n').filter(l => /^line \d+:/.test(l)).length;
   return {
     tool: m.tool, mode: m.mode, run, timed: m.timed(stats), wall: Number(wall), peak_rss: Number(maxKb) * 1024, cpu_percent: Number(cpu.replace('%', '')),
-    user: Number(user), sys: Number(sys), bytes: statSync(out).size, rows: stats.rows, rejected: stats.rejected ?? rejected, stats, out, argv,
+    user: Number(user), sys: Number(sys), load1: load, bytes: statSync(out).size, rows: stats.rows, rejected: stats.rejected ?? rejected, stats, out, argv,
   };
 }
 const results = [];
@@ -96,7 +97,7 @@ for (let run = 1; run <= RUNS; run++) {
   for (const m of MEASUREMENTS) {
     const res = runOnce(m, run);
     results.push(res);
-    log(`run ${run}/${RUNS} ${m.tool.padEnd(6)} ${m.mode.padEnd(7)} ${res.timed.toFixed(3)} s timed, ${res.wall.toFixed(2)} s wall, ${(res.peak_rss / 2 ** 20).toFixed(0)} MiB, ${(res.bytes / 1e6).toFixed(1)} MB, CPU ${res.cpu_percent}%`);
+    log(`run ${run}/${RUNS} ${m.tool.padEnd(6)} ${m.mode.padEnd(7)} ${res.timed.toFixed(3)} s timed, ${res.wall.toFixed(2)} s wall, ${(res.peak_rss / 2 ** 20).toFixed(0)} MiB, ${(res.bytes / 1e6).toFixed(1)} MB, CPU ${res.cpu_percent}%, load ${res.load1.toFixed(2)}`);
   }
 }
 
@@ -133,7 +134,7 @@ const summary = {};
 for (const m of MEASUREMENTS) {
   const rs = results.filter(r => r.tool === m.tool && r.mode === m.mode);
   summary[`${m.tool} ${m.mode}`] = {
-    tool: m.tool, mode: m.mode, runs: rs.length, seconds: median(rs.map(r => r.timed)), seconds_all: rs.map(r => r.timed),
+    tool: m.tool, mode: m.mode, runs: rs.length, seconds: median(rs.map(r => r.timed)), seconds_all: rs.map(r => r.timed), best: Math.min(...rs.map(r => r.timed)),
     rows_per_second: ROWS / median(rs.map(r => r.timed)), bytes: median(rs.map(r => r.bytes)), peak_rss: median(rs.map(r => r.peak_rss)),
     cpu_percent: median(rs.map(r => r.cpu_percent)), wall: median(rs.map(r => r.wall)), rows: rs[0].rows, command: rs[0].argv.join(' '),
   };
@@ -146,18 +147,22 @@ if (ONLY.includes('ursa') && peers.length) {
   lines.push('| Ursa ÷ peer (below 1: Ursa is better) | ' + peers.map(p => `vs ${p === 'polars' ? 'Polars' : 'DuckDB'}`).join(' | ') + ' |');
   lines.push('| --- | ' + peers.map(() => '---:').join(' | ') + ' |');
   const row = (label, f) => lines.push(`| ${label} | ${peers.map(p => fmtX(f(p))).join(' | ')} |`);
-  row('NDJSON → Parquet: time', p => S('ursa', 'convert').seconds / S(p, 'convert').seconds);
+  row('NDJSON → Parquet: time (median)', p => S('ursa', 'convert').seconds / S(p, 'convert').seconds);
+  row('NDJSON → Parquet: time (best run)', p => S('ursa', 'convert').best / S(p, 'convert').best);
   row('NDJSON → Parquet: peak RSS', p => S('ursa', 'convert').peak_rss / S(p, 'convert').peak_rss);
   row('file size', p => S('ursa', 'convert').bytes / S(p, 'convert').bytes);
-  row('write alone (data in memory): time', p => S('ursa', 'write').seconds / S(p, 'write').seconds);
+  row('write alone (data in memory): time (median)', p => S('ursa', 'write').seconds / S(p, 'write').seconds);
+  row('write alone: time (best run)', p => S('ursa', 'write').best / S(p, 'write').best);
   row('write alone: peak RSS (process, data loaded)', p => S('ursa', 'write').peak_rss / S(p, 'write').peak_rss);
   lines.push('');
 }
-lines.push('| tool | measurement | seconds (median) | runs | rows/s | output MB | peak RSS MiB | CPU | process wall s |');
-lines.push('| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |');
+lines.push('| tool | measurement | seconds (median) | best | all runs | rows/s (median) | output MB | peak RSS MiB | CPU | process wall s |');
+lines.push('| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |');
 for (const s of Object.values(summary)) {
-  lines.push(`| ${s.tool} | ${s.mode === 'convert' ? 'NDJSON → Parquet' : 'write alone'} | ${s.seconds.toFixed(3)} | ${s.seconds_all.map(x => x.toFixed(2)).join(', ')} | ${(s.rows_per_second / 1e6).toFixed(2)} M | ${(s.bytes / 1e6).toFixed(1)} | ${(s.peak_rss / 2 ** 20).toFixed(0)} | ${s.cpu_percent}% | ${s.wall.toFixed(2)} |`);
+  lines.push(`| ${s.tool} | ${s.mode === 'convert' ? 'NDJSON → Parquet' : 'write alone'} | ${s.seconds.toFixed(3)} | ${s.best.toFixed(3)} | ${s.seconds_all.map(x => x.toFixed(2)).join(', ')} | ${(s.rows_per_second / 1e6).toFixed(2)} M | ${(s.bytes / 1e6).toFixed(1)} | ${(s.peak_rss / 2 ** 20).toFixed(0)} | ${s.cpu_percent}% | ${s.wall.toFixed(2)} |`);
 }
+const loads = results.map(r => r.load1);
+lines.push('', `1-minute load average at the start of the runs: ${Math.min(...loads).toFixed(2)} .. ${Math.max(...loads).toFixed(2)} (2 cores).`);
 const machine = {
   cpu: cpus()[0]?.model, cores: cpus().length, memory_gib: +(totalmem() / 2 ** 30).toFixed(1), kernel: release(), host: hostname(),
   os: existsSync('/etc/debian_version') ? `Debian ${readFileSync('/etc/debian_version', 'utf8').trim()}` : 'unknown', node: process.version,
