@@ -9,7 +9,9 @@
  * country string (200 values), payload string (40 random characters).
  * Prints seconds for pq_writer_* alone, rows/s, file bytes and the peak of
  * ursa_mem_used() during the write. Env: BENCH_ENC_INT=plain|delta|dict
- * forces the encoding of ts and user_id (for the AUTO measurement).
+ * forces the encoding of ts and user_id (for the AUTO measurement);
+ * BENCH_THREADS=n sets opts.threads, BENCH_LEVEL=n the zstd level,
+ * BENCH_PAGE_KB=n the page size, BENCH_TRUSTED_UTF8=1 skips the UTF-8 check.
  */
 #include "pq_write.h"
 
@@ -96,6 +98,9 @@ int main(int argc, char **argv)
     if (cd < 0) return 2;
     o.codec = (pq_codec_t)cd;
     if (getenv("BENCH_TRUSTED_UTF8")) o.trusted_utf8 = true;
+    if (getenv("BENCH_THREADS")) o.threads = atoi(getenv("BENCH_THREADS"));
+    if (getenv("BENCH_LEVEL")) o.level = atoi(getenv("BENCH_LEVEL"));
+    if (getenv("BENCH_PAGE_KB")) o.page_bytes = (size_t)atoi(getenv("BENCH_PAGE_KB")) << 10;
     FILE *fp = fopen(out, "wb");
     if (!fp) return 1;
     setvbuf(fp, NULL, _IOFBF, 1 << 20);

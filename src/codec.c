@@ -121,6 +121,26 @@ static int gzip_decompress(const void *src, size_t n, uint8_t *out, size_t expec
     return rc;
 }
 
+size_t pq_compress_bound(const pq_compressor_t *c, size_t n)
+{
+    switch (c->codec) {
+    case PQ_CODEC_SNAPPY:
+        return n > UINT32_MAX ? 0 : snappy_max_compressed_length(n);
+    case PQ_CODEC_ZSTD: {
+        size_t b = ZSTD_compressBound(n);
+        return ZSTD_isError(b) ? 0 : b;
+    }
+    case PQ_CODEC_GZIP:
+        return n > UINT32_MAX / 2 ? 0 : compressBound((uLong)n) + 64; /* + the gzip header and trailer */
+    case PQ_CODEC_BROTLI:
+        return BrotliEncoderMaxCompressedSize(n);
+    case PQ_CODEC_LZ4_RAW:
+        return n > LZ4_MAX_INPUT_SIZE ? 0 : (size_t)LZ4_compressBound((int)n);
+    default:
+        return n;
+    }
+}
+
 int pq_compress(pq_compressor_t *c, const void *src, size_t n, ursa_buf_t *dst)
 {
     int rc;

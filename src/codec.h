@@ -40,6 +40,11 @@ void pq_compressor_free(pq_compressor_t *c);
  * large for the codec) or URSA_EINTERNAL (the library failed). */
 int pq_compress(pq_compressor_t *c, const void *src, size_t n, ursa_buf_t *dst) URSA_MUST_CHECK;
 
+/* Returns an upper bound of what pq_compress() appends for n input bytes
+ * (0 when n is too large for the codec). A compressor is used by one thread
+ * at a time; separate compressors may run on separate threads. */
+size_t pq_compress_bound(const pq_compressor_t *c, size_t n);
+
 /* Decompresses src[0..n), which must expand to exactly expect bytes, and
  * appends them to dst. Returns URSA_EFORMAT for corrupt input. */
 int pq_decompress(pq_codec_t codec, const void *src, size_t n, size_t expect,

@@ -62,9 +62,11 @@
 #include "thrift.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 /* Parquet enums (parquet.thrift). */
@@ -127,6 +129,9 @@ enum {
 #define PAGE_SOFT_MAX   ((size_t)3 << 29)  /* a page is closed before a value takes it past this */
 #define BLOOM_MIN_BYTES 32
 #define BLOOM_MAX_BYTES ((size_t)128 << 20)
+#define THREADS_MAX     64  /* opts.threads is clamped to this */
+#define POOL_SPARES     32  /* page buffers kept for reuse */
+#define HDR_ROOM        128 /* bytes kept in front of a compressed page for its header */
 
 /* AUTO for integer, date, time, timestamp and small decimal columns
  * (measured on the event table, see docs/internals/parquet-writer.md). */
@@ -194,11 +199,63 @@ typedef struct rg_meta {
     chunk_meta_t *cols; /* one per field; owned */
 } rg_meta_t;
 
-/* A finished page: header and compressed body, allocated to size. */
-typedef struct page_blob {
-    uint8_t *data;
-    size_t len;
-} page_blob_t;
+/* What one thread needs to encode and compress pages: its compressor and
+ * scratch buffers. The writer has one for the calling thread (whose
+ * compressor also does dictionary pages) and one per worker. */
+typedef struct pq_exec {
+    pq_compressor_t comp;
+    ursa_buf_t body; /* a page's levels and encoded values */
+    ursa_buf_t hdr;  /* its header */
+    ursa_buf_t lens; /* int32 lengths for DELTA_LENGTH_BYTE_ARRAY */
+    size_t keep;     /* scratch larger than this is freed after a page */
+    struct pq_writer *w;
+} pq_exec_t;
+
+enum { JOB_QUEUED, JOB_RUNNING, JOB_DONE };
+
+struct col;
+
+/* A data page from the moment its open page is closed: the raw page (validity
+ * bits, PLAIN values or dictionary indices) handed over by the column, then,
+ * once a thread has encoded and compressed it, the finished page: header,
+ * levels and body at blob + start, len bytes. Owned by the column's page list
+ * (col_t.pages); the queue only links it. A worker reads the column's fields
+ * set up by pq_writer_new (never those that change while writing). */
+typedef struct page_job {
+    struct page_job *next; /* in the queue */
+    int state;             /* JOB_*; under the pool's lock when there are workers */
+    const struct col *c;
+    bool v2;         /* a data page v2 */
+    int bw;          /* bit width of dictionary indices */
+    int enc;         /* the page's value encoding (ENC_*) */
+    size_t rows;     /* values, nulls included */
+    size_t nulls;    /* of them null */
+    ursa_buf_t defs; /* validity bits (OPTIONAL columns) */
+    ursa_buf_t vals; /* physical PLAIN values, PLAIN bool bits, or uint32 indices */
+    /* Set by the thread that finishes it. */
+    int rc;
+    const char *why; /* what failed, for the error message */
+    uint8_t *blob;
+    size_t start, len; /* the page: header included */
+    size_t hdr_len;
+    size_t unc, comp; /* levels + body, uncompressed and as written */
+} page_job_t;
+
+/* The worker threads and the queue of pages waiting for them. */
+typedef struct pq_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t work; /* a page was queued, or stop */
+    pthread_cond_t done; /* a page was finished */
+    page_job_t *head, *tail;
+    size_t inflight; /* queued or running */
+    size_t max_inflight;
+    bool stop;
+    size_t nthreads;
+    pthread_t *threads;
+    pq_exec_t *execs;              /* one per thread */
+    ursa_buf_t spare[POOL_SPARES]; /* page buffers given back by finished pages */
+    size_t nspare;
+} pq_pool_t;
 
 /* A set of 64-bit hashes (the bloom filter's input for one chunk). */
 typedef struct hset {
@@ -230,8 +287,9 @@ typedef struct col {
     stats_t pst;        /* the open page's statistics */
 
     /* The column chunk of the current row group. */
-    page_blob_t *pages; /* finished pages, in order; owned */
+    page_job_t **pages; /* closed pages, in order, finished or on their way; owned */
     size_t npages, pages_cap;
+    size_t ch_est;   /* uncompressed estimate of the closed pages (what rg_estimate counts) */
     page_meta_t *pm; /* their page index entries; owned */
     size_t npm, pm_cap;
     int64_t ch_values, ch_unc, ch_comp;
@@ -252,7 +310,8 @@ struct pq_writer {
     ursa_sink_t sink;
     uint64_t offset; /* bytes written to the sink */
     int state;
-    pq_compressor_t comp;
+    pq_exec_t mx;   /* the calling thread's compressor and scratch */
+    pq_pool_t pool; /* workers: pool.nthreads may be 0 */
 
     col_t *cols; /* one per field */
     size_t ncols;
@@ -263,12 +322,9 @@ struct pq_writer {
     rg_meta_t *rgs;
     size_t nrgs, rgs_cap;
 
-    ursa_buf_t body;   /* scratch: a page's values being encoded */
-    ursa_buf_t levels; /* scratch: a v2 page's definition levels */
-    ursa_buf_t zbody;  /* scratch: the compressed body */
-    ursa_buf_t hdr;    /* scratch: a page header, then the footer */
-    ursa_buf_t conv;   /* scratch: converted values bound for the dictionary */
-    ursa_buf_t lens;   /* scratch: int32 lengths for DELTA_LENGTH_BYTE_ARRAY */
+    ursa_buf_t zbody; /* scratch: a compressed dictionary page */
+    ursa_buf_t hdr; /* scratch: a dictionary page header, a bloom filter header, the page index, the footer */
+    ursa_buf_t conv; /* scratch: converted values bound for the dictionary */
 };
 
 static inline size_t min_sz(size_t a, size_t b)
@@ -787,12 +843,12 @@ typedef struct page_info {
     int enc;
 } page_info_t;
 
-/* Encodes a PageHeader into w->hdr. */
-static int page_header(pq_writer_t *w, const page_info_t *pi)
+/* Encodes a PageHeader into hdr. */
+static int page_header(ursa_buf_t *hdr, pq_codec_t codec, const page_info_t *pi)
 {
     thrift_enc_t e;
-    w->hdr.len = 0;
-    thrift_enc_init(&e, &w->hdr);
+    hdr->len = 0;
+    thrift_enc_init(&e, hdr);
     thrift_struct_begin(&e);
     thrift_field_i32(&e, 1, pi->type);
     thrift_field_i32(&e, 2, (int32_t)pi->unc);
@@ -812,7 +868,7 @@ static int page_header(pq_writer_t *w, const page_info_t *pi)
         thrift_field_i32(&e, 4, pi->enc);
         thrift_field_i32(&e, 5, (int32_t)pi->levels_len);
         thrift_field_i32(&e, 6, 0);
-        thrift_field_bool(&e, 7, w->comp.codec != PQ_CODEC_UNCOMPRESSED);
+        thrift_field_bool(&e, 7, codec != PQ_CODEC_UNCOMPRESSED);
         thrift_struct_end(&e);
     } else {
         thrift_field_struct_begin(&e, 7); /* DictionaryPageHeader */
@@ -824,76 +880,34 @@ static int page_header(pq_writer_t *w, const page_info_t *pi)
     return thrift_enc_status(&e);
 }
 
-/* Compresses a page body (for v2: the values only; the levels stay
- * outside); on success the header is in w->hdr and *payload is the body to
- * write after it and the levels (body itself, or w->zbody). Adds the
- * page's sizes to the chunk's totals. */
-static int encode_page(pq_writer_t *w, col_t *c, page_info_t *pi, const ursa_buf_t *body,
-                       const ursa_buf_t **payload, ursa_err_t *err)
+/* Compresses a dictionary page body on the calling thread; on success the
+ * header is in w->hdr and *payload is the body to write after it (body
+ * itself, or w->zbody). Adds the page's sizes to the chunk's totals. */
+static int encode_dict_page(pq_writer_t *w, col_t *c, page_info_t *pi, const ursa_buf_t *body,
+                            const ursa_buf_t **payload, ursa_err_t *err)
 {
     int rc;
     *payload = body;
-    if (body->len + pi->levels_len > INT32_MAX || pi->nvals > INT32_MAX)
+    if (body->len > INT32_MAX || pi->nvals > INT32_MAX)
         return ursa_err_set(err, URSA_ELIMIT, "column %s: a page of %zu bytes is too large for Parquet",
                             c->field->name, body->len);
-    if (w->comp.codec != PQ_CODEC_UNCOMPRESSED) {
+    if (w->mx.comp.codec != PQ_CODEC_UNCOMPRESSED) {
         w->zbody.len = 0;
-        if ((rc = pq_compress(&w->comp, body->data, body->len, &w->zbody)))
+        if ((rc = pq_compress(&w->mx.comp, body->data, body->len, &w->zbody)))
             return ursa_err_set(err, rc, "column %s: %s compression failed", c->field->name,
-                                pq_codec_name(w->comp.codec));
+                                pq_codec_name(w->mx.comp.codec));
         *payload = &w->zbody;
-        if (w->zbody.len + pi->levels_len > INT32_MAX)
+        if (w->zbody.len > INT32_MAX)
             return ursa_err_set(err, URSA_ELIMIT, "column %s: a compressed page is too large for Parquet",
                                 c->field->name);
     }
-    pi->unc = pi->levels_len + body->len;
-    pi->comp = pi->levels_len + (*payload)->len;
-    if ((rc = page_header(w, pi)))
+    pi->unc = body->len;
+    pi->comp = (*payload)->len;
+    if ((rc = page_header(&w->hdr, w->mx.comp.codec, pi)))
         return ursa_err_set(err, rc, "column %s: out of memory for a page header", c->field->name);
     c->ch_unc += (int64_t)(w->hdr.len + pi->unc);
     c->ch_comp += (int64_t)(w->hdr.len + pi->comp);
     return URSA_OK;
-}
-
-/* Keeps header + levels + payload as the chunk's next finished page. */
-static int keep_page(pq_writer_t *w, col_t *c, const ursa_buf_t *levels, const ursa_buf_t *payload,
-                     ursa_err_t *err)
-{
-    if (c->npages == c->pages_cap) {
-        size_t cap = c->pages_cap ? c->pages_cap * 2 : 16;
-        page_blob_t *p = ursa_realloc(c->pages, cap * sizeof(*p));
-        if (!p) return ursa_err_set(err, URSA_ENOMEM, "column %s: out of memory", c->field->name);
-        c->pages = p;
-        c->pages_cap = cap;
-    }
-    size_t nl = levels ? levels->len : 0;
-    size_t n = w->hdr.len + nl + payload->len;
-    uint8_t *blob = ursa_malloc(n);
-    if (!blob) return ursa_err_set(err, URSA_ENOMEM, "column %s: out of memory", c->field->name);
-    memcpy(blob, w->hdr.data, w->hdr.len);
-    if (nl) memcpy(blob + w->hdr.len, levels->data, nl);
-    if (payload->len) memcpy(blob + w->hdr.len + nl, payload->data, payload->len);
-    c->pages[c->npages].data = blob;
-    c->pages[c->npages].len = n;
-    c->npages++;
-    return URSA_OK;
-}
-
-static void page_reset(pq_writer_t *w, col_t *c)
-{
-    c->pg_rows = c->pg_nulls = 0;
-    c->pg_def_bits = c->pg_val_bits = 0;
-    c->pg_defs.len = 0;
-    c->pg_vals.len = 0;
-    c->pg_dict = c->dict_on;
-    stats_reset(&c->pst);
-    /* Give back the room a huge value left behind. */
-    size_t keep = 2 * w->o.page_bytes + 65536;
-    if (c->pg_vals.cap > keep) ursa_buf_free(&c->pg_vals);
-    if (w->body.cap > keep) ursa_buf_free(&w->body);
-    if (w->zbody.cap > keep) ursa_buf_free(&w->zbody);
-    if (w->conv.cap > keep) ursa_buf_free(&w->conv);
-    if (w->lens.cap > keep) ursa_buf_free(&w->lens);
 }
 
 /* Page statistics of a dictionary-encoded byte-array page: every entry
@@ -925,14 +939,18 @@ static int dict_page_stats(col_t *c, size_t nidx)
     return URSA_OK;
 }
 
-/* DELTA_LENGTH_BYTE_ARRAY from the PLAIN values of the open page. */
-static int encode_dlba(pq_writer_t *w, col_t *c, size_t nonnull, ursa_buf_t *out)
+/* ---------------------------------------------------------------------------
+ * Finishing pages: encoding and compression, on any thread
+ * ------------------------------------------------------------------------- */
+
+/* DELTA_LENGTH_BYTE_ARRAY from the PLAIN values of page j. */
+static int encode_dlba(pq_exec_t *x, const page_job_t *j, size_t nonnull, ursa_buf_t *out)
 {
     int rc;
-    w->lens.len = 0;
-    if ((rc = ursa_buf_reserve(&w->lens, nonnull * 4 + 4))) return rc;
-    int32_t *lens = (int32_t *)(void *)w->lens.data;
-    const uint8_t *p = c->pg_vals.data;
+    x->lens.len = 0;
+    if ((rc = ursa_buf_reserve(&x->lens, nonnull * 4 + 4))) return rc;
+    int32_t *lens = (int32_t *)(void *)x->lens.data;
+    const uint8_t *p = j->vals.data;
     size_t q = 0, total = 0;
     for (size_t i = 0; i < nonnull; i++) {
         uint32_t l;
@@ -953,92 +971,434 @@ static int encode_dlba(pq_writer_t *w, col_t *c, size_t nonnull, ursa_buf_t *out
     return URSA_OK;
 }
 
-/* Appends the encoded values of the open page to out; *enc gets the encoding. */
-static int encode_values(pq_writer_t *w, col_t *c, bool dict, ursa_buf_t *out, int *enc)
+/* Appends the encoded values of page j to out, except PLAIN values, which
+ * are j->vals as they stand: then *as_is is set and nothing is appended. */
+static int encode_values(pq_exec_t *x, const page_job_t *j, ursa_buf_t *out, bool *as_is)
 {
     int rc;
-    size_t nonnull = c->pg_rows - c->pg_nulls;
-    if (dict) {
-        int bw = pq_bit_width(c->dict.count - 1);
-        *enc = ENC_RLE_DICTIONARY;
-        if ((rc = ursa_buf_push(out, (uint8_t)bw))) return rc;
-        return pq_rle_encode(out, (const uint32_t *)(const void *)c->pg_vals.data, nonnull, bw);
-    }
-    *enc = c->enc;
-    if (c->ptype == PT_BOOLEAN && w->o.page_version == 2) {
-        /* RLE booleans: a 4-byte length, then the hybrid with bit width 1. */
-        *enc = ENC_RLE;
+    const col_t *c = j->c;
+    size_t nonnull = j->rows - j->nulls;
+    *as_is = false;
+    switch (j->enc) {
+    case ENC_RLE_DICTIONARY:
+        if ((rc = ursa_buf_push(out, (uint8_t)j->bw))) return rc;
+        return pq_rle_encode(out, (const uint32_t *)(const void *)j->vals.data, nonnull, j->bw);
+    case ENC_RLE: { /* v2 booleans: a 4-byte length, then the hybrid with bit width 1 */
         size_t at = out->len;
         if ((rc = ursa_buf_reserve(out, 4))) return rc;
         out->len += 4;
-        if ((rc = pq_rle_encode_bits(out, c->pg_vals.data, 0, nonnull))) return rc;
+        if ((rc = pq_rle_encode_bits(out, j->vals.data, 0, nonnull))) return rc;
         uint32_t n = (uint32_t)(out->len - at - 4);
         memcpy(out->data + at, &n, 4);
         return URSA_OK;
     }
-    switch (c->enc) {
     case ENC_DELTA_BINARY_PACKED:
-        if (c->plen == 4)
-            return pq_delta_encode32(out, (const int32_t *)(const void *)c->pg_vals.data, nonnull);
-        return pq_delta_encode64(out, (const int64_t *)(const void *)c->pg_vals.data, nonnull);
+        if (c->plen == 4) return pq_delta_encode32(out, (const int32_t *)(const void *)j->vals.data, nonnull);
+        return pq_delta_encode64(out, (const int64_t *)(const void *)j->vals.data, nonnull);
     case ENC_BYTE_STREAM_SPLIT:
-        return pq_byte_stream_split(out, c->pg_vals.data, nonnull, (size_t)c->plen);
+        return pq_byte_stream_split(out, j->vals.data, nonnull, (size_t)c->plen);
     case ENC_DELTA_LENGTH_BYTE_ARRAY:
-        return encode_dlba(w, c, nonnull, out);
+        return encode_dlba(x, j, nonnull, out);
     default:
-        return ursa_buf_append(out, c->pg_vals.data, c->pg_vals.len);
+        *as_is = true;
+        return URSA_OK;
     }
 }
 
-/* Closes the open page of c (if it holds rows) into c->pages. */
-static int close_page(pq_writer_t *w, col_t *c, ursa_err_t *err)
+/* Encodes and compresses page j with x's compressor and scratch: the levels
+ * and values go to x->body (PLAIN values without levels in front are
+ * compressed where they are), the compressed body straight into the page's
+ * own allocation behind HDR_ROOM bytes, and the header in front of it; the
+ * allocation is then shrunk to what was used. Sets j->rc (and j->why). */
+static void run_job(pq_exec_t *x, page_job_t *j)
 {
     int rc;
-    if (c->pg_rows == 0) return URSA_OK;
-    size_t nonnull = c->pg_rows - c->pg_nulls;
-    bool dict = c->pg_dict && nonnull > 0;
-    bool v2 = w->o.page_version == 2;
-    ursa_buf_t *body = &w->body, *levels = &w->levels;
-    body->len = levels->len = 0;
-    page_info_t pi = {v2 ? PAGE_DATA_V2 : PAGE_DATA, 0, 0, c->pg_rows, c->pg_nulls, 0, ENC_PLAIN};
-    if (dict && c->ptype == PT_BYTE_ARRAY && (rc = dict_page_stats(c, nonnull))) goto nomem;
+    const col_t *c = j->c;
+    bool v2 = j->v2;
+    ursa_buf_t *body = &x->body;
+    size_t levels_len = 0;
+    body->len = 0;
+    j->why = "out of memory encoding a page";
     if (c->nullable) {
         if (v2) {
-            if ((rc = pq_rle_encode_bits(levels, c->pg_defs.data, 0, c->pg_rows))) goto nomem;
-            pi.levels_len = levels->len;
+            if ((rc = pq_rle_encode_bits(body, j->defs.data, 0, j->rows))) goto out;
+            levels_len = body->len;
         } else {
-            if ((rc = ursa_buf_reserve(body, 4))) goto nomem;
+            if ((rc = ursa_buf_reserve(body, 4))) goto out;
             body->len = 4;
-            if ((rc = pq_rle_encode_bits(body, c->pg_defs.data, 0, c->pg_rows))) goto nomem;
+            if ((rc = pq_rle_encode_bits(body, j->defs.data, 0, j->rows))) goto out;
             uint32_t n = (uint32_t)(body->len - 4);
             memcpy(body->data, &n, 4);
         }
     }
-    if ((rc = encode_values(w, c, dict, body, &pi.enc))) goto nomem;
-    const ursa_buf_t *payload;
-    if ((rc = encode_page(w, c, &pi, body, &payload, err))) return rc;
+    bool as_is;
+    if ((rc = encode_values(x, j, body, &as_is))) goto out;
+    if (as_is && body->len > levels_len && (rc = ursa_buf_append(body, j->vals.data, j->vals.len))) goto out;
+    /* What is compressed: the values (v2) or levels and values (v1). */
+    const uint8_t *src = body->data + levels_len;
+    size_t n = body->len - levels_len;
+    if (as_is && body->len == levels_len) {
+        src = j->vals.data;
+        n = j->vals.len;
+    }
+    if (n == 0) src = (const uint8_t *)""; /* no NULL for the codecs */
+    if (levels_len + n > INT32_MAX || j->rows > INT32_MAX) {
+        rc = URSA_ELIMIT;
+        j->why = "a page is too large for Parquet";
+        goto out;
+    }
+    size_t bound = pq_compress_bound(&x->comp, n);
+    if (bound == 0 && n > 0) {
+        rc = URSA_ELIMIT;
+        j->why = "a page is too large for its codec";
+        goto out;
+    }
+    ursa_buf_t page = {0};
+    page.cap = HDR_ROOM + levels_len + bound;
+    if (!(page.data = ursa_malloc(page.cap))) {
+        rc = URSA_ENOMEM;
+        goto out;
+    }
+    j->blob = page.data;
+    if (levels_len) memcpy(page.data + HDR_ROOM, body->data, levels_len);
+    page.len = HDR_ROOM + levels_len;
+    if ((rc = pq_compress(&x->comp, src, n, &page))) {
+        j->blob = page.data; /* pq_compress may have moved it */
+        j->why = rc == URSA_ENOMEM ? "out of memory compressing a page" : "compression failed";
+        goto out;
+    }
+    j->blob = page.data;
+    size_t comp = page.len - HDR_ROOM;
+    if (comp > INT32_MAX) {
+        rc = URSA_ELIMIT;
+        j->why = "a compressed page is too large for Parquet";
+        goto out;
+    }
+    page_info_t pi = {
+        v2 ? PAGE_DATA_V2 : PAGE_DATA, levels_len + n, comp, j->rows, j->nulls, levels_len, j->enc};
+    if ((rc = page_header(&x->hdr, x->comp.codec, &pi))) {
+        j->why = "out of memory for a page header";
+        goto out;
+    }
+    if (x->hdr.len > HDR_ROOM) { /* cannot happen: a header is at most about 80 bytes */
+        rc = URSA_EINTERNAL;
+        j->why = "a page header is too large";
+        goto out;
+    }
+    j->start = HDR_ROOM - x->hdr.len;
+    memcpy(j->blob + j->start, x->hdr.data, x->hdr.len);
+    j->hdr_len = x->hdr.len;
+    j->len = x->hdr.len + comp;
+    j->unc = pi.unc;
+    j->comp = comp;
+    if (page.cap - page.len > 4096) { /* give back what compression did not use */
+        uint8_t *p = ursa_realloc(j->blob, page.len);
+        if (p) j->blob = p;
+    }
+    rc = URSA_OK;
+out:
+    j->rc = rc;
+    /* Keep no scratch that a huge page blew up. */
+    size_t keep = x->keep;
+    if (body->cap > keep) ursa_buf_free(body);
+    if (x->lens.cap > keep) ursa_buf_free(&x->lens);
+}
+
+/* ---------------------------------------------------------------------------
+ * The worker pool
+ *
+ * A closed page is queued; workers (and the calling thread, when the queue
+ * is full or while it waits for a page it must write) take pages from the
+ * head of the queue and finish them. At most max_inflight pages are queued
+ * or running, so the raw pages in flight cost a few page sizes. Pages are
+ * written to the sink in their order by the calling thread only, so the file
+ * does not depend on which thread finished which page. With no workers a
+ * page is finished as soon as it is closed.
+ * ------------------------------------------------------------------------- */
+
+static void exec_init(pq_exec_t *x, const pq_writer_t *w)
+{
+    memset(x, 0, sizeof(*x));
+    x->comp.codec = w->mx.comp.codec;
+    x->comp.level = w->mx.comp.level;
+    x->keep = 2 * w->o.page_bytes + 65536;
+}
+
+static void exec_free(pq_exec_t *x)
+{
+    pq_compressor_free(&x->comp);
+    ursa_buf_free(&x->body);
+    ursa_buf_free(&x->hdr);
+    ursa_buf_free(&x->lens);
+}
+
+static void pool_lock(pq_pool_t *p)
+{
+    if (p->nthreads) pthread_mutex_lock(&p->mu);
+}
+
+static void pool_unlock(pq_pool_t *p)
+{
+    if (p->nthreads) pthread_mutex_unlock(&p->mu);
+}
+
+/* Under the lock: a buffer for a column's next open page. */
+static void spare_take(pq_pool_t *p, ursa_buf_t *b)
+{
+    if (p->nspare) {
+        *b = p->spare[--p->nspare];
+    } else {
+        memset(b, 0, sizeof(*b));
+    }
+}
+
+/* Under the lock: keeps b for reuse, or frees it. */
+static void spare_give(pq_pool_t *p, ursa_buf_t *b, size_t keep)
+{
+    if (b->data && b->cap <= keep && p->nspare < POOL_SPARES) {
+        b->len = 0;
+        p->spare[p->nspare++] = *b;
+        memset(b, 0, sizeof(*b));
+    } else {
+        ursa_buf_free(b);
+    }
+}
+
+/* Under the lock: the page was finished by some thread. */
+static void job_done(pq_pool_t *p, page_job_t *j, size_t keep)
+{
+    spare_give(p, &j->vals, keep);
+    ursa_buf_free(&j->defs);
+    j->state = JOB_DONE;
+    if (p->nthreads) {
+        p->inflight--;
+        pthread_cond_broadcast(&p->done);
+    }
+}
+
+/* Under the lock: the page at the head of the queue, now running. */
+static page_job_t *job_pop(pq_pool_t *p)
+{
+    page_job_t *j = p->head;
+    p->head = j->next;
+    if (!p->head) p->tail = NULL;
+    j->next = NULL;
+    j->state = JOB_RUNNING;
+    return j;
+}
+
+/* Under the lock: finishes the page at the head of the queue on the
+ * calling thread (the lock is let go meanwhile). */
+static void help_one(pq_writer_t *w)
+{
+    pq_pool_t *p = &w->pool;
+    page_job_t *j = job_pop(p);
+    pthread_mutex_unlock(&p->mu);
+    run_job(&w->mx, j);
+    pthread_mutex_lock(&p->mu);
+    job_done(p, j, w->mx.keep);
+}
+
+static void *worker_main(void *arg)
+{
+    pq_exec_t *x = arg;
+    pq_pool_t *p = &x->w->pool;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->head && !p->stop) pthread_cond_wait(&p->work, &p->mu);
+        if (p->stop) break;
+        page_job_t *j = job_pop(p);
+        pthread_mutex_unlock(&p->mu);
+        run_job(x, j);
+        pthread_mutex_lock(&p->mu);
+        job_done(p, j, x->keep);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* Hands page j over: finishes it now without workers, else queues it
+ * (finishing queued pages on this thread while too many are in flight). */
+static void job_submit(pq_writer_t *w, page_job_t *j)
+{
+    pq_pool_t *p = &w->pool;
+    if (!p->nthreads) {
+        run_job(&w->mx, j);
+        job_done(p, j, w->mx.keep);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    while (p->inflight >= p->max_inflight) {
+        if (p->head)
+            help_one(w);
+        else
+            pthread_cond_wait(&p->done, &p->mu);
+    }
+    j->state = JOB_QUEUED;
+    if (p->tail)
+        p->tail->next = j;
+    else
+        p->head = j;
+    p->tail = j;
+    p->inflight++;
+    pthread_cond_signal(&p->work);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Returns when page j is finished, finishing queued pages meanwhile. */
+static void job_wait(pq_writer_t *w, page_job_t *j)
+{
+    pq_pool_t *p = &w->pool;
+    if (!p->nthreads) return;
+    pthread_mutex_lock(&p->mu);
+    while (j->state != JOB_DONE) {
+        if (p->head)
+            help_one(w);
+        else
+            pthread_cond_wait(&p->done, &p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void job_free(page_job_t *j)
+{
+    if (!j) return;
+    ursa_free(j->blob);
+    ursa_buf_free(&j->vals);
+    ursa_buf_free(&j->defs);
+    ursa_free(j);
+}
+
+/* Starts threads - 1 workers (fewer if the system refuses threads). */
+static int pool_start(pq_writer_t *w, int threads)
+{
+    pq_pool_t *p = &w->pool;
+    if (threads <= 1) return URSA_OK;
+    size_t n = (size_t)threads - 1;
+    if (!(p->execs = ursa_calloc(n, sizeof(*p->execs))) ||
+        !(p->threads = ursa_calloc(n, sizeof(*p->threads))))
+        return URSA_ENOMEM;
+    if (pthread_mutex_init(&p->mu, NULL)) return URSA_ENOMEM;
+    if (pthread_cond_init(&p->work, NULL)) {
+        pthread_mutex_destroy(&p->mu);
+        return URSA_ENOMEM;
+    }
+    if (pthread_cond_init(&p->done, NULL)) {
+        pthread_cond_destroy(&p->work);
+        pthread_mutex_destroy(&p->mu);
+        return URSA_ENOMEM;
+    }
+    p->max_inflight = 2 * (n + 1);
+    for (size_t i = 0; i < n; i++) {
+        exec_init(&p->execs[i], w);
+        p->execs[i].w = w;
+        if (pthread_create(&p->threads[i], NULL, worker_main, &p->execs[i])) break;
+        p->nthreads = i + 1;
+    }
+    if (!p->nthreads) { /* no thread at all: work on the calling thread */
+        pthread_cond_destroy(&p->done);
+        pthread_cond_destroy(&p->work);
+        pthread_mutex_destroy(&p->mu);
+    }
+    return URSA_OK;
+}
+
+/* Stops the workers (each finishes the page it holds) and frees the pool.
+ * Pages still queued stay unfinished in their columns' lists. */
+static void pool_stop(pq_writer_t *w)
+{
+    pq_pool_t *p = &w->pool;
+    if (p->nthreads) {
+        pthread_mutex_lock(&p->mu);
+        p->stop = true;
+        pthread_cond_broadcast(&p->work);
+        pthread_mutex_unlock(&p->mu);
+        for (size_t i = 0; i < p->nthreads; i++) pthread_join(p->threads[i], NULL);
+        pthread_cond_destroy(&p->done);
+        pthread_cond_destroy(&p->work);
+        pthread_mutex_destroy(&p->mu);
+    }
+    for (size_t i = 0; p->execs && i < p->nthreads; i++) exec_free(&p->execs[i]);
+    for (size_t i = 0; i < p->nspare; i++) ursa_buf_free(&p->spare[i]);
+    ursa_free(p->execs);
+    ursa_free(p->threads);
+    memset(p, 0, sizeof(*p));
+}
+
+/* ---------------------------------------------------------------------------
+ * Closing pages
+ * ------------------------------------------------------------------------- */
+
+static void page_reset(pq_writer_t *w, col_t *c)
+{
+    c->pg_rows = c->pg_nulls = 0;
+    c->pg_def_bits = c->pg_val_bits = 0;
+    c->pg_defs.len = 0;
+    c->pg_vals.len = 0;
+    c->pg_dict = c->dict_on;
+    stats_reset(&c->pst);
+    /* Give back the room a huge value left behind. */
+    size_t keep = 2 * w->o.page_bytes + 65536;
+    if (c->pg_vals.cap > keep) ursa_buf_free(&c->pg_vals);
+    if (w->zbody.cap > keep) ursa_buf_free(&w->zbody);
+    if (w->conv.cap > keep) ursa_buf_free(&w->conv);
+}
+
+/* Closes the open page of c (if it holds rows): takes its statistics and
+ * page index entry, and hands the raw page over to be encoded and
+ * compressed (see job_submit); the column goes on with fresh buffers. */
+static int close_page(pq_writer_t *w, col_t *c, ursa_err_t *err)
+{
+    if (c->pg_rows == 0) return URSA_OK;
+    size_t nonnull = c->pg_rows - c->pg_nulls;
+    bool dict = c->pg_dict && nonnull > 0;
+    bool v2 = w->o.page_version == 2;
+    if (dict && c->ptype == PT_BYTE_ARRAY && dict_page_stats(c, nonnull)) goto nomem;
+    if (c->npages == c->pages_cap) {
+        size_t cap = c->pages_cap ? c->pages_cap * 2 : 16;
+        page_job_t **p = ursa_realloc(c->pages, cap * sizeof(*p));
+        if (!p) goto nomem;
+        c->pages = p;
+        c->pages_cap = cap;
+    }
+    if (w->o.page_index && c->npm == c->pm_cap) {
+        size_t cap = c->pm_cap ? c->pm_cap * 2 : 16;
+        page_meta_t *p = ursa_realloc(c->pm, cap * sizeof(*p));
+        if (!p) goto nomem;
+        c->pm = p;
+        c->pm_cap = cap;
+    }
+    page_job_t *j = ursa_calloc(1, sizeof(*j));
+    if (!j) goto nomem;
+    j->c = c;
+    j->v2 = v2;
+    j->rows = c->pg_rows;
+    j->nulls = c->pg_nulls;
+    j->enc = dict ? ENC_RLE_DICTIONARY : c->ptype == PT_BOOLEAN && v2 ? ENC_RLE : c->enc;
+    j->bw = dict ? pq_bit_width(c->dict.count - 1) : 0;
+    c->ch_est += page_estimate(c) + 32; /* 32: about a page header */
+    j->vals = c->pg_vals;
+    j->defs = c->pg_defs;
+    memset(&c->pg_defs, 0, sizeof(c->pg_defs));
+    pool_lock(&w->pool);
+    spare_take(&w->pool, &c->pg_vals);
+    pool_unlock(&w->pool);
+    c->pages[c->npages++] = j;
     if (w->o.page_index) {
-        if (c->npm == c->pm_cap) {
-            size_t cap = c->pm_cap ? c->pm_cap * 2 : 16;
-            page_meta_t *p = ursa_realloc(c->pm, cap * sizeof(*p));
-            if (!p) goto nomem;
-            c->pm = p;
-            c->pm_cap = cap;
-        }
         page_meta_t *pm = &c->pm[c->npm++];
-        pm->offset = c->ch_comp - (int64_t)(w->hdr.len + pi.comp); /* from the first data page */
-        pm->size = (int32_t)(w->hdr.len + pi.comp);
+        pm->offset = 0; /* offset and size: when the page is written */
+        pm->size = 0;
         pm->first_row = c->ch_values;
         pm->nulls = (int64_t)c->pg_nulls;
         pm->null_page = nonnull == 0;
         pm->has_nan = c->pst.nans > 0;
         bounds_of(c, &c->pst, &pm->b);
     }
-    if ((rc = keep_page(w, c, v2 ? levels : NULL, payload, err))) return rc;
     c->ch_values += (int64_t)c->pg_rows;
-    c->ch_by_enc[pi.enc]++;
+    c->ch_by_enc[j->enc]++;
     stats_merge(c, &c->st, &c->pst);
     page_reset(w, c);
+    job_submit(w, j);
     return URSA_OK;
 nomem:
     return ursa_err_set(err, URSA_ENOMEM, "column %s: out of memory encoding a page", c->field->name);
@@ -1333,16 +1693,17 @@ static size_t rg_estimate(const pq_writer_t *w)
     size_t est = 0;
     for (size_t i = 0; i < w->ncols; i++) {
         const col_t *c = &w->cols[i];
-        est += (size_t)c->ch_unc + page_estimate(c) + c->dict.data.len;
+        est += c->ch_est + page_estimate(c) + c->dict.data.len;
     }
     return est;
 }
 
 static void chunk_reset(pq_writer_t *w, col_t *c)
 {
-    for (size_t k = 0; k < c->npages; k++) ursa_free(c->pages[k].data);
+    for (size_t k = 0; k < c->npages; k++) job_free(c->pages[k]);
     c->npages = 0;
     c->npm = 0;
+    c->ch_est = 0;
     c->ch_values = c->ch_unc = c->ch_comp = 0;
     memset(c->ch_by_enc, 0, sizeof(c->ch_by_enc));
     pq_dict_clear(&c->dict);
@@ -1424,16 +1785,25 @@ static int flush_row_group(pq_writer_t *w, ursa_err_t *err)
             const ursa_buf_t *payload;
             page_info_t pi = {PAGE_DICTIONARY, 0, 0, c->dict.count, 0, 0, ENC_PLAIN};
             m->dict_off = (int64_t)w->offset;
-            if ((rc = encode_page(w, c, &pi, &c->dict.data, &payload, err)) ||
+            if ((rc = encode_dict_page(w, c, &pi, &c->dict.data, &payload, err)) ||
                 (rc = sink_write(w, w->hdr.data, w->hdr.len, err)) ||
                 (rc = sink_write(w, payload->data, payload->len, err)))
                 return rc;
         }
         m->data_off = (int64_t)w->offset;
         for (size_t k = 0; k < c->npages; k++) {
-            if ((rc = sink_write(w, c->pages[k].data, c->pages[k].len, err))) return rc;
-            ursa_free(c->pages[k].data);
-            c->pages[k].data = NULL;
+            page_job_t *j = c->pages[k];
+            job_wait(w, j);
+            if (j->rc) return ursa_err_set(err, j->rc, "column %s: %s", c->field->name, j->why);
+            if (w->o.page_index) {
+                c->pm[k].offset = (int64_t)w->offset;
+                c->pm[k].size = (int32_t)j->len;
+            }
+            c->ch_unc += (int64_t)(j->hdr_len + j->unc);
+            c->ch_comp += (int64_t)j->len;
+            if ((rc = sink_write(w, j->blob + j->start, j->len, err))) return rc;
+            job_free(j);
+            c->pages[k] = NULL;
         }
         c->npages = 0;
         if (w->o.page_index && c->npm) {
@@ -1441,7 +1811,6 @@ static int flush_row_group(pq_writer_t *w, ursa_err_t *err)
                 return ursa_err_set(err, URSA_ENOMEM, "out of memory for the page index");
             memcpy(m->pages, c->pm, c->npm * sizeof(*m->pages));
             m->npages = c->npm;
-            for (size_t k = 0; k < m->npages; k++) m->pages[k].offset += m->data_off;
         }
         m->num_values = c->ch_values;
         m->unc_bytes = c->ch_unc;
@@ -1865,7 +2234,7 @@ static void encode_column_chunk(thrift_enc_t *e, const pq_writer_t *w, const col
         if (used[k]) thrift_elem_i32(e, k);
     thrift_field_list_begin(e, 3, THRIFT_BINARY, 1);
     thrift_elem_binary(e, c->field->name, c->field->name_len);
-    thrift_field_i32(e, 4, (int32_t)w->comp.codec);
+    thrift_field_i32(e, 4, (int32_t)w->mx.comp.codec);
     thrift_field_i64(e, 5, m->num_values);
     thrift_field_i64(e, 6, m->unc_bytes);
     thrift_field_i64(e, 7, m->comp_bytes);
@@ -2223,7 +2592,7 @@ int pq_writer_new(pq_writer_t **wp, const ursa_schema_t *s, const pq_write_opts_
     w->o.dict_max_bytes = min_sz(w->o.dict_max_bytes, SIZE_MAX_OPTION);
     w->o.kv_key = w->o.kv_value = NULL;
     w->sink = sink;
-    if ((rc = pq_compressor_init(&w->comp, o->codec, o->level))) {
+    if ((rc = pq_compressor_init(&w->mx.comp, o->codec, o->level))) {
         ursa_err_set(err, rc, "bad codec %d or level %d", (int)o->codec, o->level);
         goto fail;
     }
@@ -2248,6 +2617,12 @@ int pq_writer_new(pq_writer_t **wp, const ursa_schema_t *s, const pq_write_opts_
                                : c->ptype == PT_BYTE_ARRAY ? 4
                                                            : (size_t)c->plen) +
                               c->nullable;
+    }
+    w->mx.keep = 2 * w->o.page_bytes + 65536;
+    long cores = o->threads > 0 ? o->threads : sysconf(_SC_NPROCESSORS_ONLN);
+    if ((rc = pool_start(w, (int)(cores < 1 ? 1 : cores > THREADS_MAX ? THREADS_MAX : cores)))) {
+        ursa_err_set(err, rc, "out of memory for the writer's threads");
+        goto fail;
     }
     if ((rc = sink_write(w, "PAR1", 4, err))) goto fail;
     *wp = w;
@@ -2455,11 +2830,12 @@ void pq_writer_destroy(pq_writer_t **wp)
 {
     pq_writer_t *w = wp ? *wp : NULL;
     if (!w) return;
+    pool_stop(w); /* before the pages: a worker may hold one */
     for (size_t i = 0; i < w->ncols; i++) {
         col_t *c = &w->cols[i];
         ursa_buf_free(&c->pg_defs);
         ursa_buf_free(&c->pg_vals);
-        for (size_t k = 0; k < c->npages; k++) ursa_free(c->pages[k].data);
+        for (size_t k = 0; k < c->npages; k++) job_free(c->pages[k]);
         ursa_free(c->pages);
         ursa_free(c->pm);
         ursa_free(c->dict_seen);
@@ -2474,13 +2850,10 @@ void pq_writer_destroy(pq_writer_t **wp)
     ursa_free(w->rgs);
     ursa_free(w->kv_key);
     ursa_free(w->kv_value);
-    ursa_buf_free(&w->body);
-    ursa_buf_free(&w->levels);
     ursa_buf_free(&w->zbody);
     ursa_buf_free(&w->hdr);
     ursa_buf_free(&w->conv);
-    ursa_buf_free(&w->lens);
-    pq_compressor_free(&w->comp);
+    exec_free(&w->mx);
     ursa_free(w);
     *wp = NULL;
 }

@@ -8,7 +8,9 @@
  *   pq_writer_write(w, batch, offset, nrows, &err);   (any number of times)
  *   pq_writer_close(w, &err);                         (ends the last row group, writes the footer)
  *   pq_writer_destroy(&w);
- * Rows are buffered as encoded, compressed pages of the current row group;
+ * Rows are buffered as encoded, compressed pages of the current row group
+ * (pages are encoded and compressed by o.threads - 1 worker threads and the
+ * caller; the bytes written do not depend on the number of threads);
  * a row group is written to the sink when it reaches o.row_group_bytes
  * (uncompressed) or at close, so memory is bounded by one row group.
  * The writer never owns the batch or the schema; the schema must outlive it.
@@ -37,9 +39,11 @@ typedef struct pq_write_opts {
     size_t page_bytes;      /* target uncompressed bytes per data page, default 1 MiB */
     size_t dict_max_bytes;  /* dictionary size limit per column chunk, default 1 MiB */
     bool page_index;        /* write ColumnIndex and OffsetIndex, default true */
-    double bloom_fpp;     /* false-positive rate of bloom filters (fields with bloom_filter), default 0.01 */
-    bool trusted_utf8;    /* string/json values were validated by the caller: skip the UTF-8 check */
-    const char *kv_key;   /* optional key-value metadata entry (e.g. "ursa.schema") */
+    double bloom_fpp;   /* false-positive rate of bloom filters (fields with bloom_filter), default 0.01 */
+    bool trusted_utf8;  /* string/json values were validated by the caller: skip the UTF-8 check */
+    int threads;        /* threads that encode and compress pages, the caller's included: 0 (default) one per
+                           online core, 1 everything on the calling thread; the file is the same either way */
+    const char *kv_key; /* optional key-value metadata entry (e.g. "ursa.schema") */
     const char *kv_value; /* its value; both NULL for none */
 } pq_write_opts_t;
 

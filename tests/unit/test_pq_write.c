@@ -1656,6 +1656,102 @@ TEST(allocation_failures)
     ursa_batch_free(&b);
 }
 
+/* The bytes written do not depend on the number of threads: every codec,
+ * page v1 and v2, dictionaries that fill and fall back, many pages and row
+ * groups, in one and several write calls; each file also decodes back. */
+TEST(threads_same_bytes)
+{
+    ursa_batch_t b;
+    CHECK_EQ_INT(ursa_batch_init(&b, &all_schema), URSA_OK);
+    fill_all(&b, 20000);
+    pq_codec_t codecs[] = {PQ_CODEC_ZSTD,         PQ_CODEC_SNAPPY,  PQ_CODEC_GZIP,
+                           PQ_CODEC_UNCOMPRESSED, PQ_CODEC_LZ4_RAW, PQ_CODEC_BROTLI};
+    int threads[] = {2, 3, 8, 0};
+    size_t base = ursa_mem_used();
+    for (size_t k = 0; k < URSA_ARRAY_LEN(codecs); k++) {
+        for (int v = 1; v <= 2; v++) {
+            pq_write_opts_t o;
+            pq_write_opts_default(&o);
+            o.codec = codecs[k];
+            o.page_version = v;
+            o.page_bytes = 2000 + 3000 * k;
+            o.row_group_bytes = 150000;
+            o.dict_max_bytes = 3000;
+            size_t chunks[] = {1, 4096, 777, 20000};
+            memsink_t one = {0};
+            uint64_t bytes1 = 0;
+            o.threads = 1;
+            CHECK_EQ_INT(write_file(&all_schema, &o, &b, chunks, URSA_ARRAY_LEN(chunks), &one, &bytes1),
+                         URSA_OK);
+            ursa_batch_t back;
+            parsed_t ps;
+            CHECK_EQ_INT(ursa_batch_init(&back, &all_schema), URSA_OK);
+            CHECK_EQ_INT(read_file(&one.buf, &all_schema, &back, &ps), 0);
+            CHECK_EQ_INT(back.nrows, 20000);
+            const tv_t *rgs = tv_get(&ps.meta, 4);
+            CHECK(rgs && rgs->nkids > 3); /* several row groups, and so many pages */
+            parsed_free(&ps);
+            ursa_batch_free(&back);
+            for (size_t t = 0; t < URSA_ARRAY_LEN(threads); t++) {
+                memsink_t many = {0};
+                uint64_t bytes = 0;
+                o.threads = threads[t];
+                CHECK_EQ_INT(write_file(&all_schema, &o, &b, chunks, URSA_ARRAY_LEN(chunks), &many, &bytes),
+                             URSA_OK);
+                CHECK_EQ_INT(bytes, bytes1);
+                CHECK(many.buf.len == one.buf.len && memcmp(many.buf.data, one.buf.data, one.buf.len) == 0);
+                memsink_free(&many);
+            }
+            memsink_free(&one);
+        }
+    }
+    CHECK_EQ_INT(ursa_mem_used(), base);
+    ursa_batch_free(&b);
+}
+
+/* Failures on worker threads (allocations, the sink) are reported by a
+ * later call, and nothing leaks. */
+TEST(threads_failures)
+{
+    ursa_batch_t b;
+    CHECK_EQ_INT(ursa_batch_init(&b, &all_schema), URSA_OK);
+    fill_all(&b, 600);
+    pq_write_opts_t o;
+    pq_write_opts_default(&o);
+    o.page_bytes = 1000;
+    o.row_group_bytes = 8000;
+    o.codec = PQ_CODEC_ZSTD;
+    o.threads = 3;
+    size_t base = ursa_mem_used();
+    int ok = 0, failed = 0;
+    for (long n = 1; n < 3000 && ok == 0; n++) {
+        memsink_t m = {0};
+        uint64_t bytes;
+        ursa_mem_fail_after(n);
+        size_t chunks[] = {250};
+        int rc = write_file(&all_schema, &o, &b, chunks, 1, &m, &bytes);
+        ursa_mem_fail_after(0);
+        CHECK(rc == URSA_OK || rc == URSA_ENOMEM);
+        if (rc == URSA_OK)
+            ok++;
+        else
+            failed++;
+        CHECK_EQ_INT(ursa_mem_used(), base);
+        memsink_free(&m);
+    }
+    CHECK(ok == 1 && failed > 20);
+    size_t fails[] = {1, 5, 100, 30000};
+    for (size_t k = 0; k < URSA_ARRAY_LEN(fails); k++) {
+        memsink_t m = {0};
+        m.fail_after = fails[k];
+        uint64_t bytes;
+        CHECK_EQ_INT(write_file(&all_schema, &o, &b, NULL, 0, &m, &bytes), URSA_EIO);
+        CHECK_EQ_INT(ursa_mem_used(), base);
+        memsink_free(&m);
+    }
+    ursa_batch_free(&b);
+}
+
 TEST(row_group_limit)
 {
     static ursa_field_t f[] = {FIELD("v", URSA_TYPE_INT64, false)};
@@ -2217,6 +2313,8 @@ int main(void)
     RUN(bad_input_keeps_writer_usable);
     RUN(sink_failure);
     RUN(allocation_failures);
+    RUN(threads_same_bytes);
+    RUN(threads_failures);
     RUN(row_group_limit);
     RUN(random_round_trips);
     RUN(type_matrix);
