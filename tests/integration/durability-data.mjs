@@ -187,7 +187,7 @@ export async function readBackPolars(store, files, ledger) {
  */
 export function judge(read, ledger, { showRequest = true } = {}) {
   const res = { engine: read.engine, lost: 0, duplicated: 0, unknownPresent: 0, unknownAbsent: 0, neverPresent: read.foreign.length, problems: [] };
-  const examples = { lost: [], dup: [] };
+  const examples = { lost: [], dup: [], never: [] };
   for (let c = 0; c < ledger.clients; c++) {
     const cnt = read.counts[c];
     for (let k = 0; k < ledger.next[c]; k++) {
@@ -195,12 +195,14 @@ export function judge(read, ledger, { showRequest = true } = {}) {
       if (n > 1) { res.duplicated++; if (examples.dup.length < 10) examples.dup.push([c, k, n]); }
       if (st === ACKED && n === 0) { res.lost++; if (examples.lost.length < 10) examples.lost.push([c, k]); }
       if (st === UNKNOWN) { if (n) res.unknownPresent++; else res.unknownAbsent++; }
+      if (st === NEVER && n > 0) { res.neverPresent++; if (examples.never.length < 10) examples.never.push([c, k]); }
     }
   }
   const req = (c, k) => { const r = showRequest && ledger.requestOf(c, k); return r ? ` (request of client ${c} ids k=${r.first}..${r.first + r.n - 1}, server generation ${r.gen}, ${r.status === ACKED ? 'acked' : `unknown: ${r.error ?? r.http}`})` : ''; };
   for (const [c, k] of examples.lost) res.problems.push(`${read.engine}: acknowledged id ${c * ID_STRIDE + k} is missing${req(c, k)}`);
   for (const [c, k, n] of examples.dup) res.problems.push(`${read.engine}: id ${c * ID_STRIDE + k} read ${n} times${req(c, k)}`);
   for (const id of read.foreign) res.problems.push(`${read.engine}: id ${id} was never sent`);
+  for (const [c, k] of examples.never) res.problems.push(`${read.engine}: id ${c * ID_STRIDE + k} is present but was never sent or was refused${req(c, k)}`);
   if (res.lost > examples.lost.length) res.problems.push(`${read.engine}: ... ${res.lost} acknowledged ids missing in all`);
   if (res.duplicated > examples.dup.length) res.problems.push(`${read.engine}: ... ${res.duplicated} ids duplicated in all`);
   return res;
