@@ -1,6 +1,9 @@
 // durability.test.mjs — the write-ahead log end to end (issue 5, item 6): a crash harness (concurrent
 // clients, SIGKILL at random moments and during flushes, restart on the same store and WAL, then every
-// acknowledged row exactly once), torn and corrupt WAL tails, SIGTERM under load, and --durability none.
+// acknowledged row exactly once), torn and corrupt WAL tails, SIGTERM under load, and --durability none;
+// with a binary that has them: the crash harness again with Idempotency-Key retries (every request ends
+// acknowledged) and --flush-max-rows (kills during automatic flushes), and backpressure past --memory-limit.
+// Not here yet: the S3 outage (fault proxy answering 503 for a minute under load).
 //
 //   node --test tests/integration/durability.test.mjs
 //
