@@ -61,6 +61,14 @@ typedef struct req {
     ursa_buf_t body; /* schema documents */
     char *idem_key;  /* Idempotency-Key claimed by this request, or NULL */
     bool idem_done;  /* its answer is in the table */
+    /* waiting for the WAL: the connection is suspended until the record
+     * is durable; then the prepared answer is sent */
+    bool waiting;
+    int durable_rc;
+    unsigned status;
+    ursa_buf_t answer;
+    uint64_t accepted, rejected;
+    struct MHD_Connection *conn;
     ursa_batch_t *batch;
     ursa_ndjson_t scan;
     bool scanning;
@@ -261,11 +269,19 @@ static void append_in_order(void *ctx, uint64_t lsn)
     t->rc = ursa_dataset_append(t->d, t->b);
 }
 
+/* Called by the WAL writer once the request's record is durable (or the
+ * log failed): wakes the suspended connection, which then answers. */
+static void on_durable(void *ctx, int rc)
+{
+    req_t *q = ctx;
+    q->durable_rc = rc;
+    MHD_resume_connection(q->conn);
+}
+
 /* Writes the request's batch (with its idempotency key and answer) to the
- * WAL, appends it to the buffer, and waits until the record is durable:
- * only then may the answer say 200. */
+ * WAL and appends it to the buffer; *lsn is its record. */
 static int log_and_append(ursa_server_t *srv, req_t *q, unsigned status, const ursa_buf_t *answer,
-                          ursa_err_t *err)
+                          uint64_t *lsn, ursa_err_t *err)
 {
     ursa_buf_t rec = {0};
     int rc = ursa_catalog_wal_record(q->name, q->idem_key, status, answer->data, answer->len, q->batch, &rec);
@@ -274,13 +290,27 @@ static int log_and_append(ursa_server_t *srv, req_t *q, unsigned status, const u
         return ursa_err_set(err, rc, "out of memory");
     }
     then_append_t t = {q->ds, q->batch, URSA_OK};
-    uint64_t lsn;
-    rc = ursa_wal_append(srv->cat->wal, rec.data, rec.len, append_in_order, &t, &lsn, err);
+    rc = ursa_wal_append(srv->cat->wal, rec.data, rec.len, append_in_order, &t, lsn, err);
     ursa_buf_free(&rec);
     if (rc) return rc;
     q->batch = NULL; /* owned by the dataset now, or freed */
     if (t.rc) return ursa_err_set(err, t.rc, "out of memory");
-    return ursa_wal_wait(srv->cat->wal, lsn, err);
+    return URSA_OK;
+}
+
+/* Sends the prepared answer: the rows are stored (durable, with a WAL). */
+static enum MHD_Result answer_records(ursa_server_t *srv, struct MHD_Connection *c, req_t *q)
+{
+    if (q->idem_key) {
+        if (ursa_idem_finish(srv->cat->idem, q->name, q->idem_key, q->status, q->answer.data, q->answer.len))
+            ursa_warn("out of memory: the answer for Idempotency-Key %s is not kept", q->idem_key);
+        q->idem_done = true;
+    }
+    URSA_COUNT(ingest_requests, 1);
+    URSA_COUNT(rows_accepted, q->accepted);
+    URSA_COUNT(rows_rejected, q->rejected);
+    URSA_COUNT(ingest_bytes, q->received);
+    return send_buf(c, q->status, &q->answer);
 }
 
 /* {"accepted":N,"rejected":M,"errors":[{"row":R,"column":C,"reason":"…"}…]} */
@@ -323,6 +353,13 @@ static enum MHD_Result fail_records(ursa_server_t *srv, struct MHD_Connection *c
 
 static enum MHD_Result finish_records(ursa_server_t *srv, struct MHD_Connection *c, req_t *q)
 {
+    if (q->waiting) { /* resumed: the WAL has answered */
+        q->waiting = false;
+        if (q->durable_rc)
+            return fail_records(srv, c, q, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                "the write-ahead log failed; the rows may not be stored, retry later");
+        return answer_records(srv, c, q);
+    }
     if (q->too_large) {
         char msg[128];
         snprintf(msg, sizeof(msg), "request body larger than %zu bytes; nothing was accepted",
@@ -334,24 +371,22 @@ static enum MHD_Result finish_records(ursa_server_t *srv, struct MHD_Connection 
         return fail_records(srv, c, q, status_for(q->fatal),
                             "out of memory while parsing; nothing was accepted");
 
-    uint64_t accepted = q->batch->nrows, rejected = q->scan.rejected;
-    unsigned status = accepted || q->scan.records == 0 ? MHD_HTTP_OK : MHD_HTTP_BAD_REQUEST;
-    ursa_buf_t b = {0};
-    if (answer_json(q, &b)) {
-        ursa_buf_free(&b);
+    q->accepted = q->batch->nrows;
+    q->rejected = q->scan.rejected;
+    q->status = q->accepted || q->scan.records == 0 ? MHD_HTTP_OK : MHD_HTTP_BAD_REQUEST;
+    if (answer_json(q, &q->answer))
         return fail_records(srv, c, q, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
-    }
-    if (accepted) {
+    if (q->accepted) {
         enum MHD_Result ret;
         if (over_budget(srv, c, &ret)) {
-            ursa_buf_free(&b);
             if (q->idem_key) ursa_idem_drop(srv->cat->idem, q->name, q->idem_key);
             return ret;
         }
         int rc;
         ursa_err_t err = {0};
+        uint64_t lsn = 0;
         if (srv->cat->wal) {
-            rc = log_and_append(srv, q, status, &b, &err);
+            rc = log_and_append(srv, q, q->status, &q->answer, &lsn, &err);
         } else {
             rc = ursa_dataset_append(q->ds, q->batch);
             q->batch = NULL; /* owned by the dataset now, or freed */
@@ -361,22 +396,19 @@ static enum MHD_Result finish_records(ursa_server_t *srv, struct MHD_Connection 
             char msg[320];
             snprintf(msg, sizeof(msg), "not accepted, nothing was stored: %s",
                      err.msg[0] ? err.msg : "error");
-            ursa_buf_free(&b);
             return fail_records(srv, c, q, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
         }
+        if (srv->cat->wal) {
+            /* Answer once the record is durable, without holding this
+             * thread: one sync then serves every request waiting. */
+            q->waiting = true;
+            q->conn = c;
+            MHD_suspend_connection(c);
+            if (ursa_wal_notify(srv->cat->wal, lsn, on_durable, q)) on_durable(q, URSA_ENOMEM);
+            return MHD_YES;
+        }
     }
-    if (q->idem_key) {
-        if (ursa_idem_finish(srv->cat->idem, q->name, q->idem_key, status, b.data, b.len))
-            ursa_warn("out of memory: the answer for Idempotency-Key %s is not kept", q->idem_key);
-        q->idem_done = true;
-    }
-    URSA_COUNT(ingest_requests, 1);
-    URSA_COUNT(rows_accepted, accepted);
-    URSA_COUNT(rows_rejected, rejected);
-    URSA_COUNT(ingest_bytes, q->received);
-    enum MHD_Result ret = send_buf(c, status, &b);
-    ursa_buf_free(&b);
-    return ret;
+    return answer_records(srv, c, q);
 }
 
 static enum MHD_Result do_flush(ursa_server_t *srv, struct MHD_Connection *c, req_t *q)
@@ -654,6 +686,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
         ursa_free(q->batch);
     }
     ursa_buf_free(&q->body);
+    ursa_buf_free(&q->answer);
     if (q->idem_key) {
         /* Not finished (the connection went away): let a retry run. The
          * answer of a finished request is kept even though its key is
@@ -724,7 +757,8 @@ int ursa_server_start(ursa_server_t **out, ursa_catalog_t *cat, const ursa_serve
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         s->o.threads = n > 0 ? (unsigned)n : 1;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_SUSPEND_RESUME;
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     s->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, handle, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_SOCK_ADDR,

@@ -49,6 +49,13 @@ typedef struct pending {
     uint8_t data[]; /* header + payload */
 } pending_t;
 
+typedef struct waiter {
+    struct waiter *next;
+    uint64_t lsn;
+    void (*cb)(void *ctx, int rc);
+    void *ctx;
+} waiter_t;
+
 typedef struct segment {
     uint64_t first_lsn;
     uint64_t bytes;
@@ -63,6 +70,7 @@ struct ursa_wal {
     pthread_cond_t work; /* the writer waits for records */
     pthread_cond_t done; /* waiters wait for durability */
     pending_t *head, **tail;
+    waiter_t *waiters; /* ursa_wal_notify callbacks not yet called */
     uint64_t next_lsn;
     uint64_t written; /* highest LSN written */
     uint64_t durable; /* highest LSN synced */
@@ -349,6 +357,57 @@ int ursa_wal_wait(ursa_wal_t *w, uint64_t lsn, ursa_err_t *err)
     return rc;
 }
 
+int ursa_wal_notify(ursa_wal_t *w, uint64_t lsn, void (*cb)(void *ctx, int rc), void *ctx)
+{
+    waiter_t *n = ursa_malloc(sizeof(*n));
+    if (!n) return URSA_ENOMEM;
+    pthread_mutex_lock(&w->mu);
+    uint64_t mark = w->fsync ? w->durable : w->written;
+    if (mark >= lsn || w->failed) {
+        int rc = mark >= lsn ? URSA_OK : URSA_EIO;
+        pthread_mutex_unlock(&w->mu);
+        ursa_free(n);
+        cb(ctx, rc);
+        return URSA_OK;
+    }
+    n->lsn = lsn;
+    n->cb = cb;
+    n->ctx = ctx;
+    n->next = w->waiters;
+    w->waiters = n;
+    pthread_mutex_unlock(&w->mu);
+    return URSA_OK;
+}
+
+/* Takes the waiters that are due (all of them when the log failed); the
+ * caller holds the lock and calls them after releasing it. */
+static waiter_t *due_waiters(ursa_wal_t *w)
+{
+    uint64_t mark = w->fsync ? w->durable : w->written;
+    waiter_t *due = NULL, **p = &w->waiters;
+    while (*p) {
+        waiter_t *x = *p;
+        if (x->lsn <= mark || w->failed) {
+            *p = x->next;
+            x->next = due;
+            due = x;
+        } else {
+            p = &x->next;
+        }
+    }
+    return due;
+}
+
+static void call_waiters(waiter_t *due, int rc)
+{
+    while (due) {
+        waiter_t *x = due;
+        due = x->next;
+        x->cb(x->ctx, rc);
+        ursa_free(x);
+    }
+}
+
 uint64_t ursa_wal_durable(ursa_wal_t *w)
 {
     pthread_mutex_lock(&w->mu);
@@ -394,7 +453,9 @@ static void fail(ursa_wal_t *w, const char *what)
         ursa_error("WAL %s: %s; acknowledging nothing more until restart", w->dir, w->failure);
     }
     pthread_cond_broadcast(&w->done);
+    waiter_t *due = due_waiters(w);
     pthread_mutex_unlock(&w->mu);
+    call_waiters(due, URSA_EIO);
 }
 
 static void *writer(void *arg)
@@ -449,6 +510,11 @@ static void *writer(void *arg)
             w->durable = last;
         }
         pthread_cond_broadcast(&w->done);
+        waiter_t *due = due_waiters(w);
+        int frc = w->failed;
+        pthread_mutex_unlock(&w->mu);
+        call_waiters(due, frc ? URSA_EIO : URSA_OK);
+        pthread_mutex_lock(&w->mu);
     }
     pthread_mutex_unlock(&w->mu);
     return NULL;
@@ -490,6 +556,8 @@ void ursa_wal_close(ursa_wal_t **wp)
         w->head = r->next;
         ursa_free(r);
     }
+    call_waiters(w->waiters, URSA_EIO); /* none should be left: the writer synced everything */
+    w->waiters = NULL;
     if (w->fd >= 0) {
         if (w->fsync) fdatasync(w->fd);
         close(w->fd);

@@ -45,6 +45,12 @@ int ursa_wal_append(ursa_wal_t *w, const void *p, size_t n, void (*then)(void *c
 /* Waits until record lsn is durable (per the durability setting). */
 int ursa_wal_wait(ursa_wal_t *w, uint64_t lsn, ursa_err_t *err) URSA_MUST_CHECK;
 
+/* Calls cb(ctx, rc) once record lsn is durable (rc URSA_OK) or the log has
+ * failed (rc an error): from the writer thread, or from this call when that
+ * is already the case. This lets a server answer many requests after one
+ * sync without a thread blocked per request. */
+int ursa_wal_notify(ursa_wal_t *w, uint64_t lsn, void (*cb)(void *ctx, int rc), void *ctx) URSA_MUST_CHECK;
+
 /* The highest LSN that is durable (all records up to it are). */
 uint64_t ursa_wal_durable(ursa_wal_t *w);
 

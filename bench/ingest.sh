@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# bench/ingest.sh -- ingest throughput and acknowledgement latency of a
+# Release build of ursa, with wrk (Debian package) as the load generator:
+# requests of 1, 100 and 10,000 rows of the event table, 1, 8 and 64
+# concurrent connections, --durability fsync and none. One wrk thread on one
+# core, the server on the other (the machine has 2). Prints a Markdown table.
+#
+#   bench/ingest.sh [SECONDS per run, default 10]
+set -euo pipefail
+secs=${1:-10}
+cd "$(dirname "$0")/.."
+command -v wrk >/dev/null || { echo "bench/ingest.sh: needs wrk (apt-get install wrk)" >&2; exit 1; }
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+ninja -C build ursa >/dev/null
+work=$(mktemp -d "${BENCH_DIR:-/tmp}/ursa-ingest.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+# Bodies: the first N rows of a deterministic event table (same columns as bench/gen_events.mjs).
+node -e '
+    const fs = require("fs"); let s = "", x = 42;
+    const r = () => (x = (x * 1103515245 + 12345) % 2147483648) / 2147483648;
+    for (let i = 0; i < 10000; i++) {
+      const p = Array.from({length: 40}, () => "abcdefghijklmnopqrstuvwxyz0123456789"[Math.floor(r() * 36)]).join("");
+      s += JSON.stringify({ts: new Date(1764000000000 + i * 1000).toISOString(), user_id: Math.floor(r() * 1e9),
+        event: "event_" + Math.floor(r() * 50), value: r() < 0.05 ? null : r() * 1000, ok: r() < 0.5,
+        country: "C" + Math.floor(r() * 200), payload: p}) + "\n";
+    }
+    fs.writeFileSync(process.argv[1], s);' "$work/rows.ndjson"
+for n in 1 100 10000; do head -n "$n" "$work/rows.ndjson" > "$work/body$n.ndjson"; done
+
+schema='{"columns":[{"name":"ts","type":"timestamp","nullable":false},{"name":"user_id","type":"int64"},
+{"name":"event","type":"string"},{"name":"value","type":"float64"},{"name":"ok","type":"bool"},
+{"name":"country","type":"string"},{"name":"payload","type":"string"}],"time_column":"ts"}'
+
+echo "| durability | rows/request | connections | requests/s | rows/s | MB/s | p50 ms | p99 ms | p99.9 ms | errors |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+for dur in fsync none; do
+  rm -rf "$work/store"
+  ./build/ursa serve --listen 127.0.0.1:0 --store "$work/store" --node bench --durability "$dur" \
+    --threads 1 --flush-max-bytes 268435456 > "$work/server.log" 2>&1 &
+  pid=$!
+  for i in $(seq 1 50); do grep -q 'listening on' "$work/server.log" && break; sleep 0.1; done
+  url=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/server.log" | head -1)
+  curl -sf -o /dev/null -X PUT "$url/v1/datasets/ev" -d "$schema"
+  for n in 1 100 10000; do
+    bytes=$(stat -c %s "$work/body$n.ndjson")
+    for c in 1 8 64; do
+      out=$(URSA_BODY="$work/body$n.ndjson" taskset -c 1 wrk -t1 -c"$c" -d"${secs}s" --timeout 30s \
+        -s bench/ingest_post.lua "$url/v1/datasets/ev/records" 2>/dev/null | tail -n 1)
+      node -e '
+        const [n, c, bytes, dur] = process.argv.slice(1, 5).map((v, i) => i < 3 ? Number(v) : v);
+        const r = JSON.parse(process.argv[5]);
+        const rps = r.requests / r.seconds;
+        console.log(`| ${dur} | ${n} | ${c} | ${rps.toFixed(0)} | ${(rps * n).toFixed(0)} | ${(rps * bytes / 1e6).toFixed(1)} | ` +
+          `${(r.p50_us / 1000).toFixed(2)} | ${(r.p99_us / 1000).toFixed(2)} | ${(r.p999_us / 1000).toFixed(2)} | ${r.errors + r.non2xx} |`);
+      ' "$n" "$c" "$bytes" "$dur" "$out"
+    done
+  done
+  kill "$pid"; wait "$pid" || true
+done
