@@ -271,17 +271,18 @@ async function reference(data) {
  * no other object, no unfinished multipart upload, every object equal to the local-store reference, sizes as
  * answered, and DuckDB reads every row exactly once. Returns {objects, files: {relpath: localpath}}.
  */
-async function verifyPublished(prefix, data, answers, name) {
+async function verifyPublished(prefix, data, answers, name, log = null) {
+  const requests = log ? `\nrequests of the flush through the proxy:\n${requestSummary(log)}` : '';
   const ref = await reference(data);
   const objects = await listObjects(`${prefix}/`);
   const files = answers.flatMap(a => a.json.files);
   const want = [`${prefix}/${data.dataset}/_ursa/schema.json`, ...files.map(f => `${prefix}/${f.path}`)].sort();
-  assert.deepEqual(objects.map(o => o.Key), want, `${name}: the objects under ${prefix}/ (awscli list-objects-v2)`);
+  assert.deepEqual(objects.map(o => o.Key), want, `${name}: the objects under ${prefix}/ (awscli list-objects-v2)${requests}`);
   for (const f of files) {
     const o = objects.find(x => x.Key === `${prefix}/${f.path}`);
     assert.equal(o.Size, f.bytes, `${name}: size of ${o.Key} vs the flush answer`);
   }
-  assert.deepEqual(await listUploads(`${prefix}/`), [], `${name}: unfinished multipart uploads left under ${prefix}/`);
+  assert.deepEqual(await listUploads(`${prefix}/`), [], `${name}: unfinished multipart uploads left under ${prefix}/ (aws s3api list-multipart-uploads)${requests}`);
   const got = await download(prefix, name);
   const parquet = [];
   for (const f of files) {
@@ -457,7 +458,7 @@ const COMPLETE_MPU = '^POST /[^?]*\\.parquet\\?uploadId=';
 step('faults: a burst of 503 SlowDown on PutObject', async () => {
   const { s, r, prefix, log } = await faultFlush('slowdown-put', small, [{ match: PUT_PARQUET, action: '503', times: 4 }], { minHits: [4] });
   checkFlushAnswer(r, small, `slowdown-put\n${requestSummary(log)}`);
-  await verifyPublished(prefix, small, [r], 'slowdown-put');
+  await verifyPublished(prefix, small, [r], 'slowdown-put', log);
   assert.match(s.log(), /SlowDown|503/, 'the log says what was retried');
   await stop(s);
 });
@@ -466,33 +467,33 @@ step('faults: 503 SlowDown on parts and 500 on CompleteMultipartUpload', async (
   const { s, r, prefix, log } = await faultFlush('slowdown-parts', big,
     [{ match: ANY_PART, action: '503', times: 3 }, { match: COMPLETE_MPU, action: '500', times: 1 }, { match: CREATE_MPU, action: '503', times: 1 }]);
   checkFlushAnswer(r, big, `slowdown-parts\n${requestSummary(log)}`);
-  await verifyPublished(prefix, big, [r], 'slowdown-parts');
+  await verifyPublished(prefix, big, [r], 'slowdown-parts', log);
   await stop(s);
 });
 
 step('faults: connection reset before a PutObject body and mid-upload of a part', async () => {
   const a = await faultFlush('reset-put', small, [{ match: PUT_PARQUET, action: 'reset', times: 2 }], { minHits: [2] });
   checkFlushAnswer(a.r, small, `reset-put\n${requestSummary(a.log)}`);
-  await verifyPublished(a.prefix, small, [a.r], 'reset-put');
+  await verifyPublished(a.prefix, small, [a.r], 'reset-put', a.log);
   await stop(a.s);
   const b = await faultFlush('reset-part', big,
     [{ match: PUT_PART(2), action: 'reset', bytes: 3 * MiB, times: 1 }, { match: CREATE_MPU, action: 'reset', times: 1 }]);
   checkFlushAnswer(b.r, big, `reset-part\n${requestSummary(b.log)}`);
   assert.ok(b.log.some(e => /reset after [1-9]\d* body bytes/.test(e.result)), `a part upload was cut in the middle:\n${requestSummary(b.log)}`);
-  await verifyPublished(b.prefix, big, [b.r], 'reset-part');
+  await verifyPublished(b.prefix, big, [b.r], 'reset-part', b.log);
   await stop(b.s);
 });
 
 step('faults: the answer is lost after the server did the work (PutObject, CreateMultipartUpload, UploadPart, CompleteMultipartUpload)', async () => {
   const a = await faultFlush('cut-put', small, [{ match: PUT_PARQUET, action: 'cut', times: 3 }], { minHits: [3] });
   checkFlushAnswer(a.r, small, `cut-put\n${requestSummary(a.log)}`);
-  await verifyPublished(a.prefix, small, [a.r], 'cut-put');
+  await verifyPublished(a.prefix, small, [a.r], 'cut-put', a.log);
   await stop(a.s);
   // A lost CreateMultipartUpload answer leaves an upload the client never heard of: it must not stay behind.
   const b = await faultFlush('cut-mpu', big, [{ match: CREATE_MPU, action: 'cut', times: 1 }, { match: PUT_PART(1), action: 'cut', times: 1 },
     { match: COMPLETE_MPU, action: 'cut', times: 1 }]);
   checkFlushAnswer(b.r, big, `cut-mpu\n${requestSummary(b.log)}`);
-  await verifyPublished(b.prefix, big, [b.r], 'cut-mpu');
+  await verifyPublished(b.prefix, big, [b.r], 'cut-mpu', b.log);
   await stop(b.s);
 });
 
@@ -502,12 +503,12 @@ step('faults: answers slower than URSA_S3_TIMEOUT_MS=2000 (PutObject after and b
     [{ match: PUT_PARQUET, action: 'slow', ms: 3500, times: 1 }, { match: PUT_PARQUET, action: 'delay', ms: 3500, times: 1 }], { env });
   checkFlushAnswer(a.r, small, `timeout-put\n${requestSummary(a.log)}`);
   assert.ok(a.ms >= 2000, `the flush took ${a.ms} ms: the slow answer did not make it wait for the timeout`);
-  await verifyPublished(a.prefix, small, [a.r], 'timeout-put');
+  await verifyPublished(a.prefix, small, [a.r], 'timeout-put', a.log);
   await stop(a.s);
   const b = await faultFlush('timeout-part', big, [{ match: PUT_PART(2), action: 'slow', ms: 3500, times: 1 },
     { match: COMPLETE_MPU, action: 'slow', ms: 3500, times: 1 }], { env });
   checkFlushAnswer(b.r, big, `timeout-part\n${requestSummary(b.log)}`);
-  await verifyPublished(b.prefix, big, [b.r], 'timeout-part');
+  await verifyPublished(b.prefix, big, [b.r], 'timeout-part', b.log);
   await stop(b.s);
 });
 
@@ -524,8 +525,8 @@ async function outage(name, data, rules, env) {
   const g = await s.get(`/v1/datasets/${data.dataset}`);
   assert.equal(g.json.buffered_rows, data.n, `${name}: rows buffered after the failed flush: ${show(g)}`);
   const objects = await listObjects(`${prefix}/`);
-  assert.deepEqual(objects.map(o => o.Key), [`${prefix}/${data.dataset}/_ursa/schema.json`], `${name}: objects visible after the failed flush`);
-  assert.deepEqual(await listUploads(`${prefix}/`), [], `${name}: unfinished multipart uploads after the failed flush`);
+  assert.deepEqual(objects.map(o => o.Key), [`${prefix}/${data.dataset}/_ursa/schema.json`], `${name}: objects visible after the failed flush\n${requestSummary(log)}`);
+  assert.deepEqual(await listUploads(`${prefix}/`), [], `${name}: unfinished multipart uploads after the failed flush\n${requestSummary(log)}`);
   const r2 = await s.flush(data.dataset);
   checkFlushAnswer(r2, data, `${name}: flush after the outage`);
   assert.equal((await s.get(`/v1/datasets/${data.dataset}`)).json.buffered_rows, 0);
