@@ -125,6 +125,7 @@ int ursa_catalog_new(ursa_catalog_t **out, ursa_store_t *store, const char *node
     c->store = store;
     pthread_rwlock_init(&c->lock, NULL);
     pthread_mutex_init(&c->flusher_mu, NULL);
+    pthread_mutex_init(&c->mark_mu, NULL);
     pthread_cond_init(&c->flusher_cv, NULL);
     pq_write_opts_default(&c->pq);
     c->node = ursa_strdup(node);
@@ -144,11 +145,13 @@ void ursa_catalog_destroy(ursa_catalog_t **cp)
     ursa_catalog_t *c = *cp;
     if (!c) return;
     ursa_catalog_stop_flusher(c);
+    ursa_catalog_replay_done(c);
     ursa_idem_destroy(&c->idem);
     for (size_t i = 0; i < c->n; i++) dataset_free(c->ds[i]);
     ursa_free(c->ds);
     ursa_free(c->node);
     pthread_mutex_destroy(&c->flusher_mu);
+    pthread_mutex_destroy(&c->mark_mu);
     pthread_cond_destroy(&c->flusher_cv);
     pthread_rwlock_destroy(&c->lock);
     ursa_free(c);
@@ -312,21 +315,56 @@ static int collect_range(void *ctx, const char *key, bool is_prefix)
     return URSA_OK;
 }
 
+/* The published LSN ranges of one dataset and day, listed once per replay. */
+typedef struct replay_cache {
+    struct replay_cache *next;
+    const ursa_dataset_t *d;
+    int64_t day;
+    ranges_t rs;
+} replay_cache_t;
+
 /* Is record lsn published in this node's files of dataset d on day? */
 static int published(ursa_catalog_t *c, ursa_dataset_t *d, int64_t day, uint64_t lsn, bool *yes,
                      ursa_err_t *err)
 {
-    char date[16], prefix[URSA_NAME_MAX + 96];
-    ursa_format_date(day, date);
-    snprintf(prefix, sizeof(prefix), "%s/date=%s/%s-", d->name, date, c->node);
-    ranges_t rs = {.node = c->node, .node_len = strlen(c->node)};
-    int rc = ursa_store_list(c->store, prefix, 0, collect_range, &rs, err);
+    replay_cache_t *e = c->replay;
+    while (e && !(e->d == d && e->day == day)) e = e->next;
+    if (!e) {
+        char date[16], prefix[URSA_NAME_MAX + 96];
+        ursa_format_date(day, date);
+        snprintf(prefix, sizeof(prefix), "%s/date=%s/%s-", d->name, date, c->node);
+        if (!(e = ursa_calloc(1, sizeof(*e)))) return URSA_ENOMEM;
+        e->d = d;
+        e->day = day;
+        e->rs.node = c->node;
+        e->rs.node_len = strlen(c->node);
+        int rc = ursa_store_list(c->store, prefix, 0, collect_range, &e->rs, err);
+        if (rc) {
+            ursa_free(e->rs.r);
+            ursa_free(e);
+            return rc;
+        }
+        e->next = c->replay;
+        c->replay = e;
+    }
     *yes = false;
-    for (size_t i = 0; i < rs.n && rc == URSA_OK; i++) *yes |= rs.r[i][0] <= lsn && lsn <= rs.r[i][1];
-    ursa_free(rs.r);
-    return rc;
+    for (size_t i = 0; i < e->rs.n; i++) *yes |= e->rs.r[i][0] <= lsn && lsn <= e->rs.r[i][1];
+    return URSA_OK;
 }
 
+void ursa_catalog_replay_done(ursa_catalog_t *c)
+{
+    while (c->replay) {
+        replay_cache_t *e = c->replay;
+        c->replay = e->next;
+        ursa_free(e->rs.r);
+        ursa_free(e);
+    }
+    if (c->replay_skipped)
+        ursa_info("replay left out %llu rows that were already published",
+                  (unsigned long long)c->replay_skipped);
+    c->replay_skipped = 0;
+}
 int ursa_catalog_replay(ursa_catalog_t *c, uint64_t lsn, const uint8_t *p, size_t n, ursa_err_t *err)
 {
     /* name, key, status, answer, batch (see ursa_catalog_wal_record) */
@@ -411,9 +449,7 @@ int ursa_catalog_replay(ursa_catalog_t *c, uint64_t lsn, const uint8_t *p, size_
         ursa_batch_free(b);
         ursa_free(b);
         b = keep;
-        if (rc == URSA_OK)
-            ursa_info("WAL record %llu of %s: %zu rows were already published, %zu replayed",
-                      (unsigned long long)lsn, name, had - nk, nk);
+        if (rc == URSA_OK) c->replay_skipped += had - nk;
     }
     if (rc == URSA_OK && b->nrows) return ursa_dataset_append(d, b);
     if (b) {
@@ -423,6 +459,48 @@ int ursa_catalog_replay(ursa_catalog_t *c, uint64_t lsn, const uint8_t *p, size_
     return rc;
 bad:
     return ursa_err_set(err, URSA_EFORMAT, "WAL record %llu is malformed", (unsigned long long)lsn);
+}
+
+static int mark_key(const ursa_catalog_t *c, char *key, size_t n)
+{
+    int k = snprintf(key, n, "_ursa/nodes/%s.lsn", c->node);
+    return k > 0 && (size_t)k < n ? URSA_OK : URSA_EINVAL;
+}
+
+int ursa_catalog_load_mark(ursa_catalog_t *c, ursa_err_t *err)
+{
+    char key[160];
+    ursa_buf_t b = {0};
+    int rc = mark_key(c, key, sizeof(key));
+    if (rc == URSA_OK) rc = ursa_store_get(c->store, key, &b, err);
+    if (rc == URSA_ENOTFOUND) {
+        c->lsn_mark = 0;
+        rc = URSA_OK;
+    } else if (rc == URSA_OK) {
+        char text[32];
+        snprintf(text, sizeof(text), "%.*s", (int)(b.len < 31 ? b.len : 31), (const char *)b.data);
+        char *end;
+        unsigned long long v = strtoull(text, &end, 10);
+        if (end == text) rc = ursa_err_set(err, URSA_EFORMAT, "bad LSN mark in %s", key);
+        c->lsn_mark = v;
+    }
+    ursa_buf_free(&b);
+    return rc;
+}
+
+int ursa_catalog_raise_mark(ursa_catalog_t *c, uint64_t next, ursa_err_t *err)
+{
+    int rc = URSA_OK;
+    pthread_mutex_lock(&c->mark_mu);
+    if (next > c->lsn_mark) {
+        char key[160], text[32];
+        int n = snprintf(text, sizeof(text), "%llu\n", (unsigned long long)next);
+        rc = mark_key(c, key, sizeof(key));
+        if (rc == URSA_OK) rc = ursa_store_put(c->store, key, text, (size_t)n, err);
+        if (rc == URSA_OK) c->lsn_mark = next;
+    }
+    pthread_mutex_unlock(&c->mark_mu);
+    return rc;
 }
 
 void ursa_catalog_release_wal(ursa_catalog_t *c)

@@ -40,9 +40,13 @@ typedef struct ursa_dataset {
 } ursa_dataset_t;
 
 typedef struct ursa_catalog {
-    ursa_store_t *store; /* not owned */
-    ursa_wal_t *wal;     /* not owned; NULL when rows are not logged */
-    ursa_idem_t *idem;   /* recent Idempotency-Keys and their answers */
+    ursa_store_t *store;         /* not owned */
+    ursa_wal_t *wal;             /* not owned; NULL when rows are not logged */
+    ursa_idem_t *idem;           /* recent Idempotency-Keys and their answers */
+    uint64_t lsn_mark;           /* every LSN below it may name a published file (kept in the store) */
+    struct replay_cache *replay; /* listings of published files, during replay only */
+    uint64_t replay_skipped;     /* rows left out by replay: already published */
+    pthread_mutex_t mark_mu;
     char *node;
     pq_write_opts_t pq;
     pthread_rwlock_t lock; /* guards the array */
@@ -116,6 +120,9 @@ void ursa_flush_result_free(ursa_flush_result_t *r);
 int ursa_catalog_replay(ursa_catalog_t *c, uint64_t lsn, const uint8_t *p, size_t n,
                         ursa_err_t *err) URSA_MUST_CHECK;
 
+/* Ends a replay: frees its cache of store listings and logs a summary. */
+void ursa_catalog_replay_done(ursa_catalog_t *c);
+
 /* Encodes the WAL record of a batch for dataset `name`, with the request's
  * Idempotency-Key (or NULL) and its answer. */
 int ursa_catalog_wal_record(const char *name, const char *key, unsigned status, const void *answer,
@@ -128,6 +135,13 @@ void ursa_catalog_stop_flusher(ursa_catalog_t *c);
 
 /* Monotonic milliseconds. */
 int64_t ursa_now_ms(void);
+
+/* Reads this node's LSN mark from the store (0 when there is none). */
+int ursa_catalog_load_mark(ursa_catalog_t *c, ursa_err_t *err) URSA_MUST_CHECK;
+
+/* Raises the mark to at least next (in the store first), before files
+ * named with LSNs below next are published. */
+int ursa_catalog_raise_mark(ursa_catalog_t *c, uint64_t next, ursa_err_t *err) URSA_MUST_CHECK;
 
 /* Deletes the WAL segments whose rows are all published. */
 void ursa_catalog_release_wal(ursa_catalog_t *c);

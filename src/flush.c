@@ -309,6 +309,7 @@ int ursa_dataset_flush(ursa_catalog_t *c, ursa_dataset_t *d, ursa_flush_result_t
     /* Publish. `attempted` counts the commits tried: a commit that failed
      * after its rename may have left its object visible, so cleanup below
      * removes every object up to and including the failed one. */
+    if (c->wal && rc == URSA_OK) rc = ursa_catalog_raise_mark(c, f.chunks[f.nchunks - 1]->lsn + 1, err);
     while (rc == URSA_OK && attempted < f.ndays) {
         rc = ursa_store_writer_commit(f.pending[attempted], err);
         f.pending[attempted++] = NULL; /* commit frees the writer, also on failure */

@@ -314,11 +314,17 @@ static int cmd_serve(int argc, char **argv)
     else
         snprintf(wal_default, sizeof(wal_default), "%s/_wal",
                  strncmp(store_url, "file://", 7) == 0 ? store_url + 7 : store_url);
-    ursa_wal_opts_t wo = {wal_dir ? wal_dir : wal_default, !durability || !strcmp(durability, "fsync"), 0};
+    if (ursa_catalog_load_mark(cat, &err)) {
+        fprintf(stderr, "ursa: reading this node's LSN mark: %s\n", err.msg);
+        goto out;
+    }
+    ursa_wal_opts_t wo = {wal_dir ? wal_dir : wal_default, !durability || !strcmp(durability, "fsync"), 0,
+                          cat->lsn_mark};
     if (ursa_wal_open(&wal, &wo, &err) || ursa_wal_replay(wal, replay_one, cat, &err)) {
         fprintf(stderr, "ursa: write-ahead log %s: %s\n", wo.dir, err.msg);
         goto out;
     }
+    ursa_catalog_replay_done(cat);
     cat->wal = wal;
     cat->flush_default = fp;
     if (!memory_limit) {

@@ -65,6 +65,7 @@ struct ursa_wal {
     char *dir;
     bool fsync;
     size_t segment_bytes;
+    uint64_t floor;
 
     pthread_mutex_t mu;
     pthread_cond_t work; /* the writer waits for records */
@@ -156,6 +157,7 @@ int ursa_wal_open(ursa_wal_t **out, const ursa_wal_opts_t *o, ursa_err_t *err)
     }
     w->fsync = o->fsync;
     w->segment_bytes = o->segment_bytes ? o->segment_bytes : (size_t)64 << 20;
+    w->floor = o->floor;
     w->fd = -1;
     w->tail = &w->head;
     w->next_lsn = 1;
@@ -295,6 +297,25 @@ int ursa_wal_replay(ursa_wal_t *w, int (*cb)(void *ctx, uint64_t lsn, const uint
     }
     ursa_buf_free(&buf);
     if (rc) goto out;
+    /* LSNs name published files, so they must never be used twice. The
+     * store's mark says which were: a log that ends below it is not this
+     * node's current log. An empty log (moved away, or a new directory)
+     * continues at the mark; so does one that lost its unsynced tail with
+     * durability "none". Anything else is refused. */
+    if (w->floor > expect) {
+        uint64_t replayed = w->bytes;
+        if (replayed && w->fsync) {
+            rc = ursa_err_set(
+                err, URSA_EFORMAT,
+                "the write-ahead log in %s ends at LSN %llu but this node has published files up to "
+                "LSN %llu: it is not this node's current log; move it away to start",
+                w->dir, (unsigned long long)(expect - 1), (unsigned long long)(w->floor - 1));
+            goto out;
+        }
+        ursa_warn("WAL %s: numbering continues at LSN %llu, after what this node has published", w->dir,
+                  (unsigned long long)w->floor);
+        expect = w->floor;
+    }
     w->next_lsn = expect;
     w->written = w->durable = expect - 1;
     /* New records go to a new segment; old ones are never appended to. */
