@@ -258,6 +258,7 @@ const char *ursa_parse_date(const char *p, size_t n, int32_t *days)
 {
     int64_t d;
     if (n != 10) return "not a date (YYYY-MM-DD)";
+    if (p[0] == '0' && p[1] == '0' && p[2] == '0' && p[3] == '0') return "year out of range (0001 to 9999)";
     const char *r = parse_ymd(p, n, &d);
     if (r) return r;
     *days = (int32_t)d;

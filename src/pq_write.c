@@ -1374,7 +1374,10 @@ static int close_page(pq_writer_t *w, col_t *c, ursa_err_t *err)
     j->v2 = v2;
     j->rows = c->pg_rows;
     j->nulls = c->pg_nulls;
-    j->enc = dict ? ENC_RLE_DICTIONARY : c->ptype == PT_BOOLEAN && v2 ? ENC_RLE : c->enc;
+    /* v2 booleans are RLE unless the schema asked for PLAIN explicitly. */
+    j->enc = dict                                                                   ? ENC_RLE_DICTIONARY
+             : c->ptype == PT_BOOLEAN && v2 && c->field->encoding != URSA_ENC_PLAIN ? ENC_RLE
+                                                                                    : c->enc;
     j->bw = dict ? pq_bit_width(c->dict.count - 1) : 0;
     c->ch_est += page_estimate(c) + 32; /* 32: about a page header */
     j->vals = c->pg_vals;

@@ -187,8 +187,8 @@ TEST(dates_times_timestamps)
     one_t o;
     run(&o, "{\"name\":\"x\",\"type\":\"date\"}",
         LINES("\"1970-01-01\"", "\"1969-12-31\"", "\"0001-01-01\"", "\"9999-12-31\"", "\"2023-02-29\"",
-              "\"2024-02-29\"", "\"2024-1-01\"", "19000"));
-    expect_rejected(&o, 0xd0, NULL);
+              "\"2024-02-29\"", "\"2024-1-01\"", "19000", "\"0000-01-01\""));
+    expect_rejected(&o, 0x1d0, NULL);
     const int32_t *d = (const int32_t *)(const void *)o.batch.cols[0].values.data;
     CHECK(d[0] == 0 && d[1] == -1 && d[2] == -719162 && d[3] == 2932896 && d[4] == 19782);
     done(&o);
