@@ -732,6 +732,8 @@ static int start_multipart(s3_writer_t *w, ursa_err_t *err)
 {
     s3_req_t q = {.method = "POST", .key = w->key, .query = "uploads="};
     int rc = s3_call(w->s, &q, "CreateMultipartUpload", 0, err);
+    /* Anything but one clean answer (a retry, an error, an answer cut short)
+     * may have left an upload on the server that we know nothing of. */
     if (q.tries > 1) w->orphans = true;
     if (rc == URSA_OK) {
         size_t n;
@@ -743,6 +745,7 @@ static int start_multipart(s3_writer_t *w, ursa_err_t *err)
         else if (!(w->upload_id = xml_text(v, n)))
             rc = URSA_ENOMEM;
     }
+    if (rc) w->orphans = true;
     ursa_buf_free(&q.resp);
     return rc;
 }
