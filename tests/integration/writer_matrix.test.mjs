@@ -157,17 +157,10 @@ function build(spec) {
 }
 
 // ============================================================ expected views per engine
-const ENGINE_TYPE_VIEWS = { // Ursa's type -> other types an engine may legitimately report for it
-  polars: { uuid: ['binary'], json: ['string'] },
-  'arrow-rs': { uuid: ['binary'], json: ['string'] },
-};
-const typeAccepted = (engine, want, got) => got === want || (ENGINE_TYPE_VIEWS[engine]?.[want] ?? []).includes(got);
+// (pqread: ENGINE_TYPE_VIEWS, engineValue — Polars and arrow-rs without UUID/JSON types, DuckDB's µs ns-UTC)
+const typeAccepted = PQ.engineTypeAccepted;
 /** The value an engine that reports `gotType` must return for the expected value v of column c. */
-function engineExpected(engine, c, gotType, v) {
-  if (v === null) return null;
-  if (engine === 'duckdb' && c.type === 'timestamp_ns' && gotType === 'timestamp_ns') return (v / 1000n) * 1000n; // µs, toward zero
-  return PQ.convertNormalized(v, c.type, gotType);
-}
+const engineExpected = (engine, c, gotType, v) => PQ.engineValue(engine, c.type, gotType, v);
 
 // ============================================================ comparisons
 const utf8 = s => Buffer.from(s, 'utf8');
