@@ -713,7 +713,7 @@ typedef struct s3_writer {
     char *upload_id;
     char **etags; /* per part number - 1 */
     int nparts;
-    bool orphans; /* CreateMultipartUpload was retried: another upload may exist */
+    bool orphans; /* a multipart upload was started: another one may exist (see start_multipart) */
 
     /* The uploader thread takes `next` (one part at a time). */
     pthread_t th;
@@ -732,9 +732,13 @@ static int start_multipart(s3_writer_t *w, ursa_err_t *err)
 {
     s3_req_t q = {.method = "POST", .key = w->key, .query = "uploads="};
     int rc = s3_call(w->s, &q, "CreateMultipartUpload", 0, err);
-    /* Anything but one clean answer (a retry, an error, an answer cut short)
-     * may have left an upload on the server that we know nothing of. */
-    if (q.tries > 1) w->orphans = true;
+    /* An upload we know nothing of may exist whatever the answer looked
+     * like: besides our retries, libcurl itself re-sends a request whose
+     * reused connection died before any answer byte, so the server may have
+     * created two uploads while we saw one clean answer. Every multipart
+     * writer therefore lists and aborts the key's other uploads at the end
+     * (one request per object of 8 MiB or more). */
+    w->orphans = true;
     if (rc == URSA_OK) {
         size_t n;
         const char *v =
@@ -745,7 +749,6 @@ static int start_multipart(s3_writer_t *w, ursa_err_t *err)
         else if (!(w->upload_id = xml_text(v, n)))
             rc = URSA_ENOMEM;
     }
-    if (rc) w->orphans = true;
     ursa_buf_free(&q.resp);
     return rc;
 }
@@ -914,10 +917,10 @@ static void abort_upload(s3_writer_t *w)
     if (w->upload_id) abort_id(w->s, w->key, w->upload_id);
 }
 
-/* After a retried CreateMultipartUpload an earlier attempt may have made
- * an upload whose answer was lost: abort every unfinished upload of this
- * key but ours (keys are unique per flush, so none belongs to anyone
- * else). */
+/* A CreateMultipartUpload whose answer was lost (retried by us or, silently,
+ * by libcurl) leaves an upload we never heard of: abort every unfinished
+ * upload of this key but ours (keys are unique per flush, so none belongs
+ * to anyone else). */
 static void abort_orphans(s3_writer_t *w)
 {
     if (!w->orphans) return;
