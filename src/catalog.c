@@ -540,10 +540,27 @@ static ursa_flush_policy_t policy_of(const ursa_catalog_t *c, const ursa_dataset
     if (!p.max_bytes) p.max_bytes = q->max_bytes;
     if (!p.max_age_s) p.max_age_s = q->max_age_s;
     if (!p.every_s) p.every_s = q->every_s;
+    if (!p.nat) {
+        memcpy(p.at, q->at, sizeof(p.at));
+        p.nat = q->nat;
+    }
     return p;
 }
 
-static const char *due(const ursa_catalog_t *c, ursa_dataset_t *d, int64_t now)
+/* Did a time of day in at[] pass in the wall-clock window (prev, now]? */
+static bool passed_time_of_day(const ursa_flush_policy_t *p, int64_t prev, int64_t now)
+{
+    for (int i = 0; i < p->nat && prev; i++) {
+        int64_t t = (int64_t)p->at[i] * 60, day = 86400;
+        int64_t last = (now - t) / day * day + t; /* the latest occurrence at or before now */
+        if (last > now) last -= day;
+        if (last > prev) return true;
+    }
+    return false;
+}
+
+static const char *due(const ursa_catalog_t *c, ursa_dataset_t *d, int64_t now, int64_t wall_prev,
+                       int64_t wall)
 {
     ursa_flush_policy_t p = policy_of(c, d);
     pthread_mutex_lock(&d->lock);
@@ -555,6 +572,7 @@ static const char *due(const ursa_catalog_t *c, ursa_dataset_t *d, int64_t now)
     if (p.max_bytes && bytes >= p.max_bytes) return "max_bytes";
     if (p.max_age_s && oldest && now - oldest >= (int64_t)p.max_age_s * 1000) return "max_age";
     if (p.every_s && now - d->last_flush_ms >= (int64_t)p.every_s * 1000) return "schedule";
+    if (passed_time_of_day(&p, wall_prev, wall)) return "time of day";
     return NULL;
 }
 
@@ -565,6 +583,7 @@ static void *flusher(void *arg)
     pthread_rwlock_rdlock(&c->lock);
     for (size_t i = 0; i < c->n; i++) c->ds[i]->last_flush_ms = start;
     pthread_rwlock_unlock(&c->lock);
+    int64_t wall_prev = (int64_t)time(NULL);
     for (;;) {
         pthread_mutex_lock(&c->flusher_mu);
         if (!c->flusher_stop) {
@@ -579,12 +598,13 @@ static void *flusher(void *arg)
         if (stop) break;
         ursa_dataset_t **all;
         size_t n;
+        int64_t wall = (int64_t)time(NULL);
         if (ursa_catalog_list(c, &all, &n)) continue;
         for (size_t i = 0; i < n; i++) {
             ursa_dataset_t *d = all[i];
             int64_t now = ursa_now_ms();
             if (!d->last_flush_ms) d->last_flush_ms = now; /* created after start */
-            const char *why = due(c, d, now);
+            const char *why = due(c, d, now, wall_prev, wall);
             if (!why || now < d->retry_at_ms) continue;
             ursa_flush_result_t res;
             ursa_err_t err = {0};
@@ -605,6 +625,7 @@ static void *flusher(void *arg)
             ursa_flush_result_free(&res);
         }
         ursa_free(all);
+        wall_prev = wall;
     }
     return NULL;
 }

@@ -44,6 +44,7 @@ static void usage(FILE *f)
         "  --flush-max-age SEC     ... when its oldest buffered row is SEC old [URSA_FLUSH_MAX_AGE] (default "
         "300)\n"
         "  --flush-every SEC       ... every SEC seconds [URSA_FLUSH_EVERY] (default off)\n"
+        "  --flush-at HH:MM[,...]  ... at these times of day, UTC [URSA_FLUSH_AT] (default off)\n"
         "                          (a dataset's schema may set its own: \"flush\": {...})\n"
         "  --memory-limit BYTES    past this, ingest answers 429 (503 while the store fails)\n"
         "                          [URSA_MEMORY_LIMIT] (default: half the RAM)\n"
@@ -69,6 +70,21 @@ static bool node_valid(const char *s)
             return false;
     }
     return s[0] != '.';
+}
+
+/* "HH:MM[,HH:MM...]" (UTC) into the policy's times of day. */
+static bool parse_times(const char *s, ursa_flush_policy_t *fp)
+{
+    fp->nat = 0;
+    while (*s) {
+        size_t n = strcspn(s, ",");
+        int m = ursa_parse_hhmm(s, n);
+        if (m < 0 || fp->nat == URSA_ARRAY_LEN(fp->at)) return false;
+        fp->at[fp->nat++] = (uint16_t)m;
+        s += n;
+        if (*s == ',') s++;
+    }
+    return fp->nat > 0;
 }
 
 /* A byte count or a count; 0 is allowed (turns a limit off). */
@@ -169,6 +185,7 @@ static int cmd_serve(int argc, char **argv)
     /* Flush policy defaults: about one row group, and at most 5 minutes. */
     ursa_flush_policy_t fp = {0, (uint64_t)128 << 20, 300, 0};
     uint64_t memory_limit = 0, wal_limit = (uint64_t)4 << 30;
+    if ((env = getenv("URSA_FLUSH_AT")) && !parse_times(env, &fp)) goto bad_env;
     {
         struct {
             const char *env;
@@ -242,6 +259,8 @@ static int cmd_serve(int argc, char **argv)
             fp.max_age_s = (uint32_t)sz;
         else if (strcmp(a, "--flush-every") == 0 && parse_size(v, &sz))
             fp.every_s = (uint32_t)sz;
+        else if (strcmp(a, "--flush-at") == 0 && parse_times(v, &fp))
+            ;
         else if (strcmp(a, "--memory-limit") == 0 && parse_u64(v, &memory_limit))
             ;
         else if (strcmp(a, "--wal-limit") == 0 && parse_u64(v, &wal_limit))

@@ -193,7 +193,16 @@ static int parse_type_options(json_t *c, ursa_field_t *f, ursa_err_t *err)
     return URSA_OK;
 }
 
-/* "flush": {"max_rows": N, "max_bytes": N, "max_age_seconds": N, "every_seconds": N} */
+int ursa_parse_hhmm(const char *s, size_t n)
+{
+    if (n != 5 || s[2] != ':') return -1;
+    for (int i = 0; i < 5; i++)
+        if (i != 2 && (s[i] < '0' || s[i] > '9')) return -1;
+    int h = (s[0] - '0') * 10 + (s[1] - '0'), m = (s[3] - '0') * 10 + (s[4] - '0');
+    return h < 24 && m < 60 ? h * 60 + m : -1;
+}
+
+/* "flush": {"max_rows": N, "max_bytes": N, "max_age_seconds": N, "every_seconds": N, "at": ["HH:MM", …]} */
 static int parse_flush(json_t *j, ursa_flush_policy_t *f, ursa_err_t *err)
 {
     if (!j) return URSA_OK;
@@ -202,6 +211,21 @@ static int parse_flush(json_t *j, ursa_flush_policy_t *f, ursa_err_t *err)
     json_t *v;
     json_object_foreach(j, key, v)
     {
+        if (!strcmp(key, "at")) {
+            size_t i;
+            json_t *t;
+            if (!json_is_array(v) || json_array_size(v) > URSA_ARRAY_LEN(f->at))
+                return ursa_err_set(err, URSA_EINVAL,
+                                    "\"flush\": \"at\" must be a list of up to 8 \"HH:MM\" (UTC)");
+            json_array_foreach(v, i, t)
+            {
+                int m = json_is_string(t) ? ursa_parse_hhmm(json_string_value(t), json_string_length(t)) : -1;
+                if (m < 0)
+                    return ursa_err_set(err, URSA_EINVAL, "\"flush\": \"at\" times must be \"HH:MM\" (UTC)");
+                f->at[f->nat++] = (uint16_t)m;
+            }
+            continue;
+        }
         json_int_t x = json_is_integer(v) ? json_integer_value(v) : -1;
         if (x < 1)
             return ursa_err_set(err, URSA_EINVAL, "\"flush\": \"%.40s\" must be a positive integer", key);
@@ -363,7 +387,7 @@ int ursa_schema_to_json(const ursa_schema_t *s, ursa_buf_t *b)
     if (rc) return rc;
     rc = ursa_buf_push(b, ']');
     const ursa_flush_policy_t *f = &s->flush;
-    if (rc == URSA_OK && (f->max_rows || f->max_bytes || f->max_age_s || f->every_s)) {
+    if (rc == URSA_OK && (f->max_rows || f->max_bytes || f->max_age_s || f->every_s || f->nat)) {
         const char *sep = "";
         rc = ursa_buf_printf(b, ",\"flush\":{");
         if (rc == URSA_OK && f->max_rows)
@@ -372,7 +396,14 @@ int ursa_schema_to_json(const ursa_schema_t *s, ursa_buf_t *b)
             rc = ursa_buf_printf(b, "%s\"max_bytes\":%llu", sep, (unsigned long long)f->max_bytes), sep = ",";
         if (rc == URSA_OK && f->max_age_s)
             rc = ursa_buf_printf(b, "%s\"max_age_seconds\":%u", sep, f->max_age_s), sep = ",";
-        if (rc == URSA_OK && f->every_s) rc = ursa_buf_printf(b, "%s\"every_seconds\":%u", sep, f->every_s);
+        if (rc == URSA_OK && f->every_s)
+            rc = ursa_buf_printf(b, "%s\"every_seconds\":%u", sep, f->every_s), sep = ",";
+        if (rc == URSA_OK && f->nat) {
+            rc = ursa_buf_printf(b, "%s\"at\":[", sep);
+            for (int i = 0; i < f->nat && rc == URSA_OK; i++)
+                rc = ursa_buf_printf(b, "%s\"%02u:%02u\"", i ? "," : "", f->at[i] / 60u, f->at[i] % 60u);
+            if (rc == URSA_OK) rc = ursa_buf_push(b, ']');
+        }
         if (rc == URSA_OK) rc = ursa_buf_push(b, '}');
     }
     if (rc) return rc;

@@ -71,7 +71,12 @@ typedef struct ursa_flush_policy {
     uint64_t max_bytes; /* memory the buffered rows take */
     uint32_t max_age_s; /* age of the oldest buffered row */
     uint32_t every_s;   /* a flush every N seconds (a schedule) */
+    uint16_t at[8];     /* and at these times of day, minutes after 00:00 UTC */
+    uint8_t nat;
 } ursa_flush_policy_t;
+
+/* Parses "HH:MM" into minutes after midnight; -1 when malformed. */
+int ursa_parse_hhmm(const char *s, size_t n);
 
 typedef struct ursa_schema {
     ursa_field_t *fields; /* owned array of nfields */
