@@ -485,7 +485,7 @@ static int read_chunk(const ursa_buf_t *file, const tv_t *md, const ursa_field_t
             if (idx) {
                 for (size_t k = 0; k < nonnull; k++) sv[k] = dvals[idx[k]], sl[k] = dlens[idx[k]];
             } else if (ptype == 0) {
-                if (enc == 0 && type == 0) {
+                if (enc == 0) { /* PLAIN, in v1 or (when asked for) v2 pages */
                     if (nonnull > vlen * 8) goto bad_vals;
                     if (ursa_buf_reserve(&vals, nonnull + 1)) goto bad_vals;
                     for (size_t k = 0; k < nonnull; k++) vals.data[k] = (v[k / 8] >> (k % 8)) & 1;
