@@ -44,6 +44,26 @@ const char *ursa_parse_i64(const char *p, size_t n, int64_t *out)
 static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
                                      1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
+/* Converts the number literal p[0..n) with glibc's strtod or strtof (both
+ * correctly rounded) on a NUL-terminated copy: the input is not
+ * terminated. Overflow gives an infinity, which the callers refuse. */
+static const char *with_libc(const char *p, size_t n, bool single, double *d, float *f)
+{
+    char small[64], *tmp = small;
+    if (n >= sizeof(small)) {
+        tmp = ursa_malloc(n + 1);
+        if (!tmp) return "out of memory";
+    }
+    memcpy(tmp, p, n);
+    tmp[n] = '\0';
+    if (single)
+        *f = strtof(tmp, NULL);
+    else
+        *d = strtod(tmp, NULL);
+    if (tmp != small) ursa_free(tmp);
+    return NULL;
+}
+
 const char *ursa_parse_f64(const char *p, size_t n, double *out)
 {
     size_t i = 0;
@@ -86,18 +106,10 @@ const char *ursa_parse_f64(const char *p, size_t n, double *out)
         *out = neg ? -d : d;
         return NULL;
     }
-    char small[64], *tmp = small;
-    if (n >= sizeof(small)) {
-        tmp = ursa_malloc(n + 1);
-        if (!tmp) return "out of memory";
-    }
-    memcpy(tmp, p, n);
-    tmp[n] = '\0';
-    errno = 0;
-    double d = strtod(tmp, NULL);
-    int e = errno;
-    if (tmp != small) ursa_free(tmp);
-    if (e == ERANGE && isinf(d)) return "number out of range for float64";
+    double d;
+    const char *r = with_libc(p, n, false, &d, NULL);
+    if (r) return r;
+    if (isinf(d)) return "number out of range for float64";
     *out = d; /* underflow to a subnormal or zero is the nearest double */
     return NULL;
 }
@@ -303,18 +315,10 @@ const char *ursa_parse_u64(const char *p, size_t n, uint64_t *out)
 
 const char *ursa_parse_f32(const char *p, size_t n, float *out)
 {
-    char small[64], *tmp = small;
-    if (n >= sizeof(small)) {
-        tmp = ursa_malloc(n + 1);
-        if (!tmp) return "out of memory";
-    }
-    memcpy(tmp, p, n);
-    tmp[n] = '\0';
-    errno = 0;
-    float f = strtof(tmp, NULL);
-    int e = errno;
-    if (tmp != small) ursa_free(tmp);
-    if (e == ERANGE && isinf(f)) return "number out of range for float32";
+    float f;
+    const char *r = with_libc(p, n, true, NULL, &f);
+    if (r) return r;
+    if (isinf(f)) return "number out of range for float32";
     *out = f;
     return NULL;
 }
