@@ -586,6 +586,55 @@ static const char *append_text(ursa_ndjson_t *p, const ursa_field_t *f, ursa_col
     }
 }
 
+static void add_error(ursa_ndjson_t *p, int column, const char *reason);
+
+const char *ursa_append_text_field(ursa_ndjson_t *p, const ursa_field_t *f, ursa_column_t *c, const char *s,
+                                   size_t n)
+{
+    cur_t b = (cur_t)s, e = b + n, end;
+    const char *r;
+    if (is_number_type(f->type)) {
+        if (f->type == URSA_TYPE_DECIMAL) return append_decimal(f, c, s, n);
+        if (!scan_number(b, e, &end) || end != e) return n ? "malformed number" : "empty value for a number";
+        return parse_number_value(f, c, b, e);
+    }
+    switch (f->type) {
+    case URSA_TYPE_BOOL:
+        if (n == 4 && !memcmp(s, "true", 4)) return ursa_column_append_bool(c, true) ? R_NOMEM : NULL;
+        if (n == 5 && !memcmp(s, "false", 5)) return ursa_column_append_bool(c, false) ? R_NOMEM : NULL;
+        return "expected bool (true or false)";
+    case URSA_TYPE_JSON:
+        end = b;
+        if ((r = skip_value(&end, e))) return r;
+        if (skip_ws(end, e) != e) return R_TRAILING;
+        return ursa_column_append_str(c, s, n) ? R_NOMEM : NULL;
+    case URSA_TYPE_STRING:
+        /* The text is not JSON-escaped, but it must still be UTF-8. */
+        for (cur_t q = b; q < e;) {
+            if (*q < 0x80) {
+                q++;
+                continue;
+            }
+            size_t k = utf8_len(q, e);
+            if (!k) return R_BAD_UTF8;
+            q += k;
+        }
+        return ursa_column_append_str(c, s, n) ? R_NOMEM : NULL;
+    default:
+        return append_text(p, f, c, b, n);
+    }
+}
+
+void ursa_ndjson_count_record(ursa_ndjson_t *p)
+{
+    p->records++;
+}
+
+void ursa_ndjson_reject(ursa_ndjson_t *p, int column, const char *reason)
+{
+    add_error(p, column, reason);
+}
+
 /* Parses the value at *ps for field f and appends it to column c. */
 static const char *parse_field(ursa_ndjson_t *p, const ursa_field_t *f, ursa_column_t *c, cur_t *ps,
                                cur_t end)

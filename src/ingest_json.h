@@ -73,4 +73,17 @@ int ursa_ndjson_record(ursa_ndjson_t *p, const char *line, size_t n) URSA_MUST_C
 
 void ursa_ndjson_free(ursa_ndjson_t *p);
 
+/* For other formats that share this scanner's state (counters, error list,
+ * callbacks): count a record (set `lines` to its line first), reject it. */
+void ursa_ndjson_count_record(ursa_ndjson_t *p);
+void ursa_ndjson_reject(ursa_ndjson_t *p, int column, const char *reason);
+
+/* Appends the text field s[0..n) (not JSON: the raw text of a CSV cell) to
+ * column c of field f, converted by the field's type with the same rules
+ * as JSON values: integers and floats in JSON number syntax, bool as
+ * "true"/"false", json as a JSON text; the other types as their strings.
+ * Returns NULL or the reason it was refused (nothing appended then). */
+const char *ursa_append_text_field(ursa_ndjson_t *p, const ursa_field_t *f, ursa_column_t *c, const char *s,
+                                   size_t n);
+
 #endif
