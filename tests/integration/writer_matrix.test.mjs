@@ -35,6 +35,7 @@ import { join } from 'node:path';
 import { makeTempDir, removeTempDirs, sanitizerReports, URSA_BIN } from './helpers.mjs';
 import * as PQ from '../tools/pqread.mjs';
 import * as D from './writer_matrix-data.mjs';
+import * as A from 'apache-arrow';
 
 const STEP_TIMEOUT_MS = 60_000;
 // URSA_MATRIX_TYPES=b,i64,s (type keys of writer_matrix-data.mjs) restricts the matrix to some types, for debugging.
@@ -303,6 +304,49 @@ function checkParquetSchema(p, name, file, info) {
   }
 }
 
+/** The ARROW:schema key-value entry (an IPC schema message) names the exact Arrow type of every column. */
+function checkArrowSchema(p, name, file, kv) {
+  const b64 = kv['ARROW:schema'];
+  if (typeof b64 !== 'string' || !b64.length) { p.add(`${name}: no ARROW:schema key-value metadata (keys: ${Object.keys(kv).join(', ')})`); return; }
+  let fields;
+  try {
+    const eos = Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+    fields = A.tableFromIPC(Buffer.concat([Buffer.from(b64, 'base64'), eos])).schema.fields;
+  } catch (e) { p.add(`${name}: ARROW:schema does not decode as an Arrow IPC schema: ${e.message}`); return; }
+  const byName = new Map(fields.map(f => [f.name, f]));
+  const T = A.Type, TU = A.TimeUnit;
+  for (const c of file.columns) {
+    const f = byName.get(c.name), w = `${name}: ARROW:schema ${c.name} (${c.type})`;
+    if (!f) { p.add(`${w}: missing`); continue; }
+    const t = f.type, sp = c.spec, ext = f.metadata?.get('ARROW:extension:name') ?? null;
+    let ok;
+    switch (sp.type) {
+      case 'bool': ok = t.typeId === T.Bool; break;
+      case 'float32': ok = A.DataType.isFloat(t) && t.precision === A.Precision.SINGLE; break;
+      case 'float64': ok = A.DataType.isFloat(t) && t.precision === A.Precision.DOUBLE; break;
+      case 'decimal': ok = A.DataType.isDecimal(t) && t.precision === sp.precision && t.scale === (sp.scale ?? 0); break;
+      case 'string': ok = [T.Utf8, T.LargeUtf8, T.Utf8View].includes(t.typeId) && !ext; break;
+      case 'json': ok = [T.Utf8, T.LargeUtf8, T.Utf8View].includes(t.typeId) && (!ext || ext === 'arrow.json'); break;
+      case 'binary': ok = [T.Binary, T.LargeBinary, T.BinaryView].includes(t.typeId); break;
+      case 'date': ok = A.DataType.isDate(t) && t.unit === A.DateUnit.DAY; break;
+      case 'time': ok = A.DataType.isTime(t) && t.unit === TU.MICROSECOND && t.bitWidth === 64; break;
+      case 'timestamp': {
+        const unit = { ms: TU.MILLISECOND, us: TU.MICROSECOND, ns: TU.NANOSECOND }[sp.unit ?? 'us'];
+        const utc = sp.utc ?? true;
+        ok = A.DataType.isTimestamp(t) && t.unit === unit && (utc ? ['UTC', '+00:00', 'Etc/UTC'].includes(t.timezone) : !t.timezone);
+        break;
+      }
+      case 'uuid': ok = A.DataType.isFixedSizeBinary(t) && t.byteWidth === 16 && (!ext || ext === 'arrow.uuid'); break;
+      default: {
+        const m = /^(u?)int(8|16|32|64)$/.exec(sp.type);
+        ok = !!m && A.DataType.isInt(t) && t.bitWidth === Number(m[2]) && t.isSigned === !m[1];
+      }
+    }
+    p.check(ok, `${w}: Arrow type ${t}${ext ? ` (${ext})` : ''}`);
+    p.check(f.nullable === c.nullable, `${w}: Arrow field nullable ${f.nullable}, want ${c.nullable}`);
+  }
+}
+
 /** Row ranges [start, end) of the row groups, from the chunk rows of the first column. */
 function rowGroupRanges(stats) {
   const out = [];
@@ -470,7 +514,7 @@ async function checkConverted(spec, { file, out, r, args }) {
   const info = await PQ.duckdbParquetInfo(out);
   checkParquetSchema(p, spec.name, file, info);
   p.check(Number(info.file?.num_rows) === file.rows.length, `${spec.name}: parquet_file_metadata num_rows ${info.file?.num_rows}`);
-  p.check(typeof info.kv['ARROW:schema'] === 'string' && info.kv['ARROW:schema'].length > 0, `${spec.name}: no ARROW:schema key-value metadata (keys: ${Object.keys(info.kv).join(', ')})`);
+  checkArrowSchema(p, spec.name, file, info.kv);
   const stats = await PQ.duckdbChunkStats(out);
   checkChunks(p, spec.name, spec, file, stats);
   checkPageIndex(p, spec.name, spec, file, stats, await PQ.parquetPageIndex(out));
