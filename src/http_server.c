@@ -18,6 +18,7 @@
 
 #include "ingest_json.h"
 #include "idem.h"
+#include "ingest_body.h"
 #include "metrics.h"
 
 #include <arpa/inet.h>
@@ -72,6 +73,9 @@ typedef struct req {
     ursa_batch_t *batch;
     ursa_ndjson_t scan;
     bool scanning;
+    ursa_body_t in; /* decompression and format, in front of scan */
+    ursa_err_t in_err;
+    int in_rc; /* URSA_EFORMAT: broken compression (400) */
     int fatal; /* an internal failure while scanning */
 } req_t;
 
@@ -237,19 +241,6 @@ static bool method_allowed(enum route r, const char *m)
     }
 }
 
-/* Returns true when the Content-Type names NDJSON (parameters ignored). */
-static bool is_ndjson(const char *ct)
-{
-    static const char *const types[] = {"application/x-ndjson", "application/ndjson", "application/jsonl",
-                                        "application/x-jsonlines", "application/jsonlines"};
-    if (!ct) return false;
-    while (*ct == ' ') ct++;
-    size_t n = strcspn(ct, "; ");
-    for (size_t i = 0; i < URSA_ARRAY_LEN(types); i++)
-        if (strlen(types[i]) == n && strncasecmp(ct, types[i], n) == 0) return true;
-    return false;
-}
-
 /* ---------------------------------------------------------------------------
  * Handlers for the last call
  * ------------------------------------------------------------------------- */
@@ -366,7 +357,18 @@ static enum MHD_Result finish_records(ursa_server_t *srv, struct MHD_Connection 
                  srv->o.max_body);
         return fail_records(srv, c, q, MHD_HTTP_CONTENT_TOO_LARGE, msg);
     }
-    if (!q->fatal) q->fatal = ursa_ndjson_finish(&q->scan);
+    if (!q->fatal && !q->in_rc) {
+        int rc = ursa_body_finish(&q->in, &q->in_err);
+        if (rc == URSA_EFORMAT)
+            q->in_rc = rc;
+        else
+            q->fatal = rc;
+    }
+    if (q->in_rc) {
+        char msg[320];
+        snprintf(msg, sizeof(msg), "%s; nothing was accepted", q->in_err.msg);
+        return fail_records(srv, c, q, MHD_HTTP_BAD_REQUEST, msg);
+    }
     if (q->fatal)
         return fail_records(srv, c, q, status_for(q->fatal),
                             "out of memory while parsing; nothing was accepted");
@@ -566,13 +568,16 @@ static enum MHD_Result start(ursa_server_t *srv, struct MHD_Connection *c, req_t
     }
     if (q->route == R_RECORDS) {
         const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-        if (!is_ndjson(ct))
-            return send_error(
-                c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                "Content-Type must be application/x-ndjson (or application/ndjson, application/jsonl)");
-        const char *ce = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
-        if (ce && strcasecmp(ce, "identity") != 0)
-            return send_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "Content-Encoding is not supported yet");
+        int fmt = ursa_body_format(ct);
+        if (fmt < 0)
+            return send_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                              "Content-Type must be application/x-ndjson (NDJSON; also application/ndjson, "
+                              "application/jsonl) or application/json (a JSON array of objects)");
+        int enc = ursa_body_encoding(
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING));
+        if (enc < 0)
+            return send_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                              "Content-Encoding must be gzip or zstd, or none (identity)");
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > srv->o.max_body) {
             char msg[128];
@@ -617,6 +622,9 @@ static enum MHD_Result start(ursa_server_t *srv, struct MHD_Connection *c, req_t
         if (ursa_ndjson_init(&q->scan, &q->ds->schema, q->batch, srv->o.max_record))
             return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
         q->scanning = true;
+        if (ursa_body_init(&q->in, (ursa_format_t)fmt, (ursa_content_encoding_t)enc, &q->scan,
+                           srv->o.max_body))
+            return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
     }
     *answered = false;
     return MHD_YES;
@@ -651,7 +659,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
                 q->too_large = true;
                 return MHD_YES;
             }
-            if (!q->fatal) q->fatal = ursa_ndjson_feed(&q->scan, data, n);
+            if (!q->fatal && !q->in_rc) {
+                int rc = ursa_body_feed(&q->in, data, n, &q->in_err);
+                if (rc == URSA_ELIMIT)
+                    q->too_large = true;
+                else if (rc == URSA_EFORMAT)
+                    q->in_rc = rc;
+                else
+                    q->fatal = rc;
+            }
         } else if (q->route == R_DATASET && strcmp(method, "PUT") == 0) {
             if (q->received > SCHEMA_BODY_MAX)
                 q->too_large = true;
@@ -680,7 +696,10 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
     req_t *q = *con_cls;
     if (!q) return;
     atomic_fetch_sub(&srv->inflight, 1);
-    if (q->scanning) ursa_ndjson_free(&q->scan);
+    if (q->scanning) {
+        ursa_body_free(&q->in);
+        ursa_ndjson_free(&q->scan);
+    }
     if (q->batch) {
         ursa_batch_free(q->batch);
         ursa_free(q->batch);

@@ -1,0 +1,251 @@
+/*
+ * ingest_body.c -- decompression and body formats in front of the scanner.
+ *
+ * Design. Bytes arrive in pieces. With a Content-Encoding they are inflated
+ * (zlib, gzip or zlib framing detected) or decompressed (zstd) into a
+ * 256 KiB buffer, again and again until the piece is used up; every output
+ * chunk goes to the format's feeder, and the total output is capped so a
+ * small body that expands without bound (a zip bomb) ends in URSA_ELIMIT
+ * instead of memory exhaustion. NDJSON output goes straight to the scanner.
+ * A JSON array is cut into its elements by a small state machine that
+ * tracks strings and nesting; each element is handed to the scanner as one
+ * record, so an element that is not an object, or is malformed, is a row
+ * error like a bad NDJSON line. Structure outside the elements (a missing
+ * '[', text after ']', a body that ends inside the array) is reported as
+ * one more row error, so the rows before it are still accepted.
+ */
+#include "ingest_body.h"
+
+#include <string.h>
+#include <strings.h>
+
+#define OUT_CHUNK (256u << 10)
+
+int ursa_body_format(const char *ct)
+{
+    static const struct {
+        const char *name;
+        ursa_format_t fmt;
+    } types[] = {
+        {"application/x-ndjson", URSA_FMT_NDJSON},  {"application/ndjson", URSA_FMT_NDJSON},
+        {"application/jsonl", URSA_FMT_NDJSON},     {"application/x-jsonlines", URSA_FMT_NDJSON},
+        {"application/jsonlines", URSA_FMT_NDJSON}, {"application/json", URSA_FMT_JSON_ARRAY},
+    };
+    if (!ct) return -1;
+    while (*ct == ' ') ct++;
+    size_t n = strcspn(ct, "; ");
+    for (size_t i = 0; i < URSA_ARRAY_LEN(types); i++)
+        if (strlen(types[i].name) == n && strncasecmp(ct, types[i].name, n) == 0) return (int)types[i].fmt;
+    return -1;
+}
+
+int ursa_body_encoding(const char *ce)
+{
+    if (!ce) return URSA_CE_IDENTITY;
+    while (*ce == ' ') ce++;
+    if (!strcasecmp(ce, "identity") || !*ce) return URSA_CE_IDENTITY;
+    if (!strcasecmp(ce, "gzip") || !strcasecmp(ce, "x-gzip") || !strcasecmp(ce, "deflate"))
+        return URSA_CE_GZIP;
+    if (!strcasecmp(ce, "zstd")) return URSA_CE_ZSTD;
+    return -1;
+}
+
+int ursa_body_init(ursa_body_t *b, ursa_format_t fmt, ursa_content_encoding_t ce, ursa_ndjson_t *scan,
+                   uint64_t max_out)
+{
+    memset(b, 0, sizeof(*b));
+    b->fmt = fmt;
+    b->ce = ce;
+    b->scan = scan;
+    b->max_out = max_out;
+    if (ce == URSA_CE_IDENTITY) return URSA_OK;
+    b->tmp = ursa_malloc(OUT_CHUNK);
+    if (!b->tmp) return URSA_ENOMEM;
+    if (ce == URSA_CE_GZIP) {
+        if (inflateInit2(&b->z, 15 + 32) != Z_OK) return URSA_ENOMEM; /* +32: gzip or zlib header */
+        b->z_ready = true;
+    } else {
+        b->zs = ZSTD_createDStream();
+        if (!b->zs) return URSA_ENOMEM;
+        ZSTD_initDStream(b->zs);
+    }
+    return URSA_OK;
+}
+
+void ursa_body_free(ursa_body_t *b)
+{
+    if (b->z_ready) inflateEnd(&b->z);
+    if (b->zs) ZSTD_freeDStream(b->zs);
+    ursa_free(b->tmp);
+    ursa_buf_free(&b->elem);
+    memset(b, 0, sizeof(*b));
+}
+
+/* ---------------------------------------------------------------------------
+ * JSON arrays
+ * ------------------------------------------------------------------------- */
+
+static bool blank(const ursa_buf_t *e)
+{
+    for (size_t i = 0; i < e->len; i++)
+        if (!(e->data[i] == ' ' || e->data[i] == '\t' || e->data[i] == '\r' || e->data[i] == '\n'))
+            return false;
+    return true;
+}
+
+/* An element ended at ',' or (closing) at ']': hand it to the scanner. */
+static int element_done(ursa_body_t *b, bool closing)
+{
+    int rc = URSA_OK;
+    if (b->skipping) {
+        b->skipping = false; /* rejected already: too large */
+        b->nelem++;
+    } else if (blank(&b->elem)) {
+        if (!(closing && b->nelem == 0)) { /* "[]" is an empty body; "[1,]" and "[,1]" miss one */
+            ursa_ndjson_count_record(b->scan);
+            ursa_ndjson_reject(b->scan, -1, "malformed JSON array: an element is missing");
+            b->nelem++;
+        }
+    } else {
+        rc = ursa_ndjson_record(b->scan, (const char *)b->elem.data, b->elem.len);
+        b->nelem++;
+    }
+    b->elem.len = 0;
+    return rc;
+}
+
+static int array_feed(ursa_body_t *b, const uint8_t *p, size_t n)
+{
+    const uint8_t *end = p + n;
+    int rc = URSA_OK;
+    while (p < end && rc == URSA_OK) {
+        if (b->arr == 0) { /* before the array */
+            while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) p++;
+            if (p == end) break;
+            if (*p != '[') {
+                ursa_ndjson_count_record(b->scan);
+                ursa_ndjson_reject(b->scan, -1, "the body must be a JSON array of objects: [ {...}, ... ]");
+                b->arr = 3; /* ignore the rest */
+                break;
+            }
+            p++;
+            b->arr = 1;
+            continue;
+        }
+        if (b->arr >= 2) { /* after ']' only blanks */
+            while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) p++;
+            if (p < end && b->arr == 2) {
+                ursa_ndjson_count_record(b->scan);
+                ursa_ndjson_reject(b->scan, -1, "unexpected characters after the JSON array");
+                b->arr = 3;
+            }
+            break;
+        }
+        /* Inside: collect one element up to a ',' or ']' at its top level. */
+        const uint8_t *start = p;
+        for (; p < end; p++) {
+            uint8_t c = *p;
+            if (b->in_str) {
+                if (b->esc)
+                    b->esc = false;
+                else if (c == '\\')
+                    b->esc = true;
+                else if (c == '"')
+                    b->in_str = false;
+                continue;
+            }
+            if (c == '"') {
+                b->in_str = true;
+            } else if (c == '{' || c == '[') {
+                b->depth++;
+            } else if ((c == '}' || c == ']') && b->depth > 0) {
+                b->depth--;
+            } else if (b->depth == 0 && (c == ',' || c == ']')) {
+                break;
+            }
+        }
+        size_t k = (size_t)(p - start);
+        if (!b->skipping) {
+            if (b->elem.len + k > b->scan->max_record) {
+                ursa_ndjson_count_record(b->scan);
+                ursa_ndjson_reject(b->scan, -1, "record larger than the maximum record size");
+                b->skipping = true;
+                b->elem.len = 0;
+            } else if ((rc = ursa_buf_append(&b->elem, start, k))) {
+                break;
+            }
+        }
+        if (p == end) break;
+        bool closing = *p == ']';
+        p++;
+        rc = element_done(b, closing);
+        if (closing) b->arr = 2;
+    }
+    return rc == URSA_OK ? URSA_OK : URSA_ENOMEM;
+}
+
+/* ---------------------------------------------------------------------------
+ * Decompression and dispatch
+ * ------------------------------------------------------------------------- */
+
+static int deliver(ursa_body_t *b, const uint8_t *p, size_t n, ursa_err_t *err)
+{
+    b->out += n;
+    if (b->out > b->max_out)
+        return ursa_err_set(err, URSA_ELIMIT, "the decompressed body is larger than %llu bytes",
+                            (unsigned long long)b->max_out);
+    int rc = b->fmt == URSA_FMT_NDJSON ? ursa_ndjson_feed(b->scan, (const char *)p, n) : array_feed(b, p, n);
+    return rc ? ursa_err_set(err, rc, "out of memory while parsing") : URSA_OK;
+}
+
+int ursa_body_feed(ursa_body_t *b, const void *data, size_t n, ursa_err_t *err)
+{
+    int rc = URSA_OK;
+    if (b->ce == URSA_CE_IDENTITY) return deliver(b, data, n, err);
+    if (b->ce == URSA_CE_GZIP) {
+        b->z.next_in = (Bytef *)(uintptr_t)data;
+        b->z.avail_in = (uInt)n;
+        while (b->z.avail_in && rc == URSA_OK) {
+            if (b->z_done) {
+                /* gzip allows several members back to back. */
+                if (inflateReset(&b->z) != Z_OK) return ursa_err_set(err, URSA_EFORMAT, "bad gzip data");
+                b->z_done = false;
+            }
+            b->z.next_out = b->tmp;
+            b->z.avail_out = OUT_CHUNK;
+            int zr = inflate(&b->z, Z_NO_FLUSH);
+            if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR)
+                return ursa_err_set(err, URSA_EFORMAT, "the body is not valid gzip: %s",
+                                    b->z.msg ? b->z.msg : "corrupt data");
+            if (zr == Z_STREAM_END) b->z_done = true;
+            rc = deliver(b, b->tmp, OUT_CHUNK - b->z.avail_out, err);
+            if (zr == Z_BUF_ERROR && b->z.avail_out == OUT_CHUNK) break;
+        }
+        return rc;
+    }
+    ZSTD_inBuffer in = {data, n, 0};
+    while (in.pos < in.size && rc == URSA_OK) {
+        ZSTD_outBuffer out = {b->tmp, OUT_CHUNK, 0};
+        size_t zr = ZSTD_decompressStream(b->zs, &out, &in);
+        if (ZSTD_isError(zr))
+            return ursa_err_set(err, URSA_EFORMAT, "the body is not valid zstd: %s", ZSTD_getErrorName(zr));
+        b->z_done = zr == 0;
+        rc = deliver(b, b->tmp, out.pos, err);
+    }
+    return rc;
+}
+
+int ursa_body_finish(ursa_body_t *b, ursa_err_t *err)
+{
+    if (b->ce == URSA_CE_GZIP && !b->z_done && (b->z.total_in > 0))
+        return ursa_err_set(err, URSA_EFORMAT, "the gzip body ends before its end");
+    if (b->ce == URSA_CE_ZSTD && !b->z_done && b->out > 0)
+        return ursa_err_set(err, URSA_EFORMAT, "the zstd body ends before its end");
+    if (b->fmt == URSA_FMT_NDJSON)
+        return ursa_ndjson_finish(b->scan) ? ursa_err_set(err, URSA_ENOMEM, "out of memory") : URSA_OK;
+    if (b->arr == 1) {
+        ursa_ndjson_count_record(b->scan);
+        ursa_ndjson_reject(b->scan, -1, "the body ends inside the JSON array (no closing ])");
+    }
+    return URSA_OK;
+}

@@ -1,0 +1,62 @@
+/*
+ * ingest_body.h -- a request body on its way to the record parser:
+ * Content-Encoding (gzip, zstd) undone as a stream with a cap on the
+ * decompressed size, and the body format (NDJSON, a JSON array of objects)
+ * cut into records for the schema-directed scanner.
+ */
+#ifndef URSA_INGEST_BODY_H
+#define URSA_INGEST_BODY_H
+
+#include "ingest_json.h"
+
+#include <zlib.h>
+#include <zstd.h>
+
+typedef enum ursa_format { URSA_FMT_NDJSON = 0, URSA_FMT_JSON_ARRAY } ursa_format_t;
+typedef enum ursa_content_encoding {
+    URSA_CE_IDENTITY = 0,
+    URSA_CE_GZIP,
+    URSA_CE_ZSTD
+} ursa_content_encoding_t;
+
+typedef struct ursa_body {
+    ursa_format_t fmt;
+    ursa_content_encoding_t ce;
+    ursa_ndjson_t *scan; /* records go here (not owned) */
+    uint64_t max_out;    /* decompressed bytes allowed */
+    uint64_t out;        /* decompressed bytes so far */
+
+    z_stream z;
+    bool z_ready, z_done;
+    ZSTD_DStream *zs;
+    uint8_t *tmp; /* decompression output */
+
+    /* JSON array state */
+    int arr;   /* 0 before '[', 1 inside, 2 after ']' */
+    int depth; /* nesting inside the current element */
+    bool in_str, esc, skipping;
+    uint64_t nelem;  /* elements of the array so far */
+    ursa_buf_t elem; /* the element being collected */
+} ursa_body_t;
+
+/* Returns the format for a Content-Type (parameters ignored), or -1. */
+int ursa_body_format(const char *content_type);
+
+/* Returns the encoding for a Content-Encoding header (NULL: identity), or -1. */
+int ursa_body_encoding(const char *content_encoding);
+
+int ursa_body_init(ursa_body_t *b, ursa_format_t fmt, ursa_content_encoding_t ce, ursa_ndjson_t *scan,
+                   uint64_t max_out) URSA_MUST_CHECK;
+
+/* Feeds n more bytes as they arrived. Returns URSA_OK; URSA_ELIMIT when the
+ * decompressed body passes max_out; URSA_EFORMAT (with a message) when the
+ * compressed data or the array structure is broken beyond records;
+ * URSA_ENOMEM. Bad records are row errors in scan, not failures. */
+int ursa_body_feed(ursa_body_t *b, const void *p, size_t n, ursa_err_t *err) URSA_MUST_CHECK;
+
+/* Ends the body (a truncated compressed stream is URSA_EFORMAT). */
+int ursa_body_finish(ursa_body_t *b, ursa_err_t *err) URSA_MUST_CHECK;
+
+void ursa_body_free(ursa_body_t *b);
+
+#endif

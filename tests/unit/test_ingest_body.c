@@ -1,0 +1,192 @@
+/* Unit tests for ingest_body: gzip and zstd streams, the decompressed-size
+ * cap, and JSON arrays cut into records. */
+#include "ingest_body.h"
+#include "test.h"
+
+#include <stdlib.h>
+
+static const char SCHEMA[] = "{\"columns\":[{\"name\":\"ts\",\"type\":\"timestamp\",\"nullable\":false},"
+                             "{\"name\":\"n\",\"type\":\"int64\"}]}";
+
+typedef struct fx {
+    ursa_schema_t s;
+    ursa_batch_t b;
+    ursa_ndjson_t scan;
+    ursa_body_t in;
+} fx_t;
+
+static void setup(fx_t *f, ursa_format_t fmt, ursa_content_encoding_t ce, uint64_t max_out)
+{
+    ursa_err_t err;
+    if (ursa_schema_parse(SCHEMA, strlen(SCHEMA), &f->s, &err) || ursa_batch_init(&f->b, &f->s) ||
+        ursa_ndjson_init(&f->scan, &f->s, &f->b, 0) || ursa_body_init(&f->in, fmt, ce, &f->scan, max_out))
+        abort();
+}
+
+static void teardown(fx_t *f)
+{
+    ursa_body_free(&f->in);
+    ursa_ndjson_free(&f->scan);
+    ursa_batch_free(&f->b);
+    ursa_schema_free(&f->s);
+}
+
+/* Feeds body in pieces of `piece` bytes; returns the first error code. */
+static int feed(fx_t *f, const void *body, size_t n, size_t piece, ursa_err_t *err)
+{
+    const uint8_t *p = body;
+    for (size_t off = 0; off < n; off += piece) {
+        int rc = ursa_body_feed(&f->in, p + off, n - off < piece ? n - off : piece, err);
+        if (rc) return rc;
+    }
+    return ursa_body_finish(&f->in, err);
+}
+
+static const char ROWS[] =
+    "{\"ts\":\"2024-01-01T00:00:00Z\",\"n\":1}\n{\"ts\":\"2024-01-01T00:00:00Z\",\"n\":\"x\"}\n"
+    "{\"ts\":\"2024-01-01T00:00:00Z\",\"n\":3}\n";
+
+static size_t gz(const void *in, size_t n, uint8_t *out, size_t cap)
+{
+    z_stream z = {0};
+    deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY); /* +16: gzip framing */
+    z.next_in = (Bytef *)(uintptr_t)in;
+    z.avail_in = (uInt)n;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    deflate(&z, Z_FINISH);
+    size_t k = z.total_out;
+    deflateEnd(&z);
+    return k;
+}
+
+TEST(gzip_and_zstd_in_any_pieces)
+{
+    uint8_t g[4096], zs[4096];
+    size_t gn = gz(ROWS, sizeof(ROWS) - 1, g, sizeof(g));
+    size_t zn = ZSTD_compress(zs, sizeof(zs), ROWS, sizeof(ROWS) - 1, 3);
+    CHECK(!ZSTD_isError(zn));
+    if (gn == 0 || gn > 4000 || ZSTD_isError(zn)) return;
+    for (size_t piece = 1; piece <= gn + 1; piece++) {
+        fx_t f;
+        ursa_err_t err = {0};
+        setup(&f, URSA_FMT_NDJSON, URSA_CE_GZIP, 1 << 20);
+        CHECK_EQ_INT(feed(&f, g, gn, piece, &err), URSA_OK);
+        CHECK(f.b.nrows == 2 && f.scan.rejected == 1 && f.scan.errors[0].row == 2);
+        teardown(&f);
+    }
+    for (size_t piece = 1; piece <= zn + 1; piece += 3) {
+        fx_t f;
+        ursa_err_t err = {0};
+        setup(&f, URSA_FMT_NDJSON, URSA_CE_ZSTD, 1 << 20);
+        CHECK_EQ_INT(feed(&f, zs, zn, piece, &err), URSA_OK);
+        CHECK(f.b.nrows == 2 && f.scan.rejected == 1);
+        teardown(&f);
+    }
+    /* Two gzip members back to back, as `cat a.gz b.gz` makes. */
+    uint8_t two[8192];
+    memcpy(two, g, gn);
+    memcpy(two + gn, g, gn);
+    fx_t f;
+    ursa_err_t err = {0};
+    setup(&f, URSA_FMT_NDJSON, URSA_CE_GZIP, 1 << 20);
+    CHECK_EQ_INT(feed(&f, two, 2 * gn, 7, &err), URSA_OK);
+    CHECK_EQ_INT(f.b.nrows, 4);
+    teardown(&f);
+}
+
+TEST(broken_and_truncated_streams)
+{
+    uint8_t g[4096];
+    size_t gn = gz(ROWS, sizeof(ROWS) - 1, g, sizeof(g));
+    fx_t f;
+    ursa_err_t err = {0};
+    setup(&f, URSA_FMT_NDJSON, URSA_CE_GZIP, 1 << 20);
+    CHECK_EQ_INT(feed(&f, "not gzip at all", 15, 15, &err), URSA_EFORMAT);
+    teardown(&f);
+    setup(&f, URSA_FMT_NDJSON, URSA_CE_GZIP, 1 << 20);
+    CHECK_EQ_INT(feed(&f, g, gn - 5, 64, &err), URSA_EFORMAT); /* cut before its end */
+    teardown(&f);
+    setup(&f, URSA_FMT_NDJSON, URSA_CE_ZSTD, 1 << 20);
+    CHECK_EQ_INT(feed(&f, "\x28\xb5\x2f\xfd garbage", 12, 12, &err), URSA_EFORMAT);
+    teardown(&f);
+}
+
+TEST(zip_bomb_hits_the_cap)
+{
+    size_t big = 64u << 20;
+    uint8_t *zeros = calloc(1, big), *g = malloc(1 << 20);
+    size_t gn = gz(zeros, big, g, 1 << 20);
+    CHECK(gn < 200000); /* 64 MiB of zeros in well under 200 KB */
+    fx_t f;
+    ursa_err_t err = {0};
+    setup(&f, URSA_FMT_NDJSON, URSA_CE_GZIP, 1 << 20);
+    size_t before = ursa_mem_used();
+    CHECK_EQ_INT(feed(&f, g, gn, 4096, &err), URSA_ELIMIT);
+    CHECK(ursa_mem_used() - before < (8u << 20)); /* never near the expanded size */
+    teardown(&f);
+    free(zeros);
+    free(g);
+}
+
+static void array_case(const char *body, size_t want_rows, uint64_t want_rejected, size_t piece)
+{
+    fx_t f;
+    ursa_err_t err = {0};
+    setup(&f, URSA_FMT_JSON_ARRAY, URSA_CE_IDENTITY, 1 << 20);
+    CHECK_EQ_INT(feed(&f, body, strlen(body), piece, &err), URSA_OK);
+    if (f.b.nrows != want_rows || f.scan.rejected != want_rejected)
+        fprintf(stderr, "%s (piece %zu): %zu rows, %llu rejected\n", body, piece, f.b.nrows,
+                (unsigned long long)f.scan.rejected);
+    CHECK_EQ_INT(f.b.nrows, want_rows);
+    CHECK_EQ_INT(f.scan.rejected, want_rejected);
+    teardown(&f);
+}
+
+TEST(json_arrays)
+{
+    static const struct {
+        const char *body;
+        size_t rows;
+        uint64_t rejected;
+    } cases[] = {
+        {"[]", 0, 0},
+        {" [ ] ", 0, 0},
+        {"", 0, 0},
+        {"[{\"ts\":\"2024-01-01T00:00:00Z\",\"n\":1}]", 1, 0},
+        {"[{\"ts\":\"2024-01-01T00:00:00Z\",\"n\":1},{\"ts\":\"2024-01-01T00:00:00Z\",\"n\":2}]", 2, 0},
+        {"[{\"ts\":\"2024-01-01T00:00:00Z\",\"n\":1,\"x\":[1,{\"a\":\"],}\"}]},5,\"s\",null]", 1, 3},
+        {"[{\"ts\":\"2024-01-01T00:00:00Z\",\"n\":1},]", 1, 1},
+        {"[,{\"ts\":\"2024-01-01T00:00:00Z\",\"n\":1}]", 1, 1},
+        {"[{\"ts\":\"2024-01-01T00:00:00Z\",\"n\":\"\\\"]\"}]", 0, 1},
+        {"{\"ts\":\"2024-01-01T00:00:00Z\"}", 0, 1},
+        {"[{\"ts\":\"2024-01-01T00:00:00Z\",\"n\":1}", 0, 1},
+        {"[{\"ts\":\"2024-01-01T00:00:00Z\",\"n\":1}] x", 1, 1},
+        {"[{\"ts\":\"2024-01-01T00:00:00Z\",\"n\":1}]\n\n", 1, 0},
+    };
+    for (size_t i = 0; i < URSA_ARRAY_LEN(cases); i++)
+        for (size_t piece = 1; piece <= 64; piece = piece * 2 + 1)
+            array_case(cases[i].body, cases[i].rows, cases[i].rejected, piece);
+}
+
+TEST(content_types_and_encodings)
+{
+    CHECK_EQ_INT(ursa_body_format("application/x-ndjson; charset=utf-8"), URSA_FMT_NDJSON);
+    CHECK_EQ_INT(ursa_body_format("Application/JSON"), URSA_FMT_JSON_ARRAY);
+    CHECK_EQ_INT(ursa_body_format("text/plain"), -1);
+    CHECK_EQ_INT(ursa_body_format(NULL), -1);
+    CHECK_EQ_INT(ursa_body_encoding(NULL), URSA_CE_IDENTITY);
+    CHECK_EQ_INT(ursa_body_encoding("GZIP"), URSA_CE_GZIP);
+    CHECK_EQ_INT(ursa_body_encoding("zstd"), URSA_CE_ZSTD);
+    CHECK_EQ_INT(ursa_body_encoding("br"), -1);
+}
+
+int main(void)
+{
+    RUN(gzip_and_zstd_in_any_pieces);
+    RUN(broken_and_truncated_streams);
+    RUN(zip_bomb_hits_the_cap);
+    RUN(json_arrays);
+    RUN(content_types_and_encodings);
+    return TEST_EXIT();
+}
