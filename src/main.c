@@ -35,7 +35,7 @@ static void usage(FILE *f)
         "MiB)\n"
         "  --page-version 1|2      Parquet data page version [URSA_PAGE_VERSION] (default 1)\n"
         "  --wal-dir DIR           the write-ahead log, on local disk [URSA_WAL_DIR]\n"
-        "                          (default: STORE/_wal for a local store, ./wal for S3)\n"
+        "                          (default: STORE/_wal for a local store, ./wal-NODE for S3)\n"
         "  --durability fsync|none answer after the log is synced (default), or after it is written\n"
         "                          [URSA_DURABILITY]\n"
         "  --flush-max-rows N      flush a dataset at N buffered rows [URSA_FLUSH_MAX_ROWS] (default off)\n"
@@ -326,10 +326,10 @@ static int cmd_serve(int argc, char **argv)
         goto out;
     }
     /* The log lives on local disk: inside a local store by default (where
-     * "_wal" is no dataset name), else in ./wal. */
+     * "_wal" is no dataset name), else in ./wal-<node>. */
     char wal_default[4096];
     if (strncmp(store_url, "s3://", 5) == 0)
-        snprintf(wal_default, sizeof(wal_default), "./wal");
+        snprintf(wal_default, sizeof(wal_default), "./wal-%s", node); /* one log per node */
     else
         snprintf(wal_default, sizeof(wal_default), "%s/_wal",
                  strncmp(store_url, "file://", 7) == 0 ? store_url + 7 : store_url);
