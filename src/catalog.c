@@ -255,8 +255,8 @@ out:
 void ursa_dataset_stats(ursa_dataset_t *d, uint64_t *rows, uint64_t *bytes)
 {
     pthread_mutex_lock(&d->lock);
-    *rows = d->rows;
-    *bytes = d->bytes;
+    *rows = d->rows + d->flushing_rows;
+    *bytes = d->bytes + d->flushing_bytes;
     pthread_mutex_unlock(&d->lock);
 }
 

@@ -30,8 +30,9 @@ typedef struct ursa_dataset {
     size_t nchunks, cap;
     uint64_t rows;
     uint64_t bytes;
-    uint64_t flushing_lsn; /* lowest LSN of a flush in progress, 0 when none */
-    int64_t oldest_ms;     /* when the oldest buffered batch arrived (monotonic ms), 0 when empty */
+    uint64_t flushing_lsn;                  /* lowest LSN of a flush in progress, 0 when none */
+    uint64_t flushing_rows, flushing_bytes; /* held by a flush in progress (still buffered for users) */
+    int64_t oldest_ms; /* when the oldest buffered batch arrived (monotonic ms), 0 when empty */
     /* the flusher's own (only it touches them) */
     int64_t last_flush_ms, retry_at_ms;
     unsigned failures;

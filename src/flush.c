@@ -239,6 +239,10 @@ static int take_chunks(flush_state_t *f)
         }
     }
     if (f->nchunks) d->flushing_lsn = f->chunks[0]->lsn;
+    for (size_t i = 0; i < f->nchunks; i++) {
+        d->flushing_rows += f->chunks[i]->nrows;
+        d->flushing_bytes += ursa_batch_bytes(f->chunks[i]);
+    }
     pthread_mutex_unlock(&d->lock);
     return rc;
 }
@@ -260,6 +264,7 @@ static void restore_chunks(flush_state_t *f)
             ursa_free(f->chunks);
         }
     }
+    d->flushing_rows = d->flushing_bytes = 0; /* counted in rows again below (or lost) */
     if (p) {
         if (f->oldest_ms && (!d->oldest_ms || f->oldest_ms < d->oldest_ms)) d->oldest_ms = f->oldest_ms;
         ursa_free(d->chunks);
@@ -349,6 +354,7 @@ out:
     }
     pthread_mutex_lock(&d->lock);
     d->flushing_lsn = 0;
+    d->flushing_rows = d->flushing_bytes = 0;
     pthread_mutex_unlock(&d->lock);
     pthread_mutex_unlock(&d->flush_lock);
     if (rc == URSA_OK && res->nfiles) ursa_catalog_release_wal(c);
