@@ -463,10 +463,15 @@ static int feed_data(ursa_csv_t *p, const char *s, const char *e)
     return URSA_OK;
 }
 
-/* Lines seen so far: complete ones, and the current one when it has bytes. */
+/* Lines seen so far: complete ones, and the current one when it has bytes;
+ * after a failure, the line of the record that failed. */
 static void set_lines(ursa_csv_t *p)
 {
-    p->state->lines = p->line - 1 + (p->last && p->last != '\r' && p->last != '\n' ? 1 : 0);
+    if (p->status) {
+        p->state->lines = p->rec_line;
+        return;
+    }
+    p->state->lines = p->line - 1 + (p->line_open ? 1 : 0);
 }
 
 static const unsigned char BOM[3] = {0xEF, 0xBB, 0xBF};
@@ -482,18 +487,22 @@ int ursa_csv_feed(ursa_csv_t *p, const char *data, size_t n)
             s++;
         }
         if (p->bom < 3 && s == e) { /* could still be a byte order mark */
-            if (n) p->last = (unsigned char)data[n - 1];
+            if (n) p->line_open = true;
             return URSA_OK;
         }
         p->started = true;
         if (p->bom < 3 && p->bom > 0) { /* it was not one: those bytes are data */
-            if ((rc = feed_data(p, (const char *)BOM, (const char *)BOM + p->bom))) return p->status = rc;
+            if ((rc = feed_data(p, (const char *)BOM, (const char *)BOM + p->bom))) {
+                p->status = rc;
+                set_lines(p);
+                return rc;
+            }
         }
     }
-    rc = feed_data(p, s, e);
-    if (n) p->last = (unsigned char)data[n - 1];
+    p->status = feed_data(p, s, e);
+    if (n) p->line_open = data[n - 1] != '\r' && data[n - 1] != '\n';
     set_lines(p);
-    return p->status = rc;
+    return p->status;
 }
 
 int ursa_csv_finish(ursa_csv_t *p)
@@ -502,13 +511,19 @@ int ursa_csv_finish(ursa_csv_t *p)
     if (p->status) return p->status;
     if (!p->started) {
         p->started = true;
-        if (p->bom < 3 && (rc = feed_data(p, (const char *)BOM, (const char *)BOM + p->bom)))
-            return p->status = rc;
+        if (p->bom < 3 && (rc = feed_data(p, (const char *)BOM, (const char *)BOM + p->bom))) {
+            p->status = rc;
+            set_lines(p);
+            return rc;
+        }
     }
     if (p->in_record && !p->skipping) {
         if (p->st == ST_QUOTED && !p->qerr) p->qerr = R_UNTERMINATED;
-        rc = record(p, (const char *)p->carry.data, p->carry.len);
-        if (rc) return p->status = rc;
+        if ((rc = record(p, (const char *)p->carry.data, p->carry.len))) {
+            p->status = rc;
+            set_lines(p);
+            return rc;
+        }
     }
     set_lines(p);
     p->in_record = p->skipping = p->carried = false;

@@ -83,21 +83,21 @@ typedef struct ursa_csv {
     bool header_done;
 
     /* the record machine */
-    bool in_record;     /* between the first byte of a record and its end */
-    bool carried;       /* the record so far is in carry */
-    bool skipping;      /* the record was too large and is being skipped */
-    bool prev_cr;       /* the last byte consumed was CR */
-    unsigned char last; /* the body's last byte so far (0 before any) */
-    unsigned st;        /* scanner state, see ingest_csv.c */
-    uint64_t line;      /* line of the next byte, 1-based */
-    uint64_t rec_line;  /* first line of the current record */
-    size_t nfields;     /* fields of the current record so far */
-    const char *qerr;   /* first quoting error of the current record */
-    uint32_t *ends;     /* offsets of the delimiters that end fields */
-    size_t ends_limit;  /* entries of ends that are stored */
-    int32_t *map;       /* header field -> schema field, or -1 */
-    int32_t *pos;       /* schema field -> header field, or -1 */
-    int32_t *missing;   /* schema fields absent from the header */
+    bool in_record;    /* between the first byte of a record and its end */
+    bool carried;      /* the record so far is in carry */
+    bool skipping;     /* the record was too large and is being skipped */
+    bool prev_cr;      /* the last byte consumed was CR */
+    bool line_open;    /* the body so far ends with bytes after a line end */
+    unsigned st;       /* scanner state, see ingest_csv.c */
+    uint64_t line;     /* line of the next byte, 1-based */
+    uint64_t rec_line; /* first line of the current record */
+    size_t nfields;    /* fields of the current record so far */
+    const char *qerr;  /* first quoting error of the current record */
+    uint32_t *ends;    /* offsets of the delimiters that end fields */
+    size_t ends_limit; /* entries of ends that are stored */
+    int32_t *map;      /* header field -> schema field, or -1 */
+    int32_t *pos;      /* schema field -> header field, or -1 */
+    int32_t *missing;  /* schema fields absent from the header */
     size_t nmissing;
     int missing_nonnull; /* a non-nullable field absent from the header, or -1 */
     ursa_buf_t carry;
@@ -122,7 +122,8 @@ int ursa_csv_feed(ursa_csv_t *p, const char *data, size_t n) URSA_MUST_CHECK;
 /* Ends the body: parses a last record that had no line end (an open quoted
  * field there is a row error). Returns as ursa_csv_feed. A body with no
  * header (empty, or only blank lines) has no records and is not an error.
- * Afterwards state->lines is the number of lines in the body. */
+ * Afterwards state->lines is the number of lines in the body (after a
+ * failure: the line where the failing record starts). */
 int ursa_csv_finish(ursa_csv_t *p) URSA_MUST_CHECK;
 
 /* Frees the scanner's buffers (not the batch, schema or state). */

@@ -695,6 +695,29 @@ TEST(out_of_memory_is_reported_not_crashed)
     }
 }
 
+/* Found by fuzz_csv: state->lines is the same however the body is cut,
+ * also after a header failure, and a last line of NUL bytes counts. */
+TEST(fuzz_regressions)
+{
+    static const char dup[] = "ts|s|s|n\n2024-01-01T00:00:00Z|a|b|c\n";
+    ursa_csv_options_t bar = {.delimiter = '|'};
+    for (size_t cut = 0; cut <= sizeof(dup) - 1; cut++) {
+        fixture_t f;
+        setup(&f, &bar);
+        CHECK_EQ_INT(feed_cut(&f, dup, sizeof(dup) - 1, &cut, 1), URSA_EFORMAT);
+        CHECK_EQ_INT(f.state.lines, 1);
+        teardown(&f);
+    }
+    static const char nuls[] = "\x0e\xff\r\0\0";
+    ursa_csv_options_t tab = {.delimiter = '\t', .null_marker = "x", .max_record = 48};
+    fixture_t f;
+    setup(&f, &tab);
+    CHECK_EQ_INT(parse(&f, nuls, sizeof(nuls) - 1), URSA_OK);
+    CHECK_EQ_INT(f.state.lines, 2);
+    check_error(&f, 0, 1, 2, TS, "missing from the CSV header");
+    teardown(&f);
+}
+
 int main(void)
 {
     RUN(values_nulls_and_row_numbers);
@@ -712,5 +735,6 @@ int main(void)
     RUN(truncated_input_at_every_length);
     RUN(errors_list_is_capped_and_callback_sees_all);
     RUN(out_of_memory_is_reported_not_crashed);
+    RUN(fuzz_regressions);
     return TEST_EXIT();
 }
