@@ -572,7 +572,7 @@ static enum MHD_Result start(ursa_server_t *srv, struct MHD_Connection *c, req_t
         if (fmt < 0)
             return send_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
                               "Content-Type must be application/x-ndjson (NDJSON; also application/ndjson, "
-                              "application/jsonl) or application/json (a JSON array of objects)");
+                              "application/jsonl), application/json (a JSON array of objects) or text/csv");
         int enc = ursa_body_encoding(
             MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING));
         if (enc < 0)
@@ -625,6 +625,16 @@ static enum MHD_Result start(ursa_server_t *srv, struct MHD_Connection *c, req_t
         if (ursa_body_init(&q->in, (ursa_format_t)fmt, (ursa_content_encoding_t)enc, &q->scan,
                            srv->o.max_body))
             return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+        if (fmt == URSA_FMT_CSV) {
+            ursa_csv_options_t co = {0};
+            char null_buf[URSA_CSV_NULL_MARKER_MAX];
+            co.max_record = srv->o.max_record;
+            if (!ursa_body_csv_params(ct, &co, null_buf, sizeof(null_buf)))
+                return send_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                  "text/csv parameters: delimiter=<one character or tab>, null=<marker>");
+            if (ursa_body_set_csv(&q->in, &q->ds->schema, q->batch, &co))
+                return send_error(c, MHD_HTTP_BAD_REQUEST, "bad CSV options");
+        }
     }
     *answered = false;
     return MHD_YES;

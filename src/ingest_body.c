@@ -27,9 +27,13 @@ int ursa_body_format(const char *ct)
         const char *name;
         ursa_format_t fmt;
     } types[] = {
-        {"application/x-ndjson", URSA_FMT_NDJSON},  {"application/ndjson", URSA_FMT_NDJSON},
-        {"application/jsonl", URSA_FMT_NDJSON},     {"application/x-jsonlines", URSA_FMT_NDJSON},
-        {"application/jsonlines", URSA_FMT_NDJSON}, {"application/json", URSA_FMT_JSON_ARRAY},
+        {"application/x-ndjson", URSA_FMT_NDJSON},
+        {"application/ndjson", URSA_FMT_NDJSON},
+        {"application/jsonl", URSA_FMT_NDJSON},
+        {"application/x-jsonlines", URSA_FMT_NDJSON},
+        {"application/jsonlines", URSA_FMT_NDJSON},
+        {"application/json", URSA_FMT_JSON_ARRAY},
+        {"text/csv", URSA_FMT_CSV},
     };
     if (!ct) return -1;
     while (*ct == ' ') ct++;
@@ -72,8 +76,58 @@ int ursa_body_init(ursa_body_t *b, ursa_format_t fmt, ursa_content_encoding_t ce
     return URSA_OK;
 }
 
+int ursa_body_set_csv(ursa_body_t *b, const ursa_schema_t *s, ursa_batch_t *batch,
+                      const ursa_csv_options_t *opt)
+{
+    int rc = ursa_csv_init(&b->csv, s, batch, b->scan, opt);
+    b->csv_ready = rc == URSA_OK;
+    return rc;
+}
+
+bool ursa_body_csv_params(const char *ct, ursa_csv_options_t *opt, char *null_buf, size_t null_cap)
+{
+    const char *p = ct ? strchr(ct, ';') : NULL;
+    while (p && *p == ';') {
+        p++;
+        while (*p == ' ') p++;
+        const char *k = p;
+        while (*p && *p != '=' && *p != ';') p++;
+        size_t kn = (size_t)(p - k);
+        if (*p != '=') continue; /* a parameter without a value */
+        p++;
+        const char *v = p, *vend;
+        if (*p == '"') { /* quoted: may hold ';' */
+            v = ++p;
+            while (*p && *p != '"') p++;
+            if (!*p) return false;
+            vend = p++;
+        } else {
+            while (*p && *p != ';') p++;
+            vend = p;
+            while (vend > v && vend[-1] == ' ') vend--;
+        }
+        while (*p && *p != ';') p++;
+        size_t vn = (size_t)(vend - v);
+        if (kn == 9 && !strncasecmp(k, "delimiter", 9)) {
+            if (vn == 1 && *v != '"' && *v != '\r' && *v != '\n')
+                opt->delimiter = *v;
+            else if (vn == 3 && !strncasecmp(v, "tab", 3))
+                opt->delimiter = '\t';
+            else
+                return false;
+        } else if (kn == 4 && !strncasecmp(k, "null", 4)) {
+            if (vn >= null_cap || vn >= URSA_CSV_NULL_MARKER_MAX) return false;
+            memcpy(null_buf, v, vn);
+            null_buf[vn] = '\0';
+            opt->null_marker = null_buf;
+        }
+    }
+    return true;
+}
+
 void ursa_body_free(ursa_body_t *b)
 {
+    if (b->csv_ready) ursa_csv_free(&b->csv);
     if (b->z_ready) inflateEnd(&b->z);
     if (b->zs) ZSTD_freeDStream(b->zs);
     ursa_free(b->tmp);
@@ -194,6 +248,11 @@ static int deliver(ursa_body_t *b, const uint8_t *p, size_t n, ursa_err_t *err)
     if (b->out > b->max_out)
         return ursa_err_set(err, URSA_ELIMIT, "the decompressed body is larger than %llu bytes",
                             (unsigned long long)b->max_out);
+    if (b->fmt == URSA_FMT_CSV) {
+        int rc = ursa_csv_feed(&b->csv, (const char *)p, n);
+        if (rc == URSA_ENOMEM) return ursa_err_set(err, rc, "out of memory while parsing");
+        return rc ? ursa_err_set(err, URSA_EFORMAT, "%s", b->csv.err.msg) : URSA_OK;
+    }
     int rc = b->fmt == URSA_FMT_NDJSON ? ursa_ndjson_feed(b->scan, (const char *)p, n) : array_feed(b, p, n);
     return rc ? ursa_err_set(err, rc, "out of memory while parsing") : URSA_OK;
 }
@@ -241,6 +300,11 @@ int ursa_body_finish(ursa_body_t *b, ursa_err_t *err)
         return ursa_err_set(err, URSA_EFORMAT, "the gzip body ends before its end");
     if (b->ce == URSA_CE_ZSTD && !b->z_done && b->out > 0)
         return ursa_err_set(err, URSA_EFORMAT, "the zstd body ends before its end");
+    if (b->fmt == URSA_FMT_CSV) {
+        int rc = ursa_csv_finish(&b->csv);
+        if (rc == URSA_ENOMEM) return ursa_err_set(err, rc, "out of memory while parsing");
+        return rc ? ursa_err_set(err, URSA_EFORMAT, "%s", b->csv.err.msg) : URSA_OK;
+    }
     if (b->fmt == URSA_FMT_NDJSON)
         return ursa_ndjson_finish(b->scan) ? ursa_err_set(err, URSA_ENOMEM, "out of memory") : URSA_OK;
     if (b->arr == 1) {

@@ -7,12 +7,13 @@
 #ifndef URSA_INGEST_BODY_H
 #define URSA_INGEST_BODY_H
 
+#include "ingest_csv.h"
 #include "ingest_json.h"
 
 #include <zlib.h>
 #include <zstd.h>
 
-typedef enum ursa_format { URSA_FMT_NDJSON = 0, URSA_FMT_JSON_ARRAY } ursa_format_t;
+typedef enum ursa_format { URSA_FMT_NDJSON = 0, URSA_FMT_JSON_ARRAY, URSA_FMT_CSV } ursa_format_t;
 typedef enum ursa_content_encoding {
     URSA_CE_IDENTITY = 0,
     URSA_CE_GZIP,
@@ -37,6 +38,9 @@ typedef struct ursa_body {
     bool in_str, esc, skipping;
     uint64_t nelem;  /* elements of the array so far */
     ursa_buf_t elem; /* the element being collected */
+
+    ursa_csv_t csv; /* URSA_FMT_CSV */
+    bool csv_ready;
 } ursa_body_t;
 
 /* Returns the format for a Content-Type (parameters ignored), or -1. */
@@ -47,6 +51,16 @@ int ursa_body_encoding(const char *content_encoding);
 
 int ursa_body_init(ursa_body_t *b, ursa_format_t fmt, ursa_content_encoding_t ce, ursa_ndjson_t *scan,
                    uint64_t max_out) URSA_MUST_CHECK;
+
+/* For URSA_FMT_CSV, after init: the CSV parser, appending to batch b of
+ * schema s with the given options (the body keeps no pointer to opt). */
+int ursa_body_set_csv(ursa_body_t *b, const ursa_schema_t *s, ursa_batch_t *batch,
+                      const ursa_csv_options_t *opt) URSA_MUST_CHECK;
+
+/* Reads the CSV parameters of a Content-Type ("text/csv; delimiter=;;
+ * null=NULL"): delimiter is one character or "tab"; null is the marker.
+ * The marker is copied into null_buf. Returns false when a value is bad. */
+bool ursa_body_csv_params(const char *content_type, ursa_csv_options_t *opt, char *null_buf, size_t null_cap);
 
 /* Feeds n more bytes as they arrived. Returns URSA_OK; URSA_ELIMIT when the
  * decompressed body passes max_out; URSA_EFORMAT (with a message) when the

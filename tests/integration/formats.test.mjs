@@ -1,5 +1,6 @@
 // formats.test.mjs — request bodies other than plain NDJSON, through the real server: NDJSON compressed
-// with gzip and zstd, JSON arrays of objects (plain and gzip), a zip bomb, broken compression, and the
+// with gzip and zstd, JSON arrays of objects (plain and gzip), CSV (quoting, delimiter and null marker
+// parameters, gzip), a zip bomb, broken compression, and the
 // content types and encodings that are refused. Every accepted row is read back from the flushed Parquet
 // with DuckDB and compared with what was sent.
 //
@@ -64,6 +65,18 @@ test('formats and encodings, end to end', async t => {
     expectAccepted(r, 100, 'gzip JSON array'); range(1200, 1300).forEach(i => sent.add(i));
     r = await post('[]', { 'content-type': 'application/json' });
     expectAccepted(r, 0, 'empty array');
+
+    // CSV: header, quoting with doubled quotes, CRLF, a custom delimiter and null marker, gzip.
+    const csv = (ids, d = ',') => `ts${d}id${d}s\r\n` + ids.map(i => { const x = row(i); return [x.ts, x.id, `"${x.s.replace(/"/g, '""')}"`].join(d); }).join('\r\n') + '\r\n';
+    r = await post(csv(range(1300, 1400)), { 'content-type': 'text/csv' });
+    expectAccepted(r, 100, 'CSV'); range(1300, 1400).forEach(i => sent.add(i));
+    r = await post(gzipSync(csv(range(1400, 1500), ';') + `2024-03-01T12:00:00Z;oops;x\r\n`), { 'content-type': 'text/csv; delimiter=";"; null=NULL', 'content-encoding': 'gzip' });
+    assert.equal(r.status, 200, `gzip CSV: ${r.text}`);
+    assert.equal(r.json.accepted, 100, `gzip CSV: ${r.text}`);
+    assert.deepEqual(r.json.errors.map(e => [e.row, e.column]), [[101, 'id']], `gzip CSV errors: ${r.text}`);
+    range(1400, 1500).forEach(i => sent.add(i));
+    r = await post('ts,ts\n', { 'content-type': 'text/csv' });
+    assert.equal(r.status, 400, `CSV with a duplicate header column: ${r.status} ${r.text}`);
 
     // Refused bodies store nothing.
     const bomb = gzipSync(Buffer.alloc(64 << 20, 0x20), { level: zc.Z_BEST_COMPRESSION }); // 64 MiB of blanks
