@@ -9,6 +9,7 @@
 //   --ursa     the ursa binary (default $URSA_BIN, else build/ursa); must be a Release build
 //   --only     a subset of the tools
 //   --dir      data and output directory (default $BENCH_DIR, else /tmp/ursa-bench)
+//   --report F re-render the report of a saved results-<time>.json and exit
 //
 // Measurements (each run is a fresh process under /usr/bin/time, runs interleaved round-robin so that noise on
 // a shared machine spreads over all tools):
@@ -18,9 +19,11 @@
 //          write    writeParquet(zstd) of the DataFrame already in memory
 //   duckdb convert  COPY (FROM read_json(F, columns = {...})) TO O (FORMAT parquet, COMPRESSION zstd)
 //          write    COPY t TO O (...) of a table already loaded
-// Reported per measurement: the timed seconds (median; in-process for the peers, so module loading and the
-// load step of "write" are excluded), rows/s, output bytes, peak RSS (/usr/bin/time %M: the whole process,
-// i.e. for the peers the node process holding Polars or DuckDB), CPU use, wall seconds of the process.
+// Reported per measurement: the timed seconds (median and best; in-process for the peers, so module loading
+// and the load step of "write" are excluded), rows/s, output bytes, peak RSS (/usr/bin/time %M: the whole
+// process, i.e. for the peers the node process holding Polars or DuckDB), CPU use and CPU seconds (user +
+// system) of the process, its wall seconds. Ratios Ursa / peer: per round (the tools of one round run back
+// to back, so a slowly changing load on a shared machine cancels), of the medians and of the best runs.
 // Every output is checked to hold the same data (DuckDB aggregates over every column).
 // Results: a Markdown report on stdout and JSON + Markdown files in DIR (results-<time>.{json,md}).
 import { spawnSync, execFileSync } from 'node:child_process';
@@ -42,6 +45,13 @@ const URSA = resolve(REPO, opt('--ursa', process.env.URSA_BIN || 'build/ursa'));
 const ONLY = opt('--only', 'ursa,polars,duckdb').split(',');
 const DIR = resolve(opt('--dir', defaultDir()));
 const log = s => console.error(`[${new Date().toISOString().slice(11, 19)}] ${s}`);
+if (opt('--report')) { // re-render a saved results file (new report columns for old runs)
+  const saved = JSON.parse(readFileSync(opt('--report'), 'utf8'));
+  const commands = Object.fromEntries(Object.entries(saved.summary).map(([k, v]) => [k, v.command]));
+  saved.summary = summarize(saved.results, saved.rows, commands);
+  console.log(render(saved));
+  process.exit(0);
+}
 
 // ------------------------------------------------------------------ setup
 const manifest = generate({ rows: ROWS, dir: DIR, log });
@@ -129,57 +139,82 @@ for (const m of MEASUREMENTS.filter(x => x.mode === 'convert')) {
 }
 
 // ------------------------------------------------------------------ report
-const median = xs => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
-const summary = {};
-for (const m of MEASUREMENTS) {
-  const rs = results.filter(r => r.tool === m.tool && r.mode === m.mode);
-  summary[`${m.tool} ${m.mode}`] = {
-    tool: m.tool, mode: m.mode, runs: rs.length, seconds: median(rs.map(r => r.timed)), seconds_all: rs.map(r => r.timed), best: Math.min(...rs.map(r => r.timed)),
-    rows_per_second: ROWS / median(rs.map(r => r.timed)), bytes: median(rs.map(r => r.bytes)), peak_rss: median(rs.map(r => r.peak_rss)),
-    cpu_percent: median(rs.map(r => r.cpu_percent)), wall: median(rs.map(r => r.wall)), rows: rs[0].rows, command: rs[0].argv.join(' '),
+function median(xs) { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; }
+/** Summary per measurement from the runs (also used by --report on a saved results file). */
+export function summarize(results, rows, commands = {}) {
+  const summary = {};
+  for (const key of [...new Set(results.map(r => `${r.tool} ${r.mode}`))]) {
+    const rs = results.filter(r => `${r.tool} ${r.mode}` === key);
+    summary[key] = {
+      tool: rs[0].tool, mode: rs[0].mode, runs: rs.length, seconds: median(rs.map(r => r.timed)), seconds_all: rs.map(r => r.timed), best: Math.min(...rs.map(r => r.timed)),
+      rows_per_second: rows / median(rs.map(r => r.timed)), bytes: median(rs.map(r => r.bytes)), peak_rss: median(rs.map(r => r.peak_rss)),
+      cpu_percent: median(rs.map(r => r.cpu_percent)), cpu_seconds: median(rs.map(r => r.user + r.sys)), wall: median(rs.map(r => r.wall)),
+      rows: rs[0].rows, command: commands[key] ?? rs[0].argv?.join(' '),
+    };
+  }
+  return summary;
+}
+/** Markdown tables of a report: ratios first, absolute numbers second. */
+export function render(report) {
+  const { results, rows, summary } = report;
+  const S = (tool, mode) => summary[`${tool} ${mode}`];
+  const fmtX = x => (x === undefined || !Number.isFinite(x) ? '–' : `${x.toFixed(2)}×`);
+  // paired: the ratio within each round (the tools of one round run back to back, under similar load)
+  const paired = (mode, peer) => {
+    const rs = [...new Set(results.map(r => r.run))].map(run => {
+      const u = results.find(r => r.run === run && r.tool === 'ursa' && r.mode === mode), q = results.find(r => r.run === run && r.tool === peer && r.mode === mode);
+      return u && q ? u.timed / q.timed : NaN;
+    }).filter(Number.isFinite);
+    return rs.length ? median(rs) : NaN;
   };
+  const lines = [];
+  const peers = ['polars', 'duckdb'].filter(p => S(p, 'convert'));
+  if (S('ursa', 'convert') && peers.length) {
+    lines.push('| Ursa ÷ peer (below 1: Ursa is better) | ' + peers.map(p => `vs ${p === 'polars' ? 'Polars' : 'DuckDB'}`).join(' | ') + ' |');
+    lines.push('| --- | ' + peers.map(() => '---:').join(' | ') + ' |');
+    const row = (label, f) => lines.push(`| ${label} | ${peers.map(p => fmtX(f(p))).join(' | ')} |`);
+    row('NDJSON → Parquet: time (median of the per-round ratios)', p => paired('convert', p));
+    row('NDJSON → Parquet: time (ratio of the medians)', p => S('ursa', 'convert').seconds / S(p, 'convert').seconds);
+    row('NDJSON → Parquet: time (ratio of the best runs)', p => S('ursa', 'convert').best / S(p, 'convert').best);
+    row('NDJSON → Parquet: CPU seconds of the process (median)', p => S('ursa', 'convert').cpu_seconds / S(p, 'convert').cpu_seconds);
+    row('NDJSON → Parquet: peak RSS', p => S('ursa', 'convert').peak_rss / S(p, 'convert').peak_rss);
+    row('file size', p => S('ursa', 'convert').bytes / S(p, 'convert').bytes);
+    if (S('ursa', 'write')) {
+      row('write alone (data in memory): time (median of the per-round ratios)', p => paired('write', p));
+      row('write alone: time (ratio of the best runs)', p => S('ursa', 'write').best / S(p, 'write').best);
+      row('write alone: peak RSS (process, data loaded)', p => S('ursa', 'write').peak_rss / S(p, 'write').peak_rss);
+    }
+    lines.push('');
+  }
+  lines.push('| tool | measurement | seconds (median) | best | all runs | rows/s (median) | output MB | peak RSS MiB | CPU | process CPU s | process wall s |');
+  lines.push('| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const s of Object.values(summary)) {
+    lines.push(`| ${s.tool} | ${s.mode === 'convert' ? 'NDJSON → Parquet' : 'write alone'} | ${s.seconds.toFixed(3)} | ${s.best.toFixed(3)} | ${s.seconds_all.map(x => x.toFixed(2)).join(', ')} | ${(s.rows_per_second / 1e6).toFixed(2)} M | ${(s.bytes / 1e6).toFixed(1)} | ${(s.peak_rss / 2 ** 20).toFixed(0)} | ${s.cpu_percent}% | ${s.cpu_seconds.toFixed(2)} | ${s.wall.toFixed(2)} |`);
+  }
+  const loads = results.map(r => r.load1).filter(x => x !== undefined);
+  if (loads.length) lines.push('', `1-minute load average at the start of the runs: ${Math.min(...loads).toFixed(2)} .. ${Math.max(...loads).toFixed(2)} (2 cores).`);
+  const m = report.machine;
+  return [`# ${rows} rows, ${(report.input_bytes / 1e6).toFixed(0)} MB NDJSON; ${report.runs} runs each; peers with ${report.threads} threads; ${report.date}`, '',
+    `Machine: ${m.cpu}, ${m.cores} cores, ${m.memory_gib} GiB, ${m.os}, kernel ${m.kernel}, node ${m.node}. Ursa ${report.ursa} (${report.ursa_build}) at ${report.commit}.`, '',
+    ...lines, '', 'Commands:', '', ...Object.values(summary).map(s => `- ${s.tool} ${s.mode}: \`${String(s.command).replace(REPO + '/', '')}\``), '',
+    `Row groups / encodings of the NDJSON → Parquet outputs: ${JSON.stringify(report.footers)}`, '',
+    `Same data in every output: ${report.same_data}`].join('\n');
 }
-const fmtX = x => (x === undefined || !Number.isFinite(x) ? '–' : `${x.toFixed(2)}×`);
-const lines = [];
-const S = (tool, mode) => summary[`${tool} ${mode}`];
-const peers = ['polars', 'duckdb'].filter(p => ONLY.includes(p));
-if (ONLY.includes('ursa') && peers.length) {
-  lines.push('| Ursa ÷ peer (below 1: Ursa is better) | ' + peers.map(p => `vs ${p === 'polars' ? 'Polars' : 'DuckDB'}`).join(' | ') + ' |');
-  lines.push('| --- | ' + peers.map(() => '---:').join(' | ') + ' |');
-  const row = (label, f) => lines.push(`| ${label} | ${peers.map(p => fmtX(f(p))).join(' | ')} |`);
-  row('NDJSON → Parquet: time (median)', p => S('ursa', 'convert').seconds / S(p, 'convert').seconds);
-  row('NDJSON → Parquet: time (best run)', p => S('ursa', 'convert').best / S(p, 'convert').best);
-  row('NDJSON → Parquet: peak RSS', p => S('ursa', 'convert').peak_rss / S(p, 'convert').peak_rss);
-  row('file size', p => S('ursa', 'convert').bytes / S(p, 'convert').bytes);
-  row('write alone (data in memory): time (median)', p => S('ursa', 'write').seconds / S(p, 'write').seconds);
-  row('write alone: time (best run)', p => S('ursa', 'write').best / S(p, 'write').best);
-  row('write alone: peak RSS (process, data loaded)', p => S('ursa', 'write').peak_rss / S(p, 'write').peak_rss);
-  lines.push('');
-}
-lines.push('| tool | measurement | seconds (median) | best | all runs | rows/s (median) | output MB | peak RSS MiB | CPU | process wall s |');
-lines.push('| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |');
-for (const s of Object.values(summary)) {
-  lines.push(`| ${s.tool} | ${s.mode === 'convert' ? 'NDJSON → Parquet' : 'write alone'} | ${s.seconds.toFixed(3)} | ${s.best.toFixed(3)} | ${s.seconds_all.map(x => x.toFixed(2)).join(', ')} | ${(s.rows_per_second / 1e6).toFixed(2)} M | ${(s.bytes / 1e6).toFixed(1)} | ${(s.peak_rss / 2 ** 20).toFixed(0)} | ${s.cpu_percent}% | ${s.wall.toFixed(2)} |`);
-}
-const loads = results.map(r => r.load1);
-lines.push('', `1-minute load average at the start of the runs: ${Math.min(...loads).toFixed(2)} .. ${Math.max(...loads).toFixed(2)} (2 cores).`);
+
 const machine = {
   cpu: cpus()[0]?.model, cores: cpus().length, memory_gib: +(totalmem() / 2 ** 30).toFixed(1), kernel: release(), host: hostname(),
   os: existsSync('/etc/debian_version') ? `Debian ${readFileSync('/etc/debian_version', 'utf8').trim()}` : 'unknown', node: process.version,
 };
 let commit = 'unknown';
 try { commit = execFileSync('git', ['-C', REPO, 'log', '-1', '--format=%h %s'], { encoding: 'utf8' }).trim(); } catch { /* not a checkout */ }
+const summary = summarize(results, ROWS);
 const report = {
   date: new Date().toISOString(), rows: ROWS, input_bytes: manifest.bytes, runs: RUNS, threads: THREADS, ursa: URSA, ursa_build: buildType(URSA), commit, machine,
   summary, footers, same_data: mismatches.length === 0, check, results: results.map(({ stats, argv, out, ...r }) => ({ ...r, stats })),
 };
 const stamp = report.date.replace(/[:.]/g, '-');
 writeFileSync(join(DIR, `results-${stamp}.json`), JSON.stringify(report, null, 1) + '\n');
-const md = [`# ${ROWS} rows, ${(manifest.bytes / 1e6).toFixed(0)} MB NDJSON; ${RUNS} runs each; peers with ${THREADS} threads; ${report.date}`, '',
-  `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memory_gib} GiB, ${machine.os}, kernel ${machine.kernel}, node ${machine.node}. Ursa ${URSA} (${report.ursa_build}) at ${commit}.`, '',
-  ...lines, '', 'Commands:', '', ...Object.values(summary).map(s => `- ${s.tool} ${s.mode}: \`${s.command.replace(REPO + '/', '')}\``), '',
-  `Row groups / encodings of the NDJSON → Parquet outputs: ${JSON.stringify(footers)}`, '',
-  `Same data in every output: ${report.same_data}`].join('\n');
+const md = render(report);
 writeFileSync(join(DIR, `results-${stamp}.md`), md + '\n');
 console.log(md);
 log(`written ${join(DIR, `results-${stamp}.json`)} and .md`);
