@@ -75,8 +75,9 @@ typedef struct req {
     bool scanning;
     ursa_body_t in; /* decompression and format, in front of scan */
     ursa_err_t in_err;
-    int in_rc; /* URSA_EFORMAT: broken compression (400) */
-    int fatal; /* an internal failure while scanning */
+    int in_rc;           /* URSA_EFORMAT: broken compression (400) */
+    bool all_or_nothing; /* ?mode=all_or_nothing */
+    int fatal;           /* an internal failure while scanning */
 } req_t;
 
 /* ---------------------------------------------------------------------------
@@ -309,7 +310,7 @@ static int answer_json(const req_t *q, ursa_buf_t *b)
 {
     const ursa_ndjson_t *s = &q->scan;
     int rc = ursa_buf_printf(b, "{\"accepted\":%llu,\"rejected\":%llu,\"errors\":[",
-                             (unsigned long long)q->batch->nrows, (unsigned long long)s->rejected);
+                             (unsigned long long)q->accepted, (unsigned long long)s->rejected);
     for (size_t i = 0; i < s->nerrors && rc == URSA_OK; i++) {
         const ursa_row_error_t *e = &s->errors[i];
         rc = ursa_buf_printf(b, "%s{\"row\":%llu,\"column\":", i ? "," : "", (unsigned long long)e->row);
@@ -375,6 +376,7 @@ static enum MHD_Result finish_records(ursa_server_t *srv, struct MHD_Connection 
 
     q->accepted = q->batch->nrows;
     q->rejected = q->scan.rejected;
+    if (q->all_or_nothing && q->rejected) q->accepted = 0; /* one bad record: nothing is stored */
     q->status = q->accepted || q->scan.records == 0 ? MHD_HTTP_OK : MHD_HTTP_BAD_REQUEST;
     if (answer_json(q, &q->answer))
         return fail_records(srv, c, q, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
@@ -573,6 +575,11 @@ static enum MHD_Result start(ursa_server_t *srv, struct MHD_Connection *c, req_t
             return send_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
                               "Content-Type must be application/x-ndjson (NDJSON; also application/ndjson, "
                               "application/jsonl), application/json (a JSON array of objects) or text/csv");
+        const char *mode = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "mode");
+        if (mode && strcmp(mode, "accept_valid") && strcmp(mode, "all_or_nothing"))
+            return send_error(c, MHD_HTTP_BAD_REQUEST,
+                              "mode must be accept_valid (the default) or all_or_nothing");
+        q->all_or_nothing = mode && !strcmp(mode, "all_or_nothing");
         int enc = ursa_body_encoding(
             MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING));
         if (enc < 0)

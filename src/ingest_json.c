@@ -741,6 +741,7 @@ static const char *parse_object(ursa_ndjson_t *p, cur_t s, cur_t end, int *col)
         s = skip_ws(s + 1, end);
         if (s >= end) return R_MALFORMED;
         if (f < 0) {
+            if (sc->reject_unknown) return "field not in the schema (the dataset rejects unknown fields)";
             if ((r = skip_value(&s, end))) return r;
         } else {
             *col = f;

@@ -265,7 +265,8 @@ int ursa_schema_parse(const char *json, size_t len, ursa_schema_t *out, ursa_err
     json_t *val;
     json_object_foreach(root, key, val)
     {
-        if (strcmp(key, "columns") && strcmp(key, "time_column") && strcmp(key, "flush")) {
+        if (strcmp(key, "columns") && strcmp(key, "time_column") && strcmp(key, "flush") &&
+            strcmp(key, "unknown_fields")) {
             rc = ursa_err_set(err, URSA_EINVAL, "unknown schema field \"%.64s\"", key);
             goto out;
         }
@@ -344,6 +345,18 @@ int ursa_schema_parse(const char *json, size_t len, ursa_schema_t *out, ursa_err
     /* Files are partitioned by the UTC day of the time column, so every
      * dataset has one and it is never null. */
     if ((rc = parse_flush(json_object_get(root, "flush"), &out->flush, err))) goto out;
+    json_t *uf = json_object_get(root, "unknown_fields");
+    if (uf) {
+        const char *v = json_is_string(uf) ? json_string_value(uf) : "";
+        if (!strcmp(v, "reject")) {
+            out->reject_unknown = true;
+        } else if (strcmp(v, "ignore")) {
+            rc = ursa_err_set(err, URSA_EINVAL,
+                              "\"unknown_fields\" must be \"ignore\" (the default) or \"reject\"%s",
+                              !strcmp(v, "evolve") ? " (\"evolve\" is not available yet)" : "");
+            goto out;
+        }
+    }
     json_t *tc = json_object_get(root, "time_column");
     if (!tc) goto out;
     if (!json_is_string(tc)) {
@@ -406,6 +419,7 @@ int ursa_schema_to_json(const ursa_schema_t *s, ursa_buf_t *b)
         }
         if (rc == URSA_OK) rc = ursa_buf_push(b, '}');
     }
+    if (rc == URSA_OK && s->reject_unknown) rc = ursa_buf_printf(b, ",\"unknown_fields\":\"reject\"");
     if (rc) return rc;
     if (s->time_column >= 0)
         return ursa_buf_printf(b, ",\"time_column\":\"%s\"}", s->fields[s->time_column].name);
@@ -415,7 +429,8 @@ int ursa_schema_to_json(const ursa_schema_t *s, ursa_buf_t *b)
 bool ursa_schema_equal(const ursa_schema_t *a, const ursa_schema_t *b)
 {
     if (a->nfields != b->nfields || a->time_column != b->time_column) return false;
-    if (memcmp(&a->flush, &b->flush, sizeof(a->flush))) return false;
+    if (memcmp(&a->flush, &b->flush, sizeof(a->flush)) || a->reject_unknown != b->reject_unknown)
+        return false;
     for (size_t i = 0; i < a->nfields; i++) {
         const ursa_field_t *x = &a->fields[i], *y = &b->fields[i];
         if (x->type != y->type || x->nullable != y->nullable || strcmp(x->name, y->name)) return false;

@@ -83,6 +83,7 @@ typedef struct ursa_schema {
     size_t nfields;
     int time_column;           /* index of the timestamp that partitions files, or -1 when there is none */
     ursa_flush_policy_t flush; /* the dataset's own flush policy ("flush" in the document) */
+    bool reject_unknown;       /* "unknown_fields": "reject" (a record with a field not here is rejected) */
 } ursa_schema_t;
 
 /* Bytes per value in a column's values buffer for fixed-width types; 0 for

@@ -43,7 +43,7 @@ test('formats and encodings, end to end', async t => {
     let r = await server.put('/v1/datasets/f', SCHEMA);
     assert.equal(r.status, 201, r.text);
 
-    const post = (body, headers) => server.request('POST', '/v1/datasets/f/records', { body, headers });
+    const post = (body, headers, query = '') => server.request('POST', `/v1/datasets/f/records${query}`, { body, headers });
     const expectAccepted = (res, n, what) => {
       assert.equal(res.status, 200, `${what}: ${res.status} ${res.text}`);
       assert.equal(res.json.accepted, n, `${what}: ${res.text}`);
@@ -90,6 +90,26 @@ test('formats and encodings, end to end', async t => {
     assert.equal(r.status, 415, `br: ${r.status} ${r.text}`);
     r = await post(gzipSync(ndjson([9998])).subarray(0, 20), { 'content-type': 'application/x-ndjson', 'content-encoding': 'gzip' });
     assert.equal(r.status, 400, `truncated gzip: ${r.status} ${r.text}`);
+
+    // ?mode=all_or_nothing: one bad record and nothing of the request is stored.
+    r = await post(ndjson([9000, 9001]) + '{"ts":"2024-03-01T12:00:00Z","id":"bad"}\n', { 'content-type': 'application/x-ndjson' }, '?mode=all_or_nothing');
+    assert.equal(r.status, 400, `all_or_nothing with a bad record: ${r.status} ${r.text}`);
+    assert.equal(r.json.accepted, 0, r.text);
+    assert.deepEqual(r.json.errors.map(e => [e.row, e.column]), [[3, 'id']], r.text);
+    r = await post(ndjson([1500, 1501]), { 'content-type': 'application/x-ndjson' }, '?mode=all_or_nothing');
+    expectAccepted(r, 2, 'all_or_nothing, all good'); [1500, 1501].forEach(i => sent.add(i));
+    r = await post(ndjson([9002]), { 'content-type': 'application/x-ndjson' }, '?mode=most');
+    assert.equal(r.status, 400, `unknown mode: ${r.status} ${r.text}`);
+
+    // "unknown_fields": "reject" on a second dataset.
+    r = await server.put('/v1/datasets/strict', { ...SCHEMA, unknown_fields: 'reject' });
+    assert.equal(r.status, 201, r.text);
+    assert.equal(r.json.schema.unknown_fields, 'reject', r.text);
+    r = await server.request('POST', '/v1/datasets/strict/records', { body: ndjson([1]) + '{"ts":"2024-03-01T12:00:00Z","id":2,"extra":1}\n', headers: { 'content-type': 'application/x-ndjson' } });
+    assert.equal(r.json?.accepted, 1, r.text);
+    assert.deepEqual(r.json.errors.map(e => e.row), [2], r.text);
+    r = await server.put('/v1/datasets/evolving', { ...SCHEMA, unknown_fields: 'evolve' });
+    assert.equal(r.status, 400, `evolve is not available yet: ${r.status} ${r.text}`);
 
     r = await server.get('/v1/datasets/f');
     assert.equal(r.json.buffered_rows, sent.size, `buffered rows: ${r.text}`);
