@@ -452,7 +452,20 @@ static enum MHD_Result do_put_dataset(ursa_server_t *srv, struct MHD_Connection 
     if (q->too_large) return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "schema document larger than 1 MiB");
     bool created;
     ursa_err_t err = {0};
-    int rc = ursa_catalog_create(srv->cat, q->name, (const char *)q->body.data, q->body.len, &created, &err);
+    /* Defaults must be values of their columns: try them with a scanner. */
+    ursa_schema_t s;
+    int rc = ursa_schema_parse((const char *)q->body.data, q->body.len, &s, &err);
+    if (rc == URSA_OK) {
+        ursa_batch_t b;
+        ursa_ndjson_t p;
+        if ((rc = ursa_batch_init(&b, &s)) == URSA_OK) {
+            if ((rc = ursa_ndjson_init_err(&p, &s, &b, 0, &err)) == URSA_OK) ursa_ndjson_free(&p);
+            ursa_batch_free(&b);
+        }
+        ursa_schema_free(&s);
+    }
+    if (rc == URSA_OK)
+        rc = ursa_catalog_create(srv->cat, q->name, (const char *)q->body.data, q->body.len, &created, &err);
     if (rc) return send_error(c, status_for(rc), err.msg[0] ? err.msg : ursa_strstatus(rc));
     ursa_dataset_t *d = ursa_catalog_get(srv->cat, q->name);
     ursa_buf_t b = {0};

@@ -40,6 +40,15 @@ static const char R_SURROGATE[] = "unpaired UTF-16 surrogate in \\u escape";
 static const char R_UNTERMINATED[] = "unterminated string";
 static const char R_NOMEM[] = "out of memory";
 static const char R_NONFINITE[] = "NaN and Infinity are not JSON numbers";
+static const char R_TOO_LONG[] = "longer than the column's max_length";
+
+/* Characters (code points) of valid UTF-8. */
+static size_t utf8_chars(const unsigned char *s, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) k += (s[i] & 0xC0) != 0x80;
+    return k;
+}
 
 /* ---------------------------------------------------------------------------
  * Lexical helpers
@@ -401,9 +410,9 @@ static int lookup(ursa_ndjson_t *p, const unsigned char *k, size_t n)
     if ((size_t)g < sc->nfields && sc->fields[g].name_len == n && memcmp(sc->fields[g].name, k, n) == 0)
         return g;
     for (uint32_t i = name_hash(k, n) & p->slot_mask;; i = (i + 1) & p->slot_mask) {
-        int32_t f = p->slots[i];
-        if (f < 0) return -1;
-        if (sc->fields[f].name_len == n && memcmp(sc->fields[f].name, k, n) == 0) return f;
+        int32_t e = p->slots[i];
+        if (e < 0) return -1;
+        if (p->names[e].n == n && memcmp(p->names[e].s, k, n) == 0) return p->names[e].field;
     }
 }
 
@@ -554,6 +563,7 @@ static const char *append_text(ursa_ndjson_t *p, const ursa_field_t *f, ursa_col
     const char *r, *t = (const char *)v;
     switch (f->type) {
     case URSA_TYPE_STRING:
+        if (f->max_length && utf8_chars(v, n) > f->max_length) return R_TOO_LONG;
         return ursa_column_append_str(c, v, n) ? R_NOMEM : NULL;
     case URSA_TYPE_TIMESTAMP: {
         int64_t x;
@@ -578,6 +588,7 @@ static const char *append_text(ursa_ndjson_t *p, const ursa_field_t *f, ursa_col
     case URSA_TYPE_BINARY:
         p->bytes.len = 0;
         if ((r = ursa_parse_base64(t, n, &p->bytes))) return r;
+        if (f->max_length && p->bytes.len > f->max_length) return R_TOO_LONG;
         return ursa_column_append_str(c, p->bytes.data, p->bytes.len) ? R_NOMEM : NULL;
     case URSA_TYPE_DECIMAL:
         return append_decimal(f, c, t, n);
@@ -651,6 +662,7 @@ static const char *parse_field(ursa_ndjson_t *p, const ursa_field_t *f, ursa_col
     if (f->type == URSA_TYPE_JSON) {
         cur_t e = s;
         if ((r = skip_value(&e, end))) return r;
+        if (f->max_length && utf8_chars(s, (size_t)(e - s)) > f->max_length) return R_TOO_LONG;
         *ps = e;
         return ursa_column_append_str(c, s, (size_t)(e - s)) ? R_NOMEM : NULL;
     }
@@ -764,6 +776,11 @@ done:
     if (skip_ws(s, end) != end) return R_TRAILING;
     for (size_t i = 0; i < sc->nfields; i++) {
         if (p->seen[i] == gen) continue;
+        if (p->has_defaults && ursa_column_valid(&p->defaults.cols[i], 0)) {
+            uint32_t zero = 0;
+            if (ursa_column_take(&b->cols[i], &p->defaults.cols[i], &zero, 1)) return R_NOMEM;
+            continue;
+        }
         if (!sc->fields[i].nullable) {
             *col = (int)i;
             return R_MISSING;
@@ -798,25 +815,64 @@ int ursa_ndjson_record(ursa_ndjson_t *p, const char *line, size_t n)
 
 int ursa_ndjson_init(ursa_ndjson_t *p, const ursa_schema_t *s, ursa_batch_t *b, size_t max_record)
 {
+    return ursa_ndjson_init_err(p, s, b, max_record, NULL);
+}
+
+int ursa_ndjson_init_err(ursa_ndjson_t *p, const ursa_schema_t *s, ursa_batch_t *b, size_t max_record,
+                         ursa_err_t *err)
+{
     memset(p, 0, sizeof(*p));
     p->schema = s;
     p->batch = b;
     p->max_record = max_record ? max_record : URSA_MAX_RECORD_DEFAULT;
+    size_t nnames = 0;
+    bool defaults = false;
+    for (size_t i = 0; i < s->nfields; i++) {
+        nnames += 1 + s->fields[i].naliases;
+        defaults |= s->fields[i].default_json != NULL;
+    }
     p->seen = ursa_calloc(s->nfields + 1, sizeof(*p->seen));
+    p->names = ursa_calloc(nnames + 1, sizeof(*p->names));
     uint32_t nslots = 8;
-    while (nslots < 2 * s->nfields) nslots *= 2;
+    while (nslots < 2 * nnames) nslots *= 2;
     p->slots = ursa_malloc(nslots * sizeof(*p->slots));
-    if (!p->seen || !p->slots) {
+    if (!p->seen || !p->slots || !p->names) {
         ursa_ndjson_free(p);
         return URSA_ENOMEM;
     }
     memset(p->slots, 0xff, nslots * sizeof(*p->slots));
     p->slot_mask = nslots - 1;
+    size_t e = 0;
     for (size_t i = 0; i < s->nfields; i++) {
-        uint32_t h = name_hash((const unsigned char *)s->fields[i].name, s->fields[i].name_len);
-        uint32_t k = h & p->slot_mask;
-        while (p->slots[k] >= 0) k = (k + 1) & p->slot_mask;
-        p->slots[k] = (int32_t)i;
+        for (size_t a = 0; a <= s->fields[i].naliases; a++, e++) {
+            const char *nm = a ? s->fields[i].aliases[a - 1] : s->fields[i].name;
+            p->names[e] = (struct ursa_name_ent){nm, strlen(nm), (int)i};
+            uint32_t k = name_hash((const unsigned char *)nm, p->names[e].n) & p->slot_mask;
+            while (p->slots[k] >= 0) k = (k + 1) & p->slot_mask;
+            p->slots[k] = (int32_t)e;
+        }
+    }
+    if (defaults) {
+        /* Parse each default once, as a value of its field, into a one-row batch. */
+        int rc = ursa_batch_init(&p->defaults, s);
+        p->has_defaults = rc == URSA_OK;
+        for (size_t i = 0; i < s->nfields && rc == URSA_OK; i++) {
+            const ursa_field_t *f = &s->fields[i];
+            const char *r = NULL;
+            if (!f->default_json) {
+                rc = ursa_column_append_null(&p->defaults.cols[i]) ? URSA_ENOMEM : URSA_OK;
+                continue;
+            }
+            cur_t d = (cur_t)f->default_json, dend = d + strlen(f->default_json);
+            if ((r = parse_field(p, f, &p->defaults.cols[i], &d, dend)) || skip_ws(d, dend) != dend) {
+                rc = ursa_err_set(err, URSA_EINVAL, "column \"%s\": the default %s does not fit: %s", f->name,
+                                  f->default_json, r ? r : "trailing characters");
+            }
+        }
+        if (rc) {
+            ursa_ndjson_free(p);
+            return rc;
+        }
     }
     return URSA_OK;
 }
@@ -828,6 +884,10 @@ void ursa_ndjson_free(ursa_ndjson_t *p)
     ursa_buf_free(&p->bytes);
     ursa_free(p->seen);
     ursa_free(p->slots);
+    ursa_free(p->names);
+    p->names = NULL;
+    if (p->has_defaults) ursa_batch_free(&p->defaults);
+    p->has_defaults = false;
     p->seen = NULL;
     p->slots = NULL;
 }

@@ -52,14 +52,25 @@ typedef struct ursa_ndjson {
     uint32_t *seen;   /* per field: generation in which it was last set */
     uint32_t gen;
     int guess;      /* field expected next (fields usually come in order) */
-    int32_t *slots; /* open-addressing table of field indexes, -1 empty */
+    int32_t *slots; /* open-addressing table of indexes into names, -1 empty */
     uint32_t slot_mask;
+    struct ursa_name_ent {
+        const char *s;
+        size_t n;
+        int field;
+    } * names;             /* every field name and alias */
+    ursa_batch_t defaults; /* one row: each field's default (nulls where none) */
+    bool has_defaults;
 } ursa_ndjson_t;
 
 /* Prepares a scanner that appends to batch b (whose columns follow schema
- * s). Both must outlive the scanner. max_record 0 means the default. */
+ * s). Both must outlive the scanner. max_record 0 means the default.
+ * URSA_EINVAL (with err set, when not NULL) when a field's default does not
+ * fit its type: call it once when a schema is created to check that. */
 int ursa_ndjson_init(ursa_ndjson_t *p, const ursa_schema_t *s, ursa_batch_t *b,
                      size_t max_record) URSA_MUST_CHECK;
+int ursa_ndjson_init_err(ursa_ndjson_t *p, const ursa_schema_t *s, ursa_batch_t *b, size_t max_record,
+                         ursa_err_t *err) URSA_MUST_CHECK;
 
 /* Feeds the next n bytes of the body. Returns URSA_OK, or URSA_ENOMEM when
  * memory ran out (row errors are not failures: they are recorded). */

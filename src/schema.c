@@ -115,7 +115,12 @@ bool ursa_name_valid(const char *s, size_t n)
 
 void ursa_schema_free(ursa_schema_t *s)
 {
-    for (size_t i = 0; i < s->nfields; i++) ursa_free(s->fields[i].name);
+    for (size_t i = 0; i < s->nfields; i++) {
+        ursa_free(s->fields[i].name);
+        for (size_t k = 0; k < s->fields[i].naliases; k++) ursa_free(s->fields[i].aliases[k]);
+        ursa_free(s->fields[i].aliases);
+        ursa_free(s->fields[i].default_json);
+    }
     ursa_free(s->fields);
     memset(s, 0, sizeof(*s));
     s->time_column = -1;
@@ -181,6 +186,41 @@ static int parse_type_options(json_t *c, ursa_field_t *f, ursa_err_t *err)
         f->encoding = (ursa_encoding_t)e;
         const char *why = encoding_fits(f);
         if (why) return ursa_err_set(err, URSA_EINVAL, "column \"%s\": %s", name, why);
+    }
+    json_t *ja = json_object_get(c, "aliases"), *jd = json_object_get(c, "default"),
+           *jm = json_object_get(c, "max_length");
+    if (ja) {
+        size_t i;
+        json_t *a;
+        if (!json_is_array(ja) || json_array_size(ja) > 16)
+            return ursa_err_set(err, URSA_EINVAL,
+                                "column \"%s\": \"aliases\" must be a list of up to 16 names", name);
+        f->aliases = ursa_calloc(json_array_size(ja) + 1, sizeof(char *));
+        if (!f->aliases) return URSA_ENOMEM;
+        json_array_foreach(ja, i, a)
+        {
+            if (!json_is_string(a) || json_string_length(a) == 0 || json_string_length(a) > URSA_NAME_MAX ||
+                strlen(json_string_value(a)) != json_string_length(a))
+                return ursa_err_set(err, URSA_EINVAL, "column \"%s\": aliases must be names of 1 to %d bytes",
+                                    name, URSA_NAME_MAX);
+            if (!(f->aliases[f->naliases] = ursa_strdup(json_string_value(a)))) return URSA_ENOMEM;
+            f->naliases++;
+        }
+    }
+    if (jd && !json_is_null(jd)) {
+        f->default_json = json_dumps(jd, JSON_ENCODE_ANY | JSON_COMPACT);
+        if (!f->default_json) return URSA_ENOMEM;
+        char *copy = ursa_strdup(f->default_json); /* jansson's allocation, ours from here */
+        free(f->default_json);
+        if (!(f->default_json = copy)) return URSA_ENOMEM;
+    }
+    if (jm) {
+        json_int_t m = json_is_integer(jm) ? json_integer_value(jm) : 0;
+        if (m < 1 || m > UINT32_MAX || !(ursa_type_varlen(f->type)))
+            return ursa_err_set(
+                err, URSA_EINVAL,
+                "column \"%s\": \"max_length\" is a positive integer, for string, binary and json", name);
+        f->max_length = (uint32_t)m;
     }
     if (jb) {
         if (!json_is_boolean(jb))
@@ -292,8 +332,9 @@ int ursa_schema_parse(const char *json, size_t len, ursa_schema_t *out, ursa_err
             rc = ursa_err_set(err, URSA_EINVAL, "columns[%zu] must be an object", i);
             goto out;
         }
-        static const char *const column_keys[] = {"name", "type", "nullable", "precision",   "scale",
-                                                  "unit", "utc",  "encoding", "bloom_filter"};
+        static const char *const column_keys[] = {"name",         "type",    "nullable", "precision",
+                                                  "scale",        "unit",    "utc",      "encoding",
+                                                  "bloom_filter", "aliases", "default",  "max_length"};
         json_object_foreach(c, key, val)
         {
             if (lookup_name(column_keys, URSA_ARRAY_LEN(column_keys), key) < 0) {
@@ -344,6 +385,21 @@ int ursa_schema_parse(const char *json, size_t len, ursa_schema_t *out, ursa_err
     }
     /* Files are partitioned by the UTC day of the time column, so every
      * dataset has one and it is never null. */
+    /* Every name a record may use must lead to one field. */
+    for (size_t i = 0; i < out->nfields; i++)
+        for (size_t a = 0; a < out->fields[i].naliases; a++) {
+            const char *al = out->fields[i].aliases[a];
+            bool clash = ursa_schema_find(out, al, strlen(al)) >= 0;
+            for (size_t j = 0; j < out->nfields && !clash; j++)
+                for (size_t b2 = 0; b2 < out->fields[j].naliases && !clash; b2++)
+                    clash = (j != i || b2 != a) && !strcmp(al, out->fields[j].aliases[b2]);
+            if (clash) {
+                rc =
+                    ursa_err_set(err, URSA_EINVAL, "alias \"%.64s\" of column \"%s\" names another field too",
+                                 al, out->fields[i].name);
+                goto out;
+            }
+        }
     if ((rc = parse_flush(json_object_get(root, "flush"), &out->flush, err))) goto out;
     json_t *uf = json_object_get(root, "unknown_fields");
     if (uf) {
@@ -395,6 +451,13 @@ int ursa_schema_to_json(const ursa_schema_t *s, ursa_buf_t *b)
         if (rc == URSA_OK && f->encoding != URSA_ENC_AUTO)
             rc = ursa_buf_printf(b, ",\"encoding\":\"%s\"", encoding_names[f->encoding]);
         if (rc == URSA_OK && f->bloom_filter) rc = ursa_buf_printf(b, ",\"bloom_filter\":true");
+        for (size_t k = 0; k < f->naliases && rc == URSA_OK; k++) {
+            rc = ursa_buf_printf(b, "%s", k ? "," : ",\"aliases\":[");
+            if (rc == URSA_OK) rc = ursa_buf_json_str(b, f->aliases[k], strlen(f->aliases[k]));
+            if (rc == URSA_OK && k + 1 == f->naliases) rc = ursa_buf_push(b, ']');
+        }
+        if (rc == URSA_OK && f->default_json) rc = ursa_buf_printf(b, ",\"default\":%s", f->default_json);
+        if (rc == URSA_OK && f->max_length) rc = ursa_buf_printf(b, ",\"max_length\":%u", f->max_length);
         if (rc == URSA_OK) rc = ursa_buf_push(b, '}');
     }
     if (rc) return rc;
@@ -437,6 +500,12 @@ bool ursa_schema_equal(const ursa_schema_t *a, const ursa_schema_t *b)
         if (x->precision != y->precision || x->scale != y->scale || x->unit != y->unit || x->utc != y->utc)
             return false;
         if (x->encoding != y->encoding || x->bloom_filter != y->bloom_filter) return false;
+        if (x->max_length != y->max_length || x->naliases != y->naliases) return false;
+        if (!!x->default_json != !!y->default_json ||
+            (x->default_json && strcmp(x->default_json, y->default_json)))
+            return false;
+        for (size_t k = 0; k < x->naliases; k++)
+            if (strcmp(x->aliases[k], y->aliases[k])) return false;
     }
     return true;
 }

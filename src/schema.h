@@ -62,6 +62,11 @@ typedef struct ursa_field {
     bool utc;              /* TIMESTAMP: default true */
     ursa_encoding_t encoding;
     bool bloom_filter; /* write a split-block bloom filter for this column */
+    /* harmonization */
+    char **aliases; /* other names a record may use for this field (owned) */
+    size_t naliases;
+    char *default_json;  /* JSON text of the value a missing field gets, or NULL (owned) */
+    uint32_t max_length; /* string/json: characters, binary: bytes; 0: no limit */
 } ursa_field_t;
 
 /* When a dataset's buffer is flushed; 0 means "not set" (inherit the

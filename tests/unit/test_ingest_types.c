@@ -351,8 +351,56 @@ TEST(batch_encoding_round_trip)
     ursa_schema_free(&s);
 }
 
+TEST(harmonization_aliases_defaults_max_length)
+{
+    const char js[] =
+        "{\"columns\":[{\"name\":\"user_id\",\"type\":\"int64\",\"aliases\":[\"userId\",\"uid\"]},"
+        "{\"name\":\"country\",\"type\":\"string\",\"nullable\":false,\"default\":\"??\","
+        "\"max_length\":3},{\"name\":\"n\",\"type\":\"int32\",\"default\":7}]}";
+    ursa_schema_t s;
+    ursa_err_t err;
+    CHECK(ursa_schema_parse(js, strlen(js), &s, &err) == URSA_OK);
+    ursa_batch_t b;
+    ursa_ndjson_t p;
+    CHECK(ursa_batch_init(&b, &s) == URSA_OK && ursa_ndjson_init(&p, &s, &b, 0) == URSA_OK);
+    const char body[] =
+        "{\"userId\":1,\"country\":\"NLD\"}\n"                 /* alias */
+        "{\"uid\":2}\n"                                        /* defaults for country and n */
+        "{\"user_id\":3,\"uid\":4}\n"                          /* the same field twice */
+        "{\"user_id\":5,\"country\":\"Nether\"}\n"             /* too long */
+        "{\"user_id\":6,\"country\":\"日本国\",\"n\":null}\n"; /* 3 characters; explicit null */
+    CHECK(ursa_ndjson_feed(&p, body, sizeof(body) - 1) == URSA_OK && ursa_ndjson_finish(&p) == URSA_OK);
+    CHECK_EQ_INT(b.nrows, 3);
+    CHECK(p.nerrors == 2 && p.errors[0].row == 3 && p.errors[1].row == 4 &&
+          strstr(p.errors[1].reason, "max_length"));
+    CHECK(ursa_column_i64(&b.cols[0], 0) == 1 && ursa_column_i64(&b.cols[0], 1) == 2);
+    size_t n;
+    const uint8_t *c = ursa_column_str(&b.cols[1], 1, &n);
+    CHECK(n == 2 && !memcmp(c, "??", 2));
+    CHECK(((const int32_t *)(const void *)b.cols[2].values.data)[1] == 7);
+    CHECK(ursa_column_valid(&b.cols[2], 0));  /* the default fills a missing n */
+    CHECK(!ursa_column_valid(&b.cols[2], 2)); /* an explicit null stays null */
+    ursa_ndjson_free(&p);
+    ursa_batch_free(&b);
+    ursa_schema_free(&s);
+
+    /* A default that does not fit its column, and aliases that clash. */
+    const char bad1[] = "{\"columns\":[{\"name\":\"n\",\"type\":\"int8\",\"default\":300}]}";
+    CHECK(ursa_schema_parse(bad1, strlen(bad1), &s, &err) == URSA_OK);
+    CHECK(ursa_batch_init(&b, &s) == URSA_OK);
+    CHECK(ursa_ndjson_init_err(&p, &s, &b, 0, &err) == URSA_EINVAL && strstr(err.msg, "default"));
+    ursa_batch_free(&b);
+    ursa_schema_free(&s);
+    const char bad2[] = "{\"columns\":[{\"name\":\"a\",\"type\":\"int8\",\"aliases\":[\"b\"]},"
+                        "{\"name\":\"b\",\"type\":\"int8\"}]}";
+    CHECK(ursa_schema_parse(bad2, strlen(bad2), &s, &err) == URSA_EINVAL);
+    const char bad3[] = "{\"columns\":[{\"name\":\"a\",\"type\":\"int8\",\"max_length\":3}]}";
+    CHECK(ursa_schema_parse(bad3, strlen(bad3), &s, &err) == URSA_EINVAL);
+}
+
 int main(void)
 {
+    RUN(harmonization_aliases_defaults_max_length);
     RUN(batch_encoding_round_trip);
     RUN(narrow_integers);
     RUN(float32);
