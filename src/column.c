@@ -207,7 +207,9 @@ int ursa_batch_encode(const ursa_batch_t *b, ursa_buf_t *out)
         if (c->type == URSA_TYPE_BOOL) {
             rc = ursa_buf_append(out, c->values.data, bm);
         } else if (ursa_type_varlen(c->type)) {
-            rc = ursa_buf_append(out, c->offsets.data, (c->length + 1) * 8);
+            int64_t zero = 0; /* a column that never had a row has no offsets yet */
+            rc = c->offsets.data ? ursa_buf_append(out, c->offsets.data, (c->length + 1) * 8)
+                                 : ursa_buf_append(out, &zero, 8);
             if (rc == URSA_OK) rc = ursa_buf_append(out, c->data.data, c->data.len);
         } else {
             rc = ursa_buf_append(out, c->values.data, c->length * c->width);

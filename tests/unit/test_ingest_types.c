@@ -344,6 +344,15 @@ TEST(batch_encoding_round_trip)
         CHECK(ursa_batch_decode(&c, &s, e1.data, cut) == URSA_EFORMAT);
         ursa_batch_free(&c);
     }
+    /* A batch with no rows (string columns without offsets yet) too. */
+    ursa_batch_t empty;
+    CHECK(ursa_batch_init(&empty, &s) == URSA_OK);
+    e1.len = 0;
+    CHECK(ursa_batch_encode(&empty, &e1) == URSA_OK);
+    CHECK(ursa_batch_init(&c, &s) == URSA_OK);
+    CHECK(ursa_batch_decode(&c, &s, e1.data, e1.len) == URSA_OK && c.nrows == 0);
+    ursa_batch_free(&c);
+    ursa_batch_free(&empty);
     ursa_buf_free(&e1);
     ursa_buf_free(&e2);
     ursa_ndjson_free(&p);
