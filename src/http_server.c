@@ -39,7 +39,8 @@ struct ursa_server {
     ursa_catalog_t *cat;
     ursa_server_opts_t o;
     uint16_t port;
-    atomic_int inflight; /* requests begun and not yet completed */
+    atomic_int inflight;  /* requests begun and not yet completed */
+    atomic_bool stopping; /* shutting down: requests that start now are refused */
 };
 
 enum route {
@@ -670,6 +671,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         if (!q) return MHD_NO;
         *con_cls = q;
         atomic_fetch_add(&srv->inflight, 1);
+        if (atomic_load(&srv->stopping)) {
+            /* A new request on a kept-alive connection after shutdown began:
+             * refuse it at once, so nothing gets suspended on the WAL while
+             * the daemon stops. */
+            q->started = false;
+            return send_retry(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the server is shutting down", 1);
+        }
         bool answered;
         enum MHD_Result ret = start(srv, c, q, url, method, &answered);
         q->started = !answered;
@@ -834,6 +842,9 @@ void ursa_server_stop(ursa_server_t **sp, unsigned deadline_ms)
     ursa_server_t *s = *sp;
     if (!s) return;
     MHD_socket fd = MHD_quiesce_daemon(s->mhd);
+    /* Order matters: refuse new requests first, then wait for the ones
+     * that began (they are counted before they look at the flag). */
+    atomic_store(&s->stopping, true);
     struct timespec t0, now;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     /* Idle keep-alive connections do not hold shutdown up; requests do. */
