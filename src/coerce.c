@@ -52,7 +52,7 @@ static const char *with_libc(const char *p, size_t n, bool single, double *d, fl
     char small[64], *tmp = small;
     if (n >= sizeof(small)) {
         tmp = ursa_malloc(n + 1);
-        if (!tmp) return "out of memory";
+        if (!tmp) return ursa_reason_nomem;
     }
     memcpy(tmp, p, n);
     tmp[n] = '\0';
@@ -403,7 +403,7 @@ const char *ursa_parse_base64(const char *p, size_t n, ursa_buf_t *out)
     if (len >= 1 && p[len - 1] == '=') len--;
     if (len >= 1 && p[len - 1] == '=') len--;
     if (len % 4 == 1 || (len != n && (n % 4) != 0)) return "invalid base64 length";
-    if (ursa_buf_reserve(out, len / 4 * 3 + 3)) return "out of memory";
+    if (ursa_buf_reserve(out, len / 4 * 3 + 3)) return ursa_reason_nomem;
     uint8_t *o = out->data + out->len;
     uint32_t acc = 0;
     int bits = 0;

@@ -15,6 +15,8 @@ static const char *const status_names[] = {
     "ELIMIT", "EFORMAT", "EINTERNAL", "ENOTSUP", "EAUTH",
 };
 
+const char ursa_reason_nomem[] = "out of memory";
+
 const char *ursa_strstatus(int rc)
 {
     if (rc < 0 || (size_t)rc >= URSA_ARRAY_LEN(status_names)) return "EUNKNOWN";

@@ -46,6 +46,11 @@ enum {
     URSA_EAUTH      /* credentials refused, or access denied */
 };
 
+/* The reason text of an allocation failure: functions that return a reason
+ * (the parsers) return this very pointer when memory ran out, so callers can
+ * tell it from a bad value by comparing pointers. */
+extern const char ursa_reason_nomem[];
+
 /* Returns a static name for a status code, e.g. "ENOMEM". */
 const char *ursa_strstatus(int rc);
 

@@ -62,7 +62,7 @@ static const char R_FIELD_COUNT[] = "wrong number of fields";
 static const char R_TOO_LARGE[] = "record larger than the maximum record size";
 static const char R_NULL[] = "null in non-null column";
 static const char R_MISSING_COL[] = "column missing from the CSV header";
-static const char R_NOMEM[] = "out of memory"; /* the text ursa_append_text_field uses too */
+#define R_NOMEM ursa_reason_nomem /* what ursa_append_text_field returns when memory ran out */
 
 /* ---------------------------------------------------------------------------
  * Scanning
@@ -209,7 +209,7 @@ static inline bool is_null(const ursa_csv_t *p, const char *s, size_t n)
 
 static inline bool is_nomem(const char *r)
 {
-    return r == R_NOMEM || strcmp(r, R_NOMEM) == 0;
+    return r == R_NOMEM;
 }
 
 /* ---------------------------------------------------------------------------

@@ -38,7 +38,7 @@ static const char R_CTRL[] = "unescaped control character in string";
 static const char R_BAD_ESC[] = "invalid escape in string";
 static const char R_SURROGATE[] = "unpaired UTF-16 surrogate in \\u escape";
 static const char R_UNTERMINATED[] = "unterminated string";
-static const char R_NOMEM[] = "out of memory";
+#define R_NOMEM ursa_reason_nomem
 static const char R_NONFINITE[] = "NaN and Infinity are not JSON numbers";
 static const char R_TOO_LONG[] = "longer than the column's max_length";
 
