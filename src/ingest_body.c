@@ -139,11 +139,15 @@ void ursa_body_free(ursa_body_t *b)
  * JSON arrays
  * ------------------------------------------------------------------------- */
 
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
 static bool blank(const ursa_buf_t *e)
 {
     for (size_t i = 0; i < e->len; i++)
-        if (!(e->data[i] == ' ' || e->data[i] == '\t' || e->data[i] == '\r' || e->data[i] == '\n'))
-            return false;
+        if (!is_blank((char)e->data[i])) return false;
     return true;
 }
 
@@ -161,7 +165,13 @@ static int element_done(ursa_body_t *b, bool closing)
             b->nelem++;
         }
     } else {
-        rc = ursa_ndjson_record(b->scan, (const char *)b->elem.data, b->elem.len);
+        /* Without the blanks around it, the element is the record's raw
+         * text (the quarantine keeps it). */
+        const char *e = (const char *)b->elem.data;
+        size_t n = b->elem.len;
+        while (n && is_blank(e[n - 1])) n--;
+        while (n && is_blank(*e)) e++, n--;
+        rc = ursa_ndjson_record(b->scan, e, n);
         b->nelem++;
     }
     b->elem.len = 0;
@@ -222,7 +232,10 @@ static int array_feed(ursa_body_t *b, const uint8_t *p, size_t n)
         if (!b->skipping) {
             if (b->elem.len + k > b->scan->max_record) {
                 ursa_ndjson_count_record(b->scan);
-                ursa_ndjson_reject(b->scan, -1, "record larger than the maximum record size");
+                const char *raw = b->elem.len ? (const char *)b->elem.data : (const char *)start;
+                size_t rn = b->elem.len ? b->elem.len : (k < b->scan->max_record ? k : b->scan->max_record);
+                ursa_ndjson_reject_raw(b->scan, -1, "record larger than the maximum record size", raw, rn,
+                                       true);
                 b->skipping = true;
                 b->elem.len = 0;
             } else if ((rc = ursa_buf_append(&b->elem, start, k))) {

@@ -338,7 +338,7 @@ static int row(ursa_csv_t *p, const char *rec, size_t len)
         col = p->missing_nonnull;
     }
     if (r) {
-        ursa_ndjson_reject(state, col, r);
+        ursa_ndjson_reject_raw(state, col, r, rec, len, false);
         return URSA_OK;
     }
     size_t n = p->nfields;
@@ -370,19 +370,21 @@ static int row(ursa_csv_t *p, const char *rec, size_t len)
     }
     ursa_batch_truncate(b, b->nrows);
     if (is_nomem(r)) return URSA_ENOMEM;
-    ursa_ndjson_reject(state, col, r);
+    ursa_ndjson_reject_raw(state, col, r, rec, len, false);
     return URSA_OK;
 }
 
-/* A record passed max_record bytes: reject it (or fail on the header). */
-static int too_large(ursa_csv_t *p)
+/* A record passed max_record bytes: reject it (or fail on the header).
+ * start[0..n) is the record's first part that is at hand (for the
+ * quarantine). */
+static int too_large(ursa_csv_t *p, const char *start, size_t n)
 {
     if (!p->header_done) {
         return fail(p, URSA_ELIMIT, "longer than the maximum record size (%zu bytes)", p->max_record);
     }
     p->state->lines = p->rec_line;
     ursa_ndjson_count_record(p->state);
-    ursa_ndjson_reject(p->state, -1, R_TOO_LARGE);
+    ursa_ndjson_reject_raw(p->state, -1, R_TOO_LARGE, start, n, true);
     return URSA_OK;
 }
 
@@ -449,7 +451,16 @@ static int feed_data(ursa_csv_t *p, const char *s, const char *e)
             continue;
         }
         if (lim < e || have + (size_t)(e - s) > p->max_record) {
-            if ((rc = too_large(p))) return rc;
+            if (p->carried) { /* the quarantine keeps the first max_record bytes */
+                size_t more =
+                    p->max_record - have < (size_t)(lim - s) ? p->max_record - have : (size_t)(lim - s);
+                if ((rc = ursa_buf_append(&p->carry, s, more))) return rc;
+            }
+            if ((rc = p->carried
+                          ? too_large(p, (const char *)p->carry.data, p->carry.len)
+                          : too_large(p, s,
+                                      (size_t)(lim - s) < p->max_record ? (size_t)(lim - s) : p->max_record)))
+                return rc;
             p->skipping = true;
             p->carried = false;
             p->carry.len = 0;

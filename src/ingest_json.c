@@ -646,6 +646,15 @@ void ursa_ndjson_reject(ursa_ndjson_t *p, int column, const char *reason)
     add_error(p, column, reason);
 }
 
+void ursa_ndjson_reject_raw(ursa_ndjson_t *p, int column, const char *reason, const char *raw, size_t n,
+                            bool truncated)
+{
+    p->raw = raw;
+    p->raw_len = raw ? n : 0;
+    p->raw_cut = truncated;
+    add_error(p, column, reason);
+}
+
 /* Parses the value at *ps for field f and appends it to column c. */
 static const char *parse_field(ursa_ndjson_t *p, const ursa_field_t *f, ursa_column_t *c, cur_t *ps,
                                cur_t end)
@@ -714,7 +723,14 @@ static void add_error(ursa_ndjson_t *p, int column, const char *reason)
 {
     ursa_row_error_t e = {p->records, p->lines, column, reason};
     p->rejected++;
-    if (p->nerrors < URSA_ERRORS_LISTED) p->errors[p->nerrors++] = e;
+    if (p->nerrors < URSA_ERRORS_LISTED)
+        p->errors[p->nerrors++] = e; /* without raw: it does not outlive us */
+    e.raw = p->raw;
+    e.raw_len = p->raw_len;
+    e.raw_truncated = p->raw_cut;
+    p->raw = NULL;
+    p->raw_len = 0;
+    p->raw_cut = false;
     if (p->on_error) p->on_error(p->on_error_ctx, &e);
 }
 
@@ -805,6 +821,8 @@ int ursa_ndjson_record(ursa_ndjson_t *p, const char *line, size_t n)
     }
     ursa_batch_truncate(p->batch, p->batch->nrows);
     if (r == R_NOMEM) return URSA_ENOMEM;
+    p->raw = line;
+    p->raw_len = n;
     add_error(p, col, r);
     return URSA_OK;
 }
@@ -896,11 +914,20 @@ void ursa_ndjson_free(ursa_ndjson_t *p)
 static int carry(ursa_ndjson_t *p, const char *data, size_t n)
 {
     if (p->carry.len + n > p->max_record) {
-        p->carry.len = 0;
         p->skipping = true;
         p->records++;
         p->lines++;
+        /* The quarantine keeps the record's first max_record bytes. */
+        if (p->carry.len) {
+            size_t more = p->max_record - p->carry.len;
+            int rc = ursa_buf_append(&p->carry, data, more < n ? more : n);
+            if (rc) return rc;
+        }
+        p->raw = p->carry.len ? (const char *)p->carry.data : data;
+        p->raw_len = p->carry.len ? p->carry.len : (n < p->max_record ? n : p->max_record);
+        p->raw_cut = true;
         add_error(p, -1, R_TOO_LARGE);
+        p->carry.len = 0;
         return URSA_OK;
     }
     return ursa_buf_append(&p->carry, data, n);
@@ -931,6 +958,9 @@ int ursa_ndjson_feed(ursa_ndjson_t *p, const char *data, size_t n)
         } else if ((size_t)(nl - data) > p->max_record) {
             p->records++;
             p->lines++;
+            p->raw = data;
+            p->raw_len = p->max_record;
+            p->raw_cut = true;
             add_error(p, -1, R_TOO_LARGE);
         } else if ((rc = ursa_ndjson_record(p, data, (size_t)(nl - data)))) {
             return rc;

@@ -26,6 +26,14 @@ typedef struct ursa_row_error {
     uint64_t line;      /* 1-based line number in the body */
     int column;         /* schema field index, or -1 for the record as a whole */
     const char *reason; /* static text */
+    /* The record as received (the NDJSON line without its line end, the
+     * JSON-array element, the CSV record), for the quarantine. Valid only
+     * during the on_error call; NULL in the errors list and when there is no
+     * record text (e.g. a body that is not a JSON array). An over-long
+     * record gives only its start (raw_truncated). */
+    const char *raw;
+    size_t raw_len;
+    bool raw_truncated;
 } ursa_row_error_t;
 
 typedef struct ursa_ndjson {
@@ -61,6 +69,11 @@ typedef struct ursa_ndjson {
     } * names;             /* every field name and alias */
     ursa_batch_t defaults; /* one row: each field's default (nulls where none) */
     bool has_defaults;
+    /* the raw text of the record being rejected, set only on the error path
+     * just before add_error (which clears it), so accepted records pay nothing */
+    const char *raw;
+    size_t raw_len;
+    bool raw_cut;
 } ursa_ndjson_t;
 
 /* Prepares a scanner that appends to batch b (whose columns follow schema
@@ -88,6 +101,10 @@ void ursa_ndjson_free(ursa_ndjson_t *p);
  * callbacks): count a record (set `lines` to its line first), reject it. */
 void ursa_ndjson_count_record(ursa_ndjson_t *p);
 void ursa_ndjson_reject(ursa_ndjson_t *p, int column, const char *reason);
+/* The same with the record's raw text (see ursa_row_error_t.raw); raw may
+ * be NULL. The bytes need only live until the call returns. */
+void ursa_ndjson_reject_raw(ursa_ndjson_t *p, int column, const char *reason, const char *raw, size_t n,
+                            bool truncated);
 
 /* Appends the text field s[0..n) (not JSON: the raw text of a CSV cell) to
  * column c of field f, converted by the field's type with the same rules

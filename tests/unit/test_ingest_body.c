@@ -181,8 +181,41 @@ TEST(content_types_and_encodings)
     CHECK_EQ_INT(ursa_body_encoding("br"), -1);
 }
 
+/* Collects the raw text the error callback sees, one "row|raw|truncated" line each. */
+static void collect_raw(void *ctx, const ursa_row_error_t *e)
+{
+    ursa_buf_t *b = ctx;
+    CHECK(ursa_buf_printf(b, "%llu|%.*s|%d\n", (unsigned long long)e->row, (int)e->raw_len,
+                          e->raw ? e->raw : "", e->raw_truncated) == URSA_OK);
+}
+
+/* A rejected JSON-array element reaches the callback as its text, without
+ * the blanks and commas around it. */
+TEST(raw_text_of_rejected_array_elements)
+{
+    static const char body[] =
+        "[ {\"ts\":\"2024-01-01T00:00:00Z\",\"n\":1},\n  {\"ts\":\"2024-01-01T00:00:00Z\",\"n\":\"x\"} ,"
+        "[1, 2], {\"n\":3}\n]";
+    static const char want[] =
+        "2|{\"ts\":\"2024-01-01T00:00:00Z\",\"n\":\"x\"}|0\n3|[1, 2]|0\n4|{\"n\":3}|0\n";
+    for (size_t piece = 1; piece <= sizeof(body); piece++) {
+        fx_t f;
+        ursa_buf_t got = {0};
+        ursa_err_t err;
+        setup(&f, URSA_FMT_JSON_ARRAY, URSA_CE_IDENTITY, 1 << 20);
+        f.scan.on_error = collect_raw;
+        f.scan.on_error_ctx = &got;
+        CHECK_EQ_INT(feed(&f, body, sizeof(body) - 1, piece, &err), URSA_OK);
+        CHECK(got.len == sizeof(want) - 1 && memcmp(got.data, want, got.len) == 0);
+        CHECK_EQ_INT(f.b.nrows, 1);
+        ursa_buf_free(&got);
+        teardown(&f);
+    }
+}
+
 int main(void)
 {
+    RUN(raw_text_of_rejected_array_elements);
     RUN(gzip_and_zstd_in_any_pieces);
     RUN(broken_and_truncated_streams);
     RUN(zip_bomb_hits_the_cap);

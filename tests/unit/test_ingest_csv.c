@@ -718,9 +718,56 @@ TEST(fuzz_regressions)
     teardown(&f);
 }
 
+/* Collects the raw text the error callback sees, one "row|raw|truncated" line each. */
+static void collect_raw(void *ctx, const ursa_row_error_t *e)
+{
+    ursa_buf_t *b = ctx;
+    CHECK(ursa_buf_printf(b, "%llu|%.*s|%d\n", (unsigned long long)e->row, (int)e->raw_len,
+                          e->raw ? e->raw : "", e->raw_truncated) == URSA_OK);
+}
+
+/* The callback sees each rejected record as it was in the body (quotes,
+ * embedded line ends and all), without its line end. */
+TEST(raw_text_of_rejected_records)
+{
+    static const char body[] =
+        "ts,id,s\r\n" TS0 ",1,a\r\n" TS0 ",x,\"multi\nline\"\r\n" TS0 ",3\n" TS0 ",4,ok";
+    static const char want[] = "2|" TS0 ",x,\"multi\nline\"|0\n3|" TS0 ",3|0\n";
+    for (size_t cut = 0; cut <= sizeof(body) - 1; cut++) {
+        fixture_t f;
+        ursa_buf_t got = {0};
+        setup(&f, NULL);
+        f.state.on_error = collect_raw;
+        f.state.on_error_ctx = &got;
+        CHECK_EQ_INT(feed_cut(&f, body, sizeof(body) - 1, &cut, 1), URSA_OK);
+        CHECK(got.len == sizeof(want) - 1 && memcmp(got.data, want, got.len) == 0);
+        CHECK_EQ_INT(f.batch.nrows, 2);
+        ursa_buf_free(&got);
+        teardown(&f);
+    }
+    ursa_csv_options_t small = {.max_record = 40};
+    static const char big[] =
+        "ts,id,s\n" TS0 ",1,aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n" TS0 ",2,b\n";
+    for (size_t cut = 0; cut <= sizeof(big) - 1; cut++) {
+        fixture_t f;
+        ursa_buf_t got = {0};
+        setup(&f, &small);
+        f.state.on_error = collect_raw;
+        f.state.on_error_ctx = &got;
+        CHECK_EQ_INT(feed_cut(&f, big, sizeof(big) - 1, &cut, 1), URSA_OK);
+        CHECK(got.len > 10 && memcmp(got.data, "1|" TS0, 2 + strlen(TS0)) == 0);
+        CHECK(got.len > 3 && memcmp(got.data + got.len - 3, "|1\n", 3) == 0);
+        CHECK_EQ_INT(got.len - 5, 40); /* the first 40 bytes, however the record came */
+        CHECK_EQ_INT(f.batch.nrows, 1);
+        ursa_buf_free(&got);
+        teardown(&f);
+    }
+}
+
 int main(void)
 {
     RUN(values_nulls_and_row_numbers);
+    RUN(raw_text_of_rejected_records);
     RUN(every_column_type);
     RUN(quoting);
     RUN(line_ends_empty_lines_and_line_numbers);

@@ -347,9 +347,68 @@ TEST(out_of_memory_is_reported_not_crashed)
     }
 }
 
+/* Collects the raw text the error callback sees, one "row|raw|truncated" line each. */
+static void collect_raw(void *ctx, const ursa_row_error_t *e)
+{
+    ursa_buf_t *b = ctx;
+    CHECK(ursa_buf_printf(b, "%llu|%.*s|%d\n", (unsigned long long)e->row, (int)e->raw_len,
+                          e->raw ? e->raw : "", e->raw_truncated) == URSA_OK);
+}
+
+/* Every rejected record reaches the callback with its line as received,
+ * however the body is cut; an over-long one with its start only. */
+TEST(raw_text_of_rejected_records)
+{
+    static const char body[] = "{" T0 ",\"id\":1}\n"
+                               "{" T0 ",\"id\":\"two\"}\r\n"
+                               "  not json  \n"
+                               "{" T0 ",\"id\":4}\n"
+                               "{" T0 ",\"s\":\"no id\"}";
+    static const char want[] = "2|{" T0 ",\"id\":\"two\"}|0\n"
+                               "3|  not json  |0\n"
+                               "5|{" T0 ",\"s\":\"no id\"}|0\n";
+    for (size_t cut = 0; cut <= sizeof(body) - 1; cut++) {
+        fixture_t f;
+        ursa_buf_t got = {0};
+        setup(&f, 0);
+        f.p.on_error = collect_raw;
+        f.p.on_error_ctx = &got;
+        CHECK(ursa_ndjson_feed(&f.p, body, cut) == URSA_OK);
+        CHECK(ursa_ndjson_feed(&f.p, body + cut, sizeof(body) - 1 - cut) == URSA_OK);
+        CHECK(ursa_ndjson_finish(&f.p) == URSA_OK);
+        CHECK_EQ_INT(got.len, sizeof(want) - 1);
+        CHECK(got.len == sizeof(want) - 1 && memcmp(got.data, want, got.len) == 0);
+        CHECK(f.p.errors[0].raw == NULL); /* the list does not keep pointers into the body */
+        CHECK_EQ_INT(f.batch.nrows, 2);
+        ursa_buf_free(&got);
+        teardown(&f);
+    }
+    /* Over the limit (64 bytes): the start of the record, marked truncated,
+     * whether it came in one piece or in several. */
+    char big[200];
+    size_t n = (size_t)sprintf(big, "{" T0 ",\"id\":7,\"s\":\"%090d\"}\n{" T0 ",\"id\":8}\n", 0);
+    for (size_t piece = 1; piece <= n; piece = piece * 2 + 1) {
+        fixture_t f;
+        ursa_buf_t got = {0};
+        setup(&f, 64);
+        f.p.on_error = collect_raw;
+        f.p.on_error_ctx = &got;
+        for (size_t off = 0; off < n; off += piece)
+            CHECK(ursa_ndjson_feed(&f.p, big + off, n - off < piece ? n - off : piece) == URSA_OK);
+        CHECK(ursa_ndjson_finish(&f.p) == URSA_OK);
+        CHECK_EQ_INT(f.batch.nrows, 1);
+        CHECK(got.len > 5 && memcmp(got.data, "1|{\"ts\"", 7) == 0);
+        CHECK(got.len > 3 && memcmp(got.data + got.len - 3, "|1\n", 3) == 0);
+        CHECK_EQ_INT(got.len - 5, 64); /* the first 64 bytes, however the record came */
+        ursa_buf_free(&got);
+        teardown(&f);
+    }
+}
+
 int main(void)
 {
     RUN(values_and_nulls);
+    RUN(raw_text_of_rejected_records);
     RUN(escapes_and_unicode);
     RUN(rejections_name_row_and_column);
     RUN(invalid_utf8_and_nul);
