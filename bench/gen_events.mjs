@@ -10,6 +10,8 @@
 //
 // Writes DIR/events-<rows>.ndjson, DIR/events.schema.json (Ursa's schema for it) and
 // DIR/events-<rows>.json (a manifest: rows, seed, bytes, null values); prints the manifest.
+// deriveFormats() (used by bench/parse.mjs) writes the same rows as a JSON array (events-<rows>.array.json)
+// and as CSV with a header row (events-<rows>.csv; a null is an empty cell).
 //
 // The table (one JSON object per line, fields always in this order):
 //   ts       RFC 3339 UTC timestamp with 6 fraction digits, increasing over about one day
@@ -19,7 +21,7 @@
 //   ok       bool, true in 90 % of rows
 //   country  one of 200 two-letter codes (skewed)
 //   payload  40 random characters from [A-Za-z0-9_-]
-import { openSync, writeSync, closeSync, mkdirSync, existsSync, readFileSync, writeFileSync, renameSync, statSync } from 'node:fs';
+import { openSync, readSync, writeSync, closeSync, mkdirSync, existsSync, readFileSync, writeFileSync, renameSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 export const EVENT_SCHEMA = {
@@ -37,7 +39,10 @@ export const EVENT_SCHEMA = {
 
 export function defaultDir() { return resolve(process.env.BENCH_DIR || '/tmp/ursa-bench'); }
 export function dataPaths(dir, rows) {
-  return { ndjson: join(dir, `events-${rows}.ndjson`), manifest: join(dir, `events-${rows}.json`), schema: join(dir, 'events.schema.json') };
+  return {
+    ndjson: join(dir, `events-${rows}.ndjson`), manifest: join(dir, `events-${rows}.json`), schema: join(dir, 'events.schema.json'),
+    array: join(dir, `events-${rows}.array.json`), csv: join(dir, `events-${rows}.csv`),
+  };
 }
 
 const EVENTS = ['page_view', 'click', 'scroll', 'login', 'logout', 'signup', 'search', 'add_to_cart', 'remove_from_cart', 'checkout',
@@ -112,6 +117,56 @@ export function generate({ rows = 10_000_000, seed = 20261123, dir = defaultDir(
   const manifest = { rows, seed, bytes, value_nulls: nulls, file: paths.ndjson, schema: paths.schema, generated: new Date().toISOString(), seconds: (Date.now() - t0) / 1000 };
   writeFileSync(paths.manifest, JSON.stringify(manifest, null, 1) + '\n');
   return manifest;
+}
+
+/**
+ * Writes the rows of the NDJSON file again as a JSON array ("[\n" + the lines joined by ",\n" + "\n]\n": the
+ * same objects, byte for byte) and as CSV (header row; each line parsed with JSON.parse; a null is an empty
+ * cell; a string with a comma, quote or line end is quoted). Skipped when both are newer than the NDJSON.
+ */
+export function deriveFormats({ rows = 10_000_000, dir = defaultDir(), log = () => {} } = {}) {
+  const paths = dataPaths(dir, rows);
+  const src = statSync(paths.ndjson);
+  const fresh = f => existsSync(f) && statSync(f).mtimeMs >= src.mtimeMs;
+  if (fresh(paths.array) && fresh(paths.csv)) { log(`reusing ${paths.array} and ${paths.csv}`); return paths; }
+  const cols = EVENT_SCHEMA.columns.map(c => c.name);
+  const cell = v => {
+    if (v === null) return '';
+    const t = String(v);
+    return /[",\r\n]/.test(t) ? '"' + t.replaceAll('"', '""') + '"' : t;
+  };
+  const fdIn = openSync(paths.ndjson, 'r');
+  const fa = openSync(paths.array + '.tmp', 'w'), fc = openSync(paths.csv + '.tmp', 'w');
+  writeSync(fa, '[\n');
+  writeSync(fc, cols.join(',') + '\n');
+  const inBuf = Buffer.allocUnsafe(16 << 20);
+  let rest = '', first = true, n = 0;
+  const t0 = Date.now();
+  for (;;) {
+    const k = readSync(fdIn, inBuf, 0, inBuf.length, null);
+    const text = rest + inBuf.latin1Slice(0, k);
+    const lines = text.split('\n');
+    rest = k ? lines.pop() : '';
+    let a = '', c = '';
+    for (const line of lines) {
+      if (!line) continue;
+      a += (first ? '' : ',\n') + line;
+      first = false;
+      const o = JSON.parse(line);
+      c += cols.map(name => cell(o[name])).join(',') + '\n';
+      n++;
+    }
+    writeSync(fa, a, null, 'latin1');
+    writeSync(fc, c, null, 'latin1');
+    if (!k) break;
+    if (n % 1_000_000 < lines.length) log(`derived ${n} rows, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  }
+  writeSync(fa, '\n]\n');
+  closeSync(fdIn); closeSync(fa); closeSync(fc);
+  if (n !== rows) throw new Error(`${paths.ndjson} holds ${n} rows, expected ${rows}`);
+  renameSync(paths.array + '.tmp', paths.array);
+  renameSync(paths.csv + '.tmp', paths.csv);
+  return paths;
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname)) {

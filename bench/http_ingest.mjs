@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+// http_ingest.mjs — end-to-end ingest over HTTP: one fresh `ursa serve` and one connection, NDJSON bodies of a
+// file POSTed one after the other (started by bench/parse.mjs, one process per run; usable alone).
+//
+//   node bench/http_ingest.mjs --ursa build/ursa --schema S.json --input F.ndjson [--durability fsync|none]
+//                              [--body-mb 100] [--threads 1] [--dir DIR]
+//
+// The file is read into memory first and cut at line ends into bodies of about --body-mb MB (under the
+// server's 256 MiB default --max-body). The server runs with --threads 1 (one HTTP worker: the parser's core)
+// and with flushing pushed out of the way (--flush-max-bytes 1 TiB, --flush-max-age 1 day), so what is timed
+// is the ingest path alone: HTTP, parse + validate + append, the WAL record and its write (and fdatasync with
+// --durability fsync). Its store and log are in DIR/http-store (removed before and after).
+// Timed: from the first request to the last answer (keep-alive, one request at a time). Also: the server's
+// CPU seconds over that span (/proc/PID/stat), and the sum of accepted and rejected rows of the answers.
+// The server is ended with SIGKILL once measured (its shutdown would flush the buffer to Parquet, which is
+// not what this measures). Prints one JSON line.
+import { spawn } from 'node:child_process';
+import { readFileSync, rmSync, mkdirSync } from 'node:fs';
+import http from 'node:http';
+import { join, resolve } from 'node:path';
+
+const args = process.argv.slice(2);
+const opt = (name, dflt) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : dflt; };
+const URSA = resolve(opt('--ursa', 'build/ursa')), schemaPath = opt('--schema'), input = opt('--input');
+const durability = opt('--durability', 'fsync'), bodyBytes = Number(opt('--body-mb', 100)) * 1e6;
+const threads = opt('--threads', '1'), dir = resolve(opt('--dir', process.env.BENCH_DIR || '/tmp/ursa-bench'));
+if (!schemaPath || !input) { console.error('usage: see the header of bench/http_ingest.mjs'); process.exit(2); }
+
+const data = readFileSync(input);
+const bodies = [];
+for (let pos = 0; pos < data.length;) {
+  let end = Math.min(pos + bodyBytes, data.length);
+  if (end < data.length) end = data.indexOf(10, end) + 1 || data.length;
+  bodies.push(data.subarray(pos, end));
+  pos = end;
+}
+
+const store = join(dir, 'http-store');
+rmSync(store, { recursive: true, force: true });
+mkdirSync(store, { recursive: true });
+const proc = spawn(URSA, ['serve', '--listen', '127.0.0.1:0', '--store', store, '--node', 'bench', '--threads', threads,
+  '--durability', durability, '--flush-max-bytes', String(2 ** 40), '--flush-max-age', '86400'], { stdio: ['ignore', 'ignore', 'pipe'] });
+let errText = '';
+const port = await new Promise((res, rej) => {
+  const timer = setTimeout(() => rej(new Error(`no "listening on" from ursa: ${errText}`)), 10000);
+  proc.stderr.on('data', d => {
+    errText += d;
+    const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(errText);
+    if (m) { clearTimeout(timer); res(Number(m[1])); }
+  });
+  proc.on('exit', c => rej(new Error(`ursa exited (${c}): ${errText}`)));
+});
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+function request(method, path, body, type) {
+  return new Promise((res, rej) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path, agent, headers: { 'content-type': type, 'content-length': body.length } }, r => {
+      const chunks = [];
+      r.on('data', c => chunks.push(c));
+      r.on('end', () => res({ status: r.statusCode, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on('error', rej);
+    req.end(body);
+  });
+}
+const cpuOf = pid => { // user + system seconds of the process
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100; // fields 14 and 15 of stat(5), in clock ticks (100/s on Linux)
+};
+
+let result;
+try {
+  const put = await request('PUT', '/v1/datasets/events', readFileSync(schemaPath), 'application/json');
+  if (put.status !== 200 && put.status !== 201) throw new Error(`PUT schema: ${put.status} ${put.body}`);
+  let accepted = 0, rejected = 0;
+  const cpu0 = cpuOf(proc.pid), t0 = process.hrtime.bigint();
+  for (const b of bodies) {
+    const r = await request('POST', '/v1/datasets/events/records', b, 'application/x-ndjson');
+    if (r.status !== 200) throw new Error(`POST: ${r.status} ${r.body.slice(0, 500)}`);
+    const a = JSON.parse(r.body);
+    accepted += a.accepted;
+    rejected += a.rejected;
+  }
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9, cpu = cpuOf(proc.pid) - cpu0;
+  const info = JSON.parse((await request('GET', '/v1/datasets/events', Buffer.alloc(0), 'application/json')).body);
+  result = {
+    durability, threads: Number(threads), bytes: data.length, requests: bodies.length, accepted, rejected, buffered_rows: info.buffered_rows,
+    seconds, mb_per_s: data.length / seconds / 1e6, server_cpu_seconds: cpu,
+  };
+} finally {
+  proc.kill('SIGKILL');
+  await new Promise(r => (proc.exitCode !== null || proc.signalCode !== null ? r() : proc.on('exit', r)));
+  rmSync(store, { recursive: true, force: true });
+  agent.destroy();
+}
+console.log(JSON.stringify(result));

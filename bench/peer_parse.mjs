@@ -1,0 +1,87 @@
+#!/usr/bin/env node
+// peer_parse.mjs — one peer parse measurement in its own process (started by bench/parse.mjs, one process per run).
+//
+//   node bench/peer_parse.mjs --engine polars|duckdb --format ndjson|json|csv --input F [--threads T]
+//
+// Timed: reading the file (from the page cache) and parsing it into the engine's in-memory columns, with the
+// column types given up front (as Ursa gets its schema):
+//   duckdb  CREATE TABLE t AS FROM read_json(F, format = 'newline_delimited' | 'array', columns = {...})
+//           or read_csv(F, header = true, columns = {...}); SET threads = T
+//   polars  ndjson: scanJson(F, {schema}).collect() (= read_ndjson); csv: readCSV(F, {dtypes}); json (array):
+//           readJSON(F, {format: 'json'}) (no schema option: types inferred); ts is read as a string and parsed
+//           with str.strptime('%Y-%m-%dT%H:%M:%S%.fZ') inside the timed part (see bench/peer.mjs for why; the
+//           result is Datetime(us, UTC) whatever the unit passed: nodejs-polars takes the unit from the format);
+//           threads from POLARS_MAX_THREADS (set by the caller before this process starts)
+// Not timed: the checks afterwards (per column: non-null count, sums, string bytes), which bench/parse.mjs
+// compares with Ursa's batch. Prints one JSON line: {engine, format, threads, rows, seconds, cpu_seconds (user +
+// system of every thread of the process during the timed part), checks, version}.
+import { importPeer, requireFromTests } from './peer-import.mjs';
+
+const args = process.argv.slice(2);
+const opt = (name, dflt) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : dflt; };
+const engine = opt('--engine'), format = opt('--format', 'ndjson'), input = opt('--input');
+const threads = Number(opt('--threads', 2));
+if (!engine || !input || !['ndjson', 'json', 'csv'].includes(format)) {
+  console.error('usage: node bench/peer_parse.mjs --engine polars|duckdb --format ndjson|json|csv --input F [--threads T]');
+  process.exit(2);
+}
+const now = () => Number(process.hrtime.bigint()) / 1e9;
+const cpuNow = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; }; // every thread of the process
+const sqlStr = s => "'" + String(s).replaceAll("'", "''") + "'";
+// The checks are relative to this instant so that the sum of timestamps fits an int64 in Polars.
+const TS_BASE_US = Date.UTC(2026, 10, 23) * 1000;
+
+async function duckdb() {
+  const { DuckDBInstance } = await importPeer('@duckdb/node-api');
+  const inst = await DuckDBInstance.create(':memory:', { threads: String(threads) });
+  const con = await inst.connect();
+  const q = async sql => (await con.runAndReadAll(sql)).getRowObjects();
+  const columns = `columns = {ts: 'TIMESTAMPTZ', user_id: 'BIGINT', event: 'VARCHAR', value: 'DOUBLE', ok: 'BOOLEAN', country: 'VARCHAR', payload: 'VARCHAR'}`;
+  const src = format === 'csv' ? `read_csv(${sqlStr(input)}, header = true, ${columns})`
+    : `read_json(${sqlStr(input)}, format = '${format === 'json' ? 'array' : 'newline_delimited'}', ${columns})`;
+  const c0 = cpuNow(), t0 = now();
+  await q(`CREATE TABLE t AS FROM ${src}`);
+  const seconds = now() - t0, cpu_seconds = cpuNow() - c0;
+  const [a] = await q(`SELECT count(*) AS rows, count(ts) AS ts_n, (sum(epoch_us(ts) - ${TS_BASE_US}))::VARCHAR AS ts_rel,
+      count(user_id) AS user_id_n, sum(user_id)::VARCHAR AS user_id_sum, count(event) AS event_n, sum(strlen(event)) AS event_bytes,
+      count(value) AS value_n, sum(round(value * 100)::HUGEINT)::VARCHAR AS value_x100, count(ok) AS ok_n, sum(ok::INT) AS ok_true,
+      count(country) AS country_n, sum(strlen(country)) AS country_bytes, count(payload) AS payload_n, sum(strlen(payload)) AS payload_bytes FROM t`);
+  const version = (await q('SELECT version() AS v'))[0].v;
+  return { rows: Number(a.rows), seconds, cpu_seconds, checks: normalize(a), version };
+}
+
+async function polars() {
+  const plmod = await importPeer('nodejs-polars');
+  const pl = plmod.default ?? plmod;
+  if (String(process.env.POLARS_MAX_THREADS) !== String(threads)) throw new Error(`set POLARS_MAX_THREADS=${threads} before starting this process`);
+  const schema = { ts: pl.Utf8, user_id: pl.Int64, event: pl.Utf8, value: pl.Float64, ok: pl.Bool, country: pl.Utf8, payload: pl.Utf8 };
+  const parseTs = pl.col('ts').str.strptime(pl.Datetime('ms'), '%Y-%m-%dT%H:%M:%S%.fZ').dt.replaceTimeZone('UTC');
+  const c0 = cpuNow(), t0 = now();
+  let df;
+  if (format === 'ndjson') df = await pl.scanJson(input, { schema }).withColumns(parseTs).collect();
+  else if (format === 'csv') df = pl.readCSV(input, { dtypes: schema }).withColumns(parseTs);
+  else df = pl.readJSON(input, { format: 'json' }).withColumns(parseTs);
+  const seconds = now() - t0, cpu_seconds = cpuNow() - c0;
+  const c = n => pl.col(n);
+  const agg = df.select(
+    pl.lit(df.height).alias('rows'),
+    c('ts').count().alias('ts_n'), c('ts').cast(pl.Int64).sub(pl.lit(TS_BASE_US)).sum().alias('ts_rel'),
+    c('user_id').count().alias('user_id_n'), c('user_id').cast(pl.Int64).sum().alias('user_id_sum'),
+    c('event').count().alias('event_n'), c('event').str.lengths().cast(pl.Int64).sum().alias('event_bytes'),
+    c('value').count().alias('value_n'), c('value').mul(100).round(0).cast(pl.Int64).sum().alias('value_x100'),
+    c('ok').count().alias('ok_n'), c('ok').cast(pl.Int64).sum().alias('ok_true'),
+    c('country').count().alias('country_n'), c('country').str.lengths().cast(pl.Int64).sum().alias('country_bytes'),
+    c('payload').count().alias('payload_n'), c('payload').str.lengths().cast(pl.Int64).sum().alias('payload_bytes'),
+  ).toRecords()[0];
+  const version = requireFromTests('nodejs-polars/package.json').version;
+  return { rows: df.height, seconds, cpu_seconds, checks: normalize(agg), dtypes: Object.fromEntries(df.columns.map((n, i) => [n, String(df.dtypes[i])])), version };
+}
+
+/** Every check as a string (exact, whatever the engine's integer type). */
+function normalize(o) {
+  return Object.fromEntries(Object.entries(o).filter(([k]) => k !== 'rows').map(([k, v]) => [k, String(v)]));
+}
+
+const res = engine === 'polars' ? await polars() : engine === 'duckdb' ? await duckdb() : null;
+if (!res) { console.error(`unknown engine ${engine}`); process.exit(2); }
+console.log(JSON.stringify({ engine, format, threads, ...res }));
