@@ -7,7 +7,8 @@ mode=${1:-build}
 cd "$(dirname "$0")/.."
 
 build_pkgs=(gcc make cmake ninja-build pkg-config libmicrohttpd-dev libjansson-dev libzstd-dev
-            libsnappy-dev zlib1g-dev libbrotli-dev liblz4-dev libxxhash-dev libcurl4-openssl-dev libssl-dev)
+            libsnappy-dev zlib1g-dev libbrotli-dev liblz4-dev libxxhash-dev libcurl4-openssl-dev libssl-dev
+            libunistring-dev)
 test_pkgs=(curl clang-format
            # the S3 tests: a real S3 server (Swift + s3api, tests/s3/swift.sh) and an independent client
            swift swift-proxy swift-object swift-container swift-account memcached awscli)

@@ -441,3 +441,280 @@ const char *ursa_parse_uuid(const char *p, size_t n, uint8_t out[16])
     }
     return NULL;
 }
+
+/* ---------------------------------------------------------------------------
+ * Declared date-time formats and epoch numbers (harmonization rules)
+ * ------------------------------------------------------------------------- */
+
+static const char *const month_names[12] = {"january",   "february", "march",    "april",
+                                            "may",       "june",     "july",     "august",
+                                            "september", "october",  "november", "december"};
+
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+static char lower_ascii(char c)
+{
+    return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+}
+
+const char *ursa_format_check(const char *fmt)
+{
+    if (!*fmt) return "a format must not be empty";
+    bool date = false, time = false, ampm = false, hour12 = false;
+    for (const char *f = fmt; *f; f++) {
+        if (*f != '%') continue;
+        switch (*++f) {
+        case 'Y':
+        case 'y':
+        case 'm':
+        case 'd':
+        case 'e':
+        case 'b':
+        case 'h':
+        case 'B':
+        case 'j':
+        case 'F':
+            date = true;
+            break;
+        case 'I':
+            hour12 = true;
+            time = true;
+            break;
+        case 'p':
+            ampm = true;
+            break;
+        case 'H':
+        case 'M':
+        case 'S':
+        case 'f':
+        case 'T':
+            time = true;
+            break;
+        case 'z':
+        case '%':
+            break;
+        case '\0':
+            return "a format must not end with a lone %";
+        default:
+            return "unknown directive in format (use %Y %y %m %d %e %b %B %j %H %I %p %M %S %f %z %T %F %%)";
+        }
+    }
+    if (hour12 != ampm) return "%I and %p go together";
+    if (!date && !time) return "a format needs date or time directives";
+    return NULL;
+}
+
+/* Reads 1..max digits at *s (bounded by e) into *v. */
+static bool fmt_num(const char **s, const char *e, int min, int max, int *v)
+{
+    int k = 0, x = 0;
+    while (*s < e && k < max && (unsigned)(**s - '0') <= 9) x = x * 10 + (*(*s)++ - '0'), k++;
+    *v = x;
+    return k >= min;
+}
+
+const char *ursa_parse_format(const char *fmt, const char *s, size_t n, ursa_datetime_t *out)
+{
+    static const char R_NOMATCH[] = "does not match the declared format";
+    const char *e = s + n;
+    int year = 1970, mon = 1, day = 1, hour = 0, min = 0, sec = 0, yday = 0, pm = -1, v;
+    uint32_t nanos = 0;
+    memset(out, 0, sizeof(*out));
+    for (const char *f = fmt; *f; f++) {
+        if (is_space(*f)) {
+            while (s < e && is_space(*s)) s++;
+            continue;
+        }
+        if (*f != '%') {
+            if (s >= e || *s != *f) return R_NOMATCH;
+            s++;
+            continue;
+        }
+        switch (*++f) {
+        case 'Y':
+            if (!fmt_num(&s, e, 4, 4, &year)) return R_NOMATCH;
+            out->has_date = true;
+            break;
+        case 'y':
+            if (!fmt_num(&s, e, 2, 2, &v)) return R_NOMATCH;
+            year = v < 69 ? 2000 + v : 1900 + v;
+            out->has_date = true;
+            break;
+        case 'm':
+            if (!fmt_num(&s, e, 1, 2, &mon)) return R_NOMATCH;
+            break;
+        case 'd':
+        case 'e':
+            while (*f == 'e' && s < e && *s == ' ') s++;
+            if (!fmt_num(&s, e, 1, 2, &day)) return R_NOMATCH;
+            break;
+        case 'j':
+            if (!fmt_num(&s, e, 1, 3, &yday) || yday < 1) return R_NOMATCH;
+            break;
+        case 'b':
+        case 'h':
+        case 'B': {
+            int m = -1;
+            for (int i = 0; i < 12 && m < 0; i++) {
+                size_t len = *f == 'B' ? strlen(month_names[i]) : 3;
+                if ((size_t)(e - s) < len) continue;
+                size_t k = 0;
+                while (k < len && lower_ascii(s[k]) == month_names[i][k]) k++;
+                if (k == len) m = i, s += len;
+            }
+            if (m < 0) return R_NOMATCH;
+            mon = m + 1;
+            break;
+        }
+        case 'H':
+        case 'I':
+            if (!fmt_num(&s, e, 1, 2, &hour)) return R_NOMATCH;
+            if (*f == 'I' && (hour < 1 || hour > 12)) return "hour out of range";
+            break;
+        case 'p':
+            if (e - s < 2 || lower_ascii(s[1]) != 'm' ||
+                (lower_ascii(s[0]) != 'a' && lower_ascii(s[0]) != 'p'))
+                return R_NOMATCH;
+            pm = lower_ascii(s[0]) == 'p';
+            s += 2;
+            break;
+        case 'M':
+            if (!fmt_num(&s, e, 1, 2, &min)) return R_NOMATCH;
+            break;
+        case 'S':
+            if (!fmt_num(&s, e, 1, 2, &sec)) return R_NOMATCH;
+            break;
+        case 'f': {
+            int k = 0;
+            while (s < e && (unsigned)(*s - '0') <= 9) {
+                if (k == 9) return "fraction must have 1 to 9 digits";
+                nanos = nanos * 10 + (uint32_t)(*s++ - '0'), k++;
+            }
+            if (!k) return R_NOMATCH;
+            for (; k < 9; k++) nanos *= 10;
+            break;
+        }
+        case 'z': {
+            if (s < e && (*s == 'Z' || *s == 'z')) {
+                s++;
+                out->has_offset = true;
+                break;
+            }
+            if (s >= e || (*s != '+' && *s != '-')) return R_NOMATCH;
+            int sign = *s++ == '-' ? -1 : 1, hh, mm = 0;
+            if (!fmt_num(&s, e, 2, 2, &hh)) return R_NOMATCH;
+            if (s < e && *s == ':') s++;
+            if (s < e && (unsigned)(*s - '0') <= 9 && !fmt_num(&s, e, 2, 2, &mm)) return R_NOMATCH;
+            if (hh > 23 || mm > 59) return "offset out of range";
+            out->has_offset = true;
+            out->offset_min = sign * (hh * 60 + mm);
+            break;
+        }
+        case 'T':
+            if (!fmt_num(&s, e, 1, 2, &hour) || s >= e || *s++ != ':' || !fmt_num(&s, e, 1, 2, &min) ||
+                s >= e || *s++ != ':' || !fmt_num(&s, e, 1, 2, &sec))
+                return R_NOMATCH;
+            break;
+        case 'F':
+            if (!fmt_num(&s, e, 4, 4, &year) || s >= e || *s++ != '-' || !fmt_num(&s, e, 1, 2, &mon) ||
+                s >= e || *s++ != '-' || !fmt_num(&s, e, 1, 2, &day))
+                return R_NOMATCH;
+            out->has_date = true;
+            break;
+        case '%':
+            if (s >= e || *s != '%') return R_NOMATCH;
+            s++;
+            break;
+        default:
+            return R_NOMATCH; /* checked formats never get here */
+        }
+        if (*f == 'm' || *f == 'd' || *f == 'e' || *f == 'j' || *f == 'b' || *f == 'h' || *f == 'B')
+            out->has_date = true;
+        if (*f == 'H' || *f == 'I' || *f == 'M' || *f == 'S' || *f == 'f' || *f == 'T') out->has_time = true;
+    }
+    if (s != e) return R_NOMATCH;
+    if (pm >= 0) hour = hour % 12 + (pm ? 12 : 0);
+    if (year < 1) return "year out of range (0001 to 9999)";
+    if (mon < 1 || mon > 12) return "month out of range";
+    static const unsigned char mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (yday) {
+        int left = yday;
+        for (mon = 1; mon <= 12; mon++) {
+            int dim = mdays[mon - 1] + (mon == 2 && is_leap(year));
+            if (left <= dim) break;
+            left -= dim;
+        }
+        if (mon > 12) return "day of the year out of range";
+        day = left;
+    }
+    int dim = mdays[mon - 1] + (mon == 2 && is_leap(year));
+    if (day < 1 || day > dim) return "day out of range for month";
+    if (hour > 23) return "hour out of range";
+    if (min > 59) return "minute out of range";
+    if (sec > 59) return sec == 60 ? "leap seconds are not supported" : "second out of range";
+    out->year = year;
+    out->month = (unsigned)mon;
+    out->day = (unsigned)day;
+    out->hour = (unsigned)hour;
+    out->minute = (unsigned)min;
+    out->second = (unsigned)sec;
+    out->nanos = nanos;
+    return NULL;
+}
+
+const char *ursa_datetime_to_ts(const ursa_datetime_t *d, int unit, int64_t *out)
+{
+    static const int64_t per_sec[] = {1000, 1000000, 1000000000};
+    static const int32_t sub_div[] = {1000000, 1000, 1};
+    int64_t secs = ursa_days_from_civil(d->year, d->month, d->day) * 86400 + d->hour * 3600 + d->minute * 60 +
+                   d->second - (d->has_offset ? d->offset_min * 60 : 0);
+    int64_t v, sub = d->nanos / sub_div[unit];
+    if (secs < 0 && sub > 0) secs += 1, sub -= per_sec[unit];
+    if (__builtin_mul_overflow(secs, per_sec[unit], &v) || __builtin_add_overflow(v, sub, &v))
+        return "timestamp out of range for nanoseconds (1677-09-21 to 2262-04-11)";
+    *out = v;
+    return NULL;
+}
+
+const char *ursa_parse_epoch(const char *p, size_t n, int epoch_unit, int unit, int64_t *out)
+{
+    static const char R_EPOCH[] = "not an epoch number (digits, optionally a fraction; no exponent)";
+    /* Exponents of ten: a value of epoch_unit in nanoseconds, a unit in nanoseconds. */
+    static const int in_ns[] = {9, 6, 3, 0}, unit_ns[] = {6, 3, 0};
+    size_t i = 0;
+    bool neg = n && p[0] == '-';
+    i += neg;
+    __int128 ip = 0, fp = 0;
+    int fd = 0, id = 0;
+    for (; i < n && (unsigned)(p[i] - '0') <= 9; i++, id++) {
+        ip = ip * 10 + (p[i] - '0');
+        if (ip > (__int128)1 << 80) return "epoch number out of range";
+    }
+    if (!id) return R_EPOCH;
+    if (i < n && p[i] == '.') {
+        for (i++; i < n && (unsigned)(p[i] - '0') <= 9; i++)
+            if (fd < 18) fp = fp * 10 + (p[i] - '0'), fd++;
+        if (!fd) return R_EPOCH;
+    }
+    if (i != n) return R_EPOCH;
+    /* Everything in units of 10^-18 of epoch_unit would overflow; scale to
+     * nanoseconds: ns = ip * 10^a + fp * 10^a / 10^fd. */
+    __int128 a = 1, frac_scale = 1;
+    for (int k = 0; k < in_ns[epoch_unit]; k++) a *= 10;
+    for (int k = 0; k < fd; k++) frac_scale *= 10;
+    __int128 ns = ip * a, fr = fp * a; /* fr / frac_scale nanoseconds, a fraction of one below */
+    __int128 whole = fr / frac_scale;
+    bool rest = fr % frac_scale != 0;
+    ns += whole;
+    if (neg) ns = -ns - (rest ? 1 : 0); /* toward the past */
+    __int128 div = 1;
+    for (int k = 0; k < unit_ns[unit]; k++) div *= 10;
+    __int128 q = ns / div;
+    if (ns % div != 0 && ns < 0) q -= 1;
+    if (q > INT64_MAX || q < INT64_MIN) return "epoch number out of range for the column's unit";
+    *out = (int64_t)q;
+    return NULL;
+}

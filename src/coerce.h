@@ -78,4 +78,35 @@ static inline int64_t ursa_ts_to_days(int64_t v, int unit)
 /* Writes "YYYY-MM-DD" (11 bytes with the NUL) for a day number. */
 void ursa_format_date(int64_t days, char out[16]);
 
+/* Date-time formats declared in a schema ("formats"): a strptime-like
+ * subset. %Y year (4 digits), %y (2 digits: 69-99 -> 19xx, else 20xx), %m
+ * month, %d or %e day, %H hour, %I hour of 12 with %p (AM/PM), %M minute,
+ * %S second, %f fraction (1 to 9 digits), %z offset (Z, +HH:MM, +HHMM, +HH),
+ * %b or %h month name (3 letters, any case), %B full month name, %j day of
+ * the year, %T = %H:%M:%S, %F = %Y-%m-%d, %% a '%'. A space in the format
+ * matches any run of white space (or none); other characters match
+ * themselves. Numbers take 1 to 2 digits (%Y 4, %j 1 to 3). */
+typedef struct ursa_datetime {
+    int64_t year;
+    unsigned month, day, hour, minute, second;
+    uint32_t nanos;
+    bool has_date, has_time, has_offset;
+    int offset_min; /* minutes east of UTC, with has_offset */
+} ursa_datetime_t;
+
+/* NULL when fmt is a usable format, else what is wrong with it. */
+const char *ursa_format_check(const char *fmt);
+
+/* Parses s[0..n) with fmt (checked) into *out. */
+const char *ursa_parse_format(const char *fmt, const char *s, size_t n, ursa_datetime_t *out);
+
+/* A parsed date-time as a timestamp of unit (0: ms, 1: us, 2: ns): without
+ * an offset the wall clock is taken as UTC; with one, converted to UTC. */
+const char *ursa_datetime_to_ts(const ursa_datetime_t *d, int unit, int64_t *out);
+
+/* A decimal number -?[0-9]+(.[0-9]+)? of seconds (epoch_unit 0), ms (1),
+ * us (2) or ns (3) since 1970-01-01T00:00:00Z as a timestamp of unit (0:
+ * ms, 1: us, 2: ns); digits below the unit are truncated toward the past. */
+const char *ursa_parse_epoch(const char *p, size_t n, int epoch_unit, int unit, int64_t *out);
+
 #endif

@@ -7,7 +7,7 @@
  * size. With --in-memory the whole input is parsed first and written
  * afterwards, so the write can be timed alone (benchmarks). The output is
  * written to a temporary name beside it and renamed when complete.
- * Rejected records go to stderr as "line N: column C: reason".
+ * Rejected records go to stderr as "line N: column C: reason[: value V][: rule R]".
  */
 #include "convert.h"
 
@@ -27,18 +27,19 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: ursa convert --schema S.json --input F.ndjson|- --output F.parquet [options]\n"
-               "  --compression C       zstd (default), snappy, gzip, brotli, lz4_raw, uncompressed\n"
-               "  --level N             compression level (zstd, gzip, brotli)\n"
-               "  --page-version 1|2    data page version (default 1)\n"
-               "  --row-group-bytes N   uncompressed bytes per row group (default 134217728)\n"
-               "  --row-group-rows N    rows per row group (default: no limit)\n"
-               "  --page-bytes N        uncompressed bytes per page (default 1048576)\n"
-               "  --dict-max-bytes N    dictionary limit per column chunk, 0 = none (default 1048576)\n"
-               "  --no-page-index       do not write ColumnIndex/OffsetIndex\n"
-               "  --in-memory           parse everything before writing (times the write alone)\n"
-               "  --stats               print one JSON line of figures on stdout\n"
-               "Rejected records are reported on stderr as \"line N: column C: reason\".\n");
+    fprintf(
+        f, "usage: ursa convert --schema S.json --input F.ndjson|- --output F.parquet [options]\n"
+           "  --compression C       zstd (default), snappy, gzip, brotli, lz4_raw, uncompressed\n"
+           "  --level N             compression level (zstd, gzip, brotli)\n"
+           "  --page-version 1|2    data page version (default 1)\n"
+           "  --row-group-bytes N   uncompressed bytes per row group (default 134217728)\n"
+           "  --row-group-rows N    rows per row group (default: no limit)\n"
+           "  --page-bytes N        uncompressed bytes per page (default 1048576)\n"
+           "  --dict-max-bytes N    dictionary limit per column chunk, 0 = none (default 1048576)\n"
+           "  --no-page-index       do not write ColumnIndex/OffsetIndex\n"
+           "  --in-memory           parse everything before writing (times the write alone)\n"
+           "  --stats               print one JSON line of figures on stdout\n"
+           "Rejected records are reported on stderr as \"line N: column C: reason[: value V][: rule R]\".\n");
 }
 
 typedef struct convert {
@@ -67,8 +68,9 @@ static int file_write(void *ctx, const void *p, size_t n, ursa_err_t *err)
 static void print_error(void *ctx, const ursa_row_error_t *e)
 {
     const ursa_schema_t *s = ctx;
-    fprintf(stderr, "line %llu: column %s: %s\n", (unsigned long long)e->line,
-            e->column >= 0 ? s->fields[e->column].name : "-", e->reason);
+    fprintf(stderr, "line %llu: column %s: %s%s%s%s%s\n", (unsigned long long)e->line,
+            e->column >= 0 ? s->fields[e->column].name : "-", e->reason, e->value[0] ? ": value " : "",
+            e->value, e->rule[0] ? ": rule " : "", e->rule);
 }
 
 static bool parse_num(const char *s, long long lo, long long *out)

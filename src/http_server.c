@@ -306,7 +306,8 @@ static enum MHD_Result answer_records(ursa_server_t *srv, struct MHD_Connection 
     return send_buf(c, q->status, &q->answer);
 }
 
-/* {"accepted":N,"rejected":M,"errors":[{"row":R,"column":C,"reason":"…"}…]} */
+/* {"accepted":N,"rejected":M,"errors":[{"row":R,"column":C,"line":L,"reason":"…","value":"…","rule":"…"}…]}
+ */
 static int answer_json(const req_t *q, ursa_buf_t *b)
 {
     const ursa_ndjson_t *s = &q->scan;
@@ -322,8 +323,12 @@ static int answer_json(const req_t *q, ursa_buf_t *b)
         } else {
             rc = ursa_buf_printf(b, "null");
         }
-        if (rc == URSA_OK) rc = ursa_buf_printf(b, ",\"reason\":");
+        if (rc == URSA_OK) rc = ursa_buf_printf(b, ",\"line\":%llu,\"reason\":", (unsigned long long)e->line);
         if (rc == URSA_OK) rc = ursa_buf_json_str(b, e->reason, strlen(e->reason));
+        if (rc == URSA_OK && e->value[0]) rc = ursa_buf_printf(b, ",\"value\":");
+        if (rc == URSA_OK && e->value[0]) rc = ursa_buf_json_str(b, e->value, strlen(e->value));
+        if (rc == URSA_OK && e->rule[0]) rc = ursa_buf_printf(b, ",\"rule\":");
+        if (rc == URSA_OK && e->rule[0]) rc = ursa_buf_json_str(b, e->rule, strlen(e->rule));
         if (rc == URSA_OK) rc = ursa_buf_push(b, '}');
     }
     if (rc == URSA_OK)

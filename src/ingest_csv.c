@@ -341,12 +341,12 @@ static int row(ursa_csv_t *p, const char *rec, size_t len)
         ursa_ndjson_reject_raw(state, col, r, rec, len, false);
         return URSA_OK;
     }
-    size_t n = p->nfields;
+    size_t n = p->nfields, tn = 0;
+    const char *txt = NULL;
     for (size_t k = 0; k < n && !r; k++) {
         int f = p->map[k];
         if (f < 0) continue;
-        size_t a, z, tn;
-        const char *txt;
+        size_t a, z;
         bool quoted;
         field_bounds(p, k, n, len, &a, &z);
         if (cell_text(p, rec + a, z - a, &txt, &tn, &quoted)) {
@@ -370,6 +370,10 @@ static int row(ursa_csv_t *p, const char *rec, size_t len)
     }
     ursa_batch_truncate(b, b->nrows);
     if (is_nomem(r)) return URSA_ENOMEM;
+    if (txt) {
+        state->err_value = (const unsigned char *)txt; /* the cell, for the error's value */
+        state->err_value_len = tn;
+    }
     ursa_ndjson_reject_raw(state, col, r, rec, len, false);
     return URSA_OK;
 }

@@ -17,7 +17,10 @@
 #include "coerce.h"
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <unicase.h>
 #include <string.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -599,11 +602,345 @@ static const char *append_text(ursa_ndjson_t *p, const ursa_field_t *f, ursa_col
 
 static void add_error(ursa_ndjson_t *p, int column, const char *reason);
 
+static bool utf8_valid(cur_t q, cur_t e)
+{
+    while (q < e) {
+        if (*q < 0x80) {
+            q++;
+            continue;
+        }
+        size_t k = utf8_len(q, e);
+        if (!k) return false;
+        q += k;
+    }
+    return true;
+}
+
+/* ---------------------------------------------------------------------------
+ * Harmonization rules (ursa_rules_t): off the fast path, taken only by
+ * fields that declare rules.
+ * ------------------------------------------------------------------------- */
+
+static const char *parse_plain(ursa_ndjson_t *p, const ursa_field_t *f, ursa_column_t *c, cur_t *ps,
+                               cur_t end);
+
+static const char R_ENUM[] = "not one of the allowed values";
+static const char R_BELOW[] = "below the minimum";
+static const char R_ABOVE[] = "above the maximum";
+static const char R_NO_FORMAT[] = "matches neither RFC 3339 nor a declared format";
+static const char R_BOOL_WORD[] = "expected bool (true/false, 1/0, yes/no, y/n, t/f, on/off)";
+
+static void set_rule(ursa_ndjson_t *p, const char *fmt, ...) URSA_PRINTF(2, 3);
+static void set_rule(ursa_ndjson_t *p, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->err_rule, sizeof(p->err_rule), fmt, ap);
+    va_end(ap);
+}
+
+static bool is_ws(unsigned c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+/* Trims and case-folds the (valid UTF-8) text *v, *n as the rules say;
+ * a folded value lives in p->text. */
+static const char *prepare_text(ursa_ndjson_t *p, const ursa_field_t *f, cur_t *v, size_t *n)
+{
+    const ursa_rules_t *r = f->rules;
+    if (r->trim) {
+        while (*n && is_ws((*v)[0])) (*v)++, (*n)--;
+        while (*n && is_ws((*v)[*n - 1])) (*n)--;
+    }
+    if (r->fold == URSA_FOLD_NONE || f->type != URSA_TYPE_STRING) return NULL;
+    bool ascii = true;
+    for (size_t i = 0; i < *n && ascii; i++) ascii = (*v)[i] < 0x80;
+    p->text.len = 0;
+    if (ascii) {
+        if (ursa_buf_reserve(&p->text, *n + 1)) return R_NOMEM;
+        for (size_t i = 0; i < *n; i++) {
+            unsigned ch = (*v)[i];
+            if (r->fold == URSA_FOLD_LOWER && ch - 'A' < 26u) ch += 32;
+            if (r->fold == URSA_FOLD_UPPER && ch - 'a' < 26u) ch -= 32;
+            p->text.data[i] = (uint8_t)ch;
+        }
+        p->text.len = *n;
+    } else {
+        /* Full Unicode case mapping (e.g. "STRASSE" and "straße" differ in
+         * length) by libunistring. */
+        size_t len = 0;
+        uint8_t *m = r->fold == URSA_FOLD_LOWER ? u8_tolower(*v, *n, NULL, NULL, NULL, &len)
+                                                : u8_toupper(*v, *n, NULL, NULL, NULL, &len);
+        if (!m) return R_NOMEM;
+        int rc = ursa_buf_append(&p->text, m, len);
+        free(m);
+        if (rc) return R_NOMEM;
+    }
+    *v = p->text.data;
+    *n = p->text.len;
+    return NULL;
+}
+
+/* 1 for a word meaning true, 0 for false, -1 for neither. */
+static int bool_word(cur_t v, size_t n)
+{
+    static const char *const yes[] = {"true", "t", "yes", "y", "1", "on"};
+    static const char *const no[] = {"false", "f", "no", "n", "0", "off"};
+    char w[6];
+    if (n == 0 || n > 5) return -1;
+    for (size_t i = 0; i < n; i++) w[i] = (char)((unsigned)(v[i] - 'A') < 26u ? v[i] + 32 : v[i]);
+    w[n] = 0;
+    for (size_t i = 0; i < URSA_ARRAY_LEN(yes); i++) {
+        if (!strcmp(w, yes[i])) return 1;
+        if (!strcmp(w, no[i])) return 0;
+    }
+    return -1;
+}
+
+/* Parses a date-time with the declared formats, in order. */
+static const char *parse_formats(ursa_ndjson_t *p, const ursa_field_t *f, cur_t v, size_t n,
+                                 ursa_datetime_t *dt)
+{
+    const ursa_rules_t *r = f->rules;
+    for (size_t i = 0; i < r->nformats; i++)
+        if (!ursa_parse_format(r->formats[i], (const char *)v, n, dt)) return NULL;
+    set_rule(p, "formats");
+    return R_NO_FORMAT;
+}
+
+/* Appends a null for an empty text value under "coerce" ("" means missing). */
+static const char *append_empty(const ursa_field_t *f, ursa_column_t *c)
+{
+    if (!f->nullable) return R_NULL;
+    return ursa_column_append_null(c) ? R_NOMEM : NULL;
+}
+
+/* Converts the text of a value (a JSON string's contents when json, else
+ * raw text: a CSV cell, or the token of a JSON number or bool coerced to a
+ * string) under the field's rules and appends it. */
+static const char *append_ruled_text(ursa_ndjson_t *p, const ursa_field_t *f, ursa_column_t *c, cur_t v,
+                                     size_t n, bool json)
+{
+    const ursa_rules_t *r = f->rules;
+    const char *e;
+    if (f->type == URSA_TYPE_STRING && !json && !utf8_valid(v, v + n)) return R_BAD_UTF8;
+    if ((e = prepare_text(p, f, &v, &n))) return e;
+    const char *t = (const char *)v;
+    switch (f->type) {
+    case URSA_TYPE_STRING:
+        if (f->max_length && utf8_chars(v, n) > f->max_length) return R_TOO_LONG;
+        return ursa_column_append_str(c, v, n) ? R_NOMEM : NULL;
+    case URSA_TYPE_BOOL: {
+        if (json && !r->coerce) return type_mismatch(f->type, '"');
+        if (n == 0 && r->coerce) return append_empty(f, c);
+        int b = r->coerce                          ? bool_word(v, n)
+                : n == 4 && !memcmp(t, "true", 4)  ? 1
+                : n == 5 && !memcmp(t, "false", 5) ? 0
+                                                   : -1;
+        if (b < 0) return r->coerce ? R_BOOL_WORD : "expected bool (true or false)";
+        return ursa_column_append_bool(c, b == 1) ? R_NOMEM : NULL;
+    }
+    case URSA_TYPE_TIMESTAMP: {
+        int64_t x;
+        ursa_datetime_t dt;
+        if (n == 0 && r->coerce) return append_empty(f, c);
+        if (!(e = ursa_parse_timestamp_unit(t, n, (int)f->unit, f->utc, &x)))
+            return ursa_column_append_i64(c, x) ? R_NOMEM : NULL;
+        if (r->epoch >= 0 && n && (v[0] == '-' || (unsigned)(v[0] - '0') < 10u)) {
+            if ((e = ursa_parse_epoch(t, n, r->epoch, (int)f->unit, &x))) return e;
+            return ursa_column_append_i64(c, x) ? R_NOMEM : NULL;
+        }
+        if (!r->nformats) return e;
+        if ((e = parse_formats(p, f, v, n, &dt))) return e;
+        if (!dt.has_date) return "the matching format has no date";
+        if ((e = ursa_datetime_to_ts(&dt, (int)f->unit, &x))) return e;
+        return ursa_column_append_i64(c, x) ? R_NOMEM : NULL;
+    }
+    case URSA_TYPE_DATE:
+    case URSA_TYPE_TIME: {
+        ursa_datetime_t dt;
+        if (n == 0 && r->coerce) return append_empty(f, c);
+        if (!r->nformats) return append_text(p, f, c, v, n);
+        int32_t d;
+        int64_t us;
+        if (f->type == URSA_TYPE_DATE ? !ursa_parse_date(t, n, &d) : !ursa_parse_time(t, n, &us))
+            return append_text(p, f, c, v, n);
+        if ((e = parse_formats(p, f, v, n, &dt))) return e;
+        if (f->type == URSA_TYPE_DATE) {
+            if (!dt.has_date) return "the matching format has no date";
+            if (dt.year > 9999) return "year out of range (0001 to 9999)";
+            d = (int32_t)ursa_days_from_civil(dt.year, dt.month, dt.day);
+            return ursa_column_append_fixed(c, &d) ? R_NOMEM : NULL;
+        }
+        if (!dt.has_time) return "the matching format has no time of day";
+        us = ((int64_t)dt.hour * 3600 + dt.minute * 60 + dt.second) * 1000000 + dt.nanos / 1000;
+        return ursa_column_append_i64(c, us) ? R_NOMEM : NULL;
+    }
+    default:
+        if (!is_number_type(f->type)) return append_text(p, f, c, v, n);
+        if (json && !r->coerce && f->type != URSA_TYPE_DECIMAL) return type_mismatch(f->type, '"');
+        if (n == 0 && r->coerce) return append_empty(f, c);
+        if (f->type == URSA_TYPE_DECIMAL) return append_decimal(f, c, t, n);
+        cur_t end;
+        if (!scan_number(v, v + n, &end) || end != v + n)
+            return n ? "malformed number" : "empty value for a number";
+        return parse_number_value(f, c, v, v + n);
+    }
+}
+
+/* The integer in row i of an integer column, widened; *neg_big for
+ * uint64 values above INT64_MAX (*u holds them). */
+static int64_t column_int(const ursa_column_t *c, ursa_type_t t, size_t i, uint64_t *u)
+{
+    const uint8_t *q = ursa_column_ptr(c, i);
+    int64_t v;
+    switch (t) {
+    case URSA_TYPE_INT8:
+        v = *(const int8_t *)q;
+        break;
+    case URSA_TYPE_INT16:
+        v = *(const int16_t *)(const void *)q;
+        break;
+    case URSA_TYPE_INT32:
+        v = *(const int32_t *)(const void *)q;
+        break;
+    case URSA_TYPE_UINT8:
+        v = *q;
+        break;
+    case URSA_TYPE_UINT16:
+        v = *(const uint16_t *)(const void *)q;
+        break;
+    case URSA_TYPE_UINT32:
+        v = *(const uint32_t *)(const void *)q;
+        break;
+    case URSA_TYPE_UINT64:
+        memcpy(u, q, 8);
+        return (int64_t)*u;
+    default:
+        memcpy(&v, q, 8);
+        break;
+    }
+    *u = (uint64_t)v;
+    return v;
+}
+
+static int cmp_text(const void *key, const void *elem)
+{
+    const ursa_buf_t *k = key;
+    const char *e = *(char *const *)elem;
+    size_t n = strlen(e);
+    if (k->len != n) return k->len < n ? -1 : 1;
+    return memcmp(k->data, e, n);
+}
+
+static int cmp_int(const void *key, const void *elem)
+{
+    int64_t a = *(const int64_t *)key, b = *(const int64_t *)elem;
+    return (a > b) - (a < b);
+}
+
+static void rule_enum(ursa_ndjson_t *p, const ursa_field_t *f)
+{
+    const char *l = f->rules->allowed_text ? f->rules->allowed_text : "";
+    set_rule(p, "enum [%.56s%s]", l, strlen(l) > 56 ? "..." : "");
+}
+
+/* Checks the value just appended to c against the field's allowed values
+ * and range. */
+static const char *check_rules(ursa_ndjson_t *p, const ursa_field_t *f, const ursa_column_t *c)
+{
+    const ursa_rules_t *r = f->rules;
+    size_t i = c->length - 1;
+    if (!ursa_column_valid(c, i) || (!r->nallowed && !r->has_min && !r->has_max)) return NULL;
+    if (r->nallowed) {
+        bool found;
+        if (r->allowed) {
+            size_t n;
+            const uint8_t *s = ursa_column_str(c, i, &n);
+            ursa_buf_t key = {(uint8_t *)(uintptr_t)s, n, 0};
+            found = bsearch(&key, r->allowed, r->nallowed, sizeof(char *), cmp_text) != NULL;
+        } else {
+            uint64_t u;
+            int64_t v = column_int(c, f->type, i, &u);
+            found = !(f->type == URSA_TYPE_UINT64 && u > INT64_MAX) &&
+                    bsearch(&v, r->allowed_int, r->nallowed, sizeof(int64_t), cmp_int) != NULL;
+        }
+        if (!found) {
+            rule_enum(p, f);
+            return R_ENUM;
+        }
+    }
+    if (!r->has_min && !r->has_max) return NULL;
+    if (f->type == URSA_TYPE_FLOAT32 || f->type == URSA_TYPE_FLOAT64) {
+        char num[40];
+        double d = f->type == URSA_TYPE_FLOAT64 ? ursa_column_f64(c, i)
+                                                : *(const float *)(const void *)ursa_column_ptr(c, i);
+        if (r->has_min && !(d >= r->min_d))
+            return set_rule(p, "min %s", ursa_fmt_double(num, r->min_d)), R_BELOW;
+        if (r->has_max && !(d <= r->max_d))
+            return set_rule(p, "max %s", ursa_fmt_double(num, r->max_d)), R_ABOVE;
+    } else if (f->type >= URSA_TYPE_UINT8 && f->type <= URSA_TYPE_UINT64) {
+        uint64_t u;
+        column_int(c, f->type, i, &u);
+        if (r->has_min && u < r->min_u) return set_rule(p, "min %llu", (unsigned long long)r->min_u), R_BELOW;
+        if (r->has_max && u > r->max_u) return set_rule(p, "max %llu", (unsigned long long)r->max_u), R_ABOVE;
+    } else {
+        uint64_t u;
+        int64_t v = column_int(c, f->type, i, &u);
+        if (r->has_min && v < r->min_i) return set_rule(p, "min %lld", (long long)r->min_i), R_BELOW;
+        if (r->has_max && v > r->max_i) return set_rule(p, "max %lld", (long long)r->max_i), R_ABOVE;
+    }
+    return NULL;
+}
+
+/* Parses the value at *ps for a field with rules. */
+static const char *parse_ruled(ursa_ndjson_t *p, const ursa_field_t *f, ursa_column_t *c, cur_t *ps,
+                               cur_t end)
+{
+    const ursa_rules_t *r = f->rules;
+    cur_t s = *ps, e;
+    unsigned ch = *s;
+    const char *rr;
+    if (ch == '"') {
+        cur_t close, v;
+        size_t n;
+        if ((rr = read_string(p, s, end, &v, &n, &close))) return rr;
+        if ((rr = append_ruled_text(p, f, c, v, n, true))) return rr;
+        *ps = close + 1;
+    } else if ((ch == '-' || ch - '0' <= 9) && scan_number(s, end, &e) &&
+               ((f->type == URSA_TYPE_TIMESTAMP && r->epoch >= 0) ||
+                (f->type == URSA_TYPE_STRING && r->coerce) ||
+                (f->type == URSA_TYPE_BOOL && r->coerce && e - s == 1 && (ch == '0' || ch == '1')))) {
+        if (f->type == URSA_TYPE_TIMESTAMP) {
+            int64_t x;
+            if ((rr = ursa_parse_epoch((const char *)s, (size_t)(e - s), r->epoch, (int)f->unit, &x)))
+                return rr;
+            if (ursa_column_append_i64(c, x)) return R_NOMEM;
+        } else if ((rr = append_ruled_text(p, f, c, s, (size_t)(e - s), false))) {
+            return rr;
+        }
+        *ps = e;
+    } else if ((ch == 't' || ch == 'f') && f->type == URSA_TYPE_STRING && r->coerce &&
+               (match_lit(s, end, "true", 4) || match_lit(s, end, "false", 5))) {
+        size_t n = ch == 't' ? 4 : 5;
+        if ((rr = append_ruled_text(p, f, c, s, n, false))) return rr;
+        *ps = s + n;
+    } else if ((rr = parse_plain(p, f, c, ps, end))) {
+        return rr;
+    }
+    return check_rules(p, f, c);
+}
+
 const char *ursa_append_text_field(ursa_ndjson_t *p, const ursa_field_t *f, ursa_column_t *c, const char *s,
                                    size_t n)
 {
     cur_t b = (cur_t)s, e = b + n, end;
     const char *r;
+    if (URSA_UNLIKELY(f->rules)) {
+        if ((r = append_ruled_text(p, f, c, b, n, false))) return r;
+        return check_rules(p, f, c);
+    }
     if (is_number_type(f->type)) {
         if (f->type == URSA_TYPE_DECIMAL) return append_decimal(f, c, s, n);
         if (!scan_number(b, e, &end) || end != e) return n ? "malformed number" : "empty value for a number";
@@ -621,15 +958,7 @@ const char *ursa_append_text_field(ursa_ndjson_t *p, const ursa_field_t *f, ursa
         return ursa_column_append_str(c, s, n) ? R_NOMEM : NULL;
     case URSA_TYPE_STRING:
         /* The text is not JSON-escaped, but it must still be UTF-8. */
-        for (cur_t q = b; q < e;) {
-            if (*q < 0x80) {
-                q++;
-                continue;
-            }
-            size_t k = utf8_len(q, e);
-            if (!k) return R_BAD_UTF8;
-            q += k;
-        }
+        if (!utf8_valid(b, e)) return R_BAD_UTF8;
         return ursa_column_append_str(c, s, n) ? R_NOMEM : NULL;
     default:
         return append_text(p, f, c, b, n);
@@ -638,6 +967,8 @@ const char *ursa_append_text_field(ursa_ndjson_t *p, const ursa_field_t *f, ursa
 
 void ursa_ndjson_count_record(ursa_ndjson_t *p)
 {
+    p->err_value = NULL;
+    p->err_rule[0] = 0;
     p->records++;
 }
 
@@ -655,8 +986,9 @@ void ursa_ndjson_reject_raw(ursa_ndjson_t *p, int column, const char *reason, co
     add_error(p, column, reason);
 }
 
-/* Parses the value at *ps for field f and appends it to column c. */
-static const char *parse_field(ursa_ndjson_t *p, const ursa_field_t *f, ursa_column_t *c, cur_t *ps,
+/* Parses the value at *ps for field f (no harmonization rules) and
+ * appends it to column c. */
+static const char *parse_plain(ursa_ndjson_t *p, const ursa_field_t *f, ursa_column_t *c, cur_t *ps,
                                cur_t end)
 {
     cur_t s = *ps;
@@ -715,13 +1047,63 @@ static const char *parse_field(ursa_ndjson_t *p, const ursa_field_t *f, ursa_col
     return type_mismatch(f->type, ch);
 }
 
+/* Parses the value at *ps for field f and appends it to column c. */
+static inline const char *parse_field(ursa_ndjson_t *p, const ursa_field_t *f, ursa_column_t *c, cur_t *ps,
+                                      cur_t end)
+{
+    if (URSA_LIKELY(!f->rules)) return parse_plain(p, f, c, ps, end);
+    return parse_ruled(p, f, c, ps, end);
+}
+
 /* ---------------------------------------------------------------------------
  * Records
  * ------------------------------------------------------------------------- */
 
+/* Copies at most 64 bytes of v into out (NUL-terminated), not cutting a
+ * UTF-8 sequence, replacing invalid bytes by '?', and marks a cut with
+ * "...". */
+static void copy_value(char out[72], cur_t v, size_t n)
+{
+    size_t o = 0;
+    cur_t e = v + n;
+    while (v < e && o < 64) {
+        size_t k = *v < 0x80 ? 1 : utf8_len(v, e);
+        if (!k) {
+            out[o++] = '?';
+            v++;
+            continue;
+        }
+        if (o + k > 64) break;
+        memcpy(out + o, v, k);
+        o += k;
+        v += k;
+    }
+    if (v < e) memcpy(out + o, "...", 3), o += 3;
+    out[o] = 0;
+}
+
 static void add_error(ursa_ndjson_t *p, int column, const char *reason)
 {
-    ursa_row_error_t e = {p->records, p->lines, column, reason};
+    ursa_row_error_t e = {.row = p->records, .line = p->lines, .column = column, .reason = reason};
+    const ursa_field_t *f = column >= 0 ? &p->schema->fields[column] : NULL;
+    if (p->err_value) copy_value(e.value, p->err_value, p->err_value_len);
+    if (p->err_rule[0]) {
+        memcpy(e.rule, p->err_rule, sizeof(e.rule));
+    } else if (reason == R_TOO_LONG && f) {
+        snprintf(e.rule, sizeof(e.rule), "max_length %u", f->max_length);
+    } else if ((reason == R_MISSING || reason == R_NULL) && f) {
+        snprintf(e.rule, sizeof(e.rule), "nullable false");
+    } else if (reason == R_TOO_LARGE) {
+        snprintf(e.rule, sizeof(e.rule), "max_record %zu bytes", p->max_record);
+    } else if (f && reason != R_DUP && p->err_value) {
+        if (f->type == URSA_TYPE_DECIMAL)
+            snprintf(e.rule, sizeof(e.rule), "type decimal(%u,%u)", f->precision, f->scale);
+        else
+            snprintf(e.rule, sizeof(e.rule), "type %s", ursa_type_name(f->type));
+    }
+    p->err_value = NULL;
+    p->err_value_len = 0;
+    p->err_rule[0] = 0;
     p->rejected++;
     if (p->nerrors < URSA_ERRORS_LISTED)
         p->errors[p->nerrors++] = e; /* without raw: it does not outlive us */
@@ -769,13 +1151,26 @@ static const char *parse_object(ursa_ndjson_t *p, cur_t s, cur_t end, int *col)
         s = skip_ws(s + 1, end);
         if (s >= end) return R_MALFORMED;
         if (f < 0) {
-            if (sc->reject_unknown) return "field not in the schema (the dataset rejects unknown fields)";
+            if (sc->reject_unknown) {
+                p->err_value = k;
+                p->err_value_len = kn;
+                set_rule(p, "unknown_fields reject");
+                return "field not in the schema (the dataset rejects unknown fields)";
+            }
             if ((r = skip_value(&s, end))) return r;
         } else {
             *col = f;
             if (p->seen[f] == gen) return R_DUP;
             p->seen[f] = gen;
-            if ((r = parse_field(p, &sc->fields[f], &b->cols[f], &s, end))) return r;
+            cur_t v0 = s;
+            if ((r = parse_field(p, &sc->fields[f], &b->cols[f], &s, end))) {
+                /* The value as sent, for the error: the whole JSON value
+                 * when it is one, else what is left of the line. */
+                cur_t t = v0;
+                p->err_value = v0;
+                p->err_value_len = skip_value(&t, end) ? (size_t)(end - v0) : (size_t)(t - v0);
+                return r;
+            }
             p->guess = f + 1;
             *col = -1;
         }
@@ -820,7 +1215,11 @@ int ursa_ndjson_record(ursa_ndjson_t *p, const char *line, size_t n)
         return URSA_OK;
     }
     ursa_batch_truncate(p->batch, p->batch->nrows);
-    if (r == R_NOMEM) return URSA_ENOMEM;
+    if (r == R_NOMEM) {
+        p->err_value = NULL;
+        p->err_rule[0] = 0;
+        return URSA_ENOMEM;
+    }
     p->raw = line;
     p->raw_len = n;
     add_error(p, col, r);
@@ -887,6 +1286,8 @@ int ursa_ndjson_init_err(ursa_ndjson_t *p, const ursa_schema_t *s, ursa_batch_t 
                                   f->default_json, r ? r : "trailing characters");
             }
         }
+        p->err_value = NULL;
+        p->err_rule[0] = 0;
         if (rc) {
             ursa_ndjson_free(p);
             return rc;
@@ -900,6 +1301,7 @@ void ursa_ndjson_free(ursa_ndjson_t *p)
     ursa_buf_free(&p->carry);
     ursa_buf_free(&p->scratch);
     ursa_buf_free(&p->bytes);
+    ursa_buf_free(&p->text);
     ursa_free(p->seen);
     ursa_free(p->slots);
     ursa_free(p->names);

@@ -34,6 +34,8 @@ typedef struct ursa_row_error {
     const char *raw;
     size_t raw_len;
     bool raw_truncated;
+    char value[72]; /* the offending value as sent (JSON text; cut to 64 bytes + "..."), or "" */
+    char rule[72];  /* the rule it broke ("type int32", "min 0", "enum", ...), or "" */
 } ursa_row_error_t;
 
 typedef struct ursa_ndjson {
@@ -57,7 +59,12 @@ typedef struct ursa_ndjson {
     ursa_buf_t carry; /* partial record from the previous chunk */
     ursa_buf_t scratch;
     ursa_buf_t bytes; /* decoded base64 */
-    uint32_t *seen;   /* per field: generation in which it was last set */
+    ursa_buf_t text;  /* a value after trimming and case folding */
+    /* the value and rule of the error being reported (set on the error path only) */
+    const unsigned char *err_value;
+    size_t err_value_len;
+    char err_rule[72];
+    uint32_t *seen; /* per field: generation in which it was last set */
     uint32_t gen;
     int guess;      /* field expected next (fields usually come in order) */
     int32_t *slots; /* open-addressing table of indexes into names, -1 empty */

@@ -3,7 +3,10 @@
  */
 #include "schema.h"
 
+#include "coerce.h"
+
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const type_names[URSA_TYPE_COUNT_] = {
@@ -120,6 +123,7 @@ void ursa_schema_free(ursa_schema_t *s)
         for (size_t k = 0; k < s->fields[i].naliases; k++) ursa_free(s->fields[i].aliases[k]);
         ursa_free(s->fields[i].aliases);
         ursa_free(s->fields[i].default_json);
+        ursa_rules_free(s->fields[i].rules);
     }
     ursa_free(s->fields);
     memset(s, 0, sizeof(*s));
@@ -134,6 +138,263 @@ int ursa_schema_find(const ursa_schema_t *s, const char *name, size_t n)
 }
 
 /* Reads the type parameters and writer options of column c into f. */
+void ursa_rules_free(ursa_rules_t *r)
+{
+    if (!r) return;
+    for (size_t i = 0; i < r->nformats; i++) ursa_free(r->formats[i]);
+    for (size_t i = 0; r->allowed && i < r->nallowed; i++) ursa_free(r->allowed[i]);
+    ursa_free(r->formats);
+    ursa_free(r->allowed);
+    ursa_free(r->allowed_len);
+    ursa_free(r->allowed_int);
+    ursa_free(r->allowed_text);
+    ursa_free(r->json);
+    ursa_free(r);
+}
+
+static bool is_signed_int(ursa_type_t t)
+{
+    return t == URSA_TYPE_INT8 || t == URSA_TYPE_INT16 || t == URSA_TYPE_INT32 || t == URSA_TYPE_INT64;
+}
+
+static bool is_unsigned_int(ursa_type_t t)
+{
+    return t == URSA_TYPE_UINT8 || t == URSA_TYPE_UINT16 || t == URSA_TYPE_UINT32 || t == URSA_TYPE_UINT64;
+}
+
+static bool is_float(ursa_type_t t)
+{
+    return t == URSA_TYPE_FLOAT32 || t == URSA_TYPE_FLOAT64;
+}
+
+/* The range of an integer type, as int64 (UINT64 up to INT64_MAX here:
+ * schema documents hold JSON integers, which jansson keeps as int64). */
+static void int_range(ursa_type_t t, int64_t *lo, int64_t *hi)
+{
+    static const int64_t his[] = {
+        [URSA_TYPE_INT8] = INT8_MAX,     [URSA_TYPE_INT16] = INT16_MAX, [URSA_TYPE_INT32] = INT32_MAX,
+        [URSA_TYPE_INT64] = INT64_MAX,   [URSA_TYPE_UINT8] = UINT8_MAX, [URSA_TYPE_UINT16] = UINT16_MAX,
+        [URSA_TYPE_UINT32] = UINT32_MAX, [URSA_TYPE_UINT64] = INT64_MAX};
+    *hi = his[t];
+    *lo = is_unsigned_int(t) ? 0 : -*hi - 1;
+}
+
+static int cmp_bytes(const void *a, const void *b)
+{
+    const char *x = *(char *const *)a, *y = *(char *const *)b;
+    size_t nx = strlen(x), ny = strlen(y);
+    if (nx != ny) return nx < ny ? -1 : 1;
+    return memcmp(x, y, nx);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+const char *ursa_fmt_double(char buf[40], double d)
+{
+    if (d == (double)(long long)d && d > -1e15 && d < 1e15) {
+        snprintf(buf, 40, "%lld", (long long)d);
+        return buf;
+    }
+    for (int p = 1; p <= 17; p++) {
+        snprintf(buf, 40, "%.*g", p, d);
+        if (strtod(buf, NULL) == d) break;
+    }
+    return buf;
+}
+
+/* Reads a bound ("min"/"max") for field f. */
+static int parse_bound(json_t *j, const ursa_field_t *f, const char *key, int64_t *i, uint64_t *u, double *d,
+                       ursa_err_t *err)
+{
+    if (is_float(f->type)) {
+        if (!json_is_number(j))
+            return ursa_err_set(err, URSA_EINVAL, "column \"%s\": \"%s\" must be a number", f->name, key);
+        *d = json_number_value(j);
+        return URSA_OK;
+    }
+    int64_t lo, hi;
+    int_range(f->type, &lo, &hi);
+    if (!json_is_integer(j) || json_integer_value(j) < lo || json_integer_value(j) > hi)
+        return ursa_err_set(err, URSA_EINVAL, "column \"%s\": \"%s\" must be an integer that fits %s",
+                            f->name, key, ursa_type_name(f->type));
+    *i = json_integer_value(j);
+    *u = (uint64_t)*i;
+    *d = (double)*i;
+    return URSA_OK;
+}
+
+/* Harmonization rules of one column: "coerce", "trim", "case", "epoch",
+ * "formats", "enum", "min", "max" (max_length and default are parsed with
+ * the type options). */
+static int parse_rules(json_t *c, ursa_field_t *f, ursa_err_t *err)
+{
+    json_t *jc = json_object_get(c, "coerce"), *jt = json_object_get(c, "trim"),
+           *jk = json_object_get(c, "case"), *je = json_object_get(c, "epoch"),
+           *jf = json_object_get(c, "formats"), *jn = json_object_get(c, "enum"),
+           *jmin = json_object_get(c, "min"), *jmax = json_object_get(c, "max");
+    if (!jc && !jt && !jk && !je && !jf && !jn && !jmin && !jmax) return URSA_OK;
+    const char *name = f->name;
+    ursa_type_t t = f->type;
+    ursa_rules_t *r = f->rules = ursa_calloc(1, sizeof(*r));
+    if (!r) return URSA_ENOMEM;
+    r->epoch = -1;
+    ursa_buf_t js = {0}, list = {0};
+    char num[40];
+    int rc = URSA_OK;
+#define RULE_FAIL(...)                                    \
+    do {                                                  \
+        rc = ursa_err_set(err, URSA_EINVAL, __VA_ARGS__); \
+        goto out;                                         \
+    } while (0)
+#define RULE_OK(x)                \
+    do {                          \
+        if ((rc = (x))) goto out; \
+    } while (0)
+    if (jc) {
+        if (!json_is_boolean(jc)) RULE_FAIL("column \"%s\": \"coerce\" must be true or false", name);
+        r->coerce = json_is_true(jc);
+        if (r->coerce && (t == URSA_TYPE_JSON || t == URSA_TYPE_BINARY || t == URSA_TYPE_UUID))
+            RULE_FAIL("column \"%s\": \"coerce\" is not for %s columns", name, ursa_type_name(t));
+        if (r->coerce) RULE_OK(ursa_buf_printf(&js, ",\"coerce\":true"));
+    }
+    if (jt) {
+        if (!json_is_boolean(jt)) RULE_FAIL("column \"%s\": \"trim\" must be true or false", name);
+        r->trim = json_is_true(jt);
+        if (r->trim && (t == URSA_TYPE_JSON || t == URSA_TYPE_BINARY))
+            RULE_FAIL("column \"%s\": \"trim\" is not for %s columns", name, ursa_type_name(t));
+        if (r->trim) RULE_OK(ursa_buf_printf(&js, ",\"trim\":true"));
+    }
+    if (jk) {
+        const char *v = json_is_string(jk) ? json_string_value(jk) : "";
+        if (strcmp(v, "lower") && strcmp(v, "upper"))
+            RULE_FAIL("column \"%s\": \"case\" must be \"lower\" or \"upper\"", name);
+        if (t != URSA_TYPE_STRING) RULE_FAIL("column \"%s\": \"case\" is for string columns", name);
+        r->fold = v[0] == 'l' ? URSA_FOLD_LOWER : URSA_FOLD_UPPER;
+        RULE_OK(ursa_buf_printf(&js, ",\"case\":\"%s\"", v));
+    }
+    if (je) {
+        static const char *const epoch_names[] = {"s", "ms", "us", "ns"};
+        int e = json_is_string(je) ? lookup_name(epoch_names, 4, json_string_value(je)) : -1;
+        if (e < 0) RULE_FAIL("column \"%s\": \"epoch\" must be \"s\", \"ms\", \"us\" or \"ns\"", name);
+        if (t != URSA_TYPE_TIMESTAMP) RULE_FAIL("column \"%s\": \"epoch\" is for timestamp columns", name);
+        r->epoch = e;
+        RULE_OK(ursa_buf_printf(&js, ",\"epoch\":\"%s\"", epoch_names[e]));
+    }
+    if (jf) {
+        size_t i;
+        json_t *a;
+        if (!json_is_array(jf) || json_array_size(jf) == 0 || json_array_size(jf) > 8)
+            RULE_FAIL("column \"%s\": \"formats\" must be a list of 1 to 8 formats", name);
+        if (t != URSA_TYPE_TIMESTAMP && t != URSA_TYPE_DATE && t != URSA_TYPE_TIME)
+            RULE_FAIL("column \"%s\": \"formats\" is for timestamp, date and time columns", name);
+        if (!(r->formats = ursa_calloc(json_array_size(jf), sizeof(char *)))) RULE_OK(URSA_ENOMEM);
+        RULE_OK(ursa_buf_printf(&js, ",\"formats\":["));
+        json_array_foreach(jf, i, a)
+        {
+            const char *v = json_is_string(a) ? json_string_value(a) : "";
+            const char *why =
+                json_string_length(a) > 64 ? "a format is at most 64 bytes" : ursa_format_check(v);
+            if (why) RULE_FAIL("column \"%s\": formats[%zu] \"%.64s\": %s", name, i, v, why);
+            if (!(r->formats[r->nformats++] = ursa_strdup(v))) RULE_OK(URSA_ENOMEM);
+            RULE_OK(ursa_buf_printf(&js, "%s", i ? "," : ""));
+            RULE_OK(ursa_buf_json_str(&js, v, strlen(v)));
+        }
+        RULE_OK(ursa_buf_push(&js, ']'));
+    }
+    if (jn) {
+        size_t i, n = json_is_array(jn) ? json_array_size(jn) : 0;
+        json_t *a;
+        bool text = t == URSA_TYPE_STRING, ints = is_signed_int(t) || is_unsigned_int(t);
+        if (!text && !ints) RULE_FAIL("column \"%s\": \"enum\" is for string and integer columns", name);
+        if (n == 0 || n > 10000)
+            RULE_FAIL("column \"%s\": \"enum\" must be a list of 1 to 10000 values", name);
+        r->nallowed = n;
+        if (text) {
+            r->allowed = ursa_calloc(n, sizeof(char *));
+            r->allowed_len = ursa_calloc(n, sizeof(size_t));
+            if (!r->allowed || !r->allowed_len) RULE_OK(URSA_ENOMEM);
+        } else if (!(r->allowed_int = ursa_calloc(n, sizeof(int64_t)))) {
+            RULE_OK(URSA_ENOMEM);
+        }
+        RULE_OK(ursa_buf_printf(&js, ",\"enum\":["));
+        json_array_foreach(jn, i, a)
+        {
+            if (list.len < 256) {
+                if (json_is_string(a))
+                    rc = ursa_buf_printf(&list, "%s%s", i ? ", " : "", json_string_value(a));
+                else
+                    rc = ursa_buf_printf(&list, "%s%lld", i ? ", " : "", (long long)json_integer_value(a));
+                if (rc == URSA_OK) rc = ursa_buf_push(&list, 0), list.len--;
+                if (rc) goto out;
+            }
+            RULE_OK(ursa_buf_printf(&js, "%s", i ? "," : ""));
+            if (text) {
+                if (!json_is_string(a) || strlen(json_string_value(a)) != json_string_length(a))
+                    RULE_FAIL("column \"%s\": enum[%zu] must be a string (without NUL)", name, i);
+                if (!(r->allowed[i] = ursa_strdup(json_string_value(a)))) RULE_OK(URSA_ENOMEM);
+                RULE_OK(ursa_buf_json_str(&js, r->allowed[i], strlen(r->allowed[i])));
+            } else {
+                int64_t lo, hi;
+                int_range(t, &lo, &hi);
+                if (!json_is_integer(a) || json_integer_value(a) < lo || json_integer_value(a) > hi)
+                    RULE_FAIL("column \"%s\": enum[%zu] must be an integer that fits %s", name, i,
+                              ursa_type_name(t));
+                r->allowed_int[i] = json_integer_value(a);
+                RULE_OK(ursa_buf_printf(&js, "%lld", (long long)r->allowed_int[i]));
+            }
+        }
+        r->allowed_text = (char *)list.data;
+        list.data = NULL;
+        RULE_OK(ursa_buf_push(&js, ']'));
+        /* Sorted for a binary search: by length, then bytes. */
+        if (text) {
+            qsort(r->allowed, n, sizeof(char *), cmp_bytes);
+            for (i = 0; i < n; i++) r->allowed_len[i] = strlen(r->allowed[i]);
+        } else {
+            qsort(r->allowed_int, n, sizeof(int64_t), cmp_i64);
+        }
+    }
+    if (jmin || jmax) {
+        if (!is_signed_int(t) && !is_unsigned_int(t) && !is_float(t))
+            RULE_FAIL("column \"%s\": \"min\" and \"max\" are for integer and float columns", name);
+        if (jmin) {
+            RULE_OK(parse_bound(jmin, f, "min", &r->min_i, &r->min_u, &r->min_d, err));
+            r->has_min = true;
+        }
+        if (jmax) {
+            RULE_OK(parse_bound(jmax, f, "max", &r->max_i, &r->max_u, &r->max_d, err));
+            r->has_max = true;
+        }
+        if (r->has_min && r->has_max && (is_float(t) ? r->min_d > r->max_d : r->min_i > r->max_i))
+            RULE_FAIL("column \"%s\": \"min\" is greater than \"max\"", name);
+        if (r->has_min) {
+            if (is_float(t))
+                RULE_OK(ursa_buf_printf(&js, ",\"min\":%s", ursa_fmt_double(num, r->min_d)));
+            else
+                RULE_OK(ursa_buf_printf(&js, ",\"min\":%lld", (long long)r->min_i));
+        }
+        if (r->has_max) {
+            if (is_float(t))
+                RULE_OK(ursa_buf_printf(&js, ",\"max\":%s", ursa_fmt_double(num, r->max_d)));
+            else
+                RULE_OK(ursa_buf_printf(&js, ",\"max\":%lld", (long long)r->max_i));
+        }
+    }
+    RULE_OK(ursa_buf_push(&js, '\0'));
+    r->json = (char *)js.data;
+    js.data = NULL;
+out:
+#undef RULE_FAIL
+#undef RULE_OK
+    ursa_buf_free(&js);
+    ursa_buf_free(&list);
+    return rc;
+}
+
 static int parse_type_options(json_t *c, ursa_field_t *f, ursa_err_t *err)
 {
     json_t *jp = json_object_get(c, "precision"), *js = json_object_get(c, "scale");
@@ -230,7 +491,7 @@ static int parse_type_options(json_t *c, ursa_field_t *f, ursa_err_t *err)
         if (f->bloom_filter && f->type == URSA_TYPE_BOOL)
             return ursa_err_set(err, URSA_EINVAL, "column \"%s\": booleans get no bloom filter", name);
     }
-    return URSA_OK;
+    return parse_rules(c, f, err);
 }
 
 int ursa_parse_hhmm(const char *s, size_t n)
@@ -332,9 +593,10 @@ int ursa_schema_parse(const char *json, size_t len, ursa_schema_t *out, ursa_err
             rc = ursa_err_set(err, URSA_EINVAL, "columns[%zu] must be an object", i);
             goto out;
         }
-        static const char *const column_keys[] = {"name",         "type",    "nullable", "precision",
-                                                  "scale",        "unit",    "utc",      "encoding",
-                                                  "bloom_filter", "aliases", "default",  "max_length"};
+        static const char *const column_keys[] = {
+            "name",     "type",         "nullable", "precision", "scale",      "unit",   "utc",
+            "encoding", "bloom_filter", "aliases",  "default",   "max_length", "coerce", "trim",
+            "case",     "epoch",        "formats",  "enum",      "min",        "max"};
         json_object_foreach(c, key, val)
         {
             if (lookup_name(column_keys, URSA_ARRAY_LEN(column_keys), key) < 0) {
@@ -458,6 +720,7 @@ int ursa_schema_to_json(const ursa_schema_t *s, ursa_buf_t *b)
         }
         if (rc == URSA_OK && f->default_json) rc = ursa_buf_printf(b, ",\"default\":%s", f->default_json);
         if (rc == URSA_OK && f->max_length) rc = ursa_buf_printf(b, ",\"max_length\":%u", f->max_length);
+        if (rc == URSA_OK && f->rules) rc = ursa_buf_printf(b, "%s", f->rules->json);
         if (rc == URSA_OK) rc = ursa_buf_push(b, '}');
     }
     if (rc) return rc;
@@ -506,6 +769,7 @@ bool ursa_schema_equal(const ursa_schema_t *a, const ursa_schema_t *b)
             return false;
         for (size_t k = 0; k < x->naliases; k++)
             if (strcmp(x->aliases[k], y->aliases[k])) return false;
+        if (!!x->rules != !!y->rules || (x->rules && strcmp(x->rules->json, y->rules->json))) return false;
     }
     return true;
 }

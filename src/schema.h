@@ -65,9 +65,36 @@ typedef struct ursa_field {
     /* harmonization */
     char **aliases; /* other names a record may use for this field (owned) */
     size_t naliases;
-    char *default_json;  /* JSON text of the value a missing field gets, or NULL (owned) */
-    uint32_t max_length; /* string/json: characters, binary: bytes; 0: no limit */
+    char *default_json;       /* JSON text of the value a missing field gets, or NULL (owned) */
+    uint32_t max_length;      /* string/json: characters, binary: bytes; 0: no limit */
+    struct ursa_rules *rules; /* the other harmonization rules, or NULL when none (owned) */
 } ursa_field_t;
+
+/* Harmonization rules a column may declare (see docs/user-guide.md). They
+ * run in this order: trim, case, coercion/parse, then the checks (allowed
+ * values, range, max_length). Every one is off unless declared. */
+typedef enum ursa_fold { URSA_FOLD_NONE = 0, URSA_FOLD_LOWER, URSA_FOLD_UPPER } ursa_fold_t;
+
+typedef struct ursa_rules {
+    bool coerce; /* strings to numbers and bools, numbers and bools to strings, epoch strings */
+    bool trim;   /* strip leading and trailing white space of text values */
+    ursa_fold_t fold;
+    int epoch;      /* timestamp: numbers are seconds (0), ms (1), us (2), ns (3) since the epoch; -1: not */
+    char **formats; /* timestamp/date/time: strptime-like formats tried after RFC 3339 (owned) */
+    size_t nformats;
+    /* allowed values: strings for text columns, integers for integer columns */
+    char **allowed;
+    size_t *allowed_len;
+    int64_t *allowed_int;
+    size_t nallowed;
+    char *allowed_text; /* the allowed values as declared, for messages: "a, b, c" (owned) */
+    /* range, inclusive: integers compare exactly, floats as doubles */
+    bool has_min, has_max;
+    int64_t min_i, max_i;  /* signed integer columns */
+    uint64_t min_u, max_u; /* unsigned integer columns */
+    double min_d, max_d;   /* float columns */
+    char *json;            /* the rules as given, rendered: `"coerce":true,...` (owned) */
+} ursa_rules_t;
 
 /* When a dataset's buffer is flushed; 0 means "not set" (inherit the
  * server's default, or off). */
@@ -123,5 +150,9 @@ bool ursa_schema_equal(const ursa_schema_t *a, const ursa_schema_t *b);
 int ursa_schema_find(const ursa_schema_t *s, const char *name, size_t n);
 
 void ursa_schema_free(ursa_schema_t *s);
+void ursa_rules_free(ursa_rules_t *r);
+
+/* Prints d in the fewest digits that read back the same (buf of 40); returns buf. */
+const char *ursa_fmt_double(char buf[40], double d);
 
 #endif
