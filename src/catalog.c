@@ -23,6 +23,7 @@ static void dataset_free(ursa_dataset_t *d)
     ursa_free(d->name);
     pthread_mutex_destroy(&d->lock);
     pthread_mutex_destroy(&d->flush_lock);
+    pthread_mutex_destroy(&d->evolve_lock);
     ursa_free(d);
 }
 
@@ -33,6 +34,7 @@ static int dataset_new(const char *name, ursa_schema_t *s, ursa_dataset_t **out)
     if (!d) return URSA_ENOMEM;
     pthread_mutex_init(&d->lock, NULL);
     pthread_mutex_init(&d->flush_lock, NULL);
+    pthread_mutex_init(&d->evolve_lock, NULL);
     d->schema = *s;
     memset(s, 0, sizeof(*s));
     ursa_buf_t json = {0};
@@ -177,7 +179,12 @@ int ursa_catalog_create(ursa_catalog_t *c, const char *name, const char *json, s
     pthread_rwlock_wrlock(&c->lock);
     ursa_dataset_t *d = find(c, name);
     if (d) {
-        if (!ursa_schema_equal(&d->schema, &s))
+        /* A schema that evolved still matches the document that created
+         * it: the columns it gained come after the declared ones. */
+        ursa_schema_t view = d->schema;
+        size_t have = ursa_schema_nfields(&d->schema);
+        view.nfields = d->schema.evolve && s.nfields < have ? s.nfields : have;
+        if (!ursa_schema_equal(&view, &s))
             rc = ursa_err_set(err, URSA_EEXIST, "dataset %s exists with a different schema", name);
         ursa_schema_free(&s);
         goto out;
@@ -648,4 +655,66 @@ void ursa_catalog_stop_flusher(ursa_catalog_t *c)
     pthread_mutex_unlock(&c->flusher_mu);
     pthread_join(c->flusher, NULL);
     c->flusher_started = false;
+}
+
+int ursa_dataset_evolve(ursa_catalog_t *c, ursa_dataset_t *d, const char *name, size_t n, ursa_type_t t,
+                        ursa_err_t *err)
+{
+    if (!ursa_name_valid(name, n)) return URSA_EINVAL;
+    ursa_schema_t *s = &d->schema;
+    ursa_buf_t json = {0};
+    char key[URSA_NAME_MAX + 64];
+    int rc = URSA_OK;
+    pthread_mutex_lock(&d->evolve_lock); /* the only writer of the schema */
+    size_t nf = s->nfields;
+    if (ursa_schema_find(s, name, n) >= 0) goto out; /* added by another request meanwhile */
+    if (nf >= URSA_COLUMNS_MAX) {
+        rc = URSA_ELIMIT;
+        goto out;
+    }
+    ursa_field_t *f = &s->fields[nf];
+    memset(f, 0, sizeof(*f));
+    if (!(f->name = ursa_malloc(n + 1))) {
+        rc = URSA_ENOMEM;
+        goto out;
+    }
+    memcpy(f->name, name, n);
+    f->name[n] = '\0';
+    f->name_len = n;
+    f->type = t;
+    f->nullable = true;
+    f->unit = URSA_UNIT_US;
+    f->utc = true;
+    /* The schema with the new field is in the store before any row that
+     * has it is acknowledged: a restart replays the WAL against it. */
+    ursa_schema_t view = *s;
+    view.nfields = nf + 1;
+    if ((rc = ursa_schema_to_json(&view, &json)) == URSA_OK && (rc = ursa_buf_push(&json, '\0')) == URSA_OK &&
+        (rc = schema_key(d->name, key, sizeof(key))) == URSA_OK)
+        rc = ursa_store_put(c->store, key, json.data, json.len - 1, err);
+    if (rc) {
+        ursa_free(f->name);
+        memset(f, 0, sizeof(*f));
+        goto out;
+    }
+    pthread_mutex_lock(&d->lock); /* a flush takes the field count and document together */
+    __atomic_store_n(&s->nfields, nf + 1, __ATOMIC_RELEASE);
+    char *old = d->schema_json;
+    d->schema_json = (char *)json.data;
+    pthread_mutex_unlock(&d->lock);
+    json.data = NULL;
+    ursa_free(old);
+    ursa_info("dataset %s: new column %s (%s) from an unknown field", d->name, f->name, ursa_type_name(t));
+out:
+    pthread_mutex_unlock(&d->evolve_lock);
+    ursa_buf_free(&json);
+    return rc;
+}
+
+char *ursa_dataset_schema_json(ursa_dataset_t *d)
+{
+    pthread_mutex_lock(&d->lock);
+    char *j = ursa_strdup(d->schema_json);
+    pthread_mutex_unlock(&d->lock);
+    return j;
 }

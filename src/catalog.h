@@ -22,8 +22,8 @@
 
 typedef struct ursa_dataset {
     char *name;
-    ursa_schema_t schema;
-    char *schema_json; /* canonical rendering, as persisted */
+    ursa_schema_t schema; /* gains fields at the end when it evolves (see ursa_schema_nfields) */
+    char *schema_json;    /* canonical rendering, as persisted (under lock) */
 
     pthread_mutex_t lock; /* guards the fields below */
     ursa_batch_t **chunks;
@@ -37,7 +37,8 @@ typedef struct ursa_dataset {
     int64_t last_flush_ms, retry_at_ms;
     unsigned failures;
 
-    pthread_mutex_t flush_lock; /* one flush of this dataset at a time */
+    pthread_mutex_t flush_lock;  /* one flush of this dataset at a time */
+    pthread_mutex_t evolve_lock; /* one schema change at a time (schema_json changes under lock) */
 } ursa_dataset_t;
 
 typedef struct ursa_catalog {
@@ -88,6 +89,17 @@ int ursa_catalog_list(ursa_catalog_t *c, ursa_dataset_t ***out, size_t *n) URSA_
  * on failure, when it is freed). With a WAL, batches must be appended in
  * LSN order (ursa_wal_append's `then` does that). */
 int ursa_dataset_append(ursa_dataset_t *d, ursa_batch_t *b) URSA_MUST_CHECK;
+
+/* For "unknown_fields": "evolve": adds the nullable field name[0..n) of
+ * type t to d's schema and saves the schema in the store, unless a field of
+ * that name exists. URSA_EINVAL when the name cannot be a column's,
+ * URSA_ELIMIT when the schema has URSA_COLUMNS_MAX fields; a store error
+ * leaves the schema as it was. */
+int ursa_dataset_evolve(ursa_catalog_t *c, ursa_dataset_t *d, const char *name, size_t n, ursa_type_t t,
+                        ursa_err_t *err) URSA_MUST_CHECK;
+
+/* A copy of the dataset's schema document (free with ursa_free), or NULL. */
+char *ursa_dataset_schema_json(ursa_dataset_t *d);
 
 /* Reads the buffered row and byte counts. */
 void ursa_dataset_stats(ursa_dataset_t *d, uint64_t *rows, uint64_t *bytes);

@@ -168,11 +168,35 @@ size_t ursa_column_bytes(const ursa_column_t *c)
 
 int ursa_batch_init(ursa_batch_t *b, const ursa_schema_t *s)
 {
+    size_t n = ursa_schema_nfields(s);
     memset(b, 0, sizeof(*b));
-    b->cols = ursa_calloc(s->nfields ? s->nfields : 1, sizeof(ursa_column_t));
+    b->cols = ursa_calloc(n ? n : 1, sizeof(ursa_column_t));
     if (!b->cols) return URSA_ENOMEM;
-    b->ncols = s->nfields;
-    for (size_t i = 0; i < s->nfields; i++) ursa_column_init_field(&b->cols[i], &s->fields[i]);
+    b->ncols = n;
+    for (size_t i = 0; i < n; i++) ursa_column_init_field(&b->cols[i], &s->fields[i]);
+    return URSA_OK;
+}
+
+/* Appends n nulls. */
+static int append_nulls(ursa_column_t *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ursa_column_append_null(c)) return URSA_ENOMEM;
+    return URSA_OK;
+}
+
+int ursa_batch_widen(ursa_batch_t *b, const ursa_schema_t *s, size_t n)
+{
+    if (n <= b->ncols) return URSA_OK;
+    ursa_column_t *cols = ursa_realloc(b->cols, n * sizeof(*cols));
+    if (!cols) return URSA_ENOMEM;
+    b->cols = cols;
+    while (b->ncols < n) {
+        ursa_column_t *c = &b->cols[b->ncols];
+        ursa_column_init_field(c, &s->fields[b->ncols]);
+        b->ncols++;
+        if (append_nulls(c, b->nrows)) return URSA_ENOMEM;
+    }
     return URSA_OK;
 }
 
@@ -189,13 +213,15 @@ void ursa_batch_truncate(ursa_batch_t *b, size_t nrows)
     if (nrows < b->nrows) b->nrows = nrows;
 }
 
-/* Encoding: u64 rows, then per column u64 null_count, the validity bytes,
+/* Encoding: u64 rows (the low 48 bits; the high 16 hold the number of
+ * columns, 0 in records written before schemas could evolve: all of
+ * them), then per column u64 null_count, the validity bytes,
  * and the values (fixed width or bit-packed), or for variable-length
  * columns the rows + 1 offsets and the data bytes. Everything is in the
  * machine's byte order: the log is read back by the same machine. */
 int ursa_batch_encode(const ursa_batch_t *b, ursa_buf_t *out)
 {
-    uint64_t rows = b->nrows;
+    uint64_t rows = b->nrows | (uint64_t)b->ncols << URSA_BATCH_NCOLS_SHIFT;
     int rc = ursa_buf_append(out, &rows, 8);
     for (size_t i = 0; i < b->ncols && rc == URSA_OK; i++) {
         const ursa_column_t *c = &b->cols[i];
@@ -232,11 +258,17 @@ int ursa_batch_decode(ursa_batch_t *b, const ursa_schema_t *s, const uint8_t *p,
 {
     const uint8_t *end = p + n;
     uint64_t rows;
-    if (n < 8 || b->ncols != s->nfields) return URSA_EFORMAT;
+    if (n < 8 || b->ncols != ursa_schema_nfields(s)) return URSA_EFORMAT;
     memcpy(&rows, p, 8);
     p += 8;
+    /* A batch written before the schema gained columns has fewer: those
+     * read as nulls. */
+    size_t ncols = (size_t)(rows >> URSA_BATCH_NCOLS_SHIFT);
+    rows &= ((uint64_t)1 << URSA_BATCH_NCOLS_SHIFT) - 1;
+    if (ncols == 0) ncols = b->ncols;
+    if (ncols > b->ncols) return URSA_EFORMAT;
     if (rows > n * 8) return URSA_EFORMAT; /* every row takes at least one bit */
-    for (size_t i = 0; i < b->ncols; i++) {
+    for (size_t i = 0; i < ncols; i++) {
         ursa_column_t *c = &b->cols[i];
         uint64_t nulls;
         size_t bm = (size_t)(rows + 7) / 8;
@@ -263,6 +295,8 @@ int ursa_batch_decode(ursa_batch_t *b, const ursa_schema_t *s, const uint8_t *p,
         c->null_count = (size_t)nulls;
     }
     if (p != end) return URSA_EFORMAT;
+    for (size_t i = ncols; i < b->ncols; i++)
+        if (append_nulls(&b->cols[i], (size_t)rows)) return URSA_ENOMEM;
     b->nrows = (size_t)rows;
     return URSA_OK;
 }

@@ -111,6 +111,7 @@ typedef struct ursa_batch {
 
 /* Serializes a batch (all columns, as they are in memory) by appending to
  * out. The schema is not included: decoding needs the same schema. */
+#define URSA_BATCH_NCOLS_SHIFT 48
 int ursa_batch_encode(const ursa_batch_t *b, ursa_buf_t *out) URSA_MUST_CHECK;
 
 /* Decodes what ursa_batch_encode wrote into an initialized, empty batch b
@@ -120,6 +121,9 @@ int ursa_batch_decode(ursa_batch_t *b, const ursa_schema_t *s, const uint8_t *p,
 /* Allocates one empty column per field of s. */
 int ursa_batch_init(ursa_batch_t *b, const ursa_schema_t *s) URSA_MUST_CHECK;
 void ursa_batch_free(ursa_batch_t *b);
+/* Adds columns for fields [b->ncols, n) of s (a schema that gained
+ * fields), each holding b->nrows nulls. */
+int ursa_batch_widen(ursa_batch_t *b, const ursa_schema_t *s, size_t n) URSA_MUST_CHECK;
 /* Rolls every column back to nrows rows. */
 void ursa_batch_truncate(ursa_batch_t *b, size_t nrows);
 size_t ursa_batch_bytes(const ursa_batch_t *b);

@@ -62,6 +62,10 @@ typedef struct flush_state {
     int64_t oldest_ms;             /* the buffer's oldest_ms when the chunks were taken */
     ursa_store_writer_t **pending; /* one per day, until committed */
     ursa_flush_file_t *files;
+    /* The schema as it was when the chunks were taken (an evolving one
+     * gains fields meanwhile): its fields, its document. */
+    ursa_schema_t schema;
+    char *schema_json;
 } flush_state_t;
 
 static int cmp_i64(const void *a, const void *b)
@@ -156,7 +160,7 @@ static int group_rows(flush_state_t *f)
 static int write_day(flush_state_t *f, size_t k, int64_t stamp, ursa_err_t *err)
 {
     ursa_flush_file_t *file = &f->files[k];
-    const ursa_schema_t *s = &f->d->schema;
+    const ursa_schema_t *s = &f->schema;
     ursa_format_date(f->days[k], file->date);
     int n = f->cat->wal
                 ? snprintf(file->key, sizeof(file->key), "%s/date=%s/%s-%llu-%llu.parquet", f->d->name,
@@ -168,7 +172,7 @@ static int write_day(flush_state_t *f, size_t k, int64_t stamp, ursa_err_t *err)
 
     pq_write_opts_t o = f->cat->pq;
     o.kv_key = "ursa.schema";
-    o.kv_value = f->d->schema_json;
+    o.kv_value = f->schema_json;
     pq_writer_t *w = NULL;
     ursa_batch_t scratch = {0};
     int rc = ursa_store_writer_open(f->cat->store, file->key, &f->pending[k], err);
@@ -215,7 +219,14 @@ static int take_chunks(flush_state_t *f)
     while (k < d->nchunks && d->chunks[k]->lsn <= durable) k++;
     int rc = URSA_OK;
     f->oldest_ms = d->oldest_ms;
-    if (k == d->nchunks) {
+    /* Chunks from before a schema change get its new columns (as nulls)
+     * when they are written: one file per day, however the schema grew. */
+    f->schema = d->schema;
+    f->schema.nfields = ursa_schema_nfields(&d->schema);
+    if (!(f->schema_json = ursa_strdup(d->schema_json))) k = 0, rc = URSA_ENOMEM;
+    if (rc) {
+        /* nothing taken */
+    } else if (k == d->nchunks) {
         d->oldest_ms = 0;
         f->chunks = d->chunks;
         f->nchunks = k;
@@ -301,6 +312,9 @@ int ursa_dataset_flush(ursa_catalog_t *c, ursa_dataset_t *d, ursa_flush_result_t
     pthread_mutex_lock(&d->flush_lock);
     rc = take_chunks(&f);
     if (rc || f.nchunks == 0) goto out;
+    for (size_t i = 0; i < f.nchunks && rc == URSA_OK; i++)
+        rc = ursa_batch_widen(f.chunks[i], &f.schema, f.schema.nfields);
+    if (rc) goto out;
 
     if ((rc = collect_days(&f)) || (rc = group_rows(&f))) goto out;
     f.pending = ursa_calloc(f.ndays, sizeof(*f.pending));
@@ -364,6 +378,7 @@ out:
     }
     ursa_free(f.groups);
     ursa_free(f.chunks);
+    ursa_free(f.schema_json);
     ursa_free(f.days);
     ursa_free(f.pending);
     ursa_free(f.files);

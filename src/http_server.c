@@ -79,6 +79,7 @@ typedef struct req {
     int in_rc;           /* URSA_EFORMAT: broken compression (400) */
     bool all_or_nothing; /* ?mode=all_or_nothing */
     int fatal;           /* an internal failure while scanning */
+    ursa_catalog_t *cat; /* for schema evolution */
 } req_t;
 
 /* ---------------------------------------------------------------------------
@@ -178,9 +179,20 @@ static int dataset_json(ursa_dataset_t *d, ursa_buf_t *b)
 {
     uint64_t rows, bytes;
     ursa_dataset_stats(d, &rows, &bytes);
-    return ursa_buf_printf(b,
-                           "{\"name\":\"%s\",\"schema\":%s,\"buffered_rows\":%llu,\"buffered_bytes\":%llu}",
-                           d->name, d->schema_json, (unsigned long long)rows, (unsigned long long)bytes);
+    char *schema = ursa_dataset_schema_json(d); /* it may change (evolving schemas) */
+    if (!schema) return URSA_ENOMEM;
+    int rc =
+        ursa_buf_printf(b, "{\"name\":\"%s\",\"schema\":%s,\"buffered_rows\":%llu,\"buffered_bytes\":%llu}",
+                        d->name, schema, (unsigned long long)rows, (unsigned long long)bytes);
+    ursa_free(schema);
+    return rc;
+}
+
+/* The scanner met an unknown field in a dataset that evolves. */
+static int evolve_field(void *ctx, const char *name, size_t n, ursa_type_t t, ursa_err_t *err)
+{
+    req_t *q = ctx;
+    return ursa_dataset_evolve(q->cat, q->ds, name, n, t, err);
 }
 
 /* ---------------------------------------------------------------------------
@@ -375,6 +387,13 @@ static enum MHD_Result finish_records(ursa_server_t *srv, struct MHD_Connection 
         char msg[320];
         snprintf(msg, sizeof(msg), "%s; nothing was accepted", q->in_err.msg);
         return fail_records(srv, c, q, MHD_HTTP_BAD_REQUEST, msg);
+    }
+    if (q->fatal && q->scan.fatal && q->scan.fatal != URSA_ENOMEM) {
+        char msg[400];
+        snprintf(msg, sizeof(msg),
+                 "a new column for an unknown field could not be saved (%s); nothing was accepted",
+                 q->scan.fatal_err.msg[0] ? q->scan.fatal_err.msg : "store error");
+        return fail_records(srv, c, q, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
     }
     if (q->fatal)
         return fail_records(srv, c, q, status_for(q->fatal),
@@ -647,6 +666,11 @@ static enum MHD_Result start(ursa_server_t *srv, struct MHD_Connection *c, req_t
             return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
         if (ursa_ndjson_init(&q->scan, &q->ds->schema, q->batch, srv->o.max_record))
             return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+        if (q->ds->schema.evolve) {
+            q->cat = srv->cat;
+            q->scan.evolve = evolve_field;
+            q->scan.evolve_ctx = q;
+        }
         q->scanning = true;
         if (ursa_body_init(&q->in, (ursa_format_t)fmt, (ursa_content_encoding_t)enc, &q->scan,
                            srv->o.max_body))

@@ -237,17 +237,64 @@ static uint32_t name_hash(const char *s, size_t n)
     return h;
 }
 
+/* For a schema that evolves: every header field the schema lacks becomes
+ * a nullable string column (a CSV cell carries no type) before the header
+ * is matched. */
+static int evolve_header(ursa_csv_t *p, const char *rec, size_t len)
+{
+    ursa_ndjson_t *st = p->state;
+    size_t n = p->nfields, old = st->nfields;
+    int rc = URSA_OK;
+    for (size_t i = 0; i < n && rc == URSA_OK; i++) {
+        size_t a, z, tn;
+        const char *txt;
+        bool quoted;
+        field_bounds(p, i, n, len, &a, &z);
+        if (cell_text(p, rec + a, z - a, &txt, &tn, &quoted)) return p->status = URSA_ENOMEM;
+        if (ursa_schema_find(p->schema, txt, tn) >= 0) continue;
+        ursa_err_t err = {0};
+        rc = st->evolve(st->evolve_ctx, txt, tn, URSA_TYPE_STRING, &err);
+        if (rc == URSA_EINVAL)
+            return fail(
+                p, URSA_EFORMAT,
+                "field \"%.64s\" cannot become a column (names must match [a-z][a-z0-9_]*, at most %d "
+                "bytes)",
+                txt, URSA_NAME_MAX);
+        if (rc == URSA_ELIMIT)
+            return fail(p, URSA_EFORMAT, "field \"%.64s\" would make more than %d columns", txt,
+                        URSA_COLUMNS_MAX);
+        if (rc) {
+            st->fatal = rc;
+            st->fatal_err = err;
+            return p->status = rc;
+        }
+    }
+    if ((rc = ursa_ndjson_catch_up(st))) return p->status = rc;
+    int32_t *pos = ursa_realloc(p->pos, (st->nfields + 1) * sizeof(*pos));
+    if (pos) p->pos = pos;
+    int32_t *missing = ursa_realloc(p->missing, (st->nfields + 1) * sizeof(*missing));
+    if (missing) p->missing = missing;
+    if (!pos || !missing) return p->status = URSA_ENOMEM;
+    memset(p->pos + old, 0xff, (st->nfields + 1 - old) * sizeof(*p->pos));
+    return URSA_OK;
+}
+
 /* Maps every header field to its schema field (map, pos, missing). */
 static int match_header(ursa_csv_t *p, const char *rec, size_t len)
 {
     const ursa_schema_t *sc = p->schema;
     size_t n = p->nfields;
+    if (sc->evolve && p->state->evolve) {
+        int rc = evolve_header(p, rec, len);
+        if (rc) return rc;
+    }
+    size_t nf = p->state->nfields; /* the batch's columns */
     uint32_t nslots = 8;
-    while (nslots < 2 * sc->nfields) nslots *= 2;
+    while (nslots < 2 * nf) nslots *= 2;
     int32_t *slots = ursa_malloc(nslots * sizeof(*slots));
     if (!slots) return p->status = URSA_ENOMEM;
     memset(slots, 0xff, nslots * sizeof(*slots));
-    for (size_t f = 0; f < sc->nfields; f++) {
+    for (size_t f = 0; f < nf; f++) {
         uint32_t k = name_hash(sc->fields[f].name, sc->fields[f].name_len) & (nslots - 1);
         while (slots[k] >= 0) k = (k + 1) & (nslots - 1);
         slots[k] = (int32_t)f;
@@ -280,7 +327,7 @@ static int match_header(ursa_csv_t *p, const char *rec, size_t len)
         }
         p->pos[f] = (int32_t)i;
     }
-    for (size_t f = 0; f < sc->nfields; f++) {
+    for (size_t f = 0; f < nf; f++) {
         if (p->pos[f] >= 0) continue;
         if (!sc->fields[f].nullable && p->missing_nonnull < 0) p->missing_nonnull = (int)f;
         p->missing[p->nmissing++] = (int32_t)f;
@@ -573,13 +620,13 @@ int ursa_csv_init(ursa_csv_t *p, const ursa_schema_t *s, ursa_batch_t *b, ursa_n
     p->state = state;
     p->line = 1;
     p->missing_nonnull = -1;
-    p->pos = ursa_malloc((s->nfields + 1) * sizeof(*p->pos));
-    p->missing = ursa_malloc((s->nfields + 1) * sizeof(*p->missing));
+    p->pos = ursa_malloc((b->ncols + 1) * sizeof(*p->pos));
+    p->missing = ursa_malloc((b->ncols + 1) * sizeof(*p->missing));
     if (!p->pos || !p->missing) {
         ursa_csv_free(p);
         return URSA_ENOMEM;
     }
-    memset(p->pos, 0xff, (s->nfields + 1) * sizeof(*p->pos));
+    memset(p->pos, 0xff, (b->ncols + 1) * sizeof(*p->pos));
     return URSA_OK;
 }
 

@@ -410,7 +410,7 @@ static int lookup(ursa_ndjson_t *p, const unsigned char *k, size_t n)
 {
     const ursa_schema_t *sc = p->schema;
     int g = p->guess;
-    if ((size_t)g < sc->nfields && sc->fields[g].name_len == n && memcmp(sc->fields[g].name, k, n) == 0)
+    if ((size_t)g < p->nfields && sc->fields[g].name_len == n && memcmp(sc->fields[g].name, k, n) == 0)
         return g;
     for (uint32_t i = name_hash(k, n) & p->slot_mask;; i = (i + 1) & p->slot_mask) {
         int32_t e = p->slots[i];
@@ -748,8 +748,9 @@ static const char *append_ruled_text(ursa_ndjson_t *p, const ursa_field_t *f, ur
         if (!(e = ursa_parse_timestamp_unit(t, n, (int)f->unit, f->utc, &x)))
             return ursa_column_append_i64(c, x) ? R_NOMEM : NULL;
         if (r->epoch >= 0 && n && (v[0] == '-' || (unsigned)(v[0] - '0') < 10u)) {
-            if ((e = ursa_parse_epoch(t, n, r->epoch, (int)f->unit, &x))) return e;
-            return ursa_column_append_i64(c, x) ? R_NOMEM : NULL;
+            const char *ee = ursa_parse_epoch(t, n, r->epoch, (int)f->unit, &x);
+            if (!ee) return ursa_column_append_i64(c, x) ? R_NOMEM : NULL;
+            if (!r->nformats) return ee; /* else a format may still match ("24/11/2026") */
         }
         if (!r->nformats) return e;
         if ((e = parse_formats(p, f, v, n, &dt))) return e;
@@ -1116,6 +1117,55 @@ static void add_error(ursa_ndjson_t *p, int column, const char *reason)
     if (p->on_error) p->on_error(p->on_error_ctx, &e);
 }
 
+static const char R_FATAL[] = "the request failed"; /* p->fatal says why; ends the request */
+
+/* An unknown field in a dataset whose schema evolves: adds it as a
+ * nullable column of the type its value suggests (string, int64 for
+ * integers, float64 for other numbers, bool, json for objects and arrays)
+ * and sets *f to it. A null value adds nothing (no type to give). */
+static const char *evolve_field(ursa_ndjson_t *p, cur_t k, size_t kn, cur_t v, cur_t end, int *f)
+{
+    ursa_type_t t;
+    cur_t e;
+    switch (*v) {
+    case '"':
+        t = URSA_TYPE_STRING;
+        break;
+    case 't':
+    case 'f':
+        t = URSA_TYPE_BOOL;
+        break;
+    case '{':
+    case '[':
+        t = URSA_TYPE_JSON;
+        break;
+    default:
+        if (!scan_number(v, end, &e)) return NULL; /* not a value: the caller reports it */
+        t = URSA_TYPE_INT64;
+        for (cur_t q = v; q < e; q++)
+            if (*q == '.' || *q == 'e' || *q == 'E') t = URSA_TYPE_FLOAT64;
+    }
+    ursa_err_t err = {0};
+    int rc = p->evolve(p->evolve_ctx, (const char *)k, kn, t, &err);
+    if (rc == URSA_EINVAL || rc == URSA_ELIMIT) {
+        p->err_value = k;
+        p->err_value_len = kn;
+        set_rule(p, rc == URSA_ELIMIT ? "columns max %d" : "unknown_fields evolve", URSA_COLUMNS_MAX);
+        return rc == URSA_ELIMIT
+                   ? "the dataset has the most columns a schema may have"
+                   : "field name cannot be a column name (must match [a-z][a-z0-9_]*, at most 128 "
+                     "bytes)";
+    }
+    if (rc == URSA_OK) rc = ursa_ndjson_catch_up(p);
+    if (rc) {
+        p->fatal = rc;
+        if (rc != URSA_ENOMEM) p->fatal_err = err;
+        return rc == URSA_ENOMEM ? R_NOMEM : R_FATAL;
+    }
+    *f = lookup(p, k, kn);
+    return NULL;
+}
+
 /* Parses the object at [s, end). Returns NULL or the reason; *col is the
  * field the failure concerns, or -1. */
 static const char *parse_object(ursa_ndjson_t *p, cur_t s, cur_t end, int *col)
@@ -1124,7 +1174,7 @@ static const char *parse_object(ursa_ndjson_t *p, cur_t s, cur_t end, int *col)
     ursa_batch_t *b = p->batch;
     uint32_t gen = ++p->gen;
     if (URSA_UNLIKELY(gen == 0)) { /* wrapped: forget every old generation */
-        memset(p->seen, 0, sc->nfields * sizeof(*p->seen));
+        memset(p->seen, 0, p->nfields * sizeof(*p->seen));
         gen = p->gen = 1;
     }
     *col = -1;
@@ -1150,6 +1200,9 @@ static const char *parse_object(ursa_ndjson_t *p, cur_t s, cur_t end, int *col)
         if (s >= end || *s != ':') return R_MALFORMED;
         s = skip_ws(s + 1, end);
         if (s >= end) return R_MALFORMED;
+        if (f < 0 && sc->evolve && p->evolve && *s != 'n') {
+            if ((r = evolve_field(p, k, kn, s, end, &f))) return r;
+        }
         if (f < 0) {
             if (sc->reject_unknown) {
                 p->err_value = k;
@@ -1185,7 +1238,7 @@ static const char *parse_object(ursa_ndjson_t *p, cur_t s, cur_t end, int *col)
     }
 done:
     if (skip_ws(s, end) != end) return R_TRAILING;
-    for (size_t i = 0; i < sc->nfields; i++) {
+    for (size_t i = 0; i < p->nfields; i++) {
         if (p->seen[i] == gen) continue;
         if (p->has_defaults && ursa_column_valid(&p->defaults.cols[i], 0)) {
             uint32_t zero = 0;
@@ -1215,6 +1268,7 @@ int ursa_ndjson_record(ursa_ndjson_t *p, const char *line, size_t n)
         return URSA_OK;
     }
     ursa_batch_truncate(p->batch, p->batch->nrows);
+    if (r == R_FATAL) return p->fatal;
     if (r == R_NOMEM) {
         p->err_value = NULL;
         p->err_rule[0] = 0;
@@ -1230,6 +1284,58 @@ int ursa_ndjson_record(ursa_ndjson_t *p, const char *line, size_t n)
  * Streaming
  * ------------------------------------------------------------------------- */
 
+/* (Re)builds the table of names and aliases of fields [0, p->nfields). */
+static int build_names(ursa_ndjson_t *p)
+{
+    const ursa_schema_t *s = p->schema;
+    size_t nnames = 0;
+    for (size_t i = 0; i < p->nfields; i++) nnames += 1 + s->fields[i].naliases;
+    uint32_t nslots = 8;
+    while (nslots < 2 * nnames) nslots *= 2;
+    struct ursa_name_ent *names = ursa_calloc(nnames + 1, sizeof(*names));
+    int32_t *slots = ursa_malloc(nslots * sizeof(*slots));
+    if (!names || !slots) {
+        ursa_free(names);
+        ursa_free(slots);
+        return URSA_ENOMEM;
+    }
+    ursa_free(p->names);
+    ursa_free(p->slots);
+    p->names = names;
+    p->slots = slots;
+    memset(p->slots, 0xff, nslots * sizeof(*p->slots));
+    p->slot_mask = nslots - 1;
+    size_t e = 0;
+    for (size_t i = 0; i < p->nfields; i++) {
+        for (size_t a = 0; a <= s->fields[i].naliases; a++, e++) {
+            const char *nm = a ? s->fields[i].aliases[a - 1] : s->fields[i].name;
+            p->names[e] = (struct ursa_name_ent){nm, strlen(nm), (int)i};
+            uint32_t k = name_hash((const unsigned char *)nm, p->names[e].n) & p->slot_mask;
+            while (p->slots[k] >= 0) k = (k + 1) & p->slot_mask;
+            p->slots[k] = (int32_t)e;
+        }
+    }
+    return URSA_OK;
+}
+
+int ursa_ndjson_catch_up(ursa_ndjson_t *p)
+{
+    size_t n = ursa_schema_nfields(p->schema), old = p->nfields;
+    if (n <= old) return URSA_OK;
+    uint32_t *seen = ursa_realloc(p->seen, (n + 1) * sizeof(*seen));
+    if (!seen) return URSA_ENOMEM;
+    memset(seen + old, 0, (n + 1 - old) * sizeof(*seen));
+    p->seen = seen;
+    if (ursa_batch_widen(p->batch, p->schema, n)) return URSA_ENOMEM;
+    if (p->has_defaults && (ursa_batch_widen(&p->defaults, p->schema, n))) return URSA_ENOMEM;
+    p->nfields = n;
+    if (build_names(p)) {
+        p->nfields = old; /* the old table is still in place */
+        return URSA_ENOMEM;
+    }
+    return URSA_OK;
+}
+
 int ursa_ndjson_init(ursa_ndjson_t *p, const ursa_schema_t *s, ursa_batch_t *b, size_t max_record)
 {
     return ursa_ndjson_init_err(p, s, b, max_record, NULL);
@@ -1241,39 +1347,20 @@ int ursa_ndjson_init_err(ursa_ndjson_t *p, const ursa_schema_t *s, ursa_batch_t 
     memset(p, 0, sizeof(*p));
     p->schema = s;
     p->batch = b;
+    p->nfields = b->ncols; /* the batch's view of a schema that may be gaining fields */
     p->max_record = max_record ? max_record : URSA_MAX_RECORD_DEFAULT;
-    size_t nnames = 0;
     bool defaults = false;
-    for (size_t i = 0; i < s->nfields; i++) {
-        nnames += 1 + s->fields[i].naliases;
-        defaults |= s->fields[i].default_json != NULL;
-    }
-    p->seen = ursa_calloc(s->nfields + 1, sizeof(*p->seen));
-    p->names = ursa_calloc(nnames + 1, sizeof(*p->names));
-    uint32_t nslots = 8;
-    while (nslots < 2 * nnames) nslots *= 2;
-    p->slots = ursa_malloc(nslots * sizeof(*p->slots));
-    if (!p->seen || !p->slots || !p->names) {
+    for (size_t i = 0; i < p->nfields; i++) defaults |= s->fields[i].default_json != NULL;
+    p->seen = ursa_calloc(p->nfields + 1, sizeof(*p->seen));
+    if (!p->seen || build_names(p)) {
         ursa_ndjson_free(p);
         return URSA_ENOMEM;
-    }
-    memset(p->slots, 0xff, nslots * sizeof(*p->slots));
-    p->slot_mask = nslots - 1;
-    size_t e = 0;
-    for (size_t i = 0; i < s->nfields; i++) {
-        for (size_t a = 0; a <= s->fields[i].naliases; a++, e++) {
-            const char *nm = a ? s->fields[i].aliases[a - 1] : s->fields[i].name;
-            p->names[e] = (struct ursa_name_ent){nm, strlen(nm), (int)i};
-            uint32_t k = name_hash((const unsigned char *)nm, p->names[e].n) & p->slot_mask;
-            while (p->slots[k] >= 0) k = (k + 1) & p->slot_mask;
-            p->slots[k] = (int32_t)e;
-        }
     }
     if (defaults) {
         /* Parse each default once, as a value of its field, into a one-row batch. */
         int rc = ursa_batch_init(&p->defaults, s);
         p->has_defaults = rc == URSA_OK;
-        for (size_t i = 0; i < s->nfields && rc == URSA_OK; i++) {
+        for (size_t i = 0; i < p->nfields && rc == URSA_OK; i++) {
             const ursa_field_t *f = &s->fields[i];
             const char *r = NULL;
             if (!f->default_json) {

@@ -51,8 +51,19 @@ typedef struct ursa_ndjson {
     void (*on_error)(void *ctx, const ursa_row_error_t *e);
     void *on_error_ctx;
 
+    /* public, settable: for a schema with "unknown_fields": "evolve", adds
+     * the field name[0..n) of type t to the schema (or finds it there, added
+     * meanwhile). Returns URSA_OK; URSA_EINVAL when the name cannot be a
+     * column's, URSA_ELIMIT when the schema is full (the record is rejected);
+     * anything else ends the request (feed returns it, err in fatal_err). */
+    int (*evolve)(void *ctx, const char *name, size_t n, ursa_type_t t, ursa_err_t *err);
+    void *evolve_ctx;
+    int fatal; /* what ended the request, when evolve failed */
+    ursa_err_t fatal_err;
+
     /* private */
     const ursa_schema_t *schema;
+    size_t nfields; /* fields known to this scanner (and columns of its batch) */
     ursa_batch_t *batch;
     size_t max_record;
     bool skipping;    /* discarding the rest of an over-long record */
@@ -103,6 +114,10 @@ int ursa_ndjson_finish(ursa_ndjson_t *p) URSA_MUST_CHECK;
 int ursa_ndjson_record(ursa_ndjson_t *p, const char *line, size_t n) URSA_MUST_CHECK;
 
 void ursa_ndjson_free(ursa_ndjson_t *p);
+
+/* Takes in the fields the schema gained since (widening the batch with
+ * columns of nulls). */
+int ursa_ndjson_catch_up(ursa_ndjson_t *p) URSA_MUST_CHECK;
 
 /* For other formats that share this scanner's state (counters, error list,
  * callbacks): count a record (set `lines` to its line first), reject it. */

@@ -132,7 +132,8 @@ void ursa_schema_free(ursa_schema_t *s)
 
 int ursa_schema_find(const ursa_schema_t *s, const char *name, size_t n)
 {
-    for (size_t i = 0; i < s->nfields; i++)
+    size_t nf = ursa_schema_nfields(s);
+    for (size_t i = 0; i < nf; i++)
         if (s->fields[i].name_len == n && memcmp(s->fields[i].name, name, n) == 0) return (int)i;
     return -1;
 }
@@ -582,7 +583,11 @@ int ursa_schema_parse(const char *json, size_t len, ursa_schema_t *out, ursa_err
         rc = ursa_err_set(err, URSA_ELIMIT, "too many columns: %zu (at most %d)", n, URSA_COLUMNS_MAX);
         goto out;
     }
-    out->fields = ursa_calloc(n, sizeof(ursa_field_t));
+    /* An evolving schema gets room for every column it may ever have:
+     * fields never move, so requests may read them while one is added. */
+    json_t *ufj = json_object_get(root, "unknown_fields");
+    bool evolving = json_is_string(ufj) && !strcmp(json_string_value(ufj), "evolve");
+    out->fields = ursa_calloc(evolving ? URSA_COLUMNS_MAX : n, sizeof(ursa_field_t));
     if (!out->fields) {
         rc = URSA_ENOMEM;
         goto out;
@@ -668,10 +673,12 @@ int ursa_schema_parse(const char *json, size_t len, ursa_schema_t *out, ursa_err
         const char *v = json_is_string(uf) ? json_string_value(uf) : "";
         if (!strcmp(v, "reject")) {
             out->reject_unknown = true;
+        } else if (!strcmp(v, "evolve")) {
+            out->evolve = true;
         } else if (strcmp(v, "ignore")) {
-            rc = ursa_err_set(err, URSA_EINVAL,
-                              "\"unknown_fields\" must be \"ignore\" (the default) or \"reject\"%s",
-                              !strcmp(v, "evolve") ? " (\"evolve\" is not available yet)" : "");
+            rc =
+                ursa_err_set(err, URSA_EINVAL,
+                             "\"unknown_fields\" must be \"ignore\" (the default), \"reject\" or \"evolve\"");
             goto out;
         }
     }
@@ -746,6 +753,7 @@ int ursa_schema_to_json(const ursa_schema_t *s, ursa_buf_t *b)
         if (rc == URSA_OK) rc = ursa_buf_push(b, '}');
     }
     if (rc == URSA_OK && s->reject_unknown) rc = ursa_buf_printf(b, ",\"unknown_fields\":\"reject\"");
+    if (rc == URSA_OK && s->evolve) rc = ursa_buf_printf(b, ",\"unknown_fields\":\"evolve\"");
     if (rc) return rc;
     if (s->time_column >= 0)
         return ursa_buf_printf(b, ",\"time_column\":\"%s\"}", s->fields[s->time_column].name);
@@ -755,7 +763,8 @@ int ursa_schema_to_json(const ursa_schema_t *s, ursa_buf_t *b)
 bool ursa_schema_equal(const ursa_schema_t *a, const ursa_schema_t *b)
 {
     if (a->nfields != b->nfields || a->time_column != b->time_column) return false;
-    if (memcmp(&a->flush, &b->flush, sizeof(a->flush)) || a->reject_unknown != b->reject_unknown)
+    if (memcmp(&a->flush, &b->flush, sizeof(a->flush)) || a->reject_unknown != b->reject_unknown ||
+        a->evolve != b->evolve)
         return false;
     for (size_t i = 0; i < a->nfields; i++) {
         const ursa_field_t *x = &a->fields[i], *y = &b->fields[i];

@@ -116,7 +116,16 @@ typedef struct ursa_schema {
     int time_column;           /* index of the timestamp that partitions files, or -1 when there is none */
     ursa_flush_policy_t flush; /* the dataset's own flush policy ("flush" in the document) */
     bool reject_unknown;       /* "unknown_fields": "reject" (a record with a field not here is rejected) */
+    bool evolve; /* "unknown_fields": "evolve" (an unknown field becomes a new nullable column) */
 } ursa_schema_t;
+
+/* The number of fields, read once (an evolving dataset's schema gains
+ * fields while requests run: fields are appended, fully written, before the
+ * count is raised, and never move or change). */
+static inline size_t ursa_schema_nfields(const ursa_schema_t *s)
+{
+    return __atomic_load_n(&s->nfields, __ATOMIC_ACQUIRE);
+}
 
 /* Bytes per value in a column's values buffer for fixed-width types; 0 for
  * BOOL (bit-packed) and for the variable-length types (STRING, BINARY,

@@ -108,8 +108,6 @@ test('formats and encodings, end to end', async t => {
     r = await server.request('POST', '/v1/datasets/strict/records', { body: ndjson([1]) + '{"ts":"2024-03-01T12:00:00Z","id":2,"extra":1}\n', headers: { 'content-type': 'application/x-ndjson' } });
     assert.equal(r.json?.accepted, 1, r.text);
     assert.deepEqual(r.json.errors.map(e => e.row), [2], r.text);
-    r = await server.put('/v1/datasets/evolving', { ...SCHEMA, unknown_fields: 'evolve' });
-    assert.equal(r.status, 400, `evolve is not available yet: ${r.status} ${r.text}`);
 
     r = await server.get('/v1/datasets/f');
     assert.equal(r.json.buffered_rows, sent.size, `buffered rows: ${r.text}`);

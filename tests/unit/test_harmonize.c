@@ -403,6 +403,85 @@ TEST(schema_rules_checked_and_rendered)
     ursa_schema_free(&a);
 }
 
+/* A stand-in for the catalog: appends the field to the (evolving) schema. */
+static int evolve_calls;
+static int add_field(void *ctx, const char *name, size_t n, ursa_type_t t, ursa_err_t *err)
+{
+    ursa_schema_t *s = ctx;
+    (void)err;
+    evolve_calls++;
+    if (!ursa_name_valid(name, n)) return URSA_EINVAL;
+    if (ursa_schema_find(s, name, n) >= 0) return URSA_OK;
+    ursa_field_t *f = &s->fields[s->nfields];
+    memset(f, 0, sizeof(*f));
+    f->name = ursa_malloc(n + 1);
+    memcpy(f->name, name, n);
+    f->name[n] = 0;
+    f->name_len = n;
+    f->type = t;
+    f->nullable = true;
+    f->utc = true;
+    f->unit = URSA_UNIT_US;
+    __atomic_store_n(&s->nfields, s->nfields + 1, __ATOMIC_RELEASE);
+    return URSA_OK;
+}
+
+TEST(evolve_adds_columns_mid_request)
+{
+    const char *js = "{\"columns\":[{\"name\":\"a\",\"type\":\"int64\"}],\"unknown_fields\":\"evolve\"}";
+    ursa_schema_t s;
+    ursa_err_t err;
+    CHECK(ursa_schema_parse(js, strlen(js), &s, &err) == URSA_OK && s.evolve);
+    ursa_batch_t b;
+    ursa_ndjson_t p;
+    CHECK(ursa_batch_init(&b, &s) == URSA_OK && ursa_ndjson_init(&p, &s, &b, 0) == URSA_OK);
+    p.evolve = add_field;
+    p.evolve_ctx = &s;
+    const char *body = "{\"a\":1}\n"
+                       "{\"a\":2,\"s\":\"x\",\"i\":-3,\"f\":2.5e1,\"t\":false,\"o\":{\"k\":[1]},\"z\":null}\n"
+                       "{\"s\":\"y\",\"a\":\"bad\"}\n"
+                       "{\"Bad\":1}\n"
+                       "{\"i\":4}\n";
+    CHECK(ursa_ndjson_feed(&p, body, strlen(body)) == URSA_OK);
+    CHECK(ursa_ndjson_finish(&p) == URSA_OK);
+    CHECK_EQ_INT(s.nfields, 6); /* a s i f t o; z had only a null */
+    CHECK_EQ_INT(b.ncols, 6);
+    CHECK_EQ_INT(b.nrows, 3);
+    static const ursa_type_t want[] = {URSA_TYPE_INT64,   URSA_TYPE_STRING, URSA_TYPE_INT64,
+                                       URSA_TYPE_FLOAT64, URSA_TYPE_BOOL,   URSA_TYPE_JSON};
+    for (size_t i = 0; i < 6; i++) CHECK(s.fields[i].type == want[i]);
+    for (size_t i = 0; i < 6; i++) CHECK_EQ_INT(b.cols[i].length, 3);
+    CHECK(!ursa_column_valid(&b.cols[1], 0)); /* row 1 predates the column: null */
+    CHECK(ursa_column_f64(&b.cols[3], 1) == 25.0);
+    CHECK_EQ_INT(ursa_column_i64(&b.cols[2], 2), 4);
+    CHECK_EQ_INT(p.nerrors, 2);
+    CHECK(p.errors[0].line == 3 && p.errors[0].column == 0);
+    CHECK(p.errors[1].line == 4 && !strcmp(p.errors[1].value, "Bad") &&
+          !strcmp(p.errors[1].rule, "unknown_fields evolve"));
+
+    /* A batch encoded before the change decodes under the wider schema with nulls. */
+    ursa_schema_t narrow = s;
+    narrow.nfields = 2;
+    ursa_batch_t old, wide;
+    CHECK(ursa_batch_init(&old, &narrow) == URSA_OK);
+    CHECK(ursa_column_append_i64(&old.cols[0], 9) == URSA_OK &&
+          ursa_column_append_str(&old.cols[1], "q", 1) == URSA_OK);
+    old.nrows = 1;
+    ursa_buf_t enc = {0};
+    CHECK(ursa_batch_encode(&old, &enc) == URSA_OK);
+    CHECK(ursa_batch_init(&wide, &s) == URSA_OK);
+    CHECK(ursa_batch_decode(&wide, &s, enc.data, enc.len) == URSA_OK);
+    CHECK_EQ_INT(wide.nrows, 1);
+    CHECK_EQ_INT(ursa_column_i64(&wide.cols[0], 0), 9);
+    for (size_t i = 2; i < 6; i++) CHECK(wide.cols[i].length == 1 && !ursa_column_valid(&wide.cols[i], 0));
+    ursa_buf_free(&enc);
+    ursa_batch_free(&old);
+    ursa_batch_free(&wide);
+    ursa_ndjson_free(&p);
+    ursa_batch_free(&b);
+    ursa_schema_free(&s);
+}
+
 int main(void)
 {
     RUN(coerce_strings_to_numbers);
@@ -414,5 +493,6 @@ int main(void)
     RUN(rejections_name_value_and_rule);
     RUN(csv_cells_follow_the_rules);
     RUN(schema_rules_checked_and_rendered);
+    RUN(evolve_adds_columns_mid_request);
     return TEST_EXIT();
 }
