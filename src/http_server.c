@@ -491,6 +491,8 @@ static enum MHD_Result do_put_dataset(ursa_server_t *srv, struct MHD_Connection 
     }
     if (rc == URSA_OK)
         rc = ursa_catalog_create(srv->cat, q->name, (const char *)q->body.data, q->body.len, &created, &err);
+    /* A schema past a limit (columns) is an invalid schema, not a large body. */
+    if (rc == URSA_ELIMIT) rc = URSA_EINVAL;
     if (rc) return send_error(c, status_for(rc), err.msg[0] ? err.msg : ursa_strstatus(rc));
     ursa_dataset_t *d = ursa_catalog_get(srv->cat, q->name);
     ursa_buf_t b = {0};

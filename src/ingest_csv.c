@@ -237,6 +237,16 @@ static uint32_t name_hash(const char *s, size_t n)
     return h;
 }
 
+/* The field of fields [0, nf) that has the alias txt[0..tn), or -1. */
+static int find_alias(const ursa_schema_t *sc, size_t nf, const char *txt, size_t tn)
+{
+    for (size_t f = 0; f < nf; f++)
+        for (size_t a = 0; a < sc->fields[f].naliases; a++)
+            if (strlen(sc->fields[f].aliases[a]) == tn && !memcmp(sc->fields[f].aliases[a], txt, tn))
+                return (int)f;
+    return -1;
+}
+
 /* For a schema that evolves: every header field the schema lacks becomes
  * a nullable string column (a CSV cell carries no type) before the header
  * is matched. */
@@ -251,7 +261,8 @@ static int evolve_header(ursa_csv_t *p, const char *rec, size_t len)
         bool quoted;
         field_bounds(p, i, n, len, &a, &z);
         if (cell_text(p, rec + a, z - a, &txt, &tn, &quoted)) return p->status = URSA_ENOMEM;
-        if (ursa_schema_find(p->schema, txt, tn) >= 0) continue;
+        if (ursa_schema_find(p->schema, txt, tn) >= 0 || find_alias(p->schema, st->nfields, txt, tn) >= 0)
+            continue;
         ursa_err_t err = {0};
         rc = st->evolve(st->evolve_ctx, txt, tn, URSA_TYPE_STRING, &err);
         if (rc == URSA_EINVAL)
@@ -319,6 +330,7 @@ static int match_header(ursa_csv_t *p, const char *rec, size_t len)
                 }
             }
         }
+        if (f < 0 && tn <= URSA_NAME_MAX) f = find_alias(sc, nf, txt, tn);
         p->map[i] = f;
         if (f < 0) continue;
         if (p->pos[f] >= 0) {

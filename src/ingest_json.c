@@ -1094,6 +1094,8 @@ static void add_error(ursa_ndjson_t *p, int column, const char *reason)
         snprintf(e.rule, sizeof(e.rule), "max_length %u", f->max_length);
     } else if ((reason == R_MISSING || reason == R_NULL) && f) {
         snprintf(e.rule, sizeof(e.rule), "nullable false");
+    } else if (reason == R_TOO_DEEP) {
+        snprintf(e.rule, sizeof(e.rule), "max_depth %d", URSA_MAX_DEPTH);
     } else if (reason == R_TOO_LARGE) {
         snprintf(e.rule, sizeof(e.rule), "max_record %zu bytes", p->max_record);
     } else if (f && reason != R_DUP && p->err_value) {

@@ -9,6 +9,7 @@
 //    restart replays WAL records written before and after the change; one flush writes one file per day for
 //    rows from before and after the change; the file written before the change stays valid, and DuckDB's
 //    union_by_name sees nulls there.
+// 3. Limits (body size, record size, string length, nesting depth, columns per schema), each with its error.
 //
 //   node --test tests/integration/harmonize.test.mjs      (URSA_BIN=build/ursa, URSA_TEST_TMP=os.tmpdir())
 import { test, after } from 'node:test';
@@ -214,6 +215,42 @@ test('unknown_fields evolve: new nullable columns, persisted, one file per day, 
     assert.deepEqual(u.slice(0, 2).map(x => [Number(x.a), x.b, x.f]), [[0, null, null], [1, null, null]]);
     const five = u.find(x => Number(x.a) === 5);
     assert.deepEqual([five.b, Number(five.f)], ['x', 7]);
+  } catch (e) {
+    failed = true;
+    console.error(server.log().slice(-3000));
+    throw e;
+  }
+});
+
+test('limits: body, record, string length, nesting depth, columns — each with a clear error', async () => {
+  const store = makeTempDir('ursa-limits-');
+  const server = await startServer({ store, args: ['--max-body', String(1 << 20), '--max-record', '4096'] });
+  servers.push(server);
+  try {
+    const cols = [{ name: 'ts', type: 'timestamp', nullable: false }, { name: 's', type: 'string', max_length: 8 }];
+    let r = await server.put('/v1/datasets/l', { columns: cols, time_column: 'ts' });
+    assert.equal(r.status, 201, r.text);
+    const many = Array.from({ length: 1025 }, (_, i) => ({ name: `c${i}`, type: 'int64' }));
+    r = await server.put('/v1/datasets/wide', { columns: [...cols, ...many], time_column: 'ts' });
+    assert.equal(r.status, 400, r.text);
+    assert.equal(r.json.error, 'too many columns: 1027 (at most 1024)');
+
+    r = await server.postRecords('l', Buffer.alloc(2 << 20, 0x20));
+    assert.equal(r.status, 413, r.text);
+    assert.match(r.json.error, /^request body larger than 1048576 bytes/);
+
+    const ok = JSON.stringify({ ts: '2026-11-24T00:00:00Z', s: 'fine' });
+    const deep = `{"ts":"2026-11-24T00:00:00Z","x":${'['.repeat(200)}${']'.repeat(200)}}`;
+    const big = JSON.stringify({ ts: '2026-11-24T00:00:00Z', x: 'y'.repeat(5000) });
+    const long = JSON.stringify({ ts: '2026-11-24T00:00:00Z', s: 'ninechars' });
+    r = await server.postRecords('l', [ok, deep, big, long, ok].join('\n') + '\n');
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.accepted, 2, r.text);
+    assert.deepEqual(r.json.errors, [
+      { row: 2, column: null, line: 2, reason: 'value nested too deeply', rule: 'max_depth 128' },
+      { row: 3, column: null, line: 3, reason: 'record larger than the maximum record size', rule: 'max_record 4096 bytes' },
+      { row: 4, column: 's', line: 4, reason: "longer than the column's max_length", value: '"ninechars"', rule: 'max_length 8' },
+    ]);
   } catch (e) {
     failed = true;
     console.error(server.log().slice(-3000));

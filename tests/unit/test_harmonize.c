@@ -1,6 +1,7 @@
 /* Unit tests for the harmonization rules declared per column (coerce, trim,
  * case, epoch, formats, enum, min/max) and for what a rejection reports:
  * row, column, the value as sent (shortened) and the rule. */
+#include "ingest_csv.h"
 #include "ingest_json.h"
 #include "test.h"
 
@@ -482,6 +483,49 @@ TEST(evolve_adds_columns_mid_request)
     ursa_schema_free(&s);
 }
 
+TEST(csv_header_aliases_and_evolve)
+{
+    const char *js = "{\"columns\":[{\"name\":\"user_id\",\"type\":\"int64\",\"aliases\":[\"userId\"]}],"
+                     "\"unknown_fields\":\"evolve\"}";
+    ursa_schema_t s;
+    ursa_err_t err;
+    CHECK(ursa_schema_parse(js, strlen(js), &s, &err) == URSA_OK);
+    ursa_batch_t b;
+    ursa_ndjson_t st;
+    ursa_csv_t p;
+    CHECK(ursa_batch_init(&b, &s) == URSA_OK && ursa_ndjson_init(&st, &s, &b, 0) == URSA_OK);
+    st.evolve = add_field;
+    st.evolve_ctx = &s;
+    CHECK(ursa_csv_init(&p, &s, &b, &st, NULL) == URSA_OK);
+    const char *body = "userId,note\n7,hello\n8,\n";
+    CHECK(ursa_csv_feed(&p, body, strlen(body)) == URSA_OK);
+    CHECK(ursa_csv_finish(&p) == URSA_OK);
+    CHECK_EQ_INT(s.nfields, 2);
+    CHECK(s.fields[1].type == URSA_TYPE_STRING && !strcmp(s.fields[1].name, "note"));
+    CHECK_EQ_INT(b.nrows, 2);
+    CHECK_EQ_INT(ursa_column_i64(&b.cols[0], 1), 8);
+    size_t n;
+    CHECK(!memcmp(ursa_column_str(&b.cols[1], 0, &n), "hello", 5) && n == 5);
+    CHECK(!ursa_column_valid(&b.cols[1], 1));
+    ursa_csv_free(&p);
+    ursa_ndjson_free(&st);
+    ursa_batch_free(&b);
+
+    /* A header that cannot be a column name refuses the body. */
+    CHECK(ursa_batch_init(&b, &s) == URSA_OK && ursa_ndjson_init(&st, &s, &b, 0) == URSA_OK);
+    st.evolve = add_field;
+    st.evolve_ctx = &s;
+    CHECK(ursa_csv_init(&p, &s, &b, &st, NULL) == URSA_OK);
+    const char *bad = "user_id,Bad Name\n1,x\n";
+    int rc = ursa_csv_feed(&p, bad, strlen(bad));
+    if (rc == URSA_OK) rc = ursa_csv_finish(&p);
+    CHECK_EQ_INT(rc, URSA_EFORMAT);
+    ursa_csv_free(&p);
+    ursa_ndjson_free(&st);
+    ursa_batch_free(&b);
+    ursa_schema_free(&s);
+}
+
 int main(void)
 {
     RUN(coerce_strings_to_numbers);
@@ -494,5 +538,6 @@ int main(void)
     RUN(csv_cells_follow_the_rules);
     RUN(schema_rules_checked_and_rendered);
     RUN(evolve_adds_columns_mid_request);
+    RUN(csv_header_aliases_and_evolve);
     return TEST_EXIT();
 }
