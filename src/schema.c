@@ -196,7 +196,8 @@ static int cmp_i64(const void *a, const void *b)
 
 const char *ursa_fmt_double(char buf[40], double d)
 {
-    if (d == (double)(long long)d && d > -1e15 && d < 1e15) {
+    if (d > -1e15 && d < 1e15 &&
+        d == (double)(long long)d) { /* range first: the cast of a larger value is undefined */
         snprintf(buf, 40, "%lld", (long long)d);
         return buf;
     }

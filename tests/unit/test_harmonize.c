@@ -388,6 +388,17 @@ TEST(schema_rules_checked_and_rendered)
     CHECK(strstr((const char *)out.data, "\"enum\":[\"B\",\"A\"]") != NULL); /* as declared, not sorted */
     CHECK(strstr((const char *)out.data, "\"min\":0.1,") != NULL);
     ursa_buf_free(&out);
+    ursa_schema_free(&b);
+    ursa_schema_free(&a);
+    /* Found by fuzz_rules: a bound past the range of long long (UBSan). */
+    const char *huge = "{\"columns\":[{\"name\":\"f\",\"type\":\"float64\",\"min\":-1e300,\"max\":1e30}]}";
+    CHECK(ursa_schema_parse(huge, strlen(huge), &a, &err) == URSA_OK);
+    out = (ursa_buf_t){0};
+    CHECK(ursa_schema_to_json(&a, &out) == URSA_OK && ursa_buf_push(&out, 0) == URSA_OK);
+    CHECK(strstr((const char *)out.data, "\"min\":-1e+300,\"max\":1e+30") != NULL);
+    CHECK(ursa_schema_parse((const char *)out.data, out.len - 1, &b, &err) == URSA_OK &&
+          ursa_schema_equal(&a, &b));
+    ursa_buf_free(&out);
     ursa_schema_free(&a);
     ursa_schema_free(&b);
 
