@@ -1,62 +1,65 @@
 /*
- * libFuzzer driver for the NDJSON scanner. The first byte picks where the
- * input is split in two pieces, so carry-over between chunks is exercised.
- * Invariants checked: every column has exactly nrows values, string offsets
- * are monotone and inside the data, every error names a row that exists.
+ * libFuzzer driver for the NDJSON scanner. The first byte is a control
+ * byte: it seeds up to 16 cut points (fz_cuts), and its top bit picks a
+ * small record limit (64 bytes) so over-long records, which are rejected
+ * and skipped across chunks, are reached often. The rest is the body. It is
+ * parsed in one piece, in the pieces between the cut points, and (when
+ * short) byte by byte; all must give the same batch, counters, line numbers
+ * and errors, and each must keep the invariants of fz_check.
  */
-#include "ingest_json.h"
+#include "fuzz_common.h"
 
-#include <stdlib.h>
-#include <string.h>
+static ursa_schema_t schema;
 
-static const char SCHEMA[] =
-    "{\"columns\":[{\"name\":\"ts\",\"type\":\"timestamp\",\"nullable\":false},"
-    "{\"name\":\"i\",\"type\":\"int64\"},{\"name\":\"f\",\"type\":\"float64\"},"
-    "{\"name\":\"b\",\"type\":\"bool\"},{\"name\":\"s\",\"type\":\"string\"},"
-    "{\"name\":\"i8\",\"type\":\"int8\"},{\"name\":\"u64\",\"type\":\"uint64\"},"
-    "{\"name\":\"f32\",\"type\":\"float32\"},{\"name\":\"d\",\"type\":\"decimal\",\"precision\":38,"
-    "\"scale\":6},{\"name\":\"d9\",\"type\":\"decimal\",\"precision\":9,\"scale\":2},"
-    "{\"name\":\"bin\",\"type\":\"binary\"},{\"name\":\"day\",\"type\":\"date\"},"
-    "{\"name\":\"tod\",\"type\":\"time\"},{\"name\":\"ns\",\"type\":\"timestamp\",\"unit\":\"ns\","
-    "\"utc\":false},{\"name\":\"id\",\"type\":\"uuid\"},{\"name\":\"j\",\"type\":\"json\"}],"
-    "\"time_column\":\"ts\"}";
+/* Parses body cut at cuts[0..ncuts) (ncuts == SIZE_MAX: byte by byte) and
+ * sets out to the outcome's fingerprint. */
+static void run(const char *body, size_t n, const size_t *cuts, size_t ncuts, size_t max_record,
+                ursa_buf_t *out)
+{
+    ursa_batch_t b;
+    ursa_ndjson_t p;
+    if (ursa_batch_init(&b, &schema) || ursa_ndjson_init(&p, &schema, &b, max_record)) abort();
+    if (ncuts == SIZE_MAX) {
+        for (size_t i = 0; i < n; i++)
+            if (ursa_ndjson_feed(&p, body + i, 1)) abort();
+    } else {
+        size_t at = 0;
+        for (size_t i = 0; i <= ncuts; i++) {
+            size_t to = i < ncuts ? cuts[i] : n;
+            if (ursa_ndjson_feed(&p, body + at, to - at)) abort();
+            at = to;
+        }
+    }
+    if (ursa_ndjson_finish(&p)) abort();
+    fz_check(&schema, &b, &p);
+    fz_fingerprint(&b, &p, true, out);
+    ursa_ndjson_free(&p);
+    ursa_batch_free(&b);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static ursa_schema_t schema;
     static bool ready;
     if (!ready) {
         ursa_err_t err;
-        if (ursa_schema_parse(SCHEMA, strlen(SCHEMA), &schema, &err)) abort();
+        if (ursa_schema_parse(FZ_SCHEMA, strlen(FZ_SCHEMA), &schema, &err)) abort();
         ready = true;
     }
     if (size == 0) return 0;
-    size_t cut = size > 1 ? data[0] % size : 0;
-    ursa_batch_t b;
-    ursa_ndjson_t p;
-    if (ursa_batch_init(&b, &schema) || ursa_ndjson_init(&p, &schema, &b, 4096)) abort();
     const char *body = (const char *)data + 1;
     size_t n = size - 1;
-    if (cut > n) cut = n;
-    if (ursa_ndjson_feed(&p, body, cut) || ursa_ndjson_feed(&p, body + cut, n - cut) ||
-        ursa_ndjson_finish(&p))
-        abort();
-    for (size_t c = 0; c < b.ncols; c++) {
-        if (b.cols[c].length != b.nrows) abort();
-        if (!ursa_type_varlen(b.cols[c].type) && b.cols[c].type != URSA_TYPE_BOOL &&
-            b.cols[c].values.len != b.nrows * b.cols[c].width)
-            abort();
-        if (ursa_type_varlen(b.cols[c].type) && b.nrows) {
-            const int64_t *off = (const int64_t *)(const void *)b.cols[c].offsets.data;
-            for (size_t i = 0; i < b.nrows; i++)
-                if (off[i] > off[i + 1]) abort();
-            if ((size_t)off[b.nrows] != b.cols[c].data.len) abort();
-        }
+    size_t max_record = data[0] & 0x80 ? 64 : 4096;
+    size_t cuts[FZ_MAX_CUTS];
+    size_t ncuts = fz_cuts(data[0], n, cuts);
+    ursa_buf_t whole = {0}, split = {0};
+    run(body, n, NULL, 0, max_record, &whole);
+    run(body, n, cuts, ncuts, max_record, &split);
+    fz_same(&whole, &split, "whole versus cut in pieces");
+    if (n <= 512) {
+        run(body, n, NULL, SIZE_MAX, max_record, &split);
+        fz_same(&whole, &split, "whole versus byte by byte");
     }
-    if (b.nrows + p.rejected != p.records) abort();
-    for (size_t i = 0; i < p.nerrors; i++)
-        if (p.errors[i].row == 0 || p.errors[i].row > p.records) abort();
-    ursa_ndjson_free(&p);
-    ursa_batch_free(&b);
+    ursa_buf_free(&whole);
+    ursa_buf_free(&split);
     return 0;
 }
