@@ -231,10 +231,13 @@ static int array_feed(ursa_body_t *b, const uint8_t *p, size_t n)
         size_t k = (size_t)(p - start);
         if (!b->skipping) {
             if (b->elem.len + k > b->scan->max_record) {
+                /* The quarantine keeps the element's first max_record bytes
+                 * however the body was cut, as for NDJSON and CSV records. */
+                size_t max = b->scan->max_record;
+                if (b->elem.len && (rc = ursa_buf_append(&b->elem, start, max - b->elem.len))) break;
                 ursa_ndjson_count_record(b->scan);
                 const char *raw = b->elem.len ? (const char *)b->elem.data : (const char *)start;
-                size_t rn = b->elem.len ? b->elem.len : (k < b->scan->max_record ? k : b->scan->max_record);
-                ursa_ndjson_reject_raw(b->scan, -1, "record larger than the maximum record size", raw, rn,
+                ursa_ndjson_reject_raw(b->scan, -1, "record larger than the maximum record size", raw, max,
                                        true);
                 b->skipping = true;
                 b->elem.len = 0;
