@@ -8,7 +8,9 @@
  *
  * 1. The body itself, as an application/json request through ursa_body:
  *    parsed whole, in the pieces between the cut points and (when short)
- *    byte by byte, which must agree exactly. When jansson, an independent
+ *    byte by byte, which must agree exactly, down to the raw text of each
+ *    rejected record handed to the error callback (what the quarantine
+ *    keeps; an over-long one: its first max_record bytes). When jansson, an independent
  *    parser, reads the body as an array of N values, the splitter must see
  *    exactly N records and report no structural error; when jansson reads
  *    another JSON value, that is the one record, rejected.
@@ -16,8 +18,9 @@
  * 2. A differential: the body's non-blank lines L1..Lk as NDJSON, and the
  *    array "[L1,L2,...,Lk]". When jansson accepts every line as one JSON
  *    value, the splitter must cut exactly at the commas put between them,
- *    so the array must give the same batch, counters and errors (row,
- *    column, reason) as the NDJSON. Each line jansson finds malformed (a
+ *    so the array must give the same batch, counters, errors (row, column,
+ *    reason) and raw texts (without the blanks around them; of an over-long
+ *    record only that it was cut) as the NDJSON. Each line jansson finds malformed (a
  *    syntax, UTF-8 or truncation error, not one of its own limits) must be
  *    a rejected row in the NDJSON: the scanner accepts no broken JSON.
  */
@@ -32,8 +35,9 @@ static ursa_schema_t schema;
  * SIZE_MAX: byte by byte), checks the invariants, sets out to the
  * fingerprint and *records / *structural to what a caller can assert on. */
 static void run_array(const char *body, size_t n, const size_t *cuts, size_t ncuts, size_t max_record,
-                      bool with_lines, ursa_buf_t *out, uint64_t *records, bool *structural)
+                      bool differential, ursa_buf_t *out, uint64_t *records, bool *structural)
 {
+    fz_raw_t raw = {.max_record = max_record, .blanks = differential, .cut_bytes = !differential};
     ursa_batch_t b;
     ursa_ndjson_t scan;
     ursa_body_t in;
@@ -41,6 +45,8 @@ static void run_array(const char *body, size_t n, const size_t *cuts, size_t ncu
     if (ursa_batch_init(&b, &schema) || ursa_ndjson_init(&scan, &schema, &b, max_record) ||
         ursa_body_init(&in, URSA_FMT_JSON_ARRAY, URSA_CE_IDENTITY, &scan, UINT64_MAX))
         abort();
+    scan.on_error = fz_on_error;
+    scan.on_error_ctx = &raw;
     /* Without a Content-Encoding the only failure is running out of memory. */
     if (ncuts == SIZE_MAX) {
         for (size_t i = 0; i < n; i++)
@@ -55,7 +61,8 @@ static void run_array(const char *body, size_t n, const size_t *cuts, size_t ncu
     }
     if (ursa_body_finish(&in, &err)) abort();
     fz_check(&schema, &b, &scan);
-    fz_fingerprint(&b, &scan, with_lines, out);
+    fz_fingerprint(&b, &scan, !differential, &raw, out);
+    ursa_buf_free(&raw.log);
     if (records) *records = scan.records;
     if (structural) {
         *structural = false;
@@ -73,11 +80,11 @@ static void raw_body(const char *body, size_t n, const size_t *cuts, size_t ncut
     ursa_buf_t whole = {0}, split = {0};
     uint64_t records;
     bool structural;
-    run_array(body, n, NULL, 0, max_record, true, &whole, &records, &structural);
-    run_array(body, n, cuts, ncuts, max_record, true, &split, NULL, NULL);
+    run_array(body, n, NULL, 0, max_record, false, &whole, &records, &structural);
+    run_array(body, n, cuts, ncuts, max_record, false, &split, NULL, NULL);
     fz_same(&whole, &split, "array whole versus cut in pieces");
     if (n <= 512) {
-        run_array(body, n, NULL, SIZE_MAX, max_record, true, &split, NULL, NULL);
+        run_array(body, n, NULL, SIZE_MAX, max_record, false, &split, NULL, NULL);
         fz_same(&whole, &split, "array whole versus byte by byte");
     }
     json_error_t jerr;
@@ -148,9 +155,11 @@ static void lines_differential(const char *body, size_t n, const size_t *cuts, s
 
     ursa_batch_t batch;
     ursa_ndjson_t p;
-    if (ursa_batch_init(&batch, &schema) || ursa_ndjson_init(&p, &schema, &batch, max_record) ||
-        (nd.len && ursa_ndjson_feed(&p, (const char *)nd.data, nd.len)) || ursa_ndjson_finish(&p))
-        abort();
+    fz_raw_t raw = {.max_record = max_record, .blanks = true};
+    if (ursa_batch_init(&batch, &schema) || ursa_ndjson_init(&p, &schema, &batch, max_record)) abort();
+    p.on_error = fz_on_error;
+    p.on_error_ctx = &raw;
+    if ((nd.len && ursa_ndjson_feed(&p, (const char *)nd.data, nd.len)) || ursa_ndjson_finish(&p)) abort();
     fz_check(&schema, &batch, &p);
     if (p.records != k) abort();
     /* Every malformed line is a rejected row (checkable while all errors are listed). */
@@ -166,14 +175,15 @@ static void lines_differential(const char *body, size_t n, const size_t *cuts, s
     }
     /* Line numbers are not compared: in an array `line` counts elements
      * differently (an over-long element does not advance it). */
-    fz_fingerprint(&batch, &p, false, &a);
+    fz_fingerprint(&batch, &p, false, &raw, &a);
+    ursa_buf_free(&raw.log);
     ursa_ndjson_free(&p);
     ursa_batch_free(&batch);
 
     if (all_valid) {
         size_t acuts[FZ_MAX_CUTS], nacuts = ncuts;
         for (size_t i = 0; i < ncuts; i++) acuts[i] = cuts[i] * arr.len / (n ? n : 1); /* spread over arr */
-        run_array((const char *)arr.data, arr.len, acuts, nacuts, max_record, false, &b, NULL, NULL);
+        run_array((const char *)arr.data, arr.len, acuts, nacuts, max_record, true, &b, NULL, NULL);
         fz_same(&a, &b, "NDJSON lines versus the same values as a JSON array");
     }
     ursa_buf_free(&nd);

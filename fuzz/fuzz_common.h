@@ -14,8 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Not every driver uses every helper. */
+#define FZ_FN static __attribute__((unused))
+
 /* Every column type, so each value parser is reached from the scanners. */
-static const char FZ_SCHEMA[] =
+static const char FZ_SCHEMA[] __attribute__((unused)) =
     "{\"columns\":[{\"name\":\"ts\",\"type\":\"timestamp\",\"nullable\":false},"
     "{\"name\":\"i\",\"type\":\"int64\"},{\"name\":\"f\",\"type\":\"float64\"},"
     "{\"name\":\"b\",\"type\":\"bool\"},{\"name\":\"s\",\"type\":\"string\"},"
@@ -33,7 +36,7 @@ static const char FZ_SCHEMA[] =
  * by a xorshift generator seeded from the control byte `seed`: the fuzzer
  * picks the split pattern by mutating that byte, and the same input always
  * gives the same pieces (so a crash reproduces). Returns how many. */
-static size_t fz_cuts(uint8_t seed, size_t n, size_t cuts[FZ_MAX_CUTS])
+FZ_FN size_t fz_cuts(uint8_t seed, size_t n, size_t cuts[FZ_MAX_CUTS])
 {
     uint32_t x = 2463534242u ^ ((uint32_t)seed * 0x9e3779b9u) ^ (uint32_t)n;
     size_t k = 1 + seed % FZ_MAX_CUTS;
@@ -54,7 +57,7 @@ static size_t fz_cuts(uint8_t seed, size_t n, size_t cuts[FZ_MAX_CUTS])
  * data's length, non-nullable columns hold no null; rows plus rejected
  * records are all records; each listed error names a row that exists, in
  * order. */
-static void fz_check(const ursa_schema_t *s, const ursa_batch_t *b, const ursa_ndjson_t *st)
+FZ_FN void fz_check(const ursa_schema_t *s, const ursa_batch_t *b, const ursa_ndjson_t *st)
 {
     for (size_t c = 0; c < b->ncols; c++) {
         const ursa_column_t *col = &b->cols[c];
@@ -81,10 +84,39 @@ static void fz_check(const ursa_schema_t *s, const ursa_batch_t *b, const ursa_n
     }
 }
 
+/* The raw record texts handed to the error callback (what the quarantine
+ * keeps), logged for comparison. */
+typedef struct fz_raw {
+    ursa_buf_t log;
+    size_t max_record; /* no raw text may be longer */
+    bool blanks;       /* strip blanks around it (NDJSON against array elements) */
+    bool cut_bytes;    /* log the bytes of a truncated one too (else only that it was cut) */
+} fz_raw_t;
+
+/* on_error callback: checks the raw text and appends it to the log. */
+FZ_FN void fz_on_error(void *ctx, const ursa_row_error_t *e)
+{
+    fz_raw_t *r = ctx;
+    const char *s = e->raw;
+    size_t n = e->raw_len;
+    if (!s && n) abort();
+    if (n > r->max_record) abort();
+    if (r->blanks) {
+        while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n')) n--;
+        while (n && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')) s++, n--;
+    }
+    char head[64];
+    snprintf(head, sizeof(head), "\n  raw of row %llu%s: ", (unsigned long long)e->row,
+             e->raw_truncated ? " (truncated)" : "");
+    if (ursa_buf_append(&r->log, head, strlen(head))) abort();
+    if (n && (!e->raw_truncated || r->cut_bytes) && ursa_buf_append(&r->log, s, n)) abort();
+}
+
 /* Sets out to a fingerprint of the outcome: the counters and each listed
- * error (row, column, reason; the line too when with_lines) as text, a NUL,
- * then the batch's bytes. */
-static void fz_fingerprint(const ursa_batch_t *b, const ursa_ndjson_t *st, bool with_lines, ursa_buf_t *out)
+ * error (row, column, reason; the line too when with_lines) as text, the
+ * raw texts logged (when raw is not NULL), a NUL, then the batch's bytes. */
+FZ_FN void fz_fingerprint(const ursa_batch_t *b, const ursa_ndjson_t *st, bool with_lines,
+                          const fz_raw_t *raw, ursa_buf_t *out)
 {
     char line[160];
     out->len = 0;
@@ -99,11 +131,12 @@ static void fz_fingerprint(const ursa_batch_t *b, const ursa_ndjson_t *st, bool 
         if (ursa_buf_append(out, line, strlen(line)) || ursa_buf_append(out, e->reason, strlen(e->reason)))
             abort();
     }
+    if (raw && raw->log.len && ursa_buf_append(out, raw->log.data, raw->log.len)) abort();
     if (ursa_buf_append(out, "", 1) || ursa_batch_encode(b, out)) abort();
 }
 
 /* Aborts, printing both outcomes, when two fingerprints differ. */
-static void fz_same(const ursa_buf_t *a, const ursa_buf_t *b, const char *what)
+FZ_FN void fz_same(const ursa_buf_t *a, const ursa_buf_t *b, const char *what)
 {
     if (a->len != b->len || memcmp(a->data, b->data, a->len)) {
         fprintf(stderr, "outcome differs (%s):\n%s\n--- versus ---\n%s\n", what, (const char *)a->data,

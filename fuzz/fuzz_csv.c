@@ -3,11 +3,14 @@
  * input is split in two pieces, the second the options (delimiter, null
  * marker, a small or a larger record limit). The body is parsed in one
  * piece, in two pieces, and (when short) byte by byte; all three must give
- * the same batch, counters and errors. Invariants checked besides: every
+ * the same batch, counters and errors, and hand the same raw text of each
+ * rejected record to the error callback (an over-long one: its first
+ * max_record bytes). Invariants checked besides: every
  * column has exactly nrows values, string offsets are monotone and inside
  * the data, rows = records - rejected, every error names a row that exists,
  * and errors come in order of rows and lines.
  */
+#include "fuzz_common.h"
 #include "ingest_csv.h"
 
 #include <stdio.h>
@@ -37,9 +40,12 @@ static void run(const char *body, size_t n, const size_t *cuts, size_t ncuts, co
     ursa_batch_t b;
     ursa_ndjson_t st;
     ursa_csv_t p;
+    fz_raw_t raw = {.max_record = o->max_record, .cut_bytes = true};
     if (ursa_batch_init(&b, &schema) || ursa_ndjson_init(&st, &schema, &b, 0) ||
         ursa_csv_init(&p, &schema, &b, &st, o))
         abort();
+    st.on_error = fz_on_error;
+    st.on_error_ctx = &raw;
     int rc = URSA_OK;
     if (ncuts == SIZE_MAX) {
         for (size_t i = 0; i < n && !rc; i++) rc = ursa_csv_feed(&p, body + i, 1);
@@ -91,6 +97,8 @@ static void run(const char *body, size_t n, const size_t *cuts, size_t ncuts, co
         if (ursa_buf_append(out, line, strlen(line)) || ursa_buf_append(out, e->reason, strlen(e->reason)))
             abort();
     }
+    if (raw.log.len && ursa_buf_append(out, raw.log.data, raw.log.len)) abort();
+    ursa_buf_free(&raw.log);
     ursa_csv_free(&p);
     ursa_ndjson_free(&st);
     ursa_batch_free(&b);

@@ -5,7 +5,9 @@
  * and skipped across chunks, are reached often. The rest is the body. It is
  * parsed in one piece, in the pieces between the cut points, and (when
  * short) byte by byte; all must give the same batch, counters, line numbers
- * and errors, and each must keep the invariants of fz_check.
+ * and errors, hand the same raw text of each rejected record to the error
+ * callback (an over-long one: its first max_record bytes), and keep the
+ * invariants of fz_check.
  */
 #include "fuzz_common.h"
 
@@ -18,7 +20,10 @@ static void run(const char *body, size_t n, const size_t *cuts, size_t ncuts, si
 {
     ursa_batch_t b;
     ursa_ndjson_t p;
+    fz_raw_t raw = {.max_record = max_record, .cut_bytes = true};
     if (ursa_batch_init(&b, &schema) || ursa_ndjson_init(&p, &schema, &b, max_record)) abort();
+    p.on_error = fz_on_error;
+    p.on_error_ctx = &raw;
     if (ncuts == SIZE_MAX) {
         for (size_t i = 0; i < n; i++)
             if (ursa_ndjson_feed(&p, body + i, 1)) abort();
@@ -32,7 +37,8 @@ static void run(const char *body, size_t n, const size_t *cuts, size_t ncuts, si
     }
     if (ursa_ndjson_finish(&p)) abort();
     fz_check(&schema, &b, &p);
-    fz_fingerprint(&b, &p, true, out);
+    fz_fingerprint(&b, &p, true, &raw, out);
+    ursa_buf_free(&raw.log);
     ursa_ndjson_free(&p);
     ursa_batch_free(&b);
 }
