@@ -318,7 +318,15 @@ int ursa_wal_replay(ursa_wal_t *w, int (*cb)(void *ctx, uint64_t lsn, const uint
     }
     w->next_lsn = expect;
     w->written = w->durable = expect - 1;
-    /* New records go to a new segment; old ones are never appended to. */
+    /* New records go to a new segment; old ones are never appended to. A
+     * segment already named by the next LSN holds no record (a start that
+     * logged nothing before it ended): it is the one reopened, empty, not
+     * listed twice: a release would otherwise delete the listed copy, which
+     * is the open segment's file. */
+    while (w->nsegs && w->segs[w->nsegs - 1].first_lsn >= w->next_lsn) {
+        w->bytes -= w->segs[w->nsegs - 1].bytes;
+        w->nsegs--;
+    }
     if ((rc = new_segment(w, w->next_lsn, err))) goto out;
     if (pthread_create(&w->th, NULL, writer, w)) {
         rc = ursa_err_set(err, URSA_ENOMEM, "cannot start the WAL writer thread");
@@ -544,9 +552,13 @@ static void *writer(void *arg)
 void ursa_wal_release(ursa_wal_t *w, uint64_t min_needed)
 {
     pthread_mutex_lock(&w->mu);
-    /* Segment i holds LSNs [first_i, first_{i+1}); never the open one. */
+    /* Segment i holds LSNs [first_i, first_{i+1}); never the open one (nor
+     * a file of its name). */
     size_t drop = 0;
-    while (drop + 1 < w->nsegs && w->segs[drop + 1].first_lsn <= min_needed) drop++;
+    uint64_t open_first = w->nsegs ? w->segs[w->nsegs - 1].first_lsn : 0;
+    while (drop + 1 < w->nsegs && w->segs[drop + 1].first_lsn <= min_needed &&
+           w->segs[drop].first_lsn != open_first)
+        drop++;
     for (size_t i = 0; i < drop; i++) {
         char path[4096];
         seg_path(w, w->segs[i].first_lsn, path, sizeof(path));

@@ -106,6 +106,35 @@ TEST(replay_across_segments_and_restarts)
     ursa_wal_close(&w);
 }
 
+/* Found by the crash harness: a start that logged nothing before it was
+ * killed leaves an empty segment named by the next LSN; the next start
+ * listed it and opened a new segment of the same name, and a release then
+ * deleted that file under the open segment: every record logged after it
+ * was lost at the next crash. */
+TEST(a_start_that_logged_nothing_loses_nothing_later)
+{
+    fresh_dir();
+    seen_t s;
+    int rc;
+    ursa_wal_t *w = open_replay(&s, 1 << 20, &rc);
+    append_n(w, 10);
+    ursa_wal_close(&w);
+    w = open_replay(&s, 1 << 20, &rc); /* replays 1..10, opens an empty segment for 11 */
+    CHECK(rc == URSA_OK && s.n == 10);
+    ursa_wal_close(&w); /* nothing logged */
+    w = open_replay(&s, 1 << 20, &rc);
+    CHECK(rc == URSA_OK && s.n == 10);
+    append_n(w, 5);          /* 11..15 */
+    ursa_wal_release(w, 11); /* 1..10 are published */
+    CHECK_EQ_INT(count_segments(), 1);
+    ursa_wal_close(&w);
+    w = open_replay(&s, 1 << 20, &rc);
+    CHECK(rc == URSA_OK);
+    CHECK_EQ_INT(s.n, 5);
+    CHECK(s.last_lsn == 15 && s.in_order && s.contents_ok);
+    ursa_wal_close(&w);
+}
+
 /* The last segment's tail cut at every length, or followed by garbage:
  * replay keeps every whole record and cuts the rest. */
 TEST(torn_tail_is_cut)
@@ -226,6 +255,7 @@ TEST(group_commit_with_concurrent_appenders)
 int main(void)
 {
     RUN(replay_across_segments_and_restarts);
+    RUN(a_start_that_logged_nothing_loses_nothing_later);
     RUN(torn_tail_is_cut);
     RUN(damage_in_the_middle_is_an_error);
     RUN(group_commit_with_concurrent_appenders);
