@@ -16,6 +16,7 @@
  */
 #include "ingest_body.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -236,6 +237,8 @@ static int array_feed(ursa_body_t *b, const uint8_t *p, size_t n)
                 size_t max = b->scan->max_record;
                 if (b->elem.len && (rc = ursa_buf_append(&b->elem, start, max - b->elem.len))) break;
                 ursa_ndjson_count_record(b->scan);
+                /* The rule, worded as the NDJSON scanner words its own. */
+                snprintf(b->scan->err_rule, sizeof(b->scan->err_rule), "max_record %zu bytes", max);
                 const char *raw = b->elem.len ? (const char *)b->elem.data : (const char *)start;
                 ursa_ndjson_reject_raw(b->scan, -1, "record larger than the maximum record size", raw, max,
                                        true);

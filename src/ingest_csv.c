@@ -447,6 +447,8 @@ static int too_large(ursa_csv_t *p, const char *start, size_t n)
     }
     p->state->lines = p->rec_line;
     ursa_ndjson_count_record(p->state);
+    /* The rule with this parser's limit (the scanner's may differ). */
+    snprintf(p->state->err_rule, sizeof(p->state->err_rule), "max_record %zu bytes", p->max_record);
     ursa_ndjson_reject_raw(p->state, -1, R_TOO_LARGE, start, n, true);
     return URSA_OK;
 }

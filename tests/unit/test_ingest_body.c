@@ -216,7 +216,8 @@ TEST(raw_text_of_rejected_array_elements)
 /* Found by fuzz_array: an over-long element reached the callback as however
  * much of it the earlier pieces had brought (1 to max_record bytes), so what
  * the quarantine keeps depended on how the body was cut. Now it is always
- * the element's first max_record bytes, as for NDJSON and CSV records. */
+ * the element's first max_record bytes, as for NDJSON and CSV records. And
+ * its error named no rule, where NDJSON's names "max_record N bytes". */
 TEST(over_long_array_element_raw_is_its_start_however_cut)
 {
     static const char body[] = "[{\"n\":1},  {\"ts\":\"2024-01-01T00:00:00Z\",\"n\":22222}, {\"n\":3}]";
@@ -236,6 +237,8 @@ TEST(over_long_array_element_raw_is_its_start_however_cut)
             CHECK(false);
         }
         CHECK_EQ_INT(f.b.nrows, 0);
+        /* The rule, as for NDJSON (an array element gave none). */
+        CHECK(f.scan.nerrors == 3 && strcmp(f.scan.errors[1].rule, "max_record 24 bytes") == 0);
         ursa_buf_free(&got);
         teardown(&f);
     }
