@@ -113,8 +113,9 @@ FZ_FN void fz_on_error(void *ctx, const ursa_row_error_t *e)
 }
 
 /* Sets out to a fingerprint of the outcome: the counters and each listed
- * error (row, column, reason; the line too when with_lines) as text, the
- * raw texts logged (when raw is not NULL), a NUL, then the batch's bytes. */
+ * error (row, column, reason, value, rule; the line too when with_lines) as
+ * text, the raw texts logged (when raw is not NULL), a NUL, then the
+ * batch's bytes. */
 FZ_FN void fz_fingerprint(const ursa_batch_t *b, const ursa_ndjson_t *st, bool with_lines,
                           const fz_raw_t *raw, ursa_buf_t *out)
 {
@@ -130,6 +131,9 @@ FZ_FN void fz_fingerprint(const ursa_batch_t *b, const ursa_ndjson_t *st, bool w
                  with_lines ? (unsigned long long)e->line : 0ull, e->column);
         if (ursa_buf_append(out, line, strlen(line)) || ursa_buf_append(out, e->reason, strlen(e->reason)))
             abort();
+        /* The offending value and the rule, each a NUL-terminated text in its array. */
+        if (!memchr(e->value, 0, sizeof(e->value)) || !memchr(e->rule, 0, sizeof(e->rule))) abort();
+        if (ursa_buf_printf(out, " [value %s] [rule %s]", e->value, e->rule)) abort();
     }
     if (raw && raw->log.len && ursa_buf_append(out, raw->log.data, raw->log.len)) abort();
     if (ursa_buf_append(out, "", 1) || ursa_batch_encode(b, out)) abort();

@@ -96,6 +96,8 @@ static void run(const char *body, size_t n, const size_t *cuts, size_t ncuts, co
                  (unsigned long long)e->line, e->column);
         if (ursa_buf_append(out, line, strlen(line)) || ursa_buf_append(out, e->reason, strlen(e->reason)))
             abort();
+        if (!memchr(e->value, 0, sizeof(e->value)) || !memchr(e->rule, 0, sizeof(e->rule))) abort();
+        if (ursa_buf_printf(out, " [value %s] [rule %s]", e->value, e->rule)) abort();
     }
     if (raw.log.len && ursa_buf_append(out, raw.log.data, raw.log.len)) abort();
     ursa_buf_free(&raw.log);
