@@ -4,6 +4,7 @@
 #include "catalog.h"
 
 #include "coerce.h"
+#include "quarantine.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +66,27 @@ static int catalog_add(ursa_catalog_t *c, ursa_dataset_t *d)
     return URSA_OK;
 }
 
+/* Adds d and its quarantine to the array; the caller holds the write lock.
+ * On failure neither is in the array and d is freed. */
+static int catalog_add_with_quarantine(ursa_catalog_t *c, ursa_dataset_t *d)
+{
+    char qname[URSA_DATASET_NAME_MAX + 1];
+    ursa_schema_t qs;
+    ursa_dataset_t *q = NULL;
+    int rc = ursa_quarantine_name(d->name, qname, sizeof(qname));
+    if (rc == URSA_OK) rc = ursa_quarantine_schema(&qs, &d->schema.flush);
+    if (rc == URSA_OK && (rc = dataset_new(qname, &qs, &q))) ursa_schema_free(&qs);
+    if (rc == URSA_OK && (rc = catalog_add(c, d)) == URSA_OK && (rc = catalog_add(c, q))) c->n--;
+    if (rc) {
+        dataset_free(q);
+        dataset_free(d);
+        return rc;
+    }
+    d->quarantine = q;
+    q->parent = d;
+    return URSA_OK;
+}
+
 static ursa_dataset_t *find(ursa_catalog_t *c, const char *name)
 {
     for (size_t i = 0; i < c->n; i++)
@@ -113,7 +135,7 @@ static int load_one(void *ctx, const char *key, bool is_prefix)
         ursa_schema_free(&s);
         goto out;
     }
-    if ((rc = catalog_add(c, d))) dataset_free(d);
+    rc = catalog_add_with_quarantine(c, d);
 out:
     ursa_buf_free(&buf);
     return rc;
@@ -195,11 +217,11 @@ int ursa_catalog_create(ursa_catalog_t *c, const char *name, const char *json, s
     }
     char key[URSA_NAME_MAX + 64];
     if ((rc = schema_key(name, key, sizeof(key))) ||
-        (rc = ursa_store_put(c->store, key, d->schema_json, strlen(d->schema_json), err)) ||
-        (rc = catalog_add(c, d))) {
+        (rc = ursa_store_put(c->store, key, d->schema_json, strlen(d->schema_json), err))) {
         dataset_free(d);
         goto out;
     }
+    if ((rc = catalog_add_with_quarantine(c, d))) goto out;
     *created = true;
 out:
     pthread_rwlock_unlock(&c->lock);
@@ -337,7 +359,7 @@ static int published(ursa_catalog_t *c, ursa_dataset_t *d, int64_t day, uint64_t
     replay_cache_t *e = c->replay;
     while (e && !(e->d == d && e->day == day)) e = e->next;
     if (!e) {
-        char date[16], prefix[URSA_NAME_MAX + 96];
+        char date[16], prefix[URSA_DATASET_NAME_MAX + 128];
         ursa_format_date(day, date);
         snprintf(prefix, sizeof(prefix), "%s/date=%s/%s-", d->name, date, c->node);
         if (!(e = ursa_calloc(1, sizeof(*e)))) return URSA_ENOMEM;
@@ -378,8 +400,8 @@ int ursa_catalog_replay(ursa_catalog_t *c, uint64_t lsn, const uint8_t *p, size_
     const uint8_t *q = p, *end = p + n;
     uint16_t nl, kl, status;
     uint32_t al;
-    char name[URSA_NAME_MAX + 1], key[URSA_IDEM_KEY_MAX + 1];
-    if (end - q < 2 || (memcpy(&nl, q, 2), nl > URSA_NAME_MAX) || end - q < 2 + nl + 2) goto bad;
+    char name[URSA_DATASET_NAME_MAX + 1], key[URSA_IDEM_KEY_MAX + 1];
+    if (end - q < 2 || (memcpy(&nl, q, 2), nl > URSA_DATASET_NAME_MAX) || end - q < 2 + nl + 2) goto bad;
     memcpy(name, q + 2, nl);
     name[nl] = '\0';
     q += 2 + nl;
@@ -392,7 +414,12 @@ int ursa_catalog_replay(ursa_catalog_t *c, uint64_t lsn, const uint8_t *p, size_
     memcpy(&al, q + 2, 4);
     q += 6;
     if ((size_t)(end - q) < al) goto bad;
-    if (kl && ursa_idem_finish(c->idem, name, key, status, q, al)) return URSA_ENOMEM;
+    /* A request whose rows were all refused logs its key with its
+     * quarantine record; keys belong to the user's dataset. */
+    const char *idem_name = strncmp(name, URSA_QUARANTINE_PREFIX, URSA_QUARANTINE_PREFIX_LEN)
+                                ? name
+                                : name + URSA_QUARANTINE_PREFIX_LEN;
+    if (kl && ursa_idem_finish(c->idem, idem_name, key, status, q, al)) return URSA_ENOMEM;
     q += al;
     p = q;
     n = (size_t)(end - q);

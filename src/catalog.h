@@ -21,9 +21,11 @@
 #include <pthread.h>
 
 typedef struct ursa_dataset {
-    char *name;
-    ursa_schema_t schema; /* gains fields at the end when it evolves (see ursa_schema_nfields) */
-    char *schema_json;    /* canonical rendering, as persisted (under lock) */
+    char *name;                      /* "_quarantine/<parent>" for a quarantine (see quarantine.h) */
+    struct ursa_dataset *quarantine; /* where its refused rows go; NULL for a quarantine itself */
+    struct ursa_dataset *parent;     /* for a quarantine: whose it is; NULL for user datasets */
+    ursa_schema_t schema;            /* gains fields at the end when it evolves (see ursa_schema_nfields) */
+    char *schema_json;               /* canonical rendering, as persisted (under lock) */
 
     pthread_mutex_t lock; /* guards the fields below */
     ursa_batch_t **chunks;
@@ -65,8 +67,13 @@ typedef struct ursa_catalog {
 } ursa_catalog_t;
 
 #define URSA_SCHEMA_KEY "_ursa/schema.json"
+/* The longest dataset name inside the catalog and the log: user names and
+ * "_quarantine/<name>". */
+#define URSA_DATASET_NAME_MAX (URSA_NAME_MAX + 16)
 
-/* Creates the catalog and loads every dataset schema found in the store. */
+/* Creates the catalog and loads every dataset schema found in the store.
+ * Every dataset comes with its quarantine, also in the catalog's array
+ * (ursa_catalog_list returns both; d->parent tells them apart). */
 int ursa_catalog_new(ursa_catalog_t **out, ursa_store_t *store, const char *node,
                      ursa_err_t *err) URSA_MUST_CHECK;
 /* Frees the catalog, its datasets and any rows still buffered. */

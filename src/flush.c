@@ -334,12 +334,19 @@ int ursa_dataset_flush(ursa_catalog_t *c, ursa_dataset_t *d, ursa_flush_result_t
         f.pending[attempted++] = NULL; /* commit frees the writer, also on failure */
     }
     if (rc == URSA_OK) {
+        uint64_t bytes = 0;
         for (size_t k = 0; k < f.ndays; k++) {
             res->rows += f.files[k].rows;
-            URSA_COUNT(flush_bytes, f.files[k].bytes);
+            bytes += f.files[k].bytes;
         }
-        URSA_COUNT(flush_rows, res->rows);
-        URSA_COUNT(flush_files, f.ndays);
+        if (d->parent) { /* a quarantine: counted apart, the flush counters stay about data */
+            URSA_COUNT(quarantine_flush_rows, res->rows);
+            URSA_COUNT(quarantine_flush_files, f.ndays);
+        } else {
+            URSA_COUNT(flush_rows, res->rows);
+            URSA_COUNT(flush_files, f.ndays);
+            URSA_COUNT(flush_bytes, bytes);
+        }
         res->files = f.files;
         res->nfiles = f.ndays;
         f.files = NULL;
@@ -347,7 +354,7 @@ int ursa_dataset_flush(ursa_catalog_t *c, ursa_dataset_t *d, ursa_flush_result_t
 out:
     if (rc)
         URSA_COUNT(flushes_failed, 1);
-    else
+    else if (!d->parent)
         URSA_COUNT(flushes_ok, 1);
     __atomic_store_n(&c->store_failing, rc != URSA_OK, __ATOMIC_RELAXED);
     if (rc) {

@@ -12,7 +12,10 @@
  *              are queued in a later call than the first, because
  *              libmicrohttpd 0.9.75 drops keep-alive for answers queued in
  *              the first one.
- * Every answer has a JSON body; errors are {"error": "..."}.
+ * Every answer has a JSON body; errors are {"error": "..."}. Every answer
+ * carries the request's id in X-Request-Id (the client's, when sane, else
+ * one made here), so a client, a log line and a quarantined row can be
+ * matched up.
  */
 #include "http_server.h"
 
@@ -20,6 +23,8 @@
 #include "idem.h"
 #include "ingest_body.h"
 #include "metrics.h"
+#include "pq_read.h"
+#include "quarantine.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -32,7 +37,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SCHEMA_BODY_MAX (1u << 20)
+#define SCHEMA_BODY_MAX          (1u << 20)
+#define REQUEST_ID_MAX           128
+#define QUARANTINE_LIMIT_DEFAULT 100
+#define QUARANTINE_LIMIT_MAX     10000
+#define QUARANTINE_FILES_MAX     1000
 
 struct ursa_server {
     struct MHD_Daemon *mhd;
@@ -41,6 +50,10 @@ struct ursa_server {
     uint16_t port;
     atomic_int inflight;  /* requests begun and not yet completed */
     atomic_bool stopping; /* shutting down: requests that start now are refused */
+    /* request ids made here: "<node>-<start time µs, hex>-<counter>", unique
+     * across nodes (names differ) and restarts (start times differ) */
+    char id_prefix[96];
+    atomic_ullong next_id;
 };
 
 enum route {
@@ -51,11 +64,14 @@ enum route {
     R_DATASET,
     R_RECORDS,
     R_FLUSH,
+    R_QUARANTINE,
 };
 
 typedef struct req {
     enum route route;
     bool started;
+    char request_id[REQUEST_ID_MAX + 1];
+    int64_t received_us; /* wall clock when the request began: received_at of its quarantined rows */
     char name[URSA_NAME_MAX + 1];
     ursa_dataset_t *ds;
     size_t received;
@@ -76,11 +92,26 @@ typedef struct req {
     bool scanning;
     ursa_body_t in; /* decompression and format, in front of scan */
     ursa_err_t in_err;
-    int in_rc;           /* URSA_EFORMAT: broken compression (400) */
-    bool all_or_nothing; /* ?mode=all_or_nothing */
-    int fatal;           /* an internal failure while scanning */
-    ursa_catalog_t *cat; /* for schema evolution */
+    int in_rc;            /* URSA_EFORMAT: broken compression (400) */
+    bool all_or_nothing;  /* ?mode=all_or_nothing */
+    int fatal;            /* an internal failure while scanning */
+    ursa_catalog_t *cat;  /* for schema evolution */
+    ursa_batch_t *qbatch; /* the rows refused, for the quarantine (NULL until one is) */
+    uint64_t qdropped;    /* refused rows past URSA_QUARANTINE_REQUEST_MAX: counted, not kept */
+    int qfail;            /* the quarantine batch could not grow (ENOMEM) */
 } req_t;
+
+/* The id of the request being handled on this thread, for X-Request-Id.
+ * Every answer is queued from inside handle(), which sets it first, so the
+ * many send_* helpers need no extra parameter. */
+static _Thread_local const char *current_request_id;
+
+/* Queues r with the headers every answer has. */
+static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *r)
+{
+    if (current_request_id) MHD_add_response_header(r, "X-Request-Id", current_request_id);
+    return MHD_queue_response(c, status, r);
+}
 
 /* ---------------------------------------------------------------------------
  * Responses
@@ -91,7 +122,7 @@ static enum MHD_Result send_buf(struct MHD_Connection *c, unsigned status, ursa_
     struct MHD_Response *r = MHD_create_response_from_buffer(b->len, b->data, MHD_RESPMEM_MUST_COPY);
     if (!r) return MHD_NO;
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    enum MHD_Result ret = queue(c, status, r);
     MHD_destroy_response(r);
     return ret;
 }
@@ -116,7 +147,7 @@ static enum MHD_Result send_retry(struct MHD_Connection *c, unsigned status, con
         if (r) {
             MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
             MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
-            ret = MHD_queue_response(c, status, r);
+            ret = queue(c, status, r);
             MHD_destroy_response(r);
         }
     }
@@ -216,6 +247,8 @@ static enum route route_of(const char *url, char *name, bool *bad_name)
         r = R_RECORDS;
     else if (strcmp(slash, "/flush") == 0)
         r = R_FLUSH;
+    else if (strcmp(slash, "/quarantine") == 0)
+        r = R_QUARANTINE;
     else
         return R_NONE;
     if (!ursa_name_valid(p, n)) {
@@ -233,6 +266,7 @@ static const char *allowed_methods(enum route r)
     case R_HEALTH:
     case R_METRICS:
     case R_DATASETS:
+    case R_QUARANTINE:
         return "GET";
     case R_DATASET:
         return "GET, PUT";
@@ -247,6 +281,7 @@ static bool method_allowed(enum route r, const char *m)
     case R_HEALTH:
     case R_METRICS:
     case R_DATASETS:
+    case R_QUARANTINE:
         return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
     case R_DATASET:
         return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 || strcmp(m, "PUT") == 0;
@@ -283,24 +318,54 @@ static void on_durable(void *ctx, int rc)
     MHD_resume_connection(q->conn);
 }
 
-/* Writes the request's batch (with its idempotency key and answer) to the
- * WAL and appends it to the buffer; *lsn is its record. */
-static int log_and_append(ursa_server_t *srv, req_t *q, unsigned status, const ursa_buf_t *answer,
-                          uint64_t *lsn, ursa_err_t *err)
+/* Writes *batch (with the idempotency key and answer, when key is set) to
+ * the WAL as a record of dataset d and appends it to d's buffer; *lsn is
+ * its record. Without a WAL the batch is only appended. Either way *batch
+ * is taken (set to NULL) once it is the dataset's. */
+static int log_and_append(ursa_server_t *srv, ursa_dataset_t *d, ursa_batch_t **batch, const char *key,
+                          unsigned status, const ursa_buf_t *answer, uint64_t *lsn, ursa_err_t *err)
 {
+    if (!srv->cat->wal) {
+        int rc = ursa_dataset_append(d, *batch);
+        *batch = NULL; /* owned by the dataset now, or freed */
+        return rc ? ursa_err_set(err, rc, "out of memory") : URSA_OK;
+    }
     ursa_buf_t rec = {0};
-    int rc = ursa_catalog_wal_record(q->name, q->idem_key, status, answer->data, answer->len, q->batch, &rec);
+    int rc = ursa_catalog_wal_record(d->name, key, status, answer->data, answer->len, *batch, &rec);
     if (rc) {
         ursa_buf_free(&rec);
         return ursa_err_set(err, rc, "out of memory");
     }
-    then_append_t t = {q->ds, q->batch, URSA_OK};
+    then_append_t t = {d, *batch, URSA_OK};
     rc = ursa_wal_append(srv->cat->wal, rec.data, rec.len, append_in_order, &t, lsn, err);
     ursa_buf_free(&rec);
     if (rc) return rc;
-    q->batch = NULL; /* owned by the dataset now, or freed */
+    *batch = NULL; /* owned by the dataset now, or freed */
     if (t.rc) return ursa_err_set(err, t.rc, "out of memory");
     return URSA_OK;
+}
+
+/* The scanner's error callback: every refused record becomes a row of the
+ * request's quarantine batch (the scanner gives its raw text only here). */
+static void quarantine_row(void *ctx, const ursa_row_error_t *e)
+{
+    req_t *q = ctx;
+    if (q->qfail) return;
+    if (!q->qbatch) {
+        q->qbatch = ursa_calloc(1, sizeof(*q->qbatch));
+        if (!q->qbatch || ursa_batch_init(q->qbatch, &q->ds->quarantine->schema)) {
+            q->qfail = URSA_ENOMEM;
+            return;
+        }
+    }
+    /* A body of a million bad one-byte lines must not turn into gigabytes
+     * of quarantine: past the cap rows are counted and reported instead. */
+    if (q->qdropped || ursa_batch_bytes(q->qbatch) >= URSA_QUARANTINE_REQUEST_MAX) {
+        q->qdropped++;
+        return;
+    }
+    const char *col = e->column >= 0 ? q->ds->schema.fields[e->column].name : NULL;
+    if (ursa_quarantine_append(q->qbatch, q->received_us, q->request_id, e, col)) q->qfail = URSA_ENOMEM;
 }
 
 /* Sends the prepared answer: the rows are stored (durable, with a WAL). */
@@ -314,12 +379,14 @@ static enum MHD_Result answer_records(ursa_server_t *srv, struct MHD_Connection 
     URSA_COUNT(ingest_requests, 1);
     URSA_COUNT(rows_accepted, q->accepted);
     URSA_COUNT(rows_rejected, q->rejected);
+    URSA_COUNT(quarantined_rows, q->rejected - q->qdropped);
+    URSA_COUNT(quarantine_dropped_rows, q->qdropped);
     URSA_COUNT(ingest_bytes, q->received);
     return send_buf(c, q->status, &q->answer);
 }
 
-/* {"accepted":N,"rejected":M,"errors":[{"row":R,"column":C,"line":L,"reason":"…","value":"…","rule":"…"}…]}
- */
+/* {"accepted":N,"rejected":M,"errors":[{"row":R,"column":C,"line":L,"reason":"…","value":"…","rule":"…"}…],
+ *  "request_id":"…","quarantined":M} */
 static int answer_json(const req_t *q, ursa_buf_t *b)
 {
     const ursa_ndjson_t *s = &q->scan;
@@ -344,7 +411,14 @@ static int answer_json(const req_t *q, ursa_buf_t *b)
         if (rc == URSA_OK) rc = ursa_buf_push(b, '}');
     }
     if (rc == URSA_OK)
-        rc = ursa_buf_printf(b, "]%s}", s->rejected > s->nerrors ? ",\"errors_truncated\":true" : "");
+        rc = ursa_buf_printf(
+            b, "]%s,\"request_id\":", s->rejected > s->nerrors ? ",\"errors_truncated\":true" : "");
+    if (rc == URSA_OK) rc = ursa_buf_json_str(b, q->request_id, strlen(q->request_id));
+    if (rc == URSA_OK)
+        rc = ursa_buf_printf(b, ",\"quarantined\":%llu", (unsigned long long)(s->rejected - q->qdropped));
+    if (rc == URSA_OK && q->qdropped)
+        rc = ursa_buf_printf(b, ",\"quarantine_dropped\":%llu", (unsigned long long)q->qdropped);
+    if (rc == URSA_OK) rc = ursa_buf_push(b, '}');
     return rc;
 }
 
@@ -399,31 +473,38 @@ static enum MHD_Result finish_records(ursa_server_t *srv, struct MHD_Connection 
         return fail_records(srv, c, q, status_for(q->fatal),
                             "out of memory while parsing; nothing was accepted");
 
+    if (q->qfail)
+        return fail_records(srv, c, q, MHD_HTTP_SERVICE_UNAVAILABLE,
+                            "out of memory while keeping the refused rows; nothing was accepted");
+
     q->accepted = q->batch->nrows;
     q->rejected = q->scan.rejected;
     if (q->all_or_nothing && q->rejected) q->accepted = 0; /* one bad record: nothing is stored */
     q->status = q->accepted || q->scan.records == 0 ? MHD_HTTP_OK : MHD_HTTP_BAD_REQUEST;
     if (answer_json(q, &q->answer))
         return fail_records(srv, c, q, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
-    if (q->accepted) {
+    bool quarantine = q->qbatch && q->qbatch->nrows;
+    if (q->accepted || quarantine) {
         enum MHD_Result ret;
         if (over_budget(srv, c, &ret)) {
             if (q->idem_key) ursa_idem_drop(srv->cat->idem, q->name, q->idem_key);
             return ret;
         }
-        int rc;
+        /* The refused rows first, then the accepted ones: the record with
+         * the Idempotency-Key and answer comes last, so when it is durable
+         * everything of the request is (a retry after a crash finds the
+         * key only if nothing needs doing again). */
+        int rc = URSA_OK;
         ursa_err_t err = {0};
         uint64_t lsn = 0;
-        if (srv->cat->wal) {
-            rc = log_and_append(srv, q, q->status, &q->answer, &lsn, &err);
-        } else {
-            rc = ursa_dataset_append(q->ds, q->batch);
-            q->batch = NULL; /* owned by the dataset now, or freed */
-            if (rc) ursa_err_set(&err, rc, "out of memory");
-        }
+        if (quarantine)
+            rc = log_and_append(srv, q->ds->quarantine, &q->qbatch, q->accepted ? NULL : q->idem_key,
+                                q->status, &q->answer, &lsn, &err);
+        if (rc == URSA_OK && q->accepted)
+            rc = log_and_append(srv, q->ds, &q->batch, q->idem_key, q->status, &q->answer, &lsn, &err);
         if (rc) {
             char msg[320];
-            snprintf(msg, sizeof(msg), "not accepted, nothing was stored: %s",
+            snprintf(msg, sizeof(msg), "the rows were not accepted, retry later: %s",
                      err.msg[0] ? err.msg : "error");
             return fail_records(srv, c, q, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
         }
@@ -440,9 +521,26 @@ static enum MHD_Result finish_records(ursa_server_t *srv, struct MHD_Connection 
     return answer_records(srv, c, q);
 }
 
+/* "rows":N,"files":[{"path":…,"date":…,"rows":…,"bytes":…}…] */
+static int flush_json(const ursa_flush_result_t *res, ursa_buf_t *b)
+{
+    int rc = ursa_buf_printf(b, "\"rows\":%llu,\"files\":[", (unsigned long long)res->rows);
+    for (size_t i = 0; i < res->nfiles && rc == URSA_OK; i++) {
+        const ursa_flush_file_t *f = &res->files[i];
+        rc = ursa_buf_printf(b, "%s{\"path\":", i ? "," : "");
+        if (rc == URSA_OK) rc = ursa_buf_json_str(b, f->key, strlen(f->key));
+        if (rc == URSA_OK)
+            rc = ursa_buf_printf(b, ",\"date\":\"%s\",\"rows\":%llu,\"bytes\":%llu}", f->date,
+                                 (unsigned long long)f->rows, (unsigned long long)f->bytes);
+    }
+    if (rc == URSA_OK) rc = ursa_buf_push(b, ']');
+    return rc;
+}
+
+/* POST /v1/datasets/D/flush: the dataset, then its quarantine. */
 static enum MHD_Result do_flush(ursa_server_t *srv, struct MHD_Connection *c, req_t *q)
 {
-    ursa_flush_result_t res;
+    ursa_flush_result_t res, qres = {0};
     ursa_err_t err = {0};
     int rc = ursa_dataset_flush(srv->cat, q->ds, &res, &err);
     if (rc) {
@@ -451,21 +549,195 @@ static enum MHD_Result do_flush(ursa_server_t *srv, struct MHD_Connection *c, re
         snprintf(msg, sizeof(msg), "flush failed, the rows stay buffered: %s", err.msg);
         return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, msg);
     }
-    ursa_buf_t b = {0};
-    rc = ursa_buf_printf(&b, "{\"dataset\":\"%s\",\"rows\":%llu,\"files\":[", q->name,
-                         (unsigned long long)res.rows);
-    for (size_t i = 0; i < res.nfiles && rc == URSA_OK; i++) {
-        const ursa_flush_file_t *f = &res.files[i];
-        rc = ursa_buf_printf(&b, "%s{\"path\":", i ? "," : "");
-        if (rc == URSA_OK) rc = ursa_buf_json_str(&b, f->key, strlen(f->key));
-        if (rc == URSA_OK)
-            rc = ursa_buf_printf(&b, ",\"date\":\"%s\",\"rows\":%llu,\"bytes\":%llu}", f->date,
-                                 (unsigned long long)f->rows, (unsigned long long)f->bytes);
-    }
-    if (rc == URSA_OK) rc = ursa_buf_printf(&b, "]}");
     if (res.nfiles)
         ursa_info("flushed %s: %llu rows in %zu files", q->name, (unsigned long long)res.rows, res.nfiles);
+    rc = ursa_dataset_flush(srv->cat, q->ds->quarantine, &qres, &err);
+    if (rc) {
+        ursa_error("flush of %s failed: %s", q->ds->quarantine->name, err.msg);
+        char msg[400];
+        snprintf(msg, sizeof(msg),
+                 "the rows were flushed (%llu) but the flush of the quarantine failed, its rows stay "
+                 "buffered: %s",
+                 (unsigned long long)res.rows, err.msg);
+        ursa_flush_result_free(&res);
+        return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, msg);
+    }
+    if (qres.nfiles)
+        ursa_info("flushed %s: %llu rows in %zu files", q->ds->quarantine->name,
+                  (unsigned long long)qres.rows, qres.nfiles);
+    ursa_buf_t b = {0};
+    rc = ursa_buf_printf(&b, "{\"dataset\":\"%s\",", q->name);
+    if (rc == URSA_OK) rc = flush_json(&res, &b);
+    if (rc == URSA_OK) rc = ursa_buf_printf(&b, ",\"quarantine\":{");
+    if (rc == URSA_OK) rc = flush_json(&qres, &b);
+    if (rc == URSA_OK) rc = ursa_buf_printf(&b, "}}");
     ursa_flush_result_free(&res);
+    ursa_flush_result_free(&qres);
+    enum MHD_Result ret =
+        rc ? send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory") : send_buf(c, 200, &b);
+    ursa_buf_free(&b);
+    return ret;
+}
+
+/* ---------------------------------------------------------------------------
+ * GET /v1/datasets/D/quarantine
+ * ------------------------------------------------------------------------- */
+
+typedef struct qfile {
+    char *key;
+    char date[11];
+    uint64_t first_lsn;
+} qfile_t;
+
+typedef struct qfiles {
+    qfile_t *f;
+    size_t n, cap;
+} qfiles_t;
+
+/* Listing callback: every Parquet object under the quarantine's prefix. */
+static int collect_qfile(void *ctx, const char *key, bool is_prefix)
+{
+    qfiles_t *fs = ctx;
+    size_t n = strlen(key);
+    if (is_prefix || n < 8 || strcmp(key + n - 8, ".parquet")) return URSA_OK;
+    if (fs->n == fs->cap) {
+        size_t cap = fs->cap ? fs->cap * 2 : 64;
+        qfile_t *p = ursa_realloc(fs->f, cap * sizeof(*p));
+        if (!p) return URSA_ENOMEM;
+        fs->f = p;
+        fs->cap = cap;
+    }
+    qfile_t *f = &fs->f[fs->n];
+    memset(f, 0, sizeof(*f));
+    if (!(f->key = ursa_strdup(key))) return URSA_ENOMEM;
+    const char *d = strstr(key, "/date=");
+    if (d && strlen(d + 6) >= 10) memcpy(f->date, d + 6, 10);
+    /* <node>-<first LSN>-<last LSN>.parquet: the first LSN orders a node's files */
+    const char *dash = strrchr(key, '-');
+    if (dash) {
+        const char *p = dash - 1;
+        while (p > key && *p >= '0' && *p <= '9') p--;
+        if (*p == '-') f->first_lsn = strtoull(p + 1, NULL, 10);
+    }
+    fs->n++;
+    return URSA_OK;
+}
+
+/* Newest first: by day, then by log position, then by key. */
+static int cmp_qfile(const void *a, const void *b)
+{
+    const qfile_t *x = a, *y = b;
+    int c = strcmp(y->date, x->date);
+    if (c) return c;
+    if (x->first_lsn != y->first_lsn) return x->first_lsn < y->first_lsn ? 1 : -1;
+    return strcmp(y->key, x->key);
+}
+
+/* Reads the size and the row count (from the footer) of a published file. */
+static int file_rows(ursa_store_t *st, const char *key, uint64_t *bytes, int64_t *rows, ursa_err_t *err)
+{
+    ursa_buf_t tail = {0};
+    uint32_t flen;
+    int rc = ursa_store_head(st, key, bytes, err);
+    if (rc) return rc;
+    if (*bytes < 12) return ursa_err_set(err, URSA_EFORMAT, "%s is not a Parquet file", key);
+    /* One read usually holds the whole footer of a quarantine file. */
+    uint64_t want = *bytes < 65536 ? *bytes : 65536;
+    if ((rc = ursa_store_get_range(st, key, *bytes - want, want, &tail, err))) goto out;
+    if ((rc = pq_read_footer_len(tail.data, tail.len, &flen))) goto bad;
+    if ((uint64_t)flen + 8 > *bytes) goto bad;
+    if ((uint64_t)flen + 8 > tail.len) {
+        tail.len = 0;
+        if ((rc = ursa_store_get_range(st, key, *bytes - 8 - flen, flen + 8, &tail, err))) goto out;
+        if (tail.len != (uint64_t)flen + 8) goto bad;
+    }
+    if ((rc = pq_read_num_rows(tail.data + tail.len - 8 - flen, flen, rows))) goto bad;
+out:
+    ursa_buf_free(&tail);
+    return rc;
+bad:
+    ursa_buf_free(&tail);
+    return ursa_err_set(err, URSA_EFORMAT, "%s: the Parquet footer cannot be read", key);
+}
+
+/* The newest buffered rows (under the lock: a flush frees chunks only after
+ * taking them out of the list under it). */
+static int buffered_rows_json(ursa_dataset_t *qd, size_t limit, ursa_buf_t *b, size_t *listed)
+{
+    int rc = URSA_OK;
+    *listed = 0;
+    pthread_mutex_lock(&qd->lock);
+    for (size_t k = qd->nchunks; k-- > 0 && *listed < limit && rc == URSA_OK;) {
+        const ursa_batch_t *ch = qd->chunks[k];
+        for (size_t i = ch->nrows; i-- > 0 && *listed < limit && rc == URSA_OK;) {
+            if (*listed) rc = ursa_buf_push(b, ',');
+            if (rc == URSA_OK) rc = ursa_quarantine_row_json(ch, i, b);
+            ++*listed;
+        }
+    }
+    pthread_mutex_unlock(&qd->lock);
+    return rc;
+}
+
+static enum MHD_Result do_quarantine(ursa_server_t *srv, struct MHD_Connection *c, req_t *q)
+{
+    ursa_dataset_t *qd = q->ds->quarantine;
+    size_t limit = QUARANTINE_LIMIT_DEFAULT;
+    const char *ls = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
+    if (ls) {
+        char *end;
+        unsigned long long v = strtoull(ls, &end, 10);
+        if (!*ls || *end || ls[0] == '-' || v > QUARANTINE_LIMIT_MAX)
+            return send_error(c, MHD_HTTP_BAD_REQUEST, "limit must be a number from 0 to 10000");
+        limit = (size_t)v;
+    }
+    ursa_buf_t b = {0};
+    ursa_err_t err = {0};
+    qfiles_t fs = {0};
+    uint64_t buffered, buffered_bytes, file_bytes = 0, file_rows_total = 0;
+    size_t listed;
+    ursa_dataset_stats(qd, &buffered, &buffered_bytes);
+    int rc = ursa_buf_printf(&b, "{\"dataset\":\"%s\",\"prefix\":\"%s/\",\"buffered\":%llu,\"rows\":[",
+                             q->name, qd->name, (unsigned long long)buffered);
+    if (rc == URSA_OK) rc = buffered_rows_json(qd, limit, &b, &listed);
+    if (rc == URSA_OK) rc = ursa_buf_printf(&b, "],\"files\":[");
+    char prefix[URSA_DATASET_NAME_MAX + 2];
+    snprintf(prefix, sizeof(prefix), "%s/", qd->name);
+    int lrc = rc == URSA_OK ? ursa_store_list(srv->cat->store, prefix, 0, collect_qfile, &fs, &err) : rc;
+    if (lrc == URSA_ENOMEM) rc = lrc;
+    size_t detailed = 0;
+    if (rc == URSA_OK && lrc == URSA_OK) {
+        if (fs.n) qsort(fs.f, fs.n, sizeof(*fs.f), cmp_qfile);
+        for (size_t i = 0; i < fs.n && i < QUARANTINE_FILES_MAX && rc == URSA_OK; i++) {
+            uint64_t bytes;
+            int64_t rows;
+            if ((lrc = file_rows(srv->cat->store, fs.f[i].key, &bytes, &rows, &err))) break;
+            if (i) rc = ursa_buf_push(&b, ',');
+            if (rc == URSA_OK) rc = ursa_buf_printf(&b, "{\"key\":");
+            if (rc == URSA_OK) rc = ursa_buf_json_str(&b, fs.f[i].key, strlen(fs.f[i].key));
+            if (rc == URSA_OK)
+                rc = ursa_buf_printf(&b, ",\"date\":\"%s\",\"rows\":%lld,\"bytes\":%llu}", fs.f[i].date,
+                                     (long long)rows, (unsigned long long)bytes);
+            file_bytes += bytes;
+            file_rows_total += (uint64_t)rows;
+            detailed++;
+        }
+    }
+    if (rc == URSA_OK)
+        rc =
+            ursa_buf_printf(&b,
+                            "],\"files_listed\":%zu,\"files_total\":%zu,\"totals\":{\"buffered_rows\":%llu,"
+                            "\"file_rows\":%llu,\"file_bytes\":%llu,\"rows\":%llu}",
+                            detailed, fs.n, (unsigned long long)buffered, (unsigned long long)file_rows_total,
+                            (unsigned long long)file_bytes, (unsigned long long)(buffered + file_rows_total));
+    if (rc == URSA_OK && lrc) {
+        /* The buffer is still worth showing when the store does not answer. */
+        rc = ursa_buf_printf(&b, ",\"files_error\":");
+        if (rc == URSA_OK) rc = ursa_buf_json_str(&b, err.msg, strlen(err.msg));
+    }
+    if (rc == URSA_OK) rc = ursa_buf_push(&b, '}');
+    for (size_t i = 0; i < fs.n; i++) ursa_free(fs.f[i].key);
+    ursa_free(fs.f);
     enum MHD_Result ret =
         rc ? send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory") : send_buf(c, 200, &b);
     ursa_buf_free(&b);
@@ -516,8 +788,20 @@ static enum MHD_Result send_metrics(ursa_server_t *srv, struct MHD_Connection *c
                                  "# TYPE ursa_buffered_rows gauge\n");
     for (size_t i = 0; i < n && rc == URSA_OK; i++) {
         uint64_t rows, bytes;
+        if (all[i]->parent) continue; /* counted with its dataset below */
         ursa_dataset_stats(all[i], &rows, &bytes);
         rc = ursa_buf_printf(&b, "ursa_buffered_rows{dataset=\"%s\"} %llu\n", all[i]->name,
+                             (unsigned long long)rows);
+    }
+    if (rc == URSA_OK)
+        rc = ursa_buf_printf(&b,
+                             "# HELP ursa_quarantine_buffered_rows Refused rows buffered, not yet flushed.\n"
+                             "# TYPE ursa_quarantine_buffered_rows gauge\n");
+    for (size_t i = 0; i < n && rc == URSA_OK; i++) {
+        uint64_t rows, bytes;
+        if (!all[i]->parent) continue;
+        ursa_dataset_stats(all[i], &rows, &bytes);
+        rc = ursa_buf_printf(&b, "ursa_quarantine_buffered_rows{dataset=\"%s\"} %llu\n", all[i]->parent->name,
                              (unsigned long long)rows);
     }
     if (rc == URSA_OK)
@@ -525,6 +809,7 @@ static enum MHD_Result send_metrics(ursa_server_t *srv, struct MHD_Connection *c
                                  "# TYPE ursa_buffered_bytes gauge\n");
     for (size_t i = 0; i < n && rc == URSA_OK; i++) {
         uint64_t rows, bytes;
+        if (all[i]->parent) continue;
         ursa_dataset_stats(all[i], &rows, &bytes);
         rc = ursa_buf_printf(&b, "ursa_buffered_bytes{dataset=\"%s\"} %llu\n", all[i]->name,
                              (unsigned long long)bytes);
@@ -535,7 +820,7 @@ static enum MHD_Result send_metrics(ursa_server_t *srv, struct MHD_Connection *c
         struct MHD_Response *r = MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_COPY);
         if (r) {
             MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; version=0.0.4");
-            ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+            ret = queue(c, MHD_HTTP_OK, r);
             MHD_destroy_response(r);
         }
     } else {
@@ -558,8 +843,11 @@ static enum MHD_Result do_get(ursa_server_t *srv, struct MHD_Connection *c, req_
         size_t n;
         if ((rc = ursa_catalog_list(srv->cat, &all, &n)) == URSA_OK) {
             rc = ursa_buf_printf(&b, "{\"datasets\":[");
+            bool first = true;
             for (size_t i = 0; i < n && rc == URSA_OK; i++) {
-                if (i) rc = ursa_buf_push(&b, ',');
+                if (all[i]->parent) continue; /* quarantines have their own route */
+                if (!first) rc = ursa_buf_push(&b, ',');
+                first = false;
                 if (rc == URSA_OK) rc = dataset_json(all[i], &b);
             }
             if (rc == URSA_OK) rc = ursa_buf_printf(&b, "]}");
@@ -592,7 +880,7 @@ static enum MHD_Result start(ursa_server_t *srv, struct MHD_Connection *c, req_t
         if (!r) return MHD_NO;
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allowed_methods(q->route));
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-        enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, r);
+        enum MHD_Result ret = queue(c, MHD_HTTP_METHOD_NOT_ALLOWED, r);
         MHD_destroy_response(r);
         return ret;
     }
@@ -650,7 +938,7 @@ static enum MHD_Result start(ursa_server_t *srv, struct MHD_Connection *c, req_t
                 if (!r) return MHD_NO;
                 MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
                 MHD_add_response_header(r, "Idempotent-Replayed", "true");
-                enum MHD_Result rr = MHD_queue_response(c, st, r);
+                enum MHD_Result rr = queue(c, st, r);
                 MHD_destroy_response(r);
                 return rr;
             }
@@ -674,6 +962,8 @@ static enum MHD_Result start(ursa_server_t *srv, struct MHD_Connection *c, req_t
             q->scan.evolve_ctx = q;
         }
         q->scanning = true;
+        q->scan.on_error = quarantine_row;
+        q->scan.on_error_ctx = q;
         if (ursa_body_init(&q->in, (ursa_format_t)fmt, (ursa_content_encoding_t)enc, &q->scan,
                            srv->o.max_body))
             return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
@@ -692,6 +982,31 @@ static enum MHD_Result start(ursa_server_t *srv, struct MHD_Connection *c, req_t
     return MHD_YES;
 }
 
+/* A client's X-Request-Id is kept when it is 1 to 128 printable ASCII
+ * characters without spaces, quotes or backslashes (so it can go into
+ * logs, JSON and headers as it is); otherwise the node makes one. */
+static bool request_id_sane(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++)
+        if (s[n] <= ' ' || s[n] > '~' || s[n] == '"' || s[n] == '\'' || s[n] == '\\') return false;
+    return n >= 1 && n <= REQUEST_ID_MAX;
+}
+
+static void set_request_id(ursa_server_t *srv, struct MHD_Connection *c, req_t *q)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    q->received_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    const char *id = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id");
+    if (id && request_id_sane(id)) {
+        snprintf(q->request_id, sizeof(q->request_id), "%s", id);
+        return;
+    }
+    snprintf(q->request_id, sizeof(q->request_id), "%s-%llu", srv->id_prefix,
+             (unsigned long long)atomic_fetch_add(&srv->next_id, 1));
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                               const char *version, const char *data, size_t *data_size, void **con_cls)
 {
@@ -702,6 +1017,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         if (!q) return MHD_NO;
         *con_cls = q;
         atomic_fetch_add(&srv->inflight, 1);
+        set_request_id(srv, c, q);
+        current_request_id = q->request_id;
         if (atomic_load(&srv->stopping)) {
             /* A new request on a kept-alive connection after shutdown began:
              * refuse it at once, so nothing gets suspended on the WAL while
@@ -714,6 +1031,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         q->started = !answered;
         return ret;
     }
+    current_request_id = q->request_id;
     if (!q->started) { /* answered in the first call; discard any body */
         *data_size = 0;
         return MHD_YES;
@@ -750,6 +1068,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return finish_records(srv, c, q);
     case R_FLUSH:
         return do_flush(srv, c, q);
+    case R_QUARANTINE:
+        return do_quarantine(srv, c, q);
     case R_DATASET:
         if (strcmp(method, "PUT") == 0) return do_put_dataset(srv, c, q);
         /* fall through */
@@ -768,6 +1088,10 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (q->scanning) {
         ursa_body_free(&q->in);
         ursa_ndjson_free(&q->scan);
+    }
+    if (q->qbatch) {
+        ursa_batch_free(q->qbatch);
+        ursa_free(q->qbatch);
     }
     if (q->batch) {
         ursa_batch_free(q->batch);
@@ -841,6 +1165,11 @@ int ursa_server_start(ursa_server_t **out, ursa_catalog_t *cat, const ursa_serve
     if (!s) return URSA_ENOMEM;
     s->cat = cat;
     s->o = *o;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    snprintf(s->id_prefix, sizeof(s->id_prefix), "%.64s-%llx", cat->node,
+             (unsigned long long)now.tv_sec * 1000000ull + (unsigned long long)now.tv_nsec / 1000);
+    atomic_init(&s->next_id, 1);
     if (!s->o.threads) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         s->o.threads = n > 0 ? (unsigned)n : 1;

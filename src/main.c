@@ -370,7 +370,7 @@ static int cmd_serve(int argc, char **argv)
     char shown[300];
     snprintf(shown, sizeof(shown), "%.*s", (int)(strrchr(so.listen, ':') - so.listen), so.listen);
     ursa_info("ursa %s node %s, store %s, %zu datasets, listening on http://%s:%u", URSA_VERSION, node,
-              store_url, cat->n, shown, ursa_server_port(srv));
+              store_url, cat->n / 2 /* each with its quarantine */, shown, ursa_server_port(srv));
 
     if (ursa_catalog_start_flusher(cat)) {
         fprintf(stderr, "ursa: cannot start the flusher thread\n");

@@ -18,6 +18,10 @@ typedef struct ursa_metrics {
     atomic_ullong ingest_requests;
     atomic_ullong rows_accepted;
     atomic_ullong rows_rejected;
+    atomic_ullong quarantined_rows;        /* refused rows kept in a quarantine */
+    atomic_ullong quarantine_dropped_rows; /* refused rows past a request's quarantine cap */
+    atomic_ullong quarantine_flush_rows;   /* quarantined rows written to Parquet files */
+    atomic_ullong quarantine_flush_files;
     atomic_ullong ingest_bytes;
     atomic_ullong flushes_ok;
     atomic_ullong flushes_failed;
