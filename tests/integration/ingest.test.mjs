@@ -302,8 +302,12 @@ step('buffered rows, flush writes one file per UTC day, buffer emptied', async (
     if (!existsSync(abs)) { p.add(`flush: ${f.path}: no such file in the store`); continue; }
     p.check(statSync(abs).size === f.bytes, `flush: ${f.path}: bytes ${f.bytes}, file has ${statSync(abs).size}`);
   }
+  // The rejected rows were flushed to the dataset's quarantine, outside the dataset's directory.
+  const qfiles = Array.isArray(b.quarantine?.files) ? b.quarantine.files.map(f => f.path) : [];
+  p.check(qfiles.length > 0 && qfiles.every(f => f.startsWith(`_quarantine/${D.DATASET}/date=`)), `flush: quarantine files ${JSON.stringify(qfiles)}`);
   const onDisk = listParquet(state.store).map(f => relative(state.store, f));
-  p.check(JSON.stringify(onDisk) === JSON.stringify(files.map(f => f.path).sort()), `store holds ${JSON.stringify(onDisk)}, flush listed ${JSON.stringify(files.map(f => f.path))}`);
+  const listed = [...files.map(f => f.path), ...qfiles].sort();
+  p.check(JSON.stringify(onDisk) === JSON.stringify(listed), `store holds ${JSON.stringify(onDisk)}, flush listed ${JSON.stringify(listed)}`);
 
   r = await s.get(`/v1/datasets/${D.DATASET}`);
   checkDatasetObject(p, 'GET dataset after flush', r.json, 0);
