@@ -23,6 +23,8 @@ static const char SCHEMA_JSON[] = "{\"columns\":["
                                   "{\"name\":\"line\",\"type\":\"uint64\",\"nullable\":false},"
                                   "{\"name\":\"column\",\"type\":\"string\"},"
                                   "{\"name\":\"reason\",\"type\":\"string\",\"nullable\":false},"
+                                  "{\"name\":\"value\",\"type\":\"string\"},"
+                                  "{\"name\":\"rule\",\"type\":\"string\"},"
                                   "{\"name\":\"raw\",\"type\":\"string\",\"nullable\":false},"
                                   "{\"name\":\"raw_truncated\",\"type\":\"bool\",\"nullable\":false},"
                                   "{\"name\":\"raw_replaced\",\"type\":\"bool\",\"nullable\":false}],"
@@ -120,6 +122,13 @@ int ursa_quarantine_append(ursa_batch_t *b, int64_t received_us, const char *req
         rc = column ? ursa_column_append_str(&c[URSA_Q_COLUMN], column, strlen(column))
                     : ursa_column_append_null(&c[URSA_Q_COLUMN]);
     if (rc == URSA_OK) rc = ursa_column_append_str(&c[URSA_Q_REASON], reason, strlen(reason));
+    /* value and rule are NUL-terminated UTF-8 made by the scanner (invalid bytes already replaced) */
+    if (rc == URSA_OK)
+        rc = e->value[0] ? ursa_column_append_str(&c[URSA_Q_VALUE], e->value, strlen(e->value))
+                         : ursa_column_append_null(&c[URSA_Q_VALUE]);
+    if (rc == URSA_OK)
+        rc = e->rule[0] ? ursa_column_append_str(&c[URSA_Q_RULE], e->rule, strlen(e->rule))
+                        : ursa_column_append_null(&c[URSA_Q_RULE]);
     if (rc == URSA_OK)
         rc = append_raw(&c[URSA_Q_RAW], e->raw ? e->raw : "", e->raw ? e->raw_len : 0, &cut, &replaced, &tmp);
     if (rc == URSA_OK) rc = ursa_column_append_bool(&c[URSA_Q_RAW_TRUNCATED], cut);
@@ -161,6 +170,10 @@ int ursa_quarantine_row_json(const ursa_batch_t *b, size_t i, ursa_buf_t *out)
     if (rc == URSA_OK) rc = json_str_col(&c[URSA_Q_COLUMN], i, out);
     if (rc == URSA_OK) rc = ursa_buf_printf(out, ",\"reason\":");
     if (rc == URSA_OK) rc = json_str_col(&c[URSA_Q_REASON], i, out);
+    if (rc == URSA_OK) rc = ursa_buf_printf(out, ",\"value\":");
+    if (rc == URSA_OK) rc = json_str_col(&c[URSA_Q_VALUE], i, out);
+    if (rc == URSA_OK) rc = ursa_buf_printf(out, ",\"rule\":");
+    if (rc == URSA_OK) rc = json_str_col(&c[URSA_Q_RULE], i, out);
     if (rc == URSA_OK) rc = ursa_buf_printf(out, ",\"raw\":");
     if (rc == URSA_OK) rc = json_str_col(&c[URSA_Q_RAW], i, out);
     if (rc == URSA_OK)

@@ -32,9 +32,11 @@ enum {
     URSA_Q_LINE,            /* uint64: 1-based line of the body where the record starts */
     URSA_Q_COLUMN,          /* string, null when the record as a whole was refused */
     URSA_Q_REASON,          /* string */
-    URSA_Q_RAW,             /* string: the record as received, valid UTF-8 (see raw_replaced) */
-    URSA_Q_RAW_TRUNCATED,   /* bool: raw is only the start of the record */
-    URSA_Q_RAW_REPLACED,    /* bool: bytes that were not UTF-8 were replaced by U+FFFD in raw */
+    URSA_Q_VALUE, /* string, null when no single value was at fault: the value as sent (cut at 64 bytes) */
+    URSA_Q_RULE,  /* string, null when none: the rule the record broke ("type int32", "min 0", ...) */
+    URSA_Q_RAW,   /* string: the record as received, valid UTF-8 (see raw_replaced) */
+    URSA_Q_RAW_TRUNCATED, /* bool: raw is only the start of the record */
+    URSA_Q_RAW_REPLACED,  /* bool: bytes that were not UTF-8 were replaced by U+FFFD in raw */
     URSA_Q_NCOLS
 };
 
@@ -47,14 +49,15 @@ int ursa_quarantine_name(const char *name, char *out, size_t n) URSA_MUST_CHECK;
 
 /* Appends the row for error e to b (a batch of the quarantine schema):
  * received_us, request_id, e's row and line, column (the field's name, or
- * NULL), e's reason and its raw text, cut at URSA_QUARANTINE_RAW_MAX on a
+ * NULL), e's reason, value and rule, and its raw text, cut at URSA_QUARANTINE_RAW_MAX on a
  * character boundary and with invalid UTF-8 replaced. On failure
  * (URSA_ENOMEM) b is as before. */
 int ursa_quarantine_append(ursa_batch_t *b, int64_t received_us, const char *request_id,
                            const ursa_row_error_t *e, const char *column) URSA_MUST_CHECK;
 
 /* Appends row i of b as a JSON object {"received_at":"…Z","request_id":…,
- * "row":…,"line":…,"column":…|null,"reason":…,"raw":…,"raw_truncated":…,
+ * "row":…,"line":…,"column":…|null,"reason":…,"value":…|null,"rule":…|null,
+ * "raw":…,"raw_truncated":…,
  * "raw_replaced":…}. */
 int ursa_quarantine_row_json(const ursa_batch_t *b, size_t i, ursa_buf_t *out) URSA_MUST_CHECK;
 

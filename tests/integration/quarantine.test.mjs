@@ -19,7 +19,7 @@ const SCHEMA = {
 };
 const TS = '2026-03-04T05:06:07Z';
 const MAX_RECORD = 4096;
-const QCOLS = ['received_at', 'request_id', 'row', 'line', 'column', 'reason', 'raw', 'raw_truncated', 'raw_replaced'];
+const QCOLS = ['received_at', 'request_id', 'row', 'line', 'column', 'reason', 'value', 'rule', 'raw', 'raw_truncated', 'raw_replaced'];
 
 let failed = false;
 const logs = [];
@@ -57,8 +57,8 @@ test('quarantine: rejected rows kept with request ids, listed, logged, flushed, 
 
     // Every expected quarantine row, in the order sent: {request_id, row, line, column, reason~, raw, flags}.
     const want = [];
-    const expectRow = (request_id, row, line, column, reason, raw, raw_truncated = false, raw_replaced = false) =>
-      want.push({ request_id, row, line, column, reason, raw, raw_truncated, raw_replaced });
+    const expectRow = (request_id, row, line, column, reason, raw, raw_truncated = false, raw_replaced = false, extra = {}) =>
+      want.push({ request_id, row, line, column, reason, raw, raw_truncated, raw_replaced, ...extra });
 
     // ---- 1. NDJSON with bad rows at known positions, with the client's request id.
     const badType = rec({ ts: TS, id: 'two', name: 'x' });
@@ -78,10 +78,10 @@ test('quarantine: rejected rows kept with request ids, listed, logged, flushed, 
     assert.equal(r.json.rejected, 5);
     assert.equal(r.json.quarantined, 5);
     assert.deepEqual(r.json.errors.map(e => [e.row, e.column]), [[2, 'id'], [4, 'name'], [5, 'id'], [6, null], [8, null]]);
-    expectRow('client-42', 2, 2, 'id', /int64/, badType);
+    expectRow('client-42', 2, 2, 'id', /int64/, badType, false, false, { value: '"two"', rule: 'type int64' });
     // invalid bytes replaced by U+FFFD, and said so
     expectRow('client-42', 4, 4, 'name', /UTF-8/, '{"ts":"' + TS + '","id":4,"name":"\uFFFD\uFFFD"}', false, true);
-    expectRow('client-42', 5, 5, 'id', /missing/, missing);
+    expectRow('client-42', 5, 5, 'id', /missing/, missing, false, false, { value: null, rule: 'nullable false' });
     expectRow('client-42', 6, 6, null, /larger/, long.slice(0, MAX_RECORD), true);
     expectRow('client-42', 8, 8, null, /malformed|end/, '{"ts":');
 
@@ -106,7 +106,7 @@ test('quarantine: rejected rows kept with request ids, listed, logged, flushed, 
     assert.match(csvId, /^qnode-[0-9a-f]+-\d+$/);
     assert.notEqual(csvId, arrId, 'generated ids are unique');
     assert.deepEqual(r.json.errors.map(e => [e.row, e.column]), [[2, 'id'], [3, null]]);
-    expectRow(csvId, 2, 3, 'id', /number/, csvBad);
+    expectRow(csvId, 2, 3, 'id', /number/, csvBad, false, false, { value: 'x', rule: 'type int64' });
     expectRow(csvId, 3, 5, null, /fields/, `${TS},23`);
 
     // ---- 4. all_or_nothing: the bad row is quarantined, the good ones are not stored.
@@ -145,6 +145,8 @@ test('quarantine: rejected rows kept with request ids, listed, logged, flushed, 
         assert.equal(got.raw, w.raw, at);
         assert.equal(got.raw_truncated, w.raw_truncated, at);
         assert.equal(got.raw_replaced, w.raw_replaced, at);
+        if ('value' in w) assert.equal(got.value, w.value, `${at}: value`);
+        if ('rule' in w) assert.equal(got.rule, w.rule, `${at}: rule`);
       });
     };
     const newestFirst = want.slice().reverse();
@@ -190,7 +192,7 @@ test('quarantine: rejected rows kept with request ids, listed, logged, flushed, 
     for (const res of await readAll(file)) {
       assert.ok(!res.error, `${res.engine}: ${res.error}`);
       assert.deepEqual(res.schema.map(c => c.name), QCOLS, `${res.engine}: columns`);
-      assert.deepEqual(res.schema.map(c => c.type), ['timestamp', 'string', 'uint64', 'uint64', 'string', 'string', 'string', 'bool', 'bool'], `${res.engine}: types`);
+      assert.deepEqual(res.schema.map(c => c.type), ['timestamp', 'string', 'uint64', 'uint64', 'string', 'string', 'string', 'string', 'string', 'bool', 'bool'], `${res.engine}: types`);
       const rows = res.rows.map(row => Object.fromEntries(QCOLS.map((c, i) => [c, Array.isArray(row) ? row[i] : row[c]])));
       checkRows(rows, wantFile, res.engine);
       // received_at: the request's arrival, to the microsecond, as GET showed it

@@ -33,7 +33,11 @@ static bool str_eq(const ursa_column_t *c, size_t i, const char *want, size_t wn
 
 static ursa_row_error_t err_of(uint64_t row, const char *raw, size_t n, bool cut)
 {
-    ursa_row_error_t e = {row, row + 1, 2, "bad value"};
+    ursa_row_error_t e = {.row = row, .line = row + 1, .column = 2, .reason = "bad value"};
+    if (row == 3) { /* the first row of raw_kept_byte_for_byte_when_valid: value and rule set */
+        snprintf(e.value, sizeof(e.value), "\"x\"");
+        snprintf(e.rule, sizeof(e.rule), "type int64");
+    }
     e.raw = raw;
     e.raw_len = n;
     e.raw_truncated = cut;
@@ -77,7 +81,9 @@ TEST(raw_kept_byte_for_byte_when_valid)
     CHECK_EQ_INT(ursa_quarantine_row_json(&f.b, 0, &j), URSA_OK);
     static const char want[] =
         "{\"received_at\":\"2023-11-14T22:13:20.123456Z\",\"request_id\":\"req-1\",\"row\":3,"
-        "\"line\":4,\"column\":\"n\",\"reason\":\"bad value\",\"raw\":\"{\\\"s\\\":\\\"h\xc3\xa9 "
+        "\"line\":4,\"column\":\"n\",\"reason\":\"bad value\",\"value\":\"\\\"x\\\"\",\"rule\":\"type "
+        "int64\","
+        "\"raw\":\"{\\\"s\\\":\\\"h\xc3\xa9 "
         "\xf0\x9f\x98\x80\\\",\\\"n\\\":\\\"x\\\"}\\u0009\\u0001\",\"raw_truncated\":false,"
         "\"raw_replaced\":false}";
     CHECK(j.len == sizeof(want) - 1 && memcmp(j.data, want, j.len) == 0);
