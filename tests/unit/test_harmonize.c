@@ -3,44 +3,10 @@
  * row, column, the value as sent (shortened) and the rule. */
 #include "ingest_csv.h"
 #include "ingest_json.h"
+#include "one_column.h"
 #include "test.h"
 
 #include <stdlib.h>
-
-typedef struct one {
-    ursa_schema_t schema;
-    ursa_batch_t batch;
-    ursa_ndjson_t p;
-} one_t;
-
-/* Parses {"x": <line>} for each line with a one-column schema. */
-static void run(one_t *o, const char *column_json, const char *const *lines, size_t n)
-{
-    char schema[1024];
-    snprintf(schema, sizeof(schema), "{\"columns\":[%s]}", column_json);
-    ursa_err_t err;
-    if (ursa_schema_parse(schema, strlen(schema), &o->schema, &err)) {
-        fprintf(stderr, "schema %s: %s\n", schema, err.msg);
-        abort();
-    }
-    if (ursa_batch_init(&o->batch, &o->schema) || ursa_ndjson_init(&o->p, &o->schema, &o->batch, 0)) abort();
-    for (size_t i = 0; i < n; i++) {
-        char line[1024];
-        int k = snprintf(line, sizeof(line), "{\"x\":%s}\n", lines[i]);
-        CHECK(ursa_ndjson_feed(&o->p, line, (size_t)k) == URSA_OK);
-    }
-    CHECK(ursa_ndjson_finish(&o->p) == URSA_OK);
-}
-
-static void done(one_t *o)
-{
-    ursa_ndjson_free(&o->p);
-    ursa_batch_free(&o->batch);
-    ursa_schema_free(&o->schema);
-}
-
-#define LINES(...) \
-    (const char *const[]){__VA_ARGS__}, sizeof((const char *const[]){__VA_ARGS__}) / sizeof(char *)
 
 /* The error of 1-based line `line`, or NULL. */
 static const ursa_row_error_t *error_at(const one_t *o, uint64_t line)

@@ -1,43 +1,11 @@
 /* Unit tests for the scanner on every column type: values, range checks,
  * and the reasons for rejected values. */
 #include "ingest_json.h"
+#include "one_column.h"
 #include "test.h"
 
 #include <math.h>
 #include <stdlib.h>
-
-/* Parses each line for a one-column schema of the given column JSON.
- * Returns the batch; *rejected counts rejected lines. */
-typedef struct one {
-    ursa_schema_t schema;
-    ursa_batch_t batch;
-    ursa_ndjson_t p;
-} one_t;
-
-static void run(one_t *o, const char *column_json, const char *const *lines, size_t n)
-{
-    char schema[512];
-    snprintf(schema, sizeof(schema), "{\"columns\":[%s]}", column_json);
-    ursa_err_t err;
-    if (ursa_schema_parse(schema, strlen(schema), &o->schema, &err)) {
-        fprintf(stderr, "schema %s: %s\n", schema, err.msg);
-        abort();
-    }
-    if (ursa_batch_init(&o->batch, &o->schema) || ursa_ndjson_init(&o->p, &o->schema, &o->batch, 0)) abort();
-    for (size_t i = 0; i < n; i++) {
-        char line[512];
-        int k = snprintf(line, sizeof(line), "{\"x\":%s}\n", lines[i]);
-        CHECK(ursa_ndjson_feed(&o->p, line, (size_t)k) == URSA_OK);
-    }
-    CHECK(ursa_ndjson_finish(&o->p) == URSA_OK);
-}
-
-static void done(one_t *o)
-{
-    ursa_ndjson_free(&o->p);
-    ursa_batch_free(&o->batch);
-    ursa_schema_free(&o->schema);
-}
 
 /* Asserts that exactly the lines at the given 1-based positions were
  * rejected (mask bit i-1), each reason containing `why` when given. */
@@ -55,9 +23,6 @@ static void expect_rejected(one_t *o, uint64_t mask, const char *why)
                 (unsigned long long)mask);
     CHECK(got == mask);
 }
-
-#define LINES(...) \
-    (const char *const[]){__VA_ARGS__}, sizeof((const char *const[]){__VA_ARGS__}) / sizeof(char *)
 
 TEST(narrow_integers)
 {
