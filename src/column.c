@@ -27,97 +27,50 @@ void ursa_column_free(ursa_column_t *c)
     c->length = c->null_count = 0;
 }
 
-/* Makes room for one more bit in a bitmap holding `len` bits. */
-static int bitmap_grow(ursa_buf_t *bm, size_t len)
+int ursa_column_reserve(ursa_column_t *c, size_t bytes)
 {
-    if ((len & 7) == 0) {
-        int rc = ursa_buf_push(bm, 0);
-        if (rc) return rc;
-    }
-    return URSA_OK;
-}
-
-/* Adds the validity bit and, for strings, the first offset. */
-static int begin_row(ursa_column_t *c, bool valid)
-{
-    int rc = bitmap_grow(&c->validity, c->length);
+    int rc = URSA_OK;
+    /* Every buffer is grown before anything is written, so a failure
+     * leaves the column as it was. */
+    if ((c->length & 7) == 0) rc = ursa_buf_reserve(&c->validity, 1);
     if (rc) return rc;
-    ursa_bit_set(c->validity.data, c->length, valid);
-    if (ursa_type_varlen(c->type) && c->offsets.len == 0) {
+    if (c->type == URSA_TYPE_BOOL) {
+        if ((c->length & 7) == 0) rc = ursa_buf_reserve(&c->values, 1);
+    } else if (ursa_type_varlen(c->type)) {
         /* The data buffer is allocated with the first row, so that
          * ursa_column_str() never adds an offset to a NULL pointer. */
-        int64_t zero = 0;
-        if ((rc = ursa_buf_append(&c->offsets, &zero, sizeof(zero))) || (rc = ursa_buf_reserve(&c->data, 64)))
+        if ((rc = ursa_buf_reserve(&c->offsets, c->offsets.len ? 8 : 16)) ||
+            (rc = ursa_buf_reserve(&c->data, bytes > 64 ? bytes : 64)))
             return rc;
+        if (c->offsets.len == 0) {
+            int64_t zero = 0;
+            memcpy(c->offsets.data, &zero, 8);
+            c->offsets.len = 8;
+        }
+    } else {
+        rc = ursa_buf_reserve(&c->values, bytes);
     }
-    return URSA_OK;
+    return rc;
 }
 
 int ursa_column_append_null(ursa_column_t *c)
 {
-    int rc = begin_row(c, false);
+    int rc = ursa_column_reserve(c, ursa_type_varlen(c->type) ? 0 : c->width);
     if (rc) return rc;
     if (c->type == URSA_TYPE_BOOL) {
-        if ((rc = bitmap_grow(&c->values, c->length))) return rc;
-        ursa_bit_set(c->values.data, c->length, false);
+        if ((c->length & 7) == 0)
+            c->values.data[c->values.len++] = 0;
+        else
+            ursa_bit_set(c->values.data, c->length, false);
     } else if (ursa_type_varlen(c->type)) {
         int64_t end = (int64_t)c->data.len;
-        if ((rc = ursa_buf_append(&c->offsets, &end, sizeof(end)))) return rc;
+        memcpy(c->offsets.data + c->offsets.len, &end, 8);
+        c->offsets.len += 8;
     } else {
-        if ((rc = ursa_buf_reserve(&c->values, c->width))) return rc;
         memset(c->values.data + c->values.len, 0, c->width);
         c->values.len += c->width;
     }
-    c->length++;
-    c->null_count++;
-    return URSA_OK;
-}
-
-int ursa_column_append_i64(ursa_column_t *c, int64_t v)
-{
-    int rc = begin_row(c, true);
-    if (rc) return rc;
-    if ((rc = ursa_buf_append(&c->values, &v, sizeof(v)))) return rc;
-    c->length++;
-    return URSA_OK;
-}
-
-int ursa_column_append_f64(ursa_column_t *c, double v)
-{
-    int rc = begin_row(c, true);
-    if (rc) return rc;
-    if ((rc = ursa_buf_append(&c->values, &v, sizeof(v)))) return rc;
-    c->length++;
-    return URSA_OK;
-}
-
-int ursa_column_append_bool(ursa_column_t *c, bool v)
-{
-    int rc = begin_row(c, true);
-    if (rc) return rc;
-    if ((rc = bitmap_grow(&c->values, c->length))) return rc;
-    ursa_bit_set(c->values.data, c->length, v);
-    c->length++;
-    return URSA_OK;
-}
-
-int ursa_column_append_fixed(ursa_column_t *c, const void *v)
-{
-    int rc = begin_row(c, true);
-    if (rc) return rc;
-    if ((rc = ursa_buf_append(&c->values, v, c->width))) return rc;
-    c->length++;
-    return URSA_OK;
-}
-
-int ursa_column_append_str(ursa_column_t *c, const void *s, size_t n)
-{
-    int rc = begin_row(c, true);
-    if (rc) return rc;
-    if ((rc = ursa_buf_append(&c->data, s, n))) return rc;
-    int64_t end = (int64_t)c->data.len;
-    if ((rc = ursa_buf_append(&c->offsets, &end, sizeof(end)))) return rc;
-    c->length++;
+    ursa_column_end_row_(c, false);
     return URSA_OK;
 }
 

@@ -23,6 +23,8 @@
 #include "common.h"
 #include "schema.h"
 
+#include <string.h>
+
 typedef struct ursa_column {
     ursa_type_t type;
     unsigned width; /* bytes per value, 0 for BOOL and variable-length types */
@@ -53,14 +55,102 @@ void ursa_column_init_field(ursa_column_t *c, const ursa_field_t *f);
 void ursa_column_init(ursa_column_t *c, ursa_type_t t);
 void ursa_column_free(ursa_column_t *c);
 
-/* Appenders. Each adds one row. They return URSA_OK or URSA_ENOMEM. */
-int ursa_column_append_null(ursa_column_t *c) URSA_MUST_CHECK;
-int ursa_column_append_i64(ursa_column_t *c, int64_t v) URSA_MUST_CHECK;
-int ursa_column_append_f64(ursa_column_t *c, double v) URSA_MUST_CHECK;
-int ursa_column_append_bool(ursa_column_t *c, bool v) URSA_MUST_CHECK;
-int ursa_column_append_str(ursa_column_t *c, const void *s, size_t n) URSA_MUST_CHECK;
+/* Makes room for one more row holding `bytes` value bytes (fixed-width:
+ * c->width; variable-length: the length of the value; BOOL: 0), so that the
+ * appenders below need no allocation. Also adds the first offset of a
+ * variable-length column. URSA_OK or URSA_ENOMEM (nothing changed then). */
+int ursa_column_reserve(ursa_column_t *c, size_t bytes) URSA_MUST_CHECK;
+
+/* Appenders. Each adds one row. They return URSA_OK or URSA_ENOMEM (and
+ * leave the column as it was). They are inline: the scanners call them for
+ * every value, and the common case is a store and a bit. */
+
+/* True when the validity bitmap has room for row c->length. */
+static inline bool ursa_column_bit_room_(const ursa_column_t *c)
+{
+    return (c->length & 7) != 0 || c->validity.len < c->validity.cap;
+}
+
+/* Adds row c->length's validity bit (and its byte when the row starts one;
+ * bits past the length may be stale after a truncate, so they are written,
+ * never assumed zero), and counts the row. */
+static inline void ursa_column_end_row_(ursa_column_t *c, bool valid)
+{
+    size_t i = c->length;
+    if ((i & 7) == 0)
+        c->validity.data[c->validity.len++] = (uint8_t)valid;
+    else
+        ursa_bit_set(c->validity.data, i, valid);
+    c->length = i + 1;
+    c->null_count += !valid;
+}
+
+static inline int ursa_column_append_i64(ursa_column_t *c, int64_t v)
+{
+    if (URSA_UNLIKELY(!ursa_column_bit_room_(c) || c->values.cap - c->values.len < 8) &&
+        ursa_column_reserve(c, 8))
+        return URSA_ENOMEM;
+    memcpy(c->values.data + c->values.len, &v, 8);
+    c->values.len += 8;
+    ursa_column_end_row_(c, true);
+    return URSA_OK;
+}
+
+static inline int ursa_column_append_f64(ursa_column_t *c, double v)
+{
+    if (URSA_UNLIKELY(!ursa_column_bit_room_(c) || c->values.cap - c->values.len < 8) &&
+        ursa_column_reserve(c, 8))
+        return URSA_ENOMEM;
+    memcpy(c->values.data + c->values.len, &v, 8);
+    c->values.len += 8;
+    ursa_column_end_row_(c, true);
+    return URSA_OK;
+}
+
 /* Appends one value of c->width bytes (any fixed-width type but BOOL). */
-int ursa_column_append_fixed(ursa_column_t *c, const void *v) URSA_MUST_CHECK;
+static inline int ursa_column_append_fixed(ursa_column_t *c, const void *v)
+{
+    if (URSA_UNLIKELY(!ursa_column_bit_room_(c) || c->values.cap - c->values.len < c->width) &&
+        ursa_column_reserve(c, c->width))
+        return URSA_ENOMEM;
+    memcpy(c->values.data + c->values.len, v, c->width);
+    c->values.len += c->width;
+    ursa_column_end_row_(c, true);
+    return URSA_OK;
+}
+
+static inline int ursa_column_append_bool(ursa_column_t *c, bool v)
+{
+    size_t i = c->length;
+    if (URSA_UNLIKELY((i & 7) == 0 &&
+                      (c->validity.len == c->validity.cap || c->values.len == c->values.cap)) &&
+        ursa_column_reserve(c, 0))
+        return URSA_ENOMEM;
+    if ((i & 7) == 0)
+        c->values.data[c->values.len++] = (uint8_t)v;
+    else
+        ursa_bit_set(c->values.data, i, v);
+    ursa_column_end_row_(c, true);
+    return URSA_OK;
+}
+
+static inline int ursa_column_append_str(ursa_column_t *c, const void *s, size_t n)
+{
+    if (URSA_UNLIKELY(!ursa_column_bit_room_(c) || c->offsets.cap - c->offsets.len < 8 ||
+                      c->offsets.len == 0 || c->data.cap - c->data.len < n) &&
+        ursa_column_reserve(c, n))
+        return URSA_ENOMEM;
+    if (n) memcpy(c->data.data + c->data.len, s, n);
+    c->data.len += n;
+    int64_t end = (int64_t)c->data.len;
+    memcpy(c->offsets.data + c->offsets.len, &end, 8);
+    c->offsets.len += 8;
+    ursa_column_end_row_(c, true);
+    return URSA_OK;
+}
+
+/* A null: the validity bit 0 and a zeroed value slot (or an empty string). */
+int ursa_column_append_null(ursa_column_t *c) URSA_MUST_CHECK;
 
 /* Accessors (i < length). */
 static inline bool ursa_column_valid(const ursa_column_t *c, size_t i)
