@@ -1057,6 +1057,138 @@ static inline const char *parse_field(ursa_ndjson_t *p, const ursa_field_t *f, u
 }
 
 /* ---------------------------------------------------------------------------
+ * The fast path. Producers mostly send the fields of a schema in its order,
+ * with plain values: the key is compared in place with the name expected
+ * next, and the common value shapes of the common types are parsed and
+ * appended in one pass. Anything else (escapes, nulls, exponents, long
+ * numbers, errors of numbers) goes to the general code above, which has
+ * the exact error reasons; a fast parser appends nothing before it is sure.
+ * ------------------------------------------------------------------------- */
+
+/* Returned by parse_fast: not handled here, use parse_field. */
+static const char NOT_FAST[] = "not on the fast path";
+
+/* Compares the key whose opening quote is at s with the name of field g in
+ * place; returns the byte after its closing quote, or NULL when it is not
+ * that key. A plain name holds no quote, backslash or control byte, so
+ * input bytes equal to name + '"' are exactly that key. */
+static inline cur_t match_key(const ursa_ndjson_t *p, int g, cur_t s, cur_t end)
+{
+    const struct ursa_key_head *h = &p->heads[g];
+    size_t n = p->schema->fields[g].name_len;
+    if (!h->plain || (size_t)(end - s) < n + 2) return NULL;
+    if (end - s >= 9) {
+        uint64_t v;
+        memcpy(&v, s + 1, 8);
+        if ((v & h->mask) != h->head) return NULL;
+        if (n < 8) return s + n + 2; /* the mask covered the name and its quote */
+    }
+    if (s[n + 1] != '"' || memcmp(s + 1, p->schema->fields[g].name, n) != 0) return NULL;
+    return s + n + 2;
+}
+
+static inline bool is_delim(unsigned c)
+{
+    return c == ',' || c == '}' || c == ']' || c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* An integer of at most 18 digits (so no overflow is possible) followed by
+ * a delimiter; NULL for anything else. */
+static inline cur_t fast_int(cur_t s, cur_t end, int64_t *out)
+{
+    bool neg = *s == '-';
+    cur_t q = s + neg, d0 = q;
+    uint64_t v = 0;
+    while (q < end && (unsigned)(*q - '0') <= 9 && q - d0 < 18) v = v * 10 + (unsigned)(*q++ - '0');
+    size_t nd = (size_t)(q - d0);
+    if (nd == 0 || (nd > 1 && *d0 == '0') || (q < end && !is_delim(*q))) return NULL;
+    *out = neg ? -(int64_t)v : (int64_t)v;
+    return q;
+}
+
+static const double pow10_small[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                     1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* A number without exponent of at most 19 digits whose digits, as an
+ * integer, fit 53 bits, and at most 22 of them after the point: then the
+ * integer and the power of ten are exact doubles and one division rounds
+ * correctly (Clinger's fast path, the same as ursa_parse_f64 takes for
+ * such a number, so the result is the same). NULL for anything else. */
+static inline cur_t fast_f64(cur_t s, cur_t end, double *out)
+{
+    bool neg = *s == '-';
+    cur_t q = s + neg, d0 = q;
+    uint64_t mant = 0;
+    while (q < end && (unsigned)(*q - '0') <= 9) mant = mant * 10 + (unsigned)(*q++ - '0');
+    size_t ni = (size_t)(q - d0), nf = 0;
+    if (ni == 0 || (ni > 1 && *d0 == '0')) return NULL;
+    if (q < end && *q == '.') {
+        cur_t f0 = ++q;
+        while (q < end && (unsigned)(*q - '0') <= 9) mant = mant * 10 + (unsigned)(*q++ - '0');
+        nf = (size_t)(q - f0);
+        if (nf == 0) return NULL;
+    }
+    if (ni + nf > 19 || mant > (1ULL << 53) || nf > 22 || (q < end && !is_delim(*q))) return NULL;
+    double d = nf ? (double)mant / pow10_small[nf] : (double)mant;
+    *out = neg ? -d : d;
+    return q;
+}
+
+/* The value at *ps for field f, if it has a common shape: NULL (appended,
+ * *ps after it), a reason (the value is bad; the same reason parse_field
+ * gives), or NOT_FAST (nothing done). */
+static inline const char *parse_fast(const ursa_field_t *f, ursa_column_t *c, cur_t *ps, cur_t end)
+{
+    cur_t s = *ps, e, close;
+    bool esc = false;
+    const char *r;
+    if (f->rules) return NOT_FAST; /* harmonization rules: parse_ruled */
+    switch (f->type) {
+    case URSA_TYPE_INT64: {
+        int64_t v;
+        if (!(e = fast_int(s, end, &v))) return NOT_FAST;
+        *ps = e;
+        return ursa_column_append_i64(c, v) ? R_NOMEM : NULL;
+    }
+    case URSA_TYPE_FLOAT64: {
+        double v;
+        if (*s == 'n' || !(e = fast_f64(s, end, &v))) return NOT_FAST;
+        *ps = e;
+        return ursa_column_append_f64(c, v) ? R_NOMEM : NULL;
+    }
+    case URSA_TYPE_STRING:
+        if (*s != '"' || f->max_length) return NOT_FAST;
+        if ((r = scan_string(s + 1, end, &close, &esc))) return r;
+        if (esc) return NOT_FAST;
+        *ps = close + 1;
+        return ursa_column_append_str(c, s + 1, (size_t)(close - s - 1)) ? R_NOMEM : NULL;
+    case URSA_TYPE_TIMESTAMP: {
+        int64_t v;
+        if (*s != '"') return NOT_FAST;
+        if ((r = scan_string(s + 1, end, &close, &esc))) return r;
+        if (esc) return NOT_FAST;
+        if ((r = ursa_parse_timestamp_unit((const char *)s + 1, (size_t)(close - s - 1), (int)f->unit, f->utc,
+                                           &v)))
+            return r;
+        *ps = close + 1;
+        return ursa_column_append_i64(c, v) ? R_NOMEM : NULL;
+    }
+    case URSA_TYPE_BOOL:
+        if (end - s >= 4 && !memcmp(s, "true", 4)) {
+            *ps = s + 4;
+            return ursa_column_append_bool(c, true) ? R_NOMEM : NULL;
+        }
+        if (end - s >= 5 && !memcmp(s, "false", 5)) {
+            *ps = s + 5;
+            return ursa_column_append_bool(c, false) ? R_NOMEM : NULL;
+        }
+        return NOT_FAST;
+    default:
+        return NOT_FAST;
+    }
+}
+
+/* ---------------------------------------------------------------------------
  * Records
  * ------------------------------------------------------------------------- */
 
@@ -1193,12 +1325,19 @@ static const char *parse_object(ursa_ndjson_t *p, cur_t s, cur_t end, int *col)
     }
     for (;;) {
         if (s >= end || *s != '"') return R_MALFORMED;
-        cur_t close, k;
-        size_t kn;
-        const char *r = read_string(p, s, end, &k, &kn, &close);
-        if (r) return r;
-        int f = lookup(p, k, kn);
-        s = skip_ws(close + 1, end);
+        int f;
+        cur_t after, k = NULL;
+        size_t kn = 0;
+        const char *r;
+        if ((size_t)p->guess < p->nfields && (after = match_key(p, p->guess, s, end))) {
+            f = p->guess;
+        } else {
+            cur_t close;
+            if ((r = read_string(p, s, end, &k, &kn, &close))) return r;
+            f = lookup(p, k, kn);
+            after = close + 1;
+        }
+        s = skip_ws(after, end);
         if (s >= end || *s != ':') return R_MALFORMED;
         s = skip_ws(s + 1, end);
         if (s >= end) return R_MALFORMED;
@@ -1218,7 +1357,9 @@ static const char *parse_object(ursa_ndjson_t *p, cur_t s, cur_t end, int *col)
             if (p->seen[f] == gen) return R_DUP;
             p->seen[f] = gen;
             cur_t v0 = s;
-            if ((r = parse_field(p, &sc->fields[f], &b->cols[f], &s, end))) {
+            r = parse_fast(&sc->fields[f], &b->cols[f], &s, end);
+            if (r == NOT_FAST) r = parse_field(p, &sc->fields[f], &b->cols[f], &s, end);
+            if (r) {
                 /* The value as sent, for the error: the whole JSON value
                  * when it is one, else what is left of the line. */
                 cur_t t = v0;
@@ -1296,15 +1437,36 @@ static int build_names(ursa_ndjson_t *p)
     while (nslots < 2 * nnames) nslots *= 2;
     struct ursa_name_ent *names = ursa_calloc(nnames + 1, sizeof(*names));
     int32_t *slots = ursa_malloc(nslots * sizeof(*slots));
-    if (!names || !slots) {
+    struct ursa_key_head *heads = ursa_calloc(p->nfields + 1, sizeof(*heads));
+    if (!names || !slots || !heads) {
         ursa_free(names);
         ursa_free(slots);
+        ursa_free(heads);
         return URSA_ENOMEM;
     }
     ursa_free(p->names);
     ursa_free(p->slots);
+    ursa_free(p->heads);
     p->names = names;
     p->slots = slots;
+    p->heads = heads;
+    /* Each name + '"' as the fast path compares keys (see match_key). */
+    for (size_t i = 0; i < p->nfields; i++) {
+        const ursa_field_t *f = &s->fields[i];
+        uint8_t head[8] = {0}, mask[8] = {0};
+        bool plain = true;
+        for (size_t k = 0; k < f->name_len; k++) {
+            unsigned char ch = (unsigned char)f->name[k];
+            plain &= ch >= 0x20 && ch != '"' && ch != '\\';
+        }
+        for (size_t k = 0; k < 8 && k <= f->name_len; k++) {
+            head[k] = k < f->name_len ? (uint8_t)f->name[k] : '"';
+            mask[k] = 0xff;
+        }
+        memcpy(&heads[i].head, head, 8);
+        memcpy(&heads[i].mask, mask, 8);
+        heads[i].plain = plain;
+    }
     memset(p->slots, 0xff, nslots * sizeof(*p->slots));
     p->slot_mask = nslots - 1;
     size_t e = 0;
@@ -1394,7 +1556,9 @@ void ursa_ndjson_free(ursa_ndjson_t *p)
     ursa_free(p->seen);
     ursa_free(p->slots);
     ursa_free(p->names);
+    ursa_free(p->heads);
     p->names = NULL;
+    p->heads = NULL;
     if (p->has_defaults) ursa_batch_free(&p->defaults);
     p->has_defaults = false;
     p->seen = NULL;

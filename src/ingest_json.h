@@ -84,8 +84,12 @@ typedef struct ursa_ndjson {
         const char *s;
         size_t n;
         int field;
-    } * names;             /* every field name and alias */
-    ursa_batch_t defaults; /* one row: each field's default (nulls where none) */
+    } * names; /* every field name and alias */
+    struct ursa_key_head {
+        uint64_t head, mask; /* the first 8 bytes of name + '"', and which of them count */
+        bool plain;          /* the name needs no escaping (so it can be compared in place) */
+    } * heads;               /* per field, for comparing a key with the expected name */
+    ursa_batch_t defaults;   /* one row: each field's default (nulls where none) */
     bool has_defaults;
     /* the raw text of the record being rejected, set only on the error path
      * just before add_error (which clears it), so accepted records pay nothing */
