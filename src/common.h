@@ -79,6 +79,11 @@ size_t ursa_mem_used(void);
 /* Test hook: fail the Nth allocation from now (1 = next); 0 disables. */
 void ursa_mem_fail_after(long n);
 
+/* Blocks of at least n bytes (header included) are mappings of their own
+ * (mmap/mremap, transparent huge pages); default 1 MiB, and no block under
+ * AddressSanitizer. Set once, before allocating: for tests. */
+void ursa_mem_set_map_threshold(size_t n);
+
 /* A growable byte buffer with a hard maximum. */
 typedef struct ursa_buf {
     uint8_t *data;
