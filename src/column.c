@@ -197,6 +197,23 @@ int ursa_batch_encode(const ursa_batch_t *b, ursa_buf_t *out)
     return rc;
 }
 
+size_t ursa_batch_encoded_size(const ursa_batch_t *b)
+{
+    size_t n = 8;
+    for (size_t i = 0; i < b->ncols; i++) {
+        const ursa_column_t *c = &b->cols[i];
+        size_t bm = (c->length + 7) / 8;
+        n += 8 + bm;
+        if (c->type == URSA_TYPE_BOOL)
+            n += bm;
+        else if (ursa_type_varlen(c->type))
+            n += (c->length + 1) * 8 + c->data.len;
+        else
+            n += c->length * c->width;
+    }
+    return n;
+}
+
 /* Takes n bytes at *p into buffer dst (replacing it). */
 static int take(ursa_buf_t *dst, const uint8_t **p, const uint8_t *end, size_t n)
 {

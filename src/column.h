@@ -204,6 +204,9 @@ typedef struct ursa_batch {
 #define URSA_BATCH_NCOLS_SHIFT 48
 int ursa_batch_encode(const ursa_batch_t *b, ursa_buf_t *out) URSA_MUST_CHECK;
 
+/* The bytes ursa_batch_encode appends for b (to reserve them up front). */
+size_t ursa_batch_encoded_size(const ursa_batch_t *b);
+
 /* Decodes what ursa_batch_encode wrote into an initialized, empty batch b
  * of schema s. URSA_EFORMAT when the bytes do not fit the schema. */
 int ursa_batch_decode(ursa_batch_t *b, const ursa_schema_t *s, const uint8_t *p, size_t n) URSA_MUST_CHECK;

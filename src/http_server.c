@@ -330,15 +330,21 @@ static int log_and_append(ursa_server_t *srv, ursa_dataset_t *d, ursa_batch_t **
         *batch = NULL; /* owned by the dataset now, or freed */
         return rc ? ursa_err_set(err, rc, "out of memory") : URSA_OK;
     }
-    ursa_buf_t rec = {0};
-    int rc = ursa_catalog_wal_record(d->name, key, status, answer->data, answer->len, *batch, &rec);
+    /* The record is encoded after room for the log's header and handed
+     * over as it is: the batch is copied once on its way into the log. */
+    ursa_buf_t rec;
+    int rc = ursa_wal_record_buf(
+        srv->cat->wal,
+        64 + strlen(d->name) + (key ? strlen(key) : 0) + answer->len + ursa_batch_encoded_size(*batch), &rec);
+    if (rc == URSA_OK)
+        rc = ursa_catalog_wal_record(d->name, key, status, answer->data, answer->len, *batch, &rec);
     if (rc) {
         ursa_buf_free(&rec);
         return ursa_err_set(err, rc, "out of memory");
     }
     then_append_t t = {d, *batch, URSA_OK};
-    rc = ursa_wal_append(srv->cat->wal, rec.data, rec.len, append_in_order, &t, lsn, err);
-    ursa_buf_free(&rec);
+    rc = ursa_wal_append_buf(srv->cat->wal, &rec, append_in_order, &t, lsn, err);
+    ursa_buf_free(&rec); /* only left to us when the append failed */
     if (rc) return rc;
     *batch = NULL; /* owned by the dataset now, or freed */
     if (t.rc) return ursa_err_set(err, t.rc, "out of memory");

@@ -43,6 +43,26 @@ int ursa_wal_replay(ursa_wal_t *w, int (*cb)(void *ctx, uint64_t lsn, const uint
 int ursa_wal_append(ursa_wal_t *w, const void *p, size_t n, void (*then)(void *ctx, uint64_t lsn), void *ctx,
                     uint64_t *lsn, ursa_err_t *err) URSA_MUST_CHECK;
 
+/* Bytes a record buffer for ursa_wal_append_buf starts with (the log's
+ * record header, filled in by the log). */
+#define URSA_WAL_HEADER 24
+
+/* Like ursa_wal_append, without copying the record: b holds URSA_WAL_HEADER
+ * bytes of any content and then the record. On success the log takes b's
+ * storage (and frees it once written) and *b is zeroed; on failure b is
+ * still the caller's. A request's batch is encoded straight into such a
+ * buffer, so it is copied once on its way into the log, not twice. */
+int ursa_wal_append_buf(ursa_wal_t *w, ursa_buf_t *b, void (*then)(void *ctx, uint64_t lsn), void *ctx,
+                        uint64_t *lsn, ursa_err_t *err) URSA_MUST_CHECK;
+
+/* Prepares b for a record of n bytes to be given to ursa_wal_append_buf:
+ * capacity for URSA_WAL_HEADER + n, len = URSA_WAL_HEADER. The buffer is
+ * the one of a record already written when the log kept it (one, of at
+ * most 320 MiB, is kept; it counts in ursa_mem_used), else a new one. The
+ * caller owns b until it is appended (ursa_buf_free when it is not).
+ * URSA_OK or URSA_ENOMEM. */
+int ursa_wal_record_buf(ursa_wal_t *w, size_t n, ursa_buf_t *b) URSA_MUST_CHECK;
+
 /* Waits until record lsn is durable (per the durability setting). */
 int ursa_wal_wait(ursa_wal_t *w, uint64_t lsn, ursa_err_t *err) URSA_MUST_CHECK;
 

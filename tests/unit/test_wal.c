@@ -135,6 +135,51 @@ TEST(a_start_that_logged_nothing_loses_nothing_later)
     ursa_wal_close(&w);
 }
 
+/* Records handed over in a buffer (ursa_wal_append_buf; the buffer from
+ * ursa_wal_record_buf, which reuses written ones, or the caller's own),
+ * mixed with copied ones, replay the same; the buffer belongs to the log
+ * after a success and stays the caller's after a failure. */
+TEST(append_buf_takes_the_buffer)
+{
+    fresh_dir();
+    seen_t s;
+    int rc;
+    ursa_err_t err = {0};
+    ursa_wal_t *w = open_replay(&s, 4096, &rc);
+    CHECK(rc == URSA_OK);
+    for (int i = 0; i < 200; i++) {
+        if (i % 2) {
+            append_n(w, 1);
+            continue;
+        }
+        uint64_t next = ursa_wal_next_lsn(w), lsn;
+        size_t len = (size_t)(next % 300) + 1;
+        ursa_buf_t b = {0};
+        if (i % 4 == 0) {
+            CHECK(ursa_buf_reserve(&b, URSA_WAL_HEADER + len) == URSA_OK);
+            b.len = URSA_WAL_HEADER;
+        } else { /* a new buffer, or the spare of a record written before */
+            CHECK(ursa_wal_record_buf(w, len, &b) == URSA_OK);
+            CHECK(b.len == URSA_WAL_HEADER && b.cap >= URSA_WAL_HEADER + len);
+        }
+        memset(b.data, 0xee, URSA_WAL_HEADER); /* any content: the log writes the header */
+        for (size_t k = 0; k < len; k++) CHECK(ursa_buf_push(&b, (uint8_t)(next + k)) == URSA_OK);
+        CHECK(ursa_wal_append_buf(w, &b, NULL, NULL, &lsn, &err) == URSA_OK);
+        CHECK(lsn == next && b.data == NULL && b.len == 0 && b.cap == 0);
+        CHECK(ursa_wal_wait(w, lsn, &err) == URSA_OK);
+    }
+    ursa_buf_t small = {0};
+    CHECK(ursa_buf_append(&small, "abc", 3) == URSA_OK);
+    uint64_t lsn;
+    CHECK(ursa_wal_append_buf(w, &small, NULL, NULL, &lsn, &err) == URSA_EINVAL); /* no room for the header */
+    CHECK(small.data != NULL && small.len == 3);
+    ursa_buf_free(&small);
+    ursa_wal_close(&w);
+    w = open_replay(&s, 4096, &rc);
+    CHECK(rc == URSA_OK && s.n == 200 && s.in_order && s.contents_ok);
+    ursa_wal_close(&w);
+}
+
 /* The last segment's tail cut at every length, or followed by garbage:
  * replay keeps every whole record and cuts the rest. */
 TEST(torn_tail_is_cut)
@@ -256,6 +301,7 @@ int main(void)
 {
     RUN(replay_across_segments_and_restarts);
     RUN(a_start_that_logged_nothing_loses_nothing_later);
+    RUN(append_buf_takes_the_buffer);
     RUN(torn_tail_is_cut);
     RUN(damage_in_the_middle_is_an_error);
     RUN(group_commit_with_concurrent_appenders);
