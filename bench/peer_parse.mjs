@@ -63,9 +63,11 @@ async function polars() {
   else df = pl.readJSON(input, { format: 'json' }).withColumns(parseTs);
   const seconds = now() - t0, cpu_seconds = cpuNow() - c0;
   const c = n => pl.col(n);
+  const rel = c('ts').cast(pl.Int64).sub(pl.lit(TS_BASE_US));
   const agg = df.select(
     pl.lit(df.height).alias('rows'),
-    c('ts').count().alias('ts_n'), c('ts').cast(pl.Int64).sub(pl.lit(TS_BASE_US)).sum().alias('ts_rel'),
+    // In two parts, each sum below 2^53: toRecords() gives JS numbers, which would round a sum near 4e17.
+    c('ts').count().alias('ts_n'), rel.sub(rel.modulo(1000000)).divideBy(1000000).cast(pl.Int64).sum().alias('ts_s'), rel.modulo(1000000).sum().alias('ts_us'),
     c('user_id').count().alias('user_id_n'), c('user_id').cast(pl.Int64).sum().alias('user_id_sum'),
     c('event').count().alias('event_n'), c('event').str.lengths().cast(pl.Int64).sum().alias('event_bytes'),
     c('value').count().alias('value_n'), c('value').mul(100).round(0).cast(pl.Int64).sum().alias('value_x100'),
@@ -73,6 +75,10 @@ async function polars() {
     c('country').count().alias('country_n'), c('country').str.lengths().cast(pl.Int64).sum().alias('country_bytes'),
     c('payload').count().alias('payload_n'), c('payload').str.lengths().cast(pl.Int64).sum().alias('payload_bytes'),
   ).toRecords()[0];
+  agg.ts_rel = String(BigInt(agg.ts_s) * 1000000n + BigInt(agg.ts_us));
+  delete agg.ts_s;
+  delete agg.ts_us;
+  for (const k of Object.keys(agg)) if (typeof agg[k] === 'number' && !Number.isSafeInteger(agg[k])) throw new Error(`check ${k} = ${agg[k]} is not exact`);
   const version = requireFromTests('nodejs-polars/package.json').version;
   return { rows: df.height, seconds, cpu_seconds, checks: normalize(agg), dtypes: Object.fromEntries(df.columns.map((n, i) => [n, String(df.dtypes[i])])), version };
 }
