@@ -19,6 +19,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define OUT_CHUNK (256u << 10)
 
@@ -145,21 +148,23 @@ static bool is_blank(char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-static bool blank(const ursa_buf_t *e)
+static bool blank(const uint8_t *p, size_t n)
 {
-    for (size_t i = 0; i < e->len; i++)
-        if (!is_blank((char)e->data[i])) return false;
+    for (size_t i = 0; i < n; i++)
+        if (!is_blank((char)p[i])) return false;
     return true;
 }
 
-/* An element ended at ',' or (closing) at ']': hand it to the scanner. */
-static int element_done(ursa_body_t *b, bool closing)
+/* An element ended at ',' or (closing) at ']': hand it to the scanner.
+ * Its bytes are e[0..n): in the piece that arrived, or in b->elem when it
+ * spanned pieces. */
+static int element_done(ursa_body_t *b, bool closing, const uint8_t *e0, size_t n)
 {
     int rc = URSA_OK;
     if (b->skipping) {
         b->skipping = false; /* rejected already: too large */
         b->nelem++;
-    } else if (blank(&b->elem)) {
+    } else if (blank(e0, n)) {
         if (!(closing && b->nelem == 0)) { /* "[]" is an empty body; "[1,]" and "[,1]" miss one */
             ursa_ndjson_count_record(b->scan);
             ursa_ndjson_reject(b->scan, -1, "malformed JSON array: an element is missing");
@@ -168,8 +173,7 @@ static int element_done(ursa_body_t *b, bool closing)
     } else {
         /* Without the blanks around it, the element is the record's raw
          * text (the quarantine keeps it). */
-        const char *e = (const char *)b->elem.data;
-        size_t n = b->elem.len;
+        const char *e = (const char *)e0;
         while (n && is_blank(e[n - 1])) n--;
         while (n && is_blank(*e)) e++, n--;
         rc = ursa_ndjson_record(b->scan, e, n);
@@ -177,6 +181,36 @@ static int element_done(ursa_body_t *b, bool closing)
     }
     b->elem.len = 0;
     return rc;
+}
+
+/* The first byte at or after p that may change the splitter's state: a
+ * quote or backslash inside a string; outside one a quote, a bracket or a
+ * brace, or (at the top level of the element) a comma. end when none. The
+ * bytes in between are skipped 16 at a time. */
+static const uint8_t *next_special(const ursa_body_t *b, const uint8_t *p, const uint8_t *end)
+{
+#ifdef __SSE2__
+    const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'), ob = _mm_set1_epi8('{'),
+                  cb = _mm_set1_epi8('}'), os = _mm_set1_epi8('['), cs = _mm_set1_epi8(']'),
+                  co = _mm_set1_epi8(',');
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p), m;
+        if (b->in_str) {
+            m = _mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs));
+        } else {
+            m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, ob)),
+                             _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, cb), _mm_cmpeq_epi8(v, os)),
+                                          _mm_cmpeq_epi8(v, cs)));
+            if (b->depth == 0) m = _mm_or_si128(m, _mm_cmpeq_epi8(v, co));
+        }
+        unsigned mask = (unsigned)_mm_movemask_epi8(m);
+        if (mask) return p + __builtin_ctz(mask);
+        p += 16;
+    }
+#else
+    (void)b;
+#endif
+    return p < end ? p : end;
 }
 
 static int array_feed(ursa_body_t *b, const uint8_t *p, size_t n)
@@ -209,6 +243,7 @@ static int array_feed(ursa_body_t *b, const uint8_t *p, size_t n)
         /* Inside: collect one element up to a ',' or ']' at its top level. */
         const uint8_t *start = p;
         for (; p < end; p++) {
+            if (!b->esc && (p = next_special(b, p, end)) == end) break;
             uint8_t c = *p;
             if (b->in_str) {
                 if (b->esc)
@@ -230,6 +265,14 @@ static int array_feed(ursa_body_t *b, const uint8_t *p, size_t n)
             }
         }
         size_t k = (size_t)(p - start);
+        if (p < end && !b->skipping && b->elem.len == 0 && k <= b->scan->max_record) {
+            /* The whole element is in this piece: parse it in place. */
+            bool closing = *p == ']';
+            p++;
+            rc = element_done(b, closing, start, k);
+            if (closing) b->arr = 2;
+            continue;
+        }
         if (!b->skipping) {
             if (b->elem.len + k > b->scan->max_record) {
                 /* The quarantine keeps the element's first max_record bytes
@@ -251,7 +294,7 @@ static int array_feed(ursa_body_t *b, const uint8_t *p, size_t n)
         if (p == end) break;
         bool closing = *p == ']';
         p++;
-        rc = element_done(b, closing);
+        rc = element_done(b, closing, b->elem.data, b->elem.len);
         if (closing) b->arr = 2;
     }
     return rc == URSA_OK ? URSA_OK : URSA_ENOMEM;
