@@ -605,6 +605,12 @@ static void add_error(ursa_ndjson_t *p, int column, const char *reason);
 static bool utf8_valid(cur_t q, cur_t e)
 {
     while (q < e) {
+        /* ASCII 8 bytes at a time: no byte has its top bit set. */
+        uint64_t w;
+        if (e - q >= 8 && (memcpy(&w, q, 8), (w & 0x8080808080808080ULL) == 0)) {
+            q += 8;
+            continue;
+        }
         if (*q < 0x80) {
             q++;
             continue;
@@ -933,6 +939,9 @@ static const char *parse_ruled(ursa_ndjson_t *p, const ursa_field_t *f, ursa_col
     return check_rules(p, f, c);
 }
 
+static inline cur_t fast_int(cur_t s, cur_t end, int64_t *out);
+static inline cur_t fast_f64(cur_t s, cur_t end, double *out);
+
 const char *ursa_append_text_field(ursa_ndjson_t *p, const ursa_field_t *f, ursa_column_t *c, const char *s,
                                    size_t n)
 {
@@ -944,6 +953,13 @@ const char *ursa_append_text_field(ursa_ndjson_t *p, const ursa_field_t *f, ursa
     }
     if (is_number_type(f->type)) {
         if (f->type == URSA_TYPE_DECIMAL) return append_decimal(f, c, s, n);
+        /* The common shapes in one pass (see the fast path below). */
+        int64_t i64;
+        double f64;
+        if (f->type == URSA_TYPE_INT64 && n && fast_int(b, e, &i64) == e)
+            return ursa_column_append_i64(c, i64) ? R_NOMEM : NULL;
+        if (f->type == URSA_TYPE_FLOAT64 && n && fast_f64(b, e, &f64) == e)
+            return ursa_column_append_f64(c, f64) ? R_NOMEM : NULL;
         if (!scan_number(b, e, &end) || end != e) return n ? "malformed number" : "empty value for a number";
         return parse_number_value(f, c, b, e);
     }
