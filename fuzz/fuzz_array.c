@@ -20,9 +20,12 @@
  *    value, the splitter must cut exactly at the commas put between them,
  *    so the array must give the same batch, counters, errors (row, column,
  *    reason) and raw texts (without the blanks around them; of an over-long
- *    record only that it was cut) as the NDJSON. Each line jansson finds malformed (a
- *    syntax, UTF-8 or truncation error, not one of its own limits) must be
- *    a rejected row in the NDJSON: the scanner accepts no broken JSON.
+ *    record only that it was cut) as the NDJSON. Each line jansson finds
+ *    malformed (a syntax, UTF-8 or truncation error, not one of its own
+ *    limits) must be a rejected row in the NDJSON: the scanner accepts no
+ *    broken JSON. And with the values one a line ("[\n L1,\n L2\n]"),
+ *    every error must name the line its element starts on, as the user
+ *    guide promises.
  */
 #include "fuzz_common.h"
 #include "ingest_body.h"
@@ -35,7 +38,8 @@ static ursa_schema_t schema;
  * SIZE_MAX: byte by byte), checks the invariants, sets out to the
  * fingerprint and *records / *structural to what a caller can assert on. */
 static void run_array(const char *body, size_t n, const size_t *cuts, size_t ncuts, size_t max_record,
-                      bool differential, ursa_buf_t *out, uint64_t *records, bool *structural)
+                      bool differential, ursa_buf_t *out, uint64_t *records, bool *structural,
+                      int line_of_row)
 {
     fz_raw_t raw = {.max_record = max_record, .blanks = differential, .cut_bytes = !differential};
     ursa_batch_t b;
@@ -63,6 +67,16 @@ static void run_array(const char *body, size_t n, const size_t *cuts, size_t ncu
     fz_check(&schema, &b, &scan);
     fz_fingerprint(&b, &scan, !differential, &raw, out);
     ursa_buf_free(&raw.log);
+    /* line_of_row >= 0: the body puts record r on line r + line_of_row. */
+    for (size_t i = 0; i < scan.nerrors && line_of_row >= 0; i++) {
+        const ursa_row_error_t *e = &scan.errors[i];
+        if (e->line != e->row + (uint64_t)line_of_row) {
+            fprintf(stderr, "the error of row %llu names line %llu, the element starts on line %llu\n",
+                    (unsigned long long)e->row, (unsigned long long)e->line,
+                    (unsigned long long)(e->row + (uint64_t)line_of_row));
+            abort();
+        }
+    }
     if (records) *records = scan.records;
     if (structural) {
         *structural = false;
@@ -80,11 +94,11 @@ static void raw_body(const char *body, size_t n, const size_t *cuts, size_t ncut
     ursa_buf_t whole = {0}, split = {0};
     uint64_t records;
     bool structural;
-    run_array(body, n, NULL, 0, max_record, false, &whole, &records, &structural);
-    run_array(body, n, cuts, ncuts, max_record, false, &split, NULL, NULL);
+    run_array(body, n, NULL, 0, max_record, false, &whole, &records, &structural, -1);
+    run_array(body, n, cuts, ncuts, max_record, false, &split, NULL, NULL, -1);
     fz_same(&whole, &split, "array whole versus cut in pieces");
     if (n <= 512) {
-        run_array(body, n, NULL, SIZE_MAX, max_record, false, &split, NULL, NULL);
+        run_array(body, n, NULL, SIZE_MAX, max_record, false, &split, NULL, NULL, -1);
         fz_same(&whole, &split, "array whole versus byte by byte");
     }
     json_error_t jerr;
@@ -127,11 +141,11 @@ static bool malformed(const json_error_t *e)
 static void lines_differential(const char *body, size_t n, const size_t *cuts, size_t ncuts,
                                size_t max_record)
 {
-    ursa_buf_t nd = {0}, arr = {0}, a = {0}, b = {0};
+    ursa_buf_t nd = {0}, arr = {0}, arr2 = {0}, a = {0}, b = {0};
     uint8_t bad[4096 / 2 + 1]; /* per kept line: malformed per jansson (lines <= n/2 + 1) */
     size_t k = 0;
     bool all_valid = true;
-    if (ursa_buf_append(&arr, "[", 1)) abort();
+    if (ursa_buf_append(&arr, "[", 1) || ursa_buf_append(&arr2, "[", 1)) abort();
     for (const char *s = body, *end = body + n; s < end;) {
         const char *nl = memchr(s, '\n', (size_t)(end - s));
         const char *e = nl ? nl : end;
@@ -144,14 +158,16 @@ static void lines_differential(const char *body, size_t n, const size_t *cuts, s
             if (!j) all_valid = false;
             if (k < sizeof(bad)) bad[k] = !j && malformed(&jerr);
             json_decref(j);
-            if ((k && ursa_buf_append(&arr, ",", 1)) || ursa_buf_append(&arr, s, len) ||
-                ursa_buf_append(&nd, s, len) || ursa_buf_append(&nd, "\n", 1))
+            if ((k && (ursa_buf_append(&arr, ",", 1) || ursa_buf_append(&arr2, ",", 1))) ||
+                ursa_buf_append(&arr2, "\n", 1) || ursa_buf_append(&arr2, s, len) ||
+                ursa_buf_append(&arr, s, len) || ursa_buf_append(&nd, s, len) ||
+                ursa_buf_append(&nd, "\n", 1))
                 abort();
             k++;
         }
         s = nl ? nl + 1 : end;
     }
-    if (ursa_buf_append(&arr, "]", 1)) abort();
+    if (ursa_buf_append(&arr, "]", 1) || ursa_buf_append(&arr2, "\n]", 2)) abort();
 
     ursa_batch_t batch;
     ursa_ndjson_t p;
@@ -183,11 +199,14 @@ static void lines_differential(const char *body, size_t n, const size_t *cuts, s
     if (all_valid) {
         size_t acuts[FZ_MAX_CUTS], nacuts = ncuts;
         for (size_t i = 0; i < ncuts; i++) acuts[i] = cuts[i] * arr.len / (n ? n : 1); /* spread over arr */
-        run_array((const char *)arr.data, arr.len, acuts, nacuts, max_record, true, &b, NULL, NULL);
+        run_array((const char *)arr.data, arr.len, acuts, nacuts, max_record, true, &b, NULL, NULL, -1);
         fz_same(&a, &b, "NDJSON lines versus the same values as a JSON array");
+        /* One element a line, after "[": each error names its element's line. */
+        run_array((const char *)arr2.data, arr2.len, NULL, 0, max_record, false, &b, NULL, NULL, 1);
     }
     ursa_buf_free(&nd);
     ursa_buf_free(&arr);
+    ursa_buf_free(&arr2);
     ursa_buf_free(&a);
     ursa_buf_free(&b);
 }
