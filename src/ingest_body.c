@@ -155,10 +155,28 @@ static bool blank(const uint8_t *p, size_t n)
     return true;
 }
 
+/* The 1-based body line of byte q of the piece being read. Positions only
+ * move forward within a piece, so each line end is counted once. */
+static uint64_t line_at(ursa_body_t *b, const uint8_t *q)
+{
+    for (const uint8_t *s = b->nl_at; (s = memchr(s, '\n', (size_t)(q - s))) != NULL; s++) b->newlines++;
+    b->nl_at = q;
+    return b->newlines + 1;
+}
+
+/* The line of the first non-blank byte of p[0..n), or 0 when all are blank. */
+static uint64_t first_line(ursa_body_t *b, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!is_blank((char)p[i])) return line_at(b, p + i);
+    return 0;
+}
+
 /* An element ended at ',' or (closing) at ']': hand it to the scanner.
  * Its bytes are e[0..n): in the piece that arrived, or in b->elem when it
- * spanned pieces. */
-static int element_done(ursa_body_t *b, bool closing, const uint8_t *e0, size_t n)
+ * spanned pieces. line: where it starts (where its separator is, when it
+ * is blank). */
+static int element_done(ursa_body_t *b, bool closing, const uint8_t *e0, size_t n, uint64_t line)
 {
     int rc = URSA_OK;
     if (b->skipping) {
@@ -166,6 +184,7 @@ static int element_done(ursa_body_t *b, bool closing, const uint8_t *e0, size_t 
         b->nelem++;
     } else if (blank(e0, n)) {
         if (!(closing && b->nelem == 0)) { /* "[]" is an empty body; "[1,]" and "[,1]" miss one */
+            b->scan->lines = line;
             ursa_ndjson_count_record(b->scan);
             ursa_ndjson_reject(b->scan, -1, "malformed JSON array: an element is missing");
             b->nelem++;
@@ -176,10 +195,12 @@ static int element_done(ursa_body_t *b, bool closing, const uint8_t *e0, size_t 
         const char *e = (const char *)e0;
         while (n && is_blank(e[n - 1])) n--;
         while (n && is_blank(*e)) e++, n--;
+        b->scan->lines = line - 1; /* the scanner counts the record's line */
         rc = ursa_ndjson_record(b->scan, e, n);
         b->nelem++;
     }
     b->elem.len = 0;
+    b->elem_line = 0;
     return rc;
 }
 
@@ -217,11 +238,13 @@ static int array_feed(ursa_body_t *b, const uint8_t *p, size_t n)
 {
     const uint8_t *end = p + n;
     int rc = URSA_OK;
+    b->nl_at = p;
     while (p < end && rc == URSA_OK) {
         if (b->arr == 0) { /* before the array */
             while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) p++;
             if (p == end) break;
             if (*p != '[') {
+                b->scan->lines = line_at(b, p);
                 ursa_ndjson_count_record(b->scan);
                 ursa_ndjson_reject(b->scan, -1, "the body must be a JSON array of objects: [ {...}, ... ]");
                 b->arr = 3; /* ignore the rest */
@@ -234,6 +257,7 @@ static int array_feed(ursa_body_t *b, const uint8_t *p, size_t n)
         if (b->arr >= 2) { /* after ']' only blanks */
             while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) p++;
             if (p < end && b->arr == 2) {
+                b->scan->lines = line_at(b, p);
                 ursa_ndjson_count_record(b->scan);
                 ursa_ndjson_reject(b->scan, -1, "unexpected characters after the JSON array");
                 b->arr = 3;
@@ -268,8 +292,10 @@ static int array_feed(ursa_body_t *b, const uint8_t *p, size_t n)
         if (p < end && !b->skipping && b->elem.len == 0 && k <= b->scan->max_record) {
             /* The whole element is in this piece: parse it in place. */
             bool closing = *p == ']';
+            uint64_t line = first_line(b, start, k);
+            if (!line) line = line_at(b, p);
             p++;
-            rc = element_done(b, closing, start, k);
+            rc = element_done(b, closing, start, k, line);
             if (closing) b->arr = 2;
             continue;
         }
@@ -279,6 +305,8 @@ static int array_feed(ursa_body_t *b, const uint8_t *p, size_t n)
                  * however the body was cut, as for NDJSON and CSV records. */
                 size_t max = b->scan->max_record;
                 if (b->elem.len && (rc = ursa_buf_append(&b->elem, start, max - b->elem.len))) break;
+                uint64_t line = b->elem_line ? b->elem_line : first_line(b, start, k);
+                b->scan->lines = line ? line : line_at(b, p);
                 ursa_ndjson_count_record(b->scan);
                 /* The rule, worded as the NDJSON scanner words its own. */
                 snprintf(b->scan->err_rule, sizeof(b->scan->err_rule), "max_record %zu bytes", max);
@@ -287,16 +315,19 @@ static int array_feed(ursa_body_t *b, const uint8_t *p, size_t n)
                                        true);
                 b->skipping = true;
                 b->elem.len = 0;
-            } else if ((rc = ursa_buf_append(&b->elem, start, k))) {
-                break;
+            } else {
+                if (!b->elem_line) b->elem_line = first_line(b, start, k);
+                if ((rc = ursa_buf_append(&b->elem, start, k))) break;
             }
         }
         if (p == end) break;
         bool closing = *p == ']';
+        uint64_t line = b->elem_line ? b->elem_line : line_at(b, p);
         p++;
-        rc = element_done(b, closing, b->elem.data, b->elem.len);
+        rc = element_done(b, closing, b->elem.data, b->elem.len, line);
         if (closing) b->arr = 2;
     }
+    line_at(b, end); /* the rest of the piece's line ends */
     return rc == URSA_OK ? URSA_OK : URSA_ENOMEM;
 }
 
@@ -370,6 +401,7 @@ int ursa_body_finish(ursa_body_t *b, ursa_err_t *err)
     if (b->fmt == URSA_FMT_NDJSON)
         return ursa_ndjson_finish(b->scan) ? ursa_err_set(err, URSA_ENOMEM, "out of memory") : URSA_OK;
     if (b->arr == 1) {
+        b->scan->lines = b->newlines + 1;
         ursa_ndjson_count_record(b->scan);
         ursa_ndjson_reject(b->scan, -1, "the body ends inside the JSON array (no closing ])");
     }

@@ -38,6 +38,11 @@ typedef struct ursa_body {
     bool in_str, esc, skipping;
     uint64_t nelem;  /* elements of the array so far */
     ursa_buf_t elem; /* the element being collected */
+    /* Errors name body lines: line ends are counted once per piece, up to
+     * nl_at (a position in the piece being read) so far. */
+    uint64_t newlines;
+    const uint8_t *nl_at;
+    uint64_t elem_line; /* line of the element's first non-blank byte, 0 before it */
 
     ursa_csv_t csv; /* URSA_FMT_CSV */
     bool csv_ready;

@@ -244,8 +244,37 @@ TEST(over_long_array_element_raw_is_its_start_however_cut)
     }
 }
 
+/* Found by fuzz_array: an error's line counted the elements handed to the
+ * scanner, not the body's lines (the user guide: "line, its first line in
+ * the body"); over-long elements did not count at all. Each error now names
+ * the line where its element (or the structural fault) starts. */
+TEST(array_errors_name_body_lines)
+{
+    static const char body[] =
+        "[\n  {\"n\":1},\n  {\"ts\":\"2024-01-01T00:00:00Z\",\n   \"n\":\"x\"},\n\n"
+        "  {\"ts\":\"2024-01-01T00:00:00Z\",\"n\":3}, ,\n {\"n\":4}, {\"ts\":\"2024-01-01T00:00:00Z\","
+        "\"n\":55555555555555}\n] x";
+    static const uint64_t want_row[] = {1, 2, 4, 5, 6, 7}, want_line[] = {2, 3, 6, 7, 7, 8};
+    for (size_t piece = 1; piece <= sizeof(body); piece++) {
+        fx_t f;
+        ursa_err_t err;
+        setup(&f, URSA_FMT_JSON_ARRAY, URSA_CE_IDENTITY, 1 << 20);
+        ursa_ndjson_free(&f.scan); /* again with a 48-byte record limit: element 6 is too long */
+        if (ursa_ndjson_init(&f.scan, &f.s, &f.b, 48)) abort();
+        CHECK_EQ_INT(feed(&f, body, sizeof(body) - 1, piece, &err), URSA_OK);
+        CHECK_EQ_INT(f.scan.records, 7);
+        CHECK_EQ_INT(f.scan.nerrors, 6);
+        for (size_t i = 0; i < f.scan.nerrors && i < 6; i++) {
+            CHECK_EQ_INT(f.scan.errors[i].row, want_row[i]);
+            CHECK_EQ_INT(f.scan.errors[i].line, want_line[i]);
+        }
+        teardown(&f);
+    }
+}
+
 int main(void)
 {
+    RUN(array_errors_name_body_lines);
     RUN(over_long_array_element_raw_is_its_start_however_cut);
     RUN(raw_text_of_rejected_array_elements);
     RUN(gzip_and_zstd_in_any_pieces);
