@@ -972,10 +972,12 @@ const char *ursa_append_text_field(ursa_ndjson_t *p, const ursa_field_t *f, ursa
         end = b;
         if ((r = skip_value(&end, e))) return r;
         if (skip_ws(end, e) != e) return R_TRAILING;
+        if (f->max_length && utf8_chars(b, n) > f->max_length) return R_TOO_LONG;
         return ursa_column_append_str(c, s, n) ? R_NOMEM : NULL;
     case URSA_TYPE_STRING:
         /* The text is not JSON-escaped, but it must still be UTF-8. */
         if (!utf8_valid(b, e)) return R_BAD_UTF8;
+        if (f->max_length && utf8_chars(b, n) > f->max_length) return R_TOO_LONG;
         return ursa_column_append_str(c, s, n) ? R_NOMEM : NULL;
     default:
         return append_text(p, f, c, b, n);

@@ -302,6 +302,21 @@ TEST(csv_cells_follow_the_rules)
     ursa_ndjson_free(&p);
     ursa_batch_free(&b);
     ursa_schema_free(&s);
+
+    /* max_length holds for CSV cells of string and json columns without other rules too. */
+    js = "{\"columns\":[{\"name\":\"s\",\"type\":\"string\",\"max_length\":3},"
+         "{\"name\":\"j\",\"type\":\"json\",\"max_length\":3}]}";
+    CHECK(ursa_schema_parse(js, strlen(js), &s, &err) == URSA_OK);
+    CHECK(ursa_batch_init(&b, &s) == URSA_OK && ursa_ndjson_init(&p, &s, &b, 0) == URSA_OK);
+    CHECK(ursa_append_text_field(&p, &s.fields[0], &b.cols[0], "été", 5) == NULL); /* 3 characters */
+    CHECK(ursa_append_text_field(&p, &s.fields[0], &b.cols[0], "abcd", 4) != NULL);
+    CHECK(ursa_append_text_field(&p, &s.fields[1], &b.cols[1], "[1]", 3) == NULL);
+    CHECK(ursa_append_text_field(&p, &s.fields[1], &b.cols[1], "[1,2]", 5) != NULL);
+    CHECK_EQ_INT(b.cols[0].length, 1);
+    CHECK_EQ_INT(b.cols[1].length, 1);
+    ursa_ndjson_free(&p);
+    ursa_batch_free(&b);
+    ursa_schema_free(&s);
 }
 
 TEST(schema_rules_checked_and_rendered)
