@@ -303,10 +303,12 @@ static int array_feed(ursa_body_t *b, const uint8_t *p, size_t n)
             if (b->elem.len + k > b->scan->max_record) {
                 /* The quarantine keeps the element's first max_record bytes
                  * however the body was cut, as for NDJSON and CSV records. */
-                size_t max = b->scan->max_record;
-                if (b->elem.len && (rc = ursa_buf_append(&b->elem, start, max - b->elem.len))) break;
-                uint64_t line = b->elem_line ? b->elem_line : first_line(b, start, k);
-                b->scan->lines = line ? line : line_at(b, p);
+                size_t max = b->scan->max_record, have = b->elem.len;
+                if (have && (rc = ursa_buf_append(&b->elem, start, max - have))) break;
+                /* Its line: of its first non-blank byte within the limit, or
+                 * of the byte past the limit, however the body was cut. */
+                uint64_t line = b->elem_line ? b->elem_line : first_line(b, start, max - have);
+                b->scan->lines = line ? line : line_at(b, start + (max - have));
                 ursa_ndjson_count_record(b->scan);
                 /* The rule, worded as the NDJSON scanner words its own. */
                 snprintf(b->scan->err_rule, sizeof(b->scan->err_rule), "max_record %zu bytes", max);

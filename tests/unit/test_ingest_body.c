@@ -270,6 +270,26 @@ TEST(array_errors_name_body_lines)
         }
         teardown(&f);
     }
+    /* An over-long element whose first 48 bytes are line ends: the line of
+     * its byte past the limit (found by fuzz_array: it was where the piece
+     * holding the overflow ended). */
+    char body2[128] = "[1,";
+    memset(body2 + 3, '\n', 70);
+    memcpy(body2 + 73, "2]", 3);
+    for (size_t piece = 1; piece <= 76; piece++) {
+        fx_t f;
+        ursa_err_t err;
+        setup(&f, URSA_FMT_JSON_ARRAY, URSA_CE_IDENTITY, 1 << 20);
+        ursa_ndjson_free(&f.scan);
+        if (ursa_ndjson_init(&f.scan, &f.s, &f.b, 48)) abort();
+        CHECK_EQ_INT(feed(&f, body2, strlen(body2), piece, &err), URSA_OK);
+        CHECK_EQ_INT(f.scan.nerrors, 2);
+        if (f.scan.nerrors == 2) {
+            CHECK_EQ_INT(f.scan.errors[0].line, 1);
+            CHECK_EQ_INT(f.scan.errors[1].line, 49);
+        }
+        teardown(&f);
+    }
 }
 
 int main(void)
