@@ -369,8 +369,10 @@ static int cmd_serve(int argc, char **argv)
     }
     char shown[300];
     snprintf(shown, sizeof(shown), "%.*s", (int)(strrchr(so.listen, ':') - so.listen), so.listen);
+    size_t datasets = 0; /* the users' datasets: quarantines are in the catalog too */
+    for (size_t i = 0; i < cat->n; i++) datasets += cat->ds[i]->parent == NULL;
     ursa_info("ursa %s node %s, store %s, %zu datasets, listening on http://%s:%u", URSA_VERSION, node,
-              store_url, cat->n / 2 /* each with its quarantine */, shown, ursa_server_port(srv));
+              store_url, datasets, shown, ursa_server_port(srv));
 
     if (ursa_catalog_start_flusher(cat)) {
         fprintf(stderr, "ursa: cannot start the flusher thread\n");
