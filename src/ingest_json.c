@@ -769,19 +769,21 @@ static const char *append_ruled_text(ursa_ndjson_t *p, const ursa_field_t *f, ur
         ursa_datetime_t dt;
         if (n == 0 && r->coerce) return append_empty(f, c);
         if (!r->nformats) return append_text(p, f, c, v, n);
-        int32_t d;
-        int64_t us;
-        if (f->type == URSA_TYPE_DATE ? !ursa_parse_date(t, n, &d) : !ursa_parse_time(t, n, &us))
-            return append_text(p, f, c, v, n);
-        if ((e = parse_formats(p, f, v, n, &dt))) return e;
-        if (f->type == URSA_TYPE_DATE) {
-            if (!dt.has_date) return "the matching format has no date";
-            if (dt.year > 9999) return "year out of range (0001 to 9999)";
-            d = (int32_t)ursa_days_from_civil(dt.year, dt.month, dt.day);
-            return ursa_column_append_fixed(c, &d) ? R_NOMEM : NULL;
+        int32_t d = 0;
+        int64_t us = 0;
+        bool standard = f->type == URSA_TYPE_DATE ? !ursa_parse_date(t, n, &d) : !ursa_parse_time(t, n, &us);
+        if (!standard) { /* YYYY-MM-DD / HH:MM:SS did not match: the declared formats */
+            if ((e = parse_formats(p, f, v, n, &dt))) return e;
+            if (f->type == URSA_TYPE_DATE) {
+                if (!dt.has_date) return "the matching format has no date";
+                if (dt.year > 9999) return "year out of range (0001 to 9999)";
+                d = (int32_t)ursa_days_from_civil(dt.year, dt.month, dt.day);
+            } else {
+                if (!dt.has_time) return "the matching format has no time of day";
+                us = ((int64_t)dt.hour * 3600 + dt.minute * 60 + dt.second) * 1000000 + dt.nanos / 1000;
+            }
         }
-        if (!dt.has_time) return "the matching format has no time of day";
-        us = ((int64_t)dt.hour * 3600 + dt.minute * 60 + dt.second) * 1000000 + dt.nanos / 1000;
+        if (f->type == URSA_TYPE_DATE) return ursa_column_append_fixed(c, &d) ? R_NOMEM : NULL;
         return ursa_column_append_i64(c, us) ? R_NOMEM : NULL;
     }
     default:
@@ -1302,7 +1304,10 @@ static const char *evolve_field(ursa_ndjson_t *p, cur_t k, size_t kn, cur_t v, c
     if (rc == URSA_EINVAL || rc == URSA_ELIMIT) {
         p->err_value = k;
         p->err_value_len = kn;
-        set_rule(p, rc == URSA_ELIMIT ? "columns max %d" : "unknown_fields evolve", URSA_COLUMNS_MAX);
+        if (rc == URSA_ELIMIT)
+            set_rule(p, "columns max %d", URSA_COLUMNS_MAX);
+        else
+            set_rule(p, "unknown_fields evolve");
         return rc == URSA_ELIMIT
                    ? "the dataset has the most columns a schema may have"
                    : "field name cannot be a column name (must match [a-z][a-z0-9_]*, at most 128 "
