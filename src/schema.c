@@ -146,7 +146,6 @@ void ursa_rules_free(ursa_rules_t *r)
     for (size_t i = 0; r->allowed && i < r->nallowed; i++) ursa_free(r->allowed[i]);
     ursa_free(r->formats);
     ursa_free(r->allowed);
-    ursa_free(r->allowed_len);
     ursa_free(r->allowed_int);
     ursa_free(r->allowed_text);
     ursa_free(r->json);
@@ -317,8 +316,7 @@ static int parse_rules(json_t *c, ursa_field_t *f, ursa_err_t *err)
         r->nallowed = n;
         if (text) {
             r->allowed = ursa_calloc(n, sizeof(char *));
-            r->allowed_len = ursa_calloc(n, sizeof(size_t));
-            if (!r->allowed || !r->allowed_len) RULE_OK(URSA_ENOMEM);
+            if (!r->allowed) RULE_OK(URSA_ENOMEM);
         } else if (!(r->allowed_int = ursa_calloc(n, sizeof(int64_t)))) {
             RULE_OK(URSA_ENOMEM);
         }
@@ -355,7 +353,6 @@ static int parse_rules(json_t *c, ursa_field_t *f, ursa_err_t *err)
         /* Sorted for a binary search: by length, then bytes. */
         if (text) {
             qsort(r->allowed, n, sizeof(char *), cmp_bytes);
-            for (i = 0; i < n; i++) r->allowed_len[i] = strlen(r->allowed[i]);
         } else {
             qsort(r->allowed_int, n, sizeof(int64_t), cmp_i64);
         }

@@ -84,7 +84,6 @@ typedef struct ursa_rules {
     size_t nformats;
     /* allowed values: strings for text columns, integers for integer columns */
     char **allowed;
-    size_t *allowed_len;
     int64_t *allowed_int;
     size_t nallowed;
     char *allowed_text; /* the allowed values as declared, for messages: "a, b, c" (owned) */
