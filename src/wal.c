@@ -9,11 +9,25 @@
  *
  * Appenders put their record (a copy, or the caller's buffer taken over:
  * ursa_wal_append_buf) on a pending list under the lock; one
- * writer thread takes the whole list, writes it with one write() per
- * buffer and one fdatasync(), then publishes the new durable LSN and wakes
- * every waiter: group commit. A new segment starts at open and whenever
- * the current one passes the size limit; the directory is fsynced when a
- * segment is created or deleted.
+ * writer thread takes the whole list, writes it and calls fdatasync()
+ * once, then publishes the new durable LSN and wakes every waiter: group
+ * commit. A new segment starts at open and whenever the current one passes
+ * the size limit; the directory is fsynced when a segment is created or
+ * deleted.
+ *
+ * Direct I/O. Segments are opened with O_DIRECT where the file system
+ * allows it: the writer copies records into an aligned staging buffer and
+ * writes whole 4 KiB blocks from it, straight to the device. Through the
+ * page cache, write() spent most of its time copying into freshly
+ * allocated cache pages (a third of the server's CPU for 100 MB requests,
+ * at 0.4-2 GB/s on these machines) for data that is read only after a
+ * crash. The last, partial block of a group is written padded with zeros
+ * and kept in the staging buffer; the next group writes it again with more
+ * records after those bytes (its earlier bytes are the same, so a torn
+ * rewrite cannot damage a record already acknowledged). A segment
+ * therefore ends with fewer than 4096 zero bytes after its last record,
+ * which replay accepts as padding. Where O_DIRECT is refused (tmpfs, some
+ * overlay file systems) the log writes through the page cache as before.
  *
  * Invariants: LSNs are consecutive; records reach the file in LSN order;
  * durable <= last written. Failure: after a failed write or sync the log
@@ -66,6 +80,11 @@ typedef struct segment {
     uint64_t bytes;
 } segment_t;
 
+/* Direct I/O: block size for offsets, lengths and buffer addresses, and the
+ * staging buffer's size. */
+#define BLOCK ((size_t)4096)
+#define STAGE ((size_t)2 << 20)
+
 struct ursa_wal {
     char *dir;
     bool fsync;
@@ -94,6 +113,12 @@ struct ursa_wal {
     size_t nsegs, cap;
     int fd;
     uint64_t bytes; /* all segments */
+
+    /* direct I/O (writer thread; set up at replay) */
+    bool direct;
+    uint8_t *stage_mem, *stage; /* stage: stage_mem aligned to BLOCK */
+    size_t staged;              /* bytes in stage: file content from stage_off on */
+    uint64_t stage_off;         /* file offset of stage[0], a multiple of BLOCK */
 };
 
 static void seg_path(const ursa_wal_t *w, uint64_t first, char *out, size_t n)
@@ -125,18 +150,32 @@ static int add_segment(ursa_wal_t *w, uint64_t first, uint64_t bytes)
     return URSA_OK;
 }
 
+static int stage_write(ursa_wal_t *w);
+
 /* Starts a new segment whose first record will be `first`. */
 static int new_segment(ursa_wal_t *w, uint64_t first, ursa_err_t *err)
 {
     char path[4096];
     seg_path(w, first, path, sizeof(path));
     if (w->fd >= 0) {
+        if (w->direct && w->staged && stage_write(w))
+            return ursa_err_set(err, URSA_EIO, "WAL write: %s", strerror(errno));
         if (w->fsync && fdatasync(w->fd)) return ursa_err_set(err, URSA_EIO, "WAL sync: %s", strerror(errno));
         close(w->fd);
         w->fd = -1;
     }
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+    int fd = -1;
+    if (w->direct) {
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_DIRECT | O_CLOEXEC, 0644);
+        if (fd < 0 && errno == EINVAL) {
+            ursa_warn("WAL %s: the file system refuses direct I/O; writing through the page cache", w->dir);
+            w->direct = false;
+        }
+    }
+    if (!w->direct) fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) return ursa_err_set(err, URSA_EIO, "WAL create %s: %s", path, strerror(errno));
+    w->staged = 0;
+    w->stage_off = 0;
     if (fsync_dir(w->dir)) {
         close(fd);
         return ursa_err_set(err, URSA_EIO, "WAL fsync %s: %s", w->dir, strerror(errno));
@@ -163,6 +202,7 @@ int ursa_wal_open(ursa_wal_t **out, const ursa_wal_opts_t *o, ursa_err_t *err)
         return URSA_ENOMEM;
     }
     w->fsync = o->fsync;
+    w->direct = !o->buffered;
     w->segment_bytes = o->segment_bytes ? o->segment_bytes : (size_t)64 << 20;
     w->floor = o->floor;
     w->fd = -1;
@@ -197,6 +237,16 @@ static size_t record_ok(const uint8_t *p, size_t avail, uint64_t *lsn)
     if (ursa_crc32c(0, p + 8, HDR - 8 + (size_t)len) != crc) return 0;
     memcpy(lsn, p + 16, 8);
     return HDR + (size_t)len;
+}
+
+/* The n bytes at p, the end of a file of size len, are the zeros a
+ * direct-I/O segment ends with (fewer than a block). */
+static bool is_padding(const uint8_t *p, size_t n, size_t len)
+{
+    if (len % BLOCK || n >= BLOCK) return false;
+    for (size_t i = 0; i < n; i++)
+        if (p[i]) return false;
+    return true;
 }
 
 static int read_all(const char *path, ursa_buf_t *b, ursa_err_t *err)
@@ -273,6 +323,7 @@ int ursa_wal_replay(ursa_wal_t *w, int (*cb)(void *ctx, uint64_t lsn, const uint
                                   (unsigned long long)lsn, (unsigned long long)expect);
                 break;
             }
+            if (!k && is_padding(buf.data + off, buf.len - off, buf.len)) break;
             if (!k) {
                 /* Is there a whole record anywhere after this point? */
                 bool later = false;
@@ -334,7 +385,19 @@ int ursa_wal_replay(ursa_wal_t *w, int (*cb)(void *ctx, uint64_t lsn, const uint
         w->bytes -= w->segs[w->nsegs - 1].bytes;
         w->nsegs--;
     }
+    if (w->direct) {
+        w->stage_mem = ursa_malloc(STAGE + BLOCK);
+        if (!w->stage_mem) {
+            rc = URSA_ENOMEM;
+            goto out;
+        }
+        w->stage = (uint8_t *)(((uintptr_t)w->stage_mem + BLOCK - 1) & ~(uintptr_t)(BLOCK - 1));
+    }
     if ((rc = new_segment(w, w->next_lsn, err))) goto out;
+    if (!w->direct) {
+        ursa_free(w->stage_mem);
+        w->stage_mem = w->stage = NULL;
+    }
     if (pthread_create(&w->th, NULL, writer, w)) {
         rc = ursa_err_set(err, URSA_ENOMEM, "cannot start the WAL writer thread");
         goto out;
@@ -453,8 +516,12 @@ int ursa_wal_wait(ursa_wal_t *w, uint64_t lsn, ursa_err_t *err)
     int rc = URSA_OK;
     pthread_mutex_lock(&w->mu);
     uint64_t *mark = w->fsync ? &w->durable : &w->written;
-    while (*mark < lsn && !w->failed) pthread_cond_wait(&w->done, &w->mu);
-    if (*mark < lsn) rc = ursa_err_set(err, URSA_EIO, "WAL failed: %s", w->failure);
+    while (*mark < lsn && !w->failed && w->started && lsn < w->next_lsn) pthread_cond_wait(&w->done, &w->mu);
+    if (*mark < lsn)
+        rc = ursa_err_set(err, URSA_EIO, "WAL failed: %s",
+                          w->failed    ? w->failure
+                          : w->started ? "no such record"
+                                       : "not started");
     pthread_mutex_unlock(&w->mu);
     return rc;
 }
@@ -546,6 +613,45 @@ static int write_all(int fd, const uint8_t *p, size_t n)
     return 0;
 }
 
+/* Writes the staged bytes at stage_off, the last block padded with zeros;
+ * keeps that block, when partial, for the next write. -1 with errno. */
+static int stage_write(ursa_wal_t *w)
+{
+    size_t full = w->staged & ~(BLOCK - 1), n = (w->staged + BLOCK - 1) & ~(BLOCK - 1);
+    memset(w->stage + w->staged, 0, n - w->staged);
+    for (size_t done = 0; done < n;) {
+        ssize_t k = pwrite(w->fd, w->stage + done, n - done, (off_t)(w->stage_off + done));
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) return -1;
+        if (k == 0 || (size_t)k % BLOCK) { /* O_DIRECT writes whole blocks or fails */
+            errno = EIO;
+            return -1;
+        }
+        done += (size_t)k;
+    }
+    if (w->staged > full) memmove(w->stage, w->stage + full, w->staged - full);
+    w->stage_off += full;
+    w->staged -= full;
+    return 0;
+}
+
+/* Appends n bytes to the open segment: through the staging buffer with
+ * direct I/O (written when full; the caller writes the rest), else write().
+ * -1 with errno. */
+static int seg_append(ursa_wal_t *w, const uint8_t *p, size_t n)
+{
+    if (!w->direct) return write_all(w->fd, p, n);
+    while (n) {
+        size_t k = STAGE - w->staged < n ? STAGE - w->staged : n;
+        memcpy(w->stage + w->staged, p, k);
+        w->staged += k;
+        p += k;
+        n -= k;
+        if (w->staged == STAGE && stage_write(w)) return -1;
+    }
+    return 0;
+}
+
 static void fail(ursa_wal_t *w, const char *what)
 {
     pthread_mutex_lock(&w->mu);
@@ -590,7 +696,7 @@ static void *writer(void *arg)
                     errno = EIO;
                     fail(w, e.msg);
                     ok = false;
-                } else if (write_all(w->fd, r->data, r->len)) {
+                } else if (seg_append(w, r->data, r->len)) {
                     fail(w, "write");
                     ok = false;
                 } else {
@@ -601,6 +707,10 @@ static void *writer(void *arg)
                 }
             }
             pending_free(w, r);
+        }
+        if (ok && w->direct && w->staged && stage_write(w)) {
+            fail(w, "write");
+            ok = false;
         }
         if (ok && w->fsync && fdatasync(w->fd)) {
             fail(w, "fdatasync");
@@ -672,6 +782,7 @@ void ursa_wal_close(ursa_wal_t **wp)
     pthread_cond_destroy(&w->work);
     pthread_cond_destroy(&w->done);
     ursa_free(w->spare);
+    ursa_free(w->stage_mem);
     ursa_free(w->segs);
     ursa_free(w->dir);
     ursa_free(w);

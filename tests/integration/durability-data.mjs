@@ -119,7 +119,10 @@ export const WAL_HDR = 24; // u32 magic | u32 crc32c | u32 len | u32 0 | u64 lsn
 export function walSegments(walDir) {
   return readdirSync(walDir).filter(f => /^\d{20}\.wal$/.test(f)).sort();
 }
-/** The whole records of a segment: [{off, len (total), lsn}], and the offset where they end. */
+/**
+ * The whole records of a segment: [{off, len (total), lsn}], the offset where they end, and whether what follows
+ * is the zero padding a segment written with direct I/O ends with (fewer than 4096 zeros up to a block boundary).
+ */
 export function walRecords(path) {
   const b = readFileSync(path);
   const recs = [];
@@ -130,7 +133,8 @@ export function walRecords(path) {
     recs.push({ off, len: WAL_HDR + len, lsn: Number(b.readBigUInt64LE(off + 16)) });
     off += WAL_HDR + len;
   }
-  return { recs, end: off, size: b.length };
+  const padding = b.length % 4096 === 0 && b.length - off < 4096 && b.subarray(off).every(x => x === 0);
+  return { recs, end: off, size: b.length, padding };
 }
 
 // ------------------------------------------------------------------ read-back

@@ -271,8 +271,8 @@ async function tornFixture(t) {
   const segs = D.walSegments(wal);
   assert.equal(segs.length, 1, `one WAL segment expected, found ${segs}`);
   const segment = join(wal, segs[0]);
-  const { recs, end, size } = D.walRecords(segment);
-  assert.equal(end, size, 'the segment holds whole records only before it is damaged');
+  const { recs, end, size, padding } = D.walRecords(segment);
+  assert.ok(end === size || padding, `the segment holds whole records (and zero padding) only before it is damaged: records end at ${end} of ${size}`);
   assert.equal(recs.length, A.length + B.length, 'one record per request');
   return { store, segment, segName: segs[0], recs, ledger, A, B };
 }
