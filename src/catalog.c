@@ -295,11 +295,43 @@ void ursa_dataset_stats(ursa_dataset_t *d, uint64_t *rows, uint64_t *bytes)
  * A record is: u16 name length | dataset name | the batch's encoding.
  * ------------------------------------------------------------------------- */
 
-int ursa_catalog_wal_record(const char *name, const char *key, unsigned status, const void *answer,
-                            size_t answer_len, const ursa_batch_t *b, ursa_buf_t *out)
+/* The first u16 of a record's payload is its dataset name's length, or
+ * PART_MARK for a request's part (rows logged while the rest of the body
+ * is parsed) or abort (the request logged parts and then failed). A
+ * request's last record sets STATUS_PARTS in its status and lists the LSNs
+ * of its parts before its own rows. */
+#define PART_MARK    0xFFFFu
+#define KIND_PART    1
+#define KIND_ABORT   2
+#define STATUS_PARTS 0x8000u
+
+/* The request parts waiting for their last record (replay only). */
+typedef struct replay_part {
+    uint64_t lsn;
+    uint8_t *p;
+    size_t n;
+} replay_part_t;
+
+static replay_part_t *find_part(ursa_catalog_t *c, uint64_t lsn)
 {
-    uint16_t n = (uint16_t)strlen(name), kn = key ? (uint16_t)strlen(key) : 0, st = (uint16_t)status;
-    uint32_t an = key ? (uint32_t)answer_len : 0;
+    for (size_t i = 0; i < c->nparts; i++)
+        if (c->parts[i].lsn == lsn) return &c->parts[i];
+    return NULL;
+}
+
+static void drop_part(ursa_catalog_t *c, replay_part_t *x)
+{
+    ursa_free(x->p);
+    *x = c->parts[--c->nparts];
+}
+
+int ursa_catalog_wal_record(const char *name, const char *key, unsigned status, const void *answer,
+                            size_t answer_len, const ursa_batch_t *b, const uint64_t *parts, size_t nparts,
+                            size_t from, ursa_buf_t *out)
+{
+    uint16_t n = (uint16_t)strlen(name), kn = key ? (uint16_t)strlen(key) : 0,
+             st = (uint16_t)(status | (nparts ? STATUS_PARTS : 0));
+    uint32_t an = key ? (uint32_t)answer_len : 0, np = (uint32_t)nparts;
     int rc = ursa_buf_append(out, &n, 2);
     if (rc == URSA_OK) rc = ursa_buf_append(out, name, n);
     if (rc == URSA_OK) rc = ursa_buf_append(out, &kn, 2);
@@ -307,7 +339,31 @@ int ursa_catalog_wal_record(const char *name, const char *key, unsigned status, 
     if (rc == URSA_OK) rc = ursa_buf_append(out, &st, 2);
     if (rc == URSA_OK) rc = ursa_buf_append(out, &an, 4);
     if (rc == URSA_OK) rc = ursa_buf_append(out, answer, an);
-    if (rc == URSA_OK) rc = ursa_batch_encode(b, out);
+    if (rc == URSA_OK && nparts) rc = ursa_buf_append(out, &np, 4);
+    if (rc == URSA_OK && nparts) rc = ursa_buf_append(out, parts, nparts * 8);
+    if (rc == URSA_OK) rc = ursa_batch_encode_rows(b, from, b->nrows, out);
+    return rc;
+}
+
+int ursa_catalog_wal_part(const ursa_batch_t *b, size_t from, size_t to, ursa_buf_t *out)
+{
+    uint16_t mark = PART_MARK;
+    uint8_t kind = KIND_PART;
+    int rc = ursa_buf_append(out, &mark, 2);
+    if (rc == URSA_OK) rc = ursa_buf_append(out, &kind, 1);
+    if (rc == URSA_OK) rc = ursa_batch_encode_rows(b, from, to, out);
+    return rc;
+}
+
+int ursa_catalog_wal_abort(const uint64_t *parts, size_t nparts, ursa_buf_t *out)
+{
+    uint16_t mark = PART_MARK;
+    uint8_t kind = KIND_ABORT;
+    uint32_t np = (uint32_t)nparts;
+    int rc = ursa_buf_append(out, &mark, 2);
+    if (rc == URSA_OK) rc = ursa_buf_append(out, &kind, 1);
+    if (rc == URSA_OK) rc = ursa_buf_append(out, &np, 4);
+    if (rc == URSA_OK) rc = ursa_buf_append(out, parts, nparts * 8);
     return rc;
 }
 
@@ -383,6 +439,13 @@ static int published(ursa_catalog_t *c, ursa_dataset_t *d, int64_t day, uint64_t
 
 void ursa_catalog_replay_done(ursa_catalog_t *c)
 {
+    if (c->nparts)
+        ursa_info("replay left out %zu parts of requests that never finished (no answer was sent for them)",
+                  c->nparts);
+    while (c->nparts) drop_part(c, &c->parts[0]);
+    ursa_free(c->parts);
+    c->parts = NULL;
+    c->parts_cap = 0;
     while (c->replay) {
         replay_cache_t *e = c->replay;
         c->replay = e->next;
@@ -394,49 +457,20 @@ void ursa_catalog_replay_done(ursa_catalog_t *c)
                   (unsigned long long)c->replay_skipped);
     c->replay_skipped = 0;
 }
-int ursa_catalog_replay(ursa_catalog_t *c, uint64_t lsn, const uint8_t *p, size_t n, ursa_err_t *err)
+/* Puts the rows of one encoded batch (p, n) of record lsn back in d's
+ * buffer, leaving out the days a file of this node already holds this
+ * record for (a flush finished those before the crash). */
+static int replay_rows(ursa_catalog_t *c, ursa_dataset_t *d, uint64_t lsn, uint64_t first_lsn,
+                       const uint8_t *p, size_t n, ursa_err_t *err)
 {
-    /* name, key, status, answer, batch (see ursa_catalog_wal_record) */
-    const uint8_t *q = p, *end = p + n;
-    uint16_t nl, kl, status;
-    uint32_t al;
-    char name[URSA_DATASET_NAME_MAX + 1], key[URSA_IDEM_KEY_MAX + 1];
-    if (end - q < 2 || (memcpy(&nl, q, 2), nl > URSA_DATASET_NAME_MAX) || end - q < 2 + nl + 2) goto bad;
-    memcpy(name, q + 2, nl);
-    name[nl] = '\0';
-    q += 2 + nl;
-    memcpy(&kl, q, 2);
-    if (kl > URSA_IDEM_KEY_MAX || end - q < 2 + kl + 6) goto bad;
-    memcpy(key, q + 2, kl);
-    key[kl] = '\0';
-    q += 2 + kl;
-    memcpy(&status, q, 2);
-    memcpy(&al, q + 2, 4);
-    q += 6;
-    if ((size_t)(end - q) < al) goto bad;
-    /* A request whose rows were all refused logs its key with its
-     * quarantine record; keys belong to the user's dataset. */
-    const char *idem_name = strncmp(name, URSA_QUARANTINE_PREFIX, URSA_QUARANTINE_PREFIX_LEN)
-                                ? name
-                                : name + URSA_QUARANTINE_PREFIX_LEN;
-    if (kl && ursa_idem_finish(c->idem, idem_name, key, status, q, al)) return URSA_ENOMEM;
-    q += al;
-    p = q;
-    n = (size_t)(end - q);
-    nl = 0; /* the batch follows directly */
-    ursa_dataset_t *d = ursa_catalog_get(c, name);
-    if (!d) {
-        ursa_warn("WAL record %llu is for dataset %s, which the store no longer has: skipped",
-                  (unsigned long long)lsn, name);
-        return URSA_OK;
-    }
     ursa_batch_t *b = ursa_calloc(1, sizeof(*b));
     if (!b) return URSA_ENOMEM;
     int rc = ursa_batch_init(b, &d->schema);
     if (rc == URSA_OK && ursa_batch_decode(b, &d->schema, p, n))
         rc = ursa_err_set(err, URSA_EFORMAT, "WAL record %llu does not match the schema of %s",
-                          (unsigned long long)lsn, name);
+                          (unsigned long long)lsn, d->name);
     b->lsn = lsn;
+    b->first_lsn = first_lsn;
 
     /* Leave out the days a file of this node already holds this record for
      * (a flush finished those before the crash). */
@@ -479,6 +513,7 @@ int ursa_catalog_replay(ursa_catalog_t *c, uint64_t lsn, const uint8_t *p, size_
         if (keep) {
             keep->nrows = nk;
             keep->lsn = lsn;
+            keep->first_lsn = first_lsn;
         }
         ursa_batch_free(b);
         ursa_free(b);
@@ -490,6 +525,115 @@ int ursa_catalog_replay(ursa_catalog_t *c, uint64_t lsn, const uint8_t *p, size_
         ursa_batch_free(b);
         ursa_free(b);
     }
+    return rc;
+}
+
+/* A part or an abort record (after PART_MARK). */
+static int replay_part(ursa_catalog_t *c, uint64_t lsn, const uint8_t *q, const uint8_t *end, ursa_err_t *err)
+{
+    if (end - q < 1) goto bad;
+    if (*q == KIND_PART) {
+        if (c->nparts == c->parts_cap) {
+            size_t cap = c->parts_cap ? c->parts_cap * 2 : 16;
+            replay_part_t *np = ursa_realloc(c->parts, cap * sizeof(*np));
+            if (!np) return URSA_ENOMEM;
+            c->parts = np;
+            c->parts_cap = cap;
+        }
+        size_t n = (size_t)(end - q - 1);
+        uint8_t *copy = ursa_malloc(n);
+        if (!copy) return URSA_ENOMEM;
+        memcpy(copy, q + 1, n);
+        c->parts[c->nparts++] = (replay_part_t){lsn, copy, n};
+        return URSA_OK;
+    }
+    uint32_t np;
+    if (*q != KIND_ABORT || end - q < 5 || (memcpy(&np, q + 1, 4), (size_t)(end - q - 5) != (size_t)np * 8))
+        goto bad;
+    for (uint32_t i = 0; i < np; i++) {
+        uint64_t l;
+        memcpy(&l, q + 5 + 8 * (size_t)i, 8);
+        replay_part_t *x = find_part(c, l);
+        if (x) drop_part(c, x);
+    }
+    return URSA_OK;
+bad:
+    return ursa_err_set(err, URSA_EFORMAT, "WAL record %llu is malformed", (unsigned long long)lsn);
+}
+
+int ursa_catalog_replay(ursa_catalog_t *c, uint64_t lsn, const uint8_t *p, size_t n, ursa_err_t *err)
+{
+    /* name, key, status, answer, [parts,] batch (see ursa_catalog_wal_record) */
+    const uint8_t *q = p, *end = p + n;
+    uint16_t nl, kl, status;
+    uint32_t al, np = 0;
+    char name[URSA_DATASET_NAME_MAX + 1], key[URSA_IDEM_KEY_MAX + 1];
+    if (end - q >= 2 && (memcpy(&nl, q, 2), nl == PART_MARK)) return replay_part(c, lsn, q + 2, end, err);
+    if (end - q < 2 || (memcpy(&nl, q, 2), nl > URSA_DATASET_NAME_MAX) || end - q < 2 + nl + 2) goto bad;
+    memcpy(name, q + 2, nl);
+    name[nl] = '\0';
+    q += 2 + nl;
+    memcpy(&kl, q, 2);
+    if (kl > URSA_IDEM_KEY_MAX || end - q < 2 + kl + 6) goto bad;
+    memcpy(key, q + 2, kl);
+    key[kl] = '\0';
+    q += 2 + kl;
+    memcpy(&status, q, 2);
+    memcpy(&al, q + 2, 4);
+    q += 6;
+    if ((size_t)(end - q) < al) goto bad;
+    const uint8_t *answer = q;
+    q += al;
+    const uint8_t *parts = q;
+    if (status & STATUS_PARTS) {
+        status &= (uint16_t)~STATUS_PARTS;
+        if (end - q < 4 || (memcpy(&np, q, 4), (size_t)(end - q - 4) / 8 < np)) goto bad;
+        parts = q + 4;
+        q += 4 + (size_t)np * 8;
+    }
+    /* A request whose rows were all refused logs its key with its
+     * quarantine record; keys belong to the user's dataset. */
+    const char *idem_name = strncmp(name, URSA_QUARANTINE_PREFIX, URSA_QUARANTINE_PREFIX_LEN)
+                                ? name
+                                : name + URSA_QUARANTINE_PREFIX_LEN;
+    if (kl && ursa_idem_finish(c->idem, idem_name, key, status, answer, al)) return URSA_ENOMEM;
+
+    /* Its parts, in order, then its own rows. A part no longer in the log
+     * was released, which happens only once a flush published every row of
+     * the request: then all of it is left out. */
+    replay_part_t *found[64];
+    replay_part_t **xs = np <= 64 ? found : ursa_malloc((size_t)np * sizeof(*xs));
+    if (!xs) return URSA_ENOMEM;
+    bool missing = false;
+    uint64_t first_lsn = lsn;
+    for (uint32_t i = 0; i < np; i++) {
+        uint64_t l;
+        memcpy(&l, parts + 8 * (size_t)i, 8);
+        xs[i] = find_part(c, l);
+        missing |= !xs[i];
+        if (i == 0) first_lsn = l;
+    }
+    ursa_dataset_t *d = ursa_catalog_get(c, name);
+    int rc = URSA_OK;
+    if (!d) {
+        ursa_warn("WAL record %llu is for dataset %s, which the store no longer has: skipped",
+                  (unsigned long long)lsn, name);
+    } else if (missing) {
+        ursa_info("WAL record %llu: its earlier parts were released after a flush published them: left out",
+                  (unsigned long long)lsn);
+    } else {
+        for (uint32_t i = 0; i < np && rc == URSA_OK; i++)
+            rc = replay_rows(c, d, lsn, first_lsn, xs[i]->p, xs[i]->n, err);
+        if (rc == URSA_OK) rc = replay_rows(c, d, lsn, first_lsn, q, (size_t)(end - q), err);
+    }
+    /* Drop the parts (found[] pointers move as parts are dropped: look up again). */
+    for (uint32_t i = 0; i < np; i++) {
+        uint64_t l;
+        memcpy(&l, parts + 8 * (size_t)i, 8);
+        replay_part_t *x = find_part(c, l);
+        if (x) drop_part(c, x);
+    }
+    if (xs != found) ursa_free(xs);
     return rc;
 bad:
     return ursa_err_set(err, URSA_EFORMAT, "WAL record %llu is malformed", (unsigned long long)lsn);
@@ -546,7 +690,12 @@ void ursa_catalog_release_wal(ursa_catalog_t *c)
     for (size_t i = 0; i < c->n; i++) {
         ursa_dataset_t *d = c->ds[i];
         pthread_mutex_lock(&d->lock);
-        if (d->nchunks && d->chunks[0]->lsn && d->chunks[0]->lsn < need) need = d->chunks[0]->lsn;
+        /* Chunks are in the order of their last records; the records of a
+         * request's parts come earlier, so every chunk is looked at. */
+        for (size_t k = 0; k < d->nchunks; k++) {
+            uint64_t first = ursa_batch_first_lsn(d->chunks[k]);
+            if (first && first < need) need = first;
+        }
         if (d->flushing_lsn && d->flushing_lsn < need) need = d->flushing_lsn;
         pthread_mutex_unlock(&d->lock);
     }

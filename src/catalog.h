@@ -50,6 +50,8 @@ typedef struct ursa_catalog {
     uint64_t lsn_mark;           /* every LSN below it may name a published file (kept in the store) */
     struct replay_cache *replay; /* listings of published files, during replay only */
     uint64_t replay_skipped;     /* rows left out by replay: already published */
+    struct replay_part *parts;   /* during replay: request parts waiting for their last record */
+    size_t nparts, parts_cap;
     pthread_mutex_t mark_mu;
     char *node;
     pq_write_opts_t pq;
@@ -144,9 +146,26 @@ int ursa_catalog_replay(ursa_catalog_t *c, uint64_t lsn, const uint8_t *p, size_
 void ursa_catalog_replay_done(ursa_catalog_t *c);
 
 /* Encodes the WAL record of a batch for dataset `name`, with the request's
- * Idempotency-Key (or NULL) and its answer. */
+ * Idempotency-Key (or NULL) and its answer: rows [from, b->nrows) of b, the
+ * rows before `from` having been logged as the nparts part records listed
+ * (LSNs in order; none: from is 0).
+ *
+ * Parts let the log write a big request while the rest of its body is
+ * parsed: every few MiB of rows the request logs rows [a, b) as a part
+ * (ursa_catalog_wal_part, a multiple of 8 rows), and its last record names
+ * them. Replay keeps parts aside and puts their rows back only with their
+ * last record (first_lsn = the first part's), so a request that failed or
+ * was cut by a crash after logging parts stores nothing; a request that
+ * fails says so with an abort record (ursa_catalog_wal_abort), which lets
+ * replay drop its parts early. Rows are buffered with lsn = the last
+ * record's and first_lsn = the first part's, and the log keeps every
+ * record from the lowest first_lsn on (and, while a request runs, from its
+ * pin: ursa_wal_pin). */
 int ursa_catalog_wal_record(const char *name, const char *key, unsigned status, const void *answer,
-                            size_t answer_len, const ursa_batch_t *b, ursa_buf_t *out) URSA_MUST_CHECK;
+                            size_t answer_len, const ursa_batch_t *b, const uint64_t *parts, size_t nparts,
+                            size_t from, ursa_buf_t *out) URSA_MUST_CHECK;
+int ursa_catalog_wal_part(const ursa_batch_t *b, size_t from, size_t to, ursa_buf_t *out) URSA_MUST_CHECK;
+int ursa_catalog_wal_abort(const uint64_t *parts, size_t nparts, ursa_buf_t *out) URSA_MUST_CHECK;
 
 /* Starts the thread that flushes datasets by their policies (checked ten
  * times a second); stop it before the final flush at shutdown. */

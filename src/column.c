@@ -172,46 +172,86 @@ void ursa_batch_truncate(ursa_batch_t *b, size_t nrows)
  * and the values (fixed width or bit-packed), or for variable-length
  * columns the rows + 1 offsets and the data bytes. Everything is in the
  * machine's byte order: the log is read back by the same machine. */
-int ursa_batch_encode(const ursa_batch_t *b, ursa_buf_t *out)
+/* Nulls among rows [from, to) of c (from a multiple of 8). */
+static size_t nulls_in(const ursa_column_t *c, size_t from, size_t to)
 {
-    uint64_t rows = b->nrows | (uint64_t)b->ncols << URSA_BATCH_NCOLS_SHIFT;
-    int rc = ursa_buf_append(out, &rows, 8);
+    if (from == 0 && to == c->length) return c->null_count;
+    size_t valid = 0, i = from;
+    const uint8_t *v = c->validity.data;
+    for (; i + 64 <= to; i += 64) {
+        uint64_t w;
+        memcpy(&w, v + i / 8, 8);
+        valid += (size_t)__builtin_popcountll(w);
+    }
+    for (; i < to; i++) valid += ursa_bit_get(v, i);
+    return (to - from) - valid;
+}
+
+int ursa_batch_encode_rows(const ursa_batch_t *b, size_t from, size_t to, ursa_buf_t *out)
+{
+    if (from % 8 || from > to || to > b->nrows) return URSA_EINVAL;
+    size_t rows = to - from;
+    uint64_t word = rows | (uint64_t)b->ncols << URSA_BATCH_NCOLS_SHIFT;
+    int rc = ursa_buf_append(out, &word, 8);
     for (size_t i = 0; i < b->ncols && rc == URSA_OK; i++) {
         const ursa_column_t *c = &b->cols[i];
-        uint64_t nulls = c->null_count;
-        size_t bm = (c->length + 7) / 8;
+        uint64_t nulls = nulls_in(c, from, to);
+        size_t bm = (rows + 7) / 8;
         rc = ursa_buf_append(out, &nulls, 8);
-        if (rc == URSA_OK) rc = ursa_buf_append(out, c->validity.data, bm);
+        if (rc == URSA_OK) rc = ursa_buf_append(out, c->validity.data + from / 8, bm);
         if (rc) break;
         if (c->type == URSA_TYPE_BOOL) {
-            rc = ursa_buf_append(out, c->values.data, bm);
+            rc = ursa_buf_append(out, c->values.data + from / 8, bm);
         } else if (ursa_type_varlen(c->type)) {
-            int64_t zero = 0; /* a column that never had a row has no offsets yet */
-            rc = c->offsets.data ? ursa_buf_append(out, c->offsets.data, (c->length + 1) * 8)
-                                 : ursa_buf_append(out, &zero, 8);
-            if (rc == URSA_OK) rc = ursa_buf_append(out, c->data.data, c->data.len);
+            /* a column that never had a row has no offsets yet */
+            const int64_t *off = c->offsets.data ? (const int64_t *)(const void *)c->offsets.data : NULL;
+            int64_t base = off ? off[from] : 0, end = off ? off[to] : 0;
+            if (!off || base == 0) {
+                int64_t zero = 0;
+                rc = off ? ursa_buf_append(out, off + from, (rows + 1) * 8) : ursa_buf_append(out, &zero, 8);
+            } else if ((rc = ursa_buf_reserve(out, (rows + 1) * 8)) == URSA_OK) {
+                int64_t *dst = (int64_t *)(void *)(out->data + out->len); /* rebased to start at 0 */
+                for (size_t k = 0; k <= rows; k++) {
+                    int64_t o = off[from + k] - base;
+                    memcpy(dst + k, &o, 8);
+                }
+                out->len += (rows + 1) * 8;
+            }
+            if (rc == URSA_OK) rc = ursa_buf_append(out, c->data.data + base, (size_t)(end - base));
         } else {
-            rc = ursa_buf_append(out, c->values.data, c->length * c->width);
+            rc = ursa_buf_append(out, c->values.data + from * c->width, rows * c->width);
         }
     }
     return rc;
 }
 
-size_t ursa_batch_encoded_size(const ursa_batch_t *b)
+int ursa_batch_encode(const ursa_batch_t *b, ursa_buf_t *out)
 {
-    size_t n = 8;
+    return ursa_batch_encode_rows(b, 0, b->nrows, out);
+}
+
+size_t ursa_batch_rows_encoded_size(const ursa_batch_t *b, size_t from, size_t to)
+{
+    size_t rows = to - from, n = 8;
     for (size_t i = 0; i < b->ncols; i++) {
         const ursa_column_t *c = &b->cols[i];
-        size_t bm = (c->length + 7) / 8;
+        size_t bm = (rows + 7) / 8;
         n += 8 + bm;
-        if (c->type == URSA_TYPE_BOOL)
+        if (c->type == URSA_TYPE_BOOL) {
             n += bm;
-        else if (ursa_type_varlen(c->type))
-            n += (c->length + 1) * 8 + c->data.len;
-        else
-            n += c->length * c->width;
+        } else if (ursa_type_varlen(c->type)) {
+            const int64_t *off = (const int64_t *)(const void *)c->offsets.data;
+            n += (rows + 1) * 8 + (off ? (size_t)(off[to] - off[from]) : 0);
+        } else {
+            n += rows * c->width;
+        }
     }
     return n;
+}
+
+size_t ursa_batch_encoded_size(const ursa_batch_t *b)
+{
+    return ursa_batch_rows_encoded_size(b, 0, b->nrows);
 }
 
 /* Takes n bytes at *p into buffer dst (replacing it). */

@@ -196,8 +196,16 @@ typedef struct ursa_batch {
     ursa_column_t *cols;
     size_t ncols;
     size_t nrows;
-    uint64_t lsn; /* the WAL record that holds these rows, 0 when none */
+    uint64_t lsn;       /* the WAL record that holds these rows, 0 when none */
+    uint64_t first_lsn; /* the first WAL record holding any of them (a request's parts, see catalog.h);
+                           0: lsn */
 } ursa_batch_t;
+
+/* The first WAL record holding any row of b (0 when not logged). */
+static inline uint64_t ursa_batch_first_lsn(const ursa_batch_t *b)
+{
+    return b->first_lsn ? b->first_lsn : b->lsn;
+}
 
 /* Serializes a batch (all columns, as they are in memory) by appending to
  * out. The schema is not included: decoding needs the same schema. */
@@ -206,6 +214,12 @@ int ursa_batch_encode(const ursa_batch_t *b, ursa_buf_t *out) URSA_MUST_CHECK;
 
 /* The bytes ursa_batch_encode appends for b (to reserve them up front). */
 size_t ursa_batch_encoded_size(const ursa_batch_t *b);
+
+/* Like ursa_batch_encode for rows [from, to) only (from a multiple of 8, so
+ * that bitmaps are copied whole; offsets are rebased to start at 0): the
+ * bytes decode as a batch of to - from rows. URSA_EINVAL for a bad range. */
+int ursa_batch_encode_rows(const ursa_batch_t *b, size_t from, size_t to, ursa_buf_t *out) URSA_MUST_CHECK;
+size_t ursa_batch_rows_encoded_size(const ursa_batch_t *b, size_t from, size_t to);
 
 /* Decodes what ursa_batch_encode wrote into an initialized, empty batch b
  * of schema s. URSA_EFORMAT when the bytes do not fit the schema. */

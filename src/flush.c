@@ -249,8 +249,10 @@ static int take_chunks(flush_state_t *f)
             }
         }
     }
-    if (f->nchunks) d->flushing_lsn = f->chunks[0]->lsn;
+    if (f->nchunks) d->flushing_lsn = ursa_batch_first_lsn(f->chunks[0]);
     for (size_t i = 0; i < f->nchunks; i++) {
+        uint64_t first = ursa_batch_first_lsn(f->chunks[i]);
+        if (first && first < d->flushing_lsn) d->flushing_lsn = first;
         d->flushing_rows += f->chunks[i]->nrows;
         d->flushing_bytes += ursa_batch_bytes(f->chunks[i]);
     }

@@ -99,6 +99,12 @@ typedef struct req {
     ursa_batch_t *qbatch; /* the rows refused, for the quarantine (NULL until one is) */
     uint64_t qdropped;    /* refused rows past URSA_QUARANTINE_REQUEST_MAX: counted, not kept */
     int qfail;            /* the quarantine batch could not grow (ENOMEM) */
+    /* rows [0, part_rows) of batch are logged already, as the part records
+     * listed (see ursa_catalog_wal_part); pin keeps them in the log */
+    uint64_t *parts;
+    size_t nparts, parts_cap, part_rows;
+    uint64_t pin;
+    bool pinned, final_logged;
 } req_t;
 
 /* The id of the request being handled on this thread, for X-Request-Id.
@@ -320,10 +326,13 @@ static void on_durable(void *ctx, int rc)
 
 /* Writes *batch (with the idempotency key and answer, when key is set) to
  * the WAL as a record of dataset d and appends it to d's buffer; *lsn is
- * its record. Without a WAL the batch is only appended. Either way *batch
- * is taken (set to NULL) once it is the dataset's. */
-static int log_and_append(ursa_server_t *srv, ursa_dataset_t *d, ursa_batch_t **batch, const char *key,
-                          unsigned status, const ursa_buf_t *answer, uint64_t *lsn, ursa_err_t *err)
+ * its record. Rows before q->part_rows were logged as q's parts (pass
+ * q NULL for a batch without parts). Without a WAL the batch is only
+ * appended. Either way *batch is taken (set to NULL) once it is the
+ * dataset's. */
+static int log_and_append(ursa_server_t *srv, ursa_dataset_t *d, ursa_batch_t **batch, const req_t *q,
+                          const char *key, unsigned status, const ursa_buf_t *answer, uint64_t *lsn,
+                          ursa_err_t *err)
 {
     if (!srv->cat->wal) {
         int rc = ursa_dataset_append(d, *batch);
@@ -332,12 +341,16 @@ static int log_and_append(ursa_server_t *srv, ursa_dataset_t *d, ursa_batch_t **
     }
     /* The record is encoded after room for the log's header and handed
      * over as it is: the batch is copied once on its way into the log. */
+    size_t from = q ? q->part_rows : 0, nparts = q ? q->nparts : 0;
     ursa_buf_t rec;
-    int rc = ursa_wal_record_buf(
-        srv->cat->wal,
-        64 + strlen(d->name) + (key ? strlen(key) : 0) + answer->len + ursa_batch_encoded_size(*batch), &rec);
+    int rc = ursa_wal_record_buf(srv->cat->wal,
+                                 64 + strlen(d->name) + (key ? strlen(key) : 0) + answer->len + nparts * 8 +
+                                     ursa_batch_rows_encoded_size(*batch, from, (*batch)->nrows),
+                                 &rec);
     if (rc == URSA_OK)
-        rc = ursa_catalog_wal_record(d->name, key, status, answer->data, answer->len, *batch, &rec);
+        rc = ursa_catalog_wal_record(d->name, key, status, answer->data, answer->len, *batch,
+                                     nparts ? q->parts : NULL, nparts, from, &rec);
+    if (nparts) (*batch)->first_lsn = q->parts[0];
     if (rc) {
         ursa_buf_free(&rec);
         return ursa_err_set(err, rc, "out of memory");
@@ -349,6 +362,59 @@ static int log_and_append(ursa_server_t *srv, ursa_dataset_t *d, ursa_batch_t **
     *batch = NULL; /* owned by the dataset now, or freed */
     if (t.rc) return ursa_err_set(err, t.rc, "out of memory");
     return URSA_OK;
+}
+
+/* While a big body is parsed, its rows are logged in parts of about this
+ * many encoded bytes, so that the log writes them (on another core, or by
+ * the device) while the rest is parsed; the request's last record lists
+ * them. */
+static void log_part(ursa_server_t *srv, req_t *q)
+{
+    ursa_batch_t *b = q->batch;
+    size_t cut = b->nrows & ~(size_t)7; /* parts start on a whole bitmap byte */
+    if (cut <= q->part_rows) return;
+    if (ursa_batch_rows_encoded_size(b, q->part_rows, cut) < srv->o.wal_part_bytes) return;
+    if (q->all_or_nothing && q->scan.rejected) return; /* nothing of it will be stored */
+    for (size_t i = 0; i < b->ncols; i++)
+        if (b->cols[i].length != b->nrows) return; /* not between records: later */
+    if (srv->o.wal_limit && ursa_wal_bytes(srv->cat->wal) >= srv->o.wal_limit)
+        return; /* refused at the end */
+    if (q->nparts == q->parts_cap) {
+        size_t cap = q->parts_cap ? q->parts_cap * 2 : 16;
+        uint64_t *p = ursa_realloc(q->parts, cap * sizeof(*p));
+        if (!p) return; /* the rest goes in the last record */
+        q->parts = p;
+        q->parts_cap = cap;
+    }
+    if (!q->pinned) {
+        if (ursa_wal_pin(srv->cat->wal, &q->pin)) return;
+        q->pinned = true;
+    }
+    ursa_buf_t rec;
+    ursa_err_t err;
+    uint64_t lsn;
+    if (ursa_wal_record_buf(srv->cat->wal, 16 + ursa_batch_rows_encoded_size(b, q->part_rows, cut), &rec))
+        return;
+    if (ursa_catalog_wal_part(b, q->part_rows, cut, &rec) ||
+        ursa_wal_append_buf(srv->cat->wal, &rec, NULL, NULL, &lsn, &err)) {
+        ursa_buf_free(&rec); /* the log failed or memory ran out: the last record says so */
+        return;
+    }
+    q->parts[q->nparts++] = lsn;
+    q->part_rows = cut;
+}
+
+/* A request that logged parts and stored nothing says so, so that replay
+ * drops them at once (best effort: replay drops them at its end anyway). */
+static void abort_parts(ursa_server_t *srv, req_t *q)
+{
+    ursa_buf_t rec;
+    ursa_err_t err;
+    uint64_t lsn;
+    if (ursa_wal_record_buf(srv->cat->wal, 16 + q->nparts * 8, &rec)) return;
+    if (ursa_catalog_wal_abort(q->parts, q->nparts, &rec) ||
+        ursa_wal_append_buf(srv->cat->wal, &rec, NULL, NULL, &lsn, &err))
+        ursa_buf_free(&rec);
 }
 
 /* The scanner's error callback: every refused record becomes a row of the
@@ -504,10 +570,12 @@ static enum MHD_Result finish_records(ursa_server_t *srv, struct MHD_Connection 
         ursa_err_t err = {0};
         uint64_t lsn = 0;
         if (quarantine)
-            rc = log_and_append(srv, q->ds->quarantine, &q->qbatch, q->accepted ? NULL : q->idem_key,
+            rc = log_and_append(srv, q->ds->quarantine, &q->qbatch, NULL, q->accepted ? NULL : q->idem_key,
                                 q->status, &q->answer, &lsn, &err);
-        if (rc == URSA_OK && q->accepted)
-            rc = log_and_append(srv, q->ds, &q->batch, q->idem_key, q->status, &q->answer, &lsn, &err);
+        if (rc == URSA_OK && q->accepted) {
+            rc = log_and_append(srv, q->ds, &q->batch, q, q->idem_key, q->status, &q->answer, &lsn, &err);
+            q->final_logged = rc == URSA_OK;
+        }
         if (rc) {
             char msg[320];
             snprintf(msg, sizeof(msg), "the rows were not accepted, retry later: %s",
@@ -1060,6 +1128,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
                     q->in_rc = rc;
                 else
                     q->fatal = rc;
+                if (rc == URSA_OK && srv->cat->wal && srv->o.wal_part_bytes) log_part(srv, q);
             }
         } else if (q->route == R_DATASET && strcmp(method, "PUT") == 0) {
             if (q->received > SCHEMA_BODY_MAX)
@@ -1091,6 +1160,9 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
     req_t *q = *con_cls;
     if (!q) return;
     atomic_fetch_sub(&srv->inflight, 1);
+    if (q->nparts && !q->final_logged) abort_parts(srv, q);
+    if (q->pinned) ursa_wal_unpin(srv->cat->wal, q->pin);
+    ursa_free(q->parts);
     if (q->scanning) {
         ursa_body_free(&q->in);
         ursa_ndjson_free(&q->scan);

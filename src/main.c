@@ -49,6 +49,11 @@ static void usage(FILE *f)
         "  --memory-limit BYTES    past this, ingest answers 429 (503 while the store fails)\n"
         "                          [URSA_MEMORY_LIMIT] (default: half the RAM)\n"
         "  --wal-limit BYTES       the same for the log's disk use [URSA_WAL_LIMIT] (default 4 GiB)\n"
+        "  --wal-segment-bytes BYTES  start a new log file past this size [URSA_WAL_SEGMENT_BYTES]\n"
+        "                          (default 64 MiB)\n"
+        "  --wal-part-bytes BYTES  log a big request's rows in parts of this size while the rest\n"
+        "                          of its body is parsed; 0: one record per request\n"
+        "                          [URSA_WAL_PART_BYTES] (default 8 MiB)\n"
         "\n"
         "S3 (--store s3://BUCKET/PREFIX): credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,\n"
         "AWS_SESSION_TOKEN (or S3_KEY, S3_SECRET)\n"
@@ -184,17 +189,22 @@ static int cmd_serve(int argc, char **argv)
     const char *wal_dir = getenv("URSA_WAL_DIR"), *durability = getenv("URSA_DURABILITY");
     /* Flush policy defaults: about one row group, and at most 5 minutes. */
     ursa_flush_policy_t fp = {0, (uint64_t)128 << 20, 300, 0};
-    uint64_t memory_limit = 0, wal_limit = (uint64_t)4 << 30;
+    uint64_t memory_limit = 0, wal_limit = (uint64_t)4 << 30, wal_part_bytes = (uint64_t)8 << 20,
+             wal_segment_bytes = (uint64_t)64 << 20;
     if ((env = getenv("URSA_FLUSH_AT")) && !parse_times(env, &fp)) goto bad_env;
     {
         struct {
             const char *env;
             uint64_t *u64;
             uint32_t *u32;
-        } nums[] = {
-            {"URSA_FLUSH_MAX_ROWS", &fp.max_rows, NULL}, {"URSA_FLUSH_MAX_BYTES", &fp.max_bytes, NULL},
-            {"URSA_FLUSH_MAX_AGE", NULL, &fp.max_age_s}, {"URSA_FLUSH_EVERY", NULL, &fp.every_s},
-            {"URSA_MEMORY_LIMIT", &memory_limit, NULL},  {"URSA_WAL_LIMIT", &wal_limit, NULL}};
+        } nums[] = {{"URSA_FLUSH_MAX_ROWS", &fp.max_rows, NULL},
+                    {"URSA_FLUSH_MAX_BYTES", &fp.max_bytes, NULL},
+                    {"URSA_FLUSH_MAX_AGE", NULL, &fp.max_age_s},
+                    {"URSA_FLUSH_EVERY", NULL, &fp.every_s},
+                    {"URSA_MEMORY_LIMIT", &memory_limit, NULL},
+                    {"URSA_WAL_LIMIT", &wal_limit, NULL},
+                    {"URSA_WAL_PART_BYTES", &wal_part_bytes, NULL},
+                    {"URSA_WAL_SEGMENT_BYTES", &wal_segment_bytes, NULL}};
         for (size_t i = 0; i < URSA_ARRAY_LEN(nums); i++) {
             const char *v = getenv(nums[i].env);
             if (!v) continue;
@@ -264,6 +274,11 @@ static int cmd_serve(int argc, char **argv)
         else if (strcmp(a, "--memory-limit") == 0 && parse_u64(v, &memory_limit))
             ;
         else if (strcmp(a, "--wal-limit") == 0 && parse_u64(v, &wal_limit))
+            ;
+        else if (strcmp(a, "--wal-part-bytes") == 0 && parse_u64(v, &wal_part_bytes))
+            ;
+        else if (strcmp(a, "--wal-segment-bytes") == 0 && parse_u64(v, &wal_segment_bytes) &&
+                 wal_segment_bytes)
             ;
         else if (strcmp(a, "--wal-dir") == 0)
             wal_dir = v;
@@ -337,8 +352,8 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "ursa: reading this node's LSN mark: %s\n", err.msg);
         goto out;
     }
-    ursa_wal_opts_t wo = {wal_dir ? wal_dir : wal_default, !durability || !strcmp(durability, "fsync"), 0,
-                          cat->lsn_mark};
+    ursa_wal_opts_t wo = {wal_dir ? wal_dir : wal_default, !durability || !strcmp(durability, "fsync"),
+                          (size_t)wal_segment_bytes, cat->lsn_mark};
     if (ursa_wal_open(&wal, &wo, &err) || ursa_wal_replay(wal, replay_one, cat, &err)) {
         fprintf(stderr, "ursa: write-ahead log %s: %s\n", wo.dir, err.msg);
         goto out;
@@ -352,6 +367,7 @@ static int cmd_serve(int argc, char **argv)
     }
     so.memory_limit = memory_limit;
     so.wal_limit = wal_limit;
+    so.wal_part_bytes = wal_part_bytes;
     {
         uint64_t rows = 0, bytes = 0;
         for (size_t i = 0; i < cat->n; i++) {

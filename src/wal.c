@@ -98,6 +98,8 @@ struct ursa_wal {
     uint8_t *spare; /* a written record's buffer, kept for the next record (under mu) */
     size_t spare_cap;
     waiter_t *waiters; /* ursa_wal_notify callbacks not yet called */
+    uint64_t *pins;    /* ursa_wal_pin: LSNs that releases keep (a multiset) */
+    size_t npins, pins_cap;
     uint64_t next_lsn;
     uint64_t written; /* highest LSN written */
     uint64_t durable; /* highest LSN synced */
@@ -732,9 +734,40 @@ static void *writer(void *arg)
     return NULL;
 }
 
+int ursa_wal_pin(ursa_wal_t *w, uint64_t *lsn)
+{
+    pthread_mutex_lock(&w->mu);
+    if (w->npins == w->pins_cap) {
+        size_t cap = w->pins_cap ? w->pins_cap * 2 : 16;
+        uint64_t *p = ursa_realloc(w->pins, cap * sizeof(*p));
+        if (!p) {
+            pthread_mutex_unlock(&w->mu);
+            return URSA_ENOMEM;
+        }
+        w->pins = p;
+        w->pins_cap = cap;
+    }
+    *lsn = w->pins[w->npins++] = w->next_lsn;
+    pthread_mutex_unlock(&w->mu);
+    return URSA_OK;
+}
+
+void ursa_wal_unpin(ursa_wal_t *w, uint64_t lsn)
+{
+    pthread_mutex_lock(&w->mu);
+    for (size_t i = 0; i < w->npins; i++)
+        if (w->pins[i] == lsn) {
+            w->pins[i] = w->pins[--w->npins];
+            break;
+        }
+    pthread_mutex_unlock(&w->mu);
+}
+
 void ursa_wal_release(ursa_wal_t *w, uint64_t min_needed)
 {
     pthread_mutex_lock(&w->mu);
+    for (size_t i = 0; i < w->npins; i++)
+        if (w->pins[i] < min_needed) min_needed = w->pins[i];
     /* Segment i holds LSNs [first_i, first_{i+1}); never the open one (nor
      * a file of its name). */
     size_t drop = 0;
@@ -783,6 +816,7 @@ void ursa_wal_close(ursa_wal_t **wp)
     pthread_cond_destroy(&w->done);
     ursa_free(w->spare);
     ursa_free(w->stage_mem);
+    ursa_free(w->pins);
     ursa_free(w->segs);
     ursa_free(w->dir);
     ursa_free(w);

@@ -76,8 +76,16 @@ int ursa_wal_notify(ursa_wal_t *w, uint64_t lsn, void (*cb)(void *ctx, int rc), 
 /* The highest LSN that is durable (all records up to it are). */
 uint64_t ursa_wal_durable(ursa_wal_t *w);
 
-/* Deletes every segment whose records all have LSNs below min_needed. */
+/* Deletes every segment whose records all have LSNs below min_needed, and
+ * below every pin. */
 void ursa_wal_release(ursa_wal_t *w, uint64_t min_needed);
+
+/* Pins the LSN the next record will get (returned): no release deletes a
+ * record from it on until it is unpinned. A request that logs its rows in
+ * several records holds one pin from before its first, so that its early
+ * records stay while the rest are parsed. URSA_OK or URSA_ENOMEM. */
+int ursa_wal_pin(ursa_wal_t *w, uint64_t *lsn) URSA_MUST_CHECK;
+void ursa_wal_unpin(ursa_wal_t *w, uint64_t lsn);
 
 /* Bytes in the log's segment files. */
 uint64_t ursa_wal_bytes(ursa_wal_t *w);

@@ -19,6 +19,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, readdirSync, readFileSync, renameSync, truncateSync, appendFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import http from 'node:http';
 import { execFileSync } from 'node:child_process';
 import { startServer, makeTempDir, removeTempDirs, sanitizerReports, URSA_BIN } from './helpers.mjs';
 import { close as closeReaders } from '../tools/pqread.mjs';
@@ -419,6 +420,107 @@ step('after moving the only WAL segment away, new rows neither replace published
   assert.deepEqual(results, [null, null]);
 });
 
+// ====================================================================== 2b: requests logged in parts
+/** Records of every WAL segment of a store: {parts, aborts, others}. */
+function walKinds(store) {
+  const wal = join(store, '_wal');
+  const k = { parts: 0, aborts: 0, others: 0 };
+  for (const seg of D.walSegments(wal)) {
+    const b = readFileSync(join(wal, seg));
+    for (const r of D.walRecords(join(wal, seg)).recs) {
+      const p = r.off + D.WAL_HDR;
+      if (b.readUInt16LE(p) === 0xffff) { if (b[p + 2] === 1) k.parts++; else k.aborts++; } else k.others++;
+    }
+  }
+  return k;
+}
+
+/** POSTs NDJSON in two writes, calling between() after the first half has been sent (and parsed). */
+function postInTwoHalves(server, body, between) {
+  return new Promise((resolve, reject) => {
+    const half = Math.floor(body.length / 2), cut = body.indexOf('\n', half) + 1;
+    const req = http.request(`${server.url}/v1/datasets/${D.DATASET}/records`, { method: 'POST', agent: false, headers: { 'content-type': 'application/x-ndjson', 'transfer-encoding': 'chunked' } }, res => {
+      let text = '';
+      res.on('data', d => { text += d; });
+      res.on('end', () => resolve({ status: res.statusCode, text, json: JSON.parse(text) }));
+    });
+    req.on('error', reject);
+    req.write(body.slice(0, cut), async () => {
+      try { await between(); req.end(body.slice(cut)); } catch (err) { req.destroy(); reject(err); }
+    });
+  });
+}
+
+step('big requests logged in parts while they are parsed: replay restores exactly the answered ones; a refused request\'s parts store nothing; releases keep the parts of buffered rows and of requests still arriving', async t => {
+  const store = makeTempDir('ursa-parts-');
+  const args = ['--wal-part-bytes', '4096', '--wal-segment-bytes', '65536'];
+  let s = await start(store, args, 'parts');
+  await createDataset(s);
+  const ledger = new D.Ledger(1);
+  const ndjson = { 'content-type': 'application/x-ndjson' };
+  const send = async (n, gen) => {
+    const req = ledger.take(0, n, gen);
+    const r = await s.postRecords(D.DATASET, D.body(0, req.first, n));
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.accepted, n);
+    ledger.ack(req);
+    return req;
+  };
+  const refused = async (n, gen) => { // all_or_nothing, one broken record at the end: parts logged, then refused
+    const req = ledger.take(0, n, gen);
+    const r = await s.request('POST', `/v1/datasets/${D.DATASET}/records?mode=all_or_nothing`, { body: D.body(0, req.first, n) + '{"ts": broken\n', headers: ndjson });
+    assert.equal(r.status, 400, r.text);
+    assert.equal(r.json.accepted, 0);
+    return req;
+  };
+  const R1 = await send(20000, 0);
+  await refused(20000, 0);
+  const R3 = await send(3000, 0);
+  const kinds0 = walKinds(store);
+  assert.ok(kinds0.parts >= 10, `big requests were logged in parts: ${JSON.stringify(kinds0)}`);
+  assert.ok(kinds0.aborts >= 1, `the refused request's parts were aborted: ${JSON.stringify(kinds0)}`);
+  // Crash: exactly the answered rows come back, none of the refused request.
+  await s.kill('SIGKILL');
+  s = await start(store, args, 'parts, restart 1');
+  assert.equal(await buffered(s), R1.n + R3.n, 'rows buffered after replay 1');
+  assert.equal((await s.flush(D.DATASET)).status, 200);
+
+  // A flush of another dataset releases log segments while R4 (logged in parts over many segments) is
+  // buffered; a flush of this one releases them while R5 is half received: neither may lose its parts.
+  const OTHER = 'other_events';
+  assert.ok([200, 201].includes((await s.put(`/v1/datasets/${OTHER}`, D.SCHEMA)).status));
+  const flushOther = async k => {
+    const r = await s.request('POST', `/v1/datasets/${OTHER}/records`, { body: D.body(1, k * 1000, 1000), headers: ndjson });
+    assert.equal(r.status, 200, r.text);
+    const f = await s.flush(OTHER);
+    assert.equal(f.status, 200, f.text);
+  };
+  const R4 = await send(20000, 1);
+  await flushOther(0);
+  await s.kill('SIGKILL');
+  s = await start(store, args, 'parts, restart 2');
+  assert.equal(await buffered(s), R4.n, 'rows buffered after replay 2 (a flush of another dataset in between)');
+  const segs0 = D.walSegments(join(store, '_wal'));
+  const R5 = ledger.take(0, 20000, 1);
+  const r5 = await postInTwoHalves(s, D.body(0, R5.first, R5.n), async () => {
+    await sleep(300); // the first half parsed and logged in parts
+    const f = await s.flush(D.DATASET); // publishes R4: the log is released up to R5's first part
+    assert.equal(f.status, 200, f.text);
+  });
+  assert.equal(r5.status, 200, r5.text);
+  assert.equal(r5.json.accepted, R5.n);
+  ledger.ack(R5);
+  const segs1 = D.walSegments(join(store, '_wal'));
+  assert.ok(segs0.some(x => !segs1.includes(x)), `the flush deleted log segments (${segs0.length} before, ${segs1.length} after)`);
+  await s.kill('SIGKILL');
+  s = await start(store, args, 'parts, restart 3');
+  assert.equal(await buffered(s), R5.n, 'rows buffered after replay 3 (a flush while the request was half received)');
+  assert.equal((await s.flush(D.DATASET)).status, 200);
+  await s.stop();
+  say(t, `parts: ${JSON.stringify(kinds0)} in the log before the first crash; segments ${segs0.length} → ${segs1.length} over the flush during R5: ${segs0.join(",")} → ${segs1.join(",")}`);
+  await assertExactly(t, store, { ledger }, [R1, R3, R4, R5], 'parts: every answered row once, nothing of the refused request');
+});
+
 // ====================================================================== 3: SIGTERM under load
 step(`SIGTERM under load: exit 0 within --shutdown-timeout, every acknowledged row published, nothing left in the WAL (URSA_TEST_SEED=${SEED})`, async t => {
   const store = makeTempDir('ursa-sigterm-');
@@ -499,6 +601,11 @@ const HAS_MEMORY_LIMIT = HELP.includes('--memory-limit');
 step(`crash harness with Idempotency-Key retries and --flush-max-rows: every request ends acknowledged, every row exactly once (URSA_TEST_SEED=${(SEED + 2) >>> 0})`,
   { skip: !HAS_POLICIES && `${URSA_BIN} has no --flush-max-rows` }, async t => {
     await crashHarness(t, { durability: 'fsync', kills: KILLS, clients: CLIENTS, seed: (SEED + 2) >>> 0, idempotent: true, extraArgs: ['--flush-max-rows', '20000'] });
+  });
+
+step(`crash harness with requests logged in parts, small log segments and --flush-max-rows: every acknowledged row exactly once (URSA_TEST_SEED=${(SEED + 3) >>> 0})`,
+  { skip: !HELP.includes('--wal-part-bytes') && `${URSA_BIN} has no --wal-part-bytes` }, async t => {
+    await crashHarness(t, { durability: 'fsync', kills: KILLS, clients: CLIENTS, seed: (SEED + 3) >>> 0, extraArgs: ['--wal-part-bytes', '2048', '--wal-segment-bytes', '65536', '--flush-max-rows', '20000'] });
   });
 
 // ====================================================================== backpressure
