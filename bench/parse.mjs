@@ -3,7 +3,7 @@
 // the same run; and Ursa end to end over HTTP against its bare parser.
 //
 //   node bench/parse.mjs [--rows N] [--runs R] [--formats ndjson,json,csv] [--threads 1,2] [--only ursa,duckdb,polars,http]
-//                        [--polars-json] [--build DIR] [--dir DIR] [--report F.json]
+//                        [--polars-json] [--build DIR] [--dir DIR] [--warm GIB] [--report F.json]
 //
 //   --rows     rows of the event table (default 10000000); bench/gen_events.mjs makes the NDJSON, deriveFormats the
 //              JSON array and CSV of the same rows
@@ -11,6 +11,8 @@
 //   --threads  thread counts for the peers (default 1,2: DuckDB SET threads, POLARS_MAX_THREADS)
 //   --build    the Release build dir holding bench_parse and ursa (default build)
 //   --polars-json  also Polars' readJSON of the JSON array (not in the default set: slow and memory hungry)
+//   --warm GIB before every measured process, a helper touches GIB GiB of memory and exits (default 4; 0: off), so
+//              that every tool gets memory the hypervisor backs already: see "Fresh memory" in docs/benchmarks.md
 //   --report F re-render a saved results-parse-<time>.json and exit
 //
 // Measurements (each run a fresh process, runs interleaved round-robin so that load on a shared machine spreads
@@ -50,6 +52,7 @@ const FORMATS = opt('--formats', 'ndjson,json,csv').split(',');
 const THREADS = opt('--threads', '1,2').split(',').map(Number);
 const ONLY = opt('--only', 'ursa,duckdb,polars,http').split(',');
 const BUILD = resolve(REPO, opt('--build', 'build'));
+const WARM_GIB = Number(opt('--warm', 4));
 const DIR = resolve(opt('--dir', defaultDir()));
 
 // ------------------------------------------------------------------ setup
@@ -82,7 +85,17 @@ if (ONLY.includes('http') && FORMATS.includes('ndjson'))
       cmd: [process.execPath, join(REPO, 'bench', 'http_ingest.mjs'), '--ursa', join(BUILD, 'ursa'), '--schema', paths.schema, '--input', FILES.ndjson, '--durability', d, '--dir', DIR] });
 
 // ------------------------------------------------------------------ runs
+// Fresh memory on these VMs: pages the guest freed a few seconds ago are handed back to the host (virtio-balloon
+// free page reporting), and the first touch of such a page costs ~2.5 ns/byte (0.4 GB/s) against ~10+ GB/s for a
+// page the host still backs. Which process gets which kind depends on who ran just before, so each measured process
+// starts right after a helper has touched (and freed) WARM_GIB GiB.
+function warm() {
+  if (!WARM_GIB) return;
+  const r = spawnSync(process.execPath, ['-e', `const b = []; for (let i = 0; i < ${WARM_GIB}; i++) b.push(Buffer.alloc(1 << 30, 1));`], { stdio: 'ignore' });
+  if (r.status !== 0) log(`WARNING: memory warm-up exited ${r.status}`);
+}
 function runOnce(m, run) {
+  warm();
   const load = loadavg()[0];
   const r = spawnSync('/usr/bin/time', ['-f', 'BENCHTIME %e %M %U %S', ...m.cmd], { encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env, ...m.env } });
   const tl = (r.stderr || '').split('\n').filter(l => l.startsWith('BENCHTIME ')).at(-1);
@@ -137,7 +150,7 @@ if (problems.length) log(`WARNING: results differ:\n  ${problems.join('\n  ')}`)
 let commit = 'unknown';
 try { commit = execFileSync('git', ['-C', REPO, 'log', '-1', '--format=%h %s'], { encoding: 'utf8' }).trim(); } catch { /* not a checkout */ }
 const report = {
-  date: new Date().toISOString(), rows: ROWS, runs: RUNS, bytes: BYTES, commit, build: buildType,
+  date: new Date().toISOString(), rows: ROWS, runs: RUNS, bytes: BYTES, commit, build: buildType, warm_gib: WARM_GIB,
   machine: { cpu: cpus()[0]?.model, cores: cpus().length, memory_gib: +(totalmem() / 2 ** 30).toFixed(1), kernel: release(), node: process.version },
   same_data: problems.length === 0, problems, checks: ursaChecks.obj,
   commands: Object.fromEntries(M.map(m => [m.key, m.cmd.map(a => a.replace(REPO + '/', '')).join(' ')])),
@@ -188,6 +201,7 @@ function render(rep) {
   for (const k of keys) L.push(`| ${k} | ${S[k].seconds.toFixed(3)} | ${S[k].best.toFixed(3)} | ${S[k].all.map(x => x.toFixed(2)).join(', ')} | ${S[k].mbs.toFixed(0)} | ${S[k].cpu.toFixed(2)} | ${(S[k].rss / 2 ** 20).toFixed(0)} |`);
   const loads = rs.map(r => r.load1);
   L.push('', `1-minute load average at the start of the runs: ${Math.min(...loads).toFixed(2)} .. ${Math.max(...loads).toFixed(2)} (2 cores).`);
+  L.push('', rep.warm_gib === undefined ? 'Memory not warmed before the measurements (a report from before --warm).' : rep.warm_gib ? `Before every measured process a helper touched ${rep.warm_gib} GiB of memory and exited (--warm ${rep.warm_gib}).` : 'Memory not warmed before the measurements (--warm 0).');
   L.push('', `Same data everywhere: ${rep.same_data}${rep.problems.length ? ' — ' + rep.problems.join('; ') : ''}`, '', 'Commands:', '');
   for (const [k, c] of Object.entries(rep.commands)) L.push(`- ${k}: \`${c}\``);
   return L.join('\n');

@@ -465,9 +465,8 @@ static int enqueue(ursa_wal_t *w, pending_t *r, void (*then)(void *ctx, uint64_t
         return rc;
     }
     uint64_t l = w->next_lsn++;
-    memcpy(r->data + 16, &l, 8);
-    uint32_t crc = ursa_crc32c(0, r->data + 8, r->len - 8);
-    memcpy(r->data + 4, &crc, 4);
+    memcpy(r->data + 16, &l,
+           8); /* the writer adds the CRC: not on the request's thread, nor under the lock */
     *w->tail = r;
     w->tail = &r->next;
     if (then) then(ctx, l);
@@ -688,6 +687,8 @@ static void *writer(void *arg)
             if (ok) {
                 /* The segment array is shared with ursa_wal_release(). */
                 ursa_err_t e;
+                uint32_t crc = ursa_crc32c(0, r->data + 8, r->len - 8);
+                memcpy(r->data + 4, &crc, 4);
                 memcpy(&last, r->data + 16, 8);
                 pthread_mutex_lock(&w->mu);
                 segment_t *cur = &w->segs[w->nsegs - 1];
