@@ -15,8 +15,8 @@
  * the size limit; the directory is fsynced when a segment is created or
  * deleted.
  *
- * Direct I/O. Segments are opened with O_DIRECT where the file system
- * allows it: the writer copies records into an aligned staging buffer and
+ * Direct I/O. With durability fsync, segments are opened with O_DIRECT
+ * where the file system allows it: the writer copies records into an aligned staging buffer and
  * writes whole 4 KiB blocks from it, straight to the device. Through the
  * page cache, write() spent most of its time copying into freshly
  * allocated cache pages (a third of the server's CPU for 100 MB requests,
@@ -27,7 +27,9 @@
  * rewrite cannot damage a record already acknowledged). A segment
  * therefore ends with fewer than 4096 zero bytes after its last record,
  * which replay accepts as padding. Where O_DIRECT is refused (tmpfs, some
- * overlay file systems) the log writes through the page cache as before.
+ * overlay file systems), and with durability none (where the answer waits
+ * for the write: a small write() to the cache takes microseconds, a direct
+ * one waits for the device), the log writes through the page cache.
  *
  * Invariants: LSNs are consecutive; records reach the file in LSN order;
  * durable <= last written. Failure: after a failed write or sync the log
@@ -204,7 +206,7 @@ int ursa_wal_open(ursa_wal_t **out, const ursa_wal_opts_t *o, ursa_err_t *err)
         return URSA_ENOMEM;
     }
     w->fsync = o->fsync;
-    w->direct = !o->buffered;
+    w->direct = o->fsync && !o->buffered; /* see "Direct I/O" above: only where the answer waits for a sync */
     w->segment_bytes = o->segment_bytes ? o->segment_bytes : (size_t)64 << 20;
     w->floor = o->floor;
     w->fd = -1;

@@ -22,7 +22,7 @@ typedef struct ursa_wal_opts {
     bool fsync;           /* true: acknowledge after fdatasync (default) */
     size_t segment_bytes; /* start a new segment past this size, default 64 MiB */
     uint64_t floor;       /* LSNs below this were used before (the store's mark): never reuse them */
-    bool buffered;        /* write through the page cache even where direct I/O works (tests) */
+    bool buffered;        /* write through the page cache even with fsync where direct I/O works (tests) */
 } ursa_wal_opts_t;
 
 /* Opens the log in o->dir. Nothing is written until ursa_wal_replay() has
