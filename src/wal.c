@@ -26,7 +26,7 @@
  * records after those bytes (its earlier bytes are the same, so a torn
  * rewrite cannot damage a record already acknowledged). A segment
  * therefore ends with fewer than 4096 zero bytes after its last record,
- * which replay accepts as padding. Where O_DIRECT is refused (tmpfs, some
+ * which replay accepts as padding. Where O_DIRECT is refused (tmpfs before Linux 6.6, some
  * overlay file systems), and with durability none (where the answer waits
  * for the write: a small write() to the cache takes microseconds, a direct
  * one waits for the device), the log writes through the page cache.
