@@ -292,7 +292,9 @@ void ursa_dataset_stats(ursa_dataset_t *d, uint64_t *rows, uint64_t *bytes)
 /* ---------------------------------------------------------------------------
  * The write-ahead log: records, replay, release
  *
- * A record is: u16 name length | dataset name | the batch's encoding.
+ * A record is: u16 name length | dataset name | u16 key length | key |
+ * u16 status | u32 answer length | answer | [parts] | the batch's encoding;
+ * or a request's part or abort (PART_MARK below; docs/internals/wal.md).
  * ------------------------------------------------------------------------- */
 
 /* The first u16 of a record's payload is its dataset name's length, or

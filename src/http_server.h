@@ -19,8 +19,8 @@ typedef struct ursa_server_opts {
     size_t max_record;     /* bytes per NDJSON record */
     uint64_t memory_limit; /* past this (bytes allocated), ingest answers 429 / 503 */
     uint64_t wal_limit;    /* past this (bytes of WAL on disk), ingest answers 429 / 503 */
-    uint64_t
-        wal_part_bytes; /* log a big request's rows in parts of this size while it is parsed; 0: one record */
+    /* a big request's rows go to the log in parts of this size while it is parsed; 0: one record */
+    uint64_t wal_part_bytes;
 } ursa_server_opts_t;
 
 /* Starts serving. The catalog must outlive the server. */
