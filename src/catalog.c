@@ -614,6 +614,11 @@ int ursa_catalog_replay(ursa_catalog_t *c, uint64_t lsn, const uint8_t *p, size_
         xs[i] = find_part(c, l);
         missing |= !xs[i];
         if (i == 0) first_lsn = l;
+        for (uint32_t j = 0; j < i && xs[i]; j++)
+            if (xs[j] == xs[i]) { /* a part listed twice: not written by Ursa */
+                if (xs != found) ursa_free(xs);
+                goto bad;
+            }
     }
     ursa_dataset_t *d = ursa_catalog_get(c, name);
     int rc = URSA_OK;

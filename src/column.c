@@ -172,6 +172,12 @@ void ursa_batch_truncate(ursa_batch_t *b, size_t nrows)
  * and the values (fixed width or bit-packed), or for variable-length
  * columns the rows + 1 offsets and the data bytes. Everything is in the
  * machine's byte order: the log is read back by the same machine. */
+/* Byte off of buffer b (NULL when b has none: an empty column). */
+static const uint8_t *at(const ursa_buf_t *b, size_t off)
+{
+    return b->data ? b->data + off : NULL;
+}
+
 /* Nulls among rows [from, to) of c (from a multiple of 8). */
 static size_t nulls_in(const ursa_column_t *c, size_t from, size_t to)
 {
@@ -198,10 +204,10 @@ int ursa_batch_encode_rows(const ursa_batch_t *b, size_t from, size_t to, ursa_b
         uint64_t nulls = nulls_in(c, from, to);
         size_t bm = (rows + 7) / 8;
         rc = ursa_buf_append(out, &nulls, 8);
-        if (rc == URSA_OK) rc = ursa_buf_append(out, c->validity.data + from / 8, bm);
+        if (rc == URSA_OK) rc = ursa_buf_append(out, at(&c->validity, from / 8), bm);
         if (rc) break;
         if (c->type == URSA_TYPE_BOOL) {
-            rc = ursa_buf_append(out, c->values.data + from / 8, bm);
+            rc = ursa_buf_append(out, at(&c->values, from / 8), bm);
         } else if (ursa_type_varlen(c->type)) {
             /* a column that never had a row has no offsets yet */
             const int64_t *off = c->offsets.data ? (const int64_t *)(const void *)c->offsets.data : NULL;
@@ -217,9 +223,9 @@ int ursa_batch_encode_rows(const ursa_batch_t *b, size_t from, size_t to, ursa_b
                 }
                 out->len += (rows + 1) * 8;
             }
-            if (rc == URSA_OK) rc = ursa_buf_append(out, c->data.data + base, (size_t)(end - base));
+            if (rc == URSA_OK) rc = ursa_buf_append(out, at(&c->data, (size_t)base), (size_t)(end - base));
         } else {
-            rc = ursa_buf_append(out, c->values.data + from * c->width, rows * c->width);
+            rc = ursa_buf_append(out, at(&c->values, from * c->width), rows * c->width);
         }
     }
     return rc;

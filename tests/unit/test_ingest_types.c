@@ -325,6 +325,60 @@ TEST(batch_encoding_round_trip)
     ursa_schema_free(&s);
 }
 
+/* Rows [from, to) of a batch (a request's part in the log) decode as a batch
+ * of exactly those rows: nulls, bools, strings (offsets rebased) and fixed
+ * widths; a range not starting on a whole bitmap byte is refused. */
+TEST(batch_encoding_of_row_ranges)
+{
+    const char js[] = "{\"columns\":[{\"name\":\"a\",\"type\":\"int64\"},{\"name\":\"b\",\"type\":\"bool\"},"
+                      "{\"name\":\"c\",\"type\":\"string\"}]}";
+    ursa_schema_t s;
+    ursa_err_t err;
+    CHECK(ursa_schema_parse(js, strlen(js), &s, &err) == URSA_OK);
+    ursa_batch_t b, c;
+    ursa_ndjson_t p;
+    CHECK(ursa_batch_init(&b, &s) == URSA_OK && ursa_ndjson_init(&p, &s, &b, 0) == URSA_OK);
+    char body[4096];
+    size_t n = 0;
+    for (int i = 0; i < 21; i++)
+        n += (size_t)snprintf(body + n, sizeof(body) - n,
+                              i % 5 == 3 ? "{}\n" : "{\"a\":%d,\"b\":%s,\"c\":\"%.*s\"}\n", i,
+                              i % 3 ? "true" : "false", i % 4, "wxyz");
+    CHECK(ursa_ndjson_feed(&p, body, n) == URSA_OK && ursa_ndjson_finish(&p) == URSA_OK);
+    CHECK_EQ_INT(b.nrows, 21);
+    const size_t ranges[][2] = {{0, 8}, {8, 16}, {16, 21}, {8, 21}, {16, 16}, {0, 21}};
+    for (size_t r = 0; r < sizeof(ranges) / sizeof(ranges[0]); r++) {
+        size_t from = ranges[r][0], to = ranges[r][1];
+        ursa_buf_t e = {0};
+        CHECK(ursa_batch_encode_rows(&b, from, to, &e) == URSA_OK);
+        CHECK(e.len == ursa_batch_rows_encoded_size(&b, from, to));
+        CHECK(ursa_batch_init(&c, &s) == URSA_OK);
+        CHECK(ursa_batch_decode(&c, &s, e.data, e.len) == URSA_OK && c.nrows == to - from);
+        size_t nulls = 0;
+        for (size_t i = 0; i < c.nrows; i++) {
+            size_t k = from + i, x, y;
+            for (int col = 0; col < 3; col++)
+                CHECK(ursa_column_valid(&c.cols[col], i) == ursa_column_valid(&b.cols[col], k));
+            nulls += !ursa_column_valid(&c.cols[0], i);
+            if (!ursa_column_valid(&b.cols[0], k)) continue;
+            CHECK(ursa_column_i64(&c.cols[0], i) == ursa_column_i64(&b.cols[0], k));
+            CHECK(ursa_column_bool(&c.cols[1], i) == ursa_column_bool(&b.cols[1], k));
+            const uint8_t *sx = ursa_column_str(&c.cols[2], i, &x), *sy = ursa_column_str(&b.cols[2], k, &y);
+            CHECK(x == y && memcmp(sx, sy, x) == 0);
+        }
+        CHECK(c.cols[0].null_count == nulls);
+        ursa_batch_free(&c);
+        ursa_buf_free(&e);
+    }
+    ursa_buf_t e = {0};
+    CHECK(ursa_batch_encode_rows(&b, 4, 8, &e) == URSA_EINVAL &&
+          ursa_batch_encode_rows(&b, 8, 22, &e) == URSA_EINVAL);
+    ursa_buf_free(&e);
+    ursa_ndjson_free(&p);
+    ursa_batch_free(&b);
+    ursa_schema_free(&s);
+}
+
 TEST(harmonization_aliases_defaults_max_length)
 {
     const char js[] =
@@ -376,6 +430,7 @@ int main(void)
 {
     RUN(harmonization_aliases_defaults_max_length);
     RUN(batch_encoding_round_trip);
+    RUN(batch_encoding_of_row_ranges);
     RUN(narrow_integers);
     RUN(float32);
     RUN(decimals);
