@@ -19,7 +19,7 @@
  * where the file system allows it: the writer copies records into an aligned staging buffer and
  * writes whole 4 KiB blocks from it, straight to the device. Through the
  * page cache, write() spent most of its time copying into freshly
- * allocated cache pages (a third of the server's CPU for 100 MB requests,
+ * allocated cache pages (a third of the server's samples for 85 MB requests,
  * at 0.4-2 GB/s on these machines) for data that is read only after a
  * crash. The last, partial block of a group is written padded with zeros
  * and kept in the staging buffer; the next group writes it again with more
