@@ -128,7 +128,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     unsigned k = take(&in);
                     list[i] = nparts && k < 250 ? parts[k % nparts].lsn : lsn + 1000 + k;
                 }
-                if (ursa_catalog_wal_record("ev", NULL, 200, "", 0, &b, list, nlist, 0, &rec)) abort();
+                if (ursa_catalog_wal_record("ev", NULL, 200, "", 0, NULL, &b, list, nlist, 0, &rec)) abort();
                 rows = b.nrows;
             }
             if (op == 4) {

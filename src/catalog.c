@@ -293,7 +293,8 @@ void ursa_dataset_stats(ursa_dataset_t *d, uint64_t *rows, uint64_t *bytes)
  * The write-ahead log: records, replay, release
  *
  * A record is: u16 name length | dataset name | u16 key length | key |
- * u16 status | u32 answer length | answer | [parts] | the batch's encoding;
+ * u16 status | u32 answer length | answer | [body digest] | [parts] | the
+ * batch's encoding;
  * or a request's part or abort (PART_MARK below; docs/internals/wal.md).
  * ------------------------------------------------------------------------- */
 
@@ -306,6 +307,10 @@ void ursa_dataset_stats(ursa_dataset_t *d, uint64_t *rows, uint64_t *bytes)
 #define KIND_PART    1
 #define KIND_ABORT   2
 #define STATUS_PARTS 0x8000u
+/* A record with a key sets STATUS_DIGEST and carries the digest of the
+ * request's body (URSA_IDEM_DIGEST bytes) after its answer; records logged
+ * before digests were kept have none, and their keys replay any body. */
+#define STATUS_DIGEST 0x4000u
 
 /* The request parts waiting for their last record (replay only). */
 typedef struct replay_part {
@@ -328,11 +333,12 @@ static void drop_part(ursa_catalog_t *c, replay_part_t *x)
 }
 
 int ursa_catalog_wal_record(const char *name, const char *key, unsigned status, const void *answer,
-                            size_t answer_len, const ursa_batch_t *b, const uint64_t *parts, size_t nparts,
-                            size_t from, ursa_buf_t *out)
+                            size_t answer_len, const uint8_t *digest, const ursa_batch_t *b,
+                            const uint64_t *parts, size_t nparts, size_t from, ursa_buf_t *out)
 {
+    if (!key) digest = NULL;
     uint16_t n = (uint16_t)strlen(name), kn = key ? (uint16_t)strlen(key) : 0,
-             st = (uint16_t)(status | (nparts ? STATUS_PARTS : 0));
+             st = (uint16_t)(status | (nparts ? STATUS_PARTS : 0) | (digest ? STATUS_DIGEST : 0));
     uint32_t an = key ? (uint32_t)answer_len : 0, np = (uint32_t)nparts;
     int rc = ursa_buf_append(out, &n, 2);
     if (rc == URSA_OK) rc = ursa_buf_append(out, name, n);
@@ -341,6 +347,7 @@ int ursa_catalog_wal_record(const char *name, const char *key, unsigned status, 
     if (rc == URSA_OK) rc = ursa_buf_append(out, &st, 2);
     if (rc == URSA_OK) rc = ursa_buf_append(out, &an, 4);
     if (rc == URSA_OK) rc = ursa_buf_append(out, answer, an);
+    if (rc == URSA_OK && digest) rc = ursa_buf_append(out, digest, URSA_IDEM_DIGEST);
     if (rc == URSA_OK && nparts) rc = ursa_buf_append(out, &np, 4);
     if (rc == URSA_OK && nparts) rc = ursa_buf_append(out, parts, nparts * 8);
     if (rc == URSA_OK) rc = ursa_batch_encode_rows(b, from, b->nrows, out);
@@ -584,8 +591,14 @@ int ursa_catalog_replay(ursa_catalog_t *c, uint64_t lsn, const uint8_t *p, size_
     memcpy(&al, q + 2, 4);
     q += 6;
     if ((size_t)(end - q) < al) goto bad;
-    const uint8_t *answer = q;
+    const uint8_t *answer = q, *digest = NULL;
     q += al;
+    if (status & STATUS_DIGEST) {
+        status &= (uint16_t)~STATUS_DIGEST;
+        if (end - q < URSA_IDEM_DIGEST) goto bad;
+        digest = q;
+        q += URSA_IDEM_DIGEST;
+    }
     const uint8_t *parts = q;
     if (status & STATUS_PARTS) {
         status &= (uint16_t)~STATUS_PARTS;
@@ -598,7 +611,7 @@ int ursa_catalog_replay(ursa_catalog_t *c, uint64_t lsn, const uint8_t *p, size_
     const char *idem_name = strncmp(name, URSA_QUARANTINE_PREFIX, URSA_QUARANTINE_PREFIX_LEN)
                                 ? name
                                 : name + URSA_QUARANTINE_PREFIX_LEN;
-    if (kl && ursa_idem_finish(c->idem, idem_name, key, status, answer, al)) return URSA_ENOMEM;
+    if (kl && ursa_idem_finish(c->idem, idem_name, key, status, answer, al, digest)) return URSA_ENOMEM;
 
     /* Its parts, in order, then its own rows. A part no longer in the log
      * was released, which happens only once a flush published every row of
@@ -711,8 +724,40 @@ void ursa_catalog_release_wal(ursa_catalog_t *c)
 }
 
 /* ---------------------------------------------------------------------------
- * The flusher: flushes datasets whose buffer is due by their policy.
+ * The flusher: flushes datasets whose buffer is due by their policy, and
+ * the largest buffers first when memory runs short.
+ *
+ * Memory pressure: buffered rows are most of what the budget holds, and
+ * only a flush gives them back. A budget smaller than the flush policy's
+ * size (or many datasets each below it) would otherwise leave ingest
+ * refused with 429 until the age policy fires, minutes later. So past 3/4
+ * of the budget the flusher writes out the biggest buffers, one at a time,
+ * until half of the budget is free or nothing is left to flush; the
+ * margin leaves room for the flush's own buffers and the requests still
+ * arriving. A dataset whose flush failed keeps its back-off.
  * ------------------------------------------------------------------------- */
+
+static bool high_water(const ursa_catalog_t *c)
+{
+    return c->memory_limit && ursa_mem_used() >= c->memory_limit / 4 * 3;
+}
+
+/* Pressure starts past the high-water mark and goes on, once started,
+ * until half of the budget is free. */
+static bool high_water_reached(const ursa_catalog_t *c, size_t round)
+{
+    if (!c->memory_limit) return false;
+    return round == 0 ? high_water(c) : ursa_mem_used() > c->memory_limit / 2;
+}
+
+bool ursa_catalog_pressure(ursa_catalog_t *c)
+{
+    if (!high_water(c)) return false;
+    pthread_mutex_lock(&c->flusher_mu);
+    pthread_cond_signal(&c->flusher_cv);
+    pthread_mutex_unlock(&c->flusher_mu);
+    return true;
+}
 
 int64_t ursa_now_ms(void)
 {
@@ -766,6 +811,31 @@ static const char *due(const ursa_catalog_t *c, ursa_dataset_t *d, int64_t now, 
     return NULL;
 }
 
+/* Flushes d for the reason why; a failure backs the dataset off (1, 2, 4
+ * ... 32 s). Returns true when it was flushed. */
+static bool flush_one(ursa_catalog_t *c, ursa_dataset_t *d, const char *why)
+{
+    ursa_flush_result_t res;
+    ursa_err_t err = {0};
+    int64_t now = ursa_now_ms();
+    if (ursa_dataset_flush(c, d, &res, &err)) {
+        int64_t wait = 1000LL << (d->failures < 5 ? d->failures : 5);
+        d->failures++;
+        d->retry_at_ms = now + wait;
+        ursa_error("flush of %s (%s) failed, next try in %lld s: %s", d->name, why, (long long)(wait / 1000),
+                   err.msg);
+        return false;
+    }
+    d->failures = 0;
+    d->retry_at_ms = 0;
+    d->last_flush_ms = ursa_now_ms();
+    if (res.nfiles)
+        ursa_info("flushed %s (%s): %llu rows in %zu files", d->name, why, (unsigned long long)res.rows,
+                  res.nfiles);
+    ursa_flush_result_free(&res);
+    return true;
+}
+
 static void *flusher(void *arg)
 {
     ursa_catalog_t *c = arg;
@@ -774,6 +844,7 @@ static void *flusher(void *arg)
     for (size_t i = 0; i < c->n; i++) c->ds[i]->last_flush_ms = start;
     pthread_rwlock_unlock(&c->lock);
     int64_t wall_prev = (int64_t)time(NULL);
+    uint64_t round_id = 1; /* marks the datasets flushed for memory in one pass */
     for (;;) {
         pthread_mutex_lock(&c->flusher_mu);
         if (!c->flusher_stop) {
@@ -795,25 +866,28 @@ static void *flusher(void *arg)
             int64_t now = ursa_now_ms();
             if (!d->last_flush_ms) d->last_flush_ms = now; /* created after start */
             const char *why = due(c, d, now, wall_prev, wall);
-            if (!why || now < d->retry_at_ms) continue;
-            ursa_flush_result_t res;
-            ursa_err_t err = {0};
-            if (ursa_dataset_flush(c, d, &res, &err)) {
-                int64_t wait = 1000LL << (d->failures < 5 ? d->failures : 5);
-                d->failures++;
-                d->retry_at_ms = now + wait;
-                ursa_error("flush of %s (%s) failed, next try in %lld s: %s", d->name, why,
-                           (long long)(wait / 1000), err.msg);
-                continue;
-            }
-            d->failures = 0;
-            d->retry_at_ms = 0;
-            d->last_flush_ms = ursa_now_ms();
-            if (res.nfiles)
-                ursa_info("flushed %s (%s): %llu rows in %zu files", d->name, why,
-                          (unsigned long long)res.rows, res.nfiles);
-            ursa_flush_result_free(&res);
+            if (why && now >= d->retry_at_ms) flush_one(c, d, why);
         }
+        /* Under pressure: the largest buffer, then the next largest ...
+         * (each dataset once a round: rows not yet durable stay). */
+        for (size_t round = 0; round < n && high_water_reached(c, round); round++) {
+            ursa_dataset_t *big = NULL;
+            uint64_t most = 0;
+            int64_t now = ursa_now_ms();
+            for (size_t i = 0; i < n; i++) {
+                uint64_t rows, bytes;
+                ursa_dataset_stats(all[i], &rows, &bytes);
+                if (rows && bytes > most && now >= all[i]->retry_at_ms &&
+                    all[i]->pressure_round != round_id) {
+                    most = bytes;
+                    big = all[i];
+                }
+            }
+            if (!big) break;
+            big->pressure_round = round_id;
+            flush_one(c, big, "memory");
+        }
+        round_id++;
         ursa_free(all);
         wall_prev = wall;
     }

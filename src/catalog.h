@@ -38,6 +38,7 @@ typedef struct ursa_dataset {
     /* the flusher's own (only it touches them) */
     int64_t last_flush_ms, retry_at_ms;
     unsigned failures;
+    uint64_t pressure_round; /* the last pass that flushed it for memory */
 
     pthread_mutex_t flush_lock;  /* one flush of this dataset at a time */
     pthread_mutex_t evolve_lock; /* one schema change at a time (schema_json changes under lock) */
@@ -60,7 +61,10 @@ typedef struct ursa_catalog {
     size_t n, cap;
 
     ursa_flush_policy_t flush_default; /* for datasets that set nothing */
-    int store_failing;                 /* the last flush failed (atomic) */
+    /* the memory budget (0: none): past 3/4 of it the flusher flushes the
+     * largest buffers until half of it is free (ursa_catalog_pressure) */
+    uint64_t memory_limit;
+    int store_failing; /* the last flush failed (atomic) */
     pthread_t flusher;
     bool flusher_started;
     pthread_mutex_t flusher_mu;
@@ -146,7 +150,8 @@ int ursa_catalog_replay(ursa_catalog_t *c, uint64_t lsn, const uint8_t *p, size_
 void ursa_catalog_replay_done(ursa_catalog_t *c);
 
 /* Encodes the WAL record of a batch for dataset `name`, with the request's
- * Idempotency-Key (or NULL) and its answer: rows [from, b->nrows) of b, the
+ * Idempotency-Key (or NULL), its answer and the digest of its body
+ * (URSA_IDEM_DIGEST bytes, or NULL): rows [from, b->nrows) of b, the
  * rows before `from` having been logged as the nparts part records listed
  * (LSNs in order; none: from is 0).
  *
@@ -162,15 +167,23 @@ void ursa_catalog_replay_done(ursa_catalog_t *c);
  * record from the lowest first_lsn on (and, while a request runs, from its
  * pin: ursa_wal_pin). */
 int ursa_catalog_wal_record(const char *name, const char *key, unsigned status, const void *answer,
-                            size_t answer_len, const ursa_batch_t *b, const uint64_t *parts, size_t nparts,
-                            size_t from, ursa_buf_t *out) URSA_MUST_CHECK;
+                            size_t answer_len, const uint8_t *digest, const ursa_batch_t *b,
+                            const uint64_t *parts, size_t nparts, size_t from,
+                            ursa_buf_t *out) URSA_MUST_CHECK;
 int ursa_catalog_wal_part(const ursa_batch_t *b, size_t from, size_t to, ursa_buf_t *out) URSA_MUST_CHECK;
 int ursa_catalog_wal_abort(const uint64_t *parts, size_t nparts, ursa_buf_t *out) URSA_MUST_CHECK;
 
 /* Starts the thread that flushes datasets by their policies (checked ten
- * times a second); stop it before the final flush at shutdown. */
+ * times a second) and under memory pressure; stop it before the final
+ * flush at shutdown. */
 int ursa_catalog_start_flusher(ursa_catalog_t *c) URSA_MUST_CHECK;
 void ursa_catalog_stop_flusher(ursa_catalog_t *c);
+
+/* True when the memory in use has passed the flusher's high-water mark
+ * (3/4 of c->memory_limit); then it also wakes the flusher, which flushes
+ * the largest buffers first until half of the budget is free. Cheap: call
+ * it from the ingest path. */
+bool ursa_catalog_pressure(ursa_catalog_t *c);
 
 /* Monotonic milliseconds. */
 int64_t ursa_now_ms(void);

@@ -43,12 +43,26 @@ int ursa_err_set(ursa_err_t *err, int code, const char *fmt, ...)
 
 #define HDR 16
 
-static atomic_size_t mem_used;
+static atomic_size_t mem_used, mem_peak;
 static atomic_long mem_fail_countdown;
 
 size_t ursa_mem_used(void)
 {
     return atomic_load_explicit(&mem_used, memory_order_relaxed);
+}
+
+size_t ursa_mem_peak(void)
+{
+    return atomic_load_explicit(&mem_peak, memory_order_relaxed);
+}
+
+/* Raises the peak to now (a load on the way up; a CAS only past it). */
+static void note_peak(size_t now)
+{
+    size_t p = atomic_load_explicit(&mem_peak, memory_order_relaxed);
+    while (URSA_UNLIKELY(now > p) && !atomic_compare_exchange_weak_explicit(
+                                         &mem_peak, &p, now, memory_order_relaxed, memory_order_relaxed))
+        ;
 }
 
 void ursa_mem_fail_after(long n)
@@ -126,7 +140,7 @@ void *ursa_malloc(size_t n)
     unsigned char *p = mapped ? map_block(n) : malloc(n + HDR);
     if (!p) return NULL;
     set_header(p, n, mapped);
-    atomic_fetch_add_explicit(&mem_used, n, memory_order_relaxed);
+    note_peak(atomic_fetch_add_explicit(&mem_used, n, memory_order_relaxed) + n);
     return p + HDR;
 }
 
@@ -161,7 +175,7 @@ void *ursa_realloc(void *ptr, size_t n)
     if (!p) return NULL;
     set_header(p, n, mapped);
     if (n >= old)
-        atomic_fetch_add_explicit(&mem_used, n - old, memory_order_relaxed);
+        note_peak(atomic_fetch_add_explicit(&mem_used, n - old, memory_order_relaxed) + (n - old));
     else
         atomic_fetch_sub_explicit(&mem_used, old - n, memory_order_relaxed);
     return p + HDR;
@@ -204,7 +218,11 @@ int ursa_buf_reserve(ursa_buf_t *b, size_t extra)
     if (extra > URSA_BUF_MAX - b->len) return URSA_ENOMEM;
     size_t need = b->len + extra;
     size_t cap = b->cap ? b->cap : 64;
-    while (cap < need) cap = cap < URSA_BUF_MAX / 2 ? cap * 2 : URSA_BUF_MAX;
+    /* Doubling, up to 16 MiB; then steps of a quarter (a mapped block grows
+     * in place or by moving page tables, not bytes), so that a big batch
+     * holds, and the memory budget counts, little more than it uses. */
+    while (cap < need)
+        cap = cap >= URSA_BUF_MAX / 2 ? URSA_BUF_MAX : cap < ((size_t)16 << 20) ? cap * 2 : cap + cap / 4;
     uint8_t *p = ursa_realloc(b->data, cap);
     if (!p) return URSA_ENOMEM;
     b->data = p;

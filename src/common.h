@@ -73,8 +73,10 @@ void ursa_free(void *p);
 char *ursa_strndup(const char *s, size_t n);
 char *ursa_strdup(const char *s);
 
-/* Bytes currently allocated through the wrappers (all threads). */
+/* Bytes currently allocated through the wrappers (all threads), and the
+ * most there ever were. */
 size_t ursa_mem_used(void);
+size_t ursa_mem_peak(void);
 
 /* Test hook: fail the Nth allocation from now (1 = next); 0 disables. */
 void ursa_mem_fail_after(long n);

@@ -27,12 +27,16 @@
 #include "quarantine.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
+#include <dlfcn.h>
 #include <microhttpd.h>
+#include <xxhash.h>
 #include <netdb.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,6 +46,10 @@
 #define QUARANTINE_LIMIT_DEFAULT 100
 #define QUARANTINE_LIMIT_MAX     10000
 #define QUARANTINE_FILES_MAX     1000
+/* Rows of a quarantine answer stop past this many bytes of JSON (a row's
+ * raw text alone may take 64 KiB, 384 KiB escaped): 10,000 of them must
+ * not become gigabytes per request. */
+#define QUARANTINE_ANSWER_MAX (4u << 20)
 
 struct ursa_server {
     struct MHD_Daemon *mhd;
@@ -54,6 +62,9 @@ struct ursa_server {
      * across nodes (names differ) and restarts (start times differ) */
     char id_prefix[96];
     atomic_ullong next_id;
+    /* body bytes that requests admitted under the memory budget declared
+     * (Content-Length) and have not sent yet: what is on its way */
+    atomic_ullong pending_body;
 };
 
 enum route {
@@ -67,18 +78,36 @@ enum route {
     R_QUARANTINE,
 };
 
+/* A refusal for backpressure: status, message, Retry-After. */
+typedef struct refusal {
+    unsigned status, retry_after;
+    char msg[200];
+} refusal_t;
+
 typedef struct req {
     enum route route;
     bool started;
     char request_id[REQUEST_ID_MAX + 1];
-    int64_t received_us; /* wall clock when the request began: received_at of its quarantined rows */
+    int64_t received_us;   /* wall clock when the request began: received_at of its quarantined rows */
+    int64_t began_mono_us; /* monotonic clock then: for the body's rate floor */
     char name[URSA_NAME_MAX + 1];
     ursa_dataset_t *ds;
     size_t received;
+    uint64_t declared_left; /* of its Content-Length, not received yet (counted in pending_body) */
+    bool over_memory;       /* the memory budget filled while the body arrived: the rest is skipped */
+    refusal_t refused;      /* refused at admission (status set): the body is dropped, then this answered */
     bool too_large;
     ursa_buf_t body; /* schema documents */
     char *idem_key;  /* Idempotency-Key claimed by this request, or NULL */
     bool idem_done;  /* its answer is in the table */
+    /* with an Idempotency-Key: the digest of the body as it arrives; a
+     * retry of an answered request (replay) only reads and digests its
+     * body, then gets the first answer (status, answer) when the digests
+     * match and 422 when not */
+    XXH3_state_t *digest;
+    bool replay;
+    uint8_t replay_digest[URSA_IDEM_DIGEST];
+    uint8_t body_digest[URSA_IDEM_DIGEST]; /* of this request's body, once read (with a key) */
     /* waiting for the WAL: the connection is suspended until the record
      * is durable; then the prepared answer is sent */
     bool waiting;
@@ -133,6 +162,21 @@ static enum MHD_Result send_buf(struct MHD_Connection *c, unsigned status, ursa_
     return ret;
 }
 
+/* Sends b's bytes without copying them: libmicrohttpd frees them once
+ * sent, so a large answer stays counted in the memory budget until then.
+ * b is emptied when the answer was queued (the caller frees it either way). */
+static enum MHD_Result send_owned(struct MHD_Connection *c, unsigned status, ursa_buf_t *b)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback(b->len, b->data, ursa_free);
+    if (!r) return MHD_NO;
+    b->data = NULL;
+    b->len = b->cap = 0;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    enum MHD_Result ret = queue(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, const char *json)
 {
     ursa_buf_t b = {(uint8_t *)(uintptr_t)json, strlen(json), 0};
@@ -162,22 +206,27 @@ static enum MHD_Result send_retry(struct MHD_Connection *c, unsigned status, con
 }
 
 /* Past a budget, ingest is refused: 429 (slow down), or 503 while the
- * store is failing (rows cannot drain). Returns true when it answered. */
-static bool over_budget(ursa_server_t *srv, struct MHD_Connection *c, enum MHD_Result *ret)
+ * store is failing (rows cannot drain). A request being admitted counts
+ * the body it declares with what is in use and with the bodies still on
+ * their way (the budget is checked before a byte is read, not once it has
+ * all been parsed); a request at its end counts what is in use. Returns
+ * true and fills *r when the request must be refused. */
+static bool over_budget(ursa_server_t *srv, bool admission, uint64_t coming, refusal_t *r)
 {
     const char *what = NULL;
-    if (srv->o.memory_limit && ursa_mem_used() >= srv->o.memory_limit)
-        what = "the memory budget for buffered rows is full";
+    ursa_catalog_pressure(srv->cat); /* flush the largest buffers now, if it is time */
+    uint64_t on_the_way = admission ? atomic_load(&srv->pending_body) + coming : 0;
+    if (srv->o.memory_limit && ursa_mem_used() + on_the_way >= srv->o.memory_limit)
+        what = "the memory budget for buffered rows and bodies being received is full";
     else if (srv->o.wal_limit && srv->cat->wal && ursa_wal_bytes(srv->cat->wal) >= srv->o.wal_limit)
         what = "the write-ahead log disk budget is full";
     if (!what) return false;
     bool failing = __atomic_load_n(&srv->cat->store_failing, __ATOMIC_RELAXED);
-    char msg[200];
-    snprintf(msg, sizeof(msg), "%s%s; nothing was accepted, retry later", what,
+    snprintf(r->msg, sizeof(r->msg), "%s%s; nothing was accepted, retry later", what,
              failing ? " and the store is failing" : "");
+    r->status = failing ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_TOO_MANY_REQUESTS;
+    r->retry_after = failing ? 5 : 1;
     URSA_COUNT(backpressure, 1);
-    *ret = send_retry(c, failing ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_TOO_MANY_REQUESTS, msg,
-                      failing ? 5 : 1);
     return true;
 }
 
@@ -331,8 +380,8 @@ static void on_durable(void *ctx, int rc)
  * appended. Either way *batch is taken (set to NULL) once it is the
  * dataset's. */
 static int log_and_append(ursa_server_t *srv, ursa_dataset_t *d, ursa_batch_t **batch, const req_t *q,
-                          const char *key, unsigned status, const ursa_buf_t *answer, uint64_t *lsn,
-                          ursa_err_t *err)
+                          const char *key, unsigned status, const ursa_buf_t *answer, const uint8_t *digest,
+                          uint64_t *lsn, ursa_err_t *err)
 {
     if (!srv->cat->wal) {
         int rc = ursa_dataset_append(d, *batch);
@@ -345,10 +394,11 @@ static int log_and_append(ursa_server_t *srv, ursa_dataset_t *d, ursa_batch_t **
     ursa_buf_t rec;
     int rc = ursa_wal_record_buf(srv->cat->wal,
                                  64 + strlen(d->name) + (key ? strlen(key) : 0) + answer->len + nparts * 8 +
+                                     URSA_IDEM_DIGEST +
                                      ursa_batch_rows_encoded_size(*batch, from, (*batch)->nrows),
                                  &rec);
     if (rc == URSA_OK)
-        rc = ursa_catalog_wal_record(d->name, key, status, answer->data, answer->len, *batch,
+        rc = ursa_catalog_wal_record(d->name, key, status, answer->data, answer->len, digest, *batch,
                                      nparts ? q->parts : NULL, nparts, from, &rec);
     if (nparts) (*batch)->first_lsn = q->parts[0];
     if (rc) {
@@ -440,11 +490,33 @@ static void quarantine_row(void *ctx, const ursa_row_error_t *e)
     if (ursa_quarantine_append(q->qbatch, q->received_us, q->request_id, e, col)) q->qfail = URSA_ENOMEM;
 }
 
+/* The digest of the body received (XXH3-128, big-endian). */
+static void digest_of(const req_t *q, uint8_t d[URSA_IDEM_DIGEST])
+{
+    XXH128_canonical_t canon;
+    XXH128_canonicalFromHash(&canon, XXH3_128bits_digest(q->digest));
+    memcpy(d, canon.digest, URSA_IDEM_DIGEST);
+}
+
+/* The answer of an earlier request with the same Idempotency-Key. */
+static enum MHD_Result send_replay(struct MHD_Connection *c, req_t *q)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(q->answer.len, q->answer.data, MHD_RESPMEM_MUST_COPY);
+    if (!r) return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(r, "Idempotent-Replayed", "true");
+    enum MHD_Result ret = queue(c, q->status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 /* Sends the prepared answer: the rows are stored (durable, with a WAL). */
 static enum MHD_Result answer_records(ursa_server_t *srv, struct MHD_Connection *c, req_t *q)
 {
     if (q->idem_key) {
-        if (ursa_idem_finish(srv->cat->idem, q->name, q->idem_key, q->status, q->answer.data, q->answer.len))
+        if (ursa_idem_finish(srv->cat->idem, q->name, q->idem_key, q->status, q->answer.data, q->answer.len,
+                             q->digest ? q->body_digest : NULL))
             ursa_warn("out of memory: the answer for Idempotency-Key %s is not kept", q->idem_key);
         q->idem_done = true;
     }
@@ -509,6 +581,7 @@ static enum MHD_Result fail_records(ursa_server_t *srv, struct MHD_Connection *c
 
 static enum MHD_Result finish_records(ursa_server_t *srv, struct MHD_Connection *c, req_t *q)
 {
+    if (q->refused.status) return send_retry(c, q->refused.status, q->refused.msg, q->refused.retry_after);
     if (q->waiting) { /* resumed: the WAL has answered */
         q->waiting = false;
         if (q->durable_rc)
@@ -521,6 +594,26 @@ static enum MHD_Result finish_records(ursa_server_t *srv, struct MHD_Connection 
         snprintf(msg, sizeof(msg), "request body larger than %zu bytes; nothing was accepted",
                  srv->o.max_body);
         return fail_records(srv, c, q, MHD_HTTP_CONTENT_TOO_LARGE, msg);
+    }
+    if (q->replay) {
+        uint8_t d[URSA_IDEM_DIGEST];
+        digest_of(q, d);
+        if (memcmp(d, q->replay_digest, sizeof(d)) == 0) return send_replay(c, q);
+        return send_error(c, MHD_HTTP_UNPROCESSABLE_CONTENT,
+                          "this Idempotency-Key was used before with a different body; nothing was "
+                          "accepted (use a new key for new rows)");
+    }
+    if (q->over_memory) {
+        if (q->idem_key) {
+            ursa_idem_drop(srv->cat->idem, q->name, q->idem_key);
+            ursa_free(q->idem_key);
+            q->idem_key = NULL;
+        }
+        URSA_COUNT(backpressure, 1);
+        return send_retry(c, MHD_HTTP_TOO_MANY_REQUESTS,
+                          "the memory budget filled while the body was received; nothing was accepted, "
+                          "retry later",
+                          1);
     }
     if (!q->fatal && !q->in_rc) {
         int rc = ursa_body_finish(&q->in, &q->in_err);
@@ -549,6 +642,7 @@ static enum MHD_Result finish_records(ursa_server_t *srv, struct MHD_Connection 
         return fail_records(srv, c, q, MHD_HTTP_SERVICE_UNAVAILABLE,
                             "out of memory while keeping the refused rows; nothing was accepted");
 
+    if (q->digest) digest_of(q, q->body_digest);
     q->accepted = q->batch->nrows;
     q->rejected = q->scan.rejected;
     if (q->all_or_nothing && q->rejected) q->accepted = 0; /* one bad record: nothing is stored */
@@ -557,10 +651,10 @@ static enum MHD_Result finish_records(ursa_server_t *srv, struct MHD_Connection 
         return fail_records(srv, c, q, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
     bool quarantine = q->qbatch && q->qbatch->nrows;
     if (q->accepted || quarantine) {
-        enum MHD_Result ret;
-        if (over_budget(srv, c, &ret)) {
+        refusal_t no;
+        if (over_budget(srv, false, 0, &no)) {
             if (q->idem_key) ursa_idem_drop(srv->cat->idem, q->name, q->idem_key);
-            return ret;
+            return send_retry(c, no.status, no.msg, no.retry_after);
         }
         /* The refused rows first, then the accepted ones: the record with
          * the Idempotency-Key and answer comes last, so when it is durable
@@ -569,11 +663,13 @@ static enum MHD_Result finish_records(ursa_server_t *srv, struct MHD_Connection 
         int rc = URSA_OK;
         ursa_err_t err = {0};
         uint64_t lsn = 0;
+        const uint8_t *digest = q->digest ? q->body_digest : NULL;
         if (quarantine)
             rc = log_and_append(srv, q->ds->quarantine, &q->qbatch, NULL, q->accepted ? NULL : q->idem_key,
-                                q->status, &q->answer, &lsn, &err);
+                                q->status, &q->answer, digest, &lsn, &err);
         if (rc == URSA_OK && q->accepted) {
-            rc = log_and_append(srv, q->ds, &q->batch, q, q->idem_key, q->status, &q->answer, &lsn, &err);
+            rc = log_and_append(srv, q->ds, &q->batch, q, q->idem_key, q->status, &q->answer, digest, &lsn,
+                                &err);
             q->final_logged = rc == URSA_OK;
         }
         if (rc) {
@@ -648,7 +744,7 @@ static enum MHD_Result do_flush(ursa_server_t *srv, struct MHD_Connection *c, re
     ursa_flush_result_free(&res);
     ursa_flush_result_free(&qres);
     enum MHD_Result ret =
-        rc ? send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory") : send_buf(c, 200, &b);
+        rc ? send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory") : send_owned(c, 200, &b);
     ursa_buf_free(&b);
     return ret;
 }
@@ -735,15 +831,22 @@ bad:
 }
 
 /* The newest buffered rows (under the lock: a flush frees chunks only after
- * taking them out of the list under it). */
-static int buffered_rows_json(ursa_dataset_t *qd, size_t limit, ursa_buf_t *b, size_t *listed)
+ * taking them out of the list under it), until limit rows or until the
+ * answer has QUARANTINE_ANSWER_MAX bytes (*cut is then set). */
+static int buffered_rows_json(ursa_dataset_t *qd, size_t limit, ursa_buf_t *b, size_t *listed, bool *cut)
 {
     int rc = URSA_OK;
+    size_t stop = b->len + QUARANTINE_ANSWER_MAX;
     *listed = 0;
+    *cut = false;
     pthread_mutex_lock(&qd->lock);
-    for (size_t k = qd->nchunks; k-- > 0 && *listed < limit && rc == URSA_OK;) {
+    for (size_t k = qd->nchunks; k-- > 0 && *listed < limit && rc == URSA_OK && !*cut;) {
         const ursa_batch_t *ch = qd->chunks[k];
         for (size_t i = ch->nrows; i-- > 0 && *listed < limit && rc == URSA_OK;) {
+            if (b->len >= stop) {
+                *cut = true;
+                break;
+            }
             if (*listed) rc = ursa_buf_push(b, ',');
             if (rc == URSA_OK) rc = ursa_quarantine_row_json(ch, i, b);
             ++*listed;
@@ -770,11 +873,15 @@ static enum MHD_Result do_quarantine(ursa_server_t *srv, struct MHD_Connection *
     qfiles_t fs = {0};
     uint64_t buffered, buffered_bytes, file_bytes = 0, file_rows_total = 0;
     size_t listed;
+    bool cut;
     ursa_dataset_stats(qd, &buffered, &buffered_bytes);
     int rc = ursa_buf_printf(&b, "{\"dataset\":\"%s\",\"prefix\":\"%s/\",\"buffered\":%llu,\"rows\":[",
                              q->name, qd->name, (unsigned long long)buffered);
-    if (rc == URSA_OK) rc = buffered_rows_json(qd, limit, &b, &listed);
-    if (rc == URSA_OK) rc = ursa_buf_printf(&b, "],\"files\":[");
+    if (rc == URSA_OK) rc = buffered_rows_json(qd, limit, &b, &listed, &cut);
+    if (rc == URSA_OK) rc = ursa_buf_printf(&b, "],\"rows_listed\":%zu", listed);
+    if (rc == URSA_OK && cut)
+        rc = ursa_buf_printf(&b, ",\"rows_truncated\":true,\"rows_max_bytes\":%u", QUARANTINE_ANSWER_MAX);
+    if (rc == URSA_OK) rc = ursa_buf_printf(&b, ",\"files\":[");
     char prefix[URSA_DATASET_NAME_MAX + 2];
     snprintf(prefix, sizeof(prefix), "%s/", qd->name);
     int lrc = rc == URSA_OK ? ursa_store_list(srv->cat->store, prefix, 0, collect_qfile, &fs, &err) : rc;
@@ -813,7 +920,7 @@ static enum MHD_Result do_quarantine(ursa_server_t *srv, struct MHD_Connection *
     for (size_t i = 0; i < fs.n; i++) ursa_free(fs.f[i].key);
     ursa_free(fs.f);
     enum MHD_Result ret =
-        rc ? send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory") : send_buf(c, 200, &b);
+        rc ? send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory") : send_owned(c, 200, &b);
     ursa_buf_free(&b);
     return ret;
 }
@@ -856,6 +963,13 @@ static enum MHD_Result send_metrics(ursa_server_t *srv, struct MHD_Connection *c
     ursa_dataset_t **all = NULL;
     size_t n = 0;
     int rc = ursa_metrics_render(&b);
+    if (rc == URSA_OK)
+        rc = ursa_buf_printf(&b,
+                             "# HELP ursa_memory_limit_bytes The memory budget (--memory-limit).\n"
+                             "# TYPE ursa_memory_limit_bytes gauge\nursa_memory_limit_bytes %llu\n"
+                             "# HELP ursa_connections_max Connections served at once (--max-connections).\n"
+                             "# TYPE ursa_connections_max gauge\nursa_connections_max %u\n",
+                             (unsigned long long)srv->o.memory_limit, srv->o.max_connections);
     if (rc == URSA_OK) rc = ursa_catalog_list(srv->cat, &all, &n);
     if (rc == URSA_OK)
         rc = ursa_buf_printf(&b, "# HELP ursa_buffered_rows Rows buffered, not yet flushed.\n"
@@ -929,7 +1043,7 @@ static enum MHD_Result do_get(ursa_server_t *srv, struct MHD_Connection *c, req_
         }
     }
     enum MHD_Result ret =
-        rc ? send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory") : send_buf(c, 200, &b);
+        rc ? send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory") : send_owned(c, 200, &b);
     ursa_buf_free(&b);
     return ret;
 }
@@ -938,6 +1052,33 @@ static enum MHD_Result do_get(ursa_server_t *srv, struct MHD_Connection *c, req_
  * The access handler
  * ------------------------------------------------------------------------- */
 
+typedef struct framing {
+    unsigned content_length, transfer_encoding;
+} framing_t;
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    framing_t *f = cls;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) f->content_length++;
+    if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) f->transfer_encoding++;
+    return MHD_YES;
+}
+
+/* A body's length must be told once, one way: two Content-Length headers,
+ * or Content-Length with Transfer-Encoding, let a proxy in front and Ursa
+ * disagree on where this request ends and the next begins (request
+ * smuggling, RFC 9112 6.3). Such a request is refused and its connection
+ * closed. Returns the error, or NULL. */
+static const char *framing_error(struct MHD_Connection *c)
+{
+    framing_t f = {0, 0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &f);
+    if (f.content_length > 1) return "more than one Content-Length header";
+    if (f.content_length && f.transfer_encoding) return "both Content-Length and Transfer-Encoding";
+    if (f.transfer_encoding > 1) return "more than one Transfer-Encoding header";
+    return NULL;
+}
+
 /* First call: route and refuse early. Returns MHD_YES with *answered set
  * when an error answer was queued. */
 static enum MHD_Result start(ursa_server_t *srv, struct MHD_Connection *c, req_t *q, const char *url,
@@ -945,6 +1086,8 @@ static enum MHD_Result start(ursa_server_t *srv, struct MHD_Connection *c, req_t
 {
     bool bad_name;
     *answered = true;
+    const char *framing = framing_error(c);
+    if (framing) return send_error(c, MHD_HTTP_BAD_REQUEST, framing);
     q->route = route_of(url, q->name, &bad_name);
     if (q->route == R_NONE) return send_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
     if (!method_allowed(q->route, method)) {
@@ -988,13 +1131,33 @@ static enum MHD_Result start(ursa_server_t *srv, struct MHD_Connection *c, req_t
             return send_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
                               "Content-Encoding must be gzip or zstd, or none (identity)");
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > srv->o.max_body) {
+        uint64_t declared = cl ? strtoull(cl, NULL, 10) : 0;
+        if (declared > srv->o.max_body) {
             char msg[128];
             snprintf(msg, sizeof(msg), "request body larger than %zu bytes", srv->o.max_body);
             return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, msg);
         }
-        enum MHD_Result ret;
-        if (over_budget(srv, c, &ret)) return ret;
+        if (srv->o.memory_limit && declared >= srv->o.memory_limit) {
+            char msg[200];
+            snprintf(msg, sizeof(msg),
+                     "request body of %llu bytes does not fit the memory budget (%llu bytes); send "
+                     "smaller requests",
+                     (unsigned long long)declared, (unsigned long long)srv->o.memory_limit);
+            return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, msg);
+        }
+        if (over_budget(srv, true, declared, &q->refused)) {
+            /* A client that waits for "100 Continue" sends no body: it is
+             * answered now. Others are sending theirs already, and a
+             * connection closed on unread bytes is reset, which loses the
+             * answer: their body is read and dropped, then answered. */
+            const char *expect = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+            if (expect && strcasecmp(expect, "100-continue") == 0)
+                return send_retry(c, q->refused.status, q->refused.msg, q->refused.retry_after);
+            *answered = false;
+            return MHD_YES;
+        }
+        q->declared_left = declared;
+        atomic_fetch_add(&srv->pending_body, declared);
         const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
         if (key) {
             if (!ursa_idem_key_valid(key))
@@ -1002,25 +1165,28 @@ static enum MHD_Result start(ursa_server_t *srv, struct MHD_Connection *c, req_t
                     c, MHD_HTTP_BAD_REQUEST,
                     "Idempotency-Key must be 1 to 200 printable ASCII characters without spaces");
             unsigned st = 0;
-            ursa_buf_t prev = {0};
-            switch (ursa_idem_claim(srv->cat->idem, q->name, key, &st, &prev)) {
-            case URSA_IDEM_DONE: {
-                /* A retry of a request that was answered: the same answer, nothing stored again. */
-                struct MHD_Response *r =
-                    MHD_create_response_from_buffer(prev.len, prev.data, MHD_RESPMEM_MUST_COPY);
-                ursa_buf_free(&prev);
-                if (!r) return MHD_NO;
-                MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-                MHD_add_response_header(r, "Idempotent-Replayed", "true");
-                enum MHD_Result rr = queue(c, st, r);
-                MHD_destroy_response(r);
-                return rr;
-            }
+            bool has_digest = false;
+            switch (ursa_idem_claim(srv->cat->idem, q->name, key, &st, &q->answer, q->replay_digest,
+                                    &has_digest)) {
+            case URSA_IDEM_DONE:
+                /* A retry of a request that was answered: the same answer,
+                 * nothing stored again -- once its body proves to be the
+                 * same (a key logged without a digest replays at once). */
+                q->status = st;
+                if (!has_digest) return send_replay(c, q);
+                if (!(q->digest = XXH3_createState()) || XXH3_128bits_reset(q->digest) != XXH_OK)
+                    return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+                q->replay = true;
+                *answered = false;
+                return MHD_YES;
             case URSA_IDEM_BUSY:
                 return send_error(c, MHD_HTTP_CONFLICT, "a request with this Idempotency-Key is in progress");
             case URSA_IDEM_NEW:
-                if (!(q->idem_key = ursa_strdup(key))) {
+                if (!(q->idem_key = ursa_strdup(key)) || !(q->digest = XXH3_createState()) ||
+                    XXH3_128bits_reset(q->digest) != XXH_OK) {
                     ursa_idem_drop(srv->cat->idem, q->name, key);
+                    ursa_free(q->idem_key);
+                    q->idem_key = NULL;
                     return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
                 }
             }
@@ -1056,6 +1222,25 @@ static enum MHD_Result start(ursa_server_t *srv, struct MHD_Connection *c, req_t
     return MHD_YES;
 }
 
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* A body that trickles in holds a connection, a thread's attention and its
+ * buffers for as long as the client likes: once a request has taken longer
+ * than the idle timeout, its body must have averaged min_body_rate bytes a
+ * second so far, or it is cut. */
+static bool too_slow(const ursa_server_t *srv, const req_t *q)
+{
+    if (!srv->o.min_body_rate) return false;
+    int64_t us = mono_us() - q->began_mono_us;
+    if (us <= (int64_t)srv->o.idle_timeout_s * 1000000) return false;
+    return (double)q->received < (double)srv->o.min_body_rate * ((double)us / 1e6);
+}
+
 /* A client's X-Request-Id is kept when it is 1 to 128 printable ASCII
  * characters without spaces, quotes or backslashes (so it can go into
  * logs, JSON and headers as it is); otherwise the node makes one. */
@@ -1072,6 +1257,7 @@ static void set_request_id(ursa_server_t *srv, struct MHD_Connection *c, req_t *
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     q->received_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    q->began_mono_us = mono_us();
     const char *id = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id");
     if (id && request_id_sane(id)) {
         snprintf(q->request_id, sizeof(q->request_id), "%s", id);
@@ -1114,10 +1300,35 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         size_t n = *data_size;
         *data_size = 0;
         q->received += n;
+        if (too_slow(srv, q)) {
+            /* No answer can be queued while a body is arriving (0.9.75):
+             * the connection is closed, and nothing of the request stored. */
+            ursa_warn("request %s: body slower than %llu bytes/s (%zu bytes in %.1f s), connection closed",
+                      q->request_id, (unsigned long long)srv->o.min_body_rate, q->received,
+                      (double)(mono_us() - q->began_mono_us) / 1e6);
+            URSA_COUNT(slow_bodies_cut, 1);
+            return MHD_NO;
+        }
         if (q->too_large) return MHD_YES;
         if (q->route == R_RECORDS) {
+            if (q->refused.status) return MHD_YES;
+            uint64_t arrived = n < q->declared_left ? n : q->declared_left;
+            q->declared_left -= arrived;
+            atomic_fetch_sub(&srv->pending_body, arrived);
             if (q->received > srv->o.max_body) {
                 q->too_large = true;
+                return MHD_YES;
+            }
+            if (q->digest && XXH3_128bits_update(q->digest, data, n) != XXH_OK) q->fatal = URSA_ENOMEM;
+            if (q->replay) return MHD_YES;
+            if (q->over_memory) return MHD_YES;
+            if (srv->o.memory_limit && ursa_mem_used() >= srv->o.memory_limit) {
+                /* Parsing on would hold more than the budget: drop what this
+                 * request holds now, read the rest unparsed, answer 429. */
+                q->over_memory = true;
+                ursa_catalog_pressure(srv->cat);
+                ursa_batch_free(q->batch);
+                if (ursa_batch_init(q->batch, &q->ds->schema)) q->fatal = URSA_ENOMEM;
                 return MHD_YES;
             }
             if (!q->fatal && !q->in_rc) {
@@ -1160,6 +1371,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
     req_t *q = *con_cls;
     if (!q) return;
     atomic_fetch_sub(&srv->inflight, 1);
+    atomic_fetch_sub(&srv->pending_body, q->declared_left);
     if (q->nparts && !q->final_logged) abort_parts(srv, q);
     if (q->pinned) ursa_wal_unpin(srv->cat->wal, q->pin);
     ursa_free(q->parts);
@@ -1177,6 +1389,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
     }
     ursa_buf_free(&q->body);
     ursa_buf_free(&q->answer);
+    XXH3_freeState(q->digest);
     if (q->idem_key) {
         /* Not finished (the connection went away): let a retry run. The
          * answer of a finished request is kept even though its key is
@@ -1221,14 +1434,117 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
     return URSA_OK;
 }
 
+/* Percent-decoding of the path and query (in place), as libmicrohttpd's own
+ * but for %00: a NUL decoded into the path would cut it short
+ * ("/v1/datasets/a%00b" would name dataset "a"), so %00 stays as written
+ * and fails the name check with a 400. */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    char *w = s;
+    for (const char *r = s; *r;) {
+        unsigned v;
+        if (r[0] == '%' && isxdigit((unsigned char)r[1]) && isxdigit((unsigned char)r[2]) &&
+            sscanf(r + 1, "%2x", &v) == 1 && v != 0) {
+            *w++ = (char)v;
+            r += 3;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
+/* ---------------------------------------------------------------------------
+ * libmicrohttpd's own answers, in JSON
+ *
+ * libmicrohttpd answers some requests before any handler sees them: a
+ * request line or headers past the connection's memory (414, 431), a
+ * malformed request line, header or chunk, a bad Content-Length, HTTP/1.1
+ * without Host. Version 0.9.75 gives those answers fixed HTML bodies and
+ * has no option to change them, yet every Ursa answer is JSON (clients
+ * parse error bodies). It builds each of them with
+ * MHD_create_response_from_buffer(..., MHD_RESPMEM_PERSISTENT) and calls
+ * that through its procedure linkage table, so the definition below, in
+ * the executable, takes its place (ELF symbol interposition, as malloc
+ * replacements work); every call goes on to the library's own function
+ * (dlsym(RTLD_NEXT)), and only a persistent "<html>" body is swapped for
+ * JSON. tests/integration/hardening.test.mjs checks the answers, so a
+ * libmicrohttpd that stops calling through its PLT fails a test instead of
+ * sending HTML again.
+ * ------------------------------------------------------------------------- */
+
+typedef struct MHD_Response *(*create_fn)(size_t, void *, enum MHD_ResponseMemoryMode);
+
+static const struct {
+    const char *html_has, *json;
+} mhd_answers[] = {
+    {"too big", "{\"error\":\"request line or headers too large\"}"},
+    {"Host:", "{\"error\":\"an HTTP/1.1 request must have a Host header\"}"},
+    {"<b>Content-Length</b>", NULL}, /* see below */
+    {"chunk size", "{\"error\":\"chunk size too large\"}"},
+    {"chunked encoding", "{\"error\":\"malformed chunked encoding\"}"},
+    {"version", "{\"error\":\"HTTP version not supported\"}"},
+    {"Internal server error", "{\"error\":\"internal server error\"}"},
+    {"", "{\"error\":\"malformed HTTP request\"}"},
+};
+
+struct MHD_Response *MHD_create_response_from_buffer(size_t size, void *buffer,
+                                                     enum MHD_ResponseMemoryMode mode)
+{
+    static _Atomic(create_fn) real;
+    create_fn f = atomic_load(&real);
+    if (!f) {
+        f = (create_fn)dlsym(RTLD_NEXT, "MHD_create_response_from_buffer");
+        if (!f) return NULL;
+        atomic_store(&real, f);
+    }
+    if (mode != MHD_RESPMEM_PERSISTENT || size < 6 || memcmp(buffer, "<html>", 6))
+        return f(size, buffer, mode);
+    const char *json = mhd_answers[URSA_ARRAY_LEN(mhd_answers) - 1].json;
+    for (size_t i = 0; i < URSA_ARRAY_LEN(mhd_answers); i++)
+        if (memmem(buffer, size, mhd_answers[i].html_has, strlen(mhd_answers[i].html_has))) {
+            json = mhd_answers[i].json;
+            break;
+        }
+    /* A Content-Length that is no number (or past 64 bits): 0.9.75 goes on
+     * after queueing this answer and sends its headers twice, a garbled
+     * answer. Without a response it closes the connection instead. */
+    if (!json) return NULL;
+    struct MHD_Response *r = f(strlen(json), (void *)(uintptr_t)json, MHD_RESPMEM_PERSISTENT);
+    if (r) MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    return r;
+}
+
+/* libmicrohttpd's messages, at most one a second of each text: a flood of
+ * connections over the limit must not become a flood of log lines. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static char last[512];
+    static int64_t last_us;
+    static unsigned long long repeats;
     char line[512];
     vsnprintf(line, sizeof(line), fmt, ap);
     size_t n = strlen(line);
     while (n && line[n - 1] == '\n') line[--n] = '\0';
     /* 0.9.75 says this whenever a thread pool is used, whatever the order. */
     if (strstr(line, "MHD_OPTION_EXTERNAL_LOGGER is not the first option")) return;
+    int64_t now = mono_us();
+    pthread_mutex_lock(&mu);
+    bool same = strcmp(line, last) == 0 && now - last_us < 1000000;
+    unsigned long long quiet = 0;
+    if (same) {
+        repeats++;
+    } else {
+        quiet = repeats;
+        repeats = 0;
+        snprintf(last, sizeof(last), "%s", line);
+        last_us = now;
+    }
+    pthread_mutex_unlock(&mu);
+    if (same) return;
+    if (quiet) ursa_warn("http: (the message before came %llu more times within a second)", quiet);
     ursa_warn("http: %s", line);
 }
 
@@ -1252,13 +1568,18 @@ int ursa_server_start(ursa_server_t **out, ursa_catalog_t *cat, const ursa_serve
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         s->o.threads = n > 0 ? (unsigned)n : 1;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+    if (!s->o.max_connections) s->o.max_connections = 1024;
+    if (!s->o.idle_timeout_s) s->o.idle_timeout_s = 30;
+    /* poll, not epoll: see http_server.h */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG |
                      MHD_ALLOW_SUSPEND_RESUME;
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     s->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, handle, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, s->o.threads, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)(256u << 10), MHD_OPTION_CONNECTION_TIMEOUT, 300u, MHD_OPTION_NOTIFY_COMPLETED, completed, s,
+        (size_t)(256u << 10), MHD_OPTION_CONNECTION_TIMEOUT, s->o.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+        s->o.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->o.max_connections_per_client,
+        MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape, s,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
     if (!s->mhd) {
         ursa_free(s);

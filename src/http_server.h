@@ -1,9 +1,18 @@
 /*
  * http_server.h -- the REST API on libmicrohttpd.
  *
- * One daemon with a pool of one thread per core (epoll). Request bodies are
- * streamed: each piece libmicrohttpd hands over is fed to the scanner at
- * once, so a body is never held whole in memory.
+ * One daemon with a pool of one thread per core (poll(2): libmicrohttpd
+ * 0.9.75's edge-triggered epoll loop misses the end of a connection whose
+ * partial request and FIN arrive together, and keeps it until its timeout).
+ * Request bodies are streamed: each piece libmicrohttpd hands over is fed to
+ * the scanner at once, so a body is never held whole in memory.
+ *
+ * Connection limits (docs/user-guide.md, "Limits"): at most max_connections
+ * open at once and max_connections_per_client from one address (past it a
+ * new connection is closed as soon as it is accepted, so one address cannot
+ * take the slots of the others); a connection idle for idle_timeout_s is
+ * closed; a request body that arrives slower than min_body_rate bytes per
+ * second, averaged once it has taken longer than idle_timeout_s, is cut.
  */
 #ifndef URSA_HTTP_SERVER_H
 #define URSA_HTTP_SERVER_H
@@ -21,6 +30,10 @@ typedef struct ursa_server_opts {
     uint64_t wal_limit;    /* past this (bytes of WAL on disk), ingest answers 429 / 503 */
     /* a big request's rows go to the log in parts of this size while it is parsed; 0: one record */
     uint64_t wal_part_bytes;
+    unsigned max_connections;            /* open connections at once; 0: the default (1024) */
+    unsigned max_connections_per_client; /* ... from one client address; 0: no limit */
+    unsigned idle_timeout_s;             /* close a connection silent this long; 0: the default (30) */
+    uint64_t min_body_rate;              /* bytes/s a body must average past idle_timeout_s; 0: off */
 } ursa_server_opts_t;
 
 /* Starts serving. The catalog must outlive the server. */

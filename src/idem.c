@@ -15,6 +15,8 @@ typedef struct entry {
     unsigned status;
     char *body;
     size_t body_len;
+    bool has_digest;
+    uint8_t digest[URSA_IDEM_DIGEST];
 } entry_t;
 
 struct ursa_idem {
@@ -143,7 +145,7 @@ static entry_t *insert(ursa_idem_t *t, const char *id, size_t n)
 }
 
 ursa_idem_state_t ursa_idem_claim(ursa_idem_t *t, const char *dataset, const char *key, unsigned *status,
-                                  ursa_buf_t *body)
+                                  ursa_buf_t *body, uint8_t *digest, bool *has_digest)
 {
     char id[URSA_IDEM_KEY_MAX + 256];
     size_t n = make_id(dataset, key, id);
@@ -155,6 +157,8 @@ ursa_idem_state_t ursa_idem_claim(ursa_idem_t *t, const char *dataset, const cha
     } else if (e) {
         st = URSA_IDEM_DONE;
         *status = e->status;
+        *has_digest = e->has_digest;
+        memcpy(digest, e->digest, URSA_IDEM_DIGEST);
         body->len = 0;
         if (ursa_buf_append(body, e->body, e->body_len)) st = URSA_IDEM_BUSY; /* out of memory: try later */
     } else if (!insert(t, id, n)) {
@@ -165,7 +169,7 @@ ursa_idem_state_t ursa_idem_claim(ursa_idem_t *t, const char *dataset, const cha
 }
 
 int ursa_idem_finish(ursa_idem_t *t, const char *dataset, const char *key, unsigned status, const void *body,
-                     size_t n)
+                     size_t n, const uint8_t *digest)
 {
     char id[URSA_IDEM_KEY_MAX + 256];
     size_t idn = make_id(dataset, key, id);
@@ -182,6 +186,8 @@ int ursa_idem_finish(ursa_idem_t *t, const char *dataset, const char *key, unsig
         e->body_len = n;
         e->status = status;
         e->done = true;
+        e->has_digest = digest != NULL;
+        if (digest) memcpy(e->digest, digest, URSA_IDEM_DIGEST);
     } else {
         ursa_free(copy);
         rc = URSA_ENOMEM;

@@ -3,7 +3,10 @@
  * carried an Idempotency-Key header, so that a client's retry after a lost
  * answer gets the same answer instead of storing its rows twice.
  *
- * A key is scoped to its dataset. The table holds at most `cap` keys and
+ * A key is scoped to its dataset, and remembers a digest of the body it
+ * came with: the same key with another body is a client's mistake (a key
+ * reused for new rows), answered 422 instead of replaying an answer that
+ * does not belong to those rows and dropping them. The table holds at most `cap` keys and
  * forgets the oldest first; keys of requests whose rows are in the WAL are
  * restored by replay after a restart (until their segment is released).
  */
@@ -15,6 +18,7 @@
 #include <pthread.h>
 
 #define URSA_IDEM_KEY_MAX 200
+#define URSA_IDEM_DIGEST  16 /* bytes of a body's digest (XXH3-128 of the body as sent) */
 
 typedef struct ursa_idem ursa_idem_t;
 
@@ -25,13 +29,16 @@ void ursa_idem_destroy(ursa_idem_t **t);
 
 /* Claims (dataset, key): NEW (now claimed: finish or drop it), BUSY (a
  * request with this key is in progress) or DONE (its answer is copied to
- * *status and body). */
+ * *status and body, the digest of its body to digest[URSA_IDEM_DIGEST]
+ * with *has_digest set; records logged before digests were kept have
+ * none). */
 ursa_idem_state_t ursa_idem_claim(ursa_idem_t *t, const char *dataset, const char *key, unsigned *status,
-                                  ursa_buf_t *body);
+                                  ursa_buf_t *body, uint8_t *digest, bool *has_digest);
 
-/* Records the answer of a claimed key (or of a replayed one). */
+/* Records the answer of a claimed key (or of a replayed one) and the
+ * digest of its body (URSA_IDEM_DIGEST bytes, or NULL when unknown). */
 int ursa_idem_finish(ursa_idem_t *t, const char *dataset, const char *key, unsigned status, const void *body,
-                     size_t n) URSA_MUST_CHECK;
+                     size_t n, const uint8_t *digest) URSA_MUST_CHECK;
 
 /* Forgets a claim whose request failed, so a retry runs again. */
 void ursa_idem_drop(ursa_idem_t *t, const char *dataset, const char *key);

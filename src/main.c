@@ -4,9 +4,11 @@
 #include "catalog.h"
 #include "convert.h"
 #include "http_server.h"
+#include "options.h"
 #include "store.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,8 +26,8 @@ static void usage(FILE *f)
         "  --store PATH|file://P   where Parquet files and schemas go [URSA_STORE] (default ./data)\n"
         "  --node NAME             this node's name, part of file names [URSA_NODE] (default: host name)\n"
         "  --threads N             HTTP worker threads [URSA_THREADS] (default: one per core)\n"
-        "  --max-body BYTES        largest request body [URSA_MAX_BODY] (default 268435456)\n"
-        "  --max-record BYTES      largest NDJSON record [URSA_MAX_RECORD] (default 16777216)\n"
+        "  --max-body BYTES        largest request body [URSA_MAX_BODY] (default 256M)\n"
+        "  --max-record BYTES      largest NDJSON record [URSA_MAX_RECORD] (default 16M)\n"
         "  --shutdown-timeout SEC  wait for requests in flight at shutdown [URSA_SHUTDOWN_TIMEOUT]\n"
         "                          (default 30)\n"
         "  --compression C         Parquet codec: zstd, snappy, gzip, brotli, lz4_raw, uncompressed\n"
@@ -39,21 +41,32 @@ static void usage(FILE *f)
         "  --durability fsync|none answer after the log is synced (default), or after it is written\n"
         "                          [URSA_DURABILITY]\n"
         "  --flush-max-rows N      flush a dataset at N buffered rows [URSA_FLUSH_MAX_ROWS] (default off)\n"
-        "  --flush-max-bytes N     ... at N bytes of buffered rows [URSA_FLUSH_MAX_BYTES] (default "
-        "134217728)\n"
+        "  --flush-max-bytes N     ... at N bytes of buffered rows [URSA_FLUSH_MAX_BYTES] (default 128M)\n"
         "  --flush-max-age SEC     ... when its oldest buffered row is SEC old [URSA_FLUSH_MAX_AGE] (default "
         "300)\n"
         "  --flush-every SEC       ... every SEC seconds [URSA_FLUSH_EVERY] (default off)\n"
         "  --flush-at HH:MM[,...]  ... at these times of day, UTC [URSA_FLUSH_AT] (default off)\n"
         "                          (a dataset's schema may set its own: \"flush\": {...})\n"
-        "  --memory-limit BYTES    past this, ingest answers 429 (503 while the store fails)\n"
-        "                          [URSA_MEMORY_LIMIT] (default: half the RAM)\n"
+        "  --memory-limit BYTES    memory for buffered rows, bodies being read and answers; near it\n"
+        "                          the largest buffers are flushed, at it ingest answers 429 (503\n"
+        "                          while the store fails) [URSA_MEMORY_LIMIT]\n"
+        "                          (default: half the RAM, or of the container's cgroup limit)\n"
         "  --wal-limit BYTES       the same for the log's disk use [URSA_WAL_LIMIT] (default 4 GiB)\n"
         "  --wal-segment-bytes BYTES  start a new log file past this size [URSA_WAL_SEGMENT_BYTES]\n"
         "                          (default 64 MiB)\n"
         "  --wal-part-bytes BYTES  log a big request's rows in parts of this size while the rest\n"
         "                          of its body is parsed; 0: one record per request\n"
         "                          [URSA_WAL_PART_BYTES] (default 8 MiB)\n"
+        "  --max-connections N     open connections at once [URSA_MAX_CONNECTIONS] (default 1024)\n"
+        "  --max-connections-per-client N  ... from one client address; 0: no limit\n"
+        "                          [URSA_MAX_CONNECTIONS_PER_CLIENT] (default 256; raise it behind a "
+        "gateway)\n"
+        "  --idle-timeout SEC      close a connection that sends nothing for SEC seconds\n"
+        "                          [URSA_IDLE_TIMEOUT] (default 30)\n"
+        "  --min-body-rate BYTES   a body slower than this per second (on average, once a request\n"
+        "                          has taken longer than the idle timeout) is cut; 0: off\n"
+        "                          [URSA_MIN_BODY_RATE] (default 1K)\n"
+        "BYTES take units: 64M = 64MiB = 67108864 (K, M, G, T are powers of 1024).\n"
         "\n"
         "S3 (--store s3://BUCKET/PREFIX): credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,\n"
         "AWS_SESSION_TOKEN (or S3_KEY, S3_SECRET)\n"
@@ -92,13 +105,28 @@ static bool parse_times(const char *s, ursa_flush_policy_t *fp)
     return fp->nat > 0;
 }
 
-/* A byte count or a count; 0 is allowed (turns a limit off). */
+/* A count; 0 is allowed (turns a limit off). */
 static bool parse_u64(const char *s, uint64_t *out)
 {
     char *end;
     unsigned long long v = strtoull(s, &end, 10);
     if (end == s || *end || s[0] == '-') return false;
     *out = v;
+    return true;
+}
+
+/* A byte count with an optional unit (64M); 0 is allowed (turns a limit off). */
+static bool parse_bytes(const char *s, uint64_t *out)
+{
+    return ursa_parse_bytes(s, out);
+}
+
+/* A byte count with an optional unit, not 0. */
+static bool parse_size_bytes(const char *s, size_t *out)
+{
+    uint64_t v;
+    if (!ursa_parse_bytes(s, &v) || v == 0 || v > SIZE_MAX) return false;
+    *out = (size_t)v;
     return true;
 }
 
@@ -127,7 +155,7 @@ static int writer_options(pq_write_opts_t *o, const char *codec, const char *lev
     }
     if (level) o->level = atoi(level);
     if (rg_bytes) {
-        if (!parse_size(rg_bytes, &sz)) {
+        if (!parse_size_bytes(rg_bytes, &sz)) {
             fprintf(stderr, "ursa: bad row group size \"%s\"\n", rg_bytes);
             return -1;
         }
@@ -175,6 +203,31 @@ static int flush_all(ursa_catalog_t *cat)
     return failures;
 }
 
+/* Every connection is a file descriptor: the soft limit (often 1024) is
+ * raised to the hard one, and the connection limit kept below it with room
+ * for the log, the store and S3 connections. */
+static int open_files_for(ursa_server_opts_t *so)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl)) return 0;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t want = rl.rlim_max == RLIM_INFINITY ? 1048576 : rl.rlim_max;
+        struct rlimit up = {want, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0) rl.rlim_cur = want;
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && (rlim_t)so->max_connections + 128 > rl.rlim_cur) {
+        if (rl.rlim_cur <= 160) {
+            fprintf(stderr, "ursa: only %llu open files allowed (ulimit -n): too few to serve\n",
+                    (unsigned long long)rl.rlim_cur);
+            return -1;
+        }
+        ursa_warn("--max-connections %u lowered to %llu: the open-file limit is %llu", so->max_connections,
+                  (unsigned long long)(rl.rlim_cur - 128), (unsigned long long)rl.rlim_cur);
+        so->max_connections = (unsigned)(rl.rlim_cur - 128);
+    }
+    return 0;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     const char *listen = getenv("URSA_LISTEN"), *store_url = getenv("URSA_STORE"),
@@ -183,6 +236,10 @@ static int cmd_serve(int argc, char **argv)
     ursa_server_opts_t so = {0};
     ursa_s3_config_t s3 = {.path_style = -1};
     so.max_body = 256u << 20;
+    so.max_connections = 1024;
+    so.max_connections_per_client = 256;
+    so.idle_timeout_s = 30;
+    so.min_body_rate = 1024;
     unsigned shutdown_s = 30;
     const char *codec = getenv("URSA_COMPRESSION"), *level = getenv("URSA_COMPRESSION_LEVEL");
     const char *rg_bytes = getenv("URSA_ROW_GROUP_BYTES"), *page_version = getenv("URSA_PAGE_VERSION");
@@ -197,20 +254,24 @@ static int cmd_serve(int argc, char **argv)
             const char *env;
             uint64_t *u64;
             uint32_t *u32;
-        } nums[] = {{"URSA_FLUSH_MAX_ROWS", &fp.max_rows, NULL},
-                    {"URSA_FLUSH_MAX_BYTES", &fp.max_bytes, NULL},
-                    {"URSA_FLUSH_MAX_AGE", NULL, &fp.max_age_s},
-                    {"URSA_FLUSH_EVERY", NULL, &fp.every_s},
-                    {"URSA_MEMORY_LIMIT", &memory_limit, NULL},
-                    {"URSA_WAL_LIMIT", &wal_limit, NULL},
-                    {"URSA_WAL_PART_BYTES", &wal_part_bytes, NULL},
-                    {"URSA_WAL_SEGMENT_BYTES", &wal_segment_bytes, NULL}};
+            bool bytes; /* takes units (64M) */
+        } nums[] = {{"URSA_FLUSH_MAX_ROWS", &fp.max_rows, NULL, false},
+                    {"URSA_FLUSH_MAX_BYTES", &fp.max_bytes, NULL, true},
+                    {"URSA_FLUSH_MAX_AGE", NULL, &fp.max_age_s, false},
+                    {"URSA_FLUSH_EVERY", NULL, &fp.every_s, false},
+                    {"URSA_MEMORY_LIMIT", &memory_limit, NULL, true},
+                    {"URSA_WAL_LIMIT", &wal_limit, NULL, true},
+                    {"URSA_WAL_PART_BYTES", &wal_part_bytes, NULL, true},
+                    {"URSA_WAL_SEGMENT_BYTES", &wal_segment_bytes, NULL, true},
+                    {"URSA_MIN_BODY_RATE", &so.min_body_rate, NULL, true},
+                    {"URSA_MAX_CONNECTIONS", NULL, &so.max_connections, false},
+                    {"URSA_MAX_CONNECTIONS_PER_CLIENT", NULL, &so.max_connections_per_client, false},
+                    {"URSA_IDLE_TIMEOUT", NULL, &so.idle_timeout_s, false}};
         for (size_t i = 0; i < URSA_ARRAY_LEN(nums); i++) {
             const char *v = getenv(nums[i].env);
+            uint64_t x;
             if (!v) continue;
-            char *end;
-            unsigned long long x = strtoull(v, &end, 10);
-            if (*end || end == v) {
+            if (!(nums[i].bytes ? parse_bytes(v, &x) : parse_u64(v, &x)) || (nums[i].u32 && x > UINT32_MAX)) {
                 env = v;
                 goto bad_env;
             }
@@ -219,8 +280,8 @@ static int cmd_serve(int argc, char **argv)
         }
     }
     if ((env = getenv("URSA_THREADS"))) so.threads = (unsigned)atoi(env);
-    if ((env = getenv("URSA_MAX_BODY")) && !parse_size(env, &so.max_body)) goto bad_env;
-    if ((env = getenv("URSA_MAX_RECORD")) && !parse_size(env, &so.max_record)) goto bad_env;
+    if ((env = getenv("URSA_MAX_BODY")) && !parse_size_bytes(env, &so.max_body)) goto bad_env;
+    if ((env = getenv("URSA_MAX_RECORD")) && !parse_size_bytes(env, &so.max_record)) goto bad_env;
     if ((env = getenv("URSA_SHUTDOWN_TIMEOUT"))) shutdown_s = (unsigned)atoi(env);
 
     for (int i = 0; i < argc; i++) {
@@ -239,6 +300,7 @@ static int cmd_serve(int argc, char **argv)
             return 2;
         }
         size_t sz;
+        uint64_t u;
         if (strcmp(a, "--listen") == 0)
             listen = v;
         else if (strcmp(a, "--store") == 0)
@@ -247,9 +309,9 @@ static int cmd_serve(int argc, char **argv)
             node = v;
         else if (strcmp(a, "--threads") == 0)
             so.threads = (unsigned)atoi(v);
-        else if (strcmp(a, "--max-body") == 0 && parse_size(v, &sz))
+        else if (strcmp(a, "--max-body") == 0 && parse_size_bytes(v, &sz))
             so.max_body = sz;
-        else if (strcmp(a, "--max-record") == 0 && parse_size(v, &sz))
+        else if (strcmp(a, "--max-record") == 0 && parse_size_bytes(v, &sz))
             so.max_record = sz;
         else if (strcmp(a, "--shutdown-timeout") == 0)
             shutdown_s = (unsigned)atoi(v);
@@ -263,7 +325,7 @@ static int cmd_serve(int argc, char **argv)
             page_version = v;
         else if (strcmp(a, "--flush-max-rows") == 0 && parse_u64(v, &fp.max_rows))
             ;
-        else if (strcmp(a, "--flush-max-bytes") == 0 && parse_u64(v, &fp.max_bytes))
+        else if (strcmp(a, "--flush-max-bytes") == 0 && parse_bytes(v, &fp.max_bytes))
             ;
         else if (strcmp(a, "--flush-max-age") == 0 && parse_size(v, &sz))
             fp.max_age_s = (uint32_t)sz;
@@ -271,15 +333,23 @@ static int cmd_serve(int argc, char **argv)
             fp.every_s = (uint32_t)sz;
         else if (strcmp(a, "--flush-at") == 0 && parse_times(v, &fp))
             ;
-        else if (strcmp(a, "--memory-limit") == 0 && parse_u64(v, &memory_limit))
+        else if (strcmp(a, "--memory-limit") == 0 && parse_bytes(v, &memory_limit))
             ;
-        else if (strcmp(a, "--wal-limit") == 0 && parse_u64(v, &wal_limit))
+        else if (strcmp(a, "--wal-limit") == 0 && parse_bytes(v, &wal_limit))
             ;
-        else if (strcmp(a, "--wal-part-bytes") == 0 && parse_u64(v, &wal_part_bytes))
+        else if (strcmp(a, "--wal-part-bytes") == 0 && parse_bytes(v, &wal_part_bytes))
             ;
-        else if (strcmp(a, "--wal-segment-bytes") == 0 && parse_u64(v, &wal_segment_bytes) &&
+        else if (strcmp(a, "--wal-segment-bytes") == 0 && parse_bytes(v, &wal_segment_bytes) &&
                  wal_segment_bytes)
             ;
+        else if (strcmp(a, "--min-body-rate") == 0 && parse_bytes(v, &so.min_body_rate))
+            ;
+        else if (strcmp(a, "--max-connections") == 0 && parse_size(v, &sz) && sz <= UINT32_MAX)
+            so.max_connections = (unsigned)sz;
+        else if (strcmp(a, "--max-connections-per-client") == 0 && parse_u64(v, &u) && u <= UINT32_MAX)
+            so.max_connections_per_client = (unsigned)u;
+        else if (strcmp(a, "--idle-timeout") == 0 && parse_size(v, &sz) && sz <= UINT32_MAX)
+            so.idle_timeout_s = (unsigned)sz;
         else if (strcmp(a, "--wal-dir") == 0)
             wal_dir = v;
         else if (strcmp(a, "--durability") == 0)
@@ -361,11 +431,13 @@ static int cmd_serve(int argc, char **argv)
     ursa_catalog_replay_done(cat);
     cat->wal = wal;
     cat->flush_default = fp;
-    if (!memory_limit) {
-        long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
-        memory_limit = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize / 2 : (uint64_t)4 << 30;
-    }
+    const char *limit_from = "--memory-limit";
+    if (!memory_limit) memory_limit = ursa_default_memory_limit("", &limit_from);
+    ursa_info("memory budget %llu MiB (%s%s)", (unsigned long long)(memory_limit >> 20),
+              strcmp(limit_from, "--memory-limit") ? "half of the " : "", limit_from);
     so.memory_limit = memory_limit;
+    cat->memory_limit = memory_limit;
+    if (open_files_for(&so)) goto out;
     so.wal_limit = wal_limit;
     so.wal_part_bytes = wal_part_bytes;
     {

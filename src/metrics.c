@@ -35,6 +35,8 @@ int ursa_metrics_render(ursa_buf_t *b)
         C(s3_retries, "ursa_s3_retries_total", "S3 requests retried after a failure."),
         C(s3_failures, "ursa_s3_failures_total", "S3 operations that failed after their retries."),
         C(backpressure, "ursa_backpressure_total", "Ingest requests refused with 429/503 over a budget."),
+        C(slow_bodies_cut, "ursa_slow_bodies_cut_total",
+          "Requests whose connection was closed: the body arrived slower than --min-body-rate."),
 #undef C
     };
     int rc = URSA_OK;
@@ -52,7 +54,9 @@ int ursa_metrics_render(ursa_buf_t *b)
     if (rc == URSA_OK)
         rc = ursa_buf_printf(b,
                              "# HELP ursa_memory_bytes Bytes allocated through Ursa's allocator.\n"
-                             "# TYPE ursa_memory_bytes gauge\nursa_memory_bytes %zu\n",
-                             ursa_mem_used());
+                             "# TYPE ursa_memory_bytes gauge\nursa_memory_bytes %zu\n"
+                             "# HELP ursa_memory_peak_bytes The most bytes ever allocated at once.\n"
+                             "# TYPE ursa_memory_peak_bytes gauge\nursa_memory_peak_bytes %zu\n",
+                             ursa_mem_used(), ursa_mem_peak());
     return rc;
 }

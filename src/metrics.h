@@ -30,8 +30,9 @@ typedef struct ursa_metrics {
     atomic_ullong flush_bytes;
     atomic_ullong s3_requests;
     atomic_ullong s3_retries;
-    atomic_ullong s3_failures;  /* operations that failed after their retries */
-    atomic_ullong backpressure; /* ingest requests refused over a budget */
+    atomic_ullong s3_failures;     /* operations that failed after their retries */
+    atomic_ullong backpressure;    /* ingest requests refused over a budget */
+    atomic_ullong slow_bodies_cut; /* requests cut for a body slower than the floor rate */
 } ursa_metrics_t;
 
 extern ursa_metrics_t ursa_metrics;

@@ -1,0 +1,27 @@
+/*
+ * options.h -- values of command-line options and environment variables
+ * that need more than strtoull, and defaults read from the machine.
+ */
+#ifndef URSA_OPTIONS_H
+#define URSA_OPTIONS_H
+
+#include "common.h"
+
+/* A byte count: digits, optionally followed by a unit K, M, G or T (any
+ * case, optionally followed by "i" and/or "B": 64M = 64m = 64MiB = 64MB =
+ * 67108864; every unit is a power of 1024, as in Docker and the JVM).
+ * Returns false for anything else, or past UINT64_MAX. */
+bool ursa_parse_bytes(const char *s, uint64_t *out);
+
+/* The memory limit of the control group this process runs in (cgroup v2
+ * memory.max or v1 memory.limit_in_bytes, the smallest along the way up to
+ * the hierarchy's root), or 0 when there is none. root is prepended to
+ * every path read ("/proc/self/cgroup", "/proc/self/mountinfo" and the
+ * mount points): "" on a live system, a directory of fixtures in tests. */
+uint64_t ursa_cgroup_memory_limit(const char *root);
+
+/* The default memory budget: half of the RAM or of the cgroup's limit,
+ * whichever is smaller. *why says which ("RAM" or "cgroup"). */
+uint64_t ursa_default_memory_limit(const char *root, const char **why);
+
+#endif
