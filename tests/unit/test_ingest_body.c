@@ -292,6 +292,30 @@ TEST(array_errors_name_body_lines)
     }
 }
 
+/* An array element's error value stops at the value's end, as in NDJSON,
+ * however the body is cut. */
+TEST(array_error_values_stop_at_the_value_end)
+{
+    static const char body[] = "[{\"ts\":\"2024-01-01T00:00:00Z\",\"n\":12abc , \"x\":[1]},\n"
+                               " {\"n\":[1,\"],\"x] ,\"ts\":\"2024-01-01T00:00:00Z\"},\n"
+                               " {\"ts\":\"2024-01-01T00:00:00Z\",\"n\":tru},\n"
+                               " {\"ts\":\"2024-01-01T00:00:00Z\",\"n\":3}]";
+    for (size_t piece = 1; piece <= sizeof(body); piece++) {
+        fx_t f;
+        ursa_err_t err = {0};
+        setup(&f, URSA_FMT_JSON_ARRAY, URSA_CE_IDENTITY, 1 << 20);
+        CHECK_EQ_INT(feed(&f, body, sizeof(body) - 1, piece, &err), URSA_OK);
+        CHECK_EQ_INT(f.b.nrows, 1);
+        CHECK_EQ_INT(f.scan.nerrors, 3);
+        if (f.scan.nerrors == 3) {
+            CHECK(!strcmp(f.scan.errors[0].value, "12abc"));
+            CHECK(!strcmp(f.scan.errors[1].value, "[1,\"],\"x]"));
+            CHECK(!strcmp(f.scan.errors[2].value, "tru"));
+        }
+        teardown(&f);
+    }
+}
+
 int main(void)
 {
     RUN(array_errors_name_body_lines);
@@ -301,6 +325,7 @@ int main(void)
     RUN(broken_and_truncated_streams);
     RUN(zip_bomb_hits_the_cap);
     RUN(json_arrays);
+    RUN(array_error_values_stop_at_the_value_end);
     RUN(content_types_and_encodings);
     return TEST_EXIT();
 }
