@@ -359,8 +359,14 @@ out:
     else if (!d->parent)
         URSA_COUNT(flushes_ok, 1);
     __atomic_store_n(&c->store_failing, rc != URSA_OK, __ATOMIC_RELAXED);
+    if (rc && err) {
+        /* The message may be shown to a client: it names the dataset, and
+         * the store's part names keys, not local paths (store_fs.c). */
+        ursa_err_t inner = *err;
+        if (rc == URSA_ENOMEM && !inner.msg[0]) snprintf(inner.msg, sizeof(inner.msg), "out of memory");
+        ursa_err_set(err, rc, "dataset %s: %s", d->name, inner.msg[0] ? inner.msg : ursa_strstatus(rc));
+    }
     if (rc) {
-        if (rc == URSA_ENOMEM && err && !err->msg[0]) ursa_err_set(err, rc, "out of memory during flush");
         for (size_t k = 0; k < f.ndays && f.pending; k++) ursa_store_writer_abort(f.pending[k]);
         for (size_t k = 0; k < attempted; k++) {
             ursa_err_t e2;

@@ -6,6 +6,11 @@
  * the final name and the directory is fsynced, so a reader sees either no
  * object or the whole object, also after a crash. Listings skip dot files,
  * which hides temporaries.
+ *
+ * Error messages name keys (or key prefixes), never local paths: they reach
+ * clients (a failed flush answers with its message), and where the store
+ * lies on this machine is none of theirs. Each failure also logs the full
+ * path for the operator (fs_fail).
  */
 #include "store.h"
 
@@ -31,10 +36,19 @@ typedef struct fs_writer {
     int fd;
     char *tmp;
     char *final;
+    const char *key; /* the key, in final */
     ursa_buf_t buf;
 } fs_writer_t;
 
 static atomic_uint tmp_counter;
+
+/* Sets err to "<op> <key>: <errno's text>" and logs the path instead of the key. */
+static int fs_fail(ursa_err_t *err, const char *op, const char *key, const char *path)
+{
+    int e = errno;
+    ursa_warn("local store: %s %s: %s", op, path, strerror(e));
+    return ursa_err_set(err, URSA_EIO, "%s %s: %s", op, key, strerror(e));
+}
 
 static char *join(const fs_store_t *fs, const char *key)
 {
@@ -47,16 +61,17 @@ static char *join(const fs_store_t *fs, const char *key)
     return p;
 }
 
-/* Creates every missing directory of path up to its last '/'. */
-static int mkdir_parents(char *path, ursa_err_t *err)
+/* Creates every missing directory of path up to its last '/', from
+ * path + keyoff on (the key part of the path: the root exists) or, with
+ * keyoff 0, the whole path. Messages name the part from keyoff on. */
+static int mkdir_parents(char *path, size_t keyoff, ursa_err_t *err)
 {
-    for (char *p = path + 1; *p; p++) {
+    for (char *p = path + (keyoff ? keyoff : 1); *p; p++) {
         if (*p != '/') continue;
         *p = '\0';
-        int r = mkdir(path, 0755);
-        int e = errno;
+        int rc = mkdir(path, 0755) && errno != EEXIST ? fs_fail(err, "mkdir", path + keyoff, path) : URSA_OK;
         *p = '/';
-        if (r && e != EEXIST) return ursa_err_set(err, URSA_EIO, "mkdir %s: %s", path, strerror(e));
+        if (rc) return rc;
     }
     return URSA_OK;
 }
@@ -106,16 +121,17 @@ static int fs_writer_open(ursa_store_t *st, const char *key, ursa_store_writer_t
     if (!w) return URSA_ENOMEM;
     w->fd = -1;
     if (!(w->final = join(fs, key))) goto fail;
+    w->key = w->final + strlen(fs->root) + 1;
     const char *slash = strrchr(w->final, '/');
     size_t dirlen = (size_t)(slash - w->final);
     size_t n = strlen(w->final) + 64;
     if (!(w->tmp = ursa_malloc(n))) goto fail;
     snprintf(w->tmp, n, "%.*s/.%s.tmp-%ld-%u", (int)dirlen, w->final, slash + 1, (long)getpid(),
              atomic_fetch_add(&tmp_counter, 1));
-    if ((rc = mkdir_parents(w->final, err))) goto fail;
+    if ((rc = mkdir_parents(w->final, (size_t)(w->key - w->final), err))) goto fail;
     w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (w->fd < 0) {
-        rc = ursa_err_set(err, URSA_EIO, "create %s: %s", w->tmp, strerror(errno));
+        rc = fs_fail(err, "create", w->key, w->tmp);
         goto fail;
     }
     *out = &w->base;
@@ -127,8 +143,7 @@ fail:
 
 static int flush_buf(fs_writer_t *w, ursa_err_t *err)
 {
-    if (w->buf.len && write_all(w->fd, w->buf.data, w->buf.len))
-        return ursa_err_set(err, URSA_EIO, "write %s: %s", w->tmp, strerror(errno));
+    if (w->buf.len && write_all(w->fd, w->buf.data, w->buf.len)) return fs_fail(err, "write", w->key, w->tmp);
     w->buf.len = 0;
     return URSA_OK;
 }
@@ -139,8 +154,7 @@ static int fs_writer_write(ursa_store_writer_t *base, const void *p, size_t n, u
     int rc;
     if (w->buf.len + n > FS_WRITE_BUF && (rc = flush_buf(w, err))) return rc;
     if (n >= FS_WRITE_BUF) {
-        if (write_all(w->fd, p, n))
-            return ursa_err_set(err, URSA_EIO, "write %s: %s", w->tmp, strerror(errno));
+        if (write_all(w->fd, p, n)) return fs_fail(err, "write", w->key, w->tmp);
         return URSA_OK;
     }
     return ursa_buf_append(&w->buf, p, n);
@@ -160,23 +174,23 @@ static int fs_writer_commit(ursa_store_writer_t *base, ursa_err_t *err)
     int rc = flush_buf(w, err);
     if (rc) goto fail;
     if (fsync(w->fd)) {
-        rc = ursa_err_set(err, URSA_EIO, "fsync %s: %s", w->tmp, strerror(errno));
+        rc = fs_fail(err, "fsync", w->key, w->tmp);
         goto fail;
     }
     int r = close(w->fd);
     w->fd = -1;
     if (r) {
-        rc = ursa_err_set(err, URSA_EIO, "close %s: %s", w->tmp, strerror(errno));
+        rc = fs_fail(err, "close", w->key, w->tmp);
         goto fail;
     }
     if (rename(w->tmp, w->final)) {
-        rc = ursa_err_set(err, URSA_EIO, "rename %s: %s", w->final, strerror(errno));
+        rc = fs_fail(err, "rename", w->key, w->final);
         goto fail;
     }
     if (fsync_parent(w->final)) {
         /* The object is in place; only its durability across a power cut
          * is in doubt. Report it so the caller keeps its rows. */
-        rc = ursa_err_set(err, URSA_EIO, "fsync directory of %s: %s", w->final, strerror(errno));
+        rc = fs_fail(err, "fsync the directory of", w->key, w->final);
         writer_free(w);
         return rc;
     }
@@ -209,7 +223,7 @@ static int fs_get(ursa_store_t *st, const char *key, ursa_buf_t *out, ursa_err_t
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         rc = errno == ENOENT ? ursa_err_set(err, URSA_ENOTFOUND, "no such object: %s", key)
-                             : ursa_err_set(err, URSA_EIO, "open %s: %s", path, strerror(errno));
+                             : fs_fail(err, "open", key, path);
         goto out;
     }
     for (;;) {
@@ -217,7 +231,7 @@ static int fs_get(ursa_store_t *st, const char *key, ursa_buf_t *out, ursa_err_t
         ssize_t k = read(fd, out->data + out->len, out->cap - out->len);
         if (k < 0 && errno == EINTR) continue;
         if (k < 0) {
-            rc = ursa_err_set(err, URSA_EIO, "read %s: %s", path, strerror(errno));
+            rc = fs_fail(err, "read", key, path);
             break;
         }
         if (k == 0) break;
@@ -234,8 +248,7 @@ static int fs_del(ursa_store_t *st, const char *key, ursa_err_t *err)
     char *path = join((fs_store_t *)st, key);
     if (!path) return URSA_ENOMEM;
     int rc = URSA_OK;
-    if (unlink(path) && errno != ENOENT)
-        rc = ursa_err_set(err, URSA_EIO, "unlink %s: %s", path, strerror(errno));
+    if (unlink(path) && errno != ENOENT) rc = fs_fail(err, "unlink", key, path);
     ursa_free(path);
     return rc;
 }
@@ -257,7 +270,7 @@ static int fs_get_range(ursa_store_t *st, const char *key, uint64_t off, uint64_
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         rc = errno == ENOENT ? ursa_err_set(err, URSA_ENOTFOUND, "no such object: %s", key)
-                             : ursa_err_set(err, URSA_EIO, "open %s: %s", path, strerror(errno));
+                             : fs_fail(err, "open", key, path);
         goto out;
     }
     if ((rc = ursa_buf_reserve(out, (size_t)len))) goto close_out;
@@ -265,7 +278,7 @@ static int fs_get_range(ursa_store_t *st, const char *key, uint64_t off, uint64_
         ssize_t k = pread(fd, out->data + out->len, (size_t)(len - out->len), (off_t)(off + out->len));
         if (k < 0 && errno == EINTR) continue;
         if (k < 0) {
-            rc = ursa_err_set(err, URSA_EIO, "read %s: %s", path, strerror(errno));
+            rc = fs_fail(err, "read", key, path);
             break;
         }
         if (k == 0) break;
@@ -286,7 +299,7 @@ static int fs_head(ursa_store_t *st, const char *key, uint64_t *size, ursa_err_t
     int rc = URSA_OK;
     if (stat(path, &sb))
         rc = errno == ENOENT ? ursa_err_set(err, URSA_ENOTFOUND, "no such object: %s", key)
-                             : ursa_err_set(err, URSA_EIO, "stat %s: %s", path, strerror(errno));
+                             : fs_fail(err, "stat", key, path);
     else if (!S_ISREG(sb.st_mode))
         rc = ursa_err_set(err, URSA_ENOTFOUND, "no such object: %s", key);
     else
@@ -306,16 +319,15 @@ static int fs_put_if_absent(ursa_store_t *st, const char *key, const void *data,
     fs_writer_t *w = (fs_writer_t *)base;
     if ((rc = fs_writer_write(base, data, n, err)) || (rc = flush_buf(w, err))) goto out;
     if (fsync(w->fd)) {
-        rc = ursa_err_set(err, URSA_EIO, "fsync %s: %s", w->tmp, strerror(errno));
+        rc = fs_fail(err, "fsync", key, w->tmp);
         goto out;
     }
     if (link(w->tmp, w->final)) {
         rc = errno == EEXIST ? ursa_err_set(err, URSA_EEXIST, "object exists: %s", key)
-                             : ursa_err_set(err, URSA_EIO, "link %s: %s", w->final, strerror(errno));
+                             : fs_fail(err, "link", key, w->final);
         goto out;
     }
-    if (fsync_parent(w->final))
-        rc = ursa_err_set(err, URSA_EIO, "fsync directory of %s: %s", w->final, strerror(errno));
+    if (fsync_parent(w->final)) rc = fs_fail(err, "fsync the directory of", key, w->final);
 out:
     fs_writer_abort(base); /* removes the temporary name */
     return rc;
@@ -335,14 +347,15 @@ static int cmp_entry(const void *a, const void *b)
     return strcmp(((const entry_t *)a)->name, ((const entry_t *)b)->name);
 }
 
-static int read_dir(const char *path, entry_t **out, size_t *n, ursa_err_t *err)
+/* Reads directory path, whose key prefix is dir_key (for messages). */
+static int read_dir(const char *path, const char *dir_key, entry_t **out, size_t *n, ursa_err_t *err)
 {
     *out = NULL;
     *n = 0;
     DIR *d = opendir(path);
     if (!d) {
         if (errno == ENOENT || errno == ENOTDIR) return URSA_OK;
-        return ursa_err_set(err, URSA_EIO, "opendir %s: %s", path, strerror(errno));
+        return fs_fail(err, "list", *dir_key ? dir_key : "the store's top level", path);
     }
     size_t cap = 0;
     int rc = URSA_OK;
@@ -395,7 +408,7 @@ static int list_dir(fs_store_t *fs, const char *dir_key, const char *part, char 
     sprintf(path, "%s/%s", fs->root, dir_key);
     entry_t *e;
     size_t n;
-    int rc = read_dir(path, &e, &n, err);
+    int rc = read_dir(path, dir_key, &e, &n, err);
     ursa_free(path);
     if (rc) return rc;
     size_t plen = strlen(part);
@@ -479,7 +492,7 @@ int ursa_store_fs_open(const char *root, ursa_store_t **out, ursa_err_t *err)
     memcpy(fs->root, root, n);
     fs->root[n] = '/';
     fs->root[n + 1] = '\0';
-    int rc = mkdir_parents(fs->root, err);
+    int rc = mkdir_parents(fs->root, 0, err);
     fs->root[n] = '\0';
     struct stat sb;
     if (rc == URSA_OK && (stat(fs->root, &sb) || !S_ISDIR(sb.st_mode)))

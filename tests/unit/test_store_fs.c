@@ -142,6 +142,27 @@ TEST(writer_is_atomic)
     remove_root();
 }
 
+/* Messages may reach clients: they name keys, never the store's path. */
+TEST(errors_name_keys_not_paths)
+{
+    ursa_store_t *st = open_store();
+    ursa_err_t err = {0};
+    ursa_buf_t b = {0};
+    CHECK(ursa_store_put(st, "ds/date=2024-01-01", "a file", 6, &err) == URSA_OK);
+    err.msg[0] = '\0';
+    CHECK(ursa_store_put(st, "ds/date=2024-01-01/n-1-2.parquet", "x", 1, &err) == URSA_EIO);
+    CHECK(strstr(err.msg, "create ds/date=2024-01-01/n-1-2.parquet: ") != NULL && !strstr(err.msg, root));
+    err.msg[0] = '\0';
+    CHECK(ursa_store_put(st, "ds/date=2024-01-01/deeper/x", "x", 1, &err) == URSA_EIO);
+    CHECK(strstr(err.msg, "mkdir ds/date=2024-01-01/deeper: ") != NULL && !strstr(err.msg, root));
+    err.msg[0] = '\0';
+    CHECK(ursa_store_get(st, "ds", &b, &err) == URSA_EIO); /* a directory */
+    CHECK(strstr(err.msg, "read ds: ") != NULL && !strstr(err.msg, root));
+    ursa_buf_free(&b);
+    ursa_store_destroy(&st);
+    remove_root();
+}
+
 TEST(bad_root)
 {
     ursa_store_t *st;
@@ -155,6 +176,7 @@ int main(void)
     RUN(key_validation);
     RUN(put_get_list_delete);
     RUN(writer_is_atomic);
+    RUN(errors_name_keys_not_paths);
     RUN(bad_root);
     return TEST_EXIT();
 }
