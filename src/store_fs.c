@@ -11,6 +11,12 @@
  * clients (a failed flush answers with its message), and where the store
  * lies on this machine is none of theirs. Each failure also logs the full
  * path for the operator (fs_fail).
+ *
+ * A process killed while writing leaves its temporary behind. At start the
+ * owner of the store's names (the catalog) calls remove_temps, which walks
+ * the tree and asks, for each temporary, whether the key it was written for
+ * is one no live process may still be writing (several nodes may share
+ * the directory); those are removed and logged.
  */
 #include "store.h"
 
@@ -18,10 +24,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define FS_WRITE_BUF (256u << 10)
@@ -454,6 +462,98 @@ static int fs_list(ursa_store_t *st, const char *prefix, char delim, ursa_store_
     return rc;
 }
 
+/* ---------------------------------------------------------------------------
+ * Temporaries left behind by writes that never finished
+ * ------------------------------------------------------------------------- */
+
+#define TEMP_WALK_DEPTH 16 /* the store's own layout is 4 levels deep */
+
+/* For a temporary's name ".<name>.tmp-<pid>-<n>": the length of <name>
+ * (which starts at name + 1), else 0. */
+static size_t temp_target(const char *name)
+{
+    size_t i = strlen(name), d;
+    for (d = 0; i > 0 && (unsigned)(name[i - 1] - '0') < 10u; d++) i--;
+    if (!d || i == 0 || name[--i] != '-') return 0;
+    for (d = 0; i > 0 && (unsigned)(name[i - 1] - '0') < 10u; d++) i--;
+    if (!d || i < 5 || memcmp(name + i - 5, ".tmp-", 5) != 0) return 0;
+    i -= 5;
+    return name[0] == '.' && i > 1 ? i - 1 : 0;
+}
+
+typedef struct temp_walk {
+    const fs_store_t *fs;
+    ursa_store_temp_cb mine;
+    void *ctx;
+    size_t removed, left;
+    time_t now;
+} temp_walk_t;
+
+/* Walks the directory of key prefix dir ("" or "a/b/") and those below it
+ * (not hidden ones, not through symbolic links). */
+static int walk_temps(temp_walk_t *tw, const char *dir, int depth, ursa_err_t *err)
+{
+    size_t rn = strlen(tw->fs->root), dn = strlen(dir);
+    char *path = ursa_malloc(rn + dn + 2);
+    if (!path) return URSA_ENOMEM;
+    sprintf(path, "%s/%s", tw->fs->root, dir);
+    int rc = URSA_OK;
+    DIR *d = opendir(path);
+    if (!d) {
+        if (errno != ENOENT && errno != ENOTDIR)
+            rc = fs_fail(err, "list", *dir ? dir : "the top level", path);
+        ursa_free(path);
+        return rc;
+    }
+    struct dirent *de;
+    while (rc == URSA_OK && (de = readdir(d))) {
+        const char *name = de->d_name;
+        if (!strcmp(name, ".") || !strcmp(name, "..")) continue;
+        struct stat sb;
+        if (fstatat(dirfd(d), name, &sb, AT_SYMLINK_NOFOLLOW)) continue; /* gone meanwhile */
+        size_t nn = strlen(name), tn = temp_target(name);
+        char *key = ursa_malloc(dn + nn + 2);
+        if (!key) {
+            rc = URSA_ENOMEM;
+            break;
+        }
+        memcpy(key, dir, dn);
+        if (S_ISDIR(sb.st_mode) && name[0] != '.') {
+            memcpy(key + dn, name, nn);
+            memcpy(key + dn + nn, "/", 2);
+            if (depth < TEMP_WALK_DEPTH) rc = walk_temps(tw, key, depth + 1, err);
+        } else if (S_ISREG(sb.st_mode) && tn) {
+            memcpy(key + dn, name + 1, tn);
+            key[dn + tn] = '\0';
+            int64_t age = (int64_t)(tw->now - sb.st_mtime);
+            if (!tw->mine(tw->ctx, key, age < 0 ? 0 : age)) {
+                tw->left++;
+            } else if (unlinkat(dirfd(d), name, 0) == 0 || errno == ENOENT) {
+                tw->removed++;
+                ursa_info("local store: removed %s%s, left by a write of %s that never finished (%lld s old)",
+                          path, name, key, (long long)age);
+            } else {
+                tw->left++;
+                ursa_warn("local store: cannot remove %s%s: %s", path, name, strerror(errno));
+            }
+        }
+        ursa_free(key);
+    }
+    closedir(d);
+    ursa_free(path);
+    return rc;
+}
+
+static int fs_remove_temps(ursa_store_t *st, ursa_store_temp_cb mine, void *ctx, size_t *removed,
+                           size_t *left, ursa_err_t *err)
+{
+    temp_walk_t tw = {(const fs_store_t *)st, mine, ctx, 0, 0, time(NULL)};
+    int rc = walk_temps(&tw, "", 0, err);
+    *removed = tw.removed;
+    *left = tw.left;
+    return rc;
+}
+
 static void fs_destroy(ursa_store_t *st)
 {
     fs_store_t *fs = (fs_store_t *)st;
@@ -474,6 +574,7 @@ static const struct ursa_store_ops fs_ops = {
     .writer_write = fs_writer_write,
     .writer_commit = fs_writer_commit,
     .writer_abort = fs_writer_abort,
+    .remove_temps = fs_remove_temps,
     .destroy = fs_destroy,
 };
 
