@@ -509,6 +509,9 @@ static int walk_temps(temp_walk_t *tw, const char *dir, int depth, ursa_err_t *e
     while (rc == URSA_OK && (de = readdir(d))) {
         const char *name = de->d_name;
         if (!strcmp(name, ".") || !strcmp(name, "..")) continue;
+        /* Only directories and dot files need a look (most entries are
+         * Parquet files: no stat for them). */
+        if (name[0] != '.' && de->d_type != DT_DIR && de->d_type != DT_UNKNOWN) continue;
         struct stat sb;
         if (fstatat(dirfd(d), name, &sb, AT_SYMLINK_NOFOLLOW)) continue; /* gone meanwhile */
         size_t nn = strlen(name), tn = temp_target(name);
