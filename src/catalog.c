@@ -748,8 +748,8 @@ int ursa_catalog_remove_temps(ursa_catalog_t *c, ursa_err_t *err)
             "removed %zu temporary files of writes that never finished (a process killed while writing)",
             removed);
     if (left)
-        ursa_info("left %zu temporary files of other nodes' writes (in progress, or removed when that node "
-                  "starts again)",
+        ursa_info("left %zu temporary files that other nodes may still be writing (each node removes its "
+                  "own when it starts)",
                   left);
     return rc;
 }
