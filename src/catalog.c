@@ -701,6 +701,72 @@ int ursa_catalog_raise_mark(ursa_catalog_t *c, uint64_t next, ursa_err_t *err)
     return rc;
 }
 
+/* ---------------------------------------------------------------------------
+ * Temporaries left by a killed process
+ *
+ * A local store writes each object into ".<name>.tmp-<pid>-<n>" beside it
+ * and renames it at commit, so a node killed mid-flush (or mid-schema
+ * write) leaves the temporary behind. Several nodes may share one store
+ * directory, and a starting node must not remove a temporary that another
+ * live node is still writing. Whose a temporary is follows from the key it
+ * was written for:
+ *
+ * - "<dataset>/date=<day>/<node>-<first>-<last>.parquet" (also under
+ *   _quarantine/) and "_ursa/nodes/<node>.lsn" name the node that writes
+ *   them. This node's are removed whatever their age: the node is starting,
+ *   so none of its writes is in progress (node names are unique per store).
+ * - "<dataset>/_ursa/schema.json" is written by any node (PUT, schema
+ *   evolution) in milliseconds: a temporary older than SCHEMA_TEMP_AGE_S
+ *   is from a process that died. (A writer slower than that would only see
+ *   its rename fail and report the error.)
+ * - Everything else, other nodes' files and marks above all, is left to
+ *   its owner, which removes it when it starts again.
+ * ------------------------------------------------------------------------- */
+
+#define SCHEMA_TEMP_AGE_S 3600
+
+/* Is base "<node>-<digits>-<digits>.parquet" for this node? */
+static bool own_data_name(const ursa_catalog_t *c, const char *base)
+{
+    size_t n = strlen(c->node);
+    if (strncmp(base, c->node, n) || base[n] != '-') return false;
+    const char *q = base + n + 1;
+    for (int part = 0; part < 2; part++) {
+        const char *d = q;
+        while ((unsigned)(*q - '0') < 10u) q++;
+        if (q == d || q - d > 20) return false;
+        if (part == 0 && *q++ != '-') return false;
+    }
+    return strcmp(q, ".parquet") == 0;
+}
+
+static bool own_temp(void *ctx, const char *key, int64_t age_s)
+{
+    const ursa_catalog_t *c = ctx;
+    char mark[160];
+    const char *base = strrchr(key, '/'), *day = base;
+    while (day && day > key && day[-1] != '/') day--; /* the directory holding base */
+    if (day && !strncmp(day, "date=", 5) && own_data_name(c, base + 1)) return true;
+    if (mark_key(c, mark, sizeof(mark)) == URSA_OK && strcmp(key, mark) == 0) return true;
+    const char *slash = strchr(key, '/');
+    return slash && strcmp(slash + 1, URSA_SCHEMA_KEY) == 0 && age_s >= SCHEMA_TEMP_AGE_S;
+}
+
+int ursa_catalog_remove_temps(ursa_catalog_t *c, ursa_err_t *err)
+{
+    size_t removed = 0, left = 0;
+    int rc = ursa_store_remove_temps(c->store, own_temp, c, &removed, &left, err);
+    if (removed)
+        ursa_info(
+            "removed %zu temporary files of writes that never finished (a process killed while writing)",
+            removed);
+    if (left)
+        ursa_info("left %zu temporary files that other nodes may still be writing (each node removes its "
+                  "own when it starts)",
+                  left);
+    return rc;
+}
+
 void ursa_catalog_release_wal(ursa_catalog_t *c)
 {
     if (!c->wal) return;

@@ -195,6 +195,12 @@ int ursa_catalog_load_mark(ursa_catalog_t *c, ursa_err_t *err) URSA_MUST_CHECK;
  * named with LSNs below next are published. */
 int ursa_catalog_raise_mark(ursa_catalog_t *c, uint64_t next, ursa_err_t *err) URSA_MUST_CHECK;
 
+/* Removes the temporary files this node's killed writes left in a local
+ * store, and old ones of dataset schemas; other nodes' stay (see
+ * catalog.c). Call at start, before anything is written. Each removal is
+ * logged. */
+int ursa_catalog_remove_temps(ursa_catalog_t *c, ursa_err_t *err) URSA_MUST_CHECK;
+
 /* Deletes the WAL segments whose rows are all published. */
 void ursa_catalog_release_wal(ursa_catalog_t *c);
 

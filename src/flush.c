@@ -13,11 +13,20 @@
  * go back to the front of the buffer, so the rows are neither lost nor
  * written twice by the next flush.
  *
- * File names: <node>-<flush time in µs>.parquet under
- * <dataset>/date=YYYY-MM-DD/. The time is strictly increasing per process,
- * so two flushes never share a name. (Names derived from WAL positions,
- * which make a redone flush overwrite rather than duplicate, come with the
- * write-ahead log.)
+ * File names: <node>-<first LSN>-<last LSN>.parquet under
+ * <dataset>/date=YYYY-MM-DD/, the LSNs of the first and the last batch
+ * taken (a request logged in parts counts by its last record); every day
+ * of one flush has the same name in its own directory. Buffers are in LSN
+ * order, so a dataset's flushes cover disjoint ranges. Before any file is
+ * committed the node's LSN mark is raised past the last LSN, so no number,
+ * hence no name, is ever used twice (wal.md). A crash between two commits
+ * leaves some days published: replay leaves out the rows of the days whose
+ * file covers their record, so the next flush writes the missing days only.
+ * Without a log (the flush's unit tests) names are <node>-<flush time in
+ * µs>.parquet, strictly increasing per process.
+ *
+ * A kill -9 mid-flush leaves the local store's temporary files; the node
+ * removes its own at its next start (ursa_catalog_remove_temps).
  */
 #include "catalog.h"
 #include "coerce.h"
@@ -359,8 +368,14 @@ out:
     else if (!d->parent)
         URSA_COUNT(flushes_ok, 1);
     __atomic_store_n(&c->store_failing, rc != URSA_OK, __ATOMIC_RELAXED);
+    if (rc && err) {
+        /* The message may be shown to a client: it names the dataset, and
+         * the store's part names keys, not local paths (store_fs.c). */
+        ursa_err_t inner = *err;
+        if (rc == URSA_ENOMEM && !inner.msg[0]) snprintf(inner.msg, sizeof(inner.msg), "out of memory");
+        ursa_err_set(err, rc, "dataset %s: %s", d->name, inner.msg[0] ? inner.msg : ursa_strstatus(rc));
+    }
     if (rc) {
-        if (rc == URSA_ENOMEM && err && !err->msg[0]) ursa_err_set(err, rc, "out of memory during flush");
         for (size_t k = 0; k < f.ndays && f.pending; k++) ursa_store_writer_abort(f.pending[k]);
         for (size_t k = 0; k < attempted; k++) {
             ursa_err_t e2;

@@ -13,6 +13,13 @@
  * error like a bad NDJSON line. Structure outside the elements (a missing
  * '[', text after ']', a body that ends inside the array) is reported as
  * one more row error, so the rows before it are still accepted.
+ *
+ * A UTF-8 byte order mark (EF BB BF) at the very start of the decompressed
+ * body is not data: it is skipped for NDJSON and JSON arrays here, also when
+ * its bytes arrive in different pieces (up to two are held back until the
+ * next byte tells), as the CSV parser skips it for CSV. Bytes that begin
+ * like one but are not one are handed on as they came; a second mark is
+ * data.
  */
 #include "ingest_body.h"
 
@@ -337,12 +344,11 @@ static int array_feed(ursa_body_t *b, const uint8_t *p, size_t n)
  * Decompression and dispatch
  * ------------------------------------------------------------------------- */
 
-static int deliver(ursa_body_t *b, const uint8_t *p, size_t n, ursa_err_t *err)
+static const uint8_t BOM[3] = {0xEF, 0xBB, 0xBF};
+
+/* Hands decompressed bytes to the format's parser. */
+static int to_format(ursa_body_t *b, const uint8_t *p, size_t n, ursa_err_t *err)
 {
-    b->out += n;
-    if (b->out > b->max_out)
-        return ursa_err_set(err, URSA_ELIMIT, "the decompressed body is larger than %llu bytes",
-                            (unsigned long long)b->max_out);
     if (b->fmt == URSA_FMT_CSV) {
         int rc = ursa_csv_feed(&b->csv, (const char *)p, n);
         if (rc == URSA_ENOMEM) return ursa_err_set(err, rc, "out of memory while parsing");
@@ -350,6 +356,28 @@ static int deliver(ursa_body_t *b, const uint8_t *p, size_t n, ursa_err_t *err)
     }
     int rc = b->fmt == URSA_FMT_NDJSON ? ursa_ndjson_feed(b->scan, (const char *)p, n) : array_feed(b, p, n);
     return rc ? ursa_err_set(err, rc, "out of memory while parsing") : URSA_OK;
+}
+
+/* The bytes of a mark that turned out not to be one go first. */
+static int start(ursa_body_t *b, ursa_err_t *err)
+{
+    b->started = true;
+    return b->bom > 0 && b->bom < 3 ? to_format(b, BOM, b->bom, err) : URSA_OK;
+}
+
+static int deliver(ursa_body_t *b, const uint8_t *p, size_t n, ursa_err_t *err)
+{
+    int rc;
+    b->out += n;
+    if (b->out > b->max_out)
+        return ursa_err_set(err, URSA_ELIMIT, "the decompressed body is larger than %llu bytes",
+                            (unsigned long long)b->max_out);
+    if (!b->started && b->fmt != URSA_FMT_CSV) {
+        while (n && b->bom < 3 && *p == BOM[b->bom]) b->bom++, p++, n--;
+        if (b->bom < 3 && n == 0) return URSA_OK; /* it may still be one */
+        if ((rc = start(b, err))) return rc;
+    }
+    return n ? to_format(b, p, n, err) : URSA_OK;
 }
 
 int ursa_body_feed(ursa_body_t *b, const void *data, size_t n, ursa_err_t *err)
@@ -395,8 +423,10 @@ int ursa_body_finish(ursa_body_t *b, ursa_err_t *err)
         return ursa_err_set(err, URSA_EFORMAT, "the gzip body ends before its end");
     if (b->ce == URSA_CE_ZSTD && !b->z_done && b->out > 0)
         return ursa_err_set(err, URSA_EFORMAT, "the zstd body ends before its end");
+    int rc;
+    if (!b->started && b->fmt != URSA_FMT_CSV && (rc = start(b, err))) return rc;
     if (b->fmt == URSA_FMT_CSV) {
-        int rc = ursa_csv_finish(&b->csv);
+        rc = ursa_csv_finish(&b->csv);
         if (rc == URSA_ENOMEM) return ursa_err_set(err, rc, "out of memory while parsing");
         return rc ? ursa_err_set(err, URSA_EFORMAT, "%s", b->csv.err.msg) : URSA_OK;
     }

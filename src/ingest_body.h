@@ -26,6 +26,10 @@ typedef struct ursa_body {
     ursa_ndjson_t *scan; /* records go here (not owned) */
     uint64_t max_out;    /* decompressed bytes allowed */
     uint64_t out;        /* decompressed bytes so far */
+    /* A UTF-8 byte order mark at the start (NDJSON and JSON arrays; the CSV
+     * parser skips its own): its bytes matched so far, until started. */
+    uint8_t bom;
+    bool started;
 
     z_stream z;
     bool z_ready, z_done;

@@ -395,6 +395,60 @@ static const char *skip_value(cur_t *ps, cur_t end)
     }
 }
 
+/* Where the value at s ends, for an error's value: where skip_value ends
+ * it when it is valid JSON. A malformed value is scanned tolerantly:
+ * strings are skipped to their closing quote, and a closing bracket closes
+ * the innermost open one of its kind (dropping unclosed ones inside it).
+ * The value ends after its closing quote when it starts as a string, after
+ * the bracket that closes its first one, or before a ',' outside its
+ * brackets or a closing bracket none of whose kind is open. An
+ * unterminated string or an unclosed bracket runs to end: nothing tells
+ * where it would have ended. Blanks before the end are left out. Never
+ * past end. */
+static cur_t value_end(cur_t s, cur_t end)
+{
+    cur_t t = s;
+    if (!skip_value(&t, end)) return t;
+    uint64_t objs[(URSA_MAX_DEPTH + 63) / 64] = {0}; /* bit set = that level is an object */
+    size_t depth = 0;
+    for (t = s; t < end; t++) {
+        unsigned c = *t;
+        if (c == '"') {
+            for (t++; t < end && *t != '"'; t++)
+                if (*t == '\\' && t + 1 < end) t++;
+            if (t == end) break; /* unterminated: no end before the record's */
+            if (depth == 0) {
+                t++;
+                break;
+            }
+        } else if (c == '{' || c == '[') {
+            if (depth < URSA_MAX_DEPTH) {
+                if (c == '{')
+                    objs[depth / 64] |= 1ULL << (depth % 64);
+                else
+                    objs[depth / 64] &= ~(1ULL << (depth % 64));
+            }
+            depth++;
+        } else if (c == '}' || c == ']') {
+            /* Levels deeper than the ones tracked match any bracket. */
+            size_t k = depth;
+            while (k > 0 && k - 1 < URSA_MAX_DEPTH &&
+                   ((objs[(k - 1) / 64] >> ((k - 1) % 64)) & 1) != (c == '}'))
+                k--;
+            if (k == 0) break; /* closes what holds the value */
+            depth = k - 1;
+            if (depth == 0) {
+                t++;
+                break;
+            }
+        } else if (c == ',' && depth == 0) {
+            break;
+        }
+    }
+    while (t > s && (t[-1] == ' ' || t[-1] == '\t' || t[-1] == '\r' || t[-1] == '\n')) t--;
+    return t;
+}
+
 /* ---------------------------------------------------------------------------
  * Field lookup: first the field after the previous one, then a hash table.
  * ------------------------------------------------------------------------- */
@@ -1383,11 +1437,10 @@ static const char *parse_object(ursa_ndjson_t *p, cur_t s, cur_t end, int *col)
             r = parse_fast(&sc->fields[f], &b->cols[f], &s, end);
             if (r == NOT_FAST) r = parse_field(p, &sc->fields[f], &b->cols[f], &s, end);
             if (r) {
-                /* The value as sent, for the error: the whole JSON value
-                 * when it is one, else what is left of the line. */
-                cur_t t = v0;
+                /* The value as sent, for the error: up to its end, not
+                 * into the fields after it (value_end). */
                 p->err_value = v0;
-                p->err_value_len = skip_value(&t, end) ? (size_t)(end - v0) : (size_t)(t - v0);
+                p->err_value_len = (size_t)(value_end(v0, end) - v0);
                 return r;
             }
             p->guess = f + 1;

@@ -405,6 +405,8 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "ursa: loading datasets from %s: %s\n", store_url, err.msg);
         goto out;
     }
+    if (ursa_catalog_remove_temps(cat, &err)) /* not fatal: they only take room */
+        ursa_error("removing temporary files left in the store: %s", err.msg);
     if (writer_options(&cat->pq, codec, level, rg_bytes, page_version)) goto out;
     if (durability && strcmp(durability, "fsync") && strcmp(durability, "none")) {
         fprintf(stderr, "ursa: --durability must be fsync or none\n");

@@ -122,6 +122,13 @@ int ursa_store_put_if_absent(ursa_store_t *st, const char *key, const void *data
     return st->ops->put_if_absent(st, key, data, n, err);
 }
 
+int ursa_store_remove_temps(ursa_store_t *st, ursa_store_temp_cb mine, void *ctx, size_t *removed,
+                            size_t *left, ursa_err_t *err)
+{
+    *removed = *left = 0;
+    return st->ops->remove_temps ? st->ops->remove_temps(st, mine, ctx, removed, left, err) : URSA_OK;
+}
+
 int ursa_store_writer_open(ursa_store_t *st, const char *key, ursa_store_writer_t **w, ursa_err_t *err)
 {
     *w = NULL;

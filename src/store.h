@@ -23,6 +23,11 @@ typedef struct ursa_store_writer ursa_store_writer_t;
  * returned by the list call. */
 typedef int (*ursa_store_list_cb)(void *ctx, const char *key, bool is_prefix);
 
+/* Asked once per temporary left by a write that never finished: key is
+ * the key that write was for, age_s the seconds since the temporary was
+ * last written. True: remove it. */
+typedef bool (*ursa_store_temp_cb)(void *ctx, const char *key, int64_t age_s);
+
 struct ursa_store_ops {
     int (*put)(ursa_store_t *st, const char *key, const void *data, size_t n, ursa_err_t *err);
     int (*get)(ursa_store_t *st, const char *key, ursa_buf_t *out, ursa_err_t *err);
@@ -38,6 +43,9 @@ struct ursa_store_ops {
     int (*writer_write)(ursa_store_writer_t *w, const void *p, size_t n, ursa_err_t *err);
     int (*writer_commit)(ursa_store_writer_t *w, ursa_err_t *err);
     void (*writer_abort)(ursa_store_writer_t *w);
+    /* NULL for stores that leave no temporaries (S3). */
+    int (*remove_temps)(ursa_store_t *st, ursa_store_temp_cb mine, void *ctx, size_t *removed, size_t *left,
+                        ursa_err_t *err);
     void (*destroy)(ursa_store_t *st);
 };
 
@@ -95,6 +103,14 @@ int ursa_store_head(ursa_store_t *st, const char *key, uint64_t *size, ursa_err_
  * conditional writes). */
 int ursa_store_put_if_absent(ursa_store_t *st, const char *key, const void *data, size_t n,
                              ursa_err_t *err) URSA_MUST_CHECK;
+
+/* Removes temporaries that writes killed midway left behind (a local
+ * store's ".<name>.tmp-<pid>-<n>" files; S3 has none): each one for which
+ * mine() says so, logging each removal. *removed counts those, *left the
+ * others. Several processes may share a store: mine() must claim only
+ * temporaries no live process may still be writing. */
+int ursa_store_remove_temps(ursa_store_t *st, ursa_store_temp_cb mine, void *ctx, size_t *removed,
+                            size_t *left, ursa_err_t *err) URSA_MUST_CHECK;
 
 /* Streaming writes. commit publishes and frees the writer; abort discards
  * and frees it. Exactly one of the two must be called. */

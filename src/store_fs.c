@@ -6,6 +6,17 @@
  * the final name and the directory is fsynced, so a reader sees either no
  * object or the whole object, also after a crash. Listings skip dot files,
  * which hides temporaries.
+ *
+ * Error messages name keys (or key prefixes), never local paths: they reach
+ * clients (a failed flush answers with its message), and where the store
+ * lies on this machine is none of theirs. Each failure also logs the full
+ * path for the operator (fs_fail).
+ *
+ * A process killed while writing leaves its temporary behind. At start the
+ * owner of the store's names (the catalog) calls remove_temps, which walks
+ * the tree and asks, for each temporary, whether the key it was written for
+ * is one no live process may still be writing (several nodes may share
+ * the directory); those are removed and logged.
  */
 #include "store.h"
 
@@ -17,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define FS_WRITE_BUF (256u << 10)
@@ -31,10 +43,19 @@ typedef struct fs_writer {
     int fd;
     char *tmp;
     char *final;
+    const char *key; /* the key, in final */
     ursa_buf_t buf;
 } fs_writer_t;
 
 static atomic_uint tmp_counter;
+
+/* Sets err to "<op> <key>: <errno's text>" and logs the path instead of the key. */
+static int fs_fail(ursa_err_t *err, const char *op, const char *key, const char *path)
+{
+    int e = errno;
+    ursa_warn("local store: %s %s: %s", op, path, strerror(e));
+    return ursa_err_set(err, URSA_EIO, "%s %s: %s", op, key, strerror(e));
+}
 
 static char *join(const fs_store_t *fs, const char *key)
 {
@@ -47,16 +68,17 @@ static char *join(const fs_store_t *fs, const char *key)
     return p;
 }
 
-/* Creates every missing directory of path up to its last '/'. */
-static int mkdir_parents(char *path, ursa_err_t *err)
+/* Creates every missing directory of path up to its last '/', from
+ * path + keyoff on (the key part of the path: the root exists) or, with
+ * keyoff 0, the whole path. Messages name the part from keyoff on. */
+static int mkdir_parents(char *path, size_t keyoff, ursa_err_t *err)
 {
-    for (char *p = path + 1; *p; p++) {
+    for (char *p = path + (keyoff ? keyoff : 1); *p; p++) {
         if (*p != '/') continue;
         *p = '\0';
-        int r = mkdir(path, 0755);
-        int e = errno;
+        int rc = mkdir(path, 0755) && errno != EEXIST ? fs_fail(err, "mkdir", path + keyoff, path) : URSA_OK;
         *p = '/';
-        if (r && e != EEXIST) return ursa_err_set(err, URSA_EIO, "mkdir %s: %s", path, strerror(e));
+        if (rc) return rc;
     }
     return URSA_OK;
 }
@@ -106,16 +128,17 @@ static int fs_writer_open(ursa_store_t *st, const char *key, ursa_store_writer_t
     if (!w) return URSA_ENOMEM;
     w->fd = -1;
     if (!(w->final = join(fs, key))) goto fail;
+    w->key = w->final + strlen(fs->root) + 1;
     const char *slash = strrchr(w->final, '/');
     size_t dirlen = (size_t)(slash - w->final);
     size_t n = strlen(w->final) + 64;
     if (!(w->tmp = ursa_malloc(n))) goto fail;
     snprintf(w->tmp, n, "%.*s/.%s.tmp-%ld-%u", (int)dirlen, w->final, slash + 1, (long)getpid(),
              atomic_fetch_add(&tmp_counter, 1));
-    if ((rc = mkdir_parents(w->final, err))) goto fail;
+    if ((rc = mkdir_parents(w->final, (size_t)(w->key - w->final), err))) goto fail;
     w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (w->fd < 0) {
-        rc = ursa_err_set(err, URSA_EIO, "create %s: %s", w->tmp, strerror(errno));
+        rc = fs_fail(err, "create", w->key, w->tmp);
         goto fail;
     }
     *out = &w->base;
@@ -127,8 +150,7 @@ fail:
 
 static int flush_buf(fs_writer_t *w, ursa_err_t *err)
 {
-    if (w->buf.len && write_all(w->fd, w->buf.data, w->buf.len))
-        return ursa_err_set(err, URSA_EIO, "write %s: %s", w->tmp, strerror(errno));
+    if (w->buf.len && write_all(w->fd, w->buf.data, w->buf.len)) return fs_fail(err, "write", w->key, w->tmp);
     w->buf.len = 0;
     return URSA_OK;
 }
@@ -139,8 +161,7 @@ static int fs_writer_write(ursa_store_writer_t *base, const void *p, size_t n, u
     int rc;
     if (w->buf.len + n > FS_WRITE_BUF && (rc = flush_buf(w, err))) return rc;
     if (n >= FS_WRITE_BUF) {
-        if (write_all(w->fd, p, n))
-            return ursa_err_set(err, URSA_EIO, "write %s: %s", w->tmp, strerror(errno));
+        if (write_all(w->fd, p, n)) return fs_fail(err, "write", w->key, w->tmp);
         return URSA_OK;
     }
     return ursa_buf_append(&w->buf, p, n);
@@ -160,23 +181,23 @@ static int fs_writer_commit(ursa_store_writer_t *base, ursa_err_t *err)
     int rc = flush_buf(w, err);
     if (rc) goto fail;
     if (fsync(w->fd)) {
-        rc = ursa_err_set(err, URSA_EIO, "fsync %s: %s", w->tmp, strerror(errno));
+        rc = fs_fail(err, "fsync", w->key, w->tmp);
         goto fail;
     }
     int r = close(w->fd);
     w->fd = -1;
     if (r) {
-        rc = ursa_err_set(err, URSA_EIO, "close %s: %s", w->tmp, strerror(errno));
+        rc = fs_fail(err, "close", w->key, w->tmp);
         goto fail;
     }
     if (rename(w->tmp, w->final)) {
-        rc = ursa_err_set(err, URSA_EIO, "rename %s: %s", w->final, strerror(errno));
+        rc = fs_fail(err, "rename", w->key, w->final);
         goto fail;
     }
     if (fsync_parent(w->final)) {
         /* The object is in place; only its durability across a power cut
          * is in doubt. Report it so the caller keeps its rows. */
-        rc = ursa_err_set(err, URSA_EIO, "fsync directory of %s: %s", w->final, strerror(errno));
+        rc = fs_fail(err, "fsync the directory of", w->key, w->final);
         writer_free(w);
         return rc;
     }
@@ -209,7 +230,7 @@ static int fs_get(ursa_store_t *st, const char *key, ursa_buf_t *out, ursa_err_t
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         rc = errno == ENOENT ? ursa_err_set(err, URSA_ENOTFOUND, "no such object: %s", key)
-                             : ursa_err_set(err, URSA_EIO, "open %s: %s", path, strerror(errno));
+                             : fs_fail(err, "open", key, path);
         goto out;
     }
     for (;;) {
@@ -217,7 +238,7 @@ static int fs_get(ursa_store_t *st, const char *key, ursa_buf_t *out, ursa_err_t
         ssize_t k = read(fd, out->data + out->len, out->cap - out->len);
         if (k < 0 && errno == EINTR) continue;
         if (k < 0) {
-            rc = ursa_err_set(err, URSA_EIO, "read %s: %s", path, strerror(errno));
+            rc = fs_fail(err, "read", key, path);
             break;
         }
         if (k == 0) break;
@@ -234,8 +255,7 @@ static int fs_del(ursa_store_t *st, const char *key, ursa_err_t *err)
     char *path = join((fs_store_t *)st, key);
     if (!path) return URSA_ENOMEM;
     int rc = URSA_OK;
-    if (unlink(path) && errno != ENOENT)
-        rc = ursa_err_set(err, URSA_EIO, "unlink %s: %s", path, strerror(errno));
+    if (unlink(path) && errno != ENOENT) rc = fs_fail(err, "unlink", key, path);
     ursa_free(path);
     return rc;
 }
@@ -257,7 +277,7 @@ static int fs_get_range(ursa_store_t *st, const char *key, uint64_t off, uint64_
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         rc = errno == ENOENT ? ursa_err_set(err, URSA_ENOTFOUND, "no such object: %s", key)
-                             : ursa_err_set(err, URSA_EIO, "open %s: %s", path, strerror(errno));
+                             : fs_fail(err, "open", key, path);
         goto out;
     }
     if ((rc = ursa_buf_reserve(out, (size_t)len))) goto close_out;
@@ -265,7 +285,7 @@ static int fs_get_range(ursa_store_t *st, const char *key, uint64_t off, uint64_
         ssize_t k = pread(fd, out->data + out->len, (size_t)(len - out->len), (off_t)(off + out->len));
         if (k < 0 && errno == EINTR) continue;
         if (k < 0) {
-            rc = ursa_err_set(err, URSA_EIO, "read %s: %s", path, strerror(errno));
+            rc = fs_fail(err, "read", key, path);
             break;
         }
         if (k == 0) break;
@@ -286,7 +306,7 @@ static int fs_head(ursa_store_t *st, const char *key, uint64_t *size, ursa_err_t
     int rc = URSA_OK;
     if (stat(path, &sb))
         rc = errno == ENOENT ? ursa_err_set(err, URSA_ENOTFOUND, "no such object: %s", key)
-                             : ursa_err_set(err, URSA_EIO, "stat %s: %s", path, strerror(errno));
+                             : fs_fail(err, "stat", key, path);
     else if (!S_ISREG(sb.st_mode))
         rc = ursa_err_set(err, URSA_ENOTFOUND, "no such object: %s", key);
     else
@@ -306,16 +326,15 @@ static int fs_put_if_absent(ursa_store_t *st, const char *key, const void *data,
     fs_writer_t *w = (fs_writer_t *)base;
     if ((rc = fs_writer_write(base, data, n, err)) || (rc = flush_buf(w, err))) goto out;
     if (fsync(w->fd)) {
-        rc = ursa_err_set(err, URSA_EIO, "fsync %s: %s", w->tmp, strerror(errno));
+        rc = fs_fail(err, "fsync", key, w->tmp);
         goto out;
     }
     if (link(w->tmp, w->final)) {
         rc = errno == EEXIST ? ursa_err_set(err, URSA_EEXIST, "object exists: %s", key)
-                             : ursa_err_set(err, URSA_EIO, "link %s: %s", w->final, strerror(errno));
+                             : fs_fail(err, "link", key, w->final);
         goto out;
     }
-    if (fsync_parent(w->final))
-        rc = ursa_err_set(err, URSA_EIO, "fsync directory of %s: %s", w->final, strerror(errno));
+    if (fsync_parent(w->final)) rc = fs_fail(err, "fsync the directory of", key, w->final);
 out:
     fs_writer_abort(base); /* removes the temporary name */
     return rc;
@@ -335,14 +354,15 @@ static int cmp_entry(const void *a, const void *b)
     return strcmp(((const entry_t *)a)->name, ((const entry_t *)b)->name);
 }
 
-static int read_dir(const char *path, entry_t **out, size_t *n, ursa_err_t *err)
+/* Reads directory path, whose key prefix is dir_key (for messages). */
+static int read_dir(const char *path, const char *dir_key, entry_t **out, size_t *n, ursa_err_t *err)
 {
     *out = NULL;
     *n = 0;
     DIR *d = opendir(path);
     if (!d) {
         if (errno == ENOENT || errno == ENOTDIR) return URSA_OK;
-        return ursa_err_set(err, URSA_EIO, "opendir %s: %s", path, strerror(errno));
+        return fs_fail(err, "list", *dir_key ? dir_key : "the store's top level", path);
     }
     size_t cap = 0;
     int rc = URSA_OK;
@@ -395,7 +415,7 @@ static int list_dir(fs_store_t *fs, const char *dir_key, const char *part, char 
     sprintf(path, "%s/%s", fs->root, dir_key);
     entry_t *e;
     size_t n;
-    int rc = read_dir(path, &e, &n, err);
+    int rc = read_dir(path, dir_key, &e, &n, err);
     ursa_free(path);
     if (rc) return rc;
     size_t plen = strlen(part);
@@ -441,6 +461,101 @@ static int fs_list(ursa_store_t *st, const char *prefix, char delim, ursa_store_
     return rc;
 }
 
+/* ---------------------------------------------------------------------------
+ * Temporaries left behind by writes that never finished
+ * ------------------------------------------------------------------------- */
+
+#define TEMP_WALK_DEPTH 16 /* the store's own layout is 4 levels deep */
+
+/* For a temporary's name ".<name>.tmp-<pid>-<n>": the length of <name>
+ * (which starts at name + 1), else 0. */
+static size_t temp_target(const char *name)
+{
+    size_t i = strlen(name), d;
+    for (d = 0; i > 0 && (unsigned)(name[i - 1] - '0') < 10u; d++) i--;
+    if (!d || i == 0 || name[--i] != '-') return 0;
+    for (d = 0; i > 0 && (unsigned)(name[i - 1] - '0') < 10u; d++) i--;
+    if (!d || i < 5 || memcmp(name + i - 5, ".tmp-", 5) != 0) return 0;
+    i -= 5;
+    return name[0] == '.' && i > 1 ? i - 1 : 0;
+}
+
+typedef struct temp_walk {
+    const fs_store_t *fs;
+    ursa_store_temp_cb mine;
+    void *ctx;
+    size_t removed, left;
+    time_t now;
+} temp_walk_t;
+
+/* Walks the directory of key prefix dir ("" or "a/b/") and those below it
+ * (not hidden ones, not through symbolic links). */
+static int walk_temps(temp_walk_t *tw, const char *dir, int depth, ursa_err_t *err)
+{
+    size_t rn = strlen(tw->fs->root), dn = strlen(dir);
+    char *path = ursa_malloc(rn + dn + 2);
+    if (!path) return URSA_ENOMEM;
+    sprintf(path, "%s/%s", tw->fs->root, dir);
+    int rc = URSA_OK;
+    DIR *d = opendir(path);
+    if (!d) {
+        if (errno != ENOENT && errno != ENOTDIR)
+            rc = fs_fail(err, "list", *dir ? dir : "the top level", path);
+        ursa_free(path);
+        return rc;
+    }
+    struct dirent *de;
+    while (rc == URSA_OK && (de = readdir(d))) {
+        const char *name = de->d_name;
+        if (!strcmp(name, ".") || !strcmp(name, "..")) continue;
+        /* Only directories and dot files need a look (most entries are
+         * Parquet files: no stat for them). */
+        if (name[0] != '.' && de->d_type != DT_DIR && de->d_type != DT_UNKNOWN) continue;
+        struct stat sb;
+        if (fstatat(dirfd(d), name, &sb, AT_SYMLINK_NOFOLLOW)) continue; /* gone meanwhile */
+        size_t nn = strlen(name), tn = temp_target(name);
+        char *key = ursa_malloc(dn + nn + 2);
+        if (!key) {
+            rc = URSA_ENOMEM;
+            break;
+        }
+        memcpy(key, dir, dn);
+        if (S_ISDIR(sb.st_mode) && name[0] != '.') {
+            memcpy(key + dn, name, nn);
+            memcpy(key + dn + nn, "/", 2);
+            if (depth < TEMP_WALK_DEPTH) rc = walk_temps(tw, key, depth + 1, err);
+        } else if (S_ISREG(sb.st_mode) && tn) {
+            memcpy(key + dn, name + 1, tn);
+            key[dn + tn] = '\0';
+            int64_t age = (int64_t)(tw->now - sb.st_mtime);
+            if (!tw->mine(tw->ctx, key, age < 0 ? 0 : age)) {
+                tw->left++;
+            } else if (unlinkat(dirfd(d), name, 0) == 0 || errno == ENOENT) {
+                tw->removed++;
+                ursa_info("local store: removed %s%s, left by a write of %s that never finished (%lld s old)",
+                          path, name, key, (long long)age);
+            } else {
+                tw->left++;
+                ursa_warn("local store: cannot remove %s%s: %s", path, name, strerror(errno));
+            }
+        }
+        ursa_free(key);
+    }
+    closedir(d);
+    ursa_free(path);
+    return rc;
+}
+
+static int fs_remove_temps(ursa_store_t *st, ursa_store_temp_cb mine, void *ctx, size_t *removed,
+                           size_t *left, ursa_err_t *err)
+{
+    temp_walk_t tw = {(const fs_store_t *)st, mine, ctx, 0, 0, time(NULL)};
+    int rc = walk_temps(&tw, "", 0, err);
+    *removed = tw.removed;
+    *left = tw.left;
+    return rc;
+}
+
 static void fs_destroy(ursa_store_t *st)
 {
     fs_store_t *fs = (fs_store_t *)st;
@@ -461,6 +576,7 @@ static const struct ursa_store_ops fs_ops = {
     .writer_write = fs_writer_write,
     .writer_commit = fs_writer_commit,
     .writer_abort = fs_writer_abort,
+    .remove_temps = fs_remove_temps,
     .destroy = fs_destroy,
 };
 
@@ -479,7 +595,7 @@ int ursa_store_fs_open(const char *root, ursa_store_t **out, ursa_err_t *err)
     memcpy(fs->root, root, n);
     fs->root[n] = '/';
     fs->root[n + 1] = '\0';
-    int rc = mkdir_parents(fs->root, err);
+    int rc = mkdir_parents(fs->root, 0, err);
     fs->root[n] = '\0';
     struct stat sb;
     if (rc == URSA_OK && (stat(fs->root, &sb) || !S_ISDIR(sb.st_mode)))

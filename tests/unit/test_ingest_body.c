@@ -292,6 +292,113 @@ TEST(array_errors_name_body_lines)
     }
 }
 
+/* An array element's error value stops at the value's end, as in NDJSON,
+ * however the body is cut. */
+TEST(array_error_values_stop_at_the_value_end)
+{
+    static const char body[] = "[{\"ts\":\"2024-01-01T00:00:00Z\",\"n\":12abc , \"x\":[1]},\n"
+                               " {\"n\":[1,\"],\"x] ,\"ts\":\"2024-01-01T00:00:00Z\"},\n"
+                               " {\"ts\":\"2024-01-01T00:00:00Z\",\"n\":tru},\n"
+                               " {\"ts\":\"2024-01-01T00:00:00Z\",\"n\":3}]";
+    for (size_t piece = 1; piece <= sizeof(body); piece++) {
+        fx_t f;
+        ursa_err_t err = {0};
+        setup(&f, URSA_FMT_JSON_ARRAY, URSA_CE_IDENTITY, 1 << 20);
+        CHECK_EQ_INT(feed(&f, body, sizeof(body) - 1, piece, &err), URSA_OK);
+        CHECK_EQ_INT(f.b.nrows, 1);
+        CHECK_EQ_INT(f.scan.nerrors, 3);
+        if (f.scan.nerrors == 3) {
+            CHECK(!strcmp(f.scan.errors[0].value, "12abc"));
+            CHECK(!strcmp(f.scan.errors[1].value, "[1,\"],\"x]"));
+            CHECK(!strcmp(f.scan.errors[2].value, "tru"));
+        }
+        teardown(&f);
+    }
+}
+
+/* Feeds body cut at a and b (0 <= a <= b <= n: three pieces, some empty). */
+static int feed3(fx_t *f, const void *body, size_t n, size_t a, size_t b, ursa_err_t *err)
+{
+    const uint8_t *p = body;
+    int rc = ursa_body_feed(&f->in, p, a, err);
+    if (rc == URSA_OK) rc = ursa_body_feed(&f->in, p + a, b - a, err);
+    if (rc == URSA_OK) rc = ursa_body_feed(&f->in, p + b, n - b, err);
+    return rc ? rc : ursa_body_finish(&f->in, err);
+}
+
+#define BOM_S "\xEF\xBB\xBF"
+#define ROW1  "{\"ts\":\"2024-01-01T00:00:00Z\",\"n\":1}"
+#define ROW2  "{\"ts\":\"2024-01-01T00:00:00Z\",\"n\":2}"
+
+/* A byte order mark at the start of an NDJSON or JSON-array body is
+ * skipped, wherever the pieces cut it, also inside gzip and zstd; one that
+ * is not whole, or a second one, is data. */
+TEST(byte_order_mark_is_skipped_however_cut)
+{
+    static const struct {
+        ursa_format_t fmt;
+        const char *body;
+        uint64_t rows, rejected;
+    } cases[] = {
+        {URSA_FMT_NDJSON, BOM_S ROW1 "\n" ROW2 "\n", 2, 0},
+        {URSA_FMT_NDJSON, BOM_S ROW1, 1, 0},
+        {URSA_FMT_NDJSON, BOM_S, 0, 0},
+        {URSA_FMT_NDJSON, BOM_S "\n", 0, 0},
+        {URSA_FMT_NDJSON, "\xEF\xBB" ROW1 "\n" ROW2 "\n", 1, 1}, /* not a whole mark: data */
+        {URSA_FMT_NDJSON, "\xEF", 0, 1},
+        {URSA_FMT_NDJSON, BOM_S BOM_S ROW1 "\n" ROW2, 1, 1}, /* a second mark is data */
+        {URSA_FMT_NDJSON, ROW1 "\n" BOM_S ROW2 "\n", 1, 1},  /* so is one past the start */
+        {URSA_FMT_JSON_ARRAY, BOM_S "[" ROW1 "," ROW2 "]", 2, 0},
+        {URSA_FMT_JSON_ARRAY, BOM_S " [\n" ROW1 "]\n", 1, 0},
+        {URSA_FMT_JSON_ARRAY, BOM_S "[]", 0, 0},
+        {URSA_FMT_JSON_ARRAY, "\xEF\xBB\xBE[" ROW1 "]", 0, 1},
+        {URSA_FMT_JSON_ARRAY, "\xEF\xBB", 0, 1},
+    };
+    for (size_t i = 0; i < URSA_ARRAY_LEN(cases); i++) {
+        const char *body = cases[i].body;
+        size_t n = strlen(body);
+        for (size_t a = 0; a <= n; a++) {
+            for (size_t b = a; b <= n; b++) {
+                fx_t f;
+                ursa_err_t err = {0};
+                setup(&f, cases[i].fmt, URSA_CE_IDENTITY, 1 << 20);
+                CHECK_EQ_INT(feed3(&f, body, n, a, b, &err), URSA_OK);
+                if (f.b.nrows != cases[i].rows || f.scan.rejected != cases[i].rejected) {
+                    fprintf(stderr, "case %zu cut at %zu, %zu: %zu rows, %llu rejected\n", i, a, b, f.b.nrows,
+                            (unsigned long long)f.scan.rejected);
+                    test_cur_failed = 1;
+                }
+                if (cases[i].rows == 2 && f.b.nrows == 2) CHECK(ursa_column_i64(&f.b.cols[1], 0) == 1);
+                teardown(&f);
+            }
+        }
+        /* Compressed: the mark is in the decompressed bytes, which come out
+         * in pieces as the compressed ones are cut. */
+        uint8_t g[4096], zs[4096];
+        size_t gn = gz(body, n, g, sizeof(g));
+        size_t zn = ZSTD_compress(zs, sizeof(zs), body, n, 3);
+        CHECK(gn > 0 && !ZSTD_isError(zn));
+        for (int z = 0; z < 2; z++) {
+            const uint8_t *cb = z ? zs : g;
+            size_t cn = z ? zn : gn;
+            for (size_t a = 0; a <= cn; a++) {
+                fx_t f;
+                ursa_err_t err = {0};
+                setup(&f, cases[i].fmt, z ? URSA_CE_ZSTD : URSA_CE_GZIP, 1 << 20);
+                CHECK_EQ_INT(feed3(&f, cb, cn, a, a, &err), URSA_OK);
+                CHECK(f.b.nrows == cases[i].rows && f.scan.rejected == cases[i].rejected);
+                teardown(&f);
+            }
+            fx_t f;
+            ursa_err_t err = {0};
+            setup(&f, cases[i].fmt, z ? URSA_CE_ZSTD : URSA_CE_GZIP, 1 << 20);
+            CHECK_EQ_INT(feed(&f, cb, cn, 1, &err), URSA_OK); /* byte by byte */
+            CHECK(f.b.nrows == cases[i].rows && f.scan.rejected == cases[i].rejected);
+            teardown(&f);
+        }
+    }
+}
+
 int main(void)
 {
     RUN(array_errors_name_body_lines);
@@ -301,6 +408,8 @@ int main(void)
     RUN(broken_and_truncated_streams);
     RUN(zip_bomb_hits_the_cap);
     RUN(json_arrays);
+    RUN(byte_order_mark_is_skipped_however_cut);
+    RUN(array_error_values_stop_at_the_value_end);
     RUN(content_types_and_encodings);
     return TEST_EXIT();
 }

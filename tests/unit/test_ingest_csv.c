@@ -364,6 +364,41 @@ TEST(row_errors_and_precedence)
     teardown(&f);
 }
 
+/* An error's value is the failing cell's text (without its quotes, "" as
+ * one quote): never the cells after it. */
+TEST(error_values_are_the_cell)
+{
+    static const struct {
+        const char *line;
+        int column;
+        const char *value;
+    } cases[] = {
+        {TS0 ",12abc,1.5,true,x", ID, "12abc"}, {TS0 ",1,1.2.3,true,x", V, "1.2.3"},
+        {TS0 ",1,1.5,tru,x", OK, "tru"},        {"2024-13-01T00:00:00Z,1,,,x", TS, "2024-13-01T00:00:00Z"},
+        {TS0 ",\"1\"\"2\",,,x", ID, "1\"2"},    {TS0 ",1,,,\"a\xff,b\"", S, "a?,b"},
+    };
+    fixture_t f;
+    setup(&f, NULL);
+    ursa_buf_t body = {0};
+    static const char head[] = "ts,id,v,ok,s\n";
+    CHECK(ursa_buf_append(&body, head, sizeof(head) - 1) == URSA_OK);
+    for (size_t i = 0; i < URSA_ARRAY_LEN(cases); i++) {
+        CHECK(ursa_buf_append(&body, cases[i].line, strlen(cases[i].line)) == URSA_OK);
+        CHECK(ursa_buf_push(&body, '\n') == URSA_OK);
+    }
+    CHECK_EQ_INT(parse(&f, (const char *)body.data, body.len), URSA_OK);
+    CHECK_EQ_INT(f.state.nerrors, URSA_ARRAY_LEN(cases));
+    for (size_t i = 0; i < f.state.nerrors && i < URSA_ARRAY_LEN(cases); i++) {
+        const ursa_row_error_t *e = &f.state.errors[i];
+        if (e->column == cases[i].column && !strcmp(e->value, cases[i].value)) continue;
+        fprintf(stderr, "case %zu: column %d value \"%s\", want %d \"%s\"\n", i, e->column, e->value,
+                cases[i].column, cases[i].value);
+        test_cur_failed = 1;
+    }
+    ursa_buf_free(&body);
+    teardown(&f);
+}
+
 TEST(options_delimiter_and_null_marker)
 {
     fixture_t f;
@@ -777,6 +812,7 @@ int main(void)
     RUN(line_ends_empty_lines_and_line_numbers);
     RUN(header_rules);
     RUN(row_errors_and_precedence);
+    RUN(error_values_are_the_cell);
     RUN(options_delimiter_and_null_marker);
     RUN(any_split_gives_the_same_result);
     RUN(record_size_limit_boundary);

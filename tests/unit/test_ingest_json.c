@@ -405,6 +405,86 @@ TEST(raw_text_of_rejected_records)
     }
 }
 
+/* An error's value is the value as sent, up to its end: never the fields
+ * after it. Each value is sent first with more fields after it (and blanks
+ * before the comma), then as the record's last field. */
+TEST(error_values_stop_at_the_value_end)
+{
+    static const struct {
+        const char *column; /* the JSON of column x */
+        const char *value;  /* as sent */
+        const char *want;   /* the error's value */
+    } cases[] = {
+        /* strings */
+        {"{\"name\":\"x\",\"type\":\"string\"}", "\"ab\xff\"", "\"ab?\""},
+        {"{\"name\":\"x\",\"type\":\"string\"}", "\"a\tb\"", "\"a\tb\""},
+        {"{\"name\":\"x\",\"type\":\"string\"}", "\"a\\qb\"", "\"a\\qb\""},
+        {"{\"name\":\"x\",\"type\":\"string\"}", "\"\\ud800\"", "\"\\ud800\""},
+        {"{\"name\":\"x\",\"type\":\"string\",\"max_length\":2}", "\"a,b}\"", "\"a,b}\""},
+        {"{\"name\":\"x\",\"type\":\"string\"}", "12abc", "12abc"},
+        /* numbers */
+        {"{\"name\":\"x\",\"type\":\"int64\"}", "12abc", "12abc"},
+        {"{\"name\":\"x\",\"type\":\"int64\"}", "1.5e", "1.5e"},
+        {"{\"name\":\"x\",\"type\":\"int64\"}", "01", "01"},
+        {"{\"name\":\"x\",\"type\":\"int64\"}", "-", "-"},
+        {"{\"name\":\"x\",\"type\":\"int64\"}", "NaN", "NaN"},
+        {"{\"name\":\"x\",\"type\":\"float64\"}", "-Infinity", "-Infinity"},
+        {"{\"name\":\"x\",\"type\":\"float64\"}", "1.2.3", "1.2.3"},
+        {"{\"name\":\"x\",\"type\":\"int8\"}", "300", "300"},
+        {"{\"name\":\"x\",\"type\":\"decimal\",\"precision\":5,\"scale\":2}", "12.3x5", "12.3x5"},
+        /* bools */
+        {"{\"name\":\"x\",\"type\":\"bool\"}", "tru", "tru"},
+        {"{\"name\":\"x\",\"type\":\"bool\"}", "True", "True"},
+        {"{\"name\":\"x\",\"type\":\"bool\"}", "\"yes\"", "\"yes\""},
+        /* objects and arrays */
+        {"{\"name\":\"x\",\"type\":\"int32\"}", "{\"a\":1x}", "{\"a\":1x}"},
+        {"{\"name\":\"x\",\"type\":\"int32\"}", "[1, \"x\\q\", {\"b\":[2]}]", "[1, \"x\\q\", {\"b\":[2]}]"},
+        {"{\"name\":\"x\",\"type\":\"int32\"}", "[1, {\"a\": [2}]", "[1, {\"a\": [2}]"},
+        {"{\"name\":\"x\",\"type\":\"int32\"}", "{\"a\":{\"b\":\"}\"}}", "{\"a\":{\"b\":\"}\"}}"},
+        {"{\"name\":\"x\",\"type\":\"json\"}", "{\"a\":[1,]}", "{\"a\":[1,]}"},
+        /* timestamps */
+        {"{\"name\":\"x\",\"type\":\"timestamp\"}", "\"2024-01-01\t00:00:00Z\"", "\"2024-01-01\t00:00:00Z\""},
+        {"{\"name\":\"x\",\"type\":\"timestamp\"}", "\"2024-13-01T00:00:00Z\"", "\"2024-13-01T00:00:00Z\""},
+        {"{\"name\":\"x\",\"type\":\"timestamp\"}", "2024-01-01", "2024-01-01"},
+        /* harmonization rules */
+        {"{\"name\":\"x\",\"type\":\"int64\",\"coerce\":true}", "12abc", "12abc"},
+        {"{\"name\":\"x\",\"type\":\"string\",\"coerce\":true}", "1e", "1e"},
+        {"{\"name\":\"x\",\"type\":\"bool\",\"coerce\":true}", "yes", "yes"},
+        {"{\"name\":\"x\",\"type\":\"timestamp\",\"epoch\":\"s\"}", "17000x", "17000x"},
+        {"{\"name\":\"x\",\"type\":\"timestamp\",\"formats\":[\"%d/%m/%Y\"]}", "\"1/2/x\xc3\"", "\"1/2/x?\""},
+    };
+    for (size_t i = 0; i < URSA_ARRAY_LEN(cases); i++) {
+        char schema[512], body[512];
+        snprintf(
+            schema, sizeof(schema),
+            "{\"columns\":[%s,{\"name\":\"y\",\"type\":\"int64\"},{\"name\":\"z\",\"type\":\"string\"}]}",
+            cases[i].column);
+        int n = snprintf(body, sizeof(body),
+                         "{\"x\":%s  , \"y\":1,\"z\":\"tail\"}\n{\"y\":2, \"x\": %s}\n{\"x\": %s\t}\n",
+                         cases[i].value, cases[i].value, cases[i].value);
+        ursa_schema_t s;
+        ursa_batch_t b;
+        ursa_ndjson_t p;
+        ursa_err_t err;
+        if (ursa_schema_parse(schema, strlen(schema), &s, &err)) {
+            fprintf(stderr, "schema %s: %s\n", schema, err.msg);
+            abort();
+        }
+        CHECK(ursa_batch_init(&b, &s) == URSA_OK && ursa_ndjson_init(&p, &s, &b, 0) == URSA_OK);
+        CHECK(ursa_ndjson_feed(&p, body, (size_t)n) == URSA_OK && ursa_ndjson_finish(&p) == URSA_OK);
+        CHECK_EQ_INT(p.nerrors, 3);
+        for (size_t k = 0; k < p.nerrors; k++) {
+            if (p.errors[k].column == 0 && !strcmp(p.errors[k].value, cases[i].want)) continue;
+            fprintf(stderr, "case %zu, line %zu (%s): column %d, value \"%s\", want \"%s\"\n", i, k + 1,
+                    p.errors[k].reason, p.errors[k].column, p.errors[k].value, cases[i].want);
+            test_cur_failed = 1;
+        }
+        ursa_ndjson_free(&p);
+        ursa_batch_free(&b);
+        ursa_schema_free(&s);
+    }
+}
+
 int main(void)
 {
     RUN(values_and_nulls);
@@ -418,5 +498,6 @@ int main(void)
     RUN(truncated_input_at_every_length);
     RUN(errors_list_is_capped);
     RUN(out_of_memory_is_reported_not_crashed);
+    RUN(error_values_stop_at_the_value_end);
     return TEST_EXIT();
 }

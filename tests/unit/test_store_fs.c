@@ -142,6 +142,89 @@ TEST(writer_is_atomic)
     remove_root();
 }
 
+/* Messages may reach clients: they name keys, never the store's path. */
+TEST(errors_name_keys_not_paths)
+{
+    ursa_store_t *st = open_store();
+    ursa_err_t err = {0};
+    ursa_buf_t b = {0};
+    CHECK(ursa_store_put(st, "ds/date=2024-01-01", "a file", 6, &err) == URSA_OK);
+    err.msg[0] = '\0';
+    CHECK(ursa_store_put(st, "ds/date=2024-01-01/n-1-2.parquet", "x", 1, &err) == URSA_EIO);
+    CHECK(strstr(err.msg, "create ds/date=2024-01-01/n-1-2.parquet: ") != NULL && !strstr(err.msg, root));
+    err.msg[0] = '\0';
+    CHECK(ursa_store_put(st, "ds/date=2024-01-01/deeper/x", "x", 1, &err) == URSA_EIO);
+    CHECK(strstr(err.msg, "mkdir ds/date=2024-01-01/deeper: ") != NULL && !strstr(err.msg, root));
+    err.msg[0] = '\0';
+    CHECK(ursa_store_get(st, "ds", &b, &err) == URSA_EIO); /* a directory */
+    CHECK(strstr(err.msg, "read ds: ") != NULL && !strstr(err.msg, root));
+    ursa_buf_free(&b);
+    ursa_store_destroy(&st);
+    remove_root();
+}
+
+typedef struct temps_seen {
+    char keys[16][128];
+    int n;
+} temps_seen_t;
+
+/* Claims the temporaries of keys whose last segment starts with "mine". */
+static bool claim_mine(void *ctx, const char *key, int64_t age_s)
+{
+    temps_seen_t *t = ctx;
+    if (t->n < 16) snprintf(t->keys[t->n++], sizeof(t->keys[0]), "%s", key);
+    const char *base = strrchr(key, '/');
+    return age_s >= 0 && strncmp(base ? base + 1 : key, "mine", 4) == 0;
+}
+
+static bool exists(const char *rel)
+{
+    char path[700];
+    snprintf(path, sizeof(path), "%s/%s", root, rel);
+    return access(path, F_OK) == 0;
+}
+
+static void touch(const char *rel)
+{
+    char cmd[1400];
+    snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s/%s')\" && : > '%s/%s'", root, rel, root, rel);
+    if (system(cmd) != 0) abort();
+}
+
+/* Temporaries (".<name>.tmp-<pid>-<n>") are found at any depth and named
+ * by their final key; only the claimed ones are removed. */
+TEST(remove_temps_asks_whose_they_are)
+{
+    ursa_store_t *st = open_store();
+    ursa_err_t err = {0};
+    static const char *const temps[] = {".mine1.tmp-12-0", "a/b/.mine2.parquet.tmp-1-22", "a/.other.tmp-3-4",
+                                        "a/.mine.tmp-9-9.tmp-5-6"};
+    static const char *const keys[] = {"mine1", "a/b/mine2.parquet", "a/other", "a/mine.tmp-9-9"};
+    static const char *const not_temps[] = {"a/.mine3.tmp-1-", "a/.mine4.tmp--1",   "a/mine5.tmp-1-2",
+                                            "a/.tmp-1-2",      "a/.mine6.tmp-1-2x", ".hidden/.mine7.tmp-1-2",
+                                            "a/mine8"};
+    for (size_t i = 0; i < URSA_ARRAY_LEN(temps); i++) touch(temps[i]);
+    for (size_t i = 0; i < URSA_ARRAY_LEN(not_temps); i++) touch(not_temps[i]);
+    char cmd[1400];
+    snprintf(cmd, sizeof(cmd), "ln -s '%s/a' '%s/link'", root, root); /* not followed */
+    CHECK(system(cmd) == 0);
+    temps_seen_t seen = {0};
+    size_t removed = 9, left = 9;
+    CHECK(ursa_store_remove_temps(st, claim_mine, &seen, &removed, &left, &err) == URSA_OK);
+    CHECK_EQ_INT(removed, 3);
+    CHECK_EQ_INT(left, 1);
+    CHECK_EQ_INT(seen.n, 4);
+    for (size_t i = 0; i < URSA_ARRAY_LEN(keys); i++) {
+        bool found = false;
+        for (int k = 0; k < seen.n; k++) found |= !strcmp(seen.keys[k], keys[i]);
+        CHECK(found);
+    }
+    CHECK(!exists(temps[0]) && !exists(temps[1]) && exists(temps[2]) && !exists(temps[3]));
+    for (size_t i = 0; i < URSA_ARRAY_LEN(not_temps); i++) CHECK(exists(not_temps[i]));
+    ursa_store_destroy(&st);
+    remove_root();
+}
+
 TEST(bad_root)
 {
     ursa_store_t *st;
@@ -155,6 +238,8 @@ int main(void)
     RUN(key_validation);
     RUN(put_get_list_delete);
     RUN(writer_is_atomic);
+    RUN(errors_name_keys_not_paths);
+    RUN(remove_temps_asks_whose_they_are);
     RUN(bad_root);
     return TEST_EXIT();
 }
