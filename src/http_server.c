@@ -2,10 +2,13 @@
  * http_server.c -- routes, request bodies and responses.
  *
  * Request lifecycle (libmicrohttpd calls the access handler repeatedly):
- *   1st call   route the request, check method, dataset and headers; a
- *              request that can be refused before its body is answered here
- *              (libmicrohttpd then closes the connection instead of reading
- *              a body nobody wants);
+ *   1st call   route the request, check method, dataset, headers and the
+ *              budgets; a request refused here is answered at once when it
+ *              has no body on its way (none, "Expect: 100-continue", or more
+ *              than DRAIN_MAX declared: libmicrohttpd then closes the
+ *              connection), else once its body has been read and dropped (a
+ *              connection closed on unread bytes is reset, and the client
+ *              loses the answer);
  *   n calls    body pieces: fed to the NDJSON scanner (records) or
  *              collected up to a small limit (schemas);
  *   last call  (*upload_data_size == 0) act and queue the answer. Answers
@@ -41,7 +44,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SCHEMA_BODY_MAX          (1u << 20)
+#define SCHEMA_BODY_MAX (1u << 20)
+/* The body of a request refused in its first call is read and dropped,
+ * up to this many bytes, before the answer (see drain_first). */
+#define DRAIN_MAX                ((uint64_t)64 << 20)
 #define REQUEST_ID_MAX           128
 #define QUARANTINE_LIMIT_DEFAULT 100
 #define QUARANTINE_LIMIT_MAX     10000
@@ -78,9 +84,11 @@ enum route {
     R_QUARANTINE,
 };
 
-/* A refusal for backpressure: status, message, Retry-After. */
+/* A refusal in a request's first call: status, message, Retry-After (0:
+ * none), Allow (NULL: none). */
 typedef struct refusal {
     unsigned status, retry_after;
+    const char *allow;
     char msg[200];
 } refusal_t;
 
@@ -95,7 +103,8 @@ typedef struct req {
     size_t received;
     uint64_t declared_left; /* of its Content-Length, not received yet (counted in pending_body) */
     bool over_memory;       /* the memory budget filled while the body arrived: the rest is skipped */
-    refusal_t refused;      /* refused at admission (status set): the body is dropped, then this answered */
+    refusal_t
+        refused; /* refused in the first call (status set): answered now, or after the body is dropped */
     bool too_large;
     ursa_buf_t body; /* schema documents */
     char *idem_key;  /* Idempotency-Key claimed by this request, or NULL */
@@ -183,26 +192,35 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, cons
     return send_buf(c, status, &b);
 }
 
-/* An error answer with Retry-After, for backpressure. */
-static enum MHD_Result send_retry(struct MHD_Connection *c, unsigned status, const char *msg,
-                                  unsigned seconds)
+/* An error answer with its Retry-After and Allow headers, if any. */
+static enum MHD_Result send_refusal(struct MHD_Connection *c, const refusal_t *f)
 {
     ursa_buf_t b = {0};
     enum MHD_Result ret = MHD_NO;
     char ra[16];
-    snprintf(ra, sizeof(ra), "%u", seconds);
-    if (ursa_buf_printf(&b, "{\"error\":") == URSA_OK && ursa_buf_json_str(&b, msg, strlen(msg)) == URSA_OK &&
-        ursa_buf_push(&b, '}') == URSA_OK) {
+    snprintf(ra, sizeof(ra), "%u", f->retry_after);
+    if (ursa_buf_printf(&b, "{\"error\":") == URSA_OK &&
+        ursa_buf_json_str(&b, f->msg, strlen(f->msg)) == URSA_OK && ursa_buf_push(&b, '}') == URSA_OK) {
         struct MHD_Response *r = MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_COPY);
         if (r) {
             MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-            MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
-            ret = queue(c, status, r);
+            if (f->retry_after) MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+            if (f->allow) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, f->allow);
+            ret = queue(c, f->status, r);
             MHD_destroy_response(r);
         }
     }
     ursa_buf_free(&b);
     return ret;
+}
+
+/* An error answer with Retry-After, for backpressure. */
+static enum MHD_Result send_retry(struct MHD_Connection *c, unsigned status, const char *msg,
+                                  unsigned seconds)
+{
+    refusal_t f = {status, seconds, NULL, ""};
+    snprintf(f.msg, sizeof(f.msg), "%s", msg);
+    return send_refusal(c, &f);
 }
 
 /* Past a budget, ingest is refused: 429 (slow down), or 503 while the
@@ -581,7 +599,6 @@ static enum MHD_Result fail_records(ursa_server_t *srv, struct MHD_Connection *c
 
 static enum MHD_Result finish_records(ursa_server_t *srv, struct MHD_Connection *c, req_t *q)
 {
-    if (q->refused.status) return send_retry(c, q->refused.status, q->refused.msg, q->refused.retry_after);
     if (q->waiting) { /* resumed: the WAL has answered */
         q->waiting = false;
         if (q->durable_rc)
@@ -597,6 +614,7 @@ static enum MHD_Result finish_records(ursa_server_t *srv, struct MHD_Connection 
     }
     if (q->replay) {
         uint8_t d[URSA_IDEM_DIGEST];
+        if (!q->digest) return send_replay(c, q); /* logged before digests were kept */
         digest_of(q, d);
         if (memcmp(d, q->replay_digest, sizeof(d)) == 0) return send_replay(c, q);
         return send_error(c, MHD_HTTP_UNPROCESSABLE_CONTENT,
@@ -1079,63 +1097,81 @@ static const char *framing_error(struct MHD_Connection *c)
     return NULL;
 }
 
-/* First call: route and refuse early. Returns MHD_YES with *answered set
- * when an error answer was queued. */
+/* Notes a refusal of the request in its first call (answered by
+ * send_refusal, now or once the body is dropped). */
+static enum MHD_Result refuse(req_t *q, unsigned status, const char *msg)
+{
+    q->refused.status = status;
+    snprintf(q->refused.msg, sizeof(q->refused.msg), "%s", msg);
+    return MHD_YES;
+}
+
+/* Is the body of a refused request read (and dropped) before the answer?
+ * A connection closed with unread bytes in it is reset by the kernel, and
+ * the client then loses the answer: so a body that is on its way is read,
+ * up to DRAIN_MAX. Not when there is none, when the client waits for
+ * "100 Continue" (it sends no body after a refusal), or when it declares
+ * more than that. */
+static bool drain_first(struct MHD_Connection *c)
+{
+    const char *expect = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+    if (expect && strcasecmp(expect, "100-continue") == 0) return false;
+    if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING)) return true;
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    uint64_t n = cl ? strtoull(cl, NULL, 10) : 0;
+    return n > 0 && n <= DRAIN_MAX;
+}
+
+/* First call: route and refuse early. A refusal is noted in q->refused
+ * (see refuse); other answers are queued here with *answered set. */
 static enum MHD_Result start(ursa_server_t *srv, struct MHD_Connection *c, req_t *q, const char *url,
                              const char *method, bool *answered)
 {
     bool bad_name;
-    *answered = true;
+    *answered = true; /* until the end, or a refusal (refuse()) */
     const char *framing = framing_error(c);
-    if (framing) return send_error(c, MHD_HTTP_BAD_REQUEST, framing);
+    if (framing) return refuse(q, MHD_HTTP_BAD_REQUEST, framing);
     q->route = route_of(url, q->name, &bad_name);
-    if (q->route == R_NONE) return send_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
+    if (q->route == R_NONE) return refuse(q, MHD_HTTP_NOT_FOUND, "no such endpoint");
     if (!method_allowed(q->route, method)) {
-        struct MHD_Response *r = MHD_create_response_from_buffer(strlen("{\"error\":\"method not allowed\"}"),
-                                                                 (void *)"{\"error\":\"method not allowed\"}",
-                                                                 MHD_RESPMEM_PERSISTENT);
-        if (!r) return MHD_NO;
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allowed_methods(q->route));
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-        enum MHD_Result ret = queue(c, MHD_HTTP_METHOD_NOT_ALLOWED, r);
-        MHD_destroy_response(r);
-        return ret;
+        q->refused.allow = allowed_methods(q->route);
+        return refuse(q, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed");
     }
     if (bad_name)
-        return send_error(c, MHD_HTTP_BAD_REQUEST,
-                          "dataset names must match [a-z][a-z0-9_]* (at most 128 bytes)");
+        return refuse(q, MHD_HTTP_BAD_REQUEST,
+                      "dataset names must match [a-z][a-z0-9_]* (at most 128 bytes)");
     bool is_put = strcmp(method, "PUT") == 0;
     if (q->route >= R_DATASET && !is_put) {
         q->ds = ursa_catalog_get(srv->cat, q->name);
         if (!q->ds) {
             char msg[URSA_NAME_MAX + 32];
             snprintf(msg, sizeof(msg), "no such dataset: %s", q->name);
-            return send_error(c, MHD_HTTP_NOT_FOUND, msg);
+            return refuse(q, MHD_HTTP_NOT_FOUND, msg);
         }
     }
     if (q->route == R_RECORDS) {
         const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
         int fmt = ursa_body_format(ct);
         if (fmt < 0)
-            return send_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                              "Content-Type must be application/x-ndjson (NDJSON; also application/ndjson, "
-                              "application/jsonl), application/json (a JSON array of objects) or text/csv");
+            return refuse(q, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                          "Content-Type must be application/x-ndjson (NDJSON; also application/ndjson, "
+                          "application/jsonl), application/json (a JSON array of objects) or text/csv");
         const char *mode = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "mode");
         if (mode && strcmp(mode, "accept_valid") && strcmp(mode, "all_or_nothing"))
-            return send_error(c, MHD_HTTP_BAD_REQUEST,
-                              "mode must be accept_valid (the default) or all_or_nothing");
+            return refuse(q, MHD_HTTP_BAD_REQUEST,
+                          "mode must be accept_valid (the default) or all_or_nothing");
         q->all_or_nothing = mode && !strcmp(mode, "all_or_nothing");
         int enc = ursa_body_encoding(
             MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING));
         if (enc < 0)
-            return send_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                              "Content-Encoding must be gzip or zstd, or none (identity)");
+            return refuse(q, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                          "Content-Encoding must be gzip or zstd, or none (identity)");
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         uint64_t declared = cl ? strtoull(cl, NULL, 10) : 0;
         if (declared > srv->o.max_body) {
             char msg[128];
             snprintf(msg, sizeof(msg), "request body larger than %zu bytes", srv->o.max_body);
-            return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, msg);
+            return refuse(q, MHD_HTTP_CONTENT_TOO_LARGE, msg);
         }
         if (srv->o.memory_limit && declared >= srv->o.memory_limit) {
             char msg[200];
@@ -1143,27 +1179,16 @@ static enum MHD_Result start(ursa_server_t *srv, struct MHD_Connection *c, req_t
                      "request body of %llu bytes does not fit the memory budget (%llu bytes); send "
                      "smaller requests",
                      (unsigned long long)declared, (unsigned long long)srv->o.memory_limit);
-            return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, msg);
+            return refuse(q, MHD_HTTP_CONTENT_TOO_LARGE, msg);
         }
-        if (over_budget(srv, true, declared, &q->refused)) {
-            /* A client that waits for "100 Continue" sends no body: it is
-             * answered now. Others are sending theirs already, and a
-             * connection closed on unread bytes is reset, which loses the
-             * answer: their body is read and dropped, then answered. */
-            const char *expect = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
-            if (expect && strcasecmp(expect, "100-continue") == 0)
-                return send_retry(c, q->refused.status, q->refused.msg, q->refused.retry_after);
-            *answered = false;
-            return MHD_YES;
-        }
+        if (over_budget(srv, true, declared, &q->refused)) return MHD_YES;
         q->declared_left = declared;
         atomic_fetch_add(&srv->pending_body, declared);
         const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
         if (key) {
             if (!ursa_idem_key_valid(key))
-                return send_error(
-                    c, MHD_HTTP_BAD_REQUEST,
-                    "Idempotency-Key must be 1 to 200 printable ASCII characters without spaces");
+                return refuse(q, MHD_HTTP_BAD_REQUEST,
+                              "Idempotency-Key must be 1 to 200 printable ASCII characters without spaces");
             unsigned st = 0;
             bool has_digest = false;
             switch (ursa_idem_claim(srv->cat->idem, q->name, key, &st, &q->answer, q->replay_digest,
@@ -1173,29 +1198,29 @@ static enum MHD_Result start(ursa_server_t *srv, struct MHD_Connection *c, req_t
                  * nothing stored again -- once its body proves to be the
                  * same (a key logged without a digest replays at once). */
                 q->status = st;
-                if (!has_digest) return send_replay(c, q);
-                if (!(q->digest = XXH3_createState()) || XXH3_128bits_reset(q->digest) != XXH_OK)
-                    return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
                 q->replay = true;
+                if (has_digest &&
+                    (!(q->digest = XXH3_createState()) || XXH3_128bits_reset(q->digest) != XXH_OK))
+                    return refuse(q, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
                 *answered = false;
                 return MHD_YES;
             case URSA_IDEM_BUSY:
-                return send_error(c, MHD_HTTP_CONFLICT, "a request with this Idempotency-Key is in progress");
+                return refuse(q, MHD_HTTP_CONFLICT, "a request with this Idempotency-Key is in progress");
             case URSA_IDEM_NEW:
                 if (!(q->idem_key = ursa_strdup(key)) || !(q->digest = XXH3_createState()) ||
                     XXH3_128bits_reset(q->digest) != XXH_OK) {
                     ursa_idem_drop(srv->cat->idem, q->name, key);
                     ursa_free(q->idem_key);
                     q->idem_key = NULL;
-                    return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+                    return refuse(q, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
                 }
             }
         }
         q->batch = ursa_calloc(1, sizeof(*q->batch));
         if (!q->batch || ursa_batch_init(q->batch, &q->ds->schema))
-            return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+            return refuse(q, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
         if (ursa_ndjson_init(&q->scan, &q->ds->schema, q->batch, srv->o.max_record))
-            return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+            return refuse(q, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
         if (q->ds->schema.evolve) {
             q->cat = srv->cat;
             q->scan.evolve = evolve_field;
@@ -1206,16 +1231,16 @@ static enum MHD_Result start(ursa_server_t *srv, struct MHD_Connection *c, req_t
         q->scan.on_error_ctx = q;
         if (ursa_body_init(&q->in, (ursa_format_t)fmt, (ursa_content_encoding_t)enc, &q->scan,
                            srv->o.max_body))
-            return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+            return refuse(q, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
         if (fmt == URSA_FMT_CSV) {
             ursa_csv_options_t co = {0};
             char null_buf[URSA_CSV_NULL_MARKER_MAX];
             co.max_record = srv->o.max_record;
             if (!ursa_body_csv_params(ct, &co, null_buf, sizeof(null_buf)))
-                return send_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                                  "text/csv parameters: delimiter=<one character or tab>, null=<marker>");
+                return refuse(q, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                              "text/csv parameters: delimiter=<one character or tab>, null=<marker>");
             if (ursa_body_set_csv(&q->in, &q->ds->schema, q->batch, &co))
-                return send_error(c, MHD_HTTP_BAD_REQUEST, "bad CSV options");
+                return refuse(q, MHD_HTTP_BAD_REQUEST, "bad CSV options");
         }
     }
     *answered = false;
@@ -1288,6 +1313,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         }
         bool answered;
         enum MHD_Result ret = start(srv, c, q, url, method, &answered);
+        if (q->refused.status) {
+            answered = !drain_first(c);
+            if (answered) ret = send_refusal(c, &q->refused);
+        }
         q->started = !answered;
         return ret;
     }
@@ -1300,6 +1329,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         size_t n = *data_size;
         *data_size = 0;
         q->received += n;
+        if (q->refused.status) return q->received <= DRAIN_MAX ? MHD_YES : MHD_NO; /* dropped */
         if (too_slow(srv, q)) {
             /* No answer can be queued while a body is arriving (0.9.75):
              * the connection is closed, and nothing of the request stored. */
@@ -1311,7 +1341,6 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         }
         if (q->too_large) return MHD_YES;
         if (q->route == R_RECORDS) {
-            if (q->refused.status) return MHD_YES;
             uint64_t arrived = n < q->declared_left ? n : q->declared_left;
             q->declared_left -= arrived;
             atomic_fetch_sub(&srv->pending_body, arrived);
@@ -1349,6 +1378,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         }
         return MHD_YES;
     }
+    if (q->refused.status) return send_refusal(c, &q->refused);
     switch (q->route) {
     case R_RECORDS:
         return finish_records(srv, c, q);

@@ -204,6 +204,24 @@ test('request framing and libmicrohttpd\'s own answers: every answer is JSON, sm
   });
 });
 
+test('a request refused before its body gets its answer, not a reset connection', async t => {
+  await withServer(t, { args: ['--max-body', '1048576'] }, async srv => {
+    assert.equal((await srv.put('/v1/datasets/ev', SCHEMA)).status, 201);
+    const body = Buffer.alloc(3 << 20, 0x20);
+    for (let i = 0; i < 10; i++) {
+      const answers = await Promise.all([
+        srv.postRecords('nope', body),
+        srv.postRecords('ev', body, 'text/plain'),
+        srv.postRecords('ev', body),
+        srv.request('DELETE', '/v1/datasets/ev', { body }),
+      ]);
+      assert.deepEqual(answers.map(a => a.status), [404, 415, 413, 405], `round ${i}`);
+      for (const a of answers) assert.equal(typeof a.json.error, 'string');
+      assert.equal(answers[3].headers.get('allow'), 'GET, PUT');
+    }
+  });
+});
+
 test('Idempotency-Key with another body: 422 and nothing stored; the same body replays, also after a crash', async t => {
   const store = makeTempDir('ursa-hard-idem-');
   await withServer(t, { store, args: ['--flush-max-age', '3600'] }, async srv => {
