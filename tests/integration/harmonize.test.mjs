@@ -8,7 +8,11 @@
 //    add one column; a CSV header adds string columns; unusable names are rejected per row; a kill -9 and
 //    restart replays WAL records written before and after the change; one flush writes one file per day for
 //    rows from before and after the change; the file written before the change stays valid, and DuckDB's
-//    union_by_name sees nulls there.
+//    union_by_name sees nulls there. A refused request changes nothing (issue 11): a CSV header past 1,024
+//    columns, an all_or_nothing refusal and a refused wide record leave GET and the stored schema as they
+//    were (also after kill -9), a partly refused request adds only its stored rows' columns, a field another
+//    request stored meanwhile with another type (or past the limit) gets 409 and stores nothing, and a big
+//    request logged in parts adds its field in the dataset's order while another request adds one.
 // 3. Limits (body size, record size, string length, nesting depth, columns per schema), each with its error.
 //
 //   node --test tests/integration/harmonize.test.mjs      (URSA_BIN=build/ursa, URSA_TEST_TMP=os.tmpdir())
