@@ -146,7 +146,7 @@ int main(int argc, char **argv)
         int rc = ursa_batch_init(&b, &s);
         if (!rc) rc = ursa_ndjson_init(&scan, &s, &b, 0);
         if (!rc) rc = ursa_body_init(&body, fmt, URSA_CE_IDENTITY, &scan, UINT64_MAX);
-        if (!rc && fmt == URSA_FMT_CSV) rc = ursa_body_set_csv(&body, &s, &b, NULL);
+        if (!rc && fmt == URSA_FMT_CSV) rc = ursa_body_set_csv(&body, NULL);
         for (size_t off = 0; !rc && off < n; off += chunk)
             rc = ursa_body_feed(&body, data + off, n - off < chunk ? n - off : chunk, &err);
         if (!rc) rc = ursa_body_finish(&body, &err);

@@ -41,8 +41,7 @@ static void run(const char *body, size_t n, const size_t *cuts, size_t ncuts, co
     ursa_ndjson_t st;
     ursa_csv_t p;
     fz_raw_t raw = {.max_record = o->max_record, .cut_bytes = true};
-    if (ursa_batch_init(&b, &schema) || ursa_ndjson_init(&st, &schema, &b, 0) ||
-        ursa_csv_init(&p, &schema, &b, &st, o))
+    if (ursa_batch_init(&b, &schema) || ursa_ndjson_init(&st, &schema, &b, 0) || ursa_csv_init(&p, &st, o))
         abort();
     st.on_error = fz_on_error;
     st.on_error_ctx = &raw;

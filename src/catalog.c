@@ -980,56 +980,138 @@ void ursa_catalog_stop_flusher(ursa_catalog_t *c)
     c->flusher_started = false;
 }
 
-int ursa_dataset_evolve(ursa_catalog_t *c, ursa_dataset_t *d, const char *name, size_t n, ursa_type_t t,
-                        ursa_err_t *err)
+int ursa_dataset_evolve(ursa_catalog_t *c, ursa_dataset_t *d, const ursa_schema_t *req, size_t base,
+                        ursa_batch_t *b, ursa_err_t *err)
 {
-    if (!ursa_name_valid(name, n)) return URSA_EINVAL;
     ursa_schema_t *s = &d->schema;
+    size_t nown = b->ncols > base ? b->ncols - base : 0;
+    if (!nown) return URSA_OK; /* the request added no field */
+    if (!s->evolve || req->nfields != b->ncols || base > ursa_schema_nfields(s))
+        return ursa_err_set(err, URSA_EINVAL, "dataset %s: a batch that does not fit its schema", d->name);
+    int32_t *to = ursa_malloc(nown * sizeof(*to)); /* own field -> d's column, -1: dropped */
+    int32_t *from = NULL;                          /* d's column - base -> own field, -1: nulls */
+    ursa_column_t *cols = NULL;
     ursa_buf_t json = {0};
     char key[URSA_NAME_MAX + 64];
+    size_t nf, nadd = 0, ncols = 0, written = 0;
+    if (!to) return URSA_ENOMEM;
     int rc = URSA_OK;
     pthread_mutex_lock(&d->evolve_lock); /* the only writer of the schema */
-    size_t nf = s->nfields;
-    if (ursa_schema_find(s, name, n) >= 0) goto out; /* added by another request meanwhile */
-    if (nf >= URSA_COLUMNS_MAX) {
-        rc = URSA_ELIMIT;
-        goto out;
+    nf = s->nfields;
+    for (size_t i = 0; i < nown && rc == URSA_OK; i++) {
+        const ursa_field_t *f = &req->fields[base + i];
+        const ursa_column_t *col = &b->cols[base + i];
+        to[i] = -1;
+        if (col->null_count == col->length) continue; /* no row to be stored has a value */
+        int k = ursa_schema_find(s, f->name, f->name_len);
+        if (k >= 0 && s->fields[k].type != f->type)
+            rc = ursa_err_set(err, URSA_EEXIST,
+                              "column \"%s\" was added meanwhile by another request as %s, and this "
+                              "request has %s values for it; nothing was accepted, retry (values of "
+                              "another type than %s are then refused row by row)",
+                              f->name, ursa_type_name(s->fields[k].type), ursa_type_name(f->type),
+                              ursa_type_name(s->fields[k].type));
+        else if (k >= 0)
+            to[i] = k;
+        else if (!ursa_name_valid(f->name, f->name_len))
+            rc = ursa_err_set(err, URSA_EINVAL, "\"%.64s\" cannot be a column name", f->name);
+        else
+            to[i] = (int32_t)(nf + nadd++);
     }
-    ursa_field_t *f = &s->fields[nf];
-    memset(f, 0, sizeof(*f));
-    if (!(f->name = ursa_malloc(n + 1))) {
-        rc = URSA_ENOMEM;
-        goto out;
-    }
-    memcpy(f->name, name, n);
-    f->name[n] = '\0';
-    f->name_len = n;
-    f->type = t;
-    f->nullable = true;
-    f->unit = URSA_UNIT_US;
-    f->utc = true;
-    /* The schema with the new field is in the store before any row that
-     * has it is acknowledged: a restart replays the WAL against it. */
-    ursa_schema_t view = *s;
-    view.nfields = nf + 1;
-    if ((rc = ursa_schema_to_json(&view, &json)) == URSA_OK && (rc = ursa_buf_push(&json, '\0')) == URSA_OK &&
-        (rc = schema_key(d->name, key, sizeof(key))) == URSA_OK)
-        rc = ursa_store_put(c->store, key, json.data, json.len - 1, err);
-    if (rc) {
-        ursa_free(f->name);
+    if (rc == URSA_OK && nf + nadd > URSA_COLUMNS_MAX)
+        rc = ursa_err_set(err, URSA_ELIMIT,
+                          "this request's %zu new columns would make %zu, more than the %d columns a "
+                          "schema may have (other requests added columns meanwhile); nothing was "
+                          "accepted, retry (records past the limit are then refused row by row)",
+                          nadd, nf + nadd, URSA_COLUMNS_MAX);
+    if (rc) goto out;
+    /* The new fields go into slots past the published count: no reader
+     * looks there until the count is raised. */
+    for (size_t i = 0; i < nown && rc == URSA_OK; i++) {
+        if (to[i] < (int32_t)nf) continue;
+        const ursa_field_t *rf = &req->fields[base + i];
+        ursa_field_t *f = &s->fields[to[i]];
         memset(f, 0, sizeof(*f));
+        if (!(f->name = ursa_malloc(rf->name_len + 1))) {
+            rc = URSA_ENOMEM;
+            break;
+        }
+        memcpy(f->name, rf->name, rf->name_len + 1);
+        f->name_len = rf->name_len;
+        f->type = rf->type;
+        f->nullable = true;
+        f->unit = URSA_UNIT_US;
+        f->utc = true;
+        written++;
+    }
+    /* The batch in d's order is built before anything is committed, so that
+     * nothing can fail once the store has the schema. Columns of fields
+     * others added get nulls (under the lock: only requests that add fields
+     * wait for it). */
+    ncols = nf + nadd;
+    if (rc == URSA_OK) {
+        cols = ursa_calloc(ncols, sizeof(*cols));
+        from = ursa_malloc((ncols - base + 1) * sizeof(*from));
+        if (!cols || !from) rc = URSA_ENOMEM;
+    }
+    if (rc == URSA_OK) {
+        for (size_t j = base; j < ncols; j++) from[j - base] = -1;
+        for (size_t i = 0; i < nown; i++)
+            if (to[i] >= 0) from[to[i] - (int32_t)base] = (int32_t)i;
+        for (size_t j = base; j < ncols && rc == URSA_OK; j++) {
+            if (from[j - base] >= 0) continue;
+            ursa_column_init_field(&cols[j], &s->fields[j]);
+            rc = ursa_column_append_nulls(&cols[j], b->nrows);
+        }
+    }
+    /* The schema with the new fields is in the store before any row that
+     * has them is logged: a restart replays the log against it. */
+    if (rc == URSA_OK && nadd) {
+        ursa_schema_t view = *s;
+        view.nfields = ncols;
+        if ((rc = ursa_schema_to_json(&view, &json)) == URSA_OK &&
+            (rc = ursa_buf_push(&json, '\0')) == URSA_OK &&
+            (rc = schema_key(d->name, key, sizeof(key))) == URSA_OK)
+            rc = ursa_store_put(c->store, key, json.data, json.len - 1, err);
+    }
+    if (rc) {
+        for (size_t j = 0; cols && j < ncols; j++) ursa_column_free(&cols[j]);
+        for (size_t k = 0; k < written; k++) {
+            ursa_free(s->fields[nf + k].name);
+            memset(&s->fields[nf + k], 0, sizeof(s->fields[nf + k]));
+        }
         goto out;
     }
-    pthread_mutex_lock(&d->lock); /* a flush takes the field count and document together */
-    __atomic_store_n(&s->nfields, nf + 1, __ATOMIC_RELEASE);
-    char *old = d->schema_json;
-    d->schema_json = (char *)json.data;
-    pthread_mutex_unlock(&d->lock);
-    json.data = NULL;
-    ursa_free(old);
-    ursa_info("dataset %s: new column %s (%s) from an unknown field", d->name, f->name, ursa_type_name(t));
+    if (nadd) {
+        pthread_mutex_lock(&d->lock); /* a flush takes the field count and document together */
+        __atomic_store_n(&s->nfields, ncols, __ATOMIC_RELEASE);
+        char *old = d->schema_json;
+        d->schema_json = (char *)json.data;
+        pthread_mutex_unlock(&d->lock);
+        json.data = NULL;
+        ursa_free(old);
+        for (size_t j = nf; j < ncols; j++)
+            ursa_info("dataset %s: new column %s (%s) from an unknown field", d->name, s->fields[j].name,
+                      ursa_type_name(s->fields[j].type));
+    }
 out:
     pthread_mutex_unlock(&d->evolve_lock);
+    if (rc == URSA_OK) { /* move the columns over; own fields without a value go */
+        for (size_t j = 0; j < base; j++) cols[j] = b->cols[j];
+        for (size_t i = 0; i < nown; i++) {
+            if (to[i] >= 0)
+                cols[to[i]] = b->cols[base + i];
+            else
+                ursa_column_free(&b->cols[base + i]);
+        }
+        ursa_free(b->cols);
+        b->cols = cols;
+        b->ncols = ncols;
+        cols = NULL;
+    }
+    ursa_free(cols);
+    ursa_free(from);
+    ursa_free(to);
     ursa_buf_free(&json);
     return rc;
 }

@@ -8,6 +8,11 @@
  * lock, so ingestion goes on into a fresh list while the old one is written.
  * Datasets are never removed while the server runs, so a dataset pointer
  * obtained from the catalog stays valid until ursa_catalog_destroy().
+ *
+ * An evolving schema only gains fields, and only through
+ * ursa_dataset_evolve, which a request calls once, when its rows are about
+ * to be logged: the fields it met stay its own until then (ingest_json.h),
+ * so a request that stores nothing changes nothing.
  */
 #ifndef URSA_CATALOG_H
 #define URSA_CATALOG_H
@@ -103,13 +108,23 @@ int ursa_catalog_list(ursa_catalog_t *c, ursa_dataset_t ***out, size_t *n) URSA_
  * LSN order (ursa_wal_append's `then` does that). */
 int ursa_dataset_append(ursa_dataset_t *d, ursa_batch_t *b) URSA_MUST_CHECK;
 
-/* For "unknown_fields": "evolve": adds the nullable field name[0..n) of
- * type t to d's schema and saves the schema in the store, unless a field of
- * that name exists. URSA_EINVAL when the name cannot be a column's,
- * URSA_ELIMIT when the schema has URSA_COLUMNS_MAX fields; a store error
- * leaves the schema as it was. */
-int ursa_dataset_evolve(ursa_catalog_t *c, ursa_dataset_t *d, const char *name, size_t n, ursa_type_t t,
-                        ursa_err_t *err) URSA_MUST_CHECK;
+/* For "unknown_fields": "evolve", when a request's rows are about to be
+ * logged: commits the fields the request added and puts its batch in d's
+ * column order. req is the request's schema (ursa_ndjson_t.schema: d's
+ * first `base` fields, then the request's own, nullable) and b its rows
+ * that will be stored, one column per field of req. Under d's evolve_lock
+ * each own field that some row has a value for is found in d's schema by
+ * name (another request may have added it meanwhile) or appended to it;
+ * when any is appended the schema is saved in the store, then published.
+ * Afterwards b has d's columns of that moment, in d's order: fields others
+ * added are null in these rows, own fields without a value are gone.
+ * Nothing changes on failure: URSA_EEXIST when d has a field of that name
+ * with another type, URSA_ELIMIT when the fields would pass
+ * URSA_COLUMNS_MAX (err says which; a retry parses against the new schema),
+ * a store error, URSA_ENOMEM. A request without fields of its own
+ * (b->ncols <= base) is left as it is. */
+int ursa_dataset_evolve(ursa_catalog_t *c, ursa_dataset_t *d, const ursa_schema_t *req, size_t base,
+                        ursa_batch_t *b, ursa_err_t *err) URSA_MUST_CHECK;
 
 /* A copy of the dataset's schema document (free with ursa_free), or NULL. */
 char *ursa_dataset_schema_json(ursa_dataset_t *d);

@@ -130,8 +130,7 @@ int ursa_batch_init(ursa_batch_t *b, const ursa_schema_t *s)
     return URSA_OK;
 }
 
-/* Appends n nulls. */
-static int append_nulls(ursa_column_t *c, size_t n)
+int ursa_column_append_nulls(ursa_column_t *c, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (ursa_column_append_null(c)) return URSA_ENOMEM;
@@ -148,7 +147,7 @@ int ursa_batch_widen(ursa_batch_t *b, const ursa_schema_t *s, size_t n)
         ursa_column_t *c = &b->cols[b->ncols];
         ursa_column_init_field(c, &s->fields[b->ncols]);
         b->ncols++;
-        if (append_nulls(c, b->nrows)) return URSA_ENOMEM;
+        if (ursa_column_append_nulls(c, b->nrows)) return URSA_ENOMEM;
     }
     return URSA_OK;
 }
@@ -158,6 +157,11 @@ void ursa_batch_free(ursa_batch_t *b)
     for (size_t i = 0; i < b->ncols; i++) ursa_column_free(&b->cols[i]);
     ursa_free(b->cols);
     memset(b, 0, sizeof(*b));
+}
+
+void ursa_batch_narrow(ursa_batch_t *b, size_t n)
+{
+    while (b->ncols > n) ursa_column_free(&b->cols[--b->ncols]);
 }
 
 void ursa_batch_truncate(ursa_batch_t *b, size_t nrows)
@@ -312,7 +316,7 @@ int ursa_batch_decode(ursa_batch_t *b, const ursa_schema_t *s, const uint8_t *p,
     }
     if (p != end) return URSA_EFORMAT;
     for (size_t i = ncols; i < b->ncols; i++)
-        if (append_nulls(&b->cols[i], (size_t)rows)) return URSA_ENOMEM;
+        if (ursa_column_append_nulls(&b->cols[i], (size_t)rows)) return URSA_ENOMEM;
     b->nrows = (size_t)rows;
     return URSA_OK;
 }

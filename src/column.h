@@ -151,6 +151,8 @@ static inline int ursa_column_append_str(ursa_column_t *c, const void *s, size_t
 
 /* A null: the validity bit 0 and a zeroed value slot (or an empty string). */
 int ursa_column_append_null(ursa_column_t *c) URSA_MUST_CHECK;
+/* n nulls (URSA_ENOMEM part way: some were appended). */
+int ursa_column_append_nulls(ursa_column_t *c, size_t n) URSA_MUST_CHECK;
 
 /* Accessors (i < length). */
 static inline bool ursa_column_valid(const ursa_column_t *c, size_t i)
@@ -231,6 +233,8 @@ void ursa_batch_free(ursa_batch_t *b);
 /* Adds columns for fields [b->ncols, n) of s (a schema that gained
  * fields), each holding b->nrows nulls. */
 int ursa_batch_widen(ursa_batch_t *b, const ursa_schema_t *s, size_t n) URSA_MUST_CHECK;
+/* Frees columns [n, b->ncols) (fields a request added and dropped again). */
+void ursa_batch_narrow(ursa_batch_t *b, size_t n);
 /* Rolls every column back to nrows rows. */
 void ursa_batch_truncate(ursa_batch_t *b, size_t nrows);
 size_t ursa_batch_bytes(const ursa_batch_t *b);

@@ -67,10 +67,10 @@ static int file_write(void *ctx, const void *p, size_t n, ursa_err_t *err)
 
 static void print_error(void *ctx, const ursa_row_error_t *e)
 {
-    const ursa_schema_t *s = ctx;
+    (void)ctx;
     fprintf(stderr, "line %llu: column %s: %s%s%s%s%s\n", (unsigned long long)e->line,
-            e->column >= 0 ? s->fields[e->column].name : "-", e->reason, e->value[0] ? ": value " : "",
-            e->value, e->rule[0] ? ": rule " : "", e->rule);
+            e->column >= 0 ? e->column_name : "-", e->reason, e->value[0] ? ": value " : "", e->value,
+            e->rule[0] ? ": rule " : "", e->rule);
 }
 
 static bool parse_num(const char *s, long long lo, long long *out)

@@ -14,7 +14,12 @@
  *   last call  (*upload_data_size == 0) act and queue the answer. Answers
  *              are queued in a later call than the first, because
  *              libmicrohttpd 0.9.75 drops keep-alive for answers queued in
- *              the first one.
+ *              the first one. For records: when rows will be stored, the
+ *              columns the request added to an evolving schema (its own
+ *              until then, see ingest_json.h) are committed first
+ *              (ursa_dataset_evolve: the schema is in the store before the
+ *              WAL record that uses it; a conflict is a 409 and stores
+ *              nothing), then the quarantined rows and the rows are logged.
  * Every answer has a JSON body; errors are {"error": "..."}. Every answer
  * carries the request's id in X-Request-Id (the client's, when sane, else
  * one made here), so a client, a log line and a quarantined row can be
@@ -133,7 +138,6 @@ typedef struct req {
     int in_rc;            /* URSA_EFORMAT: broken compression (400) */
     bool all_or_nothing;  /* ?mode=all_or_nothing */
     int fatal;            /* an internal failure while scanning */
-    ursa_catalog_t *cat;  /* for schema evolution */
     ursa_batch_t *qbatch; /* the rows refused, for the quarantine (NULL until one is) */
     uint64_t qdropped;    /* refused rows past URSA_QUARANTINE_REQUEST_MAX: counted, not kept */
     int qfail;            /* the quarantine batch could not grow (ENOMEM) */
@@ -292,13 +296,6 @@ static int dataset_json(ursa_dataset_t *d, ursa_buf_t *b)
     return rc;
 }
 
-/* The scanner met an unknown field in a dataset that evolves. */
-static int evolve_field(void *ctx, const char *name, size_t n, ursa_type_t t, ursa_err_t *err)
-{
-    req_t *q = ctx;
-    return ursa_dataset_evolve(q->cat, q->ds, name, n, t, err);
-}
-
 /* ---------------------------------------------------------------------------
  * Routing
  * ------------------------------------------------------------------------- */
@@ -443,6 +440,10 @@ static void log_part(ursa_server_t *srv, req_t *q)
     if (cut <= q->part_rows) return;
     if (ursa_batch_rows_encoded_size(b, q->part_rows, cut) < srv->o.wal_part_bytes) return;
     if (q->all_or_nothing && q->scan.rejected) return; /* nothing of it will be stored */
+    /* Columns the request added are its own until it ends (their places in
+     * the dataset are known only then), and a part is logged in the
+     * dataset's column order: none while there are any. */
+    if (b->ncols > q->scan.base) return;
     for (size_t i = 0; i < b->ncols; i++)
         if (b->cols[i].length != b->nrows) return; /* not between records: later */
     if (srv->o.wal_limit && ursa_wal_bytes(srv->cat->wal) >= srv->o.wal_limit)
@@ -504,7 +505,7 @@ static void quarantine_row(void *ctx, const ursa_row_error_t *e)
         q->qdropped++;
         return;
     }
-    const char *col = e->column >= 0 ? q->ds->schema.fields[e->column].name : NULL;
+    const char *col = e->column >= 0 ? e->column_name : NULL;
     if (ursa_quarantine_append(q->qbatch, q->received_us, q->request_id, e, col)) q->qfail = URSA_ENOMEM;
 }
 
@@ -559,8 +560,7 @@ static int answer_json(const req_t *q, ursa_buf_t *b)
         rc = ursa_buf_printf(b, "%s{\"row\":%llu,\"column\":", i ? "," : "", (unsigned long long)e->row);
         if (rc) break;
         if (e->column >= 0) {
-            const ursa_field_t *f = &q->ds->schema.fields[e->column];
-            rc = ursa_buf_json_str(b, f->name, f->name_len);
+            rc = ursa_buf_json_str(b, e->column_name, strlen(e->column_name));
         } else {
             rc = ursa_buf_printf(b, "null");
         }
@@ -645,13 +645,6 @@ static enum MHD_Result finish_records(ursa_server_t *srv, struct MHD_Connection 
         snprintf(msg, sizeof(msg), "%s; nothing was accepted", q->in_err.msg);
         return fail_records(srv, c, q, MHD_HTTP_BAD_REQUEST, msg);
     }
-    if (q->fatal && q->scan.fatal && q->scan.fatal != URSA_ENOMEM) {
-        char msg[400];
-        snprintf(msg, sizeof(msg),
-                 "a new column for an unknown field could not be saved (%s); nothing was accepted",
-                 q->scan.fatal_err.msg[0] ? q->scan.fatal_err.msg : "store error");
-        return fail_records(srv, c, q, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
-    }
     if (q->fatal)
         return fail_records(srv, c, q, status_for(q->fatal),
                             "out of memory while parsing; nothing was accepted");
@@ -682,6 +675,21 @@ static enum MHD_Result finish_records(ursa_server_t *srv, struct MHD_Connection 
         ursa_err_t err = {0};
         uint64_t lsn = 0;
         const uint8_t *digest = q->digest ? q->body_digest : NULL;
+        /* Columns the request added become the dataset's only now, for rows
+         * that are stored, and before anything is logged: the schema is in
+         * the store before the record that uses it, and a request refused
+         * here stores nothing (its quarantined rows neither). */
+        if (q->accepted &&
+            (rc = ursa_dataset_evolve(srv->cat, q->ds, q->scan.schema, q->scan.base, q->batch, &err))) {
+            if (rc == URSA_EEXIST || rc == URSA_ELIMIT)
+                return fail_records(srv, c, q, MHD_HTTP_CONFLICT, err.msg);
+            const char *why = err.msg[0] ? err.msg : "store error";
+            if (rc == URSA_ENOMEM) why = "out of memory";
+            char msg[400];
+            snprintf(msg, sizeof(msg),
+                     "a new column could not be saved (%s); nothing was accepted, retry later", why);
+            return fail_records(srv, c, q, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
+        }
         if (quarantine)
             rc = log_and_append(srv, q->ds->quarantine, &q->qbatch, NULL, q->accepted ? NULL : q->idem_key,
                                 q->status, &q->answer, digest, &lsn, &err);
@@ -1221,12 +1229,9 @@ static enum MHD_Result start(ursa_server_t *srv, struct MHD_Connection *c, req_t
             return refuse(q, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
         if (ursa_ndjson_init(&q->scan, &q->ds->schema, q->batch, srv->o.max_record))
             return refuse(q, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
-        if (q->ds->schema.evolve) {
-            q->cat = srv->cat;
-            q->scan.evolve = evolve_field;
-            q->scan.evolve_ctx = q;
-        }
         q->scanning = true;
+        if (ursa_ndjson_evolve(&q->scan)) /* when the schema evolves */
+            return refuse(q, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
         q->scan.on_error = quarantine_row;
         q->scan.on_error_ctx = q;
         if (ursa_body_init(&q->in, (ursa_format_t)fmt, (ursa_content_encoding_t)enc, &q->scan,
@@ -1239,8 +1244,7 @@ static enum MHD_Result start(ursa_server_t *srv, struct MHD_Connection *c, req_t
             if (!ursa_body_csv_params(ct, &co, null_buf, sizeof(null_buf)))
                 return refuse(q, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
                               "text/csv parameters: delimiter=<one character or tab>, null=<marker>");
-            if (ursa_body_set_csv(&q->in, &q->ds->schema, q->batch, &co))
-                return refuse(q, MHD_HTTP_BAD_REQUEST, "bad CSV options");
+            if (ursa_body_set_csv(&q->in, &co)) return refuse(q, MHD_HTTP_BAD_REQUEST, "bad CSV options");
         }
     }
     *answered = false;
@@ -1357,7 +1361,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
                 q->over_memory = true;
                 ursa_catalog_pressure(srv->cat);
                 ursa_batch_free(q->batch);
-                if (ursa_batch_init(q->batch, &q->ds->schema)) q->fatal = URSA_ENOMEM;
+                if (ursa_batch_init(q->batch, q->scan.schema)) q->fatal = URSA_ENOMEM;
                 return MHD_YES;
             }
             if (!q->fatal && !q->in_rc) {

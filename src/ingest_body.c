@@ -87,10 +87,9 @@ int ursa_body_init(ursa_body_t *b, ursa_format_t fmt, ursa_content_encoding_t ce
     return URSA_OK;
 }
 
-int ursa_body_set_csv(ursa_body_t *b, const ursa_schema_t *s, ursa_batch_t *batch,
-                      const ursa_csv_options_t *opt)
+int ursa_body_set_csv(ursa_body_t *b, const ursa_csv_options_t *opt)
 {
-    int rc = ursa_csv_init(&b->csv, s, batch, b->scan, opt);
+    int rc = ursa_csv_init(&b->csv, b->scan, opt);
     b->csv_ready = rc == URSA_OK;
     return rc;
 }

@@ -61,10 +61,9 @@ int ursa_body_encoding(const char *content_encoding);
 int ursa_body_init(ursa_body_t *b, ursa_format_t fmt, ursa_content_encoding_t ce, ursa_ndjson_t *scan,
                    uint64_t max_out) URSA_MUST_CHECK;
 
-/* For URSA_FMT_CSV, after init: the CSV parser, appending to batch b of
- * schema s with the given options (the body keeps no pointer to opt). */
-int ursa_body_set_csv(ursa_body_t *b, const ursa_schema_t *s, ursa_batch_t *batch,
-                      const ursa_csv_options_t *opt) URSA_MUST_CHECK;
+/* For URSA_FMT_CSV, after init: the CSV parser, appending to the scanner's
+ * batch with the given options (the body keeps no pointer to opt). */
+int ursa_body_set_csv(ursa_body_t *b, const ursa_csv_options_t *opt) URSA_MUST_CHECK;
 
 /* Reads the CSV parameters of a Content-Type ("text/csv; delimiter=;;
  * null=NULL"): delimiter is one character or "tab"; null is the marker.

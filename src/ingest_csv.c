@@ -247,40 +247,34 @@ static int find_alias(const ursa_schema_t *sc, size_t nf, const char *txt, size_
     return -1;
 }
 
-/* For a schema that evolves: every header field the schema lacks becomes
- * a nullable string column (a CSV cell carries no type) before the header
- * is matched. */
+/* For a schema that evolves: every header field the scanner's schema lacks
+ * becomes a nullable string column (a CSV cell carries no type; the type of
+ * a column of that name another request stored meanwhile, if any) before the
+ * header is matched. The columns are the request's own until its rows are
+ * stored (see ingest_json.h): a header refused here adds nothing. */
 static int evolve_header(ursa_csv_t *p, const char *rec, size_t len)
 {
     ursa_ndjson_t *st = p->state;
     size_t n = p->nfields, old = st->nfields;
-    int rc = URSA_OK;
-    for (size_t i = 0; i < n && rc == URSA_OK; i++) {
+    for (size_t i = 0; i < n; i++) {
         size_t a, z, tn;
         const char *txt;
         bool quoted;
+        int f;
         field_bounds(p, i, n, len, &a, &z);
         if (cell_text(p, rec + a, z - a, &txt, &tn, &quoted)) return p->status = URSA_ENOMEM;
-        if (ursa_schema_find(p->schema, txt, tn) >= 0 || find_alias(p->schema, st->nfields, txt, tn) >= 0)
-            continue;
-        ursa_err_t err = {0};
-        rc = st->evolve(st->evolve_ctx, txt, tn, URSA_TYPE_STRING, &err);
+        int rc = ursa_ndjson_add_field(st, txt, tn, URSA_TYPE_STRING, &f);
+        int shown = tn < 64 ? (int)tn : 64; /* the cell is not NUL-terminated */
         if (rc == URSA_EINVAL)
-            return fail(
-                p, URSA_EFORMAT,
-                "field \"%.64s\" cannot become a column (names must match [a-z][a-z0-9_]*, at most %d "
-                "bytes)",
-                txt, URSA_NAME_MAX);
+            return fail(p, URSA_EFORMAT,
+                        "field \"%.*s\" cannot become a column (names must match [a-z][a-z0-9_]*, at most %d "
+                        "bytes)",
+                        shown, txt, URSA_NAME_MAX);
         if (rc == URSA_ELIMIT)
-            return fail(p, URSA_EFORMAT, "field \"%.64s\" would make more than %d columns", txt,
+            return fail(p, URSA_EFORMAT, "field \"%.*s\" would make more than %d columns", shown, txt,
                         URSA_COLUMNS_MAX);
-        if (rc) {
-            st->fatal = rc;
-            st->fatal_err = err;
-            return p->status = rc;
-        }
+        if (rc) return p->status = rc;
     }
-    if ((rc = ursa_ndjson_catch_up(st))) return p->status = rc;
     int32_t *pos = ursa_realloc(p->pos, (st->nfields + 1) * sizeof(*pos));
     if (pos) p->pos = pos;
     int32_t *missing = ursa_realloc(p->missing, (st->nfields + 1) * sizeof(*missing));
@@ -293,13 +287,13 @@ static int evolve_header(ursa_csv_t *p, const char *rec, size_t len)
 /* Maps every header field to its schema field (map, pos, missing). */
 static int match_header(ursa_csv_t *p, const char *rec, size_t len)
 {
-    const ursa_schema_t *sc = p->schema;
     size_t n = p->nfields;
-    if (sc->evolve && p->state->evolve) {
+    if (p->state->evolving) {
         int rc = evolve_header(p, rec, len);
         if (rc) return rc;
     }
-    size_t nf = p->state->nfields; /* the batch's columns */
+    const ursa_schema_t *sc = p->state->schema; /* after evolve_header: it may have grown */
+    size_t nf = p->state->nfields;              /* the batch's columns */
     uint32_t nslots = 8;
     while (nslots < 2 * nf) nslots *= 2;
     int32_t *slots = ursa_malloc(nslots * sizeof(*slots));
@@ -382,8 +376,8 @@ static int header(ursa_csv_t *p, const char *rec, size_t len)
 static int row(ursa_csv_t *p, const char *rec, size_t len)
 {
     ursa_ndjson_t *state = p->state;
-    ursa_batch_t *b = p->batch;
-    const ursa_field_t *fields = p->schema->fields;
+    ursa_batch_t *b = state->batch;
+    const ursa_field_t *fields = state->schema->fields;
     const char *r = NULL;
     int col = -1;
     state->lines = p->rec_line;
@@ -607,8 +601,7 @@ int ursa_csv_finish(ursa_csv_t *p)
     return URSA_OK;
 }
 
-int ursa_csv_init(ursa_csv_t *p, const ursa_schema_t *s, ursa_batch_t *b, ursa_ndjson_t *state,
-                  const ursa_csv_options_t *opt)
+int ursa_csv_init(ursa_csv_t *p, ursa_ndjson_t *state, const ursa_csv_options_t *opt)
 {
     memset(p, 0, sizeof(*p));
     unsigned char d = opt && opt->delimiter ? (unsigned char)opt->delimiter : ',';
@@ -629,18 +622,17 @@ int ursa_csv_init(ursa_csv_t *p, const ursa_schema_t *s, ursa_batch_t *b, ursa_n
     }
     p->delim = d;
     p->max_record = max;
-    p->schema = s;
-    p->batch = b;
     p->state = state;
     p->line = 1;
     p->missing_nonnull = -1;
-    p->pos = ursa_malloc((b->ncols + 1) * sizeof(*p->pos));
-    p->missing = ursa_malloc((b->ncols + 1) * sizeof(*p->missing));
+    size_t nf = state->nfields;
+    p->pos = ursa_malloc((nf + 1) * sizeof(*p->pos));
+    p->missing = ursa_malloc((nf + 1) * sizeof(*p->missing));
     if (!p->pos || !p->missing) {
         ursa_csv_free(p);
         return URSA_ENOMEM;
     }
-    memset(p->pos, 0xff, (b->ncols + 1) * sizeof(*p->pos));
+    memset(p->pos, 0xff, (nf + 1) * sizeof(*p->pos));
     return URSA_OK;
 }
 

@@ -30,7 +30,10 @@
  *     column rejects the row, naming the column.
  *   - A row with a different number of fields than the header is rejected
  *     for the record as a whole (column -1).
- *   - Header columns the schema does not know are ignored. A schema column
+ *   - Header columns the schema does not know are ignored (when the scanner
+ *     evolves they become the request's own string columns instead, and a
+ *     header with a name that cannot be a column's, or one that would make
+ *     more than URSA_COLUMNS_MAX columns, fails the body). A schema column
  *     absent from the header is null in every row when nullable; when it is
  *     non-nullable every row is rejected naming that column ("column missing
  *     from the CSV header"), as a JSON record missing it would be. The same
@@ -69,9 +72,7 @@ typedef struct ursa_csv {
     size_t header_fields; /* fields in the header, 0 until it has been read */
 
     /* private */
-    ursa_ndjson_t *state; /* counters, errors, callbacks; not owned */
-    const ursa_schema_t *schema;
-    ursa_batch_t *batch;
+    ursa_ndjson_t *state; /* counters, errors, callbacks, the schema and the batch; not owned */
     unsigned char delim;
     char null_marker[URSA_CSV_NULL_MARKER_MAX];
     size_t null_len;
@@ -104,13 +105,14 @@ typedef struct ursa_csv {
     ursa_buf_t scratch;
 } ursa_csv_t;
 
-/* Prepares a scanner that appends to batch b (whose columns follow schema
- * s) and counts records and errors in state, which the caller has set up
- * with ursa_ndjson_init on the same schema and batch. s, b and state must
- * outlive the scanner; opt may be NULL (defaults) and is copied. Returns
- * URSA_OK, URSA_EINVAL for bad options, or URSA_ENOMEM. */
-int ursa_csv_init(ursa_csv_t *p, const ursa_schema_t *s, ursa_batch_t *b, ursa_ndjson_t *state,
-                  const ursa_csv_options_t *opt) URSA_MUST_CHECK;
+/* Prepares a scanner that appends to state's batch, following state's
+ * schema (its own view when it evolves: header columns the schema lacks
+ * become the request's string columns, see ingest_json.h), and counts
+ * records and errors in state, which the caller has set up with
+ * ursa_ndjson_init (and ursa_ndjson_evolve). state must outlive the
+ * scanner; opt may be NULL (defaults) and is copied. Returns URSA_OK,
+ * URSA_EINVAL for bad options, or URSA_ENOMEM. */
+int ursa_csv_init(ursa_csv_t *p, ursa_ndjson_t *state, const ursa_csv_options_t *opt) URSA_MUST_CHECK;
 
 /* Feeds the next n bytes of the body. Returns URSA_OK (row errors are not
  * failures: they are recorded in state), URSA_ENOMEM when memory ran out,

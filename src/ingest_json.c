@@ -11,11 +11,25 @@
  * UTF-8 is validated byte-exactly (no overlongs, no surrogates, <= U+10FFFF).
  * Values of unknown fields are validated and skipped with an explicit depth
  * counter and a bit stack, so hostile nesting cannot exhaust the C stack.
+ *
+ * Schema evolution. A scanner that evolves (ursa_ndjson_evolve) reads its
+ * own view of the schema: the dataset's fields as they were at init (the
+ * batch's columns then, `base`), then the fields it added itself. Nothing
+ * another request adds meanwhile enters the view, because the dataset's
+ * fields past `base` and ours would claim the same indices; such a field
+ * only lends its type to ours of the same name (ursa_ndjson_add_field). A
+ * record that fails drops the fields it added (drop_fields, which cannot
+ * fail: the name table is rebuilt in place), so that a refused record
+ * leaves no trace in the columns either and uses up none of the 1,024.
+ * Whoever stores the rows commits the fields that have values and puts
+ * the columns in the dataset's order (ursa_dataset_evolve, catalog.c);
+ * nothing of a request reaches the dataset's schema before that.
  */
 #include "ingest_json.h"
 
 #include "coerce.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1293,6 +1307,7 @@ static void add_error(ursa_ndjson_t *p, int column, const char *reason)
 {
     ursa_row_error_t e = {.row = p->records, .line = p->lines, .column = column, .reason = reason};
     const ursa_field_t *f = column >= 0 ? &p->schema->fields[column] : NULL;
+    if (f) memcpy(e.column_name, f->name, f->name_len + 1); /* at most URSA_NAME_MAX bytes */
     if (p->err_value) copy_value(e.value, p->err_value, p->err_value_len);
     if (p->err_rule[0]) {
         memcpy(e.rule, p->err_rule, sizeof(e.rule));
@@ -1325,12 +1340,10 @@ static void add_error(ursa_ndjson_t *p, int column, const char *reason)
     if (p->on_error) p->on_error(p->on_error_ctx, &e);
 }
 
-static const char R_FATAL[] = "the request failed"; /* p->fatal says why; ends the request */
-
 /* An unknown field in a dataset whose schema evolves: adds it as a
- * nullable column of the type its value suggests (string, int64 for
- * integers, float64 for other numbers, bool, json for objects and arrays)
- * and sets *f to it. A null value adds nothing (no type to give). */
+ * nullable column of this scanner, of the type its value suggests (string,
+ * int64 for integers, float64 for other numbers, bool, json for objects and
+ * arrays), and sets *f to it. A null value adds nothing (no type to give). */
 static const char *evolve_field(ursa_ndjson_t *p, cur_t k, size_t kn, cur_t v, cur_t end, int *f)
 {
     ursa_type_t t;
@@ -1353,8 +1366,7 @@ static const char *evolve_field(ursa_ndjson_t *p, cur_t k, size_t kn, cur_t v, c
         for (cur_t q = v; q < e; q++)
             if (*q == '.' || *q == 'e' || *q == 'E') t = URSA_TYPE_FLOAT64;
     }
-    ursa_err_t err = {0};
-    int rc = p->evolve(p->evolve_ctx, (const char *)k, kn, t, &err);
+    int rc = ursa_ndjson_add_field(p, (const char *)k, kn, t, f);
     if (rc == URSA_EINVAL || rc == URSA_ELIMIT) {
         p->err_value = k;
         p->err_value_len = kn;
@@ -1367,15 +1379,10 @@ static const char *evolve_field(ursa_ndjson_t *p, cur_t k, size_t kn, cur_t v, c
                    : "field name cannot be a column name (must match [a-z][a-z0-9_]*, at most 128 "
                      "bytes)";
     }
-    if (rc == URSA_OK) rc = ursa_ndjson_catch_up(p);
-    if (rc) {
-        p->fatal = rc;
-        if (rc != URSA_ENOMEM) p->fatal_err = err;
-        return rc == URSA_ENOMEM ? R_NOMEM : R_FATAL;
-    }
-    *f = lookup(p, k, kn);
-    return NULL;
+    return rc ? R_NOMEM : NULL;
 }
+
+static void drop_fields(ursa_ndjson_t *p, size_t n);
 
 /* Parses the object at [s, end). Returns NULL or the reason; *col is the
  * field the failure concerns, or -1. */
@@ -1418,7 +1425,7 @@ static const char *parse_object(ursa_ndjson_t *p, cur_t s, cur_t end, int *col)
         if (s >= end || *s != ':') return R_MALFORMED;
         s = skip_ws(s + 1, end);
         if (s >= end) return R_MALFORMED;
-        if (f < 0 && sc->evolve && p->evolve && *s != 'n') {
+        if (f < 0 && p->evolving && *s != 'n') {
             if ((r = evolve_field(p, k, kn, s, end, &f))) return r;
         }
         if (f < 0) {
@@ -1480,6 +1487,7 @@ int ursa_ndjson_record(ursa_ndjson_t *p, const char *line, size_t n)
     cur_t s = (cur_t)line, end = s + n;
     if (skip_ws(s, end) == end) return URSA_OK; /* a blank line is not a record */
     p->records++;
+    p->rec_fields = p->nfields;
     int col;
     const char *r = parse_object(p, s, end, &col);
     if (URSA_LIKELY(!r)) {
@@ -1487,7 +1495,6 @@ int ursa_ndjson_record(ursa_ndjson_t *p, const char *line, size_t n)
         return URSA_OK;
     }
     ursa_batch_truncate(p->batch, p->batch->nrows);
-    if (r == R_FATAL) return p->fatal;
     if (r == R_NOMEM) {
         p->err_value = NULL;
         p->err_rule[0] = 0;
@@ -1496,6 +1503,9 @@ int ursa_ndjson_record(ursa_ndjson_t *p, const char *line, size_t n)
     p->raw = line;
     p->raw_len = n;
     add_error(p, col, r);
+    /* The fields it brought go with it: a refused record adds no column and
+     * uses up none of the room a later record may need. */
+    if (p->nfields > p->rec_fields) drop_fields(p, p->rec_fields);
     return URSA_OK;
 }
 
@@ -1503,7 +1513,39 @@ int ursa_ndjson_record(ursa_ndjson_t *p, const char *line, size_t n)
  * Streaming
  * ------------------------------------------------------------------------- */
 
-/* (Re)builds the table of names and aliases of fields [0, p->nfields). */
+/* The fast-path key head of field i (see match_key). */
+static void set_head(ursa_ndjson_t *p, size_t i)
+{
+    const ursa_field_t *f = &p->schema->fields[i];
+    uint8_t head[8] = {0}, mask[8] = {0};
+    bool plain = true;
+    for (size_t k = 0; k < f->name_len; k++) {
+        unsigned char ch = (unsigned char)f->name[k];
+        plain &= ch >= 0x20 && ch != '"' && ch != '\\';
+    }
+    for (size_t k = 0; k < 8 && k <= f->name_len; k++) {
+        head[k] = k < f->name_len ? (uint8_t)f->name[k] : '"';
+        mask[k] = 0xff;
+    }
+    memcpy(&p->heads[i].head, head, 8);
+    memcpy(&p->heads[i].mask, mask, 8);
+    p->heads[i].plain = plain;
+}
+
+/* Adds name nm of field i to the table (which has room for it). */
+static void add_name_ent(ursa_ndjson_t *p, const char *nm, size_t i)
+{
+    size_t e = p->nnames++;
+    p->names[e] = (struct ursa_name_ent){nm, strlen(nm), (int)i};
+    uint32_t k = name_hash((const unsigned char *)nm, p->names[e].n) & p->slot_mask;
+    while (p->slots[k] >= 0) k = (k + 1) & p->slot_mask;
+    p->slots[k] = (int32_t)e;
+}
+
+/* (Re)builds the table of names and aliases of fields [0, p->nfields). It
+ * allocates only when the table must grow (then with room for as many again,
+ * so fields added one by one cost amortized O(1)); for fewer fields than
+ * before it cannot fail. On failure the old table is still in place. */
 static int build_names(ursa_ndjson_t *p)
 {
     const ursa_schema_t *s = p->schema;
@@ -1511,68 +1553,159 @@ static int build_names(ursa_ndjson_t *p)
     for (size_t i = 0; i < p->nfields; i++) nnames += 1 + s->fields[i].naliases;
     uint32_t nslots = 8;
     while (nslots < 2 * nnames) nslots *= 2;
-    struct ursa_name_ent *names = ursa_calloc(nnames + 1, sizeof(*names));
-    int32_t *slots = ursa_malloc(nslots * sizeof(*slots));
-    struct ursa_key_head *heads = ursa_calloc(p->nfields + 1, sizeof(*heads));
-    if (!names || !slots || !heads) {
-        ursa_free(names);
-        ursa_free(slots);
-        ursa_free(heads);
-        return URSA_ENOMEM;
+    bool grow =
+        nnames > p->names_cap || p->nfields + 1 > p->heads_cap || !p->slots || nslots > p->slot_mask + 1;
+    if (grow) {
+        size_t ncap = nnames + nnames / 2 + 8, hcap = p->nfields + p->nfields / 2 + 8;
+        while (nslots < 2 * ncap) nslots *= 2;
+        struct ursa_name_ent *names = ursa_calloc(ncap, sizeof(*names));
+        int32_t *slots = ursa_malloc(nslots * sizeof(*slots));
+        struct ursa_key_head *heads = ursa_calloc(hcap, sizeof(*heads));
+        if (!names || !slots || !heads) {
+            ursa_free(names);
+            ursa_free(slots);
+            ursa_free(heads);
+            return URSA_ENOMEM;
+        }
+        ursa_free(p->names);
+        ursa_free(p->slots);
+        ursa_free(p->heads);
+        p->names = names;
+        p->slots = slots;
+        p->heads = heads;
+        p->names_cap = ncap;
+        p->heads_cap = hcap;
+        p->slot_mask = nslots - 1;
     }
-    ursa_free(p->names);
-    ursa_free(p->slots);
-    ursa_free(p->heads);
-    p->names = names;
-    p->slots = slots;
-    p->heads = heads;
-    /* Each name + '"' as the fast path compares keys (see match_key). */
+    memset(p->heads, 0, p->heads_cap * sizeof(*p->heads));
+    memset(p->slots, 0xff, ((size_t)p->slot_mask + 1) * sizeof(*p->slots));
+    p->nnames = 0;
     for (size_t i = 0; i < p->nfields; i++) {
-        const ursa_field_t *f = &s->fields[i];
-        uint8_t head[8] = {0}, mask[8] = {0};
-        bool plain = true;
-        for (size_t k = 0; k < f->name_len; k++) {
-            unsigned char ch = (unsigned char)f->name[k];
-            plain &= ch >= 0x20 && ch != '"' && ch != '\\';
-        }
-        for (size_t k = 0; k < 8 && k <= f->name_len; k++) {
-            head[k] = k < f->name_len ? (uint8_t)f->name[k] : '"';
-            mask[k] = 0xff;
-        }
-        memcpy(&heads[i].head, head, 8);
-        memcpy(&heads[i].mask, mask, 8);
-        heads[i].plain = plain;
-    }
-    memset(p->slots, 0xff, nslots * sizeof(*p->slots));
-    p->slot_mask = nslots - 1;
-    size_t e = 0;
-    for (size_t i = 0; i < p->nfields; i++) {
-        for (size_t a = 0; a <= s->fields[i].naliases; a++, e++) {
-            const char *nm = a ? s->fields[i].aliases[a - 1] : s->fields[i].name;
-            p->names[e] = (struct ursa_name_ent){nm, strlen(nm), (int)i};
-            uint32_t k = name_hash((const unsigned char *)nm, p->names[e].n) & p->slot_mask;
-            while (p->slots[k] >= 0) k = (k + 1) & p->slot_mask;
-            p->slots[k] = (int32_t)e;
-        }
+        set_head(p, i);
+        for (size_t a = 0; a <= s->fields[i].naliases; a++)
+            add_name_ent(p, a ? s->fields[i].aliases[a - 1] : s->fields[i].name, i);
     }
     return URSA_OK;
 }
 
-int ursa_ndjson_catch_up(ursa_ndjson_t *p)
+/* Takes field p->nfields - 1 (just added, no aliases) into the table. */
+static int add_name(ursa_ndjson_t *p)
 {
-    size_t n = ursa_schema_nfields(p->schema), old = p->nfields;
-    if (n <= old) return URSA_OK;
-    uint32_t *seen = ursa_realloc(p->seen, (n + 1) * sizeof(*seen));
-    if (!seen) return URSA_ENOMEM;
-    memset(seen + old, 0, (n + 1 - old) * sizeof(*seen));
-    p->seen = seen;
-    if (ursa_batch_widen(p->batch, p->schema, n)) return URSA_ENOMEM;
-    if (p->has_defaults && (ursa_batch_widen(&p->defaults, p->schema, n))) return URSA_ENOMEM;
-    p->nfields = n;
-    if (build_names(p)) {
-        p->nfields = old; /* the old table is still in place */
+    size_t i = p->nfields - 1;
+    if (p->nnames + 1 > p->names_cap || i + 2 > p->heads_cap ||
+        2 * (p->nnames + 1) > (size_t)p->slot_mask + 1)
+        return build_names(p);
+    set_head(p, i);
+    add_name_ent(p, p->schema->fields[i].name, i);
+    return URSA_OK;
+}
+
+/* Drops this scanner's fields [n, p->nfields) with their columns (a refused
+ * record's). Allocates nothing, so it cannot fail. */
+static void drop_fields(ursa_ndjson_t *p, size_t n)
+{
+    size_t had = p->nfields;
+    assert(p->evolving && n >= p->base && n <= had);
+    ursa_batch_narrow(p->batch, n);
+    if (p->has_defaults) ursa_batch_narrow(&p->defaults, n);
+    p->own.nfields = p->nfields = n;
+    int rc = build_names(p); /* before the names it pointed to are freed */
+    assert(rc == URSA_OK);
+    (void)rc;
+    for (size_t i = n; i < had; i++) {
+        ursa_free(p->own.fields[i].name);
+        memset(&p->own.fields[i], 0, sizeof(p->own.fields[i]));
+    }
+}
+
+int ursa_ndjson_evolve(ursa_ndjson_t *p)
+{
+    const ursa_schema_t *sh = p->shared;
+    if (!sh->evolve || p->evolving) return URSA_OK;
+    size_t n = p->nfields, cap = 2 * n + 8;
+    if (cap > URSA_COLUMNS_MAX) cap = n > URSA_COLUMNS_MAX ? n : URSA_COLUMNS_MAX;
+    ursa_field_t *fields = ursa_calloc(cap, sizeof(*fields));
+    uint32_t *seen = fields ? ursa_realloc(p->seen, (cap + 1) * sizeof(*seen)) : NULL;
+    if (!seen) {
+        ursa_free(fields);
         return URSA_ENOMEM;
     }
+    p->seen = seen; /* room for every field the view can hold */
+    /* Shallow copies: the dataset's fields never move or change. Fields it
+     * gains later are not taken in: their indices are this scanner's own. */
+    memcpy(fields, sh->fields, n * sizeof(*fields));
+    memset(&p->own, 0, sizeof(p->own));
+    p->own.fields = fields;
+    p->own.nfields = n;
+    p->own.time_column = sh->time_column;
+    p->own.flush = sh->flush;
+    p->own.reject_unknown = sh->reject_unknown;
+    p->own.evolve = true;
+    p->own_cap = cap;
+    p->base = p->rec_fields = n;
+    p->schema = &p->own; /* the names table points at the same strings */
+    p->evolving = true;
+    return URSA_OK;
+}
+
+int ursa_ndjson_add_field(ursa_ndjson_t *p, const char *name, size_t n, ursa_type_t t, int *field)
+{
+    if (!p->evolving) return URSA_EINVAL;
+    int f = lookup(p, (const unsigned char *)name, n); /* an alias need not be a column name */
+    if (f >= 0) {
+        *field = f;
+        return URSA_OK;
+    }
+    if (!ursa_name_valid(name, n)) return URSA_EINVAL;
+    size_t nf = p->nfields;
+    if (nf >= URSA_COLUMNS_MAX) return URSA_ELIMIT;
+    /* A field of that name that another request stored meanwhile lends its
+     * type: rows of another type could not be stored. Its index is not
+     * ours (ours follow our base), so only the type is taken. */
+    const ursa_schema_t *sh = p->shared;
+    size_t shn = ursa_schema_nfields(sh);
+    for (size_t i = p->base; i < shn; i++)
+        if (sh->fields[i].name_len == n && memcmp(sh->fields[i].name, name, n) == 0) {
+            t = sh->fields[i].type;
+            break;
+        }
+    if (nf == p->own_cap) {
+        size_t cap = 2 * nf > URSA_COLUMNS_MAX ? URSA_COLUMNS_MAX : 2 * nf;
+        uint32_t *seen = ursa_realloc(p->seen, (cap + 1) * sizeof(*seen));
+        if (!seen) return URSA_ENOMEM;
+        p->seen = seen;
+        ursa_field_t *fields = ursa_realloc(p->own.fields, cap * sizeof(*fields));
+        if (!fields) return URSA_ENOMEM;
+        p->own.fields = fields;
+        p->own_cap = cap;
+    }
+    p->seen[nf] = 0; /* never this record's generation */
+    ursa_field_t *fd = &p->own.fields[nf];
+    memset(fd, 0, sizeof(*fd));
+    if (!(fd->name = ursa_malloc(n + 1))) return URSA_ENOMEM;
+    memcpy(fd->name, name, n);
+    fd->name[n] = '\0';
+    fd->name_len = n;
+    fd->type = t;
+    fd->nullable = true;
+    fd->unit = URSA_UNIT_US;
+    fd->utc = true;
+    int rc = URSA_OK;
+    if (ursa_batch_widen(p->batch, &p->own, nf + 1) ||
+        (p->has_defaults && ursa_batch_widen(&p->defaults, &p->own, nf + 1))) {
+        rc = URSA_ENOMEM;
+    } else {
+        p->own.nfields = p->nfields = nf + 1;
+        if ((rc = add_name(p))) p->own.nfields = p->nfields = nf; /* the old table is in place */
+    }
+    if (rc) {
+        ursa_batch_narrow(p->batch, nf);
+        if (p->has_defaults) ursa_batch_narrow(&p->defaults, nf);
+        ursa_free(fd->name);
+        memset(fd, 0, sizeof(*fd));
+        return rc;
+    }
+    *field = (int)nf;
     return URSA_OK;
 }
 
@@ -1585,9 +1718,10 @@ int ursa_ndjson_init_err(ursa_ndjson_t *p, const ursa_schema_t *s, ursa_batch_t 
                          ursa_err_t *err)
 {
     memset(p, 0, sizeof(*p));
-    p->schema = s;
+    p->schema = p->shared = s;
     p->batch = b;
-    p->nfields = b->ncols; /* the batch's view of a schema that may be gaining fields */
+    /* The batch's view of a schema that may be gaining fields. */
+    p->nfields = p->base = p->rec_fields = b->ncols;
     p->max_record = max_record ? max_record : URSA_MAX_RECORD_DEFAULT;
     bool defaults = false;
     for (size_t i = 0; i < p->nfields; i++) defaults |= s->fields[i].default_json != NULL;
@@ -1600,6 +1734,7 @@ int ursa_ndjson_init_err(ursa_ndjson_t *p, const ursa_schema_t *s, ursa_batch_t 
         /* Parse each default once, as a value of its field, into a one-row batch. */
         int rc = ursa_batch_init(&p->defaults, s);
         p->has_defaults = rc == URSA_OK;
+        if (rc == URSA_OK) ursa_batch_narrow(&p->defaults, p->nfields); /* s may have gained fields since b */
         for (size_t i = 0; i < p->nfields && rc == URSA_OK; i++) {
             const ursa_field_t *f = &s->fields[i];
             const char *r = NULL;
@@ -1619,6 +1754,7 @@ int ursa_ndjson_init_err(ursa_ndjson_t *p, const ursa_schema_t *s, ursa_batch_t 
             ursa_ndjson_free(p);
             return rc;
         }
+        p->defaults.nrows = 1; /* so that columns added later get their null row too */
     }
     return URSA_OK;
 }
@@ -1635,6 +1771,15 @@ void ursa_ndjson_free(ursa_ndjson_t *p)
     ursa_free(p->heads);
     p->names = NULL;
     p->heads = NULL;
+    p->names_cap = p->heads_cap = p->nnames = 0;
+    if (p->evolving) {
+        for (size_t i = p->base; i < p->own.nfields; i++) ursa_free(p->own.fields[i].name);
+        ursa_free(p->own.fields);
+        memset(&p->own, 0, sizeof(p->own));
+        p->schema = p->shared;
+        p->nfields = p->base;
+        p->evolving = false;
+    }
     if (p->has_defaults) ursa_batch_free(&p->defaults);
     p->has_defaults = false;
     p->seen = NULL;

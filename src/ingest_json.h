@@ -11,6 +11,16 @@
  *
  * The scanner never reads past the bytes it is given, so it can run on the
  * HTTP library's buffers directly.
+ *
+ * Schema evolution ("unknown_fields": "evolve", after ursa_ndjson_evolve):
+ * an unknown field becomes a column private to this scanner. Its schema
+ * (`schema`) is then the fields the given schema had at init (`base` of
+ * them) followed by its own, in the order met; the given schema may gain
+ * fields meanwhile (another request's), but they never enter this view at
+ * its indices: a field of that name found there only lends its type. A
+ * refused record takes the fields it brought with it. Whoever stores the
+ * rows commits the private fields and rearranges the batch
+ * (ursa_dataset_evolve in catalog.c).
  */
 #ifndef URSA_INGEST_JSON_H
 #define URSA_INGEST_JSON_H
@@ -24,8 +34,12 @@
 typedef struct ursa_row_error {
     uint64_t row;       /* 1-based record number in the request */
     uint64_t line;      /* 1-based line number in the body */
-    int column;         /* schema field index, or -1 for the record as a whole */
+    int column;         /* field index in the scanner's schema, or -1 for the record as a whole */
     const char *reason; /* static text */
+    /* The column's name ("" when column is -1): a field the scanner added
+     * may be dropped again (a refused record takes its fields with it), so
+     * the index alone names nothing once the error has been reported. */
+    char column_name[URSA_NAME_MAX + 1];
     /* The record as received (the NDJSON line without its line end, the
      * JSON-array element, the CSV record), for the quarantine. Valid only
      * during the on_error call; NULL in the errors list and when there is no
@@ -51,19 +65,21 @@ typedef struct ursa_ndjson {
     void (*on_error)(void *ctx, const ursa_row_error_t *e);
     void *on_error_ctx;
 
-    /* public, settable: for a schema with "unknown_fields": "evolve", adds
-     * the field name[0..n) of type t to the schema (or finds it there, added
-     * meanwhile). Returns URSA_OK; URSA_EINVAL when the name cannot be a
-     * column's, URSA_ELIMIT when the schema is full (the record is rejected);
-     * anything else ends the request (feed returns it, err in fatal_err). */
-    int (*evolve)(void *ctx, const char *name, size_t n, ursa_type_t t, ursa_err_t *err);
-    void *evolve_ctx;
-    int fatal; /* what ended the request, when evolve failed */
-    ursa_err_t fatal_err;
+    /* public, read-only: the fields of the batch's columns. The schema given
+     * to init, or after ursa_ndjson_evolve this scanner's own view: fields
+     * [0, base) are the given schema's (shallow copies: that schema must
+     * outlive the scanner and never change them), fields [base, nfields)
+     * are the ones this scanner added (nullable, names owned). */
+    const ursa_schema_t *schema;
+    size_t base;
 
     /* private */
-    const ursa_schema_t *schema;
-    size_t nfields; /* fields known to this scanner (and columns of its batch) */
+    const ursa_schema_t *shared; /* the schema given to init (it may gain fields meanwhile) */
+    ursa_schema_t own;           /* the view when evolving; schema points here then */
+    size_t own_cap;              /* fields allocated in own */
+    bool evolving;
+    size_t rec_fields; /* fields before the record being parsed (a refused record drops the rest) */
+    size_t nfields;    /* fields known to this scanner (and columns of its batch) */
     ursa_batch_t *batch;
     size_t max_record;
     bool skipping;    /* discarding the rest of an over-long record */
@@ -85,11 +101,13 @@ typedef struct ursa_ndjson {
         size_t n;
         int field;
     } * names; /* every field name and alias */
+    size_t nnames, names_cap;
     struct ursa_key_head {
         uint64_t head, mask; /* the first 8 bytes of name + '"', and which of them count */
         bool plain;          /* the name needs no escaping (so it can be compared in place) */
     } * heads;               /* per field, for comparing a key with the expected name */
-    ursa_batch_t defaults;   /* one row: each field's default (nulls where none) */
+    size_t heads_cap;
+    ursa_batch_t defaults; /* one row: each field's default (nulls where none) */
     bool has_defaults;
     /* the raw text of the record being rejected, set only on the error path
      * just before add_error (which clears it), so accepted records pay nothing */
@@ -117,11 +135,26 @@ int ursa_ndjson_finish(ursa_ndjson_t *p) URSA_MUST_CHECK;
 /* Parses one record (no newline inside). For tests and other formats. */
 int ursa_ndjson_record(ursa_ndjson_t *p, const char *line, size_t n) URSA_MUST_CHECK;
 
+/* Frees the scanner's memory (its own fields too; not the batch or schema). */
 void ursa_ndjson_free(ursa_ndjson_t *p);
 
-/* Takes in the fields the schema gained since (widening the batch with
- * columns of nulls). */
-int ursa_ndjson_catch_up(ursa_ndjson_t *p) URSA_MUST_CHECK;
+/* For a schema with "unknown_fields": "evolve" (else a no-op): from now on
+ * an unknown field with a non-null value becomes a nullable column of this
+ * scanner (string, int64 for integers, float64 for other numbers, bool, json
+ * for objects and arrays; the type of a field of that name the given schema
+ * has gained meanwhile, if any). Without it such fields are skipped. Call
+ * once, before the first record. URSA_OK or URSA_ENOMEM. */
+int ursa_ndjson_evolve(ursa_ndjson_t *p) URSA_MUST_CHECK;
+
+/* Adds the field name[0..n) of type t to the scanner's own fields (t gives
+ * way to the type of a field of that name the given schema has gained
+ * since init) and sets *field to its index; a field the scanner knows
+ * already (by name or alias) is only found. The batch gets a column of nulls
+ * for the rows so far. URSA_EINVAL when the name cannot be a column's,
+ * URSA_ELIMIT when the scanner has URSA_COLUMNS_MAX fields, URSA_ENOMEM.
+ * Only while evolving (for the CSV header; records add fields themselves). */
+int ursa_ndjson_add_field(ursa_ndjson_t *p, const char *name, size_t n, ursa_type_t t,
+                          int *field) URSA_MUST_CHECK;
 
 /* For other formats that share this scanner's state (counters, error list,
  * callbacks): count a record (set `lines` to its line first), reject it. */

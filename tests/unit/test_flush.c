@@ -163,9 +163,188 @@ TEST(failed_flush_loses_nothing_and_publishes_nothing)
     CHECK(system(cmd) == 0);
 }
 
+/* One request on an evolving dataset: its scanner and its batch. */
+typedef struct request {
+    ursa_batch_t *b;
+    ursa_ndjson_t p;
+} request_t;
+
+static void request_begin(request_t *r, ursa_dataset_t *d)
+{
+    r->b = ursa_calloc(1, sizeof(*r->b));
+    CHECK(ursa_batch_init(r->b, &d->schema) == URSA_OK);
+    CHECK(ursa_ndjson_init(&r->p, &d->schema, r->b, 0) == URSA_OK);
+    CHECK(ursa_ndjson_evolve(&r->p) == URSA_OK);
+}
+
+static void request_feed(request_t *r, const char *body)
+{
+    CHECK(ursa_ndjson_feed(&r->p, body, strlen(body)) == URSA_OK);
+}
+
+/* Frees what the request still owns (its batch unless the dataset took it). */
+static void request_end(request_t *r)
+{
+    ursa_ndjson_free(&r->p);
+    if (r->b) {
+        ursa_batch_free(r->b);
+        ursa_free(r->b);
+    }
+}
+
+/* A store whose puts fail (the rest as the real one's). */
+static int failing_put(ursa_store_t *st, const char *key, const void *data, size_t n, ursa_err_t *err)
+{
+    (void)st, (void)data, (void)n;
+    return ursa_err_set(err, URSA_EIO, "put %s: injected failure", key);
+}
+
+/* The names of the dataset's columns, "a,b,c". */
+static const char *names(const ursa_schema_t *s, char *out, size_t cap)
+{
+    size_t o = 0, n = ursa_schema_nfields(s);
+    out[0] = 0;
+    for (size_t i = 0; i < n && o + URSA_NAME_MAX + 2 < cap; i++)
+        o += (size_t)snprintf(out + o, cap - o, "%s%s", i ? "," : "", s->fields[i].name);
+    return out;
+}
+
+/* ursa_dataset_evolve commits only the request's fields that have values,
+ * in the dataset's order of that moment, and refuses (changing nothing) a
+ * field another request stored with another type, or more columns than a
+ * schema may have (issue 11). */
+TEST(evolve_commits_stored_fields_in_the_dataset_order)
+{
+    fresh_root();
+    ursa_store_t *st;
+    ursa_catalog_t *cat;
+    ursa_err_t err;
+    bool created;
+    char buf[8192];
+    CHECK(ursa_store_open(root, NULL, &st, &err) == URSA_OK);
+    CHECK(ursa_catalog_new(&cat, st, "node1", &err) == URSA_OK);
+    const char js[] =
+        "{\"columns\":[{\"name\":\"ts\",\"type\":\"timestamp\",\"nullable\":false},"
+        "{\"name\":\"n\",\"type\":\"int64\"}],\"time_column\":\"ts\",\"unknown_fields\":\"evolve\"}";
+    CHECK(ursa_catalog_create(cat, "ev", js, strlen(js), &created, &err) == URSA_OK && created);
+    ursa_dataset_t *d = ursa_catalog_get(cat, "ev");
+    CHECK(d != NULL);
+    ursa_schema_t *s = &d->schema;
+
+    /* Four requests begin while the dataset has ts, n. */
+    request_t a, b, c, w;
+    request_begin(&a, d);
+    request_begin(&b, d);
+    request_begin(&c, d);
+    request_begin(&w, d);
+    request_feed(&a, "{\"ts\":\"2024-03-01T00:00:00Z\",\"n\":1,\"x\":\"a\",\"v\":null}\n");
+    request_feed(&b, "{\"ts\":\"2024-03-01T00:00:01Z\",\"n\":2,\"y\":true,\"x\":\"b\"}\n");
+    request_feed(&c, "{\"ts\":\"2024-03-01T00:00:02Z\",\"n\":3,\"x\":5}\n");
+    ursa_buf_t wide = {0};
+    CHECK(ursa_buf_printf(&wide, "{\"ts\":\"2024-03-01T00:00:03Z\"") == URSA_OK);
+    for (int i = 0; i < 1021; i++) CHECK(ursa_buf_printf(&wide, ",\"w%d\":%d", i, i) == URSA_OK);
+    CHECK(ursa_buf_printf(&wide, "}\n") == URSA_OK);
+    request_feed(&w, (const char *)wide.data); /* 2 + 1,021 columns: fits now */
+    ursa_buf_free(&wide);
+    CHECK_EQ_INT(w.b->ncols, 1023);
+
+    /* b stores first: y, x in its order. */
+    CHECK(ursa_dataset_evolve(cat, d, b.p.schema, b.p.base, b.b, &err) == URSA_OK);
+    CHECK(!strcmp(names(s, buf, sizeof(buf)), "ts,n,y,x"));
+    CHECK_EQ_INT(b.b->ncols, 4);
+    CHECK(ursa_column_bool(&b.b->cols[2], 0));
+    size_t len;
+    CHECK(!memcmp(ursa_column_str(&b.b->cols[3], 0, &len), "b", 1) && len == 1);
+    ursa_buf_t doc = {0};
+    CHECK(ursa_store_get(st, "ev/_ursa/schema.json", &doc, &err) == URSA_OK);
+    CHECK(ursa_buf_push(&doc, 0) == URSA_OK);
+    CHECK(strstr((char *)doc.data, "\"y\"") && strstr((char *)doc.data, "\"x\""));
+    ursa_buf_free(&doc);
+
+    /* c has x as int64: refused, nothing changes. */
+    CHECK_EQ_INT(ursa_dataset_evolve(cat, d, c.p.schema, c.p.base, c.b, &err), URSA_EEXIST);
+    CHECK(strstr(err.msg, "\"x\"") && strstr(err.msg, "as string") && strstr(err.msg, "int64 values") &&
+          strstr(err.msg, "retry"));
+    CHECK(!strcmp(names(s, buf, sizeof(buf)), "ts,n,y,x"));
+    CHECK(c.b->ncols == 3 && ursa_column_i64(&c.b->cols[2], 0) == 5);
+
+    /* w's 1,021 would make 1,025: refused, nothing changes. */
+    CHECK_EQ_INT(ursa_dataset_evolve(cat, d, w.p.schema, w.p.base, w.b, &err), URSA_ELIMIT);
+    CHECK(strstr(err.msg, "1024 columns") && strstr(err.msg, "retry"));
+    CHECK_EQ_INT(ursa_schema_nfields(s), 4);
+    CHECK_EQ_INT(w.b->ncols, 1023);
+
+    /* a: x is there already (same type) at another index; y gets nulls; v
+     * had no value and adds nothing. Every allocation may fail first. */
+    CHECK_EQ_INT(a.b->ncols, 3);
+    int rc = URSA_ENOMEM;
+    for (long k = 1; rc == URSA_ENOMEM && k < 100; k++) {
+        ursa_mem_fail_after(k);
+        rc = ursa_dataset_evolve(cat, d, a.p.schema, a.p.base, a.b, &err);
+        ursa_mem_fail_after(0);
+        if (rc == URSA_ENOMEM) CHECK(a.b->ncols == 3 && ursa_schema_nfields(s) == 4);
+    }
+    CHECK_EQ_INT(rc, URSA_OK);
+    CHECK_EQ_INT(a.b->ncols, 4);
+    CHECK(a.b->cols[2].type == URSA_TYPE_BOOL && !ursa_column_valid(&a.b->cols[2], 0));
+    CHECK(!memcmp(ursa_column_str(&a.b->cols[3], 0, &len), "a", 1) && len == 1);
+
+    /* A new field while the store fails: nothing changes. */
+    request_t e;
+    request_begin(&e, d);
+    request_feed(&e, "{\"ts\":\"2024-03-01T00:00:04Z\",\"n\":4,\"z\":1.5}\n");
+    const struct ursa_store_ops *ops = st->ops;
+    struct ursa_store_ops broken = *ops;
+    broken.put = failing_put;
+    st->ops = &broken;
+    CHECK_EQ_INT(ursa_dataset_evolve(cat, d, e.p.schema, e.p.base, e.b, &err), URSA_EIO);
+    st->ops = ops;
+    CHECK(strstr(err.msg, "injected failure") != NULL);
+    CHECK(e.b->ncols == 5 && ursa_schema_nfields(s) == 4);
+    char *doc_now = ursa_dataset_schema_json(d);
+    CHECK(doc_now && !strstr(doc_now, "\"z\""));
+    ursa_free(doc_now);
+
+    /* And with every allocation failing first: the schema stays as it was
+     * until it is all done. */
+    rc = URSA_ENOMEM;
+    for (long k = 1; rc == URSA_ENOMEM && k < 200; k++) {
+        ursa_mem_fail_after(k);
+        rc = ursa_dataset_evolve(cat, d, e.p.schema, e.p.base, e.b, &err);
+        ursa_mem_fail_after(0);
+        if (rc == URSA_ENOMEM) CHECK(e.b->ncols == 5 && ursa_schema_nfields(s) == 4);
+    }
+    CHECK_EQ_INT(rc, URSA_OK);
+    CHECK(!strcmp(names(s, buf, sizeof(buf)), "ts,n,y,x,z"));
+
+    /* The rows flush in one file with the dataset's columns. */
+    CHECK(ursa_dataset_append(d, a.b) == URSA_OK);
+    CHECK(ursa_dataset_append(d, b.b) == URSA_OK);
+    CHECK(ursa_dataset_append(d, e.b) == URSA_OK);
+    a.b = b.b = e.b = NULL;
+    ursa_flush_result_t res;
+    CHECK(ursa_dataset_flush(cat, d, &res, &err) == URSA_OK);
+    CHECK(res.rows == 3 && res.nfiles == 1);
+    ursa_flush_result_free(&res);
+    request_end(&a);
+    request_end(&b);
+    request_end(&c);
+    request_end(&w);
+    request_end(&e);
+
+    /* After a restart the stored schema is the one published. */
+    ursa_catalog_destroy(&cat);
+    CHECK(ursa_catalog_new(&cat, st, "node1", &err) == URSA_OK);
+    d = ursa_catalog_get(cat, "ev");
+    CHECK(d && !strcmp(names(&d->schema, buf, sizeof(buf)), "ts,n,y,x,z"));
+    ursa_catalog_destroy(&cat);
+    ursa_store_destroy(&st);
+}
+
 int main(void)
 {
     RUN(flush_partitions_by_utc_day);
     RUN(failed_flush_loses_nothing_and_publishes_nothing);
+    RUN(evolve_commits_stored_fields_in_the_dataset_order);
     return TEST_EXIT();
 }

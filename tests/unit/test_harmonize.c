@@ -396,27 +396,21 @@ TEST(schema_rules_checked_and_rendered)
     ursa_schema_free(&a);
 }
 
-/* A stand-in for the catalog: appends the field to the (evolving) schema. */
-static int evolve_calls;
-static int add_field(void *ctx, const char *name, size_t n, ursa_type_t t, ursa_err_t *err)
+/* A stand-in for another request that stores fields meanwhile: appends the
+ * field to the shared (evolving) schema, as the catalog does. */
+static void publish_field(ursa_schema_t *s, const char *name, ursa_type_t t)
 {
-    ursa_schema_t *s = ctx;
-    (void)err;
-    evolve_calls++;
-    if (!ursa_name_valid(name, n)) return URSA_EINVAL;
-    if (ursa_schema_find(s, name, n) >= 0) return URSA_OK;
+    size_t n = strlen(name);
     ursa_field_t *f = &s->fields[s->nfields];
     memset(f, 0, sizeof(*f));
     f->name = ursa_malloc(n + 1);
-    memcpy(f->name, name, n);
-    f->name[n] = 0;
+    memcpy(f->name, name, n + 1);
     f->name_len = n;
     f->type = t;
     f->nullable = true;
     f->utc = true;
     f->unit = URSA_UNIT_US;
     __atomic_store_n(&s->nfields, s->nfields + 1, __ATOMIC_RELEASE);
-    return URSA_OK;
 }
 
 TEST(evolve_adds_columns_mid_request)
@@ -428,8 +422,7 @@ TEST(evolve_adds_columns_mid_request)
     ursa_batch_t b;
     ursa_ndjson_t p;
     CHECK(ursa_batch_init(&b, &s) == URSA_OK && ursa_ndjson_init(&p, &s, &b, 0) == URSA_OK);
-    p.evolve = add_field;
-    p.evolve_ctx = &s;
+    CHECK(ursa_ndjson_evolve(&p) == URSA_OK);
     const char *body = "{\"a\":1}\n"
                        "{\"a\":2,\"s\":\"x\",\"i\":-3,\"f\":2.5e1,\"t\":false,\"o\":{\"k\":[1]},\"z\":null}\n"
                        "{\"s\":\"y\",\"a\":\"bad\"}\n"
@@ -437,23 +430,26 @@ TEST(evolve_adds_columns_mid_request)
                        "{\"i\":4}\n";
     CHECK(ursa_ndjson_feed(&p, body, strlen(body)) == URSA_OK);
     CHECK(ursa_ndjson_finish(&p) == URSA_OK);
-    CHECK_EQ_INT(s.nfields, 6); /* a s i f t o; z had only a null */
+    const ursa_schema_t *v = p.schema;
+    CHECK_EQ_INT(v->nfields, 6); /* a s i f t o; z had only a null */
+    CHECK_EQ_INT(p.base, 1);
+    CHECK_EQ_INT(s.nfields, 1); /* the shared schema is not touched: the request's fields are its own */
     CHECK_EQ_INT(b.ncols, 6);
     CHECK_EQ_INT(b.nrows, 3);
     static const ursa_type_t want[] = {URSA_TYPE_INT64,   URSA_TYPE_STRING, URSA_TYPE_INT64,
                                        URSA_TYPE_FLOAT64, URSA_TYPE_BOOL,   URSA_TYPE_JSON};
-    for (size_t i = 0; i < 6; i++) CHECK(s.fields[i].type == want[i]);
+    for (size_t i = 0; i < 6; i++) CHECK(v->fields[i].type == want[i] && v->fields[i].nullable);
     for (size_t i = 0; i < 6; i++) CHECK_EQ_INT(b.cols[i].length, 3);
     CHECK(!ursa_column_valid(&b.cols[1], 0)); /* row 1 predates the column: null */
     CHECK(ursa_column_f64(&b.cols[3], 1) == 25.0);
     CHECK_EQ_INT(ursa_column_i64(&b.cols[2], 2), 4);
     CHECK_EQ_INT(p.nerrors, 2);
-    CHECK(p.errors[0].line == 3 && p.errors[0].column == 0);
+    CHECK(p.errors[0].line == 3 && p.errors[0].column == 0 && !strcmp(p.errors[0].column_name, "a"));
     CHECK(p.errors[1].line == 4 && !strcmp(p.errors[1].value, "Bad") &&
-          !strcmp(p.errors[1].rule, "unknown_fields evolve"));
+          !strcmp(p.errors[1].rule, "unknown_fields evolve") && p.errors[1].column_name[0] == 0);
 
     /* A batch encoded before the change decodes under the wider schema with nulls. */
-    ursa_schema_t narrow = s;
+    ursa_schema_t narrow = *v;
     narrow.nfields = 2;
     ursa_batch_t old, wide;
     CHECK(ursa_batch_init(&old, &narrow) == URSA_OK);
@@ -462,8 +458,8 @@ TEST(evolve_adds_columns_mid_request)
     old.nrows = 1;
     ursa_buf_t enc = {0};
     CHECK(ursa_batch_encode(&old, &enc) == URSA_OK);
-    CHECK(ursa_batch_init(&wide, &s) == URSA_OK);
-    CHECK(ursa_batch_decode(&wide, &s, enc.data, enc.len) == URSA_OK);
+    CHECK(ursa_batch_init(&wide, v) == URSA_OK);
+    CHECK(ursa_batch_decode(&wide, v, enc.data, enc.len) == URSA_OK);
     CHECK_EQ_INT(wide.nrows, 1);
     CHECK_EQ_INT(ursa_column_i64(&wide.cols[0], 0), 9);
     for (size_t i = 2; i < 6; i++) CHECK(wide.cols[i].length == 1 && !ursa_column_valid(&wide.cols[i], 0));
@@ -472,6 +468,130 @@ TEST(evolve_adds_columns_mid_request)
     ursa_batch_free(&wide);
     ursa_ndjson_free(&p);
     ursa_batch_free(&b);
+    ursa_schema_free(&s);
+}
+
+/* A refused record takes the fields it brought with it: they add no column
+ * and use up none of the room a later record needs (issue 11). */
+TEST(evolve_refused_record_adds_no_field)
+{
+    const char *js = "{\"columns\":[{\"name\":\"a\",\"type\":\"int64\"}],\"unknown_fields\":\"evolve\"}";
+    ursa_schema_t s;
+    ursa_err_t err;
+    CHECK(ursa_schema_parse(js, strlen(js), &s, &err) == URSA_OK);
+    ursa_batch_t b;
+    ursa_ndjson_t p;
+    CHECK(ursa_batch_init(&b, &s) == URSA_OK && ursa_ndjson_init(&p, &s, &b, 0) == URSA_OK &&
+          ursa_ndjson_evolve(&p) == URSA_OK);
+    ursa_buf_t body = {0};
+    CHECK(ursa_buf_printf(&body, "{\"a\":1,\"x\":\"s\"}\n"                /* kept: x */
+                                 "{\"y\":1,\"z\":true,\"a\":\"bad\"}\n"   /* refused for a: y, z go */
+                                 "{\"w\":\"ok\",\"v\":tru}\n"             /* refused for its own v */
+                                 "{\"x\":\"t\",\"u\":[1],\"x\":\"u\"}\n") /* refused: duplicate */
+          == URSA_OK);
+    /* 1,100 new fields: refused at the 1,024th column, and all of them go */
+    CHECK(ursa_buf_printf(&body, "{\"a\":2") == URSA_OK);
+    for (int i = 0; i < 1100; i++) CHECK(ursa_buf_printf(&body, ",\"w%d\":%d", i, i) == URSA_OK);
+    CHECK(ursa_buf_printf(&body, "}\n{\"a\":3,\"late\":1.5}\n") == URSA_OK);
+    CHECK(ursa_ndjson_feed(&p, (const char *)body.data, body.len) == URSA_OK);
+    CHECK(ursa_ndjson_finish(&p) == URSA_OK);
+    CHECK_EQ_INT(b.nrows, 2);
+    CHECK_EQ_INT(p.schema->nfields, 3);
+    CHECK_EQ_INT(b.ncols, 3);
+    CHECK(!strcmp(p.schema->fields[1].name, "x") && p.schema->fields[1].type == URSA_TYPE_STRING);
+    CHECK(!strcmp(p.schema->fields[2].name, "late") && p.schema->fields[2].type == URSA_TYPE_FLOAT64);
+    for (size_t i = 0; i < 3; i++) CHECK_EQ_INT(b.cols[i].length, 2);
+    CHECK(!ursa_column_valid(&b.cols[1], 1) && ursa_column_f64(&b.cols[2], 1) == 1.5);
+    CHECK_EQ_INT(p.nerrors, 4);
+    CHECK(p.errors[0].row == 2 && !strcmp(p.errors[0].column_name, "a") &&
+          !strcmp(p.errors[0].rule, "type int64"));
+    /* an error names a field that is gone by now */
+    CHECK(p.errors[1].row == 3 && !strcmp(p.errors[1].column_name, "v"));
+    CHECK(p.errors[2].row == 4 && !strcmp(p.errors[2].column_name, "x"));
+    CHECK(p.errors[3].row == 5 && !strcmp(p.errors[3].rule, "columns max 1024") &&
+          !strcmp(p.errors[3].value, "w1022"));
+    CHECK_EQ_INT(s.nfields, 1);
+    ursa_buf_free(&body);
+    ursa_ndjson_free(&p);
+    ursa_batch_free(&b);
+    ursa_schema_free(&s);
+}
+
+/* Fields another request stores meanwhile take the indices after the
+ * scanner's base in the shared schema, the same indices as the scanner's
+ * own: they never enter its view; one of the same name only lends its type. */
+TEST(evolve_keeps_its_view_while_the_schema_grows)
+{
+    const char *js = "{\"columns\":[{\"name\":\"a\",\"type\":\"int64\"}],\"unknown_fields\":\"evolve\"}";
+    ursa_schema_t s;
+    ursa_err_t err;
+    CHECK(ursa_schema_parse(js, strlen(js), &s, &err) == URSA_OK);
+    ursa_batch_t b;
+    ursa_ndjson_t p;
+    CHECK(ursa_batch_init(&b, &s) == URSA_OK && ursa_ndjson_init(&p, &s, &b, 0) == URSA_OK &&
+          ursa_ndjson_evolve(&p) == URSA_OK);
+    const char *r1 = "{\"a\":1,\"x\":\"s\"}\n";
+    CHECK(ursa_ndjson_feed(&p, r1, strlen(r1)) == URSA_OK);
+    publish_field(&s, "y", URSA_TYPE_FLOAT64);    /* index 1 of the dataset: x's in the request */
+    publish_field(&s, "x", URSA_TYPE_INT64);      /* x as another type */
+    const char *r2 = "{\"a\":2,\"y\":7}\n"        /* y is new here: float64, as stored (not int64) */
+                     "{\"a\":3,\"x\":\"t\"}\n"    /* x stays the request's string (a conflict at commit) */
+                     "{\"a\":4,\"y\":\"text\"}\n" /* refused: y is float64 */
+                     "{\"a\":5,\"q\":\"r\"}\n";   /* q is new everywhere */
+    CHECK(ursa_ndjson_feed(&p, r2, strlen(r2)) == URSA_OK);
+    CHECK(ursa_ndjson_finish(&p) == URSA_OK);
+    CHECK_EQ_INT(b.nrows, 4);
+    CHECK_EQ_INT(p.schema->nfields, 4);
+    CHECK_EQ_INT(b.ncols, 4);
+    const ursa_field_t *f = p.schema->fields;
+    CHECK(!strcmp(f[1].name, "x") && f[1].type == URSA_TYPE_STRING);
+    CHECK(!strcmp(f[2].name, "y") && f[2].type == URSA_TYPE_FLOAT64);
+    CHECK(!strcmp(f[3].name, "q") && f[3].type == URSA_TYPE_STRING);
+    size_t n;
+    CHECK(!memcmp(ursa_column_str(&b.cols[1], 2, &n), "t", 1) && n == 1);
+    CHECK(ursa_column_valid(&b.cols[2], 1) && ursa_column_f64(&b.cols[2], 1) == 7.0);
+    CHECK(!ursa_column_valid(&b.cols[2], 0) && !ursa_column_valid(&b.cols[2], 2));
+    CHECK_EQ_INT(p.nerrors, 1);
+    CHECK(p.errors[0].row == 4 && !strcmp(p.errors[0].column_name, "y") &&
+          !strcmp(p.errors[0].rule, "type float64"));
+    CHECK_EQ_INT(s.nfields, 3); /* a y x: the request's own fields are not in it */
+    ursa_ndjson_free(&p);
+    ursa_batch_free(&b);
+    ursa_schema_free(&s);
+}
+
+/* Adding a field fails cleanly at every allocation: the request ends with
+ * URSA_ENOMEM and frees everything (ASan/LSan check the rest). */
+TEST(evolve_out_of_memory)
+{
+    const char *js = "{\"columns\":[{\"name\":\"a\",\"type\":\"int64\",\"default\":3}],"
+                     "\"unknown_fields\":\"evolve\"}";
+    ursa_schema_t s;
+    ursa_err_t err;
+    CHECK(ursa_schema_parse(js, strlen(js), &s, &err) == URSA_OK);
+    const char *body = "{\"a\":1}\n{\"b\":\"x\",\"c\":2,\"d\":[1]}\n{\"e\":1,\"a\":\"bad\"}\n{\"f\":true}\n";
+    bool done = false;
+    for (long k = 1; k < 200 && !done; k++) {
+        ursa_batch_t b;
+        ursa_ndjson_t p;
+        CHECK(ursa_batch_init(&b, &s) == URSA_OK && ursa_ndjson_init(&p, &s, &b, 0) == URSA_OK &&
+              ursa_ndjson_evolve(&p) == URSA_OK);
+        ursa_mem_fail_after(k);
+        int rc = ursa_ndjson_feed(&p, body, strlen(body));
+        ursa_mem_fail_after(0);
+        CHECK(rc == URSA_OK || rc == URSA_ENOMEM);
+        for (size_t i = 0; i < b.ncols; i++) CHECK(b.cols[i].length <= b.nrows + 1);
+        if (rc == URSA_OK) {
+            done = true;
+            CHECK_EQ_INT(b.nrows, 3);
+            CHECK_EQ_INT(b.ncols, 5); /* a b c d f: e went with its record */
+            CHECK_EQ_INT(p.schema->nfields, 5);
+            CHECK(ursa_column_i64(&b.cols[0], 2) == 3); /* a's default */
+        }
+        ursa_ndjson_free(&p);
+        ursa_batch_free(&b);
+    }
+    CHECK(done);
     ursa_schema_free(&s);
 }
 
@@ -486,14 +606,14 @@ TEST(csv_header_aliases_and_evolve)
     ursa_ndjson_t st;
     ursa_csv_t p;
     CHECK(ursa_batch_init(&b, &s) == URSA_OK && ursa_ndjson_init(&st, &s, &b, 0) == URSA_OK);
-    st.evolve = add_field;
-    st.evolve_ctx = &s;
-    CHECK(ursa_csv_init(&p, &s, &b, &st, NULL) == URSA_OK);
+    CHECK(ursa_ndjson_evolve(&st) == URSA_OK);
+    CHECK(ursa_csv_init(&p, &st, NULL) == URSA_OK);
     const char *body = "userId,note\n7,hello\n8,\n";
     CHECK(ursa_csv_feed(&p, body, strlen(body)) == URSA_OK);
     CHECK(ursa_csv_finish(&p) == URSA_OK);
-    CHECK_EQ_INT(s.nfields, 2);
-    CHECK(s.fields[1].type == URSA_TYPE_STRING && !strcmp(s.fields[1].name, "note"));
+    CHECK_EQ_INT(st.schema->nfields, 2);
+    CHECK_EQ_INT(s.nfields, 1);
+    CHECK(st.schema->fields[1].type == URSA_TYPE_STRING && !strcmp(st.schema->fields[1].name, "note"));
     CHECK_EQ_INT(b.nrows, 2);
     CHECK_EQ_INT(ursa_column_i64(&b.cols[0], 1), 8);
     size_t n;
@@ -503,18 +623,33 @@ TEST(csv_header_aliases_and_evolve)
     ursa_ndjson_free(&st);
     ursa_batch_free(&b);
 
-    /* A header that cannot be a column name refuses the body. */
-    CHECK(ursa_batch_init(&b, &s) == URSA_OK && ursa_ndjson_init(&st, &s, &b, 0) == URSA_OK);
-    st.evolve = add_field;
-    st.evolve_ctx = &s;
-    CHECK(ursa_csv_init(&p, &s, &b, &st, NULL) == URSA_OK);
-    const char *bad = "user_id,Bad Name\n1,x\n";
-    int rc = ursa_csv_feed(&p, bad, strlen(bad));
-    if (rc == URSA_OK) rc = ursa_csv_finish(&p);
-    CHECK_EQ_INT(rc, URSA_EFORMAT);
-    ursa_csv_free(&p);
-    ursa_ndjson_free(&st);
-    ursa_batch_free(&b);
+    /* A header that cannot be a column name refuses the body, and so does
+     * one that would make more than 1,024 columns. */
+    ursa_buf_t wide = {0};
+    CHECK(ursa_buf_printf(&wide, "user_id") == URSA_OK);
+    for (int i = 0; i < 1100; i++) CHECK(ursa_buf_printf(&wide, ",h%d", i) == URSA_OK);
+    CHECK(ursa_buf_printf(&wide, "\n1\n") == URSA_OK);
+    const struct {
+        const char *body;
+        size_t n;
+        const char *msg;
+    } bad[] = {{"user_id,Bad Name\n1,x\n", 22, "cannot become a column"},
+               {(const char *)wide.data, wide.len, "\"h1023\" would make more than 1024 columns"}};
+    for (size_t i = 0; i < 2; i++) {
+        CHECK(ursa_batch_init(&b, &s) == URSA_OK && ursa_ndjson_init(&st, &s, &b, 0) == URSA_OK);
+        CHECK(ursa_ndjson_evolve(&st) == URSA_OK);
+        CHECK(ursa_csv_init(&p, &st, NULL) == URSA_OK);
+        int rc = ursa_csv_feed(&p, bad[i].body, bad[i].n);
+        if (rc == URSA_OK) rc = ursa_csv_finish(&p);
+        CHECK_EQ_INT(rc, URSA_EFORMAT);
+        CHECK(strstr(p.err.msg, bad[i].msg) != NULL);
+        if (!strstr(p.err.msg, bad[i].msg)) fprintf(stderr, "%s\n", p.err.msg);
+        CHECK_EQ_INT(s.nfields, 1);
+        ursa_csv_free(&p);
+        ursa_ndjson_free(&st);
+        ursa_batch_free(&b);
+    }
+    ursa_buf_free(&wide);
     ursa_schema_free(&s);
 }
 
@@ -530,6 +665,9 @@ int main(void)
     RUN(csv_cells_follow_the_rules);
     RUN(schema_rules_checked_and_rendered);
     RUN(evolve_adds_columns_mid_request);
+    RUN(evolve_refused_record_adds_no_field);
+    RUN(evolve_keeps_its_view_while_the_schema_grows);
+    RUN(evolve_out_of_memory);
     RUN(csv_header_aliases_and_evolve);
     return TEST_EXIT();
 }

@@ -30,7 +30,7 @@ static void setup_schema(fixture_t *f, const char *schema, const ursa_csv_option
         abort();
     }
     if (ursa_batch_init(&f->batch, &f->schema) || ursa_ndjson_init(&f->state, &f->schema, &f->batch, 0) ||
-        ursa_csv_init(&f->p, &f->schema, &f->batch, &f->state, opt))
+        ursa_csv_init(&f->p, &f->state, opt))
         abort();
 }
 
@@ -444,7 +444,7 @@ TEST(options_delimiter_and_null_marker)
         {.null_marker = "0123456789012345678901234567890123456789012345678901234567890123456789"},
     };
     for (size_t i = 0; i < URSA_ARRAY_LEN(bad); i++) {
-        CHECK_EQ_INT(ursa_csv_init(&p, &s, &b, &st, &bad[i]), URSA_EINVAL);
+        CHECK_EQ_INT(ursa_csv_init(&p, &st, &bad[i]), URSA_EINVAL);
         ursa_csv_free(&p);
     }
     ursa_ndjson_free(&st);
