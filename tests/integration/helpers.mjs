@@ -5,7 +5,7 @@
 //   URSA_TEST_TMP  where temporary stores go (default os.tmpdir()); created if missing
 // Only 127.0.0.1 is ever contacted.
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, existsSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +27,18 @@ export function makeTempDir(prefix = 'ursa-test-') {
   const dir = mkdtempSync(join(base, prefix));
   tempDirs.push(dir);
   return dir;
+}
+
+/** Every file below dir (recursively), sorted; [] when dir does not exist. */
+export function filesUnder(dir) {
+  if (!existsSync(dir)) return [];
+  const out = [];
+  for (const e of readdirSync(dir)) {
+    const p = join(dir, e);
+    if (statSync(p).isDirectory()) out.push(...filesUnder(p));
+    else out.push(p);
+  }
+  return out.sort();
 }
 
 /** Removes every directory made by makeTempDir(); call only when the test passed (keep them for post-mortem otherwise). */

@@ -6,7 +6,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { startServer, makeTempDir, removeTempDirs, sanitizerReports } from './helpers.mjs';
+import { startServer, makeTempDir, removeTempDirs, sanitizerReports, filesUnder } from './helpers.mjs';
 import { readAll, duckdbQuery, close as closeReaders } from '../tools/pqread.mjs';
 
 const SCHEMA = {
@@ -29,17 +29,6 @@ after(async () => {
   assert.deepEqual(reports, [], 'sanitizer reports in the server output');
   if (!failed) removeTempDirs();
 });
-
-function filesUnder(dir) {
-  if (!existsSync(dir)) return [];
-  const out = [];
-  for (const e of readdirSync(dir)) {
-    const p = join(dir, e);
-    if (statSync(p).isDirectory()) out.push(...filesUnder(p));
-    else out.push(p);
-  }
-  return out.sort();
-}
 
 const rec = o => JSON.stringify(o);
 const isoToMicros = s => BigInt(Date.parse(s.slice(0, 19) + 'Z')) * 1000n + BigInt(s.slice(20, 26));

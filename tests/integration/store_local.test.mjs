@@ -9,7 +9,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, makeTempDir, removeTempDirs, sanitizerReports } from './helpers.mjs';
+import { startServer, makeTempDir, removeTempDirs, sanitizerReports, filesUnder } from './helpers.mjs';
 import { duckdbQuery, close as closeReaders } from '../tools/pqread.mjs';
 
 const SCHEMA = {
@@ -29,17 +29,6 @@ after(async () => {
   assert.deepEqual(reports, [], 'sanitizer reports in the server output');
   if (!failed) removeTempDirs();
 });
-
-function filesUnder(dir) {
-  if (!existsSync(dir)) return [];
-  const out = [];
-  for (const e of readdirSync(dir)) {
-    const p = join(dir, e);
-    if (statSync(p).isDirectory()) out.push(...filesUnder(p));
-    else out.push(p);
-  }
-  return out.sort();
-}
 
 // An absolute path in a message: a '/' at the start or after a blank, quote, colon or '(' that is followed by
 // a name (keys such as "d/date=..." have no leading '/').
