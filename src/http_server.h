@@ -5,7 +5,8 @@
  * 0.9.75's edge-triggered epoll loop misses the end of a connection whose
  * partial request and FIN arrive together, and keeps it until its timeout).
  * Request bodies are streamed: each piece libmicrohttpd hands over is fed to
- * the scanner at once, so a body is never held whole in memory.
+ * the scanner at once, so a body is never held whole in memory. This is
+ * the daemon; the routes are the api_* modules (api.h).
  *
  * Connection limits (docs/user-guide.md, "Limits"): at most max_connections
  * open at once and max_connections_per_client from one address (past it a

@@ -1,0 +1,138 @@
+/*
+ * api.c -- answers: the helpers every route queues its answer with, and
+ * the X-Request-Id they all carry (see api.h).
+ */
+#include "api.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* The id of the request being handled on this thread, for X-Request-Id.
+ * Every answer is queued from inside the daemon's access handler, which
+ * sets it first, so the many api_send_* helpers need no extra parameter. */
+static _Thread_local const char *current_request_id;
+
+void api_set_request_id(const char *id)
+{
+    current_request_id = id;
+}
+
+/* Queues r with the headers every answer has. */
+enum MHD_Result api_queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *r)
+{
+    if (current_request_id) MHD_add_response_header(r, "X-Request-Id", current_request_id);
+    return MHD_queue_response(c, status, r);
+}
+
+/* ---------------------------------------------------------------------------
+ * Responses
+ * ------------------------------------------------------------------------- */
+
+enum MHD_Result api_send_buf(struct MHD_Connection *c, unsigned status, ursa_buf_t *b)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(b->len, b->data, MHD_RESPMEM_MUST_COPY);
+    if (!r) return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    enum MHD_Result ret = api_queue(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* Sends b's bytes without copying them: libmicrohttpd frees them once
+ * sent, so a large answer stays counted in the memory budget until then.
+ * b is emptied when the answer was queued (the caller frees it either way). */
+enum MHD_Result api_send_owned(struct MHD_Connection *c, unsigned status, ursa_buf_t *b)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback(b->len, b->data, ursa_free);
+    if (!r) return MHD_NO;
+    b->data = NULL;
+    b->len = b->cap = 0;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    enum MHD_Result ret = api_queue(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* 200 with what was built, or 503 when building it ran out of memory. */
+enum MHD_Result api_send_built(struct MHD_Connection *c, int rc, ursa_buf_t *b)
+{
+    enum MHD_Result ret =
+        rc ? api_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory") : api_send_owned(c, 200, b);
+    ursa_buf_free(b);
+    return ret;
+}
+
+enum MHD_Result api_send_json(struct MHD_Connection *c, unsigned status, const char *json)
+{
+    ursa_buf_t b = {(uint8_t *)(uintptr_t)json, strlen(json), 0};
+    return api_send_buf(c, status, &b);
+}
+
+/* An error answer with its Retry-After and Allow headers, if any. */
+enum MHD_Result api_send_refusal(struct MHD_Connection *c, const api_refusal_t *f)
+{
+    ursa_buf_t b = {0};
+    enum MHD_Result ret = MHD_NO;
+    char ra[16];
+    snprintf(ra, sizeof(ra), "%u", f->retry_after);
+    if (ursa_buf_printf(&b, "{\"error\":") == URSA_OK &&
+        ursa_buf_json_str(&b, f->msg, strlen(f->msg)) == URSA_OK && ursa_buf_push(&b, '}') == URSA_OK) {
+        struct MHD_Response *r = MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_COPY);
+        if (r) {
+            MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+            if (f->retry_after) MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+            if (f->allow[0]) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, f->allow);
+            ret = api_queue(c, f->status, r);
+            MHD_destroy_response(r);
+        }
+    }
+    ursa_buf_free(&b);
+    return ret;
+}
+
+/* An error answer with Retry-After, for backpressure. */
+enum MHD_Result api_send_retry(struct MHD_Connection *c, unsigned status, const char *msg, unsigned seconds)
+{
+    api_refusal_t f = {status, seconds, "", ""};
+    snprintf(f.msg, sizeof(f.msg), "%s", msg);
+    return api_send_refusal(c, &f);
+}
+
+enum MHD_Result api_send_error(struct MHD_Connection *c, unsigned status, const char *msg)
+{
+    ursa_buf_t b = {0};
+    enum MHD_Result ret = MHD_NO;
+    if (ursa_buf_printf(&b, "{\"error\":") == URSA_OK && ursa_buf_json_str(&b, msg, strlen(msg)) == URSA_OK &&
+        ursa_buf_push(&b, '}') == URSA_OK)
+        ret = api_send_buf(c, status, &b);
+    ursa_buf_free(&b);
+    return ret;
+}
+
+/* Notes a refusal of the request in its first call (answered by
+ * api_send_refusal, now or once the body is dropped). */
+enum MHD_Result api_refuse(api_req_t *q, unsigned status, const char *msg)
+{
+    q->refused.status = status;
+    snprintf(q->refused.msg, sizeof(q->refused.msg), "%s", msg);
+    return MHD_YES;
+}
+
+unsigned api_status_for(int rc)
+{
+    switch (rc) {
+    case URSA_EINVAL:
+    case URSA_EFORMAT:
+        return MHD_HTTP_BAD_REQUEST;
+    case URSA_ENOTFOUND:
+        return MHD_HTTP_NOT_FOUND;
+    case URSA_EEXIST:
+        return MHD_HTTP_CONFLICT;
+    case URSA_ELIMIT:
+        return MHD_HTTP_CONTENT_TOO_LARGE;
+    case URSA_ENOMEM:
+        return MHD_HTTP_SERVICE_UNAVAILABLE;
+    default:
+        return MHD_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
