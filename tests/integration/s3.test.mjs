@@ -518,6 +518,18 @@ step('faults: answers slower than URSA_S3_TIMEOUT_MS=2000 (PutObject after and b
   await stop(b.s);
 });
 
+step('a flush slower than --idle-timeout still gets its answer (the server\'s own work is not the client\'s silence)', async () => {
+  // Every PutObject held 4 s by the proxy, with a 2 s idle timeout: the flush takes longer than the
+  // timeout while the client waits. libmicrohttpd 0.9.75 counts queueing the answer as activity, so the
+  // 200 arrives; this guards that (a library that checked the timeout first would drop the answer).
+  const data = { ...small, args: [...(small.args ?? []), '--idle-timeout', '2'] };
+  const a = await faultFlush('slow-flush', data, [{ match: PUT_PARQUET, action: 'delay', ms: 4000 }]);
+  assert.ok(a.ms >= 4000, `the flush took ${a.ms} ms: the delay was not applied`);
+  checkFlushAnswer(a.r, small, `slow-flush\n${requestSummary(a.log)}`);
+  await verifyPublished(a.prefix, small, [a.r], 'slow-flush', a.log);
+  await stop(a.s);
+});
+
 // An outage longer than the retry deadline: the flush answers 500, the rows stay buffered, nothing is
 // visible, and the next flush (after the outage) publishes every row exactly once.
 async function outage(name, data, rules, env) {
