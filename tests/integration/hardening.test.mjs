@@ -297,6 +297,7 @@ test('memory budget: units, declared bodies refused before they are read, bodies
     assert.ok(statuses.includes(429), `some are refused: ${statuses}`);
     for (const x of answers) if (x.status === 429) assert.match(x.json.error, /memory budget/);
     const peak = metric((await srv.get('/metrics')).text, 'ursa_memory_peak_bytes');
+    t.diagnostic(`peak memory ${peak} bytes with a 64 MiB budget`);
     assert.ok(peak < 64 * 1024 * 1024 + (24 << 20), `peak memory ${peak} stays near the 64 MiB budget`);
   });
 });
