@@ -12,6 +12,7 @@
 #include "convert.h"
 
 #include "ingest_json.h"
+#include "options.h"
 #include "pq_write.h"
 
 #include <errno.h>
@@ -39,6 +40,7 @@ static void usage(FILE *f)
            "  --no-page-index       do not write ColumnIndex/OffsetIndex\n"
            "  --in-memory           parse everything before writing (times the write alone)\n"
            "  --stats               print one JSON line of figures on stdout\n"
+           "Byte counts take units: 1M = 1MiB = 1048576.\n"
            "Rejected records are reported on stderr as \"line N: column C: reason[: value V][: rule R]\".\n");
 }
 
@@ -110,6 +112,7 @@ int ursa_cmd_convert(int argc, char **argv)
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long long n;
+        uint64_t u;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
@@ -145,14 +148,14 @@ int ursa_cmd_convert(int argc, char **argv)
             o.level = (int)n;
         else if (!strcmp(a, "--page-version") && parse_num(v, 1, &n) && n <= 2)
             o.page_version = (int)n;
-        else if (!strcmp(a, "--row-group-bytes") && parse_num(v, 1, &n))
-            o.row_group_bytes = (size_t)n;
+        else if (!strcmp(a, "--row-group-bytes") && ursa_parse_bytes(v, &u) && u >= 1 && u <= SIZE_MAX)
+            o.row_group_bytes = (size_t)u;
         else if (!strcmp(a, "--row-group-rows") && parse_num(v, 1, &n))
             o.row_group_rows = (size_t)n;
-        else if (!strcmp(a, "--page-bytes") && parse_num(v, 1, &n))
-            o.page_bytes = (size_t)n;
-        else if (!strcmp(a, "--dict-max-bytes") && parse_num(v, 0, &n))
-            o.dict_max_bytes = (size_t)n;
+        else if (!strcmp(a, "--page-bytes") && ursa_parse_bytes(v, &u) && u >= 1 && u <= SIZE_MAX)
+            o.page_bytes = (size_t)u;
+        else if (!strcmp(a, "--dict-max-bytes") && ursa_parse_bytes(v, &u) && u <= SIZE_MAX)
+            o.dict_max_bytes = (size_t)u;
         else {
             fprintf(stderr, "ursa convert: unknown option or bad value: %s %s\n", a, v);
             return 2;

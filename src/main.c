@@ -115,12 +115,6 @@ static bool parse_u64(const char *s, uint64_t *out)
     return true;
 }
 
-/* A byte count with an optional unit (64M); 0 is allowed (turns a limit off). */
-static bool parse_bytes(const char *s, uint64_t *out)
-{
-    return ursa_parse_bytes(s, out);
-}
-
 /* A byte count with an optional unit, not 0. */
 static bool parse_size_bytes(const char *s, size_t *out)
 {
@@ -271,7 +265,8 @@ static int cmd_serve(int argc, char **argv)
             const char *v = getenv(nums[i].env);
             uint64_t x;
             if (!v) continue;
-            if (!(nums[i].bytes ? parse_bytes(v, &x) : parse_u64(v, &x)) || (nums[i].u32 && x > UINT32_MAX)) {
+            if (!(nums[i].bytes ? ursa_parse_bytes(v, &x) : parse_u64(v, &x)) ||
+                (nums[i].u32 && x > UINT32_MAX)) {
                 env = v;
                 goto bad_env;
             }
@@ -325,7 +320,7 @@ static int cmd_serve(int argc, char **argv)
             page_version = v;
         else if (strcmp(a, "--flush-max-rows") == 0 && parse_u64(v, &fp.max_rows))
             ;
-        else if (strcmp(a, "--flush-max-bytes") == 0 && parse_bytes(v, &fp.max_bytes))
+        else if (strcmp(a, "--flush-max-bytes") == 0 && ursa_parse_bytes(v, &fp.max_bytes))
             ;
         else if (strcmp(a, "--flush-max-age") == 0 && parse_size(v, &sz))
             fp.max_age_s = (uint32_t)sz;
@@ -333,16 +328,16 @@ static int cmd_serve(int argc, char **argv)
             fp.every_s = (uint32_t)sz;
         else if (strcmp(a, "--flush-at") == 0 && parse_times(v, &fp))
             ;
-        else if (strcmp(a, "--memory-limit") == 0 && parse_bytes(v, &memory_limit))
+        else if (strcmp(a, "--memory-limit") == 0 && ursa_parse_bytes(v, &memory_limit))
             ;
-        else if (strcmp(a, "--wal-limit") == 0 && parse_bytes(v, &wal_limit))
+        else if (strcmp(a, "--wal-limit") == 0 && ursa_parse_bytes(v, &wal_limit))
             ;
-        else if (strcmp(a, "--wal-part-bytes") == 0 && parse_bytes(v, &wal_part_bytes))
+        else if (strcmp(a, "--wal-part-bytes") == 0 && ursa_parse_bytes(v, &wal_part_bytes))
             ;
-        else if (strcmp(a, "--wal-segment-bytes") == 0 && parse_bytes(v, &wal_segment_bytes) &&
+        else if (strcmp(a, "--wal-segment-bytes") == 0 && ursa_parse_bytes(v, &wal_segment_bytes) &&
                  wal_segment_bytes)
             ;
-        else if (strcmp(a, "--min-body-rate") == 0 && parse_bytes(v, &so.min_body_rate))
+        else if (strcmp(a, "--min-body-rate") == 0 && ursa_parse_bytes(v, &so.min_body_rate))
             ;
         else if (strcmp(a, "--max-connections") == 0 && parse_size(v, &sz) && sz <= UINT32_MAX)
             so.max_connections = (unsigned)sz;
