@@ -28,6 +28,16 @@
  *   list          (count << 4) | elem_type when count < 15, otherwise
  *                 0xf0 | elem_type followed by the count as a varint.
  *   struct        its fields, then a stop byte 0x00.
+ *
+ * The decoder (thrift_dec_*) reads the same format from untrusted bytes.
+ * Every length and count is checked against the bytes left before it is
+ * used (a list element or map entry takes at least one byte, so a count
+ * larger than the bytes left is refused before anything is allocated);
+ * varints take at most 10 bytes and integers are range-checked for their
+ * type; structs, lists and maps nest at most THRIFT_DEC_MAX_DEPTH deep, so
+ * hostile nesting is an error, never a stack overflow. Every failure is
+ * URSA_EFORMAT with a message naming what was read and the byte offset.
+ * Binary values are returned as pointers into the input (zero copy).
  */
 #ifndef URSA_THRIFT_H
 #define URSA_THRIFT_H
@@ -99,5 +109,58 @@ void thrift_elem_i32(thrift_enc_t *e, int32_t v);
 void thrift_elem_i64(thrift_enc_t *e, int64_t v);
 void thrift_elem_binary(thrift_enc_t *e, const void *p, size_t n);
 void thrift_elem_string(thrift_enc_t *e, const char *s);
+
+/* ---------------------------------------------------------------------------
+ * Decoder
+ * ------------------------------------------------------------------------- */
+
+#define THRIFT_DEC_MAX_DEPTH 64
+
+typedef struct thrift_dec {
+    const uint8_t *base, *p, *end; /* the input (not owned), the read position */
+    int depth;                     /* open structs, lists and maps */
+    ursa_err_t *err;               /* may be NULL */
+} thrift_dec_t;
+
+/* Starts decoding p[0..n). err (may be NULL) receives the first failure's message. */
+void thrift_dec_init(thrift_dec_t *d, const void *p, size_t n, ursa_err_t *err);
+/* The read position as a byte offset from the start, and the bytes left. */
+size_t thrift_dec_offset(const thrift_dec_t *d);
+size_t thrift_dec_left(const thrift_dec_t *d);
+/* Sets the error "<message> at byte <offset>" and returns URSA_EFORMAT. */
+int thrift_dec_fail(thrift_dec_t *d, const char *fmt, ...) URSA_PRINTF(2, 3);
+
+/* Raw values (list elements, or a field's value after its header). */
+int thrift_dec_varint(thrift_dec_t *d, uint64_t *v) URSA_MUST_CHECK;
+int thrift_dec_i8(thrift_dec_t *d, int8_t *v) URSA_MUST_CHECK;
+int thrift_dec_i16(thrift_dec_t *d, int16_t *v) URSA_MUST_CHECK;
+int thrift_dec_i32(thrift_dec_t *d, int32_t *v) URSA_MUST_CHECK;
+int thrift_dec_i64(thrift_dec_t *d, int64_t *v) URSA_MUST_CHECK;
+int thrift_dec_double(thrift_dec_t *d, double *v) URSA_MUST_CHECK;
+/* A bool list element: one byte, 1 is true (anything else false). */
+int thrift_dec_bool_elem(thrift_dec_t *d, bool *v) URSA_MUST_CHECK;
+/* Binary or string: *p points into the input, *n <= the bytes that were left. */
+int thrift_dec_binary(thrift_dec_t *d, const uint8_t **p, size_t *n) URSA_MUST_CHECK;
+/* An integer of wire type `type` (THRIFT_I8 .. THRIFT_I64) into an int64_t. */
+int thrift_dec_int(thrift_dec_t *d, int type, int64_t *v) URSA_MUST_CHECK;
+
+/* Structs: thrift_dec_struct_begin(), then thrift_dec_field() until it
+ * gives *type == THRIFT_STOP (which also closes the struct). *id carries the
+ * previous field id of this struct between calls: start it at 0. A bool
+ * field's value is its type: THRIFT_TRUE or THRIFT_FALSE (no bytes follow). */
+int thrift_dec_struct_begin(thrift_dec_t *d) URSA_MUST_CHECK;
+int thrift_dec_field(thrift_dec_t *d, int16_t *id, int *type) URSA_MUST_CHECK;
+
+/* Lists and sets: the element type and count (checked against the bytes
+ * left). Read exactly *n elements, then call thrift_dec_list_end(). */
+int thrift_dec_list_begin(thrift_dec_t *d, int *elem_type, size_t *n) URSA_MUST_CHECK;
+/* Maps: key and value types and the entry count (checked likewise). */
+int thrift_dec_map_begin(thrift_dec_t *d, int *key_type, int *value_type, size_t *n) URSA_MUST_CHECK;
+/* Closes a list, set or map. */
+void thrift_dec_list_end(thrift_dec_t *d);
+
+/* Skips one value of wire type `type` (a field's value, or a collection element when
+ * in_collection: bools are then one byte). */
+int thrift_dec_skip(thrift_dec_t *d, int type, bool in_collection) URSA_MUST_CHECK;
 
 #endif
