@@ -12,10 +12,12 @@
  * (a list of blocks from ursa_malloc) owned by the object; pq_*_free()
  * frees the blocks, whatever state a failed decode left. No allocation is
  * larger than the input earned: an array is allocated only after its
- * count was checked against the bytes left (one byte at least per element),
- * so the memory of a decode is bounded by the input's size times the
- * largest element struct (a few hundred bytes), and the derived leaf paths
- * by a budget proportional to the input.
+ * count was checked against the bytes left, at the smallest encoding of a
+ * valid element (1 byte for scalars, 3 for a SchemaElement or KeyValue, 5
+ * for a RowGroup or ColumnChunk, 7 for a PageLocation). A decode's memory
+ * is so bounded by about 60 times the input's size (a 296-byte ColumnChunk
+ * struct per 5 bytes), and the derived leaf paths by a budget of 16 times
+ * the input plus 1 MiB.
  *
  * After decoding, the footer is validated for what a reader relies on:
  * counts and sizes non-negative, the schema a well-formed depth-first tree
@@ -199,8 +201,11 @@ static int get_str(md_t *m, int t, const char **s, const char *what)
     return rc;
 }
 
-/* A list field's header: checks the element type (THRIFT_TRUE for bools) and allocates n elements of size. */
-static int get_list(md_t *m, int t, int want, size_t size, void **arr, size_t *n, const char *what)
+/* A list field's header: checks the element type (THRIFT_TRUE for bools) and the count against the bytes
+ * left, at least min_bytes per element (the smallest encoding of a valid one), then allocates n elements of
+ * size. */
+static int get_list_min(md_t *m, int t, int want, size_t min_bytes, size_t size, void **arr, size_t *n,
+                        const char *what)
 {
     if (t != THRIFT_LIST && t != THRIFT_SET) {
         *arr = NULL;
@@ -213,9 +218,17 @@ static int get_list(md_t *m, int t, int want, size_t size, void **arr, size_t *n
     if (et != want && !(want == THRIFT_I32 && (et == THRIFT_I16 || et == THRIFT_I64)) &&
         !(want == THRIFT_I64 && (et == THRIFT_I16 || et == THRIFT_I32)))
         return thrift_dec_fail(&m->d, "%s: list of %s", what, type_names[et]);
+    if (*n > thrift_dec_left(&m->d) / min_bytes)
+        return thrift_dec_fail(&m->d, "%s: %zu elements cannot fit in %zu bytes", what, *n,
+                               thrift_dec_left(&m->d));
     *arr = alloc_n(m, *n ? *n : 1, size);
     if (!*arr) return nomem(m);
     return URSA_OK;
+}
+
+static int get_list(md_t *m, int t, int want, size_t size, void **arr, size_t *n, const char *what)
+{
+    return get_list_min(m, t, want, 1, size, arr, n, what);
 }
 
 /* Skips a struct-typed union member or marker. */
@@ -268,7 +281,8 @@ static int dec_kv(md_t *m, pq_kv_t *kv)
 
 static int dec_kv_list(md_t *m, int t, pq_kv_t **kv, size_t *n, const char *what)
 {
-    int rc = get_list(m, t, THRIFT_STRUCT, sizeof(**kv), (void **)kv, n, what);
+    int rc = get_list_min(m, t, THRIFT_STRUCT, 3, sizeof(**kv), (void **)kv, n,
+                          what); /* key: header, length, stop */
     for (size_t i = 0; rc == URSA_OK && i < *n; i++) rc = dec_kv(m, &(*kv)[i]);
     if (rc == URSA_OK) thrift_dec_list_end(&m->d);
     return rc;
@@ -641,8 +655,8 @@ static int dec_row_group(md_t *m, pq_row_group_t *g)
     FIELDS_BEGIN(m)
     {
     case 1:
-        rc = get_list(m, t_, THRIFT_STRUCT, sizeof(pq_column_chunk_t), (void **)&g->columns, &g->ncolumns,
-                      "RowGroup.columns");
+        rc = get_list_min(m, t_, THRIFT_STRUCT, 5, sizeof(pq_column_chunk_t), (void **)&g->columns,
+                          &g->ncolumns, "RowGroup.columns");
         for (size_t i = 0; rc == URSA_OK && i < g->ncolumns; i++) rc = dec_column_chunk(m, &g->columns[i]);
         if (rc == URSA_OK) thrift_dec_list_end(&m->d);
         if (rc == URSA_OK) has_columns = true;
@@ -654,8 +668,8 @@ static int dec_row_group(md_t *m, pq_row_group_t *g)
         rc = get_count(m, t_, &g->num_rows, "RowGroup.num_rows");
         break;
     case 4:
-        rc = get_list(m, t_, THRIFT_STRUCT, sizeof(pq_sorting_column_t), (void **)&g->sorting, &g->nsorting,
-                      "RowGroup.sorting_columns");
+        rc = get_list_min(m, t_, THRIFT_STRUCT, 3, sizeof(pq_sorting_column_t), (void **)&g->sorting,
+                          &g->nsorting, "RowGroup.sorting_columns");
         for (size_t i = 0; rc == URSA_OK && i < g->nsorting; i++) rc = dec_sorting(m, &g->sorting[i]);
         if (rc == URSA_OK) thrift_dec_list_end(&m->d);
         break;
@@ -689,8 +703,8 @@ static int dec_file_meta(md_t *m, pq_file_meta_t *f)
         rc = get_i32(m, t_, &f->version, "FileMetaData.version");
         break;
     case 2:
-        rc = get_list(m, t_, THRIFT_STRUCT, sizeof(pq_schema_elem_t), (void **)&f->schema, &f->nschema,
-                      "FileMetaData.schema");
+        rc = get_list_min(m, t_, THRIFT_STRUCT, 3, sizeof(pq_schema_elem_t), (void **)&f->schema, &f->nschema,
+                          "FileMetaData.schema");
         for (size_t i = 0; rc == URSA_OK && i < f->nschema; i++) rc = dec_schema_elem(m, &f->schema[i]);
         if (rc == URSA_OK) thrift_dec_list_end(&m->d);
         if (rc == URSA_OK) has_schema = true;
@@ -699,8 +713,8 @@ static int dec_file_meta(md_t *m, pq_file_meta_t *f)
         rc = get_count(m, t_, &f->num_rows, "FileMetaData.num_rows");
         break;
     case 4:
-        rc = get_list(m, t_, THRIFT_STRUCT, sizeof(pq_row_group_t), (void **)&f->row_groups, &f->nrow_groups,
-                      "FileMetaData.row_groups");
+        rc = get_list_min(m, t_, THRIFT_STRUCT, 5, sizeof(pq_row_group_t), (void **)&f->row_groups,
+                          &f->nrow_groups, "FileMetaData.row_groups");
         for (size_t i = 0; rc == URSA_OK && i < f->nrow_groups; i++) rc = dec_row_group(m, &f->row_groups[i]);
         if (rc == URSA_OK) thrift_dec_list_end(&m->d);
         break;
@@ -1110,8 +1124,8 @@ static int dec_offset_index(md_t *m, pq_offset_index_t *oi)
     FIELDS_BEGIN(m)
     {
     case 1:
-        rc = get_list(m, t_, THRIFT_STRUCT, sizeof(pq_page_location_t), (void **)&oi->pages, &oi->npages,
-                      "OffsetIndex.page_locations");
+        rc = get_list_min(m, t_, THRIFT_STRUCT, 7, sizeof(pq_page_location_t), (void **)&oi->pages,
+                          &oi->npages, "OffsetIndex.page_locations");
         for (size_t i = 0; rc == URSA_OK && i < oi->npages; i++) {
             rc = dec_page_location(m, &oi->pages[i]);
             if (rc == URSA_OK && i > 0 && oi->pages[i].first_row_index < oi->pages[i - 1].first_row_index)
