@@ -3,8 +3,9 @@
  *
  * DESIGN. Each Thrift struct of the spec has one decoder here: a loop over
  * field headers with a switch on the field id; known fields are read with
- * their expected wire type (another type is an error), unknown ids are
- * skipped, so files from newer writers decode. All reading goes through
+ * their expected wire type (a field of another type is skipped, as Thrift's
+ * generated code does, and counts as absent), unknown ids are skipped, so
+ * files from newer writers decode. All reading goes through
  * thrift_dec_*, which checks every length and count against the bytes
  * left and limits nesting, so this file never indexes the input itself.
  *
@@ -831,6 +832,22 @@ static int validate(md_t *m, pq_file_meta_t *f, size_t input_len, ursa_err_t *er
         if (rg->ncolumns != f->nleaves)
             return ursa_err_set(err, URSA_EFORMAT, "row group %zu: %zu column chunks for %zu leaf columns", g,
                                 rg->ncolumns, f->nleaves);
+        /* Chunks follow the leaves' order: the reader finds a column's chunk by its leaf index. */
+        for (size_t c = 0; c < rg->ncolumns; c++) {
+            const pq_column_chunk_t *cc = &rg->columns[c];
+            const pq_leaf_t *l = &f->leaves[c];
+            bool same = !cc->has_meta_data || cc->meta.npath == l->npath;
+            for (size_t k = 0; same && cc->has_meta_data && k < l->npath; k++)
+                same = strcmp(cc->meta.path[k], l->path[k]) == 0;
+            if (!same)
+                return ursa_err_set(err, URSA_EFORMAT,
+                                    "row group %zu, column %zu (%s): path_in_schema differs", g, c,
+                                    l->dotted);
+            if (cc->has_meta_data && cc->meta.type != f->schema[l->schema_index].type)
+                return ursa_err_set(err, URSA_EFORMAT,
+                                    "row group %zu, column %zu (%s): type %d, schema says %d", g, c,
+                                    l->dotted, cc->meta.type, f->schema[l->schema_index].type);
+        }
     }
     return URSA_OK;
 }

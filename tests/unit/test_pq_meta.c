@@ -342,6 +342,15 @@ static const struct {
     {"datapage_v2.snappy.parquet", 5, 5},
 };
 
+/* The files of bad_data whose footer itself is broken, with the error each must give; the others are
+ * broken in their pages and their footers decode. */
+static const struct {
+    const char *file, *error;
+} bad_footers[] = {
+    {"PARQUET-1481.parquet", "SchemaElement.type: unknown physical type -7"},
+    {"ARROW-GH-41317.parquet", "row group 1, column 18 (timestamp_us_no_tz): path_in_schema differs"},
+};
+
 /* Decodes every footer in dir; good files must decode. Returns how many were read. */
 static size_t each_file(const char *dir, bool good, size_t *decoded)
 {
@@ -368,6 +377,15 @@ static size_t each_file(const char *dir, bool good, size_t *decoded)
             CHECK(!"a good file failed");
         }
         if (encrypted && rc) CHECK(strstr(err.msg, "encrypted") != NULL);
+        if (!good) {
+            const char *want = NULL;
+            for (size_t k = 0; k < URSA_ARRAY_LEN(bad_footers); k++)
+                if (!strcmp(bad_footers[k].file, de->d_name)) want = bad_footers[k].error;
+            CHECK_EQ_INT(rc, want ? URSA_EFORMAT : URSA_OK);
+            if (want && !strstr(err.msg, want))
+                fprintf(stderr, "%s: %s, expected %s\n", de->d_name, err.msg, want);
+            CHECK(!want || strstr(err.msg, want) != NULL);
+        }
         if (getenv("URSA_TEST_VERBOSE"))
             fprintf(stderr, "%s: %s %s\n", de->d_name, rc ? "error" : "ok", rc ? err.msg : "");
         if (rc == URSA_OK) {
@@ -411,6 +429,7 @@ TEST(parquet_testing_bad_data)
     size_t decoded = 0;
     size_t files = each_file(URSA_PARQUET_TESTING "/bad_data", false, &decoded);
     CHECK(files >= 5);
+    CHECK_EQ_INT(decoded, files - URSA_ARRAY_LEN(bad_footers));
     printf("     bad_data: %zu files, %zu decoded\n", files, decoded);
 }
 
@@ -533,7 +552,7 @@ static void put_elem(thrift_enc_t *e, const char *name, int type, int rep, int k
     thrift_struct_end(e);
 }
 
-static int build_footer(ursa_buf_t *b, int root_kids, int list_kids, size_t ncols)
+static int build_footer(ursa_buf_t *b, int root_kids, int list_kids, size_t ncols, bool bad_path)
 {
     thrift_enc_t e;
     b->len = 0;
@@ -554,11 +573,18 @@ static int build_footer(ursa_buf_t *b, int root_kids, int list_kids, size_t ncol
         thrift_struct_begin(&e);
         thrift_field_i64(&e, 2, 4);
         thrift_field_struct_begin(&e, 3);
-        thrift_field_i32(&e, 1, PQ_INT64);
+        thrift_field_i32(&e, 1, c == 1 ? PQ_INT32 : PQ_INT64);
         thrift_field_list_begin(&e, 2, THRIFT_I32, 1);
         thrift_elem_i32(&e, 0);
-        thrift_field_list_begin(&e, 3, THRIFT_BINARY, 1);
-        thrift_elem_string(&e, "a");
+        if (c == 1) {
+            thrift_field_list_begin(&e, 3, THRIFT_BINARY, 3);
+            thrift_elem_string(&e, "l");
+            thrift_elem_string(&e, "list");
+            thrift_elem_string(&e, "element");
+        } else {
+            thrift_field_list_begin(&e, 3, THRIFT_BINARY, 1);
+            thrift_elem_string(&e, bad_path ? "b" : "a");
+        }
         thrift_field_i32(&e, 4, 0);
         thrift_field_i64(&e, 5, 0);
         thrift_field_i64(&e, 6, 0);
@@ -580,7 +606,7 @@ TEST(schema_tree)
     ursa_buf_t b = {0};
     pq_file_meta_t m;
     ursa_err_t err = {0};
-    CHECK_EQ_INT(build_footer(&b, 2, 1, 2), URSA_OK);
+    CHECK_EQ_INT(build_footer(&b, 2, 1, 2, false), URSA_OK);
     CHECK_EQ_INT(pq_meta_decode(b.data, b.len, &m, &err), URSA_OK);
     CHECK_EQ_INT(m.nleaves, 2);
     if (m.nleaves == 2) {
@@ -593,19 +619,24 @@ TEST(schema_tree)
     }
     pq_meta_free(&m);
     /* Too few children at the root: elements left over. */
-    CHECK_EQ_INT(build_footer(&b, 1, 1, 1), URSA_OK);
+    CHECK_EQ_INT(build_footer(&b, 1, 1, 1, false), URSA_OK);
     CHECK_EQ_INT(pq_meta_decode(b.data, b.len, &m, &err), URSA_EFORMAT);
     CHECK(strstr(err.msg, "after the tree") != NULL);
     pq_meta_free(&m);
     /* Too many: the list ends. */
-    CHECK_EQ_INT(build_footer(&b, 2, 3, 2), URSA_OK);
+    CHECK_EQ_INT(build_footer(&b, 2, 3, 2, false), URSA_OK);
     CHECK_EQ_INT(pq_meta_decode(b.data, b.len, &m, &err), URSA_EFORMAT);
     CHECK(strstr(err.msg, "list ends") != NULL);
     pq_meta_free(&m);
     /* Column chunks that do not match the leaves. */
-    CHECK_EQ_INT(build_footer(&b, 2, 1, 3), URSA_OK);
+    CHECK_EQ_INT(build_footer(&b, 2, 1, 3, false), URSA_OK);
     CHECK_EQ_INT(pq_meta_decode(b.data, b.len, &m, &err), URSA_EFORMAT);
     CHECK(strstr(err.msg, "3 column chunks for 2 leaf columns") != NULL);
+    pq_meta_free(&m);
+    /* A chunk whose path is not its leaf's. */
+    CHECK_EQ_INT(build_footer(&b, 2, 1, 2, true), URSA_OK);
+    CHECK_EQ_INT(pq_meta_decode(b.data, b.len, &m, &err), URSA_EFORMAT);
+    CHECK(strstr(err.msg, "row group 0, column 0 (a): path_in_schema differs") != NULL);
     pq_meta_free(&m);
     ursa_buf_free(&b);
 }
