@@ -123,6 +123,20 @@ static void check_column(const pq_values_t *v, size_t n)
     /* One row too many for the values left: an error, the column unchanged. */
     if (pq_column_append(&c, NULL, 0, 1, v, &next, NULL) != URSA_EFORMAT) abort();
     REQUIRE(c.length == 2 * n);
+    /* The same values again without nulls (the bulk path), over the rows above. */
+    next = 0;
+    REQUIRE(pq_column_append(&c, NULL, 0, n, v, &next, NULL) == URSA_OK);
+    REQUIRE(next == n && c.length == 3 * n && c.null_count == n);
+    for (size_t i = 0; i < n; i++) {
+        REQUIRE(ursa_column_valid(&c, 2 * n + i));
+        if (t == URSA_TYPE_BINARY) {
+            size_t l1, l2;
+            const uint8_t *a = ursa_column_str(&c, 2 * n + i, &l1), *b = ursa_column_str(&c, 2 * i + 1, &l2);
+            REQUIRE(l1 == l2 && (l1 == 0 || memcmp(a, b, l1) == 0));
+        } else if (t != URSA_TYPE_BOOL) {
+            REQUIRE(memcmp(ursa_column_ptr(&c, 2 * n + i), ursa_column_ptr(&c, 2 * i + 1), c.width) == 0);
+        }
+    }
     free(def);
     ursa_column_free(&c);
 }

@@ -798,6 +798,21 @@ int pq_decode_dictionary(pq_values_t *dict, int encoding, const uint8_t *p, size
     return pq_decode_values(dict, PQV_E_PLAIN, NULL, p, len, n, NULL, err);
 }
 
+/* Marks rows [c->length, c->length + k) valid and counts them; the
+ * validity bitmap has room. Bits past the old length may be stale (after
+ * a truncate), so every bit is written. */
+static void validity_ones(ursa_column_t *c, size_t k)
+{
+    size_t i = c->length, end = i + k;
+    for (; i < end && (i & 7); i++) ursa_bit_set(c->validity.data, i, true);
+    size_t full = (end - i) / 8;
+    if (full) memset(c->validity.data + i / 8, 0xff, full);
+    i += full * 8;
+    if (i < end) c->validity.data[i / 8] = (uint8_t)((1u << (end - i)) - 1);
+    c->validity.len = (end + 7) / 8;
+    c->length = end;
+}
+
 int pq_column_append(ursa_column_t *c, const uint32_t *def, uint32_t max_def, size_t n, const pq_values_t *v,
                      size_t *next, ursa_err_t *err)
 {
@@ -821,6 +836,32 @@ int pq_column_append(ursa_column_t *c, const uint32_t *def, uint32_t max_def, si
     else
         rc = ursa_buf_reserve(&c->values, n * c->width);
     if (rc) return rc;
+    if (k == n && !is_bool && n) {
+        /* No nulls: the values in bulk, the validity bits all ones. */
+        if (varlen) {
+            const int64_t *o = offs(v);
+            size_t bytes = (size_t)(o[j + n] - o[j]);
+            if ((rc = ursa_buf_reserve(&c->data, bytes ? bytes : 1))) return rc;
+            if (c->offsets.len == 0) {
+                memset(c->offsets.data, 0, 8);
+                c->offsets.len = 8;
+            }
+            int64_t base = (int64_t)c->data.len - o[j];
+            if (bytes) memcpy(c->data.data + c->data.len, v->data.data + o[j], bytes);
+            c->data.len += bytes;
+            for (size_t i = 1; i <= n; i++) {
+                int64_t end = o[j + i] + base;
+                memcpy(c->offsets.data + c->offsets.len, &end, 8);
+                c->offsets.len += 8;
+            }
+        } else {
+            memcpy(c->values.data + c->values.len, v->fixed.data + (size_t)v->width * j, n * c->width);
+            c->values.len += n * c->width;
+        }
+        validity_ones(c, n);
+        *next = j + n;
+        return URSA_OK;
+    }
     for (size_t i = 0; i < n && rc == URSA_OK; i++) {
         if (def && def[i] != max_def) {
             rc = ursa_column_append_null(c);

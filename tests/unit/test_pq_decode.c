@@ -858,6 +858,23 @@ TEST(column_append)
     CHECK_EQ_INT(pq_column_append(&c, NULL, 0, 2, &v, &next, NULL), URSA_OK);
     CHECK_EQ_INT(c.length, 12);
     CHECK_EQ_INT(ursa_column_i64(&c, 11), 20);
+    /* The bulk path over stale validity bits: truncate to 3 rows, then 20 values. */
+    ursa_column_truncate(&c, 3);
+    int64_t many[20];
+    for (int i = 0; i < 20; i++) many[i] = i * 11;
+    pq_values_clear(&v);
+    CHECK(pq_decode_values(&v, PQV_E_PLAIN, NULL, (const uint8_t *)many, sizeof(many), 20, NULL, NULL) ==
+          URSA_OK);
+    next = 0;
+    CHECK_EQ_INT(pq_column_append(&c, NULL, 0, 20, &v, &next, NULL), URSA_OK);
+    CHECK_EQ_INT(c.length, 23);
+    CHECK_EQ_INT(c.null_count, 1);
+    CHECK(!ursa_column_valid(&c, 1));
+    for (size_t i = 3; i < 23; i++) {
+        CHECK(ursa_column_valid(&c, i));
+        CHECK_EQ_INT(ursa_column_i64(&c, i), (int64_t)(i - 3) * 11);
+    }
+    CHECK_EQ_INT(c.validity.len, 3);
     pq_values_free(&v);
     ursa_column_free(&c);
 
@@ -883,6 +900,16 @@ TEST(column_append)
     ursa_column_str(&c, 2, &l);
     CHECK_EQ_INT(l, 0);
     CHECK(!ursa_column_valid(&c, 3) && ursa_column_valid(&c, 4));
+    /* No nulls: the bulk path, after rows with nulls. */
+    next = 0;
+    CHECK_EQ_INT(pq_column_append(&c, NULL, 0, 3, &v, &next, NULL), URSA_OK);
+    CHECK_EQ_INT(c.length, 8);
+    CHECK_EQ_INT(c.null_count, 2);
+    s = ursa_column_str(&c, 7, &l);
+    CHECK(l == 5 && memcmp(s, "hello", 5) == 0);
+    ursa_column_str(&c, 6, &l);
+    CHECK_EQ_INT(l, 0);
+    for (size_t i = 5; i < 8; i++) CHECK(ursa_column_valid(&c, i));
     /* Wrong shape: int64 values into a string column. */
     pq_values_t w;
     CHECK(pq_values_init(&w, PQV_T_INT64, 0) == URSA_OK);
