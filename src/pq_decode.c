@@ -485,11 +485,17 @@ out:
  * DELTA_BINARY_PACKED, DELTA_LENGTH_BYTE_ARRAY, DELTA_BYTE_ARRAY
  * ------------------------------------------------------------------------- */
 
-/* Reads bw (1..64) bits at bit position bitpos of q, LSB first. */
-static uint64_t get_bits(const uint8_t *q, size_t bitpos, int bw)
+/* Reads bw (1..64) bits at bit position bitpos of q[0..avail), LSB first
+ * (the caller checked that the bits are within avail). One unaligned load
+ * when 8 bytes are there and the bits fit in them, else byte by byte. */
+static uint64_t get_bits(const uint8_t *q, size_t avail, size_t bitpos, int bw)
 {
     size_t byte = bitpos >> 3;
     int sh = (int)(bitpos & 7);
+    if (bw + sh <= 64 && avail - byte >= 8) {
+        uint64_t x = load64(q + byte) >> sh;
+        return bw == 64 ? x : x & (((uint64_t)1 << bw) - 1);
+    }
     uint64_t x = (uint64_t)q[byte++] >> sh;
     int got = 8 - sh;
     while (got < bw) {
@@ -562,7 +568,7 @@ static int delta_decode(const uint8_t *p, size_t len, int bits, void *out, size_
                 }
             } else {
                 for (size_t k = 0; k < take; k++) {
-                    cur = (cur + min + get_bits(q, k * (size_t)bw, bw)) & mask;
+                    cur = (cur + min + get_bits(q, len - pos, k * (size_t)bw, bw)) & mask;
                     STORE(got, cur);
                     got++;
                 }
