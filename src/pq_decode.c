@@ -429,7 +429,14 @@ int pq_decode_dict_indices(const uint8_t *p, size_t len, size_t n, size_t dict_c
     }
     if (len < 1) return FAIL("dictionary indices: no bit width byte");
     if (p[0] > 32) return FAIL("dictionary indices: bit width %d > 32", p[0]);
-    if ((rc = pq_decode_hybrid(p + 1, len - 1, p[0], idx, n, &u, err))) return rc;
+    if (p[0] == 0 && len == 1) {
+        /* Width 0 and no runs: every index 0 (a dictionary of one entry;
+         * some writers stop there). */
+        memset(idx, 0, n * sizeof(uint32_t));
+        u = 0;
+    } else if ((rc = pq_decode_hybrid(p + 1, len - 1, p[0], idx, n, &u, err))) {
+        return rc;
+    }
     for (size_t i = 0; i < n; i++)
         if (idx[i] >= dict_count)
             return FAIL("dictionary index %" PRIu32 " at value %zu is past the dictionary of %zu entries",

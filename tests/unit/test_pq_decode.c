@@ -358,6 +358,13 @@ TEST(dictionary_round_trip)
     const uint8_t w33[] = {33, 0x02, 0, 0, 0, 0, 0};
     uint32_t idx[1];
     CHECK_EQ_INT(pq_decode_dict_indices(w33, sizeof(w33), 1, 10, idx, NULL, NULL), URSA_EFORMAT);
+    /* Width 0 with no runs: all indices 0, valid only with a dictionary. */
+    const uint8_t w0[] = {0};
+    uint32_t idx3[3] = {9, 9, 9};
+    size_t used = 9;
+    CHECK_EQ_INT(pq_decode_dict_indices(w0, 1, 3, 1, idx3, &used, NULL), URSA_OK);
+    CHECK(idx3[0] == 0 && idx3[2] == 0 && used == 1);
+    CHECK_EQ_INT(pq_decode_dict_indices(w0, 1, 3, 0, idx3, &used, NULL), URSA_EFORMAT);
 }
 
 /* ---------------------------------------------------------------------------
