@@ -22,6 +22,11 @@ bool pq_codec_supported(int codec)
            codec == PQ_CODEC_GZIP || codec == PQ_CODEC_BROTLI || codec == PQ_CODEC_LZ4_RAW;
 }
 
+bool pq_codec_readable(int codec)
+{
+    return pq_codec_supported(codec) || codec == PQ_CODEC_LZ4;
+}
+
 const char *pq_codec_name(int codec)
 {
     switch (codec) {

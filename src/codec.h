@@ -24,6 +24,10 @@ typedef struct pq_compressor {
 /* Returns true when codec is one this module implements. */
 bool pq_codec_supported(int codec);
 
+/* Returns true when pq_decompress() reads codec: the above and the
+ * deprecated Hadoop-framed LZ4 (PQ_CODEC_LZ4). */
+bool pq_codec_readable(int codec);
+
 /* Returns the Parquet name of a codec ("ZSTD" ...), or "?". */
 const char *pq_codec_name(int codec);
 

@@ -662,6 +662,8 @@ TEST(codec_hadoop_lz4)
     /* A declared size no LZ4 input of this length can reach is refused before reserving it. */
     CHECK_EQ_INT(pq_decompress(PQ_CODEC_LZ4, r.data, 16, (size_t)1 << 40, &out), URSA_EFORMAT);
     CHECK(out.cap < ((size_t)1 << 30));
+    CHECK(pq_codec_readable(PQ_CODEC_LZ4) && !pq_codec_supported(PQ_CODEC_LZ4) && !pq_codec_readable(3));
+    CHECK(strcmp(pq_codec_name(PQ_CODEC_LZ4), "LZ4") == 0);
     ursa_buf_free(&r);
     ursa_buf_free(&f);
     ursa_buf_free(&out);
