@@ -22,6 +22,11 @@ bool pq_codec_supported(int codec)
            codec == PQ_CODEC_GZIP || codec == PQ_CODEC_BROTLI || codec == PQ_CODEC_LZ4_RAW;
 }
 
+bool pq_codec_readable(int codec)
+{
+    return pq_codec_supported(codec) || codec == PQ_CODEC_LZ4;
+}
+
 const char *pq_codec_name(int codec)
 {
     switch (codec) {
@@ -37,6 +42,8 @@ const char *pq_codec_name(int codec)
         return "BROTLI";
     case PQ_CODEC_LZ4_RAW:
         return "LZ4_RAW";
+    case PQ_CODEC_LZ4:
+        return "LZ4";
     default:
         return "?";
     }
@@ -168,6 +175,8 @@ int pq_compress(pq_compressor_t *c, const void *src, size_t n, ursa_buf_t *dst)
     }
     case PQ_CODEC_GZIP:
         return gzip_compress(c->level, src, n, dst);
+    case PQ_CODEC_LZ4: /* never written: pq_compressor_init refuses it */
+        return URSA_EINVAL;
     case PQ_CODEC_BROTLI: {
         size_t bound = BrotliEncoderMaxCompressedSize(n);
         if (bound == 0) return URSA_ELIMIT;
@@ -192,19 +201,80 @@ int pq_compress(pq_compressor_t *c, const void *src, size_t n, ursa_buf_t *dst)
     return URSA_EINVAL;
 }
 
+/* Parquet's deprecated LZ4 (codec 5) as Hadoop wrote it: blocks of a u32
+ * big-endian decompressed size, a u32 big-endian compressed size and an
+ * LZ4 block, filling exactly expect bytes at out. false when the framing
+ * does not fit the input (the caller then tries a raw LZ4 block, as other
+ * readers do: some writers put one there under this codec number). */
+static bool hadoop_lz4(const uint8_t *src, size_t n, uint8_t *out, size_t expect)
+{
+    size_t pos = 0, done = 0;
+    if (n == 0) return false;
+    while (pos < n) {
+        if (n - pos < 8) return false;
+        uint32_t dsize = (uint32_t)src[pos] << 24 | (uint32_t)src[pos + 1] << 16 |
+                         (uint32_t)src[pos + 2] << 8 | src[pos + 3];
+        uint32_t csize = (uint32_t)src[pos + 4] << 24 | (uint32_t)src[pos + 5] << 16 |
+                         (uint32_t)src[pos + 6] << 8 | src[pos + 7];
+        pos += 8;
+        if (csize > n - pos || dsize > expect - done || csize > LZ4_MAX_INPUT_SIZE ||
+            dsize > LZ4_MAX_INPUT_SIZE)
+            return false;
+        int len = LZ4_decompress_safe((const char *)src + pos, (char *)out + done, (int)csize, (int)dsize);
+        if (len < 0 || (uint32_t)len != dsize) return false;
+        pos += csize;
+        done += dsize;
+    }
+    return done == expect;
+}
+
+/* The most a codec can expand n bytes (0: no bound known), to refuse a
+ * declared size the input cannot reach before memory is reserved for it.
+ * Deflate stops at 1032:1 and an LZ4 block at about 255:1; snappy and zstd
+ * frames carry their size, checked below. */
+static bool expect_reachable(pq_codec_t codec, size_t n, size_t expect)
+{
+    switch (codec) {
+    case PQ_CODEC_UNCOMPRESSED:
+        return n == expect;
+    case PQ_CODEC_GZIP:
+        return n <= SIZE_MAX / 2048 && expect <= (n + 64) * 1040;
+    case PQ_CODEC_LZ4_RAW:
+    case PQ_CODEC_LZ4:
+        return n <= SIZE_MAX / 512 && expect <= (n + 64) * 256;
+    default:
+        return true;
+    }
+}
+
 int pq_decompress(pq_codec_t codec, const void *src, size_t n, size_t expect, ursa_buf_t *dst)
 {
     int rc;
+    /* The declared size is checked against what the input can give before
+     * any memory is reserved for it; every codec then writes into exactly
+     * expect bytes and fails rather than go past them. */
+    if (!expect_reachable(codec, n, expect)) return URSA_EFORMAT;
+    if (codec == PQ_CODEC_SNAPPY) {
+        size_t len;
+        if (snappy_uncompressed_length(src, n, &len) != SNAPPY_OK || len != expect) return URSA_EFORMAT;
+    }
+    if (codec == PQ_CODEC_ZSTD) {
+        /* A frame states its size: more than expect, or other than expect
+         * when the input is that one frame, is refused here. */
+        unsigned long long fcs = ZSTD_getFrameContentSize(src, n);
+        if (fcs == ZSTD_CONTENTSIZE_ERROR) return URSA_EFORMAT;
+        if (fcs != ZSTD_CONTENTSIZE_UNKNOWN &&
+            (fcs > expect || (fcs != expect && ZSTD_findFrameCompressedSize(src, n) == n)))
+            return URSA_EFORMAT;
+    }
     if ((rc = ursa_buf_reserve(dst, expect ? expect : 1))) return rc;
     uint8_t *out = dst->data + dst->len;
     switch (codec) {
     case PQ_CODEC_UNCOMPRESSED:
-        if (n != expect) return URSA_EFORMAT;
         if (n) memcpy(out, src, n);
         break;
     case PQ_CODEC_SNAPPY: {
-        size_t len;
-        if (snappy_uncompressed_length(src, n, &len) != SNAPPY_OK || len != expect) return URSA_EFORMAT;
+        size_t len = expect;
         if (snappy_uncompress(src, n, (char *)out, &len) != SNAPPY_OK || len != expect) return URSA_EFORMAT;
         break;
     }
@@ -222,7 +292,10 @@ int pq_decompress(pq_codec_t codec, const void *src, size_t n, size_t expect, ur
             return URSA_EFORMAT;
         break;
     }
+    case PQ_CODEC_LZ4:
     case PQ_CODEC_LZ4_RAW: {
+        /* LZ4 is Hadoop framing, or else one raw block. */
+        if (codec == PQ_CODEC_LZ4 && hadoop_lz4(src, n, out, expect)) break;
         if (n > LZ4_MAX_INPUT_SIZE || expect > LZ4_MAX_INPUT_SIZE) return URSA_EFORMAT;
         int len = LZ4_decompress_safe(src, (char *)out, (int)n, (int)expect);
         if (len < 0 || (size_t)len != expect) return URSA_EFORMAT;

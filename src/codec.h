@@ -24,6 +24,10 @@ typedef struct pq_compressor {
 /* Returns true when codec is one this module implements. */
 bool pq_codec_supported(int codec);
 
+/* Returns true when pq_decompress() reads codec: the above and the
+ * deprecated Hadoop-framed LZ4 (PQ_CODEC_LZ4). */
+bool pq_codec_readable(int codec);
+
 /* Returns the Parquet name of a codec ("ZSTD" ...), or "?". */
 const char *pq_codec_name(int codec);
 
@@ -46,7 +50,15 @@ int pq_compress(pq_compressor_t *c, const void *src, size_t n, ursa_buf_t *dst) 
 size_t pq_compress_bound(const pq_compressor_t *c, size_t n);
 
 /* Decompresses src[0..n), which must expand to exactly expect bytes, and
- * appends them to dst. Returns URSA_EFORMAT for corrupt input. */
+ * appends them to dst. Also reads the deprecated Hadoop-framed LZ4
+ * (PQ_CODEC_LZ4: blocks of u32 big-endian decompressed size, u32 big-endian
+ * compressed size, an LZ4 block; a raw LZ4 block when that framing does not
+ * fit). No codec writes past expect bytes: one that would is URSA_EFORMAT.
+ * A declared size the input cannot reach (uncompressed, snappy and zstd
+ * frame headers, gzip past 1032:1, LZ4 past 255:1) is refused before any
+ * memory is reserved; otherwise expect bytes are reserved up front, so the
+ * caller bounds expect (a page-size limit). Returns URSA_EFORMAT for
+ * corrupt input, URSA_EINVAL for an unknown codec. */
 int pq_decompress(pq_codec_t codec, const void *src, size_t n, size_t expect,
                   ursa_buf_t *dst) URSA_MUST_CHECK;
 

@@ -26,6 +26,7 @@ typedef enum pq_codec {
     PQ_CODEC_SNAPPY = 1,
     PQ_CODEC_GZIP = 2,
     PQ_CODEC_BROTLI = 4,
+    PQ_CODEC_LZ4 = 5, /* deprecated Hadoop-framed LZ4: read (pq_decompress) only, never written */
     PQ_CODEC_ZSTD = 6,
     PQ_CODEC_LZ4_RAW = 7
 } pq_codec_t;
