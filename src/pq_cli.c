@@ -79,6 +79,7 @@ static int float_text(ursa_buf_t *out, double d, bool f32)
     if (isinf(d))
         return d > 0 ? ursa_buf_append(out, "\"Infinity\"", 10) : ursa_buf_append(out, "\"-Infinity\"", 11);
     char b[48];
+    if (d == 0 && signbit(d)) return ursa_buf_append(out, "-0", 2);
     if (f32) { /* the fewest digits that read back as the same float */
         for (int prec = 1; prec <= 9; prec++) {
             snprintf(b, sizeof(b), "%.*g", prec, d);

@@ -678,6 +678,37 @@ static int convert(int cv, const pq_values_t *src, unsigned w, pq_values_t *dst,
     return URSA_OK;
 }
 
+/* Gzip of several concatenated members (a file of parquet-testing has
+ * them; pq_decompress in codec.c reads one member): inflates member after
+ * member into exactly expect bytes of dst. URSA_EFORMAT otherwise. */
+static int gunzip_members(const uint8_t *src, size_t n, size_t expect, ursa_buf_t *dst)
+{
+    if (ursa_buf_reserve(dst, expect ? expect : 1)) return URSA_ENOMEM;
+    z_stream z;
+    memset(&z, 0, sizeof(z));
+    if (inflateInit2(&z, 15 + 16) != Z_OK) return URSA_ENOMEM;
+    int rc = URSA_EFORMAT;
+    z.next_in = (Bytef *)(uintptr_t)src;
+    z.avail_in = (uInt)n;
+    z.next_out = dst->data + dst->len;
+    z.avail_out = (uInt)expect;
+    for (;;) {
+        int zr = inflate(&z, Z_NO_FLUSH);
+        if (zr == Z_STREAM_END) {
+            if (z.avail_in == 0) break;
+            if (inflateReset(&z) != Z_OK) goto out;
+            continue;
+        }
+        if (zr != Z_OK || z.avail_in == 0) goto out; /* corrupt, past expect, or truncated */
+    }
+    if (z.avail_out != 0) goto out;
+    dst->len += expect;
+    rc = URSA_OK;
+out:
+    inflateEnd(&z);
+    return rc;
+}
+
 /* One column chunk being read. */
 typedef struct chunk_ctx {
     const pq_reader_t *r;
@@ -776,9 +807,16 @@ static int read_chunk(const chunk_ctx_t *c, ursa_column_t *col, ursa_err_t *err)
         }
         const uint8_t *u = body + lvl;
         size_t ulen = usize - lvl;
-        if (compressed) {
+        if (compressed && ulen == 0 && csize == lvl) {
+            u = body; /* an empty page with no compressed bytes at all (some writers) */
+        } else if (compressed) {
             ub.len = 0;
-            if ((rc = pq_decompress(cm->codec, body + lvl, csize - lvl, ulen, &ub))) {
+            rc = pq_decompress(cm->codec, body + lvl, csize - lvl, ulen, &ub);
+            if (rc == URSA_EFORMAT && cm->codec == PQ_CODEC_GZIP) {
+                ub.len = 0;
+                rc = gunzip_members(body + lvl, csize - lvl, ulen, &ub);
+            }
+            if (rc) {
                 ursa_err_set(&e, rc, "decompression (codec %d, %zu bytes to %zu) failed", cm->codec,
                              csize - lvl, ulen);
                 rc = chunk_err(err, rc == URSA_EINVAL ? URSA_EFORMAT : rc, c, page, &e);
@@ -951,8 +989,12 @@ int pq_reader_read(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols, 
                               r->key, rg, name, cc->meta.codec);
             goto out;
         }
+        if (g->num_rows == 0 && cc->meta.num_values == 0) { /* nothing to read (offsets may be 0) */
+            sp[i] = (span_t){0, 0, i, SIZE_MAX};
+            continue;
+        }
         int64_t start = cc->meta.data_page_offset, dpo = cc->meta.dictionary_page_offset;
-        if (dpo >= 4 && dpo < start) start = dpo;
+        if (dpo >= 4 && (dpo < start || start < 4)) start = dpo;
         int64_t len = cc->meta.total_compressed_size;
         if (start < 4 || len < 0 || (uint64_t)start > data_end ||
             (uint64_t)len > data_end - (uint64_t)start) {
@@ -968,7 +1010,9 @@ int pq_reader_read(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols, 
     out->nrows = (size_t)g->num_rows;
     /* Coalesce neighbouring chunks into reads. */
     qsort(sp, ncols, sizeof(*sp), span_cmp);
-    for (size_t i = 0; i < ncols;) {
+    size_t first = 0;
+    while (first < ncols && sp[first].buf == SIZE_MAX) first++;
+    for (size_t i = first; i < ncols;) {
         uint64_t s = sp[i].start, end = sp[i].end;
         size_t j = i;
         while (j < ncols && sp[j].start <= end + COALESCE_GAP &&
@@ -997,6 +1041,7 @@ int pq_reader_read(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols, 
     }
     for (size_t i = 0; i < ncols; i++) {
         const span_t *s = &sp[i];
+        if (s->buf == SIZE_MAX) continue; /* an empty chunk of an empty row group */
         chunk_ctx_t c = {r,
                          rg,
                          cols ? cols[s->col] : s->col,
