@@ -200,8 +200,8 @@ int ursa_value_json(const ursa_column_t *c, const ursa_field_t *f, size_t i, urs
         static const int64_t per_s[] = {1000, 1000000, 1000000000};
         static const int digits[] = {3, 6, 9};
         int64_t v = ursa_column_i64(c, i), ps = per_s[f->unit];
-        int64_t days = ursa_ts_to_days(v, (int)f->unit);
-        int64_t rest = v - days * 86400 * ps; /* 0 .. a day in the unit */
+        int64_t per_day = 86400 * ps, days = v / per_day, rest = v % per_day; /* floored, no overflow */
+        if (rest < 0) rest += per_day, days--;
         s[0] = '"';
         ursa_format_date(days, s + 1);
         k = (int)strlen(s);
