@@ -212,6 +212,7 @@ struct pq_reader {
     pq_file_meta_t meta;
     ursa_schema_t schema;
     rcol_t *cols; /* one per leaf */
+    pq_reader_limits_t lim;
 };
 
 /* The logical type of e, from its LogicalType or its converted type. */
@@ -425,6 +426,14 @@ static char *dup_str(const char *s)
     return d;
 }
 
+void pq_reader_set_limits(pq_reader_t *r, const pq_reader_limits_t *l)
+{
+    if (l->page_bytes > 0) r->lim.page_bytes = l->page_bytes;
+    if (l->page_values > 0) r->lim.page_values = l->page_values;
+    if (l->rows > 0) r->lim.rows = l->rows;
+    if (l->data_bytes > 0) r->lim.data_bytes = l->data_bytes;
+}
+
 const pq_file_meta_t *pq_reader_meta(const pq_reader_t *r)
 {
     return &r->meta;
@@ -484,6 +493,8 @@ int pq_reader_open(pq_reader_t **out, ursa_store_t *st, const char *key, ursa_er
     }
     r->st = st;
     r->schema.time_column = -1;
+    r->lim = (pq_reader_limits_t){PQ_READ_PAGE_MAX, (int64_t)1 << 28, (int64_t)1 << 28,
+                                  (int64_t)PQ_VALUES_MAX_DATA};
     if ((rc = ursa_store_head(st, key, &r->size, &e))) {
         rc = wrap(err, rc, key, "", &e);
         goto out;
@@ -756,6 +767,7 @@ static int read_chunk(const chunk_ctx_t *c, ursa_column_t *col, ursa_err_t *err)
         rc = chunk_err(err, rc == URSA_EINVAL ? URSA_EFORMAT : rc, c, -1, &e);
         goto out;
     }
+    dict.max_data = vals.max_data = (size_t)r->lim.data_bytes;
     while (seen < cm->num_values && pos < c->len) {
         size_t used;
         pq_page_header_free(&h);
@@ -774,9 +786,9 @@ static int read_chunk(const chunk_ctx_t *c, ursa_column_t *col, ursa_err_t *err)
             rc = chunk_err(err, URSA_EFORMAT, c, page, &e);
             goto out;
         }
-        if (h.uncompressed_page_size < 0 || (int64_t)usize > PQ_READ_PAGE_MAX) {
+        if (h.uncompressed_page_size < 0 || (int64_t)usize > r->lim.page_bytes) {
             ursa_err_set(&e, URSA_EFORMAT, "uncompressed size %d outside 0..%lld",
-                         (int)h.uncompressed_page_size, (long long)PQ_READ_PAGE_MAX);
+                         (int)h.uncompressed_page_size, (long long)r->lim.page_bytes);
             rc = chunk_err(err, URSA_EFORMAT, c, page, &e);
             goto out;
         }
@@ -846,6 +858,12 @@ static int read_chunk(const chunk_ctx_t *c, ursa_column_t *col, ursa_err_t *err)
         }
         int32_t nv = h.type == PQ_DATA_PAGE ? h.v1.num_values : h.v2.num_values;
         int enc = h.type == PQ_DATA_PAGE ? h.v1.encoding : h.v2.encoding;
+        if (nv > r->lim.page_values) {
+            ursa_err_set(&e, URSA_EFORMAT, "%d values, more than the limit of %lld per page", (int)nv,
+                         (long long)r->lim.page_values);
+            rc = chunk_err(err, URSA_EFORMAT, c, page, &e);
+            goto out;
+        }
         if (nv < 0 || (int64_t)nv > rows - (int64_t)col->length) {
             ursa_err_set(&e, URSA_EFORMAT, "%d values with %lld rows of the row group left", (int)nv,
                          (long long)(rows - (int64_t)col->length));
@@ -1006,6 +1024,11 @@ int pq_reader_read(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols, 
             goto out;
         }
         sp[i] = (span_t){(uint64_t)start, (uint64_t)start + (uint64_t)len, i, 0};
+    }
+    if (g->num_rows > r->lim.rows) {
+        rc = ursa_err_set(err, URSA_EFORMAT, "%s: row group %zu: %lld rows, more than the limit of %lld",
+                          r->key, rg, (long long)g->num_rows, (long long)r->lim.rows);
+        goto out;
     }
     out->nrows = (size_t)g->num_rows;
     /* Coalesce neighbouring chunks into reads. */

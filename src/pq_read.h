@@ -50,12 +50,26 @@ typedef struct pq_reader pq_reader_t;
  * header can make it allocate). */
 #define PQ_READ_PAGE_MAX ((int64_t)1 << 30)
 
+/* Bounds on what a file can make the reader allocate. RLE levels can claim
+ * millions of null values in a few bytes, so values and rows are bounded
+ * by counts, not by the file's size. The defaults are far above what
+ * writers produce (row groups of 10^5 to 10^7 rows); the fuzzer lowers them. */
+typedef struct pq_reader_limits {
+    int64_t page_bytes;  /* uncompressed bytes of a page; default PQ_READ_PAGE_MAX */
+    int64_t page_values; /* values of a page; default 2^28 */
+    int64_t rows;        /* rows of a row group being read; default 2^28 */
+    int64_t data_bytes;  /* byte-array bytes of a page's decoded values; default PQ_VALUES_MAX_DATA */
+} pq_reader_limits_t;
+
 /* Opens the file `key` of st: its size by ursa_store_head, its last 64 KiB
  * by one ranged read (a second read only when the footer is longer), the
  * footer decoded and its schema mapped. st must outlive the reader; key is
  * copied. On success *r is the caller's, freed by pq_reader_destroy(). */
 int pq_reader_open(pq_reader_t **r, ursa_store_t *st, const char *key, ursa_err_t *err) URSA_MUST_CHECK;
 void pq_reader_destroy(pq_reader_t **r);
+
+/* Replaces the reader's limits (fields <= 0 keep the current value). */
+void pq_reader_set_limits(pq_reader_t *r, const pq_reader_limits_t *l);
 
 /* The decoded footer (owned by the reader). */
 const pq_file_meta_t *pq_reader_meta(const pq_reader_t *r);
