@@ -30,6 +30,7 @@ import * as PQ from '../tools/pqread.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const DATA = join(ROOT, '..', 'shared', 'parquet-testing', 'data');
+const BAD_DATA = join(ROOT, '..', 'shared', 'parquet-testing', 'bad_data');
 
 // Files Ursa refuses on purpose, with the error each must give (a regular expression on stderr).
 const EXPECTED_ERROR = {
@@ -322,3 +323,33 @@ test('ursa cat output round-trips through ingest', async () => {
   assert.ok(csv.stdout.includes('"é""\\\n\u0001😀",-9999999.99,"{""a"":[1,2.5,null],""b"":""x""}"'), csv.stdout);
   assert.deepEqual(await compare('a.parquet', null, join(dir, 'a.parquet')), []);
 });
+
+// parquet-testing/bad_data: files that broke other readers. Each gives its listed error (never a crash),
+// or, when it is readable, reads equal to DuckDB.
+const BAD = {
+  'ARROW-GH-41317.parquet': /footer: row group 1, column 18 \(timestamp_us_no_tz\): path_in_schema differs/,
+  'ARROW-GH-41321.parquet': /column list_boolean\.list\.item: a nested column/,
+  'ARROW-GH-43605.parquet': 'equal',
+  'ARROW-GH-45185.parquet': /column x\.list\.element: a nested column/,
+  'ARROW-GH-47662.parquet': /row group 0, column flba_field, page 0: PLAIN: 100 values of 4 bytes need more than the 364 bytes left/,
+  'ARROW-RS-GH-6229-DICTHEADER.parquet': /row group 0, column region_key: chunk at 466 of 125 bytes outside the file's 525 bytes of data/,
+  'ARROW-RS-GH-6229-LEVELS.parquet': /column outer\.list\.item\.c: a nested column/,
+  'PARQUET-1481.parquet': /footer: SchemaElement\.type: unknown physical type -7/,
+};
+const badFiles = existsSync(BAD_DATA) ? readdirSync(BAD_DATA).filter(f => f.endsWith('.parquet')).sort() : [];
+test('parquet-testing/bad_data: every file listed', () => {
+  assert.deepEqual(badFiles, Object.keys(BAD).sort());
+});
+for (const file of badFiles) {
+  test(`ursa cat bad_data/${file}`, async () => {
+    const path = join(BAD_DATA, file);
+    if (BAD[file] === 'equal') {
+      assert.deepEqual(await compare(file, null, path), []);
+      return;
+    }
+    const r = ursa(['cat', path]);
+    assert.equal(r.status, 1, `${file} must fail`);
+    assert.match(r.stderr, BAD[file]);
+    assert.ok(r.stderr.includes(file), 'the error names the file');
+  });
+}
