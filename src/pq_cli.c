@@ -16,6 +16,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -91,6 +92,52 @@ static int float_text(ursa_buf_t *out, double d, bool f32)
     return ursa_buf_append(out, s, strlen(s));
 }
 
+/* Length of the valid UTF-8 sequence at p (before end), 0 when invalid. */
+static size_t utf8_len(const uint8_t *p, const uint8_t *end)
+{
+    uint8_t c = p[0];
+    size_t n;
+    uint32_t min;
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2, min = 0x80;
+    else if (c >= 0xE0 && c <= 0xEF)
+        n = 3, min = 0x800;
+    else if (c >= 0xF0 && c <= 0xF4)
+        n = 4, min = 0x10000;
+    else
+        return 0;
+    if ((size_t)(end - p) < n) return 0;
+    uint32_t cp = c & (0x3F >> (n - 1));
+    for (size_t k = 1; k < n; k++) {
+        if ((p[k] & 0xC0) != 0x80) return 0;
+        cp = cp << 6 | (p[k] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    return n;
+}
+
+/* A JSON string of text that may not be UTF-8 (a foreign file's strings):
+ * each invalid byte becomes U+FFFD, so the line stays valid JSON. */
+static int json_text(ursa_buf_t *out, const uint8_t *p, size_t n, ursa_buf_t *tmp)
+{
+    const uint8_t *end = p + n;
+    size_t k = 0;
+    while (k < n) {
+        size_t l = utf8_len(p + k, end);
+        if (!l) break;
+        k += l;
+    }
+    if (k == n) return ursa_buf_json_str(out, (const char *)p, n);
+    tmp->len = 0;
+    for (const uint8_t *q = p; q < end;) {
+        size_t l = utf8_len(q, end);
+        if (l ? ursa_buf_append(tmp, q, l) : ursa_buf_append(tmp, "\xEF\xBF\xBD", 3)) return URSA_ENOMEM;
+        q += l ? l : 1;
+    }
+    return ursa_buf_json_str(out, (const char *)tmp->data, tmp->len);
+}
+
 /* "HH:MM:SS" and "fdigits" fraction digits of sub (of 10^fdigits). */
 static int clock_text(char *s, size_t cap, int64_t secs_of_day, int64_t sub, int fdigits)
 {
@@ -161,12 +208,28 @@ int ursa_value_json(const ursa_column_t *c, const ursa_field_t *f, size_t i, urs
     case URSA_TYPE_STRING: {
         size_t n;
         const uint8_t *d = ursa_column_str(c, i, &n);
-        return ursa_buf_json_str(out, (const char *)d, n);
+        ursa_buf_t tmp = {0};
+        int rc = json_text(out, d, n, &tmp);
+        ursa_buf_free(&tmp);
+        return rc;
     }
-    case URSA_TYPE_JSON: {
+    case URSA_TYPE_JSON: { /* its text when it is JSON (Ursa's always are), else a string of it */
         size_t n;
         const uint8_t *d = ursa_column_str(c, i, &n);
-        return n ? ursa_buf_append(out, d, n) : ursa_buf_append(out, "null", 4);
+        json_error_t je;
+        json_t *j = json_loadb((const char *)d, n, JSON_DECODE_ANY, &je);
+        if (j) { /* line breaks can only be white space in valid JSON: spaces keep it one line */
+            json_decref(j);
+            size_t at = out->len;
+            if (ursa_buf_append(out, d, n)) return URSA_ENOMEM;
+            for (size_t q = at; q < out->len; q++)
+                if (out->data[q] == '\n' || out->data[q] == '\r') out->data[q] = ' ';
+            return URSA_OK;
+        }
+        ursa_buf_t tmp = {0};
+        int rc = json_text(out, d, n, &tmp);
+        ursa_buf_free(&tmp);
+        return rc;
     }
     case URSA_TYPE_BINARY: {
         size_t n;

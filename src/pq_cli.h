@@ -20,8 +20,9 @@ int ursa_cmd_inspect(int argc, char **argv);
  * "NaN", "Infinity", "-Infinity", decimals as exact strings ("-1.50"),
  * binary as base64 strings, dates "YYYY-MM-DD", times "HH:MM:SS.ffffff",
  * timestamps RFC 3339 with the unit's digits ("Z" when utc, no offset
- * otherwise), uuids 8-4-4-4-12 lowercase, json as its text, null as null.
- * URSA_ENOMEM only. */
+ * otherwise), uuids 8-4-4-4-12 lowercase, json as its text (line breaks
+ * as spaces; text that is not JSON as a string), null as null. Bytes of a
+ * string that are not UTF-8 become U+FFFD. URSA_ENOMEM only. */
 int ursa_value_json(const ursa_column_t *c, const ursa_field_t *f, size_t i, ursa_buf_t *out) URSA_MUST_CHECK;
 
 #endif

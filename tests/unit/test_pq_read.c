@@ -9,6 +9,7 @@
  * truncated file.
  */
 #include "ingest_json.h"
+#include "pq_cli.h"
 #include "pq_read.h"
 #include "pq_write.h"
 #include "store.h"
@@ -376,8 +377,37 @@ TEST(long_footer)
     ursa_store_destroy(&st);
 }
 
+/* ursa_value_json on what foreign files can hold: strings that are not
+ * UTF-8, json text over several lines, json that is not JSON. */
+TEST(value_json_foreign)
+{
+    ursa_field_t fs = {.type = URSA_TYPE_STRING}, fj = {.type = URSA_TYPE_JSON};
+    ursa_column_t s, j;
+    ursa_column_init_field(&s, &fs);
+    ursa_column_init_field(&j, &fj);
+    CHECK_EQ_INT(ursa_column_append_str(&s, "a\xff\xc3\xa9\xed\xa0\x80", 7), URSA_OK);
+    CHECK_EQ_INT(ursa_column_append_str(&j, "{\n\"a\":\r\n1}", 10), URSA_OK);
+    CHECK_EQ_INT(ursa_column_append_str(&j, "not json", 8), URSA_OK);
+    ursa_buf_t out = {0};
+    CHECK_EQ_INT(ursa_value_json(&s, &fs, 0, &out), URSA_OK);
+    CHECK_EQ_INT(ursa_buf_push(&out, '|'), URSA_OK);
+    CHECK_EQ_INT(ursa_value_json(&j, &fj, 0, &out), URSA_OK);
+    CHECK_EQ_INT(ursa_buf_push(&out, '|'), URSA_OK);
+    CHECK_EQ_INT(ursa_value_json(&j, &fj, 1, &out), URSA_OK);
+    const char want[] =
+        "\"a\xef\xbf\xbd\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"|{ \"a\":  1}|\"not json\"";
+    if (out.len != sizeof(want) - 1 || memcmp(out.data, want, out.len))
+        fprintf(stderr, "got %.*s\n", (int)out.len, (const char *)out.data);
+    CHECK_EQ_INT(out.len, sizeof(want) - 1);
+    CHECK_MEM(out.data, want, sizeof(want) - 1);
+    ursa_buf_free(&out);
+    ursa_column_free(&s);
+    ursa_column_free(&j);
+}
+
 int main(void)
 {
+    RUN(value_json_foreign);
     RUN(matrix);
     RUN(projection_and_errors);
     RUN(nested_file);
