@@ -1,5 +1,7 @@
 /*
- * pq_read.c -- a Parquet footer's row count, with a Thrift compact skipper.
+ * pq_read.c -- reading Parquet files: first a footer's row count with a
+ * Thrift compact skipper (for listings), then the reader of whole files
+ * (pq_reader_*, its design comment below).
  *
  * The footer is a Thrift compact struct (FileMetaData) whose field 3 is
  * num_rows. Fields before it (the schema list) are skipped without being
