@@ -74,22 +74,31 @@ static int decimal_text(ursa_buf_t *out, __int128 v, unsigned scale)
     return ursa_buf_append(out, s, (size_t)k);
 }
 
+/* d in few digits that read back the same: a binary search over the
+ * precision (%.17g, %.9g for floats, always reads back), so a value costs
+ * about 4 formattings instead of up to 17. */
 static int float_text(ursa_buf_t *out, double d, bool f32)
 {
     if (isnan(d)) return ursa_buf_append(out, "\"NaN\"", 5);
     if (isinf(d))
         return d > 0 ? ursa_buf_append(out, "\"Infinity\"", 10) : ursa_buf_append(out, "\"-Infinity\"", 11);
-    char b[48];
-    if (d == 0 && signbit(d)) return ursa_buf_append(out, "-0", 2);
-    if (f32) { /* the fewest digits that read back as the same float */
-        for (int prec = 1; prec <= 9; prec++) {
-            snprintf(b, sizeof(b), "%.*g", prec, d);
-            if (strtof(b, NULL) == (float)d) break;
-        }
-        return ursa_buf_append(out, b, strlen(b));
+    if (d == 0) return signbit(d) ? ursa_buf_append(out, "-0", 2) : ursa_buf_append(out, "0", 1);
+    char b[400]; /* what the compiler assumes %.*g may need */
+    if (d > -1e15 && d < 1e15 && d == (double)(long long)d) {
+        int k = snprintf(b, sizeof(b), "%lld", (long long)d);
+        return ursa_buf_append(out, b, (size_t)k);
     }
-    const char *s = ursa_fmt_double(b, d);
-    return ursa_buf_append(out, s, strlen(s));
+    int lo = 1, hi = f32 ? 9 : 17;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        snprintf(b, sizeof(b), "%.*g", mid, d);
+        if (f32 ? strtof(b, NULL) == (float)d : strtod(b, NULL) == d)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    int k = snprintf(b, sizeof(b), "%.*g", lo, d);
+    return ursa_buf_append(out, b, (size_t)k);
 }
 
 /* Length of the valid UTF-8 sequence at p (before end), 0 when invalid. */
