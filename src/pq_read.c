@@ -1051,7 +1051,7 @@ int pq_reader_read(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols, 
             j++;
         }
         bstart[nbufs] = s;
-        if ((rc = ursa_store_get_range(r->st, r->key, s, end - s, &bufs[nbufs], &e))) {
+        if (end > s && (rc = ursa_store_get_range(r->st, r->key, s, end - s, &bufs[nbufs], &e))) {
             rc = wrap(err, rc, r->key, "reading column chunks: ", &e);
             nbufs++;
             goto out;
@@ -1070,7 +1070,7 @@ int pq_reader_read(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols, 
         chunk_ctx_t c = {r,
                          rg,
                          cols ? cols[s->col] : s->col,
-                         bufs[s->buf].data + (s->start - bstart[s->buf]),
+                         bufs[s->buf].data ? bufs[s->buf].data + (s->start - bstart[s->buf]) : NULL,
                          (size_t)(s->end - s->start),
                          s->start};
         if ((rc = read_chunk(&c, &out->cols[s->col], err))) goto out;
