@@ -3,6 +3,7 @@
  */
 #include "catalog.h"
 #include "convert.h"
+#include "pq_cli.h"
 #include "http_server.h"
 #include "options.h"
 #include "store.h"
@@ -19,6 +20,8 @@ static void usage(FILE *f)
     fprintf(
         f,
         "usage: ursa serve [options]\n"
+        "       ursa cat FILE|s3://bucket/key [--columns a,b] [--limit N] [--format ndjson|csv]\n"
+        "       ursa inspect FILE|s3://bucket/key [--json]\n"
         "       ursa version\n"
         "\n"
         "serve options (environment variable in brackets):\n"
@@ -490,6 +493,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "serve") == 0) return cmd_serve(argc - 2, argv + 2);
     if (strcmp(argv[1], "convert") == 0) return ursa_cmd_convert(argc - 2, argv + 2);
+    if (strcmp(argv[1], "cat") == 0) return ursa_cmd_cat(argc - 2, argv + 2);
+    if (strcmp(argv[1], "inspect") == 0) return ursa_cmd_inspect(argc - 2, argv + 2);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("ursa %s\n", URSA_VERSION);
         return 0;

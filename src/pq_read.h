@@ -1,12 +1,16 @@
 /*
  * pq_read.h -- the little of Parquet Ursa reads back: a file's row count
  * from its footer (for listings of published files). A bounded Thrift
- * compact-protocol skipper, safe on hostile bytes.
+ * compact-protocol skipper, safe on hostile bytes -- and the reader of
+ * whole files (pq_reader_*), built on pq_meta and pq_decode.
  */
 #ifndef URSA_PQ_READ_H
 #define URSA_PQ_READ_H
 
 #include "common.h"
+#include "pq_meta.h"
+#include "schema.h"
+#include "store.h"
 
 /* The tail of a Parquet file is "<footer><u32 footer length>PAR1". Given the
  * last n bytes of the file (n >= 8), sets *footer_len to the footer's
@@ -16,5 +20,77 @@ int pq_read_footer_len(const uint8_t *tail, size_t n, uint32_t *footer_len) URSA
 /* Reads num_rows from a FileMetaData footer p[0..n) (without the trailing
  * length and magic). URSA_EFORMAT when the bytes are not a footer. */
 int pq_read_num_rows(const uint8_t *p, size_t n, int64_t *rows) URSA_MUST_CHECK;
+
+/*
+ * The reader: a Parquet file in a store, opened by key, its schema mapped
+ * onto Ursa's types, and row groups read column by column into batches.
+ *
+ *   pq_reader_t *r;
+ *   rc = pq_reader_open(&r, store, "ds/date=2026-11-23/n1-1-2.parquet", &err);
+ *   const ursa_schema_t *s = pq_reader_schema(r);   // one field per leaf column
+ *   for (size_t g = 0; g < pq_reader_meta(r)->nrow_groups; g++) {
+ *       ursa_batch_t b;
+ *       rc = pq_reader_read(r, g, cols, ncols, &b, &err);  // b.cols[i] is column cols[i]
+ *       ...
+ *       ursa_batch_free(&b);
+ *   }
+ *   pq_reader_destroy(&r);
+ *
+ * Errors are URSA_EFORMAT for bad bytes, URSA_ENOTSUP for a column Ursa has
+ * no type for (nested, or a type listed in pq_read.c as unmapped), URSA_EIO
+ * / URSA_ENOTFOUND from the store, URSA_ENOMEM; every message names the key
+ * and, while reading, the row group, column and page.
+ */
+
+struct ursa_batch;
+
+typedef struct pq_reader pq_reader_t;
+
+/* Largest uncompressed page the reader accepts (a bound on what a page
+ * header can make it allocate). */
+#define PQ_READ_PAGE_MAX ((int64_t)1 << 30)
+
+/* Bounds on what a file can make the reader allocate. RLE levels can claim
+ * millions of null values in a few bytes, so values and rows are bounded
+ * by counts, not by the file's size. The defaults are far above what
+ * writers produce (row groups of 10^5 to 10^7 rows); the fuzzer lowers them. */
+typedef struct pq_reader_limits {
+    int64_t page_bytes;  /* uncompressed bytes of a page; default PQ_READ_PAGE_MAX */
+    int64_t page_values; /* values of a page; default 2^28 */
+    int64_t rows;        /* rows of a row group being read; default 2^28 */
+    int64_t data_bytes;  /* byte-array bytes of a page's decoded values; default PQ_VALUES_MAX_DATA */
+} pq_reader_limits_t;
+
+/* Opens the file `key` of st: its size by ursa_store_head, its last 64 KiB
+ * by one ranged read (a second read only when the footer is longer), the
+ * footer decoded and its schema mapped. st must outlive the reader; key is
+ * copied. On success *r is the caller's, freed by pq_reader_destroy(). */
+int pq_reader_open(pq_reader_t **r, ursa_store_t *st, const char *key, ursa_err_t *err) URSA_MUST_CHECK;
+void pq_reader_destroy(pq_reader_t **r);
+
+/* Replaces the reader's limits (fields <= 0 keep the current value). */
+void pq_reader_set_limits(pq_reader_t *r, const pq_reader_limits_t *l);
+
+/* The decoded footer (owned by the reader). */
+const pq_file_meta_t *pq_reader_meta(const pq_reader_t *r);
+/* The file's size in bytes. */
+uint64_t pq_reader_size(const pq_reader_t *r);
+/* The file's columns as Ursa fields, one per leaf column in the file's
+ * order (owned by the reader). A leaf that does not map (see
+ * pq_reader_column_why) has a BINARY field that cannot be read. */
+const ursa_schema_t *pq_reader_schema(const pq_reader_t *r);
+/* NULL when leaf column i maps onto an Ursa type, else why not. */
+const char *pq_reader_column_why(const pq_reader_t *r, size_t i);
+/* The index of the leaf whose dotted path is name, or -1. */
+int pq_reader_find(const pq_reader_t *r, const char *name);
+
+/* Reads leaf columns cols[0..ncols) of row group rg into out (caller-owned
+ * storage, initialized here: out->cols[i] holds column cols[i], out->nrows
+ * the row group's rows; free it with ursa_batch_free() on success; on an
+ * error it is left empty). cols NULL reads every column. One ranged read
+ * per column chunk (neighbouring chunks coalesced); memory is bounded by
+ * the projected chunks and their decoded columns. */
+int pq_reader_read(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols, struct ursa_batch *out,
+                   ursa_err_t *err) URSA_MUST_CHECK;
 
 #endif

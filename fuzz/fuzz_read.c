@@ -1,0 +1,114 @@
+/*
+ * fuzz_read.c -- libFuzzer driver for the Parquet reader (pq_reader_*):
+ * the input is a whole file, served by an in-memory store. The reader
+ * opens it and reads every row group, every readable column at once and
+ * then each column alone, with limits lowered so that no file can make it
+ * allocate more than a few hundred MiB. Invariants on success: the batch
+ * has the row group's rows in every column, each column's length and
+ * buffers agree with its type, and reading a column alone gives the same
+ * values as reading it with the others. On failure: URSA_EFORMAT, ENOTSUP
+ * or ENOMEM with a message naming the key, and an empty batch.
+ */
+#include "column.h"
+#include "pq_read.h"
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct mem_store {
+    ursa_store_t base;
+    const uint8_t *p;
+    size_t n;
+} mem_store_t;
+
+static int mem_get_range(ursa_store_t *st, const char *key, uint64_t off, uint64_t len, ursa_buf_t *out,
+                         ursa_err_t *err)
+{
+    const mem_store_t *m = (const mem_store_t *)st;
+    out->len = 0;
+    if (off > m->n) return URSA_OK;
+    if (len > m->n - off) len = m->n - off;
+    return ursa_buf_append(out, m->p + off, (size_t)len) ? ursa_err_set(err, URSA_ENOMEM, "oom") : URSA_OK;
+}
+
+static int mem_head(ursa_store_t *st, const char *key, uint64_t *size, ursa_err_t *err)
+{
+    *size = ((const mem_store_t *)st)->n;
+    return URSA_OK;
+}
+
+static const struct ursa_store_ops MEM_OPS = {.get_range = mem_get_range, .head = mem_head};
+
+static void check_column(const ursa_column_t *c, size_t rows)
+{
+    if (c->length != rows || c->null_count > rows) abort();
+    if (c->validity.len < (rows + 7) / 8) abort();
+    if (ursa_type_varlen(c->type)) {
+        if (rows && c->offsets.len != (rows + 1) * 8) abort();
+        const int64_t *off = (const int64_t *)(const void *)c->offsets.data;
+        for (size_t i = 0; rows && i < rows; i++)
+            if (off[i] > off[i + 1]) abort();
+        if (rows && (size_t)off[rows] != c->data.len) abort();
+    } else if (c->type != URSA_TYPE_BOOL) {
+        if (c->values.len != rows * c->width) abort();
+    }
+}
+
+static bool same_column(const ursa_column_t *a, const ursa_column_t *b)
+{
+    if (a->length != b->length || a->null_count != b->null_count || a->values.len != b->values.len ||
+        a->data.len != b->data.len)
+        return false;
+    for (size_t i = 0; i < a->length; i++)
+        if (ursa_column_valid(a, i) != ursa_column_valid(b, i)) return false;
+    if (a->type == URSA_TYPE_BOOL) {
+        for (size_t i = 0; i < a->length; i++)
+            if (ursa_column_valid(a, i) && ursa_column_bool(a, i) != ursa_column_bool(b, i)) return false;
+        return true;
+    }
+    return (a->values.len == 0 || memcmp(a->values.data, b->values.data, a->values.len) == 0) &&
+           (a->data.len == 0 || memcmp(a->data.data, b->data.data, a->data.len) == 0);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    mem_store_t st = {{&MEM_OPS, NULL}, data, size};
+    pq_reader_t *r = NULL;
+    ursa_err_t err = {0};
+    int rc = pq_reader_open(&r, &st.base, "f.parquet", &err);
+    if (rc) {
+        if (rc != URSA_EFORMAT && rc != URSA_ENOMEM) abort();
+        if (!strstr(err.msg, "f.parquet") || r) abort();
+        return 0;
+    }
+    pq_reader_limits_t lim = {1 << 24, 1 << 20, 1 << 20, 1 << 24};
+    pq_reader_set_limits(r, &lim);
+    const pq_file_meta_t *m = pq_reader_meta(r);
+    size_t *cols = malloc((m->nleaves + 1) * sizeof(size_t)), n = 0;
+    if (!cols) abort();
+    for (size_t i = 0; i < m->nleaves; i++)
+        if (!pq_reader_column_why(r, i)) cols[n++] = i;
+    for (size_t g = 0; g < m->nrow_groups && g < 4; g++) {
+        ursa_batch_t b;
+        rc = pq_reader_read(r, g, cols, n, &b, &err);
+        if (rc) {
+            if (rc != URSA_EFORMAT && rc != URSA_ENOMEM && rc != URSA_ENOTSUP) abort();
+            if (!strstr(err.msg, "f.parquet") || b.ncols || b.cols) abort();
+            continue;
+        }
+        if (b.ncols != n || (int64_t)b.nrows != m->row_groups[g].num_rows) abort();
+        for (size_t c = 0; c < n; c++) {
+            check_column(&b.cols[c], b.nrows);
+            ursa_batch_t one;
+            if (pq_reader_read(r, g, &cols[c], 1, &one, &err)) abort(); /* it read before */
+            if (!same_column(&b.cols[c], &one.cols[0])) abort();
+            ursa_batch_free(&one);
+        }
+        ursa_batch_free(&b);
+    }
+    free(cols);
+    pq_reader_destroy(&r);
+    return 0;
+}
