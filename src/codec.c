@@ -122,8 +122,18 @@ static int gzip_decompress(const void *src, size_t n, uint8_t *out, size_t expec
     z.avail_in = (uInt)n;
     z.next_out = expect ? out : &dummy;
     z.avail_out = expect ? (uInt)expect : 0;
-    int zr = inflate(&z, Z_FINISH);
-    if (zr == Z_STREAM_END && z.total_out == expect && z.avail_in == 0) rc = URSA_OK;
+    /* A gzip file may hold several members one after the other (RFC 1952
+     * 2.2), and some writers' pages do: each ends with Z_STREAM_END, the
+     * next starts after a reset. Running out of room is Z_BUF_ERROR: more
+     * than expect bytes, an error. */
+    for (;;) {
+        int zr = inflate(&z, Z_FINISH);
+        if (zr != Z_STREAM_END) goto out; /* corrupt, truncated or past expect */
+        if (z.avail_in == 0) break;
+        if (inflateReset(&z) != Z_OK) goto out;
+    }
+    if (z.avail_out == 0) rc = URSA_OK; /* exactly expect bytes (total_out restarts with each member) */
+out:
     inflateEnd(&z);
     return rc;
 }

@@ -17,8 +17,8 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <zlib.h> /* crc32 of pages */
 #include <string.h>
-#include <zlib.h>
 
 #define MAX_DEPTH 32
 
@@ -691,37 +691,6 @@ static int convert(int cv, const pq_values_t *src, unsigned w, pq_values_t *dst,
     return URSA_OK;
 }
 
-/* Gzip of several concatenated members (a file of parquet-testing has
- * them; pq_decompress in codec.c reads one member): inflates member after
- * member into exactly expect bytes of dst. URSA_EFORMAT otherwise. */
-static int gunzip_members(const uint8_t *src, size_t n, size_t expect, ursa_buf_t *dst)
-{
-    if (ursa_buf_reserve(dst, expect ? expect : 1)) return URSA_ENOMEM;
-    z_stream z;
-    memset(&z, 0, sizeof(z));
-    if (inflateInit2(&z, 15 + 16) != Z_OK) return URSA_ENOMEM;
-    int rc = URSA_EFORMAT;
-    z.next_in = (Bytef *)(uintptr_t)src;
-    z.avail_in = (uInt)n;
-    z.next_out = dst->data + dst->len;
-    z.avail_out = (uInt)expect;
-    for (;;) {
-        int zr = inflate(&z, Z_NO_FLUSH);
-        if (zr == Z_STREAM_END) {
-            if (z.avail_in == 0) break;
-            if (inflateReset(&z) != Z_OK) goto out;
-            continue;
-        }
-        if (zr != Z_OK || z.avail_in == 0) goto out; /* corrupt, past expect, or truncated */
-    }
-    if (z.avail_out != 0) goto out;
-    dst->len += expect;
-    rc = URSA_OK;
-out:
-    inflateEnd(&z);
-    return rc;
-}
-
 /* One column chunk being read. */
 typedef struct chunk_ctx {
     const pq_reader_t *r;
@@ -826,10 +795,6 @@ static int read_chunk(const chunk_ctx_t *c, ursa_column_t *col, ursa_err_t *err)
         } else if (compressed) {
             ub.len = 0;
             rc = pq_decompress(cm->codec, body + lvl, csize - lvl, ulen, &ub);
-            if (rc == URSA_EFORMAT && cm->codec == PQ_CODEC_GZIP) {
-                ub.len = 0;
-                rc = gunzip_members(body + lvl, csize - lvl, ulen, &ub);
-            }
             if (rc) {
                 ursa_err_set(&e, rc, "decompression (codec %d, %zu bytes to %zu) failed", cm->codec,
                              csize - lvl, ulen);

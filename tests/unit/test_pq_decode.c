@@ -670,6 +670,33 @@ TEST(codec_hadoop_lz4)
     free(raw);
 }
 
+/* A gzip page of several members one after the other (RFC 1952 allows
+ * it; a parquet-testing file has one) reads whole; one byte more or less
+ * than declared, or garbage after a member, is an error. */
+TEST(codec_gzip_members)
+{
+    uint8_t plain[3000];
+    for (size_t i = 0; i < sizeof(plain); i++) plain[i] = (uint8_t)(i * 31 + (i >> 7));
+    pq_compressor_t c;
+    CHECK(pq_compressor_init(&c, PQ_CODEC_GZIP, 0) == URSA_OK);
+    ursa_buf_t z = {0}, out = {0};
+    CHECK(pq_compress(&c, plain, 1000, &z) == URSA_OK);
+    CHECK(pq_compress(&c, plain + 1000, 0, &z) == URSA_OK); /* an empty member in the middle */
+    CHECK(pq_compress(&c, plain + 1000, 2000, &z) == URSA_OK);
+    CHECK(pq_decompress(PQ_CODEC_GZIP, z.data, z.len, sizeof(plain), &out) == URSA_OK);
+    CHECK(out.len == sizeof(plain) && memcmp(out.data, plain, sizeof(plain)) == 0);
+    out.len = 0;
+    CHECK(pq_decompress(PQ_CODEC_GZIP, z.data, z.len, sizeof(plain) - 1, &out) == URSA_EFORMAT);
+    out.len = 0;
+    CHECK(pq_decompress(PQ_CODEC_GZIP, z.data, z.len, sizeof(plain) + 1, &out) == URSA_EFORMAT);
+    out.len = 0;
+    CHECK(ursa_buf_append(&z, "\0\0\0\0", 4) == URSA_OK); /* padding is not a member */
+    CHECK(pq_decompress(PQ_CODEC_GZIP, z.data, z.len, sizeof(plain), &out) == URSA_EFORMAT);
+    ursa_buf_free(&z);
+    ursa_buf_free(&out);
+    pq_compressor_free(&c);
+}
+
 TEST(codec_inflating_past_declared)
 {
     size_t n = 100000;
@@ -953,6 +980,7 @@ int main(void)
     RUN(delta_byte_arrays);
     RUN(byte_stream_split);
     RUN(codec_hadoop_lz4);
+    RUN(codec_gzip_members);
     RUN(codec_inflating_past_declared);
     RUN(truncation_and_corruption);
     RUN(column_append);
