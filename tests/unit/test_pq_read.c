@@ -459,5 +459,10 @@ int main(void)
     RUN(projection_and_errors);
     RUN(nested_file);
     RUN(long_footer);
+    if (!test_failed_count && tmpdir[0]) { /* kept for a look when a test failed */
+        char cmd[300];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+    }
     return TEST_EXIT();
 }
