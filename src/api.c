@@ -68,21 +68,23 @@ enum MHD_Result api_send_json(struct MHD_Connection *c, unsigned status, const c
     return api_send_buf(c, status, &b);
 }
 
-/* An error answer with its Retry-After and Allow headers, if any. */
-enum MHD_Result api_send_refusal(struct MHD_Connection *c, const api_refusal_t *f)
+/* {"error": msg}, with Retry-After (seconds, when not 0) and Allow (when
+ * not NULL or empty): every error answer is made here. */
+static enum MHD_Result send_error_with(struct MHD_Connection *c, unsigned status, const char *msg,
+                                       unsigned retry_after, const char *allow)
 {
     ursa_buf_t b = {0};
     enum MHD_Result ret = MHD_NO;
     char ra[16];
-    snprintf(ra, sizeof(ra), "%u", f->retry_after);
-    if (ursa_buf_printf(&b, "{\"error\":") == URSA_OK &&
-        ursa_buf_json_str(&b, f->msg, strlen(f->msg)) == URSA_OK && ursa_buf_push(&b, '}') == URSA_OK) {
+    snprintf(ra, sizeof(ra), "%u", retry_after);
+    if (ursa_buf_printf(&b, "{\"error\":") == URSA_OK && ursa_buf_json_str(&b, msg, strlen(msg)) == URSA_OK &&
+        ursa_buf_push(&b, '}') == URSA_OK) {
         struct MHD_Response *r = MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_COPY);
         if (r) {
             MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-            if (f->retry_after) MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
-            if (f->allow[0]) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, f->allow);
-            ret = api_queue(c, f->status, r);
+            if (retry_after) MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+            if (allow && allow[0]) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+            ret = api_queue(c, status, r);
             MHD_destroy_response(r);
         }
     }
@@ -90,23 +92,19 @@ enum MHD_Result api_send_refusal(struct MHD_Connection *c, const api_refusal_t *
     return ret;
 }
 
-/* An error answer with Retry-After, for backpressure. */
+enum MHD_Result api_send_refusal(struct MHD_Connection *c, const api_refusal_t *f)
+{
+    return send_error_with(c, f->status, f->msg, f->retry_after, f->allow);
+}
+
 enum MHD_Result api_send_retry(struct MHD_Connection *c, unsigned status, const char *msg, unsigned seconds)
 {
-    api_refusal_t f = {status, seconds, "", ""};
-    snprintf(f.msg, sizeof(f.msg), "%s", msg);
-    return api_send_refusal(c, &f);
+    return send_error_with(c, status, msg, seconds, NULL);
 }
 
 enum MHD_Result api_send_error(struct MHD_Connection *c, unsigned status, const char *msg)
 {
-    ursa_buf_t b = {0};
-    enum MHD_Result ret = MHD_NO;
-    if (ursa_buf_printf(&b, "{\"error\":") == URSA_OK && ursa_buf_json_str(&b, msg, strlen(msg)) == URSA_OK &&
-        ursa_buf_push(&b, '}') == URSA_OK)
-        ret = api_send_buf(c, status, &b);
-    ursa_buf_free(&b);
-    return ret;
+    return send_error_with(c, status, msg, 0, NULL);
 }
 
 /* Notes a refusal of the request in its first call (answered by

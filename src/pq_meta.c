@@ -147,7 +147,7 @@ static int get_i32(md_t *m, int t, int32_t *v, const char *what)
 
 static int get_enum(md_t *m, int t, int *v, const char *what)
 {
-    int32_t x;
+    int32_t x = 0;
     int rc = get_i32(m, t, &x, what);
     if (rc) return rc;
     *v = x;

@@ -311,19 +311,19 @@ int thrift_dec_int(thrift_dec_t *d, int type, int64_t *v)
     int rc;
     switch (type) {
     case THRIFT_I8: {
-        int8_t x;
+        int8_t x = 0; /* *v is set even on failure */
         rc = thrift_dec_i8(d, &x);
         *v = x;
         return rc;
     }
     case THRIFT_I16: {
-        int16_t x;
+        int16_t x = 0; /* *v is set even on failure */
         rc = thrift_dec_i16(d, &x);
         *v = x;
         return rc;
     }
     case THRIFT_I32: {
-        int32_t x;
+        int32_t x = 0; /* *v is set even on failure */
         rc = thrift_dec_i32(d, &x);
         *v = x;
         return rc;
