@@ -207,13 +207,19 @@ typedef struct rcol {
     const char *why; /* NULL when readable */
 } rcol_t;
 
+/* What a footer decodes into: immutable once built, so that readers of
+ * the same object may share it. */
+typedef struct pq_footer {
+    pq_file_meta_t meta;
+    ursa_schema_t schema;
+    rcol_t *cols; /* one per leaf */
+} pq_footer_t;
+
 struct pq_reader {
     ursa_store_t *st;
     char *key;
     uint64_t size;
-    pq_file_meta_t meta;
-    ursa_schema_t schema;
-    rcol_t *cols; /* one per leaf */
+    pq_footer_t *f;
     pq_reader_limits_t lim;
 };
 
@@ -438,7 +444,7 @@ void pq_reader_set_limits(pq_reader_t *r, const pq_reader_limits_t *l)
 
 const pq_file_meta_t *pq_reader_meta(const pq_reader_t *r)
 {
-    return &r->meta;
+    return &r->f->meta;
 }
 
 uint64_t pq_reader_size(const pq_reader_t *r)
@@ -448,27 +454,34 @@ uint64_t pq_reader_size(const pq_reader_t *r)
 
 const ursa_schema_t *pq_reader_schema(const pq_reader_t *r)
 {
-    return &r->schema;
+    return &r->f->schema;
 }
 
 const char *pq_reader_column_why(const pq_reader_t *r, size_t i)
 {
-    return i < r->meta.nleaves ? r->cols[i].why : "no such column";
+    return i < r->f->meta.nleaves ? r->f->cols[i].why : "no such column";
 }
 
 int pq_reader_find(const pq_reader_t *r, const char *name)
 {
-    const pq_leaf_t *l = pq_meta_leaf_by_name(&r->meta, name);
-    return l ? (int)(l - r->meta.leaves) : -1;
+    const pq_leaf_t *l = pq_meta_leaf_by_name(&r->f->meta, name);
+    return l ? (int)(l - r->f->meta.leaves) : -1;
+}
+
+static void footer_free(pq_footer_t *f)
+{
+    if (!f) return;
+    pq_meta_free(&f->meta);
+    ursa_schema_free(&f->schema);
+    ursa_free(f->cols);
+    ursa_free(f);
 }
 
 void pq_reader_destroy(pq_reader_t **rp)
 {
     pq_reader_t *r = *rp;
     if (!r) return;
-    pq_meta_free(&r->meta);
-    ursa_schema_free(&r->schema);
-    ursa_free(r->cols);
+    footer_free(r->f);
     ursa_free(r->key);
     ursa_free(r);
     *rp = NULL;
@@ -494,7 +507,11 @@ int pq_reader_open(pq_reader_t **out, ursa_store_t *st, const char *key, ursa_er
         goto out;
     }
     r->st = st;
-    r->schema.time_column = -1;
+    if (!(r->f = ursa_calloc(1, sizeof(*r->f)))) {
+        rc = ursa_err_set(err, URSA_ENOMEM, "%s: out of memory", key);
+        goto out;
+    }
+    r->f->schema.time_column = -1;
     r->lim = (pq_reader_limits_t){PQ_READ_PAGE_MAX, (int64_t)1 << 28, (int64_t)1 << 28,
                                   (int64_t)PQ_VALUES_MAX_DATA};
     if ((rc = ursa_store_head(st, key, &r->size, &e))) {
@@ -534,28 +551,28 @@ int pq_reader_open(pq_reader_t **out, ursa_store_t *st, const char *key, ursa_er
         }
         fp = foot.data;
     }
-    if ((rc = pq_meta_decode(fp, flen, &r->meta, &e))) {
+    if ((rc = pq_meta_decode(fp, flen, &r->f->meta, &e))) {
         rc = wrap(err, rc, key, "footer: ", &e);
         goto out;
     }
-    size_t n = r->meta.nleaves;
-    r->schema.fields = ursa_calloc(n ? n : 1, sizeof(ursa_field_t));
-    r->cols = ursa_calloc(n ? n : 1, sizeof(rcol_t));
-    if (!r->schema.fields || !r->cols) {
+    size_t n = r->f->meta.nleaves;
+    r->f->schema.fields = ursa_calloc(n ? n : 1, sizeof(ursa_field_t));
+    r->f->cols = ursa_calloc(n ? n : 1, sizeof(rcol_t));
+    if (!r->f->schema.fields || !r->f->cols) {
         rc = ursa_err_set(err, URSA_ENOMEM, "%s: out of memory", key);
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
-        const pq_leaf_t *leaf = &r->meta.leaves[i];
-        ursa_field_t *f = &r->schema.fields[i];
+        const pq_leaf_t *leaf = &r->f->meta.leaves[i];
+        ursa_field_t *f = &r->f->schema.fields[i];
         if (!(f->name = dup_str(leaf->dotted))) {
             rc = ursa_err_set(err, URSA_ENOMEM, "%s: out of memory", key);
             goto out;
         }
-        r->schema.nfields = i + 1;
+        r->f->schema.nfields = i + 1;
         f->name_len = strlen(f->name);
-        r->cols[i].why = map_leaf(&r->meta.schema[leaf->schema_index], leaf, f, &r->cols[i].conv);
-        if (r->cols[i].why) f->type = URSA_TYPE_BINARY, f->nullable = true;
+        r->f->cols[i].why = map_leaf(&r->f->meta.schema[leaf->schema_index], leaf, f, &r->f->cols[i].conv);
+        if (r->f->cols[i].why) f->type = URSA_TYPE_BINARY, f->nullable = true;
     }
     *out = r;
     r = NULL;
@@ -705,9 +722,9 @@ static int chunk_err(ursa_err_t *err, int rc, const chunk_ctx_t *c, long page, c
     char ctx[200];
     if (page >= 0)
         snprintf(ctx, sizeof(ctx), "row group %zu, column %s, page %ld: ", c->rg,
-                 c->r->meta.leaves[c->leaf].dotted, page);
+                 c->r->f->meta.leaves[c->leaf].dotted, page);
     else
-        snprintf(ctx, sizeof(ctx), "row group %zu, column %s: ", c->rg, c->r->meta.leaves[c->leaf].dotted);
+        snprintf(ctx, sizeof(ctx), "row group %zu, column %s: ", c->rg, c->r->f->meta.leaves[c->leaf].dotted);
     return wrap(err, rc, c->r->key, ctx, inner);
 }
 
@@ -715,11 +732,11 @@ static int chunk_err(ursa_err_t *err, int rc, const chunk_ctx_t *c, long page, c
 static int read_chunk(const chunk_ctx_t *c, ursa_column_t *col, ursa_err_t *err)
 {
     const pq_reader_t *r = c->r;
-    const pq_col_meta_t *cm = &r->meta.row_groups[c->rg].columns[c->leaf].meta;
-    const pq_leaf_t *leaf = &r->meta.leaves[c->leaf];
-    const pq_schema_elem_t *el = &r->meta.schema[leaf->schema_index];
-    int64_t rows = r->meta.row_groups[c->rg].num_rows;
-    int cv = r->cols[c->leaf].conv;
+    const pq_col_meta_t *cm = &r->f->meta.row_groups[c->rg].columns[c->leaf].meta;
+    const pq_leaf_t *leaf = &r->f->meta.leaves[c->leaf];
+    const pq_schema_elem_t *el = &r->f->meta.schema[leaf->schema_index];
+    int64_t rows = r->f->meta.row_groups[c->rg].num_rows;
+    int cv = r->f->cols[c->leaf].conv;
     uint32_t max_def = (uint32_t)leaf->max_def;
     ursa_err_t e = {0};
     pq_values_t dict = {0}, vals = {0}, conv = {0};
@@ -929,11 +946,11 @@ int pq_reader_read(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols, 
     size_t nbufs = 0;
     int rc;
     memset(out, 0, sizeof(*out));
-    if (rg >= r->meta.nrow_groups)
+    if (rg >= r->f->meta.nrow_groups)
         return ursa_err_set(err, URSA_EINVAL, "%s: no row group %zu (the file has %zu)", r->key, rg,
-                            r->meta.nrow_groups);
-    if (!cols) ncols = r->meta.nleaves;
-    const pq_row_group_t *g = &r->meta.row_groups[rg];
+                            r->f->meta.nrow_groups);
+    if (!cols) ncols = r->f->meta.nleaves;
+    const pq_row_group_t *g = &r->f->meta.row_groups[rg];
     /* The data of the file: after the leading magic, before the footer. */
     uint64_t data_end = r->size - 8;
     sp = ursa_calloc(ncols ? ncols : 1, sizeof(*sp));
@@ -946,16 +963,16 @@ int pq_reader_read(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols, 
     }
     for (size_t i = 0; i < ncols; i++) {
         size_t leaf = cols ? cols[i] : i;
-        if (leaf >= r->meta.nleaves) {
+        if (leaf >= r->f->meta.nleaves) {
             rc = ursa_err_set(err, URSA_EINVAL, "%s: no column %zu (the file has %zu)", r->key, leaf,
-                              r->meta.nleaves);
+                              r->f->meta.nleaves);
             goto out;
         }
-        ursa_column_init_field(&out->cols[i], &r->schema.fields[leaf]);
+        ursa_column_init_field(&out->cols[i], &r->f->schema.fields[leaf]);
         out->ncols = i + 1;
-        const char *name = r->meta.leaves[leaf].dotted;
-        if (r->cols[leaf].why) {
-            rc = ursa_err_set(err, URSA_ENOTSUP, "%s: column %s: %s", r->key, name, r->cols[leaf].why);
+        const char *name = r->f->meta.leaves[leaf].dotted;
+        if (r->f->cols[leaf].why) {
+            rc = ursa_err_set(err, URSA_ENOTSUP, "%s: column %s: %s", r->key, name, r->f->cols[leaf].why);
             goto out;
         }
         const pq_column_chunk_t *cc = &g->columns[leaf];
