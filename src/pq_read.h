@@ -93,4 +93,73 @@ int pq_reader_find(const pq_reader_t *r, const char *name);
 int pq_reader_read(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols, struct ursa_batch *out,
                    ursa_err_t *err) URSA_MUST_CHECK;
 
+/*
+ * Predicates. A read may carry a conjunction of conditions on leaf
+ * columns; rows that fail one are not returned, and what cannot hold a
+ * match is not read at all: row groups by their column statistics and
+ * bloom filters, pages by the page index (ColumnIndex + OffsetIndex), which
+ * is also how only part of a row group is read. The conditions need not be
+ * on projected columns.
+ *
+ * A value is given in the layout of the column's Ursa type (the field of
+ * pq_reader_schema()): the fixed-width types as their little-endian bytes
+ * (INT8..UINT64; DATE int32 days; TIME int64 µs; TIMESTAMP int64 in the
+ * field's unit; DECIMAL the unscaled int64, or int128 above precision 18;
+ * FLOAT32, FLOAT64; UUID 16 bytes), BOOL one byte 0 or 1, and STRING,
+ * BINARY, JSON their bytes. Comparisons follow the type: signed or
+ * unsigned integers, IEEE order for floats (a NaN matches nothing; -0 and
+ * +0 are equal), bytes unsigned lexicographic. Null matches only IS NULL.
+ */
+typedef enum pq_op {
+    PQ_OP_EQ,
+    PQ_OP_LT,
+    PQ_OP_LE,
+    PQ_OP_GT,
+    PQ_OP_GE,
+    PQ_OP_BETWEEN, /* vals[0] <= v <= vals[1] */
+    PQ_OP_IN,      /* v equals one of vals[0..nvals) */
+    PQ_OP_IS_NULL,
+    PQ_OP_NOT_NULL
+} pq_op_t;
+
+typedef struct pq_value {
+    const void *p;
+    size_t n;
+} pq_value_t;
+
+typedef struct pq_pred {
+    size_t col; /* leaf index (pq_reader_find) */
+    pq_op_t op;
+    const pq_value_t *vals; /* 1 for EQ .. GE, 2 for BETWEEN, nvals for IN, none for the null tests */
+    size_t nvals;
+} pq_pred_t;
+
+/* What the reader skipped and read since it was opened. */
+typedef struct pq_reader_counters {
+    uint64_t row_groups;          /* row groups asked for */
+    uint64_t row_groups_by_stats; /* ... skipped by their statistics */
+    uint64_t row_groups_by_bloom; /* ... skipped by a bloom filter */
+    uint64_t pages;               /* data pages of the chunks asked for */
+    uint64_t pages_skipped;       /* ... not read, by the page index */
+    uint64_t rows_decoded;        /* rows decoded (per row group, not per column) */
+    uint64_t bytes_read;          /* bytes fetched from the store (footer included) */
+    uint64_t reads;               /* ranged reads */
+} pq_reader_counters_t;
+
+/* Whether row group rg may hold a row matching every pred (its statistics
+ * and bloom filters, no data page read): false means it holds none.
+ * URSA_EINVAL for a predicate that does not fit its column (an unknown
+ * column or op, a value of the wrong size, the wrong count of values). */
+int pq_reader_may_match(pq_reader_t *r, size_t rg, const pq_pred_t *preds, size_t npreds, bool *may,
+                        ursa_err_t *err) URSA_MUST_CHECK;
+
+/* pq_reader_read with predicates: out holds only the rows of rg that
+ * match every pred, in the file's order (out->nrows may be 0, with nothing
+ * read when the row group or every page was skipped). npreds 0 is
+ * pq_reader_read. */
+int pq_reader_read_where(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols, const pq_pred_t *preds,
+                         size_t npreds, struct ursa_batch *out, ursa_err_t *err) URSA_MUST_CHECK;
+
+void pq_reader_get_counters(const pq_reader_t *r, pq_reader_counters_t *c);
+
 #endif
