@@ -170,6 +170,22 @@ int pq_read_num_rows(const uint8_t *p, size_t n, int64_t *rows)
  * is checked against the chunk, the chunk against the file, and a page's
  * declared sizes against PQ_READ_PAGE_MAX before memory is reserved.
  *
+ * Predicates (pq_reader_read_where) skip what cannot match, coarse to
+ * fine: a row group by its chunks' statistics (converted to the column's
+ * Ursa type first, and used only where their order is the type's: the
+ * current min_value/max_value under a TYPE_ORDER column order, the
+ * deprecated min/max only for signed integers, floats and booleans), then
+ * by a bloom filter for = and IN (values hashed as the file's PLAIN bytes;
+ * skipped where that is not exact: floats, lossy conversions); then pages
+ * by the ColumnIndex of each predicate's column, which leaves row ranges,
+ * read in every projected column through its OffsetIndex (the dictionary,
+ * then only the pages that overlap the ranges; a column without one is
+ * read whole). The candidate rows are finally tested row by row
+ * (pq_pred_filter), so what is returned is exact whatever was skipped.
+ * Pruning never trusts the file more than decoding does: a page index or
+ * bloom filter outside the file, out of order or of the wrong page count
+ * is URSA_EFORMAT, not a reason to skip rows.
+ *
  * What does not map onto Ursa's types (pq_reader_column_why says which):
  * nested columns (LIST, MAP, structs, repeated fields); DECIMAL with a
  * precision above 38 or a scale outside 0..precision; INTEGER / INT_* /
@@ -221,6 +237,7 @@ struct pq_reader {
     uint64_t size;
     pq_footer_t *f;
     pq_reader_limits_t lim;
+    pq_reader_counters_t ctr;
 };
 
 /* The logical type of e, from its LogicalType or its converted type. */
@@ -708,13 +725,24 @@ static int convert(int cv, const pq_values_t *src, unsigned w, pq_values_t *dst,
     return URSA_OK;
 }
 
-/* One column chunk being read. */
-typedef struct chunk_ctx {
-    const pq_reader_t *r;
-    size_t rg, leaf;
+/* A run of a column chunk's bytes that starts at a page header: the whole
+ * chunk, its dictionary page(s), or one data page found by the
+ * OffsetIndex. */
+typedef struct piece {
     const uint8_t *p;
     size_t len;
-    uint64_t off; /* the chunk's offset in the file */
+    uint64_t off; /* in the file */
+    long page;    /* the number of its first page in the chunk (for messages) */
+} piece_t;
+
+/* One column chunk being read. */
+typedef struct chunk_ctx {
+    pq_reader_t *r;
+    size_t rg, leaf;
+    const piece_t *pieces;
+    size_t npieces;
+    bool whole;   /* the pieces are the whole chunk: stop at its num_values */
+    int64_t rows; /* the rows the pieces hold */
 } chunk_ctx_t;
 
 static int chunk_err(ursa_err_t *err, int rc, const chunk_ctx_t *c, long page, const ursa_err_t *inner)
@@ -728,14 +756,14 @@ static int chunk_err(ursa_err_t *err, int rc, const chunk_ctx_t *c, long page, c
     return wrap(err, rc, c->r->key, ctx, inner);
 }
 
-/* Decodes every page of a chunk into col. */
+/* Decodes every page of the pieces into col. */
 static int read_chunk(const chunk_ctx_t *c, ursa_column_t *col, ursa_err_t *err)
 {
-    const pq_reader_t *r = c->r;
+    pq_reader_t *r = c->r;
     const pq_col_meta_t *cm = &r->f->meta.row_groups[c->rg].columns[c->leaf].meta;
     const pq_leaf_t *leaf = &r->f->meta.leaves[c->leaf];
     const pq_schema_elem_t *el = &r->f->meta.schema[leaf->schema_index];
-    int64_t rows = r->f->meta.row_groups[c->rg].num_rows;
+    int64_t rows = c->rows;
     int cv = r->f->cols[c->leaf].conv;
     uint32_t max_def = (uint32_t)leaf->max_def;
     ursa_err_t e = {0};
@@ -744,7 +772,6 @@ static int read_chunk(const chunk_ctx_t *c, ursa_column_t *col, ursa_err_t *err)
     ursa_buf_t ub = {0}, defb = {0};
     bool have_dict = false;
     int rc;
-    size_t pos = 0;
     long page = 0;
     int64_t seen = 0;
     int32_t tl = cm->type == PQ_FIXED_LEN_BYTE_ARRAY ? el->type_length : 0;
@@ -756,160 +783,167 @@ static int read_chunk(const chunk_ctx_t *c, ursa_column_t *col, ursa_err_t *err)
         goto out;
     }
     dict.max_data = vals.max_data = (size_t)r->lim.data_bytes;
-    while (seen < cm->num_values && pos < c->len) {
-        size_t used;
-        pq_page_header_free(&h);
-        if ((rc = pq_page_header_decode(c->p + pos, c->len - pos, &h, &used, &e))) {
-            ursa_err_t e2;
-            ursa_err_set(&e2, rc, "header at byte %llu of the file: %s", (unsigned long long)(c->off + pos),
-                         e.msg);
-            rc = chunk_err(err, rc, c, page, &e2);
-            goto out;
-        }
-        const uint8_t *body = c->p + pos + used;
-        size_t csize = (size_t)h.compressed_page_size, usize = (size_t)h.uncompressed_page_size;
-        if (h.compressed_page_size < 0 || csize > c->len - pos - used) {
-            ursa_err_set(&e, URSA_EFORMAT, "compressed size %d past the chunk's end (%zu bytes left)",
-                         (int)h.compressed_page_size, c->len - pos - used);
-            rc = chunk_err(err, URSA_EFORMAT, c, page, &e);
-            goto out;
-        }
-        if (h.uncompressed_page_size < 0 || (int64_t)usize > r->lim.page_bytes) {
-            ursa_err_set(&e, URSA_EFORMAT, "uncompressed size %d outside 0..%lld",
-                         (int)h.uncompressed_page_size, (long long)r->lim.page_bytes);
-            rc = chunk_err(err, URSA_EFORMAT, c, page, &e);
-            goto out;
-        }
-        pos += used + csize;
-        if (h.has_crc && (uint32_t)crc32(0, body, (uInt)csize) != (uint32_t)h.crc) {
-            ursa_err_set(&e, URSA_EFORMAT, "CRC mismatch (header %08x, page %08x)", (unsigned)h.crc,
-                         (unsigned)crc32(0, body, (uInt)csize));
-            rc = chunk_err(err, URSA_EFORMAT, c, page, &e);
-            goto out;
-        }
-        if (h.type != PQ_DICTIONARY_PAGE && h.type != PQ_DATA_PAGE && h.type != PQ_DATA_PAGE_V2) {
-            page++; /* an index page or a type from the future: skipped */
-            continue;
-        }
-        /* The bytes to decompress: everything but v2's levels. */
-        size_t lvl = 0;
-        bool compressed = cm->codec != PQ_CODEC_UNCOMPRESSED;
-        if (h.type == PQ_DATA_PAGE_V2) {
-            lvl = (size_t)h.v2.rep_levels_byte_length + (size_t)h.v2.def_levels_byte_length;
-            if (h.v2.rep_levels_byte_length < 0 || h.v2.def_levels_byte_length < 0 || lvl > csize ||
-                lvl > usize) {
-                ursa_err_set(&e, URSA_EFORMAT, "level lengths %d + %d past the page's %zu bytes",
-                             (int)h.v2.rep_levels_byte_length, (int)h.v2.def_levels_byte_length, csize);
+    for (size_t pi = 0; pi < c->npieces; pi++) {
+        const piece_t *pc = &c->pieces[pi];
+        size_t pos = 0;
+        page = pc->page;
+        while (pos < pc->len && (!c->whole || seen < cm->num_values)) {
+            size_t used;
+            pq_page_header_free(&h);
+            if ((rc = pq_page_header_decode(pc->p + pos, pc->len - pos, &h, &used, &e))) {
+                ursa_err_t e2;
+                ursa_err_set(&e2, rc, "header at byte %llu of the file: %s",
+                             (unsigned long long)(pc->off + pos), e.msg);
+                rc = chunk_err(err, rc, c, page, &e2);
+                goto out;
+            }
+            const uint8_t *body = pc->p + pos + used;
+            size_t csize = (size_t)h.compressed_page_size, usize = (size_t)h.uncompressed_page_size;
+            if (h.compressed_page_size < 0 || csize > pc->len - pos - used) {
+                ursa_err_set(&e, URSA_EFORMAT, "compressed size %d past the chunk's end (%zu bytes left)",
+                             (int)h.compressed_page_size, pc->len - pos - used);
                 rc = chunk_err(err, URSA_EFORMAT, c, page, &e);
                 goto out;
             }
-            compressed = compressed && h.v2.is_compressed;
-        }
-        const uint8_t *u = body + lvl;
-        size_t ulen = usize - lvl;
-        if (compressed && ulen == 0 && csize == lvl) {
-            u = body; /* an empty page with no compressed bytes at all (some writers) */
-        } else if (compressed) {
-            ub.len = 0;
-            rc = pq_decompress(cm->codec, body + lvl, csize - lvl, ulen, &ub);
-            if (rc) {
-                ursa_err_set(&e, rc, "decompression (codec %d, %zu bytes to %zu) failed", cm->codec,
-                             csize - lvl, ulen);
-                rc = chunk_err(err, rc == URSA_EINVAL ? URSA_EFORMAT : rc, c, page, &e);
-                goto out;
-            }
-            u = ub.data;
-        } else if (csize != usize) {
-            ursa_err_set(&e, URSA_EFORMAT, "uncompressed page of %zu bytes declares %zu", csize, usize);
-            rc = chunk_err(err, URSA_EFORMAT, c, page, &e);
-            goto out;
-        }
-        if (h.type == PQ_DICTIONARY_PAGE) {
-            if (have_dict) {
-                ursa_err_set(&e, URSA_EFORMAT, "a second dictionary page");
+            if (h.uncompressed_page_size < 0 || (int64_t)usize > r->lim.page_bytes) {
+                ursa_err_set(&e, URSA_EFORMAT, "uncompressed size %d outside 0..%lld",
+                             (int)h.uncompressed_page_size, (long long)r->lim.page_bytes);
                 rc = chunk_err(err, URSA_EFORMAT, c, page, &e);
                 goto out;
             }
-            if (h.dict.num_values < 0 ||
-                (rc = pq_decode_dictionary(&dict, h.dict.encoding, u, ulen, (size_t)h.dict.num_values, &e))) {
-                if (h.dict.num_values < 0) ursa_err_set(&e, URSA_EFORMAT, "negative num_values");
-                rc = chunk_err(err, rc ? rc : URSA_EFORMAT, c, page, &e);
+            pos += used + csize;
+            if (h.has_crc && (uint32_t)crc32(0, body, (uInt)csize) != (uint32_t)h.crc) {
+                ursa_err_set(&e, URSA_EFORMAT, "CRC mismatch (header %08x, page %08x)", (unsigned)h.crc,
+                             (unsigned)crc32(0, body, (uInt)csize));
+                rc = chunk_err(err, URSA_EFORMAT, c, page, &e);
                 goto out;
             }
-            have_dict = true;
-            page++;
-            continue;
-        }
-        int32_t nv = h.type == PQ_DATA_PAGE ? h.v1.num_values : h.v2.num_values;
-        int enc = h.type == PQ_DATA_PAGE ? h.v1.encoding : h.v2.encoding;
-        if (nv > r->lim.page_values) {
-            ursa_err_set(&e, URSA_EFORMAT, "%d values, more than the limit of %lld per page", (int)nv,
-                         (long long)r->lim.page_values);
-            rc = chunk_err(err, URSA_EFORMAT, c, page, &e);
-            goto out;
-        }
-        if (nv < 0 || (int64_t)nv > rows - (int64_t)col->length) {
-            ursa_err_set(&e, URSA_EFORMAT, "%d values with %lld rows of the row group left", (int)nv,
-                         (long long)(rows - (int64_t)col->length));
-            rc = chunk_err(err, URSA_EFORMAT, c, page, &e);
-            goto out;
-        }
-        size_t n = (size_t)nv, vused = 0, k = n;
-        uint32_t *def = NULL;
-        if (max_def > 0) {
-            defb.len = 0;
-            if (ursa_buf_reserve(&defb, n * 4 + 4)) {
-                rc = ursa_err_set(err, URSA_ENOMEM, "%s: out of memory", r->key);
+            if (h.type != PQ_DICTIONARY_PAGE && h.type != PQ_DATA_PAGE && h.type != PQ_DATA_PAGE_V2) {
+                page++; /* an index page or a type from the future: skipped */
+                continue;
+            }
+            /* The bytes to decompress: everything but v2's levels. */
+            size_t lvl = 0;
+            bool compressed = cm->codec != PQ_CODEC_UNCOMPRESSED;
+            if (h.type == PQ_DATA_PAGE_V2) {
+                lvl = (size_t)h.v2.rep_levels_byte_length + (size_t)h.v2.def_levels_byte_length;
+                if (h.v2.rep_levels_byte_length < 0 || h.v2.def_levels_byte_length < 0 || lvl > csize ||
+                    lvl > usize) {
+                    ursa_err_set(&e, URSA_EFORMAT, "level lengths %d + %d past the page's %zu bytes",
+                                 (int)h.v2.rep_levels_byte_length, (int)h.v2.def_levels_byte_length, csize);
+                    rc = chunk_err(err, URSA_EFORMAT, c, page, &e);
+                    goto out;
+                }
+                compressed = compressed && h.v2.is_compressed;
+            }
+            const uint8_t *u = body + lvl;
+            size_t ulen = usize - lvl;
+            if (compressed && ulen == 0 && csize == lvl) {
+                u = body; /* an empty page with no compressed bytes at all (some writers) */
+            } else if (compressed) {
+                ub.len = 0;
+                rc = pq_decompress(cm->codec, body + lvl, csize - lvl, ulen, &ub);
+                if (rc) {
+                    ursa_err_set(&e, rc, "decompression (codec %d, %zu bytes to %zu) failed", cm->codec,
+                                 csize - lvl, ulen);
+                    rc = chunk_err(err, rc == URSA_EINVAL ? URSA_EFORMAT : rc, c, page, &e);
+                    goto out;
+                }
+                u = ub.data;
+            } else if (csize != usize) {
+                ursa_err_set(&e, URSA_EFORMAT, "uncompressed page of %zu bytes declares %zu", csize, usize);
+                rc = chunk_err(err, URSA_EFORMAT, c, page, &e);
                 goto out;
             }
-            def = (uint32_t *)(void *)defb.data;
-            if (h.type == PQ_DATA_PAGE) {
-                pq_levels_kind_t kind =
-                    h.v1.def_encoding == PQV_E_BIT_PACKED ? PQ_LEVELS_BIT_PACKED_V1 : PQ_LEVELS_RLE_V1;
-                rc = pq_decode_levels(kind, u, ulen, max_def, def, n, &vused, &e);
-            } else {
-                size_t dl = (size_t)h.v2.def_levels_byte_length, dused;
-                rc = pq_decode_levels(PQ_LEVELS_RLE_V2, body + h.v2.rep_levels_byte_length, dl, max_def, def,
-                                      n, &dused, &e);
+            if (h.type == PQ_DICTIONARY_PAGE) {
+                if (have_dict) {
+                    ursa_err_set(&e, URSA_EFORMAT, "a second dictionary page");
+                    rc = chunk_err(err, URSA_EFORMAT, c, page, &e);
+                    goto out;
+                }
+                if (h.dict.num_values < 0 || (rc = pq_decode_dictionary(&dict, h.dict.encoding, u, ulen,
+                                                                        (size_t)h.dict.num_values, &e))) {
+                    if (h.dict.num_values < 0) ursa_err_set(&e, URSA_EFORMAT, "negative num_values");
+                    rc = chunk_err(err, rc ? rc : URSA_EFORMAT, c, page, &e);
+                    goto out;
+                }
+                have_dict = true;
+                page++;
+                continue;
             }
-            if (rc) {
-                rc = chunk_err(err, rc, c, page, &e);
+            int32_t nv = h.type == PQ_DATA_PAGE ? h.v1.num_values : h.v2.num_values;
+            int enc = h.type == PQ_DATA_PAGE ? h.v1.encoding : h.v2.encoding;
+            if (nv > r->lim.page_values) {
+                ursa_err_set(&e, URSA_EFORMAT, "%d values, more than the limit of %lld per page", (int)nv,
+                             (long long)r->lim.page_values);
+                rc = chunk_err(err, URSA_EFORMAT, c, page, &e);
                 goto out;
             }
-            k = pq_levels_count(def, n, max_def);
-        }
-        pq_values_clear(&vals);
-        if (cv == CV_NULL) {
-            if ((rc = ursa_column_append_nulls(col, n))) {
-                rc = ursa_err_set(err, rc, "%s: out of memory", r->key);
+            if (nv < 0 || (int64_t)nv > rows - (int64_t)col->length) {
+                ursa_err_set(&e, URSA_EFORMAT, "%d values with %lld rows of the row group left", (int)nv,
+                             (long long)(rows - (int64_t)col->length));
+                rc = chunk_err(err, URSA_EFORMAT, c, page, &e);
                 goto out;
             }
-        } else {
-            if ((rc = pq_decode_values(&vals, enc, have_dict ? &dict : NULL, u + vused, ulen - vused, k, NULL,
-                                       &e))) {
-                rc = chunk_err(err, rc == URSA_EINVAL ? URSA_EFORMAT : rc, c, page, &e);
-                goto out;
-            }
-            const pq_values_t *src = &vals;
-            if (cv != CV_NONE) {
-                if ((rc = convert(cv, &vals, col->width, &conv, &e))) {
+            size_t n = (size_t)nv, vused = 0, k = n;
+            uint32_t *def = NULL;
+            if (max_def > 0) {
+                defb.len = 0;
+                if (ursa_buf_reserve(&defb, n * 4 + 4)) {
+                    rc = ursa_err_set(err, URSA_ENOMEM, "%s: out of memory", r->key);
+                    goto out;
+                }
+                def = (uint32_t *)(void *)defb.data;
+                if (h.type == PQ_DATA_PAGE) {
+                    pq_levels_kind_t kind =
+                        h.v1.def_encoding == PQV_E_BIT_PACKED ? PQ_LEVELS_BIT_PACKED_V1 : PQ_LEVELS_RLE_V1;
+                    rc = pq_decode_levels(kind, u, ulen, max_def, def, n, &vused, &e);
+                } else {
+                    size_t dl = (size_t)h.v2.def_levels_byte_length, dused;
+                    rc = pq_decode_levels(PQ_LEVELS_RLE_V2, body + h.v2.rep_levels_byte_length, dl, max_def,
+                                          def, n, &dused, &e);
+                }
+                if (rc) {
                     rc = chunk_err(err, rc, c, page, &e);
                     goto out;
                 }
-                src = &conv;
+                k = pq_levels_count(def, n, max_def);
             }
-            size_t next = 0;
-            if ((rc = pq_column_append(col, def, max_def, n, src, &next, &e))) {
-                rc = chunk_err(err, rc == URSA_EINVAL ? URSA_EFORMAT : rc, c, page, &e);
-                goto out;
+            pq_values_clear(&vals);
+            if (cv == CV_NULL) {
+                if ((rc = ursa_column_append_nulls(col, n))) {
+                    rc = ursa_err_set(err, rc, "%s: out of memory", r->key);
+                    goto out;
+                }
+            } else {
+                if ((rc = pq_decode_values(&vals, enc, have_dict ? &dict : NULL, u + vused, ulen - vused, k,
+                                           NULL, &e))) {
+                    rc = chunk_err(err, rc == URSA_EINVAL ? URSA_EFORMAT : rc, c, page, &e);
+                    goto out;
+                }
+                const pq_values_t *src = &vals;
+                if (cv != CV_NONE) {
+                    if ((rc = convert(cv, &vals, col->width, &conv, &e))) {
+                        rc = chunk_err(err, rc, c, page, &e);
+                        goto out;
+                    }
+                    src = &conv;
+                }
+                size_t next = 0;
+                if ((rc = pq_column_append(col, def, max_def, n, src, &next, &e))) {
+                    rc = chunk_err(err, rc == URSA_EINVAL ? URSA_EFORMAT : rc, c, page, &e);
+                    goto out;
+                }
             }
+            seen += nv;
+            if (c->whole) r->ctr.pages++;
+            page++;
         }
-        seen += nv;
-        page++;
     }
     if ((int64_t)col->length != rows) {
-        ursa_err_set(&e, URSA_EFORMAT, "%zu values in the chunk's pages, %lld rows in the row group",
-                     col->length, (long long)rows);
+        ursa_err_set(&e, URSA_EFORMAT, "%zu values in the %s pages, %lld rows %s", col->length,
+                     c->whole ? "chunk's" : "selected", (long long)rows,
+                     c->whole ? "in the row group" : "by the offset index");
         rc = chunk_err(err, URSA_EFORMAT, c, -1, &e);
         goto out;
     }
@@ -924,11 +958,18 @@ out:
     return rc;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Ranged reads, neighbours coalesced. */
+
 typedef struct span {
-    uint64_t start, end; /* a chunk's bytes in the file */
-    size_t col;          /* index into the projection */
-    size_t buf;          /* which read holds them */
+    uint64_t start, end; /* bytes of the file */
+    size_t id;           /* the caller's */
 } span_t;
+
+typedef struct fetched {
+    ursa_buf_t *bufs;
+    size_t nbufs;
+} fetched_t;
 
 static int span_cmp(const void *a, const void *b)
 {
@@ -936,133 +977,855 @@ static int span_cmp(const void *a, const void *b)
     return x->start < y->start ? -1 : x->start > y->start;
 }
 
-int pq_reader_read(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols, ursa_batch_t *out,
-                   ursa_err_t *err)
+static void fetched_free(fetched_t *f)
+{
+    for (size_t i = 0; i < f->nbufs; i++) ursa_buf_free(&f->bufs[i]);
+    ursa_free(f->bufs);
+    memset(f, 0, sizeof(*f));
+}
+
+/* Reads the spans sp[0..n) (sorted here; each already checked to lie in
+ * the file), spans less than COALESCE_GAP apart in one read of up to
+ * COALESCE_LIMIT bytes; data[sp.id] then points at a span's bytes (NULL
+ * for an empty span), held by f until fetched_free(). */
+static int fetch_spans(pq_reader_t *r, span_t *sp, size_t n, const uint8_t **data, fetched_t *f,
+                       ursa_err_t *err)
 {
     ursa_err_t e = {0};
-    span_t *sp = NULL;
-    ursa_buf_t *bufs = NULL;
-    uint64_t *bstart = NULL;
-    size_t nbufs = 0;
-    int rc;
+    memset(f, 0, sizeof(*f));
+    if (n == 0) return URSA_OK;
+    if (!(f->bufs = ursa_calloc(n, sizeof(*f->bufs))))
+        return ursa_err_set(err, URSA_ENOMEM, "%s: out of memory", r->key);
+    qsort(sp, n, sizeof(*sp), span_cmp);
+    for (size_t i = 0; i < n;) {
+        if (sp[i].start == sp[i].end) {
+            data[sp[i].id] = NULL;
+            i++;
+            continue;
+        }
+        uint64_t s = sp[i].start, end = sp[i].end;
+        size_t j = i + 1;
+        while (j < n && sp[j].start <= end + COALESCE_GAP &&
+               (sp[j].end > end ? sp[j].end : end) - s <= COALESCE_LIMIT) {
+            if (sp[j].end > end) end = sp[j].end;
+            j++;
+        }
+        ursa_buf_t *b = &f->bufs[f->nbufs++];
+        int rc = ursa_store_get_range(r->st, r->key, s, end - s, b, &e);
+        if (rc) return wrap(err, rc, r->key, "reading column chunks: ", &e);
+        r->ctr.reads++;
+        r->ctr.bytes_read += b->len;
+        if (b->len != end - s)
+            return ursa_err_set(err, URSA_EFORMAT, "%s: the file shrank while being read", r->key);
+        for (size_t k = i; k < j; k++)
+            data[sp[k].id] = sp[k].start == sp[k].end ? NULL : b->data + (sp[k].start - s);
+        i = j;
+    }
+    return URSA_OK;
+}
+
+/* Checks that [off, off + len) lies in the file's data (between the
+ * leading magic and the footer). */
+static bool in_data(const pq_reader_t *r, int64_t off, int64_t len)
+{
+    uint64_t data_end = r->size - 8;
+    return off >= 4 && len >= 0 && (uint64_t)off <= data_end && (uint64_t)len <= data_end - (uint64_t)off;
+}
+
+/* The bytes of column leaf's chunk in rg, checked: [*start, *end), both
+ * 0 (and only then) for the empty chunk of an empty row group. URSA_ENOTSUP for what the
+ * reader cannot read (an unmapped type, encryption, another file, a
+ * codec). */
+static int chunk_bounds(const pq_reader_t *r, size_t rg, size_t leaf, uint64_t *start, uint64_t *end,
+                        ursa_err_t *err)
+{
+    const pq_row_group_t *g = &r->f->meta.row_groups[rg];
+    const char *name = r->f->meta.leaves[leaf].dotted;
+    if (r->f->cols[leaf].why)
+        return ursa_err_set(err, URSA_ENOTSUP, "%s: column %s: %s", r->key, name, r->f->cols[leaf].why);
+    const pq_column_chunk_t *cc = &g->columns[leaf];
+    if (!cc->has_meta_data || cc->encrypted)
+        return ursa_err_set(err, URSA_ENOTSUP, "%s: row group %zu, column %s: encrypted", r->key, rg, name);
+    if (cc->file_path)
+        return ursa_err_set(err, URSA_ENOTSUP,
+                            "%s: row group %zu, column %s: its data is in another file (%s)", r->key, rg,
+                            name, cc->file_path);
+    if (!pq_codec_readable(cc->meta.codec))
+        return ursa_err_set(err, URSA_ENOTSUP, "%s: row group %zu, column %s: codec %d is not supported",
+                            r->key, rg, name, cc->meta.codec);
+    *start = *end = 0;
+    if (g->num_rows == 0 && cc->meta.num_values == 0) return URSA_OK; /* nothing to read (offsets may be 0) */
+    int64_t s = cc->meta.data_page_offset, dpo = cc->meta.dictionary_page_offset;
+    if (dpo >= 4 && (dpo < s || s < 4)) s = dpo;
+    int64_t len = cc->meta.total_compressed_size;
+    if (!in_data(r, s, len))
+        return ursa_err_set(
+            err, URSA_EFORMAT,
+            "%s: row group %zu, column %s: chunk at %lld of %lld bytes outside the file's %llu "
+            "bytes of data",
+            r->key, rg, name, (long long)s, (long long)len, (unsigned long long)(r->size - 8));
+    *start = (uint64_t)s, *end = (uint64_t)s + (uint64_t)len;
+    return URSA_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Statistics, page indexes and bloom filters. */
+
+/* A value of the file (the PLAIN bytes of statistics and page indexes:
+ * byte arrays without their length) in the layout of leaf's Ursa type:
+ * *p and *n point into raw or conv. False when it cannot be had (a
+ * type without an order here, bytes of the wrong size, out of range). */
+static bool to_ursa(const pq_reader_t *r, size_t leaf, const pq_bytes_t *b, pq_values_t *raw,
+                    pq_values_t *conv, const void **p, size_t *n)
+{
+    const pq_schema_elem_t *el = &r->f->meta.schema[r->f->meta.leaves[leaf].schema_index];
+    int cv = r->f->cols[leaf].conv;
+    if (!b->p || el->type == PQ_INT96 || cv == CV_NULL) return false;
+    pq_values_clear(raw);
+    if (raw->width) {
+        if (b->n != raw->width || ursa_buf_append(&raw->fixed, b->p, b->n)) return false;
+    } else {
+        int64_t off[2] = {0, (int64_t)b->n};
+        if (ursa_buf_append(&raw->offsets, off, sizeof(off)) || ursa_buf_append(&raw->data, b->p, b->n))
+            return false;
+    }
+    raw->count = 1;
+    const pq_values_t *v = raw;
+    if (cv != CV_NONE) {
+        ursa_err_t e;
+        if (convert(cv, raw, ursa_field_width(&r->f->schema.fields[leaf]), conv, &e)) return false;
+        v = conv;
+    }
+    *p = pq_values_get(v, 0, n);
+    return true;
+}
+
+/* Whether min and max statistics of leaf can be trusted in its type's
+ * order: the current fields (min_value, max_value) when the footer says
+ * the column uses the type's order; the deprecated ones (min, max, in
+ * signed order) only where signed order is the type's (signed integers,
+ * floats, booleans). */
+static bool order_known(const pq_reader_t *r, size_t leaf)
+{
+    return leaf < r->f->meta.ncolumn_orders && r->f->meta.column_orders[leaf] == 0;
+}
+
+static bool signed_order_is_type_order(const pq_reader_t *r, size_t leaf)
+{
+    const pq_schema_elem_t *el = &r->f->meta.schema[r->f->meta.leaves[leaf].schema_index];
+    ursa_type_t t = r->f->schema.fields[leaf].type;
+    bool uns =
+        t == URSA_TYPE_UINT8 || t == URSA_TYPE_UINT16 || t == URSA_TYPE_UINT32 || t == URSA_TYPE_UINT64;
+    switch (el->type) {
+    case PQ_BOOLEAN:
+    case PQ_FLOAT:
+    case PQ_DOUBLE:
+        return true;
+    case PQ_INT32:
+    case PQ_INT64:
+        return !uns;
+    default:
+        return false;
+    }
+}
+
+/* Scratch values for to_ursa: a pair for min, a pair for max. */
+typedef struct bounds {
+    pq_values_t raw[2], conv[2];
+} bounds_t;
+
+static int bounds_init(const pq_reader_t *r, size_t leaf, bounds_t *b)
+{
+    const pq_schema_elem_t *el = &r->f->meta.schema[r->f->meta.leaves[leaf].schema_index];
+    int32_t tl = el->type == PQ_FIXED_LEN_BYTE_ARRAY ? el->type_length : 0;
+    memset(b, 0, sizeof(*b));
+    for (int i = 0; i < 2; i++)
+        if (pq_values_init(&b->raw[i], el->type, tl) || pq_values_init(&b->conv[i], PQ_INT64, 0))
+            return URSA_ENOMEM;
+    return URSA_OK;
+}
+
+static void bounds_free(bounds_t *b)
+{
+    for (int i = 0; i < 2; i++) pq_values_free(&b->raw[i]), pq_values_free(&b->conv[i]);
+}
+
+/* Sets rg's range of leaf from its chunk's statistics. */
+static void chunk_range(const pq_reader_t *r, size_t rg, size_t leaf, bounds_t *b, pq_range_t *out)
+{
+    const pq_col_meta_t *cm = &r->f->meta.row_groups[rg].columns[leaf].meta;
+    const pq_stats_t *s = &cm->stats;
     memset(out, 0, sizeof(*out));
+    out->values = r->f->meta.row_groups[rg].num_rows;
+    out->null_count = s->present ? s->null_count : -1;
+    const pq_bytes_t *mn = NULL, *mx = NULL;
+    if (!s->present) return;
+    if (order_known(r, leaf) && s->min_value.p && s->max_value.p)
+        mn = &s->min_value, mx = &s->max_value;
+    else if (signed_order_is_type_order(r, leaf) && s->min.p && s->max.p)
+        mn = &s->min, mx = &s->max;
+    if (mn && (!to_ursa(r, leaf, mn, &b->raw[0], &b->conv[0], &out->min, &out->min_n) ||
+               !to_ursa(r, leaf, mx, &b->raw[1], &b->conv[1], &out->max, &out->max_n)))
+        out->min = out->max = NULL;
+}
+
+/* The PLAIN bytes of a predicate value in leaf's physical type, as a bloom
+ * filter hashes them, into buf (16 bytes) or pointing at v: false where
+ * that is not exact (floats, whose -0 and +0 hash apart; lossy
+ * conversions; decimals as byte arrays, which writers size differently). */
+static bool bloom_bytes(const pq_reader_t *r, size_t leaf, const pq_value_t *v, uint8_t *buf, const void **p,
+                        size_t *n)
+{
+    const pq_schema_elem_t *el = &r->f->meta.schema[r->f->meta.leaves[leaf].schema_index];
+    const uint8_t *x = v->p;
+    int64_t i64;
+    switch (r->f->cols[leaf].conv) {
+    case CV_NONE:
+        if (el->type == PQ_FLOAT || el->type == PQ_DOUBLE || el->type == PQ_BOOLEAN || el->type == PQ_INT96)
+            return false;
+        *p = v->p, *n = v->n;
+        return true;
+    case CV_I32_I8:
+        i64 = (int8_t)x[0];
+        break;
+    case CV_I32_U8:
+        i64 = x[0];
+        break;
+    case CV_I32_I16: {
+        int16_t s;
+        memcpy(&s, x, 2);
+        i64 = s;
+        break;
+    }
+    case CV_I32_U16: {
+        uint16_t s;
+        memcpy(&s, x, 2);
+        i64 = s;
+        break;
+    }
+    case CV_INT_DEC:
+        if (v->n == 16) { /* the high half must be the low half's sign */
+            int64_t hi;
+            memcpy(&i64, x, 8), memcpy(&hi, x + 8, 8);
+            if (hi != (i64 < 0 ? -1 : 0)) return false;
+        } else {
+            memcpy(&i64, x, 8);
+        }
+        if (el->type == PQ_INT64) {
+            memcpy(buf, &i64, 8), *p = buf, *n = 8;
+            return true;
+        }
+        break;
+    case CV_BE_DEC: {
+        if (el->type != PQ_FIXED_LEN_BYTE_ARRAY || el->type_length > 16) return false;
+        size_t w = (size_t)el->type_length;
+        uint8_t sign = (x[v->n - 1] & 0x80) ? 0xFF : 0; /* little-endian: the top byte last */
+        for (size_t i = w; i < v->n; i++)
+            if (x[i] != sign) return false; /* does not fit: such a value cannot be in the file */
+        if (w < v->n && ((x[w - 1] & 0x80) ? 0xFF : 0) != sign) return false;
+        for (size_t i = 0; i < w; i++) buf[i] = i < v->n ? x[w - 1 - i] : sign;
+        *p = buf, *n = w;
+        return true;
+    }
+    case CV_FIXED_VAR:
+        if (v->n != (size_t)el->type_length) return false;
+        *p = v->p, *n = v->n;
+        return true;
+    default:
+        return false;
+    }
+    if (i64 < INT32_MIN || i64 > INT32_MAX) return false;
+    int32_t i32 = (int32_t)i64;
+    memcpy(buf, &i32, 4), *p = buf, *n = 4;
+    return true;
+}
+
+#define BLOOM_MAX ((int64_t)128 << 20) /* a bloom filter above this is not read */
+
+/* Whether leaf's bloom filter in rg may hold one of pred's values (true
+ * when there is no usable filter). */
+static int bloom_may(pq_reader_t *r, size_t rg, const pq_pred_t *pred, bool *may, ursa_err_t *err)
+{
+    const pq_col_meta_t *cm = &r->f->meta.row_groups[rg].columns[pred->col].meta;
+    const char *name = r->f->meta.leaves[pred->col].dotted;
+    uint8_t bufs[64][16];
+    const void *vp[64];
+    size_t vn[64];
+    *may = true;
+    if (cm->bloom_filter_offset < 0 || pred->nvals == 0 || pred->nvals > 64) return URSA_OK;
+    for (size_t i = 0; i < pred->nvals; i++)
+        if (!bloom_bytes(r, pred->col, &pred->vals[i], bufs[i], &vp[i], &vn[i])) return URSA_OK;
+    int64_t off = cm->bloom_filter_offset, len = cm->bloom_filter_length;
+    uint64_t data_end = r->size - 8;
+    if (len < 0) /* the header's length is unknown: up to 64 bytes of it, then the bitset */
+        len = (int64_t)(data_end - (uint64_t)off < 64 ? data_end - (uint64_t)off : 64);
+    if (!in_data(r, off, len) || len > BLOOM_MAX)
+        return ursa_err_set(
+            err, URSA_EFORMAT,
+            "%s: row group %zu, column %s: bloom filter at %lld of %lld bytes outside the file's data",
+            r->key, rg, name, (long long)off, (long long)len);
+    ursa_buf_t b = {0}, bits = {0};
+    ursa_err_t e = {0};
+    pq_bloom_header_t h;
+    size_t used;
+    int rc = ursa_store_get_range(r->st, r->key, (uint64_t)off, (uint64_t)len, &b, &e);
+    if (rc) {
+        rc = wrap(err, rc, r->key, "reading a bloom filter: ", &e);
+        goto out;
+    }
+    r->ctr.reads++, r->ctr.bytes_read += b.len;
+    if ((rc = pq_bloom_header_decode(b.data, b.len, &h, &used, &e))) {
+        char ctx[160];
+        snprintf(ctx, sizeof(ctx), "row group %zu, column %s, bloom filter: ", rg, name);
+        rc = wrap(err, rc, r->key, ctx, &e);
+        goto out;
+    }
+    if (h.algorithm != 1 || h.hash != 1 || h.compression != 1 || h.num_bytes % 32 != 0)
+        goto out; /* unknown: no use */
+    const uint8_t *set;
+    if (cm->bloom_filter_length >= 0) {
+        if ((uint64_t)h.num_bytes > b.len - used) {
+            rc = ursa_err_set(err, URSA_EFORMAT,
+                              "%s: row group %zu, column %s: a bloom filter of %d bytes in %lld", r->key, rg,
+                              name, (int)h.num_bytes, (long long)len);
+            goto out;
+        }
+        set = b.data + used;
+    } else {
+        if (h.num_bytes > BLOOM_MAX || !in_data(r, off + (int64_t)used, h.num_bytes)) {
+            rc = ursa_err_set(err, URSA_EFORMAT,
+                              "%s: row group %zu, column %s: a bloom filter of %d bytes past the file's data",
+                              r->key, rg, name, (int)h.num_bytes);
+            goto out;
+        }
+        if ((rc = ursa_store_get_range(r->st, r->key, (uint64_t)off + used, (uint64_t)h.num_bytes, &bits,
+                                       &e))) {
+            rc = wrap(err, rc, r->key, "reading a bloom filter: ", &e);
+            goto out;
+        }
+        r->ctr.reads++, r->ctr.bytes_read += bits.len;
+        if (bits.len != (size_t)h.num_bytes) {
+            rc = ursa_err_set(err, URSA_EFORMAT, "%s: the file shrank while being read", r->key);
+            goto out;
+        }
+        set = bits.data;
+    }
+    *may = false;
+    for (size_t i = 0; i < pred->nvals && !*may; i++)
+        *may = pq_bloom_may_contain(set, (size_t)h.num_bytes, pq_bloom_hash(vp[i], vn[i]));
+out:
+    ursa_buf_free(&b);
+    ursa_buf_free(&bits);
+    return rc;
+}
+
+static int check_preds(const pq_reader_t *r, const pq_pred_t *preds, size_t n, ursa_err_t *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        ursa_err_t e = {0};
+        if (preds[i].col >= r->f->meta.nleaves)
+            return ursa_err_set(err, URSA_EINVAL, "%s: a predicate on column %zu (the file has %zu)", r->key,
+                                preds[i].col, r->f->meta.nleaves);
+        const char *name = r->f->meta.leaves[preds[i].col].dotted;
+        if (r->f->cols[preds[i].col].why)
+            return ursa_err_set(err, URSA_ENOTSUP, "%s: column %s: %s", r->key, name,
+                                r->f->cols[preds[i].col].why);
+        if (pq_pred_check(&preds[i], &r->f->schema.fields[preds[i].col], &e))
+            return ursa_err_set(err, URSA_EINVAL, "%s: predicate on %s: %s", r->key, name, e.msg);
+    }
+    return URSA_OK;
+}
+
+/* Whether rg may match by statistics (*by = 1 when not) and bloom
+ * filters (*by = 2). */
+static int rg_may_match(pq_reader_t *r, size_t rg, const pq_pred_t *preds, size_t n, bool *may, int *by,
+                        ursa_err_t *err)
+{
+    *may = true, *by = 0;
+    for (size_t i = 0; i < n && *may; i++) {
+        bounds_t b;
+        pq_range_t range;
+        if (bounds_init(r, preds[i].col, &b)) {
+            bounds_free(&b);
+            return ursa_err_set(err, URSA_ENOMEM, "%s: out of memory", r->key);
+        }
+        chunk_range(r, rg, preds[i].col, &b, &range);
+        *may = pq_pred_may_match(&preds[i], &r->f->schema.fields[preds[i].col], &range);
+        bounds_free(&b);
+        if (!*may) *by = 1;
+    }
+    for (size_t i = 0; i < n && *may; i++) {
+        if (preds[i].op != PQ_OP_EQ && preds[i].op != PQ_OP_IN) continue;
+        int rc = bloom_may(r, rg, &preds[i], may, err);
+        if (rc) return rc;
+        if (!*may) *by = 2;
+    }
+    return URSA_OK;
+}
+
+int pq_reader_may_match(pq_reader_t *r, size_t rg, const pq_pred_t *preds, size_t npreds, bool *may,
+                        ursa_err_t *err)
+{
+    int by, rc;
     if (rg >= r->f->meta.nrow_groups)
         return ursa_err_set(err, URSA_EINVAL, "%s: no row group %zu (the file has %zu)", r->key, rg,
                             r->f->meta.nrow_groups);
-    if (!cols) ncols = r->f->meta.nleaves;
+    if ((rc = check_preds(r, preds, npreds, err))) return rc;
+    return rg_may_match(r, rg, preds, npreds, may, &by, err);
+}
+
+/* Row ranges: sorted, disjoint [start, end) pairs of a row group's rows. */
+typedef struct ranges {
+    int64_t (*v)[2];
+    size_t n, cap;
+} ranges_t;
+
+static int ranges_add(ranges_t *rs, int64_t s, int64_t e)
+{
+    if (rs->n && rs->v[rs->n - 1][1] == s) { /* adjacent: extend */
+        rs->v[rs->n - 1][1] = e;
+        return URSA_OK;
+    }
+    if (rs->n == rs->cap) {
+        size_t cap = rs->cap ? rs->cap * 2 : 8;
+        void *v = ursa_realloc(rs->v, cap * sizeof(*rs->v));
+        if (!v) return URSA_ENOMEM;
+        rs->v = v, rs->cap = cap;
+    }
+    rs->v[rs->n][0] = s, rs->v[rs->n][1] = e;
+    rs->n++;
+    return URSA_OK;
+}
+
+/* a := a intersected with b. */
+static int ranges_and(ranges_t *a, const ranges_t *b)
+{
+    ranges_t out = {0};
+    size_t i = 0, j = 0;
+    while (i < a->n && j < b->n) {
+        int64_t s = a->v[i][0] > b->v[j][0] ? a->v[i][0] : b->v[j][0];
+        int64_t e = a->v[i][1] < b->v[j][1] ? a->v[i][1] : b->v[j][1];
+        if (s < e && ranges_add(&out, s, e)) {
+            ursa_free(out.v);
+            return URSA_ENOMEM;
+        }
+        if (a->v[i][1] < b->v[j][1])
+            i++;
+        else
+            j++;
+    }
+    ursa_free(a->v);
+    *a = out;
+    return URSA_OK;
+}
+
+/* The page index of one column chunk. */
+typedef struct pindex {
+    bool has_oi, has_ci;
+    pq_offset_index_t oi;
+    pq_column_index_t ci;
+} pindex_t;
+
+static void pindex_free(pindex_t *x)
+{
+    pq_offset_index_free(&x->oi);
+    pq_column_index_free(&x->ci);
+}
+
+#define PAGE_INDEX_MAX ((int64_t)64 << 20) /* a page index above this is not read */
+
+/* Loads the offset index (and, with want_ci, the column index) of the
+ * chunks of leaves[0..n) in rg, in one coalesced read; a chunk without
+ * them gets has_oi / has_ci false. The offset index is checked against the
+ * chunk: pages in order inside it, first rows increasing from 0. */
+static int load_page_indexes(pq_reader_t *r, size_t rg, const size_t *leaves, const bool *want_ci, size_t n,
+                             pindex_t *px, ursa_err_t *err)
+{
     const pq_row_group_t *g = &r->f->meta.row_groups[rg];
-    /* The data of the file: after the leading magic, before the footer. */
-    uint64_t data_end = r->size - 8;
-    sp = ursa_calloc(ncols ? ncols : 1, sizeof(*sp));
-    out->cols = ursa_calloc(ncols ? ncols : 1, sizeof(ursa_column_t));
-    bufs = ursa_calloc(ncols ? ncols : 1, sizeof(*bufs));
-    bstart = ursa_calloc(ncols ? ncols : 1, sizeof(*bstart));
-    if (!sp || !out->cols || !bufs || !bstart) {
+    span_t *sp = ursa_calloc(2 * n + 1, sizeof(*sp));
+    const uint8_t **data = ursa_calloc(2 * n + 1, sizeof(*data));
+    fetched_t f = {0};
+    size_t ns = 0;
+    int rc = URSA_OK;
+    if (!sp || !data) {
         rc = ursa_err_set(err, URSA_ENOMEM, "%s: out of memory", r->key);
         goto out;
     }
-    for (size_t i = 0; i < ncols; i++) {
-        size_t leaf = cols ? cols[i] : i;
+    for (size_t i = 0; i < n; i++) {
+        const pq_column_chunk_t *cc = &g->columns[leaves[i]];
+        const char *name = r->f->meta.leaves[leaves[i]].dotted;
+        int64_t o[2] = {cc->offset_index_offset, want_ci[i] ? cc->column_index_offset : -1};
+        int64_t l[2] = {cc->offset_index_length, cc->column_index_length};
+        for (int k = 0; k < 2; k++) {
+            if (o[k] < 0 || l[k] < 0) continue;
+            if (!in_data(r, o[k], l[k]) || l[k] > PAGE_INDEX_MAX) {
+                rc = ursa_err_set(
+                    err, URSA_EFORMAT,
+                    "%s: row group %zu, column %s: %s index at %lld of %lld bytes outside the file's data",
+                    r->key, rg, name, k ? "column" : "offset", (long long)o[k], (long long)l[k]);
+                goto out;
+            }
+            sp[ns++] = (span_t){(uint64_t)o[k], (uint64_t)(o[k] + l[k]), 2 * i + (size_t)k};
+        }
+    }
+    if ((rc = fetch_spans(r, sp, ns, data, &f, err))) goto out;
+    for (size_t i = 0; i < ns; i++) {
+        size_t id = sp[i].id, c = id / 2;
+        const char *name = r->f->meta.leaves[leaves[c]].dotted;
+        ursa_err_t e = {0};
+        size_t len = (size_t)(sp[i].end - sp[i].start);
+        rc = id % 2 ? pq_column_index_decode(data[id], len, &px[c].ci, &e)
+                    : pq_offset_index_decode(data[id], len, &px[c].oi, &e);
+        if (rc) {
+            char ctx[200];
+            snprintf(ctx, sizeof(ctx), "row group %zu, column %s, %s index: ", rg, name,
+                     id % 2 ? "column" : "offset");
+            rc = wrap(err, rc, r->key, ctx, &e);
+            goto out;
+        }
+        if (id % 2)
+            px[c].has_ci = true;
+        else
+            px[c].has_oi = true;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!px[i].has_oi) continue;
+        const pq_offset_index_t *oi = &px[i].oi;
+        uint64_t start, end;
+        if ((rc = chunk_bounds(r, rg, leaves[i], &start, &end, err))) goto out;
+        const char *why = NULL;
+        for (size_t p = 0; p < oi->npages && !why; p++) {
+            const pq_page_location_t *pl = &oi->pages[p];
+            if (pl->offset < (int64_t)start || pl->compressed_page_size <= 0 ||
+                (uint64_t)pl->offset + (uint64_t)pl->compressed_page_size > end)
+                why = "a page outside its chunk";
+            else if (p && pl->offset < oi->pages[p - 1].offset + oi->pages[p - 1].compressed_page_size)
+                why = "pages overlapping or out of order";
+            else if (p ? pl->first_row_index <= oi->pages[p - 1].first_row_index : pl->first_row_index != 0)
+                why = "first rows not increasing from 0";
+            else if (pl->first_row_index >= g->num_rows)
+                why = "a first row past the row group";
+        }
+        if (!why && oi->npages == 0 && g->num_rows > 0) why = "no pages";
+        if (!why && px[i].has_ci && px[i].ci.npages != oi->npages)
+            why = "a column index of another page count";
+        if (why) {
+            rc = ursa_err_set(err, URSA_EFORMAT, "%s: row group %zu, column %s, offset index: %s", r->key, rg,
+                              r->f->meta.leaves[leaves[i]].dotted, why);
+            goto out;
+        }
+    }
+out:
+    fetched_free(&f);
+    ursa_free(sp);
+    ursa_free(data);
+    return rc;
+}
+
+/* The rows of page p of a chunk by its offset index. */
+static void page_rows(const pq_offset_index_t *oi, size_t p, int64_t rows, int64_t *s, int64_t *e)
+{
+    *s = oi->pages[p].first_row_index;
+    *e = p + 1 < oi->npages ? oi->pages[p + 1].first_row_index : rows;
+}
+
+/* The rows of rg whose pages of pred's column may match pred by the
+ * column index (every row when the chunk has none). */
+static int pred_ranges(pq_reader_t *r, size_t rg, const pq_pred_t *pred, const pindex_t *px, ranges_t *out)
+{
+    int64_t rows = r->f->meta.row_groups[rg].num_rows;
+    size_t leaf = pred->col;
+    if (!px->has_oi || !px->has_ci || !(order_known(r, leaf) || signed_order_is_type_order(r, leaf)))
+        return ranges_add(out, 0, rows);
+    bounds_t b;
+    int rc = bounds_init(r, leaf, &b);
+    for (size_t p = 0; p < px->oi.npages && !rc; p++) {
+        pq_range_t range = {0};
+        int64_t s, e;
+        page_rows(&px->oi, p, rows, &s, &e);
+        range.values = e - s;
+        range.null_count = px->ci.null_counts ? px->ci.null_counts[p] : -1;
+        range.all_null = px->ci.null_pages[p];
+        if (!range.all_null &&
+            (!to_ursa(r, leaf, &px->ci.min_values[p], &b.raw[0], &b.conv[0], &range.min, &range.min_n) ||
+             !to_ursa(r, leaf, &px->ci.max_values[p], &b.raw[1], &b.conv[1], &range.max, &range.max_n)))
+            range.min = range.max = NULL;
+        if (pq_pred_may_match(pred, &r->f->schema.fields[leaf], &range)) rc = ranges_add(out, s, e);
+    }
+    bounds_free(&b);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Reading columns of a row group. */
+
+/* How one column of a row group is read. */
+typedef struct colplan {
+    size_t leaf;
+    uint64_t start, end; /* the chunk */
+    piece_t *pieces;
+    size_t npieces;
+    ranges_t held;     /* the rows the decoded column holds */
+    ursa_column_t col; /* decoded */
+    uint32_t *idx;     /* the candidate rows' indexes into col */
+} colplan_t;
+
+/* Plans cp: the whole chunk, or with an offset index only the pages that
+ * hold rows of want (and the bytes before the first page: the dictionary). */
+static int plan_column(pq_reader_t *r, size_t rg, colplan_t *cp, const pindex_t *px, const ranges_t *want,
+                       bool all, ursa_err_t *err)
+{
+    int64_t rows = r->f->meta.row_groups[rg].num_rows;
+    int rc = chunk_bounds(r, rg, cp->leaf, &cp->start, &cp->end, err);
+    if (rc) return rc;
+    size_t np = px && px->has_oi && !all ? px->oi.npages + 1 : 1;
+    if (!(cp->pieces = ursa_calloc(np, sizeof(*cp->pieces))))
+        return ursa_err_set(err, URSA_ENOMEM, "%s: out of memory", r->key);
+    if (np == 1) {
+        cp->pieces[0] = (piece_t){NULL, (size_t)(cp->end - cp->start), cp->start, 0};
+        cp->npieces = 1;
+        return ranges_add(&cp->held, 0, rows) ? ursa_err_set(err, URSA_ENOMEM, "%s: out of memory", r->key)
+                                              : URSA_OK;
+    }
+    const pq_offset_index_t *oi = &px->oi;
+    if ((uint64_t)oi->pages[0].offset > cp->start) {
+        cp->pieces[cp->npieces++] =
+            (piece_t){NULL, (size_t)((uint64_t)oi->pages[0].offset - cp->start), cp->start, 0};
+    }
+    size_t w = 0;
+    for (size_t p = 0; p < oi->npages; p++) {
+        int64_t s, e;
+        page_rows(oi, p, rows, &s, &e);
+        while (w < want->n && want->v[w][1] <= s) w++;
+        r->ctr.pages++;
+        if (w == want->n || want->v[w][0] >= e) {
+            r->ctr.pages_skipped++;
+            continue;
+        }
+        cp->pieces[cp->npieces++] = (piece_t){NULL, (size_t)oi->pages[p].compressed_page_size,
+                                              (uint64_t)oi->pages[p].offset, (long)p};
+        if (ranges_add(&cp->held, s, e)) return ursa_err_set(err, URSA_ENOMEM, "%s: out of memory", r->key);
+    }
+    return URSA_OK;
+}
+
+static int64_t ranges_rows(const ranges_t *rs)
+{
+    int64_t n = 0;
+    for (size_t i = 0; i < rs->n; i++) n += rs->v[i][1] - rs->v[i][0];
+    return n;
+}
+
+/* Reads leaves cols[0..ncols) of rg into out, only rows that match every
+ * pred (npreds 0: every row). */
+static int read_rows(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols, const pq_pred_t *preds,
+                     size_t npreds, ursa_batch_t *out, ursa_err_t *err)
+{
+    const pq_row_group_t *g = &r->f->meta.row_groups[rg];
+    int64_t rows = g->num_rows;
+    size_t nneed = 0, ns = 0, nspans = 0;
+    size_t *need = NULL, *outmap = NULL; /* need: leaves to decode; outmap: out column -> need */
+    colplan_t *cp = NULL;
+    pindex_t *px = NULL;
+    bool *want_ci = NULL;
+    span_t *sp = NULL;
+    const uint8_t **data = NULL;
+    fetched_t f = {0};
+    ranges_t want = {0};
+    uint8_t *keep = NULL;
+    uint32_t *sel = NULL, *loc = NULL;
+    int rc;
+    memset(out, 0, sizeof(*out));
+    if (!cols) ncols = r->f->meta.nleaves;
+    size_t cap = ncols + npreds + 1;
+    need = ursa_calloc(cap, sizeof(*need));
+    outmap = ursa_calloc(ncols + 1, sizeof(*outmap));
+    out->cols = ursa_calloc(ncols ? ncols : 1, sizeof(ursa_column_t));
+    if (!need || !outmap || !out->cols) goto nomem;
+    for (size_t i = 0; i < ncols + npreds; i++) {
+        size_t leaf = i < ncols ? (cols ? cols[i] : i) : preds[i - ncols].col;
         if (leaf >= r->f->meta.nleaves) {
             rc = ursa_err_set(err, URSA_EINVAL, "%s: no column %zu (the file has %zu)", r->key, leaf,
                               r->f->meta.nleaves);
             goto out;
         }
-        ursa_column_init_field(&out->cols[i], &r->f->schema.fields[leaf]);
-        out->ncols = i + 1;
-        const char *name = r->f->meta.leaves[leaf].dotted;
-        if (r->f->cols[leaf].why) {
-            rc = ursa_err_set(err, URSA_ENOTSUP, "%s: column %s: %s", r->key, name, r->f->cols[leaf].why);
-            goto out;
+        size_t k = 0;
+        while (k < nneed && need[k] != leaf) k++;
+        if (k == nneed) need[nneed++] = leaf;
+        if (i < ncols) {
+            outmap[i] = k;
+            ursa_column_init_field(&out->cols[i], &r->f->schema.fields[leaf]);
+            out->ncols = i + 1;
         }
-        const pq_column_chunk_t *cc = &g->columns[leaf];
-        if (!cc->has_meta_data || cc->encrypted) {
-            rc = ursa_err_set(err, URSA_ENOTSUP, "%s: row group %zu, column %s: encrypted", r->key, rg, name);
-            goto out;
-        }
-        if (cc->file_path) {
-            rc = ursa_err_set(err, URSA_ENOTSUP,
-                              "%s: row group %zu, column %s: its data is in another file (%s)", r->key, rg,
-                              name, cc->file_path);
-            goto out;
-        }
-        if (!pq_codec_readable(cc->meta.codec)) {
-            rc = ursa_err_set(err, URSA_ENOTSUP, "%s: row group %zu, column %s: codec %d is not supported",
-                              r->key, rg, name, cc->meta.codec);
-            goto out;
-        }
-        if (g->num_rows == 0 && cc->meta.num_values == 0) { /* nothing to read (offsets may be 0) */
-            sp[i] = (span_t){0, 0, i, SIZE_MAX};
-            continue;
-        }
-        int64_t start = cc->meta.data_page_offset, dpo = cc->meta.dictionary_page_offset;
-        if (dpo >= 4 && (dpo < start || start < 4)) start = dpo;
-        int64_t len = cc->meta.total_compressed_size;
-        if (start < 4 || len < 0 || (uint64_t)start > data_end ||
-            (uint64_t)len > data_end - (uint64_t)start) {
-            rc = ursa_err_set(
-                err, URSA_EFORMAT,
-                "%s: row group %zu, column %s: chunk at %lld of %lld bytes outside the file's %llu "
-                "bytes of data",
-                r->key, rg, name, (long long)start, (long long)len, (unsigned long long)data_end);
-            goto out;
-        }
-        sp[i] = (span_t){(uint64_t)start, (uint64_t)start + (uint64_t)len, i, 0};
     }
     if (g->num_rows > r->lim.rows) {
         rc = ursa_err_set(err, URSA_EFORMAT, "%s: row group %zu: %lld rows, more than the limit of %lld",
                           r->key, rg, (long long)g->num_rows, (long long)r->lim.rows);
         goto out;
     }
-    out->nrows = (size_t)g->num_rows;
-    /* Coalesce neighbouring chunks into reads. */
-    qsort(sp, ncols, sizeof(*sp), span_cmp);
-    size_t first = 0;
-    while (first < ncols && sp[first].buf == SIZE_MAX) first++;
-    for (size_t i = first; i < ncols;) {
-        uint64_t s = sp[i].start, end = sp[i].end;
-        size_t j = i;
-        while (j < ncols && sp[j].start <= end + COALESCE_GAP &&
-               (sp[j].end > end ? sp[j].end : end) - s <= COALESCE_LIMIT) {
-            if (sp[j].end > end) end = sp[j].end;
-            sp[j].buf = nbufs;
-            j++;
-        }
-        if (j == i) { /* a single chunk above the limit */
-            sp[j].buf = nbufs;
-            j++;
-        }
-        bstart[nbufs] = s;
-        if (end > s && (rc = ursa_store_get_range(r->st, r->key, s, end - s, &bufs[nbufs], &e))) {
-            rc = wrap(err, rc, r->key, "reading column chunks: ", &e);
-            nbufs++;
+    cp = ursa_calloc(nneed ? nneed : 1, sizeof(*cp));
+    px = ursa_calloc(nneed ? nneed : 1, sizeof(*px));
+    want_ci = ursa_calloc(nneed ? nneed : 1, sizeof(*want_ci));
+    if (!cp || !px || !want_ci) goto nomem;
+    for (size_t k = 0; k < nneed; k++) {
+        cp[k].leaf = need[k];
+        ursa_column_init_field(&cp[k].col, &r->f->schema.fields[need[k]]);
+        uint64_t s, e;
+        if ((rc = chunk_bounds(r, rg, need[k], &s, &e, err))) goto out;
+    }
+    r->ctr.row_groups++;
+    if (npreds) {
+        bool may;
+        int by;
+        if ((rc = rg_may_match(r, rg, preds, npreds, &may, &by, err))) goto out;
+        if (!may) {
+            if (by == 1)
+                r->ctr.row_groups_by_stats++;
+            else
+                r->ctr.row_groups_by_bloom++;
+            rc = URSA_OK;
             goto out;
         }
-        if (bufs[nbufs].len != end - s) {
-            rc = ursa_err_set(err, URSA_EFORMAT, "%s: the file shrank while being read", r->key);
-            nbufs++;
-            goto out;
+        /* Pages: the rows every predicate's column index allows. */
+        for (size_t k = 0; k < nneed; k++)
+            for (size_t i = 0; i < npreds; i++) want_ci[k] |= preds[i].col == need[k];
+        if ((rc = load_page_indexes(r, rg, need, want_ci, nneed, px, err))) goto out;
+        if (ranges_add(&want, 0, rows)) goto nomem;
+        for (size_t i = 0; i < npreds; i++) {
+            size_t k = 0;
+            while (need[k] != preds[i].col) k++;
+            ranges_t pr = {0};
+            rc = pred_ranges(r, rg, &preds[i], &px[k], &pr);
+            if (!rc) rc = ranges_and(&want, &pr);
+            ursa_free(pr.v);
+            if (rc) goto nomem;
         }
-        nbufs++;
-        i = j;
+    } else if (ranges_add(&want, 0, rows)) {
+        goto nomem;
+    }
+    bool all = want.n == 1 && want.v[0][0] == 0 && want.v[0][1] == rows;
+    int64_t m = ranges_rows(&want);
+    if (m == 0 && rows > 0) { /* the page index leaves nothing */
+        for (size_t k = 0; k < nneed; k++)
+            if (px[k].has_oi) r->ctr.pages += px[k].oi.npages, r->ctr.pages_skipped += px[k].oi.npages;
+        rc = URSA_OK;
+        goto out;
+    }
+    r->ctr.rows_decoded += (uint64_t)m;
+    /* Plan and fetch every piece. */
+    for (size_t k = 0; k < nneed; k++) nspans += px[k].has_oi && !all ? px[k].oi.npages + 1 : 1;
+    sp = ursa_calloc(nspans ? nspans : 1, sizeof(*sp));
+    data = ursa_calloc(nspans ? nspans : 1, sizeof(*data));
+    if (!sp || !data) goto nomem;
+    for (size_t k = 0; k < nneed; k++) {
+        if ((rc = plan_column(r, rg, &cp[k], &px[k], &want, all, err))) goto out;
+        for (size_t j = 0; j < cp[k].npieces && cp[k].end != 0; j++, ns++)
+            sp[ns] = (span_t){cp[k].pieces[j].off, cp[k].pieces[j].off + cp[k].pieces[j].len, ns};
+    }
+    if ((rc = fetch_spans(r, sp, ns, data, &f, err))) goto out;
+    ns = 0; /* data[] is in the order the spans were made */
+    for (size_t k = 0; k < nneed; k++)
+        for (size_t j = 0; j < cp[k].npieces && cp[k].end != 0; j++) cp[k].pieces[j].p = data[ns++];
+    for (size_t k = 0; k < nneed; k++) {
+        if (cp[k].end == 0) continue; /* the empty chunk of an empty row group */
+        chunk_ctx_t c = {
+            r, rg, cp[k].leaf, cp[k].pieces, cp[k].npieces, all || !px[k].has_oi, ranges_rows(&cp[k].held)};
+        if ((rc = read_chunk(&c, &cp[k].col, err))) goto out;
+    }
+    /* Which rows to keep: every one without predicates; else, among the
+     * candidates (the rows of want), those that match. sel holds the kept
+     * candidates' numbers; cp[k].idx maps a candidate to its index in
+     * column k (which may hold more rows: whole pages, whole chunks). */
+    size_t kept = (size_t)m;
+    bool identity = npreds == 0 && all; /* every row of every column, as decoded */
+    sel = ursa_malloc(((size_t)m + 1) * sizeof(*sel));
+    loc = ursa_malloc(((size_t)m + 1) * sizeof(*loc));
+    if (!sel || !loc) goto nomem;
+    if (identity) {
+        for (size_t i = 0; i < kept; i++) sel[i] = (uint32_t)i;
+    } else {
+        if (!(keep = ursa_malloc((size_t)m + 1))) goto nomem;
+        memset(keep, 1, (size_t)m);
+        for (size_t k = 0; k < nneed; k++) {
+            if (!(cp[k].idx = ursa_malloc(((size_t)m + 1) * sizeof(uint32_t)))) goto nomem;
+            size_t h = 0, i = 0;
+            int64_t base = 0; /* the index in the column of held[h]'s first row */
+            for (size_t w = 0; w < want.n; w++)
+                for (int64_t row = want.v[w][0]; row < want.v[w][1]; row++) {
+                    while (cp[k].held.v[h][1] <= row) base += cp[k].held.v[h][1] - cp[k].held.v[h][0], h++;
+                    cp[k].idx[i++] = (uint32_t)(base + row - cp[k].held.v[h][0]);
+                }
+        }
+        for (size_t i = 0; i < npreds; i++) {
+            size_t k = 0;
+            while (need[k] != preds[i].col) k++;
+            pq_pred_filter(&preds[i], &cp[k].col, cp[k].idx, (size_t)m, keep);
+        }
+        kept = 0;
+        for (int64_t i = 0; i < m; i++)
+            if (keep[i]) sel[kept++] = (uint32_t)i;
     }
     for (size_t i = 0; i < ncols; i++) {
-        const span_t *s = &sp[i];
-        if (s->buf == SIZE_MAX) continue; /* an empty chunk of an empty row group */
-        chunk_ctx_t c = {r,
-                         rg,
-                         cols ? cols[s->col] : s->col,
-                         bufs[s->buf].data ? bufs[s->buf].data + (s->start - bstart[s->buf]) : NULL,
-                         (size_t)(s->end - s->start),
-                         s->start};
-        if ((rc = read_chunk(&c, &out->cols[s->col], err))) goto out;
+        colplan_t *c = &cp[outmap[i]];
+        bool last = true; /* the last output column of this leaf may take the decoded column over */
+        for (size_t j = i + 1; j < ncols; j++) last = last && outmap[j] != outmap[i];
+        if (last && kept == c->col.length) { /* every row it holds: no copy */
+            ursa_column_t t = out->cols[i];
+            out->cols[i] = c->col;
+            c->col = t;
+            continue;
+        }
+        for (size_t j = 0; j < kept; j++) loc[j] = identity ? sel[j] : c->idx[sel[j]];
+        if ((rc = ursa_column_take(&out->cols[i], &c->col, loc, kept))) goto nomem;
     }
+    out->nrows = kept;
     rc = URSA_OK;
+    goto out;
+nomem:
+    rc = ursa_err_set(err, URSA_ENOMEM, "%s: out of memory", r->key);
 out:
-    for (size_t i = 0; i < nbufs; i++) ursa_buf_free(&bufs[i]);
-    ursa_free(bufs);
-    ursa_free(bstart);
+    fetched_free(&f);
+    for (size_t k = 0; cp && k < nneed; k++) {
+        ursa_free(cp[k].pieces);
+        ursa_free(cp[k].held.v);
+        ursa_column_free(&cp[k].col);
+        ursa_free(cp[k].idx);
+    }
+    for (size_t k = 0; px && k < nneed; k++) pindex_free(&px[k]);
+    ursa_free(cp);
+    ursa_free(px);
+    ursa_free(want_ci);
     ursa_free(sp);
+    ursa_free(data);
+    ursa_free(want.v);
+    ursa_free(keep);
+    ursa_free(sel);
+    ursa_free(loc);
+    ursa_free(need);
+    ursa_free(outmap);
     if (rc) ursa_batch_free(out);
     return rc;
+}
+
+int pq_reader_read(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols, ursa_batch_t *out,
+                   ursa_err_t *err)
+{
+    return pq_reader_read_where(r, rg, cols, ncols, NULL, 0, out, err);
+}
+
+int pq_reader_read_where(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols, const pq_pred_t *preds,
+                         size_t npreds, ursa_batch_t *out, ursa_err_t *err)
+{
+    int rc;
+    memset(out, 0, sizeof(*out));
+    if (rg >= r->f->meta.nrow_groups)
+        return ursa_err_set(err, URSA_EINVAL, "%s: no row group %zu (the file has %zu)", r->key, rg,
+                            r->f->meta.nrow_groups);
+    if ((rc = check_preds(r, preds, npreds, err))) return rc;
+    return read_rows(r, rg, cols, ncols, preds, npreds, out, err);
+}
+
+void pq_reader_get_counters(const pq_reader_t *r, pq_reader_counters_t *c)
+{
+    *c = r->ctr;
 }

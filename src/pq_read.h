@@ -9,6 +9,7 @@
 
 #include "common.h"
 #include "pq_meta.h"
+#include "pq_pred.h"
 #include "schema.h"
 #include "store.h"
 
@@ -109,31 +110,8 @@ int pq_reader_read(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols, 
  * BINARY, JSON their bytes. Comparisons follow the type: signed or
  * unsigned integers, IEEE order for floats (a NaN matches nothing; -0 and
  * +0 are equal), bytes unsigned lexicographic. Null matches only IS NULL.
+ * The types are in pq_pred.h.
  */
-typedef enum pq_op {
-    PQ_OP_EQ,
-    PQ_OP_LT,
-    PQ_OP_LE,
-    PQ_OP_GT,
-    PQ_OP_GE,
-    PQ_OP_BETWEEN, /* vals[0] <= v <= vals[1] */
-    PQ_OP_IN,      /* v equals one of vals[0..nvals) */
-    PQ_OP_IS_NULL,
-    PQ_OP_NOT_NULL
-} pq_op_t;
-
-typedef struct pq_value {
-    const void *p;
-    size_t n;
-} pq_value_t;
-
-typedef struct pq_pred {
-    size_t col; /* leaf index (pq_reader_find) */
-    pq_op_t op;
-    const pq_value_t *vals; /* 1 for EQ .. GE, 2 for BETWEEN, nvals for IN, none for the null tests */
-    size_t nvals;
-} pq_pred_t;
-
 /* What the reader skipped and read since it was opened. */
 typedef struct pq_reader_counters {
     uint64_t row_groups;          /* row groups asked for */
@@ -142,8 +120,8 @@ typedef struct pq_reader_counters {
     uint64_t pages;               /* data pages of the chunks asked for */
     uint64_t pages_skipped;       /* ... not read, by the page index */
     uint64_t rows_decoded;        /* rows decoded (per row group, not per column) */
-    uint64_t bytes_read;          /* bytes fetched from the store (footer included) */
-    uint64_t reads;               /* ranged reads */
+    uint64_t bytes_read;          /* bytes fetched from the store by reads of row groups */
+    uint64_t reads;               /* ... in this many ranged reads */
 } pq_reader_counters_t;
 
 /* Whether row group rg may hold a row matching every pred (its statistics
