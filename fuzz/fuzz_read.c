@@ -6,10 +6,16 @@
  * allocate more than a few hundred MiB. Invariants on success: the batch
  * has the row group's rows in every column, each column's length and
  * buffers agree with its type, and reading a column alone gives the same
- * values as reading it with the others. On failure: URSA_EFORMAT, ENOTSUP
- * or ENOMEM with a message naming the key, and an empty batch.
+ * values as reading it with the others. Then, per column, reads with a
+ * predicate made from its first value (= and >=, or IS NULL): what comes
+ * back must be well formed, every row must satisfy the predicate, and no
+ * more rows may come than the full read holds that do (fewer may: a
+ * hostile file's statistics can lie, and pruning believes them). On
+ * failure: URSA_EFORMAT, ENOTSUP or ENOMEM with a message naming the key,
+ * and an empty batch.
  */
 #include "column.h"
+#include "pq_pred.h"
 #include "pq_read.h"
 #include "store.h"
 
@@ -72,6 +78,51 @@ static bool same_column(const ursa_column_t *a, const ursa_column_t *b)
            (a->data.len == 0 || memcmp(a->data.data, b->data.data, a->data.len) == 0);
 }
 
+/* Reads rg with a predicate on projected column c made from its first
+ * row in the full read b (op 0: =, 1: >=; IS NULL when that row is null). */
+static void check_where(pq_reader_t *r, size_t rg, const size_t *cols, size_t n, size_t c,
+                        const ursa_batch_t *b, int op)
+{
+    const ursa_column_t *col = &b->cols[c];
+    if (b->nrows == 0) return;
+    uint8_t one;
+    pq_value_t v;
+    pq_pred_t p = {cols[c], PQ_OP_IS_NULL, NULL, 0};
+    if (ursa_column_valid(col, 0)) {
+        if (col->type == URSA_TYPE_BOOL)
+            one = ursa_column_bool(col, 0), v = (pq_value_t){&one, 1};
+        else if (ursa_type_varlen(col->type))
+            v.p = ursa_column_str(col, 0, &v.n);
+        else
+            v = (pq_value_t){ursa_column_ptr(col, 0), col->width};
+        p = (pq_pred_t){cols[c], op ? PQ_OP_GE : PQ_OP_EQ, &v, 1};
+    }
+    uint8_t *keep = malloc(b->nrows);
+    if (!keep) abort();
+    memset(keep, 1, b->nrows);
+    pq_pred_filter(&p, col, NULL, b->nrows, keep);
+    size_t want = 0;
+    for (size_t i = 0; i < b->nrows; i++) want += keep[i];
+    free(keep);
+    ursa_batch_t w;
+    ursa_err_t err = {0};
+    int rc = pq_reader_read_where(r, rg, cols, n, &p, 1, &w, &err);
+    if (rc) { /* a page index or bloom filter the full read did not need */
+        if (rc != URSA_EFORMAT && rc != URSA_ENOMEM) abort();
+        if (!strstr(err.msg, "f.parquet") || w.ncols || w.cols) abort();
+        return;
+    }
+    if (w.ncols != n || w.nrows > want) abort();
+    for (size_t k = 0; k < n; k++) check_column(&w.cols[k], w.nrows);
+    if ((keep = malloc(w.nrows + 1)) == NULL) abort();
+    memset(keep, 1, w.nrows);
+    pq_pred_filter(&p, &w.cols[c], NULL, w.nrows, keep);
+    for (size_t i = 0; i < w.nrows; i++)
+        if (!keep[i]) abort();
+    free(keep);
+    ursa_batch_free(&w);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     mem_store_t st = {{&MEM_OPS, NULL}, data, size};
@@ -106,6 +157,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (!same_column(&b.cols[c], &one.cols[0])) abort();
             ursa_batch_free(&one);
         }
+        for (size_t c = 0; c < n && c < 4; c++)
+            for (int op = 0; op < 2; op++) check_where(r, g, cols, n, c, &b, op);
         ursa_batch_free(&b);
     }
     free(cols);

@@ -1457,7 +1457,7 @@ static int load_page_indexes(pq_reader_t *r, size_t rg, const size_t *leaves, co
         int64_t o[2] = {cc->offset_index_offset, want_ci[i] ? cc->column_index_offset : -1};
         int64_t l[2] = {cc->offset_index_length, cc->column_index_length};
         for (int k = 0; k < 2; k++) {
-            if (o[k] < 0 || l[k] < 0) continue;
+            if (o[k] < 0 || l[k] <= 0) continue; /* none (an empty one is none too) */
             if (!in_data(r, o[k], l[k]) || l[k] > PAGE_INDEX_MAX) {
                 rc = ursa_err_set(
                     err, URSA_EFORMAT,

@@ -221,7 +221,7 @@ void thrift_elem_string(thrift_enc_t *e, const char *s)
 void thrift_dec_init(thrift_dec_t *d, const void *p, size_t n, ursa_err_t *err)
 {
     d->base = d->p = p;
-    d->end = d->p + n;
+    d->end = n ? d->p + n : d->p; /* NULL + 0 is undefined in C */
     d->depth = 0;
     d->err = err;
 }
