@@ -17,7 +17,7 @@
  *
  * Failures carry one message naming what and where: the encoding, the
  * value index and the byte offset within the range given
- * ("DELTA_BINARY_PACKED: miniblock bit width 70 > 64 at byte 12"). The
+ * ("DELTA_BINARY_PACKED: miniblock bit width 70 > 65 at byte 12"). The
  * reader above adds file, row group, column and page.
  *
  * Decoded values are dense (pq_values_t): the encoded stream holds no
@@ -556,8 +556,13 @@ static int delta_decode(const uint8_t *p, size_t len, int bits, void *out, size_
         const uint8_t *bws = p + pos;
         pos += (size_t)nm;
         for (size_t m = 0; m < nm && got < n; m++) {
-            int bw = bws[m];
-            if (bw > bits) return FAIL("%s: miniblock bit width %d > %d at byte %zu", what, bw, bits, pos);
+            /* One bit more than the type is allowed: a writer that takes
+             * INT32 deltas in 64 bits (DuckDB) needs 33, and the spec says
+             * readers should accept it (PARQUET-2435). The arithmetic wraps
+             * in the type's width, so only a delta's low `bits` bits count. */
+            int bw = bws[m], rb = bw > 64 ? 64 : bw;
+            if (bw > bits + 1)
+                return FAIL("%s: miniblock bit width %d > %d at byte %zu", what, bw, bits + 1, pos);
             size_t bytes = per_mini / 8 * (size_t)bw;
             size_t take = n - got < per_mini ? n - got : per_mini;
             size_t need = (take * (size_t)bw + 7) / 8;
@@ -575,7 +580,7 @@ static int delta_decode(const uint8_t *p, size_t len, int bits, void *out, size_
                 }
             } else {
                 for (size_t k = 0; k < take; k++) {
-                    cur = (cur + min + get_bits(q, len - pos, k * (size_t)bw, bw)) & mask;
+                    cur = (cur + min + get_bits(q, len - pos, k * (size_t)bw, rb)) & mask;
                     STORE(got, cur);
                     got++;
                 }

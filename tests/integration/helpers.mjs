@@ -9,6 +9,7 @@ import { mkdirSync, mkdtempSync, rmSync, existsSync, readdirSync, statSync } fro
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as PQ from '../tools/pqread.mjs';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const URSA_BIN = resolve(REPO_ROOT, process.env.URSA_BIN || 'build/ursa');
@@ -198,4 +199,92 @@ export function showLine(line, max = 160) {
   if (out.length > max) out = out.slice(0, max) + '…';
   if (!Buffer.from(s, 'utf8').equals(b)) out += ` (invalid UTF-8; hex ${b.toString('hex').slice(0, 160)})`;
   return out;
+}
+
+// ------------------------------------------------------------------ `ursa cat` output
+// A JSON parser that keeps numbers as {num: text} and records every top-level member's raw text.
+export function parseLine(s) {
+  let i = 0;
+  const ws = () => { while (i < s.length && ' \t\r\n'.includes(s[i])) i++; };
+  function value() {
+    ws();
+    const c = s[i];
+    if (c === '{') {
+      i++; const o = {}; ws();
+      if (s[i] === '}') { i++; return o; }
+      for (;;) { ws(); const k = str(); ws(); i++; /* : */ o[k] = value(); ws(); if (s[i++] === '}') return o; }
+    }
+    if (c === '[') {
+      i++; const a = []; ws();
+      if (s[i] === ']') { i++; return a; }
+      for (;;) { a.push(value()); ws(); if (s[i++] === ']') return a; }
+    }
+    if (c === '"') return str();
+    if (s.startsWith('true', i)) { i += 4; return true; }
+    if (s.startsWith('false', i)) { i += 5; return false; }
+    if (s.startsWith('null', i)) { i += 4; return null; }
+    const m = /^-?\d+(\.\d+)?([eE][-+]?\d+)?/.exec(s.slice(i, i + 400));
+    if (!m) throw new Error(`bad JSON at ${i}: ${s.slice(i, i + 40)}`);
+    i += m[0].length;
+    return { num: m[0] };
+  }
+  function str() {
+    const start = i;
+    i++;
+    while (s[i] !== '"') i += s[i] === '\\' ? 2 : 1;
+    i++;
+    return JSON.parse(s.slice(start, i));
+  }
+  // top level: an object; keep raw text of members
+  const row = {}, raw = {};
+  i = 0; ws(); i++;
+  ws();
+  if (s[i] === '}') return { row, raw };
+  for (;;) {
+    ws(); const k = str(); ws(); i++;
+    ws(); const st = i; row[k] = value(); raw[k] = s.slice(st, i);
+    ws(); if (s[i++] === '}') break;
+  }
+  return { row, raw };
+}
+
+// RFC 3339 text as printed by `ursa cat` -> BigInt in unit ('ms' | 'us' | 'ns') since the epoch.
+const PER = { ms: 1000n, us: 1000000n, ns: 1000000000n };
+export function tsValue(text, unit) {
+  const m = /^(-?\d+)-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?Z?$/.exec(text);
+  if (!m) return `<bad timestamp ${text}>`;
+  let days;
+  try {
+    days = PQ.daysOfIsoDate(`${m[1]}-${m[2]}-${m[3]}`);
+  } catch {
+    return `<timestamp ${text}: year outside 0..9999>`;
+  }
+  const secs = days * 86400n + BigInt(m[4]) * 3600n + BigInt(m[5]) * 60n + BigInt(m[6]);
+  const p = PER[unit];
+  const frac = (m[7] ?? '').padEnd(9, '0');
+  const sub = BigInt(frac) * p / 1000000000n;
+  return secs * p + sub;
+}
+
+// A value printed by `ursa cat` (parsed by parseLine: v the value, raw its text) -> pqread's normalized value
+// for type t (a pqread type name), so that it compares exactly with what another reader or the test expects.
+export function normalize(v, raw, t) {
+  if (v === null) return null;
+  if (PQ.isIntegerType(t)) return typeof v === 'object' ? BigInt(v.num) : `<${raw} as ${t}>`;
+  if (t === 'float32' || t === 'float64') {
+    const n = typeof v === 'object' ? Number(v.num) : v === 'NaN' ? NaN : v === 'Infinity' ? Infinity : v === '-Infinity' ? -Infinity : `<${raw}>`;
+    return t === 'float32' && typeof n === 'number' ? Math.fround(n) : n;
+  }
+  if (t.startsWith('decimal(')) return typeof v === 'string' ? v : `<${raw} as ${t}>`;
+  if (t === 'bool') return v;
+  if (t === 'binary') return typeof v === 'string' ? Buffer.from(v, 'base64').toString('hex') : `<${raw} as binary>`;
+  if (t === 'json') return raw;
+  if (t === 'string' || t === 'uuid' || t === 'date') return typeof v === 'string' ? v : `<${raw} as ${t}>`;
+  if (t === 'time') {
+    const m = /^(\d\d):(\d\d):(\d\d)\.(\d{6})$/.exec(v);
+    return m ? (BigInt(m[1]) * 3600n + BigInt(m[2]) * 60n + BigInt(m[3])) * 1000000n + BigInt(m[4]) : `<${raw} as time>`;
+  }
+  const tu = PQ.timestampUnit(t);
+  if (tu) return typeof v === 'string' ? tsValue(v, tu.unit) : `<${raw} as ${t}>`;
+  return `<${raw} as ${t}>`;
 }

@@ -413,6 +413,61 @@ TEST(delta_round_trip)
     }
 }
 
+/* Sets the bw-bit value x (LSB first) at bit position at of p. */
+static void put_bits(uint8_t *p, size_t at, int bw, unsigned __int128 x)
+{
+    for (int k = 0; k < bw; k++, at++)
+        if ((x >> k) & 1) p[at >> 3] |= (uint8_t)(1u << (at & 7));
+}
+
+/* A miniblock one bit wider than the type (33 for INT32, 65 for INT64), as a
+ * writer that takes deltas in wider arithmetic produces (DuckDB writes 33 for
+ * INT32); the spec says readers should accept it, and only the low bits of
+ * a delta count. One block of 128 in 4 miniblocks of 32 values. */
+static void delta_one_bit_wider(void)
+{
+    /* INT32: deltas in 64 bits, min delta -2779115970, deltas up to 2^33 - 1
+     * (the values of ARROW-17465). */
+    static const int32_t v32[] = {863490391, -816295192, 1613070492, -1166045478, 1856530847};
+    /* INT64: deltas in 128 bits, min delta -(2^64 - 1), stored wrapped (1);
+     * the second delta less the min is 2^65 - 2. */
+    static const int64_t v64[] = {INT64_MAX, INT64_MIN, INT64_MAX};
+    for (int wide = 0; wide < 2; wide++) {
+        uint8_t b[16 + 32 * 65 / 8] = {0x80, 0x01, 0x04};
+        size_t pos = 3, n = wide ? 3 : 5;
+        const int bw = wide ? 65 : 33;
+        __int128 d[4], min = 0;
+        for (size_t i = 1; i < n; i++) {
+            d[i - 1] = wide ? (__int128)v64[i] - v64[i - 1] : (__int128)v32[i] - v32[i - 1];
+            if (i == 1 || d[i - 1] < min) min = d[i - 1];
+        }
+        b[pos++] = (uint8_t)n;
+        /* zigzag varints of the first value and of the min delta (wrapped to 64 bits) */
+        int64_t hdr[2] = {wide ? v64[0] : v32[0], (int64_t)(uint64_t)min};
+        for (int h = 0; h < 2; h++) {
+            uint64_t z = ((uint64_t)hdr[h] << 1) ^ (uint64_t)(hdr[h] >> 63);
+            do {
+                b[pos++] = (uint8_t)((z & 0x7f) | (z > 0x7f ? 0x80 : 0));
+                z >>= 7;
+            } while (z);
+        }
+        b[pos] = (uint8_t)bw; /* then three unused miniblocks of width 0 */
+        pos += 4;
+        for (size_t i = 1; i < n; i++)
+            put_bits(b + pos, (i - 1) * (size_t)bw, bw, (unsigned __int128)(d[i - 1] - min));
+        pos += 32 * (size_t)bw / 8;
+        pq_values_t v;
+        size_t used = 0;
+        CHECK_EQ_INT(decode(wide ? PQV_T_INT64 : PQV_T_INT32, 0, PQV_E_DELTA_BINARY_PACKED, NULL, b, pos, n,
+                            &v, &used),
+                     URSA_OK);
+        CHECK_EQ_INT(used, pos);
+        CHECK(v.count == n &&
+              memcmp(v.fixed.data, wide ? (const void *)v64 : (const void *)v32, n * v.width) == 0);
+        pq_values_free(&v);
+    }
+}
+
 TEST(delta_spec_examples)
 {
     /* 1,2,3,4,5: block 128 in 4 miniblocks, 5 values, first 1; min delta 1, all widths 0. */
@@ -432,11 +487,12 @@ TEST(delta_spec_examples)
     CHECK(v.count == 8 && memcmp(v.fixed.data, want2, sizeof(want2)) == 0);
     CHECK_EQ_INT(used, sizeof(ex2));
     pq_values_free(&v);
-    /* Bad headers: block size 100, miniblock count 0, 2^40 values, a miniblock width of 65 / 33. */
+    /* Bad headers: block size 100, miniblock count 0, 2^40 values, a miniblock width of 66 / 34. */
     const uint8_t bs100[] = {100, 0x04, 0x01, 0x02};
     const uint8_t nm0[] = {0x80, 0x01, 0x00, 0x01, 0x02};
     const uint8_t huge[] = {0x80, 0x01, 0x04, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20, 0x02};
-    uint8_t w65[] = {0x80, 0x01, 0x04, 0x02, 0x02, 0x02, 65, 0, 0, 0};
+    uint8_t w66[] = {0x80, 0x01, 0x04, 0x02, 0x02, 0x02, 66,   0,    0,   0,
+                     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
     ursa_err_t err = {0};
     CHECK_EQ_INT(pq_values_init(&v, PQV_T_INT64, 0), URSA_OK);
     CHECK_EQ_INT(pq_decode_values(&v, PQV_E_DELTA_BINARY_PACKED, NULL, bs100, sizeof(bs100), 1, &used, &err),
@@ -447,13 +503,17 @@ TEST(delta_spec_examples)
     CHECK_EQ_INT(pq_decode_values(&v, PQV_E_DELTA_BINARY_PACKED, NULL, huge, sizeof(huge), 1, &used, &err),
                  URSA_EFORMAT);
     CHECK(strstr(err.msg, "1099511627776 values") != NULL);
-    CHECK_EQ_INT(pq_decode_values(&v, PQV_E_DELTA_BINARY_PACKED, NULL, w65, sizeof(w65), 2, &used, &err),
+    CHECK_EQ_INT(pq_decode_values(&v, PQV_E_DELTA_BINARY_PACKED, NULL, w66, sizeof(w66), 2, &used, &err),
                  URSA_EFORMAT);
+    CHECK(strstr(err.msg, "bit width 66 > 65") != NULL);
     pq_values_free(&v);
-    w65[6] = 33;
-    CHECK_EQ_INT(decode(PQV_T_INT32, 0, PQV_E_DELTA_BINARY_PACKED, NULL, w65, sizeof(w65), 2, &v, &used),
+    w66[6] = 34;
+    CHECK_EQ_INT(pq_values_init(&v, PQV_T_INT32, 0), URSA_OK);
+    CHECK_EQ_INT(pq_decode_values(&v, PQV_E_DELTA_BINARY_PACKED, NULL, w66, sizeof(w66), 2, &used, &err),
                  URSA_EFORMAT);
+    CHECK(strstr(err.msg, "bit width 34 > 33") != NULL);
     pq_values_free(&v);
+    delta_one_bit_wider();
     /* Types other than INT32 and INT64. */
     CHECK_EQ_INT(decode(PQV_T_DOUBLE, 0, PQV_E_DELTA_BINARY_PACKED, NULL, ex1, sizeof(ex1), 5, &v, &used),
                  URSA_EFORMAT);
