@@ -39,13 +39,15 @@ static int mem_get_range(ursa_store_t *st, const char *key, uint64_t off, uint64
     return ursa_buf_append(out, m->p + off, (size_t)len) ? ursa_err_set(err, URSA_ENOMEM, "oom") : URSA_OK;
 }
 
-static int mem_head(ursa_store_t *st, const char *key, uint64_t *size, ursa_err_t *err)
+/* No version token: the reader caches nothing from this store, so every
+ * input is decoded afresh. */
+static int mem_stat(ursa_store_t *st, const char *key, ursa_store_info_t *info, ursa_err_t *err)
 {
-    *size = ((const mem_store_t *)st)->n;
+    info->size = ((const mem_store_t *)st)->n;
     return URSA_OK;
 }
 
-static const struct ursa_store_ops MEM_OPS = {.get_range = mem_get_range, .head = mem_head};
+static const struct ursa_store_ops MEM_OPS = {.get_range = mem_get_range, .stat = mem_stat};
 
 static void check_column(const ursa_column_t *c, size_t rows)
 {

@@ -891,6 +891,13 @@ void pq_meta_free(pq_file_meta_t *f)
     memset(f, 0, sizeof(*f));
 }
 
+size_t pq_meta_mem(const pq_file_meta_t *f)
+{
+    size_t n = 0;
+    for (const pq_arena_t *a = f->arena; a; a = a->next) n += sizeof(*a) + a->cap;
+    return n;
+}
+
 const pq_leaf_t *pq_meta_leaf_by_name(const pq_file_meta_t *f, const char *name)
 {
     for (size_t i = 0; i < f->nleaves; i++)

@@ -242,6 +242,9 @@ int pq_meta_footer_len(const uint8_t *tail, size_t n, uint64_t file_size, uint32
  * pq_meta_free() whatever this returns. */
 int pq_meta_decode(const void *p, size_t n, pq_file_meta_t *m, ursa_err_t *err) URSA_MUST_CHECK;
 void pq_meta_free(pq_file_meta_t *m);
+/* The heap bytes a decoded m holds (its arena's blocks), for caches that
+ * bound what they keep. */
+size_t pq_meta_mem(const pq_file_meta_t *m);
 
 /* The leaf whose dotted path is `name`, or NULL. */
 const pq_leaf_t *pq_meta_leaf_by_name(const pq_file_meta_t *m, const char *name);

@@ -15,6 +15,7 @@
 #include "pq_decode.h"
 #include "pq_write.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <zlib.h> /* crc32 of pages */
@@ -160,8 +161,13 @@ int pq_read_num_rows(const uint8_t *p, size_t n, int64_t *rows)
 /*
  * The reader of whole files.
  *
- * Design. pq_reader_open reads the footer with at most two ranged reads and
- * maps every leaf column onto an Ursa field once (map_leaf). pq_reader_read
+ * Design. pq_reader_open stats the object (size and version token) and
+ * takes its decoded footer from the process-wide footer cache when the
+ * object is unchanged; otherwise it reads the footer with at most two
+ * ranged reads, maps every leaf column onto an Ursa field once (map_leaf)
+ * and caches the result. A footer (pq_footer_t) is immutable and
+ * reference-counted: readers and the cache share it, and eviction only
+ * drops the cache's reference. pq_reader_read
  * then reads the projected column chunks of one row group (one ranged read
  * per run of neighbouring chunks) and walks each chunk page by page: header,
  * CRC, decompression, definition levels, values (pq_decode), a conversion
@@ -224,11 +230,14 @@ typedef struct rcol {
 } rcol_t;
 
 /* What a footer decodes into: immutable once built, so that readers of
- * the same object may share it. */
+ * the same object share it through the footer cache. Each reader holds a
+ * reference, and so does the cache while the footer is in it; the last
+ * footer_release() frees it. */
 typedef struct pq_footer {
     pq_file_meta_t meta;
     ursa_schema_t schema;
     rcol_t *cols; /* one per leaf */
+    atomic_size_t refs;
 } pq_footer_t;
 
 struct pq_reader {
@@ -485,9 +494,10 @@ int pq_reader_find(const pq_reader_t *r, const char *name)
     return l ? (int)(l - r->f->meta.leaves) : -1;
 }
 
+/* Drops one reference to f, freeing it with the last. */
 static void footer_free(pq_footer_t *f)
 {
-    if (!f) return;
+    if (!f || atomic_fetch_sub(&f->refs, 1) != 1) return;
     pq_meta_free(&f->meta);
     ursa_schema_free(&f->schema);
     ursa_free(f->cols);
@@ -512,36 +522,78 @@ static int wrap(ursa_err_t *err, int rc, const char *key, const char *ctx, const
     return ursa_err_set(err, rc, "%s: %s%s", key, ctx, msg);
 }
 
-int pq_reader_open(pq_reader_t **out, ursa_store_t *st, const char *key, ursa_err_t *err)
+/* ------------------------------------------------------------------------
+ * The footer cache. Process-wide: every reader of an object opens it
+ * through the same cache, whatever store handle it came by. Keyed by the
+ * store (its URL, or its address when it was not opened by URL) and the
+ * object's key; tagged by the size and version token ursa_store_stat gives,
+ * so a rewritten object misses, its stale entry is dropped, and its new
+ * footer is read. A store that gives no version token gets no caching.
+ * ---------------------------------------------------------------------- */
+
+static void footer_retain(void *v)
+{
+    atomic_fetch_add(&((pq_footer_t *)v)->refs, 1);
+}
+
+static void footer_release(void *v)
+{
+    footer_free(v);
+}
+
+static const pq_cache_ops_t FOOTER_OPS = {footer_retain, footer_release};
+static pq_cache_t footer_cache = PQ_CACHE_INIT(&FOOTER_OPS, PQ_FOOTER_CACHE_DEFAULT);
+
+void pq_footer_cache_set_limit(size_t bytes)
+{
+    pq_cache_set_limit(&footer_cache, bytes);
+}
+
+void pq_footer_cache_stats(pq_cache_stats_t *s)
+{
+    pq_cache_get_stats(&footer_cache, s);
+}
+
+/* What f holds on the heap: the metadata's arena, the fields and their
+ * names, the column mapping. */
+static size_t footer_cost(const pq_footer_t *f)
+{
+    size_t n = sizeof(*f) + pq_meta_mem(&f->meta) + f->meta.nleaves * sizeof(rcol_t) +
+               f->schema.nfields * sizeof(ursa_field_t);
+    for (size_t i = 0; i < f->schema.nfields; i++) n += f->schema.fields[i].name_len + 1;
+    return n;
+}
+
+/* The cache key of key in st: the store's identity, a NUL, the key. */
+static int cache_key(const ursa_store_t *st, const char *key, ursa_buf_t *k)
+{
+    char id[32];
+    const char *s = st->url;
+    if (!s) {
+        snprintf(id, sizeof(id), "%p", (const void *)st);
+        s = id;
+    }
+    int rc = ursa_buf_append(k, s, strlen(s) + 1);
+    return rc ? rc : ursa_buf_append(k, key, strlen(key));
+}
+
+/* Reads the footer of key (size bytes) and decodes it into a new footer
+ * whose one reference is the caller's (*out; NULL on an error). At most
+ * two ranged reads: the last 64 KiB, and the rest of a longer footer. */
+static int footer_load(ursa_store_t *st, const char *key, uint64_t size, pq_footer_t **out, ursa_err_t *err)
 {
     ursa_err_t e = {0};
     ursa_buf_t tail = {0}, foot = {0};
     int rc;
-    *out = NULL;
-    pq_reader_t *r = ursa_calloc(1, sizeof(*r));
-    if (!r || !(r->key = dup_str(key))) {
+    pq_footer_t *f = ursa_calloc(1, sizeof(*f));
+    if (!f) {
         rc = ursa_err_set(err, URSA_ENOMEM, "%s: out of memory", key);
         goto out;
     }
-    r->st = st;
-    if (!(r->f = ursa_calloc(1, sizeof(*r->f)))) {
-        rc = ursa_err_set(err, URSA_ENOMEM, "%s: out of memory", key);
-        goto out;
-    }
-    r->f->schema.time_column = -1;
-    r->lim = (pq_reader_limits_t){PQ_READ_PAGE_MAX, (int64_t)1 << 28, (int64_t)1 << 28,
-                                  (int64_t)PQ_VALUES_MAX_DATA};
-    if ((rc = ursa_store_head(st, key, &r->size, &e))) {
-        rc = wrap(err, rc, key, "", &e);
-        goto out;
-    }
-    if (r->size < 12) {
-        rc = ursa_err_set(err, URSA_EFORMAT, "%s: %llu bytes is too small for a Parquet file", key,
-                          (unsigned long long)r->size);
-        goto out;
-    }
-    uint64_t tn = r->size < TAIL_BYTES ? r->size : TAIL_BYTES;
-    if ((rc = ursa_store_get_range(st, key, r->size - tn, tn, &tail, &e))) {
+    atomic_init(&f->refs, 1);
+    f->schema.time_column = -1;
+    uint64_t tn = size < TAIL_BYTES ? size : TAIL_BYTES;
+    if ((rc = ursa_store_get_range(st, key, size - tn, tn, &tail, &e))) {
         rc = wrap(err, rc, key, "reading the footer: ", &e);
         goto out;
     }
@@ -550,7 +602,7 @@ int pq_reader_open(pq_reader_t **out, ursa_store_t *st, const char *key, ursa_er
         goto out;
     }
     uint32_t flen;
-    if ((rc = pq_meta_footer_len(tail.data, tail.len, r->size, &flen, &e))) {
+    if ((rc = pq_meta_footer_len(tail.data, tail.len, size, &flen, &e))) {
         rc = wrap(err, rc, key, "", &e);
         goto out;
     }
@@ -558,7 +610,7 @@ int pq_reader_open(pq_reader_t **out, ursa_store_t *st, const char *key, ursa_er
     if ((uint64_t)flen + 8 <= tail.len) {
         fp = tail.data + tail.len - 8 - flen;
     } else {
-        if ((rc = ursa_store_get_range(st, key, r->size - 8 - flen, flen, &foot, &e))) {
+        if ((rc = ursa_store_get_range(st, key, size - 8 - flen, flen, &foot, &e))) {
             rc = wrap(err, rc, key, "reading the footer: ", &e);
             goto out;
         }
@@ -568,35 +620,83 @@ int pq_reader_open(pq_reader_t **out, ursa_store_t *st, const char *key, ursa_er
         }
         fp = foot.data;
     }
-    if ((rc = pq_meta_decode(fp, flen, &r->f->meta, &e))) {
+    if ((rc = pq_meta_decode(fp, flen, &f->meta, &e))) {
         rc = wrap(err, rc, key, "footer: ", &e);
         goto out;
     }
-    size_t n = r->f->meta.nleaves;
-    r->f->schema.fields = ursa_calloc(n ? n : 1, sizeof(ursa_field_t));
-    r->f->cols = ursa_calloc(n ? n : 1, sizeof(rcol_t));
-    if (!r->f->schema.fields || !r->f->cols) {
+    size_t n = f->meta.nleaves;
+    f->schema.fields = ursa_calloc(n ? n : 1, sizeof(ursa_field_t));
+    f->cols = ursa_calloc(n ? n : 1, sizeof(rcol_t));
+    if (!f->schema.fields || !f->cols) {
         rc = ursa_err_set(err, URSA_ENOMEM, "%s: out of memory", key);
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
-        const pq_leaf_t *leaf = &r->f->meta.leaves[i];
-        ursa_field_t *f = &r->f->schema.fields[i];
-        if (!(f->name = dup_str(leaf->dotted))) {
+        const pq_leaf_t *leaf = &f->meta.leaves[i];
+        ursa_field_t *fl = &f->schema.fields[i];
+        if (!(fl->name = dup_str(leaf->dotted))) {
             rc = ursa_err_set(err, URSA_ENOMEM, "%s: out of memory", key);
             goto out;
         }
-        r->f->schema.nfields = i + 1;
-        f->name_len = strlen(f->name);
-        r->f->cols[i].why = map_leaf(&r->f->meta.schema[leaf->schema_index], leaf, f, &r->f->cols[i].conv);
-        if (r->f->cols[i].why) f->type = URSA_TYPE_BINARY, f->nullable = true;
+        f->schema.nfields = i + 1;
+        fl->name_len = strlen(fl->name);
+        f->cols[i].why = map_leaf(&f->meta.schema[leaf->schema_index], leaf, fl, &f->cols[i].conv);
+        if (f->cols[i].why) fl->type = URSA_TYPE_BINARY, fl->nullable = true;
+    }
+    *out = f;
+    f = NULL;
+    rc = URSA_OK;
+out:
+    ursa_buf_free(&tail);
+    ursa_buf_free(&foot);
+    footer_free(f);
+    return rc;
+}
+
+int pq_reader_open(pq_reader_t **out, ursa_store_t *st, const char *key, ursa_err_t *err)
+{
+    ursa_err_t e = {0};
+    ursa_store_info_t info;
+    ursa_buf_t ck = {0};
+    char tag[URSA_STORE_VERSION_MAX + 24];
+    int rc, tlen = 0;
+    *out = NULL;
+    pq_reader_t *r = ursa_calloc(1, sizeof(*r));
+    if (!r || !(r->key = dup_str(key))) {
+        rc = ursa_err_set(err, URSA_ENOMEM, "%s: out of memory", key);
+        goto out;
+    }
+    r->st = st;
+    r->lim = (pq_reader_limits_t){PQ_READ_PAGE_MAX, (int64_t)1 << 28, (int64_t)1 << 28,
+                                  (int64_t)PQ_VALUES_MAX_DATA};
+    if ((rc = ursa_store_stat(st, key, &info, &e))) {
+        rc = wrap(err, rc, key, "", &e);
+        goto out;
+    }
+    r->size = info.size;
+    if (r->size < 12) {
+        rc = ursa_err_set(err, URSA_EFORMAT, "%s: %llu bytes is too small for a Parquet file", key,
+                          (unsigned long long)r->size);
+        goto out;
+    }
+    if (info.version[0]) { /* cacheable: look it up */
+        if (cache_key(st, key, &ck)) {
+            rc = ursa_err_set(err, URSA_ENOMEM, "%s: out of memory", key);
+            goto out;
+        }
+        tlen = snprintf(tag, sizeof(tag), "%llu/%s", (unsigned long long)info.size, info.version);
+        r->f = pq_cache_get(&footer_cache, ck.data, ck.len, tag, (size_t)tlen);
+    }
+    if (!r->f) {
+        if ((rc = footer_load(st, key, r->size, &r->f, err))) goto out;
+        if (tlen)
+            (void)pq_cache_put(&footer_cache, ck.data, ck.len, tag, (size_t)tlen, r->f, footer_cost(r->f));
     }
     *out = r;
     r = NULL;
     rc = URSA_OK;
 out:
-    ursa_buf_free(&tail);
-    ursa_buf_free(&foot);
+    ursa_buf_free(&ck);
     pq_reader_destroy(&r);
     return rc;
 }

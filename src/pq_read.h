@@ -8,6 +8,7 @@
 #define URSA_PQ_READ_H
 
 #include "common.h"
+#include "pq_cache.h"
 #include "pq_meta.h"
 #include "pq_pred.h"
 #include "schema.h"
@@ -62,12 +63,25 @@ typedef struct pq_reader_limits {
     int64_t data_bytes;  /* byte-array bytes of a page's decoded values; default PQ_VALUES_MAX_DATA */
 } pq_reader_limits_t;
 
-/* Opens the file `key` of st: its size by ursa_store_head, its last 64 KiB
- * by one ranged read (a second read only when the footer is longer), the
- * footer decoded and its schema mapped. st must outlive the reader; key is
+/* Opens the file `key` of st: its size and version by ursa_store_stat,
+ * then its footer from the footer cache, or else read (its last 64 KiB by
+ * one ranged read, a second read only when the footer is longer), decoded,
+ * its schema mapped, and cached. st must outlive the reader; key is
  * copied. On success *r is the caller's, freed by pq_reader_destroy(). */
 int pq_reader_open(pq_reader_t **r, ursa_store_t *st, const char *key, ursa_err_t *err) URSA_MUST_CHECK;
 void pq_reader_destroy(pq_reader_t **r);
+
+/* The footer cache: decoded footers shared by the readers of one object,
+ * process-wide, keyed by the store, the key, the size and the version
+ * token of ursa_store_stat (a rewritten object is read afresh). Bounded by
+ * bytes (the decoded footers' heap, counted by ursa_mem_used() as well),
+ * least recently used first out; readers keep their footer after it is
+ * evicted. */
+#define PQ_FOOTER_CACHE_DEFAULT ((size_t)64 << 20)
+/* Sets the bound (evicting down to it at once); 0 disables the cache and
+ * empties it. */
+void pq_footer_cache_set_limit(size_t bytes);
+void pq_footer_cache_stats(pq_cache_stats_t *s);
 
 /* Replaces the reader's limits (fields <= 0 keep the current value). */
 void pq_reader_set_limits(pq_reader_t *r, const pq_reader_limits_t *l);

@@ -110,10 +110,19 @@ int ursa_store_get_range(ursa_store_t *st, const char *key, uint64_t off, uint64
     return st->ops->get_range(st, key, off, len, out, err);
 }
 
+int ursa_store_stat(ursa_store_t *st, const char *key, ursa_store_info_t *info, ursa_err_t *err)
+{
+    memset(info, 0, sizeof(*info));
+    CHECK_KEY(key);
+    return st->ops->stat(st, key, info, err);
+}
+
 int ursa_store_head(ursa_store_t *st, const char *key, uint64_t *size, ursa_err_t *err)
 {
-    CHECK_KEY(key);
-    return st->ops->head(st, key, size, err);
+    ursa_store_info_t info;
+    int rc = ursa_store_stat(st, key, &info, err);
+    if (rc == URSA_OK) *size = info.size;
+    return rc;
 }
 
 int ursa_store_put_if_absent(ursa_store_t *st, const char *key, const void *data, size_t n, ursa_err_t *err)

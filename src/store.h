@@ -28,6 +28,21 @@ typedef int (*ursa_store_list_cb)(void *ctx, const char *key, bool is_prefix);
  * last written. True: remove it. */
 typedef bool (*ursa_store_temp_cb)(void *ctx, const char *key, int64_t age_s);
 
+/* Room for a version token: an S3 ETag (at most 127 bytes are kept) or a
+ * local file's identity, NUL-terminated. */
+#define URSA_STORE_VERSION_MAX 128
+
+/* What ursa_store_stat tells about an object. version names one state of
+ * the object: a rewrite (even of the same size) gives another token, and
+ * an unchanged object keeps its token. S3: the ETag of HEAD (a digest of
+ * the content); the local store: device, inode, mtime and ctime in
+ * nanoseconds (a published write is a rename, so always a new inode). An
+ * empty version means the store cannot tell: nothing may be cached on it. */
+typedef struct ursa_store_info {
+    uint64_t size;
+    char version[URSA_STORE_VERSION_MAX];
+} ursa_store_info_t;
+
 struct ursa_store_ops {
     int (*put)(ursa_store_t *st, const char *key, const void *data, size_t n, ursa_err_t *err);
     int (*get)(ursa_store_t *st, const char *key, ursa_buf_t *out, ursa_err_t *err);
@@ -37,7 +52,7 @@ struct ursa_store_ops {
     int (*del_many)(ursa_store_t *st, const char *const *keys, size_t n, ursa_err_t *err);
     int (*get_range)(ursa_store_t *st, const char *key, uint64_t off, uint64_t len, ursa_buf_t *out,
                      ursa_err_t *err);
-    int (*head)(ursa_store_t *st, const char *key, uint64_t *size, ursa_err_t *err);
+    int (*stat)(ursa_store_t *st, const char *key, ursa_store_info_t *info, ursa_err_t *err);
     int (*put_if_absent)(ursa_store_t *st, const char *key, const void *data, size_t n, ursa_err_t *err);
     int (*writer_open)(ursa_store_t *st, const char *key, ursa_store_writer_t **w, ursa_err_t *err);
     int (*writer_write)(ursa_store_writer_t *w, const void *p, size_t n, ursa_err_t *err);
@@ -98,6 +113,10 @@ int ursa_store_get_range(ursa_store_t *st, const char *key, uint64_t off, uint64
                          ursa_err_t *err) URSA_MUST_CHECK;
 /* The size of an object; URSA_ENOTFOUND when missing. */
 int ursa_store_head(ursa_store_t *st, const char *key, uint64_t *size, ursa_err_t *err) URSA_MUST_CHECK;
+/* The size and version token of an object (one HEAD on S3, one stat(2)
+ * locally); URSA_ENOTFOUND when missing. info is the caller's. */
+int ursa_store_stat(ursa_store_t *st, const char *key, ursa_store_info_t *info,
+                    ursa_err_t *err) URSA_MUST_CHECK;
 /* Writes the object only when the key does not exist: URSA_EEXIST when it
  * does, URSA_ENOTSUP when the store cannot tell (an S3 server without
  * conditional writes). */

@@ -298,7 +298,13 @@ out:
     return rc;
 }
 
-static int fs_head(ursa_store_t *st, const char *key, uint64_t *size, ursa_err_t *err)
+/* The version token is the file's identity and its last change: device,
+ * inode, mtime and ctime in nanoseconds. A write through this store is a
+ * rename of a new file, so it always brings a new inode; a rewrite in
+ * place by another program changes mtime and ctime, unless it lands in the
+ * same clock tick as the previous write (the file system's timestamp
+ * granularity, a few milliseconds at worst on Linux) with the same size. */
+static int fs_stat(ursa_store_t *st, const char *key, ursa_store_info_t *info, ursa_err_t *err)
 {
     char *path = join((fs_store_t *)st, key);
     if (!path) return URSA_ENOMEM;
@@ -309,8 +315,12 @@ static int fs_head(ursa_store_t *st, const char *key, uint64_t *size, ursa_err_t
                              : fs_fail(err, "stat", key, path);
     else if (!S_ISREG(sb.st_mode))
         rc = ursa_err_set(err, URSA_ENOTFOUND, "no such object: %s", key);
-    else
-        *size = (uint64_t)sb.st_size;
+    if (rc == URSA_OK) {
+        info->size = (uint64_t)sb.st_size;
+        snprintf(info->version, sizeof(info->version), "%llx:%llx:%lld.%09ld:%lld.%09ld",
+                 (unsigned long long)sb.st_dev, (unsigned long long)sb.st_ino, (long long)sb.st_mtim.tv_sec,
+                 (long)sb.st_mtim.tv_nsec, (long long)sb.st_ctim.tv_sec, (long)sb.st_ctim.tv_nsec);
+    }
     ursa_free(path);
     return rc;
 }
@@ -570,7 +580,7 @@ static const struct ursa_store_ops fs_ops = {
     .del = fs_del,
     .del_many = fs_del_many,
     .get_range = fs_get_range,
-    .head = fs_head,
+    .stat = fs_stat,
     .put_if_absent = fs_put_if_absent,
     .writer_open = fs_writer_open,
     .writer_write = fs_writer_write,

@@ -505,14 +505,21 @@ static int s3_get_range(ursa_store_t *st, const char *key, uint64_t off, uint64_
     return URSA_OK;
 }
 
-static int s3_head(ursa_store_t *st, const char *key, uint64_t *size, ursa_err_t *err)
+/* HEAD: the size from Content-Length, the version from the ETag (an MD5 of
+ * the content, or of the parts' MD5s for a multipart upload: either way a
+ * rewrite with other bytes gets another one). An ETag longer than the
+ * room for it is left out: the version is then empty (unknown). */
+static int s3_stat(ursa_store_t *st, const char *key, ursa_store_info_t *info, ursa_err_t *err)
 {
     s3_store_t *s = (s3_store_t *)st;
     char *fk = full_key(s, key);
     if (!fk) return URSA_ENOMEM;
     s3_req_t q = {.method = "HEAD", .key = fk};
     int rc = s3_call(s, &q, "HeadObject", 0, err);
-    if (rc == URSA_OK) *size = q.content_length;
+    if (rc == URSA_OK) {
+        info->size = q.content_length;
+        snprintf(info->version, sizeof(info->version), "%s", q.etag);
+    }
     ursa_buf_free(&q.resp);
     ursa_free(fk);
     return rc;
@@ -1060,7 +1067,7 @@ static const struct ursa_store_ops s3_ops = {
     .del = s3_del,
     .del_many = s3_del_many,
     .get_range = s3_get_range,
-    .head = s3_head,
+    .stat = s3_stat,
     .put_if_absent = s3_put_if_absent,
     .writer_open = s3_writer_open,
     .writer_write = s3_writer_write,

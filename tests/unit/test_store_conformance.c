@@ -148,6 +148,38 @@ TEST(listing_past_1000_keys_and_batch_delete)
     CHECK(ursa_store_del(st, "ls/a/k00000", &err) == URSA_OK); /* deleting a missing key is fine */
 }
 
+/* A version token names one state of an object: it stays while the object
+ * does, and a rewrite of the same size (by put, by a streaming writer)
+ * changes it. On the local store each write is a rename of a fresh file,
+ * so the inode changes even within one tick of the file system's clock. */
+TEST(stat_versions)
+{
+    ursa_err_t err = {0};
+    ursa_store_info_t a, b, c, d;
+    CHECK(ursa_store_put(st, "ver/x", "0123456789abcdef", 16, &err) == URSA_OK);
+    CHECK(ursa_store_stat(st, "ver/x", &a, &err) == URSA_OK);
+    CHECK_EQ_INT(a.size, 16);
+    CHECK(a.version[0] != '\0');
+    CHECK(ursa_store_stat(st, "ver/x", &b, &err) == URSA_OK);
+    CHECK(strcmp(a.version, b.version) == 0); /* unchanged object, same token */
+    CHECK(ursa_store_put(st, "ver/x", "fedcba9876543210", 16, &err) == URSA_OK);
+    CHECK(ursa_store_stat(st, "ver/x", &c, &err) == URSA_OK);
+    CHECK_EQ_INT(c.size, 16);
+    CHECK(strcmp(a.version, c.version) != 0);
+    ursa_store_writer_t *w;
+    CHECK(ursa_store_writer_open(st, "ver/x", &w, &err) == URSA_OK);
+    ursa_sink_t sink = ursa_store_writer_sink(w);
+    CHECK(sink.write(sink.ctx, "0123456789ABCDEF", 16, &err) == URSA_OK);
+    CHECK(ursa_store_writer_commit(w, &err) == URSA_OK);
+    CHECK(ursa_store_stat(st, "ver/x", &d, &err) == URSA_OK);
+    CHECK_EQ_INT(d.size, 16);
+    CHECK(strcmp(c.version, d.version) != 0);
+    uint64_t size = 0;
+    CHECK(ursa_store_head(st, "ver/x", &size, &err) == URSA_OK && size == 16);
+    CHECK(ursa_store_stat(st, "ver/none", &d, &err) == URSA_ENOTFOUND);
+    printf("# %s: version tokens like %s\n", backend, a.version);
+}
+
 /* Removes everything under the run's prefix. */
 static void cleanup(void)
 {
@@ -169,6 +201,7 @@ static int run_suite(const char *name, const char *url)
     printf("# %s: %s\n", name, url);
     RUN(round_trips);
     RUN(listing_past_1000_keys_and_batch_delete);
+    RUN(stat_versions);
     cleanup();
     ursa_store_destroy(&st);
     return 0;
