@@ -1845,10 +1845,15 @@ static int read_rows(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols
             rc = URSA_OK;
             goto out;
         }
-        /* Pages: the rows every predicate's column index allows. */
+        /* Pages: the rows every predicate's column index allows (the page
+         * indexes read only when a predicate's column has one). */
+        bool any = false;
         for (size_t k = 0; k < nneed; k++)
             for (size_t i = 0; i < npreds; i++) want_ci[k] |= preds[i].col == need[k];
-        if ((rc = load_page_indexes(r, rg, need, want_ci, nneed, px, err))) goto out;
+        for (size_t i = 0; i < npreds; i++)
+            any = any || (g->columns[preds[i].col].column_index_offset >= 0 &&
+                          g->columns[preds[i].col].offset_index_offset >= 0);
+        if (any && (rc = load_page_indexes(r, rg, need, want_ci, nneed, px, err))) goto out;
         if (ranges_add(&want, 0, rows)) goto nomem;
         for (size_t i = 0; i < npreds; i++) {
             size_t k = 0;
