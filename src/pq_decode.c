@@ -121,7 +121,7 @@ const uint8_t *pq_values_get(const pq_values_t *v, size_t i, size_t *n)
         return v->fixed.data + i * v->width;
     }
     *n = (size_t)(offs(v)[i + 1] - offs(v)[i]);
-    return v->data.data + offs(v)[i];
+    return v->data.data ? v->data.data + offs(v)[i] : (const uint8_t *)""; /* empty values hold no buffer */
 }
 
 /* Makes room for k more byte arrays holding `bytes` bytes in all, within
