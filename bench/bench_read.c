@@ -15,6 +15,9 @@
  * timestamp column, LO and HI integers (for a timestamp: microseconds
  * since the epoch, converted to the column's unit here).
  *
+ * Env: BENCH_MAP_THRESHOLD=n sets ursa_mem_set_map_threshold (blocks of n
+ * bytes and up mapped on their own; 0 or unset: the default 1 MiB).
+ *
  * Timed: open, every read. Not timed: the checks, freeing the batches. One
  * thread (the reader has no threads of its own). Prints one JSON line:
  * rows, seconds, cpu_seconds (getrusage user + system of the timed part),
@@ -141,6 +144,10 @@ int main(int argc, char **argv)
                 "usage: bench_read --store DIR --key KEY [--project C[,C...]] [--between COL LO HI]\n");
         return 2;
     }
+    /* An experiment: blocks of this size and up get mappings of their own
+     * (with huge pages); the default is 1 MiB (see ursa_malloc). */
+    const char *mt = getenv("BENCH_MAP_THRESHOLD");
+    if (mt && atoll(mt) > 0) ursa_mem_set_map_threshold((size_t)atoll(mt));
     ursa_err_t err = {0};
     ursa_store_t *st = NULL;
     if (ursa_store_open(dir, NULL, &st, &err)) {
