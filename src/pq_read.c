@@ -18,6 +18,8 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
+#include <unistd.h>
 #include <zlib.h> /* crc32 of pages */
 #include <string.h>
 
@@ -247,6 +249,7 @@ struct pq_reader {
     pq_footer_t *f;
     pq_reader_limits_t lim;
     pq_reader_counters_t ctr;
+    int threads; /* decoding threads, the caller's included */
 };
 
 /* The logical type of e, from its LogicalType or its converted type. */
@@ -460,6 +463,12 @@ static char *dup_str(const char *s)
     return d;
 }
 
+void pq_reader_set_threads(pq_reader_t *r, int n)
+{
+    if (n <= 0) n = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    r->threads = n < 1 ? 1 : n > PQ_READ_THREADS_MAX ? PQ_READ_THREADS_MAX : n;
+}
+
 void pq_reader_set_limits(pq_reader_t *r, const pq_reader_limits_t *l)
 {
     if (l->page_bytes > 0) r->lim.page_bytes = l->page_bytes;
@@ -669,6 +678,7 @@ int pq_reader_open(pq_reader_t **out, ursa_store_t *st, const char *key, ursa_er
     r->st = st;
     r->lim = (pq_reader_limits_t){PQ_READ_PAGE_MAX, (int64_t)1 << 28, (int64_t)1 << 28,
                                   (int64_t)PQ_VALUES_MAX_DATA};
+    r->threads = 1;
     if ((rc = ursa_store_stat(st, key, &info, &e))) {
         rc = wrap(err, rc, key, "", &e);
         goto out;
@@ -837,12 +847,13 @@ typedef struct piece {
 
 /* One column chunk being read. */
 typedef struct chunk_ctx {
-    pq_reader_t *r;
+    const pq_reader_t *r;
     size_t rg, leaf;
     const piece_t *pieces;
     size_t npieces;
-    bool whole;   /* the pieces are the whole chunk: stop at its num_values */
-    int64_t rows; /* the rows the pieces hold */
+    bool whole;      /* the pieces are the whole chunk: stop at its num_values */
+    int64_t rows;    /* the rows the pieces hold */
+    uint64_t *pages; /* data pages decoded, counted when whole */
 } chunk_ctx_t;
 
 static int chunk_err(ursa_err_t *err, int rc, const chunk_ctx_t *c, long page, const ursa_err_t *inner)
@@ -859,7 +870,7 @@ static int chunk_err(ursa_err_t *err, int rc, const chunk_ctx_t *c, long page, c
 /* Decodes every page of the pieces into col. */
 static int read_chunk(const chunk_ctx_t *c, ursa_column_t *col, ursa_err_t *err)
 {
-    pq_reader_t *r = c->r;
+    const pq_reader_t *r = c->r;
     const pq_col_meta_t *cm = &r->f->meta.row_groups[c->rg].columns[c->leaf].meta;
     const pq_leaf_t *leaf = &r->f->meta.leaves[c->leaf];
     const pq_schema_elem_t *el = &r->f->meta.schema[leaf->schema_index];
@@ -1036,7 +1047,7 @@ static int read_chunk(const chunk_ctx_t *c, ursa_column_t *col, ursa_err_t *err)
                 }
             }
             seen += nv;
-            if (c->whole) r->ctr.pages++;
+            if (c->whole) (*c->pages)++;
             page++;
         }
     }
@@ -1666,8 +1677,12 @@ typedef struct colplan {
     piece_t *pieces;
     size_t npieces;
     ranges_t held;     /* the rows the decoded column holds */
+    bool whole;        /* the pieces are the whole chunk */
     ursa_column_t col; /* decoded */
     uint32_t *idx;     /* the candidate rows' indexes into col */
+    uint64_t pages;    /* data pages decoded (whole chunks) */
+    int rc;            /* how decoding went */
+    ursa_err_t err;
 } colplan_t;
 
 /* Plans cp: the whole chunk, or with an offset index only the pages that
@@ -1714,6 +1729,50 @@ static int64_t ranges_rows(const ranges_t *rs)
     int64_t n = 0;
     for (size_t i = 0; i < rs->n; i++) n += rs->v[i][1] - rs->v[i][0];
     return n;
+}
+
+/* Decoding the planned columns of a row group, each column on one thread:
+ * the calling thread and up to r->threads - 1 more take columns in turn.
+ * Every column is decoded even after one failed, and the error reported is
+ * that of the first failed column in plan order, so that it does not
+ * depend on timing. */
+typedef struct decoder {
+    const pq_reader_t *r;
+    size_t rg;
+    colplan_t *cp;
+    size_t n;
+    atomic_size_t next;
+} decoder_t;
+
+static void *decode_worker(void *arg)
+{
+    decoder_t *d = arg;
+    for (size_t k; (k = atomic_fetch_add(&d->next, 1)) < d->n;) {
+        colplan_t *c = &d->cp[k];
+        if (c->end == 0) continue; /* the empty chunk of an empty row group */
+        chunk_ctx_t ctx = {d->r,     d->rg, c->leaf, c->pieces, c->npieces, c->whole, ranges_rows(&c->held),
+                           &c->pages};
+        c->rc = read_chunk(&ctx, &c->col, &c->err);
+    }
+    return NULL;
+}
+
+static int decode_all(pq_reader_t *r, size_t rg, colplan_t *cp, size_t n, ursa_err_t *err)
+{
+    decoder_t d = {r, rg, cp, n, 0};
+    pthread_t th[PQ_READ_THREADS_MAX];
+    size_t started = 0, want = (size_t)r->threads < n ? (size_t)r->threads : n;
+    atomic_init(&d.next, 0);
+    while (started + 1 < want && pthread_create(&th[started], NULL, decode_worker, &d) == 0) started++;
+    decode_worker(&d); /* fewer threads than asked when one cannot start: the work gets done all the same */
+    for (size_t i = 0; i < started; i++) pthread_join(th[i], NULL);
+    for (size_t k = 0; k < n; k++) r->ctr.pages += cp[k].pages;
+    for (size_t k = 0; k < n; k++)
+        if (cp[k].rc) {
+            if (err) *err = cp[k].err;
+            return cp[k].rc;
+        }
+    return URSA_OK;
 }
 
 /* Reads leaves cols[0..ncols) of rg into out, only rows that match every
@@ -1826,12 +1885,8 @@ static int read_rows(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols
     ns = 0; /* data[] is in the order the spans were made */
     for (size_t k = 0; k < nneed; k++)
         for (size_t j = 0; j < cp[k].npieces && cp[k].end != 0; j++) cp[k].pieces[j].p = data[ns++];
-    for (size_t k = 0; k < nneed; k++) {
-        if (cp[k].end == 0) continue; /* the empty chunk of an empty row group */
-        chunk_ctx_t c = {
-            r, rg, cp[k].leaf, cp[k].pieces, cp[k].npieces, all || !px[k].has_oi, ranges_rows(&cp[k].held)};
-        if ((rc = read_chunk(&c, &cp[k].col, err))) goto out;
-    }
+    for (size_t k = 0; k < nneed; k++) cp[k].whole = all || !px[k].has_oi;
+    if ((rc = decode_all(r, rg, cp, nneed, err))) goto out;
     /* Which rows to keep: every one without predicates; else, among the
      * candidates (the rows of want), those that match. sel holds the kept
      * candidates' numbers; cp[k].idx maps a candidate to its index in

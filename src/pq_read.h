@@ -83,6 +83,13 @@ void pq_reader_destroy(pq_reader_t **r);
 void pq_footer_cache_set_limit(size_t bytes);
 void pq_footer_cache_stats(pq_cache_stats_t *s);
 
+/* Decoding threads: the columns of a row group are decoded on up to n
+ * threads, the caller's included, each column on one. 1 (the default):
+ * everything on the calling thread; 0: one per online core. At most
+ * PQ_READ_THREADS_MAX. The batches are the same either way. */
+#define PQ_READ_THREADS_MAX 64
+void pq_reader_set_threads(pq_reader_t *r, int n);
+
 /* Replaces the reader's limits (fields <= 0 keep the current value). */
 void pq_reader_set_limits(pq_reader_t *r, const pq_reader_limits_t *l);
 

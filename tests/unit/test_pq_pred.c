@@ -401,6 +401,7 @@ TEST(ursa_files)
         write_events(st, key, pv);
         pq_reader_t *r = NULL;
         CHECK_EQ_INT(pq_reader_open(&r, st, key, &err), URSA_OK);
+        pq_reader_set_threads(r, pv); /* v2 decoded on two threads */
         pq_reader_counters_t c;
 
         /* A time range of 3% of the rows: 9 row groups skipped by their
