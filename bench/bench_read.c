@@ -3,8 +3,8 @@
  * of a local-directory store. Not part of CI; bench/read.mjs runs it
  * against Polars and DuckDB on the same rows.
  *
- *   bench_read --store DIR --key KEY                        every column of every row group
- *   bench_read --store DIR --key KEY --project C[,C...] --between COL LO HI
+ *   bench_read --store DIR --key KEY [--threads N]          every column of every row group
+ *   bench_read --store DIR --key KEY --project C[,C...] --between COL LO HI [--threads N]
  *
  * Without --between: pq_reader_open, then pq_reader_read of every column of
  * every row group, each batch kept in memory until the end (the whole
@@ -18,8 +18,11 @@
  * Env: BENCH_MAP_THRESHOLD=n sets ursa_mem_set_map_threshold (blocks of n
  * bytes and up mapped on their own; 0 or unset: the default 1 MiB).
  *
- * Timed: open, every read. Not timed: the checks, freeing the batches. One
- * thread (the reader has no threads of its own). Prints one JSON line:
+ * --threads N is pq_reader_set_threads (default 1: everything on the
+ * calling thread; N > 1: the columns of a row group decode on N threads).
+ *
+ * Timed: open, every read. Not timed: the checks, freeing the batches.
+ * Prints one JSON line:
  * rows, seconds, cpu_seconds (getrusage user + system of the timed part),
  * peak_rss (ru_maxrss of the process), mem_peak (the peak of the bytes
  * Ursa's allocator accounted), row groups, the reader's counters after a
@@ -123,11 +126,14 @@ int main(int argc, char **argv)
 {
     const char *dir = NULL, *key = NULL, *proj = NULL, *wcol = NULL;
     long long lo = 0, hi = 0;
+    int threads = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--store") && i + 1 < argc)
             dir = argv[++i];
         else if (!strcmp(argv[i], "--key") && i + 1 < argc)
             key = argv[++i];
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--project") && i + 1 < argc)
             proj = argv[++i];
         else if (!strcmp(argv[i], "--between") && i + 3 < argc) {
@@ -140,8 +146,8 @@ int main(int argc, char **argv)
         }
     }
     if (!dir || !key) {
-        fprintf(stderr,
-                "usage: bench_read --store DIR --key KEY [--project C[,C...]] [--between COL LO HI]\n");
+        fprintf(stderr, "usage: bench_read --store DIR --key KEY [--project C[,C...]] [--between COL LO HI] "
+                        "[--threads N]\n");
         return 2;
     }
     /* An experiment: blocks of this size and up get mappings of their own
@@ -162,6 +168,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_read: %s (%s)\n", err.msg, ursa_strstatus(rc));
         return 1;
     }
+    pq_reader_set_threads(r, threads);
     const ursa_schema_t *s = pq_reader_schema(r);
     size_t cols[64], ncols = s->nfields;
     for (size_t i = 0; i < ncols && i < 64; i++) cols[i] = i;
@@ -203,7 +210,8 @@ int main(int argc, char **argv)
     }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("{\"engine\":\"ursa\",\"mode\":\"%s\",\"threads\":1,\"rows\":%zu,", wcol ? "filter" : "all", rows);
+    printf("{\"engine\":\"ursa\",\"mode\":\"%s\",\"threads\":%d,\"rows\":%zu,", wcol ? "filter" : "all",
+           threads, rows);
     printf("\"seconds\":%.6f,\"cpu_seconds\":%.3f,\"peak_rss\":%lld,", t, cpu,
            (long long)ru.ru_maxrss * 1024);
     printf("\"mem_peak\":%zu,\"row_groups\":%zu,", ursa_mem_peak() - base, ngroups);

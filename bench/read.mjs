@@ -3,7 +3,7 @@
 // in the same run.
 //
 //   node bench/read.mjs [--rows N] [--runs R] [--files ursa,polars,duckdb] [--modes all,filter] [--only ursa,polars,duckdb]
-//                       [--build DIR] [--dir DIR] [--warm GIB] [--report F.json]
+//                       [--ursa-threads 1,2] [--build DIR] [--dir DIR] [--warm GIB] [--report F.json]
 //
 //   --rows   rows of the event table (default 10000000)
 //   --runs   runs per measurement (default 3); medians are reported
@@ -14,6 +14,8 @@
 //   --modes  all: every column of every row group into memory; filter: user_id of the rows with ts in
 //            [2026-11-23T12:00:00Z, 13:12:00Z] (5 % of the day the rows span; ts rises through the file, so the
 //            statistics of the other row groups rule them out)
+//   --ursa-threads  Ursa's reader measured at each of these thread counts (default 1,2: bench_read --threads,
+//            pq_reader_set_threads: the columns of a row group decode in parallel)
 //   --build  the Release build dir holding bench_read and ursa (default build)
 //   --dir    data directory (default $BENCH_READ_DIR, else /tmp/ursa-bench-read); never inside the repository
 //   --warm GIB before every measured process a helper touches GIB GiB of memory and exits (default 4; 0: off): see
@@ -21,8 +23,8 @@
 //   --report F re-render a saved results-read-<time>.json and exit
 //
 // Every measurement is a fresh process under /usr/bin/time (peak RSS of that process: one engine each), rounds
-// interleave every engine. Threads: Ursa's reader has none of its own (1); Polars POLARS_MAX_THREADS=2 and DuckDB
-// threads = 2 (the machine's cores). Timed in each process: open + read (bench/bench_read.c, bench/peer_read.mjs say
+// interleave every engine. Threads: Ursa as --ursa-threads says; Polars POLARS_MAX_THREADS=2 and DuckDB threads = 2
+// (the machine's cores). Timed in each process: open + read (bench/bench_read.c, bench/peer_read.mjs say
 // exactly what). Every run's checks (rows, non-null counts, sums, string bytes) must be equal per mode.
 // Results: Markdown on stdout; JSON + Markdown in DIR (results-read-<time>.{json,md}).
 import { spawnSync, execFileSync } from 'node:child_process';
@@ -39,6 +41,7 @@ if (args.includes('--help')) { console.log(readFileSync(fileURLToPath(import.met
 const log = s => console.error(`[${new Date().toISOString().slice(11, 19)}] ${s}`);
 const median = xs => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 const ENGINE = { ursa: 'Ursa', polars: 'Polars', duckdb: 'DuckDB' };
+const ursaName = t => (t === 1 ? 'ursa' : `ursa-t${t}`); // the measurement key of Ursa at t threads
 
 if (opt('--report')) {
   console.log(render(JSON.parse(readFileSync(opt('--report'), 'utf8'))));
@@ -50,6 +53,7 @@ const RUNS = Number(opt('--runs', 3));
 const FILES = opt('--files', 'ursa,polars,duckdb').split(',');
 const MODES = opt('--modes', 'all,filter').split(',');
 const ONLY = opt('--only', 'ursa,polars,duckdb').split(',');
+const URSA_THREADS = opt('--ursa-threads', '1,2').split(',').map(Number);
 const BUILD = resolve(REPO, opt('--build', 'build'));
 const WARM_GIB = Number(opt('--warm', 4));
 const DIR = resolve(opt('--dir', process.env.BENCH_READ_DIR || '/tmp/ursa-bench-read'));
@@ -87,9 +91,11 @@ const M = [];
 for (const w of FILES) for (const mode of MODES) for (const engine of ONLY) {
   const key = `${engine} ${mode} ${w}`;
   if (engine === 'ursa') {
-    const cmd = [join(BUILD, 'bench_read'), '--store', DIR, '--key', `events-${ROWS}.${w}.parquet`];
-    if (mode === 'filter') cmd.push('--project', 'user_id', '--between', 'ts', String(LO), String(HI));
-    M.push({ key, engine, mode, file: w, threads: 1, cmd });
+    for (const t of URSA_THREADS) {
+      const cmd = [join(BUILD, 'bench_read'), '--store', DIR, '--key', `events-${ROWS}.${w}.parquet`, '--threads', String(t)];
+      if (mode === 'filter') cmd.push('--project', 'user_id', '--between', 'ts', String(LO), String(HI));
+      M.push({ key: `${ursaName(t)} ${mode} ${w}`, engine, mode, file: w, threads: t, cmd });
+    }
   } else {
     M.push({ key, engine, mode, file: w, threads: THREADS, env: { POLARS_MAX_THREADS: String(THREADS) },
       cmd: [process.execPath, join(REPO, 'bench', 'peer_read.mjs'), '--engine', engine, '--mode', mode, '--input', file(w), '--threads', String(THREADS), '--lo', String(LO), '--hi', String(HI)] });
@@ -174,16 +180,19 @@ function render(rep) {
   const MiB = b => (b / 2 ** 20).toFixed(0);
   const L = [`# Reading Parquet (zstd): ${rep.rows} rows; ${rep.runs} runs each; ${rep.date}`, '',
     `Machine: ${rep.machine.cpu}, ${rep.machine.cores} cores, ${rep.machine.memory_gib} GiB, kernel ${rep.machine.kernel}, node ${rep.machine.node}. Ursa ${rep.build} build at ${rep.commit}.`,
-    `Threads: Ursa 1 (the reader has none of its own), Polars and DuckDB ${rep.threads}. ${rep.warm_gib ? `Memory warmed (${rep.warm_gib} GiB) before every process.` : 'Memory not warmed.'}`,
+    `Threads: Ursa ${[...new Set(rs.filter(r => r.engine === 'ursa').map(r => r.threads))].join(' and ')} (pq_reader_set_threads), Polars and DuckDB ${rep.threads}. ${rep.warm_gib ? `Memory warmed (${rep.warm_gib} GiB) before every process.` : 'Memory not warmed.'}`,
     `Files: ${Object.entries(rep.files).map(([w, f]) => `${w} ${(f.bytes / 1e6).toFixed(0)} MB${f.row_groups ? `, ${f.row_groups} row groups` : ''}`).join('; ')}.`,
     `Filter: ts between ${new Date(Number(BigInt(rep.filter.lo_us) / 1000n)).toISOString()} and ${new Date(Number(BigInt(rep.filter.hi_us) / 1000n)).toISOString()}, user_id projected.`,
     `Same data everywhere: ${rep.same_data}${rep.same_data ? '' : ' — ' + rep.problems.join('; ')}.`, ''];
   L.push('Ursa ÷ peer, of the medians (below 1: Ursa takes less). Time and CPU: the timed part in the process (open + read); RSS: peak of the whole process.', '');
-  L.push('| file | mode | peer | time | CPU s | peak RSS |', '| --- | --- | --- | ---: | ---: | ---: |');
+  L.push('| file | mode | Ursa threads | peer | time | CPU s | peak RSS |', '| --- | --- | ---: | --- | ---: | ---: | ---: |');
+  const uts = [...new Set(rs.filter(r => r.engine === 'ursa').map(r => r.threads))];
   for (const k of keys.filter(k => S[k].engine !== 'ursa')) {
-    const p = S[k], u = S[`ursa ${p.mode} ${p.file}`];
-    if (!u) continue;
-    L.push(`| ${p.file} | ${p.mode} | ${ENGINE[p.engine]} | ${X(u.seconds / p.seconds)} | ${X(u.cpu / p.cpu)} | ${X(u.rss / p.rss)} |`);
+    const p = S[k];
+    for (const t of uts) {
+      const u = S[`${ursaName(t)} ${p.mode} ${p.file}`];
+      if (u) L.push(`| ${p.file} | ${p.mode} | ${t} | ${ENGINE[p.engine]} | ${X(u.seconds / p.seconds)} | ${X(u.cpu / p.cpu)} | ${X(u.rss / p.rss)} |`);
+    }
   }
   L.push('', '| file | mode | engine | threads | rows | seconds (median) | best | all runs | CPU s (timed) | process wall s | process CPU s | peak RSS MiB | RSS before the read MiB |',
     '| --- | --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |');
@@ -191,7 +200,7 @@ function render(rep) {
     const s = S[k];
     L.push(`| ${s.file} | ${s.mode} | ${ENGINE[s.engine]} | ${s.threads} | ${s.rows} | ${s.seconds.toFixed(3)} | ${s.best.toFixed(3)} | ${s.all.map(x => x.toFixed(2)).join(', ')} | ${s.cpu.toFixed(2)} | ${s.pwall.toFixed(2)} | ${s.pcpu.toFixed(2)} | ${MiB(s.rss)} | ${s.before ? MiB(s.before) : '–'} |`);
   }
-  const cs = rs.filter(r => r.engine === 'ursa' && r.mode === 'filter' && r.counters && r.run === 1);
+  const cs = rs.filter(r => r.engine === 'ursa' && r.threads === uts[0] && r.mode === 'filter' && r.counters && r.run === 1);
   if (cs.length) {
     L.push('', "Ursa's reader counters, filtered read (first run):", '', '| file | row groups | skipped by stats | by bloom | pages | pages skipped | rows decoded | bytes read | reads |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const r of cs) { const c = r.counters; L.push(`| ${r.file} | ${c.row_groups} | ${c.row_groups_by_stats} | ${c.row_groups_by_bloom} | ${c.pages} | ${c.pages_skipped} | ${c.rows_decoded} | ${c.bytes_read} | ${c.reads} |`); }
