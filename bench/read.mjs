@@ -13,7 +13,8 @@
 //            --write); every file is made once when missing, in DIR
 //   --modes  all: every column of every row group into memory; filter: user_id of the rows with ts in
 //            [2026-11-23T12:00:00Z, 13:12:00Z] (5 % of the day the rows span; ts rises through the file, so the
-//            statistics of the other row groups rule them out)
+//            statistics of the other row groups rule them out; with fewer --rows the table spans less of the day
+//            and the window may hold no row)
 //   --ursa-threads  Ursa's reader measured at each of these thread counts (default 1,2: bench_read --threads,
 //            pq_reader_set_threads: the columns of a row group decode in parallel)
 //   --build  the Release build dir holding bench_read and ursa (default build)
@@ -37,7 +38,7 @@ import { generate, dataPaths } from './gen_events.mjs';
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 const opt = (name, dflt) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : dflt; };
-if (args.includes('--help')) { console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 30).map(l => l.replace(/^\/\/ ?/, '')).join('\n')); process.exit(0); }
+if (args.includes('--help')) { const lines = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n'); console.log(lines.slice(1, lines.findIndex(l => l.startsWith('import'))).map(l => l.replace(/^\/\/ ?/, '')).join('\n')); process.exit(0); }
 const log = s => console.error(`[${new Date().toISOString().slice(11, 19)}] ${s}`);
 const median = xs => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 const ENGINE = { ursa: 'Ursa', polars: 'Polars', duckdb: 'DuckDB' };
