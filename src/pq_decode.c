@@ -93,6 +93,17 @@ int pq_values_init(pq_values_t *v, int ptype, int32_t type_length)
     return URSA_OK;
 }
 
+int pq_values_reset(pq_values_t *v, int ptype, int32_t type_length)
+{
+    int w = ptype_width(ptype, type_length);
+    if (w < 0) return URSA_EINVAL;
+    pq_values_clear(v);
+    v->ptype = ptype;
+    v->width = (unsigned)w;
+    v->max_data = PQ_VALUES_MAX_DATA;
+    return URSA_OK;
+}
+
 void pq_values_free(pq_values_t *v)
 {
     ursa_buf_free(&v->fixed);

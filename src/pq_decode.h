@@ -86,6 +86,9 @@ typedef struct pq_values {
  * for FIXED_LEN_BYTE_ARRAY, else ignored). Returns URSA_EINVAL for an
  * unknown type or a type_length outside 1..PQ_FLBA_MAX. */
 int pq_values_init(pq_values_t *v, int ptype, int32_t type_length) URSA_MUST_CHECK;
+/* Empties initialized (or zeroed) values and gives them a type as
+ * pq_values_init does, keeping their memory for reuse. */
+int pq_values_reset(pq_values_t *v, int ptype, int32_t type_length) URSA_MUST_CHECK;
 /* Frees the buffers; v can be initialized again. */
 void pq_values_free(pq_values_t *v);
 /* Empties v, keeping its memory. */

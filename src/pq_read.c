@@ -242,6 +242,22 @@ typedef struct pq_footer {
     atomic_size_t refs;
 } pq_footer_t;
 
+/* What decoding a chunk needs besides the column: kept by the reader, one
+ * per decoding thread, and reused from chunk to chunk and row group to row
+ * group, so that the memory of pages and values is not returned to the
+ * system and asked for again (the kernel zeroes every fresh page; that was
+ * half the time of a full read). */
+typedef struct scratch {
+    pq_values_t dict, vals, conv;
+    ursa_buf_t ub, defb; /* a decompressed page; its definition levels */
+} scratch_t;
+
+/* The bytes of ranged reads (fetch_spans). */
+typedef struct fetched {
+    ursa_buf_t *bufs; /* cap of them, nbufs in use */
+    size_t nbufs, cap;
+} fetched_t;
+
 struct pq_reader {
     ursa_store_t *st;
     char *key;
@@ -250,6 +266,11 @@ struct pq_reader {
     pq_reader_limits_t lim;
     pq_reader_counters_t ctr;
     int threads; /* decoding threads, the caller's included */
+    /* Kept from one read to the next (see scratch_t): the chunks' read
+     * buffers, and each decoding thread's scratch. */
+    fetched_t chunks;
+    scratch_t *scratch;
+    size_t nscratch;
 };
 
 /* The logical type of e, from its LogicalType or its converted type. */
@@ -513,10 +534,13 @@ static void footer_free(pq_footer_t *f)
     ursa_free(f);
 }
 
+static void read_state_free(pq_reader_t *r);
+
 void pq_reader_destroy(pq_reader_t **rp)
 {
     pq_reader_t *r = *rp;
     if (!r) return;
+    read_state_free(r);
     footer_free(r->f);
     ursa_free(r->key);
     ursa_free(r);
@@ -845,6 +869,15 @@ typedef struct piece {
     long page;    /* the number of its first page in the chunk (for messages) */
 } piece_t;
 
+static void scratch_free(scratch_t *s)
+{
+    pq_values_free(&s->dict);
+    pq_values_free(&s->vals);
+    pq_values_free(&s->conv);
+    ursa_buf_free(&s->ub);
+    ursa_buf_free(&s->defb);
+}
+
 /* One column chunk being read. */
 typedef struct chunk_ctx {
     const pq_reader_t *r;
@@ -854,6 +887,7 @@ typedef struct chunk_ctx {
     bool whole;      /* the pieces are the whole chunk: stop at its num_values */
     int64_t rows;    /* the rows the pieces hold */
     uint64_t *pages; /* data pages decoded, counted when whole */
+    scratch_t *s;
 } chunk_ctx_t;
 
 static int chunk_err(ursa_err_t *err, int rc, const chunk_ctx_t *c, long page, const ursa_err_t *inner)
@@ -878,22 +912,22 @@ static int read_chunk(const chunk_ctx_t *c, ursa_column_t *col, ursa_err_t *err)
     int cv = r->f->cols[c->leaf].conv;
     uint32_t max_def = (uint32_t)leaf->max_def;
     ursa_err_t e = {0};
-    pq_values_t dict = {0}, vals = {0}, conv = {0};
+    pq_values_t *dict = &c->s->dict, *vals = &c->s->vals, *conv = &c->s->conv;
     pq_page_header_t h;
-    ursa_buf_t ub = {0}, defb = {0};
+    ursa_buf_t *ub = &c->s->ub, *defb = &c->s->defb;
     bool have_dict = false;
     int rc;
     long page = 0;
     int64_t seen = 0;
     int32_t tl = cm->type == PQ_FIXED_LEN_BYTE_ARRAY ? el->type_length : 0;
     memset(&h, 0, sizeof(h));
-    if ((rc = pq_values_init(&dict, cm->type, tl)) || (rc = pq_values_init(&vals, cm->type, tl)) ||
-        (rc = pq_values_init(&conv, PQ_INT64, 0))) {
+    if ((rc = pq_values_reset(dict, cm->type, tl)) || (rc = pq_values_reset(vals, cm->type, tl)) ||
+        (rc = pq_values_reset(conv, PQ_INT64, 0))) {
         ursa_err_set(&e, rc, "cannot hold values of physical type %d (type_length %d)", cm->type, (int)tl);
         rc = chunk_err(err, rc == URSA_EINVAL ? URSA_EFORMAT : rc, c, -1, &e);
         goto out;
     }
-    dict.max_data = vals.max_data = (size_t)r->lim.data_bytes;
+    dict->max_data = vals->max_data = (size_t)r->lim.data_bytes;
     for (size_t pi = 0; pi < c->npieces; pi++) {
         const piece_t *pc = &c->pieces[pi];
         size_t pos = 0;
@@ -952,15 +986,15 @@ static int read_chunk(const chunk_ctx_t *c, ursa_column_t *col, ursa_err_t *err)
             if (compressed && ulen == 0 && csize == lvl) {
                 u = body; /* an empty page with no compressed bytes at all (some writers) */
             } else if (compressed) {
-                ub.len = 0;
-                rc = pq_decompress(cm->codec, body + lvl, csize - lvl, ulen, &ub);
+                ub->len = 0;
+                rc = pq_decompress(cm->codec, body + lvl, csize - lvl, ulen, ub);
                 if (rc) {
                     ursa_err_set(&e, rc, "decompression (codec %d, %zu bytes to %zu) failed", cm->codec,
                                  csize - lvl, ulen);
                     rc = chunk_err(err, rc == URSA_EINVAL ? URSA_EFORMAT : rc, c, page, &e);
                     goto out;
                 }
-                u = ub.data;
+                u = ub->data;
             } else if (csize != usize) {
                 ursa_err_set(&e, URSA_EFORMAT, "uncompressed page of %zu bytes declares %zu", csize, usize);
                 rc = chunk_err(err, URSA_EFORMAT, c, page, &e);
@@ -972,7 +1006,7 @@ static int read_chunk(const chunk_ctx_t *c, ursa_column_t *col, ursa_err_t *err)
                     rc = chunk_err(err, URSA_EFORMAT, c, page, &e);
                     goto out;
                 }
-                if (h.dict.num_values < 0 || (rc = pq_decode_dictionary(&dict, h.dict.encoding, u, ulen,
+                if (h.dict.num_values < 0 || (rc = pq_decode_dictionary(dict, h.dict.encoding, u, ulen,
                                                                         (size_t)h.dict.num_values, &e))) {
                     if (h.dict.num_values < 0) ursa_err_set(&e, URSA_EFORMAT, "negative num_values");
                     rc = chunk_err(err, rc ? rc : URSA_EFORMAT, c, page, &e);
@@ -999,12 +1033,12 @@ static int read_chunk(const chunk_ctx_t *c, ursa_column_t *col, ursa_err_t *err)
             size_t n = (size_t)nv, vused = 0, k = n;
             uint32_t *def = NULL;
             if (max_def > 0) {
-                defb.len = 0;
-                if (ursa_buf_reserve(&defb, n * 4 + 4)) {
+                defb->len = 0;
+                if (ursa_buf_reserve(defb, n * 4 + 4)) {
                     rc = ursa_err_set(err, URSA_ENOMEM, "%s: out of memory", r->key);
                     goto out;
                 }
-                def = (uint32_t *)(void *)defb.data;
+                def = (uint32_t *)(void *)defb->data;
                 if (h.type == PQ_DATA_PAGE) {
                     pq_levels_kind_t kind =
                         h.v1.def_encoding == PQV_E_BIT_PACKED ? PQ_LEVELS_BIT_PACKED_V1 : PQ_LEVELS_RLE_V1;
@@ -1020,25 +1054,25 @@ static int read_chunk(const chunk_ctx_t *c, ursa_column_t *col, ursa_err_t *err)
                 }
                 k = pq_levels_count(def, n, max_def);
             }
-            pq_values_clear(&vals);
+            pq_values_clear(vals);
             if (cv == CV_NULL) {
                 if ((rc = ursa_column_append_nulls(col, n))) {
                     rc = ursa_err_set(err, rc, "%s: out of memory", r->key);
                     goto out;
                 }
             } else {
-                if ((rc = pq_decode_values(&vals, enc, have_dict ? &dict : NULL, u + vused, ulen - vused, k,
+                if ((rc = pq_decode_values(vals, enc, have_dict ? dict : NULL, u + vused, ulen - vused, k,
                                            NULL, &e))) {
                     rc = chunk_err(err, rc == URSA_EINVAL ? URSA_EFORMAT : rc, c, page, &e);
                     goto out;
                 }
-                const pq_values_t *src = &vals;
+                const pq_values_t *src = vals;
                 if (cv != CV_NONE) {
-                    if ((rc = convert(cv, &vals, col->width, &conv, &e))) {
+                    if ((rc = convert(cv, vals, col->width, conv, &e))) {
                         rc = chunk_err(err, rc, c, page, &e);
                         goto out;
                     }
-                    src = &conv;
+                    src = conv;
                 }
                 size_t next = 0;
                 if ((rc = pq_column_append(col, def, max_def, n, src, &next, &e))) {
@@ -1061,11 +1095,6 @@ static int read_chunk(const chunk_ctx_t *c, ursa_column_t *col, ursa_err_t *err)
     rc = URSA_OK;
 out:
     pq_page_header_free(&h);
-    pq_values_free(&dict);
-    pq_values_free(&vals);
-    pq_values_free(&conv);
-    ursa_buf_free(&ub);
-    ursa_buf_free(&defb);
     return rc;
 }
 
@@ -1077,11 +1106,6 @@ typedef struct span {
     size_t id;           /* the caller's */
 } span_t;
 
-typedef struct fetched {
-    ursa_buf_t *bufs;
-    size_t nbufs;
-} fetched_t;
-
 static int span_cmp(const void *a, const void *b)
 {
     const span_t *x = a, *y = b;
@@ -1090,7 +1114,7 @@ static int span_cmp(const void *a, const void *b)
 
 static void fetched_free(fetched_t *f)
 {
-    for (size_t i = 0; i < f->nbufs; i++) ursa_buf_free(&f->bufs[i]);
+    for (size_t i = 0; i < f->cap; i++) ursa_buf_free(&f->bufs[i]);
     ursa_free(f->bufs);
     memset(f, 0, sizeof(*f));
 }
@@ -1098,15 +1122,19 @@ static void fetched_free(fetched_t *f)
 /* Reads the spans sp[0..n) (sorted here; each already checked to lie in
  * the file), spans less than COALESCE_GAP apart in one read of up to
  * COALESCE_LIMIT bytes; data[sp.id] then points at a span's bytes (NULL
- * for an empty span), held by f until fetched_free(). */
+ * for an empty span), held by f (zeroed, or used before: its buffers are
+ * reused) until its next use or fetched_free(). */
 static int fetch_spans(pq_reader_t *r, span_t *sp, size_t n, const uint8_t **data, fetched_t *f,
                        ursa_err_t *err)
 {
     ursa_err_t e = {0};
-    memset(f, 0, sizeof(*f));
-    if (n == 0) return URSA_OK;
-    if (!(f->bufs = ursa_calloc(n, sizeof(*f->bufs))))
-        return ursa_err_set(err, URSA_ENOMEM, "%s: out of memory", r->key);
+    f->nbufs = 0;
+    if (n > f->cap) {
+        ursa_buf_t *b = ursa_realloc(f->bufs, n * sizeof(*b));
+        if (!b) return ursa_err_set(err, URSA_ENOMEM, "%s: out of memory", r->key);
+        memset(b + f->cap, 0, (n - f->cap) * sizeof(*b));
+        f->bufs = b, f->cap = n;
+    }
     qsort(sp, n, sizeof(*sp), span_cmp);
     for (size_t i = 0; i < n;) {
         if (sp[i].start == sp[i].end) {
@@ -1736,6 +1764,13 @@ static int64_t ranges_rows(const ranges_t *rs)
  * Every column is decoded even after one failed, and the error reported is
  * that of the first failed column in plan order, so that it does not
  * depend on timing. */
+static void read_state_free(pq_reader_t *r)
+{
+    fetched_free(&r->chunks);
+    for (size_t i = 0; i < r->nscratch; i++) scratch_free(&r->scratch[i]);
+    ursa_free(r->scratch);
+}
+
 typedef struct decoder {
     const pq_reader_t *r;
     size_t rg;
@@ -1744,14 +1779,20 @@ typedef struct decoder {
     atomic_size_t next;
 } decoder_t;
 
+typedef struct worker {
+    decoder_t *d;
+    scratch_t *s;
+} worker_t;
+
 static void *decode_worker(void *arg)
 {
-    decoder_t *d = arg;
+    const worker_t *w = arg;
+    decoder_t *d = w->d;
     for (size_t k; (k = atomic_fetch_add(&d->next, 1)) < d->n;) {
         colplan_t *c = &d->cp[k];
         if (c->end == 0) continue; /* the empty chunk of an empty row group */
-        chunk_ctx_t ctx = {d->r,     d->rg, c->leaf, c->pieces, c->npieces, c->whole, ranges_rows(&c->held),
-                           &c->pages};
+        chunk_ctx_t ctx = {d->r,      d->rg, c->leaf, c->pieces, c->npieces, c->whole, ranges_rows(&c->held),
+                           &c->pages, w->s};
         c->rc = read_chunk(&ctx, &c->col, &c->err);
     }
     return NULL;
@@ -1761,10 +1802,21 @@ static int decode_all(pq_reader_t *r, size_t rg, colplan_t *cp, size_t n, ursa_e
 {
     decoder_t d = {r, rg, cp, n, 0};
     pthread_t th[PQ_READ_THREADS_MAX];
+    worker_t w[PQ_READ_THREADS_MAX];
     size_t started = 0, want = (size_t)r->threads < n ? (size_t)r->threads : n;
+    if (want == 0) want = 1;
+    if (want > r->nscratch) {
+        scratch_t *s = ursa_realloc(r->scratch, want * sizeof(*s));
+        if (!s) return ursa_err_set(err, URSA_ENOMEM, "%s: out of memory", r->key);
+        memset(s + r->nscratch, 0, (want - r->nscratch) * sizeof(*s));
+        r->scratch = s, r->nscratch = want;
+    }
     atomic_init(&d.next, 0);
-    while (started + 1 < want && pthread_create(&th[started], NULL, decode_worker, &d) == 0) started++;
-    decode_worker(&d); /* fewer threads than asked when one cannot start: the work gets done all the same */
+    for (size_t i = 0; i < want; i++) w[i] = (worker_t){&d, &r->scratch[i]};
+    while (started + 1 < want && pthread_create(&th[started], NULL, decode_worker, &w[started + 1]) == 0)
+        started++;
+    decode_worker(
+        &w[0]); /* fewer threads than asked when one cannot start: the work gets done all the same */
     for (size_t i = 0; i < started; i++) pthread_join(th[i], NULL);
     for (size_t k = 0; k < n; k++) r->ctr.pages += cp[k].pages;
     for (size_t k = 0; k < n; k++)
@@ -1789,7 +1841,6 @@ static int read_rows(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols
     bool *want_ci = NULL;
     span_t *sp = NULL;
     const uint8_t **data = NULL;
-    fetched_t f = {0};
     ranges_t want = {0};
     uint8_t *keep = NULL;
     uint32_t *sel = NULL, *loc = NULL;
@@ -1886,7 +1937,7 @@ static int read_rows(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols
         for (size_t j = 0; j < cp[k].npieces && cp[k].end != 0; j++, ns++)
             sp[ns] = (span_t){cp[k].pieces[j].off, cp[k].pieces[j].off + cp[k].pieces[j].len, ns};
     }
-    if ((rc = fetch_spans(r, sp, ns, data, &f, err))) goto out;
+    if ((rc = fetch_spans(r, sp, ns, data, &r->chunks, err))) goto out;
     ns = 0; /* data[] is in the order the spans were made */
     for (size_t k = 0; k < nneed; k++)
         for (size_t j = 0; j < cp[k].npieces && cp[k].end != 0; j++) cp[k].pieces[j].p = data[ns++];
@@ -1898,12 +1949,9 @@ static int read_rows(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols
      * column k (which may hold more rows: whole pages, whole chunks). */
     size_t kept = (size_t)m;
     bool identity = npreds == 0 && all; /* every row of every column, as decoded */
-    sel = ursa_malloc(((size_t)m + 1) * sizeof(*sel));
-    loc = ursa_malloc(((size_t)m + 1) * sizeof(*loc));
-    if (!sel || !loc) goto nomem;
-    if (identity) {
-        for (size_t i = 0; i < kept; i++) sel[i] = (uint32_t)i;
-    } else {
+    if (!identity) {
+        sel = ursa_malloc(((size_t)m + 1) * sizeof(*sel));
+        if (!sel) goto nomem;
         if (!(keep = ursa_malloc((size_t)m + 1))) goto nomem;
         memset(keep, 1, (size_t)m);
         for (size_t k = 0; k < nneed; k++) {
@@ -1935,7 +1983,9 @@ static int read_rows(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols
             c->col = t;
             continue;
         }
-        for (size_t j = 0; j < kept; j++) loc[j] = identity ? sel[j] : c->idx[sel[j]];
+        /* A copy: a leaf projected twice, or some rows only. */
+        if (!loc && !(loc = ursa_malloc(((size_t)m + 1) * sizeof(*loc)))) goto nomem;
+        for (size_t j = 0; j < kept; j++) loc[j] = identity ? (uint32_t)j : c->idx[sel[j]];
         if ((rc = ursa_column_take(&out->cols[i], &c->col, loc, kept))) goto nomem;
     }
     out->nrows = kept;
@@ -1944,7 +1994,6 @@ static int read_rows(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols
 nomem:
     rc = ursa_err_set(err, URSA_ENOMEM, "%s: out of memory", r->key);
 out:
-    fetched_free(&f);
     for (size_t k = 0; cp && k < nneed; k++) {
         ursa_free(cp[k].pieces);
         ursa_free(cp[k].held.v);

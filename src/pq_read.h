@@ -111,7 +111,10 @@ int pq_reader_find(const pq_reader_t *r, const char *name);
  * the row group's rows; free it with ursa_batch_free() on success; on an
  * error it is left empty). cols NULL reads every column. One ranged read
  * per column chunk (neighbouring chunks coalesced); memory is bounded by
- * the projected chunks and their decoded columns. */
+ * the projected chunks and their decoded columns. The reader keeps its read
+ * buffers and its decoding scratch (a page, its levels and values) from one
+ * call to the next, until pq_reader_destroy(); a reader is used by one
+ * thread at a time. */
 int pq_reader_read(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols, struct ursa_batch *out,
                    ursa_err_t *err) URSA_MUST_CHECK;
 
