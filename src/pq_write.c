@@ -267,6 +267,7 @@ typedef struct hset {
 /* Per-column state: the open page and the current column chunk. */
 typedef struct col {
     const ursa_field_t *field;
+    int32_t field_id; /* SchemaElement.field_id; -1: none */
     int ptype;
     int plen;      /* bytes per physical value: 4, 8 or the FLBA length; 0 for BOOLEAN, BYTE_ARRAY */
     int width;     /* bytes per value in the batch's column (ursa_field_width) */
@@ -2377,6 +2378,7 @@ static void encode_schema_element(thrift_enc_t *e, const col_t *c)
     default: /* bool, int64, float32, float64, binary: the physical type says it all */
         break;
     }
+    if (c->field_id >= 0) thrift_field_i32(e, 9, c->field_id); /* after 10: compact Thrift takes any order */
     thrift_struct_end(e);
 }
 
@@ -2612,6 +2614,7 @@ int pq_writer_new(pq_writer_t **wp, const ursa_schema_t *s, const pq_write_opts_
     for (size_t i = 0; i < w->ncols; i++) {
         col_t *c = &w->cols[i];
         c->field = &s->fields[i];
+        c->field_id = o->field_ids ? o->field_ids[i] : -1;
         c->nullable = c->field->nullable;
         if ((rc = setup_column(w, c, err))) goto fail;
         chunk_reset(w, c);

@@ -40,12 +40,14 @@ typedef struct pq_write_opts {
     size_t page_bytes;      /* target uncompressed bytes per data page, default 1 MiB */
     size_t dict_max_bytes;  /* dictionary size limit per column chunk, default 1 MiB */
     bool page_index;        /* write ColumnIndex and OffsetIndex, default true */
-    double bloom_fpp;   /* false-positive rate of bloom filters (fields with bloom_filter), default 0.01 */
-    bool trusted_utf8;  /* string/json values were validated by the caller: skip the UTF-8 check */
-    int threads;        /* threads that encode and compress pages, the caller's included: 0 (default) one per
-                           online core, 1 everything on the calling thread; the file is the same either way */
-    const char *kv_key; /* optional key-value metadata entry (e.g. "ursa.schema") */
-    const char *kv_value; /* its value; both NULL for none */
+    double bloom_fpp;  /* false-positive rate of bloom filters (fields with bloom_filter), default 0.01 */
+    bool trusted_utf8; /* string/json values were validated by the caller: skip the UTF-8 check */
+    int threads;       /* threads that encode and compress pages, the caller's included: 0 (default) one per
+                          online core, 1 everything on the calling thread; the file is the same either way */
+    const int32_t *field_ids; /* one per schema field, written as each column's field_id (Iceberg's ids);
+                                 NULL: none. Copied by pq_writer_new */
+    const char *kv_key;       /* optional key-value metadata entry (e.g. "ursa.schema") */
+    const char *kv_value;     /* its value; both NULL for none */
 } pq_write_opts_t;
 
 typedef struct pq_writer pq_writer_t;

@@ -424,6 +424,37 @@ static const uint8_t ZERO_LENGTH_CHUNK[] =
      0x53, 0x48, 0x4f, 0x54, 0x19, 0x1c, 0x1c, 0x00, 0x00, 0x00, 0x5a, 0x01, 0x00, 0x00, 0x50, 0x41, 0x52,
      0x31};
 
+/* Field ids (Iceberg's) written into the schema elements and read back. */
+TEST(field_ids)
+{
+    ursa_store_t *st = open_store();
+    ursa_schema_t s;
+    ursa_err_t err;
+    const char *js = schema_json(1);
+    if (ursa_schema_parse(js, strlen(js), &s, &err)) abort();
+    ursa_batch_t b;
+    make_batch(&s, &b, 50);
+    int32_t ids[16];
+    for (size_t i = 0; i < s.nfields; i++) ids[i] = (int32_t)(100 + 3 * i);
+    pq_write_opts_t o;
+    pq_write_opts_default(&o);
+    o.field_ids = ids;
+    o.threads = 1;
+    roundtrip(st, &s, &b, &o, "ids/a.parquet");
+    pq_reader_t *r = NULL;
+    CHECK_EQ_INT(pq_reader_open(&r, st, "ids/a.parquet", &err), URSA_OK);
+    const pq_file_meta_t *m = pq_reader_meta(r);
+    CHECK(!m->schema[0].has_field_id);
+    for (size_t i = 0; i < s.nfields; i++) {
+        CHECK(m->schema[i + 1].has_field_id);
+        CHECK_EQ_INT(m->schema[i + 1].field_id, 100 + 3 * (int)i);
+    }
+    pq_reader_destroy(&r);
+    ursa_batch_free(&b);
+    ursa_schema_free(&s);
+    ursa_store_destroy(&st);
+}
+
 TEST(fuzz_regressions)
 {
     ursa_store_t *st = open_store();
@@ -442,6 +473,7 @@ TEST(fuzz_regressions)
 
 int main(void)
 {
+    RUN(field_ids);
     RUN(fuzz_regressions);
     RUN(value_json_foreign);
     RUN(matrix);
