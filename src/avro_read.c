@@ -350,8 +350,9 @@ int avro_read_file(const void *data, size_t size, json_t **meta, json_t **record
         json_t *sv = json_stringn(txt, hn / 2);
         ursa_free(txt);
         if (!sv || json_object_set_new(m, k, sv)) {
+            rc = ursa_err_set(err, URSA_EFORMAT, "avro: metadata %s is not UTF-8 text",
+                              k); /* k dies with raw */
             json_decref(raw);
-            rc = ursa_err_set(err, URSA_EFORMAT, "avro: metadata %s is not UTF-8 text", k);
             goto out;
         }
     }
