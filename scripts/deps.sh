@@ -10,6 +10,8 @@ build_pkgs=(gcc make cmake ninja-build pkg-config libmicrohttpd-dev libjansson-d
             libsnappy-dev zlib1g-dev libbrotli-dev liblz4-dev libxxhash-dev libcurl4-openssl-dev libssl-dev
             libunistring-dev)
 test_pkgs=(curl clang-format
+           # the independent Avro reader that checks Iceberg manifests (tests/tools/avro_check.py)
+           python3-avro
            # the S3 tests: a real S3 server (Swift + s3api, tests/s3/swift.sh) and an independent client
            swift swift-proxy swift-object swift-container swift-account memcached awscli)
 
