@@ -125,6 +125,11 @@ static int cmp(int k, const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
     }
 }
 
+int pq_value_cmp(ursa_type_t t, const void *a, size_t an, const void *b, size_t bn)
+{
+    return cmp(kind_of(t), a, an, b, bn);
+}
+
 int pq_pred_check(const pq_pred_t *p, const ursa_field_t *f, ursa_err_t *err)
 {
     size_t want;

@@ -39,6 +39,10 @@ typedef struct pq_pred {
     size_t nvals;
 } pq_pred_t;
 
+/* Compares two values of Ursa type t in its order: -1, 0, 1, or 2 when
+ * unordered (a NaN). Fixed-width values have an = bn = the width. */
+int pq_value_cmp(ursa_type_t t, const void *a, size_t an, const void *b, size_t bn);
+
 /* URSA_EINVAL (err says why) when p does not fit a column of field f: an
  * unknown op, the wrong count of values, a value of the wrong size. */
 int pq_pred_check(const pq_pred_t *p, const ursa_field_t *f, ursa_err_t *err) URSA_MUST_CHECK;

@@ -1502,6 +1502,32 @@ static int rg_may_match(pq_reader_t *r, size_t rg, const pq_pred_t *preds, size_
     return URSA_OK;
 }
 
+int pq_reader_chunk_stats(pq_reader_t *r, size_t rg, size_t leaf, bool *has, ursa_buf_t *min, ursa_buf_t *max,
+                          int64_t *null_count, ursa_err_t *err)
+{
+    if (rg >= r->f->meta.nrow_groups || leaf >= r->f->meta.nleaves)
+        return ursa_err_set(err, URSA_EINVAL, "%s: no row group %zu or column %zu", r->key, rg, leaf);
+    bounds_t b;
+    pq_range_t range;
+    min->len = max->len = 0;
+    *null_count = -1;
+    *has = false;
+    if (r->f->cols[leaf].why) return URSA_OK;
+    if (bounds_init(r, leaf, &b)) {
+        bounds_free(&b);
+        return ursa_err_set(err, URSA_ENOMEM, "%s: out of memory", r->key);
+    }
+    chunk_range(r, rg, leaf, &b, &range);
+    *null_count = range.null_count;
+    int rc = URSA_OK;
+    if (range.min && range.max &&
+        (ursa_buf_append(min, range.min, range.min_n) || ursa_buf_append(max, range.max, range.max_n)))
+        rc = ursa_err_set(err, URSA_ENOMEM, "%s: out of memory", r->key);
+    *has = rc == URSA_OK && range.min && range.max;
+    bounds_free(&b);
+    return rc;
+}
+
 int pq_reader_may_match(pq_reader_t *r, size_t rg, const pq_pred_t *preds, size_t npreds, bool *may,
                         ursa_err_t *err)
 {

@@ -164,4 +164,11 @@ int pq_reader_read_where(pq_reader_t *r, size_t rg, const size_t *cols, size_t n
 
 void pq_reader_get_counters(const pq_reader_t *r, pq_reader_counters_t *c);
 
+/* The statistics of leaf's chunk in rg as the reader trusts them (see
+ * "Predicates"): min and max in the column's Ursa layout (both left empty
+ * when not known; *has says whether they are), the null count (-1 when not
+ * known). For table manifests. */
+int pq_reader_chunk_stats(pq_reader_t *r, size_t rg, size_t leaf, bool *has, ursa_buf_t *min, ursa_buf_t *max,
+                          int64_t *null_count, ursa_err_t *err) URSA_MUST_CHECK;
+
 #endif

@@ -1,0 +1,469 @@
+/*
+ * table.c -- a dataset's Iceberg table: field ids, and append commits.
+ *
+ * Design. An append is a fast append, as the spec describes it: the new
+ * files go into one new manifest, written once before the commit (its
+ * entries inherit the snapshot id and sequence number from the manifest
+ * list, so it does not depend on which version the commit lands on); the
+ * manifest list -- the parent snapshot's manifests plus the new one -- and
+ * the metadata file are made inside iceberg_commit's retry loop, because a
+ * conflict changes the parent and the sequence number. Each attempt writes
+ * its own manifest list under a new name, so a losing attempt's list is
+ * never referenced and is left for upkeep to delete.
+ *
+ * Exactly once: the snapshot's summary carries "ursa.commit" =
+ * "<node>:<first LSN>-<last LSN>"; an append whose key is already in the
+ * table (a flush redone after a crash between its commit and its
+ * acknowledgement) commits nothing and says so. Failure cases: a file whose
+ * footer cannot be read fails the append before anything is written; a
+ * store error while writing the manifest list or the metadata fails the
+ * attempt (the manifest, written, is left for upkeep).
+ *
+ * Column statistics come from the Parquet footers through the reader
+ * (pq_reader_chunk_stats: only statistics whose order is known), merged
+ * over row groups in the Ursa type's order and serialized with
+ * iceberg_bound; a column without usable statistics gets no bounds.
+ */
+#include "table.h"
+
+#include "avro_read.h"
+#include "iceberg_avro.h"
+#include "iceberg_meta.h"
+#include "pq_pred.h"
+#include "pq_read.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+int table_location(const ursa_store_t *st, const char *key, char *buf, size_t n)
+{
+    const char *u = st->url ? st->url : "";
+    int k;
+    if (strncmp(u, "s3://", 5) == 0) {
+        size_t len = strlen(u);
+        while (len > 5 && u[len - 1] == '/') len--;
+        k = snprintf(buf, n, "%.*s/%s", (int)len, u, key);
+    } else {
+        char abs[PATH_MAX];
+        if (!realpath(strncmp(u, "file://", 7) == 0 ? u + 7 : u, abs)) return URSA_EINVAL;
+        k = snprintf(buf, n, "file://%s/%s", abs, key);
+    }
+    return k > 0 && (size_t)k < n ? URSA_OK : URSA_EINVAL;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t random64(void)
+{
+    uint64_t x;
+    if (getrandom(&x, sizeof(x), 0) != (ssize_t)sizeof(x))
+        x = (uint64_t)now_ms() * 6364136223846793005ull + (uint64_t)clock();
+    return x;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Field ids. */
+
+typedef struct schema_ctx {
+    const ursa_schema_t *s;
+    const char *location;
+    const char *const *sort_by;
+    size_t nsort;
+} schema_ctx_t;
+
+static int ensure_schema(void *vctx, json_t **t, bool *skip, ursa_err_t *err)
+{
+    schema_ctx_t *c = vctx;
+    if (!*t) return iceberg_table_new(t, c->location, c->s, c->sort_by, c->nsort, now_ms(), err);
+    bool changed;
+    int rc = iceberg_table_set_schema(*t, c->s, &changed, err);
+    *skip = rc == URSA_OK && !changed;
+    return rc;
+}
+
+int table_field_ids(ursa_store_t *st, const char *dataset, const ursa_schema_t *s, const char *const *sort_by,
+                    size_t nsort, int32_t *ids, ursa_err_t *err)
+{
+    char location[2048];
+    if (table_location(st, dataset, location, sizeof(location)))
+        return ursa_err_set(err, URSA_EINVAL, "%s: the table's location cannot be made", dataset);
+    schema_ctx_t c = {s, location, sort_by, nsort};
+    iceberg_commit_stats_t cs;
+    int rc = iceberg_commit(st, dataset, ensure_schema, &c, 50, &cs, err);
+    if (rc) return rc;
+    json_t *t;
+    int64_t v;
+    if ((rc = iceberg_load(st, dataset, &t, &v, NULL, err))) return rc;
+    if (!t) return ursa_err_set(err, URSA_EINTERNAL, "%s: the table vanished", dataset);
+    rc = iceberg_table_field_ids(t, s, ids, err);
+    json_decref(t);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Statistics of one data file. */
+
+typedef struct file_stats {
+    int64_t rows, size;
+    iceberg_col_stats_t *cols; /* one per schema field present in the file */
+    size_t ncols;
+    ursa_buf_t *lo, *hi; /* their bounds' bytes */
+} file_stats_t;
+
+static void file_stats_free(file_stats_t *f, size_t nfields)
+{
+    for (size_t i = 0; f->lo && i < nfields; i++) ursa_buf_free(&f->lo[i]), ursa_buf_free(&f->hi[i]);
+    ursa_free(f->lo), ursa_free(f->hi), ursa_free(f->cols);
+    memset(f, 0, sizeof(*f));
+}
+
+static int file_stats(ursa_store_t *st, const char *key, const ursa_schema_t *s, const int32_t *ids,
+                      file_stats_t *fs, ursa_err_t *err)
+{
+    pq_reader_t *r = NULL;
+    ursa_buf_t mn = {0}, mx = {0}, cmin = {0}, cmax = {0};
+    int rc = pq_reader_open(&r, st, key, err);
+    if (rc) return rc;
+    const pq_file_meta_t *m = pq_reader_meta(r);
+    const ursa_schema_t *fsch = pq_reader_schema(r);
+    fs->rows = m->num_rows, fs->size = (int64_t)pq_reader_size(r);
+    fs->cols = ursa_calloc(s->nfields + 1, sizeof(*fs->cols));
+    fs->lo = ursa_calloc(s->nfields + 1, sizeof(*fs->lo));
+    fs->hi = ursa_calloc(s->nfields + 1, sizeof(*fs->hi));
+    if (!fs->cols || !fs->lo || !fs->hi) {
+        rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < s->nfields; i++) {
+        int leaf = pq_reader_find(r, s->fields[i].name);
+        if (leaf < 0) continue; /* a column added after this file was written */
+        const ursa_field_t *f = &fsch->fields[leaf];
+        iceberg_col_stats_t *c = &fs->cols[fs->ncols++];
+        *c = (iceberg_col_stats_t){ids[i], 0, 0, 0, -1, NULL, NULL, 0, 0};
+        bool bounds = true;
+        for (size_t g = 0; g < m->nrow_groups; g++) {
+            const pq_col_meta_t *cm = &m->row_groups[g].columns[leaf].meta;
+            bool has;
+            int64_t nulls;
+            c->column_size += cm->total_compressed_size;
+            c->value_count += m->row_groups[g].num_rows;
+            if ((rc = pq_reader_chunk_stats(r, g, (size_t)leaf, &has, &mn, &mx, &nulls, err))) goto out;
+            c->null_count = nulls < 0 || c->null_count < 0 ? -1 : c->null_count + nulls;
+            if (!has) {
+                if (m->row_groups[g].num_rows > nulls || nulls < 0)
+                    bounds = false; /* values with no bounds */
+                continue;
+            }
+            if (cmin.len == 0 && cmax.len == 0 && !cmin.data) {
+                if (ursa_buf_append(&cmin, mn.data, mn.len) || ursa_buf_append(&cmax, mx.data, mx.len) ||
+                    ursa_buf_reserve(&cmin, 1) || ursa_buf_reserve(&cmax, 1))
+                    goto nomem;
+                continue;
+            }
+            if (pq_value_cmp(f->type, mn.data, mn.len, cmin.data, cmin.len) == -1) {
+                cmin.len = 0;
+                if (ursa_buf_append(&cmin, mn.data, mn.len)) goto nomem;
+            }
+            if (pq_value_cmp(f->type, mx.data, mx.len, cmax.data, cmax.len) == 1) {
+                cmax.len = 0;
+                if (ursa_buf_append(&cmax, mx.data, mx.len)) goto nomem;
+            }
+        }
+        if (bounds && cmin.data && iceberg_bound(f, cmin.data, cmin.len, false, &fs->lo[i]) == URSA_OK &&
+            iceberg_bound(f, cmax.data, cmax.len, true, &fs->hi[i]) == URSA_OK) {
+            c->lower = fs->lo[i].data, c->lower_len = fs->lo[i].len;
+            c->upper = fs->hi[i].data, c->upper_len = fs->hi[i].len;
+        }
+        ursa_buf_free(&cmin), ursa_buf_free(&cmax);
+    }
+    rc = URSA_OK;
+    goto out;
+nomem:
+    rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
+out:
+    ursa_buf_free(&mn), ursa_buf_free(&mx), ursa_buf_free(&cmin), ursa_buf_free(&cmax);
+    pq_reader_destroy(&r);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The commit. */
+
+typedef struct append_ctx {
+    ursa_store_t *st;
+    const table_append_t *a;
+    const char *location;   /* of the table */
+    const char *commit_key; /* "node:first-last" */
+    iceberg_manifest_writer_t *mw;
+    const char *manifest_path;
+    int64_t snapshot_id, records, files_size;
+    size_t list_bytes;
+    bool already;
+    int64_t found_id, seq;
+    int requests;
+} append_ctx_t;
+
+static int unhex(const char *h, ursa_buf_t *out)
+{
+    size_t n = strlen(h);
+    out->len = 0;
+    if (n % 2 || ursa_buf_reserve(out, n / 2 + 1)) return URSA_EINVAL;
+    for (size_t i = 0; i < n; i += 2) {
+        unsigned x;
+        if (sscanf(h + i, "%2x", &x) != 1) return URSA_EINVAL;
+        out->data[out->len++] = (uint8_t)x;
+    }
+    return URSA_OK;
+}
+
+/* The key in the store of a location of this table's store (the prefix of
+ * the table's location up to the dataset). */
+static const char *key_of(const append_ctx_t *c, const char *loc)
+{
+    size_t tl = strlen(c->location), dl = strlen(c->a->dataset);
+    if (tl < dl || strncmp(loc, c->location, tl - dl) != 0) return NULL;
+    return loc + (tl - dl);
+}
+
+static int64_t jint(const json_t *o, const char *k)
+{
+    return (int64_t)json_integer_value(json_object_get(o, k));
+}
+
+/* The parent snapshot's manifests, read from its manifest list, as
+ * manifest_file entries into mf (*n of them, and room for one more; bound
+ * bytes in bufs, strings in *keep). */
+static int parent_manifests(append_ctx_t *c, const json_t *t, iceberg_manifest_file_t **mf, size_t *n,
+                            iceberg_field_summary_t **sums, ursa_buf_t **bufs, size_t *nbufs, json_t **keep,
+                            ursa_err_t *err)
+{
+    const json_t *cur = iceberg_table_current(t);
+    *mf = NULL, *n = 0, *sums = NULL, *bufs = NULL, *nbufs = 0, *keep = NULL;
+    if (!cur) { /* the first snapshot: room for the new manifest only */
+        *mf = ursa_calloc(1, sizeof(**mf));
+        return *mf ? URSA_OK : ursa_err_set(err, URSA_ENOMEM, "out of memory");
+    }
+    const char *list = json_string_value(json_object_get(cur, "manifest-list"));
+    const char *key = list ? key_of(c, list) : NULL;
+    if (!key)
+        return ursa_err_set(err, URSA_EFORMAT, "%s: a manifest list outside the table's store",
+                            c->a->dataset);
+    ursa_buf_t b = {0};
+    json_t *meta = NULL, *recs = NULL;
+    int rc = ursa_store_get(c->st, key, &b, err);
+    c->requests++;
+    if (!rc) rc = avro_read_file(b.data, b.len, &meta, &recs, err);
+    ursa_buf_free(&b);
+    json_decref(meta);
+    if (rc) return rc;
+    size_t nr = json_array_size(recs), nsum = 0, i;
+    const json_t *r;
+    json_array_foreach(recs, i, r) nsum += json_array_size(json_object_get(r, "partitions"));
+    *mf = ursa_calloc(nr + 2, sizeof(**mf));
+    *sums = ursa_calloc(nsum + 1, sizeof(**sums));
+    *bufs = ursa_calloc(2 * nsum + 1, sizeof(**bufs));
+    if (!*mf || !*sums || !*bufs) {
+        json_decref(recs);
+        return ursa_err_set(err, URSA_ENOMEM, "out of memory");
+    }
+    size_t s = 0;
+    json_array_foreach(recs, i, r)
+    {
+        iceberg_manifest_file_t *m = &(*mf)[i];
+        m->manifest_path = json_string_value(json_object_get(r, "manifest_path"));
+        m->manifest_length = jint(r, "manifest_length");
+        m->partition_spec_id = (int32_t)jint(r, "partition_spec_id");
+        m->content = (int32_t)jint(r, "content");
+        m->sequence_number = jint(r, "sequence_number");
+        m->min_sequence_number = jint(r, "min_sequence_number");
+        m->added_snapshot_id = jint(r, "added_snapshot_id");
+        m->added_files_count = (int32_t)jint(r, "added_files_count");
+        m->existing_files_count = (int32_t)jint(r, "existing_files_count");
+        m->deleted_files_count = (int32_t)jint(r, "deleted_files_count");
+        m->added_rows_count = jint(r, "added_rows_count");
+        m->existing_rows_count = jint(r, "existing_rows_count");
+        m->deleted_rows_count = jint(r, "deleted_rows_count");
+        const json_t *parts = json_object_get(r, "partitions"), *p;
+        size_t j;
+        if (json_is_array(parts)) m->partitions = &(*sums)[s], m->npartitions = json_array_size(parts);
+        json_array_foreach(parts, j, p)
+        {
+            iceberg_field_summary_t *fsum = &(*sums)[s++];
+            const json_t *nan = json_object_get(p, "contains_nan");
+            fsum->contains_null = json_is_true(json_object_get(p, "contains_null"));
+            fsum->contains_nan = json_is_boolean(nan) ? json_is_true(nan) : -1;
+            const char *lo = json_string_value(json_object_get(p, "lower_bound"));
+            const char *hi = json_string_value(json_object_get(p, "upper_bound"));
+            ursa_buf_t *lb = &(*bufs)[(*nbufs)++], *hb = &(*bufs)[(*nbufs)++];
+            if ((lo && unhex(lo, lb)) || (hi && unhex(hi, hb))) {
+                json_decref(recs);
+                return ursa_err_set(err, URSA_EFORMAT, "%s: a bad partition bound in %s", c->a->dataset, key);
+            }
+            if (lo) fsum->lower = lb->data, fsum->lower_len = lb->len;
+            if (hi) fsum->upper = hb->data, fsum->upper_len = hb->len;
+        }
+        if (!m->manifest_path) {
+            json_decref(recs);
+            return ursa_err_set(err, URSA_EFORMAT, "%s: a manifest without a path in %s", c->a->dataset, key);
+        }
+    }
+    *n = nr;
+    *keep = recs; /* the strings point into it */
+    return URSA_OK;
+}
+
+static int add_snapshot(void *vctx, json_t **t, bool *skip, ursa_err_t *err)
+{
+    append_ctx_t *c = vctx;
+    const table_append_t *a = c->a;
+    int rc;
+    if (!*t) return ursa_err_set(err, URSA_EINTERNAL, "%s: no table to append to", a->dataset);
+    const json_t *found = iceberg_table_find_snapshot(*t, "ursa.commit", c->commit_key);
+    if (found) {
+        c->already = true, c->found_id = jint(found, "snapshot-id"), c->seq = jint(found, "sequence-number");
+        *skip = true;
+        return URSA_OK;
+    }
+    int64_t seq = jint(*t, "last-sequence-number") + 1;
+    int64_t parent = jint(*t, "current-snapshot-id");
+    iceberg_manifest_file_t *mf = NULL;
+    iceberg_field_summary_t *sums = NULL;
+    ursa_buf_t *bufs = NULL, list = {0};
+    size_t n = 0, nbufs = 0;
+    json_t *keep = NULL;
+    if ((rc = parent_manifests(c, *t, &mf, &n, &sums, &bufs, &nbufs, &keep, err))) goto out;
+    iceberg_manifest_summary(c->mw, seq, &mf[n]);
+    mf[n].manifest_path = c->manifest_path;
+    mf[n].added_snapshot_id = c->snapshot_id;
+    iceberg_list_meta_t lm = {c->snapshot_id, parent, seq};
+    uint64_t lbytes;
+    if ((rc = iceberg_manifest_list_write(avro_buf_sink(&list), &lm, mf, n + 1, NULL, &lbytes, err)))
+        goto out;
+    char key[1024], loc[2048], v[3][32];
+    snprintf(key, sizeof(key), "%s/metadata/snap-%lld-%lld-%016llx.avro", a->dataset,
+             (long long)c->snapshot_id, (long long)seq, (unsigned long long)random64());
+    rc = ursa_store_put(c->st, key, list.data, list.len, err);
+    c->requests++;
+    if (rc) goto out;
+    c->list_bytes += list.len;
+    if ((rc = table_location(c->st, key, loc, sizeof(loc)))) {
+        rc = ursa_err_set(err, rc, "%s: a location too long", key);
+        goto out;
+    }
+    snprintf(v[0], sizeof(v[0]), "%zu", a->nfiles);
+    snprintf(v[1], sizeof(v[1]), "%lld", (long long)c->records);
+    snprintf(v[2], sizeof(v[2]), "%lld", (long long)c->files_size);
+    iceberg_kv_t kv[] = {{"ursa.commit", c->commit_key},
+                         {"ursa.node", a->node},
+                         {"added-data-files", v[0]},
+                         {"added-records", v[1]},
+                         {"added-files-size", v[2]}};
+    rc = iceberg_table_add_snapshot(*t, c->snapshot_id, loc, kv, 5, now_ms(), &c->seq, err);
+out:
+    for (size_t i = 0; bufs && i < nbufs; i++) ursa_buf_free(&bufs[i]);
+    ursa_free(bufs), ursa_free(sums), ursa_free(mf);
+    json_decref(keep);
+    ursa_buf_free(&list);
+    return rc;
+}
+
+int table_append(ursa_store_t *st, const table_append_t *a, table_result_t *res, ursa_err_t *err)
+{
+    const ursa_schema_t *s = a->schema;
+    int32_t *ids = ursa_calloc(s->nfields + 1, sizeof(*ids));
+    file_stats_t *fs = ursa_calloc(a->nfiles + 1, sizeof(*fs));
+    json_t *t = NULL;
+    char *schema_text = NULL;
+    ursa_buf_t man = {0};
+    iceberg_manifest_writer_t *mw = NULL;
+    char location[2048], commit_key[300], mkey[1024], mloc[2048], pname[300];
+    int rc;
+    memset(res, 0, sizeof(*res));
+    if (!ids || !fs) {
+        rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = table_location(st, a->dataset, location, sizeof(location)))) {
+        rc = ursa_err_set(err, URSA_EINVAL, "%s: the table's location cannot be made", a->dataset);
+        goto out;
+    }
+    snprintf(commit_key, sizeof(commit_key), "%s:%llu-%llu", a->node, (unsigned long long)a->first_lsn,
+             (unsigned long long)a->last_lsn);
+    if ((rc = table_field_ids(st, a->dataset, s, a->sort_by, a->nsort, ids, err))) goto out;
+    int64_t v;
+    if ((rc = iceberg_load(st, a->dataset, &t, &v, &res->requests, err))) goto out;
+    if (!t) {
+        rc = ursa_err_set(err, URSA_EINTERNAL, "%s: no table", a->dataset);
+        goto out;
+    }
+    if (iceberg_table_find_snapshot(t, "ursa.commit", commit_key)) { /* redone: nothing to write */
+        const json_t *f = iceberg_table_find_snapshot(t, "ursa.commit", commit_key);
+        res->already = true, res->version = v;
+        res->snapshot_id = jint(f, "snapshot-id"), res->sequence_number = jint(f, "sequence-number");
+        goto out;
+    }
+    /* The manifest of the new files. */
+    int64_t schema_id = jint(t, "current-schema-id"), records = 0, fsize = 0;
+    const json_t *sc = NULL, *x;
+    size_t k;
+    json_array_foreach(json_object_get(t, "schemas"), k, x) if (jint(x, "schema-id") == schema_id) sc = x;
+    if (!sc || !(schema_text = json_dumps(sc, JSON_COMPACT | JSON_PRESERVE_ORDER))) {
+        rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
+        goto out;
+    }
+    snprintf(pname, sizeof(pname), "%s_day", s->fields[s->time_column].name);
+    iceberg_part_field_t part = {pname, 1000, ids[s->time_column], "day"};
+    iceberg_manifest_meta_t mm = {schema_text, (int32_t)schema_id, 0, &part, 1};
+    if ((rc = iceberg_manifest_writer_new(avro_buf_sink(&man), &mm, NULL, &mw, err))) goto out;
+    for (size_t i = 0; i < a->nfiles; i++) {
+        char floc[2048];
+        if ((rc = file_stats(st, a->files[i].key, s, ids, &fs[i], err))) goto out;
+        if ((rc = table_location(st, a->files[i].key, floc, sizeof(floc)))) {
+            rc = ursa_err_set(err, rc, "%s: a location too long", a->files[i].key);
+            goto out;
+        }
+        iceberg_manifest_entry_t e = {0};
+        e.status = ICEBERG_ADDED;
+        e.file = (iceberg_data_file_t){
+            0, floc, &a->files[i].day, NULL, fs[i].rows, fs[i].size, fs[i].cols, fs[i].ncols, NULL, 0, -1};
+        if ((rc = iceberg_manifest_add(mw, &e, err))) goto out;
+        records += fs[i].rows, fsize += fs[i].size;
+    }
+    if ((rc = iceberg_manifest_close(mw, err))) goto out;
+    snprintf(mkey, sizeof(mkey), "%s/metadata/%016llx-m0.avro", a->dataset, (unsigned long long)random64());
+    if ((rc = ursa_store_put(st, mkey, man.data, man.len, err))) goto out;
+    res->requests++;
+    if ((rc = table_location(st, mkey, mloc, sizeof(mloc)))) {
+        rc = ursa_err_set(err, rc, "%s: a location too long", mkey);
+        goto out;
+    }
+    /* The snapshot. */
+    append_ctx_t c = {st,      a,     location, commit_key, mw, mloc, (int64_t)(random64() >> 1),
+                      records, fsize, 0,        false,      0,  0,    0};
+    iceberg_commit_stats_t cs;
+    rc = iceberg_commit(st, a->dataset, add_snapshot, &c, 50, &cs, err);
+    res->attempts = cs.attempts, res->requests += cs.requests + c.requests, res->version = cs.version;
+    res->metadata_bytes = man.len + c.list_bytes + cs.bytes;
+    if (rc) goto out;
+    res->already = c.already;
+    res->snapshot_id = c.already ? c.found_id : c.snapshot_id;
+    res->sequence_number = c.seq;
+out:
+    for (size_t i = 0; fs && i < a->nfiles; i++) file_stats_free(&fs[i], s->nfields);
+    ursa_free(fs);
+    ursa_free(ids);
+    iceberg_manifest_writer_destroy(&mw);
+    ursa_buf_free(&man);
+    free(schema_text);
+    json_decref(t);
+    return rc;
+}

@@ -1,0 +1,64 @@
+/*
+ * table.h -- a dataset's Apache Iceberg table in the store: its schema and
+ * field ids, and the files of a flush committed as one append snapshot,
+ * exactly once.
+ *
+ * The table of dataset D lives at D/ in the store: data files where flushes
+ * write them (D/date=YYYY-MM-DD/...), metadata in D/metadata/ (the
+ * vN.metadata.json chain of iceberg_meta, manifests and manifest lists of
+ * iceberg_avro). Locations inside the metadata are absolute URIs: the
+ * store's ("s3://bucket/prefix", or "file://" and the local directory's
+ * absolute path) followed by the key.
+ */
+#ifndef URSA_TABLE_H
+#define URSA_TABLE_H
+
+#include "common.h"
+#include "schema.h"
+#include "store.h"
+
+/* The absolute URI of key in st (buf of n bytes). URSA_EINVAL when it does
+ * not fit or the local directory cannot be resolved. */
+int table_location(const ursa_store_t *st, const char *key, char *buf, size_t n) URSA_MUST_CHECK;
+
+/* Makes s the table's current schema -- creating the table, sorted by
+ * sort_by[0..nsort) (nsort 0: the time column), when there is none -- and
+ * sets ids[i] to the field id of s->fields[i]. A schema the table already
+ * has commits nothing. */
+int table_field_ids(ursa_store_t *st, const char *dataset, const ursa_schema_t *s, const char *const *sort_by,
+                    size_t nsort, int32_t *ids, ursa_err_t *err) URSA_MUST_CHECK;
+
+typedef struct table_file {
+    const char *key; /* a published Parquet file of the dataset */
+    int32_t day;     /* its partition: days since 1970-01-01 of the time column */
+} table_file_t;
+
+typedef struct table_append {
+    const char *dataset;
+    const ursa_schema_t *schema;
+    const char *const *sort_by;
+    size_t nsort;
+    /* What makes the commit unique: a redone flush of the same node and
+     * WAL range finds its snapshot and commits nothing. */
+    const char *node;
+    uint64_t first_lsn, last_lsn;
+    const table_file_t *files;
+    size_t nfiles;
+} table_append_t;
+
+typedef struct table_result {
+    bool already;    /* the snapshot was there (a redone commit) */
+    int64_t version; /* the metadata version written (or found) */
+    int64_t snapshot_id, sequence_number;
+    int attempts, requests; /* commit attempts, store requests of the commit */
+    size_t metadata_bytes;  /* the metadata, manifest list and manifest written */
+} table_result_t;
+
+/* Commits the files as one append snapshot: reads each file's footer for
+ * its row count and column statistics, writes one manifest, then, in
+ * iceberg_commit's retry loop, a manifest list of the parent's manifests
+ * and the new one, and the metadata. */
+int table_append(ursa_store_t *st, const table_append_t *a, table_result_t *res,
+                 ursa_err_t *err) URSA_MUST_CHECK;
+
+#endif

@@ -1,0 +1,238 @@
+/*
+ * test_table.c -- a dataset's Iceberg table on a local store: field ids
+ * before writing, appends of Parquet files written with those ids (the
+ * manifest's counts, partition and bounds, read back with avro_read), a
+ * redone append committing nothing, and three threads appending at once:
+ * every snapshot there, and the last manifest list naming every manifest.
+ */
+#include "avro_read.h"
+#include "iceberg_meta.h"
+#include "ingest_json.h"
+#include "pq_write.h"
+#include "table.h"
+#include "test.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+static char tmpdir[256];
+
+static const char *JS = "{\"columns\":[{\"name\":\"ts\",\"type\":\"timestamp\",\"nullable\":false},"
+                        "{\"name\":\"k\",\"type\":\"int64\"},{\"name\":\"s\",\"type\":\"string\"}],"
+                        "\"time_column\":\"ts\"}";
+
+static int mem_write(void *ctx, const void *p, size_t n, ursa_err_t *err)
+{
+    (void)err;
+    return ursa_buf_append(ctx, p, n);
+}
+
+/* Writes rows [from, to) of a day (one a minute from midnight of `day`) as key. */
+static void write_file(ursa_store_t *st, const ursa_schema_t *s, const int32_t *ids, const char *key, int day,
+                       int from, int to)
+{
+    ursa_batch_t b;
+    ursa_ndjson_t p;
+    ursa_err_t err;
+    if (ursa_batch_init(&b, s) || ursa_ndjson_init(&p, s, &b, 0)) abort();
+    for (int r = from; r < to; r++) {
+        char line[256], ts[32];
+        time_t t = (time_t)day * 86400 + r * 60;
+        struct tm tm;
+        strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+        int n = snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"k\":%s,\"s\":\"v%03d\"}\n", ts,
+                         r % 5 ? "7" : "null", r);
+        if (ursa_ndjson_feed(&p, line, (size_t)n)) abort();
+    }
+    if (ursa_ndjson_finish(&p)) abort();
+    ursa_ndjson_free(&p);
+    pq_write_opts_t o;
+    pq_write_opts_default(&o);
+    o.field_ids = ids;
+    o.threads = 1;
+    o.row_group_rows = 10;
+    ursa_buf_t file = {0};
+    pq_writer_t *w = NULL;
+    if (pq_writer_new(&w, s, &o, (ursa_sink_t){mem_write, &file}, &err) ||
+        pq_writer_write(w, &b, 0, b.nrows, &err) || pq_writer_close(w, NULL, &err))
+        abort();
+    pq_writer_destroy(&w);
+    if (ursa_store_put(st, key, file.data, file.len, &err)) abort();
+    ursa_buf_free(&file);
+    ursa_batch_free(&b);
+}
+
+/* The records of an Avro file at a location of the store. */
+static json_t *read_avro(ursa_store_t *st, const char *ds, const char *location)
+{
+    char pat[64];
+    snprintf(pat, sizeof(pat), "/%s/", ds);
+    const char *key = strstr(location, pat);
+    ursa_buf_t b = {0};
+    ursa_err_t err;
+    json_t *meta = NULL, *recs = NULL;
+    if (!key || ursa_store_get(st, key + 1, &b, &err) || avro_read_file(b.data, b.len, &meta, &recs, &err)) {
+        fprintf(stderr, "%s: %s\n", location, err.msg);
+        abort();
+    }
+    json_decref(meta);
+    ursa_buf_free(&b);
+    return recs;
+}
+
+static long long num(const json_t *o, const char *k)
+{
+    return (long long)json_integer_value(json_object_get(o, k));
+}
+
+TEST(appends)
+{
+    snprintf(tmpdir, sizeof(tmpdir), "test-tmp/table-%d", (int)getpid());
+    ursa_store_t *st;
+    ursa_err_t err;
+    ursa_schema_t s;
+    if (ursa_store_open(tmpdir, NULL, &st, &err) || ursa_schema_parse(JS, strlen(JS), &s, &err)) abort();
+    int32_t ids[3];
+    CHECK_EQ_INT(table_field_ids(st, "ev", &s, NULL, 0, ids, &err), URSA_OK);
+    CHECK(ids[0] == 1 && ids[1] == 2 && ids[2] == 3);
+    write_file(st, &s, ids, "ev/date=2024-10-01/a.parquet", 20000, 0, 30);
+    write_file(st, &s, ids, "ev/date=2024-10-02/b.parquet", 20001, 0, 25);
+    write_file(st, &s, ids, "ev/date=2024-10-02/c.parquet", 20001, 25, 40);
+    table_file_t f1[] = {{"ev/date=2024-10-01/a.parquet", 20000}, {"ev/date=2024-10-02/b.parquet", 20001}};
+    table_file_t f2[] = {{"ev/date=2024-10-02/c.parquet", 20001}};
+    table_append_t a = {"ev", &s, NULL, 0, "n1", 1, 10, f1, 2};
+    table_result_t r;
+    int rc = table_append(st, &a, &r, &err);
+    if (rc) fprintf(stderr, "append: %s\n", err.msg);
+    CHECK_EQ_INT(rc, URSA_OK);
+    CHECK(!r.already);
+    CHECK_EQ_INT(r.sequence_number, 1);
+    int64_t first = r.snapshot_id;
+    table_append_t a2 = {"ev", &s, NULL, 0, "n1", 11, 20, f2, 1};
+    CHECK_EQ_INT(table_append(st, &a2, &r, &err), URSA_OK);
+    CHECK_EQ_INT(r.sequence_number, 2);
+    printf("# append: %d requests, %zu metadata bytes, version %lld\n", r.requests, r.metadata_bytes,
+           (long long)r.version);
+    /* Redone: found, nothing written. */
+    CHECK_EQ_INT(table_append(st, &a, &r, &err), URSA_OK);
+    CHECK(r.already);
+    CHECK_EQ_INT(r.snapshot_id, first);
+
+    json_t *t;
+    int64_t v;
+    CHECK_EQ_INT(iceberg_load(st, "ev", &t, &v, NULL, &err), URSA_OK);
+    CHECK_EQ_INT(json_array_size(json_object_get(t, "snapshots")), 2);
+    const json_t *cur = iceberg_table_current(t);
+    json_t *list = read_avro(st, "ev", json_string_value(json_object_get(cur, "manifest-list")));
+    CHECK_EQ_INT(json_array_size(list), 2); /* the parent's manifest and the new one */
+    long long added = 0, rows = 0;
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        added += num(json_array_get(list, i), "added_files_count");
+        rows += num(json_array_get(list, i), "added_rows_count");
+    }
+    CHECK_EQ_INT(added, 3);
+    CHECK_EQ_INT(rows, 70);
+    /* The first manifest: two files, their rows, days and the bounds of ts (field 1). */
+    const json_t *m0 = NULL;
+    for (size_t i = 0; i < json_array_size(list); i++)
+        if (num(json_array_get(list, i), "added_snapshot_id") == first) m0 = json_array_get(list, i);
+    CHECK(m0 != NULL);
+    if (m0) {
+        json_t *entries = read_avro(st, "ev", json_string_value(json_object_get(m0, "manifest_path")));
+        CHECK_EQ_INT(json_array_size(entries), 2);
+        const json_t *df = json_object_get(json_array_get(entries, 0), "data_file");
+        CHECK_EQ_INT(num(json_array_get(entries, 0), "status"), 1);
+        CHECK(json_is_null(json_object_get(json_array_get(entries, 0), "snapshot_id"))); /* inherited */
+        CHECK(strstr(json_string_value(json_object_get(df, "file_path")), "/ev/date=2024-10-01/a.parquet") !=
+              NULL);
+        CHECK(strncmp(json_string_value(json_object_get(df, "file_path")), "file:///", 8) == 0);
+        CHECK_EQ_INT(num(df, "record_count"), 30);
+        CHECK_EQ_INT(num(json_object_get(df, "partition"), "ts_day"), 20000);
+        const json_t *lb = json_object_get(df, "lower_bounds"),
+                     *nc = json_object_get(df, "null_value_counts");
+        bool ts_bound = false, k_nulls = false;
+        for (size_t i = 0; i < json_array_size(lb); i++)
+            if (num(json_array_get(lb, i), "key") == 1)
+                ts_bound = strcmp(json_string_value(json_object_get(json_array_get(lb, i), "value")),
+                                  "00002c5a9b230600") == 0; /* 20000 days in µs, little-endian */
+        for (size_t i = 0; i < json_array_size(nc); i++)
+            if (num(json_array_get(nc, i), "key") == 2) k_nulls = num(json_array_get(nc, i), "value") == 6;
+        CHECK(ts_bound);
+        CHECK(k_nulls);
+        json_decref(entries);
+    }
+    json_decref(list);
+    json_decref(t);
+    ursa_schema_free(&s);
+    ursa_store_destroy(&st);
+}
+
+#define THREADS 3
+#define EACH    5
+
+typedef struct racer {
+    ursa_store_t *st;
+    const ursa_schema_t *s;
+    int id, failures;
+} racer_t;
+
+static void *race(void *arg)
+{
+    racer_t *r = arg;
+    for (int n = 0; n < EACH; n++) {
+        char node[16];
+        snprintf(node, sizeof(node), "n%d", r->id);
+        table_file_t f = {"ev/date=2024-10-02/c.parquet", 20001};
+        table_append_t a = {"race", r->s, NULL, 0, node, (uint64_t)n * 10 + 1, (uint64_t)n * 10 + 10, &f, 1};
+        table_result_t res;
+        ursa_err_t err;
+        if (table_append(r->st, &a, &res, &err)) {
+            fprintf(stderr, "racer %d: %s\n", r->id, err.msg);
+            r->failures++;
+        }
+    }
+    return NULL;
+}
+
+TEST(appends_racing)
+{
+    ursa_store_t *st;
+    ursa_err_t err;
+    ursa_schema_t s;
+    if (ursa_store_open(tmpdir, NULL, &st, &err) || ursa_schema_parse(JS, strlen(JS), &s, &err)) abort();
+    pthread_t th[THREADS];
+    racer_t r[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        r[i] = (racer_t){st, &s, i, 0};
+        CHECK_EQ_INT(pthread_create(&th[i], NULL, race, &r[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(th[i], NULL);
+        CHECK_EQ_INT(r[i].failures, 0);
+    }
+    json_t *t;
+    int64_t v;
+    CHECK_EQ_INT(iceberg_load(st, "race", &t, &v, NULL, &err), URSA_OK);
+    CHECK_EQ_INT(json_array_size(json_object_get(t, "snapshots")), THREADS * EACH);
+    json_t *list =
+        read_avro(st, "race", json_string_value(json_object_get(iceberg_table_current(t), "manifest-list")));
+    CHECK_EQ_INT(json_array_size(list), THREADS * EACH); /* no manifest lost to a race */
+    json_decref(list);
+    json_decref(t);
+    ursa_schema_free(&s);
+    ursa_store_destroy(&st);
+}
+
+int main(void)
+{
+    RUN(appends);
+    RUN(appends_racing);
+    if (!test_failed_count) {
+        char cmd[300];
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+        if (tmpdir[0] && system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+    }
+    return test_failed_count ? 1 : 0;
+}
