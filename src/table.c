@@ -446,8 +446,8 @@ int table_append(ursa_store_t *st, const table_append_t *a, table_result_t *res,
         rc = ursa_err_set(err, rc, "%s: a location too long", mkey);
         goto out;
     }
-    /* The snapshot. */
-    append_ctx_t c = {st,      a,     location, commit_key, mw, mloc, (int64_t)(random64() >> 1),
+    /* The snapshot (its id below 2^53, so that readers in JavaScript keep it exact). */
+    append_ctx_t c = {st,      a,     location, commit_key, mw, mloc, (int64_t)(random64() >> 11),
                       records, fsize, 0,        false,      0,  0,    0};
     iceberg_commit_stats_t cs;
     rc = iceberg_commit(st, a->dataset, add_snapshot, &c, 50, &cs, err);

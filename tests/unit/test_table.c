@@ -229,7 +229,7 @@ int main(void)
 {
     RUN(appends);
     RUN(appends_racing);
-    if (!test_failed_count) {
+    if (!test_failed_count && !getenv("URSA_TEST_KEEP")) { /* URSA_TEST_KEEP=1: keep the tables to look at */
         char cmd[300];
         snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
         if (tmpdir[0] && system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);

@@ -1,0 +1,115 @@
+// iceberg.test.mjs -- tables written by Ursa's table module (the unit test
+// test_table, run here with URSA_TEST_KEEP=1 so that its tables stay) read by
+// readers that are not ours: icebird (an Iceberg reader in JavaScript, through
+// a fetch that serves file:// URLs with Range), Debian's python3-avro for every
+// manifest and manifest list, hyparquet for the field ids of every data file.
+// The flush does not commit to tables yet (docs/internals/iceberg.md): this
+// checks the format of what table_append writes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, statSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { parquetMetadata } from 'hyparquet';
+import { icebergRead, icebergMetadata } from 'icebird';
+import { URSA_BIN } from './helpers.mjs';
+
+// icebird reads through fetch: file:// URLs served from disk, with Range.
+const realFetch = globalThis.fetch;
+globalThis.fetch = async (url, init = {}) => {
+  const u = String(url);
+  if (!u.startsWith('file://')) return realFetch(url, init);
+  const path = decodeURIComponent(new URL(u).pathname);
+  let size;
+  try { size = statSync(path).size; } catch { return new Response('not found', { status: 404 }); }
+  if ((init.method ?? 'GET') === 'HEAD') return new Response(null, { status: 200, headers: { 'content-length': String(size) } });
+  const buf = readFileSync(path);
+  const h = init.headers;
+  const range = h && (typeof h.get === 'function' ? h.get('range') : (h.Range ?? h.range));
+  if (range) {
+    const m = /bytes=(\d+)-(\d*)/.exec(range);
+    const a = Number(m[1]), b = m[2] ? Math.min(Number(m[2]) + 1, buf.length) : buf.length;
+    return new Response(buf.subarray(a, b), { status: 206, headers: { 'content-length': String(b - a) } });
+  }
+  return new Response(buf, { status: 200, headers: { 'content-length': String(buf.length) } });
+};
+
+const PYCHECK = `
+import json, sys, warnings
+import avro.datafile, avro.io
+warnings.filterwarnings("ignore", message="Unknown map")
+def ids(s, path):
+    if isinstance(s, list):
+        for b in s: ids(b, path)
+    elif isinstance(s, dict):
+        t = s.get("type")
+        if t == "record":
+            for f in s["fields"]:
+                if not isinstance(f.get("field-id"), int): sys.exit("%s.%s: no field-id" % (path, f["name"]))
+                ids(f["type"], path + "." + f["name"])
+        elif t == "array":
+            if s.get("logicalType") != "map" and not isinstance(s.get("element-id"), int): sys.exit(path + ": no element-id")
+            ids(s["items"], path + "[]")
+        elif isinstance(t, (dict, list)): ids(t, path)
+out = {}
+for p in sys.argv[1:]:
+    with open(p, "rb") as f:
+        r = avro.datafile.DataFileReader(f, avro.io.DatumReader())
+        ids(json.loads(r.meta["avro.schema"]), p)
+        out[p] = {"records": sum(1 for _ in r), "meta": sorted(k for k in r.meta if not k.startswith("avro."))}
+        r.close()
+print(json.dumps(out))
+`;
+
+test('tables written by table_append, read by icebird, python3-avro and hyparquet', async () => {
+  const work = mkdtempSync(join(tmpdir(), 'ursa-iceberg-'));
+  try {
+    execFileSync(join(dirname(URSA_BIN), 'test_table'), [], { cwd: work, env: { ...process.env, URSA_TEST_KEEP: '1' }, stdio: 'pipe' });
+    const top = join(work, 'test-tmp');
+    const run = join(top, readdirSync(top)[0]);
+    await check(join(run, 'ev'), 70, 2);
+    await check(join(run, 'race'), 225, 15);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
+async function check(table, rows, manifests) {
+  const tableUrl = 'file://' + table;
+  const md = await icebergMetadata({ tableUrl });
+  assert.equal(md['format-version'], 2);
+  const got = await icebergRead({ tableUrl });
+  assert.equal(got.length, rows, `${table}: rows through icebird`);
+  if (rows === 70) {
+    // a: rows 0..29 of day 20000, b: 0..24 and c: 25..39 of day 20001 (one a minute), k null every 5th
+    const want = [];
+    for (const [day, from, to] of [[20000, 0, 30], [20001, 0, 25], [20001, 25, 40]])
+      for (let r = from; r < to; r++) want.push({ ts: (day * 86400 + r * 60) * 1000, k: r % 5 ? 7n : null, s: `v${String(r).padStart(3, '0')}` });
+    const norm = x => ({ ts: x.ts.getTime(), k: x.k, s: x.s });
+    const key = x => `${x.ts}|${x.s}`;
+    assert.deepEqual(got.map(norm).sort((a, b) => key(a) < key(b) ? -1 : 1), want.sort((a, b) => key(a) < key(b) ? -1 : 1));
+  }
+  // Every Avro file: python3-avro reads it, every field has its id.
+  const meta = join(table, 'metadata');
+  const avros = readdirSync(meta).filter(f => f.endsWith('.avro')).map(f => join(meta, f));
+  const py = JSON.parse(execFileSync('/usr/bin/python3', ['-c', PYCHECK, ...avros], { encoding: 'utf8' }));
+  const lists = avros.filter(p => p.includes('/snap-'));
+  const current = md.snapshots.find(s => String(s['snapshot-id']) === String(md['current-snapshot-id']));
+  const currentList = lists.find(p => current['manifest-list'].endsWith(p.slice(p.lastIndexOf('/'))));
+  assert.equal(py[currentList].records, manifests, `${table}: manifests in the current list`);
+  assert.deepEqual(py[currentList].meta, ['format-version', 'parent-snapshot-id', 'sequence-number', 'snapshot-id']);
+  for (const p of avros.filter(p => !p.includes('/snap-')))
+    assert.deepEqual(py[p].meta, ['content', 'format-version', 'partition-spec', 'partition-spec-id', 'schema', 'schema-id']);
+  // Every data file: the field ids of the table's schema.
+  const schema = md.schemas.find(s => s['schema-id'] === md['current-schema-id']);
+  const files = readdirSync(table, { recursive: true }).filter(f => f.endsWith('.parquet'));
+  for (const f of files) {
+    const buf = readFileSync(join(table, f));
+    const pm = parquetMetadata(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length));
+    for (const el of pm.schema.slice(1)) {
+      const field = schema.fields.find(x => x.name === el.name);
+      assert.equal(el.field_id, field.id, `${f}: field id of ${el.name}`);
+    }
+  }
+}
