@@ -93,23 +93,35 @@ void ursa_column_truncate(ursa_column_t *c, size_t length)
     c->length = length;
 }
 
+/* Appends row i of src to dst. */
+static inline int take_one(ursa_column_t *dst, const ursa_column_t *src, size_t i)
+{
+    if (!ursa_column_valid(src, i)) return ursa_column_append_null(dst);
+    if (src->type == URSA_TYPE_BOOL) return ursa_column_append_bool(dst, ursa_column_bool(src, i));
+    if (ursa_type_varlen(src->type)) {
+        size_t len;
+        const uint8_t *s = ursa_column_str(src, i, &len);
+        return ursa_column_append_str(dst, s, len);
+    }
+    return ursa_column_append_fixed(dst, ursa_column_ptr(src, i));
+}
+
 int ursa_column_take(ursa_column_t *dst, const ursa_column_t *src, const uint32_t *idx, size_t n)
 {
     int rc = URSA_OK;
     if (dst->type != src->type || dst->width != src->width) return URSA_EINVAL;
+    for (size_t k = 0; k < n && rc == URSA_OK; k++) rc = take_one(dst, src, idx[k]);
+    return rc;
+}
+
+int ursa_column_take_refs(ursa_column_t *dst, ursa_batch_t *const *batches, size_t col, const uint64_t *refs,
+                          size_t n)
+{
+    int rc = URSA_OK;
     for (size_t k = 0; k < n && rc == URSA_OK; k++) {
-        size_t i = idx[k];
-        if (!ursa_column_valid(src, i)) {
-            rc = ursa_column_append_null(dst);
-        } else if (src->type == URSA_TYPE_BOOL) {
-            rc = ursa_column_append_bool(dst, ursa_column_bool(src, i));
-        } else if (ursa_type_varlen(src->type)) {
-            size_t len;
-            const uint8_t *s = ursa_column_str(src, i, &len);
-            rc = ursa_column_append_str(dst, s, len);
-        } else {
-            rc = ursa_column_append_fixed(dst, ursa_column_ptr(src, i));
-        }
+        const ursa_column_t *src = &batches[URSA_REF_BATCH(refs[k])]->cols[col];
+        if (dst->type != src->type || dst->width != src->width) return URSA_EINVAL;
+        rc = take_one(dst, src, URSA_REF_ROW(refs[k]));
     }
     return rc;
 }

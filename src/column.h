@@ -190,6 +190,20 @@ void ursa_column_truncate(ursa_column_t *c, size_t length);
 int ursa_column_take(ursa_column_t *dst, const ursa_column_t *src, const uint32_t *idx,
                      size_t n) URSA_MUST_CHECK;
 
+struct ursa_batch;
+
+/* A row of one of several batches: the batch's index in the high 32 bits,
+ * the row in the low 32 (a flush's day spans the chunks it took). */
+#define URSA_ROW_REF(batch, row) (((uint64_t)(batch) << 32) | (uint32_t)(row))
+#define URSA_REF_BATCH(ref)      ((size_t)((ref) >> 32))
+#define URSA_REF_ROW(ref)        ((size_t)(uint32_t)(ref))
+
+/* Appends, for k in [0, n), row URSA_REF_ROW(refs[k]) of column `col` of
+ * batch batches[URSA_REF_BATCH(refs[k])] to dst (same type): a gather
+ * across batches. URSA_ENOMEM part way leaves the rows appended so far. */
+int ursa_column_take_refs(ursa_column_t *dst, struct ursa_batch *const *batches, size_t col,
+                          const uint64_t *refs, size_t n) URSA_MUST_CHECK;
+
 /* Bytes of memory the column's buffers hold (their capacity). */
 size_t ursa_column_bytes(const ursa_column_t *c);
 

@@ -6,8 +6,17 @@
  * distinct days of the time column are collected; each chunk's rows are
  * grouped by day with a stable counting sort (row order within a day is
  * kept). For each day one Parquet file is streamed into an uncommitted store
- * writer: a chunk that lies wholly in the day is written as is, otherwise
- * its rows for the day are gathered into a scratch batch first. Only when
+ * writer, its rows sorted by the schema's sort key ("sort_by", else the
+ * time column; ascending, nulls first, stable: rows equal on the key stay in
+ * log order; sort.h has the order of each type). The day's rows become
+ * references (chunk, row) in arrival order and are sorted (sort.c); when
+ * they were in order already (the usual case for the time column) a chunk
+ * that lies wholly in the day is written as is, otherwise its rows for the
+ * day are gathered into a scratch batch first; when the sort moved rows,
+ * they are gathered GATHER_ROWS at a time, every column, into one reused
+ * scratch batch and written slice by slice (pq_writer_write takes rows of
+ * all columns, never one column alone). Every row group of the file names
+ * the key in its sorting_columns. Only when
  * every day's file is complete are they all committed. When anything fails,
  * files already committed in this flush are deleted again and the chunks
  * go back to the front of the buffer, so the rows are neither lost nor
@@ -25,12 +34,19 @@
  * Without a log (the flush's unit tests) names are <node>-<flush time in
  * µs>.parquet, strictly increasing per process.
  *
+ * Memory besides the chunks: the day grouping (4 bytes a row), the
+ * writer's row group, and per day being written 8 bytes a row of
+ * references, 8 more while the merge sort runs (only for rows out of
+ * order), then one gather slice. The day is never copied whole, so the
+ * peak does not double.
+ *
  * A kill -9 mid-flush leaves the local store's temporary files; the node
  * removes its own at its next start (ursa_catalog_remove_temps).
  */
 #include "catalog.h"
 #include "coerce.h"
 #include "metrics.h"
+#include "sort.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -165,7 +181,29 @@ static int group_rows(flush_state_t *f)
     return URSA_OK;
 }
 
-/* Streams the rows of day k into a new, uncommitted object. */
+/* Rows gathered per write call when a day's rows must be reordered. */
+#define GATHER_ROWS 16384
+
+/* The refs of day k's rows, in arrival order (chunk by chunk, each chunk's
+ * rows in order), into *out (owned by the caller). */
+static int day_refs(const flush_state_t *f, size_t k, uint64_t **out, size_t *n)
+{
+    size_t total = 0;
+    for (size_t c = 0; c < f->nchunks; c++) total += f->groups[c].start[k + 1] - f->groups[c].start[k];
+    uint64_t *refs = ursa_malloc((total ? total : 1) * sizeof(*refs));
+    if (!refs) return URSA_ENOMEM;
+    size_t j = 0;
+    for (size_t c = 0; c < f->nchunks; c++) {
+        const grouped_t *g = &f->groups[c];
+        for (size_t r = g->start[k]; r < g->start[k + 1]; r++) refs[j++] = URSA_ROW_REF(c, g->perm[r]);
+    }
+    *out = refs;
+    *n = total;
+    return URSA_OK;
+}
+
+/* Streams the rows of day k into a new, uncommitted object, sorted by the
+ * schema's sort key. */
 static int write_day(flush_state_t *f, size_t k, int64_t stamp, ursa_err_t *err)
 {
     ursa_flush_file_t *file = &f->files[k];
@@ -179,35 +217,64 @@ static int write_day(flush_state_t *f, size_t k, int64_t stamp, ursa_err_t *err)
                            f->cat->node, (long long)stamp);
     if (n < 0 || (size_t)n >= sizeof(file->key)) return ursa_err_set(err, URSA_EINVAL, "object key too long");
 
+    int keys[URSA_SORT_KEYS_MAX];
+    size_t nkeys = ursa_schema_sort_key(s, keys);
     pq_write_opts_t o = f->cat->pq;
     o.kv_key = "ursa.schema";
     o.kv_value = f->schema_json;
+    o.sorting_columns = keys;
+    o.nsorting = nkeys;
     pq_writer_t *w = NULL;
     ursa_batch_t scratch = {0};
-    int rc = ursa_store_writer_open(f->cat->store, file->key, &f->pending[k], err);
-    if (rc) return rc;
+    uint64_t *refs = NULL;
+    size_t nrefs = 0;
+    bool moved = false;
+    int rc;
+    /* The sort comes first: it is the step that may need memory. */
+    if ((rc = day_refs(f, k, &refs, &nrefs)) ||
+        (rc = ursa_sort_refs(f->chunks, keys, nkeys, refs, nrefs, &moved)))
+        goto out;
+    if ((rc = ursa_store_writer_open(f->cat->store, file->key, &f->pending[k], err))) goto out;
     if ((rc = pq_writer_new(&w, s, &o, ursa_store_writer_sink(f->pending[k]), err))) goto out;
-    for (size_t c = 0; c < f->nchunks; c++) {
-        const ursa_batch_t *b = f->chunks[c];
-        const grouped_t *g = &f->groups[c];
-        size_t lo = g->start[k], cnt = g->start[k + 1] - lo;
-        if (cnt == 0) continue;
-        if (cnt == b->nrows) {
-            rc = pq_writer_write(w, b, 0, cnt, err);
-        } else {
-            ursa_batch_free(&scratch);
-            if ((rc = ursa_batch_init(&scratch, s))) goto out;
+    if ((rc = ursa_batch_init(&scratch, s))) goto out;
+    if (moved) {
+        /* Reordered: gathered GATHER_ROWS rows at a time, every column. */
+        for (size_t lo = 0; lo < nrefs; lo += GATHER_ROWS) {
+            size_t cnt = nrefs - lo < GATHER_ROWS ? nrefs - lo : GATHER_ROWS;
+            ursa_batch_truncate(&scratch, 0);
             for (size_t i = 0; i < s->nfields && rc == URSA_OK; i++)
-                rc = ursa_column_take(&scratch.cols[i], &b->cols[i], g->perm + lo, cnt);
+                rc = ursa_column_take_refs(&scratch.cols[i], f->chunks, i, refs + lo, cnt);
             if (rc) goto out;
             scratch.nrows = cnt;
-            rc = pq_writer_write(w, &scratch, 0, cnt, err);
+            if ((rc = pq_writer_write(w, &scratch, 0, cnt, err))) goto out;
+            file->rows += cnt;
         }
-        if (rc) goto out;
-        file->rows += cnt;
+    } else {
+        /* In order already: chunk by chunk, a chunk wholly in the day as
+         * it is, otherwise its rows for the day gathered. */
+        ursa_free(refs), refs = NULL;
+        for (size_t c = 0; c < f->nchunks; c++) {
+            const ursa_batch_t *b = f->chunks[c];
+            const grouped_t *g = &f->groups[c];
+            size_t lo = g->start[k], cnt = g->start[k + 1] - lo;
+            if (cnt == 0) continue;
+            if (cnt == b->nrows) {
+                rc = pq_writer_write(w, b, 0, cnt, err);
+            } else {
+                ursa_batch_truncate(&scratch, 0);
+                for (size_t i = 0; i < s->nfields && rc == URSA_OK; i++)
+                    rc = ursa_column_take(&scratch.cols[i], &b->cols[i], g->perm + lo, cnt);
+                if (rc) goto out;
+                scratch.nrows = cnt;
+                rc = pq_writer_write(w, &scratch, 0, cnt, err);
+            }
+            if (rc) goto out;
+            file->rows += cnt;
+        }
     }
     rc = pq_writer_close(w, &file->bytes, err);
 out:
+    ursa_free(refs);
     ursa_batch_free(&scratch);
     pq_writer_destroy(&w);
     if (rc && rc != URSA_ENOMEM && err && !err->msg[0]) ursa_err_set(err, rc, "writing %s failed", file->key);

@@ -823,14 +823,28 @@ int ursa_cmd_inspect(int argc, char **argv)
     }
     for (size_t g = 0; g < m->nrow_groups; g++) {
         const pq_row_group_t *rg = &m->row_groups[g];
-        if (json)
-            P("%s{\"rows\":%" PRId64 ",\"total_byte_size\":%" PRId64 ",\"columns\":[", g ? "," : "",
-              rg->num_rows, rg->total_byte_size);
-        else
-            P("\nrow group %zu: %" PRId64 " rows, %" PRId64
-              " bytes\n  %-30s %-14s %-44s %10s %10s %6s %6s  %s\n",
-              g, rg->num_rows, rg->total_byte_size, "column", "codec", "encodings", "compressed", "raw",
-              "index", "bloom", "statistics (nulls, min, max)");
+        if (json) {
+            P("%s{\"rows\":%" PRId64 ",\"total_byte_size\":%" PRId64, g ? "," : "", rg->num_rows,
+              rg->total_byte_size);
+            if (rg->nsorting) P(",\"sorting_columns\":[");
+            for (size_t k = 0; k < rg->nsorting; k++)
+                P("%s{\"column_idx\":%d,\"descending\":%s,\"nulls_first\":%s}%s", k ? "," : "",
+                  (int)rg->sorting[k].column_idx, rg->sorting[k].descending ? "true" : "false",
+                  rg->sorting[k].nulls_first ? "true" : "false", k + 1 == rg->nsorting ? "]" : "");
+            P(",\"columns\":[");
+        } else {
+            P("\nrow group %zu: %" PRId64 " rows, %" PRId64 " bytes\n", g, rg->num_rows, rg->total_byte_size);
+            for (size_t k = 0; k < rg->nsorting; k++) {
+                int32_t ci = rg->sorting[k].column_idx; /* from the file: checked before use */
+                P("%s%s %s%s%s", k ? ", " : "  sorted by ",
+                  ci >= 0 && (size_t)ci < s->nfields ? s->fields[ci].name : "?",
+                  rg->sorting[k].descending ? "descending" : "ascending",
+                  rg->sorting[k].nulls_first ? " nulls first" : " nulls last",
+                  k + 1 == rg->nsorting ? "\n" : "");
+            }
+            P("  %-30s %-14s %-44s %10s %10s %6s %6s  %s\n", "column", "codec", "encodings", "compressed",
+              "raw", "index", "bloom", "statistics (nulls, min, max)");
+        }
         for (size_t c = 0; c < rg->ncolumns; c++) {
             const pq_column_chunk_t *cc = &rg->columns[c];
             const pq_col_meta_t *cm = &cc->meta;

@@ -307,7 +307,9 @@ typedef struct col {
 struct pq_writer {
     const ursa_schema_t *schema;
     pq_write_opts_t o;
-    char *kv_key, *kv_value; /* owned copies */
+    char *kv_key, *kv_value;         /* owned copies */
+    int sorting[URSA_SORT_KEYS_MAX]; /* RowGroup.sorting_columns (o.sorting_columns copied) */
+    size_t nsorting;
     ursa_sink_t sink;
     uint64_t offset; /* bytes written to the sink */
     int state;
@@ -2411,6 +2413,16 @@ static int encode_footer(const pq_writer_t *w, const char *arrow, ursa_buf_t *ou
         for (size_t i = 0; i < w->ncols; i++) encode_column_chunk(&e, w, &w->cols[i], &rg->cols[i]);
         thrift_field_i64(&e, 2, rg->unc_bytes);
         thrift_field_i64(&e, 3, rg->num_rows);
+        if (w->nsorting) {
+            thrift_field_list_begin(&e, 4, THRIFT_STRUCT, w->nsorting);
+            for (size_t k = 0; k < w->nsorting; k++) {
+                thrift_struct_begin(&e); /* SortingColumn: ascending, nulls first */
+                thrift_field_i32(&e, 1, w->sorting[k]);
+                thrift_field_bool(&e, 2, false);
+                thrift_field_bool(&e, 3, true);
+                thrift_struct_end(&e);
+            }
+        }
         thrift_field_i64(&e, 5, rg->file_offset);
         thrift_field_i64(&e, 6, rg->comp_bytes);
         if (r <= INT16_MAX) thrift_field_i16(&e, 7, (int16_t)r);
@@ -2589,6 +2601,11 @@ int pq_writer_new(pq_writer_t **wp, const ursa_schema_t *s, const pq_write_opts_
     if (o->page_version != 1 && o->page_version != 2)
         return ursa_err_set(err, URSA_EINVAL, "page_version must be 1 or 2");
     if (!o->kv_key && o->kv_value) return ursa_err_set(err, URSA_EINVAL, "kv_value without kv_key");
+    if (o->nsorting > URSA_SORT_KEYS_MAX || (o->nsorting && !o->sorting_columns))
+        return ursa_err_set(err, URSA_EINVAL, "at most %d sorting columns", URSA_SORT_KEYS_MAX);
+    for (size_t i = 0; i < o->nsorting; i++)
+        if (o->sorting_columns[i] < 0 || (size_t)o->sorting_columns[i] >= s->nfields)
+            return ursa_err_set(err, URSA_EINVAL, "sorting column %d is not a column", o->sorting_columns[i]);
 
     if (!(w = ursa_calloc(1, sizeof(*w)))) return ursa_err_set(err, URSA_ENOMEM, "out of memory");
     w->schema = s;
@@ -2596,6 +2613,9 @@ int pq_writer_new(pq_writer_t **wp, const ursa_schema_t *s, const pq_write_opts_
     w->o.page_bytes = min_sz(w->o.page_bytes, SIZE_MAX_OPTION);
     w->o.dict_max_bytes = min_sz(w->o.dict_max_bytes, SIZE_MAX_OPTION);
     w->o.kv_key = w->o.kv_value = NULL;
+    w->o.sorting_columns = NULL;
+    for (size_t i = 0; i < o->nsorting; i++) w->sorting[i] = o->sorting_columns[i];
+    w->nsorting = o->nsorting;
     w->sink = sink;
     if ((rc = pq_compressor_init(&w->mx.comp, o->codec, o->level))) {
         ursa_err_set(err, rc, "bad codec %d or level %d", (int)o->codec, o->level);

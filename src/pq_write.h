@@ -48,6 +48,12 @@ typedef struct pq_write_opts {
                                  NULL: none. Copied by pq_writer_new */
     const char *kv_key;       /* optional key-value metadata entry (e.g. "ursa.schema") */
     const char *kv_value;     /* its value; both NULL for none */
+    /* The caller's promise that the rows come sorted, ascending with nulls
+     * first, by these columns (schema indexes, in key order; at most
+     * URSA_SORT_KEYS_MAX): written as every row group's sorting_columns.
+     * The writer copies them and does not check the order. NULL/0: none. */
+    const int *sorting_columns;
+    size_t nsorting;
 } pq_write_opts_t;
 
 typedef struct pq_writer pq_writer_t;

@@ -130,6 +130,15 @@ void ursa_schema_free(ursa_schema_t *s)
     s->time_column = -1;
 }
 
+size_t ursa_schema_sort_key(const ursa_schema_t *s, int cols[URSA_SORT_KEYS_MAX])
+{
+    for (size_t i = 0; i < s->nsort_by; i++) cols[i] = s->sort_by[i];
+    if (s->nsort_by) return s->nsort_by;
+    if (s->time_column < 0) return 0;
+    cols[0] = s->time_column;
+    return 1;
+}
+
 int ursa_schema_find(const ursa_schema_t *s, const char *name, size_t n)
 {
     size_t nf = ursa_schema_nfields(s);
@@ -546,6 +555,38 @@ static int parse_flush(json_t *j, ursa_flush_policy_t *f, ursa_err_t *err)
     return URSA_OK;
 }
 
+/* "sort_by": ["col", …], 1 to URSA_SORT_KEYS_MAX distinct columns of
+ * orderable types. */
+static int parse_sort_by(json_t *j, ursa_schema_t *s, ursa_err_t *err)
+{
+    if (!j) return URSA_OK;
+    if (!json_is_array(j) || json_array_size(j) == 0 || json_array_size(j) > URSA_SORT_KEYS_MAX)
+        return ursa_err_set(err, URSA_EINVAL, "\"sort_by\" must be a list of 1 to %d column names",
+                            URSA_SORT_KEYS_MAX);
+    size_t i;
+    json_t *v;
+    json_array_foreach(j, i, v)
+    {
+        if (!json_is_string(v))
+            return ursa_err_set(err, URSA_EINVAL, "\"sort_by\"[%zu] must be a column name", i);
+        int k = ursa_schema_find(s, json_string_value(v), json_string_length(v));
+        if (k < 0)
+            return ursa_err_set(err, URSA_EINVAL, "\"sort_by\"[%zu]: no column \"%.64s\"", i,
+                                json_string_value(v));
+        if (!ursa_type_orderable(s->fields[k].type))
+            return ursa_err_set(err, URSA_EINVAL,
+                                "\"sort_by\"[%zu]: column \"%s\" is %s, which has no order (any other "
+                                "type may be a sort key)",
+                                i, s->fields[k].name, ursa_type_name(s->fields[k].type));
+        for (size_t m = 0; m < s->nsort_by; m++)
+            if (s->sort_by[m] == k)
+                return ursa_err_set(err, URSA_EINVAL, "\"sort_by\": column \"%s\" is named twice",
+                                    s->fields[k].name);
+        s->sort_by[s->nsort_by++] = (uint16_t)k;
+    }
+    return URSA_OK;
+}
+
 int ursa_schema_parse(const char *json, size_t len, ursa_schema_t *out, ursa_err_t *err)
 {
     json_error_t jerr;
@@ -566,7 +607,7 @@ int ursa_schema_parse(const char *json, size_t len, ursa_schema_t *out, ursa_err
     json_object_foreach(root, key, val)
     {
         if (strcmp(key, "columns") && strcmp(key, "time_column") && strcmp(key, "flush") &&
-            strcmp(key, "unknown_fields")) {
+            strcmp(key, "unknown_fields") && strcmp(key, "sort_by")) {
             rc = ursa_err_set(err, URSA_EINVAL, "unknown schema field \"%.64s\"", key);
             goto out;
         }
@@ -680,6 +721,7 @@ int ursa_schema_parse(const char *json, size_t len, ursa_schema_t *out, ursa_err
             goto out;
         }
     }
+    if ((rc = parse_sort_by(json_object_get(root, "sort_by"), out, err))) goto out;
     json_t *tc = json_object_get(root, "time_column");
     if (!tc) goto out;
     if (!json_is_string(tc)) {
@@ -752,6 +794,9 @@ int ursa_schema_to_json(const ursa_schema_t *s, ursa_buf_t *b)
     }
     if (rc == URSA_OK && s->reject_unknown) rc = ursa_buf_printf(b, ",\"unknown_fields\":\"reject\"");
     if (rc == URSA_OK && s->evolve) rc = ursa_buf_printf(b, ",\"unknown_fields\":\"evolve\"");
+    for (size_t i = 0; i < s->nsort_by && rc == URSA_OK; i++)
+        rc = ursa_buf_printf(b, "%s\"%s\"%s", i ? "," : ",\"sort_by\":[", s->fields[s->sort_by[i]].name,
+                             i + 1 == s->nsort_by ? "]" : "");
     if (rc) return rc;
     if (s->time_column >= 0)
         return ursa_buf_printf(b, ",\"time_column\":\"%s\"}", s->fields[s->time_column].name);
@@ -764,6 +809,10 @@ bool ursa_schema_equal(const ursa_schema_t *a, const ursa_schema_t *b)
     if (memcmp(&a->flush, &b->flush, sizeof(a->flush)) || a->reject_unknown != b->reject_unknown ||
         a->evolve != b->evolve)
         return false;
+    /* "sort_by" equal to the default key is the same schema as none. */
+    int ka[URSA_SORT_KEYS_MAX], kb[URSA_SORT_KEYS_MAX];
+    size_t na = ursa_schema_sort_key(a, ka);
+    if (na != ursa_schema_sort_key(b, kb) || memcmp(ka, kb, na * sizeof(int))) return false;
     for (size_t i = 0; i < a->nfields; i++) {
         const ursa_field_t *x = &a->fields[i], *y = &b->fields[i];
         if (x->type != y->type || x->nullable != y->nullable || strcmp(x->name, y->name)) return false;

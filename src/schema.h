@@ -4,15 +4,18 @@
  * A schema is parsed from and rendered to JSON (the control plane, with
  * jansson). Column names match [a-z][a-z0-9_]* and are at most
  * URSA_NAME_MAX bytes; the time column, when given, must be a non-null
- * timestamp column.
+ * timestamp column. The sort key ("sort_by") names 1 to URSA_SORT_KEYS_MAX
+ * distinct columns of orderable types (every type but json); without it a
+ * dataset's files are sorted by the time column (see sort.h).
  */
 #ifndef URSA_SCHEMA_H
 #define URSA_SCHEMA_H
 
 #include "common.h"
 
-#define URSA_NAME_MAX    128
-#define URSA_COLUMNS_MAX 1024
+#define URSA_NAME_MAX      128
+#define URSA_COLUMNS_MAX   1024
+#define URSA_SORT_KEYS_MAX 8
 
 typedef enum ursa_type {
     URSA_TYPE_BOOL = 0,
@@ -116,6 +119,12 @@ typedef struct ursa_schema {
     ursa_flush_policy_t flush; /* the dataset's own flush policy ("flush" in the document) */
     bool reject_unknown;       /* "unknown_fields": "reject" (a record with a field not here is rejected) */
     bool evolve; /* "unknown_fields": "evolve" (an unknown field becomes a new nullable column) */
+    /* "sort_by": the fields each flushed file is sorted by, in key order;
+     * nsort_by == 0 when the document has none (then the time column is
+     * the key: ursa_schema_sort_key). Evolution only adds fields, so these
+     * indexes never change. */
+    uint16_t sort_by[URSA_SORT_KEYS_MAX];
+    uint8_t nsort_by;
 } ursa_schema_t;
 
 /* The number of fields, read once (an evolving dataset's schema gains
@@ -136,6 +145,18 @@ static inline bool ursa_type_varlen(ursa_type_t t)
 {
     return t == URSA_TYPE_STRING || t == URSA_TYPE_BINARY || t == URSA_TYPE_JSON;
 }
+
+/* True for the types a sort key may hold: every type but JSON (its text
+ * has no meaningful order). */
+static inline bool ursa_type_orderable(ursa_type_t t)
+{
+    return t != URSA_TYPE_JSON && t < URSA_TYPE_COUNT_;
+}
+
+/* The effective sort key of s: its "sort_by" fields, or else its time
+ * column alone, or else none. Fills cols (room for URSA_SORT_KEYS_MAX) and
+ * returns how many. */
+size_t ursa_schema_sort_key(const ursa_schema_t *s, int cols[URSA_SORT_KEYS_MAX]);
 
 /* Returns the schema name of a type ("int64", ...). */
 const char *ursa_type_name(ursa_type_t t);

@@ -432,7 +432,7 @@ export function expectedAnswer(req) {
   };
 }
 
-/** Accepted rows (in acceptance order) grouped by UTC day of ts: Map date -> [{row, origin}], dates sorted. */
+/** Accepted rows grouped by UTC day of ts: Map date -> [{row, origin}] in ts order (ties in acceptance order), dates sorted. */
 export function expectedDays(acceptedRows) {
   const byDay = new Map();
   for (const a of acceptedRows) {
@@ -440,5 +440,8 @@ export function expectedDays(acceptedRows) {
     if (!byDay.has(d)) byDay.set(d, []);
     byDay.get(d).push(a);
   }
+  // A flushed file holds its day sorted by the dataset's sort key, by default the time column; rows with
+  // equal times stay in arrival order (Array.prototype.sort is stable).
+  for (const rows of byDay.values()) rows.sort((x, y) => (x.row.ts < y.row.ts ? -1 : x.row.ts > y.row.ts ? 1 : 0));
   return new Map([...byDay.entries()].sort(([a], [b]) => (a < b ? -1 : 1)));
 }

@@ -21,7 +21,7 @@ const STEP_TIMEOUT_MS = 60_000;
 const requests = D.buildRequests();
 const answers = requests.map(D.expectedAnswer);
 const acceptedRows = answers.flatMap(a => a.acceptedRows);     // every accepted row, in acceptance order
-const expectedByDay = D.expectedDays(acceptedRows);             // date -> rows of that UTC day, in order
+const expectedByDay = D.expectedDays(acceptedRows);             // date -> rows of that UTC day, in ts order (stable)
 
 const state = { failed: [], server: null, servers: [], store: null, started: false, created: false, flushed: null, sanitizer: [] };
 
