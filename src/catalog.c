@@ -19,6 +19,7 @@ static void dataset_free(ursa_dataset_t *d)
         ursa_free(d->chunks[i]);
     }
     ursa_free(d->chunks);
+    ursa_flush_pending_free(d);
     ursa_schema_free(&d->schema);
     ursa_free(d->schema_json);
     ursa_free(d->name);

@@ -45,6 +45,11 @@ typedef struct ursa_dataset {
     unsigned failures;
     uint64_t pressure_round; /* the last pass that flushed it for memory */
 
+    /* Flushes whose files are published but whose table commit failed
+     * (under flush_lock): retried, in order, before the next flush. */
+    struct ursa_table_pending *tpending;
+    size_t ntpending;
+
     pthread_mutex_t flush_lock;  /* one flush of this dataset at a time */
     pthread_mutex_t evolve_lock; /* one schema change at a time (schema_json changes under lock) */
 } ursa_dataset_t;
@@ -61,6 +66,7 @@ typedef struct ursa_catalog {
     pthread_mutex_t mark_mu;
     char *node;
     pq_write_opts_t pq;
+    bool iceberg;          /* commit every flush to the dataset's Iceberg table (serve --iceberg) */
     pthread_rwlock_t lock; /* guards the array */
     ursa_dataset_t **ds;
     size_t n, cap;
@@ -154,6 +160,8 @@ typedef struct ursa_flush_result {
 int ursa_dataset_flush(ursa_catalog_t *c, ursa_dataset_t *d, ursa_flush_result_t *res,
                        ursa_err_t *err) URSA_MUST_CHECK;
 void ursa_flush_result_free(ursa_flush_result_t *r);
+/* Frees d's table commits still pending (flush.c). */
+void ursa_flush_pending_free(ursa_dataset_t *d);
 
 /* Replays one WAL record (see ursa_wal_replay) into its dataset's buffer,
  * leaving out the rows of every day whose file of this node already

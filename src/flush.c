@@ -46,6 +46,7 @@
 #include "catalog.h"
 #include "coerce.h"
 #include "metrics.h"
+#include "table.h"
 #include "sort.h"
 
 #include <stdatomic.h>
@@ -91,7 +92,89 @@ typedef struct flush_state {
      * gains fields meanwhile): its fields, its document. */
     ursa_schema_t schema;
     char *schema_json;
+    int32_t *ids; /* the table's field ids of the schema's fields (catalog->iceberg), or NULL */
 } flush_state_t;
+
+/* A flush whose files are published but not yet in the table. */
+typedef struct ursa_table_pending {
+    uint64_t first, last; /* its commit key, with the node */
+    table_file_t *files;  /* keys owned */
+    size_t nfiles;
+} ursa_table_pending_t;
+
+void ursa_flush_pending_free(ursa_dataset_t *d)
+{
+    for (size_t i = 0; i < d->ntpending; i++) {
+        for (size_t k = 0; k < d->tpending[i].nfiles; k++) ursa_free((char *)d->tpending[i].files[k].key);
+        ursa_free(d->tpending[i].files);
+    }
+    ursa_free(d->tpending);
+    d->tpending = NULL, d->ntpending = 0;
+}
+
+/* The names of s's sort key. */
+static size_t sort_names(const ursa_schema_t *s, const char *names[URSA_SORT_KEYS_MAX])
+{
+    int cols[URSA_SORT_KEYS_MAX];
+    size_t n = ursa_schema_sort_key(s, cols);
+    for (size_t i = 0; i < n; i++) names[i] = s->fields[cols[i]].name;
+    return n;
+}
+
+/* Commits published files of d, the flush [first, last], to its table. */
+static int commit_files(ursa_catalog_t *c, ursa_dataset_t *d, const ursa_schema_t *s, uint64_t first,
+                        uint64_t last, const table_file_t *files, size_t n, ursa_err_t *err)
+{
+    const char *names[URSA_SORT_KEYS_MAX];
+    size_t nk = sort_names(s, names);
+    table_append_t a = {d->name, s, names, nk, c->node, first, last, files, n};
+    table_result_t r;
+    int rc = table_append(c->store, &a, &r, err);
+    URSA_COUNT(table_commits, rc == URSA_OK);
+    URSA_COUNT(table_commits_failed, rc != URSA_OK);
+    return rc;
+}
+
+/* Retries the table commits of earlier flushes, oldest first; stops at
+ * the first that fails again (the order of snapshots follows the log). */
+static void retry_pending(ursa_catalog_t *c, ursa_dataset_t *d, const ursa_schema_t *s)
+{
+    while (d->ntpending) {
+        ursa_table_pending_t *p = &d->tpending[0];
+        ursa_err_t e = {0};
+        if (commit_files(c, d, s, p->first, p->last, p->files, p->nfiles, &e)) {
+            ursa_error("dataset %s: the table commit of an earlier flush failed again: %s", d->name, e.msg);
+            return;
+        }
+        for (size_t k = 0; k < p->nfiles; k++) ursa_free((char *)p->files[k].key);
+        ursa_free(p->files);
+        memmove(&d->tpending[0], &d->tpending[1], (d->ntpending - 1) * sizeof(*d->tpending));
+        d->ntpending--;
+    }
+}
+
+/* Keeps a failed commit for the next flush. A failure to keep it only
+ * logs: the files stay published (the glob view has them). */
+static void add_pending(ursa_dataset_t *d, uint64_t first, uint64_t last, const table_file_t *files, size_t n)
+{
+    ursa_table_pending_t *arr = ursa_realloc(d->tpending, (d->ntpending + 1) * sizeof(*arr));
+    table_file_t *copy = ursa_calloc(n ? n : 1, sizeof(*copy));
+    bool ok = arr && copy;
+    if (arr) d->tpending = arr;
+    for (size_t k = 0; ok && k < n; k++) {
+        copy[k].day = files[k].day;
+        ok = (copy[k].key = ursa_strdup(files[k].key)) != NULL;
+    }
+    if (!ok) {
+        for (size_t k = 0; copy && k < n; k++) ursa_free((char *)copy[k].key);
+        ursa_free(copy);
+        ursa_error("dataset %s: out of memory keeping a failed table commit; its files are published but "
+                   "not in the table",
+                   d->name);
+        return;
+    }
+    d->tpending[d->ntpending++] = (ursa_table_pending_t){first, last, copy, n};
+}
 
 static int cmp_i64(const void *a, const void *b)
 {
@@ -220,6 +303,7 @@ static int write_day(flush_state_t *f, size_t k, int64_t stamp, ursa_err_t *err)
     int keys[URSA_SORT_KEYS_MAX];
     size_t nkeys = ursa_schema_sort_key(s, keys);
     pq_write_opts_t o = f->cat->pq;
+    o.field_ids = f->ids;
     o.kv_key = "ursa.schema";
     o.kv_value = f->schema_json;
     o.sorting_columns = keys;
@@ -393,6 +477,18 @@ int ursa_dataset_flush(ursa_catalog_t *c, ursa_dataset_t *d, ursa_flush_result_t
     for (size_t i = 0; i < f.nchunks && rc == URSA_OK; i++)
         rc = ursa_batch_widen(f.chunks[i], &f.schema, f.schema.nfields);
     if (rc) goto out;
+    /* The table: earlier commits that failed, then the field ids the files carry. */
+    bool table = c->iceberg && !d->parent;
+    if (table) {
+        const char *names[URSA_SORT_KEYS_MAX];
+        size_t nk = sort_names(&f.schema, names);
+        retry_pending(c, d, &f.schema);
+        if (!(f.ids = ursa_calloc(f.schema.nfields + 1, sizeof(*f.ids)))) {
+            rc = URSA_ENOMEM;
+            goto out;
+        }
+        if ((rc = table_field_ids(c->store, d->name, &f.schema, names, nk, f.ids, err))) goto out;
+    }
 
     if ((rc = collect_days(&f)) || (rc = group_rows(&f))) goto out;
     f.pending = ursa_calloc(f.ndays, sizeof(*f.pending));
@@ -424,6 +520,22 @@ int ursa_dataset_flush(ursa_catalog_t *c, ursa_dataset_t *d, ursa_flush_result_t
             URSA_COUNT(flush_rows, res->rows);
             URSA_COUNT(flush_files, f.ndays);
             URSA_COUNT(flush_bytes, bytes);
+        }
+        if (table) { /* the files are published whatever happens here: a failed commit waits for the next
+                        flush */
+            uint64_t first = c->wal ? f.chunks[0]->lsn : (uint64_t)stamp;
+            uint64_t last = c->wal ? f.chunks[f.nchunks - 1]->lsn : (uint64_t)stamp;
+            table_file_t *tf = ursa_calloc(f.ndays, sizeof(*tf));
+            ursa_err_t e = {0};
+            for (size_t k = 0; tf && k < f.ndays; k++)
+                tf[k] = (table_file_t){f.files[k].key, (int32_t)f.days[k]};
+            if (!tf || commit_files(c, d, &f.schema, first, last, tf, f.ndays, &e)) {
+                ursa_error("dataset %s: its files are published but the table commit failed (the next flush "
+                           "retries it): %s",
+                           d->name, tf ? e.msg : "out of memory");
+                if (tf) add_pending(d, first, last, tf, f.ndays);
+            }
+            ursa_free(tf);
         }
         res->files = f.files;
         res->nfiles = f.ndays;
@@ -470,6 +582,7 @@ out:
     ursa_free(f.groups);
     ursa_free(f.chunks);
     ursa_free(f.schema_json);
+    ursa_free(f.ids);
     ursa_free(f.days);
     ursa_free(f.pending);
     ursa_free(f.files);

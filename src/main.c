@@ -64,6 +64,9 @@ static void usage(FILE *f)
         "  --max-connections-per-client N  ... from one client address; 0: no limit\n"
         "                          [URSA_MAX_CONNECTIONS_PER_CLIENT] (default 256; raise it behind a "
         "gateway)\n"
+        "  --iceberg               commit every flush to the dataset's Apache Iceberg table\n"
+        "                          (field ids in the files, metadata under <dataset>/metadata/)\n"
+        "                          [URSA_ICEBERG]; not yet the default: docs/internals/iceberg.md\n"
         "  --idle-timeout SEC      close a connection that sends nothing for SEC seconds\n"
         "                          [URSA_IDLE_TIMEOUT] (default 30)\n"
         "  --min-body-rate BYTES   a body slower than this per second (on average, once a request\n"
@@ -238,6 +241,7 @@ static int cmd_serve(int argc, char **argv)
     so.idle_timeout_s = 30;
     so.min_body_rate = 1024;
     unsigned shutdown_s = 30;
+    bool iceberg = getenv("URSA_ICEBERG") && strcmp(getenv("URSA_ICEBERG"), "0") != 0;
     const char *codec = getenv("URSA_COMPRESSION"), *level = getenv("URSA_COMPRESSION_LEVEL");
     const char *rg_bytes = getenv("URSA_ROW_GROUP_BYTES"), *page_version = getenv("URSA_PAGE_VERSION");
     const char *wal_dir = getenv("URSA_WAL_DIR"), *durability = getenv("URSA_DURABILITY");
@@ -288,6 +292,10 @@ static int cmd_serve(int argc, char **argv)
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             return 0;
+        }
+        if (strcmp(a, "--iceberg") == 0) {
+            iceberg = true;
+            continue;
         }
         if (strcmp(a, "--s3-path-style") == 0 || strcmp(a, "--s3-virtual-hosted") == 0) {
             s3.path_style = a[5] == 'p';
@@ -406,6 +414,7 @@ static int cmd_serve(int argc, char **argv)
     if (ursa_catalog_remove_temps(cat, &err)) /* not fatal: they only take room */
         ursa_error("removing temporary files left in the store: %s", err.msg);
     if (writer_options(&cat->pq, codec, level, rg_bytes, page_version)) goto out;
+    cat->iceberg = iceberg;
     if (durability && strcmp(durability, "fsync") && strcmp(durability, "none")) {
         fprintf(stderr, "ursa: --durability must be fsync or none\n");
         goto out;

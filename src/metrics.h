@@ -28,6 +28,8 @@ typedef struct ursa_metrics {
     atomic_ullong flush_rows;
     atomic_ullong flush_files;
     atomic_ullong flush_bytes;
+    atomic_ullong table_commits;        /* flushes committed to a dataset's Iceberg table */
+    atomic_ullong table_commits_failed; /* ... whose commit failed (retried by the next flush) */
     atomic_ullong s3_requests;
     atomic_ullong s3_retries;
     atomic_ullong s3_failures;     /* operations that failed after their retries */

@@ -3,9 +3,10 @@
 // readers that are not ours: icebird (an Iceberg reader in JavaScript, through
 // a fetch that serves file:// URLs with Range), Debian's python3-avro for every
 // manifest and manifest list, hyparquet for the field ids of every data file.
-// The flush does not commit to tables yet (docs/internals/iceberg.md): this
-// checks the format of what table_append writes.
-import { test } from 'node:test';
+// Then the server with --iceberg: rows posted over two days and flushed three
+// times (a restart between), read back through the table by icebird, equal to
+// the rows sent, once each.
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, statSync, rmSync } from 'node:fs';
@@ -13,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { parquetMetadata } from 'hyparquet';
 import { icebergRead, icebergMetadata } from 'icebird';
-import { URSA_BIN } from './helpers.mjs';
+import { URSA_BIN, startServer, makeTempDir, removeTempDirs, sanitizerReports } from './helpers.mjs';
 
 // icebird reads through fetch: file:// URLs served from disk, with Range.
 const realFetch = globalThis.fetch;
@@ -113,3 +114,77 @@ async function check(table, rows, manifests) {
     }
   }
 }
+
+const logs = [];
+let failed = false;
+after(() => {
+  const reports = logs.flatMap(l => sanitizerReports(l()));
+  if (reports.length) { failed = true; console.error(reports.join('\n')); }
+  assert.deepEqual(reports, [], 'sanitizer reports in the server output');
+  if (!failed) removeTempDirs();
+});
+
+test('serve --iceberg: every flush a snapshot; the table holds every row sent, once', async () => {
+  const store = makeTempDir('ursa-iceberg-serve-');
+  const schema = {
+    columns: [
+      { name: 'id', type: 'int64', nullable: false },
+      { name: 'ts', type: 'timestamp', nullable: false },
+      { name: 'country', type: 'string' },
+      { name: 'amount', type: 'decimal', precision: 12, scale: 2 },
+    ],
+    time_column: 'ts',
+    unknown_fields: 'evolve',
+    sort_by: ['country', 'ts'],
+  };
+  const sent = [];
+  let id = 0;
+  const post = async (server, n, extra) => {
+    const rows = [];
+    for (let k = 0; k < n; k++, id++) {
+      const row = { id, ts: `2026-03-0${1 + (id % 2)}T${String(id % 24).padStart(2, '0')}:00:00Z`, amount: `${id}.25` };
+      if (id % 3) row.country = ['de', 'us', 'fr'][id % 3];
+      if (extra) row.city = `c${id}`;
+      rows.push(row);
+    }
+    const r = await server.postRecords('sales', rows.map(x => JSON.stringify(x)).join('\n') + '\n');
+    assert.equal(r.json?.accepted, n, r.text);
+    sent.push(...rows);
+  };
+  let server = await startServer({ store, args: ['--iceberg', '--flush-max-age', '3600'] });
+  logs.push(server.log);
+  let r = await server.put('/v1/datasets/sales', schema);
+  assert.ok(r.status < 300, r.text);
+  await post(server, 50);
+  r = await server.flush('sales');
+  assert.equal(r.status, 200, r.text);
+  await post(server, 30, true); // a new column: a new schema, a new field id
+  r = await server.flush('sales');
+  assert.equal(r.status, 200, r.text);
+  await server.stop();
+  server = await startServer({ store, args: ['--iceberg', '--flush-max-age', '3600'] });
+  logs.push(server.log);
+  await post(server, 20);
+  r = await server.flush('sales');
+  assert.equal(r.status, 200, r.text);
+  await server.stop();
+
+  const tableUrl = 'file://' + join(store, 'sales');
+  const md = await icebergMetadata({ tableUrl });
+  assert.equal(md.snapshots.length, 3);
+  assert.deepEqual(md.schemas.at(-1).fields.map(f => [f.id, f.name]), [[1, 'id'], [2, 'ts'], [3, 'country'], [4, 'amount'], [5, 'city']]);
+  const got = await icebergRead({ tableUrl });
+  const byId = new Map();
+  for (const row of got) {
+    assert.ok(!byId.has(Number(row.id)), `row ${row.id} twice`);
+    byId.set(Number(row.id), row);
+  }
+  assert.equal(byId.size, sent.length, 'rows through the table');
+  for (const x of sent) {
+    const row = byId.get(x.id);
+    assert.ok(row, `row ${x.id} missing`);
+    assert.equal(row.ts.toISOString().slice(0, 19), x.ts.slice(0, 19));
+    assert.equal(row.country ?? undefined, x.country);
+    assert.equal(row.city ?? undefined, x.city);
+  }
+});
