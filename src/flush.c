@@ -42,6 +42,14 @@
  *
  * A kill -9 mid-flush leaves the local store's temporary files; the node
  * removes its own at its next start (ursa_catalog_remove_temps).
+ *
+ * Tables (serve --iceberg, datasets only): before writing, the flush takes
+ * the field ids of its schema from the dataset's Iceberg table (table.c,
+ * which creates or evolves the table); after publishing, it appends the
+ * files as one snapshot keyed by node and LSN range. A failed commit does
+ * not fail the flush -- the rows are durable in the published files -- but
+ * waits in the dataset (tpending) for the next flush, and a node that stops
+ * or dies first commits such files at its next start (table_recover).
  */
 #include "catalog.h"
 #include "coerce.h"
@@ -49,6 +57,7 @@
 #include "table.h"
 #include "sort.h"
 
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -521,6 +530,7 @@ int ursa_dataset_flush(ursa_catalog_t *c, ursa_dataset_t *d, ursa_flush_result_t
             URSA_COUNT(flush_files, f.ndays);
             URSA_COUNT(flush_bytes, bytes);
         }
+        if (table && getenv("URSA_TEST_KILL_BEFORE_COMMIT")) raise(SIGKILL); /* crash tests only */
         if (table) { /* the files are published whatever happens here: a failed commit waits for the next
                         flush */
             uint64_t first = c->wal ? f.chunks[0]->lsn : (uint64_t)stamp;

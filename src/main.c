@@ -7,6 +7,7 @@
 #include "http_server.h"
 #include "options.h"
 #include "store.h"
+#include "table.h"
 
 #include <signal.h>
 #include <sys/resource.h>
@@ -439,6 +440,16 @@ static int cmd_serve(int argc, char **argv)
     }
     ursa_catalog_replay_done(cat);
     cat->wal = wal;
+    /* Files published before a crash (or a failed commit) that their table does not name yet. */
+    for (size_t i = 0; iceberg && i < cat->n; i++) {
+        ursa_dataset_t *d = cat->ds[i];
+        size_t n;
+        if (d->parent) continue;
+        if (table_recover(store, d->name, &d->schema, cat->node, &n, &err))
+            ursa_error("dataset %s: committing files its table does not name: %s", d->name, err.msg);
+        else if (n)
+            ursa_info("dataset %s: %zu published files committed to its table", d->name, n);
+    }
     cat->flush_default = fp;
     const char *limit_from = "--memory-limit";
     if (!memory_limit) memory_limit = ursa_default_memory_limit("", &limit_from);

@@ -27,6 +27,7 @@
 #include "table.h"
 
 #include "avro_read.h"
+#include "coerce.h"
 #include "iceberg_avro.h"
 #include "iceberg_meta.h"
 #include "pq_pred.h"
@@ -465,5 +466,181 @@ out:
     ursa_buf_free(&man);
     free(schema_text);
     json_decref(t);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Recovery. */
+
+typedef struct listing {
+    char **keys;
+    size_t n, cap;
+    const char *node;
+} listing_t;
+
+/* Keeps the keys of the node's Parquet files (not temporaries). */
+static int keep_node_file(void *ctx, const char *key, bool is_prefix)
+{
+    listing_t *l = ctx;
+    const char *base = strrchr(key, '/');
+    base = base ? base + 1 : key;
+    size_t bl = strlen(base), nl = strlen(l->node);
+    if (is_prefix || bl < 9 || strcmp(base + bl - 8, ".parquet") != 0 || strncmp(base, l->node, nl) != 0 ||
+        base[nl] != '-')
+        return URSA_OK;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 16;
+        char **k = ursa_realloc(l->keys, cap * sizeof(*k));
+        if (!k) return URSA_ENOMEM;
+        l->keys = k, l->cap = cap;
+    }
+    if (!(l->keys[l->n] = ursa_strdup(key))) return URSA_ENOMEM;
+    l->n++;
+    return URSA_OK;
+}
+
+/* The store keys of every live data file of the table's current snapshot,
+ * as the keys of *set. */
+static int live_files(ursa_store_t *st, const char *dataset, const json_t *t, json_t *set, ursa_err_t *err)
+{
+    char location[2048];
+    const json_t *cur = iceberg_table_current(t);
+    if (!cur) return URSA_OK;
+    if (table_location(st, dataset, location, sizeof(location)))
+        return ursa_err_set(err, URSA_EINVAL, "%s: the table's location cannot be made", dataset);
+    table_append_t a = {0};
+    a.dataset = dataset;
+    append_ctx_t c = {0};
+    c.st = st, c.a = &a, c.location = location;
+    const char *list = json_string_value(json_object_get(cur, "manifest-list"));
+    const char *lkey = list ? key_of(&c, list) : NULL;
+    ursa_buf_t b = {0};
+    json_t *meta = NULL, *lists = NULL;
+    int rc = lkey ? ursa_store_get(st, lkey, &b, err)
+                  : ursa_err_set(err, URSA_EFORMAT, "%s: a manifest list outside the store", dataset);
+    if (!rc) rc = avro_read_file(b.data, b.len, &meta, &lists, err);
+    json_decref(meta), meta = NULL;
+    size_t i;
+    const json_t *m;
+    json_array_foreach(lists, i, m)
+    {
+        if (rc) break;
+        const char *mp = json_string_value(json_object_get(m, "manifest_path"));
+        const char *mkey = mp ? key_of(&c, mp) : NULL;
+        json_t *entries = NULL;
+        if (!mkey) {
+            rc = ursa_err_set(err, URSA_EFORMAT, "%s: a manifest outside the store", dataset);
+            break;
+        }
+        if ((rc = ursa_store_get(st, mkey, &b, err)) ||
+            (rc = avro_read_file(b.data, b.len, &meta, &entries, err)))
+            break;
+        json_decref(meta), meta = NULL;
+        size_t k;
+        const json_t *e;
+        json_array_foreach(entries, k, e)
+        {
+            const char *fp = json_string_value(json_object_get(json_object_get(e, "data_file"), "file_path"));
+            const char *fkey = fp ? key_of(&c, fp) : NULL;
+            if (jint(e, "status") != ICEBERG_DELETED && fkey && json_object_set_new(set, fkey, json_true())) {
+                rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
+                break;
+            }
+        }
+        json_decref(entries);
+    }
+    json_decref(lists);
+    ursa_buf_free(&b);
+    return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The flush part of a file's name: what follows "<node>-", up to ".parquet". */
+static const char *flush_part(const char *key, size_t nodelen, size_t *n)
+{
+    const char *base = strrchr(key, '/');
+    base = base ? base + 1 : key;
+    *n = strlen(base) - nodelen - 1 - 8;
+    return base + nodelen + 1;
+}
+
+int table_recover(ursa_store_t *st, const char *dataset, const ursa_schema_t *s, const char *node,
+                  size_t *committed, ursa_err_t *err)
+{
+    listing_t l = {NULL, 0, 0, node};
+    json_t *t = NULL, *live = json_object();
+    table_file_t *files = NULL;
+    char prefix[600];
+    int rc;
+    int64_t v;
+    *committed = 0;
+    snprintf(prefix, sizeof(prefix), "%s/date=", dataset);
+    if (!live) return ursa_err_set(err, URSA_ENOMEM, "out of memory");
+    if ((rc = ursa_store_list(st, prefix, 0, keep_node_file, &l, err))) goto out;
+    if (l.n == 0) goto out;
+    if ((rc = iceberg_load(st, dataset, &t, &v, NULL, err))) goto out;
+    if (t && (rc = live_files(st, dataset, t, live, err))) goto out;
+    /* The files no snapshot names, grouped by the flush that wrote them
+     * (sorted by name part, then key). */
+    size_t keep = 0, nl = strlen(node);
+    for (size_t i = 0; i < l.n; i++) {
+        if (json_object_get(live, l.keys[i])) {
+            ursa_free(l.keys[i]);
+            continue;
+        }
+        l.keys[keep++] = l.keys[i];
+    }
+    l.n = keep;
+    qsort(l.keys, l.n, sizeof(*l.keys), cmp_str); /* the same flush: the same name under each day */
+    if (!(files = ursa_calloc(l.n + 1, sizeof(*files)))) {
+        rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
+        goto out;
+    }
+    bool *used = ursa_calloc(l.n + 1, sizeof(*used));
+    if (!used) {
+        rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < l.n && rc == URSA_OK; i++) {
+        if (used[i]) continue;
+        size_t pn, n = 0;
+        const char *part = flush_part(l.keys[i], nl, &pn);
+        unsigned long long first = 0, last = 0;
+        char tail;
+        if (sscanf(part, "%llu-%llu.parque%c", &first, &last, &tail) !=
+            3) { /* <node>-<stamp>.parquet: no log */
+            if (sscanf(part, "%llu", &first) != 1) continue;
+            last = first;
+        }
+        for (size_t j = i; j < l.n; j++) {
+            size_t qn;
+            const char *q = flush_part(l.keys[j], nl, &qn);
+            if (used[j] || qn != pn || memcmp(q, part, pn) != 0) continue;
+            const char *d = strstr(l.keys[j], "/date=");
+            int32_t day;
+            if (!d || ursa_parse_date(d + 6, 10, &day)) continue; /* not a partition directory: not ours */
+            used[j] = true;
+            files[n++] = (table_file_t){l.keys[j], day};
+        }
+        if (n == 0) continue;
+        int cols[URSA_SORT_KEYS_MAX];
+        const char *names[URSA_SORT_KEYS_MAX];
+        size_t nk = ursa_schema_sort_key(s, cols);
+        for (size_t k = 0; k < nk; k++) names[k] = s->fields[cols[k]].name;
+        table_append_t a = {dataset, s, names, nk, node, first, last, files, n};
+        table_result_t r;
+        if ((rc = table_append(st, &a, &r, err)) == URSA_OK && !r.already) *committed += n;
+    }
+    ursa_free(used);
+out:
+    for (size_t i = 0; i < l.n; i++) ursa_free(l.keys[i]);
+    ursa_free(l.keys);
+    ursa_free(files);
+    json_decref(t);
+    json_decref(live);
     return rc;
 }

@@ -61,4 +61,15 @@ typedef struct table_result {
 int table_append(ursa_store_t *st, const table_append_t *a, table_result_t *res,
                  ursa_err_t *err) URSA_MUST_CHECK;
 
+/* Commits the published Parquet files of `node` in dataset that no
+ * snapshot names -- left by a node killed between publishing a flush's
+ * files and committing them, by a commit that failed and was still pending
+ * at a stop, or written before the dataset had a table. Files are grouped
+ * by the flush that wrote them (<node>-<first LSN>-<last LSN>.parquet, one
+ * per day) and each group is appended with the flush's own commit key, so a
+ * group that was committed after all is found, not committed twice.
+ * *committed gets the files committed. */
+int table_recover(ursa_store_t *st, const char *dataset, const ursa_schema_t *s, const char *node,
+                  size_t *committed, ursa_err_t *err) URSA_MUST_CHECK;
+
 #endif

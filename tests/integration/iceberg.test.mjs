@@ -188,3 +188,40 @@ test('serve --iceberg: every flush a snapshot; the table holds every row sent, o
     assert.equal(row.city ?? undefined, x.city);
   }
 });
+
+test('serve --iceberg: killed between publishing and committing, the next start commits the files once', async () => {
+  const store = makeTempDir('ursa-iceberg-crash-');
+  const schema = {
+    columns: [{ name: 'id', type: 'int64', nullable: false }, { name: 'ts', type: 'timestamp', nullable: false }],
+    time_column: 'ts',
+  };
+  const rowsOf = (from, n) => Array.from({ length: n }, (_, k) => ({ id: from + k, ts: `2026-04-0${1 + ((from + k) % 3)}T10:00:00Z` }));
+  // The first flush dies right after its files are published (SIGKILL before the table commit).
+  let server = await startServer({ store, args: ['--iceberg', '--flush-max-age', '3600'], env: { URSA_TEST_KILL_BEFORE_COMMIT: '1' } });
+  logs.push(server.log);
+  let r = await server.put('/v1/datasets/d', schema);
+  assert.ok(r.status < 300, r.text);
+  r = await server.postRecords('d', rowsOf(0, 60).map(x => JSON.stringify(x)).join('\n') + '\n');
+  assert.equal(r.json?.accepted, 60, r.text);
+  await server.flush('d').catch(() => null);
+  await server.kill('SIGKILL'); // gone already; makes sure
+  const published = readdirSync(join(store, 'd'), { recursive: true }).filter(f => String(f).endsWith('.parquet'));
+  assert.equal(published.length, 3, 'the files of the killed flush are published');
+  // Restart: recovery commits them; the log's rows are in those files, so replay adds none.
+  server = await startServer({ store, args: ['--iceberg', '--flush-max-age', '3600'] });
+  logs.push(server.log);
+  r = await server.postRecords('d', rowsOf(60, 30).map(x => JSON.stringify(x)).join('\n') + '\n');
+  assert.equal(r.json?.accepted, 30, r.text);
+  r = await server.flush('d');
+  assert.equal(r.status, 200, r.text);
+  await server.stop();
+  const tableUrl = 'file://' + join(store, 'd');
+  const got = (await icebergRead({ tableUrl })).map(x => Number(x.id)).sort((a, b) => a - b);
+  assert.deepEqual(got, Array.from({ length: 90 }, (_, i) => i), 'every row once through the table');
+  // A third start finds nothing left to commit.
+  server = await startServer({ store, args: ['--iceberg'] });
+  logs.push(server.log);
+  await server.stop();
+  const md = await icebergMetadata({ tableUrl });
+  assert.equal(md.snapshots.length, 2, 'the recovered flush and the next one');
+});
