@@ -504,6 +504,13 @@ enum MHD_Result api_records_finish(api_ctx_t *a, struct MHD_Connection *c, api_r
             r->idem_key = NULL;
         }
         URSA_COUNT(backpressure, 1);
+        /* As at admission: while the store fails the budget is full because nothing can be flushed,
+         * and the answer says so (503, a longer Retry-After). */
+        if (__atomic_load_n(&a->cat->store_failing, __ATOMIC_RELAXED))
+            return api_send_retry(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                  "the memory budget filled while the body was received and the store is "
+                                  "failing; nothing was accepted, retry later",
+                                  5);
         return api_send_retry(c, MHD_HTTP_TOO_MANY_REQUESTS,
                               "the memory budget filled while the body was received; nothing was accepted, "
                               "retry later",
