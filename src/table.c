@@ -226,12 +226,13 @@ static int unhex(const char *h, ursa_buf_t *out)
     return URSA_OK;
 }
 
-/* The key in the store of a location of this table's store (the prefix of
- * the table's location up to the dataset). */
-static const char *key_of(const append_ctx_t *c, const char *loc)
+/* The store key of loc, a location in the store of the table of dataset
+ * at `location`: loc less the location's part before the dataset; NULL
+ * when loc lies elsewhere. */
+static const char *key_of(const char *location, const char *dataset, const char *loc)
 {
-    size_t tl = strlen(c->location), dl = strlen(c->a->dataset);
-    if (tl < dl || strncmp(loc, c->location, tl - dl) != 0) return NULL;
+    size_t tl = strlen(location), dl = strlen(dataset);
+    if (tl < dl || strncmp(loc, location, tl - dl) != 0) return NULL;
     return loc + (tl - dl);
 }
 
@@ -254,7 +255,7 @@ static int parent_manifests(append_ctx_t *c, const json_t *t, iceberg_manifest_f
         return *mf ? URSA_OK : ursa_err_set(err, URSA_ENOMEM, "out of memory");
     }
     const char *list = json_string_value(json_object_get(cur, "manifest-list"));
-    const char *key = list ? key_of(c, list) : NULL;
+    const char *key = list ? key_of(c->location, c->a->dataset, list) : NULL;
     if (!key)
         return ursa_err_set(err, URSA_EFORMAT, "%s: a manifest list outside the table's store",
                             c->a->dataset);
@@ -508,12 +509,8 @@ static int live_files(ursa_store_t *st, const char *dataset, const json_t *t, js
     if (!cur) return URSA_OK;
     if (table_location(st, dataset, location, sizeof(location)))
         return ursa_err_set(err, URSA_EINVAL, "%s: the table's location cannot be made", dataset);
-    table_append_t a = {0};
-    a.dataset = dataset;
-    append_ctx_t c = {0};
-    c.st = st, c.a = &a, c.location = location;
     const char *list = json_string_value(json_object_get(cur, "manifest-list"));
-    const char *lkey = list ? key_of(&c, list) : NULL;
+    const char *lkey = list ? key_of(location, dataset, list) : NULL;
     ursa_buf_t b = {0};
     json_t *meta = NULL, *lists = NULL;
     int rc = lkey ? ursa_store_get(st, lkey, &b, err)
@@ -526,7 +523,7 @@ static int live_files(ursa_store_t *st, const char *dataset, const json_t *t, js
     {
         if (rc) break;
         const char *mp = json_string_value(json_object_get(m, "manifest_path"));
-        const char *mkey = mp ? key_of(&c, mp) : NULL;
+        const char *mkey = mp ? key_of(location, dataset, mp) : NULL;
         json_t *entries = NULL;
         if (!mkey) {
             rc = ursa_err_set(err, URSA_EFORMAT, "%s: a manifest outside the store", dataset);
@@ -541,7 +538,7 @@ static int live_files(ursa_store_t *st, const char *dataset, const json_t *t, js
         json_array_foreach(entries, k, e)
         {
             const char *fp = json_string_value(json_object_get(json_object_get(e, "data_file"), "file_path"));
-            const char *fkey = fp ? key_of(&c, fp) : NULL;
+            const char *fkey = fp ? key_of(location, dataset, fp) : NULL;
             if (jint(e, "status") != ICEBERG_DELETED && fkey && json_object_set_new(set, fkey, json_true())) {
                 rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
                 break;
