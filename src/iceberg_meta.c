@@ -450,11 +450,10 @@ static int64_t now_ms(void)
 }
 
 /* Adds the previous version's file to the metadata log of t (capped). */
-static int log_previous(json_t *t, const char *location, const char *dir_key, int64_t v, int64_t ts)
+static int log_previous(json_t *t, const char *location, int64_t v, int64_t ts)
 {
     if (v <= 0) return URSA_OK;
     char file[2048];
-    (void)dir_key;
     snprintf(file, sizeof(file), "%s/metadata/v%lld.metadata.json", location, (long long)v);
     json_t *log = json_object_get(t, "metadata-log");
     if (!json_is_array(log)) {
@@ -501,7 +500,7 @@ int iceberg_commit(ursa_store_t *st, const char *dir, iceberg_mutate_fn fn, void
             break;
         }
         const char *location = json_string_value(json_object_get(t, "location"));
-        if ((rc = log_previous(t, location ? location : dir, dir, v, prev_updated))) {
+        if ((rc = log_previous(t, location ? location : dir, v, prev_updated))) {
             json_decref(t);
             rc = nomem(err);
             break;
