@@ -27,6 +27,7 @@
 #include "api_datasets.h"
 #include "api_node.h"
 #include "api_quarantine.h"
+#include "api_tables.h"
 #include "api_records.h"
 #include "metrics.h"
 
@@ -73,6 +74,8 @@ enum path {
     P_RECORDS,
     P_FLUSH,
     P_QUARANTINE,
+    P_FILES,
+    P_SNAPSHOTS,
 };
 
 /* What answers one method on one path (api.h). finish is required, the
@@ -103,6 +106,8 @@ static const api_route_t routes[] = {
     {P_RECORDS, "POST", true, api_records_start, api_records_body, 0, api_records_finish, api_records_done},
     {P_FLUSH, "POST", true, NULL, NULL, 0, api_datasets_flush, NULL},
     {P_QUARANTINE, "GET", true, NULL, NULL, 0, api_quarantine_get, NULL},
+    {P_FILES, "GET", true, NULL, NULL, 0, api_tables_files, NULL},
+    {P_SNAPSHOTS, "GET", true, NULL, NULL, 0, api_tables_snapshots, NULL},
 };
 
 /* Splits the URL into a path and a dataset name. */
@@ -124,6 +129,10 @@ static enum path path_of(const char *url, char *name, bool *bad_name)
         r = P_FLUSH;
     else if (strcmp(slash, "/quarantine") == 0)
         r = P_QUARANTINE;
+    else if (strcmp(slash, "/files") == 0)
+        r = P_FILES;
+    else if (strcmp(slash, "/snapshots") == 0)
+        r = P_SNAPSHOTS;
     else
         return P_NONE;
     if (!ursa_name_valid(p, n)) {

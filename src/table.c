@@ -502,7 +502,8 @@ static int keep_node_file(void *ctx, const char *key, bool is_prefix)
 
 /* The store keys of every live data file of the table's current snapshot,
  * as the keys of *set. */
-static int live_files(ursa_store_t *st, const char *dataset, const json_t *t, json_t *set, ursa_err_t *err)
+static int live_files(ursa_store_t *st, const char *dataset, const json_t *t, json_t *set, json_t *out,
+                      ursa_err_t *err)
 {
     char location[2048];
     const json_t *cur = iceberg_table_current(t);
@@ -537,11 +538,28 @@ static int live_files(ursa_store_t *st, const char *dataset, const json_t *t, js
         const json_t *e;
         json_array_foreach(entries, k, e)
         {
-            const char *fp = json_string_value(json_object_get(json_object_get(e, "data_file"), "file_path"));
+            const json_t *df = json_object_get(e, "data_file");
+            const char *fp = json_string_value(json_object_get(df, "file_path"));
             const char *fkey = fp ? key_of(location, dataset, fp) : NULL;
-            if (jint(e, "status") != ICEBERG_DELETED && fkey && json_object_set_new(set, fkey, json_true())) {
+            if (jint(e, "status") == ICEBERG_DELETED || !fkey) continue;
+            if (set && json_object_set_new(set, fkey, json_true())) {
                 rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
                 break;
+            }
+            if (out) { /* the day: the partition's one field */
+                const char *pk;
+                json_t *pv;
+                char date[16] = "";
+                json_object_foreach((json_t *)json_object_get(df, "partition"), pk,
+                                    pv) if (json_is_integer(pv))
+                    ursa_format_date((int64_t)json_integer_value(pv), date);
+                json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I}", "path", fkey, "location", fp, "date", date,
+                                      "rows", (json_int_t)jint(df, "record_count"), "bytes",
+                                      (json_int_t)jint(df, "file_size_in_bytes"));
+                if (!o || json_array_append_new(out, o)) {
+                    rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
+                    break;
+                }
             }
         }
         json_decref(entries);
@@ -580,7 +598,7 @@ int table_recover(ursa_store_t *st, const char *dataset, const ursa_schema_t *s,
     if ((rc = ursa_store_list(st, prefix, 0, keep_node_file, &l, err))) goto out;
     if (l.n == 0) goto out;
     if ((rc = iceberg_load(st, dataset, &t, &v, NULL, err))) goto out;
-    if (t && (rc = live_files(st, dataset, t, live, err))) goto out;
+    if (t && (rc = live_files(st, dataset, t, live, NULL, err))) goto out;
     /* The files no snapshot names, grouped by the flush that wrote them
      * (sorted by name part, then key). */
     size_t keep = 0, nl = strlen(node);
@@ -639,5 +657,72 @@ out:
     ursa_free(files);
     json_decref(t);
     json_decref(live);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Listings. */
+
+int table_files(ursa_store_t *st, const char *dataset, json_t **out, ursa_err_t *err)
+{
+    json_t *t = NULL, *files = json_array();
+    int64_t v;
+    *out = NULL;
+    int rc = files ? iceberg_load(st, dataset, &t, &v, NULL, err)
+                   : ursa_err_set(err, URSA_ENOMEM, "out of memory");
+    if (rc == URSA_OK && !t)
+        rc = ursa_err_set(err, URSA_ENOTFOUND, "dataset %s has no Iceberg table", dataset);
+    if (rc == URSA_OK) rc = live_files(st, dataset, t, NULL, files, err);
+    if (rc == URSA_OK) {
+        const json_t *cur = iceberg_table_current(t);
+        json_int_t rows = 0, bytes = 0;
+        size_t i;
+        const json_t *f;
+        json_array_foreach(files, i, f) rows += json_integer_value(json_object_get(f, "rows")),
+            bytes += json_integer_value(json_object_get(f, "bytes"));
+        *out = json_pack("{s:s, s:o, s:I, s:I, s:I, s:O}", "dataset", dataset, "snapshot_id",
+                         cur ? json_integer(jint(cur, "snapshot-id")) : json_null(), "metadata_version",
+                         (json_int_t)v, "rows", rows, "bytes", bytes, "files", files);
+        if (!*out) rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
+    }
+    json_decref(files);
+    json_decref(t);
+    return rc;
+}
+
+int table_snapshots(ursa_store_t *st, const char *dataset, json_t **out, ursa_err_t *err)
+{
+    json_t *t = NULL, *list = json_array();
+    int64_t v;
+    *out = NULL;
+    int rc =
+        list ? iceberg_load(st, dataset, &t, &v, NULL, err) : ursa_err_set(err, URSA_ENOMEM, "out of memory");
+    if (rc == URSA_OK && !t)
+        rc = ursa_err_set(err, URSA_ENOTFOUND, "dataset %s has no Iceberg table", dataset);
+    if (rc == URSA_OK) {
+        size_t i;
+        const json_t *sn;
+        json_array_foreach(json_object_get(t, "snapshots"), i, sn)
+        {
+            const json_t *parent = json_object_get(sn, "parent-snapshot-id");
+            json_t *o = json_pack(
+                "{s:I, s:O, s:I, s:I, s:O}", "snapshot_id", (json_int_t)jint(sn, "snapshot-id"),
+                "parent_snapshot_id", parent ? (json_t *)parent : json_null(), "sequence_number",
+                (json_int_t)jint(sn, "sequence-number"), "timestamp_ms", (json_int_t)jint(sn, "timestamp-ms"),
+                "summary", json_object_get(sn, "summary") ? json_object_get(sn, "summary") : json_null());
+            if (!o || json_array_append_new(list, o)) {
+                rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
+                break;
+            }
+        }
+    }
+    if (rc == URSA_OK) {
+        *out = json_pack("{s:s, s:O, s:I, s:O}", "dataset", dataset, "current_snapshot_id",
+                         json_object_get(t, "current-snapshot-id"), "metadata_version", (json_int_t)v,
+                         "snapshots", list);
+        if (!*out) rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
+    }
+    json_decref(list);
+    json_decref(t);
     return rc;
 }

@@ -17,6 +17,8 @@
 #include "schema.h"
 #include "store.h"
 
+#include <jansson.h>
+
 /* The absolute URI of key in st (buf of n bytes). URSA_EINVAL when it does
  * not fit or the local directory cannot be resolved. */
 int table_location(const ursa_store_t *st, const char *key, char *buf, size_t n) URSA_MUST_CHECK;
@@ -71,5 +73,17 @@ int table_append(ursa_store_t *st, const table_append_t *a, table_result_t *res,
  * *committed gets the files committed. */
 int table_recover(ursa_store_t *st, const char *dataset, const ursa_schema_t *s, const char *node,
                   size_t *committed, ursa_err_t *err) URSA_MUST_CHECK;
+
+/* The live data files of the table's current snapshot, as JSON:
+ * {"dataset", "snapshot_id" (null before the first), "metadata_version",
+ * "rows", "bytes", "files": [{"path" (the store key), "location" (the
+ * URI), "date", "rows", "bytes"}]}. URSA_ENOTFOUND when the dataset has no
+ * table. *out is the caller's. */
+int table_files(ursa_store_t *st, const char *dataset, json_t **out, ursa_err_t *err) URSA_MUST_CHECK;
+
+/* The table's snapshots, oldest first: {"dataset", "current_snapshot_id",
+ * "metadata_version", "snapshots": [{"snapshot_id", "parent_snapshot_id",
+ * "sequence_number", "timestamp_ms", "summary"}]}. */
+int table_snapshots(ursa_store_t *st, const char *dataset, json_t **out, ursa_err_t *err) URSA_MUST_CHECK;
 
 #endif

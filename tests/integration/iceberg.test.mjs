@@ -116,8 +116,11 @@ async function check(table, rows, manifests) {
 }
 
 const logs = [];
+const servers = [];
 let failed = false;
-after(() => {
+after(async () => {
+  for (const sv of servers) await sv.kill(); // a failed test leaves its server running: end it
+
   const reports = logs.flatMap(l => sanitizerReports(l()));
   if (reports.length) { failed = true; console.error(reports.join('\n')); }
   assert.deepEqual(reports, [], 'sanitizer reports in the server output');
@@ -152,7 +155,7 @@ test('serve --iceberg: every flush a snapshot; the table holds every row sent, o
     sent.push(...rows);
   };
   let server = await startServer({ store, args: ['--iceberg', '--flush-max-age', '3600'] });
-  logs.push(server.log);
+  logs.push(server.log), servers.push(server);
   let r = await server.put('/v1/datasets/sales', schema);
   assert.ok(r.status < 300, r.text);
   await post(server, 50);
@@ -163,10 +166,32 @@ test('serve --iceberg: every flush a snapshot; the table holds every row sent, o
   assert.equal(r.status, 200, r.text);
   await server.stop();
   server = await startServer({ store, args: ['--iceberg', '--flush-max-age', '3600'] });
-  logs.push(server.log);
+  logs.push(server.log), servers.push(server);
   await post(server, 20);
   r = await server.flush('sales');
   assert.equal(r.status, 200, r.text);
+
+  // The live files through the API: a list DuckDB reads exactly the table from.
+  r = await server.get('/v1/datasets/sales/files');
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.rows, sent.length);
+  assert.ok(r.json.files.every(f => /^sales\/date=2026-03-0[12]\/.+\.parquet$/.test(f.path) && f.date === f.path.slice(11, 21)), r.text);
+  const { DuckDBInstance } = await import('@duckdb/node-api');
+  const con = await (await DuckDBInstance.create(':memory:')).connect();
+  const list = r.json.files.map(f => `'${join(store, f.path)}'`).join(', ');
+  const ids = (await (await con.run(`SELECT id FROM read_parquet([${list}]) ORDER BY id`)).getRows()).map(x => Number(x[0]));
+  assert.deepEqual(ids, sent.map(x => x.id), 'read_parquet of the listed files: every row once');
+  r = await server.get('/v1/datasets/sales/snapshots');
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.snapshots.length, 3);
+  assert.equal(r.json.current_snapshot_id, r.json.snapshots[2].snapshot_id);
+  assert.equal(r.json.snapshots[1].parent_snapshot_id, r.json.snapshots[0].snapshot_id);
+  assert.deepEqual(r.json.snapshots.map(x => x.summary['added-records']), ['50', '30', '20']);
+  // A dataset not flushed yet has no table: 404 with a message.
+  r = await server.put('/v1/datasets/empty', schema);
+  r = await server.get('/v1/datasets/empty/files');
+  assert.equal(r.status, 404, r.text);
+  assert.match(r.json.error, /no Iceberg table/);
   await server.stop();
 
   const tableUrl = 'file://' + join(store, 'sales');
@@ -198,7 +223,7 @@ test('serve --iceberg: killed between publishing and committing, the next start 
   const rowsOf = (from, n) => Array.from({ length: n }, (_, k) => ({ id: from + k, ts: `2026-04-0${1 + ((from + k) % 3)}T10:00:00Z` }));
   // The first flush dies right after its files are published (SIGKILL before the table commit).
   let server = await startServer({ store, args: ['--iceberg', '--flush-max-age', '3600'], env: { URSA_TEST_KILL_BEFORE_COMMIT: '1' } });
-  logs.push(server.log);
+  logs.push(server.log), servers.push(server);
   let r = await server.put('/v1/datasets/d', schema);
   assert.ok(r.status < 300, r.text);
   r = await server.postRecords('d', rowsOf(0, 60).map(x => JSON.stringify(x)).join('\n') + '\n');
@@ -209,7 +234,7 @@ test('serve --iceberg: killed between publishing and committing, the next start 
   assert.equal(published.length, 3, 'the files of the killed flush are published');
   // Restart: recovery commits them; the log's rows are in those files, so replay adds none.
   server = await startServer({ store, args: ['--iceberg', '--flush-max-age', '3600'] });
-  logs.push(server.log);
+  logs.push(server.log), servers.push(server);
   r = await server.postRecords('d', rowsOf(60, 30).map(x => JSON.stringify(x)).join('\n') + '\n');
   assert.equal(r.json?.accepted, 30, r.text);
   r = await server.flush('d');
@@ -220,7 +245,7 @@ test('serve --iceberg: killed between publishing and committing, the next start 
   assert.deepEqual(got, Array.from({ length: 90 }, (_, i) => i), 'every row once through the table');
   // A third start finds nothing left to commit.
   server = await startServer({ store, args: ['--iceberg'] });
-  logs.push(server.log);
+  logs.push(server.log), servers.push(server);
   await server.stop();
   const md = await icebergMetadata({ tableUrl });
   assert.equal(md.snapshots.length, 2, 'the recovered flush and the next one');
