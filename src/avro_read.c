@@ -305,12 +305,12 @@ int avro_read_file(const void *data, size_t size, json_t **meta, json_t **record
 {
     const uint8_t *p = data;
     rd_t r = {p, p + size, p, err, NULL};
-    json_t *m = json_object(), *recs = json_array(), *schema = NULL, *names = json_object();
+    json_t *m = NULL, *recs = json_array(), *schema = NULL, *names = json_object();
     ursa_buf_t inflated = {0};
     uint8_t sync[16];
     int rc;
     *meta = *records = NULL;
-    if (!m || !recs || !names) {
+    if (!recs || !names) {
         rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
         goto out;
     }
@@ -323,40 +323,12 @@ int avro_read_file(const void *data, size_t size, json_t **meta, json_t **record
         goto out;
     }
     r.p += 4;
-    /* The metadata map. */
-    json_t *mapschema = json_pack("{s:s, s:s}", "type", "map", "values", "bytes");
-    json_t *raw = NULL;
-    rc = mapschema ? decode_blocks(&r, json_object_get(mapschema, "values"), true, 0, &raw) : URSA_ENOMEM;
-    json_decref(mapschema);
+    /* The metadata map: bytes values, decoded as strings (the same
+     * encoding), since every key Ursa reads holds text. */
+    json_t *text = json_string("string");
+    rc = text ? decode_blocks(&r, text, true, 0, &m) : ursa_err_set(err, URSA_ENOMEM, "out of memory");
+    json_decref(text);
     if (rc) goto out;
-    /* The values came as hex (bytes): back to text. */
-    const char *k;
-    json_t *hv;
-    json_object_foreach(raw, k, hv)
-    {
-        const char *h = json_string_value(hv);
-        size_t hn = strlen(h);
-        char *txt = ursa_malloc(hn / 2 + 1);
-        if (!txt) {
-            json_decref(raw);
-            rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
-            goto out;
-        }
-        for (size_t i = 0; i < hn / 2; i++) {
-            unsigned x;
-            sscanf(h + 2 * i, "%2x", &x);
-            txt[i] = (char)x;
-        }
-        json_t *sv = json_stringn(txt, hn / 2);
-        ursa_free(txt);
-        if (!sv || json_object_set_new(m, k, sv)) {
-            rc = ursa_err_set(err, URSA_EFORMAT, "avro: metadata %s is not UTF-8 text",
-                              k); /* k dies with raw */
-            json_decref(raw);
-            goto out;
-        }
-    }
-    json_decref(raw);
     if ((size_t)(r.end - r.p) < 16) {
         rc = fail(&r, "no sync marker");
         goto out;

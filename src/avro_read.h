@@ -23,8 +23,8 @@
 
 /* Decodes the container file p[0..n): *meta gets the header's metadata
  * (an object of strings: avro.schema, avro.codec, and the writer's own
- * keys), *records an array of every record. Codecs "null" and "deflate".
- * Both are the caller's (json_decref), NULL on an error. */
+ * keys; a value that is not UTF-8 text is URSA_EFORMAT), *records an array of every record. Codecs "null" and
+ * "deflate". Both are the caller's (json_decref), NULL on an error. */
 int avro_read_file(const void *p, size_t n, json_t **meta, json_t **records, ursa_err_t *err) URSA_MUST_CHECK;
 
 #endif

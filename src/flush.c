@@ -130,13 +130,14 @@ static size_t sort_names(const ursa_schema_t *s, const char *names[URSA_SORT_KEY
     return n;
 }
 
-/* Commits published files of d, the flush [first, last], to its table. */
-static int commit_files(ursa_catalog_t *c, ursa_dataset_t *d, const ursa_schema_t *s, uint64_t first,
-                        uint64_t last, const table_file_t *files, size_t n, ursa_err_t *err)
+/* Commits published files of d, the flush [first, last], to its table
+ * (ids: the field ids the files were written with, or NULL). */
+static int commit_files(ursa_catalog_t *c, ursa_dataset_t *d, const ursa_schema_t *s, const int32_t *ids,
+                        uint64_t first, uint64_t last, const table_file_t *files, size_t n, ursa_err_t *err)
 {
     const char *names[URSA_SORT_KEYS_MAX];
     size_t nk = sort_names(s, names);
-    table_append_t a = {d->name, s, names, nk, c->node, first, last, files, n};
+    table_append_t a = {d->name, s, names, nk, c->node, first, last, files, n, ids};
     table_result_t r;
     int rc = table_append(c->store, &a, &r, err);
     URSA_COUNT(table_commits, rc == URSA_OK);
@@ -151,7 +152,7 @@ static void retry_pending(ursa_catalog_t *c, ursa_dataset_t *d, const ursa_schem
     while (d->ntpending) {
         ursa_table_pending_t *p = &d->tpending[0];
         ursa_err_t e = {0};
-        if (commit_files(c, d, s, p->first, p->last, p->files, p->nfiles, &e)) {
+        if (commit_files(c, d, s, NULL, p->first, p->last, p->files, p->nfiles, &e)) {
             ursa_error("dataset %s: the table commit of an earlier flush failed again: %s", d->name, e.msg);
             return;
         }
@@ -539,7 +540,7 @@ int ursa_dataset_flush(ursa_catalog_t *c, ursa_dataset_t *d, ursa_flush_result_t
             ursa_err_t e = {0};
             for (size_t k = 0; tf && k < f.ndays; k++)
                 tf[k] = (table_file_t){f.files[k].key, (int32_t)f.days[k]};
-            if (!tf || commit_files(c, d, &f.schema, first, last, tf, f.ndays, &e)) {
+            if (!tf || commit_files(c, d, &f.schema, f.ids, first, last, tf, f.ndays, &e)) {
                 ursa_error("dataset %s: its files are published but the table commit failed (the next flush "
                            "retries it): %s",
                            d->name, tf ? e.msg : "out of memory");

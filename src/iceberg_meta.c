@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 const char *iceberg_type_name(const ursa_field_t *f, char *buf, size_t n)
@@ -86,16 +87,27 @@ static int64_t get_int(const json_t *o, const char *k, int64_t dflt)
     return json_is_integer(v) ? (int64_t)json_integer_value(v) : dflt;
 }
 
+int64_t iceberg_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint64_t iceberg_random64(void)
+{
+    uint64_t x;
+    if (getrandom(&x, sizeof(x), 0) != (ssize_t)sizeof(x)) /* no entropy yet: time, unique enough for names */
+        x = (uint64_t)iceberg_now_ms() * 6364136223846793005ull + (uint64_t)clock() + 1442695040888963407ull;
+    return x;
+}
+
 static void uuid_v4(char out[37])
 {
+    uint64_t hi = iceberg_random64(), lo = iceberg_random64();
     uint8_t b[16];
-    FILE *f = fopen("/dev/urandom", "rb");
-    if (!f || fread(b, 1, 16, f) != 16) { /* no urandom: time and pid, unique enough for a table id */
-        uint64_t x = (uint64_t)time(NULL) * 1000003u ^ (uint64_t)getpid() * 7919u ^ (uint64_t)(uintptr_t)out;
-        for (int i = 0; i < 16; i++)
-            x = x * 6364136223846793005ull + 1442695040888963407ull, b[i] = (uint8_t)(x >> 56);
-    }
-    if (f) fclose(f);
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)(hi >> (56 - 8 * i)), b[8 + i] = (uint8_t)(lo >> (56 - 8 * i));
     b[6] = (uint8_t)((b[6] & 0x0F) | 0x40), b[8] = (uint8_t)((b[8] & 0x3F) | 0x80);
     snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
              b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
@@ -442,13 +454,6 @@ static void backoff(int attempt)
     nanosleep(&ts, NULL);
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Adds the previous version's file to the metadata log of t (capped). */
 static int log_previous(json_t *t, const char *location, int64_t v, int64_t ts)
 {
@@ -481,7 +486,7 @@ int iceberg_commit(ursa_store_t *st, const char *dir, iceberg_mutate_fn fn, void
         sx.attempts = a + 1;
         if ((rc = iceberg_load(st, dir, &t, &v, &sx.requests, err))) break;
         orig = t;
-        int64_t prev_updated = t ? get_int(t, "last-updated-ms", now_ms()) : 0;
+        int64_t prev_updated = t ? get_int(t, "last-updated-ms", iceberg_now_ms()) : 0;
         bool skip = false;
         if ((rc = fn(ctx, &t, &skip, err))) {
             if (t != orig) json_decref(orig);

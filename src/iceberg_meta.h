@@ -102,6 +102,11 @@ int iceberg_commit(ursa_store_t *st, const char *dir, iceberg_mutate_fn fn, void
 int iceberg_load(ursa_store_t *st, const char *dir, json_t **t, int64_t *version, int *requests,
                  ursa_err_t *err) URSA_MUST_CHECK;
 
+/* The wall clock in ms since the epoch (timestamps of the metadata), and
+ * 64 random bits (table ids, snapshot ids, object names). */
+int64_t iceberg_now_ms(void);
+uint64_t iceberg_random64(void);
+
 /* The most metadata-log entries kept (older ones are dropped from the log;
  * their files stay until upkeep removes them). */
 #define ICEBERG_METADATA_LOG_MAX 100

@@ -37,7 +37,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 int table_location(const ursa_store_t *st, const char *key, char *buf, size_t n)
@@ -56,21 +55,6 @@ int table_location(const ursa_store_t *st, const char *key, char *buf, size_t n)
     return k > 0 && (size_t)k < n ? URSA_OK : URSA_EINVAL;
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static uint64_t random64(void)
-{
-    uint64_t x;
-    if (getrandom(&x, sizeof(x), 0) != (ssize_t)sizeof(x))
-        x = (uint64_t)now_ms() * 6364136223846793005ull + (uint64_t)clock();
-    return x;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Field ids. */
 
@@ -84,7 +68,7 @@ typedef struct schema_ctx {
 static int ensure_schema(void *vctx, json_t **t, bool *skip, ursa_err_t *err)
 {
     schema_ctx_t *c = vctx;
-    if (!*t) return iceberg_table_new(t, c->location, c->s, c->sort_by, c->nsort, now_ms(), err);
+    if (!*t) return iceberg_table_new(t, c->location, c->s, c->sort_by, c->nsort, iceberg_now_ms(), err);
     bool changed;
     int rc = iceberg_table_set_schema(*t, c->s, &changed, err);
     *skip = rc == URSA_OK && !changed;
@@ -150,7 +134,7 @@ static int file_stats(ursa_store_t *st, const char *key, const ursa_schema_t *s,
         const ursa_field_t *f = &fsch->fields[leaf];
         iceberg_col_stats_t *c = &fs->cols[fs->ncols++];
         *c = (iceberg_col_stats_t){ids[i], 0, 0, 0, -1, NULL, NULL, 0, 0};
-        bool bounds = true;
+        bool bounds = true, have = false; /* have: cmin and cmax hold the bounds so far */
         for (size_t g = 0; g < m->nrow_groups; g++) {
             const pq_col_meta_t *cm = &m->row_groups[g].columns[leaf].meta;
             bool has;
@@ -164,10 +148,11 @@ static int file_stats(ursa_store_t *st, const char *key, const ursa_schema_t *s,
                     bounds = false; /* values with no bounds */
                 continue;
             }
-            if (cmin.len == 0 && cmax.len == 0 && !cmin.data) {
+            if (!have) {
                 if (ursa_buf_append(&cmin, mn.data, mn.len) || ursa_buf_append(&cmax, mx.data, mx.len) ||
-                    ursa_buf_reserve(&cmin, 1) || ursa_buf_reserve(&cmax, 1))
+                    ursa_buf_reserve(&cmin, 1) || ursa_buf_reserve(&cmax, 1)) /* a buffer even for "" */
                     goto nomem;
+                have = true;
                 continue;
             }
             if (pq_value_cmp(f->type, mn.data, mn.len, cmin.data, cmin.len) == -1) {
@@ -179,7 +164,7 @@ static int file_stats(ursa_store_t *st, const char *key, const ursa_schema_t *s,
                 if (ursa_buf_append(&cmax, mx.data, mx.len)) goto nomem;
             }
         }
-        if (bounds && cmin.data && iceberg_bound(f, cmin.data, cmin.len, false, &fs->lo[i]) == URSA_OK &&
+        if (bounds && have && iceberg_bound(f, cmin.data, cmin.len, false, &fs->lo[i]) == URSA_OK &&
             iceberg_bound(f, cmax.data, cmax.len, true, &fs->hi[i]) == URSA_OK) {
             c->lower = fs->lo[i].data, c->lower_len = fs->lo[i].len;
             c->upper = fs->hi[i].data, c->upper_len = fs->hi[i].len;
@@ -352,7 +337,7 @@ static int add_snapshot(void *vctx, json_t **t, bool *skip, ursa_err_t *err)
         goto out;
     char key[1024], loc[2048], v[3][32];
     snprintf(key, sizeof(key), "%s/metadata/snap-%lld-%lld-%016llx.avro", a->dataset,
-             (long long)c->snapshot_id, (long long)seq, (unsigned long long)random64());
+             (long long)c->snapshot_id, (long long)seq, (unsigned long long)iceberg_random64());
     rc = ursa_store_put(c->st, key, list.data, list.len, err);
     c->requests++;
     if (rc) goto out;
@@ -369,7 +354,7 @@ static int add_snapshot(void *vctx, json_t **t, bool *skip, ursa_err_t *err)
                          {"added-data-files", v[0]},
                          {"added-records", v[1]},
                          {"added-files-size", v[2]}};
-    rc = iceberg_table_add_snapshot(*t, c->snapshot_id, loc, kv, 5, now_ms(), &c->seq, err);
+    rc = iceberg_table_add_snapshot(*t, c->snapshot_id, loc, kv, 5, iceberg_now_ms(), &c->seq, err);
 out:
     for (size_t i = 0; bufs && i < nbufs; i++) ursa_buf_free(&bufs[i]);
     ursa_free(bufs), ursa_free(sums), ursa_free(mf);
@@ -400,7 +385,10 @@ int table_append(ursa_store_t *st, const table_append_t *a, table_result_t *res,
     }
     snprintf(commit_key, sizeof(commit_key), "%s:%llu-%llu", a->node, (unsigned long long)a->first_lsn,
              (unsigned long long)a->last_lsn);
-    if ((rc = table_field_ids(st, a->dataset, s, a->sort_by, a->nsort, ids, err))) goto out;
+    if (a->ids)
+        memcpy(ids, a->ids, s->nfields * sizeof(*ids));
+    else if ((rc = table_field_ids(st, a->dataset, s, a->sort_by, a->nsort, ids, err)))
+        goto out;
     int64_t v;
     if ((rc = iceberg_load(st, a->dataset, &t, &v, &res->requests, err))) goto out;
     if (!t) {
@@ -441,7 +429,8 @@ int table_append(ursa_store_t *st, const table_append_t *a, table_result_t *res,
         records += fs[i].rows, fsize += fs[i].size;
     }
     if ((rc = iceberg_manifest_close(mw, err))) goto out;
-    snprintf(mkey, sizeof(mkey), "%s/metadata/%016llx-m0.avro", a->dataset, (unsigned long long)random64());
+    snprintf(mkey, sizeof(mkey), "%s/metadata/%016llx-m0.avro", a->dataset,
+             (unsigned long long)iceberg_random64());
     if ((rc = ursa_store_put(st, mkey, man.data, man.len, err))) goto out;
     res->requests++;
     if ((rc = table_location(st, mkey, mloc, sizeof(mloc)))) {
@@ -449,7 +438,7 @@ int table_append(ursa_store_t *st, const table_append_t *a, table_result_t *res,
         goto out;
     }
     /* The snapshot (its id below 2^53, so that readers in JavaScript keep it exact). */
-    append_ctx_t c = {st,      a,     location, commit_key, mw, mloc, (int64_t)(random64() >> 11),
+    append_ctx_t c = {st,      a,     location, commit_key, mw, mloc, (int64_t)(iceberg_random64() >> 11),
                       records, fsize, 0,        false,      0,  0,    0};
     iceberg_commit_stats_t cs;
     rc = iceberg_commit(st, a->dataset, add_snapshot, &c, 50, &cs, err);
@@ -646,7 +635,7 @@ int table_recover(ursa_store_t *st, const char *dataset, const ursa_schema_t *s,
         const char *names[URSA_SORT_KEYS_MAX];
         size_t nk = ursa_schema_sort_key(s, cols);
         for (size_t k = 0; k < nk; k++) names[k] = s->fields[cols[k]].name;
-        table_append_t a = {dataset, s, names, nk, node, first, last, files, n};
+        table_append_t a = {dataset, s, names, nk, node, first, last, files, n, NULL};
         table_result_t r;
         if ((rc = table_append(st, &a, &r, err)) == URSA_OK && !r.already) *committed += n;
     }

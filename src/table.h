@@ -46,6 +46,10 @@ typedef struct table_append {
     uint64_t first_lsn, last_lsn;
     const table_file_t *files;
     size_t nfiles;
+    /* The field ids of schema's fields, when the caller has them (the
+     * flush, from table_field_ids before writing); NULL: looked up (and
+     * the schema made the table's, as table_field_ids does). */
+    const int32_t *ids;
 } table_append_t;
 
 typedef struct table_result {

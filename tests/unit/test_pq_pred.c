@@ -143,7 +143,7 @@ TEST(row_filter)
     CHECK(!keep[0] && !keep[1] && keep[2] && !keep[3] && keep[4] && !keep[5]);
     p = (pq_pred_t){0, PQ_OP_BETWEEN, v, 2};
     memset(keep, 1, 6), pq_pred_filter(&p, &c, NULL, 6, keep);
-    CHECK(!keep[0] == false && !keep[1] && keep[2] && keep[3] && keep[4] && !keep[5]);
+    CHECK(keep[0] && !keep[1] && keep[2] && keep[3] && keep[4] && !keep[5]);
     p = (pq_pred_t){0, PQ_OP_IS_NULL, NULL, 0};
     uint32_t rows[2] = {5, 1};
     memset(keep, 1, 6), pq_pred_filter(&p, &c, rows, 2, keep);
