@@ -1,7 +1,7 @@
 /*
  * pq_read.c -- reading Parquet files: first a footer's row count with a
- * Thrift compact skipper (for listings), then the reader of whole files
- * (pq_reader_*, its design comment below).
+ * Thrift compact skipper (for listings), then the reader (pq_reader_*,
+ * its design comment below).
  *
  * The footer is a Thrift compact struct (FileMetaData) whose field 3 is
  * num_rows. Fields before it (the schema list) are skipped without being
@@ -161,7 +161,7 @@ int pq_read_num_rows(const uint8_t *p, size_t n, int64_t *rows)
 
 /* ======================================================================== */
 /*
- * The reader of whole files.
+ * The reader.
  *
  * Design. pq_reader_open stats the object (size and version token) and
  * takes its decoded footer from the process-wide footer cache when the

@@ -1,8 +1,10 @@
 /*
- * pq_read.h -- the little of Parquet Ursa reads back: a file's row count
- * from its footer (for listings of published files). A bounded Thrift
- * compact-protocol skipper, safe on hostile bytes -- and the reader of
- * whole files (pq_reader_*), built on pq_meta and pq_decode.
+ * pq_read.h -- reading Parquet back: a file's row count from its footer
+ * (for listings of published files; a bounded Thrift compact-protocol
+ * skipper, safe on hostile bytes), and the reader (pq_reader_*, built on
+ * pq_meta, pq_decode and pq_pred): row groups of chosen columns, whole or
+ * under predicates that skip row groups and pages, footers shared through
+ * a cache, columns decoded on several threads when asked.
  */
 #ifndef URSA_PQ_READ_H
 #define URSA_PQ_READ_H
