@@ -58,6 +58,9 @@ enum MHD_Result api_datasets_put(api_ctx_t *a, struct MHD_Connection *c, api_req
 enum MHD_Result api_datasets_get(api_ctx_t *a, struct MHD_Connection *c, api_req_t *q)
 {
     ursa_buf_t b = {0};
+    ursa_err_t err;
+    if (ursa_dataset_refresh(a->cat, q->ds, &err)) /* the answer is this node's view, a little older */
+        ursa_error("dataset %s: reading its table's schema: %s", q->name, err.msg);
     int rc = dataset_json(q->ds, &b);
     return api_send_built(c, rc, &b);
 }

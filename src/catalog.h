@@ -54,6 +54,8 @@ typedef struct ursa_dataset {
     pthread_mutex_t evolve_lock; /* one schema change at a time (schema_json changes under lock) */
 } ursa_dataset_t;
 
+#define URSA_MISS_SLOTS 64
+
 typedef struct ursa_catalog {
     ursa_store_t *store;         /* not owned */
     ursa_wal_t *wal;             /* not owned; NULL when rows are not logged */
@@ -66,7 +68,7 @@ typedef struct ursa_catalog {
     pthread_mutex_t mark_mu;
     char *node;
     pq_write_opts_t pq;
-    bool iceberg;          /* commit every flush to the dataset's Iceberg table (serve --iceberg) */
+    bool iceberg;          /* datasets are Iceberg tables (URSA_CATALOG_TABLES) */
     pthread_rwlock_t lock; /* guards the array */
     ursa_dataset_t **ds;
     size_t n, cap;
@@ -81,6 +83,11 @@ typedef struct ursa_catalog {
     pthread_mutex_t flusher_mu;
     pthread_cond_t flusher_cv;
     bool flusher_stop;
+    pthread_mutex_t miss_mu; /* guards misses */
+    struct ursa_miss {
+        uint64_t hash;
+        int64_t ms;
+    } misses[URSA_MISS_SLOTS]; /* names recently not found in the store (ursa_catalog_find) */
 } ursa_catalog_t;
 
 #define URSA_SCHEMA_KEY "_ursa/schema.json"
@@ -88,10 +95,13 @@ typedef struct ursa_catalog {
  * "_quarantine/<name>". */
 #define URSA_DATASET_NAME_MAX (URSA_NAME_MAX + 16)
 
+/* ursa_catalog_new flags. */
+#define URSA_CATALOG_TABLES 1u /* every dataset is an Iceberg table (table.h): its schema lives there */
+
 /* Creates the catalog and loads every dataset schema found in the store.
  * Every dataset comes with its quarantine, also in the catalog's array
  * (ursa_catalog_list returns both; d->parent tells them apart). */
-int ursa_catalog_new(ursa_catalog_t **out, ursa_store_t *store, const char *node,
+int ursa_catalog_new(ursa_catalog_t **out, ursa_store_t *store, const char *node, unsigned flags,
                      ursa_err_t *err) URSA_MUST_CHECK;
 /* Frees the catalog, its datasets and any rows still buffered. */
 void ursa_catalog_destroy(ursa_catalog_t **c);
@@ -104,6 +114,14 @@ int ursa_catalog_create(ursa_catalog_t *c, const char *name, const char *json, s
 
 /* Returns the dataset or NULL. */
 ursa_dataset_t *ursa_catalog_get(ursa_catalog_t *c, const char *name);
+
+/* As ursa_catalog_get, but a dataset this node does not know is looked for
+ * in the store (another node behind the same gateway may have created it)
+ * and loaded; a name not found there is not looked for again for a second. */
+ursa_dataset_t *ursa_catalog_find(ursa_catalog_t *c, const char *name);
+
+/* Loads the datasets of the store this node does not know (one listing). */
+int ursa_catalog_discover(ursa_catalog_t *c, ursa_err_t *err) URSA_MUST_CHECK;
 
 /* Copies the dataset pointers (for listing) into a new array *out of *n
  * entries; the caller frees the array (not the datasets). */
@@ -131,6 +149,10 @@ int ursa_dataset_append(ursa_dataset_t *d, ursa_batch_t *b) URSA_MUST_CHECK;
  * (b->ncols <= base) is left as it is. */
 int ursa_dataset_evolve(ursa_catalog_t *c, ursa_dataset_t *d, const ursa_schema_t *req, size_t base,
                         ursa_batch_t *b, ursa_err_t *err) URSA_MUST_CHECK;
+
+/* Takes the columns other nodes added to an evolving dataset's table (a
+ * no-op without tables, or for a dataset that does not evolve). */
+int ursa_dataset_refresh(ursa_catalog_t *c, ursa_dataset_t *d, ursa_err_t *err) URSA_MUST_CHECK;
 
 /* A copy of the dataset's schema document (free with ursa_free), or NULL. */
 char *ursa_dataset_schema_json(ursa_dataset_t *d);

@@ -122,22 +122,12 @@ void ursa_flush_pending_free(ursa_dataset_t *d)
 }
 
 /* The names of s's sort key. */
-static size_t sort_names(const ursa_schema_t *s, const char *names[URSA_SORT_KEYS_MAX])
-{
-    int cols[URSA_SORT_KEYS_MAX];
-    size_t n = ursa_schema_sort_key(s, cols);
-    for (size_t i = 0; i < n; i++) names[i] = s->fields[cols[i]].name;
-    return n;
-}
-
 /* Commits published files of d, the flush [first, last], to its table
  * (ids: the field ids the files were written with, or NULL). */
 static int commit_files(ursa_catalog_t *c, ursa_dataset_t *d, const ursa_schema_t *s, const int32_t *ids,
                         uint64_t first, uint64_t last, const table_file_t *files, size_t n, ursa_err_t *err)
 {
-    const char *names[URSA_SORT_KEYS_MAX];
-    size_t nk = sort_names(s, names);
-    table_append_t a = {d->name, s, names, nk, c->node, first, last, files, n, ids};
+    table_append_t a = {d->name, s, c->node, first, last, files, n, ids};
     table_result_t r;
     int rc = table_append(c->store, &a, &r, err);
     URSA_COUNT(table_commits, rc == URSA_OK);
@@ -490,14 +480,12 @@ int ursa_dataset_flush(ursa_catalog_t *c, ursa_dataset_t *d, ursa_flush_result_t
     /* The table: earlier commits that failed, then the field ids the files carry. */
     bool table = c->iceberg && !d->parent;
     if (table) {
-        const char *names[URSA_SORT_KEYS_MAX];
-        size_t nk = sort_names(&f.schema, names);
         retry_pending(c, d, &f.schema);
         if (!(f.ids = ursa_calloc(f.schema.nfields + 1, sizeof(*f.ids)))) {
             rc = URSA_ENOMEM;
             goto out;
         }
-        if ((rc = table_field_ids(c->store, d->name, &f.schema, names, nk, f.ids, err))) goto out;
+        if ((rc = table_schema(c->store, d->name, &f.schema, 0, f.ids, NULL, err))) goto out;
     }
 
     if ((rc = collect_days(&f)) || (rc = group_rows(&f))) goto out;

@@ -408,14 +408,13 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "ursa: store %s: %s\n", store_url, err.msg);
         goto out;
     }
-    if (ursa_catalog_new(&cat, store, node, &err)) {
+    if (ursa_catalog_new(&cat, store, node, iceberg ? URSA_CATALOG_TABLES : 0, &err)) {
         fprintf(stderr, "ursa: loading datasets from %s: %s\n", store_url, err.msg);
         goto out;
     }
     if (ursa_catalog_remove_temps(cat, &err)) /* not fatal: they only take room */
         ursa_error("removing temporary files left in the store: %s", err.msg);
     if (writer_options(&cat->pq, codec, level, rg_bytes, page_version)) goto out;
-    cat->iceberg = iceberg;
     if (durability && strcmp(durability, "fsync") && strcmp(durability, "none")) {
         fprintf(stderr, "ursa: --durability must be fsync or none\n");
         goto out;

@@ -95,14 +95,14 @@ TEST(appends)
     ursa_schema_t s;
     if (ursa_store_open(tmpdir, NULL, &st, &err) || ursa_schema_parse(JS, strlen(JS), &s, &err)) abort();
     int32_t ids[3];
-    CHECK_EQ_INT(table_field_ids(st, "ev", &s, NULL, 0, ids, &err), URSA_OK);
+    CHECK_EQ_INT(table_schema(st, "ev", &s, 0, ids, NULL, &err), URSA_OK);
     CHECK(ids[0] == 1 && ids[1] == 2 && ids[2] == 3);
     write_file(st, &s, ids, "ev/date=2024-10-01/a.parquet", 20000, 0, 30);
     write_file(st, &s, ids, "ev/date=2024-10-02/b.parquet", 20001, 0, 25);
     write_file(st, &s, ids, "ev/date=2024-10-02/c.parquet", 20001, 25, 40);
     table_file_t f1[] = {{"ev/date=2024-10-01/a.parquet", 20000}, {"ev/date=2024-10-02/b.parquet", 20001}};
     table_file_t f2[] = {{"ev/date=2024-10-02/c.parquet", 20001}};
-    table_append_t a = {"ev", &s, NULL, 0, "n1", 1, 10, f1, 2};
+    table_append_t a = {"ev", &s, "n1", 1, 10, f1, 2};
     table_result_t r;
     int rc = table_append(st, &a, &r, &err);
     if (rc) fprintf(stderr, "append: %s\n", err.msg);
@@ -110,7 +110,7 @@ TEST(appends)
     CHECK(!r.already);
     CHECK_EQ_INT(r.sequence_number, 1);
     int64_t first = r.snapshot_id;
-    table_append_t a2 = {"ev", &s, NULL, 0, "n1", 11, 20, f2, 1};
+    table_append_t a2 = {"ev", &s, "n1", 11, 20, f2, 1};
     CHECK_EQ_INT(table_append(st, &a2, &r, &err), URSA_OK);
     CHECK_EQ_INT(r.sequence_number, 2);
     printf("# append: %d requests, %zu metadata bytes, version %lld\n", r.requests, r.metadata_bytes,
@@ -185,7 +185,7 @@ static void *race(void *arg)
         char node[16];
         snprintf(node, sizeof(node), "n%d", r->id);
         table_file_t f = {"ev/date=2024-10-02/c.parquet", 20001};
-        table_append_t a = {"race", r->s, NULL, 0, node, (uint64_t)n * 10 + 1, (uint64_t)n * 10 + 10, &f, 1};
+        table_append_t a = {"race", r->s, node, (uint64_t)n * 10 + 1, (uint64_t)n * 10 + 10, &f, 1};
         table_result_t res;
         ursa_err_t err;
         if (table_append(r->st, &a, &res, &err)) {
