@@ -70,6 +70,10 @@ enum MHD_Result api_datasets_list(api_ctx_t *a, struct MHD_Connection *c, api_re
     ursa_buf_t b = {0};
     ursa_dataset_t **all;
     size_t n;
+    ursa_err_t err;
+    if (a->cat->iceberg &&
+        ursa_catalog_discover(a->cat, &err)) /* other nodes' datasets; this node's still list */
+        ursa_error("listing the store's datasets: %s", err.msg);
     int rc = ursa_catalog_list(a->cat, &all, &n);
     if (rc == URSA_OK) {
         rc = ursa_buf_printf(&b, "{\"datasets\":[");

@@ -121,9 +121,10 @@ static int load_schema(ursa_catalog_t *c, const char *name, ursa_schema_t *out, 
     }
     ursa_buf_t buf = {0};
     if ((rc = schema_key(name, key, sizeof(key))) == URSA_OK) rc = ursa_store_get(c->store, key, &buf, err);
-    if (rc == URSA_OK && ursa_schema_parse((const char *)buf.data, buf.len, &f, err))
-        rc =
-            ursa_err_set(err, URSA_EFORMAT, "the stored schema of dataset %s is invalid: %s", name, err->msg);
+    if (rc == URSA_OK && ursa_schema_parse((const char *)buf.data, buf.len, &f, err)) {
+        err->code = URSA_EFORMAT;
+        rc = ursa_err_prefix(err, "the stored schema of dataset %s is invalid", name);
+    }
     ursa_buf_free(&buf);
     if (rc == URSA_ENOTFOUND && have_t) {
         *out = t;
@@ -147,21 +148,15 @@ static int load_schema(ursa_catalog_t *c, const char *name, ursa_schema_t *out, 
     return URSA_OK;
 }
 
-/* Loads dataset name from the store into the catalog (the caller holds the
- * write lock); URSA_ENOTFOUND when the store has no such dataset. */
+/* Reads dataset name from the store into a new dataset (not in the
+ * catalog yet); URSA_ENOTFOUND when the store has no such dataset. */
 static int load_dataset(ursa_catalog_t *c, const char *name, ursa_dataset_t **out, ursa_err_t *err)
 {
     ursa_schema_t s;
-    ursa_dataset_t *d;
     int rc = load_schema(c, name, &s, err);
     if (rc) return rc;
-    if ((rc = dataset_new(name, &s, &d))) {
-        ursa_schema_free(&s);
-        return rc;
-    }
-    if ((rc = catalog_add_with_quarantine(c, d))) return rc;
-    if (out) *out = d;
-    return URSA_OK;
+    if ((rc = dataset_new(name, &s, out))) ursa_schema_free(&s);
+    return rc;
 }
 
 /* Listing callback: every top-level prefix that holds a schema is a dataset. */
@@ -176,7 +171,9 @@ static int load_one(void *ctx, const char *key, bool is_prefix)
     name[n] = '\0';
     if (find(c, name)) return URSA_OK;
     ursa_err_t err;
-    int rc = load_dataset(c, name, NULL, &err);
+    ursa_dataset_t *d;
+    int rc = load_dataset(c, name, &d, &err);
+    if (rc == URSA_OK) rc = catalog_add_with_quarantine(c, d);
     if (rc == URSA_ENOTFOUND) return URSA_OK;
     if (rc == URSA_EFORMAT) {
         /* A damaged schema must not be served as an empty dataset, nor
@@ -203,6 +200,7 @@ int ursa_catalog_new(ursa_catalog_t **out, ursa_store_t *store, const char *node
     c->node = ursa_strdup(node);
     c->iceberg = (flags & URSA_CATALOG_TABLES) != 0;
     pthread_mutex_init(&c->miss_mu, NULL);
+    pthread_mutex_init(&c->release_mu, NULL);
     int rc = c->node ? ursa_idem_new(&c->idem, 100000) : URSA_ENOMEM;
     if (rc == URSA_OK) rc = ursa_store_list(store, "", '/', load_one, c, err);
     if (rc == URSA_EFORMAT) ursa_err_set(err, rc, "a stored dataset schema is invalid (see the log)");
@@ -227,6 +225,7 @@ void ursa_catalog_destroy(ursa_catalog_t **cp)
     pthread_mutex_destroy(&c->flusher_mu);
     pthread_mutex_destroy(&c->mark_mu);
     pthread_mutex_destroy(&c->miss_mu);
+    pthread_mutex_destroy(&c->release_mu);
     pthread_cond_destroy(&c->flusher_cv);
     pthread_rwlock_destroy(&c->lock);
     ursa_free(c);
@@ -281,6 +280,7 @@ int ursa_catalog_create(ursa_catalog_t *c, const char *name, const char *json, s
             goto out;
         }
     } else if (rc) {
+        if (rc != URSA_EEXIST) ursa_err_prefix(err, "dataset %s: its table", name);
         ursa_schema_free(&s);
         goto out;
     }
@@ -309,33 +309,48 @@ ursa_dataset_t *ursa_catalog_get(ursa_catalog_t *c, const char *name)
     return d;
 }
 
-/* Names looked up in the store and not found there, for a second: a
- * client posting to a misspelt name must not cost a store request each. */
-static bool missed_recently(ursa_catalog_t *c, const char *name, bool note)
+/* Whether name may be looked up in the store now: not when it was missed
+ * there in the last second (a client posting to a misspelt name costs one
+ * store request a second), nor past URSA_LOOKUPS_PER_S lookups this second
+ * (a client posting to ever new names cannot turn into a flood of store
+ * requests). note: name was just missed. */
+static bool may_look_up(ursa_catalog_t *c, const char *name, bool note)
 {
     uint64_t h = 1469598103934665603ull;
     for (const char *p = name; *p; p++) h = (h ^ (uint8_t)*p) * 1099511628211ull;
     int64_t now = ursa_now_ms();
     pthread_mutex_lock(&c->miss_mu);
     struct ursa_miss *m = &c->misses[h % URSA_MISS_SLOTS];
-    bool yes = m->hash == h && now - m->ms < 1000;
+    bool yes = !(m->hash == h && now - m->ms < 1000);
     if (note) m->hash = h, m->ms = now;
+    if (!note && yes) {
+        if (now / 1000 != c->lookup_second) c->lookup_second = now / 1000, c->lookups = 0;
+        yes = c->lookups++ < URSA_LOOKUPS_PER_S;
+    }
     pthread_mutex_unlock(&c->miss_mu);
     return yes;
 }
 
 ursa_dataset_t *ursa_catalog_find(ursa_catalog_t *c, const char *name)
 {
-    ursa_dataset_t *d = ursa_catalog_get(c, name);
-    if (d || !ursa_name_valid(name, strlen(name)) || missed_recently(c, name, false)) return d;
+    ursa_dataset_t *d = ursa_catalog_get(c, name), *mine = NULL;
+    if (d || !ursa_name_valid(name, strlen(name)) || !may_look_up(c, name, false)) return d;
     ursa_err_t err;
-    pthread_rwlock_wrlock(&c->lock);
-    int rc = URSA_OK;
-    if (!(d = find(c, name)) && (rc = load_dataset(c, name, &d, &err)) == URSA_OK)
-        ursa_info("dataset %s: loaded from the store (created through another node)", name);
-    pthread_rwlock_unlock(&c->lock);
+    int rc = load_dataset(c, name, &mine, &err); /* outside the lock: it may take a while */
+    if (rc == URSA_OK) {
+        bool added = false;
+        pthread_rwlock_wrlock(&c->lock);
+        if (!(d = find(c, name))) { /* else another request loaded it first */
+            added = (rc = catalog_add_with_quarantine(c, mine)) == URSA_OK; /* frees mine on failure */
+            d = added ? mine : NULL;
+            mine = NULL;
+        }
+        pthread_rwlock_unlock(&c->lock);
+        dataset_free(mine);
+        if (added) ursa_info("dataset %s: loaded from the store (created through another node)", name);
+    }
     if (rc && rc != URSA_ENOTFOUND) ursa_error("dataset %s: loading it from the store: %s", name, err.msg);
-    if (rc) missed_recently(c, name, true);
+    if (rc) may_look_up(c, name, true);
     return rc ? NULL : d;
 }
 
@@ -426,6 +441,7 @@ void ursa_dataset_stats(ursa_dataset_t *d, uint64_t *rows, uint64_t *bytes)
 #define PART_MARK    0xFFFFu
 #define KIND_PART    1
 #define KIND_ABORT   2
+#define KIND_KEYS    3 /* answered Idempotency-Keys carried over from released segments */
 #define STATUS_PARTS 0x8000u
 /* A record with a key sets STATUS_DIGEST and carries the digest of the
  * request's body (URSA_IDEM_DIGEST bytes) after its answer; records logged
@@ -657,7 +673,7 @@ static int replay_rows(ursa_catalog_t *c, ursa_dataset_t *d, uint64_t lsn, uint6
     return rc;
 }
 
-/* A part or an abort record (after PART_MARK). */
+/* A part, an abort or a keys record (after PART_MARK). */
 static int replay_part(ursa_catalog_t *c, uint64_t lsn, const uint8_t *q, const uint8_t *end, ursa_err_t *err)
 {
     if (end - q < 1) goto bad;
@@ -675,6 +691,40 @@ static int replay_part(ursa_catalog_t *c, uint64_t lsn, const uint8_t *q, const 
         memcpy(copy, q + 1, n);
         c->parts[c->nparts++] = (replay_part_t){lsn, copy, n};
         return URSA_OK;
+    }
+    if (*q == KIND_KEYS) { /* u32 count | (u16 name length | name | u16 key length | key | u16 status |
+                              u32 answer length | answer | [digest]) ... */
+        uint32_t n;
+        if (end - q < 5) goto bad;
+        memcpy(&n, q + 1, 4);
+        q += 5;
+        for (uint32_t i = 0; i < n; i++) {
+            char name[URSA_DATASET_NAME_MAX + 1], key[URSA_IDEM_KEY_MAX + 1];
+            uint16_t nl, kl, st;
+            uint32_t al;
+            if (end - q < 2 || (memcpy(&nl, q, 2), nl > URSA_DATASET_NAME_MAX) || end - q < 2 + nl + 2)
+                goto bad;
+            memcpy(name, q + 2, nl), name[nl] = '\0';
+            q += 2 + nl;
+            if ((memcpy(&kl, q, 2), kl > URSA_IDEM_KEY_MAX) || end - q < 2 + kl + 6) goto bad;
+            memcpy(key, q + 2, kl), key[kl] = '\0';
+            q += 2 + kl;
+            memcpy(&st, q, 2), memcpy(&al, q + 2, 4);
+            q += 6;
+            const uint8_t *answer = q, *digest = NULL;
+            if ((size_t)(end - q) < al) goto bad;
+            q += al;
+            if (st & STATUS_DIGEST) {
+                if (end - q < URSA_IDEM_DIGEST) goto bad;
+                digest = q;
+                q += URSA_IDEM_DIGEST;
+            }
+            if (ursa_idem_finish(c->idem, name, key, st & (uint16_t)~STATUS_DIGEST, answer, al, digest, lsn))
+                return URSA_ENOMEM;
+        }
+        return q == end
+                   ? URSA_OK
+                   : ursa_err_set(err, URSA_EFORMAT, "WAL record %llu is malformed", (unsigned long long)lsn);
     }
     uint32_t np;
     if (*q != KIND_ABORT || end - q < 5 || (memcpy(&np, q + 1, 4), (size_t)(end - q - 5) != (size_t)np * 8))
@@ -731,7 +781,7 @@ int ursa_catalog_replay(ursa_catalog_t *c, uint64_t lsn, const uint8_t *p, size_
     const char *idem_name = strncmp(name, URSA_QUARANTINE_PREFIX, URSA_QUARANTINE_PREFIX_LEN)
                                 ? name
                                 : name + URSA_QUARANTINE_PREFIX_LEN;
-    if (kl && ursa_idem_finish(c->idem, idem_name, key, status, answer, al, digest)) return URSA_ENOMEM;
+    if (kl && ursa_idem_finish(c->idem, idem_name, key, status, answer, al, digest, lsn)) return URSA_ENOMEM;
 
     /* Its parts, in order, then its own rows. A part no longer in the log
      * was released, which happens only once a flush published every row of
@@ -835,8 +885,9 @@ int ursa_catalog_raise_mark(ursa_catalog_t *c, uint64_t next, ursa_err_t *err)
  *   _quarantine/) and "_ursa/nodes/<node>.lsn" name the node that writes
  *   them. This node's are removed whatever their age: the node is starting,
  *   so none of its writes is in progress (node names are unique per store).
- * - "<dataset>/_ursa/schema.json" is written by any node (PUT, schema
- *   evolution) in milliseconds: a temporary older than SCHEMA_TEMP_AGE_S
+ * - "<dataset>/_ursa/schema.json" and the table's "<dataset>/metadata/..."
+ *   are written by any node (PUT, schema evolution, commits) in
+ *   milliseconds: a temporary older than SCHEMA_TEMP_AGE_S
  *   is from a process that died. (A writer slower than that would only see
  *   its rename fail and report the error.)
  * - Everything else, other nodes' files and marks above all, is left to
@@ -868,8 +919,11 @@ static bool own_temp(void *ctx, const char *key, int64_t age_s)
     while (day && day > key && day[-1] != '/') day--; /* the directory holding base */
     if (day && !strncmp(day, "date=", 5) && own_data_name(c, base + 1)) return true;
     if (mark_key(c, mark, sizeof(mark)) == URSA_OK && strcmp(key, mark) == 0) return true;
+    /* Schemas and table metadata are written by every node, each in moments:
+     * a temporary an hour old is a killed writer's. */
     const char *slash = strchr(key, '/');
-    return slash && strcmp(slash + 1, URSA_SCHEMA_KEY) == 0 && age_s >= SCHEMA_TEMP_AGE_S;
+    return slash && (strcmp(slash + 1, URSA_SCHEMA_KEY) == 0 || strncmp(slash + 1, "metadata/", 9) == 0) &&
+           age_s >= SCHEMA_TEMP_AGE_S;
 }
 
 int ursa_catalog_remove_temps(ursa_catalog_t *c, ursa_err_t *err)
@@ -884,6 +938,60 @@ int ursa_catalog_remove_temps(ursa_catalog_t *c, ursa_err_t *err)
         ursa_info("left %zu temporary files that other nodes may still be writing (each node removes its "
                   "own when it starts)",
                   left);
+    return rc;
+}
+
+/* The keys record: one entry per answered key (ursa_idem_below). */
+static int encode_key(void *ctx, const char *dataset, const char *key, size_t key_len, unsigned status,
+                      const void *body, size_t n, const uint8_t *digest)
+{
+    ursa_buf_t *b = ctx;
+    uint16_t nl = (uint16_t)strlen(dataset), kl = (uint16_t)key_len,
+             st = (uint16_t)(status | (digest ? STATUS_DIGEST : 0));
+    uint32_t al = (uint32_t)n;
+    int rc = ursa_buf_append(b, &nl, 2);
+    if (rc == URSA_OK) rc = ursa_buf_append(b, dataset, nl);
+    if (rc == URSA_OK) rc = ursa_buf_append(b, &kl, 2);
+    if (rc == URSA_OK) rc = ursa_buf_append(b, key, kl);
+    if (rc == URSA_OK) rc = ursa_buf_append(b, &st, 2);
+    if (rc == URSA_OK) rc = ursa_buf_append(b, &al, 4);
+    if (rc == URSA_OK) rc = ursa_buf_append(b, body, n);
+    if (rc == URSA_OK && digest) rc = ursa_buf_append(b, digest, URSA_IDEM_DIGEST);
+    uint32_t count;
+    if (rc == URSA_OK) { /* b starts with the count */
+        memcpy(&count, b->data, 4);
+        count++;
+        memcpy(b->data, &count, 4);
+    }
+    return rc;
+}
+
+/* Logs the answered keys whose records are below cut (about to be
+ * released) again, in one keys record, and waits until it is durable: a
+ * retry after a restart finds its key whatever was released. */
+static int carry_keys(ursa_catalog_t *c, uint64_t cut, ursa_err_t *err)
+{
+    ursa_buf_t b = {0};
+    uint16_t mark = PART_MARK;
+    uint8_t kind = KIND_KEYS;
+    uint32_t zero = 0;
+    ursa_buf_t entries = {0}; /* the count, then the entries (encode_key) */
+    int rc = ursa_buf_append(&entries, &zero, 4);
+    if (rc == URSA_OK) rc = ursa_idem_below(c->idem, cut, URSA_IDEM_CARRY_S, encode_key, &entries);
+    uint32_t n = 0;
+    if (rc == URSA_OK) memcpy(&n, entries.data, 4);
+    if (rc == URSA_OK && n) {
+        uint64_t lsn;
+        if ((rc = ursa_wal_record_buf(c->wal, 3 + entries.len, &b)) == URSA_OK &&
+            (rc = ursa_buf_append(&b, &mark, 2)) == URSA_OK &&
+            (rc = ursa_buf_append(&b, &kind, 1)) == URSA_OK &&
+            (rc = ursa_buf_append(&b, entries.data, entries.len)) == URSA_OK &&
+            (rc = ursa_wal_append_buf(c->wal, &b, NULL, NULL, &lsn, err)) == URSA_OK &&
+            (rc = ursa_wal_wait(c->wal, lsn, err)) == URSA_OK)
+            ursa_idem_moved(c->idem, cut, lsn);
+    }
+    ursa_buf_free(&b);
+    ursa_buf_free(&entries);
     return rc;
 }
 
@@ -906,7 +1014,18 @@ void ursa_catalog_release_wal(ursa_catalog_t *c)
         pthread_mutex_unlock(&d->lock);
     }
     pthread_rwlock_unlock(&c->lock);
-    ursa_wal_release(c->wal, need);
+    /* What a release would delete holds answered keys: they go into a new
+     * record first (one release at a time, so they are carried once). */
+    pthread_mutex_lock(&c->release_mu);
+    uint64_t cut = ursa_wal_releasable(c->wal, need);
+    ursa_err_t err;
+    int rc = cut ? carry_keys(c, cut, &err) : URSA_OK;
+    if (rc)
+        ursa_error("carrying Idempotency-Keys over in the log: %s (its old segments are kept)",
+                   rc == URSA_ENOMEM ? "out of memory" : err.msg);
+    else if (cut)
+        ursa_wal_release(c->wal, cut);
+    pthread_mutex_unlock(&c->release_mu);
 }
 
 /* ---------------------------------------------------------------------------

@@ -9,6 +9,13 @@
  * Datasets are never removed while the server runs, so a dataset pointer
  * obtained from the catalog stays valid until ursa_catalog_destroy().
  *
+ * Several nodes (with tables, URSA_CATALOG_TABLES): a dataset's schema is
+ * its table's (table.h), the one place every node's changes meet. A node
+ * loads a dataset it does not know from the store when a request names it
+ * (ursa_catalog_find) or the datasets are listed (ursa_catalog_discover);
+ * an evolving dataset takes the columns other nodes added when it adds its
+ * own and when its schema is read (ursa_dataset_refresh).
+ *
  * An evolving schema only gains fields, and only through
  * ursa_dataset_evolve, which a request calls once, when its rows are about
  * to be logged: the fields it met stay its own until then (ingest_json.h),
@@ -54,7 +61,8 @@ typedef struct ursa_dataset {
     pthread_mutex_t evolve_lock; /* one schema change at a time (schema_json changes under lock) */
 } ursa_dataset_t;
 
-#define URSA_MISS_SLOTS 64
+#define URSA_MISS_SLOTS    64
+#define URSA_LOOKUPS_PER_S 20
 
 typedef struct ursa_catalog {
     ursa_store_t *store;         /* not owned */
@@ -83,11 +91,14 @@ typedef struct ursa_catalog {
     pthread_mutex_t flusher_mu;
     pthread_cond_t flusher_cv;
     bool flusher_stop;
-    pthread_mutex_t miss_mu; /* guards misses */
+    pthread_mutex_t release_mu; /* one release of the log at a time (ursa_catalog_release_wal) */
+    pthread_mutex_t miss_mu;    /* guards misses */
     struct ursa_miss {
         uint64_t hash;
         int64_t ms;
     } misses[URSA_MISS_SLOTS]; /* names recently not found in the store (ursa_catalog_find) */
+    int64_t lookup_second;     /* and the lookups of unknown names in this second */
+    unsigned lookups;
 } ursa_catalog_t;
 
 #define URSA_SCHEMA_KEY "_ursa/schema.json"

@@ -43,9 +43,11 @@
  * A kill -9 mid-flush leaves the local store's temporary files; the node
  * removes its own at its next start (ursa_catalog_remove_temps).
  *
- * Tables (serve --iceberg, datasets only): before writing, the flush takes
- * the field ids of its schema from the dataset's Iceberg table (table.c,
- * which creates or evolves the table); after publishing, it appends the
+ * Tables (the default; datasets only, not quarantines): before writing, the
+ * flush takes the field ids of its schema from the dataset's Iceberg table
+ * (table_schema, which creates the table for a dataset from before tables,
+ * or adds columns; a table with more columns -- another node's -- keeps
+ * them, and these files lack them); after publishing, it appends the
  * files as one snapshot keyed by node and LSN range. A failed commit does
  * not fail the flush -- the rows are durable in the published files -- but
  * waits in the dataset (tpending) for the next flush, and a node that stops
@@ -53,11 +55,11 @@
  */
 #include "catalog.h"
 #include "coerce.h"
+#include "iceberg_meta.h"
 #include "metrics.h"
 #include "table.h"
 #include "sort.h"
 
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -519,7 +521,7 @@ int ursa_dataset_flush(ursa_catalog_t *c, ursa_dataset_t *d, ursa_flush_result_t
             URSA_COUNT(flush_files, f.ndays);
             URSA_COUNT(flush_bytes, bytes);
         }
-        if (table && getenv("URSA_TEST_KILL_BEFORE_COMMIT")) raise(SIGKILL); /* crash tests only */
+        if (table) iceberg_test_kill("before-commit");
         if (table) { /* the files are published whatever happens here: a failed commit waits for the next
                         flush */
             uint64_t first = c->wal ? f.chunks[0]->lsn : (uint64_t)stamp;

@@ -65,9 +65,10 @@ static void usage(FILE *f)
         "  --max-connections-per-client N  ... from one client address; 0: no limit\n"
         "                          [URSA_MAX_CONNECTIONS_PER_CLIENT] (default 256; raise it behind a "
         "gateway)\n"
-        "  --iceberg               commit every flush to the dataset's Apache Iceberg table\n"
-        "                          (field ids in the files, metadata under <dataset>/metadata/)\n"
-        "                          [URSA_ICEBERG]; not yet the default: docs/internals/iceberg.md\n"
+        "  --no-iceberg            do not keep datasets as Apache Iceberg tables (the default is to:\n"
+        "                          every flush a commit; docs/internals/iceberg.md) [URSA_ICEBERG=0]\n"
+        "  --single-node           allow a store without conditional writes: this node is its only\n"
+        "                          writer [URSA_SINGLE_NODE]\n"
         "  --idle-timeout SEC      close a connection that sends nothing for SEC seconds\n"
         "                          [URSA_IDLE_TIMEOUT] (default 30)\n"
         "  --min-body-rate BYTES   a body slower than this per second (on average, once a request\n"
@@ -242,7 +243,8 @@ static int cmd_serve(int argc, char **argv)
     so.idle_timeout_s = 30;
     so.min_body_rate = 1024;
     unsigned shutdown_s = 30;
-    bool iceberg = getenv("URSA_ICEBERG") && strcmp(getenv("URSA_ICEBERG"), "0") != 0;
+    bool iceberg = !getenv("URSA_ICEBERG") || strcmp(getenv("URSA_ICEBERG"), "0") != 0;
+    bool single_node = getenv("URSA_SINGLE_NODE") && strcmp(getenv("URSA_SINGLE_NODE"), "0") != 0;
     const char *codec = getenv("URSA_COMPRESSION"), *level = getenv("URSA_COMPRESSION_LEVEL");
     const char *rg_bytes = getenv("URSA_ROW_GROUP_BYTES"), *page_version = getenv("URSA_PAGE_VERSION");
     const char *wal_dir = getenv("URSA_WAL_DIR"), *durability = getenv("URSA_DURABILITY");
@@ -294,8 +296,12 @@ static int cmd_serve(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-        if (strcmp(a, "--iceberg") == 0) {
-            iceberg = true;
+        if (strcmp(a, "--iceberg") == 0 || strcmp(a, "--no-iceberg") == 0) {
+            iceberg = a[2] == 'i';
+            continue;
+        }
+        if (strcmp(a, "--single-node") == 0) {
+            single_node = true;
             continue;
         }
         if (strcmp(a, "--s3-path-style") == 0 || strcmp(a, "--s3-virtual-hosted") == 0) {
@@ -407,6 +413,30 @@ static int cmd_serve(int argc, char **argv)
     if (ursa_store_open(store_url, &s3, &store, &err)) {
         fprintf(stderr, "ursa: store %s: %s\n", store_url, err.msg);
         goto out;
+    }
+    if (iceberg) {
+        /* Commits race through conditional writes: without them two nodes
+         * could both write version N+1 of a table and one commit be lost. */
+        bool ok;
+        if (ursa_store_check_conditional(store, node, &ok, &err)) {
+            fprintf(stderr, "ursa: store %s: %s\n", store_url, err.msg);
+            goto out;
+        }
+        if (!ok && !single_node) {
+            fprintf(
+                stderr,
+                "ursa: the store %s does not support conditional writes (PUT with If-None-Match: *), which "
+                "several nodes need to commit to the same tables without losing commits. Use a store that "
+                "has them (AWS S3, MinIO, a local directory), or run a single node with --single-node "
+                "(URSA_SINGLE_NODE=1)\n",
+                store_url);
+            goto out;
+        }
+        if (!ok) {
+            store->single_writer = true;
+            ursa_warn("the store has no conditional writes: this node commits as the only writer "
+                      "(--single-node); never start another node on it");
+        }
     }
     if (ursa_catalog_new(&cat, store, node, iceberg ? URSA_CATALOG_TABLES : 0, &err)) {
         fprintf(stderr, "ursa: loading datasets from %s: %s\n", store_url, err.msg);

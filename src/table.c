@@ -67,7 +67,10 @@ static int prop_schema(const json_t *t, ursa_schema_t *out, ursa_err_t *err)
         json_string_value(json_object_get(json_object_get(t, "properties"), TABLE_SCHEMA_PROPERTY));
     if (!doc) return URSA_ENOTFOUND;
     int rc = ursa_schema_parse(doc, strlen(doc), out, err);
-    if (rc) ursa_err_set(err, URSA_EFORMAT, "the table's %s is invalid: %s", TABLE_SCHEMA_PROPERTY, err->msg);
+    if (rc) {
+        err->code = URSA_EFORMAT;
+        rc = ursa_err_prefix(err, "the table's %s is invalid", TABLE_SCHEMA_PROPERTY);
+    }
     return rc;
 }
 

@@ -794,18 +794,34 @@ void ursa_wal_unpin(ursa_wal_t *w, uint64_t lsn)
     pthread_mutex_unlock(&w->mu);
 }
 
-void ursa_wal_release(ursa_wal_t *w, uint64_t min_needed)
+/* How many of the oldest segments hold only LSNs below min_needed and
+ * every pin (the caller holds the lock). Segment i holds LSNs [first_i,
+ * first_{i+1}); never the open one (nor a file of its name). */
+static size_t droppable(const ursa_wal_t *w, uint64_t min_needed)
 {
-    pthread_mutex_lock(&w->mu);
     for (size_t i = 0; i < w->npins; i++)
         if (w->pins[i] < min_needed) min_needed = w->pins[i];
-    /* Segment i holds LSNs [first_i, first_{i+1}); never the open one (nor
-     * a file of its name). */
     size_t drop = 0;
     uint64_t open_first = w->nsegs ? w->segs[w->nsegs - 1].first_lsn : 0;
     while (drop + 1 < w->nsegs && w->segs[drop + 1].first_lsn <= min_needed &&
            w->segs[drop].first_lsn != open_first)
         drop++;
+    return drop;
+}
+
+uint64_t ursa_wal_releasable(ursa_wal_t *w, uint64_t min_needed)
+{
+    pthread_mutex_lock(&w->mu);
+    size_t drop = droppable(w, min_needed);
+    uint64_t cut = drop ? w->segs[drop].first_lsn : 0;
+    pthread_mutex_unlock(&w->mu);
+    return cut;
+}
+
+void ursa_wal_release(ursa_wal_t *w, uint64_t min_needed)
+{
+    pthread_mutex_lock(&w->mu);
+    size_t drop = droppable(w, min_needed);
     for (size_t i = 0; i < drop; i++) {
         char path[4096];
         seg_path(w, w->segs[i].first_lsn, path, sizeof(path));
