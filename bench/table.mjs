@@ -4,6 +4,8 @@
 //   node bench/table.mjs commit [--store local,s3] [--flushes 30] [--rows 10000] [--rounds 2]
 //   node bench/table.mjs ingest [--configs direct1,gw1,gw3] [--seconds 20] [--clients 8] [--rows 1000] [--rounds 2]
 //   node bench/table.mjs all    (both, with their defaults)
+//   ingest also: [--gw-body-buffer SIZE|nginx] (the gateway's client_body_buffer_size: gateway.mjs's default
+//   256k, or nginx's own 16k)
 //   common: [--ursa build/ursa] [--dir $BENCH_DIR or /tmp/ursa-bench] [--json FILE]
 //
 // commit — one node, a dataset of 10 columns (ts, id, user_id, event, country, value, amount, ok, n, payload),
@@ -318,7 +320,8 @@ async function commitPart() {
     const rs = runs.filter(r => r.store === storeKind && r.iceberg);
     const ps = runs.filter(r => r.store === storeKind && !r.iceberg);
     const at = (list, k) => median(list.map(r => r.flushes[k]?.ms).filter(Number.isFinite));
-    const marks = [1, 4, 9, 14, 19, 24, 29].filter(k => k < flushes);
+    const marks = flushes <= 30 ? [1, 4, 9, 14, 19, 24, 29].filter(k => k < flushes)
+      : [...new Set([1, 9, ...[0.25, 0.5, 0.75, 1].map(f => Math.round(f * flushes) - 1)])];
     lines.push(`- ${storeKind}: flush ms at flush #${marks.map(k => k + 1).join(', #')}: iceberg ${marks.map(k => fmt(at(rs, k))).join(', ')}; plain ${marks.map(k => fmt(at(ps, k))).join(', ')}`);
   }
   return { runs, summary, text: lines.join('\n') };
@@ -338,7 +341,7 @@ async function ingestRun({ config, seconds, clients, bodyFile, bodyBytes, rows }
       if (r.status >= 300) throw new Error(`PUT on ${s.url}: ${r.status} ${r.text}`);
     }
     let url = servers[0].url;
-    if (config !== 'direct1') { gw = await startGateway({ upstreams: servers.map(s => `127.0.0.1:${s.port}`) }); url = gw.url; }
+    if (config !== 'direct1') { gw = await startGateway({ upstreams: servers.map(s => `127.0.0.1:${s.port}`), ...(opt('--gw-body-buffer') ? { bodyBuffer: opt('--gw-body-buffer') === 'nginx' ? null : opt('--gw-body-buffer') } : {}) }); url = gw.url; }
     const m0 = await Promise.all(servers.map(s => s.metrics()));
     const groups = () => ({
       ursa: servers.reduce((a, s) => a + cpuOf(s.pid), 0),

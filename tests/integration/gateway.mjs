@@ -89,7 +89,7 @@ function freePort() {
 }
 
 /** nginx.conf for one gateway; every path is inside dir. */
-export function nginxConf({ dir, port, upstreams, workers, keepalive, accessLog, probe, proxyReadTimeout }) {
+export function nginxConf({ dir, port, upstreams, workers, keepalive, accessLog, probe, proxyReadTimeout, bodyBuffer }) {
   const q = s => `"${s}"`;
   const user = process.getuid?.() === 0 ? `user ${userInfo().username};  # as root, the workers would otherwise run as nobody and could not use ${dir}\n` : '';
   return `# Written by tests/integration/gateway.mjs; not for production.
@@ -128,7 +128,7 @@ ${upstreams.map(u => `    server ${u};`).join('\n')}
 
     # Client side.
     client_max_body_size 0;          # no limit here: Ursa answers 413 (JSON) over its --max-body
-    client_body_timeout 60s;         # between two reads of a body
+${bodyBuffer ? `    client_body_buffer_size ${bodyBuffer};  # the pieces a body is read and passed on in (see startGateway)\n` : ''}    client_body_timeout 60s;         # between two reads of a body
     client_header_timeout 10s;
     keepalive_timeout 75s;
     keepalive_requests 100000;
@@ -181,6 +181,11 @@ ${upstreams.map(u => `    server ${u};`).join('\n')}
  *   keepalive          idle connections per worker kept to the nodes (default 32)
  *   accessLog          write access.log (one line per request with $upstream_addr) in the directory
  *   proxyReadTimeout   seconds to wait for a node's answer (default 300)
+ *   bodyBuffer         client_body_buffer_size: the pieces a streamed body is read and passed on in
+ *                      (default 256k; null: nginx's own, 16k on 64-bit). With 16k, nginx spent twice the
+ *                      CPU seconds on 1,000-row bodies (208 KB) as with 256k (bench/table.mjs ingest,
+ *                      gw1: 2.4 and 1.8 s against 1.2 and 1.2 s in 15 s runs); the cost is up to 256 KiB
+ *                      per request in flight
  *   dir                the directory for nginx.conf, logs and temp paths (default: a fresh one, removed by
  *                      stop() unless keepDir)
  * Resolves { url, port, dir, pid, proc, conf, log(), accessLog(), stop() }.
@@ -189,7 +194,7 @@ ${upstreams.map(u => `    server ${u};`).join('\n')}
  * removes the directory it made; resolves { code, signal, ms }.
  */
 export async function startGateway({ upstreams, workers = 1, keepalive = 32, accessLog = false,
-  proxyReadTimeout = 300, dir, keepDir = false, nginx = NGINX_BIN } = {}) {
+  proxyReadTimeout = 300, bodyBuffer = '256k', dir, keepDir = false, nginx = NGINX_BIN } = {}) {
   if (!Array.isArray(upstreams) || upstreams.length === 0) throw new Error('startGateway: upstreams is required');
   for (const u of upstreams) if (!/^127\.0\.0\.1:\d+$/.test(u)) throw new Error(`startGateway: upstream ${u} is not 127.0.0.1:PORT`);
   if (!existsSync(nginx)) throw new Error(`nginx not found: ${nginx} (apt-get install nginx, or set URSA_NGINX)`);
@@ -204,7 +209,7 @@ export async function startGateway({ upstreams, workers = 1, keepalive = 32, acc
   let lastErr;
   for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
     const port = await freePort();
-    const conf = nginxConf({ dir, port, upstreams, workers, keepalive, accessLog, probe, proxyReadTimeout });
+    const conf = nginxConf({ dir, port, upstreams, workers, keepalive, accessLog, probe, proxyReadTimeout, bodyBuffer });
     const confPath = join(dir, 'nginx.conf');
     writeFileSync(confPath, conf);
     // -e: the error log before the configuration is read (nginx would try /var/log/nginx/error.log);
