@@ -26,8 +26,8 @@
 //   on one store, the dataset created on each node directly, the default flush policy (so flushes and their
 //   commits happen during the run). Reported: requests/s, rows/s, MB/s of NDJSON, latency p50/p99 (wrk),
 //   rows accepted (summed over the nodes' /metrics: at least what wrk saw acknowledged, at most --clients requests
-//   more, those still in flight when wrk stopped), flushes and commits in
-//   the window, and CPU seconds of each process group (Ursa nodes, nginx master + workers, wrk) and of the
+//   more, those still in flight when wrk stopped), flushes and commits in the window, the table after
+//   it (its snapshots and their nodes; their added-records must equal the rows the flushes wrote), and CPU seconds of each process group (Ursa nodes, nginx master + workers, wrk) and of the
 //   whole machine (/proc/stat) over the window, against the 2 cores × the window.
 //
 // The machine is shared: read rows against each other (same run), not as capacity.
@@ -359,6 +359,18 @@ async function ingestRun({ config, seconds, clients, bodyFile, bodyBytes, rows }
     children.delete(wrk);
     const c1 = groups(), mc1 = machineCpu();
     const m1 = await Promise.all(servers.map(s => s.metrics()));
+    // The table after the run: every commit a snapshot (nodes committing at once to one table), and the
+    // snapshots' added-records = the rows the flushes wrote.
+    let table = null;
+    const md = join(store, 't/metadata');
+    if (existsSync(md)) {
+      let v = Number(readFileSync(join(md, 'version-hint.text'), 'utf8').trim());
+      while (existsSync(join(md, `v${v + 1}.metadata.json`))) v++;
+      const t = JSON.parse(readFileSync(join(md, `v${v}.metadata.json`), 'utf8'));
+      const snaps = t.snapshots ?? [];
+      table = { version: v, snapshots: snaps.length, addedRecords: snaps.reduce((a, x) => a + Number(x.summary?.['added-records'] ?? 0), 0),
+        nodes: [...new Set(snaps.map(x => x.summary?.['ursa.node']))].sort() };
+    }
     const line = wout.trim().split('\n').filter(l => l.startsWith('{')).at(-1);
     if (!line) throw new Error(`wrk: ${wout}${werr}`);
     const w = JSON.parse(line);
@@ -370,7 +382,7 @@ async function ingestRun({ config, seconds, clients, bodyFile, bodyBytes, rows }
       config, nodes, seconds: w.seconds, requests: w.requests, errors: w.errors, non2xx: w.non2xx,
       rps: w.requests / w.seconds, rowsPerSec: w.requests * rows / w.seconds, clients, mbPerSec: w.requests * bodyBytes / w.seconds / 1e6,
       accepted, expected: w.requests * rows, p50: w.p50_us / 1000, p99: w.p99_us / 1000, perNode,
-      flushes: sum('ursa_flushes_total{result="ok"}'), commits: sum('ursa_table_commits_total'), commitsFailed: sum('ursa_table_commits_failed_total'),
+      flushes: sum('ursa_flushes_total{result="ok"}'), flushRows: sum('ursa_flush_rows_total'), table, commits: sum('ursa_table_commits_total'), commitsFailed: sum('ursa_table_commits_failed_total'),
       cpu: { ursa: c1.ursa - c0.ursa, nginx: c1.nginx - c0.nginx, wrk: t ? Number(t[1]) + Number(t[2]) : NaN,
         machineBusy: mc1.busy - mc0.busy, machineTotal: mc1.total - mc0.total },
       load: loadavg()[0],
@@ -398,10 +410,10 @@ async function ingestPart() {
     }
   const lines = [];
   lines.push(`### Ingest with --iceberg, local store: wrk, ${clients} connections, ${seconds} s, bodies of ${num(rows)} rows (${num(bodyBytes)} bytes of NDJSON)`, '');
-  lines.push('| config | round | requests/s | rows/s | MB/s | p50 ms | p99 ms | requests per node | rows accepted ≥ acknowledged | flushes | commits (failed) | CPU s: Ursa | nginx | wrk | others | machine busy | of 2 cores × window | rows per CPU s of Ursa | of Ursa + nginx | load |');
-  lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  lines.push('| config | round | requests/s | rows/s | MB/s | p50 ms | p99 ms | requests per node | rows accepted ≥ acknowledged | flushes | commits (failed) | table: snapshots, rows = flushed | CPU s: Ursa | nginx | wrk | others | machine busy | of 2 cores × window | rows per CPU s of Ursa | of Ursa + nginx | load |');
+  lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of runs) {
-    lines.push(`| ${r.config} | ${r.round} | ${num(r.rps)} | ${num(r.rowsPerSec)} | ${fmt(r.mbPerSec)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 1)} | ${r.perNode.join(' / ')} | ${r.accepted >= r.expected && r.accepted <= r.expected + r.clients * (r.expected / r.requests) && !r.errors && !r.non2xx ? 'yes' : `NO: ${r.accepted} for ${r.expected}, ${r.errors} errors, ${r.non2xx} non-2xx`} | ${r.flushes} | ${r.commits} (${r.commitsFailed}) | ${fmt(r.cpu.ursa)} | ${fmt(r.cpu.nginx)} | ${fmt(r.cpu.wrk)} | ${fmt(r.cpu.machineBusy - r.cpu.ursa - r.cpu.nginx - r.cpu.wrk)} | ${fmt(r.cpu.machineBusy)} | ${fmt(100 * r.cpu.machineBusy / r.cpu.machineTotal, 0)} % | ${num(r.expected / r.cpu.ursa)} | ${num(r.expected / (r.cpu.ursa + r.cpu.nginx))} | ${fmt(r.load, 2)} |`);
+    lines.push(`| ${r.config} | ${r.round} | ${num(r.rps)} | ${num(r.rowsPerSec)} | ${fmt(r.mbPerSec)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 1)} | ${r.perNode.join(' / ')} | ${r.accepted >= r.expected && r.accepted <= r.expected + r.clients * (r.expected / r.requests) && !r.errors && !r.non2xx ? 'yes' : `NO: ${r.accepted} for ${r.expected}, ${r.errors} errors, ${r.non2xx} non-2xx`} | ${r.flushes} | ${r.commits} (${r.commitsFailed}) | ${r.table ? `${r.table.snapshots} (${r.table.nodes.join(', ')}), ${r.table.addedRecords === r.flushRows ? 'yes' : `NO: ${r.table.addedRecords} of ${r.flushRows}`}` : '–'} | ${fmt(r.cpu.ursa)} | ${fmt(r.cpu.nginx)} | ${fmt(r.cpu.wrk)} | ${fmt(r.cpu.machineBusy - r.cpu.ursa - r.cpu.nginx - r.cpu.wrk)} | ${fmt(r.cpu.machineBusy)} | ${fmt(100 * r.cpu.machineBusy / r.cpu.machineTotal, 0)} % | ${num(r.expected / r.cpu.ursa)} | ${num(r.expected / (r.cpu.ursa + r.cpu.nginx))} | ${fmt(r.load, 2)} |`);
   }
   const by = c => runs.filter(r => r.config === c);
   const med = (c, k) => median(by(c).map(r => r[k]));
