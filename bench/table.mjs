@@ -137,6 +137,10 @@ async function startUrsa({ store, node = 'bench', wal, args = [], env = {} }) {
   };
 }
 
+/** System seconds of a process (field 15 of /proc/PID/stat), 0 if gone. */
+function sysOf(pid) {
+  try { return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[12]) / 100; } catch { return 0; }
+}
 /** user + system seconds of a process (fields 14, 15 of /proc/PID/stat, 100 ticks/s), 0 if gone. */
 function cpuOf(pid) {
   try {
@@ -345,6 +349,7 @@ async function ingestRun({ config, seconds, clients, bodyFile, bodyBytes, rows }
     const m0 = await Promise.all(servers.map(s => s.metrics()));
     const groups = () => ({
       ursa: servers.reduce((a, s) => a + cpuOf(s.pid), 0),
+      ursaSys: servers.reduce((a, s) => a + sysOf(s.pid), 0),
       nginx: gw ? cpuOf(gw.pid) + childrenOf(gw.pid).reduce((a, p) => a + cpuOf(p), 0) : 0,
     });
     const c0 = groups(), mc0 = machineCpu();
@@ -383,7 +388,7 @@ async function ingestRun({ config, seconds, clients, bodyFile, bodyBytes, rows }
       rps: w.requests / w.seconds, rowsPerSec: w.requests * rows / w.seconds, clients, mbPerSec: w.requests * bodyBytes / w.seconds / 1e6,
       accepted, expected: w.requests * rows, p50: w.p50_us / 1000, p99: w.p99_us / 1000, perNode,
       flushes: sum('ursa_flushes_total{result="ok"}'), flushRows: sum('ursa_flush_rows_total'), table, commits: sum('ursa_table_commits_total'), commitsFailed: sum('ursa_table_commits_failed_total'),
-      cpu: { ursa: c1.ursa - c0.ursa, nginx: c1.nginx - c0.nginx, wrk: t ? Number(t[1]) + Number(t[2]) : NaN,
+      cpu: { ursa: c1.ursa - c0.ursa, ursaSys: c1.ursaSys - c0.ursaSys, nginx: c1.nginx - c0.nginx, wrk: t ? Number(t[1]) + Number(t[2]) : NaN,
         machineBusy: mc1.busy - mc0.busy, machineTotal: mc1.total - mc0.total },
       load: loadavg()[0],
     };
@@ -410,10 +415,10 @@ async function ingestPart() {
     }
   const lines = [];
   lines.push(`### Ingest with --iceberg, local store: wrk, ${clients} connections, ${seconds} s, bodies of ${num(rows)} rows (${num(bodyBytes)} bytes of NDJSON)`, '');
-  lines.push('| config | round | requests/s | rows/s | MB/s | p50 ms | p99 ms | requests per node | rows accepted ≥ acknowledged | flushes | commits (failed) | table: snapshots, rows = flushed | CPU s: Ursa | nginx | wrk | others | machine busy | of 2 cores × window | rows per CPU s of Ursa | of Ursa + nginx | load |');
+  lines.push('| config | round | requests/s | rows/s | MB/s | p50 ms | p99 ms | requests per node | rows accepted ≥ acknowledged | flushes (rows) | commits (failed) | table: snapshots, rows = flushed | CPU s: Ursa (system) | nginx | wrk | others | machine busy | of 2 cores × window | rows per CPU s of Ursa | of Ursa + nginx | load |');
   lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of runs) {
-    lines.push(`| ${r.config} | ${r.round} | ${num(r.rps)} | ${num(r.rowsPerSec)} | ${fmt(r.mbPerSec)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 1)} | ${r.perNode.join(' / ')} | ${r.accepted >= r.expected && r.accepted <= r.expected + r.clients * (r.expected / r.requests) && !r.errors && !r.non2xx ? 'yes' : `NO: ${r.accepted} for ${r.expected}, ${r.errors} errors, ${r.non2xx} non-2xx`} | ${r.flushes} | ${r.commits} (${r.commitsFailed}) | ${r.table ? `${r.table.snapshots} (${r.table.nodes.join(', ')}), ${r.table.addedRecords === r.flushRows ? 'yes' : `NO: ${r.table.addedRecords} of ${r.flushRows}`}` : '–'} | ${fmt(r.cpu.ursa)} | ${fmt(r.cpu.nginx)} | ${fmt(r.cpu.wrk)} | ${fmt(r.cpu.machineBusy - r.cpu.ursa - r.cpu.nginx - r.cpu.wrk)} | ${fmt(r.cpu.machineBusy)} | ${fmt(100 * r.cpu.machineBusy / r.cpu.machineTotal, 0)} % | ${num(r.expected / r.cpu.ursa)} | ${num(r.expected / (r.cpu.ursa + r.cpu.nginx))} | ${fmt(r.load, 2)} |`);
+    lines.push(`| ${r.config} | ${r.round} | ${num(r.rps)} | ${num(r.rowsPerSec)} | ${fmt(r.mbPerSec)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 1)} | ${r.perNode.join(' / ')} | ${r.accepted >= r.expected && r.accepted <= r.expected + r.clients * (r.expected / r.requests) && !r.errors && !r.non2xx ? 'yes' : `NO: ${r.accepted} for ${r.expected}, ${r.errors} errors, ${r.non2xx} non-2xx`} | ${r.flushes} (${(r.flushRows / 1e6).toFixed(1)} M) | ${r.commits} (${r.commitsFailed}) | ${r.table ? `${r.table.snapshots} (${r.table.nodes.join(', ')}), ${r.table.addedRecords === r.flushRows ? 'yes' : `NO: ${r.table.addedRecords} of ${r.flushRows}`}` : '–'} | ${fmt(r.cpu.ursa)} (${fmt(r.cpu.ursaSys)}) | ${fmt(r.cpu.nginx)} | ${fmt(r.cpu.wrk)} | ${fmt(r.cpu.machineBusy - r.cpu.ursa - r.cpu.nginx - r.cpu.wrk)} | ${fmt(r.cpu.machineBusy)} | ${fmt(100 * r.cpu.machineBusy / r.cpu.machineTotal, 0)} % | ${num(r.expected / r.cpu.ursa)} | ${num(r.expected / (r.cpu.ursa + r.cpu.nginx))} | ${fmt(r.load, 2)} |`);
   }
   const by = c => runs.filter(r => r.config === c);
   const med = (c, k) => median(by(c).map(r => r[k]));
