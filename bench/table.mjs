@@ -247,7 +247,7 @@ async function commitRun({ storeKind, iceberg, flushes, rows, round }) {
     env = s3Env();
     args.push('--s3-endpoint', swift.env.URSA_TEST_S3_ENDPOINT);
   }
-  if (iceberg) args.push('--iceberg');
+  args.push(iceberg ? '--iceberg' : '--no-iceberg'); // tables are the default
   const srv = await startUrsa({ store, wal, args, env });
   const out = { store: storeKind, iceberg, round, flushes: [] };
   try {

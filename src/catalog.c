@@ -1107,7 +1107,12 @@ static const char *due(const ursa_catalog_t *c, ursa_dataset_t *d, int64_t now, 
     uint64_t rows = d->rows, bytes = d->bytes;
     int64_t oldest = d->oldest_ms;
     pthread_mutex_unlock(&d->lock);
-    if (!rows) return NULL;
+    /* A table commit that failed is retried every few seconds, rows or not
+     * (the flush retries it first). */
+    if (!rows)
+        return __atomic_load_n(&d->ntpending, __ATOMIC_RELAXED) && now - d->last_flush_ms >= 5000
+                   ? "table commit"
+                   : NULL;
     if (p.max_rows && rows >= p.max_rows) return "max_rows";
     if (p.max_bytes && bytes >= p.max_bytes) return "max_bytes";
     if (p.max_age_s && oldest && now - oldest >= (int64_t)p.max_age_s * 1000) return "max_age";

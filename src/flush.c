@@ -151,7 +151,7 @@ static void retry_pending(ursa_catalog_t *c, ursa_dataset_t *d, const ursa_schem
         for (size_t k = 0; k < p->nfiles; k++) ursa_free((char *)p->files[k].key);
         ursa_free(p->files);
         memmove(&d->tpending[0], &d->tpending[1], (d->ntpending - 1) * sizeof(*d->tpending));
-        d->ntpending--;
+        __atomic_store_n(&d->ntpending, d->ntpending - 1, __ATOMIC_RELAXED); /* the flusher reads it */
     }
 }
 
@@ -175,7 +175,8 @@ static void add_pending(ursa_dataset_t *d, uint64_t first, uint64_t last, const 
                    d->name);
         return;
     }
-    d->tpending[d->ntpending++] = (ursa_table_pending_t){first, last, copy, n};
+    d->tpending[d->ntpending] = (ursa_table_pending_t){first, last, copy, n};
+    __atomic_store_n(&d->ntpending, d->ntpending + 1, __ATOMIC_RELAXED); /* the flusher reads it */
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -475,14 +476,16 @@ int ursa_dataset_flush(ursa_catalog_t *c, ursa_dataset_t *d, ursa_flush_result_t
 
     pthread_mutex_lock(&d->flush_lock);
     rc = take_chunks(&f);
+    /* The table: earlier commits that failed first, even when there is
+     * nothing new to write (a final flush at a stop retries them too). */
+    bool table = c->iceberg && !d->parent;
+    if (rc == URSA_OK && table) retry_pending(c, d, &f.schema);
     if (rc || f.nchunks == 0) goto out;
     for (size_t i = 0; i < f.nchunks && rc == URSA_OK; i++)
         rc = ursa_batch_widen(f.chunks[i], &f.schema, f.schema.nfields);
     if (rc) goto out;
-    /* The table: earlier commits that failed, then the field ids the files carry. */
-    bool table = c->iceberg && !d->parent;
+    /* The field ids the files carry. */
     if (table) {
-        retry_pending(c, d, &f.schema);
         if (!(f.ids = ursa_calloc(f.schema.nfields + 1, sizeof(*f.ids)))) {
             rc = URSA_ENOMEM;
             goto out;

@@ -385,7 +385,9 @@ static int s3_call(s3_store_t *s, s3_req_t *q, const char *what, long ok_also, u
         if (cc == CURLE_OK) {
             if ((q->status >= 200 && q->status < 300) || q->status == ok_also) return URSA_OK;
             error_text(q, code, sizeof(code), msg, sizeof(msg));
-            retry = q->status >= 500 || q->status == 429 || !strcmp(code, "SlowDown") ||
+            /* 501 NotImplemented is an answer, not a failure: the server lacks
+             * what was asked (a conditional write), and will lack it next time. */
+            retry = (q->status >= 500 && q->status != 501) || q->status == 429 || !strcmp(code, "SlowDown") ||
                     !strcmp(code, "RequestTimeout") || !strcmp(code, "InternalError");
         } else {
             retry = retryable_curl(cc);

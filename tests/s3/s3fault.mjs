@@ -30,6 +30,11 @@
 //   Transfer-Encoding: chunked (Swift would accept it) and 411 MissingContentLength to a PUT without a length.
 // noConditional (NO_COND=1): answer 501 NotImplemented to a PUT with If-None-Match, as stock Swift and S3
 //   servers without conditional writes do.
+// atomicConditional (ATOMIC_COND=1): PUTs with If-None-Match to one key reach the server one at a time, each
+//   after the previous one's answer. Swift's conditional PUT (the rig's patch lets s3api pass the header
+//   to Swift's object server) checks that the object is absent when a PUT begins, so two PUTs racing for
+//   one key can both succeed, the last one's bytes winning (measured: 6 concurrent PUTs of one new key,
+//   up to 3 answered 200). AWS S3 and MinIO let exactly one win; this option gives the rig that guarantee.
 // The Host header and every signed header pass unchanged, so SigV4 signatures still verify upstream. An
 // "Expect: 100-continue" that is not signed is answered here and not forwarded.
 // Only loopback addresses are allowed as upstream.
@@ -60,7 +65,8 @@ function normalizeRules(r) {
 const showRule = r => { const { re, ...rest } = r; return rest; };
 
 /** Starts the proxy on 127.0.0.1; resolves once it listens. */
-export async function startFaultProxy({ upstream, port = 0, strict = false, noConditional = false, rules = [] } = {}) {
+export async function startFaultProxy({ upstream, port = 0, strict = false, noConditional = false, atomicConditional = false, rules = [] } = {}) {
+  const condTail = new Map(); // key -> promise of the last conditional PUT's end (atomicConditional)
   const up = new URL(upstream);
   if (!/^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/.test(up.hostname)) throw new Error(`s3fault: upstream must be a loopback address, not ${up.hostname}`);
   let ruleList = normalizeRules(rules);
@@ -197,7 +203,18 @@ export async function startFaultProxy({ upstream, port = 0, strict = false, noCo
           req.resume();
           forward(req, res, rule, entry);
         }, rule.ms ?? 1000);
-      default: return forward(req, res, rule, entry);
+      default:
+        if (atomicConditional && req.method === 'PUT' && req.headers['if-none-match'] !== undefined) {
+          const key = req.url.split('?')[0];
+          const before = condTail.get(key) ?? Promise.resolve();
+          const done = new Promise(r => res.on('close', r));
+          const tail = before.then(() => done);
+          condTail.set(key, tail);
+          tail.then(() => { if (condTail.get(key) === tail) condTail.delete(key); });
+          req.pause();
+          return before.then(() => { req.resume(); forward(req, res, rule, entry); });
+        }
+        return forward(req, res, rule, entry);
     }
   }
 
@@ -228,6 +245,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] || '').href) {
   if (!upstream) { console.error('usage: UPSTREAM=http://127.0.0.1:PORT [PORT=0] [STRICT=1] [FAULTS=JSON] node s3fault.mjs'); process.exit(2); }
   const p = await startFaultProxy({ upstream, port: Number(process.env.PORT || 0), strict: !!process.env.STRICT && process.env.STRICT !== '0',
     noConditional: !!process.env.NO_COND && process.env.NO_COND !== '0',
+    atomicConditional: !!process.env.ATOMIC_COND && process.env.ATOMIC_COND !== '0',
     rules: JSON.parse(process.env.FAULTS || '[]') });
   console.log(`s3fault listening on ${p.url} -> ${p.upstream}${process.env.STRICT && process.env.STRICT !== '0' ? ' (strict)' : ''}`);
   for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => { p.close().then(() => process.exit(0)); });

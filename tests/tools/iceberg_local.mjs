@@ -1,6 +1,7 @@
 // iceberg_local.mjs — lets icebird (an Iceberg reader that is not ours; it reads through fetch) read tables
 // from local disk: file:// URLs are served from the file system, with Range; s3://BUCKET/PREFIX/… URLs from a
-// local copy of that prefix once mapS3(…) names it (a test downloads the table with awscli first).
+// local copy of that prefix once mapS3(…) names it (a test downloads the table with awscli first). Nothing
+// leaves the machine: an S3 URL that is not mapped is answered 404.
 //
 //   import { useLocalFetch, mapS3, tableDataFiles } from '../tools/iceberg_local.mjs';
 //   useLocalFetch();                                   // once; other URLs go to the real fetch
@@ -12,9 +13,13 @@ import { icebergMetadata, icebergManifests } from 'icebird';
 const s3Maps = [];
 let installed = false;
 
-/** s3://… URLs under `prefix` are read from `dir` (the same relative paths). */
+/** s3://BUCKET/… URLs under `prefix` are read from `dir` (the same relative paths); so are the
+ *  https://BUCKET.s3.amazonaws.com/… URLs icebird turns them into. */
 export function mapS3(prefix, dir) {
-  s3Maps.push([prefix.replace(/\/+$/, '') + '/', dir.replace(/\/+$/, '') + '/']);
+  const p = prefix.replace(/\/+$/, '') + '/', d = dir.replace(/\/+$/, '') + '/';
+  const m = /^s3a?:\/\/([^/]+)\/(.*)$/.exec(p);
+  s3Maps.push([p, d]);
+  if (m) s3Maps.push([`https://${m[1]}.s3.amazonaws.com/${m[2]}`, d]);
 }
 
 function localPath(u) {
@@ -29,6 +34,7 @@ export function useLocalFetch() {
   const realFetch = globalThis.fetch;
   globalThis.fetch = async (url, init = {}) => {
     const path = localPath(String(url));
+    if (path === null && /^https:\/\/[^/]+\.s3\.amazonaws\.com\//.test(String(url))) return new Response('not mapped', { status: 404 });
     if (path === null) return realFetch(url, init);
     let size;
     try { size = statSync(path).size; } catch { return new Response('not found', { status: 404 }); }
