@@ -269,7 +269,8 @@ int ursa_catalog_create(ursa_catalog_t *c, const char *name, const char *json, s
     /* With tables, the table is the dataset: another node may have made it
      * (and added columns since). */
     ursa_schema_t t;
-    if (c->iceberg && (rc = table_schema(c->store, name, &s, TABLE_CREATE_ONLY, NULL, &t, err)) == URSA_OK) {
+    if (c->iceberg &&
+        (rc = table_schema(c->store, name, &s, TABLE_CREATE_ONLY, NULL, NULL, &t, err)) == URSA_OK) {
         bool same = declares(&t, &s);
         ursa_schema_free(&s);
         s = t;
@@ -1372,7 +1373,7 @@ int ursa_dataset_evolve(ursa_catalog_t *c, ursa_dataset_t *d, const ursa_schema_
     if (rc == URSA_OK && nadd && c->iceberg) {
         ursa_schema_t view = *s, t;
         view.nfields = ncols;
-        if ((rc = table_schema(c->store, d->name, &view, 0, NULL, &t, err)) == URSA_OK) {
+        if ((rc = table_schema(c->store, d->name, &view, 0, NULL, NULL, &t, err)) == URSA_OK) {
             size_t more = adopt_fields(d, ncols, &t);
             ncols += more, written += more;
             ursa_schema_free(&t);

@@ -103,7 +103,8 @@ typedef struct flush_state {
      * gains fields meanwhile): its fields, its document. */
     ursa_schema_t schema;
     char *schema_json;
-    int32_t *ids; /* the table's field ids of the schema's fields (catalog->iceberg), or NULL */
+    int32_t *ids;        /* the table's field ids of the schema's fields (catalog->iceberg), or NULL */
+    iceberg_base_t base; /* the table's version seen by table_schema, for the commit to start from */
 } flush_state_t;
 
 /* A flush whose files are published but not yet in the table. */
@@ -127,9 +128,10 @@ void ursa_flush_pending_free(ursa_dataset_t *d)
 /* Commits published files of d, the flush [first, last], to its table
  * (ids: the field ids the files were written with, or NULL). */
 static int commit_files(ursa_catalog_t *c, ursa_dataset_t *d, const ursa_schema_t *s, const int32_t *ids,
-                        uint64_t first, uint64_t last, const table_file_t *files, size_t n, ursa_err_t *err)
+                        iceberg_base_t *base, uint64_t first, uint64_t last, const table_file_t *files,
+                        size_t n, ursa_err_t *err)
 {
-    table_append_t a = {d->name, s, c->node, first, last, files, n, ids};
+    table_append_t a = {d->name, s, c->node, first, last, files, n, ids, base};
     table_result_t r;
     int rc = table_append(c->store, &a, &r, err);
     URSA_COUNT(table_commits, rc == URSA_OK);
@@ -144,7 +146,7 @@ static void retry_pending(ursa_catalog_t *c, ursa_dataset_t *d, const ursa_schem
     while (d->ntpending) {
         ursa_table_pending_t *p = &d->tpending[0];
         ursa_err_t e = {0};
-        if (commit_files(c, d, s, NULL, p->first, p->last, p->files, p->nfiles, &e)) {
+        if (commit_files(c, d, s, NULL, NULL, p->first, p->last, p->files, p->nfiles, &e)) {
             ursa_error("dataset %s: the table commit of an earlier flush failed again: %s", d->name, e.msg);
             return;
         }
@@ -490,7 +492,7 @@ int ursa_dataset_flush(ursa_catalog_t *c, ursa_dataset_t *d, ursa_flush_result_t
             rc = URSA_ENOMEM;
             goto out;
         }
-        if ((rc = table_schema(c->store, d->name, &f.schema, 0, f.ids, NULL, err))) goto out;
+        if ((rc = table_schema(c->store, d->name, &f.schema, 0, &f.base, f.ids, NULL, err))) goto out;
     }
 
     if ((rc = collect_days(&f)) || (rc = group_rows(&f))) goto out;
@@ -533,7 +535,7 @@ int ursa_dataset_flush(ursa_catalog_t *c, ursa_dataset_t *d, ursa_flush_result_t
             ursa_err_t e = {0};
             for (size_t k = 0; tf && k < f.ndays; k++)
                 tf[k] = (table_file_t){f.files[k].key, (int32_t)f.days[k]};
-            if (!tf || commit_files(c, d, &f.schema, f.ids, first, last, tf, f.ndays, &e)) {
+            if (!tf || commit_files(c, d, &f.schema, f.ids, &f.base, first, last, tf, f.ndays, &e)) {
                 ursa_error("dataset %s: its files are published but the table commit failed (the next flush "
                            "retries it): %s",
                            d->name, tf ? e.msg : "out of memory");
@@ -587,6 +589,7 @@ out:
     ursa_free(f.chunks);
     ursa_free(f.schema_json);
     ursa_free(f.ids);
+    iceberg_base_free(&f.base);
     ursa_free(f.days);
     ursa_free(f.pending);
     ursa_free(f.files);

@@ -482,8 +482,20 @@ void iceberg_test_kill(const char *step)
     if (at && strcmp(at, step) == 0) raise(SIGKILL);
 }
 
+void iceberg_base_free(iceberg_base_t *b)
+{
+    json_decref(b->doc);
+    b->doc = NULL, b->version = 0;
+}
+
 int iceberg_commit(ursa_store_t *st, const char *dir, iceberg_mutate_fn fn, void *ctx, int attempts,
                    iceberg_commit_stats_t *stats, ursa_err_t *err)
+{
+    return iceberg_commit_on(st, dir, NULL, fn, ctx, attempts, stats, err);
+}
+
+int iceberg_commit_on(ursa_store_t *st, const char *dir, iceberg_base_t *base, iceberg_mutate_fn fn,
+                      void *ctx, int attempts, iceberg_commit_stats_t *stats, ursa_err_t *err)
 {
     const char *pause = getenv("URSA_TEST_COMMIT_PAUSE_MS");
     iceberg_commit_stats_t sx = {0};
@@ -492,7 +504,14 @@ int iceberg_commit(ursa_store_t *st, const char *dir, iceberg_mutate_fn fn, void
         json_t *t = NULL, *orig;
         int64_t v;
         sx.attempts = a + 1;
-        if ((rc = iceberg_load(st, dir, &t, &v, &sx.requests, err))) break;
+        if (a == 0 && base && base->doc) { /* the caller's version: if it is stale, the write says so */
+            if (!(t = json_deep_copy(base->doc))) {
+                rc = nomem(err);
+                break;
+            }
+            v = base->version;
+        } else if ((rc = iceberg_load(st, dir, &t, &v, &sx.requests, err)))
+            break;
         orig = t;
         int64_t prev_updated = t ? get_int(t, "last-updated-ms", iceberg_now_ms()) : 0;
         bool skip = false;
@@ -503,8 +522,12 @@ int iceberg_commit(ursa_store_t *st, const char *dir, iceberg_mutate_fn fn, void
         }
         if (skip) {
             if (t != orig) json_decref(orig);
-            json_decref(t);
             sx.version = v;
+            if (base && t) { /* the version found is the one to start from next */
+                json_decref(base->doc);
+                base->doc = json_incref(t), base->version = v;
+            }
+            json_decref(t);
             break;
         }
         if (t != orig) json_decref(orig);
@@ -519,8 +542,8 @@ int iceberg_commit(ursa_store_t *st, const char *dir, iceberg_mutate_fn fn, void
             break;
         }
         char *text = json_dumps(t, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
-        json_decref(t);
         if (!text) {
+            json_decref(t);
             rc = nomem(err);
             break;
         }
@@ -533,14 +556,21 @@ int iceberg_commit(ursa_store_t *st, const char *dir, iceberg_mutate_fn fn, void
         free(text);
         sx.requests++;
         if (rc == URSA_EEXIST) { /* another writer took v + 1: again on top of theirs */
+            json_decref(t);
             iceberg_test_kill("on-conflict");
-            backoff(a);
+            if (a > 0 || !base || !base->doc) backoff(a); /* a stale base is no contention */
             continue;
         }
         if (rc) {
+            json_decref(t);
             rc = ursa_err_set(err, rc, "%s: %s", key, e.msg);
             break;
         }
+        if (base) {
+            json_decref(base->doc);
+            base->doc = t, base->version = v + 1;
+        } else
+            json_decref(t);
         sx.version = v + 1, sx.bytes = n;
         iceberg_test_kill("before-hint");
         /* The hint, best effort: readers probe past a stale one. */
@@ -552,8 +582,8 @@ int iceberg_commit(ursa_store_t *st, const char *dir, iceberg_mutate_fn fn, void
         sx.requests++;
         break;
     }
-    if (a ==
-        attempts) /* every attempt lost its version (fn's own URSA_EEXIST stops the loop: a < attempts) */
+    /* Every attempt lost its version (fn's own URSA_EEXIST stops the loop early). */
+    if (a == attempts)
         rc = ursa_err_set(err, URSA_ELIMIT, "%s: %d commit attempts lost to other writers", dir, attempts);
     if (stats) *stats = sx;
     return rc;

@@ -97,6 +97,21 @@ typedef struct iceberg_commit_stats {
 int iceberg_commit(ursa_store_t *st, const char *dir, iceberg_mutate_fn fn, void *ctx, int attempts,
                    iceberg_commit_stats_t *stats, ursa_err_t *err) URSA_MUST_CHECK;
 
+/* A version of a table the caller holds (doc is its metadata, a reference
+ * of the caller's), so that a commit can start from it instead of loading
+ * (three store requests and the metadata's bytes): when another writer
+ * committed since, the write of version + 1 fails and the commit loads as
+ * usual. iceberg_commit_on starts from *base when it has a doc and leaves
+ * in it the version it wrote or found (base may be NULL: iceberg_commit). */
+typedef struct iceberg_base {
+    json_t *doc;
+    int64_t version;
+} iceberg_base_t;
+void iceberg_base_free(iceberg_base_t *b);
+int iceberg_commit_on(ursa_store_t *st, const char *dir, iceberg_base_t *base, iceberg_mutate_fn fn,
+                      void *ctx, int attempts, iceberg_commit_stats_t *stats,
+                      ursa_err_t *err) URSA_MUST_CHECK;
+
 /* Crash-test hooks (tests/integration/iceberg.test.mjs), inert unless the
  * environment asks: URSA_TEST_KILL_AT=<step> raises SIGKILL at that step --
  * "before-commit" (a flush's files published, its commit not begun),

@@ -129,8 +129,8 @@ static int ensure_schema(void *vctx, json_t **t, bool *skip, ursa_err_t *err)
     return rc;
 }
 
-int table_schema(ursa_store_t *st, const char *dataset, const ursa_schema_t *s, unsigned flags, int32_t *ids,
-                 ursa_schema_t *out, ursa_err_t *err)
+int table_schema(ursa_store_t *st, const char *dataset, const ursa_schema_t *s, unsigned flags,
+                 iceberg_base_t *base, int32_t *ids, ursa_schema_t *out, ursa_err_t *err)
 {
     char location[2048];
     const char *names[URSA_SORT_KEYS_MAX];
@@ -141,7 +141,7 @@ int table_schema(ursa_store_t *st, const char *dataset, const ursa_schema_t *s, 
         return ursa_err_set(err, URSA_EINVAL, "%s: the table's location cannot be made", dataset);
     schema_ctx_t c = {s, location, names, nsort, (flags & TABLE_CREATE_ONLY) != 0, NULL};
     iceberg_commit_stats_t cs;
-    int rc = iceberg_commit(st, dataset, ensure_schema, &c, 50, &cs, err);
+    int rc = iceberg_commit_on(st, dataset, base, ensure_schema, &c, 50, &cs, err);
     if (rc == URSA_OK && ids) rc = iceberg_table_field_ids(c.doc, s, ids, err);
     if (rc == URSA_OK && out) {
         if ((rc = prop_schema(c.doc, out, err)) == URSA_ENOTFOUND)
@@ -456,7 +456,7 @@ int table_append(ursa_store_t *st, const table_append_t *a, table_result_t *res,
              (unsigned long long)a->last_lsn);
     if (a->ids)
         memcpy(ids, a->ids, s->nfields * sizeof(*ids));
-    else if ((rc = table_schema(st, a->dataset, s, 0, ids, NULL, err)))
+    else if ((rc = table_schema(st, a->dataset, s, 0, a->base, ids, NULL, err)))
         goto out;
     int64_t v;
     if ((rc = iceberg_load(st, a->dataset, &t, &v, &res->requests, err))) goto out;
@@ -510,7 +510,7 @@ int table_append(ursa_store_t *st, const table_append_t *a, table_result_t *res,
     append_ctx_t c = {st,      a,     location, commit_key, mw, mloc, (int64_t)(iceberg_random64() >> 11),
                       records, fsize, 0,        false,      0,  0,    0};
     iceberg_commit_stats_t cs;
-    rc = iceberg_commit(st, a->dataset, add_snapshot, &c, 50, &cs, err);
+    rc = iceberg_commit_on(st, a->dataset, a->base, add_snapshot, &c, 50, &cs, err);
     res->attempts = cs.attempts, res->requests += cs.requests + c.requests, res->version = cs.version;
     res->metadata_bytes = man.len + c.list_bytes + cs.bytes;
     if (rc) goto out;

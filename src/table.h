@@ -17,6 +17,8 @@
 #include "schema.h"
 #include "store.h"
 
+#include "iceberg_meta.h"
+
 #include <jansson.h>
 
 /* The absolute URI of key in st (buf of n bytes). URSA_EINVAL when it does
@@ -40,9 +42,11 @@ int table_location(const ursa_store_t *st, const char *key, char *buf, size_t n)
  * node's is). A column of s the table has with another type is URSA_EEXIST.
  * A schema the table already holds commits nothing. Then ids[i] (ids may
  * be NULL) gets the field id of s->fields[i], and *out (may be NULL; the
- * caller's, ursa_schema_free) the table's Ursa schema as committed. */
-int table_schema(ursa_store_t *st, const char *dataset, const ursa_schema_t *s, unsigned flags, int32_t *ids,
-                 ursa_schema_t *out, ursa_err_t *err) URSA_MUST_CHECK;
+ * caller's, ursa_schema_free) the table's Ursa schema as committed. base
+ * (may be NULL): the version to start from, and then the version committed
+ * (iceberg_commit_on). */
+int table_schema(ursa_store_t *st, const char *dataset, const ursa_schema_t *s, unsigned flags,
+                 iceberg_base_t *base, int32_t *ids, ursa_schema_t *out, ursa_err_t *err) URSA_MUST_CHECK;
 
 /* The table's Ursa schema: URSA_ENOTFOUND when there is no table, or a
  * table without the property. *out is the caller's. */
@@ -67,6 +71,9 @@ typedef struct table_append {
      * flush, from table_schema before writing); NULL: looked up (and
      * the schema made the table's, as table_schema does). */
     const int32_t *ids;
+    /* The table's version as the caller last saw it (the flush: from its
+     * table_schema), to start the commit from; NULL: loaded. */
+    iceberg_base_t *base;
 } table_append_t;
 
 typedef struct table_result {

@@ -96,7 +96,7 @@ TEST(appends)
     ursa_schema_t s;
     if (ursa_store_open(tmpdir, NULL, &st, &err) || ursa_schema_parse(JS, strlen(JS), &s, &err)) abort();
     int32_t ids[3];
-    CHECK_EQ_INT(table_schema(st, "ev", &s, 0, ids, NULL, &err), URSA_OK);
+    CHECK_EQ_INT(table_schema(st, "ev", &s, 0, NULL, ids, NULL, &err), URSA_OK);
     CHECK(ids[0] == 1 && ids[1] == 2 && ids[2] == 3);
     write_file(st, &s, ids, "ev/date=2024-10-01/a.parquet", 20000, 0, 30);
     write_file(st, &s, ids, "ev/date=2024-10-02/b.parquet", 20001, 0, 25);
@@ -251,28 +251,28 @@ TEST(schema_merged)
         abort();
     CHECK_EQ_INT(table_load_schema(st, "sm", &out, &err), URSA_ENOTFOUND);
     int32_t ids[4];
-    CHECK_EQ_INT(table_schema(st, "sm", &a, TABLE_CREATE_ONLY, ids, NULL, &err), URSA_OK);
+    CHECK_EQ_INT(table_schema(st, "sm", &a, TABLE_CREATE_ONLY, NULL, ids, NULL, &err), URSA_OK);
     CHECK(ids[0] == 1 && ids[1] == 2);
     /* Node B adds x; node C, which never saw x, adds y: x stays. */
-    CHECK_EQ_INT(table_schema(st, "sm", &b, 0, ids, NULL, &err), URSA_OK);
+    CHECK_EQ_INT(table_schema(st, "sm", &b, 0, NULL, ids, NULL, &err), URSA_OK);
     CHECK_EQ_INT(ids[2], 3);
-    CHECK_EQ_INT(table_schema(st, "sm", &c, 0, ids, &out, &err), URSA_OK);
+    CHECK_EQ_INT(table_schema(st, "sm", &c, 0, NULL, ids, &out, &err), URSA_OK);
     CHECK(ids[0] == 1 && ids[1] == 2 && ids[2] == 4);
     CHECK_EQ_INT(out.nfields, 4);
     CHECK(strcmp(out.fields[2].name, "x") == 0 && out.fields[2].type == URSA_TYPE_JSON); /* not string */
     CHECK(strcmp(out.fields[3].name, "y") == 0 && out.fields[1].type == URSA_TYPE_INT8); /* not int32 */
     ursa_schema_free(&out);
     /* Creating it again changes nothing; an older view commits nothing. */
-    CHECK_EQ_INT(table_schema(st, "sm", &a, TABLE_CREATE_ONLY, NULL, &out, &err), URSA_OK);
+    CHECK_EQ_INT(table_schema(st, "sm", &a, TABLE_CREATE_ONLY, NULL, NULL, &out, &err), URSA_OK);
     CHECK_EQ_INT(out.nfields, 4);
     ursa_schema_free(&out);
     json_t *t;
     int64_t v, v2;
     CHECK_EQ_INT(iceberg_load(st, "sm", &t, &v, NULL, &err), URSA_OK);
     json_decref(t);
-    CHECK_EQ_INT(table_schema(st, "sm", &a, 0, NULL, NULL, &err), URSA_OK);
+    CHECK_EQ_INT(table_schema(st, "sm", &a, 0, NULL, NULL, NULL, &err), URSA_OK);
     /* A column another node added with another type. */
-    CHECK_EQ_INT(table_schema(st, "sm", &bad, 0, NULL, NULL, &err), URSA_EEXIST);
+    CHECK_EQ_INT(table_schema(st, "sm", &bad, 0, NULL, NULL, NULL, &err), URSA_EEXIST);
     CHECK(strstr(err.msg, "\"x\" is json") != NULL);
     CHECK_EQ_INT(iceberg_load(st, "sm", &t, &v2, NULL, &err), URSA_OK);
     CHECK_EQ_INT(v2, v);
@@ -285,11 +285,58 @@ TEST(schema_merged)
     ursa_store_destroy(&st);
 }
 
+/* A commit started from the version the caller saw: three store requests
+ * fewer; when another writer committed since, it loads and lands on top. */
+TEST(append_from_base)
+{
+    ursa_store_t *st;
+    ursa_err_t err;
+    ursa_schema_t s;
+    if (ursa_store_open(tmpdir, NULL, &st, &err) || ursa_schema_parse(JS, strlen(JS), &s, &err)) abort();
+    int32_t ids[3];
+    iceberg_base_t base = {0};
+    CHECK_EQ_INT(table_schema(st, "based", &s, 0, &base, ids, NULL, &err), URSA_OK);
+    CHECK(base.doc != NULL && base.version == 1);
+    write_file(st, &s, ids, "based/date=2024-10-01/a.parquet", 20000, 0, 10);
+    write_file(st, &s, ids, "based/date=2024-10-01/b.parquet", 20000, 10, 20);
+    write_file(st, &s, ids, "based/date=2024-10-01/c.parquet", 20000, 20, 30);
+    table_file_t fa = {"based/date=2024-10-01/a.parquet", 20000},
+                 fb = {"based/date=2024-10-01/b.parquet", 20000},
+                 fc = {"based/date=2024-10-01/c.parquet", 20000};
+    table_result_t with, without;
+    table_append_t a = {"based", &s, "n1", 1, 1, &fa, 1, ids, &base};
+    CHECK_EQ_INT(table_append(st, &a, &with, &err), URSA_OK);
+    CHECK_EQ_INT(base.version, 2);
+    table_append_t b = {"based", &s, "n2", 1, 1, &fb, 1, ids, NULL};
+    CHECK_EQ_INT(table_append(st, &b, &without, &err), URSA_OK);
+    /* Without: the three of the load, and one more (the parent's manifest list, which the first had not). */
+    CHECK_EQ_INT(without.requests - with.requests, 3 + 1);
+    /* base is stale now (n2 committed version 3): the commit finds out and lands on top. */
+    table_append_t c = {"based", &s, "n1", 2, 2, &fc, 1, ids, &base};
+    CHECK_EQ_INT(table_append(st, &c, &with, &err), URSA_OK);
+    CHECK_EQ_INT(with.attempts, 2);
+    CHECK_EQ_INT(with.sequence_number, 3);
+    CHECK_EQ_INT(base.version, 4);
+    json_t *t;
+    int64_t v;
+    CHECK_EQ_INT(iceberg_load(st, "based", &t, &v, NULL, &err), URSA_OK);
+    CHECK_EQ_INT(v, 4);
+    json_t *list =
+        read_avro(st, "based", json_string_value(json_object_get(iceberg_table_current(t), "manifest-list")));
+    CHECK_EQ_INT(json_array_size(list), 3);
+    json_decref(list);
+    json_decref(t);
+    iceberg_base_free(&base);
+    ursa_schema_free(&s);
+    ursa_store_destroy(&st);
+}
+
 int main(void)
 {
     RUN(appends);
     RUN(appends_racing);
     RUN(schema_merged);
+    RUN(append_from_base);
     if (!test_failed_count && !getenv("URSA_TEST_KEEP")) { /* URSA_TEST_KEEP=1: keep the tables to look at */
         char cmd[300];
         snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
