@@ -4,7 +4,10 @@
 #include "catalog.h"
 
 #include "coerce.h"
+#include "iceberg_meta.h"
+#include "metrics.h"
 #include "quarantine.h"
+#include "table_upkeep.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -903,6 +906,36 @@ static bool flush_one(ursa_catalog_t *c, ursa_dataset_t *d, const char *why)
     return true;
 }
 
+/* With tables: the upkeep of d's table (table_upkeep.c) when it is due,
+ * every quarter of the retention, at least a second and at most 10 minutes
+ * apart. A failure is logged and tried again at the next turn. */
+static void upkeep_one(ursa_catalog_t *c, ursa_dataset_t *d, int64_t now)
+{
+    if (!c->iceberg || d->parent || now < d->upkeep_at_ms) return;
+    int64_t retention = c->retention_ms > 0 ? c->retention_ms : TABLE_RETENTION_DEFAULT_MS;
+    int64_t every = retention / 4 < 1000 ? 1000 : retention / 4 > 600000 ? 600000 : retention / 4;
+    d->upkeep_at_ms = now + every;
+    table_upkeep_stats_t s;
+    ursa_err_t err = {0};
+    int rc = table_upkeep(c->store, d->name, retention, iceberg_now_ms(), &s, &err);
+    URSA_COUNT(table_upkeeps, rc == URSA_OK);
+    URSA_COUNT(table_upkeeps_failed, rc != URSA_OK);
+    URSA_COUNT(table_snapshots_expired, s.snapshots_expired);
+    URSA_COUNT(table_deleted_data, s.data_files_deleted);
+    URSA_COUNT(table_deleted_manifests, s.manifests_deleted);
+    URSA_COUNT(table_deleted_lists, s.lists_deleted);
+    URSA_COUNT(table_deleted_metadata, s.metadata_deleted);
+    if (rc)
+        ursa_error("upkeep of the table of %s failed (tried again in %lld s): %s", d->name,
+                   (long long)(every / 1000), err.msg);
+    else if (s.snapshots_expired || s.lists_deleted || s.manifests_deleted || s.data_files_deleted ||
+             s.metadata_deleted)
+        ursa_info("upkeep of %s: %zu snapshots expired; deleted %zu data files, %zu manifests, %zu manifest "
+                  "lists (%zu of them orphans), %zu metadata files",
+                  d->name, s.snapshots_expired, s.data_files_deleted, s.manifests_deleted, s.lists_deleted,
+                  s.orphans_deleted, s.metadata_deleted);
+}
+
 static void *flusher(void *arg)
 {
     ursa_catalog_t *c = arg;
@@ -934,6 +967,7 @@ static void *flusher(void *arg)
             if (!d->last_flush_ms) d->last_flush_ms = now; /* created after start */
             const char *why = due(c, d, now, wall_prev, wall);
             if (why && now >= d->retry_at_ms) flush_one(c, d, why);
+            upkeep_one(c, d, ursa_now_ms());
         }
         /* Under pressure: the largest buffer, then the next largest ...
          * (each dataset once a round: rows not yet durable stay). */

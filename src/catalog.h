@@ -44,6 +44,7 @@ typedef struct ursa_dataset {
     int64_t last_flush_ms, retry_at_ms;
     unsigned failures;
     uint64_t pressure_round; /* the last pass that flushed it for memory */
+    int64_t upkeep_at_ms;    /* when its table's next upkeep is due (monotonic ms) */
 
     /* Flushes whose files are published but whose table commit failed
      * (under flush_lock): retried, in order, before the next flush. */
@@ -67,6 +68,7 @@ typedef struct ursa_catalog {
     char *node;
     pq_write_opts_t pq;
     bool iceberg;          /* commit every flush to the dataset's Iceberg table (serve --iceberg) */
+    int64_t retention_ms;  /* table upkeep: snapshots and unreferenced files older than this go */
     pthread_rwlock_t lock; /* guards the array */
     ursa_dataset_t **ds;
     size_t n, cap;

@@ -8,6 +8,7 @@
 #include "options.h"
 #include "store.h"
 #include "table.h"
+#include "table_upkeep.h"
 
 #include <signal.h>
 #include <sys/resource.h>
@@ -68,6 +69,9 @@ static void usage(FILE *f)
         "  --iceberg               commit every flush to the dataset's Apache Iceberg table\n"
         "                          (field ids in the files, metadata under <dataset>/metadata/)\n"
         "                          [URSA_ICEBERG]; not yet the default: docs/internals/iceberg.md\n"
+        "  --retention DURATION    table upkeep: snapshots older than this expire, and files nothing\n"
+        "                          needs are deleted once this old [URSA_RETENTION] (default 1d;\n"
+        "                          units ms, s, m, h, d; keep it far above the longest commit)\n"
         "  --idle-timeout SEC      close a connection that sends nothing for SEC seconds\n"
         "                          [URSA_IDLE_TIMEOUT] (default 30)\n"
         "  --min-body-rate BYTES   a body slower than this per second (on average, once a request\n"
@@ -251,6 +255,8 @@ static int cmd_serve(int argc, char **argv)
     uint64_t memory_limit = 0, wal_limit = (uint64_t)4 << 30, wal_part_bytes = (uint64_t)8 << 20,
              wal_segment_bytes = (uint64_t)64 << 20;
     if ((env = getenv("URSA_FLUSH_AT")) && !parse_times(env, &fp)) goto bad_env;
+    int64_t retention_ms = TABLE_RETENTION_DEFAULT_MS;
+    if ((env = getenv("URSA_RETENTION")) && !ursa_parse_duration_ms(env, &retention_ms)) goto bad_env;
     {
         struct {
             const char *env;
@@ -340,6 +346,8 @@ static int cmd_serve(int argc, char **argv)
             fp.every_s = (uint32_t)sz;
         else if (strcmp(a, "--flush-at") == 0 && parse_times(v, &fp))
             ;
+        else if (strcmp(a, "--retention") == 0 && ursa_parse_duration_ms(v, &retention_ms))
+            ;
         else if (strcmp(a, "--memory-limit") == 0 && ursa_parse_bytes(v, &memory_limit))
             ;
         else if (strcmp(a, "--wal-limit") == 0 && ursa_parse_bytes(v, &wal_limit))
@@ -416,6 +424,7 @@ static int cmd_serve(int argc, char **argv)
         ursa_error("removing temporary files left in the store: %s", err.msg);
     if (writer_options(&cat->pq, codec, level, rg_bytes, page_version)) goto out;
     cat->iceberg = iceberg;
+    cat->retention_ms = retention_ms;
     if (durability && strcmp(durability, "fsync") && strcmp(durability, "none")) {
         fprintf(stderr, "ursa: --durability must be fsync or none\n");
         goto out;
