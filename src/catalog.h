@@ -69,6 +69,7 @@ typedef struct ursa_catalog {
     pq_write_opts_t pq;
     bool iceberg;          /* commit every flush to the dataset's Iceberg table (serve --iceberg) */
     int64_t retention_ms;  /* table upkeep: snapshots and unreferenced files older than this go */
+    size_t merge_min;      /* an append merges manifests past this many (0: TABLE_MERGE_MIN_COUNT) */
     pthread_rwlock_t lock; /* guards the array */
     ursa_dataset_t **ds;
     size_t n, cap;

@@ -137,7 +137,7 @@ static int commit_files(ursa_catalog_t *c, ursa_dataset_t *d, const ursa_schema_
 {
     const char *names[URSA_SORT_KEYS_MAX];
     size_t nk = sort_names(s, names);
-    table_append_t a = {d->name, s, names, nk, c->node, first, last, files, n, ids, 0};
+    table_append_t a = {d->name, s, names, nk, c->node, first, last, files, n, ids, c->merge_min};
     table_result_t r;
     int rc = table_append(c->store, &a, &r, err);
     URSA_COUNT(table_commits, rc == URSA_OK);

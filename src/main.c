@@ -72,6 +72,8 @@ static void usage(FILE *f)
         "  --retention DURATION    table upkeep: snapshots older than this expire, and files nothing\n"
         "                          needs are deleted once this old [URSA_RETENTION] (default 1d;\n"
         "                          units ms, s, m, h, d; keep it far above the longest commit)\n"
+        "  --manifest-merge N      merge a table's small manifests into one when a snapshot would\n"
+        "                          name more than N [URSA_MANIFEST_MERGE] (default 100)\n"
         "  --idle-timeout SEC      close a connection that sends nothing for SEC seconds\n"
         "                          [URSA_IDLE_TIMEOUT] (default 30)\n"
         "  --min-body-rate BYTES   a body slower than this per second (on average, once a request\n"
@@ -256,6 +258,7 @@ static int cmd_serve(int argc, char **argv)
              wal_segment_bytes = (uint64_t)64 << 20;
     if ((env = getenv("URSA_FLUSH_AT")) && !parse_times(env, &fp)) goto bad_env;
     int64_t retention_ms = TABLE_RETENTION_DEFAULT_MS;
+    uint64_t manifest_merge = TABLE_MERGE_MIN_COUNT;
     if ((env = getenv("URSA_RETENTION")) && !ursa_parse_duration_ms(env, &retention_ms)) goto bad_env;
     {
         struct {
@@ -274,7 +277,8 @@ static int cmd_serve(int argc, char **argv)
                     {"URSA_MIN_BODY_RATE", &so.min_body_rate, NULL, true},
                     {"URSA_MAX_CONNECTIONS", NULL, &so.max_connections, false},
                     {"URSA_MAX_CONNECTIONS_PER_CLIENT", NULL, &so.max_connections_per_client, false},
-                    {"URSA_IDLE_TIMEOUT", NULL, &so.idle_timeout_s, false}};
+                    {"URSA_IDLE_TIMEOUT", NULL, &so.idle_timeout_s, false},
+                    {"URSA_MANIFEST_MERGE", &manifest_merge, NULL, false}};
         for (size_t i = 0; i < URSA_ARRAY_LEN(nums); i++) {
             const char *v = getenv(nums[i].env);
             uint64_t x;
@@ -347,6 +351,8 @@ static int cmd_serve(int argc, char **argv)
         else if (strcmp(a, "--flush-at") == 0 && parse_times(v, &fp))
             ;
         else if (strcmp(a, "--retention") == 0 && ursa_parse_duration_ms(v, &retention_ms))
+            ;
+        else if (strcmp(a, "--manifest-merge") == 0 && parse_u64(v, &manifest_merge) && manifest_merge)
             ;
         else if (strcmp(a, "--memory-limit") == 0 && ursa_parse_bytes(v, &memory_limit))
             ;
@@ -425,6 +431,7 @@ static int cmd_serve(int argc, char **argv)
     if (writer_options(&cat->pq, codec, level, rg_bytes, page_version)) goto out;
     cat->iceberg = iceberg;
     cat->retention_ms = retention_ms;
+    cat->merge_min = (size_t)manifest_merge;
     if (durability && strcmp(durability, "fsync") && strcmp(durability, "none")) {
         fprintf(stderr, "ursa: --durability must be fsync or none\n");
         goto out;
