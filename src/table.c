@@ -200,7 +200,8 @@ typedef struct append_ctx {
     bool already;
     int64_t found_id, seq;
     int requests;
-    int merged; /* manifests the last attempt merged */
+    int merged;         /* manifests the last attempt merged */
+    int64_t started_ms; /* when the manifest was named (TABLE_APPEND_DEADLINE_MS) */
 } append_ctx_t;
 
 static int unhex(const char *h, ursa_buf_t *out)
@@ -579,6 +580,11 @@ static int add_snapshot(void *vctx, json_t **t, bool *skip, ursa_err_t *err)
         *skip = true;
         return URSA_OK;
     }
+    if (iceberg_now_ms() - c->started_ms > TABLE_APPEND_DEADLINE_MS)
+        return ursa_err_set(err, URSA_ELIMIT,
+                            "%s: the append has taken more than %lld s; given up so that no commit names a "
+                            "manifest old enough for upkeep to delete",
+                            a->dataset, (long long)(TABLE_APPEND_DEADLINE_MS / 1000));
     int64_t seq = jint(*t, "last-sequence-number") + 1;
     int64_t parent = jint(*t, "current-snapshot-id");
     iceberg_manifest_file_t *mf = NULL;
@@ -697,7 +703,8 @@ int table_append(ursa_store_t *st, const table_append_t *a, table_result_t *res,
         records += fs[i].rows, fsize += fs[i].size;
     }
     if ((rc = iceberg_manifest_close(mw, err))) goto out;
-    snprintf(mkey, sizeof(mkey), "%s/metadata/%lld-%016llx-m0.avro", a->dataset, (long long)iceberg_now_ms(),
+    int64_t started = iceberg_now_ms(); /* before the put: a name never says younger than the file is */
+    snprintf(mkey, sizeof(mkey), "%s/metadata/%lld-%016llx-m0.avro", a->dataset, (long long)started,
              (unsigned long long)iceberg_random64());
     if ((rc = ursa_store_put(st, mkey, man.data, man.len, err))) goto out;
     res->requests++;
@@ -706,9 +713,16 @@ int table_append(ursa_store_t *st, const table_append_t *a, table_result_t *res,
         goto out;
     }
     /* The snapshot (its id below 2^53, so that readers in JavaScript keep it exact). */
-    append_ctx_t c = {st,      a,     location, commit_key, mw, mloc, (int64_t)(iceberg_random64() >> 11),
-                      records, fsize, 0,        false,      0,  0,    0,
-                      0};
+    append_ctx_t c = {.st = st,
+                      .a = a,
+                      .location = location,
+                      .commit_key = commit_key,
+                      .mw = mw,
+                      .manifest_path = mloc,
+                      .snapshot_id = (int64_t)(iceberg_random64() >> 11),
+                      .records = records,
+                      .files_size = fsize,
+                      .started_ms = started};
     iceberg_commit_stats_t cs;
     rc = iceberg_commit(st, a->dataset, add_snapshot, &c, 50, &cs, err);
     res->attempts = cs.attempts, res->requests += cs.requests + c.requests, res->version = cs.version;

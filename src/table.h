@@ -62,6 +62,13 @@ typedef struct table_append {
 #define TABLE_MERGE_MIN_COUNT      100
 #define TABLE_MANIFEST_TARGET_SIZE ((int64_t)8 << 20)
 
+/* An append gives up (URSA_ELIMIT; the flush keeps the files and retries
+ * with a new manifest) rather than start a commit attempt this long after
+ * it wrote its manifest: upkeep deletes unreferenced manifests and lists
+ * only once much older (TABLE_ORPHAN_MIN_AGE_MS), so no commit can land
+ * naming a file upkeep deleted. */
+#define TABLE_APPEND_DEADLINE_MS ((int64_t)10 * 60 * 1000)
+
 typedef struct table_result {
     bool already;    /* the snapshot was there (a redone commit) */
     int64_t version; /* the metadata version written (or found) */

@@ -29,9 +29,11 @@
  *  4. Orphans: manifests and manifest lists in metadata/ that no list of R
  *     names (lists of attempts that lost a commit, manifests of appends that
  *     failed, merged manifests of losing attempts, what a run that died in
- *     2 left), once their names say they were written before the cutoff
- *     (table.c puts the writing time in ms in every new name). Names of the
- *     old form carry no time: they are left, and counted.
+ *     2 left), once their names say they were written before now less the
+ *     retention and less TABLE_ORPHAN_MIN_AGE_MS (an hour), whichever is
+ *     earlier (table.c puts the writing time in ms in every new name, taken
+ *     before the write). Names of the old form carry no time: they are left,
+ *     and counted.
  *
  * Data files are deleted only by rule 2. A Parquet file no snapshot names
  * may be a flush whose commit has not landed yet -- a node killed between
@@ -45,17 +47,19 @@
  * attempt. A commit built on an older document fails (its version is taken)
  * and is built again. So every commit after ours names only (a) manifests
  * of our document's current snapshot, which is in R, so rule 2 keeps them
- * and rule 4 does not see them as orphans, and (b) files written during
- * the append itself; those are younger than the retention as long as no
- * append takes longer than the retention (at most 50 attempts with backoff
- * below 1 s each, plus their store requests: minutes at worst against a
- * default of a day), so rule 4 leaves them. A data file a later commit adds
- * is new (its name carries its node and log range), so rule 2 cannot have
- * it. Two upkeeps at once: each deletes only what its own commit expired
- * (rule 2) or what is old and unnamed in its own R (rule 4); deleting a
- * missing key is not an error, so doing the same delete twice is harmless.
- * Readers: a query that began on a snapshot expired since finds its files
- * gone -- the retention is how long a reader may take, as in Iceberg.
+ * and rule 4 does not see them as orphans, and (b) files the append itself
+ * wrote, all named after it started; an append gives up before an attempt
+ * that starts more than TABLE_APPEND_DEADLINE_MS (10 minutes) after that
+ * (table.c), so its files are at most that old, plus its last store request,
+ * when its commit lands, and rule 4 waits for an hour: a margin for the
+ * request and for node clocks that differ by minutes. A data file a later
+ * commit adds is new (its name carries its node and log range), so rule 2
+ * cannot have it. Two upkeeps at once: each deletes only what its own commit
+ * expired (rule 2) or what is old and unnamed in its own R (rule 4);
+ * deleting a missing key is not an error, so the same delete twice is
+ * harmless. Readers: a query that began on a snapshot expired since finds
+ * its files gone -- the retention is how long a reader may take, as in
+ * Iceberg's expire_snapshots.
  *
  * Cost: a run with nothing to expire and no orphan loads the metadata,
  * lists metadata/ and reads the current manifest list. Expiry reads the
@@ -77,7 +81,8 @@
 typedef struct upkeep {
     ursa_store_t *st;
     const char *dataset;
-    int64_t cutoff;
+    int64_t cutoff;        /* now - retention: snapshots and metadata files */
+    int64_t orphan_cutoff; /* ... and TABLE_ORPHAN_MIN_AGE_MS: orphans */
     char location[2048];
     table_upkeep_stats_t *stats;
     json_t *doc;     /* the document committed (or found) */
@@ -353,6 +358,8 @@ int table_upkeep(ursa_store_t *st, const char *dataset, int64_t retention_ms, in
     meta_listing_t ml = {json_array()};
     int rc;
     u.st = st, u.dataset = dataset, u.cutoff = now_ms - retention_ms, u.stats = &sx;
+    u.orphan_cutoff =
+        now_ms - (retention_ms > TABLE_ORPHAN_MIN_AGE_MS ? retention_ms : TABLE_ORPHAN_MIN_AGE_MS);
     u.expired = json_array(), u.rlists = json_object(), u.cur_man = json_object(), u.all_man = json_object();
     if (!doomed_man || !doomed_lists || !cand || !live || !del_data || !del_meta || !xman || !ml.keys ||
         !u.expired || !u.rlists || !u.cur_man || !u.all_man) {
@@ -477,7 +484,7 @@ int table_upkeep(ursa_store_t *st, const char *dataset, int64_t retention_ms, in
             yes = json_object_get(u.rlists, key) != NULL;
         } else {
             if (json_object_get(xman, key)) continue; /* rule 2 decided */
-            if (kind == TIMED && ms >= u.cutoff) continue;
+            if (kind == TIMED && ms >= u.orphan_cutoff) continue;
             if ((rc = named(&u, key, &yes, err))) goto out;
         }
         if (yes) continue;
@@ -485,7 +492,7 @@ int table_upkeep(ursa_store_t *st, const char *dataset, int64_t retention_ms, in
             sx.unknown_age++;
             continue;
         }
-        if (ms >= u.cutoff) continue;
+        if (ms >= u.orphan_cutoff) continue;
         if (json_array_append(is_list ? doomed_lists : doomed_man, (json_t *)x)) {
             rc = nomem(err);
             goto out;

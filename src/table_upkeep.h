@@ -13,6 +13,12 @@
 /* The default retention: one day (--retention, URSA_RETENTION). */
 #define TABLE_RETENTION_DEFAULT_MS ((int64_t)86400 * 1000)
 
+/* Unreferenced manifests and lists (orphans) go only once older than the
+ * retention and than this: six times an append's deadline
+ * (TABLE_APPEND_DEADLINE_MS), room for its last store request and for
+ * clocks of nodes that differ by minutes. */
+#define TABLE_ORPHAN_MIN_AGE_MS ((int64_t)3600 * 1000)
+
 typedef struct table_upkeep_stats {
     int64_t version;          /* the metadata version upkeep committed, or found (0: no table) */
     size_t snapshots_expired; /* removed from the metadata by this call's commit */
@@ -31,7 +37,7 @@ typedef struct table_upkeep_stats {
  * retained snapshot names, the data files no retained snapshot has live --,
  * the metadata files past the metadata log once older than the retention,
  * and manifests and manifest lists no retained snapshot names whose names
- * say they are older than the retention. A dataset without a table is
+ * say they are older than the retention and TABLE_ORPHAN_MIN_AGE_MS. A dataset without a table is
  * URSA_OK with stats->version 0. now_ms is the wall clock in ms (tests
  * pass another). stats (may be NULL) is filled even on an error, with what
  * was done up to it. Deletes are idempotent: a run that fails midway is

@@ -280,12 +280,13 @@ test('serve --iceberg --retention: upkeep expires snapshots, merged manifests st
     r = await server.flush('d');
     assert.equal(r.status, 200, r.text);
   }
-  // Orphans: an old and a young manifest by their names, one of the old form; a Parquet file nothing names.
+  // Orphans: an old and a young manifest by their names (young: past the retention, not past the hour
+  // orphans wait at least), one of the old form; a Parquet file nothing names.
   const meta = join(store, 'd', 'metadata');
   const now = Date.now();
   const planted = {
-    old: `${now - 3600000}-00000000000000aa-m0.avro`,
-    young: `${now + 3600000}-00000000000000bb-m0.avro`,
+    old: `${now - 2 * 3600000}-00000000000000aa-m0.avro`,
+    young: `${now - 1800000}-00000000000000bb-m0.avro`,
     legacy: '0123456789abcdef-m0.avro',
   };
   for (const name of Object.values(planted)) writeFileSync(join(meta, name), 'x');

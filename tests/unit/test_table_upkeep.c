@@ -284,16 +284,19 @@ TEST(expiry_keeps_current_deletes_unreachable)
     CHECK_EQ_INT(table_upkeep(f.st, f.ds, 60000, now + 1000, &us, &err), URSA_OK);
     CHECK_EQ_INT(us.snapshots_expired, 0);
     CHECK_EQ_INT(us.lists_deleted + us.manifests_deleted + us.data_files_deleted + us.metadata_deleted, 0);
-    /* Orphans: old and young by name, one of the old form, and a Parquet file no snapshot names. */
+    /* Orphans: old and young by name (young: past the retention, not past TABLE_ORPHAN_MIN_AGE_MS), one of
+     * the old form, and a Parquet file no snapshot names. */
     char old_m[256], young_m[256], old_l[256], young_l[256], legacy[256], lone[256];
-    int64_t later = now + 3600000, retention = 60000; /* the clock an hour ahead, a minute's retention */
+    int64_t later = now + 3 * 3600000, retention = 60000; /* the clock 3 h ahead, a minute's retention */
+    int64_t orphan_age = TABLE_ORPHAN_MIN_AGE_MS;
     snprintf(old_m, sizeof(old_m), "exp/metadata/%lld-00000000000000aa-m0.avro",
-             (long long)(later - retention - 1));
+             (long long)(later - orphan_age - 1));
     snprintf(young_m, sizeof(young_m), "exp/metadata/%lld-00000000000000bb-m0.avro",
-             (long long)(later - retention + 1000));
+             (long long)(later - orphan_age + 1000));
     snprintf(old_l, sizeof(old_l), "exp/metadata/snap-12-3-%lld-00000000000000cc.avro",
-             (long long)(later - retention - 1));
-    snprintf(young_l, sizeof(young_l), "exp/metadata/snap-12-3-%lld-00000000000000dd.avro", (long long)later);
+             (long long)(later - orphan_age - 1));
+    snprintf(young_l, sizeof(young_l), "exp/metadata/snap-12-3-%lld-00000000000000dd.avro",
+             (long long)(later - 10 * retention));
     snprintf(legacy, sizeof(legacy), "exp/metadata/0123456789abcdef-m0.avro");
     snprintf(lone, sizeof(lone), "exp/date=2024-10-01/n9-100-200.parquet");
     const char *made[] = {old_m, young_m, old_l, young_l, legacy};
