@@ -155,6 +155,7 @@ int ursa_catalog_new(ursa_catalog_t **out, ursa_store_t *store, const char *node
     pthread_mutex_init(&c->flusher_mu, NULL);
     pthread_mutex_init(&c->mark_mu, NULL);
     pthread_cond_init(&c->flusher_cv, NULL);
+    pthread_cond_init(&c->upkeep_cv, NULL);
     pq_write_opts_default(&c->pq);
     c->node = ursa_strdup(node);
     int rc = c->node ? ursa_idem_new(&c->idem, 100000) : URSA_ENOMEM;
@@ -181,6 +182,7 @@ void ursa_catalog_destroy(ursa_catalog_t **cp)
     pthread_mutex_destroy(&c->flusher_mu);
     pthread_mutex_destroy(&c->mark_mu);
     pthread_cond_destroy(&c->flusher_cv);
+    pthread_cond_destroy(&c->upkeep_cv);
     pthread_rwlock_destroy(&c->lock);
     ursa_free(c);
     *cp = NULL;
@@ -938,6 +940,30 @@ static void upkeep_one(ursa_catalog_t *c, ursa_dataset_t *d, int64_t now)
                   s.orphans_deleted, s.metadata_deleted);
 }
 
+/* The upkeeper: every second, the tables whose upkeep is due. */
+static void *upkeeper(void *arg)
+{
+    ursa_catalog_t *c = arg;
+    for (;;) {
+        pthread_mutex_lock(&c->flusher_mu);
+        if (!c->flusher_stop) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec++;
+            pthread_cond_timedwait(&c->upkeep_cv, &c->flusher_mu, &ts);
+        }
+        bool stop = c->flusher_stop;
+        pthread_mutex_unlock(&c->flusher_mu);
+        ursa_dataset_t **all;
+        size_t n;
+        if (stop) break;
+        if (ursa_catalog_list(c, &all, &n)) continue;
+        for (size_t i = 0; i < n; i++) upkeep_one(c, all[i], ursa_now_ms());
+        ursa_free(all);
+    }
+    return NULL;
+}
+
 static void *flusher(void *arg)
 {
     ursa_catalog_t *c = arg;
@@ -969,7 +995,6 @@ static void *flusher(void *arg)
             if (!d->last_flush_ms) d->last_flush_ms = now; /* created after start */
             const char *why = due(c, d, now, wall_prev, wall);
             if (why && now >= d->retry_at_ms) flush_one(c, d, why);
-            upkeep_one(c, d, ursa_now_ms());
         }
         /* Under pressure: the largest buffer, then the next largest ...
          * (each dataset once a round: rows not yet durable stay). */
@@ -1003,6 +1028,10 @@ int ursa_catalog_start_flusher(ursa_catalog_t *c)
     c->flusher_stop = false;
     if (pthread_create(&c->flusher, NULL, flusher, c)) return URSA_ENOMEM;
     c->flusher_started = true;
+    if (c->iceberg && !c->upkeeper_started) {
+        if (pthread_create(&c->upkeeper, NULL, upkeeper, c)) return URSA_ENOMEM;
+        c->upkeeper_started = true;
+    }
     return URSA_OK;
 }
 
@@ -1012,9 +1041,12 @@ void ursa_catalog_stop_flusher(ursa_catalog_t *c)
     pthread_mutex_lock(&c->flusher_mu);
     c->flusher_stop = true;
     pthread_cond_signal(&c->flusher_cv);
+    pthread_cond_signal(&c->upkeep_cv);
     pthread_mutex_unlock(&c->flusher_mu);
     pthread_join(c->flusher, NULL);
     c->flusher_started = false;
+    if (c->upkeeper_started) pthread_join(c->upkeeper, NULL);
+    c->upkeeper_started = false;
 }
 
 int ursa_dataset_evolve(ursa_catalog_t *c, ursa_dataset_t *d, const ursa_schema_t *req, size_t base,

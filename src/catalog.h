@@ -44,7 +44,7 @@ typedef struct ursa_dataset {
     int64_t last_flush_ms, retry_at_ms;
     unsigned failures;
     uint64_t pressure_round; /* the last pass that flushed it for memory */
-    int64_t upkeep_at_ms;    /* when its table's next upkeep is due (monotonic ms) */
+    int64_t upkeep_at_ms;    /* the upkeeper's own: when the table's next upkeep is due */
 
     /* Flushes whose files are published but whose table commit failed
      * (under flush_lock): retried, in order, before the next flush. */
@@ -84,6 +84,11 @@ typedef struct ursa_catalog {
     pthread_mutex_t flusher_mu;
     pthread_cond_t flusher_cv;
     bool flusher_stop;
+    /* table upkeep (serve --iceberg) on a thread of its own, so that a long
+     * run delays no flush; stopped with the flusher (flusher_stop) */
+    pthread_t upkeeper;
+    bool upkeeper_started;
+    pthread_cond_t upkeep_cv;
 } ursa_catalog_t;
 
 #define URSA_SCHEMA_KEY "_ursa/schema.json"
