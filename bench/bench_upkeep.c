@@ -11,7 +11,8 @@
  * older half of the snapshots expire; at once again (nothing to expire, but
  * manifests merged away are still named by retained snapshots); with every
  * snapshot but the current one old. Each prints its store requests, time
- * and what it deleted.
+ * and what it deleted. The runs share a cache of lists (table_upkeep_cache_t)
+ * as the server's do; BENCH_NO_CACHE=1: none.
  */
 #include "iceberg_meta.h"
 #include "ingest_json.h"
@@ -43,12 +44,14 @@ static void die(const char *what, const ursa_err_t *err)
     exit(1);
 }
 
+static table_upkeep_cache_t *the_cache, **cache; /* NULL with BENCH_NO_CACHE=1 */
+
 static void upkeep(ursa_store_t *st, const char *label, int64_t retention, int64_t at)
 {
     table_upkeep_stats_t s;
     ursa_err_t err;
     double t0 = now();
-    if (table_upkeep(st, "ev", retention, at, &s, &err)) die("upkeep", &err);
+    if (table_upkeep(st, "ev", retention, at, cache, &s, &err)) die("upkeep", &err);
     printf(
         "upkeep, %s: %d requests, %.1f ms; %zu snapshots expired, deleted %zu lists, %zu manifests, %zu data "
         "files, %zu metadata files\n",
@@ -122,11 +125,13 @@ int main(int argc, char **argv)
     int64_t last = json_integer_value(json_object_get(json_array_get(snaps, ns - 1), "timestamp-ms"));
     json_decref(t);
     int64_t day = TABLE_RETENTION_DEFAULT_MS;
+    cache = getenv("BENCH_NO_CACHE") ? NULL : &the_cache;
     upkeep(st, "nothing old", day, iceberg_now_ms());
     upkeep(st, "the older half old", day, mid + day);
     upkeep(st, "again at once", day, mid + day);
     upkeep(st, "all but the current one old", day, last + day + 1);
     upkeep(st, "again at once", day, last + day + 1);
+    table_upkeep_cache_destroy(&the_cache);
     ursa_schema_free(&s);
     ursa_store_destroy(&st);
     return 0;

@@ -23,6 +23,7 @@ static void dataset_free(ursa_dataset_t *d)
     }
     ursa_free(d->chunks);
     ursa_flush_pending_free(d);
+    table_upkeep_cache_destroy(&d->upkeep_cache);
     ursa_schema_free(&d->schema);
     ursa_free(d->schema_json);
     ursa_free(d->name);
@@ -921,7 +922,7 @@ static void upkeep_one(ursa_catalog_t *c, ursa_dataset_t *d, int64_t now)
     d->upkeep_at_ms = now + every;
     table_upkeep_stats_t s;
     ursa_err_t err = {0};
-    int rc = table_upkeep(c->store, d->name, retention, iceberg_now_ms(), &s, &err);
+    int rc = table_upkeep(c->store, d->name, retention, iceberg_now_ms(), &d->upkeep_cache, &s, &err);
     URSA_COUNT(table_upkeeps, rc == URSA_OK);
     URSA_COUNT(table_upkeeps_failed, rc != URSA_OK);
     URSA_COUNT(table_snapshots_expired, s.snapshots_expired);

@@ -43,8 +43,9 @@ typedef struct ursa_dataset {
     /* the flusher's own (only it touches them) */
     int64_t last_flush_ms, retry_at_ms;
     unsigned failures;
-    uint64_t pressure_round; /* the last pass that flushed it for memory */
-    int64_t upkeep_at_ms;    /* the upkeeper's own: when the table's next upkeep is due */
+    uint64_t pressure_round;                 /* the last pass that flushed it for memory */
+    int64_t upkeep_at_ms;                    /* the upkeeper's own: when the table's next upkeep is due, */
+    struct table_upkeep_cache *upkeep_cache; /* ... and what the table's lists name */
 
     /* Flushes whose files are published but whose table commit failed
      * (under flush_lock): retried, in order, before the next flush. */

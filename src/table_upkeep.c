@@ -89,7 +89,11 @@ typedef struct upkeep {
     json_t *expired; /* the manifest-list keys of the snapshots this run's commit expired */
     json_t *rlists;  /* set: the manifest-list keys of R */
     json_t *cur_man; /* set: the manifests of the current snapshot's list */
-    json_t *all_man; /* set: the manifests of every list of R (when all_read) */
+    json_t *all_man; /* set: the manifests of every list of R (when all_keys) */
+    bool all_keys;
+    table_upkeep_cache_t *cache; /* what each list of R names, as hashes (when all_read) */
+    uint64_t *all;               /* ... all of them, sorted */
+    size_t nall;
     bool all_read;
     const char *cur_list; /* the current snapshot's list key, or NULL */
 } upkeep_t;
@@ -216,10 +220,10 @@ static int list_manifests(upkeep_t *u, const char *key, json_t *set, ursa_err_t 
     return rc;
 }
 
-/* Reads every list of R into all_man (once). */
-static int read_all_lists(upkeep_t *u, ursa_err_t *err)
+/* Reads every list of R into all_man, as keys (once). */
+static int read_all_keys(upkeep_t *u, ursa_err_t *err)
 {
-    if (u->all_read) return URSA_OK;
+    if (u->all_keys) return URSA_OK;
     const char *k;
     json_t *v;
     int rc = json_object_update(u->all_man, u->cur_man) ? nomem(err) : URSA_OK;
@@ -229,17 +233,145 @@ static int read_all_lists(upkeep_t *u, ursa_err_t *err)
         if (u->cur_list && strcmp(k, u->cur_list) == 0) continue;
         rc = list_manifests(u, k, u->all_man, err);
     }
-    u->all_read = rc == URSA_OK;
+    u->all_keys = rc == URSA_OK;
     return rc;
 }
 
-/* Is manifest key named by a list of R? */
+/* ------------------------------------------------------------------------ */
+/*
+ * The cache of lists. Whether a manifest is named by any list of R is asked
+ * of every manifest merged away (rule 2) and of every old unnamed one (rule
+ * 4), and after a merge the current list no longer settles it: without a
+ * cache every run would read every retained list (1440 a day at a flush a
+ * minute). Lists are written once and never changed (their names are
+ * unique), so what a list names can be kept from run to run: the cache
+ * holds, per list key, the 64-bit hashes of the manifest keys it names; a
+ * run drops the lists no longer in R and reads only those new to it. A
+ * hash that matches by accident makes a manifest look named, so it is kept:
+ * a collision can only delay a delete, never cause one.
+ */
+
+typedef struct cached_list {
+    char *key;
+    uint64_t *h;
+    size_t n;
+} cached_list_t;
+
+struct table_upkeep_cache {
+    json_t *index; /* list key -> slot in lists */
+    cached_list_t *lists;
+    size_t n, cap;
+};
+
+void table_upkeep_cache_destroy(table_upkeep_cache_t **cp)
+{
+    table_upkeep_cache_t *c = *cp;
+    if (!c) return;
+    for (size_t i = 0; i < c->n; i++) ursa_free(c->lists[i].key), ursa_free(c->lists[i].h);
+    ursa_free(c->lists);
+    json_decref(c->index);
+    ursa_free(c);
+    *cp = NULL;
+}
+
+static int cache_new(table_upkeep_cache_t **out)
+{
+    table_upkeep_cache_t *c = ursa_calloc(1, sizeof(*c));
+    if (c && !(c->index = json_object())) ursa_free(c), c = NULL;
+    *out = c;
+    return c ? URSA_OK : URSA_ENOMEM;
+}
+
+static uint64_t key_hash(const char *s) /* FNV-1a */
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+    return h;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Keeps what list `key` names (the keys of set). */
+static int cache_add(table_upkeep_cache_t *c, const char *key, const json_t *set)
+{
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 64;
+        cached_list_t *l = ursa_realloc(c->lists, cap * sizeof(*l));
+        if (!l) return URSA_ENOMEM;
+        c->lists = l, c->cap = cap;
+    }
+    cached_list_t *l = &c->lists[c->n];
+    l->n = json_object_size(set);
+    l->h = ursa_calloc(l->n + 1, sizeof(*l->h));
+    l->key = ursa_strdup(key);
+    if (!l->h || !l->key || json_object_set_new(c->index, key, json_integer((json_int_t)c->n))) {
+        ursa_free(l->h), ursa_free(l->key);
+        json_object_del(c->index, key);
+        return URSA_ENOMEM;
+    }
+    const char *k;
+    json_t *v;
+    size_t i = 0;
+    json_object_foreach((json_t *)set, k, v) l->h[i++] = key_hash(k);
+    c->n++;
+    return URSA_OK;
+}
+
+static void cache_drop(table_upkeep_cache_t *c, size_t i)
+{
+    json_object_del(c->index, c->lists[i].key);
+    ursa_free(c->lists[i].key), ursa_free(c->lists[i].h);
+    c->lists[i] = c->lists[--c->n];
+    if (i < c->n) json_object_set_new(c->index, c->lists[i].key, json_integer((json_int_t)i));
+}
+
+/* Brings the cache to the lists of R (dropping the others, reading the new
+ * ones) and sorts the hashes of all they name into u->all (once a run). */
+static int read_all_lists(upkeep_t *u, ursa_err_t *err)
+{
+    if (u->all_read) return URSA_OK;
+    table_upkeep_cache_t *c = u->cache;
+    for (size_t i = c->n; i-- > 0;)
+        if (!json_object_get(u->rlists, c->lists[i].key)) cache_drop(c, i);
+    const char *k;
+    json_t *v;
+    int rc = URSA_OK;
+    json_object_foreach(u->rlists, k, v)
+    {
+        if (json_object_get(c->index, k)) continue;
+        bool cur = u->cur_list && strcmp(k, u->cur_list) == 0;
+        json_t *set = cur ? json_incref(u->cur_man) : json_object();
+        if (!set) return nomem(err);
+        if (!cur) rc = list_manifests(u, k, set, err);
+        if (!rc && cache_add(c, k, set)) rc = nomem(err);
+        json_decref(set);
+        if (rc) return rc;
+    }
+    size_t total = 0;
+    for (size_t i = 0; i < c->n; i++) total += c->lists[i].n;
+    ursa_free(u->all);
+    if (!(u->all = ursa_calloc(total + 1, sizeof(*u->all)))) return nomem(err);
+    u->nall = 0;
+    for (size_t i = 0; i < c->n; i++)
+        for (size_t j = 0; j < c->lists[i].n; j++) u->all[u->nall++] = c->lists[i].h[j];
+    qsort(u->all, u->nall, sizeof(*u->all), cmp_u64);
+    u->all_read = true;
+    return URSA_OK;
+}
+
+/* Is manifest key named by a list of R? (A hash collision says yes: the
+ * manifest is kept.) */
 static int named(upkeep_t *u, const char *key, bool *yes, ursa_err_t *err)
 {
     *yes = json_object_get(u->cur_man, key) != NULL;
     if (*yes) return URSA_OK;
     int rc = read_all_lists(u, err);
-    *yes = json_object_get(u->all_man, key) != NULL;
+    uint64_t h = key_hash(key);
+    *yes = rc == URSA_OK && bsearch(&h, u->all, u->nall, sizeof(h), cmp_u64) != NULL;
     return rc;
 }
 
@@ -349,10 +481,11 @@ static int keep_key(void *ctx, const char *key, bool is_prefix)
 /* ------------------------------------------------------------------------ */
 
 int table_upkeep(ursa_store_t *st, const char *dataset, int64_t retention_ms, int64_t now_ms,
-                 table_upkeep_stats_t *stats, ursa_err_t *err)
+                 table_upkeep_cache_t **cache, table_upkeep_stats_t *stats, ursa_err_t *err)
 {
     table_upkeep_stats_t sx = {0};
     upkeep_t u = {0};
+    table_upkeep_cache_t *own = NULL;
     json_t *doomed_man = json_array(), *doomed_lists = json_array(), *cand = json_object(),
            *live = json_object(), *del_data = json_array(), *del_meta = json_array(), *xman = json_object();
     meta_listing_t ml = {json_array()};
@@ -366,6 +499,15 @@ int table_upkeep(ursa_store_t *st, const char *dataset, int64_t retention_ms, in
         rc = nomem(err);
         goto out;
     }
+    if (cache && !*cache && cache_new(cache)) {
+        rc = nomem(err);
+        goto out;
+    }
+    if (!cache && cache_new(&own)) {
+        rc = nomem(err);
+        goto out;
+    }
+    u.cache = cache ? *cache : own;
     if (retention_ms < 0) {
         rc = ursa_err_set(err, URSA_EINVAL, "%s: a negative retention", dataset);
         goto out;
@@ -433,7 +575,7 @@ int table_upkeep(ursa_store_t *st, const char *dataset, int64_t retention_ms, in
         bool settled = true;
         json_object_foreach(cand, k, v) if (!json_object_get(live, k)) settled = false;
         if (!settled) {
-            if ((rc = read_all_lists(&u, err))) goto out;
+            if ((rc = read_all_keys(&u, err))) goto out;
             json_object_foreach(u.all_man, k, v)
             {
                 if (json_object_get(u.cur_man, k)) continue;
@@ -509,6 +651,8 @@ int table_upkeep(ursa_store_t *st, const char *dataset, int64_t retention_ms, in
 out:
     if (rc) sx.orphans_deleted = 0;
     if (stats) *stats = sx;
+    table_upkeep_cache_destroy(&own);
+    ursa_free(u.all);
     json_decref(u.doc), json_decref(u.expired), json_decref(u.rlists), json_decref(u.cur_man),
         json_decref(u.all_man);
     json_decref(doomed_man), json_decref(doomed_lists), json_decref(cand), json_decref(live);

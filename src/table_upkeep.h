@@ -19,6 +19,14 @@
  * clocks of nodes that differ by minutes. */
 #define TABLE_ORPHAN_MIN_AGE_MS ((int64_t)3600 * 1000)
 
+/* What the manifest lists of a table name, kept from one upkeep run to the
+ * next (lists never change): a run then reads only the lists that are new
+ * to it. One per table, used by one thread at a time; NULL until the first
+ * run. */
+typedef struct table_upkeep_cache table_upkeep_cache_t;
+
+void table_upkeep_cache_destroy(table_upkeep_cache_t **cache);
+
 typedef struct table_upkeep_stats {
     int64_t version;          /* the metadata version upkeep committed, or found (0: no table) */
     size_t snapshots_expired; /* removed from the metadata by this call's commit */
@@ -39,11 +47,11 @@ typedef struct table_upkeep_stats {
  * and manifests and manifest lists no retained snapshot names whose names
  * say they are older than the retention and TABLE_ORPHAN_MIN_AGE_MS. A dataset without a table is
  * URSA_OK with stats->version 0. now_ms is the wall clock in ms (tests
- * pass another). stats (may be NULL) is filled even on an error, with what
- * was done up to it. Deletes are idempotent: a run that fails midway is
- * finished by the next (what the commit removed and was not deleted yet is
- * then an orphan). */
+ * pass another). cache (may be NULL: none kept) is the table's, created on
+ * the first run; the caller frees it with table_upkeep_cache_destroy. stats (may be NULL) is filled even on
+ * an error, with what was done up to it. Deletes are idempotent: a run that fails midway is finished by the
+ * next (what the commit removed and was not deleted yet is then an orphan). */
 int table_upkeep(ursa_store_t *st, const char *dataset, int64_t retention_ms, int64_t now_ms,
-                 table_upkeep_stats_t *stats, ursa_err_t *err) URSA_MUST_CHECK;
+                 table_upkeep_cache_t **cache, table_upkeep_stats_t *stats, ursa_err_t *err) URSA_MUST_CHECK;
 
 #endif

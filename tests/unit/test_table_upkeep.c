@@ -281,7 +281,7 @@ TEST(expiry_keeps_current_deletes_unreachable)
     json_t *cm = current_manifests(&f);
     /* Nothing is old yet: nothing happens. */
     table_upkeep_stats_t us;
-    CHECK_EQ_INT(table_upkeep(f.st, f.ds, 60000, now + 1000, &us, &err), URSA_OK);
+    CHECK_EQ_INT(table_upkeep(f.st, f.ds, 60000, now + 1000, NULL, &us, &err), URSA_OK);
     CHECK_EQ_INT(us.snapshots_expired, 0);
     CHECK_EQ_INT(us.lists_deleted + us.manifests_deleted + us.data_files_deleted + us.metadata_deleted, 0);
     /* Orphans: old and young by name (young: past the retention, not past TABLE_ORPHAN_MIN_AGE_MS), one of
@@ -304,7 +304,7 @@ TEST(expiry_keeps_current_deletes_unreachable)
         CHECK_EQ_INT(ursa_store_put(f.st, made[k], "x", 1, &err), 0);
     write_file(f.st, &f.s, f.ids, lone, 20000, 3);
 
-    CHECK_EQ_INT(table_upkeep(f.st, f.ds, retention, later, &us, &err), URSA_OK);
+    CHECK_EQ_INT(table_upkeep(f.st, f.ds, retention, later, NULL, &us, &err), URSA_OK);
     printf("# upkeep: %d requests, %zu snapshots expired, %zu lists, %zu manifests, %zu data files deleted\n",
            us.requests, us.snapshots_expired, us.lists_deleted, us.manifests_deleted, us.data_files_deleted);
     CHECK_EQ_INT(us.snapshots_expired, 5);
@@ -341,7 +341,7 @@ TEST(expiry_keeps_current_deletes_unreachable)
     CHECK(sc && json_array_size(json_object_get(sc, "files")) == 6);
     json_decref(sc);
     /* Again: nothing more to do. */
-    CHECK_EQ_INT(table_upkeep(f.st, f.ds, retention, later, &us, &err), URSA_OK);
+    CHECK_EQ_INT(table_upkeep(f.st, f.ds, retention, later, NULL, &us, &err), URSA_OK);
     CHECK_EQ_INT(us.snapshots_expired + us.lists_deleted + us.manifests_deleted + us.data_files_deleted, 0);
     json_decref(cm);
     json_decref(lists);
@@ -420,7 +420,7 @@ TEST(expiry_deletes_a_dropped_file)
     json_decref(t);
 
     table_upkeep_stats_t us;
-    CHECK_EQ_INT(table_upkeep(f.st, f.ds, 1000, iceberg_now_ms() + 10000, &us, &err), URSA_OK);
+    CHECK_EQ_INT(table_upkeep(f.st, f.ds, 1000, iceberg_now_ms() + 10000, NULL, &us, &err), URSA_OK);
     CHECK_EQ_INT(us.snapshots_expired, 3);
     CHECK_EQ_INT(us.lists_deleted, 3);
     CHECK_EQ_INT(us.manifests_deleted, 1);
@@ -432,6 +432,62 @@ TEST(expiry_deletes_a_dropped_file)
     json_t *sc = scan(&f);
     CHECK(sc && json_array_size(json_object_get(sc, "files")) == 2);
     json_decref(sc);
+    fixture_close(&f);
+}
+
+/* Upkeep with a cache of lists over two runs: the second reads no list it
+ * read before, and still finds what the retained lists name. Eight appends
+ * merging past 4: lists A1 [m1] ... A4 [m1..m4], A5 [M5 m5], A6 [M5 m5 m6],
+ * A7 [M5 m5 m6 m7], A8 [M8 m8]. */
+TEST(cache_across_runs)
+{
+    fixture_t f;
+    ursa_err_t err;
+    fixture_open(&f, "cache");
+    table_result_t r;
+    for (int n = 1; n <= 8; n++) CHECK_EQ_INT(append(&f, "n1", n, MERGE_MIN, &r), URSA_OK);
+    json_t *t = load(&f);
+    int64_t ts[9];
+    for (int n = 1; n <= 8; n++)
+        ts[n] = num(json_array_get(json_object_get(t, "snapshots"), (size_t)n - 1), "timestamp-ms");
+    json_decref(t);
+    CHECK(ts[5] < ts[6] && ts[7] < ts[8]);
+    table_upkeep_cache_t *cache = NULL;
+    table_upkeep_stats_t us, first;
+    int64_t two_h = 2 * 3600000;
+    /* A1..A5 expire: m1..m4 go; M5 and m5, named by A6 and A7, stay. */
+    CHECK_EQ_INT(table_upkeep(f.st, f.ds, two_h, ts[6] + two_h, &cache, &first, &err), URSA_OK);
+    CHECK_EQ_INT(first.snapshots_expired, 5);
+    CHECK_EQ_INT(first.lists_deleted, 5);
+    CHECK_EQ_INT(first.manifests_deleted, 4);
+    json_t *cm = current_manifests(&f);
+    CHECK_EQ_INT(json_object_size(cm), 2);
+    json_decref(cm);
+    /* Again at the same time: nothing to do, but M5 and m5 are old and not in the current list, so whether
+     * a retained list names them is asked: with the cache no list is read, without it A6's and A7's are. */
+    table_upkeep_stats_t with, without;
+    CHECK_EQ_INT(table_upkeep(f.st, f.ds, two_h, ts[6] + two_h, &cache, &with, &err), URSA_OK);
+    CHECK_EQ_INT(table_upkeep(f.st, f.ds, two_h, ts[6] + two_h, NULL, &without, &err), URSA_OK);
+    CHECK_EQ_INT(with.snapshots_expired + with.lists_deleted + with.manifests_deleted, 0);
+    CHECK_EQ_INT(without.snapshots_expired + without.lists_deleted + without.manifests_deleted, 0);
+    CHECK_EQ_INT(without.requests, with.requests + 2);
+    /* A6 and A7 expire: M5, m5, m6, m7 go; the cache knew A8's list already. */
+    CHECK_EQ_INT(table_upkeep(f.st, f.ds, two_h, ts[8] + two_h, &cache, &us, &err), URSA_OK);
+    CHECK_EQ_INT(us.snapshots_expired, 2);
+    CHECK_EQ_INT(us.lists_deleted, 2);
+    CHECK_EQ_INT(us.manifests_deleted, 4);
+    /* Its requests: the load and the commit, the current list, the 2 expired lists, the 4 manifests' files
+     * (for data candidates) and A8's 2 for their live files, the listing, 2 deletes -- A8's list not twice.
+     */
+    printf("# cache: first run %d requests, second %d\n", first.requests, us.requests);
+    table_upkeep_stats_t again;
+    CHECK_EQ_INT(table_upkeep(f.st, f.ds, two_h, ts[8] + two_h, &cache, &again, &err), URSA_OK);
+    CHECK_EQ_INT(again.snapshots_expired + again.lists_deleted + again.manifests_deleted, 0);
+    json_t *sc = scan(&f);
+    CHECK(sc && json_array_size(json_object_get(sc, "files")) == 8 && num(sc, "manifests") == 2);
+    json_decref(sc);
+    table_upkeep_cache_destroy(&cache);
+    CHECK(cache == NULL);
     fixture_close(&f);
 }
 
@@ -456,9 +512,9 @@ TEST(metadata_past_the_log)
     int64_t v = cs.version; /* 110: versions 10..109 logged */
     CHECK_EQ_INT(v, ICEBERG_METADATA_LOG_MAX + 10);
     table_upkeep_stats_t us;
-    CHECK_EQ_INT(table_upkeep(f.st, f.ds, 3600000, iceberg_now_ms(), &us, &err), URSA_OK);
+    CHECK_EQ_INT(table_upkeep(f.st, f.ds, 3600000, iceberg_now_ms(), NULL, &us, &err), URSA_OK);
     CHECK_EQ_INT(us.metadata_deleted, 0); /* young */
-    CHECK_EQ_INT(table_upkeep(f.st, f.ds, 3600000, iceberg_now_ms() + 7200000, &us, &err), URSA_OK);
+    CHECK_EQ_INT(table_upkeep(f.st, f.ds, 3600000, iceberg_now_ms() + 7200000, NULL, &us, &err), URSA_OK);
     CHECK_EQ_INT(us.metadata_deleted, v - 1 - ICEBERG_METADATA_LOG_MAX);
     CHECK(!exists(&f, "meta/metadata/v1.metadata.json"));
     CHECK(!exists(&f, "meta/metadata/v9.metadata.json"));
@@ -502,16 +558,18 @@ static void *race_append(void *arg)
 static void *race_upkeep(void *arg)
 {
     racer_t *r = arg;
+    table_upkeep_cache_t *cache = NULL;
     while (__atomic_load_n(&racers_done, __ATOMIC_SEQ_CST) < RACERS) {
         table_upkeep_stats_t us;
         ursa_err_t err;
-        if (table_upkeep(r->f->st, r->f->ds, 3000, iceberg_now_ms(), &us, &err)) {
+        if (table_upkeep(r->f->st, r->f->ds, 3000, iceberg_now_ms(), &cache, &us, &err)) {
             fprintf(stderr, "upkeep: %s\n", err.msg);
             r->failures++;
         }
         r->expired += us.snapshots_expired;
         usleep(50000);
     }
+    table_upkeep_cache_destroy(&cache);
     return NULL;
 }
 
@@ -556,6 +614,7 @@ int main(void)
     RUN(merge_keeps_every_file_once);
     RUN(expiry_keeps_current_deletes_unreachable);
     RUN(expiry_deletes_a_dropped_file);
+    RUN(cache_across_runs);
     RUN(metadata_past_the_log);
     RUN(appends_and_upkeep_racing);
     if (!test_failed_count && !getenv("URSA_TEST_KEEP")) {
