@@ -910,15 +910,15 @@ static bool flush_one(ursa_catalog_t *c, ursa_dataset_t *d, const char *why)
 }
 
 /* With tables: the upkeep of d's table (table_upkeep.c) when it is due,
- * every quarter of the retention, at least a second and at most an hour
- * apart (a run on a table whose manifests were merged reads every retained
- * snapshot's manifest list: bench_upkeep). A failure is logged and tried
- * again at the next turn. */
+ * every quarter of the retention, at least a second and at most 10 minutes
+ * apart (with the dataset's cache of lists, a run reads little more than
+ * the lists of snapshots made or expired since the last: bench_upkeep). A
+ * failure is logged and tried again at the next turn. */
 static void upkeep_one(ursa_catalog_t *c, ursa_dataset_t *d, int64_t now)
 {
     if (!c->iceberg || d->parent || now < d->upkeep_at_ms) return;
     int64_t retention = c->retention_ms > 0 ? c->retention_ms : TABLE_RETENTION_DEFAULT_MS;
-    int64_t every = retention / 4 < 1000 ? 1000 : retention / 4 > 3600000 ? 3600000 : retention / 4;
+    int64_t every = retention / 4 < 1000 ? 1000 : retention / 4 > 600000 ? 600000 : retention / 4;
     d->upkeep_at_ms = now + every;
     table_upkeep_stats_t s;
     ursa_err_t err = {0};
