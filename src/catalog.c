@@ -959,7 +959,12 @@ static void *upkeeper(void *arg)
         size_t n;
         if (stop) break;
         if (ursa_catalog_list(c, &all, &n)) continue;
-        for (size_t i = 0; i < n; i++) upkeep_one(c, all[i], ursa_now_ms());
+        for (size_t i = 0; i < n && !stop; i++) {
+            upkeep_one(c, all[i], ursa_now_ms());
+            pthread_mutex_lock(&c->flusher_mu); /* a stop waits for one table's run at most */
+            stop = c->flusher_stop;
+            pthread_mutex_unlock(&c->flusher_mu);
+        }
         ursa_free(all);
     }
     return NULL;
