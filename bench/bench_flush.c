@@ -60,7 +60,7 @@ int main(int argc, char **argv)
     ursa_store_t *st = NULL;
     ursa_catalog_t *cat = NULL;
     bool created;
-    if (ursa_store_open(dir, NULL, &st, &err) || ursa_catalog_new(&cat, st, "bench", &err) ||
+    if (ursa_store_open(dir, NULL, &st, &err) || ursa_catalog_new(&cat, st, "bench", 0, &err) ||
         ursa_catalog_create(cat, "ev", schema, strlen(schema), &created, &err)) {
         fprintf(stderr, "bench_flush: %s\n", err.msg);
         return 1;

@@ -74,7 +74,7 @@ int main(int argc, char **argv)
     int32_t ids[2];
     if (ursa_store_open(dir, NULL, &st, &err) || ursa_schema_parse(js, strlen(js), &s, &err))
         die("open", &err);
-    if (table_field_ids(st, "ev", &s, NULL, 0, ids, &err)) die("field ids", &err);
+    if (table_schema(st, "ev", &s, 0, ids, NULL, &err)) die("field ids", &err);
     double t_all = 0, t_merge = 0;
     long req_all = 0, req_merge = 0;
     int merges = 0;
@@ -104,7 +104,7 @@ int main(int argc, char **argv)
         ursa_buf_free(&file);
         ursa_batch_free(&b);
         table_file_t tf = {key, 19997};
-        table_append_t a = {"ev", &s, NULL, 0, "b", (uint64_t)i, (uint64_t)i, &tf, 1, ids, 0};
+        table_append_t a = {"ev", &s, "b", (uint64_t)i, (uint64_t)i, &tf, 1, ids, 0};
         table_result_t r;
         double t0 = now();
         if (table_append(st, &a, &r, &err)) die("append", &err);

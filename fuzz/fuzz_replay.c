@@ -39,7 +39,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     ursa_err_t err;
     ursa_catalog_t *c;
     bool created;
-    if (ursa_store_open(root, NULL, &store, &err) || ursa_catalog_new(&c, store, "fz", &err) ||
+    if (ursa_store_open(root, NULL, &store, &err) || ursa_catalog_new(&c, store, "fz", 0, &err) ||
         ursa_catalog_create(c, "ev", SCHEMA, strlen(SCHEMA), &created, &err))
         abort();
     ursa_catalog_destroy(&c);
@@ -90,7 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     input_t in = {data, size};
     ursa_err_t err;
     ursa_catalog_t *c;
-    if (ursa_catalog_new(&c, store, "fz", &err)) abort();
+    if (ursa_catalog_new(&c, store, "fz", 0, &err)) abort();
     ursa_dataset_t *d = ursa_catalog_get(c, "ev");
     if (!d) abort();
     part_t parts[64];

@@ -13,7 +13,9 @@ test_pkgs=(curl clang-format
            # the independent Avro reader that checks Iceberg manifests (tests/tools/avro_check.py)
            python3-avro
            # the S3 tests: a real S3 server (Swift + s3api, tests/s3/swift.sh) and an independent client
-           swift swift-proxy swift-object swift-container swift-account memcached awscli)
+           swift swift-proxy swift-object swift-container swift-account memcached awscli
+           # the gateway in front of several nodes (tests/integration/gateway.mjs, bench/table.mjs)
+           nginx)
 
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")

@@ -58,6 +58,9 @@ enum MHD_Result api_datasets_put(api_ctx_t *a, struct MHD_Connection *c, api_req
 enum MHD_Result api_datasets_get(api_ctx_t *a, struct MHD_Connection *c, api_req_t *q)
 {
     ursa_buf_t b = {0};
+    ursa_err_t err;
+    if (ursa_dataset_refresh(a->cat, q->ds, &err)) /* the answer is this node's view, a little older */
+        ursa_error("dataset %s: reading its table's schema: %s", q->name, err.msg);
     int rc = dataset_json(q->ds, &b);
     return api_send_built(c, rc, &b);
 }
@@ -67,6 +70,10 @@ enum MHD_Result api_datasets_list(api_ctx_t *a, struct MHD_Connection *c, api_re
     ursa_buf_t b = {0};
     ursa_dataset_t **all;
     size_t n;
+    ursa_err_t err;
+    if (a->cat->iceberg &&
+        ursa_catalog_discover(a->cat, &err)) /* other nodes' datasets; this node's still list */
+        ursa_error("listing the store's datasets: %s", err.msg);
     int rc = ursa_catalog_list(a->cat, &all, &n);
     if (rc == URSA_OK) {
         rc = ursa_buf_printf(&b, "{\"datasets\":[");

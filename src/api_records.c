@@ -52,6 +52,7 @@ typedef struct records {
      * is durable; then the prepared answer is sent */
     bool waiting;
     int durable_rc;
+    uint64_t lsn; /* the record with the answer (and the key) */
     unsigned status;
     ursa_buf_t answer;
     uint64_t accepted, rejected;
@@ -280,7 +281,7 @@ static enum MHD_Result answer_records(api_ctx_t *a, struct MHD_Connection *c, ap
     records_t *r = q->state;
     if (r->idem_key) {
         if (ursa_idem_finish(a->cat->idem, q->name, r->idem_key, r->status, r->answer.data, r->answer.len,
-                             r->digest ? r->body_digest : NULL))
+                             r->digest ? r->body_digest : NULL, r->lsn))
             ursa_warn("out of memory: the answer for Idempotency-Key %s is not kept", r->idem_key);
         r->idem_done = true;
     }
@@ -590,6 +591,7 @@ enum MHD_Result api_records_finish(api_ctx_t *a, struct MHD_Connection *c, api_r
         if (a->cat->wal) {
             /* Answer once the record is durable, without holding this
              * thread: one sync then serves every request waiting. */
+            r->lsn = lsn;
             r->waiting = true;
             r->conn = c;
             MHD_suspend_connection(c);

@@ -7,6 +7,7 @@
 #include "iceberg_meta.h"
 #include "metrics.h"
 #include "quarantine.h"
+#include "table.h"
 #include "table_upkeep.h"
 
 #include <stdio.h>
@@ -105,6 +106,63 @@ static int schema_key(const char *name, char *key, size_t n)
     return k > 0 && (size_t)k < n ? URSA_OK : URSA_EINVAL;
 }
 
+/* The schema of dataset name in the store: with tables, the table's
+ * document (the source of truth, which every node's changes go to) with
+ * the columns of the dataset's own schema file it lacks (columns added while
+ * tables were off: the log may hold rows of them); without, the schema
+ * file. URSA_ENOTFOUND when there is neither. */
+static int load_schema(ursa_catalog_t *c, const char *name, ursa_schema_t *out, ursa_err_t *err)
+{
+    char key[URSA_NAME_MAX + 64];
+    ursa_schema_t t, f;
+    bool have_t = false;
+    int rc;
+    if (c->iceberg) {
+        if ((rc = table_load_schema(c->store, name, &t, err)) == URSA_OK)
+            have_t = true;
+        else if (rc != URSA_ENOTFOUND)
+            return rc;
+    }
+    ursa_buf_t buf = {0};
+    if ((rc = schema_key(name, key, sizeof(key))) == URSA_OK) rc = ursa_store_get(c->store, key, &buf, err);
+    if (rc == URSA_OK && ursa_schema_parse((const char *)buf.data, buf.len, &f, err)) {
+        err->code = URSA_EFORMAT;
+        rc = ursa_err_prefix(err, "the stored schema of dataset %s is invalid", name);
+    }
+    ursa_buf_free(&buf);
+    if (rc == URSA_ENOTFOUND && have_t) {
+        *out = t;
+        return URSA_OK;
+    }
+    if (rc || !have_t) {
+        if (have_t) ursa_schema_free(&t);
+        if (rc == URSA_OK) *out = f;
+        return rc;
+    }
+    bool grew;
+    ursa_err_t e;
+    if (ursa_schema_merge(&t, &f, out, &grew, &e)) {
+        ursa_error("dataset %s: its schema file does not agree with its table (%s): the table's is used",
+                   name, e.msg);
+        *out = t;
+        memset(&t, 0, sizeof(t));
+    }
+    ursa_schema_free(&t);
+    ursa_schema_free(&f);
+    return URSA_OK;
+}
+
+/* Reads dataset name from the store into a new dataset (not in the
+ * catalog yet); URSA_ENOTFOUND when the store has no such dataset. */
+static int load_dataset(ursa_catalog_t *c, const char *name, ursa_dataset_t **out, ursa_err_t *err)
+{
+    ursa_schema_t s;
+    int rc = load_schema(c, name, &s, err);
+    if (rc) return rc;
+    if ((rc = dataset_new(name, &s, out))) ursa_schema_free(&s);
+    return rc;
+}
+
 /* Listing callback: every top-level prefix that holds a schema is a dataset. */
 static int load_one(void *ctx, const char *key, bool is_prefix)
 {
@@ -112,41 +170,27 @@ static int load_one(void *ctx, const char *key, bool is_prefix)
     if (!is_prefix) return URSA_OK;
     size_t n = strlen(key) - 1; /* drop the '/' */
     if (!ursa_name_valid(key, n)) return URSA_OK;
-    char name[URSA_NAME_MAX + 1], skey[URSA_NAME_MAX + 64];
+    char name[URSA_NAME_MAX + 1];
     memcpy(name, key, n);
     name[n] = '\0';
-    if (schema_key(name, skey, sizeof(skey))) return URSA_OK;
-    ursa_buf_t buf = {0};
+    if (find(c, name)) return URSA_OK;
     ursa_err_t err;
-    ursa_schema_t s;
-    int rc = ursa_store_get(c->store, skey, &buf, &err);
-    if (rc == URSA_ENOTFOUND) {
-        rc = URSA_OK;
-        goto out;
-    }
-    if (rc) {
-        ursa_error("loading the schema of dataset %s: %s", name, err.msg);
-        goto out;
-    }
-    if (ursa_schema_parse((const char *)buf.data, buf.len, &s, &err)) {
+    ursa_dataset_t *d;
+    int rc = load_dataset(c, name, &d, &err);
+    if (rc == URSA_OK) rc = catalog_add_with_quarantine(c, d);
+    if (rc == URSA_ENOTFOUND) return URSA_OK;
+    if (rc == URSA_EFORMAT) {
         /* A damaged schema must not be served as an empty dataset, nor
          * overwritten by a new PUT: refuse to start. */
-        ursa_error("the stored schema of dataset %s is invalid: %s", name, err.msg);
-        rc = URSA_EFORMAT;
-        goto out;
+        ursa_error("%s", err.msg);
+        return rc;
     }
-    ursa_dataset_t *d;
-    if ((rc = dataset_new(name, &s, &d))) {
-        ursa_schema_free(&s);
-        goto out;
-    }
-    rc = catalog_add_with_quarantine(c, d);
-out:
-    ursa_buf_free(&buf);
+    if (rc) ursa_error("loading the schema of dataset %s: %s", name, err.msg);
     return rc;
 }
 
-int ursa_catalog_new(ursa_catalog_t **out, ursa_store_t *store, const char *node, ursa_err_t *err)
+int ursa_catalog_new(ursa_catalog_t **out, ursa_store_t *store, const char *node, unsigned flags,
+                     ursa_err_t *err)
 {
     *out = NULL;
     ursa_catalog_t *c = ursa_calloc(1, sizeof(*c));
@@ -159,6 +203,9 @@ int ursa_catalog_new(ursa_catalog_t **out, ursa_store_t *store, const char *node
     pthread_cond_init(&c->upkeep_cv, NULL);
     pq_write_opts_default(&c->pq);
     c->node = ursa_strdup(node);
+    c->iceberg = (flags & URSA_CATALOG_TABLES) != 0;
+    pthread_mutex_init(&c->miss_mu, NULL);
+    pthread_mutex_init(&c->release_mu, NULL);
     int rc = c->node ? ursa_idem_new(&c->idem, 100000) : URSA_ENOMEM;
     if (rc == URSA_OK) rc = ursa_store_list(store, "", '/', load_one, c, err);
     if (rc == URSA_EFORMAT) ursa_err_set(err, rc, "a stored dataset schema is invalid (see the log)");
@@ -182,11 +229,23 @@ void ursa_catalog_destroy(ursa_catalog_t **cp)
     ursa_free(c->node);
     pthread_mutex_destroy(&c->flusher_mu);
     pthread_mutex_destroy(&c->mark_mu);
+    pthread_mutex_destroy(&c->miss_mu);
+    pthread_mutex_destroy(&c->release_mu);
     pthread_cond_destroy(&c->flusher_cv);
     pthread_cond_destroy(&c->upkeep_cv);
     pthread_rwlock_destroy(&c->lock);
     ursa_free(c);
     *cp = NULL;
+}
+
+/* Whether schema have is the one document s declares: a schema that
+ * evolved still is, the columns it gained coming after the declared ones. */
+static bool declares(const ursa_schema_t *have, const ursa_schema_t *s)
+{
+    ursa_schema_t view = *have;
+    size_t n = ursa_schema_nfields(have);
+    view.nfields = have->evolve && s->nfields < n ? s->nfields : n;
+    return ursa_schema_equal(&view, s);
 }
 
 int ursa_catalog_create(ursa_catalog_t *c, const char *name, const char *json, size_t len, bool *created,
@@ -208,13 +267,26 @@ int ursa_catalog_create(ursa_catalog_t *c, const char *name, const char *json, s
     pthread_rwlock_wrlock(&c->lock);
     ursa_dataset_t *d = find(c, name);
     if (d) {
-        /* A schema that evolved still matches the document that created
-         * it: the columns it gained come after the declared ones. */
-        ursa_schema_t view = d->schema;
-        size_t have = ursa_schema_nfields(&d->schema);
-        view.nfields = d->schema.evolve && s.nfields < have ? s.nfields : have;
-        if (!ursa_schema_equal(&view, &s))
+        if (!declares(&d->schema, &s))
             rc = ursa_err_set(err, URSA_EEXIST, "dataset %s exists with a different schema", name);
+        ursa_schema_free(&s);
+        goto out;
+    }
+    /* With tables, the table is the dataset: another node may have made it
+     * (and added columns since). */
+    ursa_schema_t t;
+    if (c->iceberg && (rc = table_schema(c->store, name, &s, TABLE_CREATE_ONLY, NULL, &t, err)) == URSA_OK) {
+        bool same = declares(&t, &s);
+        ursa_schema_free(&s);
+        s = t;
+        if (!same) {
+            rc = ursa_err_set(err, URSA_EEXIST, "dataset %s exists with a different schema (its table's)",
+                              name);
+            ursa_schema_free(&s);
+            goto out;
+        }
+    } else if (rc) {
+        if (rc != URSA_EEXIST) ursa_err_prefix(err, "dataset %s: its table", name);
         ursa_schema_free(&s);
         goto out;
     }
@@ -241,6 +313,68 @@ ursa_dataset_t *ursa_catalog_get(ursa_catalog_t *c, const char *name)
     ursa_dataset_t *d = find(c, name);
     pthread_rwlock_unlock(&c->lock);
     return d;
+}
+
+/* Whether name may be looked up in the store now: not when it was missed
+ * there in the last second (a client posting to a misspelt name costs one
+ * store request a second), nor past URSA_LOOKUPS_PER_S lookups this second
+ * (a client posting to ever new names cannot turn into a flood of store
+ * requests). note: name was just missed. */
+static bool may_look_up(ursa_catalog_t *c, const char *name, bool note)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = name; *p; p++) h = (h ^ (uint8_t)*p) * 1099511628211ull;
+    int64_t now = ursa_now_ms();
+    pthread_mutex_lock(&c->miss_mu);
+    struct ursa_miss *m = &c->misses[h % URSA_MISS_SLOTS];
+    bool yes = !(m->hash == h && now - m->ms < 1000);
+    if (note) m->hash = h, m->ms = now;
+    if (!note && yes) {
+        if (now / 1000 != c->lookup_second) c->lookup_second = now / 1000, c->lookups = 0;
+        yes = c->lookups++ < URSA_LOOKUPS_PER_S;
+    }
+    pthread_mutex_unlock(&c->miss_mu);
+    return yes;
+}
+
+ursa_dataset_t *ursa_catalog_find(ursa_catalog_t *c, const char *name)
+{
+    ursa_dataset_t *d = ursa_catalog_get(c, name), *mine = NULL;
+    if (d || !ursa_name_valid(name, strlen(name)) || !may_look_up(c, name, false)) return d;
+    ursa_err_t err;
+    int rc = load_dataset(c, name, &mine, &err); /* outside the lock: it may take a while */
+    if (rc == URSA_OK) {
+        bool added = false;
+        pthread_rwlock_wrlock(&c->lock);
+        if (!(d = find(c, name))) { /* else another request loaded it first */
+            added = (rc = catalog_add_with_quarantine(c, mine)) == URSA_OK; /* frees mine on failure */
+            d = added ? mine : NULL;
+            mine = NULL;
+        }
+        pthread_rwlock_unlock(&c->lock);
+        dataset_free(mine);
+        if (added) ursa_info("dataset %s: loaded from the store (created through another node)", name);
+    }
+    if (rc && rc != URSA_ENOTFOUND) ursa_error("dataset %s: loading it from the store: %s", name, err.msg);
+    if (rc) may_look_up(c, name, true);
+    return rc ? NULL : d;
+}
+
+static int discover_one(void *ctx, const char *key, bool is_prefix)
+{
+    ursa_catalog_t *c = ctx;
+    size_t n = strlen(key);
+    char name[URSA_NAME_MAX + 1];
+    if (!is_prefix || n < 2 || n - 1 > URSA_NAME_MAX || !ursa_name_valid(key, n - 1)) return URSA_OK;
+    memcpy(name, key, n - 1);
+    name[n - 1] = '\0';
+    (void)ursa_catalog_find(c, name);
+    return URSA_OK;
+}
+
+int ursa_catalog_discover(ursa_catalog_t *c, ursa_err_t *err)
+{
+    return ursa_store_list(c->store, "", '/', discover_one, c, err);
 }
 
 static int cmp_name(const void *a, const void *b)
@@ -313,6 +447,7 @@ void ursa_dataset_stats(ursa_dataset_t *d, uint64_t *rows, uint64_t *bytes)
 #define PART_MARK    0xFFFFu
 #define KIND_PART    1
 #define KIND_ABORT   2
+#define KIND_KEYS    3 /* answered Idempotency-Keys carried over from released segments */
 #define STATUS_PARTS 0x8000u
 /* A record with a key sets STATUS_DIGEST and carries the digest of the
  * request's body (URSA_IDEM_DIGEST bytes) after its answer; records logged
@@ -544,7 +679,7 @@ static int replay_rows(ursa_catalog_t *c, ursa_dataset_t *d, uint64_t lsn, uint6
     return rc;
 }
 
-/* A part or an abort record (after PART_MARK). */
+/* A part, an abort or a keys record (after PART_MARK). */
 static int replay_part(ursa_catalog_t *c, uint64_t lsn, const uint8_t *q, const uint8_t *end, ursa_err_t *err)
 {
     if (end - q < 1) goto bad;
@@ -562,6 +697,40 @@ static int replay_part(ursa_catalog_t *c, uint64_t lsn, const uint8_t *q, const 
         memcpy(copy, q + 1, n);
         c->parts[c->nparts++] = (replay_part_t){lsn, copy, n};
         return URSA_OK;
+    }
+    if (*q == KIND_KEYS) { /* u32 count | (u16 name length | name | u16 key length | key | u16 status |
+                              u32 answer length | answer | [digest]) ... */
+        uint32_t n;
+        if (end - q < 5) goto bad;
+        memcpy(&n, q + 1, 4);
+        q += 5;
+        for (uint32_t i = 0; i < n; i++) {
+            char name[URSA_DATASET_NAME_MAX + 1], key[URSA_IDEM_KEY_MAX + 1];
+            uint16_t nl, kl, st;
+            uint32_t al;
+            if (end - q < 2 || (memcpy(&nl, q, 2), nl > URSA_DATASET_NAME_MAX) || end - q < 2 + nl + 2)
+                goto bad;
+            memcpy(name, q + 2, nl), name[nl] = '\0';
+            q += 2 + nl;
+            if ((memcpy(&kl, q, 2), kl > URSA_IDEM_KEY_MAX) || end - q < 2 + kl + 6) goto bad;
+            memcpy(key, q + 2, kl), key[kl] = '\0';
+            q += 2 + kl;
+            memcpy(&st, q, 2), memcpy(&al, q + 2, 4);
+            q += 6;
+            const uint8_t *answer = q, *digest = NULL;
+            if ((size_t)(end - q) < al) goto bad;
+            q += al;
+            if (st & STATUS_DIGEST) {
+                if (end - q < URSA_IDEM_DIGEST) goto bad;
+                digest = q;
+                q += URSA_IDEM_DIGEST;
+            }
+            if (ursa_idem_finish(c->idem, name, key, st & (uint16_t)~STATUS_DIGEST, answer, al, digest, lsn))
+                return URSA_ENOMEM;
+        }
+        return q == end
+                   ? URSA_OK
+                   : ursa_err_set(err, URSA_EFORMAT, "WAL record %llu is malformed", (unsigned long long)lsn);
     }
     uint32_t np;
     if (*q != KIND_ABORT || end - q < 5 || (memcpy(&np, q + 1, 4), (size_t)(end - q - 5) != (size_t)np * 8))
@@ -618,7 +787,7 @@ int ursa_catalog_replay(ursa_catalog_t *c, uint64_t lsn, const uint8_t *p, size_
     const char *idem_name = strncmp(name, URSA_QUARANTINE_PREFIX, URSA_QUARANTINE_PREFIX_LEN)
                                 ? name
                                 : name + URSA_QUARANTINE_PREFIX_LEN;
-    if (kl && ursa_idem_finish(c->idem, idem_name, key, status, answer, al, digest)) return URSA_ENOMEM;
+    if (kl && ursa_idem_finish(c->idem, idem_name, key, status, answer, al, digest, lsn)) return URSA_ENOMEM;
 
     /* Its parts, in order, then its own rows. A part no longer in the log
      * was released, which happens only once a flush published every row of
@@ -722,8 +891,9 @@ int ursa_catalog_raise_mark(ursa_catalog_t *c, uint64_t next, ursa_err_t *err)
  *   _quarantine/) and "_ursa/nodes/<node>.lsn" name the node that writes
  *   them. This node's are removed whatever their age: the node is starting,
  *   so none of its writes is in progress (node names are unique per store).
- * - "<dataset>/_ursa/schema.json" is written by any node (PUT, schema
- *   evolution) in milliseconds: a temporary older than SCHEMA_TEMP_AGE_S
+ * - "<dataset>/_ursa/schema.json" and the table's "<dataset>/metadata/..."
+ *   are written by any node (PUT, schema evolution, commits) in
+ *   milliseconds: a temporary older than SCHEMA_TEMP_AGE_S
  *   is from a process that died. (A writer slower than that would only see
  *   its rename fail and report the error.)
  * - Everything else, other nodes' files and marks above all, is left to
@@ -755,8 +925,11 @@ static bool own_temp(void *ctx, const char *key, int64_t age_s)
     while (day && day > key && day[-1] != '/') day--; /* the directory holding base */
     if (day && !strncmp(day, "date=", 5) && own_data_name(c, base + 1)) return true;
     if (mark_key(c, mark, sizeof(mark)) == URSA_OK && strcmp(key, mark) == 0) return true;
+    /* Schemas and table metadata are written by every node, each in moments:
+     * a temporary an hour old is a killed writer's. */
     const char *slash = strchr(key, '/');
-    return slash && strcmp(slash + 1, URSA_SCHEMA_KEY) == 0 && age_s >= SCHEMA_TEMP_AGE_S;
+    return slash && (strcmp(slash + 1, URSA_SCHEMA_KEY) == 0 || strncmp(slash + 1, "metadata/", 9) == 0) &&
+           age_s >= SCHEMA_TEMP_AGE_S;
 }
 
 int ursa_catalog_remove_temps(ursa_catalog_t *c, ursa_err_t *err)
@@ -771,6 +944,60 @@ int ursa_catalog_remove_temps(ursa_catalog_t *c, ursa_err_t *err)
         ursa_info("left %zu temporary files that other nodes may still be writing (each node removes its "
                   "own when it starts)",
                   left);
+    return rc;
+}
+
+/* The keys record: one entry per answered key (ursa_idem_below). */
+static int encode_key(void *ctx, const char *dataset, const char *key, size_t key_len, unsigned status,
+                      const void *body, size_t n, const uint8_t *digest)
+{
+    ursa_buf_t *b = ctx;
+    uint16_t nl = (uint16_t)strlen(dataset), kl = (uint16_t)key_len,
+             st = (uint16_t)(status | (digest ? STATUS_DIGEST : 0));
+    uint32_t al = (uint32_t)n;
+    int rc = ursa_buf_append(b, &nl, 2);
+    if (rc == URSA_OK) rc = ursa_buf_append(b, dataset, nl);
+    if (rc == URSA_OK) rc = ursa_buf_append(b, &kl, 2);
+    if (rc == URSA_OK) rc = ursa_buf_append(b, key, kl);
+    if (rc == URSA_OK) rc = ursa_buf_append(b, &st, 2);
+    if (rc == URSA_OK) rc = ursa_buf_append(b, &al, 4);
+    if (rc == URSA_OK) rc = ursa_buf_append(b, body, n);
+    if (rc == URSA_OK && digest) rc = ursa_buf_append(b, digest, URSA_IDEM_DIGEST);
+    uint32_t count;
+    if (rc == URSA_OK) { /* b starts with the count */
+        memcpy(&count, b->data, 4);
+        count++;
+        memcpy(b->data, &count, 4);
+    }
+    return rc;
+}
+
+/* Logs the answered keys whose records are below cut (about to be
+ * released) again, in one keys record, and waits until it is durable: a
+ * retry after a restart finds its key whatever was released. */
+static int carry_keys(ursa_catalog_t *c, uint64_t cut, ursa_err_t *err)
+{
+    ursa_buf_t b = {0};
+    uint16_t mark = PART_MARK;
+    uint8_t kind = KIND_KEYS;
+    uint32_t zero = 0;
+    ursa_buf_t entries = {0}; /* the count, then the entries (encode_key) */
+    int rc = ursa_buf_append(&entries, &zero, 4);
+    if (rc == URSA_OK) rc = ursa_idem_below(c->idem, cut, URSA_IDEM_CARRY_S, encode_key, &entries);
+    uint32_t n = 0;
+    if (rc == URSA_OK) memcpy(&n, entries.data, 4);
+    if (rc == URSA_OK && n) {
+        uint64_t lsn;
+        if ((rc = ursa_wal_record_buf(c->wal, 3 + entries.len, &b)) == URSA_OK &&
+            (rc = ursa_buf_append(&b, &mark, 2)) == URSA_OK &&
+            (rc = ursa_buf_append(&b, &kind, 1)) == URSA_OK &&
+            (rc = ursa_buf_append(&b, entries.data, entries.len)) == URSA_OK &&
+            (rc = ursa_wal_append_buf(c->wal, &b, NULL, NULL, &lsn, err)) == URSA_OK &&
+            (rc = ursa_wal_wait(c->wal, lsn, err)) == URSA_OK)
+            ursa_idem_moved(c->idem, cut, lsn);
+    }
+    ursa_buf_free(&b);
+    ursa_buf_free(&entries);
     return rc;
 }
 
@@ -793,7 +1020,18 @@ void ursa_catalog_release_wal(ursa_catalog_t *c)
         pthread_mutex_unlock(&d->lock);
     }
     pthread_rwlock_unlock(&c->lock);
-    ursa_wal_release(c->wal, need);
+    /* What a release would delete holds answered keys: they go into a new
+     * record first (one release at a time, so they are carried once). */
+    pthread_mutex_lock(&c->release_mu);
+    uint64_t cut = ursa_wal_releasable(c->wal, need);
+    ursa_err_t err;
+    int rc = cut ? carry_keys(c, cut, &err) : URSA_OK;
+    if (rc)
+        ursa_error("carrying Idempotency-Keys over in the log: %s (its old segments are kept)",
+                   rc == URSA_ENOMEM ? "out of memory" : err.msg);
+    else if (cut)
+        ursa_wal_release(c->wal, cut);
+    pthread_mutex_unlock(&c->release_mu);
 }
 
 /* ---------------------------------------------------------------------------
@@ -1055,6 +1293,77 @@ void ursa_catalog_stop_flusher(ursa_catalog_t *c)
     c->upkeeper_started = false;
 }
 
+/* Moves the fields of t that d's schema lacks (by name) into the free slots
+ * of d's schema from `at` on, past the published count (an evolving
+ * dataset's array has room for URSA_COLUMNS_MAX); returns how many. The
+ * caller holds d's evolve_lock and publishes them. */
+static size_t adopt_fields(ursa_dataset_t *d, size_t at, ursa_schema_t *t)
+{
+    ursa_schema_t view = d->schema;
+    size_t n = 0;
+    for (size_t i = 0; i < t->nfields && at + n < URSA_COLUMNS_MAX; i++) {
+        ursa_field_t *f = &t->fields[i];
+        view.nfields = at + n;
+        if (ursa_schema_find(&view, f->name, f->name_len) >= 0) continue;
+        d->schema.fields[at + n++] = *f;
+        memset(f, 0, sizeof(*f));
+    }
+    return n;
+}
+
+/* Raises d's field count to ncols with json (taken over) as its document. */
+static void publish_fields(ursa_dataset_t *d, size_t ncols, ursa_buf_t *json)
+{
+    pthread_mutex_lock(&d->lock); /* a flush takes the field count and document together */
+    size_t nf = d->schema.nfields;
+    __atomic_store_n(&d->schema.nfields, ncols, __ATOMIC_RELEASE);
+    char *old = d->schema_json;
+    d->schema_json = (char *)json->data;
+    pthread_mutex_unlock(&d->lock);
+    json->data = NULL;
+    ursa_free(old);
+    for (size_t j = nf; j < ncols; j++)
+        ursa_info("dataset %s: new column %s (%s)", d->name, d->schema.fields[j].name,
+                  ursa_type_name(d->schema.fields[j].type));
+}
+
+static int render(const ursa_schema_t *s, size_t nfields, ursa_buf_t *json)
+{
+    ursa_schema_t view = *s;
+    view.nfields = nfields;
+    int rc = ursa_schema_to_json(&view, json);
+    return rc ? rc : ursa_buf_push(json, '\0');
+}
+
+/* Takes the columns other nodes added to d's table (the caller holds d's
+ * evolve_lock; evolving datasets with tables only). */
+static int sync_from_table(ursa_catalog_t *c, ursa_dataset_t *d, ursa_err_t *err)
+{
+    ursa_schema_t t;
+    int rc = table_load_schema(c->store, d->name, &t, err);
+    if (rc == URSA_ENOTFOUND) return URSA_OK;
+    if (rc) return rc;
+    size_t nf = d->schema.nfields, n = adopt_fields(d, nf, &t);
+    ursa_schema_free(&t);
+    ursa_buf_t json = {0};
+    if (n && (rc = render(&d->schema, nf + n, &json))) {
+        for (size_t k = nf; k < nf + n; k++) ursa_field_free(&d->schema.fields[k]);
+        ursa_buf_free(&json);
+        return ursa_err_set(err, rc, "out of memory");
+    }
+    if (n) publish_fields(d, nf + n, &json);
+    return URSA_OK;
+}
+
+int ursa_dataset_refresh(ursa_catalog_t *c, ursa_dataset_t *d, ursa_err_t *err)
+{
+    if (!c->iceberg || !d->schema.evolve || d->parent) return URSA_OK;
+    pthread_mutex_lock(&d->evolve_lock);
+    int rc = sync_from_table(c, d, err);
+    pthread_mutex_unlock(&d->evolve_lock);
+    return rc;
+}
+
 int ursa_dataset_evolve(ursa_catalog_t *c, ursa_dataset_t *d, const ursa_schema_t *req, size_t base,
                         ursa_batch_t *b, ursa_err_t *err)
 {
@@ -1072,6 +1381,13 @@ int ursa_dataset_evolve(ursa_catalog_t *c, ursa_dataset_t *d, const ursa_schema_
     if (!to) return URSA_ENOMEM;
     int rc = URSA_OK;
     pthread_mutex_lock(&d->evolve_lock); /* the only writer of the schema */
+    /* With tables, first the columns other nodes added, when a field is
+     * new here: one of theirs is then found below by name, with their type. */
+    bool unknown = false;
+    for (size_t i = 0; i < nown && !unknown; i++)
+        unknown = b->cols[base + i].null_count < b->cols[base + i].length &&
+                  ursa_schema_find(s, req->fields[base + i].name, req->fields[base + i].name_len) < 0;
+    if (c->iceberg && unknown && (rc = sync_from_table(c, d, err))) goto out;
     nf = s->nfields;
     for (size_t i = 0; i < nown && rc == URSA_OK; i++) {
         const ursa_field_t *f = &req->fields[base + i];
@@ -1081,7 +1397,7 @@ int ursa_dataset_evolve(ursa_catalog_t *c, ursa_dataset_t *d, const ursa_schema_
         int k = ursa_schema_find(s, f->name, f->name_len);
         if (k >= 0 && s->fields[k].type != f->type)
             rc = ursa_err_set(err, URSA_EEXIST,
-                              "column \"%s\" was added meanwhile by another request as %s, and this "
+                              "column \"%s\" was added meanwhile by another request or node as %s, and this "
                               "request has %s values for it; nothing was accepted, retry (values of "
                               "another type than %s are then refused row by row)",
                               f->name, ursa_type_name(s->fields[k].type), ursa_type_name(f->type),
@@ -1119,11 +1435,22 @@ int ursa_dataset_evolve(ursa_catalog_t *c, ursa_dataset_t *d, const ursa_schema_
         f->utc = true;
         written++;
     }
+    ncols = nf + nadd;
+    /* The table first: it is the schema of every node. Columns another
+     * node added meanwhile come back with it and are taken too. */
+    if (rc == URSA_OK && nadd && c->iceberg) {
+        ursa_schema_t view = *s, t;
+        view.nfields = ncols;
+        if ((rc = table_schema(c->store, d->name, &view, 0, NULL, &t, err)) == URSA_OK) {
+            size_t more = adopt_fields(d, ncols, &t);
+            ncols += more, written += more;
+            ursa_schema_free(&t);
+        }
+    }
     /* The batch in d's order is built before anything is committed, so that
      * nothing can fail once the store has the schema. Columns of fields
      * others added get nulls (under the lock: only requests that add fields
      * wait for it). */
-    ncols = nf + nadd;
     if (rc == URSA_OK) {
         cols = ursa_calloc(ncols, sizeof(*cols));
         from = ursa_malloc((ncols - base + 1) * sizeof(*from));
@@ -1140,35 +1467,17 @@ int ursa_dataset_evolve(ursa_catalog_t *c, ursa_dataset_t *d, const ursa_schema_
         }
     }
     /* The schema with the new fields is in the store before any row that
-     * has them is logged: a restart replays the log against it. */
-    if (rc == URSA_OK && nadd) {
-        ursa_schema_t view = *s;
-        view.nfields = ncols;
-        if ((rc = ursa_schema_to_json(&view, &json)) == URSA_OK &&
-            (rc = ursa_buf_push(&json, '\0')) == URSA_OK &&
-            (rc = schema_key(d->name, key, sizeof(key))) == URSA_OK)
-            rc = ursa_store_put(c->store, key, json.data, json.len - 1, err);
-    }
+     * has them is logged: a restart replays the log against it. (With
+     * tables the file is a copy of the table's, for a start without them.) */
+    if (rc == URSA_OK && ncols > nf && (rc = render(s, ncols, &json)) == URSA_OK &&
+        (rc = schema_key(d->name, key, sizeof(key))) == URSA_OK)
+        rc = ursa_store_put(c->store, key, json.data, json.len - 1, err);
     if (rc) {
         for (size_t j = 0; cols && j < ncols; j++) ursa_column_free(&cols[j]);
-        for (size_t k = 0; k < written; k++) {
-            ursa_free(s->fields[nf + k].name);
-            memset(&s->fields[nf + k], 0, sizeof(s->fields[nf + k]));
-        }
+        for (size_t k = 0; k < written; k++) ursa_field_free(&s->fields[nf + k]);
         goto out;
     }
-    if (nadd) {
-        pthread_mutex_lock(&d->lock); /* a flush takes the field count and document together */
-        __atomic_store_n(&s->nfields, ncols, __ATOMIC_RELEASE);
-        char *old = d->schema_json;
-        d->schema_json = (char *)json.data;
-        pthread_mutex_unlock(&d->lock);
-        json.data = NULL;
-        ursa_free(old);
-        for (size_t j = nf; j < ncols; j++)
-            ursa_info("dataset %s: new column %s (%s) from an unknown field", d->name, s->fields[j].name,
-                      ursa_type_name(s->fields[j].type));
-    }
+    if (ncols > nf) publish_fields(d, ncols, &json);
 out:
     pthread_mutex_unlock(&d->evolve_lock);
     if (rc == URSA_OK) { /* move the columns over; own fields without a value go */

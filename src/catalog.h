@@ -9,6 +9,13 @@
  * Datasets are never removed while the server runs, so a dataset pointer
  * obtained from the catalog stays valid until ursa_catalog_destroy().
  *
+ * Several nodes (with tables, URSA_CATALOG_TABLES): a dataset's schema is
+ * its table's (table.h), the one place every node's changes meet. A node
+ * loads a dataset it does not know from the store when a request names it
+ * (ursa_catalog_find) or the datasets are listed (ursa_catalog_discover);
+ * an evolving dataset takes the columns other nodes added when it adds its
+ * own and when its schema is read (ursa_dataset_refresh).
+ *
  * An evolving schema only gains fields, and only through
  * ursa_dataset_evolve, which a request calls once, when its rows are about
  * to be logged: the fields it met stay its own until then (ingest_json.h),
@@ -56,6 +63,9 @@ typedef struct ursa_dataset {
     pthread_mutex_t evolve_lock; /* one schema change at a time (schema_json changes under lock) */
 } ursa_dataset_t;
 
+#define URSA_MISS_SLOTS    64
+#define URSA_LOOKUPS_PER_S 20
+
 typedef struct ursa_catalog {
     ursa_store_t *store;         /* not owned */
     ursa_wal_t *wal;             /* not owned; NULL when rows are not logged */
@@ -68,7 +78,7 @@ typedef struct ursa_catalog {
     pthread_mutex_t mark_mu;
     char *node;
     pq_write_opts_t pq;
-    bool iceberg;          /* commit every flush to the dataset's Iceberg table (serve --iceberg) */
+    bool iceberg;          /* datasets are Iceberg tables (URSA_CATALOG_TABLES) */
     int64_t retention_ms;  /* table upkeep: snapshots and unreferenced files older than this go */
     size_t merge_min;      /* an append merges manifests past this many (0: TABLE_MERGE_MIN_COUNT) */
     pthread_rwlock_t lock; /* guards the array */
@@ -90,6 +100,14 @@ typedef struct ursa_catalog {
     pthread_t upkeeper;
     bool upkeeper_started;
     pthread_cond_t upkeep_cv;
+    pthread_mutex_t release_mu; /* one release of the log at a time (ursa_catalog_release_wal) */
+    pthread_mutex_t miss_mu;    /* guards misses */
+    struct ursa_miss {
+        uint64_t hash;
+        int64_t ms;
+    } misses[URSA_MISS_SLOTS]; /* names recently not found in the store (ursa_catalog_find) */
+    int64_t lookup_second;     /* and the lookups of unknown names in this second */
+    unsigned lookups;
 } ursa_catalog_t;
 
 #define URSA_SCHEMA_KEY "_ursa/schema.json"
@@ -97,10 +115,13 @@ typedef struct ursa_catalog {
  * "_quarantine/<name>". */
 #define URSA_DATASET_NAME_MAX (URSA_NAME_MAX + 16)
 
+/* ursa_catalog_new flags. */
+#define URSA_CATALOG_TABLES 1u /* every dataset is an Iceberg table (table.h): its schema lives there */
+
 /* Creates the catalog and loads every dataset schema found in the store.
  * Every dataset comes with its quarantine, also in the catalog's array
  * (ursa_catalog_list returns both; d->parent tells them apart). */
-int ursa_catalog_new(ursa_catalog_t **out, ursa_store_t *store, const char *node,
+int ursa_catalog_new(ursa_catalog_t **out, ursa_store_t *store, const char *node, unsigned flags,
                      ursa_err_t *err) URSA_MUST_CHECK;
 /* Frees the catalog, its datasets and any rows still buffered. */
 void ursa_catalog_destroy(ursa_catalog_t **c);
@@ -113,6 +134,14 @@ int ursa_catalog_create(ursa_catalog_t *c, const char *name, const char *json, s
 
 /* Returns the dataset or NULL. */
 ursa_dataset_t *ursa_catalog_get(ursa_catalog_t *c, const char *name);
+
+/* As ursa_catalog_get, but a dataset this node does not know is looked for
+ * in the store (another node behind the same gateway may have created it)
+ * and loaded; a name not found there is not looked for again for a second. */
+ursa_dataset_t *ursa_catalog_find(ursa_catalog_t *c, const char *name);
+
+/* Loads the datasets of the store this node does not know (one listing). */
+int ursa_catalog_discover(ursa_catalog_t *c, ursa_err_t *err) URSA_MUST_CHECK;
 
 /* Copies the dataset pointers (for listing) into a new array *out of *n
  * entries; the caller frees the array (not the datasets). */
@@ -140,6 +169,10 @@ int ursa_dataset_append(ursa_dataset_t *d, ursa_batch_t *b) URSA_MUST_CHECK;
  * (b->ncols <= base) is left as it is. */
 int ursa_dataset_evolve(ursa_catalog_t *c, ursa_dataset_t *d, const ursa_schema_t *req, size_t base,
                         ursa_batch_t *b, ursa_err_t *err) URSA_MUST_CHECK;
+
+/* Takes the columns other nodes added to an evolving dataset's table (a
+ * no-op without tables, or for a dataset that does not evolve). */
+int ursa_dataset_refresh(ursa_catalog_t *c, ursa_dataset_t *d, ursa_err_t *err) URSA_MUST_CHECK;
 
 /* A copy of the dataset's schema document (free with ursa_free), or NULL. */
 char *ursa_dataset_schema_json(ursa_dataset_t *d);

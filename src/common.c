@@ -36,6 +36,25 @@ int ursa_err_set(ursa_err_t *err, int code, const char *fmt, ...)
     return code;
 }
 
+int ursa_err_prefix(ursa_err_t *err, const char *fmt, ...)
+{
+    char was[sizeof(err->msg)], head[sizeof(err->msg)];
+    memcpy(was, err->msg, sizeof(was));
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(head, sizeof(head), fmt, ap);
+    va_end(ap);
+    size_t n = strlen(head);
+    if (n + 2 < sizeof(err->msg)) {
+        memcpy(err->msg, head, n);
+        memcpy(err->msg + n, ": ", 2);
+        size_t room = sizeof(err->msg) - n - 3, w = strnlen(was, room);
+        memcpy(err->msg + n + 2, was, w);
+        err->msg[n + 2 + w] = '\0';
+    }
+    return err->code;
+}
+
 /* ---------------------------------------------------------------------------
  * The allocator. Each block carries a 16-byte header holding its size, so
  * the total in use can be kept without the caller passing sizes back.

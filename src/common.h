@@ -63,6 +63,8 @@ typedef struct ursa_err {
 /* Sets err (when not NULL) and returns code, so callers can write
  * `return ursa_err_set(err, URSA_EINVAL, "bad %s", x);`. */
 int ursa_err_set(ursa_err_t *err, int code, const char *fmt, ...) URSA_PRINTF(3, 4);
+/* Puts "<fmt ...>: " before err's message (err is set); returns err->code. */
+int ursa_err_prefix(ursa_err_t *err, const char *fmt, ...) URSA_PRINTF(2, 3);
 
 /* The accounted allocator. ursa_malloc(0) returns a valid unique pointer.
  * Sizes are tracked in a hidden header, so ursa_free() needs no size. */

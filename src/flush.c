@@ -43,9 +43,11 @@
  * A kill -9 mid-flush leaves the local store's temporary files; the node
  * removes its own at its next start (ursa_catalog_remove_temps).
  *
- * Tables (serve --iceberg, datasets only): before writing, the flush takes
- * the field ids of its schema from the dataset's Iceberg table (table.c,
- * which creates or evolves the table); after publishing, it appends the
+ * Tables (the default; datasets only, not quarantines): before writing, the
+ * flush takes the field ids of its schema from the dataset's Iceberg table
+ * (table_schema, which creates the table for a dataset from before tables,
+ * or adds columns; a table with more columns -- another node's -- keeps
+ * them, and these files lack them); after publishing, it appends the
  * files as one snapshot keyed by node and LSN range. A failed commit does
  * not fail the flush -- the rows are durable in the published files -- but
  * waits in the dataset (tpending) for the next flush, and a node that stops
@@ -53,11 +55,11 @@
  */
 #include "catalog.h"
 #include "coerce.h"
+#include "iceberg_meta.h"
 #include "metrics.h"
 #include "table.h"
 #include "sort.h"
 
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,22 +124,12 @@ void ursa_flush_pending_free(ursa_dataset_t *d)
 }
 
 /* The names of s's sort key. */
-static size_t sort_names(const ursa_schema_t *s, const char *names[URSA_SORT_KEYS_MAX])
-{
-    int cols[URSA_SORT_KEYS_MAX];
-    size_t n = ursa_schema_sort_key(s, cols);
-    for (size_t i = 0; i < n; i++) names[i] = s->fields[cols[i]].name;
-    return n;
-}
-
 /* Commits published files of d, the flush [first, last], to its table
  * (ids: the field ids the files were written with, or NULL). */
 static int commit_files(ursa_catalog_t *c, ursa_dataset_t *d, const ursa_schema_t *s, const int32_t *ids,
                         uint64_t first, uint64_t last, const table_file_t *files, size_t n, ursa_err_t *err)
 {
-    const char *names[URSA_SORT_KEYS_MAX];
-    size_t nk = sort_names(s, names);
-    table_append_t a = {d->name, s, names, nk, c->node, first, last, files, n, ids, c->merge_min};
+    table_append_t a = {d->name, s, c->node, first, last, files, n, ids, c->merge_min};
     table_result_t r;
     int rc = table_append(c->store, &a, &r, err);
     URSA_COUNT(table_commits, rc == URSA_OK);
@@ -490,14 +482,12 @@ int ursa_dataset_flush(ursa_catalog_t *c, ursa_dataset_t *d, ursa_flush_result_t
     /* The table: earlier commits that failed, then the field ids the files carry. */
     bool table = c->iceberg && !d->parent;
     if (table) {
-        const char *names[URSA_SORT_KEYS_MAX];
-        size_t nk = sort_names(&f.schema, names);
         retry_pending(c, d, &f.schema);
         if (!(f.ids = ursa_calloc(f.schema.nfields + 1, sizeof(*f.ids)))) {
             rc = URSA_ENOMEM;
             goto out;
         }
-        if ((rc = table_field_ids(c->store, d->name, &f.schema, names, nk, f.ids, err))) goto out;
+        if ((rc = table_schema(c->store, d->name, &f.schema, 0, f.ids, NULL, err))) goto out;
     }
 
     if ((rc = collect_days(&f)) || (rc = group_rows(&f))) goto out;
@@ -531,7 +521,7 @@ int ursa_dataset_flush(ursa_catalog_t *c, ursa_dataset_t *d, ursa_flush_result_t
             URSA_COUNT(flush_files, f.ndays);
             URSA_COUNT(flush_bytes, bytes);
         }
-        if (table && getenv("URSA_TEST_KILL_BEFORE_COMMIT")) raise(SIGKILL); /* crash tests only */
+        if (table) iceberg_test_kill("before-commit");
         if (table) { /* the files are published whatever happens here: a failed commit waits for the next
                         flush */
             uint64_t first = c->wal ? f.chunks[0]->lsn : (uint64_t)stamp;

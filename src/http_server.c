@@ -231,7 +231,7 @@ static enum MHD_Result start(ursa_server_t *srv, struct MHD_Connection *c, api_r
         return api_refuse(q, MHD_HTTP_BAD_REQUEST,
                           "dataset names must match [a-z][a-z0-9_]* (at most 128 bytes)");
     if (q->route->dataset) {
-        q->ds = ursa_catalog_get(srv->api.cat, q->name);
+        q->ds = ursa_catalog_find(srv->api.cat, q->name);
         if (!q->ds) {
             char msg[URSA_NAME_MAX + 32];
             snprintf(msg, sizeof(msg), "no such dataset: %s", q->name);

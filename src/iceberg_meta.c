@@ -24,6 +24,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <time.h>
 #include <sys/random.h>
@@ -475,12 +476,19 @@ static int log_previous(json_t *t, const char *location, int64_t v, int64_t ts)
     return URSA_OK;
 }
 
+void iceberg_test_kill(const char *step)
+{
+    const char *at = getenv("URSA_TEST_KILL_AT");
+    if (at && strcmp(at, step) == 0) raise(SIGKILL);
+}
+
 int iceberg_commit(ursa_store_t *st, const char *dir, iceberg_mutate_fn fn, void *ctx, int attempts,
                    iceberg_commit_stats_t *stats, ursa_err_t *err)
 {
+    const char *pause = getenv("URSA_TEST_COMMIT_PAUSE_MS");
     iceberg_commit_stats_t sx = {0};
-    int rc = URSA_OK;
-    for (int a = 0; a < attempts; a++) {
+    int rc = URSA_OK, a;
+    for (a = 0; a < attempts; a++) {
         json_t *t = NULL, *orig;
         int64_t v;
         sx.attempts = a + 1;
@@ -519,11 +527,13 @@ int iceberg_commit(ursa_store_t *st, const char *dir, iceberg_mutate_fn fn, void
         char key[1024];
         ursa_err_t e = {0};
         size_t n = strlen(text);
+        if (pause) usleep((useconds_t)atoi(pause) * 1000);
         if ((rc = meta_key(key, sizeof(key), dir, v + 1)) == URSA_OK)
             rc = ursa_store_put_if_absent(st, key, text, n, &e);
         free(text);
         sx.requests++;
         if (rc == URSA_EEXIST) { /* another writer took v + 1: again on top of theirs */
+            iceberg_test_kill("on-conflict");
             backoff(a);
             continue;
         }
@@ -532,6 +542,7 @@ int iceberg_commit(ursa_store_t *st, const char *dir, iceberg_mutate_fn fn, void
             break;
         }
         sx.version = v + 1, sx.bytes = n;
+        iceberg_test_kill("before-hint");
         /* The hint, best effort: readers probe past a stale one. */
         char hint[32];
         int hn = snprintf(hint, sizeof(hint), "%lld", (long long)(v + 1));
@@ -541,7 +552,8 @@ int iceberg_commit(ursa_store_t *st, const char *dir, iceberg_mutate_fn fn, void
         sx.requests++;
         break;
     }
-    if (rc == URSA_EEXIST)
+    if (a ==
+        attempts) /* every attempt lost its version (fn's own URSA_EEXIST stops the loop: a < attempts) */
         rc = ursa_err_set(err, URSA_ELIMIT, "%s: %d commit attempts lost to other writers", dir, attempts);
     if (stats) *stats = sx;
     return rc;

@@ -97,6 +97,15 @@ typedef struct iceberg_commit_stats {
 int iceberg_commit(ursa_store_t *st, const char *dir, iceberg_mutate_fn fn, void *ctx, int attempts,
                    iceberg_commit_stats_t *stats, ursa_err_t *err) URSA_MUST_CHECK;
 
+/* Crash-test hooks (tests/integration/iceberg.test.mjs), inert unless the
+ * environment asks: URSA_TEST_KILL_AT=<step> raises SIGKILL at that step --
+ * "before-commit" (a flush's files published, its commit not begun),
+ * "before-hint" (a metadata version written, version-hint.text not yet),
+ * "on-conflict" (an attempt lost to another writer, before the retry);
+ * URSA_TEST_COMMIT_PAUSE_MS=N holds every commit attempt N ms between its
+ * load and its write, so that nodes committing together collide. */
+void iceberg_test_kill(const char *step);
+
 /* Loads the current metadata of the table at dir: *t NULL (and *version 0)
  * when there is none. */
 int iceberg_load(ursa_store_t *st, const char *dir, json_t **t, int64_t *version, int *requests,

@@ -5,6 +5,7 @@
 #include "idem.h"
 
 #include <string.h>
+#include <time.h>
 
 typedef struct entry {
     struct entry *next;    /* hash chain */
@@ -17,6 +18,8 @@ typedef struct entry {
     size_t body_len;
     bool has_digest;
     uint8_t digest[URSA_IDEM_DIGEST];
+    uint64_t lsn;   /* the log record that holds it (0: none) */
+    int64_t done_s; /* when it was answered (or replayed), CLOCK_MONOTONIC seconds */
 } entry_t;
 
 struct ursa_idem {
@@ -71,6 +74,13 @@ void ursa_idem_destroy(ursa_idem_t **tp)
     pthread_mutex_destroy(&t->mu);
     ursa_free(t);
     *tp = NULL;
+}
+
+static int64_t mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec;
 }
 
 static size_t make_id(const char *dataset, const char *key, char *id)
@@ -169,7 +179,7 @@ ursa_idem_state_t ursa_idem_claim(ursa_idem_t *t, const char *dataset, const cha
 }
 
 int ursa_idem_finish(ursa_idem_t *t, const char *dataset, const char *key, unsigned status, const void *body,
-                     size_t n, const uint8_t *digest)
+                     size_t n, const uint8_t *digest, uint64_t lsn)
 {
     char id[URSA_IDEM_KEY_MAX + 256];
     size_t idn = make_id(dataset, key, id);
@@ -188,6 +198,8 @@ int ursa_idem_finish(ursa_idem_t *t, const char *dataset, const char *key, unsig
         e->done = true;
         e->has_digest = digest != NULL;
         if (digest) memcpy(e->digest, digest, URSA_IDEM_DIGEST);
+        e->lsn = lsn;
+        e->done_s = mono_s();
     } else {
         ursa_free(copy);
         rc = URSA_ENOMEM;
@@ -209,5 +221,26 @@ void ursa_idem_drop(ursa_idem_t *t, const char *dataset, const char *key)
         t->n--;
         entry_free(e);
     }
+    pthread_mutex_unlock(&t->mu);
+}
+
+int ursa_idem_below(ursa_idem_t *t, uint64_t cut, int64_t max_age_s, ursa_idem_each_fn fn, void *ctx)
+{
+    int rc = URSA_OK;
+    int64_t now = mono_s();
+    pthread_mutex_lock(&t->mu);
+    for (entry_t *e = t->oldest; e && rc == URSA_OK; e = e->younger)
+        if (e->done && e->lsn && e->lsn < cut && now - e->done_s <= max_age_s)
+            rc = fn(ctx, e->id, e->id + strlen(e->id) + 1, e->id_len - strlen(e->id) - 1, e->status, e->body,
+                    e->body_len, e->has_digest ? e->digest : NULL);
+    pthread_mutex_unlock(&t->mu);
+    return rc;
+}
+
+void ursa_idem_moved(ursa_idem_t *t, uint64_t cut, uint64_t lsn)
+{
+    pthread_mutex_lock(&t->mu);
+    for (entry_t *e = t->oldest; e; e = e->younger)
+        if (e->done && e->lsn && e->lsn < cut) e->lsn = lsn;
     pthread_mutex_unlock(&t->mu);
 }

@@ -66,9 +66,10 @@ static void usage(FILE *f)
         "  --max-connections-per-client N  ... from one client address; 0: no limit\n"
         "                          [URSA_MAX_CONNECTIONS_PER_CLIENT] (default 256; raise it behind a "
         "gateway)\n"
-        "  --iceberg               commit every flush to the dataset's Apache Iceberg table\n"
-        "                          (field ids in the files, metadata under <dataset>/metadata/)\n"
-        "                          [URSA_ICEBERG]; not yet the default: docs/internals/iceberg.md\n"
+        "  --no-iceberg            do not keep datasets as Apache Iceberg tables (the default is to:\n"
+        "                          every flush a commit; docs/internals/iceberg.md) [URSA_ICEBERG=0]\n"
+        "  --single-node           allow a store without conditional writes: this node is its only\n"
+        "                          writer [URSA_SINGLE_NODE]\n"
         "  --retention DURATION    table upkeep: snapshots older than this expire, then the files\n"
         "                          only they needed are deleted [URSA_RETENTION] (default 1d;\n"
         "                          units ms, s, m, h, d)\n"
@@ -248,7 +249,8 @@ static int cmd_serve(int argc, char **argv)
     so.idle_timeout_s = 30;
     so.min_body_rate = 1024;
     unsigned shutdown_s = 30;
-    bool iceberg = getenv("URSA_ICEBERG") && strcmp(getenv("URSA_ICEBERG"), "0") != 0;
+    bool iceberg = !getenv("URSA_ICEBERG") || strcmp(getenv("URSA_ICEBERG"), "0") != 0;
+    bool single_node = getenv("URSA_SINGLE_NODE") && strcmp(getenv("URSA_SINGLE_NODE"), "0") != 0;
     const char *codec = getenv("URSA_COMPRESSION"), *level = getenv("URSA_COMPRESSION_LEVEL");
     const char *rg_bytes = getenv("URSA_ROW_GROUP_BYTES"), *page_version = getenv("URSA_PAGE_VERSION");
     const char *wal_dir = getenv("URSA_WAL_DIR"), *durability = getenv("URSA_DURABILITY");
@@ -304,8 +306,12 @@ static int cmd_serve(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-        if (strcmp(a, "--iceberg") == 0) {
-            iceberg = true;
+        if (strcmp(a, "--iceberg") == 0 || strcmp(a, "--no-iceberg") == 0) {
+            iceberg = a[2] == 'i';
+            continue;
+        }
+        if (strcmp(a, "--single-node") == 0) {
+            single_node = true;
             continue;
         }
         if (strcmp(a, "--s3-path-style") == 0 || strcmp(a, "--s3-virtual-hosted") == 0) {
@@ -422,14 +428,37 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "ursa: store %s: %s\n", store_url, err.msg);
         goto out;
     }
-    if (ursa_catalog_new(&cat, store, node, &err)) {
+    if (iceberg) {
+        /* Commits race through conditional writes: without them two nodes
+         * could both write version N+1 of a table and one commit be lost. */
+        bool ok;
+        if (ursa_store_check_conditional(store, node, &ok, &err)) {
+            fprintf(stderr, "ursa: store %s: %s\n", store_url, err.msg);
+            goto out;
+        }
+        if (!ok && !single_node) {
+            fprintf(
+                stderr,
+                "ursa: the store %s does not support conditional writes (PUT with If-None-Match: *), which "
+                "several nodes need to commit to the same tables without losing commits. Use a store that "
+                "has them (AWS S3, MinIO, a local directory), or run a single node with --single-node "
+                "(URSA_SINGLE_NODE=1)\n",
+                store_url);
+            goto out;
+        }
+        if (!ok) {
+            store->single_writer = true;
+            ursa_warn("the store has no conditional writes: this node commits as the only writer "
+                      "(--single-node); never start another node on it");
+        }
+    }
+    if (ursa_catalog_new(&cat, store, node, iceberg ? URSA_CATALOG_TABLES : 0, &err)) {
         fprintf(stderr, "ursa: loading datasets from %s: %s\n", store_url, err.msg);
         goto out;
     }
     if (ursa_catalog_remove_temps(cat, &err)) /* not fatal: they only take room */
         ursa_error("removing temporary files left in the store: %s", err.msg);
     if (writer_options(&cat->pq, codec, level, rg_bytes, page_version)) goto out;
-    cat->iceberg = iceberg;
     cat->retention_ms = retention_ms;
     cat->merge_min = (size_t)manifest_merge;
     if (durability && strcmp(durability, "fsync") && strcmp(durability, "none")) {

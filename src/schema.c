@@ -116,15 +116,19 @@ bool ursa_name_valid(const char *s, size_t n)
     return true;
 }
 
+void ursa_field_free(ursa_field_t *f)
+{
+    ursa_free(f->name);
+    for (size_t k = 0; k < f->naliases; k++) ursa_free(f->aliases[k]);
+    ursa_free(f->aliases);
+    ursa_free(f->default_json);
+    ursa_rules_free(f->rules);
+    memset(f, 0, sizeof(*f));
+}
+
 void ursa_schema_free(ursa_schema_t *s)
 {
-    for (size_t i = 0; i < s->nfields; i++) {
-        ursa_free(s->fields[i].name);
-        for (size_t k = 0; k < s->fields[i].naliases; k++) ursa_free(s->fields[i].aliases[k]);
-        ursa_free(s->fields[i].aliases);
-        ursa_free(s->fields[i].default_json);
-        ursa_rules_free(s->fields[i].rules);
-    }
+    for (size_t i = 0; i < s->nfields; i++) ursa_field_free(&s->fields[i]);
     ursa_free(s->fields);
     memset(s, 0, sizeof(*s));
     s->time_column = -1;
@@ -801,6 +805,47 @@ int ursa_schema_to_json(const ursa_schema_t *s, ursa_buf_t *b)
     if (s->time_column >= 0)
         return ursa_buf_printf(b, ",\"time_column\":\"%s\"}", s->fields[s->time_column].name);
     return ursa_buf_push(b, '}');
+}
+
+int ursa_schema_merge(const ursa_schema_t *base, const ursa_schema_t *s, ursa_schema_t *out, bool *grew,
+                      ursa_err_t *err)
+{
+    *grew = false;
+    for (size_t i = 0; i < s->nfields; i++) {
+        const ursa_field_t *f = &s->fields[i];
+        int k = ursa_schema_find(base, f->name, f->name_len);
+        if (k >= 0 && base->fields[k].type != f->type)
+            return ursa_err_set(err, URSA_EEXIST, "column \"%s\" is %s in the dataset's table, not %s",
+                                f->name, ursa_type_name(base->fields[k].type), ursa_type_name(f->type));
+        *grew = *grew || k < 0;
+    }
+    /* Through the documents: a column's settings and rules are copied as
+     * they render. */
+    ursa_buf_t bt = {0}, st = {0};
+    json_t *bj = NULL, *sj = NULL;
+    char *mt = NULL;
+    int rc = ursa_schema_to_json(base, &bt);
+    if (rc == URSA_OK && *grew) rc = ursa_schema_to_json(s, &st);
+    if (rc == URSA_OK && *grew) {
+        bj = json_loadb((const char *)bt.data, bt.len, 0, NULL);
+        sj = json_loadb((const char *)st.data, st.len, 0, NULL);
+        json_t *bc = json_object_get(bj, "columns"), *sc = json_object_get(sj, "columns");
+        if (!bc || json_array_size(sc) != s->nfields) rc = URSA_ENOMEM;
+        for (size_t i = 0; i < s->nfields && rc == URSA_OK; i++)
+            if (ursa_schema_find(base, s->fields[i].name, s->fields[i].name_len) < 0 &&
+                json_array_append(bc, json_array_get(sc, i)))
+                rc = URSA_ENOMEM;
+        if (rc == URSA_OK && !(mt = json_dumps(bj, JSON_COMPACT))) rc = URSA_ENOMEM;
+    }
+    if (rc == URSA_OK)
+        rc = mt ? ursa_schema_parse(mt, strlen(mt), out, err)
+                : ursa_schema_parse((const char *)bt.data, bt.len, out, err);
+    else
+        ursa_err_set(err, rc, "out of memory");
+    json_decref(bj), json_decref(sj);
+    ursa_buf_free(&bt), ursa_buf_free(&st);
+    free(mt);
+    return rc;
 }
 
 bool ursa_schema_equal(const ursa_schema_t *a, const ursa_schema_t *b)

@@ -172,6 +172,11 @@ int ursa_schema_parse(const char *json, size_t len, ursa_schema_t *out, ursa_err
 /* Renders the schema as a JSON object into b (appends). */
 int ursa_schema_to_json(const ursa_schema_t *s, ursa_buf_t *b) URSA_MUST_CHECK;
 
+/* *out := base with the fields of s it lacks (by name) appended, as s
+ * declares them; *grew tells whether there were any. A field both have with
+ * different types is URSA_EEXIST. *out is the caller's (ursa_schema_free). */
+int ursa_schema_merge(const ursa_schema_t *base, const ursa_schema_t *s, ursa_schema_t *out, bool *grew,
+                      ursa_err_t *err) URSA_MUST_CHECK;
 /* Returns true when the two schemas are the same. */
 bool ursa_schema_equal(const ursa_schema_t *a, const ursa_schema_t *b);
 
@@ -179,6 +184,8 @@ bool ursa_schema_equal(const ursa_schema_t *a, const ursa_schema_t *b);
 int ursa_schema_find(const ursa_schema_t *s, const char *name, size_t n);
 
 void ursa_schema_free(ursa_schema_t *s);
+/* Frees what a field owns and zeroes it. */
+void ursa_field_free(ursa_field_t *f);
 void ursa_rules_free(ursa_rules_t *r);
 
 /* Prints d in the fewest digits that read back the same (buf of 40); returns buf. */

@@ -3,7 +3,11 @@
  */
 #include "store.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 int ursa_store_open(const char *url, const ursa_s3_config_t *s3, ursa_store_t **out, ursa_err_t *err)
 {
@@ -125,10 +129,40 @@ int ursa_store_head(ursa_store_t *st, const char *key, uint64_t *size, ursa_err_
     return rc;
 }
 
+/* The lone writer's conditional writes (ursa_store_single_writer): a
+ * look, then a plain write, one at a time in this process. */
+static pthread_mutex_t lone_mu = PTHREAD_MUTEX_INITIALIZER;
+
 int ursa_store_put_if_absent(ursa_store_t *st, const char *key, const void *data, size_t n, ursa_err_t *err)
 {
     CHECK_KEY(key);
-    return st->ops->put_if_absent(st, key, data, n, err);
+    if (!st->single_writer) return st->ops->put_if_absent(st, key, data, n, err);
+    ursa_store_info_t info;
+    pthread_mutex_lock(&lone_mu);
+    int rc = st->ops->stat(st, key, &info, err);
+    if (rc == URSA_OK)
+        rc = URSA_EEXIST;
+    else if (rc == URSA_ENOTFOUND)
+        rc = st->ops->put(st, key, data, n, err);
+    pthread_mutex_unlock(&lone_mu);
+    return rc;
+}
+
+int ursa_store_check_conditional(ursa_store_t *st, const char *node, bool *ok, ursa_err_t *err)
+{
+    char key[256];
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(key, sizeof(key), "_ursa/probe/%s-%d-%lld%09ld", node, (int)getpid(), (long long)ts.tv_sec,
+             ts.tv_nsec);
+    *ok = false;
+    int rc = st->ops->put_if_absent(st, key, "1", 1, err);
+    if (rc == URSA_ENOTSUP) return URSA_OK;
+    if (rc) return rc;
+    rc = st->ops->put_if_absent(st, key, "2", 1, err); /* must be refused: a server may ignore the header */
+    *ok = rc == URSA_EEXIST;
+    if (rc == URSA_EEXIST || rc == URSA_OK) rc = ursa_store_del(st, key, err);
+    return rc;
 }
 
 int ursa_store_remove_temps(ursa_store_t *st, ursa_store_temp_cb mine, void *ctx, size_t *removed,

@@ -67,6 +67,9 @@ struct ursa_store_ops {
 struct ursa_store {
     const struct ursa_store_ops *ops;
     char *url; /* as given, for messages */
+    /* Set by a process that is the store's only writer, on a store without
+     * conditional writes: ursa_store_put_if_absent looks, then writes. */
+    bool single_writer;
 };
 
 /* S3 settings. Unset fields (NULL, 0, -1) come from the environment:
@@ -123,6 +126,11 @@ int ursa_store_stat(ursa_store_t *st, const char *key, ursa_store_info_t *info,
 int ursa_store_put_if_absent(ursa_store_t *st, const char *key, const void *data, size_t n,
                              ursa_err_t *err) URSA_MUST_CHECK;
 
+/* Whether the store refuses a second write of a key with put_if_absent
+ * (one probe object, written twice and deleted): *ok false when it answers
+ * that it cannot (URSA_ENOTSUP) or, worse, ignores the condition. */
+int ursa_store_check_conditional(ursa_store_t *st, const char *node, bool *ok,
+                                 ursa_err_t *err) URSA_MUST_CHECK;
 /* Removes temporaries that writes killed midway left behind (a local
  * store's ".<name>.tmp-<pid>-<n>" files; S3 has none): each one for which
  * mine() says so, logging each removal. *removed counts those, *left the

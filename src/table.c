@@ -60,40 +60,109 @@ int table_location(const ursa_store_t *st, const char *key, char *buf, size_t n)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Field ids. */
+/* The schema: field ids, and the dataset's own document. */
+
+/* The Ursa schema document of the table (TABLE_SCHEMA_PROPERTY), parsed
+ * into *out; URSA_ENOTFOUND when the table has none (a table an older Ursa
+ * made). */
+static int prop_schema(const json_t *t, ursa_schema_t *out, ursa_err_t *err)
+{
+    const char *doc =
+        json_string_value(json_object_get(json_object_get(t, "properties"), TABLE_SCHEMA_PROPERTY));
+    if (!doc) return URSA_ENOTFOUND;
+    int rc = ursa_schema_parse(doc, strlen(doc), out, err);
+    if (rc) {
+        err->code = URSA_EFORMAT;
+        rc = ursa_err_prefix(err, "the table's %s is invalid", TABLE_SCHEMA_PROPERTY);
+    }
+    return rc;
+}
+
+static int schema_text(const ursa_schema_t *s, char **out)
+{
+    ursa_buf_t b = {0};
+    int rc = ursa_schema_to_json(s, &b);
+    if (rc == URSA_OK) rc = ursa_buf_push(&b, '\0');
+    if (rc) ursa_buf_free(&b);
+    *out = rc ? NULL : (char *)b.data;
+    return rc;
+}
 
 typedef struct schema_ctx {
     const ursa_schema_t *s;
     const char *location;
     const char *const *sort_by;
     size_t nsort;
+    bool create_only;
+    json_t *doc; /* the document committed (or found): a reference */
 } schema_ctx_t;
 
+/* Makes the table's schema hold s's columns: the table's document (or s
+ * for a new table, or a table without one) with s's new columns, as the
+ * Iceberg schema and the property. */
 static int ensure_schema(void *vctx, json_t **t, bool *skip, ursa_err_t *err)
 {
     schema_ctx_t *c = vctx;
-    if (!*t) return iceberg_table_new(t, c->location, c->s, c->sort_by, c->nsort, iceberg_now_ms(), err);
-    bool changed;
-    int rc = iceberg_table_set_schema(*t, c->s, &changed, err);
-    *skip = rc == URSA_OK && !changed;
+    ursa_schema_t have, merged;
+    bool grew = true, changed = false;
+    char *text = NULL;
+    int rc;
+    if (!*t) {
+        rc = iceberg_table_new(t, c->location, c->s, c->sort_by, c->nsort, iceberg_now_ms(), err);
+        if (rc == URSA_OK) rc = schema_text(c->s, &text);
+    } else if ((rc = prop_schema(*t, &have, err)) == URSA_ENOTFOUND) {
+        if ((rc = iceberg_table_set_schema(*t, c->s, &changed, err)) == URSA_OK)
+            rc = schema_text(c->s, &text);
+    } else if (rc == URSA_OK) {
+        if (!c->create_only && (rc = ursa_schema_merge(&have, c->s, &merged, &grew, err)) == URSA_OK) {
+            if (grew && (rc = iceberg_table_set_schema(*t, &merged, &changed, err)) == URSA_OK)
+                rc = schema_text(&merged, &text);
+            ursa_schema_free(&merged);
+        }
+        ursa_schema_free(&have);
+        if (c->create_only) grew = false;
+    }
+    if (rc == URSA_OK && text && grew)
+        rc = json_object_set_new(json_object_get(*t, "properties"), TABLE_SCHEMA_PROPERTY, json_string(text))
+                 ? ursa_err_set(err, URSA_ENOMEM, "out of memory")
+                 : URSA_OK;
+    ursa_free(text);
+    *skip = rc == URSA_OK && !grew && !changed;
+    json_decref(c->doc);
+    c->doc = rc == URSA_OK ? json_incref(*t) : NULL;
     return rc;
 }
 
-int table_field_ids(ursa_store_t *st, const char *dataset, const ursa_schema_t *s, const char *const *sort_by,
-                    size_t nsort, int32_t *ids, ursa_err_t *err)
+int table_schema(ursa_store_t *st, const char *dataset, const ursa_schema_t *s, unsigned flags, int32_t *ids,
+                 ursa_schema_t *out, ursa_err_t *err)
 {
     char location[2048];
+    const char *names[URSA_SORT_KEYS_MAX];
+    int cols[URSA_SORT_KEYS_MAX];
+    size_t nsort = ursa_schema_sort_key(s, cols);
+    for (size_t i = 0; i < nsort; i++) names[i] = s->fields[cols[i]].name;
     if (table_location(st, dataset, location, sizeof(location)))
         return ursa_err_set(err, URSA_EINVAL, "%s: the table's location cannot be made", dataset);
-    schema_ctx_t c = {s, location, sort_by, nsort};
+    schema_ctx_t c = {s, location, names, nsort, (flags & TABLE_CREATE_ONLY) != 0, NULL};
     iceberg_commit_stats_t cs;
     int rc = iceberg_commit(st, dataset, ensure_schema, &c, 50, &cs, err);
-    if (rc) return rc;
+    if (rc == URSA_OK && ids) rc = iceberg_table_field_ids(c.doc, s, ids, err);
+    if (rc == URSA_OK && out) {
+        if ((rc = prop_schema(c.doc, out, err)) == URSA_ENOTFOUND)
+            rc = ursa_err_set(err, URSA_EFORMAT, "%s: the table has no %s", dataset, TABLE_SCHEMA_PROPERTY);
+    }
+    json_decref(c.doc);
+    return rc;
+}
+
+int table_load_schema(ursa_store_t *st, const char *dataset, ursa_schema_t *out, ursa_err_t *err)
+{
     json_t *t;
     int64_t v;
-    if ((rc = iceberg_load(st, dataset, &t, &v, NULL, err))) return rc;
-    if (!t) return ursa_err_set(err, URSA_EINTERNAL, "%s: the table vanished", dataset);
-    rc = iceberg_table_field_ids(t, s, ids, err);
+    int rc = iceberg_load(st, dataset, &t, &v, NULL, err);
+    if (rc) return rc;
+    if (!t) return URSA_ENOTFOUND;
+    rc = prop_schema(t, out, err);
     json_decref(t);
     return rc;
 }
@@ -661,7 +730,7 @@ int table_append(ursa_store_t *st, const table_append_t *a, table_result_t *res,
              (unsigned long long)a->last_lsn);
     if (a->ids)
         memcpy(ids, a->ids, s->nfields * sizeof(*ids));
-    else if ((rc = table_field_ids(st, a->dataset, s, a->sort_by, a->nsort, ids, err)))
+    else if ((rc = table_schema(st, a->dataset, s, 0, ids, NULL, err)))
         goto out;
     int64_t v;
     if ((rc = iceberg_load(st, a->dataset, &t, &v, &res->requests, err))) goto out;
@@ -915,11 +984,7 @@ int table_recover(ursa_store_t *st, const char *dataset, const ursa_schema_t *s,
             files[n++] = (table_file_t){l.keys[j], day};
         }
         if (n == 0) continue;
-        int cols[URSA_SORT_KEYS_MAX];
-        const char *names[URSA_SORT_KEYS_MAX];
-        size_t nk = ursa_schema_sort_key(s, cols);
-        for (size_t k = 0; k < nk; k++) names[k] = s->fields[cols[k]].name;
-        table_append_t a = {dataset, s, names, nk, node, first, last, files, n, NULL, 0};
+        table_append_t a = {dataset, s, node, first, last, files, n, NULL, 0};
         table_result_t r;
         if ((rc = table_append(st, &a, &r, err)) == URSA_OK && !r.already) *committed += n;
     }

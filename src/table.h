@@ -23,12 +23,31 @@
  * not fit or the local directory cannot be resolved. */
 int table_location(const ursa_store_t *st, const char *key, char *buf, size_t n) URSA_MUST_CHECK;
 
-/* Makes s the table's current schema -- creating the table, sorted by
- * sort_by[0..nsort) (nsort 0: the time column), when there is none -- and
- * sets ids[i] to the field id of s->fields[i]. A schema the table already
- * has commits nothing. */
-int table_field_ids(ursa_store_t *st, const char *dataset, const ursa_schema_t *s, const char *const *sort_by,
-                    size_t nsort, int32_t *ids, ursa_err_t *err) URSA_MUST_CHECK;
+/* The property of the table's metadata that holds the dataset's Ursa schema
+ * document (harmonization rules and all; Iceberg's types cannot tell int8
+ * from int32, or json from string). It is the source of truth of a
+ * dataset's columns when several nodes write it. */
+#define TABLE_SCHEMA_PROPERTY "ursa.schema"
+
+/* table_schema flags. */
+#define TABLE_CREATE_ONLY 1u /* create the table from s when there is none, else change nothing */
+
+/* Makes the table hold s's columns, in one commit: a table that does not
+ * exist is created from s (partitioned by day of its time column, sorted by
+ * its sort key); an existing one gets the columns of s it lacks, by name,
+ * appended to its Ursa schema and as new Iceberg fields with new ids (its
+ * other columns stay: s may be an older view of the dataset, as another
+ * node's is). A column of s the table has with another type is URSA_EEXIST.
+ * A schema the table already holds commits nothing. Then ids[i] (ids may
+ * be NULL) gets the field id of s->fields[i], and *out (may be NULL; the
+ * caller's, ursa_schema_free) the table's Ursa schema as committed. */
+int table_schema(ursa_store_t *st, const char *dataset, const ursa_schema_t *s, unsigned flags, int32_t *ids,
+                 ursa_schema_t *out, ursa_err_t *err) URSA_MUST_CHECK;
+
+/* The table's Ursa schema: URSA_ENOTFOUND when there is no table, or a
+ * table without the property. *out is the caller's. */
+int table_load_schema(ursa_store_t *st, const char *dataset, ursa_schema_t *out,
+                      ursa_err_t *err) URSA_MUST_CHECK;
 
 typedef struct table_file {
     const char *key; /* a published Parquet file of the dataset */
@@ -38,8 +57,6 @@ typedef struct table_file {
 typedef struct table_append {
     const char *dataset;
     const ursa_schema_t *schema;
-    const char *const *sort_by;
-    size_t nsort;
     /* What makes the commit unique: a redone flush of the same node and
      * WAL range finds its snapshot and commits nothing. */
     const char *node;
@@ -47,8 +64,8 @@ typedef struct table_append {
     const table_file_t *files;
     size_t nfiles;
     /* The field ids of schema's fields, when the caller has them (the
-     * flush, from table_field_ids before writing); NULL: looked up (and
-     * the schema made the table's, as table_field_ids does). */
+     * flush, from table_schema before writing); NULL: looked up (and
+     * the schema made the table's, as table_schema does). */
     const int32_t *ids;
     /* Manifest merging: when the new snapshot would name more than this
      * many manifests, the parent's small ones are merged into one (0:

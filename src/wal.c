@@ -31,6 +31,10 @@
  * for the write: a small write() to the cache takes microseconds, a direct
  * one waits for the device), the log writes through the page cache.
  *
+ * One process per log: open takes flock() on <dir>/LOCK and keeps it until
+ * close (the kernel lets go when the process dies), so a second node
+ * started on the same directory is refused instead of interleaving records.
+ *
  * Invariants: LSNs are consecutive; records reach the file in LSN order;
  * durable <= last written. Failure: after a failed write or sync the log
  * is "failed" and refuses appends and waits (the process must restart and
@@ -53,6 +57,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -116,6 +121,7 @@ struct ursa_wal {
     segment_t *segs;
     size_t nsegs, cap;
     int fd;
+    int lock_fd;    /* <dir>/LOCK, flock()ed: one process per log */
     uint64_t bytes; /* all segments */
 
     /* direct I/O (writer thread; set up at replay) */
@@ -198,10 +204,32 @@ int ursa_wal_open(ursa_wal_t **out, const ursa_wal_opts_t *o, ursa_err_t *err)
     *out = NULL;
     if (mkdir(o->dir, 0755) && errno != EEXIST)
         return ursa_err_set(err, URSA_EIO, "WAL directory %s: %s", o->dir, strerror(errno));
+    /* Two processes appending to one log would interleave their records:
+     * the second is refused while the first holds the lock (the kernel drops
+     * it when the holder dies, kill -9 included). */
+    char lock[4096];
+    snprintf(lock, sizeof(lock), "%s/LOCK", o->dir);
+    int lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lfd < 0) return ursa_err_set(err, URSA_EIO, "WAL lock %s: %s", lock, strerror(errno));
+    if (flock(lfd, LOCK_EX | LOCK_NB)) {
+        int e = errno;
+        close(lfd);
+        return e == EWOULDBLOCK
+                   ? ursa_err_set(err, URSA_EEXIST,
+                                  "the log in %s is in use by another process (every node needs a "
+                                  "log of its own: --wal-dir)",
+                                  o->dir)
+                   : ursa_err_set(err, URSA_EIO, "WAL lock %s: %s", lock, strerror(e));
+    }
     ursa_wal_t *w = ursa_calloc(1, sizeof(*w));
-    if (!w) return URSA_ENOMEM;
+    if (!w) {
+        close(lfd);
+        return URSA_ENOMEM;
+    }
+    w->lock_fd = lfd;
     w->dir = ursa_strdup(o->dir);
     if (!w->dir) {
+        close(lfd);
         ursa_free(w);
         return URSA_ENOMEM;
     }
@@ -766,18 +794,34 @@ void ursa_wal_unpin(ursa_wal_t *w, uint64_t lsn)
     pthread_mutex_unlock(&w->mu);
 }
 
-void ursa_wal_release(ursa_wal_t *w, uint64_t min_needed)
+/* How many of the oldest segments hold only LSNs below min_needed and
+ * every pin (the caller holds the lock). Segment i holds LSNs [first_i,
+ * first_{i+1}); never the open one (nor a file of its name). */
+static size_t droppable(const ursa_wal_t *w, uint64_t min_needed)
 {
-    pthread_mutex_lock(&w->mu);
     for (size_t i = 0; i < w->npins; i++)
         if (w->pins[i] < min_needed) min_needed = w->pins[i];
-    /* Segment i holds LSNs [first_i, first_{i+1}); never the open one (nor
-     * a file of its name). */
     size_t drop = 0;
     uint64_t open_first = w->nsegs ? w->segs[w->nsegs - 1].first_lsn : 0;
     while (drop + 1 < w->nsegs && w->segs[drop + 1].first_lsn <= min_needed &&
            w->segs[drop].first_lsn != open_first)
         drop++;
+    return drop;
+}
+
+uint64_t ursa_wal_releasable(ursa_wal_t *w, uint64_t min_needed)
+{
+    pthread_mutex_lock(&w->mu);
+    size_t drop = droppable(w, min_needed);
+    uint64_t cut = drop ? w->segs[drop].first_lsn : 0;
+    pthread_mutex_unlock(&w->mu);
+    return cut;
+}
+
+void ursa_wal_release(ursa_wal_t *w, uint64_t min_needed)
+{
+    pthread_mutex_lock(&w->mu);
+    size_t drop = droppable(w, min_needed);
     for (size_t i = 0; i < drop; i++) {
         char path[4096];
         seg_path(w, w->segs[i].first_lsn, path, sizeof(path));
@@ -814,6 +858,7 @@ void ursa_wal_close(ursa_wal_t **wp)
         if (w->fsync) fdatasync(w->fd);
         close(w->fd);
     }
+    close(w->lock_fd);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->work);
     pthread_cond_destroy(&w->done);

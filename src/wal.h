@@ -80,6 +80,10 @@ uint64_t ursa_wal_durable(ursa_wal_t *w);
  * below every pin. */
 void ursa_wal_release(ursa_wal_t *w, uint64_t min_needed);
 
+/* What ursa_wal_release(w, min_needed) would delete now: every record
+ * below the returned LSN; 0 when nothing. */
+uint64_t ursa_wal_releasable(ursa_wal_t *w, uint64_t min_needed);
+
 /* Pins the LSN the next record will get (returned): no release deletes a
  * record from it on until it is unpinned. A request that logs its rows in
  * several records holds one pin from before its first, so that its early

@@ -23,6 +23,7 @@ import http from 'node:http';
 import { execFileSync } from 'node:child_process';
 import { startServer, makeTempDir, removeTempDirs, sanitizerReports, URSA_BIN } from './helpers.mjs';
 import { close as closeReaders } from '../tools/pqread.mjs';
+import { tableDataFiles } from '../tools/iceberg_local.mjs';
 import * as D from './durability-data.mjs';
 
 /** The line of a refused start's output that names the segment. */
@@ -83,9 +84,15 @@ async function verifyStore(t, store, ledger, { label }) {
   for (const m of duck.mismatched) problems.push(`duckdb: row does not match its id or partition: ${JSON.stringify(m, (k, v) => typeof v === 'bigint' ? String(v) : v)}`);
   for (const f of files) if (duck.perFile.get(f) !== polars.perFile.get(f)) problems.push(`${f}: duckdb reads ${duck.perFile.get(f)} rows, polars ${polars.perFile.get(f)}`);
   for (const f of badNames) problems.push(`file name does not follow <dataset>/date=YYYY-MM-DD/${NODE}-<first LSN>-<last LSN>.parquet: ${f}`);
-  for (const f of other) problems.push(`unexpected entry in the dataset: ${f}`);
+  const table = other.filter(f => f.startsWith(`${D.DATASET}/metadata/`));
+  for (const f of other) if (!table.includes(f)) problems.push(`unexpected entry in the dataset: ${f}`);
+  // Through the dataset's table: it names exactly the files read above, so every row once there too.
+  const named = (await tableDataFiles(`file://${store}/${D.DATASET}`)).map(u => u.slice(u.lastIndexOf(`/${D.DATASET}/date=`) + 1)).sort();
+  const missing = files.filter(f => !named.includes(f)), extra = named.filter(f => !files.includes(f));
+  for (const f of missing) problems.push(`a published file the table does not name: ${f}`);
+  for (const f of extra) problems.push(`a file the table names that is not in the store: ${f}`);
   const c = ledger.counts();
-  const summary = { label, files: files.length, temps: temps.length, acked: c.acked, unknown: c.unknown, read_duckdb: duck.rows, read_polars: polars.rows, lost: jd.lost, duplicated: jd.duplicated, unknown_present: jd.unknownPresent, unknown_absent: jd.unknownAbsent };
+  const summary = { label, files: files.length, table_files: named.length, temps: temps.length, acked: c.acked, unknown: c.unknown, read_duckdb: duck.rows, read_polars: polars.rows, lost: jd.lost, duplicated: jd.duplicated, unknown_present: jd.unknownPresent, unknown_absent: jd.unknownAbsent };
   say(t, `${label}: ${JSON.stringify(summary)}`);
   if (temps.length) say(t, `${label}: ${temps.length} temporary file(s) left by killed flushes, e.g. ${temps[0]}`);
   assert.deepEqual(problems.slice(0, 40), [], `${label}: store ${store}: ${problems.length} problem(s)`);
@@ -602,6 +609,38 @@ step(`crash harness with Idempotency-Key retries and --flush-max-rows: every req
   { skip: !HAS_POLICIES && `${URSA_BIN} has no --flush-max-rows` }, async t => {
     await crashHarness(t, { durability: 'fsync', kills: KILLS, clients: CLIENTS, seed: (SEED + 2) >>> 0, idempotent: true, extraArgs: ['--flush-max-rows', '20000'] });
   });
+
+// A key outlives the release of its record: answered in one life, its rows flushed and its segment released
+// in the next (a start opens a new segment, so the old one can go), then a retry in a third life finds it.
+// Without the keys carried over in the log, the third life stores the rows again.
+step('Idempotency-Key: a retry after its record was flushed, released and the node restarted gets the first answer', async () => {
+  const store = makeTempDir('ursa-idem-carry-');
+  const args = ['--flush-max-age', '3600'];
+  let s = await start(store, args, 'idem carry 1');
+  await createDataset(s);
+  const body = D.body(0, 0, 50);
+  const headers = { 'content-type': 'application/x-ndjson', 'idempotency-key': 'carry-1' };
+  let r = await s.request('POST', `/v1/datasets/${D.DATASET}/records`, { body, headers });
+  assert.equal(r.status, 200, r.text);
+  const first = r.text;
+  await s.kill('SIGKILL');
+  s = await start(store, args, 'idem carry 2');
+  const segments = () => readdirSync(join(store, '_wal')).filter(f => f.endsWith('.wal')).sort();
+  const before = segments();
+  r = await s.flush(D.DATASET);
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.rows, 50, r.text);
+  assert.ok(!segments().includes(before[0]), `the first life's segment is released: ${before} -> ${segments()}`);
+  await s.kill('SIGKILL');
+  s = await start(store, args, 'idem carry 3');
+  r = await s.request('POST', `/v1/datasets/${D.DATASET}/records`, { body, headers });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.headers.get('idempotent-replayed'), 'true', 'the retry is recognized');
+  assert.equal(r.text, first, 'the first answer');
+  assert.equal(await buffered(s), 0, 'nothing stored again');
+  await s.stop();
+  assertNoSanitizerReports('idempotency carry');
+});
 
 step(`crash harness with requests logged in parts, small log segments and --flush-max-rows: every acknowledged row exactly once (URSA_TEST_SEED=${(SEED + 3) >>> 0})`,
   { skip: !HELP.includes('--wal-part-bytes') && `${URSA_BIN} has no --wal-part-bytes` }, async t => {

@@ -15,26 +15,9 @@ import { tmpdir } from 'node:os';
 import { parquetMetadata } from 'hyparquet';
 import { icebergRead, icebergMetadata } from 'icebird';
 import { URSA_BIN, startServer, makeTempDir, removeTempDirs, sanitizerReports } from './helpers.mjs';
+import { useLocalFetch } from '../tools/iceberg_local.mjs';
 
-// icebird reads through fetch: file:// URLs served from disk, with Range.
-const realFetch = globalThis.fetch;
-globalThis.fetch = async (url, init = {}) => {
-  const u = String(url);
-  if (!u.startsWith('file://')) return realFetch(url, init);
-  const path = decodeURIComponent(new URL(u).pathname);
-  let size;
-  try { size = statSync(path).size; } catch { return new Response('not found', { status: 404 }); }
-  if ((init.method ?? 'GET') === 'HEAD') return new Response(null, { status: 200, headers: { 'content-length': String(size) } });
-  const buf = readFileSync(path);
-  const h = init.headers;
-  const range = h && (typeof h.get === 'function' ? h.get('range') : (h.Range ?? h.range));
-  if (range) {
-    const m = /bytes=(\d+)-(\d*)/.exec(range);
-    const a = Number(m[1]), b = m[2] ? Math.min(Number(m[2]) + 1, buf.length) : buf.length;
-    return new Response(buf.subarray(a, b), { status: 206, headers: { 'content-length': String(b - a) } });
-  }
-  return new Response(buf, { status: 200, headers: { 'content-length': String(buf.length) } });
-};
+useLocalFetch(); // icebird reads through fetch: file:// URLs served from disk, with Range
 
 const PYCHECK = `
 import json, sys, warnings
@@ -187,11 +170,16 @@ test('serve --iceberg: every flush a snapshot; the table holds every row sent, o
   assert.equal(r.json.current_snapshot_id, r.json.snapshots[2].snapshot_id);
   assert.equal(r.json.snapshots[1].parent_snapshot_id, r.json.snapshots[0].snapshot_id);
   assert.deepEqual(r.json.snapshots.map(x => x.summary['added-records']), ['50', '30', '20']);
-  // A dataset not flushed yet has no table: 404 with a message.
+  // A dataset gets its table when it is created: empty until the first flush.
   r = await server.put('/v1/datasets/empty', schema);
   r = await server.get('/v1/datasets/empty/files');
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.snapshot_id, null);
+  assert.deepEqual(r.json.files, []);
+  r = await server.get('/v1/datasets/empty/snapshots');
+  assert.deepEqual(r.json.snapshots, []);
+  r = await server.get('/v1/datasets/nothing/files');
   assert.equal(r.status, 404, r.text);
-  assert.match(r.json.error, /no Iceberg table/);
   await server.stop();
 
   const tableUrl = 'file://' + join(store, 'sales');
@@ -214,41 +202,91 @@ test('serve --iceberg: every flush a snapshot; the table holds every row sent, o
   }
 });
 
-test('serve --iceberg: killed between publishing and committing, the next start commits the files once', async () => {
-  const store = makeTempDir('ursa-iceberg-crash-');
-  const schema = {
-    columns: [{ name: 'id', type: 'int64', nullable: false }, { name: 'ts', type: 'timestamp', nullable: false }],
-    time_column: 'ts',
-  };
-  const rowsOf = (from, n) => Array.from({ length: n }, (_, k) => ({ id: from + k, ts: `2026-04-0${1 + ((from + k) % 3)}T10:00:00Z` }));
-  // The first flush dies right after its files are published (SIGKILL before the table commit).
-  let server = await startServer({ store, args: ['--iceberg', '--flush-max-age', '3600'], env: { URSA_TEST_KILL_BEFORE_COMMIT: '1' } });
-  logs.push(server.log), servers.push(server);
-  let r = await server.put('/v1/datasets/d', schema);
+const crashSchema = {
+  columns: [{ name: 'id', type: 'int64', nullable: false }, { name: 'ts', type: 'timestamp', nullable: false }],
+  time_column: 'ts',
+};
+const crashRows = (from, n) => Array.from({ length: n }, (_, k) => ({ id: from + k, ts: `2026-04-0${1 + ((from + k) % 3)}T10:00:00Z` }));
+const ndjson = rows => rows.map(x => JSON.stringify(x)).join('\n') + '\n';
+const range = (from, n) => Array.from({ length: n }, (_, i) => from + i);
+
+// kill -9 at two steps of a flush's commit, then restart: every acknowledged row in the table once.
+//   before-commit: the flush's files are published, its commit not begun -- the next start commits them;
+//   before-hint:   the commit's metadata version is written, version-hint.text still names the one before --
+//                  the next start finds the commit (the loader probes past a stale hint) and adds nothing.
+for (const step of ['before-commit', 'before-hint']) {
+  test(`tables: killed ${step}, the next start leaves every row in the table once`, async () => {
+    const store = makeTempDir(`ursa-iceberg-${step}-`);
+    let server = await startServer({ store }); // the dataset and its table, made by a commit of its own
+    logs.push(server.log), servers.push(server);
+    let r = await server.put('/v1/datasets/d', crashSchema);
+    assert.ok(r.status < 300, r.text);
+    await server.stop();
+    server = await startServer({ store, args: ['--flush-max-age', '3600'], env: { URSA_TEST_KILL_AT: step } });
+    logs.push(server.log), servers.push(server);
+    r = await server.postRecords('d', ndjson(crashRows(0, 60)));
+    assert.equal(r.json?.accepted, 60, r.text);
+    await server.flush('d').catch(() => null);
+    const st = await server.kill('SIGKILL'); // gone already; makes sure
+    assert.equal(st.signal, 'SIGKILL');
+    const published = readdirSync(join(store, 'd'), { recursive: true }).filter(f => String(f).endsWith('.parquet'));
+    assert.equal(published.length, 3, 'the files of the killed flush are published');
+    const hint = () => Number(readFileSync(join(store, 'd/metadata/version-hint.text'), 'utf8'));
+    const versions = () => readdirSync(join(store, 'd/metadata')).filter(f => /^v\d+\.metadata\.json$/.test(f)).length;
+    if (step === 'before-hint') assert.equal(hint(), versions() - 1, 'the hint names the version before the last');
+    // Restart: the rows of the log are in published files, so replay adds none.
+    server = await startServer({ store, args: ['--flush-max-age', '3600'] });
+    logs.push(server.log), servers.push(server);
+    r = await server.postRecords('d', ndjson(crashRows(60, 30)));
+    assert.equal(r.json?.accepted, 30, r.text);
+    r = await server.flush('d');
+    assert.equal(r.status, 200, r.text);
+    await server.stop();
+    assert.equal(hint(), versions(), 'the hint is current again');
+    const tableUrl = 'file://' + join(store, 'd');
+    const got = (await icebergRead({ tableUrl })).map(x => Number(x.id)).sort((a, b) => a - b);
+    assert.deepEqual(got, range(0, 90), 'every row once through the table');
+    // A third start finds nothing left to commit.
+    server = await startServer({ store });
+    logs.push(server.log), servers.push(server);
+    await server.stop();
+    const md = await icebergMetadata({ tableUrl });
+    assert.equal(md.snapshots.length, 2, 'the killed flush and the next one');
+  });
+}
+
+// Two nodes on one store flush together; every commit attempt waits between its load and its write, so both
+// load the same version and one loses the race for the next -- and is killed right there, before its retry.
+// Its restart commits its flush (recovery); the winner's commit is untouched.
+test('tables: two nodes collide, the loser is killed before its retry, its restart commits its rows once', async () => {
+  const store = makeTempDir('ursa-iceberg-conflict-');
+  const env = { URSA_TEST_KILL_AT: 'on-conflict', URSA_TEST_COMMIT_PAUSE_MS: '1500' };
+  const start = (node, e = env) =>
+    startServer({ store, node, args: ['--flush-max-age', '3600', '--wal-dir', join(store, `_wal-${node}`)], env: e });
+  const nodes = { a: await start('a'), b: await start('b') };
+  for (const s of Object.values(nodes)) logs.push(s.log), servers.push(s);
+  let r = await nodes.a.put('/v1/datasets/d', crashSchema);
   assert.ok(r.status < 300, r.text);
-  r = await server.postRecords('d', rowsOf(0, 60).map(x => JSON.stringify(x)).join('\n') + '\n');
-  assert.equal(r.json?.accepted, 60, r.text);
-  await server.flush('d').catch(() => null);
-  await server.kill('SIGKILL'); // gone already; makes sure
-  const published = readdirSync(join(store, 'd'), { recursive: true }).filter(f => String(f).endsWith('.parquet'));
-  assert.equal(published.length, 3, 'the files of the killed flush are published');
-  // Restart: recovery commits them; the log's rows are in those files, so replay adds none.
-  server = await startServer({ store, args: ['--iceberg', '--flush-max-age', '3600'] });
-  logs.push(server.log), servers.push(server);
-  r = await server.postRecords('d', rowsOf(60, 30).map(x => JSON.stringify(x)).join('\n') + '\n');
-  assert.equal(r.json?.accepted, 30, r.text);
-  r = await server.flush('d');
-  assert.equal(r.status, 200, r.text);
-  await server.stop();
+  r = await nodes.a.postRecords('d', ndjson(crashRows(0, 40)));
+  assert.equal(r.json?.accepted, 40, r.text);
+  r = await nodes.b.postRecords('d', ndjson(crashRows(40, 40)));
+  assert.equal(r.json?.accepted, 40, r.text);
+  const answers = await Promise.all([nodes.a.flush('d').catch(() => null), nodes.b.flush('d').catch(() => null)]);
+  const lost = answers.map((x, i) => (x?.status === 200 ? null : 'ab'[i])).filter(Boolean);
+  assert.equal(lost.length, 1, `exactly one node lost the race and was killed (answers: ${answers.map(x => x?.status)})`);
+  const loser = lost[0], winner = loser === 'a' ? 'b' : 'a';
+  assert.equal((await nodes[loser].kill('SIGKILL')).signal, 'SIGKILL');
   const tableUrl = 'file://' + join(store, 'd');
-  const got = (await icebergRead({ tableUrl })).map(x => Number(x.id)).sort((a, b) => a - b);
-  assert.deepEqual(got, Array.from({ length: 90 }, (_, i) => i), 'every row once through the table');
-  // A third start finds nothing left to commit.
-  server = await startServer({ store, args: ['--iceberg'] });
-  logs.push(server.log), servers.push(server);
-  await server.stop();
+  let got = (await icebergRead({ tableUrl })).map(x => Number(x.id)).sort((x, y) => x - y);
+  assert.deepEqual(got, loser === 'a' ? range(40, 40) : range(0, 40), "the winner's rows only, once");
+  nodes[loser] = await start(loser, {});
+  logs.push(nodes[loser].log), servers.push(nodes[loser]);
+  await Promise.all(Object.values(nodes).map(s => s.stop()));
+  got = (await icebergRead({ tableUrl })).map(x => Number(x.id)).sort((x, y) => x - y);
+  assert.deepEqual(got, range(0, 80), 'every row once after the restart');
   const md = await icebergMetadata({ tableUrl });
-  assert.equal(md.snapshots.length, 2, 'the recovered flush and the next one');
+  assert.deepEqual(md.snapshots.map(x => x.summary['ursa.node']).sort(), ['a', 'b'], 'one snapshot per flush');
+  assert.ok(nodes[winner].log().includes('flushed d'));
 });
 
 // The manifest paths a manifest list names, read with python3-avro.
@@ -260,13 +298,13 @@ with open(sys.argv[1], "rb") as f:
     print(json.dumps([m["manifest_path"] for m in avro.datafile.DataFileReader(f, avro.io.DatumReader())]))
 `;
 
-test('serve --iceberg --retention: upkeep expires snapshots, merged manifests stay readable, only unreachable files go', async () => {
+test('tables with --retention: upkeep expires snapshots, merged manifests stay readable, only unreachable files go', async () => {
   const store = makeTempDir('ursa-iceberg-upkeep-');
   const schema = {
     columns: [{ name: 'id', type: 'int64', nullable: false }, { name: 'ts', type: 'timestamp', nullable: false }],
     time_column: 'ts',
   };
-  const args = ['--iceberg', '--flush-max-age', '3600', '--retention', '2s', '--manifest-merge', '4'];
+  const args = ['--flush-max-age', '3600', '--retention', '2s', '--manifest-merge', '4'];
   const server = await startServer({ store, args });
   logs.push(server.log), servers.push(server);
   let r = await server.put('/v1/datasets/d', schema);

@@ -10,7 +10,8 @@
 //   4. after the outage (the proxy's rules cleared): the flusher publishes the backlog by itself, with no API
 //      call, and ingest is answered 200 again;
 //   5. at the end (one API flush): every Parquet object of the dataset, downloaded with awscli and read with
-//      DuckDB, holds every acknowledged id exactly once and no refused id; no multipart upload is left.
+//      DuckDB, holds every acknowledged id exactly once and no refused id; no multipart upload is left; the
+//      dataset's table names exactly those files (its commits failed during the outage and were retried).
 //
 // Clients: every row has a unique id; a request is never re-sent (a refused batch is given up and its ids are
 // recorded as refused), so "acknowledged" and "refused" are disjoint sets. Most clients wait the Retry-After
@@ -404,14 +405,19 @@ test('store outage under load: acknowledged within budget, then 503 + Retry-Afte
     assert.equal(r.status, 200, `final flush -> ${r.status} ${r.text.slice(0, 500)}`);
     r = await s.get(`/v1/datasets/${DATASET}`);
     assert.equal(r.json.buffered_rows, 0, `buffered rows after the final flush: ${r.text}`);
+    // The table: commits that failed during the outage were retried, so it names every published file.
+    r = await s.get(`/v1/datasets/${DATASET}/files`);
+    assert.equal(r.status, 200, r.text);
+    const tableFiles = r.json.files.map(f => f.path).sort();
     const st = await s.stop();
     assert.equal(st.code, 0, `exit status after SIGTERM: ${JSON.stringify(st)}\n${s.log().slice(-3000)}`);
     assert.deepEqual(sanitizerReports(s.log()), [], `sanitizer reports in the server output:\n${s.log().slice(-4000)}`);
 
     const listing = parseJson(await aws('s3api', 'list-objects-v2', '--bucket', state.s3.bucket, '--prefix', `${PREFIX}/`, '--output', 'json'));
     const keys = (listing?.Contents ?? []).map(o => o.Key);
-    const stray = keys.filter(k => !k.endsWith('.parquet') && k !== `${PREFIX}/${DATASET}/_ursa/schema.json` && !/\/_ursa\/nodes\/n1\.lsn$/.test(k));
-    assert.deepEqual(stray, [], `objects that are neither Parquet files, the schema nor the node's LSN mark under ${PREFIX}/`);
+    const stray = keys.filter(k => !k.endsWith('.parquet') && k !== `${PREFIX}/${DATASET}/_ursa/schema.json` && !/\/_ursa\/nodes\/n1\.lsn$/.test(k) &&
+      !k.startsWith(`${PREFIX}/${DATASET}/metadata/`));
+    assert.deepEqual(stray, [], `objects that are neither Parquet files, the table's metadata, the schema nor the node's LSN mark under ${PREFIX}/`);
     const uploads = (parseJson(await aws('s3api', 'list-multipart-uploads', '--bucket', state.s3.bucket, '--output', 'json'))?.Uploads ?? [])
       .filter(u => u.Key.startsWith(`${PREFIX}/`));
     assert.deepEqual(uploads.map(u => u.Key), [], 'unfinished multipart uploads left under the prefix (aws s3api list-multipart-uploads)');
@@ -423,6 +429,7 @@ test('store outage under load: acknowledged within budget, then 503 + Retry-Afte
     walk(dl);
     assert.ok(files.length > 0, 'no Parquet object downloaded');
     assert.ok(files.every(f => /\/date=\d{4}-\d{2}-\d{2}\/n1-\d+-\d+\.parquet$/.test(f)), `object names: ${files.map(f => relative(dl, f)).join(', ')}`);
+    assert.deepEqual(files.map(f => `${DATASET}/${relative(dl, f)}`).sort(), tableFiles, 'the files the table names are the files in the store');
     const list = files.map(p => `'${p.replaceAll("'", "''")}'`).join(', ');
     const rows = await duckdbQuery(`SELECT id::BIGINT AS id, count(*)::BIGINT AS n FROM read_parquet([${list}]) GROUP BY id`);
     const count = new Map(rows.map(x => [Number(x.id), Number(x.n)]));

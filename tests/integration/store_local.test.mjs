@@ -64,7 +64,7 @@ test('a failed flush names the dataset and the store key, never the local path',
     r = await srv.put('/v1/datasets/e', SCHEMA);
     assert.equal(r.status, 500, r.text);
     assert.ok(!r.text.includes(store) && !ABSOLUTE.test(r.json?.error ?? ''), `PUT answer: ${r.text}`);
-    assert.match(r.json?.error ?? '', /e\/_ursa/, r.text);
+    assert.match(r.json?.error ?? '', /dataset e: its table: e\/metadata\//, r.text); // the table is made first
 
     // Nothing was lost: with the obstacle gone the next flush writes every row.
     rmSync(blocker);
@@ -110,6 +110,7 @@ test('temporary files of killed writes: this node\'s are removed at start, other
       put(join(store, '_quarantine', 'd', `date=${DAY}`), '.n1-3-3.parquet.tmp-4242-2'), // its quarantine
       put(join(store, '_ursa', 'nodes'), '.n1.lsn.tmp-4242-3'),                          // its LSN mark
       put(join(store, 'd', '_ursa'), '.schema.json.tmp-77-0', hoursAgo(2)),             // a schema write that died
+      put(join(store, 'd', 'metadata'), '.v9.metadata.json.tmp-77-1', hoursAgo(2)),    // a commit that died
     ];
     const others = [
       put(day, '.n2-2-5.parquet.tmp-555-0'),            // another node's flush, maybe in progress
@@ -117,6 +118,7 @@ test('temporary files of killed writes: this node\'s are removed at start, other
       put(day, '.n1-2-5-9.parquet.tmp-555-2'),          // node "n1-2": not n1's either
       put(join(store, '_ursa', 'nodes'), '.n2.lsn.tmp-555-3'),
       put(join(store, 'd', '_ursa'), '.schema.json.tmp-78-0'), // a schema being written right now, maybe
+      put(join(store, 'd', 'metadata'), '.1f2e-m0.avro.tmp-78-1'), // a manifest being written, maybe
       put(day, '.n1-2-5.parquet.tmp-x-1'),              // not a temporary's name
       put(day, '.n1-2-5.parquet'),                      // nor this
     ];
@@ -127,8 +129,8 @@ test('temporary files of killed writes: this node\'s are removed at start, other
     for (const f of others) assert.ok(existsSync(f), `${f} was removed`);
     const log = srv.log();
     for (const f of mine) assert.ok(log.includes(`removed ${f}`), `the log does not name ${f}:\n${log}`);
-    assert.match(log, /removed 5 temporary files of writes that never finished/, log);
-    assert.match(log, /left 5 temporary files that other nodes may still be writing/, log);
+    assert.match(log, /removed 6 temporary files of writes that never finished/, log);
+    assert.match(log, /left 6 temporary files that other nodes may still be writing/, log);
 
     // The restart lost nothing and published nothing twice: 10 rows flushed before, 10 replayed now.
     r = await srv.flush('d');

@@ -4,7 +4,7 @@
 //
 // CLI:      UPSTREAM=http://127.0.0.1:PORT [PORT=0] [STRICT=1] [FAULTS='[...]'] node tests/s3/s3fault.mjs
 //           prints "s3fault listening on http://127.0.0.1:PORT -> UPSTREAM" once it accepts connections.
-// Library:  const p = await startFaultProxy({upstream, port: 0, strict: false});
+// Library:  const p = await startFaultProxy({upstream, port: 0, strict: false, noConditional: false});
 //           p.url, p.port, p.setRules([...]), p.clearRules(), p.rules(), p.log(), p.clearLog(), await p.close()
 // Control over HTTP, on the proxy's own port (paths starting with /__ never reach the server):
 //   POST   /__faults   body: a rule or an array of rules; replaces the rules     GET /__faults: rules + hit counts
@@ -28,6 +28,8 @@
 //   The first rule that matches (and whose skip/times/every allow it) decides; hits are counted per rule.
 // STRICT mode: like AWS S3, answer 501 NotImplemented to a PUT or POST whose body is sent with
 //   Transfer-Encoding: chunked (Swift would accept it) and 411 MissingContentLength to a PUT without a length.
+// noConditional (NO_COND=1): answer 501 NotImplemented to a PUT with If-None-Match, as stock Swift and S3
+//   servers without conditional writes do.
 // The Host header and every signed header pass unchanged, so SigV4 signatures still verify upstream. An
 // "Expect: 100-continue" that is not signed is answered here and not forwarded.
 // Only loopback addresses are allowed as upstream.
@@ -58,7 +60,7 @@ function normalizeRules(r) {
 const showRule = r => { const { re, ...rest } = r; return rest; };
 
 /** Starts the proxy on 127.0.0.1; resolves once it listens. */
-export async function startFaultProxy({ upstream, port = 0, strict = false, rules = [] } = {}) {
+export async function startFaultProxy({ upstream, port = 0, strict = false, noConditional = false, rules = [] } = {}) {
   const up = new URL(upstream);
   if (!/^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/.test(up.hostname)) throw new Error(`s3fault: upstream must be a loopback address, not ${up.hostname}`);
   let ruleList = normalizeRules(rules);
@@ -175,6 +177,7 @@ export async function startFaultProxy({ upstream, port = 0, strict = false, rule
     const te = req.headers['transfer-encoding'] || '';
     if (strict && /^(PUT|POST)$/.test(req.method) && /chunked/i.test(te)) { entry.action = 'strict'; return errorReply(req, res, 501, entry); }
     if (strict && req.method === 'PUT' && req.headers['content-length'] === undefined && !te) { entry.action = 'strict'; return errorReply(req, res, 411, entry); }
+    if (noConditional && req.method === 'PUT' && req.headers['if-none-match'] !== undefined) { entry.action = 'no-conditional'; return errorReply(req, res, 501, entry); }
     const rule = pick(`${req.method} ${req.url}`);
     entry.action = rule?.action || 'pass';
     switch (entry.action) {
@@ -224,6 +227,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] || '').href) {
   const upstream = process.env.UPSTREAM;
   if (!upstream) { console.error('usage: UPSTREAM=http://127.0.0.1:PORT [PORT=0] [STRICT=1] [FAULTS=JSON] node s3fault.mjs'); process.exit(2); }
   const p = await startFaultProxy({ upstream, port: Number(process.env.PORT || 0), strict: !!process.env.STRICT && process.env.STRICT !== '0',
+    noConditional: !!process.env.NO_COND && process.env.NO_COND !== '0',
     rules: JSON.parse(process.env.FAULTS || '[]') });
   console.log(`s3fault listening on ${p.url} -> ${p.upstream}${process.env.STRICT && process.env.STRICT !== '0' ? ' (strict)' : ''}`);
   for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => { p.close().then(() => process.exit(0)); });

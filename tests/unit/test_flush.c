@@ -64,7 +64,7 @@ static void setup(ursa_store_t **st, ursa_catalog_t **cat, ursa_dataset_t **d)
     ursa_err_t err;
     bool created;
     CHECK(ursa_store_open(root, NULL, st, &err) == URSA_OK);
-    CHECK(ursa_catalog_new(cat, *st, "node1", &err) == URSA_OK);
+    CHECK(ursa_catalog_new(cat, *st, "node1", 0, &err) == URSA_OK);
     int rc = ursa_catalog_create(*cat, "ev", SCHEMA, strlen(SCHEMA), &created, &err);
     CHECK(rc == URSA_OK);
     *d = ursa_catalog_get(*cat, "ev");
@@ -112,7 +112,7 @@ TEST(flush_partitions_by_utc_day)
 
     /* The schema survives a restart; a different schema is refused. */
     ursa_catalog_destroy(&cat);
-    CHECK(ursa_catalog_new(&cat, st, "node1", &err) == URSA_OK);
+    CHECK(ursa_catalog_new(&cat, st, "node1", 0, &err) == URSA_OK);
     CHECK(ursa_catalog_get(cat, "ev") != NULL);
     bool created;
     CHECK(ursa_catalog_create(cat, "ev", SCHEMA, strlen(SCHEMA), &created, &err) == URSA_OK && !created);
@@ -222,7 +222,7 @@ TEST(evolve_commits_stored_fields_in_the_dataset_order)
     bool created;
     char buf[8192];
     CHECK(ursa_store_open(root, NULL, &st, &err) == URSA_OK);
-    CHECK(ursa_catalog_new(&cat, st, "node1", &err) == URSA_OK);
+    CHECK(ursa_catalog_new(&cat, st, "node1", 0, &err) == URSA_OK);
     const char js[] =
         "{\"columns\":[{\"name\":\"ts\",\"type\":\"timestamp\",\"nullable\":false},"
         "{\"name\":\"n\",\"type\":\"int64\"}],\"time_column\":\"ts\",\"unknown_fields\":\"evolve\"}";
@@ -334,7 +334,7 @@ TEST(evolve_commits_stored_fields_in_the_dataset_order)
 
     /* After a restart the stored schema is the one published. */
     ursa_catalog_destroy(&cat);
-    CHECK(ursa_catalog_new(&cat, st, "node1", &err) == URSA_OK);
+    CHECK(ursa_catalog_new(&cat, st, "node1", 0, &err) == URSA_OK);
     d = ursa_catalog_get(cat, "ev");
     CHECK(d && !strcmp(names(&d->schema, buf, sizeof(buf)), "ts,n,y,x,z"));
     ursa_catalog_destroy(&cat);

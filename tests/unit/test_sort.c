@@ -476,7 +476,7 @@ TEST(flushed_files_are_sorted_and_say_so)
     ursa_err_t err;
     bool created;
     CHECK_EQ_INT(ursa_store_open(root, NULL, &st, &err), URSA_OK);
-    CHECK_EQ_INT(ursa_catalog_new(&cat, st, "node1", &err), URSA_OK);
+    CHECK_EQ_INT(ursa_catalog_new(&cat, st, "node1", 0, &err), URSA_OK);
     CHECK_EQ_INT(ursa_catalog_create(cat, "ev", SORTED_SCHEMA, strlen(SORTED_SCHEMA), &created, &err),
                  URSA_OK);
     ursa_dataset_t *d = ursa_catalog_get(cat, "ev");
@@ -501,7 +501,7 @@ TEST(flushed_files_are_sorted_and_say_so)
     /* The key survives a restart (the schema in the store), with rows in
      * order already: written without reordering, still sorted. */
     ursa_catalog_destroy(&cat);
-    CHECK_EQ_INT(ursa_catalog_new(&cat, st, "node1", &err), URSA_OK);
+    CHECK_EQ_INT(ursa_catalog_new(&cat, st, "node1", 0, &err), URSA_OK);
     d = ursa_catalog_get(cat, "ev");
     CHECK(d && d->schema.nsort_by == 2 && strstr(d->schema_json, "\"sort_by\":[\"country\",\"ts\"]"));
     if (!d) return;
@@ -530,7 +530,7 @@ TEST(default_key_is_the_time_column)
     const char schema[] = "{\"columns\":[{\"name\":\"n\",\"type\":\"int64\",\"nullable\":false},{\"name\":"
                           "\"ts\",\"type\":\"timestamp\",\"nullable\":false}],\"time_column\":\"ts\"}";
     CHECK_EQ_INT(ursa_store_open(root, NULL, &st, &err), URSA_OK);
-    CHECK_EQ_INT(ursa_catalog_new(&cat, st, "node1", &err), URSA_OK);
+    CHECK_EQ_INT(ursa_catalog_new(&cat, st, "node1", 0, &err), URSA_OK);
     cat->pq.row_group_rows = 7000;
     CHECK_EQ_INT(ursa_catalog_create(cat, "ev", schema, strlen(schema), &created, &err), URSA_OK);
     ursa_dataset_t *d = ursa_catalog_get(cat, "ev");

@@ -3,7 +3,8 @@
  * before writing, appends of Parquet files written with those ids (the
  * manifest's counts, partition and bounds, read back with avro_read), a
  * redone append committing nothing, and three threads appending at once:
- * every snapshot there, and the last manifest list naming every manifest.
+ * every snapshot there, and the last manifest list naming every manifest;
+ * the schema as several nodes change it (merged by name, ids kept).
  */
 #include "avro_read.h"
 #include "iceberg_meta.h"
@@ -95,14 +96,14 @@ TEST(appends)
     ursa_schema_t s;
     if (ursa_store_open(tmpdir, NULL, &st, &err) || ursa_schema_parse(JS, strlen(JS), &s, &err)) abort();
     int32_t ids[3];
-    CHECK_EQ_INT(table_field_ids(st, "ev", &s, NULL, 0, ids, &err), URSA_OK);
+    CHECK_EQ_INT(table_schema(st, "ev", &s, 0, ids, NULL, &err), URSA_OK);
     CHECK(ids[0] == 1 && ids[1] == 2 && ids[2] == 3);
     write_file(st, &s, ids, "ev/date=2024-10-01/a.parquet", 20000, 0, 30);
     write_file(st, &s, ids, "ev/date=2024-10-02/b.parquet", 20001, 0, 25);
     write_file(st, &s, ids, "ev/date=2024-10-02/c.parquet", 20001, 25, 40);
     table_file_t f1[] = {{"ev/date=2024-10-01/a.parquet", 20000}, {"ev/date=2024-10-02/b.parquet", 20001}};
     table_file_t f2[] = {{"ev/date=2024-10-02/c.parquet", 20001}};
-    table_append_t a = {"ev", &s, NULL, 0, "n1", 1, 10, f1, 2};
+    table_append_t a = {"ev", &s, "n1", 1, 10, f1, 2};
     table_result_t r;
     int rc = table_append(st, &a, &r, &err);
     if (rc) fprintf(stderr, "append: %s\n", err.msg);
@@ -110,7 +111,7 @@ TEST(appends)
     CHECK(!r.already);
     CHECK_EQ_INT(r.sequence_number, 1);
     int64_t first = r.snapshot_id;
-    table_append_t a2 = {"ev", &s, NULL, 0, "n1", 11, 20, f2, 1};
+    table_append_t a2 = {"ev", &s, "n1", 11, 20, f2, 1};
     CHECK_EQ_INT(table_append(st, &a2, &r, &err), URSA_OK);
     CHECK_EQ_INT(r.sequence_number, 2);
     printf("# append: %d requests, %zu metadata bytes, version %lld\n", r.requests, r.metadata_bytes,
@@ -185,7 +186,7 @@ static void *race(void *arg)
         char node[16];
         snprintf(node, sizeof(node), "n%d", r->id);
         table_file_t f = {"ev/date=2024-10-02/c.parquet", 20001};
-        table_append_t a = {"race", r->s, NULL, 0, node, (uint64_t)n * 10 + 1, (uint64_t)n * 10 + 10, &f, 1};
+        table_append_t a = {"race", r->s, node, (uint64_t)n * 10 + 1, (uint64_t)n * 10 + 10, &f, 1};
         table_result_t res;
         ursa_err_t err;
         if (table_append(r->st, &a, &res, &err)) {
@@ -225,10 +226,70 @@ TEST(appends_racing)
     ursa_store_destroy(&st);
 }
 
+/* The schema through the table, as several nodes change it: each view's new
+ * columns are merged by name, columns a view lacks stay, ids are kept. */
+TEST(schema_merged)
+{
+    ursa_store_t *st;
+    ursa_err_t err;
+    ursa_schema_t a, b, c, bad, out;
+    const char *ja =
+        "{\"columns\":[{\"name\":\"ts\",\"type\":\"timestamp\",\"nullable\":false},"
+        "{\"name\":\"k\",\"type\":\"int8\"}],\"time_column\":\"ts\",\"unknown_fields\":\"evolve\"}";
+    const char *jb = "{\"columns\":[{\"name\":\"ts\",\"type\":\"timestamp\",\"nullable\":false},"
+                     "{\"name\":\"k\",\"type\":\"int8\"},{\"name\":\"x\",\"type\":\"json\"}],"
+                     "\"time_column\":\"ts\",\"unknown_fields\":\"evolve\"}";
+    const char *jc = "{\"columns\":[{\"name\":\"ts\",\"type\":\"timestamp\",\"nullable\":false},"
+                     "{\"name\":\"k\",\"type\":\"int8\"},{\"name\":\"y\",\"type\":\"string\"}],"
+                     "\"time_column\":\"ts\",\"unknown_fields\":\"evolve\"}";
+    const char *jbad =
+        "{\"columns\":[{\"name\":\"ts\",\"type\":\"timestamp\",\"nullable\":false},"
+        "{\"name\":\"x\",\"type\":\"string\"}],\"time_column\":\"ts\",\"unknown_fields\":\"evolve\"}";
+    if (ursa_store_open(tmpdir, NULL, &st, &err) || ursa_schema_parse(ja, strlen(ja), &a, &err) ||
+        ursa_schema_parse(jb, strlen(jb), &b, &err) || ursa_schema_parse(jc, strlen(jc), &c, &err) ||
+        ursa_schema_parse(jbad, strlen(jbad), &bad, &err))
+        abort();
+    CHECK_EQ_INT(table_load_schema(st, "sm", &out, &err), URSA_ENOTFOUND);
+    int32_t ids[4];
+    CHECK_EQ_INT(table_schema(st, "sm", &a, TABLE_CREATE_ONLY, ids, NULL, &err), URSA_OK);
+    CHECK(ids[0] == 1 && ids[1] == 2);
+    /* Node B adds x; node C, which never saw x, adds y: x stays. */
+    CHECK_EQ_INT(table_schema(st, "sm", &b, 0, ids, NULL, &err), URSA_OK);
+    CHECK_EQ_INT(ids[2], 3);
+    CHECK_EQ_INT(table_schema(st, "sm", &c, 0, ids, &out, &err), URSA_OK);
+    CHECK(ids[0] == 1 && ids[1] == 2 && ids[2] == 4);
+    CHECK_EQ_INT(out.nfields, 4);
+    CHECK(strcmp(out.fields[2].name, "x") == 0 && out.fields[2].type == URSA_TYPE_JSON); /* not string */
+    CHECK(strcmp(out.fields[3].name, "y") == 0 && out.fields[1].type == URSA_TYPE_INT8); /* not int32 */
+    ursa_schema_free(&out);
+    /* Creating it again changes nothing; an older view commits nothing. */
+    CHECK_EQ_INT(table_schema(st, "sm", &a, TABLE_CREATE_ONLY, NULL, &out, &err), URSA_OK);
+    CHECK_EQ_INT(out.nfields, 4);
+    ursa_schema_free(&out);
+    json_t *t;
+    int64_t v, v2;
+    CHECK_EQ_INT(iceberg_load(st, "sm", &t, &v, NULL, &err), URSA_OK);
+    json_decref(t);
+    CHECK_EQ_INT(table_schema(st, "sm", &a, 0, NULL, NULL, &err), URSA_OK);
+    /* A column another node added with another type. */
+    CHECK_EQ_INT(table_schema(st, "sm", &bad, 0, NULL, NULL, &err), URSA_EEXIST);
+    CHECK(strstr(err.msg, "\"x\" is json") != NULL);
+    CHECK_EQ_INT(iceberg_load(st, "sm", &t, &v2, NULL, &err), URSA_OK);
+    CHECK_EQ_INT(v2, v);
+    CHECK_EQ_INT(json_integer_value(json_object_get(t, "last-column-id")), 4);
+    json_decref(t);
+    CHECK_EQ_INT(table_load_schema(st, "sm", &out, &err), URSA_OK);
+    CHECK_EQ_INT(out.nfields, 4);
+    ursa_schema_free(&out);
+    ursa_schema_free(&a), ursa_schema_free(&b), ursa_schema_free(&c), ursa_schema_free(&bad);
+    ursa_store_destroy(&st);
+}
+
 int main(void)
 {
     RUN(appends);
     RUN(appends_racing);
+    RUN(schema_merged);
     if (!test_failed_count && !getenv("URSA_TEST_KEEP")) { /* URSA_TEST_KEEP=1: keep the tables to look at */
         char cmd[300];
         snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);

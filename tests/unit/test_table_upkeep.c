@@ -82,7 +82,7 @@ static void fixture_open(fixture_t *f, const char *ds)
     memset(f, 0, sizeof(*f));
     snprintf(f->ds, sizeof(f->ds), "%s", ds);
     if (ursa_store_open(tmpdir, NULL, &f->st, &err) || ursa_schema_parse(JS, strlen(JS), &f->s, &err) ||
-        table_field_ids(f->st, ds, &f->s, NULL, 0, f->ids, &err))
+        table_schema(f->st, ds, &f->s, 0, f->ids, NULL, &err))
         abort();
 }
 
@@ -100,7 +100,7 @@ static int append(fixture_t *f, const char *node, int n, size_t merge_min, table
     snprintf(key, sizeof(key), "%s/date=2024-10-%02d/%s-%d-%d.parquet", f->ds, 1 + n % 3, node, n, n);
     write_file(f->st, &f->s, f->ids, key, day, n + 1);
     table_file_t tf = {key, day};
-    table_append_t a = {f->ds, &f->s, NULL, 0, node, (uint64_t)n, (uint64_t)n, &tf, 1, f->ids, merge_min};
+    table_append_t a = {f->ds, &f->s, node, (uint64_t)n, (uint64_t)n, &tf, 1, f->ids, merge_min};
     ursa_err_t err;
     int rc = table_append(f->st, &a, r, &err);
     if (rc) fprintf(stderr, "append %d: %s\n", n, err.msg);
