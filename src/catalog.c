@@ -4,8 +4,11 @@
 #include "catalog.h"
 
 #include "coerce.h"
+#include "iceberg_meta.h"
+#include "metrics.h"
 #include "quarantine.h"
 #include "table.h"
+#include "table_upkeep.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +24,7 @@ static void dataset_free(ursa_dataset_t *d)
     }
     ursa_free(d->chunks);
     ursa_flush_pending_free(d);
+    table_upkeep_cache_destroy(&d->upkeep_cache);
     ursa_schema_free(&d->schema);
     ursa_free(d->schema_json);
     ursa_free(d->name);
@@ -196,6 +200,7 @@ int ursa_catalog_new(ursa_catalog_t **out, ursa_store_t *store, const char *node
     pthread_mutex_init(&c->flusher_mu, NULL);
     pthread_mutex_init(&c->mark_mu, NULL);
     pthread_cond_init(&c->flusher_cv, NULL);
+    pthread_cond_init(&c->upkeep_cv, NULL);
     pq_write_opts_default(&c->pq);
     c->node = ursa_strdup(node);
     c->iceberg = (flags & URSA_CATALOG_TABLES) != 0;
@@ -227,6 +232,7 @@ void ursa_catalog_destroy(ursa_catalog_t **cp)
     pthread_mutex_destroy(&c->miss_mu);
     pthread_mutex_destroy(&c->release_mu);
     pthread_cond_destroy(&c->flusher_cv);
+    pthread_cond_destroy(&c->upkeep_cv);
     pthread_rwlock_destroy(&c->lock);
     ursa_free(c);
     *cp = NULL;
@@ -1147,6 +1153,67 @@ static bool flush_one(ursa_catalog_t *c, ursa_dataset_t *d, const char *why)
     return true;
 }
 
+/* With tables: the upkeep of d's table (table_upkeep.c) when it is due,
+ * every quarter of the retention, at least a second and at most 10 minutes
+ * apart (with the dataset's cache of lists, a run reads little more than
+ * the lists of snapshots made or expired since the last: bench_upkeep). A
+ * failure is logged and tried again at the next turn. */
+static void upkeep_one(ursa_catalog_t *c, ursa_dataset_t *d, int64_t now)
+{
+    if (!c->iceberg || d->parent || now < d->upkeep_at_ms) return;
+    int64_t retention = c->retention_ms > 0 ? c->retention_ms : TABLE_RETENTION_DEFAULT_MS;
+    int64_t every = retention / 4 < 1000 ? 1000 : retention / 4 > 600000 ? 600000 : retention / 4;
+    d->upkeep_at_ms = now + every;
+    table_upkeep_stats_t s;
+    ursa_err_t err = {0};
+    int rc = table_upkeep(c->store, d->name, retention, iceberg_now_ms(), &d->upkeep_cache, &s, &err);
+    URSA_COUNT(table_upkeeps, rc == URSA_OK);
+    URSA_COUNT(table_upkeeps_failed, rc != URSA_OK);
+    URSA_COUNT(table_snapshots_expired, s.snapshots_expired);
+    URSA_COUNT(table_deleted_data, s.data_files_deleted);
+    URSA_COUNT(table_deleted_manifests, s.manifests_deleted);
+    URSA_COUNT(table_deleted_lists, s.lists_deleted);
+    URSA_COUNT(table_deleted_metadata, s.metadata_deleted);
+    if (rc)
+        ursa_error("upkeep of the table of %s failed (tried again in %lld s): %s", d->name,
+                   (long long)(every / 1000), err.msg);
+    else if (s.snapshots_expired || s.lists_deleted || s.manifests_deleted || s.data_files_deleted ||
+             s.metadata_deleted)
+        ursa_info("upkeep of %s: %zu snapshots expired; deleted %zu data files, %zu manifests, %zu manifest "
+                  "lists (%zu of them orphans), %zu metadata files",
+                  d->name, s.snapshots_expired, s.data_files_deleted, s.manifests_deleted, s.lists_deleted,
+                  s.orphans_deleted, s.metadata_deleted);
+}
+
+/* The upkeeper: every second, the tables whose upkeep is due. */
+static void *upkeeper(void *arg)
+{
+    ursa_catalog_t *c = arg;
+    for (;;) {
+        pthread_mutex_lock(&c->flusher_mu);
+        if (!c->flusher_stop) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec++;
+            pthread_cond_timedwait(&c->upkeep_cv, &c->flusher_mu, &ts);
+        }
+        bool stop = c->flusher_stop;
+        pthread_mutex_unlock(&c->flusher_mu);
+        ursa_dataset_t **all;
+        size_t n;
+        if (stop) break;
+        if (ursa_catalog_list(c, &all, &n)) continue;
+        for (size_t i = 0; i < n && !stop; i++) {
+            upkeep_one(c, all[i], ursa_now_ms());
+            pthread_mutex_lock(&c->flusher_mu); /* a stop waits for one table's run at most */
+            stop = c->flusher_stop;
+            pthread_mutex_unlock(&c->flusher_mu);
+        }
+        ursa_free(all);
+    }
+    return NULL;
+}
+
 static void *flusher(void *arg)
 {
     ursa_catalog_t *c = arg;
@@ -1211,6 +1278,10 @@ int ursa_catalog_start_flusher(ursa_catalog_t *c)
     c->flusher_stop = false;
     if (pthread_create(&c->flusher, NULL, flusher, c)) return URSA_ENOMEM;
     c->flusher_started = true;
+    if (c->iceberg && !c->upkeeper_started) {
+        if (pthread_create(&c->upkeeper, NULL, upkeeper, c)) return URSA_ENOMEM;
+        c->upkeeper_started = true;
+    }
     return URSA_OK;
 }
 
@@ -1220,9 +1291,12 @@ void ursa_catalog_stop_flusher(ursa_catalog_t *c)
     pthread_mutex_lock(&c->flusher_mu);
     c->flusher_stop = true;
     pthread_cond_signal(&c->flusher_cv);
+    pthread_cond_signal(&c->upkeep_cv);
     pthread_mutex_unlock(&c->flusher_mu);
     pthread_join(c->flusher, NULL);
     c->flusher_started = false;
+    if (c->upkeeper_started) pthread_join(c->upkeeper, NULL);
+    c->upkeeper_started = false;
 }
 
 /* Moves the fields of t that d's schema lacks (by name) into the free slots

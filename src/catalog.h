@@ -50,7 +50,9 @@ typedef struct ursa_dataset {
     /* the flusher's own (only it touches them) */
     int64_t last_flush_ms, retry_at_ms;
     unsigned failures;
-    uint64_t pressure_round; /* the last pass that flushed it for memory */
+    uint64_t pressure_round;                 /* the last pass that flushed it for memory */
+    int64_t upkeep_at_ms;                    /* the upkeeper's own: when the table's next upkeep is due, */
+    struct table_upkeep_cache *upkeep_cache; /* ... and what the table's lists name */
 
     /* Flushes whose files are published but whose table commit failed
      * (under flush_lock): retried, in order, before the next flush. */
@@ -77,6 +79,8 @@ typedef struct ursa_catalog {
     char *node;
     pq_write_opts_t pq;
     bool iceberg;          /* datasets are Iceberg tables (URSA_CATALOG_TABLES) */
+    int64_t retention_ms;  /* table upkeep: snapshots and unreferenced files older than this go */
+    size_t merge_min;      /* an append merges manifests past this many (0: TABLE_MERGE_MIN_COUNT) */
     pthread_rwlock_t lock; /* guards the array */
     ursa_dataset_t **ds;
     size_t n, cap;
@@ -91,6 +95,11 @@ typedef struct ursa_catalog {
     pthread_mutex_t flusher_mu;
     pthread_cond_t flusher_cv;
     bool flusher_stop;
+    /* table upkeep (serve --iceberg) on a thread of its own, so that a long
+     * run delays no flush; stopped with the flusher (flusher_stop) */
+    pthread_t upkeeper;
+    bool upkeeper_started;
+    pthread_cond_t upkeep_cv;
     pthread_mutex_t release_mu; /* one release of the log at a time (ursa_catalog_release_wal) */
     pthread_mutex_t miss_mu;    /* guards misses */
     struct ursa_miss {

@@ -131,7 +131,7 @@ static int commit_files(ursa_catalog_t *c, ursa_dataset_t *d, const ursa_schema_
                         iceberg_base_t *base, uint64_t first, uint64_t last, const table_file_t *files,
                         size_t n, ursa_err_t *err)
 {
-    table_append_t a = {d->name, s, c->node, first, last, files, n, ids, base};
+    table_append_t a = {d->name, s, c->node, first, last, files, n, ids, c->merge_min, base};
     table_result_t r;
     int rc = table_append(c->store, &a, &r, err);
     URSA_COUNT(table_commits, rc == URSA_OK);

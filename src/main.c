@@ -8,6 +8,7 @@
 #include "options.h"
 #include "store.h"
 #include "table.h"
+#include "table_upkeep.h"
 
 #include <signal.h>
 #include <sys/resource.h>
@@ -69,6 +70,11 @@ static void usage(FILE *f)
         "                          every flush a commit; docs/internals/iceberg.md) [URSA_ICEBERG=0]\n"
         "  --single-node           allow a store without conditional writes: this node is its only\n"
         "                          writer [URSA_SINGLE_NODE]\n"
+        "  --retention DURATION    table upkeep: snapshots older than this expire, then the files\n"
+        "                          only they needed are deleted [URSA_RETENTION] (default 1d;\n"
+        "                          units ms, s, m, h, d)\n"
+        "  --manifest-merge N      merge a table's small manifests into one when a snapshot would\n"
+        "                          name more than N [URSA_MANIFEST_MERGE] (default 100)\n"
         "  --idle-timeout SEC      close a connection that sends nothing for SEC seconds\n"
         "                          [URSA_IDLE_TIMEOUT] (default 30)\n"
         "  --min-body-rate BYTES   a body slower than this per second (on average, once a request\n"
@@ -253,6 +259,9 @@ static int cmd_serve(int argc, char **argv)
     uint64_t memory_limit = 0, wal_limit = (uint64_t)4 << 30, wal_part_bytes = (uint64_t)8 << 20,
              wal_segment_bytes = (uint64_t)64 << 20;
     if ((env = getenv("URSA_FLUSH_AT")) && !parse_times(env, &fp)) goto bad_env;
+    int64_t retention_ms = TABLE_RETENTION_DEFAULT_MS;
+    uint64_t manifest_merge = TABLE_MERGE_MIN_COUNT;
+    if ((env = getenv("URSA_RETENTION")) && !ursa_parse_duration_ms(env, &retention_ms)) goto bad_env;
     {
         struct {
             const char *env;
@@ -270,7 +279,8 @@ static int cmd_serve(int argc, char **argv)
                     {"URSA_MIN_BODY_RATE", &so.min_body_rate, NULL, true},
                     {"URSA_MAX_CONNECTIONS", NULL, &so.max_connections, false},
                     {"URSA_MAX_CONNECTIONS_PER_CLIENT", NULL, &so.max_connections_per_client, false},
-                    {"URSA_IDLE_TIMEOUT", NULL, &so.idle_timeout_s, false}};
+                    {"URSA_IDLE_TIMEOUT", NULL, &so.idle_timeout_s, false},
+                    {"URSA_MANIFEST_MERGE", &manifest_merge, NULL, false}};
         for (size_t i = 0; i < URSA_ARRAY_LEN(nums); i++) {
             const char *v = getenv(nums[i].env);
             uint64_t x;
@@ -345,6 +355,10 @@ static int cmd_serve(int argc, char **argv)
         else if (strcmp(a, "--flush-every") == 0 && parse_size(v, &sz))
             fp.every_s = (uint32_t)sz;
         else if (strcmp(a, "--flush-at") == 0 && parse_times(v, &fp))
+            ;
+        else if (strcmp(a, "--retention") == 0 && ursa_parse_duration_ms(v, &retention_ms))
+            ;
+        else if (strcmp(a, "--manifest-merge") == 0 && parse_u64(v, &manifest_merge) && manifest_merge)
             ;
         else if (strcmp(a, "--memory-limit") == 0 && ursa_parse_bytes(v, &memory_limit))
             ;
@@ -445,6 +459,8 @@ static int cmd_serve(int argc, char **argv)
     if (ursa_catalog_remove_temps(cat, &err)) /* not fatal: they only take room */
         ursa_error("removing temporary files left in the store: %s", err.msg);
     if (writer_options(&cat->pq, codec, level, rg_bytes, page_version)) goto out;
+    cat->retention_ms = retention_ms;
+    cat->merge_min = (size_t)manifest_merge;
     if (durability && strcmp(durability, "fsync") && strcmp(durability, "none")) {
         fprintf(stderr, "ursa: --durability must be fsync or none\n");
         goto out;

@@ -30,6 +30,13 @@ typedef struct ursa_metrics {
     atomic_ullong flush_bytes;
     atomic_ullong table_commits;        /* flushes committed to a dataset's Iceberg table */
     atomic_ullong table_commits_failed; /* ... whose commit failed (retried by the next flush) */
+    atomic_ullong table_upkeeps;        /* upkeep runs on a table (table_upkeep) */
+    atomic_ullong table_upkeeps_failed;
+    atomic_ullong table_snapshots_expired;
+    atomic_ullong table_deleted_data; /* files upkeep deleted, by kind */
+    atomic_ullong table_deleted_manifests;
+    atomic_ullong table_deleted_lists;
+    atomic_ullong table_deleted_metadata;
     atomic_ullong s3_requests;
     atomic_ullong s3_retries;
     atomic_ullong s3_failures;     /* operations that failed after their retries */

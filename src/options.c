@@ -64,6 +64,25 @@ bool ursa_parse_bytes(const char *s, uint64_t *out)
     return true;
 }
 
+bool ursa_parse_duration_ms(const char *s, int64_t *ms)
+{
+    if (!s || *s < '0' || *s > '9') return false;
+    int64_t v = 0;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        if (v > (INT64_MAX / 1000 - (*s - '0')) / 10) return false;
+        v = v * 10 + (*s - '0');
+    }
+    int64_t unit = strcmp(s, "ms") == 0         ? 1
+                   : strcmp(s, "s") == 0 || !*s ? 1000
+                   : strcmp(s, "m") == 0        ? 60000
+                   : strcmp(s, "h") == 0        ? 3600000
+                   : strcmp(s, "d") == 0        ? 86400000
+                                                : 0;
+    if (!unit || v == 0 || v > INT64_MAX / 1000 / unit) return false;
+    *ms = v * unit;
+    return true;
+}
+
 /* Reads a whole small file into buf; false when it cannot. */
 static bool read_small(const char *path, char *buf, size_t cap)
 {

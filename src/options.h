@@ -13,6 +13,12 @@
  * Returns false for anything else, or past UINT64_MAX. */
 bool ursa_parse_bytes(const char *s, uint64_t *out);
 
+/* A duration: digits, optionally followed by a unit ms, s, m, h or d
+ * ("90s", "15m", "1d"; plain digits are seconds, as the other options in
+ * seconds take them), into *ms. Returns false for anything else, zero, or
+ * past INT64_MAX / 1000 ms (some 292,000 years). */
+bool ursa_parse_duration_ms(const char *s, int64_t *ms);
+
 /* The memory limit of the control group this process runs in (cgroup v2
  * memory.max or v1 memory.limit_in_bytes, the smallest along the way up to
  * the hierarchy's root), or 0 when there is none. root is prepended to

@@ -9,7 +9,10 @@
  * the metadata file are made inside iceberg_commit's retry loop, because a
  * conflict changes the parent and the sequence number. Each attempt writes
  * its own manifest list under a new name, so a losing attempt's list is
- * never referenced and is left for upkeep to delete.
+ * never referenced and is left for upkeep to delete. Names carry the time
+ * they were written (<ms>-<random>-m0.avro, snap-<id>-<seq>-<ms>-<random>
+ * .avro), so upkeep knows an unreferenced one's age without the store's
+ * clock (table_upkeep.c).
  *
  * Exactly once: the snapshot's summary carries "ursa.commit" =
  * "<node>:<first LSN>-<last LSN>"; an append whose key is already in the
@@ -34,6 +37,7 @@
 #include "pq_read.h"
 
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,6 +269,8 @@ typedef struct append_ctx {
     bool already;
     int64_t found_id, seq;
     int requests;
+    int merged;         /* manifests the last attempt merged */
+    int64_t started_ms; /* when the manifest was named (TABLE_APPEND_DEADLINE_MS) */
 } append_ctx_t;
 
 static int unhex(const char *h, ursa_buf_t *out)
@@ -280,10 +286,8 @@ static int unhex(const char *h, ursa_buf_t *out)
     return URSA_OK;
 }
 
-/* The store key of loc, a location in the store of the table of dataset
- * at `location`: loc less the location's part before the dataset; NULL
- * when loc lies elsewhere. */
-static const char *key_of(const char *location, const char *dataset, const char *loc)
+/* loc less the location's part before the dataset. */
+const char *table_key(const char *location, const char *dataset, const char *loc)
 {
     size_t tl = strlen(location), dl = strlen(dataset);
     if (tl < dl || strncmp(loc, location, tl - dl) != 0) return NULL;
@@ -309,7 +313,7 @@ static int parent_manifests(append_ctx_t *c, const json_t *t, iceberg_manifest_f
         return *mf ? URSA_OK : ursa_err_set(err, URSA_ENOMEM, "out of memory");
     }
     const char *list = json_string_value(json_object_get(cur, "manifest-list"));
-    const char *key = list ? key_of(c->location, c->a->dataset, list) : NULL;
+    const char *key = list ? table_key(c->location, c->a->dataset, list) : NULL;
     if (!key)
         return ursa_err_set(err, URSA_EFORMAT, "%s: a manifest list outside the table's store",
                             c->a->dataset);
@@ -377,6 +381,262 @@ static int parent_manifests(append_ctx_t *c, const json_t *t, iceberg_manifest_f
     return URSA_OK;
 }
 
+/* ------------------------------------------------------------------------ */
+/*
+ * Manifest merging. Every append adds a manifest, so without merging a
+ * snapshot's list grows by one per flush and a reader opens thousands of
+ * small files. As Iceberg's MergeAppend does (commit.manifest-merge.enabled,
+ * min-count-to-merge 100, target-size-bytes 8 MB), an append whose list
+ * would name more than merge_min_count manifests rewrites the parent's
+ * manifests below the target size as one: their live entries (deleted ones
+ * are history no reader of this snapshot needs) with status EXISTING and
+ * the snapshot id, data sequence number and file sequence number each had
+ * -- written out, never left to inheritance, since inheritance would give
+ * them the new snapshot's -- so a reader of the new snapshot sees the same
+ * files with the same sequence numbers. The merged manifest is written in
+ * the attempt (the parent may change on a conflict); a losing attempt's is
+ * an orphan that upkeep deletes after the retention. The manifests merged
+ * away stay for the snapshots that still name them, and go with the last
+ * of those when it expires (table_upkeep).
+ */
+
+/* A manifest entry read back (avro_read's JSON) in the writer's shape; the
+ * buffers are reused from entry to entry. */
+typedef struct entry_conv {
+    iceberg_col_stats_t *cols;
+    ursa_buf_t *lo, *hi; /* the bounds' bytes, by column */
+    size_t ncols, cap;
+    int64_t *splits;
+    size_t nsplits, splits_cap;
+    int32_t days[ICEBERG_PART_MAX];
+    bool nulls[ICEBERG_PART_MAX];
+} entry_conv_t;
+
+static void entry_conv_free(entry_conv_t *cv)
+{
+    for (size_t i = 0; i < cv->cap; i++) ursa_buf_free(&cv->lo[i]), ursa_buf_free(&cv->hi[i]);
+    ursa_free(cv->cols), ursa_free(cv->lo), ursa_free(cv->hi), ursa_free(cv->splits);
+    memset(cv, 0, sizeof(*cv));
+}
+
+/* The statistics of field id, added (every count unknown) when new. */
+static iceberg_col_stats_t *conv_col(entry_conv_t *cv, int32_t id)
+{
+    for (size_t i = 0; i < cv->ncols; i++)
+        if (cv->cols[i].field_id == id) return &cv->cols[i];
+    if (cv->ncols == cv->cap) {
+        size_t cap = cv->cap ? 2 * cv->cap : 16;
+        iceberg_col_stats_t *c = ursa_realloc(cv->cols, cap * sizeof(*c));
+        if (c) cv->cols = c;
+        ursa_buf_t *lo = c ? ursa_realloc(cv->lo, cap * sizeof(*lo)) : NULL;
+        if (lo) cv->lo = lo;
+        ursa_buf_t *hi = lo ? ursa_realloc(cv->hi, cap * sizeof(*hi)) : NULL;
+        if (!hi) return NULL; /* the arrays that did grow are kept: cap says how far all three reach */
+        cv->hi = hi;
+        memset(cv->lo + cv->cap, 0, (cap - cv->cap) * sizeof(*lo));
+        memset(cv->hi + cv->cap, 0, (cap - cv->cap) * sizeof(*hi));
+        cv->cap = cap;
+    }
+    iceberg_col_stats_t *c = &cv->cols[cv->ncols];
+    *c = (iceberg_col_stats_t){id, -1, -1, -1, -1, NULL, NULL, 0, 0};
+    cv->lo[cv->ncols].len = cv->hi[cv->ncols].len = 0;
+    cv->ncols++;
+    return c;
+}
+
+/* One of data_file's int-keyed maps: counts (off: the field of
+ * iceberg_col_stats_t) or bounds (off < 0: lower, upper by `upper`). */
+static int conv_map(entry_conv_t *cv, const json_t *map, ptrdiff_t off, bool upper)
+{
+    size_t i;
+    const json_t *kv;
+    json_array_foreach(map, i, kv)
+    {
+        const json_t *k = json_object_get(kv, "key"), *v = json_object_get(kv, "value");
+        if (!json_is_integer(k)) return URSA_EFORMAT;
+        iceberg_col_stats_t *c = conv_col(cv, (int32_t)json_integer_value(k));
+        if (!c) return URSA_ENOMEM;
+        if (off >= 0) {
+            if (!json_is_integer(v)) return URSA_EFORMAT;
+            int64_t x = (int64_t)json_integer_value(v);
+            memcpy((char *)c + off, &x, sizeof(x));
+            continue;
+        }
+        ursa_buf_t *b = upper ? &cv->hi[c - cv->cols] : &cv->lo[c - cv->cols];
+        if (!json_is_string(v) || unhex(json_string_value(v), b)) return URSA_EFORMAT;
+        if (upper)
+            c->upper = b->data, c->upper_len = b->len;
+        else
+            c->lower = b->data, c->lower_len = b->len;
+    }
+    return URSA_OK;
+}
+
+/* Entry e of the manifest `from` names as EXISTING, with its snapshot id
+ * and sequence numbers written out (inherited ones resolved from `from`). */
+static int conv_entry(entry_conv_t *cv, const json_t *e, const iceberg_manifest_file_t *from,
+                      const iceberg_part_field_t *part, size_t npart, iceberg_manifest_entry_t *out)
+{
+    const json_t *df = json_object_get(e, "data_file");
+    const json_t *sid = json_object_get(e, "snapshot_id"), *sq = json_object_get(e, "sequence_number");
+    const json_t *fsq = json_object_get(e, "file_sequence_number");
+    bool added = jint(e, "status") == ICEBERG_ADDED;
+    memset(out, 0, sizeof(*out));
+    out->status = ICEBERG_EXISTING;
+    out->has_snapshot_id = out->has_sequence_number = out->has_file_sequence_number = true;
+    out->snapshot_id = json_is_integer(sid) ? (int64_t)json_integer_value(sid) : from->added_snapshot_id;
+    /* Only an entry added by its manifest's snapshot may inherit sequence numbers. */
+    if (!json_is_integer(sq) && !added) return URSA_EFORMAT;
+    out->sequence_number = json_is_integer(sq) ? (int64_t)json_integer_value(sq) : from->sequence_number;
+    out->file_sequence_number = json_is_integer(fsq) ? (int64_t)json_integer_value(fsq)
+                                : added              ? from->sequence_number
+                                                     : out->sequence_number;
+    if (!json_is_object(df)) return URSA_EFORMAT;
+    iceberg_data_file_t *f = &out->file;
+    f->content = (int32_t)jint(df, "content");
+    f->file_path = json_string_value(json_object_get(df, "file_path"));
+    f->record_count = jint(df, "record_count");
+    f->file_size_in_bytes = jint(df, "file_size_in_bytes");
+    const json_t *pv = json_object_get(df, "partition");
+    for (size_t i = 0; i < npart; i++) {
+        const json_t *d = json_object_get(pv, part[i].name);
+        cv->nulls[i] = !json_is_integer(d);
+        cv->days[i] = cv->nulls[i] ? 0 : (int32_t)json_integer_value(d);
+    }
+    f->part_days = cv->days, f->part_null = cv->nulls;
+    cv->ncols = 0;
+    int rc;
+    if ((rc = conv_map(cv, json_object_get(df, "column_sizes"), offsetof(iceberg_col_stats_t, column_size),
+                       false)) ||
+        (rc = conv_map(cv, json_object_get(df, "value_counts"), offsetof(iceberg_col_stats_t, value_count),
+                       false)) ||
+        (rc = conv_map(cv, json_object_get(df, "null_value_counts"),
+                       offsetof(iceberg_col_stats_t, null_count), false)) ||
+        (rc = conv_map(cv, json_object_get(df, "nan_value_counts"), offsetof(iceberg_col_stats_t, nan_count),
+                       false)) ||
+        (rc = conv_map(cv, json_object_get(df, "lower_bounds"), -1, false)) ||
+        (rc = conv_map(cv, json_object_get(df, "upper_bounds"), -1, true)))
+        return rc;
+    f->cols = cv->cols, f->ncols = cv->ncols;
+    const json_t *so = json_object_get(df, "split_offsets"), *x;
+    size_t n = json_array_size(so), i;
+    if (n > cv->splits_cap) {
+        int64_t *p = ursa_realloc(cv->splits, n * sizeof(*p));
+        if (!p) return URSA_ENOMEM;
+        cv->splits = p, cv->splits_cap = n;
+    }
+    json_array_foreach(so, i, x) cv->splits[i] = (int64_t)json_integer_value(x);
+    f->split_offsets = n ? cv->splits : NULL, f->nsplit = n;
+    const json_t *sort = json_object_get(df, "sort_order_id");
+    f->sort_order_id = json_is_integer(sort) ? (int32_t)json_integer_value(sort) : -1;
+    return f->file_path ? URSA_OK : URSA_EFORMAT;
+}
+
+/* The table's current schema as JSON text (free()), its id, and its
+ * default partition spec's id and fields (names point into t). */
+static int table_spec(const json_t *t, char **schema_text, int32_t *schema_id, int32_t *spec_id,
+                      iceberg_part_field_t *part, size_t *npart)
+{
+    int64_t sid = jint(t, "current-schema-id"), pid = jint(t, "default-spec-id");
+    const json_t *sc = NULL, *sp = NULL, *x;
+    size_t k;
+    json_array_foreach(json_object_get(t, "schemas"), k, x) if (jint(x, "schema-id") == sid) sc = x;
+    json_array_foreach(json_object_get(t, "partition-specs"), k, x) if (jint(x, "spec-id") == pid) sp = x;
+    const json_t *fields = json_object_get(sp, "fields");
+    if (!sc || !sp || json_array_size(fields) > ICEBERG_PART_MAX) return URSA_EFORMAT;
+    *npart = 0;
+    json_array_foreach(fields, k, x) part[(*npart)++] = (iceberg_part_field_t){
+        json_string_value(json_object_get(x, "name")), (int32_t)jint(x, "field-id"),
+        (int32_t)jint(x, "source-id"), json_string_value(json_object_get(x, "transform"))};
+    *schema_id = (int32_t)sid, *spec_id = (int32_t)pid;
+    *schema_text = json_dumps(sc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    return *schema_text ? URSA_OK : URSA_ENOMEM;
+}
+
+/* Merges the manifests of mf[0..*n) below the target size (data, of the
+ * default spec) into one, written to the store at *mkey/mloc (a new name);
+ * mf then names the others and the merged one (*n updated; its partition
+ * summaries point into *wout, the caller's to destroy). *merged gets the
+ * manifests merged, 0 when fewer than two qualify (nothing written). */
+static int merge_manifests(append_ctx_t *c, const json_t *t, iceberg_manifest_file_t *mf, size_t *n,
+                           int64_t seq, iceberg_manifest_writer_t **wout, char *mloc, size_t mlocn,
+                           int *merged, ursa_err_t *err)
+{
+    iceberg_part_field_t part[ICEBERG_PART_MAX];
+    size_t npart, nsmall = 0;
+    int32_t schema_id, spec_id;
+    char *schema_text = NULL, key[1024];
+    ursa_buf_t b = {0}, out = {0};
+    entry_conv_t cv = {0};
+    json_t *meta = NULL, *recs = NULL;
+    int rc = table_spec(t, &schema_text, &schema_id, &spec_id, part, &npart);
+    *merged = 0;
+    if (rc) {
+        rc = ursa_err_set(err, rc, "%s: no current schema or partition spec to merge manifests with",
+                          c->a->dataset);
+        goto out;
+    }
+    for (size_t i = 0; i < *n; i++)
+        nsmall += mf[i].content == 0 && mf[i].partition_spec_id == spec_id &&
+                  mf[i].manifest_length < TABLE_MANIFEST_TARGET_SIZE;
+    if (nsmall < 2) goto out;
+    iceberg_manifest_meta_t mm = {schema_text, schema_id, spec_id, part, npart};
+    if ((rc = iceberg_manifest_writer_new(avro_buf_sink(&out), &mm, NULL, wout, err))) goto out;
+    size_t keep = 0;
+    for (size_t i = 0; i < *n; i++) {
+        if (!(mf[i].content == 0 && mf[i].partition_spec_id == spec_id &&
+              mf[i].manifest_length < TABLE_MANIFEST_TARGET_SIZE)) {
+            mf[keep++] = mf[i];
+            continue;
+        }
+        const char *mk = table_key(c->location, c->a->dataset, mf[i].manifest_path);
+        if (!mk) {
+            rc = ursa_err_set(err, URSA_EFORMAT, "%s: a manifest outside the table's store", c->a->dataset);
+            goto out;
+        }
+        rc = ursa_store_get(c->st, mk, &b, err);
+        c->requests++;
+        if (rc || (rc = avro_read_file(b.data, b.len, &meta, &recs, err))) goto out;
+        json_decref(meta), meta = NULL;
+        size_t j;
+        const json_t *e;
+        json_array_foreach(recs, j, e)
+        {
+            iceberg_manifest_entry_t en;
+            if (jint(e, "status") == ICEBERG_DELETED) continue;
+            if ((rc = conv_entry(&cv, e, &mf[i], part, npart, &en))) {
+                rc = ursa_err_set(err, rc, "%s: entry %zu of %s cannot be merged", c->a->dataset, j, mk);
+                goto out;
+            }
+            if ((rc = iceberg_manifest_add(*wout, &en, err))) goto out;
+        }
+        json_decref(recs), recs = NULL;
+        (*merged)++;
+    }
+    if ((rc = iceberg_manifest_close(*wout, err))) goto out;
+    snprintf(key, sizeof(key), "%s/metadata/%lld-%016llx-m0.avro", c->a->dataset, (long long)iceberg_now_ms(),
+             (unsigned long long)iceberg_random64());
+    rc = ursa_store_put(c->st, key, out.data, out.len, err);
+    c->requests++;
+    if (rc) goto out;
+    c->list_bytes += out.len;
+    if ((rc = table_location(c->st, key, mloc, mlocn))) {
+        rc = ursa_err_set(err, rc, "%s: a location too long", key);
+        goto out;
+    }
+    iceberg_manifest_summary(*wout, seq, &mf[keep]);
+    mf[keep].manifest_path = mloc;
+    mf[keep].added_snapshot_id = c->snapshot_id;
+    *n = keep + 1;
+out:
+    if (rc) *merged = 0;
+    free(schema_text);
+    json_decref(meta), json_decref(recs);
+    ursa_buf_free(&b), ursa_buf_free(&out);
+    entry_conv_free(&cv);
+    return rc;
+}
+
 static int add_snapshot(void *vctx, json_t **t, bool *skip, ursa_err_t *err)
 {
     append_ctx_t *c = vctx;
@@ -389,14 +649,26 @@ static int add_snapshot(void *vctx, json_t **t, bool *skip, ursa_err_t *err)
         *skip = true;
         return URSA_OK;
     }
+    if (iceberg_now_ms() - c->started_ms > TABLE_APPEND_DEADLINE_MS)
+        return ursa_err_set(err, URSA_ELIMIT,
+                            "%s: the append has taken more than %lld s; given up so that no commit names a "
+                            "manifest old enough for upkeep to delete",
+                            a->dataset, (long long)(TABLE_APPEND_DEADLINE_MS / 1000));
     int64_t seq = jint(*t, "last-sequence-number") + 1;
     int64_t parent = jint(*t, "current-snapshot-id");
     iceberg_manifest_file_t *mf = NULL;
     iceberg_field_summary_t *sums = NULL;
+    iceberg_manifest_writer_t *merged_w = NULL;
+    char merged_loc[2048];
     ursa_buf_t *bufs = NULL, list = {0};
     size_t n = 0, nbufs = 0;
     json_t *keep = NULL;
     if ((rc = parent_manifests(c, *t, &mf, &n, &sums, &bufs, &nbufs, &keep, err))) goto out;
+    size_t min_count = a->merge_min_count ? a->merge_min_count : TABLE_MERGE_MIN_COUNT;
+    c->merged = 0;
+    if (n + 1 > min_count && (rc = merge_manifests(c, *t, mf, &n, seq, &merged_w, merged_loc,
+                                                   sizeof(merged_loc), &c->merged, err)))
+        goto out;
     iceberg_manifest_summary(c->mw, seq, &mf[n]);
     mf[n].manifest_path = c->manifest_path;
     mf[n].added_snapshot_id = c->snapshot_id;
@@ -405,8 +677,9 @@ static int add_snapshot(void *vctx, json_t **t, bool *skip, ursa_err_t *err)
     if ((rc = iceberg_manifest_list_write(avro_buf_sink(&list), &lm, mf, n + 1, NULL, &lbytes, err)))
         goto out;
     char key[1024], loc[2048], v[3][32];
-    snprintf(key, sizeof(key), "%s/metadata/snap-%lld-%lld-%016llx.avro", a->dataset,
-             (long long)c->snapshot_id, (long long)seq, (unsigned long long)iceberg_random64());
+    snprintf(key, sizeof(key), "%s/metadata/snap-%lld-%lld-%lld-%016llx.avro", a->dataset,
+             (long long)c->snapshot_id, (long long)seq, (long long)iceberg_now_ms(),
+             (unsigned long long)iceberg_random64());
     rc = ursa_store_put(c->st, key, list.data, list.len, err);
     c->requests++;
     if (rc) goto out;
@@ -427,6 +700,7 @@ static int add_snapshot(void *vctx, json_t **t, bool *skip, ursa_err_t *err)
 out:
     for (size_t i = 0; bufs && i < nbufs; i++) ursa_buf_free(&bufs[i]);
     ursa_free(bufs), ursa_free(sums), ursa_free(mf);
+    iceberg_manifest_writer_destroy(&merged_w);
     json_decref(keep);
     ursa_buf_free(&list);
     return rc;
@@ -498,7 +772,8 @@ int table_append(ursa_store_t *st, const table_append_t *a, table_result_t *res,
         records += fs[i].rows, fsize += fs[i].size;
     }
     if ((rc = iceberg_manifest_close(mw, err))) goto out;
-    snprintf(mkey, sizeof(mkey), "%s/metadata/%016llx-m0.avro", a->dataset,
+    int64_t started = iceberg_now_ms(); /* before the put: a name never says younger than the file is */
+    snprintf(mkey, sizeof(mkey), "%s/metadata/%lld-%016llx-m0.avro", a->dataset, (long long)started,
              (unsigned long long)iceberg_random64());
     if ((rc = ursa_store_put(st, mkey, man.data, man.len, err))) goto out;
     res->requests++;
@@ -507,14 +782,23 @@ int table_append(ursa_store_t *st, const table_append_t *a, table_result_t *res,
         goto out;
     }
     /* The snapshot (its id below 2^53, so that readers in JavaScript keep it exact). */
-    append_ctx_t c = {st,      a,     location, commit_key, mw, mloc, (int64_t)(iceberg_random64() >> 11),
-                      records, fsize, 0,        false,      0,  0,    0};
+    append_ctx_t c = {.st = st,
+                      .a = a,
+                      .location = location,
+                      .commit_key = commit_key,
+                      .mw = mw,
+                      .manifest_path = mloc,
+                      .snapshot_id = (int64_t)(iceberg_random64() >> 11),
+                      .records = records,
+                      .files_size = fsize,
+                      .started_ms = started};
     iceberg_commit_stats_t cs;
     rc = iceberg_commit_on(st, a->dataset, a->base, add_snapshot, &c, 50, &cs, err);
     res->attempts = cs.attempts, res->requests += cs.requests + c.requests, res->version = cs.version;
     res->metadata_bytes = man.len + c.list_bytes + cs.bytes;
     if (rc) goto out;
     res->already = c.already;
+    res->merged = c.merged;
     res->snapshot_id = c.already ? c.found_id : c.snapshot_id;
     res->sequence_number = c.seq;
 out:
@@ -569,7 +853,7 @@ static int live_files(ursa_store_t *st, const char *dataset, const json_t *t, js
     if (table_location(st, dataset, location, sizeof(location)))
         return ursa_err_set(err, URSA_EINVAL, "%s: the table's location cannot be made", dataset);
     const char *list = json_string_value(json_object_get(cur, "manifest-list"));
-    const char *lkey = list ? key_of(location, dataset, list) : NULL;
+    const char *lkey = list ? table_key(location, dataset, list) : NULL;
     ursa_buf_t b = {0};
     json_t *meta = NULL, *lists = NULL;
     int rc = lkey ? ursa_store_get(st, lkey, &b, err)
@@ -582,7 +866,7 @@ static int live_files(ursa_store_t *st, const char *dataset, const json_t *t, js
     {
         if (rc) break;
         const char *mp = json_string_value(json_object_get(m, "manifest_path"));
-        const char *mkey = mp ? key_of(location, dataset, mp) : NULL;
+        const char *mkey = mp ? table_key(location, dataset, mp) : NULL;
         json_t *entries = NULL;
         if (!mkey) {
             rc = ursa_err_set(err, URSA_EFORMAT, "%s: a manifest outside the store", dataset);
@@ -598,7 +882,7 @@ static int live_files(ursa_store_t *st, const char *dataset, const json_t *t, js
         {
             const json_t *df = json_object_get(e, "data_file");
             const char *fp = json_string_value(json_object_get(df, "file_path"));
-            const char *fkey = fp ? key_of(location, dataset, fp) : NULL;
+            const char *fkey = fp ? table_key(location, dataset, fp) : NULL;
             if (jint(e, "status") == ICEBERG_DELETED || !fkey) continue;
             if (set && json_object_set_new(set, fkey, json_true())) {
                 rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
@@ -700,7 +984,7 @@ int table_recover(ursa_store_t *st, const char *dataset, const ursa_schema_t *s,
             files[n++] = (table_file_t){l.keys[j], day};
         }
         if (n == 0) continue;
-        table_append_t a = {dataset, s, node, first, last, files, n, NULL};
+        table_append_t a = {dataset, s, node, first, last, files, n, NULL, 0};
         table_result_t r;
         if ((rc = table_append(st, &a, &r, err)) == URSA_OK && !r.already) *committed += n;
     }

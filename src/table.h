@@ -71,10 +71,27 @@ typedef struct table_append {
      * flush, from table_schema before writing); NULL: looked up (and
      * the schema made the table's, as table_schema does). */
     const int32_t *ids;
+    /* Manifest merging: when the new snapshot would name more than this
+     * many manifests, the parent's small ones are merged into one (0:
+     * TABLE_MERGE_MIN_COUNT). */
+    size_t merge_min_count;
     /* The table's version as the caller last saw it (the flush: from its
      * table_schema), to start the commit from; NULL: loaded. */
     iceberg_base_t *base;
 } table_append_t;
+
+/* Iceberg's commit.manifest.min-count-to-merge and target-size-bytes
+ * defaults: a snapshot names at most about this many manifests below the
+ * target size (those at or past it are kept as they are). */
+#define TABLE_MERGE_MIN_COUNT      100
+#define TABLE_MANIFEST_TARGET_SIZE ((int64_t)8 << 20)
+
+/* An append gives up (URSA_ELIMIT; the flush keeps the files and retries
+ * with a new manifest) rather than start a commit attempt this long after
+ * it wrote its manifest: upkeep deletes unreferenced manifests and lists
+ * only once much older (TABLE_ORPHAN_MIN_AGE_MS), so no commit can land
+ * naming a file upkeep deleted. */
+#define TABLE_APPEND_DEADLINE_MS ((int64_t)10 * 60 * 1000)
 
 typedef struct table_result {
     bool already;    /* the snapshot was there (a redone commit) */
@@ -82,14 +99,20 @@ typedef struct table_result {
     int64_t snapshot_id, sequence_number;
     int attempts, requests; /* commit attempts, store requests of the commit */
     size_t metadata_bytes;  /* the metadata, manifest list and manifest written */
+    int merged;             /* manifests merged into one by the winning attempt (0: no merge) */
 } table_result_t;
 
 /* Commits the files as one append snapshot: reads each file's footer for
  * its row count and column statistics, writes one manifest, then, in
  * iceberg_commit's retry loop, a manifest list of the parent's manifests
- * and the new one, and the metadata. */
+ * (the small ones merged into one when there are too many: see
+ * merge_min_count) and the new one, and the metadata. */
 int table_append(ursa_store_t *st, const table_append_t *a, table_result_t *res,
                  ursa_err_t *err) URSA_MUST_CHECK;
+
+/* The store key of loc, a location (URI) inside the table of dataset whose
+ * location is `location`; NULL when loc lies elsewhere. Points into loc. */
+const char *table_key(const char *location, const char *dataset, const char *loc);
 
 /* Commits the published Parquet files of `node` in dataset that no
  * snapshot names -- left by a node killed between publishing a flush's

@@ -9,7 +9,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, statSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { parquetMetadata } from 'hyparquet';
@@ -287,4 +287,85 @@ test('tables: two nodes collide, the loser is killed before its retry, its resta
   const md = await icebergMetadata({ tableUrl });
   assert.deepEqual(md.snapshots.map(x => x.summary['ursa.node']).sort(), ['a', 'b'], 'one snapshot per flush');
   assert.ok(nodes[winner].log().includes('flushed d'));
+});
+
+// The manifest paths a manifest list names, read with python3-avro.
+const PYLIST = `
+import json, sys, warnings
+import avro.datafile, avro.io
+warnings.filterwarnings("ignore", message="Unknown map")
+with open(sys.argv[1], "rb") as f:
+    print(json.dumps([m["manifest_path"] for m in avro.datafile.DataFileReader(f, avro.io.DatumReader())]))
+`;
+
+test('tables with --retention: upkeep expires snapshots, merged manifests stay readable, only unreachable files go', async () => {
+  const store = makeTempDir('ursa-iceberg-upkeep-');
+  const schema = {
+    columns: [{ name: 'id', type: 'int64', nullable: false }, { name: 'ts', type: 'timestamp', nullable: false }],
+    time_column: 'ts',
+  };
+  const args = ['--flush-max-age', '3600', '--retention', '2s', '--manifest-merge', '4'];
+  const server = await startServer({ store, args });
+  logs.push(server.log), servers.push(server);
+  let r = await server.put('/v1/datasets/d', schema);
+  assert.ok(r.status < 300, r.text);
+  // Nine flushes of ten rows over two days: the 5th and the 8th append merge the manifests before them.
+  let id = 0;
+  for (let f = 0; f < 9; f++) {
+    const rows = Array.from({ length: 10 }, () => ({ id: id++, ts: `2026-05-0${1 + (id % 2)}T10:00:00Z` }));
+    r = await server.postRecords('d', rows.map(x => JSON.stringify(x)).join('\n') + '\n');
+    assert.equal(r.json?.accepted, 10, r.text);
+    r = await server.flush('d');
+    assert.equal(r.status, 200, r.text);
+  }
+  // Orphans: an old and a young manifest by their names (young: past the retention, not past the hour
+  // orphans wait at least), one of the old form; a Parquet file nothing names.
+  const meta = join(store, 'd', 'metadata');
+  const now = Date.now();
+  const planted = {
+    old: `${now - 2 * 3600000}-00000000000000aa-m0.avro`,
+    young: `${now - 1800000}-00000000000000bb-m0.avro`,
+    legacy: '0123456789abcdef-m0.avro',
+  };
+  for (const name of Object.values(planted)) writeFileSync(join(meta, name), 'x');
+  const lone = join(store, 'd', 'date=2026-05-01', 'other-1-2.parquet');
+  writeFileSync(lone, 'not committed');
+  const before = readdirSync(meta);
+  // Upkeep runs every second (a quarter of the retention, at least 1 s): wait for the last expiry.
+  let snaps;
+  for (let k = 0; k < 100; k++) {
+    snaps = (await server.get('/v1/datasets/d/snapshots')).json;
+    if (snaps.snapshots.length === 1 && !existsSync(join(meta, planted.old))) break;
+    await new Promise(res => setTimeout(res, 200));
+  }
+  assert.equal(snaps.snapshots.length, 1, 'every snapshot but the current one expired');
+  const m = {};
+  for (const line of (await server.get('/metrics')).text.split('\n')) {
+    const x = /^([a-z_]+(?:\{[^}]*\})?) (\d+)$/.exec(line);
+    if (x) m[x[1]] = Number(x[2]);
+  }
+  await server.stop();
+
+  // What is left in metadata/: the current list and the manifests it names, the young orphan and the
+  // one of unknown age, the metadata files and the hint -- nothing else.
+  const md = await icebergMetadata({ tableUrl: 'file://' + join(store, 'd') });
+  const listPath = md.snapshots[0]['manifest-list'].slice('file://'.length);
+  const manifests = JSON.parse(execFileSync('/usr/bin/python3', ['-c', PYLIST, listPath], { encoding: 'utf8' }));
+  assert.equal(manifests.length, 3, 'the merged manifest of the 8th append, its own and the 9th\'s');
+  const want = [listPath, ...manifests.map(p => p.slice('file://'.length))].map(p => p.slice(meta.length + 1));
+  want.push(planted.young, planted.legacy);
+  const left = readdirSync(meta).filter(f => f.endsWith('.avro'));
+  assert.deepEqual(left.sort(), want.sort(), 'the avro files left');
+  const gone = before.filter(f => f.endsWith('.avro') && !left.includes(f));
+  assert.equal(gone.filter(f => f.startsWith('snap-')).length, 8, 'the lists of the 8 expired snapshots');
+  assert.equal(gone.filter(f => !f.startsWith('snap-')).length, 9, 'the 8 manifests merged away, and the old orphan');
+  assert.ok(m['ursa_table_snapshots_expired_total'] >= 8, JSON.stringify(m));
+  assert.ok(m['ursa_table_files_deleted_total{kind="manifest_list"}'] >= 8, JSON.stringify(m));
+  assert.equal(m['ursa_table_files_deleted_total{kind="data"}'], 0);
+  // Every data file stays (all live), and so does the Parquet file nothing names.
+  assert.ok(existsSync(lone));
+  assert.equal(readdirSync(join(store, 'd'), { recursive: true }).filter(f => String(f).endsWith('.parquet')).length, 18 + 1);
+  // icebird reads every row once through the merged manifests.
+  const got = (await icebergRead({ tableUrl: 'file://' + join(store, 'd') })).map(x => Number(x.id)).sort((a, b) => a - b);
+  assert.deepEqual(got, Array.from({ length: 90 }, (_, i) => i), 'every row once through the table');
 });

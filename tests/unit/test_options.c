@@ -68,6 +68,22 @@ static void remove_root(void)
     CHECK(system(cmd) == 0);
 }
 
+TEST(durations)
+{
+    int64_t ms = -1;
+    CHECK(ursa_parse_duration_ms("1d", &ms) && ms == 86400000);
+    CHECK(ursa_parse_duration_ms("36h", &ms) && ms == 36 * 3600000LL);
+    CHECK(ursa_parse_duration_ms("15m", &ms) && ms == 900000);
+    CHECK(ursa_parse_duration_ms("90s", &ms) && ms == 90000);
+    CHECK(ursa_parse_duration_ms("90", &ms) && ms == 90000); /* seconds, as the other options */
+    CHECK(ursa_parse_duration_ms("250ms", &ms) && ms == 250);
+    ms = -1;
+    const char *bad[] = {"", "0", "0s", "-1s", "1w", "1 d", "d", "1dd", "1.5h", "99999999999999999d", NULL};
+    for (int i = 0; bad[i]; i++) CHECK(!ursa_parse_duration_ms(bad[i], &ms));
+    CHECK_EQ_INT(ms, -1);
+    CHECK(!ursa_parse_duration_ms(NULL, &ms));
+}
+
 TEST(cgroup_v1_smallest_along_the_path)
 {
     fresh_root();
@@ -134,6 +150,7 @@ TEST(cgroup_absent_or_unreadable)
 int main(void)
 {
     RUN(bytes_with_units);
+    RUN(durations);
     RUN(cgroup_v1_smallest_along_the_path);
     RUN(cgroup_v2_and_a_containers_view);
     RUN(cgroup_absent_or_unreadable);

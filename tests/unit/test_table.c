@@ -304,15 +304,15 @@ TEST(append_from_base)
                  fb = {"based/date=2024-10-01/b.parquet", 20000},
                  fc = {"based/date=2024-10-01/c.parquet", 20000};
     table_result_t with, without;
-    table_append_t a = {"based", &s, "n1", 1, 1, &fa, 1, ids, &base};
+    table_append_t a = {"based", &s, "n1", 1, 1, &fa, 1, ids, 0, &base};
     CHECK_EQ_INT(table_append(st, &a, &with, &err), URSA_OK);
     CHECK_EQ_INT(base.version, 2);
-    table_append_t b = {"based", &s, "n2", 1, 1, &fb, 1, ids, NULL};
+    table_append_t b = {"based", &s, "n2", 1, 1, &fb, 1, ids, 0, NULL};
     CHECK_EQ_INT(table_append(st, &b, &without, &err), URSA_OK);
     /* Without: the three of the load, and one more (the parent's manifest list, which the first had not). */
     CHECK_EQ_INT(without.requests - with.requests, 3 + 1);
     /* base is stale now (n2 committed version 3): the commit finds out and lands on top. */
-    table_append_t c = {"based", &s, "n1", 2, 2, &fc, 1, ids, &base};
+    table_append_t c = {"based", &s, "n1", 2, 2, &fc, 1, ids, 0, &base};
     CHECK_EQ_INT(table_append(st, &c, &with, &err), URSA_OK);
     CHECK_EQ_INT(with.attempts, 2);
     CHECK_EQ_INT(with.sequence_number, 3);
