@@ -31,13 +31,14 @@
 //   whole machine (/proc/stat) over the window, against the 2 cores × the window.
 //
 // The machine is shared: read rows against each other (same run), not as capacity.
-import { spawn, execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpus, loadavg } from 'node:os';
 import http from 'node:http';
 import { startGateway } from '../tests/integration/gateway.mjs';
+import { s3Rig, run } from '../tests/s3/rig.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
@@ -45,7 +46,6 @@ const part = argv[0] && !argv[0].startsWith('--') ? argv[0] : 'all';
 const opt = (name, dflt) => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1] : dflt; };
 const URSA = resolve(REPO, opt('--ursa', 'build/ursa'));
 const DIR = resolve(opt('--dir', process.env.BENCH_DIR || '/tmp/ursa-bench'));
-const AWS = existsSync('/usr/bin/aws') ? '/usr/bin/aws' : 'aws';
 mkdirSync(DIR, { recursive: true });
 const WORK = mkdtempSync(join(DIR, 'table-'));
 
@@ -86,11 +86,6 @@ function ndjson(from, n) {
 const children = new Set();
 process.on('exit', () => { for (const p of children) { try { p.kill('SIGKILL'); } catch { /* gone */ } } });
 for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => process.exit(130));
-
-function run(cmd, args, { env = process.env, timeoutMs = 300_000 } = {}) {
-  return new Promise(res => execFile(cmd, args, { env, timeout: timeoutMs, maxBuffer: 64 << 20, encoding: 'utf8' },
-    (err, stdout, stderr) => res({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr })));
-}
 
 async function startUrsa({ store, node = 'bench', wal, args = [], env = {} }) {
   const a = ['serve', '--listen', '127.0.0.1:0', '--store', store, '--node', node, '--wal-dir', wal, ...args];
@@ -168,42 +163,19 @@ const fmt = (x, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '–');
 const num = x => Math.round(x).toLocaleString('en-US');
 
 // ------------------------------------------------------------------------------------------ S3 (Swift)
-function parseEnvFile(text) {
-  const out = {};
-  for (const line of text.split('\n')) {
-    const m = /^export ([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line.trim());
-    if (!m) continue;
-    let v = m[2];
-    if (/^'.*'$/.test(v)) v = v.slice(1, -1); else v = v.replace(/\\(.)/g, '$1');
-    out[m[1]] = v;
-  }
-  return out;
-}
-let swift = null; // { env, own }
+let swift = null; // the S3 rig (tests/s3/rig.mjs)
 async function s3Start() {
-  if (swift) return swift;
-  let env, own = null;
-  if (process.env.URSA_S3_ENV_FILE) env = parseEnvFile(readFileSync(process.env.URSA_S3_ENV_FILE, 'utf8'));
-  else {
-    own = join(WORK, 'swift');
-    const r = await run(join(REPO, 'tests/s3/swift.sh'), ['start'], { env: { ...process.env, URSA_SWIFT_DIR: own, URSA_SWIFT_ENV_FILE: '' } });
-    if (r.code) throw new Error(`tests/s3/swift.sh start: ${r.stdout}${r.stderr}`);
-    env = parseEnvFile(readFileSync(join(own, 'env'), 'utf8'));
-  }
-  swift = { env, own };
+  swift ??= await s3Rig(() => { const d = join(WORK, 'swift'); mkdirSync(d, { recursive: true }); return d; });
   return swift;
 }
 async function s3Stop() {
-  if (swift?.own) await run(join(REPO, 'tests/s3/swift.sh'), ['stop'], { env: { ...process.env, URSA_SWIFT_DIR: swift.own } });
+  await swift?.stop();
   swift = null;
 }
-const s3Env = () => ({ AWS_ACCESS_KEY_ID: swift.env.AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: swift.env.AWS_SECRET_ACCESS_KEY, AWS_REGION: swift.env.URSA_TEST_S3_REGION || 'us-east-1' });
+const s3Env = () => swift.serverEnv();
 async function s3List(prefix) {
-  const env = { PATH: process.env.PATH, HOME: process.env.HOME || '/tmp', ...s3Env(), AWS_DEFAULT_REGION: s3Env().AWS_REGION,
-    AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null', AWS_PAGER: '', AWS_EC2_METADATA_DISABLED: 'true' };
-  const r = await run(AWS, ['--endpoint-url', swift.env.URSA_TEST_S3_ENDPOINT, 's3api', 'list-objects-v2', '--bucket', swift.env.URSA_TEST_S3_BUCKET, '--prefix', prefix, '--output', 'json'], { env });
-  if (r.code) throw new Error(`aws list-objects-v2: ${r.stderr}`);
-  const j = r.stdout.trim() ? JSON.parse(r.stdout) : {};
+  const out = await swift.aws('s3api', 'list-objects-v2', '--bucket', swift.bucket, '--prefix', prefix, '--output', 'json');
+  const j = out.trim() ? JSON.parse(out) : {};
   return (j.Contents ?? []).map(o => ({ name: o.Key.slice(prefix.length), size: o.Size }));
 }
 function localList(dir) {
@@ -243,9 +215,9 @@ async function commitRun({ storeKind, iceberg, flushes, rows, round }) {
   else {
     await s3Start();
     prefix = `bench-table-${Date.now().toString(36)}-${tag}`;
-    store = `s3://${swift.env.URSA_TEST_S3_BUCKET}/${prefix}`;
+    store = `s3://${swift.bucket}/${prefix}`;
     env = s3Env();
-    args.push('--s3-endpoint', swift.env.URSA_TEST_S3_ENDPOINT);
+    args.push('--s3-endpoint', swift.endpoint);
   }
   args.push(iceberg ? '--iceberg' : '--no-iceberg'); // tables are the default
   const srv = await startUrsa({ store, wal, args, env });

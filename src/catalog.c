@@ -475,22 +475,66 @@ static void drop_part(ursa_catalog_t *c, replay_part_t *x)
     *x = c->parts[--c->nparts];
 }
 
-int ursa_catalog_wal_record(const char *name, const char *key, unsigned status, const void *answer,
-                            size_t answer_len, const uint8_t *digest, const ursa_batch_t *b,
-                            const uint64_t *parts, size_t nparts, size_t from, ursa_buf_t *out)
+/* The head of a record and of each entry of a keys record: u16 name
+ * length | name | u16 key length | key | u16 status (| STATUS_DIGEST when
+ * digest) | u32 answer length | answer | [digest]. */
+typedef struct keyed {
+    char name[URSA_DATASET_NAME_MAX + 1], key[URSA_IDEM_KEY_MAX + 1];
+    uint16_t status; /* without STATUS_DIGEST */
+    const uint8_t *answer, *digest;
+    uint32_t answer_len;
+} keyed_t;
+
+static int put_keyed(ursa_buf_t *out, const char *name, const char *key, size_t key_len, unsigned status,
+                     const void *answer, size_t answer_len, const uint8_t *digest)
 {
-    if (!key) digest = NULL;
-    uint16_t n = (uint16_t)strlen(name), kn = key ? (uint16_t)strlen(key) : 0,
-             st = (uint16_t)(status | (nparts ? STATUS_PARTS : 0) | (digest ? STATUS_DIGEST : 0));
-    uint32_t an = key ? (uint32_t)answer_len : 0, np = (uint32_t)nparts;
+    uint16_t n = (uint16_t)strlen(name), kn = (uint16_t)key_len,
+             st = (uint16_t)(status | (digest ? STATUS_DIGEST : 0));
+    uint32_t an = (uint32_t)answer_len;
     int rc = ursa_buf_append(out, &n, 2);
     if (rc == URSA_OK) rc = ursa_buf_append(out, name, n);
     if (rc == URSA_OK) rc = ursa_buf_append(out, &kn, 2);
-    if (rc == URSA_OK) rc = ursa_buf_append(out, key ? key : "", kn);
+    if (rc == URSA_OK) rc = ursa_buf_append(out, key, kn);
     if (rc == URSA_OK) rc = ursa_buf_append(out, &st, 2);
     if (rc == URSA_OK) rc = ursa_buf_append(out, &an, 4);
     if (rc == URSA_OK) rc = ursa_buf_append(out, answer, an);
     if (rc == URSA_OK && digest) rc = ursa_buf_append(out, digest, URSA_IDEM_DIGEST);
+    return rc;
+}
+
+/* Reads a head at *q (moved past it); false when it is malformed. */
+static bool get_keyed(const uint8_t **qp, const uint8_t *end, keyed_t *k)
+{
+    const uint8_t *q = *qp;
+    uint16_t nl, kl;
+    if (end - q < 2 || (memcpy(&nl, q, 2), nl > URSA_DATASET_NAME_MAX) || end - q < 2 + nl + 2) return false;
+    memcpy(k->name, q + 2, nl), k->name[nl] = '\0';
+    q += 2 + nl;
+    if ((memcpy(&kl, q, 2), kl > URSA_IDEM_KEY_MAX) || end - q < 2 + kl + 6) return false;
+    memcpy(k->key, q + 2, kl), k->key[kl] = '\0';
+    q += 2 + kl;
+    memcpy(&k->status, q, 2), memcpy(&k->answer_len, q + 2, 4);
+    q += 6;
+    if ((size_t)(end - q) < k->answer_len) return false;
+    k->answer = q, k->digest = NULL;
+    q += k->answer_len;
+    if (k->status & STATUS_DIGEST) {
+        k->status &= (uint16_t)~STATUS_DIGEST;
+        if (end - q < URSA_IDEM_DIGEST) return false;
+        k->digest = q;
+        q += URSA_IDEM_DIGEST;
+    }
+    *qp = q;
+    return true;
+}
+
+int ursa_catalog_wal_record(const char *name, const char *key, unsigned status, const void *answer,
+                            size_t answer_len, const uint8_t *digest, const ursa_batch_t *b,
+                            const uint64_t *parts, size_t nparts, size_t from, ursa_buf_t *out)
+{
+    uint32_t np = (uint32_t)nparts;
+    int rc = put_keyed(out, name, key ? key : "", key ? strlen(key) : 0, status | (nparts ? STATUS_PARTS : 0),
+                       answer, key ? answer_len : 0, key ? digest : NULL);
     if (rc == URSA_OK && nparts) rc = ursa_buf_append(out, &np, 4);
     if (rc == URSA_OK && nparts) rc = ursa_buf_append(out, parts, nparts * 8);
     if (rc == URSA_OK) rc = ursa_batch_encode_rows(b, from, b->nrows, out);
@@ -699,39 +743,19 @@ static int replay_part(ursa_catalog_t *c, uint64_t lsn, const uint8_t *q, const 
         c->parts[c->nparts++] = (replay_part_t){lsn, copy, n};
         return URSA_OK;
     }
-    if (*q == KIND_KEYS) { /* u32 count | (u16 name length | name | u16 key length | key | u16 status |
-                              u32 answer length | answer | [digest]) ... */
+    if (*q == KIND_KEYS) { /* u32 count | count heads (put_keyed) */
         uint32_t n;
+        keyed_t k;
         if (end - q < 5) goto bad;
         memcpy(&n, q + 1, 4);
         q += 5;
         for (uint32_t i = 0; i < n; i++) {
-            char name[URSA_DATASET_NAME_MAX + 1], key[URSA_IDEM_KEY_MAX + 1];
-            uint16_t nl, kl, st;
-            uint32_t al;
-            if (end - q < 2 || (memcpy(&nl, q, 2), nl > URSA_DATASET_NAME_MAX) || end - q < 2 + nl + 2)
-                goto bad;
-            memcpy(name, q + 2, nl), name[nl] = '\0';
-            q += 2 + nl;
-            if ((memcpy(&kl, q, 2), kl > URSA_IDEM_KEY_MAX) || end - q < 2 + kl + 6) goto bad;
-            memcpy(key, q + 2, kl), key[kl] = '\0';
-            q += 2 + kl;
-            memcpy(&st, q, 2), memcpy(&al, q + 2, 4);
-            q += 6;
-            const uint8_t *answer = q, *digest = NULL;
-            if ((size_t)(end - q) < al) goto bad;
-            q += al;
-            if (st & STATUS_DIGEST) {
-                if (end - q < URSA_IDEM_DIGEST) goto bad;
-                digest = q;
-                q += URSA_IDEM_DIGEST;
-            }
-            if (ursa_idem_finish(c->idem, name, key, st & (uint16_t)~STATUS_DIGEST, answer, al, digest, lsn))
+            if (!get_keyed(&q, end, &k)) goto bad;
+            if (ursa_idem_finish(c->idem, k.name, k.key, k.status, k.answer, k.answer_len, k.digest, lsn))
                 return URSA_ENOMEM;
         }
-        return q == end
-                   ? URSA_OK
-                   : ursa_err_set(err, URSA_EFORMAT, "WAL record %llu is malformed", (unsigned long long)lsn);
+        if (q != end) goto bad;
+        return URSA_OK;
     }
     uint32_t np;
     if (*q != KIND_ABORT || end - q < 5 || (memcpy(&np, q + 1, 4), (size_t)(end - q - 5) != (size_t)np * 8))
@@ -751,31 +775,13 @@ int ursa_catalog_replay(ursa_catalog_t *c, uint64_t lsn, const uint8_t *p, size_
 {
     /* name, key, status, answer, [parts,] batch (see ursa_catalog_wal_record) */
     const uint8_t *q = p, *end = p + n;
-    uint16_t nl, kl, status;
-    uint32_t al, np = 0;
-    char name[URSA_DATASET_NAME_MAX + 1], key[URSA_IDEM_KEY_MAX + 1];
-    if (end - q >= 2 && (memcpy(&nl, q, 2), nl == PART_MARK)) return replay_part(c, lsn, q + 2, end, err);
-    if (end - q < 2 || (memcpy(&nl, q, 2), nl > URSA_DATASET_NAME_MAX) || end - q < 2 + nl + 2) goto bad;
-    memcpy(name, q + 2, nl);
-    name[nl] = '\0';
-    q += 2 + nl;
-    memcpy(&kl, q, 2);
-    if (kl > URSA_IDEM_KEY_MAX || end - q < 2 + kl + 6) goto bad;
-    memcpy(key, q + 2, kl);
-    key[kl] = '\0';
-    q += 2 + kl;
-    memcpy(&status, q, 2);
-    memcpy(&al, q + 2, 4);
-    q += 6;
-    if ((size_t)(end - q) < al) goto bad;
-    const uint8_t *answer = q, *digest = NULL;
-    q += al;
-    if (status & STATUS_DIGEST) {
-        status &= (uint16_t)~STATUS_DIGEST;
-        if (end - q < URSA_IDEM_DIGEST) goto bad;
-        digest = q;
-        q += URSA_IDEM_DIGEST;
-    }
+    uint16_t mark, status;
+    uint32_t np = 0;
+    keyed_t k;
+    if (end - q >= 2 && (memcpy(&mark, q, 2), mark == PART_MARK)) return replay_part(c, lsn, q + 2, end, err);
+    if (!get_keyed(&q, end, &k)) goto bad;
+    const char *name = k.name, *key = k.key;
+    status = k.status;
     const uint8_t *parts = q;
     if (status & STATUS_PARTS) {
         status &= (uint16_t)~STATUS_PARTS;
@@ -788,7 +794,8 @@ int ursa_catalog_replay(ursa_catalog_t *c, uint64_t lsn, const uint8_t *p, size_
     const char *idem_name = strncmp(name, URSA_QUARANTINE_PREFIX, URSA_QUARANTINE_PREFIX_LEN)
                                 ? name
                                 : name + URSA_QUARANTINE_PREFIX_LEN;
-    if (kl && ursa_idem_finish(c->idem, idem_name, key, status, answer, al, digest, lsn)) return URSA_ENOMEM;
+    if (key[0] && ursa_idem_finish(c->idem, idem_name, key, status, k.answer, k.answer_len, k.digest, lsn))
+        return URSA_ENOMEM;
 
     /* Its parts, in order, then its own rows. A part no longer in the log
      * was released, which happens only once a flush published every row of
@@ -953,17 +960,7 @@ static int encode_key(void *ctx, const char *dataset, const char *key, size_t ke
                       const void *body, size_t n, const uint8_t *digest)
 {
     ursa_buf_t *b = ctx;
-    uint16_t nl = (uint16_t)strlen(dataset), kl = (uint16_t)key_len,
-             st = (uint16_t)(status | (digest ? STATUS_DIGEST : 0));
-    uint32_t al = (uint32_t)n;
-    int rc = ursa_buf_append(b, &nl, 2);
-    if (rc == URSA_OK) rc = ursa_buf_append(b, dataset, nl);
-    if (rc == URSA_OK) rc = ursa_buf_append(b, &kl, 2);
-    if (rc == URSA_OK) rc = ursa_buf_append(b, key, kl);
-    if (rc == URSA_OK) rc = ursa_buf_append(b, &st, 2);
-    if (rc == URSA_OK) rc = ursa_buf_append(b, &al, 4);
-    if (rc == URSA_OK) rc = ursa_buf_append(b, body, n);
-    if (rc == URSA_OK && digest) rc = ursa_buf_append(b, digest, URSA_IDEM_DIGEST);
+    int rc = put_keyed(b, dataset, key, key_len, status, body, n, digest);
     uint32_t count;
     if (rc == URSA_OK) { /* b starts with the count */
         memcpy(&count, b->data, 4);

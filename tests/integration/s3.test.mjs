@@ -17,19 +17,18 @@
 // /usr/bin/aws, Debian's awscli v2). Only 127.0.0.1 is contacted.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, mkdirSync } from 'node:fs';
+import { readFileSync, readdirSync, mkdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { startServer, makeTempDir, removeTempDirs, sanitizerReports, URSA_BIN, REPO_ROOT } from './helpers.mjs';
+import { startServer, makeTempDir, removeTempDirs, sanitizerReports, URSA_BIN } from './helpers.mjs';
 import { readAll, firstRowDifference, duckdbQuery, close as closeReaders } from '../tools/pqread.mjs';
 import { startFaultProxy } from '../s3/s3fault.mjs';
+import { s3Rig, run } from '../s3/rig.mjs';
 
 const STEP_TIMEOUT_MS = 150_000;
 const MiB = 1024 * 1024;
 const PART = 8 * MiB;                 // Ursa's default part size (docs/user-guide.md)
-const AWS = process.env.URSA_AWS || (existsSync('/usr/bin/aws') ? '/usr/bin/aws' : 'aws');
-const SWIFT_SH = join(REPO_ROOT, 'tests/s3/swift.sh');
 const RUN = `s3test-${Date.now().toString(36)}-${process.pid}`;   // every key of this run lives under RUN/
 
 // Credentials and endpoints come only from the S3 config below, never from this process's environment.
@@ -39,7 +38,7 @@ for (const k of Object.keys(process.env)) if (/^(AWS_|S3_(KEY|SECRET|ENDPOINT_UR
 // multinode.test.mjs (three nodes behind nginx, one Swift store).
 process.env.URSA_ICEBERG = '0';
 
-const state = { failed: [], s3: null, ownSwift: null, proxy: null, servers: [], refs: {}, secretsSeen: [], ready: false };
+const state = { failed: [], s3: null, proxy: null, servers: [], refs: {}, secretsSeen: [], ready: false };
 const dirs = {};
 
 function step(name, fn, { requires = ['ready'] } = {}) {
@@ -55,61 +54,7 @@ function step(name, fn, { requires = ['ready'] } = {}) {
 }
 
 // ------------------------------------------------------------------------------------------- processes
-function run(cmd, args, { env = process.env, timeoutMs = 120_000, input } = {}) {
-  return new Promise(res => {
-    const p = execFile(cmd, args, { env, timeout: timeoutMs, maxBuffer: 256 * MiB, encoding: 'utf8' }, (err, stdout, stderr) =>
-      res({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr, error: err }));
-    if (input !== undefined) p.stdin.end(input);
-  });
-}
-
-/** Export lines (`export K=V`, values as printf %q writes them) -> object. */
-function parseEnvFile(text) {
-  const out = {};
-  for (const line of text.split('\n')) {
-    const m = /^export ([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line.trim());
-    if (!m) continue;
-    let v = m[2];
-    if (/^'.*'$/.test(v)) v = v.slice(1, -1);
-    else v = v.replace(/\\(.)/g, '$1');
-    out[m[1]] = v;
-  }
-  return out;
-}
-
-async function s3Config() {
-  let env;
-  if (process.env.URSA_S3_ENV_FILE) {
-    const f = process.env.URSA_S3_ENV_FILE;
-    if (!existsSync(f)) throw new Error(`URSA_S3_ENV_FILE=${f} does not exist: the fixture (tests/s3/swift.sh start) did not run or failed`);
-    env = parseEnvFile(readFileSync(f, 'utf8'));
-  } else {
-    const dir = makeTempDir('swift-');
-    const r = await run(SWIFT_SH, ['start'], { env: { ...process.env, URSA_SWIFT_DIR: dir, URSA_SWIFT_ENV_FILE: '' } });
-    if (r.code !== 0) throw new Error(`tests/s3/swift.sh start failed (${r.code}):\n${r.stdout}${r.stderr}`);
-    console.error(`# ${r.stdout.trim()}`);
-    state.ownSwift = dir;
-    env = parseEnvFile(readFileSync(join(dir, 'env'), 'utf8'));
-  }
-  for (const k of ['URSA_TEST_S3_ENDPOINT', 'URSA_TEST_S3_BUCKET', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'])
-    if (!env[k]) throw new Error(`the S3 env has no ${k}`);
-  return { endpoint: env.URSA_TEST_S3_ENDPOINT, bucket: env.URSA_TEST_S3_BUCKET, region: env.URSA_TEST_S3_REGION || 'us-east-1',
-    accessKey: env.AWS_ACCESS_KEY_ID, secret: env.AWS_SECRET_ACCESS_KEY };
-}
-
-// ------------------------------------------------------------------------------------------- awscli
-function awsEnv() {
-  const s3 = state.s3;
-  return { PATH: process.env.PATH, HOME: process.env.HOME || '/tmp', AWS_ACCESS_KEY_ID: s3.accessKey, AWS_SECRET_ACCESS_KEY: s3.secret,
-    AWS_DEFAULT_REGION: s3.region, AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null', AWS_PAGER: '',
-    AWS_EC2_METADATA_DISABLED: 'true' };
-}
-/** Runs awscli against Swift (never through the proxy). Throws with its output on failure. */
-async function aws(...args) {
-  const r = await run(AWS, ['--endpoint-url', state.s3.endpoint, ...args], { env: awsEnv() });
-  if (r.code !== 0) throw new Error(`aws ${args.join(' ')} -> exit ${r.code}: ${r.stderr.slice(0, 2000)}`);
-  return r.stdout;
-}
+const aws = (...args) => state.s3.aws(...args);
 const parseJson = s => (s.trim() ? JSON.parse(s) : null);
 /** Every object under prefix (awscli follows the continuation tokens): [{Key, Size, ETag}] sorted by key. */
 async function listObjects(prefix, { nodes = false } = {}) {
@@ -218,9 +163,7 @@ function makeBig(n = 300_000, requests = 4) {   // 80 random characters a row: a
 }
 
 // ------------------------------------------------------------------------------------------- servers
-function s3Env(extra = {}) {
-  return { AWS_ACCESS_KEY_ID: state.s3.accessKey, AWS_SECRET_ACCESS_KEY: state.s3.secret, AWS_REGION: state.s3.region, ...extra };
-}
+const s3Env = (extra = {}) => ({ ...state.s3.serverEnv(), ...extra });
 async function startS3Server(prefix, { endpoint = state.s3.endpoint, args = [], env = s3Env(), useFlag = true } = {}) {
   // Each server its own write-ahead log (for an S3 store it defaults to ./wal, shared by every server started here).
   const s = await startServer({ store: `s3://${state.s3.bucket}/${prefix}`, node: 'n1',
@@ -339,7 +282,7 @@ const small = makeSmall();
 const big = makeBig();
 
 before(async () => {
-  state.s3 = await s3Config();
+  state.s3 = await s3Rig(makeTempDir);
   state.secretsSeen.push(state.s3.secret);
   dirs.work = makeTempDir('s3-work-');
   const help = await run(URSA_BIN, ['serve', '--help']);
@@ -355,7 +298,7 @@ after(async () => {
   if (state.s3 && state.failed.length === 0) {   // leave the keys of a failed run for inspection
     try { await aws('s3', 'rm', '--recursive', '--only-show-errors', `s3://${state.s3.bucket}/${RUN}/`); } catch { /* best effort */ }
   }
-  if (state.ownSwift) await run(SWIFT_SH, ['stop'], { env: { ...process.env, URSA_SWIFT_DIR: state.ownSwift } });
+  await state.s3?.stop();
   if (state.failed.length === 0) removeTempDirs();
   else {
     console.error(`# failed steps: ${state.failed.join('; ')}`);

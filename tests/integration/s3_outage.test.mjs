@@ -26,16 +26,14 @@
 // Only 127.0.0.1 is contacted.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { startServer, makeTempDir, removeTempDirs, sanitizerReports, URSA_BIN, REPO_ROOT } from './helpers.mjs';
+import { startServer, makeTempDir, removeTempDirs, sanitizerReports, URSA_BIN } from './helpers.mjs';
 import { duckdbQuery, close as closeReaders } from '../tools/pqread.mjs';
 import { startFaultProxy } from '../s3/s3fault.mjs';
+import { s3Rig } from '../s3/rig.mjs';
 
 const MiB = 1024 * 1024;
-const AWS = process.env.URSA_AWS || (existsSync('/usr/bin/aws') ? '/usr/bin/aws' : 'aws');
-const SWIFT_SH = join(REPO_ROOT, 'tests/s3/swift.sh');
 const RUN = `s3outage-${Date.now().toString(36)}-${process.pid}`;
 const PREFIX = `${RUN}/lake`;
 const DATASET = 'events';
@@ -72,57 +70,11 @@ const SCHEMA = {
   time_column: 'ts',
 };
 
-const state = { s3: null, ownSwift: null, proxy: null, server: null, passed: false };
+const state = { s3: null, proxy: null, server: null, passed: false };
 const dirs = {};
 
 // ------------------------------------------------------------------------------------------- rig
-function run(cmd, args, { env = process.env, timeoutMs = 120_000 } = {}) {
-  return new Promise(res => {
-    execFile(cmd, args, { env, timeout: timeoutMs, maxBuffer: 256 * MiB, encoding: 'utf8' }, (err, stdout, stderr) =>
-      res({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }));
-  });
-}
-function parseEnvFile(text) {
-  const out = {};
-  for (const line of text.split('\n')) {
-    const m = /^export ([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line.trim());
-    if (!m) continue;
-    let v = m[2];
-    if (/^'.*'$/.test(v)) v = v.slice(1, -1); else v = v.replace(/\\(.)/g, '$1');
-    out[m[1]] = v;
-  }
-  return out;
-}
-async function s3Config() {
-  let env;
-  if (process.env.URSA_S3_ENV_FILE) {
-    const f = process.env.URSA_S3_ENV_FILE;
-    if (!existsSync(f)) throw new Error(`URSA_S3_ENV_FILE=${f} does not exist: the fixture (tests/s3/swift.sh start) did not run or failed`);
-    env = parseEnvFile(readFileSync(f, 'utf8'));
-  } else {
-    const dir = makeTempDir('swift-');
-    const r = await run(SWIFT_SH, ['start'], { env: { ...process.env, URSA_SWIFT_DIR: dir, URSA_SWIFT_ENV_FILE: '' } });
-    if (r.code !== 0) throw new Error(`tests/s3/swift.sh start failed (${r.code}):\n${r.stdout}${r.stderr}`);
-    state.ownSwift = dir;
-    env = parseEnvFile(readFileSync(join(dir, 'env'), 'utf8'));
-  }
-  for (const k of ['URSA_TEST_S3_ENDPOINT', 'URSA_TEST_S3_BUCKET', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'])
-    if (!env[k]) throw new Error(`the S3 env has no ${k}`);
-  return { endpoint: env.URSA_TEST_S3_ENDPOINT, bucket: env.URSA_TEST_S3_BUCKET, region: env.URSA_TEST_S3_REGION || 'us-east-1',
-    accessKey: env.AWS_ACCESS_KEY_ID, secret: env.AWS_SECRET_ACCESS_KEY };
-}
-function awsEnv() {
-  const s3 = state.s3;
-  return { PATH: process.env.PATH, HOME: process.env.HOME || '/tmp', AWS_ACCESS_KEY_ID: s3.accessKey, AWS_SECRET_ACCESS_KEY: s3.secret,
-    AWS_DEFAULT_REGION: s3.region, AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null', AWS_PAGER: '',
-    AWS_EC2_METADATA_DISABLED: 'true' };
-}
-/** awscli against Swift directly (never through the proxy). */
-async function aws(...args) {
-  const r = await run(AWS, ['--endpoint-url', state.s3.endpoint, ...args], { env: awsEnv() });
-  if (r.code !== 0) throw new Error(`aws ${args.join(' ')} -> exit ${r.code}: ${r.stderr.slice(0, 2000)}`);
-  return r.stdout;
-}
+const aws = (...args) => state.s3.aws(...args); // awscli against Swift directly (never through the proxy)
 const parseJson = s => (s.trim() ? JSON.parse(s) : null);
 
 // ------------------------------------------------------------------------------------------- observation
@@ -214,7 +166,7 @@ function startClients(s, t0) {
 
 // ------------------------------------------------------------------------------------------- setup
 before(async () => {
-  state.s3 = await s3Config();
+  state.s3 = await s3Rig(makeTempDir);
   dirs.work = makeTempDir('s3-outage-');
   state.proxy = await startFaultProxy({ upstream: state.s3.endpoint, strict: true });
 });
@@ -226,7 +178,7 @@ after(async () => {
   if (state.s3 && state.passed) {
     try { await aws('s3', 'rm', '--recursive', '--only-show-errors', `s3://${state.s3.bucket}/${RUN}/`); } catch { /* best effort */ }
   }
-  if (state.ownSwift) await run(SWIFT_SH, ['stop'], { env: { ...process.env, URSA_SWIFT_DIR: state.ownSwift } });
+  await state.s3?.stop();
   if (state.passed) removeTempDirs();
   else {
     console.error(`# keys kept under s3://${state.s3?.bucket}/${RUN}/ ; work files under ${dirs.work}`);
@@ -240,7 +192,7 @@ test('store outage under load: acknowledged within budget, then 503 + Retry-Afte
     store: `s3://${state.s3.bucket}/${PREFIX}`, node: 'n1',
     args: ['--s3-endpoint', state.proxy.url, '--memory-limit', String(MEMORY_LIMIT), '--flush-max-bytes', String(FLUSH_MAX_BYTES),
       '--flush-max-age', '1'],
-    env: { AWS_ACCESS_KEY_ID: state.s3.accessKey, AWS_SECRET_ACCESS_KEY: state.s3.secret, AWS_REGION: state.s3.region,
+    env: { ...state.s3.serverEnv(),
       URSA_WAL_DIR: join(makeTempDir('wal-'), 'wal'), ...S3_ENV,
       ...(ASAN ? { ASAN_OPTIONS: [process.env.ASAN_OPTIONS, `quarantine_size_mb=${ASAN_QUARANTINE_MB}`].filter(Boolean).join(':') } : {}) },
   });

@@ -11,6 +11,7 @@
 #include "ingest_json.h"
 #include "pq_write.h"
 #include "table.h"
+#include "table_files.h"
 #include "test.h"
 
 #include <pthread.h>
@@ -20,72 +21,13 @@
 
 static char tmpdir[256];
 
-static const char *JS = "{\"columns\":[{\"name\":\"ts\",\"type\":\"timestamp\",\"nullable\":false},"
-                        "{\"name\":\"k\",\"type\":\"int64\"},{\"name\":\"s\",\"type\":\"string\"}],"
-                        "\"time_column\":\"ts\"}";
-
-static int mem_write(void *ctx, const void *p, size_t n, ursa_err_t *err)
-{
-    (void)err;
-    return ursa_buf_append(ctx, p, n);
-}
-
-/* Writes rows [from, to) of a day (one a minute from midnight of `day`) as key. */
-static void write_file(ursa_store_t *st, const ursa_schema_t *s, const int32_t *ids, const char *key, int day,
-                       int from, int to)
-{
-    ursa_batch_t b;
-    ursa_ndjson_t p;
-    ursa_err_t err;
-    if (ursa_batch_init(&b, s) || ursa_ndjson_init(&p, s, &b, 0)) abort();
-    for (int r = from; r < to; r++) {
-        char line[256], ts[32];
-        time_t t = (time_t)day * 86400 + r * 60;
-        struct tm tm;
-        strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
-        int n = snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"k\":%s,\"s\":\"v%03d\"}\n", ts,
-                         r % 5 ? "7" : "null", r);
-        if (ursa_ndjson_feed(&p, line, (size_t)n)) abort();
-    }
-    if (ursa_ndjson_finish(&p)) abort();
-    ursa_ndjson_free(&p);
-    pq_write_opts_t o;
-    pq_write_opts_default(&o);
-    o.field_ids = ids;
-    o.threads = 1;
-    o.row_group_rows = 10;
-    ursa_buf_t file = {0};
-    pq_writer_t *w = NULL;
-    if (pq_writer_new(&w, s, &o, (ursa_sink_t){mem_write, &file}, &err) ||
-        pq_writer_write(w, &b, 0, b.nrows, &err) || pq_writer_close(w, NULL, &err))
-        abort();
-    pq_writer_destroy(&w);
-    if (ursa_store_put(st, key, file.data, file.len, &err)) abort();
-    ursa_buf_free(&file);
-    ursa_batch_free(&b);
-}
-
 /* The records of an Avro file at a location of the store. */
 static json_t *read_avro(ursa_store_t *st, const char *ds, const char *location)
 {
     char pat[64];
     snprintf(pat, sizeof(pat), "/%s/", ds);
     const char *key = strstr(location, pat);
-    ursa_buf_t b = {0};
-    ursa_err_t err;
-    json_t *meta = NULL, *recs = NULL;
-    if (!key || ursa_store_get(st, key + 1, &b, &err) || avro_read_file(b.data, b.len, &meta, &recs, &err)) {
-        fprintf(stderr, "%s: %s\n", location, err.msg);
-        abort();
-    }
-    json_decref(meta);
-    ursa_buf_free(&b);
-    return recs;
-}
-
-static long long num(const json_t *o, const char *k)
-{
-    return (long long)json_integer_value(json_object_get(o, k));
+    return table_test_avro(st, key ? key + 1 : NULL);
 }
 
 TEST(appends)
@@ -98,9 +40,9 @@ TEST(appends)
     int32_t ids[3];
     CHECK_EQ_INT(table_schema(st, "ev", &s, 0, NULL, ids, NULL, &err), URSA_OK);
     CHECK(ids[0] == 1 && ids[1] == 2 && ids[2] == 3);
-    write_file(st, &s, ids, "ev/date=2024-10-01/a.parquet", 20000, 0, 30);
-    write_file(st, &s, ids, "ev/date=2024-10-02/b.parquet", 20001, 0, 25);
-    write_file(st, &s, ids, "ev/date=2024-10-02/c.parquet", 20001, 25, 40);
+    table_test_file(st, &s, ids, "ev/date=2024-10-01/a.parquet", 20000, 0, 30, true, 10);
+    table_test_file(st, &s, ids, "ev/date=2024-10-02/b.parquet", 20001, 0, 25, true, 10);
+    table_test_file(st, &s, ids, "ev/date=2024-10-02/c.parquet", 20001, 25, 40, true, 10);
     table_file_t f1[] = {{"ev/date=2024-10-01/a.parquet", 20000}, {"ev/date=2024-10-02/b.parquet", 20001}};
     table_file_t f2[] = {{"ev/date=2024-10-02/c.parquet", 20001}};
     table_append_t a = {"ev", &s, "n1", 1, 10, f1, 2};
@@ -297,9 +239,9 @@ TEST(append_from_base)
     iceberg_base_t base = {0};
     CHECK_EQ_INT(table_schema(st, "based", &s, 0, &base, ids, NULL, &err), URSA_OK);
     CHECK(base.doc != NULL && base.version == 1);
-    write_file(st, &s, ids, "based/date=2024-10-01/a.parquet", 20000, 0, 10);
-    write_file(st, &s, ids, "based/date=2024-10-01/b.parquet", 20000, 10, 20);
-    write_file(st, &s, ids, "based/date=2024-10-01/c.parquet", 20000, 20, 30);
+    table_test_file(st, &s, ids, "based/date=2024-10-01/a.parquet", 20000, 0, 10, true, 10);
+    table_test_file(st, &s, ids, "based/date=2024-10-01/b.parquet", 20000, 10, 20, true, 10);
+    table_test_file(st, &s, ids, "based/date=2024-10-01/c.parquet", 20000, 20, 30, true, 10);
     table_file_t fa = {"based/date=2024-10-01/a.parquet", 20000},
                  fb = {"based/date=2024-10-01/b.parquet", 20000},
                  fc = {"based/date=2024-10-01/c.parquet", 20000};

@@ -16,6 +16,7 @@
 #include "pq_write.h"
 #include "table.h"
 #include "table_upkeep.h"
+#include "table_files.h"
 #include "test.h"
 
 #include <pthread.h>
@@ -25,49 +26,6 @@
 #include <unistd.h>
 
 static char tmpdir[256];
-
-static const char *JS = "{\"columns\":[{\"name\":\"ts\",\"type\":\"timestamp\",\"nullable\":false},"
-                        "{\"name\":\"k\",\"type\":\"int64\"},{\"name\":\"s\",\"type\":\"string\"}],"
-                        "\"time_column\":\"ts\"}";
-
-static int mem_write(void *ctx, const void *p, size_t n, ursa_err_t *err)
-{
-    (void)err;
-    return ursa_buf_append(ctx, p, n);
-}
-
-/* Writes `rows` rows of a day (one a minute from midnight) as key. */
-static void write_file(ursa_store_t *st, const ursa_schema_t *s, const int32_t *ids, const char *key, int day,
-                       int rows)
-{
-    ursa_batch_t b;
-    ursa_ndjson_t p;
-    ursa_err_t err;
-    if (ursa_batch_init(&b, s) || ursa_ndjson_init(&p, s, &b, 0)) abort();
-    for (int r = 0; r < rows; r++) {
-        char line[256], ts[32];
-        time_t t = (time_t)day * 86400 + r * 60;
-        struct tm tm;
-        strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
-        int n = snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"k\":%d,\"s\":\"v%03d\"}\n", ts, r, r);
-        if (ursa_ndjson_feed(&p, line, (size_t)n)) abort();
-    }
-    if (ursa_ndjson_finish(&p)) abort();
-    ursa_ndjson_free(&p);
-    pq_write_opts_t o;
-    pq_write_opts_default(&o);
-    o.field_ids = ids;
-    o.threads = 1;
-    ursa_buf_t file = {0};
-    pq_writer_t *w = NULL;
-    if (pq_writer_new(&w, s, &o, (ursa_sink_t){mem_write, &file}, &err) ||
-        pq_writer_write(w, &b, 0, b.nrows, &err) || pq_writer_close(w, NULL, &err))
-        abort();
-    pq_writer_destroy(&w);
-    if (ursa_store_put(st, key, file.data, file.len, &err)) abort();
-    ursa_buf_free(&file);
-    ursa_batch_free(&b);
-}
 
 typedef struct fixture {
     ursa_store_t *st;
@@ -98,7 +56,7 @@ static int append(fixture_t *f, const char *node, int n, size_t merge_min, table
     char key[256];
     int day = 20000 + n % 3;
     snprintf(key, sizeof(key), "%s/date=2024-10-%02d/%s-%d-%d.parquet", f->ds, 1 + n % 3, node, n, n);
-    write_file(f->st, &f->s, f->ids, key, day, n + 1);
+    table_test_file(f->st, &f->s, f->ids, key, day, 0, n + 1, false, 0);
     table_file_t tf = {key, day};
     table_append_t a = {f->ds, &f->s, node, (uint64_t)n, (uint64_t)n, &tf, 1, f->ids, merge_min};
     ursa_err_t err;
@@ -152,20 +110,7 @@ static json_t *load(const fixture_t *f)
 
 static json_t *read_avro(const fixture_t *f, const char *location)
 {
-    ursa_buf_t b = {0};
-    ursa_err_t err;
-    json_t *meta = NULL, *recs = NULL;
-    if (ursa_store_get(f->st, key_in(location), &b, &err) ||
-        avro_read_file(b.data, b.len, &meta, &recs, &err))
-        abort();
-    json_decref(meta);
-    ursa_buf_free(&b);
-    return recs;
-}
-
-static long long num(const json_t *o, const char *k)
-{
-    return (long long)json_integer_value(json_object_get(o, k));
+    return table_test_avro(f->st, key_in(location));
 }
 
 /* The store keys of the manifests the current snapshot's list names, as a set. */
@@ -302,7 +247,7 @@ TEST(expiry_keeps_current_deletes_unreachable)
     const char *made[] = {old_m, young_m, old_l, young_l, legacy};
     for (size_t k = 0; k < URSA_ARRAY_LEN(made); k++)
         CHECK_EQ_INT(ursa_store_put(f.st, made[k], "x", 1, &err), 0);
-    write_file(f.st, &f.s, f.ids, lone, 20000, 3);
+    table_test_file(f.st, &f.s, f.ids, lone, 20000, 0, 3, false, 0);
 
     CHECK_EQ_INT(table_upkeep(f.st, f.ds, retention, later, NULL, &us, &err), URSA_OK);
     printf("# upkeep: %d requests, %zu snapshots expired, %zu lists, %zu manifests, %zu data files deleted\n",
