@@ -9,7 +9,8 @@
  *            1  last: a batch, with a list of earlier parts (any order,
  *               any of them, unknown LSNs too) before its own rows
  *            2  abort: a list of earlier parts
- *            3  raw: the next bytes as the payload
+ *            3  raw: the next bytes as the payload (the corpus seeds keys
+ *               records this way: fuzz/corpus/replay/keys-*)
  *            4  damage: a part or last record with bytes overwritten
  *
  * Invariant (until a raw or damaged record): the dataset holds exactly the

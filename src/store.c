@@ -129,7 +129,7 @@ int ursa_store_head(ursa_store_t *st, const char *key, uint64_t *size, ursa_err_
     return rc;
 }
 
-/* The lone writer's conditional writes (ursa_store_single_writer): a
+/* The lone writer's conditional writes (st->single_writer): a
  * look, then a plain write, one at a time in this process. */
 static pthread_mutex_t lone_mu = PTHREAD_MUTEX_INITIALIZER;
 

@@ -733,7 +733,10 @@ int table_append(ursa_store_t *st, const table_append_t *a, table_result_t *res,
     else if ((rc = table_schema(st, a->dataset, s, 0, a->base, ids, NULL, err)))
         goto out;
     int64_t v;
-    if ((rc = iceberg_load(st, a->dataset, &t, &v, &res->requests, err))) goto out;
+    if (a->base && a->base->doc) /* the version the caller saw; the commit finds out if it is stale */
+        t = json_incref(a->base->doc), v = a->base->version;
+    else if ((rc = iceberg_load(st, a->dataset, &t, &v, &res->requests, err)))
+        goto out;
     if (!t) {
         rc = ursa_err_set(err, URSA_EINTERNAL, "%s: no table", a->dataset);
         goto out;
