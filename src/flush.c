@@ -48,10 +48,13 @@
  * (table_schema, which creates the table for a dataset from before tables,
  * or adds columns; a table with more columns -- another node's -- keeps
  * them, and these files lack them); after publishing, it appends the
- * files as one snapshot keyed by node and LSN range. A failed commit does
- * not fail the flush -- the rows are durable in the published files -- but
- * waits in the dataset (tpending) for the next flush, and a node that stops
- * or dies first commits such files at its next start (table_recover).
+ * files as one snapshot keyed by node, LSN range and days. A failed commit
+ * does not fail the flush -- the rows are durable in the published files --
+ * but waits in the dataset (tpending), retried first by every flush and by
+ * the flusher every few seconds; the flushes after it wait behind it, since
+ * a node's commits go in log order (the table keeps the node's last one and
+ * takes every earlier flush as in). A node that stops or dies first commits
+ * such files at its next start (table_recover).
  */
 #include "catalog.h"
 #include "coerce.h"
@@ -535,7 +538,14 @@ int ursa_dataset_flush(ursa_catalog_t *c, ursa_dataset_t *d, ursa_flush_result_t
             ursa_err_t e = {0};
             for (size_t k = 0; tf && k < f.ndays; k++)
                 tf[k] = (table_file_t){f.files[k].key, (int32_t)f.days[k]};
-            if (!tf || commit_files(c, d, &f.schema, f.ids, &f.base, first, last, tf, f.ndays, &e)) {
+            /* Commits go in log order: behind an earlier one still pending, this one waits too (a
+             * node's committed LSN in the table says that every flush of it up to there is in). */
+            if (tf && d->ntpending) {
+                add_pending(d, first, last, tf, f.ndays);
+                ursa_error("dataset %s: its files are published; their table commit waits behind an earlier "
+                           "one that failed",
+                           d->name);
+            } else if (!tf || commit_files(c, d, &f.schema, f.ids, &f.base, first, last, tf, f.ndays, &e)) {
                 ursa_error("dataset %s: its files are published but the table commit failed (the next flush "
                            "retries it): %s",
                            d->name, tf ? e.msg : "out of memory");

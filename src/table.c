@@ -15,9 +15,14 @@
  * clock (table_upkeep.c).
  *
  * Exactly once: the snapshot's summary carries "ursa.commit" =
- * "<node>:<first LSN>-<last LSN>"; an append whose key is already in the
- * table (a flush redone after a crash between its commit and its
- * acknowledgement) commits nothing and says so. Failure cases: a file whose
+ * "<node>:<first LSN>-<last LSN>:<days>" (the flush's files exactly), and
+ * the table's property "ursa.node.<node>.last-commit" the key of the
+ * node's last flush; a node commits its flushes in log order (flush.c), so
+ * an append whose key is in the table, or that comes before that last one
+ * (its LSNs lower, or the same range and days), is in already -- a flush
+ * redone after a crash between its commit and its acknowledgement, one
+ * whose snapshot expired, one whose files compaction replaced -- and
+ * commits nothing, and says so. Failure cases: a file whose
  * footer cannot be read fails the append before anything is written; a
  * store error while writing the manifest list or the metadata fails the
  * attempt (the manifest, written, is left for upkeep).
@@ -297,6 +302,64 @@ const char *table_key(const char *location, const char *dataset, const char *loc
 static int64_t jint(const json_t *o, const char *k)
 {
     return (int64_t)json_integer_value(json_object_get(o, k));
+}
+
+/* A flush's commit key, "<node>:<first LSN>-<last LSN>:<day>,<day>...":
+ * its files exactly (a flush cut between the publication of its days is
+ * finished by a later flush of the same LSN range with the other days). */
+static void commit_key_of(const table_append_t *a, char *buf, size_t n)
+{
+    int k = snprintf(buf, n, "%s:%llu-%llu:", a->node, (unsigned long long)a->first_lsn,
+                     (unsigned long long)a->last_lsn);
+    int32_t prev = INT32_MIN;
+    while (k > 0 && (size_t)k < n) { /* the days, ascending, once each */
+        int32_t next = INT32_MAX;
+        for (size_t i = 0; i < a->nfiles; i++)
+            if (a->files[i].day > prev && a->files[i].day < next) next = a->files[i].day;
+        if (next == INT32_MAX) break;
+        k += snprintf(buf + k, n - (size_t)k, "%s%d", prev == INT32_MIN ? "" : ",", (int)next);
+        prev = next;
+    }
+}
+
+/* The property that holds the commit key of a node's last flush: its
+ * flushes commit in log order, so every flush of the node before it is in
+ * the table (or was, before compaction replaced its files). */
+static void node_property(const char *node, char *buf, size_t n)
+{
+    snprintf(buf, n, "ursa.node.%s.last-commit", node);
+}
+
+/* Whether day is in the list "d,d,...". */
+static bool day_listed(const char *list, int32_t day)
+{
+    for (const char *p = list; *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ','))
+        if (strtol(p, NULL, 10) == day) return true;
+    return false;
+}
+
+/* Whether the flush a (key commit_key) is in t already: its key is there,
+ * or its node committed a later flush (higher LSNs), or this same range
+ * with every day of a -- a flush redone after a crash, one whose snapshot
+ * expired, one whose files compaction replaced. *found: the snapshot with
+ * the key, when it is there. */
+static bool appended_already(const json_t *t, const table_append_t *a, const char *commit_key,
+                             const json_t **found)
+{
+    char prop[300];
+    *found = iceberg_table_find_snapshot(t, "ursa.commit", commit_key);
+    if (*found) return true;
+    node_property(a->node, prop, sizeof(prop));
+    const char *last = json_string_value(json_object_get(json_object_get(t, "properties"), prop));
+    const char *days = last ? strrchr(last, ':') : NULL, *range = days;
+    if (!days || days == last) return false;
+    while (range > last && range[-1] != ':') range--; /* "<first>-<last>:<days>" */
+    const char *dash = memchr(range, '-', (size_t)(days - range));
+    unsigned long long l = dash ? strtoull(dash + 1, NULL, 10) : 0;
+    if (a->last_lsn != l) return a->last_lsn < l;
+    for (size_t i = 0; i < a->nfiles; i++)
+        if (!day_listed(days + 1, a->files[i].day)) return false;
+    return true;
 }
 
 /* The parent snapshot's manifests, read from its manifest list, as
@@ -643,9 +706,10 @@ static int add_snapshot(void *vctx, json_t **t, bool *skip, ursa_err_t *err)
     const table_append_t *a = c->a;
     int rc;
     if (!*t) return ursa_err_set(err, URSA_EINTERNAL, "%s: no table to append to", a->dataset);
-    const json_t *found = iceberg_table_find_snapshot(*t, "ursa.commit", c->commit_key);
-    if (found) {
-        c->already = true, c->found_id = jint(found, "snapshot-id"), c->seq = jint(found, "sequence-number");
+    const json_t *found;
+    if (appended_already(*t, a, c->commit_key, &found)) {
+        c->already = true;
+        if (found) c->found_id = jint(found, "snapshot-id"), c->seq = jint(found, "sequence-number");
         *skip = true;
         return URSA_OK;
     }
@@ -697,6 +761,14 @@ static int add_snapshot(void *vctx, json_t **t, bool *skip, ursa_err_t *err)
                          {"added-records", v[1]},
                          {"added-files-size", v[2]}};
     rc = iceberg_table_add_snapshot(*t, c->snapshot_id, loc, kv, 5, iceberg_now_ms(), &c->seq, err);
+    char prop[300];
+    node_property(a->node, prop, sizeof(prop));
+    json_t *props = json_object_get(*t, "properties");
+    if (rc == URSA_OK && !json_is_object(props) &&
+        json_object_set_new(*t, "properties", props = json_object()))
+        props = NULL;
+    if (rc == URSA_OK && (!props || json_object_set_new(props, prop, json_string(c->commit_key))))
+        rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
 out:
     for (size_t i = 0; bufs && i < nbufs; i++) ursa_buf_free(&bufs[i]);
     ursa_free(bufs), ursa_free(sums), ursa_free(mf);
@@ -726,8 +798,7 @@ int table_append(ursa_store_t *st, const table_append_t *a, table_result_t *res,
         rc = ursa_err_set(err, URSA_EINVAL, "%s: the table's location cannot be made", a->dataset);
         goto out;
     }
-    snprintf(commit_key, sizeof(commit_key), "%s:%llu-%llu", a->node, (unsigned long long)a->first_lsn,
-             (unsigned long long)a->last_lsn);
+    commit_key_of(a, commit_key, sizeof(commit_key));
     if (a->ids)
         memcpy(ids, a->ids, s->nfields * sizeof(*ids));
     else if ((rc = table_schema(st, a->dataset, s, 0, a->base, ids, NULL, err)))
@@ -741,10 +812,10 @@ int table_append(ursa_store_t *st, const table_append_t *a, table_result_t *res,
         rc = ursa_err_set(err, URSA_EINTERNAL, "%s: no table", a->dataset);
         goto out;
     }
-    if (iceberg_table_find_snapshot(t, "ursa.commit", commit_key)) { /* redone: nothing to write */
-        const json_t *f = iceberg_table_find_snapshot(t, "ursa.commit", commit_key);
+    const json_t *f;
+    if (appended_already(t, a, commit_key, &f)) { /* redone: nothing to write */
         res->already = true, res->version = v;
-        res->snapshot_id = jint(f, "snapshot-id"), res->sequence_number = jint(f, "sequence-number");
+        if (f) res->snapshot_id = jint(f, "snapshot-id"), res->sequence_number = jint(f, "sequence-number");
         goto out;
     }
     /* The manifest of the new files. */

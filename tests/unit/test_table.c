@@ -274,12 +274,57 @@ TEST(append_from_base)
     ursa_store_destroy(&st);
 }
 
+/* A node's flushes commit in log order, so the table knows which are in: a
+ * flush cut between its days is finished by one of the same range and the
+ * other days (committed); anything before the node's last commit, or that
+ * commit again, is in already (committed nothing), whether or not its
+ * snapshot is still there. */
+TEST(node_order)
+{
+    ursa_store_t *st;
+    ursa_err_t err;
+    ursa_schema_t s;
+    if (ursa_store_open(tmpdir, NULL, &st, &err) || ursa_schema_parse(JS, strlen(JS), &s, &err)) abort();
+    int32_t ids[3];
+    CHECK_EQ_INT(table_schema(st, "ord", &s, 0, NULL, ids, NULL, &err), URSA_OK);
+    table_test_file(st, &s, ids, "ord/date=2024-10-01/n1-10-20.parquet", 20000, 0, 5, true, 0);
+    table_test_file(st, &s, ids, "ord/date=2024-10-02/n1-10-20.parquet", 20001, 5, 9, true, 0);
+    table_file_t x = {"ord/date=2024-10-01/n1-10-20.parquet", 20000},
+                 y = {"ord/date=2024-10-02/n1-10-20.parquet", 20001};
+    table_result_t r;
+    table_append_t ax = {"ord", &s, "n1", 10, 20, &x, 1, ids, 0, NULL};
+    CHECK_EQ_INT(table_append(st, &ax, &r, &err), URSA_OK);
+    CHECK(!r.already);
+    table_append_t ay = {"ord", &s, "n1", 10, 20, &y, 1, ids, 0, NULL}; /* the other day of that flush */
+    CHECK_EQ_INT(table_append(st, &ay, &r, &err), URSA_OK);
+    CHECK(!r.already);
+    CHECK_EQ_INT(table_append(st, &ax, &r, &err), URSA_OK); /* redone */
+    CHECK(r.already);
+    table_append_t older = {"ord", &s, "n1", 5, 9, &x, 1, ids, 0, NULL};
+    CHECK_EQ_INT(table_append(st, &older, &r, &err), URSA_OK);
+    CHECK(r.already && r.snapshot_id == 0); /* no snapshot with its key: known by the order */
+    table_append_t other = {"ord", &s, "n2", 5, 9, &x, 1, ids, 0, NULL}; /* another node's order is its own */
+    CHECK_EQ_INT(table_append(st, &other, &r, &err), URSA_OK);
+    CHECK(!r.already);
+    json_t *t;
+    int64_t v;
+    CHECK_EQ_INT(iceberg_load(st, "ord", &t, &v, NULL, &err), URSA_OK);
+    CHECK_EQ_INT(json_array_size(json_object_get(t, "snapshots")), 3);
+    const char *last =
+        json_string_value(json_object_get(json_object_get(t, "properties"), "ursa.node.n1.last-commit"));
+    CHECK(last && strcmp(last, "n1:10-20:20001") == 0);
+    json_decref(t);
+    ursa_schema_free(&s);
+    ursa_store_destroy(&st);
+}
+
 int main(void)
 {
     RUN(appends);
     RUN(appends_racing);
     RUN(schema_merged);
     RUN(append_from_base);
+    RUN(node_order);
     if (!test_failed_count && !getenv("URSA_TEST_KEEP")) { /* URSA_TEST_KEEP=1: keep the tables to look at */
         char cmd[300];
         snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
