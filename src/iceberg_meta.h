@@ -58,7 +58,8 @@ typedef struct iceberg_kv {
 
 /* Adds an append snapshot: id, the next sequence number, the current
  * snapshot as parent, the current schema, manifest_list (a full location),
- * the summary (operation "append" first, then kv[0..nkv)); makes it
+ * the summary (operation "append" first, then kv[0..nkv); a kv
+ * "operation" replaces it in place); makes it
  * current (refs.main, current-snapshot-id, snapshot-log). *seq gets its
  * sequence number. */
 int iceberg_table_add_snapshot(json_t *t, int64_t id, const char *manifest_list, const iceberg_kv_t *kv,

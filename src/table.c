@@ -27,6 +27,11 @@
  * store error while writing the manifest list or the metadata fails the
  * attempt (the manifest, written, is left for upkeep).
  *
+ * A replace (compaction's commit) is an append that also removes files:
+ * the parent's manifests that name them are rewritten with those entries
+ * DELETED; it fails, writing nothing the table names, when a file to remove
+ * is no longer live (remove_files).
+ *
  * Column statistics come from the Parquet footers through the reader
  * (pq_reader_chunk_stats: only statistics whose order is known), merged
  * over row groups in the Ursa type's order and serialized with
@@ -348,7 +353,7 @@ static bool appended_already(const json_t *t, const table_append_t *a, const cha
 {
     char prop[300];
     *found = iceberg_table_find_snapshot(t, "ursa.commit", commit_key);
-    if (*found) return true;
+    if (*found || a->key) return *found != NULL;
     node_property(a->node, prop, sizeof(prop));
     const char *last = json_string_value(json_object_get(json_object_get(t, "properties"), prop));
     const char *days = last ? strrchr(last, ':') : NULL, *range = days;
@@ -700,6 +705,124 @@ out:
     return rc;
 }
 
+/* ------------------------------------------------------------------------ */
+/*
+ * Replace (compaction). The parent's manifests that name a file to remove
+ * are rewritten: that entry DELETED, with the new snapshot's id and its
+ * sequence numbers kept (the spec's way of saying "removed here"), the
+ * others EXISTING with theirs written out (as merging does); the other
+ * manifests are kept as they are. A file to remove that no manifest names
+ * live (another compaction replaced it first) fails the attempt with
+ * URSA_ENOTFOUND, having written nothing the table names.
+ */
+
+typedef struct rewritten {
+    iceberg_manifest_writer_t *w;
+    char loc[2048];
+} rewritten_t;
+
+static int remove_files(append_ctx_t *c, const json_t *t, iceberg_manifest_file_t *mf, size_t n, int64_t seq,
+                        rewritten_t *rw, int64_t *records, ursa_err_t *err)
+{
+    const table_append_t *a = c->a;
+    iceberg_part_field_t part[ICEBERG_PART_MAX];
+    size_t npart, found = 0;
+    int32_t schema_id, spec_id;
+    char *schema_text = NULL, key[1024];
+    ursa_buf_t b = {0}, out = {0};
+    entry_conv_t cv = {0};
+    json_t *meta = NULL, *recs = NULL, *gone = json_object();
+    int rc = gone ? table_spec(t, &schema_text, &schema_id, &spec_id, part, &npart) : URSA_ENOMEM;
+    *records = 0;
+    if (rc) {
+        rc = ursa_err_set(err, rc, "%s: no current schema or partition spec to rewrite manifests with",
+                          a->dataset);
+        goto out;
+    }
+    for (size_t i = 0; i < a->nremove; i++)
+        if (json_object_set_new(gone, a->remove[i], json_false())) {
+            rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
+            goto out;
+        }
+    iceberg_manifest_meta_t mm = {schema_text, schema_id, spec_id, part, npart};
+    for (size_t i = 0; i < n && found < a->nremove; i++) {
+        if (mf[i].content != 0) continue;
+        const char *mk = table_key(c->location, a->dataset, mf[i].manifest_path);
+        if (!mk) {
+            rc = ursa_err_set(err, URSA_EFORMAT, "%s: a manifest outside the table's store", a->dataset);
+            goto out;
+        }
+        rc = ursa_store_get(c->st, mk, &b, err);
+        c->requests++;
+        if (rc || (rc = avro_read_file(b.data, b.len, &meta, &recs, err))) goto out;
+        json_decref(meta), meta = NULL;
+        size_t j, hits = 0;
+        const json_t *e;
+        json_array_foreach(recs, j, e)
+        {
+            const char *path =
+                json_string_value(json_object_get(json_object_get(e, "data_file"), "file_path"));
+            const char *fk = path ? table_key(c->location, a->dataset, path) : NULL;
+            json_t *g = fk ? json_object_get(gone, fk) : NULL;
+            hits += jint(e, "status") != ICEBERG_DELETED && json_is_false(g);
+        }
+        if (hits == 0) {
+            json_decref(recs), recs = NULL;
+            continue;
+        }
+        out.len = 0;
+        if ((rc = iceberg_manifest_writer_new(avro_buf_sink(&out), &mm, NULL, &rw[i].w, err))) goto out;
+        json_array_foreach(recs, j, e)
+        {
+            iceberg_manifest_entry_t en;
+            if (jint(e, "status") == ICEBERG_DELETED) continue; /* history this snapshot does not need */
+            if ((rc = conv_entry(&cv, e, &mf[i], part, npart, &en))) {
+                rc = ursa_err_set(err, rc, "%s: entry %zu of %s cannot be rewritten", a->dataset, j, mk);
+                goto out;
+            }
+            const char *fk = table_key(c->location, a->dataset, en.file.file_path);
+            json_t *g = fk ? json_object_get(gone, fk) : NULL;
+            if (json_is_false(g)) {
+                en.status = ICEBERG_DELETED, en.snapshot_id = c->snapshot_id;
+                *records += en.file.record_count;
+                found++;
+                if (json_object_set_new(gone, fk, json_true())) {
+                    rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
+                    goto out;
+                }
+            }
+            if ((rc = iceberg_manifest_add(rw[i].w, &en, err))) goto out;
+        }
+        json_decref(recs), recs = NULL;
+        if ((rc = iceberg_manifest_close(rw[i].w, err))) goto out;
+        snprintf(key, sizeof(key), "%s/metadata/%lld-%016llx-m0.avro", a->dataset,
+                 (long long)iceberg_now_ms(), (unsigned long long)iceberg_random64());
+        rc = ursa_store_put(c->st, key, out.data, out.len, err);
+        c->requests++;
+        if (rc) goto out;
+        c->list_bytes += out.len;
+        if ((rc = table_location(c->st, key, rw[i].loc, sizeof(rw[i].loc)))) {
+            rc = ursa_err_set(err, rc, "%s: a location too long", key);
+            goto out;
+        }
+        iceberg_manifest_summary(rw[i].w, seq, &mf[i]);
+        mf[i].manifest_path = rw[i].loc;
+        mf[i].added_snapshot_id = c->snapshot_id;
+    }
+    if (found < a->nremove)
+        rc =
+            ursa_err_set(err, URSA_ENOTFOUND,
+                         "%s: %zu of the %zu files to replace are no longer in the table (another compaction "
+                         "replaced them first)",
+                         a->dataset, a->nremove - found, a->nremove);
+out:
+    free(schema_text);
+    json_decref(meta), json_decref(recs), json_decref(gone);
+    ursa_buf_free(&b), ursa_buf_free(&out);
+    entry_conv_free(&cv);
+    return rc;
+}
+
 static int add_snapshot(void *vctx, json_t **t, bool *skip, ursa_err_t *err)
 {
     append_ctx_t *c = vctx;
@@ -723,6 +846,9 @@ static int add_snapshot(void *vctx, json_t **t, bool *skip, ursa_err_t *err)
     iceberg_manifest_file_t *mf = NULL;
     iceberg_field_summary_t *sums = NULL;
     iceberg_manifest_writer_t *merged_w = NULL;
+    rewritten_t *rw = NULL;
+    size_t nrw = 0;
+    int64_t removed_records = 0;
     char merged_loc[2048];
     ursa_buf_t *bufs = NULL, list = {0};
     size_t n = 0, nbufs = 0;
@@ -730,8 +856,15 @@ static int add_snapshot(void *vctx, json_t **t, bool *skip, ursa_err_t *err)
     if ((rc = parent_manifests(c, *t, &mf, &n, &sums, &bufs, &nbufs, &keep, err))) goto out;
     size_t min_count = a->merge_min_count ? a->merge_min_count : TABLE_MERGE_MIN_COUNT;
     c->merged = 0;
-    if (n + 1 > min_count && (rc = merge_manifests(c, *t, mf, &n, seq, &merged_w, merged_loc,
-                                                   sizeof(merged_loc), &c->merged, err)))
+    if (a->nremove) { /* a replace rewrites what it must and merges nothing */
+        if (!(rw = ursa_calloc(n + 1, sizeof(*rw)))) {
+            rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
+            goto out;
+        }
+        nrw = n;
+        if ((rc = remove_files(c, *t, mf, n, seq, rw, &removed_records, err))) goto out;
+    } else if (n + 1 > min_count && (rc = merge_manifests(c, *t, mf, &n, seq, &merged_w, merged_loc,
+                                                          sizeof(merged_loc), &c->merged, err)))
         goto out;
     iceberg_manifest_summary(c->mw, seq, &mf[n]);
     mf[n].manifest_path = c->manifest_path;
@@ -740,7 +873,7 @@ static int add_snapshot(void *vctx, json_t **t, bool *skip, ursa_err_t *err)
     uint64_t lbytes;
     if ((rc = iceberg_manifest_list_write(avro_buf_sink(&list), &lm, mf, n + 1, NULL, &lbytes, err)))
         goto out;
-    char key[1024], loc[2048], v[3][32];
+    char key[1024], loc[2048], v[5][32];
     snprintf(key, sizeof(key), "%s/metadata/snap-%lld-%lld-%lld-%016llx.avro", a->dataset,
              (long long)c->snapshot_id, (long long)seq, (long long)iceberg_now_ms(),
              (unsigned long long)iceberg_random64());
@@ -755,12 +888,15 @@ static int add_snapshot(void *vctx, json_t **t, bool *skip, ursa_err_t *err)
     snprintf(v[0], sizeof(v[0]), "%zu", a->nfiles);
     snprintf(v[1], sizeof(v[1]), "%lld", (long long)c->records);
     snprintf(v[2], sizeof(v[2]), "%lld", (long long)c->files_size);
-    iceberg_kv_t kv[] = {{"ursa.commit", c->commit_key},
-                         {"ursa.node", a->node},
-                         {"added-data-files", v[0]},
-                         {"added-records", v[1]},
-                         {"added-files-size", v[2]}};
-    rc = iceberg_table_add_snapshot(*t, c->snapshot_id, loc, kv, 5, iceberg_now_ms(), &c->seq, err);
+    snprintf(v[3], sizeof(v[3]), "%zu", a->nremove);
+    snprintf(v[4], sizeof(v[4]), "%lld", (long long)removed_records);
+    iceberg_kv_t kv[] = {{"ursa.commit", c->commit_key}, {"ursa.node", a->node},
+                         {"added-data-files", v[0]},     {"added-records", v[1]},
+                         {"added-files-size", v[2]},     {"operation", "replace"},
+                         {"deleted-data-files", v[3]},   {"deleted-records", v[4]}};
+    rc = iceberg_table_add_snapshot(*t, c->snapshot_id, loc, kv, a->nremove ? 8 : 5, iceberg_now_ms(),
+                                    &c->seq, err);
+    if (a->nremove) goto out; /* the node order is about flushes */
     char prop[300];
     node_property(a->node, prop, sizeof(prop));
     json_t *props = json_object_get(*t, "properties");
@@ -773,6 +909,8 @@ out:
     for (size_t i = 0; bufs && i < nbufs; i++) ursa_buf_free(&bufs[i]);
     ursa_free(bufs), ursa_free(sums), ursa_free(mf);
     iceberg_manifest_writer_destroy(&merged_w);
+    for (size_t i = 0; rw && i < nrw; i++) iceberg_manifest_writer_destroy(&rw[i].w);
+    ursa_free(rw);
     json_decref(keep);
     ursa_buf_free(&list);
     return rc;
@@ -798,7 +936,10 @@ int table_append(ursa_store_t *st, const table_append_t *a, table_result_t *res,
         rc = ursa_err_set(err, URSA_EINVAL, "%s: the table's location cannot be made", a->dataset);
         goto out;
     }
-    commit_key_of(a, commit_key, sizeof(commit_key));
+    if (a->key)
+        snprintf(commit_key, sizeof(commit_key), "%s", a->key);
+    else
+        commit_key_of(a, commit_key, sizeof(commit_key));
     if (a->ids)
         memcpy(ids, a->ids, s->nfields * sizeof(*ids));
     else if ((rc = table_schema(st, a->dataset, s, 0, a->base, ids, NULL, err)))

@@ -78,6 +78,14 @@ typedef struct table_append {
     /* The table's version as the caller last saw it (the flush: from its
      * table_schema), to start the commit from; NULL: loaded. */
     iceberg_base_t *base;
+    /* A replace (compaction): the store keys of live files the commit
+     * removes in the same snapshot as it adds files (operation "replace"),
+     * under the commit key `key` (the node order does not apply); the
+     * commit fails with URSA_ENOTFOUND, writing nothing, when one of them
+     * is no longer live (another compaction won). nremove 0: an append. */
+    const char *const *remove;
+    size_t nremove;
+    const char *key;
 } table_append_t;
 
 /* Iceberg's commit.manifest.min-count-to-merge and target-size-bytes

@@ -552,6 +552,62 @@ TEST(appends_and_upkeep_racing)
     fixture_close(&f);
 }
 
+/* A replace (compaction's commit) swaps files in one snapshot: the scan sees
+ * the files kept, with their sequence numbers, and the new one, never the
+ * files removed; redone it commits nothing; one whose files another replace
+ * removed first fails and changes nothing. */
+TEST(replace_swaps_files)
+{
+    fixture_t f;
+    fixture_open(&f, "rep");
+    table_result_t r;
+    for (int n = 0; n < 3; n++) CHECK_EQ_INT(append(&f, "n1", n, 0, &r), URSA_OK);
+    const char *gone[] = {"rep/date=2024-10-01/n1-0-0.parquet", "rep/date=2024-10-02/n1-1-1.parquet"};
+    table_file_t out = {"rep/date=2024-10-01/c-0123456789abcdef-0.parquet", 20000};
+    table_test_file(f.st, &f.s, f.ids, out.key, 20000, 0, 3, false, 0); /* the 1 + 2 rows merged */
+    table_append_t rp = {
+        f.ds, &f.s, "n1", 0, 0, &out, 1, f.ids, 0, NULL, gone, 2, "compact:0123456789abcdef"};
+    ursa_err_t err;
+    CHECK_EQ_INT(table_append(f.st, &rp, &r, &err), URSA_OK);
+    CHECK(!r.already);
+    CHECK_EQ_INT(r.sequence_number, 4);
+    json_t *sc = scan(&f), *x;
+    size_t i, nfiles = 0;
+    int64_t rows = 0;
+    bool kept = false, added = false;
+    json_array_foreach(json_object_get(sc, "files"), i, x)
+    {
+        const char *path = json_string_value(json_object_get(x, "path"));
+        nfiles++, rows += num(x, "records");
+        for (size_t k = 0; k < 2; k++) CHECK(strstr(path, gone[k]) == NULL);
+        if (strstr(path, "n1-2-2.parquet")) kept = num(x, "sequence_number") == 3;
+        if (strstr(path, out.key))
+            added = num(x, "sequence_number") == 4 && num(x, "status") == ICEBERG_ADDED;
+    }
+    CHECK_EQ_INT(nfiles, 2);
+    CHECK_EQ_INT(rows, 3 + 3);
+    CHECK(kept && added);
+    json_decref(sc);
+    json_t *t = load(&f);
+    const json_t *sum = json_object_get(iceberg_table_current(t), "summary");
+    CHECK(strcmp(json_string_value(json_object_get(sum, "operation")), "replace") == 0);
+    CHECK(strcmp(json_string_value(json_object_get(sum, "deleted-records")), "3") == 0);
+    int64_t version = json_integer_value(json_object_get(t, "last-sequence-number"));
+    json_decref(t);
+    /* Redone (a crash after the commit): nothing. */
+    CHECK_EQ_INT(table_append(f.st, &rp, &r, &err), URSA_OK);
+    CHECK(r.already);
+    /* Another compaction of the same files, second: its inputs are gone. */
+    table_append_t late = rp;
+    late.key = "compact:fedcba9876543210";
+    CHECK_EQ_INT(table_append(f.st, &late, &r, &err), URSA_ENOTFOUND);
+    CHECK(strstr(err.msg, "2 of the 2 files to replace are no longer in the table") != NULL);
+    t = load(&f);
+    CHECK_EQ_INT(json_integer_value(json_object_get(t, "last-sequence-number")), version);
+    json_decref(t);
+    fixture_close(&f);
+}
+
 int main(void)
 {
     mkdir("test-tmp", 0755);
@@ -562,6 +618,7 @@ int main(void)
     RUN(cache_across_runs);
     RUN(metadata_past_the_log);
     RUN(appends_and_upkeep_racing);
+    RUN(replace_swaps_files);
     if (!test_failed_count && !getenv("URSA_TEST_KEEP")) {
         char cmd[300];
         snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
