@@ -383,6 +383,21 @@ TEST(merge_unsorted_inputs)
     CHECK_EQ_INT(res.noutputs, 0);
     CHECK_EQ_INT(count("c-*"), 0);
     CHECK_EQ_INT(count("*tmp*"), 0);
+    /* ... also when every row group is sorted but one starts before the
+     * end of the one above it (1665 rows = 45 row groups of 37: the last
+     * 925 rows first, then the first 740). */
+    t = r4[10];
+    r4[10] = r4[n4 - 10];
+    r4[n4 - 10] = t;
+    row_t *rot = calloc(n4, sizeof(row_t));
+    memcpy(rot, r4 + 740, 925 * sizeof(row_t));
+    memcpy(rot + 925, r4, 740 * sizeof(row_t));
+    write_file(fx.st, fx.keys[4], SCHEMA, rot, n4, true);
+    free(rot);
+    CHECK_EQ_INT(ursa_compact_merge(&o, &res, &err), URSA_EFORMAT);
+    CHECK(strstr(err.msg, "row group 25 starts before the end of row group 24") != NULL);
+    CHECK_EQ_INT(count("c-*"), 0);
+    CHECK_EQ_INT(count("*tmp*"), 0);
     fixture_free(&fx);
 }
 
@@ -472,6 +487,21 @@ TEST(merge_failure_leaves_nothing)
     fprintf(stderr, "%d merges failed by an allocation, none left an output\n", failures);
     CHECK_EQ_INT(rc, URSA_OK);
     CHECK(failures > 100);
+    /* A commit that fails (a directory where the second output goes):
+     * the first output, already published, is deleted again. */
+    char cmd0[2200];
+    snprintf(cmd0, sizeof(cmd0), "mkdir -p '%s/%s-1.parquet/x'", root, base);
+    CHECK(system(cmd0) == 0);
+    {
+        ursa_compact_result_t res;
+        ursa_err_t err = {0};
+        CHECK_EQ_INT(ursa_compact_merge(&o, &res, &err), URSA_EIO);
+        CHECK_EQ_INT(res.noutputs, 0);
+        CHECK_EQ_INT(count("c-*"), 0); /* the directory holds only x */
+        CHECK_EQ_INT(count("*tmp*"), 0);
+    }
+    snprintf(cmd0, sizeof(cmd0), "rm -rf '%s/%s-1.parquet'", root, base);
+    CHECK(system(cmd0) == 0);
     /* A missing input: nothing written. */
     char cmd[1400];
     snprintf(cmd, sizeof(cmd), "rm -f %s/ev/date=2023-11-14/c-* %s/%s", root, root, fx.keys[4]);
