@@ -75,12 +75,13 @@ typedef struct input {
     uint64_t *rg_first; /* per row group: its first row in the file (nrow_groups + 1 entries) */
 } input_t;
 
-/* A sorted run: rows [start, end) of an input, read a row group at a time
+/* A sorted run: rows [start, end) of an input, read a window at a time
  * into b, whose rows [pos, lim) are still to come. */
 typedef struct cursor {
     input_t *in;
     uint64_t start, end;
-    size_t rg; /* the row group in b */
+    size_t rg;  /* the row group b comes from */
+    size_t off; /* b's first row in that row group */
     ursa_batch_t b;
     size_t pos, lim;
 } cursor_t;
@@ -106,6 +107,7 @@ typedef struct merge {
     size_t nkeys;
     pq_write_opts_t wo;
     uint64_t target;
+    uint64_t window; /* bytes of a row group's uncompressed size read at a time */
     input_t *inputs;
     size_t ninputs;
     cursor_t *cur;
@@ -248,10 +250,23 @@ static int open_input(merge_t *m, size_t i)
     return URSA_OK;
 }
 
-/* Reads row group g of in into b, shaped like the schema: its columns (all
- * of them, or the key columns alone when keys_only; the others empty) with
- * nulls where the file has none. b is empty on an error. */
-static int read_window(merge_t *m, input_t *in, size_t g, bool keys_only, ursa_batch_t *b)
+/* The rows of row group g a window holds (see compact.h). */
+static size_t window_rows(const merge_t *m, const input_t *in, size_t g)
+{
+    const pq_row_group_t *rg = &pq_reader_meta(in->r)->row_groups[g];
+    uint64_t rows = (uint64_t)rg->num_rows,
+             bytes = rg->total_byte_size > 0 ? (uint64_t)rg->total_byte_size : 1;
+    uint64_t w = rows <= UINT64_MAX / m->window ? rows * m->window / bytes : rows;
+    if (w < URSA_COMPACT_WINDOW_MIN_ROWS) w = URSA_COMPACT_WINDOW_MIN_ROWS;
+    return (size_t)(w < rows ? w : rows);
+}
+
+/* Reads rows [first, first + count) of row group g of in into b, shaped
+ * like the schema: its columns (all of them, or the key columns alone when
+ * keys_only; the others empty) with nulls where the file has none. b is
+ * empty on an error. */
+static int read_window(merge_t *m, input_t *in, size_t g, size_t first, size_t count, bool keys_only,
+                       ursa_batch_t *b)
 {
     memset(b, 0, sizeof(*b));
     size_t cols[URSA_SORT_KEYS_MAX];
@@ -265,8 +280,12 @@ static int read_window(merge_t *m, input_t *in, size_t g, bool keys_only, ursa_b
     }
     ursa_batch_t raw = {0};
     int rc = URSA_OK;
-    if (nwant && (rc = pq_reader_read(in->r, g, want, nwant, &raw, m->err))) return rc;
-    size_t nrows = (size_t)pq_reader_meta(in->r)->row_groups[g].num_rows;
+    size_t nrows = count;
+    bool whole = first == 0 && count == (size_t)pq_reader_meta(in->r)->row_groups[g].num_rows;
+    if (nwant && whole && (rc = pq_reader_read(in->r, g, want, nwant, &raw, m->err))) return rc;
+    if (nwant && !whole &&
+        (rc = pq_reader_read_rows(in->r, g, want, nwant, (int64_t)first, (int64_t)count, &raw, m->err)))
+        return rc;
     if (nwant && raw.nrows != nrows) {
         rc = ursa_err_set(m->err, URSA_EFORMAT, "%s: row group %zu: %zu rows read, %zu declared", in->key, g,
                           raw.nrows, nrows);
@@ -315,7 +334,7 @@ static int add_cursor(merge_t *m, input_t *in, uint64_t start, uint64_t end)
 }
 
 /* Cuts an input whose order is not declared into sorted runs, reading its
- * key columns row group by row group. */
+ * key columns a window at a time. */
 static int split_runs(merge_t *m, input_t *in)
 {
     const pq_file_meta_t *meta = pq_reader_meta(in->r);
@@ -323,20 +342,24 @@ static int split_runs(merge_t *m, input_t *in)
     uint64_t start = 0;
     int rc = URSA_OK;
     for (size_t g = 0; g < meta->nrow_groups; g++) {
-        if (meta->row_groups[g].num_rows == 0) continue;
-        if ((rc = read_window(m, in, g, true, &b))) goto out;
-        if (prev.nrows && key_cmp(m, &prev, prev.nrows - 1, &b, 0) > 0) {
-            if ((rc = add_cursor(m, in, start, in->rg_first[g]))) goto out;
-            start = in->rg_first[g];
-        }
-        for (size_t i = 1; i < b.nrows; i++)
-            if (key_cmp(m, &b, i - 1, &b, i) > 0) {
-                if ((rc = add_cursor(m, in, start, in->rg_first[g] + i))) goto out;
-                start = in->rg_first[g] + i;
+        size_t rows = (size_t)meta->row_groups[g].num_rows, w = window_rows(m, in, g);
+        for (size_t lo = 0; lo < rows; lo += w) {
+            size_t cnt = rows - lo < w ? rows - lo : w;
+            uint64_t at = in->rg_first[g] + lo; /* the window's first row in the file */
+            if ((rc = read_window(m, in, g, lo, cnt, true, &b))) goto out;
+            if (prev.nrows && key_cmp(m, &prev, prev.nrows - 1, &b, 0) > 0) {
+                if ((rc = add_cursor(m, in, start, at))) goto out;
+                start = at;
             }
-        ursa_batch_free(&prev);
-        prev = b;
-        memset(&b, 0, sizeof(b));
+            for (size_t i = 1; i < b.nrows; i++)
+                if (key_cmp(m, &b, i - 1, &b, i) > 0) {
+                    if ((rc = add_cursor(m, in, start, at + i))) goto out;
+                    start = at + i;
+                }
+            ursa_batch_free(&prev);
+            prev = b;
+            memset(&b, 0, sizeof(b));
+        }
     }
     rc = add_cursor(m, in, start, in->rg_first[meta->nrow_groups]);
 out:
@@ -425,40 +448,50 @@ static int maybe_cut(merge_t *m, const ursa_batch_t *b, size_t row)
 
 /* ---------------------------------------------------------------- cursors */
 
-/* Loads the cursor's next row group that holds some of its rows; lim == pos
- * when it has none left. When it had a batch, the new batch's first row
- * must not come before the old one's last (for a declared run). */
+/* Loads the cursor's next window: the rows after its batch (or from its
+ * start), up to a window, within one row group and the cursor's run;
+ * lim == pos when it has none left. The new window's first row must not
+ * come before the old one's last (for a declared run). */
 static int advance(merge_t *m, cursor_t *c, bool first)
 {
     const pq_file_meta_t *meta = pq_reader_meta(c->in->r);
-    size_t g = first ? 0 : c->rg + 1;
-    if (first)
-        while (g < meta->nrow_groups && c->in->rg_first[g + 1] <= c->start) g++;
-    while (g < meta->nrow_groups && meta->row_groups[g].num_rows == 0) g++;
-    if (g >= meta->nrow_groups || c->in->rg_first[g] >= c->end) {
-        ursa_batch_free(&c->b);
-        c->pos = c->lim = 0;
-        return URSA_OK;
+    const uint64_t *rf = c->in->rg_first;
+    size_t g = 0;
+    uint64_t row = 0; /* within row group g */
+    if (first) {
+        while (g < meta->nrow_groups && rf[g + 1] <= c->start) g++;
+        row = g < meta->nrow_groups ? c->start - rf[g] : 0;
+    } else {
+        g = c->rg;
+        row = c->off + c->b.nrows;
     }
+    for (;; g++, row = 0) {
+        if (g >= meta->nrow_groups || rf[g] + row >= c->end) {
+            ursa_batch_free(&c->b);
+            c->pos = c->lim = 0;
+            return URSA_OK;
+        }
+        if (row < (uint64_t)meta->row_groups[g].num_rows) break;
+    }
+    uint64_t hi = rf[g + 1] - rf[g], w = window_rows(m, c->in, g);
+    if (c->end - rf[g] < hi) hi = c->end - rf[g];
+    if (row + w < hi) hi = row + w;
     ursa_batch_t nb;
-    int rc = read_window(m, c->in, g, false, &nb);
+    int rc = read_window(m, c->in, g, (size_t)row, (size_t)(hi - row), false, &nb);
     if (rc) return rc;
-    uint64_t lo = c->in->rg_first[g], hi = c->in->rg_first[g + 1];
-    size_t pos = c->start > lo ? (size_t)(c->start - lo) : 0;
-    size_t lim = (size_t)((c->end < hi ? c->end : hi) - lo);
-    if (c->b.nrows && key_cmp(m, &c->b, c->b.nrows - 1, &nb, pos) > 0) {
+    if (c->b.nrows && key_cmp(m, &c->b, c->b.nrows - 1, &nb, 0) > 0) {
         ursa_batch_free(&nb);
-        return ursa_err_set(
-            m->err, URSA_EFORMAT,
-            "%s: declares its rows sorted by the key but row group %zu starts before the end of "
-            "row group %zu",
-            c->in->key, g, c->rg);
+        return ursa_err_set(m->err, URSA_EFORMAT,
+                            "%s: declares its rows sorted by the key but row %llu comes before row %llu",
+                            c->in->key, (unsigned long long)(rf[g] + row),
+                            (unsigned long long)(rf[g] + row - 1));
     }
     ursa_batch_free(&c->b);
     c->b = nb;
     c->rg = g;
-    c->pos = pos;
-    c->lim = lim;
+    c->off = (size_t)row;
+    c->pos = 0;
+    c->lim = (size_t)(hi - row);
     return URSA_OK;
 }
 
@@ -508,11 +541,10 @@ static int step(merge_t *m)
         }
     }
     if (c->pos + n < c->lim && key_cmp(m, &c->b, c->pos + n - 1, &c->b, c->pos + n) > 0)
-        return ursa_err_set(
-            m->err, URSA_EFORMAT,
-            "%s: declares its rows sorted by the key but row %zu of row group %zu comes before the "
-            "one above it",
-            c->in->key, c->pos + n, c->rg);
+        return ursa_err_set(m->err, URSA_EFORMAT,
+                            "%s: declares its rows sorted by the key but row %llu comes before row %llu",
+                            c->in->key, (unsigned long long)(c->in->rg_first[c->rg] + c->off + c->pos + n),
+                            (unsigned long long)(c->in->rg_first[c->rg] + c->off + c->pos + n - 1));
     if (n >= DIRECT_ROWS) {
         if ((rc = flush_gather(m)) || (rc = write_rows(m, &c->b, c->pos, n))) return rc;
     } else {
@@ -551,6 +583,7 @@ int ursa_compact_merge(const ursa_compact_opts_t *o, ursa_compact_result_t *res,
     if (err) err->msg[0] = '\0';
     merge_t m = {.o = o, .s = o->schema, .err = err};
     m.target = o->target_bytes ? o->target_bytes : URSA_COMPACT_TARGET_DEFAULT;
+    m.window = o->window_bytes ? o->window_bytes : URSA_COMPACT_WINDOW_DEFAULT;
     pq_write_opts_dataset(&m.wo, o->pq, o->schema, o->field_ids, o->schema_json, m.keys);
     m.nkeys = m.wo.nsorting;
     size_t committed = 0;

@@ -29,6 +29,11 @@
 /* The default bound on sorted runs merged at once (each holds one row
  * group in memory); an input that is not sorted counts one per run. */
 #define URSA_COMPACT_RUNS_DEFAULT 256
+/* The default window: the rows of a run read (and decoded) at a time, as
+ * bytes of its row group's uncompressed size (never fewer than
+ * URSA_COMPACT_WINDOW_MIN_ROWS rows, nor more than the row group). */
+#define URSA_COMPACT_WINDOW_DEFAULT  ((size_t)8 << 20)
+#define URSA_COMPACT_WINDOW_MIN_ROWS 64
 
 typedef struct ursa_compact_opts {
     ursa_store_t *store;
@@ -44,6 +49,8 @@ typedef struct ursa_compact_opts {
     const char *out_base;  /* outputs are "<out_base>-<k>.parquet", k = 0, 1, ... */
     uint64_t target_bytes; /* an output is cut past this many bytes; 0: URSA_COMPACT_TARGET_DEFAULT */
     size_t max_runs;       /* 0: URSA_COMPACT_RUNS_DEFAULT */
+    size_t window_bytes;   /* a run's rows read at a time, in its row group's uncompressed bytes;
+                              0: URSA_COMPACT_WINDOW_DEFAULT */
 } ursa_compact_opts_t;
 
 typedef struct ursa_compact_output {

@@ -142,6 +142,9 @@ static void parse(const char *js, ursa_schema_t *s)
 
 static const int32_t IDS[] = {11, 12, 13, 14, 15, 16};
 
+/* The inputs' row groups and pages (small: many of both). */
+static size_t file_rg_rows = 37, file_page_bytes = 1 << 20;
+
 /* Writes rows to key with small row groups; declared: sorting_columns set. */
 static void write_file(ursa_store_t *st, const char *key, const char *schema, const row_t *r, size_t n,
                        bool declared)
@@ -152,7 +155,8 @@ static void write_file(ursa_store_t *st, const char *key, const char *schema, co
     to_batch(r, n, &s, &b);
     pq_write_opts_t base, o;
     pq_write_opts_default(&base);
-    base.row_group_rows = 37;
+    base.row_group_rows = file_rg_rows;
+    base.page_bytes = file_page_bytes;
     base.threads = 1;
     int keys[URSA_SORT_KEYS_MAX];
     pq_write_opts_dataset(&o, &base, &s, IDS, NULL, keys);
@@ -335,6 +339,52 @@ TEST(merge_sorted_runs)
     fixture_free(&fx);
 }
 
+/* Inputs of one row group each, read in windows of 64 rows (the least):
+ * the same rows in the same order, also with an unsorted input cut into
+ * runs across windows. */
+TEST(merge_in_windows)
+{
+    file_rg_rows = 0; /* one row group */
+    file_page_bytes = 512;
+    fixture_t fx;
+    fixture(&fx, 6, 5);
+    row_t *r = fx.all + 100 * 5 + 250 * 5;
+    size_t n3 = 40 * 5;
+    for (size_t j = 0; j < n3 / 4; j++) {
+        row_t t = r[j];
+        r[j] = r[n3 / 2 + j], r[n3 / 2 + j] = t;
+    }
+    for (size_t j = 0; j < n3; j++) r[j].id = 3000000 + (int64_t)j;
+    write_file(fx.st, fx.keys[3], SCHEMA, r, n3, false);
+    ursa_compact_opts_t o;
+    pq_write_opts_t pq;
+    char base[URSA_COMPACT_KEY_MAX];
+    opts(&fx, &o, &pq, base, sizeof(base));
+    o.window_bytes = 1;
+    ursa_compact_result_t res;
+    ursa_err_t err = {0};
+    CHECK_EQ_INT(ursa_compact_merge(&o, &res, &err), URSA_OK);
+    CHECK(res.runs > 4);
+    check_merged(&fx, &res);
+    duckdb_check(&fx, &res);
+    for (size_t k = 0; k < res.noutputs; k++) CHECK(ursa_store_del(fx.st, res.outputs[k].key, &err) == 0);
+    ursa_compact_result_free(&res);
+    /* A declared file out of order between two windows: refused. */
+    row_t *r4 = r + n3;
+    size_t n4 = 333 * 5;
+    row_t *rot = calloc(n4, sizeof(row_t));
+    memcpy(rot, r4 + 641, 1024 * sizeof(row_t)); /* 16 windows of 64 rows, then the rest */
+    memcpy(rot + 1024, r4, 641 * sizeof(row_t));
+    write_file(fx.st, fx.keys[4], SCHEMA, rot, n4, true);
+    free(rot);
+    CHECK_EQ_INT(ursa_compact_merge(&o, &res, &err), URSA_EFORMAT);
+    CHECK(strstr(err.msg, "row 1024 comes before row 1023") != NULL);
+    CHECK_EQ_INT(count("c-*"), 0);
+    fixture_free(&fx);
+    file_rg_rows = 37;
+    file_page_bytes = 1 << 20;
+}
+
 /* Inputs that are not sorted: one without the declaration is cut into
  * runs and merged right; one that declares an order it lacks fails, and
  * nothing is written. */
@@ -395,7 +445,7 @@ TEST(merge_unsorted_inputs)
     write_file(fx.st, fx.keys[4], SCHEMA, rot, n4, true);
     free(rot);
     CHECK_EQ_INT(ursa_compact_merge(&o, &res, &err), URSA_EFORMAT);
-    CHECK(strstr(err.msg, "row group 25 starts before the end of row group 24") != NULL);
+    CHECK(strstr(err.msg, "row 925 comes before row 924") != NULL);
     CHECK_EQ_INT(count("c-*"), 0);
     CHECK_EQ_INT(count("*tmp*"), 0);
     fixture_free(&fx);
@@ -634,6 +684,7 @@ int main(void)
     RUN(merge_sorted_runs);
     RUN(merge_by_time);
     RUN(merge_unsorted_inputs);
+    RUN(merge_in_windows);
     RUN(merge_split_at_target);
     RUN(merge_type_mismatch);
     RUN(merge_failure_leaves_nothing);
