@@ -309,13 +309,9 @@ static int write_day(flush_state_t *f, size_t k, int64_t stamp, ursa_err_t *err)
     if (n < 0 || (size_t)n >= sizeof(file->key)) return ursa_err_set(err, URSA_EINVAL, "object key too long");
 
     int keys[URSA_SORT_KEYS_MAX];
-    size_t nkeys = ursa_schema_sort_key(s, keys);
-    pq_write_opts_t o = f->cat->pq;
-    o.field_ids = f->ids;
-    o.kv_key = "ursa.schema";
-    o.kv_value = f->schema_json;
-    o.sorting_columns = keys;
-    o.nsorting = nkeys;
+    pq_write_opts_t o;
+    pq_write_opts_dataset(&o, &f->cat->pq, s, f->ids, f->schema_json, keys);
+    size_t nkeys = o.nsorting;
     pq_writer_t *w = NULL;
     ursa_batch_t scratch = {0};
     uint64_t *refs = NULL;

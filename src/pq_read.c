@@ -1855,8 +1855,10 @@ static int decode_all(pq_reader_t *r, size_t rg, colplan_t *cp, size_t n, ursa_e
 
 /* Reads leaves cols[0..ncols) of rg into out, only rows that match every
  * pred (npreds 0: every row). */
+/* Reads rows of rg into out: those matching preds (npreds > 0), or rows
+ * [first, first + count) (count >= 0, no preds), or all of them. */
 static int read_rows(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols, const pq_pred_t *preds,
-                     size_t npreds, ursa_batch_t *out, ursa_err_t *err)
+                     size_t npreds, int64_t first, int64_t count, ursa_batch_t *out, ursa_err_t *err)
 {
     const pq_row_group_t *g = &r->f->meta.row_groups[rg];
     int64_t rows = g->num_rows;
@@ -1941,6 +1943,13 @@ static int read_rows(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols
             ursa_free(pr.v);
             if (rc) goto nomem;
         }
+    } else if (count >= 0 && !(first == 0 && count == rows)) {
+        /* A slice: the pages that hold it, by each column's offset index
+         * (a column without one is read whole). */
+        bool any = false;
+        for (size_t k = 0; k < nneed; k++) any = any || g->columns[need[k]].offset_index_offset >= 0;
+        if (any && (rc = load_page_indexes(r, rg, need, want_ci, nneed, px, err))) goto out;
+        if (count > 0 && ranges_add(&want, first, first + count)) goto nomem;
     } else if (ranges_add(&want, 0, rows)) {
         goto nomem;
     }
@@ -2057,7 +2066,21 @@ int pq_reader_read_where(pq_reader_t *r, size_t rg, const size_t *cols, size_t n
         return ursa_err_set(err, URSA_EINVAL, "%s: no row group %zu (the file has %zu)", r->key, rg,
                             r->f->meta.nrow_groups);
     if ((rc = check_preds(r, preds, npreds, err))) return rc;
-    return read_rows(r, rg, cols, ncols, preds, npreds, out, err);
+    return read_rows(r, rg, cols, ncols, preds, npreds, 0, -1, out, err);
+}
+
+int pq_reader_read_rows(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols, int64_t first,
+                        int64_t count, ursa_batch_t *out, ursa_err_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (rg >= r->f->meta.nrow_groups)
+        return ursa_err_set(err, URSA_EINVAL, "%s: no row group %zu (the file has %zu)", r->key, rg,
+                            r->f->meta.nrow_groups);
+    int64_t rows = r->f->meta.row_groups[rg].num_rows;
+    if (first < 0 || count < 0 || first > rows || count > rows - first)
+        return ursa_err_set(err, URSA_EINVAL, "%s: row group %zu: rows %lld..%lld are not among its %lld",
+                            r->key, rg, (long long)first, (long long)(first + count), (long long)rows);
+    return read_rows(r, rg, cols, ncols, NULL, 0, first, count, out, err);
 }
 
 void pq_reader_get_counters(const pq_reader_t *r, pq_reader_counters_t *c)

@@ -120,6 +120,15 @@ int pq_reader_find(const pq_reader_t *r, const char *name);
 int pq_reader_read(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols, struct ursa_batch *out,
                    ursa_err_t *err) URSA_MUST_CHECK;
 
+/* Reads rows [first, first + count) of row group rg, as pq_reader_read
+ * reads all of them (out->nrows is count): only the pages holding them are
+ * fetched and decoded, found by each column's offset index (a column
+ * without one is read whole, and the rows taken from it). For reading a
+ * big row group a window at a time (compaction). URSA_EINVAL for rows
+ * outside the row group. */
+int pq_reader_read_rows(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols, int64_t first,
+                        int64_t count, struct ursa_batch *out, ursa_err_t *err) URSA_MUST_CHECK;
+
 /*
  * Predicates. A read may carry a conjunction of conditions on leaf
  * columns; rows that fail one are not returned, and what cannot hold a

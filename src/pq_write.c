@@ -360,6 +360,17 @@ void pq_write_opts_default(pq_write_opts_t *o)
     o->bloom_fpp = 0.01;
 }
 
+void pq_write_opts_dataset(pq_write_opts_t *o, const pq_write_opts_t *base, const ursa_schema_t *s,
+                           const int32_t *ids, const char *schema_json, int keys[URSA_SORT_KEYS_MAX])
+{
+    *o = *base;
+    o->field_ids = ids;
+    o->kv_key = schema_json ? "ursa.schema" : NULL;
+    o->kv_value = schema_json;
+    o->nsorting = ursa_schema_sort_key(s, keys);
+    o->sorting_columns = keys;
+}
+
 int pq_codec_from_name(const char *name)
 {
     static const struct {

@@ -60,6 +60,16 @@ typedef struct pq_writer pq_writer_t;
 
 void pq_write_opts_default(pq_write_opts_t *o);
 
+/* The options of a dataset's files, the same for a flush and a compaction:
+ * base's codec, level, encodings, sizes, bloom filter rate and threads;
+ * ids as the columns' field ids (NULL: none); schema_json, when not NULL,
+ * as the key-value entry "ursa.schema"; s's sort key (ursa_schema_sort_key)
+ * as every row group's sorting_columns. keys is the caller's storage for
+ * the key, which *o points into (as it does into ids and schema_json), so
+ * all three must outlive the writer. */
+void pq_write_opts_dataset(pq_write_opts_t *o, const pq_write_opts_t *base, const ursa_schema_t *s,
+                           const int32_t *ids, const char *schema_json, int keys[URSA_SORT_KEYS_MAX]);
+
 /* Returns the codec for a name ("zstd", "snappy", "gzip", "brotli",
  * "lz4_raw" or its alias "lz4", "uncompressed" or "none"; any case), or -1. */
 int pq_codec_from_name(const char *name);

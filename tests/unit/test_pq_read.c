@@ -175,6 +175,32 @@ static void roundtrip(ursa_store_t *st, const ursa_schema_t *s, const ursa_batch
             CHECK_EQ_INT(bad, 0);
         }
         base += got.nrows;
+        /* Slices (pq_reader_read_rows): the same rows, the pages that hold
+         * them found by the offset index. */
+        size_t n = got.nrows;
+        const size_t sl[4][2] = {
+            {0, n / 3}, {n / 3, n / 3 + (n > 40 ? 17 : 0)}, {n > 5 ? n - 5 : 0, n}, {n / 2, n / 2}};
+        for (int q = 0; q < 4; q++) {
+            ursa_batch_t part;
+            rc = pq_reader_read_rows(r, g, NULL, 0, (int64_t)sl[q][0], (int64_t)(sl[q][1] - sl[q][0]), &part,
+                                     &err);
+            if (rc) fprintf(stderr, "read rows %s: %s\n", key, err.msg);
+            CHECK_EQ_INT(rc, URSA_OK);
+            if (rc) continue;
+            CHECK_EQ_INT(part.nrows, sl[q][1] - sl[q][0]);
+            CHECK_EQ_INT(part.ncols, got.ncols);
+            size_t bad = 0;
+            for (size_t c = 0; c < part.ncols && c < got.ncols; c++) {
+                CHECK_EQ_INT(part.cols[c].length, part.nrows);
+                for (size_t k = 0; k < sl[q][1] - sl[q][0] && k < part.cols[c].length; k++)
+                    bad += !same_row(&got.cols[c], sl[q][0] + k, &part.cols[c], k);
+            }
+            if (bad) fprintf(stderr, "%s: rows %zu..%zu: %zu values differ\n", key, sl[q][0], sl[q][1], bad);
+            CHECK_EQ_INT(bad, 0);
+            ursa_batch_free(&part);
+        }
+        ursa_batch_t none;
+        CHECK_EQ_INT(pq_reader_read_rows(r, g, NULL, 0, (int64_t)n, 1, &none, &err), URSA_EINVAL);
         ursa_batch_free(&got);
     }
     CHECK_EQ_INT(base, b->nrows);
