@@ -117,7 +117,9 @@ int iceberg_commit_on(ursa_store_t *st, const char *dir, iceberg_base_t *base, i
  * environment asks: URSA_TEST_KILL_AT=<step> raises SIGKILL at that step --
  * "before-commit" (a flush's files published, its commit not begun),
  * "before-hint" (a metadata version written, version-hint.text not yet),
- * "on-conflict" (an attempt lost to another writer, before the retry);
+ * "on-conflict" (an attempt lost to another writer, before the retry),
+ * "compact-before-commit" (a compaction's outputs written, its commit not
+ * begun);
  * URSA_TEST_COMMIT_PAUSE_MS=N holds every commit attempt N ms between its
  * load and its write, so that nodes committing together collide. */
 void iceberg_test_kill(const char *step);

@@ -13,7 +13,12 @@
  * once, then publishes the new durable LSN and wakes every waiter: group
  * commit. A new segment starts at open and whenever the current one passes
  * the size limit; the directory is fsynced when a segment is created or
- * deleted.
+ * deleted. A segment also ends once it is an hour old
+ * (URSA_WAL_SEGMENT_MAX_AGE_S by default), so that a closed segment is released soon
+ * after its rows are published: a restart replays (and checks against the
+ * store's listing of the node's files) only about the last hour of
+ * published records, never records whose files compaction has replaced
+ * and upkeep deleted after the retention (a day by default).
  *
  * Direct I/O. With durability fsync, segments are opened with O_DIRECT
  * where the file system allows it: the writer copies records into an aligned staging buffer and
@@ -59,6 +64,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAGIC      0x4C415755u /* "UWAL" little-endian */
@@ -121,6 +127,8 @@ struct ursa_wal {
     segment_t *segs;
     size_t nsegs, cap;
     int fd;
+    int64_t seg_started_s; /* when the open segment began (CLOCK_MONOTONIC seconds) */
+    int64_t seg_max_age_s;
     int lock_fd;    /* <dir>/LOCK, flock()ed: one process per log */
     uint64_t bytes; /* all segments */
 
@@ -162,6 +170,13 @@ static int add_segment(ursa_wal_t *w, uint64_t first, uint64_t bytes)
 
 static int stage_write(ursa_wal_t *w);
 
+static int64_t mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec;
+}
+
 /* Starts a new segment whose first record will be `first`. */
 static int new_segment(ursa_wal_t *w, uint64_t first, ursa_err_t *err)
 {
@@ -196,6 +211,7 @@ static int new_segment(ursa_wal_t *w, uint64_t first, ursa_err_t *err)
         return rc;
     }
     w->fd = fd;
+    w->seg_started_s = mono_s();
     return URSA_OK;
 }
 
@@ -236,6 +252,7 @@ int ursa_wal_open(ursa_wal_t **out, const ursa_wal_opts_t *o, ursa_err_t *err)
     w->fsync = o->fsync;
     w->direct = o->fsync && !o->buffered; /* see "Direct I/O" above: only where the answer waits for a sync */
     w->segment_bytes = o->segment_bytes ? o->segment_bytes : (size_t)64 << 20;
+    w->seg_max_age_s = o->segment_max_age_s ? o->segment_max_age_s : URSA_WAL_SEGMENT_MAX_AGE_S;
     w->floor = o->floor;
     w->fd = -1;
     w->tail = &w->head;
@@ -722,8 +739,9 @@ static void *writer(void *arg)
                 memcpy(&last, r->data + 16, 8);
                 pthread_mutex_lock(&w->mu);
                 segment_t *cur = &w->segs[w->nsegs - 1];
-                int rc =
-                    cur->bytes && cur->bytes + r->len > w->segment_bytes ? new_segment(w, last, &e) : URSA_OK;
+                bool full = cur->bytes && (cur->bytes + r->len > w->segment_bytes ||
+                                           mono_s() - w->seg_started_s >= w->seg_max_age_s);
+                int rc = full ? new_segment(w, last, &e) : URSA_OK;
                 pthread_mutex_unlock(&w->mu);
                 if (rc) {
                     errno = EIO;

@@ -17,12 +17,16 @@
 
 typedef struct ursa_wal ursa_wal_t;
 
+/* A segment ends when full or when this old (by default), whichever comes first. */
+#define URSA_WAL_SEGMENT_MAX_AGE_S 3600
+
 typedef struct ursa_wal_opts {
     const char *dir;      /* created when missing */
     bool fsync;           /* true: acknowledge after fdatasync (default) */
     size_t segment_bytes; /* start a new segment past this size, default 64 MiB */
     uint64_t floor;       /* LSNs below this were used before (the store's mark): never reuse them */
     bool buffered;        /* write through the page cache even with fsync where direct I/O works (tests) */
+    unsigned segment_max_age_s; /* ... or once this old; 0: URSA_WAL_SEGMENT_MAX_AGE_S */
 } ursa_wal_opts_t;
 
 /* Opens the log in o->dir. Nothing is written until ursa_wal_replay() has

@@ -108,6 +108,26 @@ TEST(replay_across_segments_and_restarts)
     ursa_wal_close(&w);
 }
 
+/* A segment ends when it is old enough, not only when full: a quiet log
+ * is released soon after its rows are published. */
+TEST(segments_end_by_age)
+{
+    fresh_dir();
+    ursa_wal_t *w;
+    ursa_err_t err = {0};
+    ursa_wal_opts_t o = {dir, true, 8 << 20, 0, buffered, 1};
+    seen_t s;
+    if (ursa_wal_open(&w, &o, &err) || ursa_wal_replay(w, check_record, &s, &err)) abort();
+    append_n(w, 3);
+    CHECK_EQ_INT(count_segments(), 1);
+    usleep(2100 * 1000); /* the coarse clock counts whole seconds */
+    append_n(w, 3);
+    CHECK_EQ_INT(count_segments(), 2);
+    ursa_wal_release(w, ursa_wal_next_lsn(w)); /* all published: the old segment goes */
+    CHECK_EQ_INT(count_segments(), 1);
+    ursa_wal_close(&w);
+}
+
 /* Found by the crash harness: a start that logged nothing before it was
  * killed leaves an empty segment named by the next LSN; the next start
  * listed it and opened a new segment of the same name, and a release then
@@ -402,6 +422,7 @@ int main(void)
         printf("-- %s\n",
                buffered ? "through the page cache" : "direct I/O (where the file system allows it)");
         RUN(replay_across_segments_and_restarts);
+        RUN(segments_end_by_age);
         RUN(a_start_that_logged_nothing_loses_nothing_later);
         RUN(append_buf_takes_the_buffer);
         RUN(torn_tail_is_cut);
