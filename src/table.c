@@ -621,6 +621,46 @@ static int table_spec(const json_t *t, char **schema_text, int32_t *schema_id, i
     return *schema_text ? URSA_OK : URSA_ENOMEM;
 }
 
+/* The entries of the manifest at location path (a table's), into *recs
+ * (the caller's); its key into *key. */
+static int read_manifest(append_ctx_t *c, const char *path, const char **key, json_t **recs, ursa_err_t *err)
+{
+    ursa_buf_t b = {0};
+    json_t *meta = NULL;
+    *recs = NULL;
+    if (!(*key = table_key(c->location, c->a->dataset, path)))
+        return ursa_err_set(err, URSA_EFORMAT, "%s: a manifest outside the table's store", c->a->dataset);
+    int rc = ursa_store_get(c->st, *key, &b, err);
+    c->requests++;
+    if (rc == URSA_OK) rc = avro_read_file(b.data, b.len, &meta, recs, err);
+    json_decref(meta);
+    ursa_buf_free(&b);
+    return rc;
+}
+
+/* Closes w (its bytes in out), writes it under a new name and makes *mf
+ * name it (location in loc, which must outlive mf; its summary points into
+ * w) as added by this commit's snapshot. */
+static int put_manifest(append_ctx_t *c, iceberg_manifest_writer_t *w, ursa_buf_t *out, int64_t seq,
+                        iceberg_manifest_file_t *mf, char *loc, size_t locn, ursa_err_t *err)
+{
+    char key[1024];
+    int rc = iceberg_manifest_close(w, err);
+    if (rc) return rc;
+    snprintf(key, sizeof(key), "%s/metadata/%lld-%016llx-m0.avro", c->a->dataset, (long long)iceberg_now_ms(),
+             (unsigned long long)iceberg_random64());
+    rc = ursa_store_put(c->st, key, out->data, out->len, err);
+    c->requests++;
+    if (rc) return rc;
+    c->list_bytes += out->len;
+    if ((rc = table_location(c->st, key, loc, locn)))
+        return ursa_err_set(err, rc, "%s: a location too long", key);
+    iceberg_manifest_summary(w, seq, mf);
+    mf->manifest_path = loc;
+    mf->added_snapshot_id = c->snapshot_id;
+    return URSA_OK;
+}
+
 /* Merges the manifests of mf[0..*n) below the target size (data, of the
  * default spec) into one, written to the store at *mkey/mloc (a new name);
  * mf then names the others and the merged one (*n updated; its partition
@@ -633,10 +673,10 @@ static int merge_manifests(append_ctx_t *c, const json_t *t, iceberg_manifest_fi
     iceberg_part_field_t part[ICEBERG_PART_MAX];
     size_t npart, nsmall = 0;
     int32_t schema_id, spec_id;
-    char *schema_text = NULL, key[1024];
-    ursa_buf_t b = {0}, out = {0};
+    char *schema_text = NULL;
+    ursa_buf_t out = {0};
     entry_conv_t cv = {0};
-    json_t *meta = NULL, *recs = NULL;
+    json_t *recs = NULL;
     int rc = table_spec(t, &schema_text, &schema_id, &spec_id, part, &npart);
     *merged = 0;
     if (rc) {
@@ -657,15 +697,8 @@ static int merge_manifests(append_ctx_t *c, const json_t *t, iceberg_manifest_fi
             mf[keep++] = mf[i];
             continue;
         }
-        const char *mk = table_key(c->location, c->a->dataset, mf[i].manifest_path);
-        if (!mk) {
-            rc = ursa_err_set(err, URSA_EFORMAT, "%s: a manifest outside the table's store", c->a->dataset);
-            goto out;
-        }
-        rc = ursa_store_get(c->st, mk, &b, err);
-        c->requests++;
-        if (rc || (rc = avro_read_file(b.data, b.len, &meta, &recs, err))) goto out;
-        json_decref(meta), meta = NULL;
+        const char *mk;
+        if ((rc = read_manifest(c, mf[i].manifest_path, &mk, &recs, err))) goto out;
         size_t j;
         const json_t *e;
         json_array_foreach(recs, j, e)
@@ -681,26 +714,13 @@ static int merge_manifests(append_ctx_t *c, const json_t *t, iceberg_manifest_fi
         json_decref(recs), recs = NULL;
         (*merged)++;
     }
-    if ((rc = iceberg_manifest_close(*wout, err))) goto out;
-    snprintf(key, sizeof(key), "%s/metadata/%lld-%016llx-m0.avro", c->a->dataset, (long long)iceberg_now_ms(),
-             (unsigned long long)iceberg_random64());
-    rc = ursa_store_put(c->st, key, out.data, out.len, err);
-    c->requests++;
-    if (rc) goto out;
-    c->list_bytes += out.len;
-    if ((rc = table_location(c->st, key, mloc, mlocn))) {
-        rc = ursa_err_set(err, rc, "%s: a location too long", key);
-        goto out;
-    }
-    iceberg_manifest_summary(*wout, seq, &mf[keep]);
-    mf[keep].manifest_path = mloc;
-    mf[keep].added_snapshot_id = c->snapshot_id;
+    if ((rc = put_manifest(c, *wout, &out, seq, &mf[keep], mloc, mlocn, err))) goto out;
     *n = keep + 1;
 out:
     if (rc) *merged = 0;
     free(schema_text);
-    json_decref(meta), json_decref(recs);
-    ursa_buf_free(&b), ursa_buf_free(&out);
+    json_decref(recs);
+    ursa_buf_free(&out);
     entry_conv_free(&cv);
     return rc;
 }
@@ -728,10 +748,10 @@ static int remove_files(append_ctx_t *c, const json_t *t, iceberg_manifest_file_
     iceberg_part_field_t part[ICEBERG_PART_MAX];
     size_t npart, found = 0;
     int32_t schema_id, spec_id;
-    char *schema_text = NULL, key[1024];
-    ursa_buf_t b = {0}, out = {0};
+    char *schema_text = NULL;
+    ursa_buf_t out = {0};
     entry_conv_t cv = {0};
-    json_t *meta = NULL, *recs = NULL, *gone = json_object();
+    json_t *recs = NULL, *gone = json_object();
     int rc = gone ? table_spec(t, &schema_text, &schema_id, &spec_id, part, &npart) : URSA_ENOMEM;
     *records = 0;
     if (rc) {
@@ -747,15 +767,8 @@ static int remove_files(append_ctx_t *c, const json_t *t, iceberg_manifest_file_
     iceberg_manifest_meta_t mm = {schema_text, schema_id, spec_id, part, npart};
     for (size_t i = 0; i < n && found < a->nremove; i++) {
         if (mf[i].content != 0) continue;
-        const char *mk = table_key(c->location, a->dataset, mf[i].manifest_path);
-        if (!mk) {
-            rc = ursa_err_set(err, URSA_EFORMAT, "%s: a manifest outside the table's store", a->dataset);
-            goto out;
-        }
-        rc = ursa_store_get(c->st, mk, &b, err);
-        c->requests++;
-        if (rc || (rc = avro_read_file(b.data, b.len, &meta, &recs, err))) goto out;
-        json_decref(meta), meta = NULL;
+        const char *mk;
+        if ((rc = read_manifest(c, mf[i].manifest_path, &mk, &recs, err))) goto out;
         size_t j, hits = 0;
         const json_t *e;
         json_array_foreach(recs, j, e)
@@ -794,20 +807,7 @@ static int remove_files(append_ctx_t *c, const json_t *t, iceberg_manifest_file_
             if ((rc = iceberg_manifest_add(rw[i].w, &en, err))) goto out;
         }
         json_decref(recs), recs = NULL;
-        if ((rc = iceberg_manifest_close(rw[i].w, err))) goto out;
-        snprintf(key, sizeof(key), "%s/metadata/%lld-%016llx-m0.avro", a->dataset,
-                 (long long)iceberg_now_ms(), (unsigned long long)iceberg_random64());
-        rc = ursa_store_put(c->st, key, out.data, out.len, err);
-        c->requests++;
-        if (rc) goto out;
-        c->list_bytes += out.len;
-        if ((rc = table_location(c->st, key, rw[i].loc, sizeof(rw[i].loc)))) {
-            rc = ursa_err_set(err, rc, "%s: a location too long", key);
-            goto out;
-        }
-        iceberg_manifest_summary(rw[i].w, seq, &mf[i]);
-        mf[i].manifest_path = rw[i].loc;
-        mf[i].added_snapshot_id = c->snapshot_id;
+        if ((rc = put_manifest(c, rw[i].w, &out, seq, &mf[i], rw[i].loc, sizeof(rw[i].loc), err))) goto out;
     }
     if (found < a->nremove)
         rc =
@@ -817,8 +817,8 @@ static int remove_files(append_ctx_t *c, const json_t *t, iceberg_manifest_file_
                          a->dataset, a->nremove - found, a->nremove);
 out:
     free(schema_text);
-    json_decref(meta), json_decref(recs), json_decref(gone);
-    ursa_buf_free(&b), ursa_buf_free(&out);
+    json_decref(recs), json_decref(gone);
+    ursa_buf_free(&out);
     entry_conv_free(&cv);
     return rc;
 }
