@@ -849,6 +849,31 @@ static int mark_key(const ursa_catalog_t *c, char *key, size_t n)
     return k > 0 && (size_t)k < n ? URSA_OK : URSA_EINVAL;
 }
 
+static int released_key(const ursa_catalog_t *c, char *key, size_t n)
+{
+    int k = snprintf(key, n, TABLE_NODE_RELEASED_KEY, c->node);
+    return k > 0 && (size_t)k < n ? URSA_OK : URSA_EINVAL;
+}
+
+/* Tells the store how far this node's log is released (with tables): upkeep
+ * deletes a file of this node that a compaction replaced only once no
+ * record of it is left in the log, which a restart would check against the
+ * node's files (table_upkeep.h). Best effort: a stale mark only keeps
+ * files longer. */
+static void publish_released(ursa_catalog_t *c)
+{
+    uint64_t oldest = ursa_wal_oldest(c->wal);
+    if (!c->iceberg || oldest == c->released_published) return;
+    char key[160], text[32];
+    ursa_err_t err;
+    int n = snprintf(text, sizeof(text), "%llu\n", (unsigned long long)oldest);
+    if (released_key(c, key, sizeof(key)) == URSA_OK &&
+        ursa_store_put(c->store, key, text, (size_t)n, &err) == URSA_OK)
+        c->released_published = oldest;
+    else
+        ursa_warn("writing this node's released log mark: %s", err.msg);
+}
+
 int ursa_catalog_load_mark(ursa_catalog_t *c, ursa_err_t *err)
 {
     char key[160];
@@ -933,6 +958,7 @@ static bool own_temp(void *ctx, const char *key, int64_t age_s)
     while (day && day > key && day[-1] != '/') day--; /* the directory holding base */
     if (day && !strncmp(day, "date=", 5) && own_data_name(c, base + 1)) return true;
     if (mark_key(c, mark, sizeof(mark)) == URSA_OK && strcmp(key, mark) == 0) return true;
+    if (released_key(c, mark, sizeof(mark)) == URSA_OK && strcmp(key, mark) == 0) return true;
     /* Schemas and table metadata are written by every node, each in moments:
      * a temporary an hour old is a killed writer's. */
     const char *slash = strchr(key, '/');
@@ -1029,6 +1055,7 @@ void ursa_catalog_release_wal(ursa_catalog_t *c)
                    rc == URSA_ENOMEM ? "out of memory" : err.msg);
     else if (cut)
         ursa_wal_release(c->wal, cut);
+    publish_released(c);
     pthread_mutex_unlock(&c->release_mu);
 }
 
@@ -1180,6 +1207,12 @@ static void upkeep_one(ursa_catalog_t *c, ursa_dataset_t *d, int64_t now)
                   "lists (%zu of them orphans), %zu metadata files",
                   d->name, s.snapshots_expired, s.data_files_deleted, s.manifests_deleted, s.lists_deleted,
                   s.orphans_deleted, s.metadata_deleted);
+    if (!rc && s.data_files_kept)
+        ursa_warn(
+            "upkeep of %s: %zu replaced data files kept for good: a node's log may still hold their records "
+            "(its _ursa/nodes/<node>.released mark is missing or behind); delete them by hand once that "
+            "node has restarted, or is gone",
+            d->name, s.data_files_kept);
 }
 
 /* The upkeeper: every second, the tables whose upkeep is due. */

@@ -480,6 +480,70 @@ static int keep_key(void *ctx, const char *key, bool is_prefix)
 
 /* ------------------------------------------------------------------------ */
 
+/* The node and last LSN of a node's data file name "<node>-<first>-<last>.parquet". */
+static bool node_file(const char *key, char *node, size_t n, uint64_t *last)
+{
+    const char *base = strrchr(key, '/');
+    base = base ? base + 1 : key;
+    size_t len = strlen(base);
+    if (len < 8 || strcmp(base + len - 8, ".parquet")) return false;
+    const char *p = base + len - 8, *d2 = p;
+    while (d2 > base && (unsigned)(d2[-1] - '0') < 10u) d2--; /* <last> */
+    if (d2 == p || d2 == base || d2[-1] != '-') return false;
+    const char *d1 = d2 - 1;
+    while (d1 > base && (unsigned)(d1[-1] - '0') < 10u) d1--; /* <first> */
+    if (d1 == d2 - 1 || d1 == base || d1[-1] != '-' || (size_t)(d1 - 1 - base) >= n) return false;
+    memcpy(node, base, (size_t)(d1 - 1 - base));
+    node[d1 - 1 - base] = '\0';
+    *last = strtoull(d2, NULL, 10);
+    return true;
+}
+
+/* Takes out of keys (data files to delete) those whose node's log may
+ * still hold their records (TABLE_NODE_RELEASED_KEY); *kept counts them. */
+static int keep_logged(upkeep_t *u, json_t *keys, size_t *kept, ursa_err_t *err)
+{
+    json_t *released = json_object(); /* node -> its mark, or null when it has none */
+    if (!released) return nomem(err);
+    int rc = URSA_OK;
+    for (size_t i = 0; i < json_array_size(keys) && rc == URSA_OK;) {
+        char node[256], mkey[400];
+        uint64_t last;
+        const char *k = json_string_value(json_array_get(keys, i));
+        if (!node_file(k, node, sizeof(node), &last)) {
+            i++;
+            continue;
+        }
+        json_t *m = json_object_get(released, node);
+        if (!m) {
+            ursa_buf_t b = {0};
+            snprintf(mkey, sizeof(mkey), TABLE_NODE_RELEASED_KEY, node);
+            rc = ursa_store_get(u->st, mkey, &b, err);
+            u->stats->requests++;
+            if (rc == URSA_ENOTFOUND) {
+                m = json_null(), rc = URSA_OK;
+            } else if (rc == URSA_OK) {
+                char text[32];
+                snprintf(text, sizeof(text), "%.*s", (int)(b.len < 31 ? b.len : 31), (const char *)b.data);
+                m = json_integer((json_int_t)strtoull(text, NULL, 10));
+            }
+            ursa_buf_free(&b);
+            if (rc || !m || json_object_set_new(released, node, m)) {
+                if (rc == URSA_OK) rc = nomem(err);
+                break;
+            }
+        }
+        if (json_is_integer(m) && last < (uint64_t)json_integer_value(m)) {
+            i++;
+            continue;
+        }
+        (*kept)++;
+        json_array_remove(keys, i);
+    }
+    json_decref(released);
+    return rc;
+}
+
 int table_upkeep(ursa_store_t *st, const char *dataset, int64_t retention_ms, int64_t now_ms,
                  table_upkeep_cache_t **cache, table_upkeep_stats_t *stats, ursa_err_t *err)
 {
@@ -642,8 +706,10 @@ int table_upkeep(ursa_store_t *st, const char *dataset, int64_t retention_ms, in
         sx.orphans_deleted++;
     }
 
-    /* The deletes: data files, then manifests, then lists (nothing left naming a deleted file). */
-    if ((rc = del_keys(&u, del_data, &sx.data_files_deleted, err)) ||
+    /* The deletes: data files (those a node's log may still need kept), then manifests, then lists
+     * (nothing left naming a deleted file). */
+    if ((rc = keep_logged(&u, del_data, &sx.data_files_kept, err)) ||
+        (rc = del_keys(&u, del_data, &sx.data_files_deleted, err)) ||
         (rc = del_keys(&u, doomed_man, &sx.manifests_deleted, err)) ||
         (rc = del_keys(&u, doomed_lists, &sx.lists_deleted, err)) ||
         (rc = del_keys(&u, del_meta, &sx.metadata_deleted, err)))

@@ -633,6 +633,14 @@ uint64_t ursa_wal_durable(ursa_wal_t *w)
     return d;
 }
 
+uint64_t ursa_wal_oldest(ursa_wal_t *w)
+{
+    pthread_mutex_lock(&w->mu);
+    uint64_t n = w->nsegs ? w->segs[0].first_lsn : w->next_lsn;
+    pthread_mutex_unlock(&w->mu);
+    return n;
+}
+
 uint64_t ursa_wal_next_lsn(ursa_wal_t *w)
 {
     pthread_mutex_lock(&w->mu);

@@ -367,9 +367,9 @@ test('store outage under load: acknowledged within budget, then 503 + Retry-Afte
 
     const listing = parseJson(await aws('s3api', 'list-objects-v2', '--bucket', state.s3.bucket, '--prefix', `${PREFIX}/`, '--output', 'json'));
     const keys = (listing?.Contents ?? []).map(o => o.Key);
-    const stray = keys.filter(k => !k.endsWith('.parquet') && k !== `${PREFIX}/${DATASET}/_ursa/schema.json` && !/\/_ursa\/nodes\/n1\.lsn$/.test(k) &&
+    const stray = keys.filter(k => !k.endsWith('.parquet') && k !== `${PREFIX}/${DATASET}/_ursa/schema.json` && !/\/_ursa\/nodes\/n1\.(lsn|released)$/.test(k) &&
       !k.startsWith(`${PREFIX}/${DATASET}/metadata/`));
-    assert.deepEqual(stray, [], `objects that are neither Parquet files, the table's metadata, the schema nor the node's LSN mark under ${PREFIX}/`);
+    assert.deepEqual(stray, [], `objects that are neither Parquet files, the table's metadata, the schema nor the node's marks under ${PREFIX}/`);
     const uploads = (parseJson(await aws('s3api', 'list-multipart-uploads', '--bucket', state.s3.bucket, '--output', 'json'))?.Uploads ?? [])
       .filter(u => u.Key.startsWith(`${PREFIX}/`));
     assert.deepEqual(uploads.map(u => u.Key), [], 'unfinished multipart uploads left under the prefix (aws s3api list-multipart-uploads)');

@@ -309,11 +309,15 @@ static int add_drop(void *vctx, json_t **t, bool *skip, ursa_err_t *err)
     return iceberg_table_add_snapshot(*t, c->id, c->list_loc, kv, 1, iceberg_now_ms(), &seq, err);
 }
 
-TEST(expiry_deletes_a_dropped_file)
+/* The scenario of a snapshot that dropped the file of append 1 (as a
+ * compaction's replace does), upkeep run with node n1's released log mark
+ * at `mark` (NULL: none): the file is deleted only when the mark is past
+ * its last LSN (1). */
+static void dropped_file(const char *ds, const char *mark)
 {
     fixture_t f;
     ursa_err_t err;
-    fixture_open(&f, "drop");
+    fixture_open(&f, ds);
     table_result_t r;
     for (int n = 1; n <= 3; n++) CHECK_EQ_INT(append(&f, "n1", n, 0, &r), URSA_OK);
     /* A list naming the manifests of appends 2 and 3 only: the file of append 1 dropped. */
@@ -353,31 +357,55 @@ TEST(expiry_deletes_a_dropped_file)
     iceberg_list_meta_t lm = {id, num(t, "current-snapshot-id"), 4};
     CHECK_EQ_INT(iceberg_manifest_list_write(avro_buf_sink(&b), &lm, mf, n, NULL, NULL, &err), URSA_OK);
     char lkey[256], lloc[2048];
-    snprintf(lkey, sizeof(lkey), "drop/metadata/snap-4242-4-%lld-00000000000000ee.avro",
+    snprintf(lkey, sizeof(lkey), "%s/metadata/snap-4242-4-%lld-00000000000000ee.avro", ds,
              (long long)iceberg_now_ms());
     CHECK_EQ_INT(ursa_store_put(f.st, lkey, b.data, b.len, &err), URSA_OK);
     CHECK_EQ_INT(table_location(f.st, lkey, lloc, sizeof(lloc)), URSA_OK);
     drop_ctx_t dc = {lloc, id};
     iceberg_commit_stats_t cs;
-    CHECK_EQ_INT(iceberg_commit(f.st, "drop", add_drop, &dc, 5, &cs, &err), URSA_OK);
+    CHECK_EQ_INT(iceberg_commit(f.st, ds, add_drop, &dc, 5, &cs, &err), URSA_OK);
     ursa_buf_free(&b);
     json_decref(list);
     json_decref(t);
 
+    if (mark)
+        CHECK_EQ_INT(ursa_store_put(f.st, "_ursa/nodes/n1.released", mark, strlen(mark), &err), URSA_OK);
+    else
+        CHECK_EQ_INT(ursa_store_del(f.st, "_ursa/nodes/n1.released", &err), URSA_OK);
+    bool gone = mark && strtoull(mark, NULL, 10) > 1;
+    char dropped[256];
+    snprintf(dropped, sizeof(dropped), "%s/date=2024-10-02/n1-1-1.parquet", ds);
     table_upkeep_stats_t us;
     CHECK_EQ_INT(table_upkeep(f.st, f.ds, 1000, iceberg_now_ms() + 10000, NULL, &us, &err), URSA_OK);
     CHECK_EQ_INT(us.snapshots_expired, 3);
     CHECK_EQ_INT(us.lists_deleted, 3);
     CHECK_EQ_INT(us.manifests_deleted, 1);
-    CHECK_EQ_INT(us.data_files_deleted, 1);
+    CHECK_EQ_INT(us.data_files_deleted, gone);
+    CHECK_EQ_INT(us.data_files_kept, !gone);
     CHECK(dropped_manifest[0] && !exists(&f, dropped_manifest));
-    CHECK(!exists(&f, "drop/date=2024-10-02/n1-1-1.parquet"));
-    CHECK(exists(&f, "drop/date=2024-10-03/n1-2-2.parquet"));
-    CHECK(exists(&f, "drop/date=2024-10-01/n1-3-3.parquet"));
+    CHECK(exists(&f, dropped) == !gone);
+    const char *kept[] = {"date=2024-10-03/n1-2-2.parquet", "date=2024-10-01/n1-3-3.parquet"};
+    for (size_t k = 0; k < 2; k++) {
+        char key[256];
+        snprintf(key, sizeof(key), "%s/%s", ds, kept[k]);
+        CHECK(exists(&f, key)); /* live: never deleted */
+    }
     json_t *sc = scan(&f);
     CHECK(sc && json_array_size(json_object_get(sc, "files")) == 2);
     json_decref(sc);
     fixture_close(&f);
+}
+
+TEST(expiry_deletes_a_dropped_file)
+{
+    dropped_file("drop", "2\n");
+}
+
+/* Node n1's log may still hold the record of the dropped file: kept. */
+TEST(expiry_keeps_a_dropped_file_a_log_may_need)
+{
+    dropped_file("dropkept", "1\n");
+    dropped_file("dropnomark", NULL);
 }
 
 /* Upkeep with a cache of lists over two runs: the second reads no list it
@@ -615,6 +643,7 @@ int main(void)
     RUN(merge_keeps_every_file_once);
     RUN(expiry_keeps_current_deletes_unreachable);
     RUN(expiry_deletes_a_dropped_file);
+    RUN(expiry_keeps_a_dropped_file_a_log_may_need);
     RUN(cache_across_runs);
     RUN(metadata_past_the_log);
     RUN(appends_and_upkeep_racing);
