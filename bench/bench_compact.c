@@ -8,12 +8,16 @@
  *       a gateway write them: the runs interleave row by row), written by
  *       ursa_dataset_flush (so each is a sorted run by the time column);
  *       row_group_mb sets the flush's row group size (default: the
- *       catalog's, 128 MiB uncompressed). Prints the files' keys.
+ *       catalog's, 128 MiB uncompressed); BENCH_PAGE_ROWS its page_rows
+ *       (pq_write.h). Prints the files' keys.
  *   bench_compact merge DIR OUT_BASE KEY...
  *       merges the files KEY... of the store DIR into OUT_BASE-<k>.parquet
  *       with the catalog's default writer options (the flush's) and prints
  *       one line of JSON: seconds, rows, bytes, outputs, the peak of
  *       ursa_mem_used() and the process's peak RSS and CPU seconds.
+ *       Environment: BENCH_THREADS (the writer's threads), BENCH_RG_MB and
+ *       BENCH_PAGE_ROWS (the writer's row group size and page_rows),
+ *       BENCH_TARGET_MB (target_bytes), BENCH_WINDOW_MB (window_bytes).
  */
 #include "catalog.h"
 #include "compact.h"
@@ -67,6 +71,7 @@ static int gen(const char *dir, int files, size_t rows, size_t rg_mb)
     ursa_dataset_t *d;
     if (open_catalog(dir, &st, &cat, &d)) return 1;
     if (rg_mb) cat->pq.row_group_bytes = rg_mb << 20;
+    if (getenv("BENCH_PAGE_ROWS")) cat->pq.page_rows = (size_t)atoll(getenv("BENCH_PAGE_ROWS"));
     char events[50][16], countries[200][8];
     for (int i = 0; i < 50; i++) snprintf(events[i], sizeof(events[i]), "event_%02d", i);
     for (int i = 0; i < 200; i++) snprintf(countries[i], sizeof(countries[i]), "C%03d", i);
@@ -123,6 +128,7 @@ static int merge(const char *dir, const char *base, const char *const *keys, siz
     if (open_catalog(dir, &st, &cat, &d)) return 1;
     if (getenv("BENCH_THREADS")) cat->pq.threads = atoi(getenv("BENCH_THREADS"));
     if (getenv("BENCH_RG_MB")) cat->pq.row_group_bytes = (size_t)atoll(getenv("BENCH_RG_MB")) << 20;
+    if (getenv("BENCH_PAGE_ROWS")) cat->pq.page_rows = (size_t)atoll(getenv("BENCH_PAGE_ROWS"));
     ursa_compact_opts_t o = {st, &d->schema, NULL, &cat->pq, d->schema_json, keys, n, base, 0, 0};
     if (getenv("BENCH_TARGET_MB")) o.target_bytes = (uint64_t)atoll(getenv("BENCH_TARGET_MB")) << 20;
     if (getenv("BENCH_WINDOW_MB")) o.window_bytes = (size_t)atoll(getenv("BENCH_WINDOW_MB")) << 20;

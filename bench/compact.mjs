@@ -3,12 +3,13 @@
 // (not part of CI; issue 14, item 7).
 //
 //   node bench/compact.mjs [--files 10] [--rows 1000000] [--rg-mb 0] [--runs 1] [--dir /tmp/ursa_bench_compact]
-//                          [--only ursa,duckdb,polars] [--threads 2]
+//                          [--only ursa,duckdb,polars] [--threads 2] [--page-rows 0]
 //
 // The input: --files flushes (ursa_dataset_flush, via `bench_compact gen`) of --rows rows each of the event table
 // of bench_flush, one UTC day, every file over the same span of time, so each file is a sorted run by the time
 // column and the runs interleave row by row (as the files of nodes behind a gateway do). --rg-mb sets the flush's
-// row group size in MiB (0: the default, 128 MiB uncompressed). Generated once per directory and setting.
+// row group size in MiB (0: the default, 128 MiB uncompressed), --page-rows the rows of a page at most, for the
+// flushed inputs and Ursa's output alike (0: the default, 2^20). Generated once per directory and setting.
 // Each engine, in its own process, under `nice -n 10` and /usr/bin/time (wall, CPU, peak RSS of the process):
 //   ursa    bench_compact merge: ursa_compact_merge with the flush's writer options (zstd)
 //   duckdb  COPY (SELECT * FROM read_parquet([...]) ORDER BY ts) TO out (FORMAT parquet, COMPRESSION zstd)
@@ -26,9 +27,11 @@ const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 const opt = (name, dflt) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : dflt; };
 const FILES = Number(opt('--files', 10)), ROWS = Number(opt('--rows', 1000000)), RG = Number(opt('--rg-mb', 0));
+const PAGE_ROWS = Number(opt('--page-rows', 0));
 const RUNS = Number(opt('--runs', 1)), THREADS = Number(opt('--threads', cpus().length));
 const ONLY = opt('--only', 'ursa,duckdb,polars').split(',');
-const DIR = resolve(opt('--dir', '/tmp/ursa_bench_compact'), `f${FILES}-r${ROWS}-rg${RG}`);
+const DIR = resolve(opt('--dir', '/tmp/ursa_bench_compact'), `f${FILES}-r${ROWS}-rg${RG}-p${PAGE_ROWS}`);
+const PAGE_ENV = PAGE_ROWS ? { BENCH_PAGE_ROWS: String(PAGE_ROWS) } : {};
 const BIN = join(REPO, 'build-rel', 'bench_compact');
 const log = (s) => console.error(`[compact] ${s}`);
 if (!existsSync(BIN)) throw new Error(`build ${BIN} first (see the top of this file)`);
@@ -39,7 +42,7 @@ if (!existsSync(KEYS)) {
   rmSync(DIR, { recursive: true, force: true });
   mkdirSync(DIR, { recursive: true });
   log(`writing ${FILES} files of ${ROWS} rows by ursa_dataset_flush into ${DIR}`);
-  const r = spawnSync('nice', ['-n', '10', BIN, 'gen', DIR, String(FILES), String(ROWS), String(RG)], { encoding: 'utf8' });
+  const r = spawnSync('nice', ['-n', '10', BIN, 'gen', DIR, String(FILES), String(ROWS), String(RG)], { encoding: 'utf8', env: { ...process.env, ...PAGE_ENV } });
   if (r.status !== 0) throw new Error(r.stderr);
   writeFileSync(KEYS, r.stdout);
 }
@@ -62,7 +65,7 @@ const df = await pl.scanParquet(${JSON.stringify(join(dayDir, '*.parquet'))}).so
 df.writeParquet(${JSON.stringify(join(OUT, 'polars.parquet'))}, { compression: 'zstd' });`;
 
 const ENGINES = {
-  ursa: { cmd: [BIN, 'merge', DIR, 'ev/out-ursa', ...keys], out: () => readdirSync(join(DIR, 'ev')).filter((f) => f.startsWith('out-ursa-')).map((f) => join(DIR, 'ev', f)) },
+  ursa: { env: PAGE_ENV, cmd: [BIN, 'merge', DIR, 'ev/out-ursa', ...keys], out: () => readdirSync(join(DIR, 'ev')).filter((f) => f.startsWith('out-ursa-')).map((f) => join(DIR, 'ev', f)) },
   duckdb: { cmd: [process.execPath, '--input-type=module', '-e', DUCK], out: () => [join(OUT, 'duckdb.parquet')] },
   polars: { cmd: [process.execPath, '--input-type=module', '-e', POLARS], out: () => [join(OUT, 'polars.parquet')], env: { POLARS_MAX_THREADS: String(THREADS) } },
 };
@@ -118,7 +121,7 @@ for (const name of ONLY) {
   const rs = results.filter((r) => r.engine === name);
   sum[name] = { wall: med(rs.map((r) => r.wall)), cpu: med(rs.map((r) => r.cpu)), rss_mib: med(rs.map((r) => r.rss_mib)), bytes_out: rs[0].bytes_out };
 }
-console.log(`\n${FILES} files × ${ROWS} rows, ${(bytesIn / 1e6).toFixed(1)} MB in (flush row groups: ${RG ? RG + ' MiB' : 'default'}), ${RUNS} run(s), medians\n`);
+console.log(`\n${FILES} files × ${ROWS} rows, ${(bytesIn / 1e6).toFixed(1)} MB in (flush row groups: ${RG ? RG + ' MiB' : 'default'}, page rows: ${PAGE_ROWS || 'default'}), ${RUNS} run(s), medians\n`);
 console.log('| engine | wall (s) | CPU (s) | peak RSS (MiB) | output (MB) | wall vs Ursa | RSS vs Ursa |');
 console.log('| --- | --- | --- | --- | --- | --- | --- |');
 for (const name of ONLY) {
