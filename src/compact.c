@@ -3,11 +3,12 @@
  *
  * Design. Every input is a sorted run by the schema's sort key (a flush
  * writes each day's rows sorted, and says so in every row group's
- * sorting_columns). A cursor reads its run one row group at a time (the
- * reader's unit; never a whole file) into a batch shaped like the schema:
- * the file's columns matched by name, a column the file lacks filled with
- * nulls. The cursors sit in a binary min-heap ordered by their current
- * row's key, ties by cursor number; cursors are numbered in input order
+ * sorting_columns). A cursor reads its run a window of rows at a time
+ * (pq_reader_read_rows: only the pages holding them; never a whole file)
+ * into a batch shaped like the schema: the file's columns matched by name,
+ * a column the file lacks filled with nulls. The cursors sit in a binary
+ * min-heap ordered by their current row's key, ties by cursor number;
+ * cursors are numbered in input order
  * (and a file's runs in file order), so rows with equal keys come out
  * input by input and, within one, in file order: the merge is stable.
  *
@@ -24,19 +25,23 @@
  * sorting_columns is one run, and each step of its cursor checks that the
  * key does not go backwards: a file that lies fails the merge
  * (URSA_EFORMAT). Any other file is scanned first (its key columns only,
- * row group by row group) and cut where the key goes backwards: each piece
+ * a window at a time) and cut where the key goes backwards: each piece
  * is a run of its own, with its own cursor (sharing the file's reader).
  * A fully shuffled file would make as many runs as half its rows, so the
  * runs are bounded (max_runs, URSA_ELIMIT beyond).
  *
- * Memory: per cursor one decoded row group (two for the moment a cursor
- * moves to its next row group and checks the boundary), plus the scratch
- * batch, plus the writer's row group (pq_write.h). So the bound is the
- * number of runs times one row group, whatever the size of the day.
+ * Memory: per cursor one window (two for the moment a cursor moves to its
+ * next window and checks the boundary), plus the scratch batch, plus the
+ * writer's row group (pq_write.h): the number of runs times a window,
+ * whatever the size of the day. A window is window_bytes of its row
+ * group's uncompressed size, but the reader decodes whole pages, so a
+ * column whose pages hold many rows (dictionary indexes, delta-encoded
+ * timestamps) costs its whole decoded page per window
+ * (docs/internals/compaction.md, "Memory").
  *
  * Outputs. Rows stream into "<out_base>-0.parquet"; once the bytes the
  * writer has handed to the store reach the target, the file ends before
- * the next row whose key differs from the last one written (equal keys
+ * the next row whose key differs from the last one emitted (equal keys
  * never straddle two files), and "<out_base>-1.parquet" begins. The
  * writer only hands over whole row groups, so a file exceeds the target by
  * at most a row group and the rows equal to its last key. Files are

@@ -26,8 +26,8 @@
 #define URSA_COMPACT_KEY_MAX 1024
 /* The default target size of an output file, in Parquet bytes. */
 #define URSA_COMPACT_TARGET_DEFAULT ((uint64_t)1 << 30)
-/* The default bound on sorted runs merged at once (each holds one row
- * group in memory); an input that is not sorted counts one per run. */
+/* The default bound on sorted runs merged at once (each holds one window
+ * in memory); an input that is not sorted counts one per run. */
 #define URSA_COMPACT_RUNS_DEFAULT 256
 /* The default window: the rows of a run read (and decoded) at a time, as
  * bytes of its row group's uncompressed size (never fewer than
@@ -44,7 +44,7 @@ typedef struct ursa_compact_opts {
     const int32_t *field_ids;  /* the table's ids of schema's fields, or NULL */
     const pq_write_opts_t *pq; /* codec, encodings, sizes (the catalog's, as the flush uses) */
     const char *schema_json;   /* written as "ursa.schema", or NULL */
-    const char *const *inputs; /* store keys, in the order that breaks ties (see "Stable") */
+    const char *const *inputs; /* store keys, in the order that breaks ties (ursa_compact_merge) */
     size_t ninputs;
     const char *out_base;  /* outputs are "<out_base>-<k>.parquet", k = 0, 1, ... */
     uint64_t target_bytes; /* an output is cut past this many bytes; 0: URSA_COMPACT_TARGET_DEFAULT */

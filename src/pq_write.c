@@ -1423,7 +1423,7 @@ nomem:
 
 static int maybe_close_page(pq_writer_t *w, col_t *c, ursa_err_t *err)
 {
-    if (c->pg_rows >= PAGE_MAX_VALUES || page_estimate(c) >= w->o.page_bytes) return close_page(w, c, err);
+    if (c->pg_rows >= w->o.page_rows || page_estimate(c) >= w->o.page_bytes) return close_page(w, c, err);
     return URSA_OK;
 }
 
@@ -1561,7 +1561,7 @@ static int append_fixed(pq_writer_t *w, col_t *c, const ursa_column_t *col, size
     while (n > 0) {
         size_t est = page_estimate(c);
         size_t room = est < w->o.page_bytes ? (w->o.page_bytes - est) / width : 0;
-        size_t k = min_sz(min_sz(n, room ? room : 1), PAGE_MAX_VALUES - c->pg_rows);
+        size_t k = min_sz(min_sz(n, room ? room : 1), w->o.page_rows - c->pg_rows);
         if (k == 0) k = 1;
         size_t nulls = validity ? count_zeros(validity, a, k) : 0;
         if (c->ptype == PT_BOOLEAN) {
@@ -2622,6 +2622,7 @@ int pq_writer_new(pq_writer_t **wp, const ursa_schema_t *s, const pq_write_opts_
     w->schema = s;
     w->o = *o;
     w->o.page_bytes = min_sz(w->o.page_bytes, SIZE_MAX_OPTION);
+    if (w->o.page_rows == 0 || w->o.page_rows > PAGE_MAX_VALUES) w->o.page_rows = PAGE_MAX_VALUES;
     w->o.dict_max_bytes = min_sz(w->o.dict_max_bytes, SIZE_MAX_OPTION);
     w->o.kv_key = w->o.kv_value = NULL;
     w->o.sorting_columns = NULL;

@@ -255,6 +255,38 @@ TEST(matrix)
     ursa_store_destroy(&st);
 }
 
+/* page_rows bounds the rows of every data page: 1000 rows in pages of at
+ * most 100 are at least 10 pages per column (more where 1 MiB comes first:
+ * none here), and read back the same. */
+TEST(page_rows)
+{
+    ursa_store_t *st = open_store();
+    ursa_schema_t s;
+    ursa_err_t err;
+    const char *js = schema_json(0);
+    if (ursa_schema_parse(js, strlen(js), &s, &err)) abort();
+    ursa_batch_t b;
+    make_batch(&s, &b, 1000);
+    pq_write_opts_t o;
+    pq_write_opts_default(&o);
+    o.threads = 1;
+    o.page_rows = 100;
+    roundtrip(st, &s, &b, &o, "p/page_rows.parquet");
+    pq_reader_t *r = NULL;
+    CHECK_EQ_INT(pq_reader_open(&r, st, "p/page_rows.parquet", &err), URSA_OK);
+    ursa_batch_t got;
+    CHECK_EQ_INT(pq_reader_read(r, 0, NULL, 0, &got, &err), URSA_OK);
+    pq_reader_counters_t ctr;
+    pq_reader_get_counters(r, &ctr);
+    size_t ncols = pq_reader_schema(r)->nfields, pages = (b.nrows + 99) / 100;
+    CHECK_EQ_INT(ctr.pages, pages * ncols);
+    ursa_batch_free(&got);
+    pq_reader_destroy(&r);
+    ursa_batch_free(&b);
+    ursa_schema_free(&s);
+    ursa_store_destroy(&st);
+}
+
 TEST(projection_and_errors)
 {
     ursa_store_t *st = open_store();
@@ -504,6 +536,7 @@ int main(void)
     RUN(value_json_foreign);
     RUN(matrix);
     RUN(projection_and_errors);
+    RUN(page_rows);
     RUN(nested_file);
     RUN(long_footer);
     if (!test_failed_count && tmpdir[0]) { /* kept for a look when a test failed */
