@@ -331,19 +331,25 @@ test('tables with --retention: upkeep expires snapshots, merged manifests stay r
   const lone = join(store, 'd', 'date=2026-05-01', 'other-1-2.parquet');
   writeFileSync(lone, 'not committed');
   const before = readdirSync(meta);
-  // Upkeep runs every second (a quarter of the retention, at least 1 s): wait for the last expiry.
-  let snaps;
+  // Upkeep runs every second (a quarter of the retention, at least 1 s): wait for the last expiry, and
+  // for the run that made it to be counted (its commit is visible before it returns and counts).
+  const metrics = async () => {
+    const m = {};
+    for (const line of (await server.get('/metrics')).text.split('\n')) {
+      const x = /^([a-z_]+(?:\{[^}]*\})?) (\d+)$/.exec(line);
+      if (x) m[x[1]] = Number(x[2]);
+    }
+    return m;
+  };
+  let snaps, m;
   for (let k = 0; k < 100; k++) {
     snaps = (await server.get('/v1/datasets/d/snapshots')).json;
-    if (snaps.snapshots.length === 1 && !existsSync(join(meta, planted.old))) break;
+    m = await metrics();
+    if (snaps.snapshots.length === 1 && !existsSync(join(meta, planted.old)) &&
+        m['ursa_table_snapshots_expired_total'] === 8) break;
     await new Promise(res => setTimeout(res, 200));
   }
   assert.equal(snaps.snapshots.length, 1, 'every snapshot but the current one expired');
-  const m = {};
-  for (const line of (await server.get('/metrics')).text.split('\n')) {
-    const x = /^([a-z_]+(?:\{[^}]*\})?) (\d+)$/.exec(line);
-    if (x) m[x[1]] = Number(x[2]);
-  }
   await server.stop();
 
   // What is left in metadata/: the current list and the manifests it names, the young orphan and the
