@@ -596,19 +596,43 @@ static int collect_range(void *ctx, const char *key, bool is_prefix)
     return URSA_OK;
 }
 
-/* The published LSN ranges of one dataset and day, listed once per replay. */
+/* The published LSN ranges of one dataset and day, listed once per replay;
+ * with day INT64_MIN, the dataset's table's last commit of this node. */
 typedef struct replay_cache {
     struct replay_cache *next;
     const ursa_dataset_t *d;
     int64_t day;
     ranges_t rs;
+    char commit[URSA_DATASET_NAME_MAX + 200];
 } replay_cache_t;
 
-/* Is record lsn published in this node's files of dataset d on day? */
+/* Is record lsn published, on day, by this node in dataset d? Yes when a
+ * file of the node holds it, or (with tables) when the node's flushes that
+ * the table has committed hold it: a compaction may have replaced the file
+ * and upkeep deleted it since (table_commit_covers). */
 static int published(ursa_catalog_t *c, ursa_dataset_t *d, int64_t day, uint64_t lsn, bool *yes,
                      ursa_err_t *err)
 {
     replay_cache_t *e = c->replay;
+    if (c->iceberg && !d->parent) {
+        while (e && !(e->d == d && e->day == INT64_MIN)) e = e->next;
+        if (!e) {
+            if (!(e = ursa_calloc(1, sizeof(*e)))) return URSA_ENOMEM;
+            e->d = d, e->day = INT64_MIN;
+            int rc = table_node_commit(c->store, d->name, c->node, e->commit, sizeof(e->commit), err);
+            if (rc) {
+                ursa_free(e);
+                return rc;
+            }
+            e->next = c->replay;
+            c->replay = e;
+        }
+        if (e->commit[0] && table_commit_covers(e->commit, lsn, (int32_t)day)) {
+            *yes = true;
+            return URSA_OK;
+        }
+        e = c->replay;
+    }
     while (e && !(e->d == d && e->day == day)) e = e->next;
     if (!e) {
         char date[16], prefix[URSA_DATASET_NAME_MAX + 128];
@@ -849,31 +873,6 @@ static int mark_key(const ursa_catalog_t *c, char *key, size_t n)
     return k > 0 && (size_t)k < n ? URSA_OK : URSA_EINVAL;
 }
 
-static int released_key(const ursa_catalog_t *c, char *key, size_t n)
-{
-    int k = snprintf(key, n, TABLE_NODE_RELEASED_KEY, c->node);
-    return k > 0 && (size_t)k < n ? URSA_OK : URSA_EINVAL;
-}
-
-/* Tells the store how far this node's log is released (with tables): upkeep
- * deletes a file of this node that a compaction replaced only once no
- * record of it is left in the log, which a restart would check against the
- * node's files (table_upkeep.h). Best effort: a stale mark only keeps
- * files longer. */
-static void publish_released(ursa_catalog_t *c)
-{
-    uint64_t oldest = ursa_wal_oldest(c->wal);
-    if (!c->iceberg || oldest == c->released_published) return;
-    char key[160], text[32];
-    ursa_err_t err;
-    int n = snprintf(text, sizeof(text), "%llu\n", (unsigned long long)oldest);
-    if (released_key(c, key, sizeof(key)) == URSA_OK &&
-        ursa_store_put(c->store, key, text, (size_t)n, &err) == URSA_OK)
-        c->released_published = oldest;
-    else
-        ursa_warn("writing this node's released log mark: %s", err.msg);
-}
-
 int ursa_catalog_load_mark(ursa_catalog_t *c, ursa_err_t *err)
 {
     char key[160];
@@ -957,8 +956,10 @@ static bool own_temp(void *ctx, const char *key, int64_t age_s)
     const char *base = strrchr(key, '/'), *day = base;
     while (day && day > key && day[-1] != '/') day--; /* the directory holding base */
     if (day && !strncmp(day, "date=", 5) && own_data_name(c, base + 1)) return true;
+    /* A compaction's outputs may be any node's (or `ursa compact`'s), and
+     * are written for as long as a merge takes: an hour old, a killed one. */
+    if (day && !strncmp(day, "date=", 5) && !strncmp(base + 1, "c-", 2)) return age_s >= SCHEMA_TEMP_AGE_S;
     if (mark_key(c, mark, sizeof(mark)) == URSA_OK && strcmp(key, mark) == 0) return true;
-    if (released_key(c, mark, sizeof(mark)) == URSA_OK && strcmp(key, mark) == 0) return true;
     /* Schemas and table metadata are written by every node, each in moments:
      * a temporary an hour old is a killed writer's. */
     const char *slash = strchr(key, '/');
@@ -1055,7 +1056,6 @@ void ursa_catalog_release_wal(ursa_catalog_t *c)
                    rc == URSA_ENOMEM ? "out of memory" : err.msg);
     else if (cut)
         ursa_wal_release(c->wal, cut);
-    publish_released(c);
     pthread_mutex_unlock(&c->release_mu);
 }
 
@@ -1207,12 +1207,6 @@ static void upkeep_one(ursa_catalog_t *c, ursa_dataset_t *d, int64_t now)
                   "lists (%zu of them orphans), %zu metadata files",
                   d->name, s.snapshots_expired, s.data_files_deleted, s.manifests_deleted, s.lists_deleted,
                   s.orphans_deleted, s.metadata_deleted);
-    if (!rc && s.data_files_kept)
-        ursa_warn(
-            "upkeep of %s: %zu replaced data files kept for good: a node's log may still hold their records "
-            "(its _ursa/nodes/<node>.released mark is missing or behind); delete them by hand once that "
-            "node has restarted, or is gone",
-            d->name, s.data_files_kept);
 }
 
 /* The upkeeper: every second, the tables whose upkeep is due. */

@@ -71,7 +71,6 @@ typedef struct ursa_catalog {
     ursa_wal_t *wal;             /* not owned; NULL when rows are not logged */
     ursa_idem_t *idem;           /* recent Idempotency-Keys and their answers */
     uint64_t lsn_mark;           /* every LSN below it may name a published file (kept in the store) */
-    uint64_t released_published; /* the log's oldest LSN as last written to the store (publish_released) */
     struct replay_cache *replay; /* listings of published files, during replay only */
     uint64_t replay_skipped;     /* rows left out by replay: already published */
     struct replay_part *parts;   /* during replay: request parts waiting for their last record */

@@ -65,6 +65,12 @@ static int compact_dataset(ursa_store_t *st, const char *dataset, const char *da
     ursa_err_t err;
     json_t *listing = NULL;
     int failures = 0;
+    size_t gone;
+    if (compact_day_cleanup(st, dataset, &gone, &err)) {
+        fprintf(stderr, "ursa compact: %s: cleaning up after compactions that died: %s\n", dataset, err.msg);
+        failures++;
+    } else if (gone)
+        printf("%s: deleted %zu outputs of compactions that died before their commit\n", dataset, gone);
     if (date) {
         if (add_name(&days, date, strlen(date))) return 1;
     } else if (table_files(st, dataset, &listing, &err)) {

@@ -183,6 +183,104 @@ static int salt_of(ursa_buf_t *b, const char *schema_json, const int32_t *ids, s
     return rc ? rc : ursa_buf_push(b, '\0');
 }
 
+/* The key of the record of a merge whose outputs are <out_base>-<k>.parquet. */
+static void record_key(char *out, size_t n, const char *dataset, const char *out_base)
+{
+    snprintf(out, n, "%s/%s%s.json", dataset, COMPACT_RECORDS, strrchr(out_base, '/') + 1);
+}
+
+/* Collects keys into a JSON array. */
+static int collect(void *ctx, const char *key, bool is_prefix)
+{
+    if (is_prefix) return URSA_OK;
+    return json_array_append_new(ctx, json_string(key)) ? URSA_ENOMEM : URSA_OK;
+}
+
+/* Deletes the objects whose keys begin with prefix; *n counts them. */
+static int del_prefix(ursa_store_t *st, const char *prefix, size_t *n, ursa_err_t *err)
+{
+    json_t *keys = json_array();
+    const char **k = NULL;
+    int rc = keys ? ursa_store_list(st, prefix, 0, collect, keys, err) : URSA_ENOMEM;
+    size_t m = json_array_size(keys);
+    if (rc == URSA_OK && m && !(k = ursa_calloc(m, sizeof(*k)))) rc = URSA_ENOMEM;
+    for (size_t i = 0; rc == URSA_OK && i < m; i++) k[i] = json_string_value(json_array_get(keys, i));
+    if (rc == URSA_OK && m) rc = ursa_store_del_many(st, k, m, err);
+    if (rc == URSA_OK) *n += m;
+    if (rc == URSA_ENOMEM) ursa_err_set(err, rc, "out of memory");
+    ursa_free(k);
+    json_decref(keys);
+    return rc;
+}
+
+int compact_day_cleanup(ursa_store_t *st, const char *dataset, size_t *removed, ursa_err_t *err)
+{
+    char prefix[URSA_COMPACT_KEY_MAX];
+    json_t *records = json_array(), *listing = NULL, *snaps = NULL, *live = json_object();
+    *removed = 0;
+    snprintf(prefix, sizeof(prefix), "%s/%s", dataset, COMPACT_RECORDS);
+    int rc = records && live ? ursa_store_list(st, prefix, 0, collect, records, err)
+                             : ursa_err_set(err, URSA_ENOMEM, "out of memory");
+    if (rc || json_array_size(records) == 0) goto out;
+    if ((rc = table_files(st, dataset, &listing, err)) || (rc = table_snapshots(st, dataset, &snaps, err)))
+        goto out;
+    size_t i, j;
+    json_t *x, *f;
+    json_array_foreach(json_object_get(listing, "files"), i, f)
+    {
+        if (json_object_set_new(live, json_string_value(json_object_get(f, "path")), json_true())) {
+            rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+    json_array_foreach(records, i, x)
+    {
+        const char *rkey = json_string_value(x);
+        ursa_buf_t b = {0};
+        json_t *r = NULL;
+        if ((rc = ursa_store_get(st, rkey, &b, err)) == URSA_ENOTFOUND) { /* another node's cleanup */
+            rc = URSA_OK;
+            continue;
+        }
+        if (rc == URSA_OK) r = json_loadb((const char *)b.data, b.len, 0, NULL);
+        ursa_buf_free(&b);
+        if (rc) goto out;
+        const char *base = json_string_value(json_object_get(r, "outputs"));
+        bool committed = false, inputs_live = true;
+        if (base) { /* an output live, or the commit among the snapshots: committed */
+            char out0[URSA_COMPACT_KEY_MAX + 16], key[URSA_COMPACT_KEY_MAX + 16];
+            snprintf(out0, sizeof(out0), "%s-0.parquet", base);
+            snprintf(key, sizeof(key), "compact:%s", strrchr(base, '/') ? strrchr(base, '/') + 1 : base);
+            committed = json_object_get(live, out0) != NULL;
+            json_array_foreach(json_object_get(snaps, "snapshots"), j, f)
+            {
+                const char *k =
+                    json_string_value(json_object_get(json_object_get(f, "summary"), "ursa.commit"));
+                committed = committed || (k && strcmp(k, key) == 0);
+            }
+            json_array_foreach(json_object_get(r, "inputs"), j, f) inputs_live =
+                inputs_live && json_object_get(live, json_string_value(f));
+        }
+        /* Not committed and some input gone: no merge of this set can commit
+         * any more (the replace needs every input live), so its outputs go.
+         * Not committed and every input live: a merge may be on its way. */
+        if (base && !committed && inputs_live) {
+            json_decref(r);
+            continue;
+        }
+        char p[URSA_COMPACT_KEY_MAX + 16];
+        snprintf(p, sizeof(p), "%s-", base ? base : "");
+        if (base && !committed) rc = del_prefix(st, p, removed, err);
+        if (rc == URSA_OK) rc = ursa_store_del(st, rkey, err);
+        json_decref(r);
+        if (rc && rc != URSA_ENOTFOUND) goto out;
+        rc = URSA_OK;
+    }
+out:
+    json_decref(records), json_decref(listing), json_decref(snaps), json_decref(live);
+    return rc == URSA_ENOTFOUND ? URSA_OK : rc;
+}
+
 int compact_day(ursa_store_t *st, const char *dataset, const char *date, const compact_day_opts_t *o,
                 compact_day_result_t *res, ursa_err_t *err)
 {
@@ -251,6 +349,20 @@ int compact_day(ursa_store_t *st, const char *dataset, const char *date, const c
         rc = ursa_err_set(err, rc, "%s, %s: the outputs' name does not fit", dataset, date);
         goto out;
     }
+    /* The record of this merge, until it is committed or its outputs are
+     * deleted: what compact_day_cleanup needs if this process dies. */
+    char rkey[URSA_COMPACT_KEY_MAX + 64];
+    record_key(rkey, sizeof(rkey), dataset, out_base);
+    json_t *rec = json_pack("{s:s, s:[]}", "outputs", out_base, "inputs");
+    for (size_t j = 0; rec && j < res->inputs; j++)
+        if (json_array_append_new(json_object_get(rec, "inputs"), json_string(inputs[j])))
+            json_decref(rec), rec = NULL;
+    char *text = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
+    json_decref(rec);
+    rc = text ? ursa_store_put(st, rkey, text, strlen(text), err)
+              : ursa_err_set(err, URSA_ENOMEM, "out of memory");
+    free(text);
+    if (rc) goto out;
     ursa_compact_opts_t co = {.store = st,
                               .schema = &s,
                               .field_ids = ids,
@@ -260,7 +372,12 @@ int compact_day(ursa_store_t *st, const char *dataset, const char *date, const c
                               .ninputs = res->inputs,
                               .out_base = out_base,
                               .cancel = o->cancel};
-    if ((rc = ursa_compact_merge(&co, &merged, err))) goto out;
+    if ((rc = ursa_compact_merge(&co, &merged, err))) { /* nothing published */
+        ursa_err_t e;
+        int dr = ursa_store_del(st, rkey, &e);
+        if (dr && dr != URSA_ENOTFOUND) ursa_warn("deleting %s: %s", rkey, e.msg);
+        goto out;
+    }
     res->outputs = merged.noutputs, res->rows = merged.rows_out;
     if (!(outs = ursa_calloc(merged.noutputs + 1, sizeof(*outs)))) {
         rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
@@ -286,6 +403,11 @@ int compact_day(ursa_store_t *st, const char *dataset, const char *date, const c
                        gone ? e.msg : "out of memory");
         ursa_free(gone);
         res->lost = true, res->outputs = 0, res->bytes_out = 0, rc = URSA_OK;
+    }
+    if (rc == URSA_OK) { /* committed, or deleted: the record goes (else cleanup decides) */
+        ursa_err_t e;
+        int dr = ursa_store_del(st, rkey, &e);
+        if (dr && dr != URSA_ENOTFOUND) ursa_warn("deleting %s: %s", rkey, e.msg);
     }
 out:
     ursa_compact_result_free(&merged);

@@ -53,6 +53,18 @@ size_t compact_day_pick(const char *const *paths, size_t n, size_t open_max_file
  * memory. */
 json_t *compact_days_due(const json_t *listing, int64_t now_ms, int64_t grace_ms, size_t open_max_files);
 
+/* Where a merge keeps its record (inputs, outputs) from before its merge
+ * until its commit, under the dataset's folder. */
+#define COMPACT_RECORDS "_ursa/compactions/"
+
+/* Deletes what compactions that died left of dataset: the outputs of a
+ * merge that was not committed and never can be (one of its inputs is no
+ * longer live), and the records of merges that were committed. A merge
+ * whose inputs are all live is left, whoever runs it may still commit it.
+ * *removed counts the objects deleted. URSA_OK when there is no table. */
+int compact_day_cleanup(ursa_store_t *st, const char *dataset, size_t *removed,
+                        ursa_err_t *err) URSA_MUST_CHECK;
+
 /* Compacts dataset's files of date ("YYYY-MM-DD") in its table: the schema
  * and field ids are the table's, the files written with o->pq's codec and
  * sizes (pq_write_opts_dataset), the commit keyed "compact:<name of the

@@ -129,6 +129,18 @@ static int compact_one(ursa_compactor_t *cp, const char *dataset, const char *da
     return rc;
 }
 
+/* What compactions that died left of dataset (compact_day_cleanup). */
+static void cleanup(ursa_compactor_t *cp, const char *dataset)
+{
+    ursa_err_t err;
+    size_t n;
+    if (compact_day_cleanup(cp->cat->store, dataset, &n, &err))
+        ursa_warn("compaction: cleaning up after compactions of %s that died: %s", dataset, err.msg);
+    else if (n)
+        ursa_info("compaction: deleted %zu outputs of compactions of %s that died before their commit", n,
+                  dataset);
+}
+
 int ursa_compactor_run(ursa_compactor_t *cp, const char *dataset, const char *date, json_t **out,
                        ursa_err_t *err)
 {
@@ -140,6 +152,7 @@ int ursa_compactor_run(ursa_compactor_t *cp, const char *dataset, const char *da
             err, URSA_ENOTSUP,
             "compaction works on a dataset's Iceberg table, and this node runs with --no-iceberg");
     int rc = URSA_OK;
+    cleanup(cp, dataset);
     if (!date) { /* every day not compacted yet */
         if ((rc = table_files(cp->cat->store, dataset, &listing, err))) goto out;
         if (!(due = compact_days_due(listing, 0, -1, 0))) {
@@ -169,6 +182,7 @@ static void policy_one(ursa_compactor_t *cp, ursa_dataset_t *d)
 {
     ursa_err_t err;
     json_t *listing = NULL, *due = NULL, *x;
+    cleanup(cp, d->name);
     int rc = table_files(cp->cat->store, d->name, &listing, &err);
     if (rc == URSA_ENOTFOUND) return; /* no table yet: nothing flushed */
     if (rc) {

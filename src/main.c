@@ -521,7 +521,7 @@ static int cmd_serve(int argc, char **argv)
     }
     ursa_catalog_replay_done(cat);
     cat->wal = wal;
-    ursa_catalog_release_wal(cat); /* segments replay found all published; and the released mark */
+    ursa_catalog_release_wal(cat); /* segments replay found all published */
     /* Files published before a crash (or a failed commit) that their table does not name yet. */
     for (size_t i = 0; iceberg && i < cat->n; i++) {
         ursa_dataset_t *d = cat->ds[i];

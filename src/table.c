@@ -903,7 +903,24 @@ static int add_snapshot(void *vctx, json_t **t, bool *skip, ursa_err_t *err)
     if (rc == URSA_OK && !json_is_object(props) &&
         json_object_set_new(*t, "properties", props = json_object()))
         props = NULL;
-    if (rc == URSA_OK && (!props || json_object_set_new(props, prop, json_string(c->commit_key))))
+    /* The same LSN range again (a flush cut between its days, finished):
+     * the property lists every day of the range committed so far, so that
+     * table_commit_covers knows them all. */
+    const char *prev = props ? json_string_value(json_object_get(props, prop)) : NULL;
+    const char *pd = prev ? strrchr(prev, ':') : NULL, *cd = strrchr(c->commit_key, ':');
+    char both[sizeof(c->commit_key) + 512];
+    const char *value = c->commit_key;
+    if (pd && cd && pd - prev == cd - c->commit_key &&
+        strncmp(prev, c->commit_key, (size_t)(pd - prev)) == 0) {
+        int k = snprintf(both, sizeof(both), "%s", c->commit_key);
+        for (const char *p = pd + 1; *p && k > 0 && (size_t)k < sizeof(both);
+             p += strcspn(p, ",") + (p[strcspn(p, ",")] == ',')) {
+            int32_t day = (int32_t)strtol(p, NULL, 10);
+            if (!day_listed(cd + 1, day)) k += snprintf(both + k, sizeof(both) - (size_t)k, ",%d", (int)day);
+        }
+        if (k > 0 && (size_t)k < sizeof(both)) value = both;
+    }
+    if (rc == URSA_OK && (!props || json_object_set_new(props, prop, json_string(value))))
         rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
 out:
     for (size_t i = 0; bufs && i < nbufs; i++) ursa_buf_free(&bufs[i]);
@@ -1138,6 +1155,34 @@ static const char *flush_part(const char *key, size_t nodelen, size_t *n)
     base = base ? base + 1 : key;
     *n = strlen(base) - nodelen - 1 - 8;
     return base + nodelen + 1;
+}
+
+int table_node_commit(ursa_store_t *st, const char *dataset, const char *node, char *out, size_t n,
+                      ursa_err_t *err)
+{
+    json_t *t = NULL;
+    int64_t v;
+    char prop[300];
+    out[0] = '\0';
+    int rc = iceberg_load(st, dataset, &t, &v, NULL, err);
+    node_property(node, prop, sizeof(prop));
+    const char *last = json_string_value(json_object_get(json_object_get(t, "properties"), prop));
+    if (rc == URSA_OK && last && strlen(last) < n) memcpy(out, last, strlen(last) + 1);
+    json_decref(t);
+    return rc;
+}
+
+bool table_commit_covers(const char *last, uint64_t lsn, int32_t day)
+{
+    const char *days = strrchr(last, ':'), *range = days;
+    if (!days || days == last) return false;
+    while (range > last && range[-1] != ':') range--; /* "<first>-<last>:<days>" */
+    char *end;
+    unsigned long long first = strtoull(range, &end, 10), l;
+    if (end == range || *end != '-') return false;
+    l = strtoull(end + 1, NULL, 10);
+    if (lsn < first) return true;
+    return lsn <= l && day_listed(days + 1, day);
 }
 
 int table_recover(ursa_store_t *st, const char *dataset, const ursa_schema_t *s, const char *node,

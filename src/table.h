@@ -122,6 +122,19 @@ int table_append(ursa_store_t *st, const table_append_t *a, table_result_t *res,
  * location is `location`; NULL when loc lies elsewhere. Points into loc. */
 const char *table_key(const char *location, const char *dataset, const char *loc);
 
+/* The commit key of node's last flush in dataset's table ("<node>:<first
+ * LSN>-<last LSN>:<day>,..."), into out[0..n): "" when the node committed
+ * none (or there is no table). A node's flushes commit in log order, so
+ * every record before that flush's first LSN is in the table, or was (a
+ * compaction may have replaced its file since), and so are the flush's own
+ * records on its days: table_commit_covers. */
+int table_node_commit(ursa_store_t *st, const char *dataset, const char *node, char *out, size_t n,
+                      ursa_err_t *err) URSA_MUST_CHECK;
+
+/* Whether the rows of record lsn on day (days since the epoch) are in the
+ * flushes that the commit key `last` and the ones before it committed. */
+bool table_commit_covers(const char *last, uint64_t lsn, int32_t day);
+
 /* Commits the published Parquet files of `node` in dataset that no
  * snapshot names -- left by a node killed between publishing a flush's
  * files and committing them, by a commit that failed and was still pending

@@ -12,15 +12,25 @@
  *     old there: a snapshot a concurrent append just added is young, and a
  *     snapshot another node's upkeep expired first is not ours to clean.
  *  2. What only the expired snapshots reached, computed against R, the
- *     snapshots of the document this run committed: their manifest lists;
- *     the manifests those lists name that no list of R names; the data
- *     files those manifests name that no manifest of R has live (status
- *     ADDED or EXISTING). Deleted data files first, then manifests, then
- *     lists, so a run that dies midway leaves nothing pointing at a deleted
- *     file, and the next run finds the rest as orphans (the data files of a
- *     run that died between its commit and its deletes stay: nothing names
- *     them any more and, below, no data file is deleted for being named by
- *     nothing).
+ *     snapshots kept: their manifest lists; the manifests those lists name
+ *     that no list of R names; the data files those manifests name that no
+ *     manifest of R has live (status ADDED or EXISTING). The data files are
+ *     deleted first, before the commit of step 1, by this rule applied to
+ *     the document as loaded (1a): a run that dies among those deletes, or
+ *     before its commit, leaves the snapshots that name them, and the next
+ *     run finds the same files and deletes the rest. (Deleted after the
+ *     commit, the data files of a run that died between the two stayed for
+ *     good: nothing named them any more, and no data file is deleted for
+ *     being named by nothing -- and a glob reader saw the rows of a
+ *     compaction's inputs twice.) Until the commit lands, the snapshots
+ *     past the retention name files that are gone: readers of such old
+ *     snapshots are what the retention gives up on. Then, after the
+ *     commit, against R of the document committed: manifests, then lists,
+ *     so a run that dies midway leaves nothing pointing at a deleted
+ *     manifest, and the next run finds the rest as orphans. R as loaded is
+ *     as good as R as committed for the data files: a commit in between
+ *     builds on the current snapshot, which is in both, and adds only new
+ *     files (below).
  *  3. Metadata files: the vN.metadata.json older than every version in the
  *     document's metadata-log (capped at ICEBERG_METADATA_LOG_MAX), once the
  *     oldest logged version's timestamp -- later than theirs -- is before
@@ -394,14 +404,20 @@ static int manifest_files(upkeep_t *u, const char *key, bool live_only, json_t *
     return rc;
 }
 
-static int del_keys(upkeep_t *u, json_t *keys, size_t *count, ursa_err_t *err)
+static int del_keys(upkeep_t *u, json_t *keys, size_t *count, const char *kill_step, ursa_err_t *err)
 {
-    size_t n = json_array_size(keys), i;
+    size_t n = json_array_size(keys), i, first = 0;
     if (n == 0) return URSA_OK;
     const char **k = ursa_calloc(n, sizeof(*k));
     if (!k) return nomem(err);
     for (i = 0; i < n; i++) k[i] = json_string_value(json_array_get(keys, i));
-    int rc = ursa_store_del_many(u->st, k, n, err);
+    int rc = URSA_OK;
+    if (kill_step && n > 1 && getenv("URSA_TEST_KILL_AT")) { /* a test's kill between two deletes */
+        rc = ursa_store_del(u->st, k[0], err);
+        iceberg_test_kill(kill_step);
+        first = 1;
+    }
+    if (rc == URSA_OK) rc = ursa_store_del_many(u->st, k + first, n - first, err);
     u->stats->requests++;
     ursa_free(k);
     if (rc == URSA_OK) *count += n;
@@ -480,68 +496,91 @@ static int keep_key(void *ctx, const char *key, bool is_prefix)
 
 /* ------------------------------------------------------------------------ */
 
-/* The node and last LSN of a node's data file name "<node>-<first>-<last>.parquet". */
-static bool node_file(const char *key, char *node, size_t n, uint64_t *last)
+/* R, the snapshots of u->doc (after expiry), and rule 2 against it: the
+ * expired snapshots' lists into doomed_lists, every manifest they name into
+ * xman and those no list of R names into doomed_man, and the data files
+ * these have that no manifest of R has live into del_data (cand and live:
+ * scratch sets). */
+static int plan(upkeep_t *u, json_t *doomed_lists, json_t *xman, json_t *doomed_man, json_t *cand,
+                json_t *live, json_t *del_data, ursa_err_t *err)
 {
-    const char *base = strrchr(key, '/');
-    base = base ? base + 1 : key;
-    size_t len = strlen(base);
-    if (len < 8 || strcmp(base + len - 8, ".parquet")) return false;
-    const char *p = base + len - 8, *d2 = p;
-    while (d2 > base && (unsigned)(d2[-1] - '0') < 10u) d2--; /* <last> */
-    if (d2 == p || d2 == base || d2[-1] != '-') return false;
-    const char *d1 = d2 - 1;
-    while (d1 > base && (unsigned)(d1[-1] - '0') < 10u) d1--; /* <first> */
-    if (d1 == d2 - 1 || d1 == base || d1[-1] != '-' || (size_t)(d1 - 1 - base) >= n) return false;
-    memcpy(node, base, (size_t)(d1 - 1 - base));
-    node[d1 - 1 - base] = '\0';
-    *last = strtoull(d2, NULL, 10);
-    return true;
+    int rc;
+    /* R: the retained snapshots' lists, and the current one's manifests. */
+    int64_t cur = jint(u->doc, "current-snapshot-id");
+    size_t i;
+    const json_t *sn;
+    json_array_foreach(json_object_get(u->doc, "snapshots"), i, sn)
+    {
+        const char *list = json_string_value(json_object_get(sn, "manifest-list"));
+        const char *key = list ? table_key(u->location, u->dataset, list) : NULL;
+        if (!key) {
+            rc = ursa_err_set(err, URSA_EFORMAT, "%s: a manifest list outside the table's store", u->dataset);
+            return rc;
+        }
+        if (json_object_set_new(u->rlists, key, json_true())) {
+            rc = nomem(err);
+            return rc;
+        }
+        if (jint(sn, "snapshot-id") == cur)
+            u->cur_list = json_object_iter_key(json_object_iter_at(u->rlists, key));
+    }
+    if (u->cur_list && (rc = list_manifests(u, u->cur_list, u->cur_man, err))) return rc;
+
+    /* 2. What only the expired snapshots reached. */
+    const json_t *x;
+    json_array_foreach(u->expired, i, x)
+    {
+        if ((rc = list_manifests(u, json_string_value(x), xman, err))) return rc;
+        if (json_array_append(doomed_lists, (json_t *)x)) {
+            rc = nomem(err);
+            return rc;
+        }
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(xman, k, v)
+    {
+        bool yes;
+        if ((rc = named(u, k, &yes, err))) return rc;
+        if (!yes && inside(u, k) && json_array_append_new(doomed_man, json_string(k))) {
+            rc = nomem(err);
+            return rc;
+        }
+    }
+    json_array_foreach(doomed_man, i,
+                       x) if ((rc = manifest_files(u, json_string_value(x), false, cand, err))) return rc;
+    if (json_object_size(cand)) { /* live in R: the current snapshot's manifests first, then the others */
+        json_object_foreach(u->cur_man, k, v) if ((rc = manifest_files(u, k, true, live, err))) return rc;
+        bool settled = true;
+        json_object_foreach(cand, k, v) if (!json_object_get(live, k)) settled = false;
+        if (!settled) {
+            if ((rc = read_all_keys(u, err))) return rc;
+            json_object_foreach(u->all_man, k, v)
+            {
+                if (json_object_get(u->cur_man, k)) continue;
+                if ((rc = manifest_files(u, k, true, live, err))) return rc;
+            }
+        }
+        json_object_foreach(cand, k, v) if (!json_object_get(live, k) &&
+                                            json_array_append_new(del_data, json_string(k)))
+        {
+            rc = nomem(err);
+            return rc;
+        }
+    }
+    return URSA_OK;
 }
 
-/* Takes out of keys (data files to delete) those whose node's log may
- * still hold their records (TABLE_NODE_RELEASED_KEY); *kept counts them. */
-static int keep_logged(upkeep_t *u, json_t *keys, size_t *kept, ursa_err_t *err)
+/* Forgets what plan learned, before planning again on another document. */
+static void forget(upkeep_t *u, json_t *const *sets, size_t n)
 {
-    json_t *released = json_object(); /* node -> its mark, or null when it has none */
-    if (!released) return nomem(err);
-    int rc = URSA_OK;
-    for (size_t i = 0; i < json_array_size(keys) && rc == URSA_OK;) {
-        char node[256], mkey[400];
-        uint64_t last;
-        const char *k = json_string_value(json_array_get(keys, i));
-        if (!node_file(k, node, sizeof(node), &last)) {
-            i++;
-            continue;
-        }
-        json_t *m = json_object_get(released, node);
-        if (!m) {
-            ursa_buf_t b = {0};
-            snprintf(mkey, sizeof(mkey), TABLE_NODE_RELEASED_KEY, node);
-            rc = ursa_store_get(u->st, mkey, &b, err);
-            u->stats->requests++;
-            if (rc == URSA_ENOTFOUND) {
-                m = json_null(), rc = URSA_OK;
-            } else if (rc == URSA_OK) {
-                char text[32];
-                snprintf(text, sizeof(text), "%.*s", (int)(b.len < 31 ? b.len : 31), (const char *)b.data);
-                m = json_integer((json_int_t)strtoull(text, NULL, 10));
-            }
-            ursa_buf_free(&b);
-            if (rc || !m || json_object_set_new(released, node, m)) {
-                if (rc == URSA_OK) rc = nomem(err);
-                break;
-            }
-        }
-        if (json_is_integer(m) && last < (uint64_t)json_integer_value(m)) {
-            i++;
-            continue;
-        }
-        (*kept)++;
-        json_array_remove(keys, i);
-    }
-    json_decref(released);
-    return rc;
+    json_object_clear(u->rlists), json_object_clear(u->cur_man), json_object_clear(u->all_man);
+    u->cur_list = NULL, u->all_keys = false, u->all_read = false;
+    for (size_t i = 0; i < n; i++)
+        if (json_is_array(sets[i]))
+            json_array_clear(sets[i]);
+        else
+            json_object_clear(sets[i]);
 }
 
 int table_upkeep(ursa_store_t *st, const char *dataset, int64_t retention_ms, int64_t now_ms,
@@ -551,15 +590,16 @@ int table_upkeep(ursa_store_t *st, const char *dataset, int64_t retention_ms, in
     upkeep_t u = {0};
     table_upkeep_cache_t *own = NULL;
     json_t *doomed_man = json_array(), *doomed_lists = json_array(), *cand = json_object(),
-           *live = json_object(), *del_data = json_array(), *del_meta = json_array(), *xman = json_object();
+           *live = json_object(), *del_data = json_array(), *del_meta = json_array(), *xman = json_object(),
+           *decided = json_object();
     meta_listing_t ml = {json_array()};
     int rc;
     u.st = st, u.dataset = dataset, u.cutoff = now_ms - retention_ms, u.stats = &sx;
     u.orphan_cutoff =
         now_ms - (retention_ms > TABLE_ORPHAN_MIN_AGE_MS ? retention_ms : TABLE_ORPHAN_MIN_AGE_MS);
     u.expired = json_array(), u.rlists = json_object(), u.cur_man = json_object(), u.all_man = json_object();
-    if (!doomed_man || !doomed_lists || !cand || !live || !del_data || !del_meta || !xman || !ml.keys ||
-        !u.expired || !u.rlists || !u.cur_man || !u.all_man) {
+    if (!doomed_man || !doomed_lists || !cand || !live || !del_data || !del_meta || !xman || !decided ||
+        !ml.keys || !u.expired || !u.rlists || !u.cur_man || !u.all_man) {
         rc = nomem(err);
         goto out;
     }
@@ -580,6 +620,27 @@ int table_upkeep(ursa_store_t *st, const char *dataset, int64_t retention_ms, in
         rc = ursa_err_set(err, URSA_EINVAL, "%s: the table's location cannot be made", dataset);
         goto out;
     }
+    /* 1a. The data files first: rule 2 on the current document, before the
+     * commit that expires their snapshots (see the design comment). */
+    json_t *t0 = NULL;
+    int64_t v0;
+    int req = 0;
+    bool skip = false;
+    rc = iceberg_load(st, dataset, &t0, &v0, &req, err);
+    sx.requests += (size_t)req;
+    if (rc == URSA_OK && t0 && (rc = expire(&u, &t0, &skip, err)) == URSA_OK && !skip &&
+        (rc = plan(&u, doomed_lists, xman, doomed_man, cand, live, del_data, err)) == URSA_OK) {
+        size_t j;
+        json_t *x0;
+        json_array_foreach(del_data, j, x0) if (json_object_set(decided, json_string_value(x0), json_true()))
+            rc = nomem(err);
+        if (rc == URSA_OK) rc = del_keys(&u, del_data, &sx.data_files_deleted, "upkeep-between-deletes", err);
+    }
+    json_decref(t0);
+    json_t *const scratch[] = {doomed_lists, xman, doomed_man, cand, live, del_data};
+    forget(&u, scratch, URSA_ARRAY_LEN(scratch));
+    if (rc) goto out;
+
     /* 1. Expiry. */
     iceberg_commit_stats_t cs = {0};
     rc = iceberg_commit(st, dataset, expire, &u, 50, &cs, err);
@@ -590,71 +651,14 @@ int table_upkeep(ursa_store_t *st, const char *dataset, int64_t retention_ms, in
     }
     if (!u.doc) goto out; /* no table */
 
-    /* R: the retained snapshots' lists, and the current one's manifests. */
-    int64_t cur = jint(u.doc, "current-snapshot-id");
-    size_t i;
-    const json_t *sn;
-    json_array_foreach(json_object_get(u.doc, "snapshots"), i, sn)
-    {
-        const char *list = json_string_value(json_object_get(sn, "manifest-list"));
-        const char *key = list ? table_key(u.location, dataset, list) : NULL;
-        if (!key) {
-            rc = ursa_err_set(err, URSA_EFORMAT, "%s: a manifest list outside the table's store", dataset);
-            goto out;
-        }
-        if (json_object_set_new(u.rlists, key, json_true())) {
-            rc = nomem(err);
-            goto out;
-        }
-        if (jint(sn, "snapshot-id") == cur)
-            u.cur_list = json_object_iter_key(json_object_iter_at(u.rlists, key));
-    }
-    if (u.cur_list && (rc = list_manifests(&u, u.cur_list, u.cur_man, err))) goto out;
-
-    /* 2. What only the expired snapshots reached. */
-    const json_t *x;
-    json_array_foreach(u.expired, i, x)
-    {
-        if ((rc = list_manifests(&u, json_string_value(x), xman, err))) goto out;
-        if (json_array_append(doomed_lists, (json_t *)x)) {
-            rc = nomem(err);
-            goto out;
-        }
-    }
-    const char *k;
-    json_t *v;
-    json_object_foreach(xman, k, v)
-    {
-        bool yes;
-        if ((rc = named(&u, k, &yes, err))) goto out;
-        if (!yes && inside(&u, k) && json_array_append_new(doomed_man, json_string(k))) {
-            rc = nomem(err);
-            goto out;
-        }
-    }
-    json_array_foreach(doomed_man, i,
-                       x) if ((rc = manifest_files(&u, json_string_value(x), false, cand, err))) goto out;
-    if (json_object_size(cand)) { /* live in R: the current snapshot's manifests first, then the others */
-        json_object_foreach(u.cur_man, k, v) if ((rc = manifest_files(&u, k, true, live, err))) goto out;
-        bool settled = true;
-        json_object_foreach(cand, k, v) if (!json_object_get(live, k)) settled = false;
-        if (!settled) {
-            if ((rc = read_all_keys(&u, err))) goto out;
-            json_object_foreach(u.all_man, k, v)
-            {
-                if (json_object_get(u.cur_man, k)) continue;
-                if ((rc = manifest_files(&u, k, true, live, err))) goto out;
-            }
-        }
-        json_object_foreach(cand, k, v) if (!json_object_get(live, k) &&
-                                            json_array_append_new(del_data, json_string(k)))
-        {
-            rc = nomem(err);
-            goto out;
-        }
-    }
+    if ((rc = plan(&u, doomed_lists, xman, doomed_man, cand, live, del_data, err))) goto out;
+    for (size_t j = json_array_size(del_data); j-- > 0;) /* the first pass decided these */
+        if (json_object_get(decided, json_string_value(json_array_get(del_data, j))))
+            json_array_remove(del_data, j);
 
     /* 3 and 4: the listing of metadata/. */
+    size_t i;
+    const json_t *x;
     char prefix[1024];
     snprintf(prefix, sizeof(prefix), "%s/metadata/", dataset);
     rc = ursa_store_list(st, prefix, 0, keep_key, &ml, err);
@@ -706,13 +710,11 @@ int table_upkeep(ursa_store_t *st, const char *dataset, int64_t retention_ms, in
         sx.orphans_deleted++;
     }
 
-    /* The deletes: data files (those a node's log may still need kept), then manifests, then lists
-     * (nothing left naming a deleted file). */
-    if ((rc = keep_logged(&u, del_data, &sx.data_files_kept, err)) ||
-        (rc = del_keys(&u, del_data, &sx.data_files_deleted, err)) ||
-        (rc = del_keys(&u, doomed_man, &sx.manifests_deleted, err)) ||
-        (rc = del_keys(&u, doomed_lists, &sx.lists_deleted, err)) ||
-        (rc = del_keys(&u, del_meta, &sx.metadata_deleted, err)))
+    /* The deletes: data files, then manifests, then lists (nothing left naming a deleted file). */
+    if ((rc = del_keys(&u, del_data, &sx.data_files_deleted, NULL, err)) ||
+        (rc = del_keys(&u, doomed_man, &sx.manifests_deleted, NULL, err)) ||
+        (rc = del_keys(&u, doomed_lists, &sx.lists_deleted, NULL, err)) ||
+        (rc = del_keys(&u, del_meta, &sx.metadata_deleted, NULL, err)))
         goto out;
 out:
     if (rc) sx.orphans_deleted = 0;
@@ -723,5 +725,6 @@ out:
         json_decref(u.all_man);
     json_decref(doomed_man), json_decref(doomed_lists), json_decref(cand), json_decref(live);
     json_decref(del_data), json_decref(del_meta), json_decref(xman), json_decref(ml.keys);
+    json_decref(decided);
     return rc;
 }

@@ -19,15 +19,10 @@
  * clocks of nodes that differ by minutes. */
 #define TABLE_ORPHAN_MIN_AGE_MS ((int64_t)3600 * 1000)
 
-/* The store key where node <node> says how far its write-ahead log is
- * released: the lowest LSN it may still hold, as text. A data file of a
- * node, "<node>-<first>-<last>.parquet", that only expired snapshots name
- * (a compaction replaced it) is deleted only when its last LSN is below
- * that: a restart checks the records of its log against the node's files,
- * and would take the rows of a deleted one for unpublished. A node without
- * the mark, or down with old records, keeps such files (counted in
- * data_files_kept; they are named by nothing and left in the store). */
-#define TABLE_NODE_RELEASED_KEY "_ursa/nodes/%s.released"
+/* Data files a compaction replaced are deleted like any other once their
+ * snapshots expire: a restart of the node that wrote them does not take
+ * their records, still in its log, for unpublished, since it also asks the
+ * table which of its flushes were committed (table_commit_covers). */
 
 /* What the manifest lists of a table name, kept from one upkeep run to the
  * next (lists never change): a run then reads only the lists that are new
@@ -43,8 +38,6 @@ typedef struct table_upkeep_stats {
     size_t lists_deleted;     /* manifest lists: of expired snapshots, and orphans */
     size_t manifests_deleted; /* manifests: only expired snapshots named them, and orphans */
     size_t data_files_deleted;
-    size_t
-        data_files_kept; /* of those: a node's log may still hold their records (TABLE_NODE_RELEASED_KEY) */
     size_t metadata_deleted; /* vN.metadata.json files past the metadata log */
     size_t orphans_deleted;  /* of the lists and manifests deleted: those no snapshot named */
     size_t unknown_age;      /* unreferenced manifests and lists with names of the old form, left */

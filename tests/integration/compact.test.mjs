@@ -17,11 +17,13 @@ import { join } from 'node:path';
 import { icebergRead } from 'icebird';
 import { startServer, makeTempDir, removeTempDirs, sanitizerReports, URSA_BIN, REPO_ROOT } from './helpers.mjs';
 import { useLocalFetch } from '../tools/iceberg_local.mjs';
+import { duckdbQuery, readWith, close } from '../tools/pqread.mjs';
 
 useLocalFetch();
 let failed = false;
 const logs = [];
-after(() => {
+after(async () => {
+  await close();
   const reports = logs.flatMap(l => sanitizerReports(l()));
   assert.deepEqual(reports, [], 'sanitizer reports');
   if (!failed) removeTempDirs();
@@ -197,6 +199,15 @@ step('POST /v1/datasets/ev/compact: a day on request, then every day not compact
     assert.equal(r.status, 200, r.text);
     assert.deepEqual(r.json.days.map(x => [x.date, x.result, x.files_in]), [['2026-12-02', 'compacted', 3]], r.text);
     assert.deepEqual(await readIds(store), [...range(0, 900), ...range(10000, 30)], 'every row once through the table');
+    // ... and through the live file list, read by DuckDB and by Polars.
+    const live = (await server.get('/v1/datasets/ev/files')).json.files.map(f => join(store, f.path));
+    assert.equal(live.length, 2);
+    const want = [...range(0, 900), ...range(10000, 30)];
+    const duck = await duckdbQuery(`SELECT id FROM read_parquet([${live.map(p => `'${p}'`).join(',')}]) ORDER BY id`);
+    assert.deepEqual(duck.map(x => Number(x.id)), want, 'DuckDB on the live files');
+    const pol = [];
+    for (const p of live) pol.push(...(await readWith('polars', p)).rows.map(r => Number(r.id)));
+    assert.deepEqual(pol.sort((a, b) => a - b), want, 'Polars on the live files');
     const m = await metrics(server);
     assert.equal(m['ursa_compactions_total{result="ok"}'], 2, JSON.stringify(m));
     assert.equal(m['ursa_compaction_files_total{side="in"}'], 6);

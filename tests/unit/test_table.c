@@ -312,7 +312,20 @@ TEST(node_order)
     CHECK_EQ_INT(json_array_size(json_object_get(t, "snapshots")), 3);
     const char *last =
         json_string_value(json_object_get(json_object_get(t, "properties"), "ursa.node.n1.last-commit"));
-    CHECK(last && strcmp(last, "n1:10-20:20001") == 0);
+    CHECK(last && strcmp(last, "n1:10-20:20001,20000") == 0); /* every day of the range committed */
+    CHECK(table_commit_covers(last, 5, 19000));               /* an earlier flush of n1 */
+    CHECK(table_commit_covers(last, 10, 20000));              /* this one, both days */
+    CHECK(table_commit_covers(last, 20, 20001));
+    CHECK(!table_commit_covers(last, 20, 20002)); /* not a day it had */
+    CHECK(!table_commit_covers(last, 21, 20000)); /* a later flush */
+    CHECK(!table_commit_covers("", 1, 20000));
+    char got[200];
+    CHECK_EQ_INT(table_node_commit(st, "ord", "n1", got, sizeof(got), &err), URSA_OK);
+    CHECK(strcmp(got, last) == 0);
+    CHECK_EQ_INT(table_node_commit(st, "ord", "n9", got, sizeof(got), &err), URSA_OK);
+    CHECK(got[0] == '\0');
+    CHECK_EQ_INT(table_node_commit(st, "nothing", "n1", got, sizeof(got), &err), URSA_OK);
+    CHECK(got[0] == '\0');
     json_decref(t);
     ursa_schema_free(&s);
     ursa_store_destroy(&st);
