@@ -364,6 +364,7 @@ void pq_write_opts_dataset(pq_write_opts_t *o, const pq_write_opts_t *base, cons
                            const int32_t *ids, const char *schema_json, int keys[URSA_SORT_KEYS_MAX])
 {
     *o = *base;
+    if (o->page_rows == 0) o->page_rows = PQ_DATASET_PAGE_ROWS;
     o->field_ids = ids;
     o->kv_key = schema_json ? "ursa.schema" : NULL;
     o->kv_value = schema_json;

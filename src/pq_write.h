@@ -61,8 +61,17 @@ typedef struct pq_writer pq_writer_t;
 
 void pq_write_opts_default(pq_write_opts_t *o);
 
+/* The bound on the rows of a data page in a dataset's files when base sets
+ * none (what parquet-mr and arrow-rs write by default). Without it a column
+ * that encodes small (dictionary indexes of a few distinct strings,
+ * delta-encoded timestamps, booleans) gets pages of up to 2^20 rows, which a
+ * reader of a few rows (a compaction's window, a point lookup through the
+ * page index) must decompress and decode whole. */
+#define PQ_DATASET_PAGE_ROWS 20000
+
 /* The options of a dataset's files, the same for a flush and a compaction:
- * base's codec, level, encodings, sizes, bloom filter rate and threads;
+ * base's codec, level, encodings, sizes (page_rows 0: PQ_DATASET_PAGE_ROWS),
+ * bloom filter rate and threads;
  * ids as the columns' field ids (NULL: none); schema_json, when not NULL,
  * as the key-value entry "ursa.schema"; s's sort key (ursa_schema_sort_key)
  * as every row group's sorting_columns. keys is the caller's storage for
