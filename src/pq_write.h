@@ -38,7 +38,9 @@ typedef struct pq_write_opts {
     size_t row_group_bytes; /* uncompressed bytes per row group, default 128 MiB */
     size_t row_group_rows;  /* rows per row group, 0: no limit */
     size_t page_bytes;      /* target uncompressed bytes per data page, default 1 MiB */
-    size_t page_rows;       /* rows per data page at most; 0 (default) or more than 2^20: 2^20 */
+    size_t page_rows;       /* rows per data page at most: a page ends at the latest on a multiple of
+                               page_rows of its column chunk (the same row in every column); 0 (default)
+                               or more than 2^20: 2^20 */
     size_t dict_max_bytes;  /* dictionary size limit per column chunk, default 1 MiB */
     bool page_index;        /* write ColumnIndex and OffsetIndex, default true */
     double bloom_fpp;  /* false-positive rate of bloom filters (fields with bloom_filter), default 0.01 */
