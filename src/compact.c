@@ -30,13 +30,21 @@
  * A fully shuffled file would make as many runs as half its rows, so the
  * runs are bounded (max_runs, URSA_ELIMIT beyond).
  *
- * Memory: per cursor one window (two for the moment a cursor moves to its
- * next window and checks the boundary), plus the scratch batch, plus the
- * writer's row group (pq_write.h): the number of runs times a window,
- * whatever the size of the day. A window is window_bytes of its row
- * group's uncompressed size, but the reader decodes whole pages, so a
- * column whose pages hold many rows (dictionary indexes, delta-encoded
- * timestamps) costs its whole decoded page per window
+ * Windows end where every column begins a page, when such a row lies
+ * within the window (pq_reader_page_bound; the flush's pages of
+ * PQ_DATASET_PAGE_ROWS rows all end on multiples of it): no page is then
+ * decoded for two windows, and the decoded pages become the window without
+ * a copy. A window decodes into the buffers of the one before it. Each
+ * cursor's next window is loaded ahead by a prefetch thread (see
+ * "prefetch") while the merge and the writer work.
+ *
+ * Memory: per cursor two windows (the current and the next), plus each
+ * input's reader scratch, the gather batch and the writer's row group
+ * (pq_write.h; row_group_bytes, URSA_COMPACT_ROW_GROUP_DEFAULT): the number
+ * of runs times two windows, whatever the size of the day. A window is
+ * window_bytes of its row group's uncompressed size, but the reader decodes
+ * whole pages, so a column whose pages hold many rows (files written
+ * without a page_rows bound) costs its whole decoded page per window
  * (docs/internals/compaction.md, "Memory").
  *
  * Outputs. Rows stream into "<out_base>-0.parquet"; once the bytes the
@@ -778,6 +786,7 @@ int ursa_compact_merge(const ursa_compact_opts_t *o, ursa_compact_result_t *res,
     m.target = o->target_bytes ? o->target_bytes : URSA_COMPACT_TARGET_DEFAULT;
     m.window = o->window_bytes ? o->window_bytes : URSA_COMPACT_WINDOW_DEFAULT;
     pq_write_opts_dataset(&m.wo, o->pq, o->schema, o->field_ids, o->schema_json, m.keys);
+    m.wo.row_group_bytes = o->row_group_bytes ? o->row_group_bytes : URSA_COMPACT_ROW_GROUP_DEFAULT;
     m.nkeys = m.wo.nsorting;
     size_t committed = 0;
     int rc = URSA_OK;

@@ -337,6 +337,19 @@ TEST(merge_sorted_runs)
     ursa_compact_result_free(&again);
     ursa_compact_result_free(&res);
     CHECK_EQ_INT(count("c-*"), 1);
+    /* The outputs' row groups follow row_group_bytes, not the dataset's
+     * (pq's) size: 4 KiB of rows at a time here. */
+    pq.row_group_rows = 0;
+    o.row_group_bytes = 4096;
+    CHECK_EQ_INT(ursa_compact_merge(&o, &res, &err), URSA_OK);
+    pq_reader_t *r = NULL;
+    CHECK(res.noutputs == 1 && pq_reader_open(&r, fx.st, res.outputs[0].key, &err) == URSA_OK);
+    CHECK(r && pq_reader_meta(r)->nrow_groups > 5);
+    for (size_t g = 0; r && g < pq_reader_meta(r)->nrow_groups; g++)
+        CHECK(pq_reader_meta(r)->row_groups[g].total_byte_size < 3 * 4096);
+    pq_reader_destroy(&r);
+    check_merged(&fx, &res);
+    ursa_compact_result_free(&res);
     fixture_free(&fx);
 }
 
