@@ -141,6 +141,7 @@ typedef struct merge {
     const ursa_schema_t *s;
     int keys[URSA_SORT_KEYS_MAX];
     size_t nkeys;
+    bool key_i64; /* the key is one INT64, TIMESTAMP or TIME column */
     pq_write_opts_t wo;
     uint64_t target;
     uint64_t window; /* bytes of a row group's uncompressed size read at a time */
@@ -196,10 +197,28 @@ int ursa_compact_name(char *out, size_t n, const char *dataset, const char *date
 
 /* ------------------------------------------------------------------ keys */
 
+/* Empties c, keeping its buffers' room (ursa_column_truncate to 0 without
+ * its walk over the rows). */
+static void column_clear(ursa_column_t *c)
+{
+    c->length = c->null_count = 0;
+    c->validity.len = c->values.len = c->data.len = 0;
+    c->offsets.len = c->offsets.len ? 8 : 0; /* the leading 0 stays */
+}
+
 /* Compares row i of a with row j of b on the sort key (both schema-shaped,
- * or at least holding the key columns at the schema's indexes). */
+ * or at least holding the key columns at the schema's indexes). A key of
+ * one 64-bit signed column (the time column, every dataset's default)
+ * without nulls is compared in place. */
 static inline int key_cmp(const merge_t *m, const ursa_batch_t *a, size_t i, const ursa_batch_t *b, size_t j)
 {
+    if (m->key_i64) {
+        const ursa_column_t *x = &a->cols[m->keys[0]], *y = &b->cols[m->keys[0]];
+        if (!x->null_count && !y->null_count) {
+            int64_t u = ursa_column_i64(x, i), v = ursa_column_i64(y, j);
+            return (u > v) - (u < v);
+        }
+    }
     for (size_t k = 0; k < m->nkeys; k++) {
         int c = ursa_sort_cmp(&a->cols[m->keys[k]], i, &b->cols[m->keys[k]], j);
         if (c) return c;
@@ -355,7 +374,7 @@ static int read_window(merge_t *m, input_t *in, size_t g, size_t first, size_t c
             j++;
             continue;
         }
-        ursa_column_truncate(&b->cols[f], 0);
+        column_clear(&b->cols[f]);
         if ((!keys_only || key) && ursa_column_append_nulls(&b->cols[f], nrows)) {
             rc = URSA_ENOMEM;
             goto out;
@@ -472,12 +491,69 @@ static int write_rows(merge_t *m, const ursa_batch_t *b, size_t off, size_t n)
 }
 
 /* Writes the gathered rows. */
+/* Appends the gathered rows of field f to the empty column dst: the
+ * common cases (no nulls in the sources; fixed width, or strings) in
+ * tight loops, the others by ursa_column_take_refs. */
+static int gather_column(merge_t *m, ursa_column_t *dst, size_t f)
+{
+    const uint64_t *refs = m->refs;
+    size_t n = m->nrefs;
+    ursa_batch_t *const *bs = m->batches;
+    bool simple = dst->length == 0 && dst->type != URSA_TYPE_BOOL;
+    for (size_t k = 0; simple && k < m->ncur; k++) { /* the batches the refs may point into */
+        if (!bs[k] || !bs[k]->cols || !bs[k]->nrows) continue;
+        const ursa_column_t *c = &bs[k]->cols[f];
+        simple = !c->null_count && c->type == dst->type && c->width == dst->width;
+    }
+    if (!simple) return ursa_column_take_refs(dst, bs, f, refs, n) ? URSA_ENOMEM : URSA_OK;
+    if (ursa_buf_reserve(&dst->validity, n / 8 + 1)) return URSA_ENOMEM;
+    if (ursa_type_varlen(dst->type)) {
+        if (ursa_buf_reserve(&dst->offsets, (n + 1) * 8)) return URSA_ENOMEM;
+        int64_t *off = (int64_t *)(void *)dst->offsets.data;
+        off[0] = 0;
+        for (size_t k = 0; k < n; k++) {
+            size_t len;
+            const uint8_t *p =
+                ursa_column_str(&bs[URSA_REF_BATCH(refs[k])]->cols[f], URSA_REF_ROW(refs[k]), &len);
+            if (dst->data.cap - dst->data.len < len && ursa_buf_reserve(&dst->data, len > 64 ? len : 64))
+                return URSA_ENOMEM;
+            memcpy(dst->data.data + dst->data.len, p, len);
+            dst->data.len += len;
+            off[k + 1] = (int64_t)dst->data.len;
+        }
+        if (!dst->data.data && ursa_buf_reserve(&dst->data, 64))
+            return URSA_ENOMEM; /* never NULL (column.c) */
+        dst->offsets.len = (n + 1) * 8;
+    } else {
+        size_t w = dst->width;
+        if (ursa_buf_reserve(&dst->values, n * w)) return URSA_ENOMEM;
+        uint8_t *v = dst->values.data;
+        if (w == 8)
+            for (size_t k = 0; k < n; k++)
+                memcpy(v + 8 * k,
+                       ursa_column_ptr(&bs[URSA_REF_BATCH(refs[k])]->cols[f], URSA_REF_ROW(refs[k])), 8);
+        else
+            for (size_t k = 0; k < n; k++)
+                memcpy(v + w * k,
+                       ursa_column_ptr(&bs[URSA_REF_BATCH(refs[k])]->cols[f], URSA_REF_ROW(refs[k])), w);
+        dst->values.len = n * w;
+    }
+    /* Every row valid: whole bytes of ones, the last byte's rows only. */
+    memset(dst->validity.data, 0xff, n / 8);
+    if (n % 8) dst->validity.data[n / 8] = (uint8_t)((1u << (n % 8)) - 1);
+    dst->validity.len = (n + 7) / 8;
+    dst->length = n;
+    dst->null_count = 0;
+    return URSA_OK;
+}
+
 static int flush_gather(merge_t *m)
 {
     if (!m->nrefs) return URSA_OK;
-    ursa_batch_truncate(&m->scratch, 0);
+    for (size_t f = 0; f < m->s->nfields; f++) column_clear(&m->scratch.cols[f]);
+    m->scratch.nrows = 0;
     for (size_t f = 0; f < m->s->nfields; f++)
-        if (ursa_column_take_refs(&m->scratch.cols[f], m->batches, f, m->refs, m->nrefs)) return URSA_ENOMEM;
+        if (gather_column(m, &m->scratch.cols[f], f)) return URSA_ENOMEM;
     m->scratch.nrows = m->nrefs;
     size_t n = m->nrefs;
     m->nrefs = 0;
@@ -788,6 +864,10 @@ int ursa_compact_merge(const ursa_compact_opts_t *o, ursa_compact_result_t *res,
     pq_write_opts_dataset(&m.wo, o->pq, o->schema, o->field_ids, o->schema_json, m.keys);
     m.wo.row_group_bytes = o->row_group_bytes ? o->row_group_bytes : URSA_COMPACT_ROW_GROUP_DEFAULT;
     m.nkeys = m.wo.nsorting;
+    if (m.nkeys == 1) {
+        ursa_type_t t = o->schema->fields[m.keys[0]].type;
+        m.key_i64 = t == URSA_TYPE_INT64 || t == URSA_TYPE_TIMESTAMP || t == URSA_TYPE_TIME;
+    }
     size_t committed = 0;
     int rc = URSA_OK;
     if (m.nkeys == 0) {

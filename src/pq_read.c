@@ -1945,7 +1945,11 @@ static int read_rows(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols
             continue;
         c->col = donor[i];
         memset(&donor[i], 0, sizeof(donor[i]));
-        ursa_column_truncate(&c->col, 0);
+        /* Emptied, its room kept (what ursa_column_truncate(.., 0) does,
+         * without its walk over the rows). */
+        c->col.length = c->col.null_count = 0;
+        c->col.validity.len = c->col.values.len = c->col.data.len = 0;
+        c->col.offsets.len = c->col.offsets.len ? 8 : 0; /* the leading 0 stays */
     }
     r->ctr.row_groups++;
     if (npreds) {
