@@ -1860,10 +1860,6 @@ static int decode_all(pq_reader_t *r, size_t rg, colplan_t *cp, size_t n, ursa_e
     return URSA_OK;
 }
 
-/* Reads leaves cols[0..ncols) of rg into out, only rows that match every
- * pred (npreds 0: every row). */
-/* Reads rows of rg into out: those matching preds (npreds > 0), or rows
- * [first, first + count) (count >= 0, no preds), or all of them. */
 /* The index in c's decoded column of each of the m rows of want (which c's
  * held rows include), into idx[0..m). */
 static void held_index(const colplan_t *c, const ranges_t *want, uint32_t *idx)
@@ -1877,8 +1873,11 @@ static void held_index(const colplan_t *c, const ranges_t *want, uint32_t *idx)
         }
 }
 
-/* reuse: out holds the columns of an earlier read of the same cols (see
- * pq_reader_read_rows_into), whose buffers are decoded into again. */
+/* Reads leaves cols[0..ncols) of rg into out: the rows that match every
+ * pred (npreds > 0), or rows [first, first + count) (count >= 0, no preds),
+ * or all of them. reuse: out holds the columns of an earlier read of the
+ * same cols (pq_reader_read_rows_into), whose buffers are decoded into
+ * again. */
 static int read_rows(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols, const pq_pred_t *preds,
                      size_t npreds, int64_t first, int64_t count, bool reuse, ursa_batch_t *out,
                      ursa_err_t *err)
