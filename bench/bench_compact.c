@@ -130,7 +130,13 @@ static int merge(const char *dir, const char *base, const char *const *keys, siz
     if (open_catalog(dir, &st, &cat, &d)) return 1;
     if (getenv("BENCH_THREADS")) cat->pq.threads = atoi(getenv("BENCH_THREADS"));
     if (getenv("BENCH_PAGE_ROWS")) cat->pq.page_rows = (size_t)atoll(getenv("BENCH_PAGE_ROWS"));
-    ursa_compact_opts_t o = {st, &d->schema, NULL, &cat->pq, d->schema_json, keys, n, base, 0, 0, 0, 0};
+    ursa_compact_opts_t o = {.store = st,
+                             .schema = &d->schema,
+                             .pq = &cat->pq,
+                             .schema_json = d->schema_json,
+                             .inputs = keys,
+                             .ninputs = n,
+                             .out_base = base};
     if (getenv("BENCH_RG_MB")) o.row_group_bytes = (size_t)atoll(getenv("BENCH_RG_MB")) << 20;
     if (getenv("BENCH_TARGET_MB")) o.target_bytes = (uint64_t)atoll(getenv("BENCH_TARGET_MB")) << 20;
     if (getenv("BENCH_WINDOW_MB")) o.window_bytes = (size_t)atoll(getenv("BENCH_WINDOW_MB")) << 20;

@@ -4,9 +4,15 @@
  * show what every node committed, not only this one. A dataset without a
  * table (a node started without --iceberg, or nothing flushed yet) is 404
  * with a message saying so; a store error is 503.
+ *
+ * POST .../compact runs a compaction on the request's thread and answers
+ * once it is committed (or lost, or failed), with what it did per day: the
+ * client waits for the merge, which for a big day takes minutes.
  */
 #include "api_tables.h"
 
+#include "coerce.h"
+#include "compactor.h"
 #include "table.h"
 
 #include <stdio.h>
@@ -51,4 +57,42 @@ enum MHD_Result api_tables_snapshots(api_ctx_t *a, struct MHD_Connection *c, api
     ursa_err_t err = {0};
     int rc = table_snapshots(a->cat->store, q->name, &o, &err);
     return answer(c, q->name, rc, o, &err);
+}
+
+enum MHD_Result api_tables_compact(api_ctx_t *a, struct MHD_Connection *c, api_req_t *q)
+{
+    const char *date = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "date");
+    int32_t day;
+    if (date && (strlen(date) != 10 || ursa_parse_date(date, 10, &day)))
+        return api_send_error(c, MHD_HTTP_BAD_REQUEST, "date must be a day, YYYY-MM-DD");
+    if (!a->o.compactor) return api_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "this node does not compact");
+    json_t *o = NULL;
+    ursa_err_t err = {0};
+    int rc = ursa_compactor_run(a->o.compactor, q->name, date, &o, &err);
+    if (rc == URSA_OK || !o) return answer(c, q->name, rc, o, &err);
+    /* A failure answers the days done too: {"error", "dataset", "days"}. */
+    unsigned status = rc == URSA_ENOTFOUND ? MHD_HTTP_NOT_FOUND
+                      : rc == URSA_ENOTSUP ? MHD_HTTP_CONFLICT
+                      : rc == URSA_EIO || rc == URSA_EAUTH || rc == URSA_ENOMEM || rc == URSA_ECANCELED
+                          ? MHD_HTTP_SERVICE_UNAVAILABLE
+                          : MHD_HTTP_INTERNAL_SERVER_ERROR;
+    char msg[700];
+    if (rc == URSA_ENOTFOUND)
+        snprintf(msg, sizeof(msg), "dataset %s has no Iceberg table yet (nothing flushed): %s", q->name,
+                 err.msg);
+    else
+        snprintf(msg, sizeof(msg), "compaction of %s failed: %s", q->name, err.msg);
+    json_object_set_new(o, "error", json_string(msg));
+    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    ursa_buf_t b = {0};
+    int brc = text ? ursa_buf_append(&b, text, strlen(text)) : URSA_ENOMEM;
+    free(text);
+    if (brc) {
+        ursa_buf_free(&b);
+        return api_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+    }
+    enum MHD_Result r = api_send_owned(c, status, &b);
+    ursa_buf_free(&b);
+    return r;
 }

@@ -43,7 +43,8 @@ enum {
     URSA_EFORMAT,   /* malformed data (JSON, Parquet, schema) */
     URSA_EINTERNAL, /* an invariant of our own code was broken */
     URSA_ENOTSUP,   /* the operation is not supported here */
-    URSA_EAUTH      /* credentials refused, or access denied */
+    URSA_EAUTH,     /* credentials refused, or access denied */
+    URSA_ECANCELED  /* stopped on request (a node shutting down) */
 };
 
 /* The reason text of an allocation failure: functions that return a reason

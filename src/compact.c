@@ -67,6 +67,7 @@
 #include "compact.h"
 
 #include "column.h"
+#include "iceberg_meta.h"
 #include "pq_read.h"
 #include "sort.h"
 
@@ -176,7 +177,7 @@ static int cmp_str(const void *a, const void *b)
 }
 
 int ursa_compact_name(char *out, size_t n, const char *dataset, const char *date, const char *const *inputs,
-                      size_t ninputs)
+                      size_t ninputs, const char *salt)
 {
     const char **sorted = ursa_malloc((ninputs ? ninputs : 1) * sizeof(*sorted));
     if (!sorted) return URSA_ENOMEM;
@@ -189,6 +190,10 @@ int ursa_compact_name(char *out, size_t n, const char *dataset, const char *date
             h ^= *p;
             h *= 0x100000001b3ull;
         } while (*p++);
+    }
+    for (const unsigned char *p = (const unsigned char *)(salt ? salt : ""); *p; p++) {
+        h ^= *p;
+        h *= 0x100000001b3ull;
     }
     ursa_free(sorted);
     int k = snprintf(out, n, "%s/date=%s/c-%016llx", dataset, date, (unsigned long long)h);
@@ -736,6 +741,8 @@ static int advance(merge_t *m, size_t k)
 {
     cursor_t *c = &m->cur[k];
     prefetch_t *pf = &m->pf;
+    if (m->o->cancel && atomic_load(m->o->cancel))
+        return ursa_err_set(m->err, URSA_ECANCELED, "the merge was stopped (the node is shutting down)");
     pthread_mutex_lock(&pf->mu);
     while (c->state != NEXT_READY) {
         if (c->state == NEXT_QUEUED && !c->in->busy)
@@ -921,6 +928,7 @@ int ursa_compact_merge(const ursa_compact_opts_t *o, ursa_compact_result_t *res,
     while (m.nheap && rc == URSA_OK) rc = step(&m);
     if (rc == URSA_OK) rc = flush_gather(&m);
     if (rc == URSA_OK && m.w) rc = close_output(&m);
+    if (rc == URSA_OK) iceberg_test_kill("compact-before-publish"); /* tests: killed during the merge */
     if (rc) goto out;
     for (size_t k = 0; k < m.nouts; k++) res->rows_out += m.outs[k].rows;
     if (res->rows_out != res->rows_in) {

@@ -22,6 +22,8 @@
 #include "schema.h"
 #include "store.h"
 
+#include <stdatomic.h>
+
 /* Room for an output key. */
 #define URSA_COMPACT_KEY_MAX 1024
 /* The default target size of an output file, in Parquet bytes. */
@@ -58,6 +60,9 @@ typedef struct ursa_compact_opts {
                                0: URSA_COMPACT_WINDOW_DEFAULT */
     size_t row_group_bytes; /* the outputs' row groups (uncompressed bytes), in place of pq's;
                                0: URSA_COMPACT_ROW_GROUP_DEFAULT */
+    /* when set (by another thread), the merge stops at its next window with
+     * URSA_ECANCELED, publishing nothing; NULL: never */
+    const atomic_bool *cancel;
 } ursa_compact_opts_t;
 
 typedef struct ursa_compact_output {
@@ -88,10 +93,12 @@ void ursa_compact_result_free(ursa_compact_result_t *res);
 
 /* The base name of a merge's outputs, "<dataset>/date=<date>/c-<16 hex>",
  * into out[0..n): the hex is a 64-bit FNV-1a hash of the input keys sorted
- * bytewise (each followed by a NUL), so the same set of inputs always gives
- * the same names, whatever order they were listed in. URSA_EINVAL when it
- * does not fit, URSA_ENOMEM. */
+ * bytewise (each followed by a NUL), then of salt (or nothing), so the same
+ * set of inputs always gives the same names, whatever order they were
+ * listed in. The salt is what else decides the bytes written (the schema,
+ * the codec): two merges of one set that would write different bytes must
+ * not write the same object. URSA_EINVAL when it does not fit, URSA_ENOMEM. */
 int ursa_compact_name(char *out, size_t n, const char *dataset, const char *date, const char *const *inputs,
-                      size_t ninputs) URSA_MUST_CHECK;
+                      size_t ninputs, const char *salt) URSA_MUST_CHECK;
 
 #endif

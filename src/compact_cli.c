@@ -58,8 +58,8 @@ static double now_s(void)
 }
 
 /* Compacts every day of dataset (or only `date`); returns the failures. */
-static int compact_dataset(ursa_store_t *st, const char *dataset, const char *date, const char *node,
-                           const pq_write_opts_t *pq)
+static int compact_dataset(ursa_store_t *st, const char *dataset, const char *date,
+                           const compact_day_opts_t *o)
 {
     names_t days = {0};
     ursa_err_t err;
@@ -70,26 +70,26 @@ static int compact_dataset(ursa_store_t *st, const char *dataset, const char *da
     } else if (table_files(st, dataset, &listing, &err)) {
         fprintf(stderr, "ursa compact: %s: %s\n", dataset, err.msg);
         return 1;
-    } else { /* the days with more than one file */
-        json_t *count = json_object(), *f;
+    } else { /* the days not compacted yet (every day counts as closed) */
+        json_t *due = compact_days_due(listing, 0, -1, 0), *x;
         size_t i;
-        json_array_foreach(json_object_get(listing, "files"), i, f)
+        if (!due) failures++;
+        json_array_foreach(due, i, x)
         {
-            const char *d = json_string_value(json_object_get(f, "date"));
-            json_int_t c = json_integer_value(json_object_get(count, d)) + 1;
-            json_object_set_new(count, d, json_integer(c));
-            if (c == 2 && add_name(&days, d, strlen(d))) failures++;
+            const char *d = json_string_value(json_object_get(x, "date"));
+            if (add_name(&days, d, strlen(d))) failures++;
         }
-        json_decref(count);
+        json_decref(due);
     }
     for (size_t i = 0; i < days.n; i++) {
         compact_day_result_t r;
         double t0 = now_s();
-        if (compact_day(st, dataset, days.v[i], node, pq, &r, &err)) {
+        if (compact_day(st, dataset, days.v[i], o, &r, &err)) {
             fprintf(stderr, "ursa compact: %s, %s: %s\n", dataset, days.v[i], err.msg);
             failures++;
         } else if (r.nothing)
-            printf("%s %s: %zu file, nothing to do\n", dataset, days.v[i], r.inputs);
+            printf("%s %s: %zu file%s, compacted already\n", dataset, days.v[i], r.files,
+                   r.files == 1 ? "" : "s");
         else if (r.lost)
             printf("%s %s: another compaction replaced these files first; nothing committed\n", dataset,
                    days.v[i]);
@@ -176,6 +176,7 @@ int ursa_cmd_compact(int argc, char **argv)
         return 1;
     }
     st->single_writer = !ok;
+    compact_day_opts_t o = {.node = node, .pq = &pq};
     if (dataset)
         failures += add_name(&sets, dataset, strlen(dataset)) != URSA_OK;
     else if (ursa_store_list(st, "", '/', list_dataset, &sets, &err)) {
@@ -189,7 +190,7 @@ int ursa_cmd_compact(int argc, char **argv)
             continue;
         }
         if (!dataset) ursa_schema_free(&s);
-        failures += compact_dataset(st, sets.v[i], date, node, &pq);
+        failures += compact_dataset(st, sets.v[i], date, &o);
         ursa_free(sets.v[i]);
     }
     ursa_free(sets.v);

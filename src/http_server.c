@@ -76,6 +76,7 @@ enum path {
     P_QUARANTINE,
     P_FILES,
     P_SNAPSHOTS,
+    P_COMPACT,
 };
 
 /* What answers one method on one path (api.h). finish is required, the
@@ -108,6 +109,7 @@ static const api_route_t routes[] = {
     {P_QUARANTINE, "GET", true, NULL, NULL, 0, api_quarantine_get, NULL},
     {P_FILES, "GET", true, NULL, NULL, 0, api_tables_files, NULL},
     {P_SNAPSHOTS, "GET", true, NULL, NULL, 0, api_tables_snapshots, NULL},
+    {P_COMPACT, "POST", true, NULL, NULL, 0, api_tables_compact, NULL},
 };
 
 /* Splits the URL into a path and a dataset name. */
@@ -133,6 +135,8 @@ static enum path path_of(const char *url, char *name, bool *bad_name)
         r = P_FILES;
     else if (strcmp(slash, "/snapshots") == 0)
         r = P_SNAPSHOTS;
+    else if (strcmp(slash, "/compact") == 0)
+        r = P_COMPACT;
     else
         return P_NONE;
     if (!ursa_name_valid(p, n)) {

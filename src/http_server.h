@@ -35,6 +35,7 @@ typedef struct ursa_server_opts {
     unsigned max_connections_per_client; /* ... from one client address; 0: no limit */
     unsigned idle_timeout_s;             /* close a connection silent this long; 0: the default (30) */
     uint64_t min_body_rate;              /* bytes/s a body must average past idle_timeout_s; 0: off */
+    struct ursa_compactor *compactor;    /* runs POST .../compact; NULL: the route answers 503 */
 } ursa_server_opts_t;
 
 /* Starts serving. The catalog must outlive the server. */

@@ -6,6 +6,7 @@
 #include "pq_cli.h"
 #include "http_server.h"
 #include "compact_cli.h"
+#include "compactor.h"
 #include "options.h"
 #include "store.h"
 #include "table.h"
@@ -77,6 +78,14 @@ static void usage(FILE *f)
         "                          units ms, s, m, h, d)\n"
         "  --manifest-merge N      merge a table's small manifests into one when a snapshot would\n"
         "                          name more than N [URSA_MANIFEST_MERGE] (default 100)\n"
+        "  --compact-grace DURATION  compact a day whole this long after its UTC midnight (late rows)\n"
+        "                          [URSA_COMPACT_GRACE] (default 30m)\n"
+        "  --compact-files N       compact a day still open once it has more than N files\n"
+        "                          [URSA_COMPACT_FILES] (default 32)\n"
+        "  --compact-every DURATION  how often this node looks for days to compact\n"
+        "                          [URSA_COMPACT_EVERY] (default 1m)\n"
+        "  --no-compact            compact only on request (POST /v1/datasets/D/compact, or\n"
+        "                          `ursa compact`) [URSA_COMPACT=0]\n"
         "  --idle-timeout SEC      close a connection that sends nothing for SEC seconds\n"
         "                          [URSA_IDLE_TIMEOUT] (default 30)\n"
         "  --min-body-rate BYTES   a body slower than this per second (on average, once a request\n"
@@ -264,6 +273,13 @@ static int cmd_serve(int argc, char **argv)
     int64_t retention_ms = TABLE_RETENTION_DEFAULT_MS;
     uint64_t manifest_merge = TABLE_MERGE_MIN_COUNT;
     if ((env = getenv("URSA_RETENTION")) && !ursa_parse_duration_ms(env, &retention_ms)) goto bad_env;
+    ursa_compactor_opts_t co;
+    ursa_compactor_opts_default(&co);
+    uint64_t compact_files = co.open_max_files;
+    if ((env = getenv("URSA_COMPACT_GRACE")) && !ursa_parse_duration_ms(env, &co.grace_ms)) goto bad_env;
+    if ((env = getenv("URSA_COMPACT_EVERY")) && (!ursa_parse_duration_ms(env, &co.every_ms) || !co.every_ms))
+        goto bad_env;
+    if ((env = getenv("URSA_COMPACT")) && strcmp(env, "0") == 0) co.policy = false;
     {
         struct {
             const char *env;
@@ -282,7 +298,8 @@ static int cmd_serve(int argc, char **argv)
                     {"URSA_MAX_CONNECTIONS", NULL, &so.max_connections, false},
                     {"URSA_MAX_CONNECTIONS_PER_CLIENT", NULL, &so.max_connections_per_client, false},
                     {"URSA_IDLE_TIMEOUT", NULL, &so.idle_timeout_s, false},
-                    {"URSA_MANIFEST_MERGE", &manifest_merge, NULL, false}};
+                    {"URSA_MANIFEST_MERGE", &manifest_merge, NULL, false},
+                    {"URSA_COMPACT_FILES", &compact_files, NULL, false}};
         for (size_t i = 0; i < URSA_ARRAY_LEN(nums); i++) {
             const char *v = getenv(nums[i].env);
             uint64_t x;
@@ -310,6 +327,10 @@ static int cmd_serve(int argc, char **argv)
         }
         if (strcmp(a, "--iceberg") == 0 || strcmp(a, "--no-iceberg") == 0) {
             iceberg = a[2] == 'i';
+            continue;
+        }
+        if (strcmp(a, "--no-compact") == 0) {
+            co.policy = false;
             continue;
         }
         if (strcmp(a, "--single-node") == 0) {
@@ -361,6 +382,12 @@ static int cmd_serve(int argc, char **argv)
         else if (strcmp(a, "--retention") == 0 && ursa_parse_duration_ms(v, &retention_ms))
             ;
         else if (strcmp(a, "--manifest-merge") == 0 && parse_u64(v, &manifest_merge) && manifest_merge)
+            ;
+        else if (strcmp(a, "--compact-grace") == 0 && ursa_parse_duration_ms(v, &co.grace_ms))
+            ;
+        else if (strcmp(a, "--compact-every") == 0 && ursa_parse_duration_ms(v, &co.every_ms) && co.every_ms)
+            ;
+        else if (strcmp(a, "--compact-files") == 0 && parse_u64(v, &compact_files) && compact_files)
             ;
         else if (strcmp(a, "--memory-limit") == 0 && ursa_parse_bytes(v, &memory_limit))
             ;
@@ -424,6 +451,7 @@ static int cmd_serve(int argc, char **argv)
     ursa_store_t *store = NULL;
     ursa_catalog_t *cat = NULL;
     ursa_server_t *srv = NULL;
+    ursa_compactor_t *compactor = NULL;
     ursa_wal_t *wal = NULL;
     int status = 1;
     if (ursa_store_open(store_url, &s3, &store, &err)) {
@@ -463,6 +491,12 @@ static int cmd_serve(int argc, char **argv)
     if (writer_options(&cat->pq, codec, level, rg_bytes, page_version)) goto out;
     cat->retention_ms = retention_ms;
     cat->merge_min = (size_t)manifest_merge;
+    co.open_max_files = (size_t)compact_files;
+    if (ursa_compactor_new(&compactor, cat, &co)) {
+        fprintf(stderr, "ursa: out of memory\n");
+        goto out;
+    }
+    so.compactor = compactor;
     if (durability && strcmp(durability, "fsync") && strcmp(durability, "none")) {
         fprintf(stderr, "ursa: --durability must be fsync or none\n");
         goto out;
@@ -530,20 +564,23 @@ static int cmd_serve(int argc, char **argv)
     ursa_info("ursa %s node %s, store %s, %zu datasets, listening on http://%s:%u", URSA_VERSION, node,
               store_url, datasets, shown, ursa_server_port(srv));
 
-    if (ursa_catalog_start_flusher(cat)) {
-        fprintf(stderr, "ursa: cannot start the flusher thread\n");
+    if (ursa_catalog_start_flusher(cat) || ursa_compactor_start(compactor)) {
+        fprintf(stderr, "ursa: cannot start the flusher and compactor threads\n");
         goto out;
     }
     int sig;
     sigwait(&set, &sig);
     ursa_info("received %s: finishing requests in flight, then flushing",
               sig == SIGINT ? "SIGINT" : "SIGTERM");
+    ursa_compactor_stop(compactor); /* a merge in progress stops, publishing nothing */
     ursa_server_stop(&srv, shutdown_s * 1000);
     ursa_catalog_stop_flusher(cat);
     status = flush_all(cat) ? 1 : 0;
     ursa_info("stopped%s", status ? " with errors: buffered rows were lost (see above)" : "");
 out:
+    ursa_compactor_stop(compactor);
     ursa_server_stop(&srv, 0);
+    ursa_compactor_destroy(&compactor);
     ursa_wal_close(&wal);
     ursa_catalog_destroy(&cat);
     ursa_store_destroy(&store);

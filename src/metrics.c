@@ -13,8 +13,9 @@ int ursa_metrics_render(ursa_buf_t *b)
     static const struct {
         const char *name, *help;
         size_t off;
+        bool ms; /* kept in milliseconds, shown in seconds */
     } counters[] = {
-#define C(f, n, h) {n, h, offsetof(ursa_metrics_t, f)}
+#define C(f, n, h) {n, h, offsetof(ursa_metrics_t, f), false}
         C(ingest_requests, "ursa_ingest_requests_total", "Ingest requests answered."),
         C(rows_accepted, "ursa_rows_accepted_total", "Records accepted into buffers."),
         C(rows_rejected, "ursa_rows_rejected_total", "Records rejected with a row error."),
@@ -45,6 +46,20 @@ int ursa_metrics_render(ursa_buf_t *b)
         C(quarantine_flush_rows, "ursa_quarantine_flush_rows_total",
           "Quarantined rows written to Parquet files."),
         C(quarantine_flush_files, "ursa_quarantine_flush_files_total", "Quarantine Parquet files published."),
+        C(compactions_ok, "ursa_compactions_total{result=\"ok\"}",
+          "Compactions of a dataset-day: committed, lost to another compaction (its output deleted), "
+          "failed."),
+        C(compactions_lost, "ursa_compactions_total{result=\"conflict\"}", NULL),
+        C(compactions_failed, "ursa_compactions_total{result=\"error\"}", NULL),
+        C(compaction_files_in, "ursa_compaction_files_total{side=\"in\"}",
+          "Files merged by committed compactions, and files they wrote."),
+        C(compaction_files_out, "ursa_compaction_files_total{side=\"out\"}", NULL),
+        C(compaction_bytes_in, "ursa_compaction_bytes_total{side=\"in\"}",
+          "Bytes of the files merged by committed compactions, and of the files they wrote."),
+        C(compaction_bytes_out, "ursa_compaction_bytes_total{side=\"out\"}", NULL),
+        C(compaction_rows, "ursa_compaction_rows_total", "Rows rewritten by committed compactions."),
+        {"ursa_compaction_seconds_total", "Time spent compacting (committed, lost and failed compactions).",
+         offsetof(ursa_metrics_t, compaction_ms), true},
         C(s3_requests, "ursa_s3_requests_total", "S3 requests made, retries included."),
         C(s3_retries, "ursa_s3_retries_total", "S3 requests retried after a failure."),
         C(s3_failures, "ursa_s3_failures_total", "S3 operations that failed after their retries."),
@@ -62,8 +77,11 @@ int ursa_metrics_render(ursa_buf_t *b)
             rc = ursa_buf_printf(b, "# HELP %.*s %s\n# TYPE %.*s counter\n", (int)base, counters[i].name,
                                  counters[i].help, (int)base, counters[i].name);
         }
-        if (rc == URSA_OK)
-            rc = ursa_buf_printf(b, "%s %llu\n", counters[i].name, (unsigned long long)atomic_load(v));
+        unsigned long long x = atomic_load(v);
+        if (rc == URSA_OK && counters[i].ms)
+            rc = ursa_buf_printf(b, "%s %llu.%03llu\n", counters[i].name, x / 1000, x % 1000);
+        else if (rc == URSA_OK)
+            rc = ursa_buf_printf(b, "%s %llu\n", counters[i].name, x);
     }
     if (rc == URSA_OK)
         rc = ursa_buf_printf(b,

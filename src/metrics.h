@@ -37,6 +37,13 @@ typedef struct ursa_metrics {
     atomic_ullong table_deleted_manifests;
     atomic_ullong table_deleted_lists;
     atomic_ullong table_deleted_metadata;
+    atomic_ullong compactions_ok;     /* days compacted and committed (compactor.c) */
+    atomic_ullong compactions_lost;   /* ... whose inputs another compaction replaced first */
+    atomic_ullong compactions_failed; /* ... that failed */
+    atomic_ullong compaction_files_in, compaction_files_out;
+    atomic_ullong compaction_bytes_in, compaction_bytes_out;
+    atomic_ullong compaction_rows;
+    atomic_ullong compaction_ms; /* time spent in compactions that did something */
     atomic_ullong s3_requests;
     atomic_ullong s3_retries;
     atomic_ullong s3_failures;     /* operations that failed after their retries */

@@ -154,3 +154,133 @@ step('two ursa compact at once on the same day: one commit, every row once', asy
     await server.stop();
   }
 });
+
+/** The node's counters, by name (with labels). */
+async function metrics(server) {
+  const m = {};
+  for (const line of (await server.get('/metrics')).text.split('\n')) {
+    const x = /^([a-z_]+(?:\{[^}]*\})?) ([\d.]+)$/.exec(line);
+    if (x) m[x[1]] = Number(x[2]);
+  }
+  return m;
+}
+
+step('POST /v1/datasets/ev/compact: a day on request, then every day not compacted; errors as JSON', async () => {
+  const store = makeTempDir('ursa-compact-api-');
+  const server = await startServer({ store, args: ['--flush-max-age', '3600'] });
+  logs.push(server.log);
+  try {
+    assert.equal((await server.put('/v1/datasets/ev', schema)).status, 201);
+    for (let f = 0; f < 3; f++) {
+      assert.equal((await server.postRecords('ev', ndjson([...rows(1, f * 300, 300), ...rows(2, 10000 + f * 10, 10)]))).json?.accepted, 310);
+      assert.equal((await server.flush('ev')).status, 200);
+    }
+    const inputs = await dayFiles(server, 1);
+    let r = await server.request('POST', '/v1/datasets/ev/compact?date=2026-12-01');
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.dataset, 'ev');
+    assert.equal(r.json.days.length, 1);
+    const d = r.json.days[0];
+    assert.deepEqual([d.date, d.result, d.files_before, d.files_in, d.files_out, d.rows], ['2026-12-01', 'compacted', 3, 3, 1, 900], r.text);
+    assert.ok(d.bytes_in > 0 && d.bytes_out > 0 && d.seconds >= 0, r.text);
+    const out = await dayFiles(server, 1);
+    assert.equal(out.length, 1);
+    const c = await check(out.map(p => join(store, p)), inputs.map(p => join(store, p)));
+    assert.equal(c.code, 0, c.out);
+    assert.equal((await dayFiles(server, 2)).length, 3, 'the other day is left alone');
+    // Asked again: nothing to do.
+    r = await server.request('POST', '/v1/datasets/ev/compact?date=2026-12-01');
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.days[0].result, 'nothing to do');
+    // Without a date: every day not compacted yet (the 2nd), not the compacted one.
+    r = await server.request('POST', '/v1/datasets/ev/compact');
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json.days.map(x => [x.date, x.result, x.files_in]), [['2026-12-02', 'compacted', 3]], r.text);
+    assert.deepEqual(await readIds(store), [...range(0, 900), ...range(10000, 30)], 'every row once through the table');
+    const m = await metrics(server);
+    assert.equal(m['ursa_compactions_total{result="ok"}'], 2, JSON.stringify(m));
+    assert.equal(m['ursa_compaction_files_total{side="in"}'], 6);
+    assert.equal(m['ursa_compaction_files_total{side="out"}'], 2);
+    assert.equal(m['ursa_compaction_rows_total'], 930);
+    assert.ok(m['ursa_compaction_bytes_total{side="in"}'] > 0 && m['ursa_compaction_bytes_total{side="out"}'] > 0);
+    assert.match(server.log(), /compacted ev, 2026-12-01: 3 of its 3 files \(\d+ bytes\) into 1 \(\d+ bytes\), 900 rows/);
+    // Bad requests: a clear 4xx with a JSON body, and the node lives on.
+    r = await server.request('POST', '/v1/datasets/ev/compact?date=2026-13-01');
+    assert.equal(r.status, 400, r.text);
+    assert.match(r.json.error, /date must be a day, YYYY-MM-DD/);
+    r = await server.request('POST', '/v1/datasets/nope/compact');
+    assert.equal(r.status, 404, r.text);
+    assert.ok(r.json.error, r.text);
+    r = await server.request('GET', '/v1/datasets/ev/compact');
+    assert.equal(r.status, 405, r.text);
+    assert.equal((await server.get('/healthz')).status, 200);
+  } finally {
+    await server.stop();
+  }
+});
+
+step('serve compacts by itself: a closed day once, an open day past --compact-files (its flushes\' files first), late rows next pass', async () => {
+  const store = makeTempDir('ursa-compact-policy-');
+  const server = await startServer({
+    store, env: { URSA_COMPACT: '1' },
+    args: ['--flush-max-age', '3600', '--compact-every', '300ms', '--compact-files', '4'],
+  });
+  logs.push(server.log);
+  const today = new Date().toISOString().slice(0, 10);
+  let id = 0;
+  const todays = n => Array.from({ length: n }, () => ({ ts: `${today}T${String(rnd(24)).padStart(2, '0')}:00:00Z`, k: 'abc'[rnd(3)], id: id++ }));
+  const files = async date => (await server.get('/v1/datasets/ev/files')).json.files.filter(f => f.date === date).map(f => f.path);
+  /** Waits until the day's files satisfy ok (a pass of the policy), or fails after 30 s. */
+  const until = async (date, ok, what) => {
+    let f;
+    for (let k = 0; k < 150; k++) {
+      f = await files(date);
+      if (ok(f)) return f;
+      await new Promise(res => setTimeout(res, 200));
+    }
+    assert.fail(`${what}: ${JSON.stringify(f)}\n${server.log().slice(-3000)}`);
+  };
+  const flushToday = async n => {
+    for (let i = 0; i < n; i++) {
+      assert.equal((await server.postRecords('ev', ndjson(todays(50)))).json?.accepted, 50);
+      assert.equal((await server.flush('ev')).status, 200);
+    }
+  };
+  const outputs = f => new Set(f.filter(p => /\/c-/.test(p)).map(p => p.replace(/-\d+\.parquet$/, ''))).size;
+  try {
+    assert.equal((await server.put('/v1/datasets/ev', schema)).status, 201);
+    // A closed day of two files: merged whole.
+    for (let f = 0; f < 2; f++) {
+      assert.equal((await server.postRecords('ev', ndjson(rows(1, 100000 + f * 100, 100)))).json?.accepted, 100);
+      assert.equal((await server.flush('ev')).status, 200);
+    }
+    await until('2026-12-01', f => f.length === 1 && /\/c-/.test(f[0]), 'the closed day compacted');
+    // Today with four files: open, at the limit, left alone for a few passes. (Each step below adds files
+    // only up to the one that passes the limit, so what the policy merges does not depend on its timing.)
+    await flushToday(4);
+    await new Promise(res => setTimeout(res, 1500));
+    assert.equal((await files(today)).length, 4, 'an open day of --compact-files files is left alone');
+    // A fifth: the five flushed files become one.
+    await flushToday(1);
+    let f = await until(today, f => f.length === 1, 'the open day past the limit compacted');
+    // Four more (the day passes the limit only at the 4th, so the policy acts once): the flushes' files are
+    // merged among themselves, the earlier output left as it is.
+    await flushToday(4);
+    f = await until(today, f => f.length === 2, 'the flushes\' files merged apart from the earlier output');
+    assert.equal(outputs(f), 2, JSON.stringify(f));
+    // Three more (5 files, 2 earlier outputs = half the limit): everything is merged into one.
+    await flushToday(3);
+    f = await until(today, f => f.length === 1, 'the whole open day merged');
+    // Late rows for the closed day: merged with its output by a later pass.
+    assert.equal((await server.postRecords('ev', ndjson(rows(1, 200000, 30)))).json?.accepted, 30);
+    assert.equal((await server.flush('ev')).status, 200);
+    await until('2026-12-01', f => f.length === 1 && /\/c-/.test(f[0]), 'the late rows merged in');
+    const want = [...range(0, id), ...range(100000, 100), ...range(100100, 100), ...range(200000, 30)].sort((a, b) => a - b);
+    assert.deepEqual(await readIds(store), want, 'every row once through the table');
+    const m = await metrics(server);
+    assert.equal(m['ursa_compactions_total{result="ok"}'], 5, JSON.stringify(m));
+    assert.equal(m['ursa_compactions_total{result="error"}'], 0);
+  } finally {
+    await server.stop();
+  }
+});

@@ -84,7 +84,9 @@ export async function startServer({ store, node = 'test1', args = [], env = {} }
   if (!existsSync(URSA_BIN)) throw new Error(`server binary not found: ${URSA_BIN} (set URSA_BIN)`);
   const argv = ['serve', '--listen', '127.0.0.1:0', '--store', store, '--node', node, ...args];
   installReaper();
-  const proc = spawn(URSA_BIN, argv, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // The compaction policy is off unless a test turns it on (env URSA_COMPACT: '1'): it would merge the files
+  // other tests count, at a moment of its own choosing.
+  const proc = spawn(URSA_BIN, argv, { cwd: REPO_ROOT, env: { ...process.env, URSA_COMPACT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(proc);
   const watchdog = startWatchdog(proc.pid);
   proc.once('exit', () => { running.delete(proc); watchdog.disarm(); });

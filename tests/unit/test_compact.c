@@ -269,8 +269,15 @@ static void opts(fixture_t *fx, ursa_compact_opts_t *o, pq_write_opts_t *pq, cha
     pq_write_opts_default(pq);
     pq->threads = 1;
     pq->row_group_rows = 64;
-    CHECK(ursa_compact_name(base, nbase, "ev", "2023-11-14", fx->inputs, NIN) == URSA_OK);
-    *o = (ursa_compact_opts_t){fx->st, &fx->s, IDS, pq, "{}", fx->inputs, NIN, base, 0, 0};
+    CHECK(ursa_compact_name(base, nbase, "ev", "2023-11-14", fx->inputs, NIN, NULL) == URSA_OK);
+    *o = (ursa_compact_opts_t){.store = fx->st,
+                               .schema = &fx->s,
+                               .field_ids = IDS,
+                               .pq = pq,
+                               .schema_json = "{}",
+                               .inputs = fx->inputs,
+                               .ninputs = NIN,
+                               .out_base = base};
 }
 
 /* Runs tests/tools/compact_check.mjs on the outputs (DuckDB). */
@@ -617,6 +624,18 @@ TEST(merge_failure_leaves_nothing)
     }
     snprintf(cmd0, sizeof(cmd0), "rm -rf '%s/%s-1.parquet'", root, base);
     CHECK(system(cmd0) == 0);
+    /* Stopped (a node shutting down): URSA_ECANCELED, nothing written. */
+    {
+        atomic_bool stop = true;
+        o.cancel = &stop;
+        ursa_compact_result_t res;
+        ursa_err_t err = {0};
+        CHECK_EQ_INT(ursa_compact_merge(&o, &res, &err), URSA_ECANCELED);
+        CHECK_EQ_INT(res.noutputs, 0);
+        CHECK_EQ_INT(count("c-*"), 0);
+        CHECK_EQ_INT(count("*tmp*"), 0);
+        o.cancel = NULL;
+    }
     /* A missing input: nothing written. */
     char cmd[1400];
     snprintf(cmd, sizeof(cmd), "rm -f %s/ev/date=2023-11-14/c-* %s/%s", root, root, fx.keys[4]);
@@ -730,17 +749,25 @@ TEST(names_from_inputs)
     const char *c[] = {"ev/date=2023-11-14/n1-1-5.parquet"};
     const char *d[] = {"ev/date=2023-11-14/n1-1-5.parque", "tev/date=2023-11-14/n2-3-9.parquet"};
     char x[URSA_COMPACT_KEY_MAX], y[URSA_COMPACT_KEY_MAX], z[URSA_COMPACT_KEY_MAX], w[URSA_COMPACT_KEY_MAX];
-    CHECK(ursa_compact_name(x, sizeof(x), "ev", "2023-11-14", a, 2) == URSA_OK);
-    CHECK(ursa_compact_name(y, sizeof(y), "ev", "2023-11-14", b, 2) == URSA_OK);
-    CHECK(ursa_compact_name(z, sizeof(z), "ev", "2023-11-14", c, 1) == URSA_OK);
-    CHECK(ursa_compact_name(w, sizeof(w), "ev", "2023-11-14", d, 2) == URSA_OK);
+    CHECK(ursa_compact_name(x, sizeof(x), "ev", "2023-11-14", a, 2, NULL) == URSA_OK);
+    CHECK(ursa_compact_name(y, sizeof(y), "ev", "2023-11-14", b, 2, NULL) == URSA_OK);
+    CHECK(ursa_compact_name(z, sizeof(z), "ev", "2023-11-14", c, 1, NULL) == URSA_OK);
+    CHECK(ursa_compact_name(w, sizeof(w), "ev", "2023-11-14", d, 2, NULL) == URSA_OK);
     CHECK(!strcmp(x, y));
     CHECK(strcmp(x, z) != 0);
     CHECK(strcmp(x, w) != 0);
     CHECK_EQ_INT(strlen(x), strlen("ev/date=2023-11-14/c-") + 16);
     CHECK(!strncmp(x, "ev/date=2023-11-14/c-", 21));
     char small[20];
-    CHECK_EQ_INT(ursa_compact_name(small, sizeof(small), "ev", "2023-11-14", a, 2), URSA_EINVAL);
+    CHECK_EQ_INT(ursa_compact_name(small, sizeof(small), "ev", "2023-11-14", a, 2, NULL), URSA_EINVAL);
+    /* What else decides the bytes (the schema, the codec) changes the name; the same salt does not. */
+    char s1[URSA_COMPACT_KEY_MAX], s2[URSA_COMPACT_KEY_MAX];
+    CHECK(ursa_compact_name(s1, sizeof(s1), "ev", "2023-11-14", a, 2, "schema 1") == URSA_OK);
+    CHECK(ursa_compact_name(s2, sizeof(s2), "ev", "2023-11-14", b, 2, "schema 1") == URSA_OK);
+    CHECK(!strcmp(s1, s2));
+    CHECK(strcmp(s1, x) != 0);
+    CHECK(ursa_compact_name(s2, sizeof(s2), "ev", "2023-11-14", a, 2, "schema 2") == URSA_OK);
+    CHECK(strcmp(s1, s2) != 0);
 }
 
 int main(void)
