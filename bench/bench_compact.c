@@ -9,15 +9,17 @@
  *       ursa_dataset_flush (so each is a sorted run by the time column);
  *       row_group_mb sets the flush's row group size (default: the
  *       catalog's, 128 MiB uncompressed); BENCH_PAGE_ROWS its page_rows
- *       (pq_write.h). Prints the files' keys.
+ *       (pq_write.h; default PQ_DATASET_PAGE_ROWS). Prints the files' keys.
  *   bench_compact merge DIR OUT_BASE KEY...
  *       merges the files KEY... of the store DIR into OUT_BASE-<k>.parquet
  *       with the catalog's default writer options (the flush's) and prints
  *       one line of JSON: seconds, rows, bytes, outputs, the peak of
  *       ursa_mem_used() and the process's peak RSS and CPU seconds.
- *       Environment: BENCH_THREADS (the writer's threads), BENCH_RG_MB and
- *       BENCH_PAGE_ROWS (the writer's row group size and page_rows),
- *       BENCH_TARGET_MB (target_bytes), BENCH_WINDOW_MB (window_bytes).
+ *       Environment: BENCH_THREADS (the writer's threads; 1 also means no
+ *       prefetch thread), BENCH_RG_MB (row_group_bytes of the merge's
+ *       output; default URSA_COMPACT_ROW_GROUP_DEFAULT), BENCH_PAGE_ROWS
+ *       (the writer's page_rows), BENCH_TARGET_MB (target_bytes),
+ *       BENCH_WINDOW_MB (window_bytes; default URSA_COMPACT_WINDOW_DEFAULT).
  */
 #include "catalog.h"
 #include "compact.h"
@@ -127,9 +129,15 @@ static int merge(const char *dir, const char *base, const char *const *keys, siz
     ursa_dataset_t *d;
     if (open_catalog(dir, &st, &cat, &d)) return 1;
     if (getenv("BENCH_THREADS")) cat->pq.threads = atoi(getenv("BENCH_THREADS"));
-    if (getenv("BENCH_RG_MB")) cat->pq.row_group_bytes = (size_t)atoll(getenv("BENCH_RG_MB")) << 20;
     if (getenv("BENCH_PAGE_ROWS")) cat->pq.page_rows = (size_t)atoll(getenv("BENCH_PAGE_ROWS"));
-    ursa_compact_opts_t o = {st, &d->schema, NULL, &cat->pq, d->schema_json, keys, n, base, 0, 0};
+    ursa_compact_opts_t o = {.store = st,
+                             .schema = &d->schema,
+                             .pq = &cat->pq,
+                             .schema_json = d->schema_json,
+                             .inputs = keys,
+                             .ninputs = n,
+                             .out_base = base};
+    if (getenv("BENCH_RG_MB")) o.row_group_bytes = (size_t)atoll(getenv("BENCH_RG_MB")) << 20;
     if (getenv("BENCH_TARGET_MB")) o.target_bytes = (uint64_t)atoll(getenv("BENCH_TARGET_MB")) << 20;
     if (getenv("BENCH_WINDOW_MB")) o.window_bytes = (size_t)atoll(getenv("BENCH_WINDOW_MB")) << 20;
     size_t base_mem = ursa_mem_used();

@@ -11,7 +11,8 @@
  * ("sort_by": ["user_id"]). Prints the seconds of ursa_dataset_flush, rows/s,
  * the file's bytes, the memory the buffer held and the peak of
  * ursa_mem_used() during the flush above it. BENCH_THREADS=n sets the
- * writer's threads.
+ * writer's threads, BENCH_PAGE_ROWS=n its page_rows (0: the dataset's
+ * default, PQ_DATASET_PAGE_ROWS; 1048576: the writer's bound before it).
  */
 #include "catalog.h"
 
@@ -66,6 +67,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (getenv("BENCH_THREADS")) cat->pq.threads = atoi(getenv("BENCH_THREADS"));
+    if (getenv("BENCH_PAGE_ROWS")) cat->pq.page_rows = (size_t)atoll(getenv("BENCH_PAGE_ROWS"));
     ursa_dataset_t *d = ursa_catalog_get(cat, "ev");
     char events[50][16], countries[200][8];
     for (int i = 0; i < 50; i++) snprintf(events[i], sizeof(events[i]), "event_%02d", i);

@@ -9,7 +9,8 @@
 // of bench_flush, one UTC day, every file over the same span of time, so each file is a sorted run by the time
 // column and the runs interleave row by row (as the files of nodes behind a gateway do). --rg-mb sets the flush's
 // row group size in MiB (0: the default, 128 MiB uncompressed), --page-rows the rows of a page at most, for the
-// flushed inputs and Ursa's output alike (0: the default, 2^20). Generated once per directory and setting.
+// flushed inputs and Ursa's output alike (0: the dataset's default, 20,000; 1048576 for the files before it).
+// Generated once per directory and setting (delete the directory after changing the flush).
 // Each engine, in its own process, under `nice -n 10` and /usr/bin/time (wall, CPU, peak RSS of the process):
 //   ursa    bench_compact merge: ursa_compact_merge with the flush's writer options (zstd)
 //   duckdb  COPY (SELECT * FROM read_parquet([...]) ORDER BY ts) TO out (FORMAT parquet, COMPRESSION zstd)

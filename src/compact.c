@@ -30,13 +30,21 @@
  * A fully shuffled file would make as many runs as half its rows, so the
  * runs are bounded (max_runs, URSA_ELIMIT beyond).
  *
- * Memory: per cursor one window (two for the moment a cursor moves to its
- * next window and checks the boundary), plus the scratch batch, plus the
- * writer's row group (pq_write.h): the number of runs times a window,
- * whatever the size of the day. A window is window_bytes of its row
- * group's uncompressed size, but the reader decodes whole pages, so a
- * column whose pages hold many rows (dictionary indexes, delta-encoded
- * timestamps) costs its whole decoded page per window
+ * Windows end where every column begins a page, when such a row lies
+ * within the window (pq_reader_page_bound; the flush's pages of
+ * PQ_DATASET_PAGE_ROWS rows all end on multiples of it): no page is then
+ * decoded for two windows, and the decoded pages become the window without
+ * a copy. A window decodes into the buffers of the one before it. Each
+ * cursor's next window is loaded ahead by a prefetch thread (see
+ * "prefetch") while the merge and the writer work.
+ *
+ * Memory: per cursor two windows (the current and the next), plus each
+ * input's reader scratch, the gather batch and the writer's row group
+ * (pq_write.h; row_group_bytes, URSA_COMPACT_ROW_GROUP_DEFAULT): the number
+ * of runs times two windows, whatever the size of the day. A window is
+ * window_bytes of its row group's uncompressed size, but the reader decodes
+ * whole pages, so a column whose pages hold many rows (files written
+ * without a page_rows bound) costs its whole decoded page per window
  * (docs/internals/compaction.md, "Memory").
  *
  * Outputs. Rows stream into "<out_base>-0.parquet"; once the bytes the
@@ -63,6 +71,7 @@
 #include "pq_read.h"
 #include "sort.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +87,7 @@ typedef struct input {
     size_t *cols; /* the leaves to read, in schema order */
     size_t ncols;
     bool declared;      /* every row group declares the sort key */
+    bool busy;          /* a window is being loaded with r (under the prefetch lock) */
     uint64_t *rg_first; /* per row group: its first row in the file (nrow_groups + 1 entries) */
 } input_t;
 
@@ -90,7 +100,28 @@ typedef struct cursor {
     size_t off; /* b's first row in that row group */
     ursa_batch_t b;
     size_t pos, lim;
+    /* The next window (see "prefetch"), and where the one after begins. */
+    int state;          /* NEXT_*, under the prefetch lock */
+    ursa_batch_t next;  /* when ready: the window after b (empty: the run is done) */
+    size_t next_rg;     /* its row group */
+    size_t next_off;    /* its first row in that row group */
+    ursa_batch_t spare; /* the window before b, whose buffers the loader reuses */
+    size_t lrg;         /* the next load begins at row lrow of row group lrg */
+    uint64_t lrow;
+    int next_rc;
+    ursa_err_t next_err;
 } cursor_t;
+
+/* The prefetch thread and its queue of cursors (see "prefetch"). */
+typedef struct prefetch {
+    pthread_mutex_t mu;
+    pthread_cond_t work; /* a request was queued, an input became free, or stop */
+    pthread_cond_t done; /* a request was loaded */
+    size_t *q;           /* cursor numbers, in the order they asked */
+    size_t nq;
+    bool stop, init, running;
+    pthread_t th;
+} prefetch_t;
 
 /* A sink that counts what passes through it. */
 typedef struct counting {
@@ -111,6 +142,7 @@ typedef struct merge {
     const ursa_schema_t *s;
     int keys[URSA_SORT_KEYS_MAX];
     size_t nkeys;
+    bool key_i64; /* the key is one INT64, TIMESTAMP or TIME column */
     pq_write_opts_t wo;
     uint64_t target;
     uint64_t window; /* bytes of a row group's uncompressed size read at a time */
@@ -133,6 +165,7 @@ typedef struct merge {
     /* set once the current output passed the target: the last key written */
     bool cut;
     ursa_batch_t last;
+    prefetch_t pf;
     ursa_err_t *err;
 } merge_t;
 
@@ -169,10 +202,28 @@ int ursa_compact_name(char *out, size_t n, const char *dataset, const char *date
 
 /* ------------------------------------------------------------------ keys */
 
+/* Empties c, keeping its buffers' room (ursa_column_truncate to 0 without
+ * its walk over the rows). */
+static void column_clear(ursa_column_t *c)
+{
+    c->length = c->null_count = 0;
+    c->validity.len = c->values.len = c->data.len = 0;
+    c->offsets.len = c->offsets.len ? 8 : 0; /* the leading 0 stays */
+}
+
 /* Compares row i of a with row j of b on the sort key (both schema-shaped,
- * or at least holding the key columns at the schema's indexes). */
+ * or at least holding the key columns at the schema's indexes). A key of
+ * one 64-bit signed column (the time column, every dataset's default)
+ * without nulls is compared in place. */
 static inline int key_cmp(const merge_t *m, const ursa_batch_t *a, size_t i, const ursa_batch_t *b, size_t j)
 {
+    if (m->key_i64) {
+        const ursa_column_t *x = &a->cols[m->keys[0]], *y = &b->cols[m->keys[0]];
+        if (!x->null_count && !y->null_count) {
+            int64_t u = ursa_column_i64(x, i), v = ursa_column_i64(y, j);
+            return (u > v) - (u < v);
+        }
+    }
     for (size_t k = 0; k < m->nkeys; k++) {
         int c = ursa_sort_cmp(&a->cols[m->keys[k]], i, &b->cols[m->keys[k]], j);
         if (c) return c;
@@ -273,12 +324,12 @@ static size_t window_rows(const merge_t *m, const input_t *in, size_t g)
 
 /* Reads rows [first, first + count) of row group g of in into b, shaped
  * like the schema: its columns (all of them, or the key columns alone when
- * keys_only; the others empty) with nulls where the file has none. b is
- * empty on an error. */
+ * keys_only; the others empty) with nulls where the file has none. *b is
+ * zeroed or an earlier window of the same shape, whose buffers are reused
+ * (pq_reader_read_rows_into). b is empty on an error. */
 static int read_window(merge_t *m, input_t *in, size_t g, size_t first, size_t count, bool keys_only,
-                       ursa_batch_t *b)
+                       ursa_batch_t *b, ursa_err_t *err)
 {
-    memset(b, 0, sizeof(*b));
     size_t cols[URSA_SORT_KEYS_MAX];
     const size_t *want = in->cols;
     size_t nwant = in->ncols;
@@ -291,32 +342,44 @@ static int read_window(merge_t *m, input_t *in, size_t g, size_t first, size_t c
     ursa_batch_t raw = {0};
     int rc = URSA_OK;
     size_t nrows = count;
-    bool whole = first == 0 && count == (size_t)pq_reader_meta(in->r)->row_groups[g].num_rows;
-    if (nwant && whole && (rc = pq_reader_read(in->r, g, want, nwant, &raw, m->err))) return rc;
-    if (nwant && !whole &&
-        (rc = pq_reader_read_rows(in->r, g, want, nwant, (int64_t)first, (int64_t)count, &raw, m->err)))
-        return rc;
-    if (nwant && raw.nrows != nrows) {
-        rc = ursa_err_set(m->err, URSA_EFORMAT, "%s: row group %zu: %zu rows read, %zu declared", in->key, g,
-                          raw.nrows, nrows);
-        goto out;
+    if (b->cols && b->ncols != m->s->nfields) ursa_batch_free(b);
+    if (!b->cols) {
+        memset(b, 0, sizeof(*b));
+        if (!(b->cols = ursa_calloc(m->s->nfields ? m->s->nfields : 1, sizeof(*b->cols)))) return URSA_ENOMEM;
+        b->ncols = m->s->nfields;
+        for (size_t f = 0; f < m->s->nfields; f++) ursa_column_init_field(&b->cols[f], &m->s->fields[f]);
     }
-    if (!(b->cols = ursa_calloc(m->s->nfields ? m->s->nfields : 1, sizeof(*b->cols)))) {
+    /* The file's columns of b go to the reader to decode into. */
+    if (nwant && !(raw.cols = ursa_calloc(nwant, sizeof(*raw.cols)))) {
         rc = URSA_ENOMEM;
         goto out;
     }
-    b->ncols = m->s->nfields;
+    raw.ncols = nwant;
+    for (size_t f = 0, j = 0; f < m->s->nfields && j < nwant; f++)
+        if (in->leaf[f] >= 0 && (!keys_only || is_key(m, f))) {
+            raw.cols[j++] = b->cols[f];
+            ursa_column_init_field(&b->cols[f], &m->s->fields[f]); /* moved */
+        }
+    if (nwant &&
+        (rc = pq_reader_read_rows_into(in->r, g, want, nwant, (int64_t)first, (int64_t)count, &raw, err)))
+        goto out;
+    if (nwant && raw.nrows != nrows) {
+        rc = ursa_err_set(err, URSA_EFORMAT, "%s: row group %zu: %zu rows read, %zu declared", in->key, g,
+                          raw.nrows, nrows);
+        goto out;
+    }
     b->nrows = nrows;
     size_t j = 0;
     for (size_t f = 0; f < m->s->nfields; f++) {
         bool key = is_key(m, f);
         if (in->leaf[f] >= 0 && (!keys_only || key)) {
+            ursa_column_free(&b->cols[f]);
             b->cols[f] = raw.cols[j];
             memset(&raw.cols[j], 0, sizeof(raw.cols[j])); /* moved */
             j++;
             continue;
         }
-        ursa_column_init_field(&b->cols[f], &m->s->fields[f]);
+        column_clear(&b->cols[f]);
         if ((!keys_only || key) && ursa_column_append_nulls(&b->cols[f], nrows)) {
             rc = URSA_ENOMEM;
             goto out;
@@ -356,7 +419,7 @@ static int split_runs(merge_t *m, input_t *in)
         for (size_t lo = 0; lo < rows; lo += w) {
             size_t cnt = rows - lo < w ? rows - lo : w;
             uint64_t at = in->rg_first[g] + lo; /* the window's first row in the file */
-            if ((rc = read_window(m, in, g, lo, cnt, true, &b))) goto out;
+            if ((rc = read_window(m, in, g, lo, cnt, true, &b, m->err))) goto out;
             if (prev.nrows && key_cmp(m, &prev, prev.nrows - 1, &b, 0) > 0) {
                 if ((rc = add_cursor(m, in, start, at))) goto out;
                 start = at;
@@ -433,12 +496,69 @@ static int write_rows(merge_t *m, const ursa_batch_t *b, size_t off, size_t n)
 }
 
 /* Writes the gathered rows. */
+/* Appends the gathered rows of field f to the empty column dst: the
+ * common cases (no nulls in the sources; fixed width, or strings) in
+ * tight loops, the others by ursa_column_take_refs. */
+static int gather_column(merge_t *m, ursa_column_t *dst, size_t f)
+{
+    const uint64_t *refs = m->refs;
+    size_t n = m->nrefs;
+    ursa_batch_t *const *bs = m->batches;
+    bool simple = dst->length == 0 && dst->type != URSA_TYPE_BOOL;
+    for (size_t k = 0; simple && k < m->ncur; k++) { /* the batches the refs may point into */
+        if (!bs[k] || !bs[k]->cols || !bs[k]->nrows) continue;
+        const ursa_column_t *c = &bs[k]->cols[f];
+        simple = !c->null_count && c->type == dst->type && c->width == dst->width;
+    }
+    if (!simple) return ursa_column_take_refs(dst, bs, f, refs, n) ? URSA_ENOMEM : URSA_OK;
+    if (ursa_buf_reserve(&dst->validity, n / 8 + 1)) return URSA_ENOMEM;
+    if (ursa_type_varlen(dst->type)) {
+        if (ursa_buf_reserve(&dst->offsets, (n + 1) * 8)) return URSA_ENOMEM;
+        int64_t *off = (int64_t *)(void *)dst->offsets.data;
+        off[0] = 0;
+        for (size_t k = 0; k < n; k++) {
+            size_t len;
+            const uint8_t *p =
+                ursa_column_str(&bs[URSA_REF_BATCH(refs[k])]->cols[f], URSA_REF_ROW(refs[k]), &len);
+            if (dst->data.cap - dst->data.len < len && ursa_buf_reserve(&dst->data, len > 64 ? len : 64))
+                return URSA_ENOMEM;
+            memcpy(dst->data.data + dst->data.len, p, len);
+            dst->data.len += len;
+            off[k + 1] = (int64_t)dst->data.len;
+        }
+        if (!dst->data.data && ursa_buf_reserve(&dst->data, 64))
+            return URSA_ENOMEM; /* never NULL (column.c) */
+        dst->offsets.len = (n + 1) * 8;
+    } else {
+        size_t w = dst->width;
+        if (ursa_buf_reserve(&dst->values, n * w)) return URSA_ENOMEM;
+        uint8_t *v = dst->values.data;
+        if (w == 8)
+            for (size_t k = 0; k < n; k++)
+                memcpy(v + 8 * k,
+                       ursa_column_ptr(&bs[URSA_REF_BATCH(refs[k])]->cols[f], URSA_REF_ROW(refs[k])), 8);
+        else
+            for (size_t k = 0; k < n; k++)
+                memcpy(v + w * k,
+                       ursa_column_ptr(&bs[URSA_REF_BATCH(refs[k])]->cols[f], URSA_REF_ROW(refs[k])), w);
+        dst->values.len = n * w;
+    }
+    /* Every row valid: whole bytes of ones, the last byte's rows only. */
+    memset(dst->validity.data, 0xff, n / 8);
+    if (n % 8) dst->validity.data[n / 8] = (uint8_t)((1u << (n % 8)) - 1);
+    dst->validity.len = (n + 7) / 8;
+    dst->length = n;
+    dst->null_count = 0;
+    return URSA_OK;
+}
+
 static int flush_gather(merge_t *m)
 {
     if (!m->nrefs) return URSA_OK;
-    ursa_batch_truncate(&m->scratch, 0);
+    for (size_t f = 0; f < m->s->nfields; f++) column_clear(&m->scratch.cols[f]);
+    m->scratch.nrows = 0;
     for (size_t f = 0; f < m->s->nfields; f++)
-        if (ursa_column_take_refs(&m->scratch.cols[f], m->batches, f, m->refs, m->nrefs)) return URSA_ENOMEM;
+        if (gather_column(m, &m->scratch.cols[f], f)) return URSA_ENOMEM;
     m->scratch.nrows = m->nrefs;
     size_t n = m->nrefs;
     m->nrefs = 0;
@@ -458,52 +578,204 @@ static int maybe_cut(merge_t *m, const ursa_batch_t *b, size_t row)
 
 /* ---------------------------------------------------------------- cursors */
 
-/* Loads the cursor's next window: the rows after its batch (or from its
- * start), up to a window, within one row group and the cursor's run;
- * lim == pos when it has none left. The new window's first row must not
- * come before the old one's last (for a declared run). */
-static int advance(merge_t *m, cursor_t *c, bool first)
+/* Loads the cursor's next window into c->next: the rows from (lrg, lrow)
+ * on, up to a window, within one row group and the cursor's run (none:
+ * c->next empty). The loader's side of the prefetch (see below): it runs
+ * on the prefetch thread or on the merge's, and touches only c's loader
+ * fields, its input's reader and err. */
+static int load_next(merge_t *m, cursor_t *c, ursa_err_t *err)
 {
     const pq_file_meta_t *meta = pq_reader_meta(c->in->r);
     const uint64_t *rf = c->in->rg_first;
-    size_t g = 0;
-    uint64_t row = 0; /* within row group g */
-    if (m->o->cancel && atomic_load(m->o->cancel))
-        return ursa_err_set(m->err, URSA_ECANCELED, "the merge was stopped (the node is shutting down)");
-    if (first) {
-        while (g < meta->nrow_groups && rf[g + 1] <= c->start) g++;
-        row = g < meta->nrow_groups ? c->start - rf[g] : 0;
-    } else {
-        g = c->rg;
-        row = c->off + c->b.nrows;
-    }
+    size_t g = c->lrg;
+    uint64_t row = c->lrow; /* within row group g */
     for (;; g++, row = 0) {
         if (g >= meta->nrow_groups || rf[g] + row >= c->end) {
-            ursa_batch_free(&c->b);
-            c->pos = c->lim = 0;
+            ursa_batch_free(&c->spare);
+            ursa_batch_free(&c->next);
             return URSA_OK;
         }
         if (row < (uint64_t)meta->row_groups[g].num_rows) break;
     }
     uint64_t hi = rf[g + 1] - rf[g], w = window_rows(m, c->in, g);
     if (c->end - rf[g] < hi) hi = c->end - rf[g];
-    if (row + w < hi) hi = row + w;
-    ursa_batch_t nb;
-    int rc = read_window(m, c->in, g, (size_t)row, (size_t)(hi - row), false, &nb);
+    if (row + w < hi) {
+        /* End the window where a page begins in every column, if one
+         * does within it: no page is then decoded for two windows, and
+         * the decoded pages become the window without a copy. */
+        int64_t e;
+        int rc = pq_reader_page_bound(c->in->r, g, c->in->cols, c->in->ncols, (int64_t)row + 1,
+                                      (int64_t)(row + w), &e, err);
+        if (rc) return rc;
+        hi = (uint64_t)e;
+    }
+    ursa_batch_t nb = c->spare;
+    memset(&c->spare, 0, sizeof(c->spare));
+    int rc = read_window(m, c->in, g, (size_t)row, (size_t)(hi - row), false, &nb, err);
     if (rc) return rc;
-    if (c->b.nrows && key_cmp(m, &c->b, c->b.nrows - 1, &nb, 0) > 0) {
-        ursa_batch_free(&nb);
+    c->next = nb;
+    c->next_rg = g;
+    c->next_off = (size_t)row;
+    c->lrg = g;
+    c->lrow = hi;
+    return URSA_OK;
+}
+
+/* ---------------------------------------------------------------- prefetch
+ *
+ * Each cursor's next window is loaded ahead, by the prefetch thread, while
+ * the merge works through the current one: decoding then overlaps the
+ * merge and the writer. A cursor asks for its next window as soon as it
+ * takes one (enqueue); the thread loads the requests in order, one at a
+ * time, skipping those whose input's reader is busy (the runs of one
+ * unsorted input share it). When the merge needs a window not loaded yet
+ * it loads it itself if nobody has begun to, or waits. Ownership: while a
+ * request is queued or running, its cursor's loader fields (next, spare,
+ * lrg, lrow, next_*) are the loader's; once ready, the merge's. Without the
+ * thread (pq threads 1, or none could start) the merge loads every window
+ * itself, when it needs it. Memory: two windows per run (the current and
+ * the next). */
+
+enum { NEXT_NONE, NEXT_QUEUED, NEXT_RUNNING, NEXT_READY };
+
+/* Under the lock: runs cursor k's queued request on this thread. */
+static void run_request(merge_t *m, size_t k)
+{
+    cursor_t *c = &m->cur[k];
+    prefetch_t *pf = &m->pf;
+    for (size_t i = 0; i < pf->nq; i++)
+        if (pf->q[i] == k) {
+            memmove(&pf->q[i], &pf->q[i + 1], (pf->nq - i - 1) * sizeof(*pf->q));
+            pf->nq--;
+            break;
+        }
+    c->state = NEXT_RUNNING;
+    c->in->busy = true;
+    pthread_mutex_unlock(&pf->mu);
+    c->next_err.msg[0] = '\0';
+    c->next_rc = load_next(m, c, &c->next_err);
+    pthread_mutex_lock(&pf->mu);
+    c->state = NEXT_READY;
+    c->in->busy = false;
+    pthread_cond_broadcast(&pf->done);
+    pthread_cond_signal(&pf->work); /* the input is free again */
+}
+
+static void *prefetch_main(void *arg)
+{
+    merge_t *m = arg;
+    prefetch_t *pf = &m->pf;
+    pthread_mutex_lock(&pf->mu);
+    for (;;) {
+        size_t i = 0;
+        while (i < pf->nq && m->cur[pf->q[i]].in->busy) i++;
+        if (pf->stop) break;
+        if (i == pf->nq) {
+            pthread_cond_wait(&pf->work, &pf->mu);
+            continue;
+        }
+        run_request(m, pf->q[i]);
+    }
+    pthread_mutex_unlock(&pf->mu);
+    return NULL;
+}
+
+/* Asks for cursor k's next window. */
+static void enqueue(merge_t *m, size_t k)
+{
+    prefetch_t *pf = &m->pf;
+    pthread_mutex_lock(&pf->mu);
+    m->cur[k].state = NEXT_QUEUED;
+    pf->q[pf->nq++] = k;
+    pthread_cond_signal(&pf->work);
+    pthread_mutex_unlock(&pf->mu);
+}
+
+static int prefetch_start(merge_t *m)
+{
+    prefetch_t *pf = &m->pf;
+    if (!(pf->q = ursa_malloc((m->ncur ? m->ncur : 1) * sizeof(*pf->q)))) return URSA_ENOMEM;
+    if (pthread_mutex_init(&pf->mu, NULL)) return URSA_ENOMEM;
+    if (pthread_cond_init(&pf->work, NULL)) {
+        pthread_mutex_destroy(&pf->mu);
+        return URSA_ENOMEM;
+    }
+    if (pthread_cond_init(&pf->done, NULL)) {
+        pthread_cond_destroy(&pf->work);
+        pthread_mutex_destroy(&pf->mu);
+        return URSA_ENOMEM;
+    }
+    pf->init = true;
+    /* No thread is no error: the merge then loads every window itself. */
+    if (m->o->pq->threads != 1 && pthread_create(&pf->th, NULL, prefetch_main, m) == 0) pf->running = true;
+    return URSA_OK;
+}
+
+/* Stops the thread (after the request it runs, if any) and frees the rest. */
+static void prefetch_stop(merge_t *m)
+{
+    prefetch_t *pf = &m->pf;
+    if (pf->running) {
+        pthread_mutex_lock(&pf->mu);
+        pf->stop = true;
+        pthread_cond_broadcast(&pf->work);
+        pthread_mutex_unlock(&pf->mu);
+        pthread_join(pf->th, NULL);
+        pf->running = false;
+    }
+    if (pf->init) {
+        pthread_cond_destroy(&pf->done);
+        pthread_cond_destroy(&pf->work);
+        pthread_mutex_destroy(&pf->mu);
+        pf->init = false;
+    }
+    ursa_free(pf->q);
+    pf->q = NULL;
+}
+
+/* Moves the cursor to its next window (loaded ahead, or loaded now), and
+ * asks for the one after; lim == pos when it has none left. The new
+ * window's first row must not come before the old one's last (for a
+ * declared run). */
+static int advance(merge_t *m, size_t k)
+{
+    cursor_t *c = &m->cur[k];
+    prefetch_t *pf = &m->pf;
+    if (m->o->cancel && atomic_load(m->o->cancel))
+        return ursa_err_set(m->err, URSA_ECANCELED, "the merge was stopped (the node is shutting down)");
+    pthread_mutex_lock(&pf->mu);
+    while (c->state != NEXT_READY) {
+        if (c->state == NEXT_QUEUED && !c->in->busy)
+            run_request(m, k);
+        else
+            pthread_cond_wait(&pf->done, &pf->mu);
+    }
+    c->state = NEXT_NONE;
+    pthread_mutex_unlock(&pf->mu);
+    if (c->next_rc) {
+        if (m->err) *m->err = c->next_err;
+        return c->next_rc;
+    }
+    const uint64_t *rf = c->in->rg_first;
+    ursa_batch_t *nb = &c->next;
+    if (c->b.nrows && nb->nrows && key_cmp(m, &c->b, c->b.nrows - 1, nb, 0) > 0)
         return ursa_err_set(m->err, URSA_EFORMAT,
                             "%s: declares its rows sorted by the key but row %llu comes before row %llu",
-                            c->in->key, (unsigned long long)(rf[g] + row),
-                            (unsigned long long)(rf[g] + row - 1));
-    }
-    ursa_batch_free(&c->b);
-    c->b = nb;
-    c->rg = g;
-    c->off = (size_t)row;
+                            c->in->key, (unsigned long long)(rf[c->next_rg] + c->next_off),
+                            (unsigned long long)(rf[c->next_rg] + c->next_off - 1));
+    c->spare = c->b; /* the loader's to reuse (the gathered rows that pointed into it are written) */
+    c->b = *nb;
+    memset(nb, 0, sizeof(*nb));
+    c->rg = c->next_rg;
+    c->off = c->next_off;
     c->pos = 0;
-    c->lim = (size_t)(hi - row);
+    c->lim = c->b.nrows;
+    if (c->lim == 0) {
+        ursa_batch_free(&c->b);
+        ursa_batch_free(&c->spare);
+        return URSA_OK;
+    }
+    enqueue(m, k);
     return URSA_OK;
 }
 
@@ -569,7 +841,7 @@ static int step(merge_t *m)
     c->pos += n;
     if (c->pos == c->lim) {
         /* The gathered rows may point into the batch about to go. */
-        if ((rc = flush_gather(m)) || (rc = advance(m, c, false))) return rc;
+        if ((rc = flush_gather(m)) || (rc = advance(m, top))) return rc;
         m->batches[top] = &c->b;
         if (c->pos == c->lim) {
             m->heap[0] = m->heap[--m->nheap];
@@ -597,7 +869,12 @@ int ursa_compact_merge(const ursa_compact_opts_t *o, ursa_compact_result_t *res,
     m.target = o->target_bytes ? o->target_bytes : URSA_COMPACT_TARGET_DEFAULT;
     m.window = o->window_bytes ? o->window_bytes : URSA_COMPACT_WINDOW_DEFAULT;
     pq_write_opts_dataset(&m.wo, o->pq, o->schema, o->field_ids, o->schema_json, m.keys);
+    m.wo.row_group_bytes = o->row_group_bytes ? o->row_group_bytes : URSA_COMPACT_ROW_GROUP_DEFAULT;
     m.nkeys = m.wo.nsorting;
+    if (m.nkeys == 1) {
+        ursa_type_t t = o->schema->fields[m.keys[0]].type;
+        m.key_i64 = t == URSA_TYPE_INT64 || t == URSA_TYPE_TIMESTAMP || t == URSA_TYPE_TIME;
+    }
     size_t committed = 0;
     int rc = URSA_OK;
     if (m.nkeys == 0) {
@@ -631,8 +908,18 @@ int ursa_compact_merge(const ursa_compact_opts_t *o, ursa_compact_result_t *res,
         rc = URSA_ENOMEM;
         goto out;
     }
+    /* Every run's first window, loaded by the thread as the merge's takes
+     * them in turn. */
+    if ((rc = prefetch_start(&m))) goto out;
     for (size_t i = 0; i < m.ncur; i++) {
-        if ((rc = advance(&m, &m.cur[i], true))) goto out;
+        cursor_t *c = &m.cur[i];
+        const pq_file_meta_t *meta = pq_reader_meta(c->in->r);
+        while (c->lrg < meta->nrow_groups && c->in->rg_first[c->lrg + 1] <= c->start) c->lrg++;
+        c->lrow = c->lrg < meta->nrow_groups ? c->start - c->in->rg_first[c->lrg] : 0;
+        enqueue(&m, i);
+    }
+    for (size_t i = 0; i < m.ncur; i++) {
+        if ((rc = advance(&m, i))) goto out;
         m.batches[i] = &m.cur[i].b;
         if (m.cur[i].pos < m.cur[i].lim) m.heap[m.nheap++] = i;
     }
@@ -660,6 +947,7 @@ int ursa_compact_merge(const ursa_compact_opts_t *o, ursa_compact_result_t *res,
     m.outs = NULL;
     m.nouts = 0;
 out:
+    prefetch_stop(&m);
     pq_writer_destroy(&m.w);
     if (rc) {
         for (size_t k = 0; k < m.nouts; k++)
@@ -676,7 +964,11 @@ out:
     for (size_t k = 0; k < m.nouts; k++) ursa_free(m.outs[k].key);
     ursa_free(m.outs);
     ursa_free(m.pending);
-    for (size_t i = 0; i < m.ncur; i++) ursa_batch_free(&m.cur[i].b);
+    for (size_t i = 0; i < m.ncur; i++) {
+        ursa_batch_free(&m.cur[i].b);
+        ursa_batch_free(&m.cur[i].next);
+        ursa_batch_free(&m.cur[i].spare);
+    }
     for (size_t i = 0; i < m.ninputs; i++) {
         pq_reader_destroy(&m.inputs[i].r);
         ursa_free(m.inputs[i].leaf);

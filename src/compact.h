@@ -33,9 +33,14 @@
 #define URSA_COMPACT_RUNS_DEFAULT 256
 /* The default window: the rows of a run read (and decoded) at a time, as
  * bytes of its row group's uncompressed size (never fewer than
- * URSA_COMPACT_WINDOW_MIN_ROWS rows, nor more than the row group). */
-#define URSA_COMPACT_WINDOW_DEFAULT  ((size_t)8 << 20)
+ * URSA_COMPACT_WINDOW_MIN_ROWS rows, nor more than the row group; ended on
+ * a page bound common to every column when one lies within). Each run
+ * holds two windows (the current and the next, loaded ahead). */
+#define URSA_COMPACT_WINDOW_DEFAULT  ((size_t)2 << 20)
 #define URSA_COMPACT_WINDOW_MIN_ROWS 64
+/* The default row group of an output, in uncompressed bytes: the writer
+ * holds one (its compressed pages) while the merge runs. */
+#define URSA_COMPACT_ROW_GROUP_DEFAULT ((size_t)32 << 20)
 
 typedef struct ursa_compact_opts {
     ursa_store_t *store;
@@ -48,11 +53,13 @@ typedef struct ursa_compact_opts {
     const char *schema_json;   /* written as "ursa.schema", or NULL */
     const char *const *inputs; /* store keys, in the order that breaks ties (ursa_compact_merge) */
     size_t ninputs;
-    const char *out_base;  /* outputs are "<out_base>-<k>.parquet", k = 0, 1, ... */
-    uint64_t target_bytes; /* an output is cut past this many bytes; 0: URSA_COMPACT_TARGET_DEFAULT */
-    size_t max_runs;       /* 0: URSA_COMPACT_RUNS_DEFAULT */
-    size_t window_bytes;   /* a run's rows read at a time, in its row group's uncompressed bytes;
-                              0: URSA_COMPACT_WINDOW_DEFAULT */
+    const char *out_base;   /* outputs are "<out_base>-<k>.parquet", k = 0, 1, ... */
+    uint64_t target_bytes;  /* an output is cut past this many bytes; 0: URSA_COMPACT_TARGET_DEFAULT */
+    size_t max_runs;        /* 0: URSA_COMPACT_RUNS_DEFAULT */
+    size_t window_bytes;    /* a run's rows read at a time, in its row group's uncompressed bytes;
+                               0: URSA_COMPACT_WINDOW_DEFAULT */
+    size_t row_group_bytes; /* the outputs' row groups (uncompressed bytes), in place of pq's;
+                               0: URSA_COMPACT_ROW_GROUP_DEFAULT */
     /* when set (by another thread), the merge stops at its next window with
      * URSA_ECANCELED, publishing nothing; NULL: never */
     const atomic_bool *cancel;

@@ -271,6 +271,10 @@ struct pq_reader {
     fetched_t chunks;
     scratch_t *scratch;
     size_t nscratch;
+    /* pq_reader_page_bound's offset indexes: of leaves bounds_cols[0..bounds_n)
+     * in row group bounds_rg. */
+    struct pindex *bounds_px;
+    size_t *bounds_cols, bounds_n, bounds_rg;
 };
 
 /* The logical type of e, from its LogicalType or its converted type. */
@@ -1792,6 +1796,9 @@ static int64_t ranges_rows(const ranges_t *rs)
  * depend on timing. */
 static void read_state_free(pq_reader_t *r)
 {
+    for (size_t k = 0; k < r->bounds_n; k++) pindex_free(&r->bounds_px[k]);
+    ursa_free(r->bounds_px);
+    ursa_free(r->bounds_cols);
     fetched_free(&r->chunks);
     for (size_t i = 0; i < r->nscratch; i++) scratch_free(&r->scratch[i]);
     ursa_free(r->scratch);
@@ -1853,12 +1860,27 @@ static int decode_all(pq_reader_t *r, size_t rg, colplan_t *cp, size_t n, ursa_e
     return URSA_OK;
 }
 
-/* Reads leaves cols[0..ncols) of rg into out, only rows that match every
- * pred (npreds 0: every row). */
-/* Reads rows of rg into out: those matching preds (npreds > 0), or rows
- * [first, first + count) (count >= 0, no preds), or all of them. */
+/* The index in c's decoded column of each of the m rows of want (which c's
+ * held rows include), into idx[0..m). */
+static void held_index(const colplan_t *c, const ranges_t *want, uint32_t *idx)
+{
+    size_t h = 0, i = 0;
+    int64_t base = 0; /* the index in the column of held[h]'s first row */
+    for (size_t w = 0; w < want->n; w++)
+        for (int64_t row = want->v[w][0]; row < want->v[w][1]; row++) {
+            while (c->held.v[h][1] <= row) base += c->held.v[h][1] - c->held.v[h][0], h++;
+            idx[i++] = (uint32_t)(base + row - c->held.v[h][0]);
+        }
+}
+
+/* Reads leaves cols[0..ncols) of rg into out: the rows that match every
+ * pred (npreds > 0), or rows [first, first + count) (count >= 0, no preds),
+ * or all of them. reuse: out holds the columns of an earlier read of the
+ * same cols (pq_reader_read_rows_into), whose buffers are decoded into
+ * again. */
 static int read_rows(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols, const pq_pred_t *preds,
-                     size_t npreds, int64_t first, int64_t count, ursa_batch_t *out, ursa_err_t *err)
+                     size_t npreds, int64_t first, int64_t count, bool reuse, ursa_batch_t *out,
+                     ursa_err_t *err)
 {
     const pq_row_group_t *g = &r->f->meta.row_groups[rg];
     int64_t rows = g->num_rows;
@@ -1873,6 +1895,8 @@ static int read_rows(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols
     uint8_t *keep = NULL;
     uint32_t *sel = NULL, *loc = NULL;
     int rc;
+    ursa_column_t *donor = reuse ? out->cols : NULL; /* buffers to decode into */
+    size_t ndonor = reuse && out->cols ? out->ncols : 0;
     memset(out, 0, sizeof(*out));
     if (!cols) ncols = r->f->meta.nleaves;
     size_t cap = ncols + npreds + 1;
@@ -1910,6 +1934,21 @@ static int read_rows(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols
         ursa_column_init_field(&cp[k].col, &r->f->schema.fields[need[k]]);
         uint64_t s, e;
         if ((rc = chunk_bounds(r, rg, need[k], &s, &e, err))) goto out;
+    }
+    /* An earlier read's columns, emptied, take the decoded values (their
+     * buffers keep their room: no fresh memory for the kernel to zero). */
+    for (size_t i = 0; i < ndonor && i < ncols; i++) {
+        colplan_t *c = &cp[outmap[i]];
+        if (c->col.values.data || c->col.offsets.data || c->col.validity.data ||
+            donor[i].type != c->col.type || donor[i].width != c->col.width)
+            continue;
+        c->col = donor[i];
+        memset(&donor[i], 0, sizeof(donor[i]));
+        /* Emptied, its room kept (what ursa_column_truncate(.., 0) does,
+         * without its walk over the rows). */
+        c->col.length = c->col.null_count = 0;
+        c->col.validity.len = c->col.values.len = c->col.data.len = 0;
+        c->col.offsets.len = c->col.offsets.len ? 8 : 0; /* the leading 0 stays */
     }
     r->ctr.row_groups++;
     if (npreds) {
@@ -1984,20 +2023,14 @@ static int read_rows(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols
      * column k (which may hold more rows: whole pages, whole chunks). */
     size_t kept = (size_t)m;
     bool identity = npreds == 0 && all; /* every row of every column, as decoded */
-    if (!identity) {
+    if (npreds) {
         sel = ursa_malloc(((size_t)m + 1) * sizeof(*sel));
         if (!sel) goto nomem;
         if (!(keep = ursa_malloc((size_t)m + 1))) goto nomem;
         memset(keep, 1, (size_t)m);
         for (size_t k = 0; k < nneed; k++) {
             if (!(cp[k].idx = ursa_malloc(((size_t)m + 1) * sizeof(uint32_t)))) goto nomem;
-            size_t h = 0, i = 0;
-            int64_t base = 0; /* the index in the column of held[h]'s first row */
-            for (size_t w = 0; w < want.n; w++)
-                for (int64_t row = want.v[w][0]; row < want.v[w][1]; row++) {
-                    while (cp[k].held.v[h][1] <= row) base += cp[k].held.v[h][1] - cp[k].held.v[h][0], h++;
-                    cp[k].idx[i++] = (uint32_t)(base + row - cp[k].held.v[h][0]);
-                }
+            held_index(&cp[k], &want, cp[k].idx);
         }
         for (size_t i = 0; i < npreds; i++) {
             size_t k = 0;
@@ -2018,9 +2051,15 @@ static int read_rows(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols
             c->col = t;
             continue;
         }
-        /* A copy: a leaf projected twice, or some rows only. */
+        /* A copy: a leaf projected twice, or some rows only (a slice
+         * that does not begin and end on the column's page bounds). */
         if (!loc && !(loc = ursa_malloc(((size_t)m + 1) * sizeof(*loc)))) goto nomem;
-        for (size_t j = 0; j < kept; j++) loc[j] = identity ? (uint32_t)j : c->idx[sel[j]];
+        if (npreds)
+            for (size_t j = 0; j < kept; j++) loc[j] = c->idx[sel[j]];
+        else if (identity)
+            for (size_t j = 0; j < kept; j++) loc[j] = (uint32_t)j;
+        else
+            held_index(c, &want, loc);
         if ((rc = ursa_column_take(&out->cols[i], &c->col, loc, kept))) goto nomem;
     }
     out->nrows = kept;
@@ -2047,6 +2086,8 @@ out:
     ursa_free(loc);
     ursa_free(need);
     ursa_free(outmap);
+    for (size_t i = 0; i < ndonor; i++) ursa_column_free(&donor[i]);
+    ursa_free(donor);
     if (rc) ursa_batch_free(out);
     return rc;
 }
@@ -2066,21 +2107,109 @@ int pq_reader_read_where(pq_reader_t *r, size_t rg, const size_t *cols, size_t n
         return ursa_err_set(err, URSA_EINVAL, "%s: no row group %zu (the file has %zu)", r->key, rg,
                             r->f->meta.nrow_groups);
     if ((rc = check_preds(r, preds, npreds, err))) return rc;
-    return read_rows(r, rg, cols, ncols, preds, npreds, 0, -1, out, err);
+    return read_rows(r, rg, cols, ncols, preds, npreds, 0, -1, false, out, err);
+}
+
+static int read_slice(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols, int64_t first,
+                      int64_t count, bool reuse, ursa_batch_t *out, ursa_err_t *err)
+{
+    int64_t rows = rg < r->f->meta.nrow_groups ? r->f->meta.row_groups[rg].num_rows : 0;
+    if (rg >= r->f->meta.nrow_groups || first < 0 || count < 0 || first > rows || count > rows - first) {
+        if (reuse) ursa_batch_free(out);
+        memset(out, 0, sizeof(*out));
+        if (rg >= r->f->meta.nrow_groups)
+            return ursa_err_set(err, URSA_EINVAL, "%s: no row group %zu (the file has %zu)", r->key, rg,
+                                r->f->meta.nrow_groups);
+        return ursa_err_set(err, URSA_EINVAL, "%s: row group %zu: rows %lld..%lld are not among its %lld",
+                            r->key, rg, (long long)first, (long long)(first + count), (long long)rows);
+    }
+    return read_rows(r, rg, cols, ncols, NULL, 0, first, count, reuse, out, err);
 }
 
 int pq_reader_read_rows(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols, int64_t first,
                         int64_t count, ursa_batch_t *out, ursa_err_t *err)
 {
-    memset(out, 0, sizeof(*out));
+    return read_slice(r, rg, cols, ncols, first, count, false, out, err);
+}
+
+int pq_reader_read_rows_into(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols, int64_t first,
+                             int64_t count, ursa_batch_t *out, ursa_err_t *err)
+{
+    return read_slice(r, rg, cols, ncols, first, count, true, out, err);
+}
+
+int pq_reader_page_bound(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols, int64_t lo, int64_t hi,
+                         int64_t *end, ursa_err_t *err)
+{
+    *end = hi;
     if (rg >= r->f->meta.nrow_groups)
         return ursa_err_set(err, URSA_EINVAL, "%s: no row group %zu (the file has %zu)", r->key, rg,
                             r->f->meta.nrow_groups);
     int64_t rows = r->f->meta.row_groups[rg].num_rows;
-    if (first < 0 || count < 0 || first > rows || count > rows - first)
+    if (lo < 0 || lo > hi || hi > rows)
         return ursa_err_set(err, URSA_EINVAL, "%s: row group %zu: rows %lld..%lld are not among its %lld",
-                            r->key, rg, (long long)first, (long long)(first + count), (long long)rows);
-    return read_rows(r, rg, cols, ncols, NULL, 0, first, count, out, err);
+                            r->key, rg, (long long)lo, (long long)hi, (long long)rows);
+    if (!cols) ncols = r->f->meta.nleaves;
+    if (ncols == 0 || hi == rows) return URSA_OK;
+    for (size_t i = 0; i < ncols; i++) {
+        size_t leaf = cols ? cols[i] : i;
+        if (leaf >= r->f->meta.nleaves)
+            return ursa_err_set(err, URSA_EINVAL, "%s: no column %zu (the file has %zu)", r->key, leaf,
+                                r->f->meta.nleaves);
+        if (r->f->meta.row_groups[rg].columns[leaf].offset_index_offset < 0) return URSA_OK;
+    }
+    /* The offset indexes of the columns, kept for the next call on rg. */
+    bool same = r->bounds_px && r->bounds_rg == rg && r->bounds_n == ncols;
+    for (size_t i = 0; same && i < ncols; i++) same = r->bounds_cols[i] == (cols ? cols[i] : i);
+    if (!same) {
+        for (size_t k = 0; k < r->bounds_n; k++) pindex_free(&r->bounds_px[k]);
+        ursa_free(r->bounds_px);
+        ursa_free(r->bounds_cols);
+        r->bounds_px = NULL, r->bounds_cols = NULL, r->bounds_n = 0;
+        pindex_t *px = ursa_calloc(ncols, sizeof(*px));
+        size_t *lv = ursa_calloc(ncols, sizeof(*lv));
+        bool *no_ci = ursa_calloc(ncols, sizeof(*no_ci));
+        int rc = !px || !lv || !no_ci ? ursa_err_set(err, URSA_ENOMEM, "%s: out of memory", r->key) : URSA_OK;
+        for (size_t i = 0; rc == URSA_OK && i < ncols; i++) lv[i] = cols ? cols[i] : i;
+        if (rc == URSA_OK) rc = load_page_indexes(r, rg, lv, no_ci, ncols, px, err);
+        ursa_free(no_ci);
+        if (rc) {
+            for (size_t k = 0; px && k < ncols; k++) pindex_free(&px[k]);
+            ursa_free(px);
+            ursa_free(lv);
+            return rc;
+        }
+        r->bounds_px = px, r->bounds_cols = lv, r->bounds_n = ncols, r->bounds_rg = rg;
+    }
+    /* The greatest first row of a page of the first column in [lo, hi]
+     * that is a first row in every other column too. */
+    const pindex_t *px = r->bounds_px;
+    for (size_t i = 0; i < ncols; i++)
+        if (!px[i].has_oi) return URSA_OK;
+    const pq_offset_index_t *oi0 = &px[0].oi;
+    for (size_t p = oi0->npages; p-- > 0;) {
+        int64_t row = oi0->pages[p].first_row_index;
+        if (row > hi) continue;
+        if (row < lo) break;
+        bool common = true;
+        for (size_t i = 1; i < ncols && common; i++) {
+            const pq_offset_index_t *oi = &px[i].oi;
+            size_t a = 0, b = oi->npages; /* binary search for row */
+            while (a < b) {
+                size_t mid = a + (b - a) / 2;
+                if (oi->pages[mid].first_row_index < row)
+                    a = mid + 1;
+                else
+                    b = mid;
+            }
+            common = a < oi->npages && oi->pages[a].first_row_index == row;
+        }
+        if (common) {
+            *end = row;
+            return URSA_OK;
+        }
+    }
+    return URSA_OK;
 }
 
 void pq_reader_get_counters(const pq_reader_t *r, pq_reader_counters_t *c)

@@ -129,6 +129,27 @@ int pq_reader_read(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols, 
 int pq_reader_read_rows(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols, int64_t first,
                         int64_t count, struct ursa_batch *out, ursa_err_t *err) URSA_MUST_CHECK;
 
+/* As pq_reader_read_rows, but *out is a batch an earlier read of the same
+ * cols returned (still owned by the caller), or zeroed: its columns are
+ * emptied and decoded into again, so their buffers' room is reused rather
+ * than fresh memory allocated (and zeroed by the kernel) for every slice.
+ * *out is overwritten; on an error it is freed and left empty. When a slice
+ * begins and ends on page bounds of every column (pq_reader_page_bound), the
+ * decoded columns are handed over without a copy. */
+int pq_reader_read_rows_into(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols, int64_t first,
+                             int64_t count, struct ursa_batch *out, ursa_err_t *err) URSA_MUST_CHECK;
+
+/* The greatest row in [lo, hi] of row group rg at which a data page begins
+ * in every column of cols[0..ncols) (NULL: all), by their offset indexes,
+ * into *end; hi when there is none, when a column has no offset index, or
+ * when hi is the row group's end. A slice [first, *end) read with
+ * pq_reader_read_rows when first is such a row too decodes no page twice
+ * and copies nothing. The offset indexes are kept for the next call on the
+ * same row group and columns. URSA_EINVAL for rows or columns the row group
+ * lacks, URSA_EFORMAT for a bad offset index. */
+int pq_reader_page_bound(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols, int64_t lo, int64_t hi,
+                         int64_t *end, ursa_err_t *err) URSA_MUST_CHECK;
+
 /*
  * Predicates. A read may carry a conjunction of conditions on leaf
  * columns; rows that fail one are not returned, and what cannot hold a

@@ -33,7 +33,9 @@
  * (fewer when the slice would overshoot the row group's byte budget), and
  * the row group is checked after each slice; row groups therefore end on
  * slice boundaries, the same row for every column, while pages end
- * independently per column.
+ * independently per column: at opts.page_bytes, or at the latest on a
+ * multiple of opts.page_rows of the chunk (so pages that close on rows end
+ * on the same rows in every column, even after an early close).
  *
  * Dictionary fallback: when a new value would push the dictionary past
  * opts.dict_max_bytes, the open page (if it holds values) is closed as a
@@ -364,6 +366,7 @@ void pq_write_opts_dataset(pq_write_opts_t *o, const pq_write_opts_t *base, cons
                            const int32_t *ids, const char *schema_json, int keys[URSA_SORT_KEYS_MAX])
 {
     *o = *base;
+    if (o->page_rows == 0) o->page_rows = PQ_DATASET_PAGE_ROWS;
     o->field_ids = ids;
     o->kv_key = schema_json ? "ursa.schema" : NULL;
     o->kv_value = schema_json;
@@ -1421,9 +1424,20 @@ nomem:
     return ursa_err_set(err, URSA_ENOMEM, "column %s: out of memory encoding a page", c->field->name);
 }
 
+/* The rows the open page of c may still take: up to the next multiple of
+ * page_rows in the column chunk. Pages that close on page_rows therefore
+ * end on the same rows in every column, even after one closed early (at
+ * page_bytes, or at a dictionary's fallback): a reader of a slice of rows
+ * (pq_reader_page_bound) then finds bounds common to all the columns. */
+static inline size_t page_rows_left(const pq_writer_t *w, const col_t *c)
+{
+    return w->o.page_rows - ((size_t)c->ch_values + c->pg_rows) % w->o.page_rows;
+}
+
 static int maybe_close_page(pq_writer_t *w, col_t *c, ursa_err_t *err)
 {
-    if (c->pg_rows >= w->o.page_rows || page_estimate(c) >= w->o.page_bytes) return close_page(w, c, err);
+    if ((c->pg_rows > 0 && page_rows_left(w, c) == w->o.page_rows) || page_estimate(c) >= w->o.page_bytes)
+        return close_page(w, c, err);
     return URSA_OK;
 }
 
@@ -1561,7 +1575,7 @@ static int append_fixed(pq_writer_t *w, col_t *c, const ursa_column_t *col, size
     while (n > 0) {
         size_t est = page_estimate(c);
         size_t room = est < w->o.page_bytes ? (w->o.page_bytes - est) / width : 0;
-        size_t k = min_sz(min_sz(n, room ? room : 1), w->o.page_rows - c->pg_rows);
+        size_t k = min_sz(min_sz(n, room ? room : 1), page_rows_left(w, c));
         if (k == 0) k = 1;
         size_t nulls = validity ? count_zeros(validity, a, k) : 0;
         if (c->ptype == PT_BOOLEAN) {

@@ -38,7 +38,9 @@ typedef struct pq_write_opts {
     size_t row_group_bytes; /* uncompressed bytes per row group, default 128 MiB */
     size_t row_group_rows;  /* rows per row group, 0: no limit */
     size_t page_bytes;      /* target uncompressed bytes per data page, default 1 MiB */
-    size_t page_rows;       /* rows per data page at most; 0 (default) or more than 2^20: 2^20 */
+    size_t page_rows;       /* rows per data page at most: a page ends at the latest on a multiple of
+                               page_rows of its column chunk (the same row in every column); 0 (default)
+                               or more than 2^20: 2^20 */
     size_t dict_max_bytes;  /* dictionary size limit per column chunk, default 1 MiB */
     bool page_index;        /* write ColumnIndex and OffsetIndex, default true */
     double bloom_fpp;  /* false-positive rate of bloom filters (fields with bloom_filter), default 0.01 */
@@ -61,8 +63,17 @@ typedef struct pq_writer pq_writer_t;
 
 void pq_write_opts_default(pq_write_opts_t *o);
 
+/* The bound on the rows of a data page in a dataset's files when base sets
+ * none (what parquet-mr and arrow-rs write by default). Without it a column
+ * that encodes small (dictionary indexes of a few distinct strings,
+ * delta-encoded timestamps, booleans) gets pages of up to 2^20 rows, which a
+ * reader of a few rows (a compaction's window, a point lookup through the
+ * page index) must decompress and decode whole. */
+#define PQ_DATASET_PAGE_ROWS 20000
+
 /* The options of a dataset's files, the same for a flush and a compaction:
- * base's codec, level, encodings, sizes, bloom filter rate and threads;
+ * base's codec, level, encodings, sizes (page_rows 0: PQ_DATASET_PAGE_ROWS),
+ * bloom filter rate and threads;
  * ids as the columns' field ids (NULL: none); schema_json, when not NULL,
  * as the key-value entry "ursa.schema"; s's sort key (ursa_schema_sort_key)
  * as every row group's sorting_columns. keys is the caller's storage for

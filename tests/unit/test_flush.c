@@ -2,6 +2,7 @@
  * publication, and failures that must lose nothing and publish nothing. */
 #include "catalog.h"
 #include "ingest_json.h"
+#include "pq_read.h"
 #include "test.h"
 
 #include <stdlib.h>
@@ -341,10 +342,63 @@ TEST(evolve_commits_stored_fields_in_the_dataset_order)
     ursa_store_destroy(&st);
 }
 
+/* A flushed file's data pages hold at most PQ_DATASET_PAGE_ROWS rows
+ * (unless the catalog sets page_rows), whatever their encoded size: 45,000
+ * small rows are three pages in every column, and a reader of ten rows in
+ * the middle decodes one page per column, not the whole chunk. */
+TEST(flush_writes_pages_of_bounded_rows)
+{
+    fresh_root();
+    ursa_store_t *st;
+    ursa_catalog_t *cat;
+    ursa_dataset_t *d;
+    ursa_err_t err;
+    bool created;
+    CHECK(ursa_store_open(root, NULL, &st, &err) == URSA_OK);
+    CHECK(ursa_catalog_new(&cat, st, "node1", 0, &err) == URSA_OK);
+    CHECK(ursa_catalog_create(cat, "ev", SCHEMA, strlen(SCHEMA), &created, &err) == URSA_OK);
+    d = ursa_catalog_get(cat, "ev");
+    const size_t rows = 45000;
+    ursa_batch_t *b = ursa_calloc(1, sizeof(*b));
+    CHECK(b && ursa_batch_init(b, &d->schema) == URSA_OK);
+    for (size_t i = 0; i < rows; i++) {
+        CHECK(ursa_column_append_i64(&b->cols[0], 1709251200000000ll + (int64_t)i) == URSA_OK);
+        CHECK(ursa_column_append_i64(&b->cols[1], (int64_t)(i % 7)) == URSA_OK);
+        CHECK(ursa_column_append_str(&b->cols[2], i % 2 ? "x" : "y", 1) == URSA_OK);
+    }
+    b->nrows = rows;
+    CHECK(ursa_dataset_append(d, b) == URSA_OK);
+    ursa_flush_result_t res;
+    CHECK(ursa_dataset_flush(cat, d, &res, &err) == URSA_OK);
+    CHECK(res.nfiles == 1 && res.rows == rows);
+    pq_reader_t *r = NULL;
+    CHECK(res.nfiles == 1 && pq_reader_open(&r, st, res.files[0].key, &err) == URSA_OK);
+    ursa_batch_t got;
+    pq_reader_counters_t ctr;
+    CHECK(pq_reader_read(r, 0, NULL, 0, &got, &err) == URSA_OK && got.nrows == rows);
+    pq_reader_get_counters(r, &ctr);
+    size_t per_col = (rows + PQ_DATASET_PAGE_ROWS - 1) / PQ_DATASET_PAGE_ROWS;
+    CHECK_EQ_INT(per_col, 3);
+    CHECK_EQ_INT(ctr.pages, per_col * 3);
+    ursa_batch_free(&got);
+    pq_reader_destroy(&r);
+    CHECK(pq_reader_open(&r, st, res.files[0].key, &err) == URSA_OK);
+    CHECK(pq_reader_read_rows(r, 0, NULL, 0, 25000, 10, &got, &err) == URSA_OK && got.nrows == 10);
+    pq_reader_get_counters(r, &ctr);
+    CHECK_EQ_INT(ctr.pages - ctr.pages_skipped, 3); /* one page of each column */
+    CHECK_EQ_INT(ursa_column_i64(&got.cols[0], 0), 1709251200000000ll + 25000);
+    ursa_batch_free(&got);
+    pq_reader_destroy(&r);
+    ursa_flush_result_free(&res);
+    ursa_catalog_destroy(&cat);
+    ursa_store_destroy(&st);
+}
+
 int main(void)
 {
     RUN(flush_partitions_by_utc_day);
     RUN(failed_flush_loses_nothing_and_publishes_nothing);
     RUN(evolve_commits_stored_fields_in_the_dataset_order);
+    RUN(flush_writes_pages_of_bounded_rows);
     return TEST_EXIT();
 }

@@ -199,6 +199,25 @@ static void roundtrip(ursa_store_t *st, const ursa_schema_t *s, const ursa_batch
             CHECK_EQ_INT(bad, 0);
             ursa_batch_free(&part);
         }
+        /* The same slices into one batch, each reusing the last's buffers
+         * (pq_reader_read_rows_into): the same values. */
+        ursa_batch_t into = {0};
+        for (int q = 0; q < 4; q++) {
+            rc = pq_reader_read_rows_into(r, g, NULL, 0, (int64_t)sl[q][0], (int64_t)(sl[q][1] - sl[q][0]),
+                                          &into, &err);
+            CHECK_EQ_INT(rc, URSA_OK);
+            if (rc) break;
+            CHECK_EQ_INT(into.nrows, sl[q][1] - sl[q][0]);
+            size_t bad = 0;
+            for (size_t c = 0; c < into.ncols && c < got.ncols; c++) {
+                CHECK_EQ_INT(into.cols[c].length, into.nrows);
+                for (size_t k = 0; k < into.nrows && k < into.cols[c].length; k++)
+                    bad += !same_row(&got.cols[c], sl[q][0] + k, &into.cols[c], k);
+            }
+            CHECK_EQ_INT(bad, 0);
+        }
+        CHECK_EQ_INT(pq_reader_read_rows_into(r, g, NULL, 0, (int64_t)n, 1, &into, &err), URSA_EINVAL);
+        CHECK(into.cols == NULL && into.nrows == 0); /* freed on an error */
         ursa_batch_t none;
         CHECK_EQ_INT(pq_reader_read_rows(r, g, NULL, 0, (int64_t)n, 1, &none, &err), URSA_EINVAL);
         ursa_batch_free(&got);
@@ -280,6 +299,70 @@ TEST(page_rows)
     pq_reader_get_counters(r, &ctr);
     size_t ncols = pq_reader_schema(r)->nfields, pages = (b.nrows + 99) / 100;
     CHECK_EQ_INT(ctr.pages, pages * ncols);
+    ursa_batch_free(&got);
+    pq_reader_destroy(&r);
+    ursa_batch_free(&b);
+    ursa_schema_free(&s);
+    ursa_store_destroy(&st);
+}
+
+/* Pages that close on rows end on multiples of page_rows in every column,
+ * even where a column's page closed early on bytes: pq_reader_page_bound
+ * finds the rows where every column begins a page, and a slice between two
+ * of them decodes exactly its pages. */
+TEST(page_bound)
+{
+    ursa_store_t *st = open_store();
+    ursa_schema_t s;
+    ursa_err_t err;
+    const char js[] = "{\"columns\":[{\"name\":\"ts\",\"type\":\"timestamp\",\"nullable\":false},"
+                      "{\"name\":\"s\",\"type\":\"string\",\"encoding\":\"plain\"}],"
+                      "\"time_column\":\"ts\"}";
+    if (ursa_schema_parse(js, strlen(js), &s, &err)) abort();
+    ursa_batch_t b;
+    CHECK(ursa_batch_init(&b, &s) == URSA_OK);
+    for (size_t i = 0; i < 1000; i++) {
+        char v[40];
+        memset(v, 'a' + (int)(i % 26), sizeof(v));
+        CHECK(ursa_column_append_i64(&b.cols[0], 1767225600000000ll + (int64_t)i) == URSA_OK);
+        CHECK(ursa_column_append_str(&b.cols[1], v, sizeof(v)) == URSA_OK);
+    }
+    b.nrows = 1000;
+    pq_write_opts_t o;
+    pq_write_opts_default(&o);
+    o.threads = 1;
+    o.codec = PQ_CODEC_UNCOMPRESSED;
+    o.page_rows = 100;
+    o.page_bytes = 3000; /* about 68 strings of 44 bytes: s closes pages on bytes too */
+    roundtrip(st, &s, &b, &o, "p/page_bound.parquet");
+    pq_reader_t *r = NULL;
+    CHECK_EQ_INT(pq_reader_open(&r, st, "p/page_bound.parquet", &err), URSA_OK);
+    int64_t e = -1;
+    CHECK_EQ_INT(pq_reader_page_bound(r, 0, NULL, 0, 1, 150, &e, &err), URSA_OK);
+    CHECK_EQ_INT(e, 100);
+    CHECK_EQ_INT(pq_reader_page_bound(r, 0, NULL, 0, 101, 399, &e, &err), URSA_OK);
+    CHECK_EQ_INT(e, 300);
+    CHECK_EQ_INT(pq_reader_page_bound(r, 0, NULL, 0, 101, 199, &e, &err), URSA_OK);
+    CHECK_EQ_INT(e, 199); /* none in between: hi */
+    size_t ts = 0;
+    CHECK_EQ_INT(pq_reader_page_bound(r, 0, &ts, 1, 101, 199, &e, &err), URSA_OK);
+    CHECK_EQ_INT(e, 199);
+    CHECK_EQ_INT(pq_reader_page_bound(r, 0, NULL, 0, 1, 1000, &e, &err), URSA_OK);
+    CHECK_EQ_INT(e, 1000); /* the row group's end */
+    CHECK_EQ_INT(pq_reader_page_bound(r, 0, NULL, 0, 1, 1001, &e, &err), URSA_EINVAL);
+    CHECK_EQ_INT(pq_reader_page_bound(r, 1, NULL, 0, 1, 10, &e, &err), URSA_EINVAL);
+    /* Rows 200..300: two pages of s (200..268, 268..300), one of ts. */
+    pq_reader_counters_t before, after;
+    pq_reader_get_counters(r, &before);
+    ursa_batch_t got = {0};
+    CHECK_EQ_INT(pq_reader_read_rows_into(r, 0, NULL, 0, 200, 100, &got, &err), URSA_OK);
+    pq_reader_get_counters(r, &after);
+    CHECK_EQ_INT((after.pages - after.pages_skipped) - (before.pages - before.pages_skipped), 3);
+    CHECK_EQ_INT(got.nrows, 100);
+    for (size_t k = 0; k < got.nrows; k++) {
+        CHECK(same_row(&b.cols[0], 200 + k, &got.cols[0], k));
+        CHECK(same_row(&b.cols[1], 200 + k, &got.cols[1], k));
+    }
     ursa_batch_free(&got);
     pq_reader_destroy(&r);
     ursa_batch_free(&b);
@@ -537,6 +620,7 @@ int main(void)
     RUN(matrix);
     RUN(projection_and_errors);
     RUN(page_rows);
+    RUN(page_bound);
     RUN(nested_file);
     RUN(long_footer);
     if (!test_failed_count && tmpdir[0]) { /* kept for a look when a test failed */
