@@ -514,12 +514,11 @@ static int plan(upkeep_t *u, json_t *doomed_lists, json_t *xman, json_t *doomed_
         const char *list = json_string_value(json_object_get(sn, "manifest-list"));
         const char *key = list ? table_key(u->location, u->dataset, list) : NULL;
         if (!key) {
-            rc = ursa_err_set(err, URSA_EFORMAT, "%s: a manifest list outside the table's store", u->dataset);
-            return rc;
+            return ursa_err_set(err, URSA_EFORMAT, "%s: a manifest list outside the table's store",
+                                u->dataset);
         }
         if (json_object_set_new(u->rlists, key, json_true())) {
-            rc = nomem(err);
-            return rc;
+            return nomem(err);
         }
         if (jint(sn, "snapshot-id") == cur)
             u->cur_list = json_object_iter_key(json_object_iter_at(u->rlists, key));
@@ -532,8 +531,7 @@ static int plan(upkeep_t *u, json_t *doomed_lists, json_t *xman, json_t *doomed_
     {
         if ((rc = list_manifests(u, json_string_value(x), xman, err))) return rc;
         if (json_array_append(doomed_lists, (json_t *)x)) {
-            rc = nomem(err);
-            return rc;
+            return nomem(err);
         }
     }
     const char *k;
@@ -543,8 +541,7 @@ static int plan(upkeep_t *u, json_t *doomed_lists, json_t *xman, json_t *doomed_
         bool yes;
         if ((rc = named(u, k, &yes, err))) return rc;
         if (!yes && inside(u, k) && json_array_append_new(doomed_man, json_string(k))) {
-            rc = nomem(err);
-            return rc;
+            return nomem(err);
         }
     }
     json_array_foreach(doomed_man, i,
@@ -564,8 +561,7 @@ static int plan(upkeep_t *u, json_t *doomed_lists, json_t *xman, json_t *doomed_
         json_object_foreach(cand, k, v) if (!json_object_get(live, k) &&
                                             json_array_append_new(del_data, json_string(k)))
         {
-            rc = nomem(err);
-            return rc;
+            return nomem(err);
         }
     }
     return URSA_OK;
