@@ -28,9 +28,10 @@
  *     commit, against R of the document committed: manifests, then lists,
  *     so a run that dies midway leaves nothing pointing at a deleted
  *     manifest, and the next run finds the rest as orphans. R as loaded is
- *     as good as R as committed for the data files: a commit in between
- *     builds on the current snapshot, which is in both, and adds only new
- *     files (below).
+ *     as good as R as committed: a commit in between builds on the current
+ *     snapshot, which is in both, and adds only new files (below); so the
+ *     plan made before the commit is kept when the commit expired the same
+ *     snapshots (rule 2's lists and manifests are read once a run).
  *  3. Metadata files: the vN.metadata.json older than every version in the
  *     document's metadata-log (capped at ICEBERG_METADATA_LOG_MAX), once the
  *     oldest logged version's timestamp -- later than theirs -- is before
@@ -496,16 +497,10 @@ static int keep_key(void *ctx, const char *key, bool is_prefix)
 
 /* ------------------------------------------------------------------------ */
 
-/* R, the snapshots of u->doc (after expiry), and rule 2 against it: the
- * expired snapshots' lists into doomed_lists, every manifest they name into
- * xman and those no list of R names into doomed_man, and the data files
- * these have that no manifest of R has live into del_data (cand and live:
- * scratch sets). */
-static int plan(upkeep_t *u, json_t *doomed_lists, json_t *xman, json_t *doomed_man, json_t *cand,
-                json_t *live, json_t *del_data, ursa_err_t *err)
+/* R, the snapshots of u->doc (after expiry): their lists into u->rlists,
+ * the current one's manifests into u->cur_man. */
+static int plan_r(upkeep_t *u, ursa_err_t *err)
 {
-    int rc;
-    /* R: the retained snapshots' lists, and the current one's manifests. */
     int64_t cur = jint(u->doc, "current-snapshot-id");
     size_t i;
     const json_t *sn;
@@ -523,7 +518,19 @@ static int plan(upkeep_t *u, json_t *doomed_lists, json_t *xman, json_t *doomed_
         if (jint(sn, "snapshot-id") == cur)
             u->cur_list = json_object_iter_key(json_object_iter_at(u->rlists, key));
     }
-    if (u->cur_list && (rc = list_manifests(u, u->cur_list, u->cur_man, err))) return rc;
+    return u->cur_list ? list_manifests(u, u->cur_list, u->cur_man, err) : URSA_OK;
+}
+
+/* R, and rule 2 against it: the expired snapshots' lists into
+ * doomed_lists, every manifest they name into xman and those no list of R
+ * names into doomed_man, and the data files these have that no manifest of
+ * R has live into del_data (cand and live: scratch sets). */
+static int plan(upkeep_t *u, json_t *doomed_lists, json_t *xman, json_t *doomed_man, json_t *cand,
+                json_t *live, json_t *del_data, ursa_err_t *err)
+{
+    int rc = plan_r(u, err);
+    size_t i;
+    if (rc) return rc;
 
     /* 2. What only the expired snapshots reached. */
     const json_t *x;
@@ -587,7 +594,7 @@ int table_upkeep(ursa_store_t *st, const char *dataset, int64_t retention_ms, in
     table_upkeep_cache_t *own = NULL;
     json_t *doomed_man = json_array(), *doomed_lists = json_array(), *cand = json_object(),
            *live = json_object(), *del_data = json_array(), *del_meta = json_array(), *xman = json_object(),
-           *decided = json_object();
+           *decided = json_object(), *pre = NULL;
     meta_listing_t ml = {json_array()};
     int rc;
     u.st = st, u.dataset = dataset, u.cutoff = now_ms - retention_ms, u.stats = &sx;
@@ -618,12 +625,13 @@ int table_upkeep(ursa_store_t *st, const char *dataset, int64_t retention_ms, in
     }
     /* 1a. The data files first: rule 2 on the current document, before the
      * commit that expires their snapshots (see the design comment). */
+    iceberg_base_t loaded = {0}; /* the document as loaded: the commit starts from it */
     json_t *t0 = NULL;
-    int64_t v0;
     int req = 0;
     bool skip = false;
-    rc = iceberg_load(st, dataset, &t0, &v0, &req, err);
+    rc = iceberg_load(st, dataset, &loaded.doc, &loaded.version, &req, err);
     sx.requests += (size_t)req;
+    if (rc == URSA_OK && loaded.doc && !(t0 = json_deep_copy(loaded.doc))) rc = nomem(err);
     if (rc == URSA_OK && t0 && (rc = expire(&u, &t0, &skip, err)) == URSA_OK && !skip &&
         (rc = plan(&u, doomed_lists, xman, doomed_man, cand, live, del_data, err)) == URSA_OK) {
         size_t j;
@@ -633,13 +641,25 @@ int table_upkeep(ursa_store_t *st, const char *dataset, int64_t retention_ms, in
         if (rc == URSA_OK) rc = del_keys(&u, del_data, &sx.data_files_deleted, "upkeep-between-deletes", err);
     }
     json_decref(t0);
+    /* What the first pass planned stands after the commit when the commit
+     * expired the same snapshots: a commit in between only adds snapshots
+     * built on the current one (see the design comment). */
+    if (rc == URSA_OK && t0 && !skip &&
+        !(pre = json_pack("{s:o, s:o, s:o, s:o}", "expired", json_deep_copy(u.expired), "lists",
+                          json_deep_copy(doomed_lists), "xman", json_deep_copy(xman), "doomed",
+                          json_deep_copy(doomed_man))))
+        rc = nomem(err);
     json_t *const scratch[] = {doomed_lists, xman, doomed_man, cand, live, del_data};
     forget(&u, scratch, URSA_ARRAY_LEN(scratch));
-    if (rc) goto out;
+    if (rc) {
+        iceberg_base_free(&loaded);
+        goto out;
+    }
 
     /* 1. Expiry. */
     iceberg_commit_stats_t cs = {0};
-    rc = iceberg_commit(st, dataset, expire, &u, 50, &cs, err);
+    rc = iceberg_commit_on(st, dataset, &loaded, expire, &u, 50, &cs, err);
+    iceberg_base_free(&loaded);
     sx.requests += cs.requests, sx.version = cs.version;
     if (rc) {
         sx.snapshots_expired = 0;
@@ -647,7 +667,15 @@ int table_upkeep(ursa_store_t *st, const char *dataset, int64_t retention_ms, in
     }
     if (!u.doc) goto out; /* no table */
 
-    if ((rc = plan(&u, doomed_lists, xman, doomed_man, cand, live, del_data, err))) goto out;
+    if (pre && json_equal(u.expired, json_object_get(pre, "expired"))) {
+        if ((rc = plan_r(&u, err)) || json_array_extend(doomed_lists, json_object_get(pre, "lists")) ||
+            json_object_update(xman, json_object_get(pre, "xman")) ||
+            json_array_extend(doomed_man, json_object_get(pre, "doomed"))) {
+            if (rc == URSA_OK) rc = nomem(err);
+            goto out;
+        }
+    } else if ((rc = plan(&u, doomed_lists, xman, doomed_man, cand, live, del_data, err)))
+        goto out;
     for (size_t j = json_array_size(del_data); j-- > 0;) /* the first pass decided these */
         if (json_object_get(decided, json_string_value(json_array_get(del_data, j))))
             json_array_remove(del_data, j);
@@ -721,6 +749,6 @@ out:
         json_decref(u.all_man);
     json_decref(doomed_man), json_decref(doomed_lists), json_decref(cand), json_decref(live);
     json_decref(del_data), json_decref(del_meta), json_decref(xman), json_decref(ml.keys);
-    json_decref(decided);
+    json_decref(decided), json_decref(pre);
     return rc;
 }
