@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { icebergRead } from 'icebird';
 import { startServer, makeTempDir, removeTempDirs, sanitizerReports, URSA_BIN, REPO_ROOT } from './helpers.mjs';
 import { useLocalFetch } from '../tools/iceberg_local.mjs';
+import { schema, rowMaker, ndjson } from './compact-data.mjs';
 import { duckdbQuery, readWith, close } from '../tools/pqread.mjs';
 
 useLocalFetch();
@@ -29,23 +30,10 @@ after(async () => {
   if (!failed) removeTempDirs();
 });
 
-const schema = {
-  columns: [
-    { name: 'ts', type: 'timestamp', nullable: false },
-    { name: 'k', type: 'string' },
-    { name: 'id', type: 'int64', nullable: false },
-  ],
-  time_column: 'ts',
-  sort_by: ['k', 'ts'],
-};
-let seed = 7;
-const rnd = n => ((seed = (seed * 1103515245 + 12345) % 2147483648) % n);
+const made = rowMaker(7, 'abcdefgh');
+const rnd = made.rnd;
 /** n rows of day `day` (1-based in December 2026), ids from `from`, keys and times at random. */
-const rows = (day, from, n) => Array.from({ length: n }, (_, i) => ({
-  ts: `2026-12-0${day}T${String(rnd(24)).padStart(2, '0')}:${String(rnd(60)).padStart(2, '0')}:00Z`,
-  k: 'abcdefgh'[rnd(8)], id: from + i,
-}));
-const ndjson = rs => rs.map(x => JSON.stringify(x)).join('\n') + '\n';
+const rows = (day, from, n) => made.rows(`2026-12-0${day}`, from, n);
 
 function compact(store, env = {}) {
   return new Promise(res => execFile(URSA_BIN, ['compact', '--store', store], { env: { ...process.env, ...env }, encoding: 'utf8' },

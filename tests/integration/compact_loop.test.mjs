@@ -19,6 +19,7 @@ import { icebergRead } from 'icebird';
 import { startServer, makeTempDir, removeTempDirs, sanitizerReports } from './helpers.mjs';
 import { useLocalFetch } from '../tools/iceberg_local.mjs';
 import { duckdbQuery, close } from '../tools/pqread.mjs';
+import { schema, rowMaker, ndjson } from './compact-data.mjs';
 
 useLocalFetch();
 let failed = false;
@@ -30,22 +31,9 @@ after(async () => {
   if (!failed) removeTempDirs();
 });
 
-const schema = {
-  columns: [
-    { name: 'ts', type: 'timestamp', nullable: false },
-    { name: 'k', type: 'string' },
-    { name: 'id', type: 'int64', nullable: false },
-  ],
-  time_column: 'ts',
-  sort_by: ['k', 'ts'],
-};
-let seed = 11;
-const rnd = n => ((seed = (seed * 1103515245 + 12345) % 2147483648) % n);
 const DAY = '2026-12-01';
-const rows = (from, n) => Array.from({ length: n }, (_, i) => ({
-  ts: `${DAY}T${String(rnd(24)).padStart(2, '0')}:${String(rnd(60)).padStart(2, '0')}:00Z`, k: 'abcdef'[rnd(6)], id: from + i,
-}));
-const ndjson = rs => rs.map(x => JSON.stringify(x)).join('\n') + '\n';
+const made = rowMaker(11, 'abcdef');
+const rows = (from, n) => made.rows(DAY, from, n);
 const sleep = ms => new Promise(res => setTimeout(res, ms));
 const ROUNDS = 12;
 // Who is killed where, round by round (the env of the node's process for that round). In the rounds marked

@@ -15,6 +15,7 @@ import { icebergRead } from 'icebird';
 import { startServer, makeTempDir, removeTempDirs, sanitizerReports, URSA_BIN } from './helpers.mjs';
 import { s3Rig } from '../s3/rig.mjs';
 import { useLocalFetch, mapS3 } from '../tools/iceberg_local.mjs';
+import { schema, rowMaker, ndjson } from './compact-data.mjs';
 
 const PREFIX = `compact-${Date.now().toString(36)}-${process.pid}`;
 const state = { s3: null, failed: false, server: null };
@@ -25,21 +26,8 @@ after(async () => {
   if (!state.failed) removeTempDirs();
 });
 
-const schema = {
-  columns: [
-    { name: 'ts', type: 'timestamp', nullable: false },
-    { name: 'k', type: 'string' },
-    { name: 'id', type: 'int64', nullable: false },
-  ],
-  time_column: 'ts',
-  sort_by: ['k', 'ts'],
-};
-let seed = 5;
-const rnd = n => ((seed = (seed * 1103515245 + 12345) % 2147483648) % n);
-const rows = (day, from, n) => Array.from({ length: n }, (_, i) => ({
-  ts: `2026-12-0${day}T${String(rnd(24)).padStart(2, '0')}:00:00Z`, k: 'abcd'[rnd(4)], id: from + i,
-}));
-const ndjson = rs => rs.map(x => JSON.stringify(x)).join('\n') + '\n';
+const made = rowMaker(5, 'abcd');
+const rows = (day, from, n) => made.rows(`2026-12-0${day}`, from, n);
 const sleep = ms => new Promise(res => setTimeout(res, ms));
 
 test('compaction on S3: a day on request, another by ursa compact, replaced inputs deleted after the retention', { timeout: 300_000 }, async () => {
