@@ -29,31 +29,31 @@
  *
  * The logs shape: web/app request logs as several nodes flush them, for a
  * key other than time and data that is neither tidy nor uniform. Seeded
- * (BENCH_SEED, default 1), so the same arguments write the same rows.
+ * (BENCH_SEED, default 0), so the same arguments write the same rows.
  *   ts          timestamp, the day 2024-01-01, each node over the whole day
  *   service     string, 12 names of 4 to 21 bytes, skewed (the first takes
  *               about a third of the rows; each node favours one of them)
  *   user_id     string, nullable: 12% null (anonymous); else 3% of rows one
  *               of 4 bot or probe ids, the rest "usr_" + 6 to 14 base-36
  *               characters drawn from 2,000,000 users by a power law (the
- *               most frequent user about 0.7% of its service's rows)
+ *               most frequent user about 0.7% of all rows)
  *   node        string, the node's pod name (one per file)
  *   method      string, 7 values, GET about 70%
- *   path        string, 6 to ~400 bytes: a route with ids and, for half the
+ *   path        string, 8 to ~400 bytes: a route with ids and, for half the
  *               rows, a query string (search words, paging, utm_ tags)
  *   status      int32, 13 codes, 200 about 80%
  *   latency_ms  float64, 5 log-spaced ranges, 1 ms to 30 s
  *   bytes_sent  int64, nullable (8% null), 0 for 204/304, else 5 ranges
- *   user_agent  string, nullable (2% null): about 700 distinct browser
- *               strings of 70 to 200 bytes, skewed, and the bots' own
+ *   user_agent  string, nullable (2% null): a pool of 700 browser and app
+ *               strings of 12 to ~165 bytes drawn skewed, and the bots' own
  *   referrer    string, nullable (65% null): search and site URLs
  *   trace_id    string, 32 hex characters, unique
  *   country     string, nullable (7% null): 40 codes, skewed
  *   is_bot      bool
  *   error       string, nullable (null unless status >= 500 or for some
- *               4xx: about 95% null), messages of 20 to ~300 bytes
+ *               4xx: about 97% null), messages of 36 to ~500 bytes
  *   attrs       string, JSON text of 1 to 8 distinct keys (nested objects, arrays,
- *               some non-ASCII), 15 to ~500 bytes
+ *               some non-ASCII), 12 to ~270 bytes
  * sort_by ["service", "user_id", "ts"], time column ts.
  */
 #include "catalog.h"
@@ -73,25 +73,24 @@ static const char SCHEMA[] =
     "{\"name\":\"country\",\"type\":\"string\",\"nullable\":false},{\"name\":\"payload\",\"type\":"
     "\"string\",\"nullable\":false}],\"time_column\":\"ts\"}";
 
-static const char LOGS_SCHEMA[] =
-    "{\"columns\":["
-    "{\"name\":\"ts\",\"type\":\"timestamp\",\"nullable\":false},"
-    "{\"name\":\"service\",\"type\":\"string\",\"nullable\":false},"
-    "{\"name\":\"user_id\",\"type\":\"string\"},"
-    "{\"name\":\"node\",\"type\":\"string\",\"nullable\":false},"
-    "{\"name\":\"method\",\"type\":\"string\",\"nullable\":false},"
-    "{\"name\":\"path\",\"type\":\"string\",\"nullable\":false},"
-    "{\"name\":\"status\",\"type\":\"int32\",\"nullable\":false},"
-    "{\"name\":\"latency_ms\",\"type\":\"float64\",\"nullable\":false},"
-    "{\"name\":\"bytes_sent\",\"type\":\"int64\"},"
-    "{\"name\":\"user_agent\",\"type\":\"string\"},"
-    "{\"name\":\"referrer\",\"type\":\"string\"},"
-    "{\"name\":\"trace_id\",\"type\":\"string\",\"nullable\":false},"
-    "{\"name\":\"country\",\"type\":\"string\"},"
-    "{\"name\":\"is_bot\",\"type\":\"bool\",\"nullable\":false},"
-    "{\"name\":\"error\",\"type\":\"string\"},"
-    "{\"name\":\"attrs\",\"type\":\"string\",\"nullable\":false}],"
-    "\"time_column\":\"ts\",\"sort_by\":[\"service\",\"user_id\",\"ts\"]}";
+static const char LOGS_SCHEMA[] = "{\"columns\":["
+                                  "{\"name\":\"ts\",\"type\":\"timestamp\",\"nullable\":false},"
+                                  "{\"name\":\"service\",\"type\":\"string\",\"nullable\":false},"
+                                  "{\"name\":\"user_id\",\"type\":\"string\"},"
+                                  "{\"name\":\"node\",\"type\":\"string\",\"nullable\":false},"
+                                  "{\"name\":\"method\",\"type\":\"string\",\"nullable\":false},"
+                                  "{\"name\":\"path\",\"type\":\"string\",\"nullable\":false},"
+                                  "{\"name\":\"status\",\"type\":\"int32\",\"nullable\":false},"
+                                  "{\"name\":\"latency_ms\",\"type\":\"float64\",\"nullable\":false},"
+                                  "{\"name\":\"bytes_sent\",\"type\":\"int64\"},"
+                                  "{\"name\":\"user_agent\",\"type\":\"string\"},"
+                                  "{\"name\":\"referrer\",\"type\":\"string\"},"
+                                  "{\"name\":\"trace_id\",\"type\":\"string\",\"nullable\":false},"
+                                  "{\"name\":\"country\",\"type\":\"string\"},"
+                                  "{\"name\":\"is_bot\",\"type\":\"bool\",\"nullable\":false},"
+                                  "{\"name\":\"error\",\"type\":\"string\"},"
+                                  "{\"name\":\"attrs\",\"type\":\"string\",\"nullable\":false}],"
+                                  "\"time_column\":\"ts\",\"sort_by\":[\"service\",\"user_id\",\"ts\"]}";
 
 static bool shape_logs(void)
 {
@@ -171,17 +170,17 @@ static void put_hex(text_t *t, size_t len)
     for (size_t i = 0; i < len; i++) put(t, "%c", "0123456789abcdef"[rnd() & 15]);
 }
 
-static const char *const SERVICES[] = {"api-gateway", "search", "checkout", "catalog", "auth", "recommendations",
-                                       "cart", "payments", "media", "notifications", "admin-console",
-                                       "inventory-sync-worker"};
+static const char *const SERVICES[] = {
+    "api-gateway", "search",   "checkout", "catalog",       "auth",          "recommendations",
+    "cart",        "payments", "media",    "notifications", "admin-console", "inventory-sync-worker"};
 static const unsigned SERVICE_W[] = {340, 160, 100, 90, 80, 60, 50, 40, 35, 25, 12, 8};
 #define NSERVICES (sizeof(SERVICES) / sizeof(SERVICES[0]))
 static const char *const METHODS[] = {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"};
 static const unsigned METHOD_W[] = {700, 180, 50, 30, 20, 10, 10};
 static const int STATUSES[] = {200, 201, 204, 301, 302, 304, 400, 401, 403, 404, 429, 500, 503};
 static const unsigned STATUS_W[] = {800, 30, 20, 10, 10, 50, 20, 15, 5, 30, 5, 4, 1};
-static const char *const RESOURCES[] = {"users",   "orders",  "products", "items",    "sessions", "carts",
-                                        "reviews", "images",  "invoices", "settings", "feeds",    "tokens"};
+static const char *const RESOURCES[] = {"users",   "orders", "products", "items",    "sessions", "carts",
+                                        "reviews", "images", "invoices", "settings", "feeds",    "tokens"};
 static const char *const WORDS[] = {"red",   "shoes", "winter", "jacket", "kids",  "sale",   "wireless",
                                     "usb-c", "cable", "linen",  "sofa",   "lamp",  "garden", "coffee",
                                     "mug",   "gift",  "for",    "men",    "women", "size",   "xl"};
@@ -191,7 +190,8 @@ static const char *const COUNTRIES[] = {"US", "DE", "GB", "FR", "IN", "BR", "JP"
                                         "CH", "AT", "NO", "DK", "FI", "IE", "PT", "CZ", "RO", "HU",
                                         "GR", "IL", "ZA", "NG", "EG", "VN", "TH", "PH", "NZ", "SG"};
 #define NCOUNTRIES (sizeof(COUNTRIES) / sizeof(COUNTRIES[0]))
-static const char *const BOT_IDS[] = {"svc-healthcheck", "bot-googlebot", "svc-synthetic-prober-eu", "bot-bingbot"};
+static const char *const BOT_IDS[] = {"svc-healthcheck", "bot-googlebot", "svc-synthetic-prober-eu",
+                                      "bot-bingbot"};
 static const unsigned BOT_W[] = {50, 25, 15, 10};
 static const char *const BOT_UAS[] = {
     "kube-probe/1.29", "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
@@ -220,26 +220,28 @@ static void make_uas(void)
         switch (rnd() % 6) {
         case 0:
         case 1:
-            put(&t, "Mozilla/5.0 (%s) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/%u.0.%u.%u Safari/537.36", p, v,
-                b, c);
+            put(&t, "Mozilla/5.0 (%s) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/%u.0.%u.%u Safari/537.36",
+                p, v, b, c);
             break;
         case 2:
-            put(&t, "Mozilla/5.0 (%s) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/%u.0.%u.%u Safari/537.36 "
-                    "Edg/%u.0.%u.%u",
+            put(&t,
+                "Mozilla/5.0 (%s) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/%u.0.%u.%u Safari/537.36 "
+                "Edg/%u.0.%u.%u",
                 p, v, b, c, v, b, c + 1);
             break;
         case 3:
             put(&t, "Mozilla/5.0 (%s; rv:%u.0) Gecko/20100101 Firefox/%u.0", p, v + 1, v + 1);
             break;
         case 4:
-            put(&t, "Mozilla/5.0 (%s) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/%u.%u Mobile/15E148 "
-                    "Safari/604.1",
+            put(&t,
+                "Mozilla/5.0 (%s) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/%u.%u Mobile/15E148 "
+                "Safari/604.1",
                 p, 15 + v % 3, c % 7);
             break;
         default:
             if (rnd() & 1)
-                put(&t, "UrsaShop/%u.%u.%u (iPhone; iOS 17.%u; Scale/3.00) Alamofire/5.%u.0", 4 + v % 3, c % 20,
-                    b % 10, c % 4, c % 9);
+                put(&t, "UrsaShop/%u.%u.%u (iPhone; iOS 17.%u; Scale/3.00) Alamofire/5.%u.0", 4 + v % 3,
+                    c % 20, b % 10, c % 4, c % 9);
             else
                 put(&t, "okhttp/4.%u.%u", c % 13, b % 4);
         }
@@ -272,8 +274,8 @@ static void make_path(text_t *t, const char *service, int bot)
         }
         if ((x >> 60) == 0) {
             put(t, "&filters=");
-            for (int i = 0, k = 2 + (int)(rnd() % 12); i < k; i++) put(t, "%sattr_%u%%3D%u", i ? "%2C" : "",
-                                                                        (unsigned)(rnd() % 40), (unsigned)(rnd() % 9));
+            for (int i = 0, k = 2 + (int)(rnd() % 12); i < k; i++)
+                put(t, "%sattr_%u%%3D%u", i ? "%2C" : "", (unsigned)(rnd() % 40), (unsigned)(rnd() % 9));
         }
     }
 }
@@ -286,7 +288,8 @@ static void make_referrer(text_t *t)
         put_words(t, "+", 1 + (int)(rnd() % 5));
         break;
     case 1:
-        put(t, "https://shop.example.com/%s/%llu", RESOURCES[rnd() % 12], (unsigned long long)(rnd() % 1000000));
+        put(t, "https://shop.example.com/%s/%llu", RESOURCES[rnd() % 12],
+            (unsigned long long)(rnd() % 1000000));
         break;
     case 2:
         put(t, "https://t.co/");
@@ -301,8 +304,9 @@ static void make_error(text_t *t, int status, const char *path)
 {
     switch (rnd() % 5) {
     case 0:
-        put(t, "upstream timed out (110: Connection timed out) while reading response header from upstream, "
-               "upstream: \"http://10.%u.%u.%u:8080%s\"",
+        put(t,
+            "upstream timed out (110: Connection timed out) while reading response header from upstream, "
+            "upstream: \"http://10.%u.%u.%u:8080%s\"",
             (unsigned)(rnd() % 256), (unsigned)(rnd() % 256), (unsigned)(rnd() % 256), path);
         break;
     case 1:
@@ -319,9 +323,10 @@ static void make_error(text_t *t, int status, const char *path)
         put(t, ": %u requests in 60s", 100 + (unsigned)(rnd() % 900));
         break;
     default:
-        put(t, "java.lang.NullPointerException: Cannot invoke \"com.example.cart.Item.getPrice()\" because "
-               "\"item\" is null\n\tat com.example.cart.CartService.total(CartService.java:%u)\n\tat "
-               "com.example.cart.CartController.get(CartController.java:%u)",
+        put(t,
+            "java.lang.NullPointerException: Cannot invoke \"com.example.cart.Item.getPrice()\" because "
+            "\"item\" is null\n\tat com.example.cart.CartService.total(CartService.java:%u)\n\tat "
+            "com.example.cart.CartController.get(CartController.java:%u)",
             (unsigned)(rnd() % 500), (unsigned)(rnd() % 300));
     }
 }
@@ -346,7 +351,8 @@ static void make_attrs(text_t *t)
             break;
         case 2:
             put(t, "\"flags\":[");
-            for (int j = 0, m = (int)(rnd() % 6); j < m; j++) put(t, "%s\"ff_%s\"", j ? "," : "", WORDS[rnd() % NWORDS]);
+            for (int j = 0, m = (int)(rnd() % 6); j < m; j++)
+                put(t, "%s\"ff_%s\"", j ? "," : "", WORDS[rnd() % NWORDS]);
             put(t, "]");
             break;
         case 3:
@@ -476,7 +482,8 @@ static int logs_row(ursa_batch_t *b, const unsigned *service_w, const char *node
 
 static int gen_logs(ursa_catalog_t *cat, ursa_dataset_t *d, int files, size_t rows)
 {
-    rng = getenv("BENCH_SEED") ? (uint64_t)atoll(getenv("BENCH_SEED")) * 0x9e3779b97f4a7c15ull + 1 : 1;
+    uint64_t seed = getenv("BENCH_SEED") ? (uint64_t)atoll(getenv("BENCH_SEED")) : 0;
+    rng = seed * 0x9e3779b97f4a7c15ull + 1; /* never 0, which xorshift would keep */
     make_uas();
     const int64_t day0 = 1704067200000000ll, day = 86400000000ll;
     uint64_t total_rows = 0, total_bytes = 0;
