@@ -4,10 +4,14 @@
  * Design. One run (table_upkeep) on a dataset's table, with cutoff = now -
  * retention:
  *
- *  1. Expiry, as Iceberg's expire_snapshots: one commit through
- *     iceberg_commit removes from `snapshots` (and their entries from
- *     `snapshot-log`) every snapshot whose timestamp-ms is before the cutoff,
- *     except the current one and any a ref names. On a conflict the mutate
+ *  1. Expiry, as Iceberg's expire_snapshots but timed from when a snapshot
+ *     stopped being current: one commit through iceberg_commit removes from
+ *     `snapshots` (and their entries from `snapshot-log`) every snapshot
+ *     whose successor (the next by sequence number) was committed before
+ *     the cutoff, except the current one and any a ref names. So a query
+ *     that began on a snapshot has the retention to finish from the moment
+ *     another replaced it -- a day's inputs stay that long after the
+ *     compaction that replaced them, however old their last snapshot was. On a conflict the mutate
  *     function runs again on the winner's document, so it expires what is
  *     old there: a snapshot a concurrent append just added is young, and a
  *     snapshot another node's upkeep expired first is not ours to clean.
@@ -138,6 +142,38 @@ static bool named_by_ref(const json_t *t, int64_t id)
     return false;
 }
 
+typedef struct seq_ts {
+    int64_t seq, ts;
+    size_t at; /* index in `snapshots` */
+} seq_ts_t;
+
+static int cmp_seq(const void *a, const void *b)
+{
+    const seq_ts_t *x = a, *y = b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* When each snapshot of t stopped being current: the timestamp of the next
+ * one by sequence number (INT64_MAX for the last), into until[] by index in
+ * `snapshots`. */
+static int superseded(const json_t *t, int64_t **until)
+{
+    const json_t *snaps = json_object_get(t, "snapshots"), *sn;
+    size_t n = json_array_size(snaps), i;
+    seq_ts_t *v = ursa_calloc(n + 1, sizeof(*v));
+    *until = ursa_calloc(n + 1, sizeof(**until));
+    if (!v || !*until) {
+        ursa_free(v), ursa_free(*until), *until = NULL;
+        return URSA_ENOMEM;
+    }
+    json_array_foreach(snaps, i, sn) v[i] =
+        (seq_ts_t){jint(sn, "sequence-number"), jint(sn, "timestamp-ms"), i};
+    qsort(v, n, sizeof(*v), cmp_seq);
+    for (i = 0; i < n; i++) (*until)[v[i].at] = i + 1 < n ? v[i + 1].ts : INT64_MAX;
+    ursa_free(v);
+    return URSA_OK;
+}
+
 static int expire(void *vctx, json_t **t, bool *skip, ursa_err_t *err)
 {
     upkeep_t *u = vctx;
@@ -147,15 +183,15 @@ static int expire(void *vctx, json_t **t, bool *skip, ursa_err_t *err)
         *skip = true;
         return URSA_OK;
     }
-    int64_t cur = jint(*t, "current-snapshot-id");
+    int64_t cur = jint(*t, "current-snapshot-id"), *until = NULL;
     json_t *keep = json_array(), *ids = json_object();
     const json_t *sn;
     size_t i, n = 0;
-    if (!keep || !ids) goto nomem;
+    if (!keep || !ids || superseded(*t, &until)) goto nomem;
     json_array_foreach(json_object_get(*t, "snapshots"), i, sn)
     {
         int64_t id = jint(sn, "snapshot-id");
-        if (id == cur || named_by_ref(*t, id) || jint(sn, "timestamp-ms") >= u->cutoff) {
+        if (id == cur || named_by_ref(*t, id) || until[i] >= u->cutoff) {
             char k[32];
             snprintf(k, sizeof(k), "%lld", (long long)id);
             if (json_array_append(keep, (json_t *)sn) || json_object_set_new(ids, k, json_true())) goto nomem;
@@ -188,9 +224,11 @@ static int expire(void *vctx, json_t **t, bool *skip, ursa_err_t *err)
     u->stats->snapshots_expired = n;
     u->doc = json_incref(*t);
     json_decref(keep), json_decref(ids);
+    ursa_free(until);
     return URSA_OK;
 nomem:
     json_decref(keep), json_decref(ids);
+    ursa_free(until);
     return nomem(err);
 }
 

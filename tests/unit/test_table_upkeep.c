@@ -403,18 +403,22 @@ TEST(cache_across_runs)
     ursa_err_t err;
     fixture_open(&f, "cache");
     table_result_t r;
-    for (int n = 1; n <= 8; n++) CHECK_EQ_INT(append(&f, "n1", n, MERGE_MIN, &r), URSA_OK);
+    for (int n = 1; n <= 8; n++) {
+        CHECK_EQ_INT(append(&f, "n1", n, MERGE_MIN, &r), URSA_OK);
+        usleep(2000); /* distinct timestamps: a snapshot expires by its successor's */
+    }
     json_t *t = load(&f);
     int64_t ts[9];
     for (int n = 1; n <= 8; n++)
         ts[n] = num(json_array_get(json_object_get(t, "snapshots"), (size_t)n - 1), "timestamp-ms");
     json_decref(t);
-    CHECK(ts[5] < ts[6] && ts[7] < ts[8]);
+    CHECK(ts[5] < ts[6] && ts[6] < ts[7] && ts[7] < ts[8]);
     table_upkeep_cache_t *cache = NULL;
     table_upkeep_stats_t us, first;
     int64_t two_h = 2 * 3600000;
-    /* A1..A5 expire: m1..m4 go; M5 and m5, named by A6 and A7, stay. */
-    CHECK_EQ_INT(table_upkeep(f.st, f.ds, two_h, ts[6] + two_h, &cache, &first, &err), URSA_OK);
+    /* A1..A5 expire (each replaced more than the retention ago: A6 was made before the cutoff, ts[7]): m1..m4
+     * go; M5 and m5, named by A6 and A7, stay. */
+    CHECK_EQ_INT(table_upkeep(f.st, f.ds, two_h, ts[7] + two_h, &cache, &first, &err), URSA_OK);
     CHECK_EQ_INT(first.snapshots_expired, 5);
     CHECK_EQ_INT(first.lists_deleted, 5);
     CHECK_EQ_INT(first.manifests_deleted, 4);
@@ -424,13 +428,13 @@ TEST(cache_across_runs)
     /* Again at the same time: nothing to do, but M5 and m5 are old and not in the current list, so whether
      * a retained list names them is asked: with the cache no list is read, without it A6's and A7's are. */
     table_upkeep_stats_t with, without;
-    CHECK_EQ_INT(table_upkeep(f.st, f.ds, two_h, ts[6] + two_h, &cache, &with, &err), URSA_OK);
-    CHECK_EQ_INT(table_upkeep(f.st, f.ds, two_h, ts[6] + two_h, NULL, &without, &err), URSA_OK);
+    CHECK_EQ_INT(table_upkeep(f.st, f.ds, two_h, ts[7] + two_h, &cache, &with, &err), URSA_OK);
+    CHECK_EQ_INT(table_upkeep(f.st, f.ds, two_h, ts[7] + two_h, NULL, &without, &err), URSA_OK);
     CHECK_EQ_INT(with.snapshots_expired + with.lists_deleted + with.manifests_deleted, 0);
     CHECK_EQ_INT(without.snapshots_expired + without.lists_deleted + without.manifests_deleted, 0);
     CHECK_EQ_INT(without.requests, with.requests + 2);
     /* A6 and A7 expire: M5, m5, m6, m7 go; the cache knew A8's list already. */
-    CHECK_EQ_INT(table_upkeep(f.st, f.ds, two_h, ts[8] + two_h, &cache, &us, &err), URSA_OK);
+    CHECK_EQ_INT(table_upkeep(f.st, f.ds, two_h, ts[8] + two_h + 1, &cache, &us, &err), URSA_OK);
     CHECK_EQ_INT(us.snapshots_expired, 2);
     CHECK_EQ_INT(us.lists_deleted, 2);
     CHECK_EQ_INT(us.manifests_deleted, 4);
@@ -439,7 +443,7 @@ TEST(cache_across_runs)
      */
     printf("# cache: first run %d requests, second %d\n", first.requests, us.requests);
     table_upkeep_stats_t again;
-    CHECK_EQ_INT(table_upkeep(f.st, f.ds, two_h, ts[8] + two_h, &cache, &again, &err), URSA_OK);
+    CHECK_EQ_INT(table_upkeep(f.st, f.ds, two_h, ts[8] + two_h + 1, &cache, &again, &err), URSA_OK);
     CHECK_EQ_INT(again.snapshots_expired + again.lists_deleted + again.manifests_deleted, 0);
     json_t *sc = scan(&f);
     CHECK(sc && json_array_size(json_object_get(sc, "files")) == 8 && num(sc, "manifests") == 2);
@@ -650,6 +654,40 @@ TEST(replace_swaps_files)
     fixture_close(&f);
 }
 
+/* A snapshot expires a retention after it stopped being current, however
+ * old it is: a query that began on it just before the next commit has the
+ * whole retention to finish. */
+TEST(expiry_counts_from_the_next_snapshot)
+{
+    fixture_t f;
+    ursa_err_t err;
+    fixture_open(&f, "succ");
+    table_result_t r;
+    CHECK_EQ_INT(append(&f, "n1", 1, 0, &r), URSA_OK);
+    usleep(2000);
+    CHECK_EQ_INT(append(&f, "n1", 2, 0, &r), URSA_OK);
+    usleep(1200000); /* the second stays current for 1.2 s */
+    CHECK_EQ_INT(append(&f, "n1", 3, 0, &r), URSA_OK);
+    json_t *t = load(&f);
+    int64_t t2 = num(json_array_get(json_object_get(t, "snapshots"), 1), "timestamp-ms");
+    int64_t t3 = num(json_array_get(json_object_get(t, "snapshots"), 2), "timestamp-ms");
+    json_decref(t);
+    CHECK(t3 - t2 >= 1200);
+    table_upkeep_stats_t us;
+    /* Half a second after the third, with a 1 s retention: the second was made 1.7 s ago, but it was
+     * current until 0.5 s ago -- it stays; the first (replaced by the second) goes. */
+    CHECK_EQ_INT(table_upkeep(f.st, f.ds, 1000, t3 + 500, NULL, &us, &err), URSA_OK);
+    CHECK_EQ_INT(us.snapshots_expired, 1);
+    t = load(&f);
+    CHECK_EQ_INT(json_array_size(json_object_get(t, "snapshots")), 2);
+    CHECK_EQ_INT(num(json_array_get(json_object_get(t, "snapshots"), 0), "timestamp-ms"), t2);
+    json_decref(t);
+    /* A retention after the third: the second goes. */
+    CHECK_EQ_INT(table_upkeep(f.st, f.ds, 1000, t3 + 1001, NULL, &us, &err), URSA_OK);
+    CHECK_EQ_INT(us.snapshots_expired, 1);
+    fixture_close(&f);
+}
+
 int main(void)
 {
     mkdir("test-tmp", 0755);
@@ -661,6 +699,7 @@ int main(void)
     RUN(metadata_past_the_log);
     RUN(appends_and_upkeep_racing);
     RUN(replace_swaps_files);
+    RUN(expiry_counts_from_the_next_snapshot);
     if (!test_failed_count && !getenv("URSA_TEST_KEEP")) {
         char cmd[300];
         snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
