@@ -252,6 +252,22 @@ typedef struct scratch {
     ursa_buf_t ub, defb; /* a decompressed page; its definition levels */
 } scratch_t;
 
+/* What one column keeps from one slice of a row group to the next
+ * (pq_reader_read_rows_into reading a row group a window at a time): the
+ * decoded dictionary, and the rows [first, end) of data page `page` that
+ * the last slice decoded but did not return, so that the next slice, which
+ * begins there, neither fetches, decompresses nor decodes that page (or the
+ * dictionary) again. At most the tail of one page per column: the page a
+ * slice ended inside. Dropped when a read moves to another row group, on
+ * an error, and by pq_reader_destroy(). */
+typedef struct pcache {
+    bool have_dict;
+    pq_values_t dict;
+    long page; /* -1: no rows kept */
+    int64_t first, end;
+    ursa_column_t col; /* rows [first, end) of the row group */
+} pcache_t;
+
 /* The bytes of ranged reads (fetch_spans). */
 typedef struct fetched {
     ursa_buf_t *bufs; /* cap of them, nbufs in use */
@@ -275,6 +291,10 @@ struct pq_reader {
      * in row group bounds_rg. */
     struct pindex *bounds_px;
     size_t *bounds_cols, bounds_n, bounds_rg;
+    /* The slices' cache (pcache_t): one per leaf, of row group pc_rg, NULL
+     * when empty. */
+    pcache_t *pc;
+    size_t pc_rg;
 };
 
 /* The logical type of e, from its LogicalType or its converted type. */
@@ -882,6 +902,17 @@ static void scratch_free(scratch_t *s)
     ursa_buf_free(&s->defb);
 }
 
+/* Empties the slices' cache. */
+static void pcache_drop(pq_reader_t *r)
+{
+    for (size_t i = 0; r->pc && i < r->f->meta.nleaves; i++) {
+        pq_values_free(&r->pc[i].dict);
+        ursa_column_free(&r->pc[i].col);
+    }
+    ursa_free(r->pc);
+    r->pc = NULL;
+}
+
 /* One column chunk being read. */
 typedef struct chunk_ctx {
     const pq_reader_t *r;
@@ -892,6 +923,8 @@ typedef struct chunk_ctx {
     int64_t rows;    /* the rows the pieces hold */
     uint64_t *pages; /* data pages decoded, counted when whole */
     scratch_t *s;
+    pcache_t *ce;     /* a slice's cache: the dictionary taken from it or kept in it; or NULL */
+    uint64_t *counts; /* [0] data pages decoded, [1] dictionary pages decoded */
 } chunk_ctx_t;
 
 static int chunk_err(ursa_err_t *err, int rc, const chunk_ctx_t *c, long page, const ursa_err_t *inner)
@@ -916,17 +949,17 @@ static int read_chunk(const chunk_ctx_t *c, ursa_column_t *col, ursa_err_t *err)
     int cv = r->f->cols[c->leaf].conv;
     uint32_t max_def = (uint32_t)leaf->max_def;
     ursa_err_t e = {0};
-    pq_values_t *dict = &c->s->dict, *vals = &c->s->vals, *conv = &c->s->conv;
+    pq_values_t *dict = c->ce ? &c->ce->dict : &c->s->dict, *vals = &c->s->vals, *conv = &c->s->conv;
     pq_page_header_t h;
     ursa_buf_t *ub = &c->s->ub, *defb = &c->s->defb;
-    bool have_dict = false;
+    bool have_dict = c->ce && c->ce->have_dict;
     int rc;
     long page = 0;
     int64_t seen = 0;
     int32_t tl = cm->type == PQ_FIXED_LEN_BYTE_ARRAY ? el->type_length : 0;
     memset(&h, 0, sizeof(h));
-    if ((rc = pq_values_reset(dict, cm->type, tl)) || (rc = pq_values_reset(vals, cm->type, tl)) ||
-        (rc = pq_values_reset(conv, PQ_INT64, 0))) {
+    if ((!have_dict && (rc = pq_values_reset(dict, cm->type, tl))) ||
+        (rc = pq_values_reset(vals, cm->type, tl)) || (rc = pq_values_reset(conv, PQ_INT64, 0))) {
         ursa_err_set(&e, rc, "cannot hold values of physical type %d (type_length %d)", cm->type, (int)tl);
         rc = chunk_err(err, rc == URSA_EINVAL ? URSA_EFORMAT : rc, c, -1, &e);
         goto out;
@@ -1017,6 +1050,8 @@ static int read_chunk(const chunk_ctx_t *c, ursa_column_t *col, ursa_err_t *err)
                     goto out;
                 }
                 have_dict = true;
+                if (c->ce) c->ce->have_dict = true;
+                c->counts[1]++;
                 page++;
                 continue;
             }
@@ -1085,6 +1120,7 @@ static int read_chunk(const chunk_ctx_t *c, ursa_column_t *col, ursa_err_t *err)
                 }
             }
             seen += nv;
+            c->counts[0]++;
             if (c->whole) (*c->pages)++;
             page++;
         }
@@ -1734,17 +1770,24 @@ typedef struct colplan {
     uint64_t start, end; /* the chunk */
     piece_t *pieces;
     size_t npieces;
-    ranges_t held;     /* the rows the decoded column holds */
-    bool whole;        /* the pieces are the whole chunk */
-    ursa_column_t col; /* decoded */
-    uint32_t *idx;     /* the candidate rows' indexes into col */
-    uint64_t pages;    /* data pages decoded (whole chunks) */
-    int rc;            /* how decoding went */
+    ranges_t held;          /* the rows the decoded column holds */
+    bool whole;             /* the pieces are the whole chunk */
+    ursa_column_t col;      /* decoded */
+    uint32_t *idx;          /* the candidate rows' indexes into col */
+    uint64_t pages;         /* data pages decoded (whole chunks) */
+    uint64_t counts[2];     /* data and dictionary pages decoded */
+    pcache_t *ce;           /* a slice's cache of the column (NULL: none) */
+    bool cached;            /* held begins with the rows of ce (not among the pieces) */
+    long last;              /* the last page of the pieces (-1: none) */
+    int64_t last_s, last_e; /* its rows */
+    int rc;                 /* how decoding went */
     ursa_err_t err;
 } colplan_t;
 
 /* Plans cp: the whole chunk, or with an offset index only the pages that
- * hold rows of want (and the bytes before the first page: the dictionary). */
+ * hold rows of want (and the bytes before the first page: the dictionary).
+ * With cp->ce (a slice), the dictionary is not fetched when ce holds it,
+ * nor the first page when ce holds its rows from the slice's first on. */
 static int plan_column(pq_reader_t *r, size_t rg, colplan_t *cp, const pindex_t *px, const ranges_t *want,
                        bool all, ursa_err_t *err)
 {
@@ -1761,7 +1804,10 @@ static int plan_column(pq_reader_t *r, size_t rg, colplan_t *cp, const pindex_t 
                                               : URSA_OK;
     }
     const pq_offset_index_t *oi = &px->oi;
-    if ((uint64_t)oi->pages[0].offset > cp->start) {
+    pcache_t *ce = cp->ce;
+    bool first = true; /* the first page that holds rows of want */
+    cp->last = -1;
+    if ((uint64_t)oi->pages[0].offset > cp->start && !(ce && ce->have_dict)) {
         cp->pieces[cp->npieces++] =
             (piece_t){NULL, (size_t)((uint64_t)oi->pages[0].offset - cp->start), cp->start, 0};
     }
@@ -1775,8 +1821,19 @@ static int plan_column(pq_reader_t *r, size_t rg, colplan_t *cp, const pindex_t 
             r->ctr.pages_skipped++;
             continue;
         }
+        if (first && ce && ce->page == (long)p && ce->end == e && ce->first <= want->v[w][0] &&
+            want->v[w][0] < e) {
+            first = false;
+            cp->cached = true;
+            r->ctr.pages_reused++;
+            if (ranges_add(&cp->held, ce->first, e))
+                return ursa_err_set(err, URSA_ENOMEM, "%s: out of memory", r->key);
+            continue;
+        }
+        first = false;
         cp->pieces[cp->npieces++] = (piece_t){NULL, (size_t)oi->pages[p].compressed_page_size,
                                               (uint64_t)oi->pages[p].offset, (long)p};
+        cp->last = (long)p, cp->last_s = s, cp->last_e = e;
         if (ranges_add(&cp->held, s, e)) return ursa_err_set(err, URSA_ENOMEM, "%s: out of memory", r->key);
     }
     return URSA_OK;
@@ -1800,6 +1857,7 @@ static void read_state_free(pq_reader_t *r)
     ursa_free(r->bounds_px);
     ursa_free(r->bounds_cols);
     fetched_free(&r->chunks);
+    pcache_drop(r);
     for (size_t i = 0; i < r->nscratch; i++) scratch_free(&r->scratch[i]);
     ursa_free(r->scratch);
 }
@@ -1825,7 +1883,7 @@ static void *decode_worker(void *arg)
         colplan_t *c = &d->cp[k];
         if (c->end == 0) continue; /* the empty chunk of an empty row group */
         chunk_ctx_t ctx = {d->r,      d->rg, c->leaf, c->pieces, c->npieces, c->whole, ranges_rows(&c->held),
-                           &c->pages, w->s};
+                           &c->pages, w->s,  c->ce,   c->counts};
         c->rc = read_chunk(&ctx, &c->col, &c->err);
     }
     return NULL;
@@ -1851,7 +1909,11 @@ static int decode_all(pq_reader_t *r, size_t rg, colplan_t *cp, size_t n, ursa_e
     decode_worker(
         &w[0]); /* fewer threads than asked when one cannot start: the work gets done all the same */
     for (size_t i = 0; i < started; i++) pthread_join(th[i], NULL);
-    for (size_t k = 0; k < n; k++) r->ctr.pages += cp[k].pages;
+    for (size_t k = 0; k < n; k++) {
+        r->ctr.pages += cp[k].pages;
+        r->ctr.pages_decoded += cp[k].counts[0];
+        r->ctr.dicts_decoded += cp[k].counts[1];
+    }
     for (size_t k = 0; k < n; k++)
         if (cp[k].rc) {
             if (err) *err = cp[k].err;
@@ -1893,7 +1955,8 @@ static int read_rows(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols
     const uint8_t **data = NULL;
     ranges_t want = {0};
     uint8_t *keep = NULL;
-    uint32_t *sel = NULL, *loc = NULL;
+    uint32_t *sel = NULL, *loc = NULL, *tail = NULL;
+    bool slice = false; /* a slice of rows, through the slices' cache */
     int rc;
     ursa_column_t *donor = reuse ? out->cols : NULL; /* buffers to decode into */
     size_t ndonor = reuse && out->cols ? out->ncols : 0;
@@ -1925,6 +1988,7 @@ static int read_rows(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols
                           r->key, rg, (long long)g->num_rows, (long long)r->lim.rows);
         goto out;
     }
+    if (r->pc && r->pc_rg != rg) pcache_drop(r);
     cp = ursa_calloc(nneed ? nneed : 1, sizeof(*cp));
     px = ursa_calloc(nneed ? nneed : 1, sizeof(*px));
     want_ci = ursa_calloc(nneed ? nneed : 1, sizeof(*want_ci));
@@ -1989,6 +2053,14 @@ static int read_rows(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols
         for (size_t k = 0; k < nneed; k++) any = any || g->columns[need[k]].offset_index_offset >= 0;
         if (any && (rc = load_page_indexes(r, rg, need, want_ci, nneed, px, err))) goto out;
         if (count > 0 && ranges_add(&want, first, first + count)) goto nomem;
+        if (any && !r->pc) {
+            if (!(r->pc = ursa_calloc(r->f->meta.nleaves, sizeof(*r->pc)))) goto nomem;
+            for (size_t i = 0; i < r->f->meta.nleaves; i++) r->pc[i].page = -1;
+            r->pc_rg = rg;
+        }
+        slice = any;
+        for (size_t k = 0; slice && k < nneed; k++)
+            if (px[k].has_oi) cp[k].ce = &r->pc[need[k]];
     } else if (ranges_add(&want, 0, rows)) {
         goto nomem;
     }
@@ -2015,7 +2087,14 @@ static int read_rows(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols
     ns = 0; /* data[] is in the order the spans were made */
     for (size_t k = 0; k < nneed; k++)
         for (size_t j = 0; j < cp[k].npieces && cp[k].end != 0; j++) cp[k].pieces[j].p = data[ns++];
-    for (size_t k = 0; k < nneed; k++) cp[k].whole = all || !px[k].has_oi;
+    for (size_t k = 0; k < nneed; k++) {
+        cp[k].whole = all || !px[k].has_oi;
+        if (cp[k].cached) { /* the kept rows begin the column; the pages decoded are appended */
+            ursa_column_free(&cp[k].col);
+            cp[k].col = cp[k].ce->col;
+            memset(&cp[k].ce->col, 0, sizeof(cp[k].ce->col));
+        }
+    }
     if ((rc = decode_all(r, rg, cp, nneed, err))) goto out;
     /* Which rows to keep: every one without predicates; else, among the
      * candidates (the rows of want), those that match. sel holds the kept
@@ -2062,6 +2141,31 @@ static int read_rows(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols
             held_index(c, &want, loc);
         if ((rc = ursa_column_take(&out->cols[i], &c->col, loc, kept))) goto nomem;
     }
+    /* The slices' cache: a column keeps the rows after the slice's end when
+     * the slice ended inside a page, as long as that page's rows last. */
+    for (size_t k = 0; slice && k < nneed; k++) {
+        colplan_t *c = &cp[k];
+        pcache_t *ce = c->ce;
+        int64_t end = first + count;
+        if (!ce) continue;
+        if (c->last < 0 && c->cached && end < ce->end) { /* only kept rows were read: they stay */
+            ce->col = c->col;
+            memset(&c->col, 0, sizeof(c->col));
+            continue;
+        }
+        ursa_column_free(&ce->col);
+        ce->page = -1;
+        if (c->last < 0 || end >= c->last_e) continue;
+        /* The last page decoded is at the end of the column. */
+        size_t nt = (size_t)(c->last_e - end), base = c->col.length - nt;
+        uint32_t *t = ursa_realloc(tail, nt * sizeof(*tail));
+        if (!t) goto nomem;
+        tail = t;
+        for (size_t j = 0; j < nt; j++) tail[j] = (uint32_t)(base + j);
+        ursa_column_init_field(&ce->col, &r->f->schema.fields[c->leaf]);
+        if ((rc = ursa_column_take(&ce->col, &c->col, tail, nt))) goto nomem;
+        ce->page = c->last, ce->first = end, ce->end = c->last_e;
+    }
     out->nrows = kept;
     rc = URSA_OK;
     goto out;
@@ -2084,8 +2188,10 @@ out:
     ursa_free(keep);
     ursa_free(sel);
     ursa_free(loc);
+    ursa_free(tail);
     ursa_free(need);
     ursa_free(outmap);
+    if (rc) pcache_drop(r);
     for (size_t i = 0; i < ndonor; i++) ursa_column_free(&donor[i]);
     ursa_free(donor);
     if (rc) ursa_batch_free(out);

@@ -135,7 +135,15 @@ int pq_reader_read_rows(pq_reader_t *r, size_t rg, const size_t *cols, size_t nc
  * than fresh memory allocated (and zeroed by the kernel) for every slice.
  * *out is overwritten; on an error it is freed and left empty. When a slice
  * begins and ends on page bounds of every column (pq_reader_page_bound), the
- * decoded columns are handed over without a copy. */
+ * decoded columns are handed over without a copy.
+ *
+ * Slices in order: each column keeps, until the next read, its decoded
+ * dictionary and, when the slice ended inside a data page, the rows of
+ * that page after the slice's end, so that the next slice, which begins
+ * there, does not fetch, decompress or decode that page (or the
+ * dictionary) again: read a window at a time, each page is decoded once.
+ * That costs at most the tail of one page and the dictionary per column;
+ * a read of another row group, an error, and pq_reader_destroy() free it. */
 int pq_reader_read_rows_into(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols, int64_t first,
                              int64_t count, struct ursa_batch *out, ursa_err_t *err) URSA_MUST_CHECK;
 
@@ -175,6 +183,9 @@ typedef struct pq_reader_counters {
     uint64_t row_groups_by_bloom; /* ... skipped by a bloom filter */
     uint64_t pages;               /* data pages of the chunks asked for */
     uint64_t pages_skipped;       /* ... not read, by the page index */
+    uint64_t pages_decoded;       /* data pages decompressed and decoded (a page read twice counts twice) */
+    uint64_t pages_reused;        /* data pages a slice took from the last slice's cache instead */
+    uint64_t dicts_decoded;       /* dictionary pages decompressed and decoded */
     uint64_t rows_decoded;        /* rows decoded (per row group, not per column) */
     uint64_t bytes_read;          /* bytes fetched from the store by reads of row groups */
     uint64_t reads;               /* ... in this many ranged reads */

@@ -370,6 +370,93 @@ TEST(page_bound)
     ursa_store_destroy(&st);
 }
 
+/* Slices read in order (a window at a time, as compaction reads) that end
+ * inside pages: each column keeps the rest of the page a slice ended in,
+ * and its dictionary, for the next slice, so that the values are those of
+ * a whole read and every data page and dictionary is decoded once, on one
+ * decoding thread or two. A read of another row group drops what is kept. */
+TEST(slices_decode_pages_once)
+{
+    ursa_store_t *st = open_store();
+    ursa_schema_t s;
+    ursa_err_t err;
+    const char js[] = "{\"columns\":[{\"name\":\"ts\",\"type\":\"timestamp\",\"nullable\":false},"
+                      "{\"name\":\"k\",\"type\":\"string\"},"
+                      "{\"name\":\"w\",\"type\":\"string\",\"encoding\":\"plain\"},"
+                      "{\"name\":\"i\",\"type\":\"int32\"}],"
+                      "\"time_column\":\"ts\"}";
+    if (ursa_schema_parse(js, strlen(js), &s, &err)) abort();
+    ursa_batch_t b;
+    CHECK(ursa_batch_init(&b, &s) == URSA_OK);
+    for (size_t i = 0; i < 1000; i++) {
+        char v[64];
+        size_t n = 10 + (i * 7919) % 50; /* w: 10 to 59 bytes, pages closed on bytes at odd rows */
+        memset(v, 'a' + (int)(i % 26), n);
+        CHECK(ursa_column_append_i64(&b.cols[0], 1767225600000000ll + (int64_t)i) == URSA_OK);
+        if (i % 7 == 3)
+            CHECK(ursa_column_append_null(&b.cols[1]) == URSA_OK);
+        else
+            CHECK(ursa_column_append_str(&b.cols[1], i % 3 ? "left" : "right", i % 3 ? 4 : 5) == URSA_OK);
+        CHECK(ursa_column_append_str(&b.cols[2], v, n) == URSA_OK);
+        int32_t iv = (int32_t)(i * 31);
+        CHECK(ursa_column_append_fixed(&b.cols[3], &iv) == URSA_OK);
+    }
+    b.nrows = 1000;
+    pq_write_opts_t o;
+    pq_write_opts_default(&o);
+    o.threads = 1;
+    o.page_rows = 100;
+    o.page_bytes = 2500; /* w closes pages on bytes, at rows no other column shares */
+    o.row_group_rows = 600;
+    roundtrip(st, &s, &b, &o, "p/slices.parquet");
+    for (int threads = 1; threads <= 2; threads++) {
+        pq_reader_t *r = NULL;
+        CHECK_EQ_INT(pq_reader_open(&r, st, "p/slices.parquet", &err), URSA_OK);
+        CHECK_EQ_INT(pq_reader_meta(r)->nrow_groups, 2);
+        pq_reader_set_threads(r, threads);
+        size_t base = 0;
+        for (size_t g = 0; g < 2; g++) {
+            pq_reader_counters_t c0, c1, c2;
+            ursa_batch_t whole = {0}, got = {0};
+            pq_reader_get_counters(r, &c0);
+            CHECK_EQ_INT(pq_reader_read(r, g, NULL, 0, &whole, &err), URSA_OK);
+            pq_reader_get_counters(r, &c1);
+            uint64_t pages = c1.pages_decoded - c0.pages_decoded, dicts = c1.dicts_decoded - c0.dicts_decoded;
+            CHECK(pages > 4 * whole.nrows / 100); /* w has more pages than the others */
+            CHECK(dicts >= 1);                    /* k's */
+            int64_t rows = (int64_t)whole.nrows;
+            for (int64_t first = 0; first < rows; first += 37) {
+                int64_t count = rows - first < 37 ? rows - first : 37;
+                CHECK_EQ_INT(pq_reader_read_rows_into(r, g, NULL, 0, first, count, &got, &err), URSA_OK);
+                CHECK_EQ_INT(got.nrows, (size_t)count);
+                for (size_t c = 0; c < got.ncols; c++)
+                    for (int64_t k = 0; k < count; k++) {
+                        CHECK(same_row(&whole.cols[c], (size_t)(first + k), &got.cols[c], (size_t)k));
+                        CHECK(same_row(&b.cols[c], base + (size_t)(first + k), &got.cols[c], (size_t)k));
+                    }
+            }
+            pq_reader_get_counters(r, &c2);
+            CHECK_EQ_INT(c2.pages_decoded - c1.pages_decoded, pages);
+            CHECK_EQ_INT(c2.dicts_decoded - c1.dicts_decoded, dicts);
+            CHECK(c2.pages_reused - c1.pages_reused > 0);
+            base += whole.nrows;
+            ursa_batch_free(&got);
+            ursa_batch_free(&whole);
+        }
+        /* Back to row group 0 in the middle of a page: nothing kept from
+         * row group 1 is taken for it. */
+        ursa_batch_t got = {0};
+        CHECK_EQ_INT(pq_reader_read_rows_into(r, 0, NULL, 0, 150, 20, &got, &err), URSA_OK);
+        for (size_t c = 0; c < got.ncols; c++)
+            for (size_t k = 0; k < 20; k++) CHECK(same_row(&b.cols[c], 150 + k, &got.cols[c], k));
+        ursa_batch_free(&got);
+        pq_reader_destroy(&r);
+    }
+    ursa_batch_free(&b);
+    ursa_schema_free(&s);
+    ursa_store_destroy(&st);
+}
+
 TEST(projection_and_errors)
 {
     ursa_store_t *st = open_store();
@@ -621,6 +708,7 @@ int main(void)
     RUN(projection_and_errors);
     RUN(page_rows);
     RUN(page_bound);
+    RUN(slices_decode_pages_once);
     RUN(nested_file);
     RUN(long_footer);
     if (!test_failed_count && tmpdir[0]) { /* kept for a look when a test failed */
