@@ -85,14 +85,8 @@ enum MHD_Result api_tables_compact(api_ctx_t *a, struct MHD_Connection *c, api_r
     json_object_set_new(o, "error", json_string(msg));
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
-    ursa_buf_t b = {0};
-    int brc = text ? ursa_buf_append(&b, text, strlen(text)) : URSA_ENOMEM;
+    enum MHD_Result r = text ? api_send_json(c, status, text)
+                             : api_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
     free(text);
-    if (brc) {
-        ursa_buf_free(&b);
-        return api_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
-    }
-    enum MHD_Result r = api_send_owned(c, status, &b);
-    ursa_buf_free(&b);
     return r;
 }

@@ -69,13 +69,6 @@ int ursa_compactor_new(ursa_compactor_t **out, ursa_catalog_t *cat, const ursa_c
     return URSA_OK;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Compacts one day; its result goes into days (when not NULL). */
 static int compact_one(ursa_compactor_t *cp, const char *dataset, const char *date, size_t open_max_files,
                        json_t *days, ursa_err_t *err)
@@ -83,11 +76,11 @@ static int compact_one(ursa_compactor_t *cp, const char *dataset, const char *da
     compact_day_opts_t o = {cp->cat->node, &cp->cat->pq, open_max_files, &cp->stop};
     compact_day_result_t r = {0};
     pthread_mutex_lock(&cp->run_mu);
-    double t0 = now_s();
+    int64_t t0 = ursa_now_ms();
     int rc = atomic_load(&cp->stop)
                  ? ursa_err_set(err, URSA_ECANCELED, "compaction stopped (the node is shutting down)")
                  : compact_day(cp->cat->store, dataset, date, &o, &r, err);
-    double secs = now_s() - t0;
+    double secs = (double)(ursa_now_ms() - t0) / 1000;
     pthread_mutex_unlock(&cp->run_mu);
     const char *what = rc          ? "error"
                        : r.nothing ? "nothing to do"
