@@ -16,9 +16,9 @@
  * deleted. A segment also ends once it is an hour old
  * (URSA_WAL_SEGMENT_MAX_AGE_S by default), so that a closed segment is released soon
  * after its rows are published: a restart replays (and checks against the
- * store's listing of the node's files) only about the last hour of
- * published records, never records whose files compaction has replaced
- * and upkeep deleted after the retention (a day by default).
+ * node's files and its table's commits) only about the last hour of
+ * published records, and the log's disk is not held for days by a dataset
+ * that flushes rarely.
  *
  * Direct I/O. With durability fsync, segments are opened with O_DIRECT
  * where the file system allows it: the writer copies records into an aligned staging buffer and
@@ -631,14 +631,6 @@ uint64_t ursa_wal_durable(ursa_wal_t *w)
     uint64_t d = w->fsync ? w->durable : w->written;
     pthread_mutex_unlock(&w->mu);
     return d;
-}
-
-uint64_t ursa_wal_oldest(ursa_wal_t *w)
-{
-    pthread_mutex_lock(&w->mu);
-    uint64_t n = w->nsegs ? w->segs[0].first_lsn : w->next_lsn;
-    pthread_mutex_unlock(&w->mu);
-    return n;
 }
 
 uint64_t ursa_wal_next_lsn(ursa_wal_t *w)

@@ -98,9 +98,6 @@ void ursa_wal_unpin(ursa_wal_t *w, uint64_t lsn);
 /* Bytes in the log's segment files. */
 uint64_t ursa_wal_bytes(ursa_wal_t *w);
 
-/* The lowest LSN the log may still hold (records below it were released). */
-uint64_t ursa_wal_oldest(ursa_wal_t *w);
-
 /* The LSN the next record will get. */
 uint64_t ursa_wal_next_lsn(ursa_wal_t *w);
 
