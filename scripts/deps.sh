@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 build_pkgs=(gcc make cmake ninja-build pkg-config libmicrohttpd-dev libjansson-dev libzstd-dev
             libsnappy-dev zlib1g-dev libbrotli-dev liblz4-dev libxxhash-dev libcurl4-openssl-dev libssl-dev
-            libunistring-dev)
+            libunistring-dev libpg-query-dev libprotobuf-c-dev)
 test_pkgs=(curl clang-format
            # the independent Avro reader that checks Iceberg manifests (tests/tools/avro_check.py)
            python3-avro
