@@ -18,11 +18,10 @@
 static void dataset_free(ursa_dataset_t *d)
 {
     if (!d) return;
-    for (size_t i = 0; i < d->nchunks; i++) {
-        ursa_batch_free(d->chunks[i]);
-        ursa_free(d->chunks[i]);
-    }
+    for (size_t i = 0; i < d->nchunks; i++) ursa_chunk_release(d->chunks[i]);
     ursa_free(d->chunks);
+    for (size_t i = 0; i < d->nheld; i++) ursa_chunk_release(d->held[i]);
+    ursa_free(d->held);
     ursa_flush_pending_free(d);
     table_upkeep_cache_destroy(&d->upkeep_cache);
     ursa_schema_free(&d->schema);
@@ -410,6 +409,7 @@ int ursa_dataset_append(ursa_dataset_t *d, ursa_batch_t *b)
         d->chunks = p;
         d->cap = cap;
     }
+    b->refs = 1; /* the buffer's */
     d->chunks[d->nchunks++] = b;
     if (!d->oldest_ms) d->oldest_ms = ursa_now_ms();
     d->rows += b->nrows;
@@ -421,6 +421,55 @@ out:
         ursa_free(b);
     }
     return rc;
+}
+
+void ursa_chunk_release(ursa_batch_t *b)
+{
+    if (__atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+        ursa_batch_free(b);
+        ursa_free(b);
+    }
+}
+
+static void pin_one(ursa_pin_t *p, ursa_batch_t *b, const size_t *fields)
+{
+    __atomic_add_fetch(&b->refs, 1, __ATOMIC_RELAXED);
+    ursa_column_t *cols = p->cols + p->n * p->nfields;
+    for (size_t i = 0; i < p->nfields; i++) {
+        if (fields[i] < b->ncols)
+            cols[i] = b->cols[fields[i]];
+        else
+            memset(&cols[i], 0, sizeof(cols[i]));
+    }
+    p->chunks[p->n++] = b;
+}
+
+int ursa_dataset_pin(ursa_dataset_t *d, const size_t *fields, size_t nfields, ursa_pin_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->nfields = nfields;
+    pthread_mutex_lock(&d->lock);
+    size_t n = d->nheld + d->nchunks;
+    out->chunks = ursa_malloc((n + 1) * sizeof(*out->chunks));
+    out->cols = ursa_malloc((n * nfields + 1) * sizeof(*out->cols));
+    if (out->chunks && out->cols) {
+        for (size_t k = 0; k < d->nheld; k++) pin_one(out, d->held[k], fields);
+        for (size_t k = 0; k < d->nchunks; k++) pin_one(out, d->chunks[k], fields);
+    }
+    pthread_mutex_unlock(&d->lock);
+    if (!out->chunks || !out->cols) {
+        ursa_pin_release(out);
+        return URSA_ENOMEM;
+    }
+    return URSA_OK;
+}
+
+void ursa_pin_release(ursa_pin_t *p)
+{
+    for (size_t k = 0; k < p->n; k++) ursa_chunk_release(p->chunks[k]);
+    ursa_free(p->chunks);
+    ursa_free(p->cols);
+    memset(p, 0, sizeof(*p));
 }
 
 void ursa_dataset_stats(ursa_dataset_t *d, uint64_t *rows, uint64_t *bytes)

@@ -44,6 +44,11 @@ typedef struct ursa_dataset {
     size_t nchunks, cap;
     uint64_t rows;
     uint64_t bytes;
+    /* Chunks flushes took out of the list, in LSN order: being written, or
+     * published and waiting for their table commit. Queries read them with
+     * the list until the table has their rows (ursa_dataset_pin). */
+    ursa_batch_t **held;
+    size_t nheld, held_cap;
     uint64_t flushing_lsn;                  /* lowest LSN of a flush in progress, 0 when none */
     uint64_t flushing_rows, flushing_bytes; /* held by a flush in progress (still buffered for users) */
     int64_t oldest_ms; /* when the oldest buffered batch arrived (monotonic ms), 0 when empty */
@@ -176,6 +181,25 @@ int ursa_dataset_refresh(ursa_catalog_t *c, ursa_dataset_t *d, ursa_err_t *err) 
 
 /* A copy of the dataset's schema document (free with ursa_free), or NULL. */
 char *ursa_dataset_schema_json(ursa_dataset_t *d);
+
+/* A query's view of a dataset's buffered rows: every chunk of the list and
+ * of `held` at one moment, each held (refs) so that no flush frees it while
+ * it is read, and for each the columns asked for, copied (a flush may widen
+ * a chunk's column array meanwhile; the columns' own buffers never change).
+ * A column the chunk does not have (added to the schema after it) is
+ * zeroed: length 0, read as nulls. Chunks are in LSN order. */
+typedef struct ursa_pin {
+    ursa_batch_t **chunks;
+    ursa_column_t *cols; /* n * nfields: chunk k's column i at k * nfields + i */
+    size_t n, nfields;
+} ursa_pin_t;
+
+/* Pins d's buffered rows, columns fields[0..nfields) of the schema. */
+int ursa_dataset_pin(ursa_dataset_t *d, const size_t *fields, size_t nfields,
+                     ursa_pin_t *out) URSA_MUST_CHECK;
+void ursa_pin_release(ursa_pin_t *p);
+/* Drops one hold on a chunk, freeing it with the last. */
+void ursa_chunk_release(ursa_batch_t *b);
 
 /* Reads the buffered row and byte counts. */
 void ursa_dataset_stats(ursa_dataset_t *d, uint64_t *rows, uint64_t *bytes);

@@ -215,6 +215,7 @@ typedef struct ursa_batch {
     uint64_t lsn;       /* the WAL record that holds these rows, 0 when none */
     uint64_t first_lsn; /* the first WAL record holding any of them (a request's parts, see catalog.h);
                            0: lsn */
+    unsigned refs;      /* a dataset's chunk: its holders (the buffer, queries reading it); see catalog.h */
 } ursa_batch_t;
 
 /* The first WAL record holding any row of b (0 when not logged). */

@@ -144,6 +144,24 @@ static int commit_files(ursa_catalog_t *c, ursa_dataset_t *d, const ursa_schema_
 
 /* Retries the table commits of earlier flushes, oldest first; stops at
  * the first that fails again (the order of snapshots follows the log). */
+/* The table has the rows of every held chunk up to LSN last (a node's
+ * commits go in log order): queries read them from the table now. */
+static void release_held(ursa_dataset_t *d, uint64_t last)
+{
+    pthread_mutex_lock(&d->lock);
+    size_t k = 0;
+    while (k < d->nheld && d->held[k]->lsn <= last) k++;
+    ursa_batch_t **gone = k ? ursa_malloc(k * sizeof(*gone)) : NULL;
+    if (gone || !k) {
+        if (k) memcpy(gone, d->held, k * sizeof(*gone));
+        memmove(d->held, d->held + k, (d->nheld - k) * sizeof(*d->held));
+        d->nheld -= k;
+    }
+    pthread_mutex_unlock(&d->lock);
+    for (size_t i = 0; gone && i < k; i++) ursa_chunk_release(gone[i]);
+    ursa_free(gone);
+}
+
 static void retry_pending(ursa_catalog_t *c, ursa_dataset_t *d, const ursa_schema_t *s)
 {
     while (d->ntpending) {
@@ -153,6 +171,7 @@ static void retry_pending(ursa_catalog_t *c, ursa_dataset_t *d, const ursa_schem
             ursa_error("dataset %s: the table commit of an earlier flush failed again: %s", d->name, e.msg);
             return;
         }
+        release_held(d, p->last);
         for (size_t k = 0; k < p->nfiles; k++) ursa_free((char *)p->files[k].key);
         ursa_free(p->files);
         memmove(&d->tpending[0], &d->tpending[1], (d->ntpending - 1) * sizeof(*d->tpending));
@@ -388,6 +407,18 @@ static int take_chunks(flush_state_t *f)
     f->schema = d->schema;
     f->schema.nfields = ursa_schema_nfields(&d->schema);
     if (!(f->schema_json = ursa_strdup(d->schema_json))) k = 0, rc = URSA_ENOMEM;
+    /* Room in `held` for what is taken, and the schema's new columns (as
+     * nulls) added while they are still in the list: a query copies a
+     * chunk's columns under this lock. Failing either takes nothing. */
+    if (rc == URSA_OK && k && d->nheld + k > d->held_cap) {
+        ursa_batch_t **h = ursa_realloc(d->held, (d->nheld + k) * 2 * sizeof(*h));
+        if (h)
+            d->held = h, d->held_cap = (d->nheld + k) * 2;
+        else
+            k = 0, rc = URSA_ENOMEM;
+    }
+    for (size_t i = 0; rc == URSA_OK && i < k; i++)
+        if ((rc = ursa_batch_widen(d->chunks[i], &f->schema, f->schema.nfields))) k = 0;
     if (rc) {
         /* nothing taken */
     } else if (k == d->nchunks) {
@@ -413,6 +444,10 @@ static int take_chunks(flush_state_t *f)
             }
         }
     }
+    if (f->nchunks) { /* queries read them (held) until the table has their rows */
+        memcpy(d->held + d->nheld, f->chunks, f->nchunks * sizeof(*f->chunks));
+        d->nheld += f->nchunks;
+    }
     if (f->nchunks) d->flushing_lsn = ursa_batch_first_lsn(f->chunks[0]);
     for (size_t i = 0; i < f->nchunks; i++) {
         uint64_t first = ursa_batch_first_lsn(f->chunks[i]);
@@ -431,6 +466,7 @@ static void restore_chunks(flush_state_t *f)
 {
     ursa_dataset_t *d = f->d;
     pthread_mutex_lock(&d->lock);
+    d->nheld -= f->nchunks; /* they were the last taken */
     ursa_batch_t **p = f->chunks;
     size_t total = d->nchunks + f->nchunks;
     if (d->nchunks) {
@@ -455,8 +491,7 @@ static void restore_chunks(flush_state_t *f)
         uint64_t lost = 0;
         for (size_t c = 0; c < f->nchunks; c++) {
             lost += f->chunks[c]->nrows;
-            ursa_batch_free(f->chunks[c]);
-            ursa_free(f->chunks[c]);
+            ursa_chunk_release(f->chunks[c]);
         }
         ursa_free(f->chunks);
         ursa_error("flush of %s: out of memory while putting %llu rows back: they are lost", d->name,
@@ -473,6 +508,7 @@ int ursa_dataset_flush(ursa_catalog_t *c, ursa_dataset_t *d, ursa_flush_result_t
     if (err) err->msg[0] = '\0';
     flush_state_t f = {.cat = c, .d = d};
     int rc = URSA_OK;
+    bool committed = false;
     size_t attempted = 0;
 
     pthread_mutex_lock(&d->flush_lock);
@@ -482,9 +518,6 @@ int ursa_dataset_flush(ursa_catalog_t *c, ursa_dataset_t *d, ursa_flush_result_t
     bool table = c->iceberg && !d->parent;
     if (rc == URSA_OK && table) retry_pending(c, d, &f.schema);
     if (rc || f.nchunks == 0) goto out;
-    for (size_t i = 0; i < f.nchunks && rc == URSA_OK; i++)
-        rc = ursa_batch_widen(f.chunks[i], &f.schema, f.schema.nfields);
-    if (rc) goto out;
     /* The field ids the files carry. */
     if (table) {
         if (!(f.ids = ursa_calloc(f.schema.nfields + 1, sizeof(*f.ids)))) {
@@ -546,7 +579,8 @@ int ursa_dataset_flush(ursa_catalog_t *c, ursa_dataset_t *d, ursa_flush_result_t
                            "retries it): %s",
                            d->name, tf ? e.msg : "out of memory");
                 if (tf) add_pending(d, first, last, tf, f.ndays);
-            }
+            } else
+                committed = true;
             ursa_free(tf);
         }
         res->files = f.files;
@@ -575,11 +609,9 @@ out:
                            e2.msg);
         }
         if (f.nchunks) restore_chunks(&f);
-    } else {
-        for (size_t i = 0; i < f.nchunks; i++) {
-            ursa_batch_free(f.chunks[i]);
-            ursa_free(f.chunks[i]);
-        }
+    } else if (f.nchunks && (!table || committed)) {
+        /* in the table (or, without one, published): the chunks go; a commit still pending keeps them held */
+        release_held(d, f.chunks[f.nchunks - 1]->lsn);
     }
     pthread_mutex_lock(&d->lock);
     d->flushing_lsn = 0;

@@ -36,6 +36,8 @@ typedef struct ursa_server_opts {
     unsigned idle_timeout_s;             /* close a connection silent this long; 0: the default (30) */
     uint64_t min_body_rate;              /* bytes/s a body must average past idle_timeout_s; 0: off */
     struct ursa_compactor *compactor;    /* runs POST .../compact; NULL: the route answers 503 */
+    uint64_t query_memory;    /* bytes one query may hold (and its result); 0: the default (1 GiB) */
+    int64_t query_timeout_ms; /* a query's time limit; 0: the default (5 min) */
 } ursa_server_opts_t;
 
 /* Starts serving. The catalog must outlive the server. */

@@ -86,6 +86,10 @@ static void usage(FILE *f)
         "                          [URSA_COMPACT_EVERY] (default 1m)\n"
         "  --no-compact            compact only on request (POST /v1/datasets/D/compact, or\n"
         "                          `ursa compact`) [URSA_COMPACT=0]\n"
+        "  --query-memory BYTES    memory one SQL query (and its result) may hold; past it the query\n"
+        "                          fails with 413 [URSA_QUERY_MEMORY] (default 1G)\n"
+        "  --query-timeout DURATION  a query running longer fails with 408 [URSA_QUERY_TIMEOUT]\n"
+        "                          (default 5m)\n"
         "  --idle-timeout SEC      close a connection that sends nothing for SEC seconds\n"
         "                          [URSA_IDLE_TIMEOUT] (default 30)\n"
         "  --min-body-rate BYTES   a body slower than this per second (on average, once a request\n"
@@ -295,6 +299,7 @@ static int cmd_serve(int argc, char **argv)
                     {"URSA_WAL_PART_BYTES", &wal_part_bytes, NULL, true},
                     {"URSA_WAL_SEGMENT_BYTES", &wal_segment_bytes, NULL, true},
                     {"URSA_MIN_BODY_RATE", &so.min_body_rate, NULL, true},
+                    {"URSA_QUERY_MEMORY", &so.query_memory, NULL, true},
                     {"URSA_MAX_CONNECTIONS", NULL, &so.max_connections, false},
                     {"URSA_MAX_CONNECTIONS_PER_CLIENT", NULL, &so.max_connections_per_client, false},
                     {"URSA_IDLE_TIMEOUT", NULL, &so.idle_timeout_s, false},
@@ -317,6 +322,8 @@ static int cmd_serve(int argc, char **argv)
     if ((env = getenv("URSA_MAX_BODY")) && !parse_size_bytes(env, &so.max_body)) goto bad_env;
     if ((env = getenv("URSA_MAX_RECORD")) && !parse_size_bytes(env, &so.max_record)) goto bad_env;
     if ((env = getenv("URSA_SHUTDOWN_TIMEOUT"))) shutdown_s = (unsigned)atoi(env);
+    if ((env = getenv("URSA_QUERY_TIMEOUT")) && !ursa_parse_duration_ms(env, &so.query_timeout_ms))
+        goto bad_env;
 
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -399,6 +406,11 @@ static int cmd_serve(int argc, char **argv)
                  wal_segment_bytes)
             ;
         else if (strcmp(a, "--min-body-rate") == 0 && ursa_parse_bytes(v, &so.min_body_rate))
+            ;
+        else if (strcmp(a, "--query-memory") == 0 && ursa_parse_bytes(v, &so.query_memory) && so.query_memory)
+            ;
+        else if (strcmp(a, "--query-timeout") == 0 && ursa_parse_duration_ms(v, &so.query_timeout_ms) &&
+                 so.query_timeout_ms > 0)
             ;
         else if (strcmp(a, "--max-connections") == 0 && parse_size(v, &sz) && sz <= UINT32_MAX)
             so.max_connections = (unsigned)sz;

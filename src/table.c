@@ -1261,6 +1261,41 @@ out:
 /* ------------------------------------------------------------------------ */
 /* Listings. */
 
+int table_pin(ursa_store_t *st, const char *dataset, json_t **out, ursa_err_t *err)
+{
+    json_t *t = NULL, *files = json_array(), *commits = json_object();
+    int64_t v;
+    *out = NULL;
+    int rc = files && commits ? iceberg_load(st, dataset, &t, &v, NULL, err)
+                              : ursa_err_set(err, URSA_ENOMEM, "out of memory");
+    if (rc == URSA_OK && t) rc = live_files(st, dataset, t, NULL, files, err);
+    if (rc == URSA_OK && t) {
+        const char *k;
+        json_t *val;
+        json_object_foreach(json_object_get(t, "properties"), k, val)
+        {
+            size_t n = strlen(k);
+            if (n > 22 && !strncmp(k, "ursa.node.", 10) && !strcmp(k + n - 12, ".last-commit") &&
+                json_is_string(val)) {
+                char node[256];
+                snprintf(node, sizeof(node), "%.*s", (int)(n - 22), k + 10);
+                if (json_object_set(commits, node, val)) rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
+            }
+        }
+    }
+    if (rc == URSA_OK) {
+        const json_t *cur = t ? iceberg_table_current(t) : NULL;
+        *out = json_pack("{s:o, s:O, s:O}", "snapshot_id",
+                         cur ? json_integer(jint(cur, "snapshot-id")) : json_null(), "files", files,
+                         "commits", commits);
+        if (!*out) rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
+    }
+    json_decref(files);
+    json_decref(commits);
+    json_decref(t);
+    return rc;
+}
+
 int table_files(ursa_store_t *st, const char *dataset, json_t **out, ursa_err_t *err)
 {
     json_t *t = NULL, *files = json_array();

@@ -153,6 +153,15 @@ int table_recover(ursa_store_t *st, const char *dataset, const ursa_schema_t *s,
  * table. *out is the caller's. */
 int table_files(ursa_store_t *st, const char *dataset, json_t **out, ursa_err_t *err) URSA_MUST_CHECK;
 
+/* What a query reads of the table, from one version of its metadata: the
+ * current snapshot's live data files (as table_files lists them) and each
+ * node's last commit key (table_node_commit), so that the rows of the
+ * nodes' buffers the snapshot already has can be told apart
+ * (table_commit_covers): {"snapshot_id" (null before the first), "files":
+ * [...], "commits": {"<node>": "<key>"}}. A dataset without a table gives
+ * no files and no commits. */
+int table_pin(ursa_store_t *st, const char *dataset, json_t **out, ursa_err_t *err) URSA_MUST_CHECK;
+
 /* The table's snapshots, oldest first: {"dataset", "current_snapshot_id",
  * "metadata_version", "snapshots": [{"snapshot_id", "parent_snapshot_id",
  * "sequence_number", "timestamp_ms", "summary"}]}. */

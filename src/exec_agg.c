@@ -1,0 +1,672 @@
+/*
+ * exec_agg.c -- hash aggregation (see exec_agg.h).
+ */
+#include "exec_agg.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#define HLL_P    12
+#define HLL_REGS (1u << HLL_P)
+
+/* Growable memory counted against the budget. */
+typedef struct growbuf {
+    uint8_t *p;
+    size_t len, cap;
+} growbuf_t;
+
+typedef struct agg_state {
+    sql_agg_kind_t kind;
+    exec_type_t in, out;
+    double fraction;
+    /* per group, by kind */
+    int64_t *count;   /* COUNT*, COUNT, COUNT_DISTINCT, AVG */
+    __int128 *isum;   /* SUM / AVG of integers */
+    double *fsum;     /* SUM / AVG of doubles */
+    uint8_t *seen;    /* SUM, MIN, MAX: a value was met */
+    int64_t *ival;    /* MIN / MAX of 8-byte values (doubles stored as their bits) */
+    uint8_t *bval;    /* MIN / MAX of booleans */
+    exec_str_t *sval; /* MIN / MAX of strings (bytes in strmem) */
+    uint8_t **hll;    /* APPROX_DISTINCT */
+    growbuf_t *vals;  /* QUANTILE: doubles or int64s */
+} agg_state_t;
+
+/* A (group, value) set for count(DISTINCT): open addressing over entries. */
+typedef struct dset {
+    uint64_t *hash; /* 0: empty */
+    uint32_t *off;  /* entry offset in mem */
+    size_t cap, n;
+    growbuf_t mem; /* entries: u32 group, u32 length, bytes */
+} dset_t;
+
+struct exec_agg {
+    const sql_plan_t *plan;
+    exec_budget_t *budget;
+    size_t nkeys, naggs;
+    exec_type_t *key_types;
+    /* groups */
+    size_t ngroups, gcap;
+    uint64_t *ghash; /* per group */
+    uint32_t *gkey;  /* per group: offset of its encoded key in keymem */
+    uint32_t *gklen; /* ... and its length */
+    uint32_t *slots; /* table: group id + 1, 0 empty */
+    size_t nslots;
+    growbuf_t keymem;
+    agg_state_t *st;
+    dset_t *dsets; /* one per count(DISTINCT) */
+    /* string values kept by MIN/MAX: blocks that never move */
+    exec_arena_t strs;
+    /* scratch per batch */
+    growbuf_t enc;
+    uint32_t *eoff;
+    size_t ecap;
+    uint32_t *gids;
+};
+
+static int limit_err(ursa_err_t *err)
+{
+    return ursa_err_set(err, URSA_ELIMIT, "the query needs more memory than its budget allows (aggregation)");
+}
+
+static void *budget_realloc(exec_budget_t *b, void *p, size_t old, size_t n)
+{
+    if (n > old && !exec_budget_take(b, n - old)) return NULL;
+    void *q = ursa_realloc(p, n ? n : 1);
+    if (!q) {
+        if (n > old) exec_budget_give(b, n - old);
+        return NULL;
+    }
+    if (n < old) exec_budget_give(b, old - n);
+    return q;
+}
+
+static int grow(exec_budget_t *b, growbuf_t *g, size_t extra)
+{
+    if (g->cap - g->len >= extra) return URSA_OK;
+    size_t cap = g->cap ? g->cap : 256;
+    while (cap - g->len < extra) cap *= 2;
+    uint8_t *p = budget_realloc(b, g->p, g->cap, cap);
+    if (!p) return URSA_ELIMIT;
+    g->p = p, g->cap = cap;
+    return URSA_OK;
+}
+
+/* Grows a per-group array of elem bytes from old to n groups (new ones zeroed). */
+static int grow_arr(exec_budget_t *b, void **arr, size_t elem, size_t old, size_t n)
+{
+    if (!arr) return URSA_OK;
+    void *p = budget_realloc(b, *arr, old * elem, n * elem);
+    if (!p) return URSA_ELIMIT;
+    memset((char *)p + old * elem, 0, (n - old) * elem);
+    *arr = p;
+    return URSA_OK;
+}
+
+int exec_agg_new(exec_agg_t **out, const sql_plan_t *p, exec_budget_t *budget)
+{
+    exec_agg_t *a = ursa_calloc(1, sizeof(*a));
+    if (!a) return URSA_ENOMEM;
+    a->plan = p;
+    a->budget = budget;
+    a->nkeys = p->nkeys;
+    a->naggs = p->naggs;
+    exec_arena_init(&a->strs, budget);
+    a->st = ursa_calloc(p->naggs + 1, sizeof(*a->st));
+    a->dsets = ursa_calloc(p->naggs + 1, sizeof(*a->dsets));
+    a->key_types = ursa_calloc(p->nkeys + 1, sizeof(*a->key_types));
+    if (!a->st || !a->dsets || !a->key_types) {
+        exec_agg_free(&a);
+        return URSA_ENOMEM;
+    }
+    for (size_t k = 0; k < p->nkeys; k++) a->key_types[k] = p->keys[k]->type;
+    for (size_t i = 0; i < p->naggs; i++) {
+        a->st[i].kind = p->aggs[i].kind;
+        a->st[i].in = p->aggs[i].arg ? p->aggs[i].arg->type : EXEC_NULL;
+        a->st[i].out = p->aggs[i].type;
+        a->st[i].fraction = p->aggs[i].fraction;
+    }
+    *out = a;
+    return URSA_OK;
+}
+
+void exec_agg_free(exec_agg_t **pa)
+{
+    exec_agg_t *a = *pa;
+    if (!a) return;
+    for (size_t i = 0; a->st && i < a->naggs; i++) {
+        agg_state_t *s = &a->st[i];
+        ursa_free(s->count), ursa_free(s->isum), ursa_free(s->fsum), ursa_free(s->seen);
+        ursa_free(s->ival), ursa_free(s->bval), ursa_free(s->sval);
+        for (size_t g = 0; s->hll && g < a->ngroups; g++) ursa_free(s->hll[g]);
+        ursa_free(s->hll);
+        for (size_t g = 0; s->vals && g < a->ngroups; g++) ursa_free(s->vals[g].p);
+        ursa_free(s->vals);
+    }
+    for (size_t i = 0; a->dsets && i < a->naggs; i++) {
+        ursa_free(a->dsets[i].hash), ursa_free(a->dsets[i].off), ursa_free(a->dsets[i].mem.p);
+    }
+    ursa_free(a->dsets);
+    ursa_free(a->st);
+    ursa_free(a->key_types);
+    ursa_free(a->ghash), ursa_free(a->gkey), ursa_free(a->gklen), ursa_free(a->slots);
+    ursa_free(a->keymem.p), ursa_free(a->enc.p), ursa_free(a->eoff), ursa_free(a->gids);
+    exec_arena_free(&a->strs);
+    ursa_free(a);
+    *pa = NULL;
+}
+
+size_t exec_agg_groups(const exec_agg_t *a)
+{
+    return a->nkeys ? a->ngroups : 1;
+}
+
+/* Appends row i's encoding of v to g. */
+static int encode_value(exec_budget_t *b, growbuf_t *g, const exec_vec_t *v, size_t i)
+{
+    if (grow(b, g, 1 + 16)) return URSA_ELIMIT;
+    if (v->type == EXEC_NULL || exec_is_null(v, i)) {
+        g->p[g->len++] = 1;
+        return URSA_OK;
+    }
+    g->p[g->len++] = 0;
+    switch (v->type) {
+    case EXEC_BOOL:
+        g->p[g->len++] = v->v.b[i];
+        break;
+    case EXEC_FLOAT64: {
+        double d = v->v.f[i];
+        if (d == 0) d = 0; /* -0 groups with 0 */
+        if (isnan(d)) d = NAN;
+        memcpy(g->p + g->len, &d, 8);
+        g->len += 8;
+        break;
+    }
+    case EXEC_STRING: {
+        exec_str_t s = v->v.s[i];
+        uint32_t n = (uint32_t)s.n;
+        if (grow(b, g, 4 + s.n)) return URSA_ELIMIT;
+        memcpy(g->p + g->len, &n, 4);
+        if (s.n) memcpy(g->p + g->len + 4, s.p, s.n);
+        g->len += 4 + s.n;
+        break;
+    }
+    case EXEC_INTERVAL:
+        memcpy(g->p + g->len, &v->v.iv[i], 16);
+        g->len += 16;
+        break;
+    default:
+        memcpy(g->p + g->len, &v->v.i[i], 8);
+        g->len += 8;
+    }
+    return URSA_OK;
+}
+
+static int rehash(exec_agg_t *a)
+{
+    size_t n = a->nslots ? a->nslots * 2 : 1024;
+    uint32_t *s = budget_realloc(a->budget, NULL, 0, n * sizeof(*s));
+    if (!s) return URSA_ELIMIT;
+    memset(s, 0, n * sizeof(*s));
+    for (size_t g = 0; g < a->ngroups; g++) {
+        size_t at = a->ghash[g] & (n - 1);
+        while (s[at]) at = (at + 1) & (n - 1);
+        s[at] = (uint32_t)g + 1;
+    }
+    exec_budget_give(a->budget, a->nslots * sizeof(*s));
+    ursa_free(a->slots);
+    a->slots = s;
+    a->nslots = n;
+    return URSA_OK;
+}
+
+static int add_groups(exec_agg_t *a, size_t need)
+{
+    if (need <= a->gcap) return URSA_OK;
+    size_t cap = a->gcap ? a->gcap * 2 : 64;
+    while (cap < need) cap *= 2;
+    size_t old = a->gcap;
+    int rc = URSA_OK;
+    if ((rc = grow_arr(a->budget, (void **)&a->ghash, 8, old, cap)) ||
+        (rc = grow_arr(a->budget, (void **)&a->gkey, 4, old, cap)) ||
+        (rc = grow_arr(a->budget, (void **)&a->gklen, 4, old, cap)))
+        return rc;
+    for (size_t i = 0; i < a->naggs; i++) {
+        agg_state_t *s = &a->st[i];
+        switch (s->kind) {
+        case AGG_COUNT_STAR:
+        case AGG_COUNT:
+        case AGG_COUNT_DISTINCT:
+            rc = grow_arr(a->budget, (void **)&s->count, 8, old, cap);
+            break;
+        case AGG_SUM:
+        case AGG_AVG:
+            if (!(rc = grow_arr(a->budget, (void **)&s->count, 8, old, cap)) &&
+                !(rc = grow_arr(a->budget, (void **)&s->seen, 1, old, cap)))
+                rc = s->in == EXEC_INT64 ? grow_arr(a->budget, (void **)&s->isum, 16, old, cap)
+                                         : grow_arr(a->budget, (void **)&s->fsum, 8, old, cap);
+            break;
+        case AGG_MIN:
+        case AGG_MAX:
+            if (!(rc = grow_arr(a->budget, (void **)&s->seen, 1, old, cap))) {
+                if (s->in == EXEC_STRING)
+                    rc = grow_arr(a->budget, (void **)&s->sval, sizeof(exec_str_t), old, cap);
+                else if (s->in == EXEC_BOOL)
+                    rc = grow_arr(a->budget, (void **)&s->bval, 1, old, cap);
+                else
+                    rc = grow_arr(a->budget, (void **)&s->ival, 8, old, cap);
+            }
+            break;
+        case AGG_APPROX_DISTINCT:
+            rc = grow_arr(a->budget, (void **)&s->hll, sizeof(uint8_t *), old, cap);
+            break;
+        case AGG_QUANTILE_CONT:
+        case AGG_APPROX_QUANTILE:
+            rc = grow_arr(a->budget, (void **)&s->vals, sizeof(growbuf_t), old, cap);
+            break;
+        }
+        if (rc) return rc;
+    }
+    a->gcap = cap;
+    return URSA_OK;
+}
+
+/* Group ids of n rows into a->gids. */
+static int find_groups(exec_agg_t *a, const exec_vec_t *keys, size_t n)
+{
+    if (a->ecap < n + 1) {
+        uint32_t *o = ursa_realloc(a->eoff, (n + 1) * sizeof(*o)),
+                 *g = ursa_realloc(a->gids, (n + 1) * sizeof(*g));
+        if (o) a->eoff = o;
+        if (g) a->gids = g;
+        if (!o || !g) return URSA_ENOMEM;
+        a->ecap = n + 1;
+    }
+    if (a->nkeys == 0) {
+        memset(a->gids, 0, n * sizeof(*a->gids));
+        if (a->ngroups == 0) {
+            if (add_groups(a, 1)) return URSA_ELIMIT;
+            a->ngroups = 1;
+        }
+        return URSA_OK;
+    }
+    a->enc.len = 0;
+    for (size_t i = 0; i < n; i++) {
+        a->eoff[i] = (uint32_t)a->enc.len;
+        for (size_t k = 0; k < a->nkeys; k++)
+            if (encode_value(a->budget, &a->enc, &keys[k], i)) return URSA_ELIMIT;
+    }
+    a->eoff[n] = (uint32_t)a->enc.len;
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *key = a->enc.p + a->eoff[i];
+        size_t klen = a->eoff[i + 1] - a->eoff[i];
+        uint64_t h = XXH3_64bits(key, klen);
+        if ((a->ngroups + 1) * 2 > a->nslots && rehash(a)) return URSA_ELIMIT;
+        size_t at = h & (a->nslots - 1);
+        uint32_t gid = UINT32_MAX;
+        while (a->slots[at]) {
+            uint32_t g = a->slots[at] - 1;
+            if (a->ghash[g] == h && a->gklen[g] == klen && memcmp(a->keymem.p + a->gkey[g], key, klen) == 0) {
+                gid = g;
+                break;
+            }
+            at = (at + 1) & (a->nslots - 1);
+        }
+        if (gid == UINT32_MAX) {
+            if (a->ngroups >= UINT32_MAX - 1) return URSA_ELIMIT;
+            if (add_groups(a, a->ngroups + 1) || grow(a->budget, &a->keymem, klen)) return URSA_ELIMIT;
+            gid = (uint32_t)a->ngroups++;
+            a->ghash[gid] = h;
+            a->gkey[gid] = (uint32_t)a->keymem.len;
+            a->gklen[gid] = (uint32_t)klen;
+            memcpy(a->keymem.p + a->keymem.len, key, klen);
+            a->keymem.len += klen;
+            a->slots[at] = gid + 1;
+            if (a->keymem.len > UINT32_MAX / 2) return URSA_ELIMIT;
+        }
+        a->gids[i] = gid;
+    }
+    return URSA_OK;
+}
+
+/* count(DISTINCT): true when (g, value i of v) is new. */
+static int dset_add(exec_agg_t *a, dset_t *d, uint32_t g, const exec_vec_t *v, size_t i, bool *added)
+{
+    size_t at0 = d->mem.len;
+    if (grow(a->budget, &d->mem, 8)) return URSA_ELIMIT;
+    memcpy(d->mem.p + d->mem.len, &g, 4);
+    d->mem.len += 8;
+    size_t vstart = d->mem.len;
+    if (encode_value(a->budget, &d->mem, v, i)) return URSA_ELIMIT;
+    uint32_t vlen = (uint32_t)(d->mem.len - vstart);
+    memcpy(d->mem.p + at0 + 4, &vlen, 4);
+    uint64_t h = XXH3_64bits(d->mem.p + at0, d->mem.len - at0) | 1;
+    if ((d->n + 1) * 2 > d->cap) {
+        size_t n = d->cap ? d->cap * 2 : 1024;
+        uint64_t *hs = budget_realloc(a->budget, NULL, 0, n * 8);
+        uint32_t *os = budget_realloc(a->budget, NULL, 0, n * 4);
+        if (!hs || !os) {
+            ursa_free(hs), ursa_free(os);
+            return URSA_ELIMIT;
+        }
+        memset(hs, 0, n * 8);
+        for (size_t k = 0; k < d->cap; k++)
+            if (d->hash[k]) {
+                size_t at = d->hash[k] & (n - 1);
+                while (hs[at]) at = (at + 1) & (n - 1);
+                hs[at] = d->hash[k], os[at] = d->off[k];
+            }
+        exec_budget_give(a->budget, d->cap * 12);
+        ursa_free(d->hash), ursa_free(d->off);
+        d->hash = hs, d->off = os, d->cap = n;
+    }
+    size_t at = h & (d->cap - 1), len = d->mem.len - at0;
+    while (d->hash[at]) {
+        if (d->hash[at] == h) {
+            const uint8_t *e = d->mem.p + d->off[at];
+            uint32_t el;
+            memcpy(&el, e + 4, 4);
+            if (el + 8 == len && memcmp(e, d->mem.p + at0, len) == 0) {
+                d->mem.len = at0; /* seen: drop the entry just written */
+                *added = false;
+                return URSA_OK;
+            }
+        }
+        at = (at + 1) & (d->cap - 1);
+    }
+    d->hash[at] = h;
+    d->off[at] = (uint32_t)at0;
+    d->n++;
+    *added = true;
+    if (d->mem.len > UINT32_MAX / 2) return URSA_ELIMIT;
+    return URSA_OK;
+}
+
+static void hll_add(uint8_t *regs, uint64_t h)
+{
+    uint32_t idx = (uint32_t)(h >> (64 - HLL_P));
+    uint64_t rest = (h << HLL_P) | ((uint64_t)1 << (HLL_P - 1));
+    uint8_t rank = (uint8_t)(__builtin_clzll(rest) + 1);
+    if (rank > regs[idx]) regs[idx] = rank;
+}
+
+static double hll_count(const uint8_t *regs)
+{
+    double sum = 0;
+    unsigned zeros = 0;
+    for (unsigned i = 0; i < HLL_REGS; i++) {
+        sum += ldexp(1.0, -regs[i]);
+        zeros += regs[i] == 0;
+    }
+    double m = HLL_REGS, est = 0.7213 / (1 + 1.079 / m) * m * m / sum;
+    if (est <= 2.5 * m && zeros) est = m * log(m / zeros);
+    return est;
+}
+
+static uint64_t value_hash(const exec_vec_t *v, size_t i)
+{
+    switch (v->type) {
+    case EXEC_STRING:
+        return XXH3_64bits(v->v.s[i].p, v->v.s[i].n);
+    case EXEC_BOOL:
+        return XXH3_64bits(&v->v.b[i], 1);
+    case EXEC_FLOAT64: {
+        double d = v->v.f[i] == 0 ? 0 : v->v.f[i];
+        return XXH3_64bits(&d, 8);
+    }
+    case EXEC_INTERVAL:
+        return XXH3_64bits(&v->v.iv[i], 16);
+    default:
+        return XXH3_64bits(&v->v.i[i], 8);
+    }
+}
+
+static int update(exec_agg_t *a, agg_state_t *s, size_t ai, const exec_vec_t *v, size_t n, ursa_err_t *err)
+{
+    const uint32_t *g = a->gids;
+    const uint8_t *nl = v && v->type != EXEC_NULL ? v->nulls : NULL;
+    bool allnull = v && v->type == EXEC_NULL;
+    switch (s->kind) {
+    case AGG_COUNT_STAR:
+        for (size_t i = 0; i < n; i++) s->count[g[i]]++;
+        return URSA_OK;
+    case AGG_COUNT:
+        if (allnull) return URSA_OK;
+        for (size_t i = 0; i < n; i++) s->count[g[i]] += !(nl && nl[i]);
+        return URSA_OK;
+    case AGG_COUNT_DISTINCT:
+        for (size_t i = 0; i < n; i++) {
+            if (allnull || (nl && nl[i])) continue;
+            bool added;
+            if (dset_add(a, &a->dsets[ai], g[i], v, i, &added)) return limit_err(err);
+            s->count[g[i]] += added;
+        }
+        return URSA_OK;
+    case AGG_SUM:
+    case AGG_AVG:
+        if (allnull) return URSA_OK;
+        if (s->in == EXEC_INT64) {
+            for (size_t i = 0; i < n; i++)
+                if (!(nl && nl[i])) s->isum[g[i]] += v->v.i[i], s->count[g[i]]++, s->seen[g[i]] = 1;
+        } else {
+            for (size_t i = 0; i < n; i++)
+                if (!(nl && nl[i])) s->fsum[g[i]] += v->v.f[i], s->count[g[i]]++, s->seen[g[i]] = 1;
+        }
+        return URSA_OK;
+    case AGG_MIN:
+    case AGG_MAX: {
+        if (allnull) return URSA_OK;
+        int want = s->kind == AGG_MIN ? -1 : 1;
+        for (size_t i = 0; i < n; i++) {
+            if (nl && nl[i]) continue;
+            uint32_t k = g[i];
+            if (s->in == EXEC_STRING) {
+                exec_str_t x = v->v.s[i];
+                exec_vec_t cur = {.type = EXEC_STRING, .v.s = &s->sval[k]};
+                if (s->seen[k] && (exec_cmp_value(EXEC_STRING, v, i, &cur, 0) != want)) continue;
+                char *p = exec_arena_alloc(&a->strs, x.n);
+                if (!p) return limit_err(err);
+                if (x.n) memcpy(p, x.p, x.n);
+                s->sval[k] = (exec_str_t){p, x.n};
+            } else if (s->in == EXEC_BOOL) {
+                uint8_t x = v->v.b[i];
+                if (s->seen[k] && !(want < 0 ? x < s->bval[k] : x > s->bval[k])) continue;
+                s->bval[k] = x;
+            } else if (s->in == EXEC_FLOAT64) {
+                double x = v->v.f[i], cur;
+                memcpy(&cur, &s->ival[k], 8);
+                if (s->seen[k]) {
+                    exec_vec_t cv = {.type = EXEC_FLOAT64, .v.f = &cur};
+                    if (exec_cmp_value(EXEC_FLOAT64, v, i, &cv, 0) != want) continue;
+                }
+                memcpy(&s->ival[k], &x, 8);
+            } else {
+                int64_t x = v->v.i[i];
+                if (s->seen[k] && !(want < 0 ? x < s->ival[k] : x > s->ival[k])) continue;
+                s->ival[k] = x;
+            }
+            s->seen[k] = 1;
+        }
+        return URSA_OK;
+    }
+    case AGG_APPROX_DISTINCT:
+        if (allnull) return URSA_OK;
+        for (size_t i = 0; i < n; i++) {
+            if (nl && nl[i]) continue;
+            uint8_t **r = &s->hll[g[i]];
+            if (!*r) {
+                if (!exec_budget_take(a->budget, HLL_REGS)) return limit_err(err);
+                if (!(*r = ursa_calloc(1, HLL_REGS))) return limit_err(err);
+            }
+            hll_add(*r, value_hash(v, i));
+        }
+        return URSA_OK;
+    case AGG_QUANTILE_CONT:
+    case AGG_APPROX_QUANTILE:
+        if (allnull) return URSA_OK;
+        for (size_t i = 0; i < n; i++) {
+            if (nl && nl[i]) continue;
+            growbuf_t *gb = &s->vals[g[i]];
+            if (grow(a->budget, gb, 8)) return limit_err(err);
+            memcpy(gb->p + gb->len,
+                   s->in == EXEC_FLOAT64 ? (const void *)&v->v.f[i] : (const void *)&v->v.i[i], 8);
+            gb->len += 8;
+        }
+        return URSA_OK;
+    }
+    return URSA_OK;
+}
+
+int exec_agg_add(exec_agg_t *a, const exec_vec_t *keys, const exec_vec_t *args, size_t n, ursa_err_t *err)
+{
+    if (n == 0) return URSA_OK;
+    int rc = find_groups(a, keys, n);
+    if (rc) return rc == URSA_ENOMEM ? ursa_err_set(err, rc, "out of memory") : limit_err(err);
+    for (size_t i = 0; i < a->naggs; i++)
+        if ((rc = update(a, &a->st[i], i, a->st[i].kind == AGG_COUNT_STAR ? NULL : &args[i], n, err)))
+            return rc;
+    return URSA_OK;
+}
+
+static int cmp_i64(const void *x, const void *y)
+{
+    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+static int cmp_f64(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    if (isnan(a)) return isnan(b) ? 0 : 1;
+    if (isnan(b)) return -1;
+    return a < b ? -1 : a > b;
+}
+
+/* Decodes one encoded key value at *p into row r of v. */
+static const uint8_t *decode_value(const uint8_t *p, exec_vec_t *v, size_t r)
+{
+    if (*p++) {
+        v->nulls[r] = 1;
+        if (exec_type_width(v->type))
+            memset((char *)v->v.p + r * exec_type_width(v->type), 0, exec_type_width(v->type));
+        return p;
+    }
+    v->nulls[r] = 0;
+    switch (v->type) {
+    case EXEC_BOOL:
+        v->v.b[r] = *p++;
+        break;
+    case EXEC_STRING: {
+        uint32_t n;
+        memcpy(&n, p, 4);
+        v->v.s[r] = (exec_str_t){(const char *)p + 4, n};
+        p += 4 + n;
+        break;
+    }
+    case EXEC_INTERVAL:
+        memcpy(&v->v.iv[r], p, 16);
+        p += 16;
+        break;
+    case EXEC_NULL:
+        break;
+    default:
+        memcpy(&v->v.i[r], p, 8);
+        p += 8;
+    }
+    return p;
+}
+
+int exec_agg_result(exec_agg_t *a, size_t from, size_t n, exec_arena_t *arena, exec_batch_t *out,
+                    ursa_err_t *err)
+{
+    if (a->nkeys == 0 && a->ngroups == 0) { /* no row: the one group, empty */
+        if (add_groups(a, 1)) return limit_err(err);
+        a->ngroups = 1;
+    }
+    size_t ncols = a->nkeys + a->naggs;
+    out->cols = exec_arena_alloc(arena, (ncols + 1) * sizeof(exec_vec_t));
+    out->ncols = ncols;
+    out->n = n;
+    if (!out->cols) return limit_err(err);
+    for (size_t k = 0; k < a->nkeys; k++)
+        if (exec_vec_alloc(&out->cols[k], arena, a->key_types[k], n) || exec_vec_nulls(&out->cols[k], arena))
+            return limit_err(err);
+    for (size_t r = 0; r < n; r++) {
+        const uint8_t *p = a->keymem.p + a->gkey[from + r];
+        for (size_t k = 0; k < a->nkeys; k++) p = decode_value(p, &out->cols[k], r);
+    }
+    for (size_t i = 0; i < a->naggs; i++) {
+        agg_state_t *s = &a->st[i];
+        exec_vec_t *v = &out->cols[a->nkeys + i];
+        if (exec_vec_alloc(v, arena, s->out, n) || exec_vec_nulls(v, arena)) return limit_err(err);
+        for (size_t r = 0; r < n; r++) {
+            size_t g = from + r;
+            switch (s->kind) {
+            case AGG_COUNT_STAR:
+            case AGG_COUNT:
+            case AGG_COUNT_DISTINCT:
+                v->v.i[r] = s->count[g];
+                break;
+            case AGG_SUM:
+                if (!s->seen[g]) {
+                    v->nulls[r] = 1;
+                    v->v.i[r] = 0;
+                } else if (s->in == EXEC_INT64) {
+                    __int128 x = s->isum[g];
+                    if (x > INT64_MAX || x < INT64_MIN)
+                        return ursa_err_set(err, URSA_EINVAL,
+                                            "sum out of the bigint range (cast the argument to double)");
+                    v->v.i[r] = (int64_t)x;
+                } else
+                    v->v.f[r] = s->fsum[g];
+                break;
+            case AGG_AVG:
+                if (!s->seen[g]) {
+                    v->nulls[r] = 1;
+                    v->v.f[r] = 0;
+                } else
+                    v->v.f[r] = (s->in == EXEC_INT64 ? (double)s->isum[g] : s->fsum[g]) / (double)s->count[g];
+                break;
+            case AGG_MIN:
+            case AGG_MAX:
+                if (!s->seen[g]) {
+                    v->nulls[r] = 1;
+                    if (exec_type_width(v->type))
+                        memset((char *)v->v.p + r * exec_type_width(v->type), 0, exec_type_width(v->type));
+                } else if (s->in == EXEC_STRING)
+                    v->v.s[r] = s->sval[g];
+                else if (s->in == EXEC_BOOL)
+                    v->v.b[r] = s->bval[g];
+                else
+                    memcpy(&v->v.i[r], &s->ival[g], 8);
+                break;
+            case AGG_APPROX_DISTINCT:
+                v->v.i[r] = s->hll[g] ? (int64_t)llround(hll_count(s->hll[g])) : 0;
+                break;
+            case AGG_QUANTILE_CONT:
+            case AGG_APPROX_QUANTILE: {
+                growbuf_t *gb = &s->vals[g];
+                size_t cnt = gb->len / 8;
+                if (!cnt) {
+                    v->nulls[r] = 1;
+                    v->v.i[r] = 0;
+                    break;
+                }
+                qsort(gb->p, cnt, 8, s->in == EXEC_FLOAT64 ? cmp_f64 : cmp_i64);
+                double pos = s->fraction * (double)(cnt - 1);
+                size_t lo = (size_t)floor(pos), hi = lo + 1 < cnt ? lo + 1 : lo;
+                if (s->kind == AGG_QUANTILE_CONT) {
+                    double x, y; /* input cast to double by the planner */
+                    memcpy(&x, gb->p + lo * 8, 8);
+                    memcpy(&y, gb->p + hi * 8, 8);
+                    v->v.f[r] = x + (y - x) * (pos - (double)lo);
+                } else
+                    memcpy(&v->v.i[r], gb->p + (size_t)llround(pos) * 8, 8);
+                break;
+            }
+            }
+        }
+    }
+    return URSA_OK;
+}

@@ -1,0 +1,695 @@
+/*
+ * query.c -- a query from SQL to its result (see query.h): the plan, the
+ * buffer pinned, the table pinned, a source that gives the buffered rows
+ * the snapshot lacks and then the snapshot's files, pruned, and the run.
+ */
+#include "query.h"
+
+#include "coerce.h"
+#include "exec_run.h"
+#include "pq_read.h"
+#include "sql_plan.h"
+#include "table.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define US_PER_DAY 86400000000LL
+
+/* ---- stored columns to vectors ---- */
+
+static int limit_err(ursa_err_t *err)
+{
+    return ursa_err_set(err, URSA_ELIMIT, "the query needs more memory than its budget allows");
+}
+
+static int64_t ts_to_us(int64_t v, ursa_time_unit_t unit)
+{
+    if (unit == URSA_UNIT_MS) return v * 1000;
+    if (unit == URSA_UNIT_NS) return v / 1000 - (v % 1000 < 0);
+    return v;
+}
+
+/* Rows [from, from + n) of c (a column of field f; length 0: a column the
+ * rows predate, all null) as a vector of type t. */
+static int col_to_vec(const ursa_column_t *c, const ursa_field_t *f, size_t from, size_t n, exec_type_t t,
+                      exec_arena_t *a, exec_vec_t *out, ursa_err_t *err)
+{
+    if (c->length == 0 && n) { /* missing: nulls */
+        if (exec_vec_alloc(out, a, t, n) || exec_vec_nulls(out, a)) return limit_err(err);
+        memset(out->nulls, 1, n);
+        if (exec_type_width(t)) memset(out->v.p, 0, n * exec_type_width(t));
+        return URSA_OK;
+    }
+    bool zero_copy = (f->type == URSA_TYPE_INT64 || f->type == URSA_TYPE_FLOAT64 ||
+                      (f->type == URSA_TYPE_TIMESTAMP && f->unit == URSA_UNIT_US));
+    if (zero_copy) {
+        memset(out, 0, sizeof(*out));
+        out->type = t, out->n = n;
+        out->v.p = c->values.data + from * 8;
+    } else if (exec_vec_alloc(out, a, t, n))
+        return limit_err(err);
+    if (c->null_count) {
+        if (exec_vec_nulls(out, a)) return limit_err(err);
+        const uint8_t *bits = c->validity.data;
+        for (size_t i = 0; i < n; i++) out->nulls[i] = !ursa_bit_get(bits, from + i);
+    }
+    if (zero_copy) return URSA_OK;
+    const uint8_t *vals = c->values.data;
+    switch (f->type) {
+    case URSA_TYPE_BOOL:
+        for (size_t i = 0; i < n; i++) out->v.b[i] = ursa_bit_get(vals, from + i);
+        break;
+    case URSA_TYPE_INT8:
+        for (size_t i = 0; i < n; i++) out->v.i[i] = ((const int8_t *)vals)[from + i];
+        break;
+    case URSA_TYPE_INT16:
+        for (size_t i = 0; i < n; i++) out->v.i[i] = ((const int16_t *)(const void *)vals)[from + i];
+        break;
+    case URSA_TYPE_INT32:
+        for (size_t i = 0; i < n; i++) out->v.i[i] = ((const int32_t *)(const void *)vals)[from + i];
+        break;
+    case URSA_TYPE_UINT8:
+        for (size_t i = 0; i < n; i++) out->v.i[i] = vals[from + i];
+        break;
+    case URSA_TYPE_UINT16:
+        for (size_t i = 0; i < n; i++) out->v.i[i] = ((const uint16_t *)(const void *)vals)[from + i];
+        break;
+    case URSA_TYPE_UINT32:
+        for (size_t i = 0; i < n; i++) out->v.i[i] = ((const uint32_t *)(const void *)vals)[from + i];
+        break;
+    case URSA_TYPE_UINT64:
+        for (size_t i = 0; i < n; i++) {
+            uint64_t v = ((const uint64_t *)(const void *)vals)[from + i];
+            if (v > INT64_MAX && !(out->nulls && out->nulls[i]))
+                return ursa_err_set(err, URSA_EINVAL,
+                                    "column %s: %llu is past the bigint range the engine computes in",
+                                    f->name, (unsigned long long)v);
+            out->v.i[i] = (int64_t)v;
+        }
+        break;
+    case URSA_TYPE_FLOAT32:
+        for (size_t i = 0; i < n; i++) out->v.f[i] = ((const float *)(const void *)vals)[from + i];
+        break;
+    case URSA_TYPE_DECIMAL: {
+        double scale = pow(10.0, f->scale);
+        if (f->precision <= 18)
+            for (size_t i = 0; i < n; i++)
+                out->v.f[i] = (double)((const int64_t *)(const void *)vals)[from + i] / scale;
+        else
+            for (size_t i = 0; i < n; i++) {
+                __int128 v;
+                memcpy(&v, vals + (from + i) * 16, 16);
+                out->v.f[i] = (double)v / scale;
+            }
+        break;
+    }
+    case URSA_TYPE_TIMESTAMP:
+        for (size_t i = 0; i < n; i++)
+            out->v.i[i] = ts_to_us(((const int64_t *)(const void *)vals)[from + i], f->unit);
+        break;
+    case URSA_TYPE_DATE:
+        for (size_t i = 0; i < n; i++) out->v.i[i] = ((const int32_t *)(const void *)vals)[from + i];
+        break;
+    case URSA_TYPE_STRING:
+    case URSA_TYPE_JSON:
+    case URSA_TYPE_BINARY: {
+        const int64_t *off = (const int64_t *)(const void *)c->offsets.data;
+        const char *data = (const char *)c->data.data;
+        for (size_t i = 0; i < n; i++)
+            out->v.s[i] = (exec_str_t){data + off[from + i], (size_t)(off[from + i + 1] - off[from + i])};
+        break;
+    }
+    case URSA_TYPE_TIME:
+        for (size_t i = 0; i < n; i++) {
+            int64_t us = ((const int64_t *)(const void *)vals)[from + i];
+            char buf[32];
+            int k = snprintf(buf, sizeof(buf), "%02lld:%02lld:%02lld", (long long)(us / 3600000000LL),
+                             (long long)(us / 60000000 % 60), (long long)(us / 1000000 % 60));
+            if (us % 1000000)
+                k += snprintf(buf + k, sizeof(buf) - (size_t)k, ".%06lld", (long long)(us % 1000000));
+            char *p = exec_arena_alloc(a, (size_t)k);
+            if (!p) return limit_err(err);
+            memcpy(p, buf, (size_t)k);
+            out->v.s[i] = (exec_str_t){p, (size_t)k};
+        }
+        break;
+    case URSA_TYPE_UUID:
+        for (size_t i = 0; i < n; i++) {
+            const uint8_t *u = vals + (from + i) * 16;
+            char *p = exec_arena_alloc(a, 36);
+            if (!p) return limit_err(err);
+            static const char hex[] = "0123456789abcdef";
+            size_t k = 0;
+            for (int j = 0; j < 16; j++) {
+                if (j == 4 || j == 6 || j == 8 || j == 10) p[k++] = '-';
+                p[k++] = hex[u[j] >> 4], p[k++] = hex[u[j] & 15];
+            }
+            out->v.s[i] = (exec_str_t){p, 36};
+        }
+        break;
+    default:
+        return ursa_err_set(err, URSA_ENOTSUP, "column %s: its type cannot be queried", f->name);
+    }
+    return URSA_OK;
+}
+
+/* ---- the source: buffered rows, then files ---- */
+
+typedef struct file_ref {
+    char *key;
+    int64_t day;
+} file_ref_t;
+
+typedef struct scan {
+    const sql_plan_t *p;
+    const ursa_schema_t *schema; /* the dataset's (live rows) */
+    ursa_store_t *store;
+    exec_stats_t *stats;
+    exec_budget_t *budget;
+    /* buffered rows */
+    ursa_pin_t pin;
+    const char *covers; /* this node's commit key in the snapshot, or NULL */
+    size_t chunk, row;
+    uint8_t *keep; /* scratch: rows of a chunk the snapshot lacks */
+    /* files */
+    file_ref_t *files;
+    size_t nfiles, file;
+    pq_reader_t *r;
+    size_t rg;
+    int *leaf; /* per scan column: the file's leaf, -1 when the file lacks it */
+    size_t *cols;
+    size_t ncols;
+    pq_pred_t *preds;
+    pq_value_t *pvals;
+    uint8_t *pbytes;
+    size_t npreds;
+    ursa_batch_t b; /* the row group (or its matching rows) being given */
+    bool have_b;
+    size_t brow;
+    size_t b_bytes;          /* counted against the budget */
+    const ursa_schema_t *fs; /* the file's fields */
+} scan_t;
+
+/* The day of row i of a chunk (the time column), or 0 when there is none. */
+static int32_t row_day(const scan_t *s, const ursa_batch_t *b, size_t i)
+{
+    int tc = s->schema->time_column;
+    if (tc < 0 || (size_t)tc >= b->ncols) return 0;
+    return (int32_t)ursa_ts_to_days(ursa_column_i64(&b->cols[tc], i), (int)s->schema->fields[tc].unit);
+}
+
+static int next_live(scan_t *s, exec_arena_t *a, exec_batch_t *out, ursa_err_t *err)
+{
+    const sql_plan_t *p = s->p;
+    while (s->chunk < s->pin.n) {
+        ursa_batch_t *b = s->pin.chunks[s->chunk];
+        const ursa_column_t *cols = s->pin.cols + s->chunk * s->pin.nfields;
+        if (s->row >= b->nrows) {
+            s->chunk++, s->row = 0;
+            continue;
+        }
+        size_t from = s->row, n = b->nrows - from < EXEC_BATCH_ROWS ? b->nrows - from : EXEC_BATCH_ROWS;
+        s->row += n;
+        /* leave out the rows the snapshot has already */
+        bool partial = false;
+        if (s->covers && s->covers[0]) {
+            size_t kept = 0;
+            kept = 0;
+            for (size_t i = 0; i < n; i++) {
+                s->keep[i] = !table_commit_covers(s->covers, b->lsn, row_day(s, b, from + i));
+                kept += s->keep[i];
+            }
+            partial = kept != n;
+            if (kept == 0) continue;
+        }
+        out->cols = exec_arena_alloc(a, (p->nscan + 1) * sizeof(exec_vec_t));
+        if (!out->cols) return limit_err(err);
+        out->ncols = p->nscan;
+        for (size_t c = 0; c < p->nscan; c++) {
+            const ursa_field_t *f = &s->schema->fields[p->scan_fields[c]];
+            int rc = col_to_vec(&cols[c], f, from, n, p->scan_types[c], a, &out->cols[c], err);
+            if (rc) return rc;
+        }
+        out->n = n;
+        if (partial) { /* keep the rows the snapshot lacks */
+            uint32_t *sel = exec_arena_alloc(a, n * sizeof(*sel));
+            if (!sel) return limit_err(err);
+            size_t k = 0;
+            for (size_t i = 0; i < n; i++)
+                if (s->keep[i]) sel[k++] = (uint32_t)i;
+            exec_ctx_t cx = {a, err};
+            for (size_t c = 0; c < p->nscan; c++) {
+                exec_vec_t g;
+                int rc = exec_vec_gather(&cx, &out->cols[c], sel, k, &g);
+                if (rc) return rc;
+                out->cols[c] = g;
+            }
+            out->n = k;
+        }
+        s->stats->live_rows += out->n;
+        return URSA_OK;
+    }
+    out->n = 0;
+    return URSA_OK;
+}
+
+/* A predicate's value in the layout of the file's column type f: false
+ * when it does not convert exactly (the predicate is then not pushed). */
+static bool pred_value(const exec_value_t *v, const ursa_field_t *f, uint8_t *buf, pq_value_t *out)
+{
+    int64_t i = v->v.i;
+    out->p = buf;
+    switch (f->type) {
+    case URSA_TYPE_INT64:
+        if (v->type != EXEC_INT64) return false;
+        memcpy(buf, &i, 8), out->n = 8;
+        return true;
+    case URSA_TYPE_INT32:
+    case URSA_TYPE_DATE: {
+        if (v->type != (f->type == URSA_TYPE_DATE ? EXEC_DATE : EXEC_INT64) || i < INT32_MIN || i > INT32_MAX)
+            return false;
+        int32_t x = (int32_t)i;
+        memcpy(buf, &x, 4), out->n = 4;
+        return true;
+    }
+    case URSA_TYPE_FLOAT64:
+        if (v->type != EXEC_FLOAT64 || isnan(v->v.f)) return false;
+        memcpy(buf, &v->v.f, 8), out->n = 8;
+        return true;
+    case URSA_TYPE_TIMESTAMP: {
+        if (v->type != EXEC_TIMESTAMP) return false;
+        int64_t x = i;
+        if (f->unit == URSA_UNIT_MS) {
+            if (i % 1000) return false;
+            x = i / 1000;
+        } else if (f->unit == URSA_UNIT_NS && __builtin_mul_overflow(i, 1000, &x))
+            return false;
+        memcpy(buf, &x, 8), out->n = 8;
+        return true;
+    }
+    case URSA_TYPE_STRING:
+        if (v->type != EXEC_STRING) return false;
+        out->p = v->v.s.p, out->n = v->v.s.n;
+        return true;
+    case URSA_TYPE_BOOL:
+        if (v->type != EXEC_BOOL) return false;
+        buf[0] = (uint8_t)(i != 0), out->n = 1;
+        return true;
+    default:
+        return false;
+    }
+}
+
+static void close_file(scan_t *s)
+{
+    if (s->have_b) {
+        ursa_batch_free(&s->b);
+        exec_budget_give(s->budget, s->b_bytes);
+        s->have_b = false;
+    }
+    if (s->r) {
+        pq_reader_counters_t c;
+        pq_reader_get_counters(s->r, &c);
+        s->stats->row_groups += c.row_groups;
+        s->stats->row_groups_pruned += c.row_groups_by_stats + c.row_groups_by_bloom;
+        s->stats->pages += c.pages;
+        s->stats->pages_pruned += c.pages_skipped;
+        s->stats->bytes_read += c.bytes_read;
+        pq_reader_destroy(&s->r);
+    }
+}
+
+static int open_file(scan_t *s, ursa_err_t *err)
+{
+    const sql_plan_t *p = s->p;
+    int rc = pq_reader_open(&s->r, s->store, s->files[s->file].key, err);
+    if (rc) return rc;
+    s->fs = pq_reader_schema(s->r);
+    s->ncols = 0;
+    for (size_t c = 0; c < p->nscan; c++) {
+        s->leaf[c] = pq_reader_find(s->r, s->schema->fields[p->scan_fields[c]].name);
+        if (s->leaf[c] >= 0) s->cols[s->ncols++] = (size_t)s->leaf[c];
+    }
+    s->npreds = 0;
+    for (size_t k = 0; k < p->npreds; k++) {
+        const sql_pred_t *sp = &p->preds[k];
+        int leaf = s->leaf[sp->col];
+        if (leaf < 0) continue; /* the file lacks the column: all null, WHERE decides */
+        const ursa_field_t *f = &s->fs->fields[leaf];
+        pq_pred_t *q = &s->preds[s->npreds];
+        pq_value_t *vals = s->pvals + k * 64;
+        uint8_t *buf = s->pbytes + k * 64 * 16;
+        bool ok = sp->nvals <= 64;
+        for (size_t i = 0; ok && i < sp->nvals; i++) ok = pred_value(&sp->vals[i], f, buf + i * 16, &vals[i]);
+        if (!ok) continue;
+        static const pq_op_t ops[] = {[PRED_EQ] = PQ_OP_EQ,           [PRED_LT] = PQ_OP_LT,
+                                      [PRED_LE] = PQ_OP_LE,           [PRED_GT] = PQ_OP_GT,
+                                      [PRED_GE] = PQ_OP_GE,           [PRED_IN] = PQ_OP_IN,
+                                      [PRED_IS_NULL] = PQ_OP_IS_NULL, [PRED_NOT_NULL] = PQ_OP_NOT_NULL};
+        *q = (pq_pred_t){(size_t)leaf, ops[sp->op], vals, sp->nvals};
+        s->npreds++;
+    }
+    s->rg = 0;
+    return URSA_OK;
+}
+
+static int next_file_rows(scan_t *s, exec_arena_t *a, exec_batch_t *out, ursa_err_t *err)
+{
+    const sql_plan_t *p = s->p;
+    for (;;) {
+        if (s->have_b && s->brow < s->b.nrows) {
+            size_t from = s->brow,
+                   n = s->b.nrows - from < EXEC_BATCH_ROWS ? s->b.nrows - from : EXEC_BATCH_ROWS;
+            s->brow += n;
+            out->cols = exec_arena_alloc(a, (p->nscan + 1) * sizeof(exec_vec_t));
+            if (!out->cols) return limit_err(err);
+            out->ncols = p->nscan, out->n = n;
+            size_t k = 0;
+            for (size_t c = 0; c < p->nscan; c++) {
+                static const ursa_column_t missing = {0};
+                const ursa_column_t *col = s->leaf[c] >= 0 ? &s->b.cols[k++] : &missing;
+                const ursa_field_t *f =
+                    s->leaf[c] >= 0 ? &s->fs->fields[s->leaf[c]] : &s->schema->fields[p->scan_fields[c]];
+                if (s->leaf[c] >= 0 && sql_exec_type(f->type) != p->scan_types[c])
+                    return ursa_err_set(err, URSA_EINVAL, "%s: column %s has type %s here, not the dataset's",
+                                        s->files[s->file].key, f->name,
+                                        exec_type_name(sql_exec_type(f->type)));
+                int rc = col_to_vec(col, f, from, n, p->scan_types[c], a, &out->cols[c], err);
+                if (rc) return rc;
+            }
+            return URSA_OK;
+        }
+        if (s->have_b) {
+            ursa_batch_free(&s->b);
+            exec_budget_give(s->budget, s->b_bytes);
+            s->have_b = false;
+        }
+        if (!s->r) {
+            if (s->file >= s->nfiles) {
+                out->n = 0;
+                return URSA_OK;
+            }
+            int rc = open_file(s, err);
+            if (rc) return rc;
+        }
+        if (s->rg >= pq_reader_meta(s->r)->nrow_groups) {
+            close_file(s);
+            s->file++;
+            continue;
+        }
+        if (s->ncols == 0) { /* no column read (count(*) alone): the row group's row count */
+            const pq_file_meta_t *m = pq_reader_meta(s->r);
+            memset(&s->b, 0, sizeof(s->b));
+            s->b.nrows = (size_t)m->row_groups[s->rg++].num_rows;
+            s->stats->row_groups++;
+            s->have_b = true;
+            s->brow = 0;
+            s->b_bytes = 0;
+            continue;
+        }
+        int rc = pq_reader_read_where(s->r, s->rg++, s->cols, s->ncols, s->preds, s->npreds, &s->b, err);
+        if (rc) return rc;
+        s->have_b = true;
+        s->brow = 0;
+        s->b_bytes = ursa_batch_bytes(&s->b);
+        if (!exec_budget_take(s->budget, s->b_bytes)) {
+            s->b_bytes = 0;
+            return limit_err(err);
+        }
+    }
+}
+
+static int scan_next(void *ctx, exec_arena_t *a, exec_batch_t *out, ursa_err_t *err)
+{
+    scan_t *s = ctx;
+    int rc = next_live(s, a, out, err);
+    if (rc || out->n) return rc;
+    return next_file_rows(s, a, out, err);
+}
+
+static void scan_free(scan_t *s)
+{
+    close_file(s);
+    ursa_pin_release(&s->pin);
+    for (size_t i = 0; i < s->nfiles; i++) ursa_free(s->files[i].key);
+    ursa_free(s->files);
+    ursa_free(s->keep), ursa_free(s->leaf), ursa_free(s->cols), ursa_free(s->preds);
+    ursa_free(s->pvals), ursa_free(s->pbytes);
+}
+
+/* ---- the query ---- */
+
+typedef struct resolver {
+    ursa_catalog_t *cat;
+    ursa_store_t *store;
+    ursa_dataset_t *d;
+    ursa_schema_t loaded; /* without a catalog: the table's schema */
+    bool have_loaded;
+} resolver_t;
+
+static int resolve(void *ctx, const char *name, bool quarantine, const ursa_schema_t **s, ursa_err_t *err)
+{
+    resolver_t *r = ctx;
+    if (r->cat) {
+        ursa_dataset_t *d = ursa_catalog_find(r->cat, name);
+        if (!d || d->parent) return ursa_err_set(err, URSA_ENOTFOUND, "dataset %s does not exist", name);
+        if (quarantine) d = d->quarantine;
+        if (!d) return ursa_err_set(err, URSA_ENOTFOUND, "dataset %s has no quarantine", name);
+        r->d = d;
+        *s = &d->schema;
+        return URSA_OK;
+    }
+    if (quarantine)
+        return ursa_err_set(err, URSA_ENOTSUP, "quarantines are read through a node (they are not tables)");
+    int rc = table_load_schema(r->store, name, &r->loaded, err);
+    if (rc == URSA_ENOTFOUND)
+        return ursa_err_set(err, URSA_ENOTFOUND, "dataset %s has no table in the store", name);
+    if (rc) return rc;
+    r->have_loaded = true;
+    *s = &r->loaded;
+    return URSA_OK;
+}
+
+typedef struct runctx {
+    const query_opts_t *o;
+    int64_t deadline_ms;
+    const query_sink_t *sink;
+} runctx_t;
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int check(void *ctx, ursa_err_t *err)
+{
+    runctx_t *r = ctx;
+    if (mono_ms() > r->deadline_ms)
+        return ursa_err_set(err, URSA_ELIMIT, "the query ran past its time limit (%lld ms)",
+                            (long long)(r->o->timeout_ms ? r->o->timeout_ms : QUERY_TIMEOUT_DEFAULT_MS));
+    if (r->o->gone && r->o->gone(r->o->gone_ctx))
+        return ursa_err_set(err, URSA_ECANCELED, "the client went away");
+    return URSA_OK;
+}
+
+static int emit(void *ctx, const exec_batch_t *b, ursa_err_t *err)
+{
+    runctx_t *r = ctx;
+    return r->sink->rows(r->sink->ctx, b, err);
+}
+
+static int discard(void *ctx, const exec_batch_t *b, ursa_err_t *err)
+{
+    return URSA_OK;
+}
+
+static const char *const agg_names[] = {"count(*)",
+                                        "count",
+                                        "count(DISTINCT)",
+                                        "sum",
+                                        "avg",
+                                        "min",
+                                        "max",
+                                        "approx_count_distinct",
+                                        "percentile_cont",
+                                        "approx_quantile"};
+
+/* EXPLAIN: the plan's stages and what the scan pruned, one line a row. */
+static int explain(const sql_plan_t *p, const exec_stats_t *st, const query_sink_t *sink, ursa_err_t *err)
+{
+    char lines[16][300];
+    size_t n = 0;
+    snprintf(lines[n++], sizeof(lines[0]),
+             "Scan %s%s: %zu column%s; buffered rows of every node, then the files of snapshot %lld",
+             p->dataset, p->quarantine ? ".quarantine" : "", p->nscan, p->nscan == 1 ? "" : "s",
+             (long long)st->snapshot_id);
+    if (p->where)
+        snprintf(lines[n++], sizeof(lines[0]),
+                 "  Filter: WHERE, %zu condition%s pushed to files, row groups and pages", p->npreds,
+                 p->npreds == 1 ? "" : "s");
+    if (p->time_col >= 0 && (p->ts_lo != INT64_MIN || p->ts_hi != INT64_MAX))
+        snprintf(lines[n++], sizeof(lines[0]), "  Time range: files outside it pruned by their day");
+    snprintf(lines[n++], sizeof(lines[0]), "  Files: %llu in the snapshot, %llu pruned by day, %llu read",
+             (unsigned long long)st->files, (unsigned long long)st->files_pruned,
+             (unsigned long long)(st->files - st->files_pruned));
+    snprintf(lines[n++], sizeof(lines[0]), "  Row groups: %llu, %llu pruned by statistics or bloom filters",
+             (unsigned long long)st->row_groups, (unsigned long long)st->row_groups_pruned);
+    snprintf(lines[n++], sizeof(lines[0]), "  Pages: %llu, %llu pruned by the page index",
+             (unsigned long long)st->pages, (unsigned long long)st->pages_pruned);
+    snprintf(lines[n++], sizeof(lines[0]), "  Rows: %llu scanned (%llu buffered)",
+             (unsigned long long)st->rows_scanned, (unsigned long long)st->live_rows);
+    if (p->aggregate) {
+        char aggs[200] = "";
+        for (size_t i = 0; i < p->naggs; i++)
+            snprintf(aggs + strlen(aggs), sizeof(aggs) - strlen(aggs), "%s%s", i ? ", " : "",
+                     agg_names[p->aggs[i].kind]);
+        snprintf(lines[n++], sizeof(lines[0]), "Hash aggregate: %zu key%s; %s%s", p->nkeys,
+                 p->nkeys == 1 ? "" : "s", aggs[0] ? aggs : "no aggregates", p->having ? "; HAVING" : "");
+    }
+    snprintf(lines[n++], sizeof(lines[0]), "Project: %zu column%s", p->nvisible, p->nvisible == 1 ? "" : "s");
+    if (p->norder)
+        snprintf(lines[n++], sizeof(lines[0]), "%s: %zu key%s", p->limit >= 0 ? "Top-N sort" : "Sort",
+                 p->norder, p->norder == 1 ? "" : "s");
+    if (p->limit >= 0 || p->offset)
+        snprintf(lines[n++], sizeof(lines[0]), "Limit: %lld, offset %lld", (long long)p->limit,
+                 (long long)p->offset);
+    exec_str_t strs[16];
+    for (size_t i = 0; i < n; i++) strs[i] = (exec_str_t){lines[i], strlen(lines[i])};
+    exec_vec_t v = {.type = EXEC_STRING, .n = n, .v.s = strs};
+    exec_batch_t b = {&v, 1, n};
+    return sink->rows(sink->ctx, &b, err);
+}
+
+int query_run(const char *sql, const query_opts_t *o, const query_sink_t *sink, exec_stats_t *stats,
+              ursa_err_t *err)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    memset(stats, 0, sizeof(*stats));
+    stats->snapshot_id = -1;
+    resolver_t res = {o->cat, o->store, NULL, {0}, false};
+    sql_plan_t *p = NULL;
+    scan_t s = {0};
+    json_t *pin = NULL;
+    exec_schema_t schema = {0};
+    exec_budget_t budget = {o->memory_limit ? o->memory_limit : QUERY_MEMORY_DEFAULT, 0, 0};
+    int64_t now = o->now_us;
+    if (!now) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    }
+    int rc = sql_plan(sql, resolve, &res, now, &p, err);
+    if (rc) goto out;
+    s.p = p;
+    s.schema = res.d ? &res.d->schema : &res.loaded;
+    s.store = o->store;
+    s.stats = stats;
+    s.budget = &budget;
+    size_t np = p->npreds;
+    s.keep = ursa_malloc(EXEC_BATCH_ROWS);
+    s.leaf = ursa_calloc(p->nscan + 1, sizeof(*s.leaf));
+    s.cols = ursa_calloc(p->nscan + 1, sizeof(*s.cols));
+    s.preds = ursa_calloc(np + 1, sizeof(*s.preds));
+    s.pvals = ursa_calloc(np * 64 + 1, sizeof(*s.pvals));
+    s.pbytes = ursa_calloc(np * 64 * 16 + 1, 1);
+    if (!s.keep || !s.leaf || !s.cols || !s.preds || !s.pvals || !s.pbytes) {
+        rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
+        goto out;
+    }
+    /* the buffer first, then the table (query.h, "Exactness") */
+    if (res.d && (rc = ursa_dataset_pin(res.d, p->scan_fields, p->nscan, &s.pin))) {
+        ursa_err_set(err, rc, "out of memory");
+        goto out;
+    }
+    stats->nodes = res.d ? 1 : 0;
+    bool table = !p->quarantine && (!o->cat || o->cat->iceberg);
+    if (table) {
+        if ((rc = table_pin(o->store, p->dataset, &pin, err))) goto out;
+        json_t *sid = json_object_get(pin, "snapshot_id");
+        if (json_is_integer(sid)) stats->snapshot_id = json_integer_value(sid);
+        if (o->node) s.covers = json_string_value(json_object_get(json_object_get(pin, "commits"), o->node));
+        json_t *files = json_object_get(pin, "files");
+        size_t i;
+        json_t *f;
+        s.files = ursa_calloc(json_array_size(files) + 1, sizeof(*s.files));
+        if (!s.files) {
+            rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
+            goto out;
+        }
+        json_array_foreach(files, i, f)
+        {
+            const char *date = json_string_value(json_object_get(f, "date"));
+            int32_t day = 0;
+            stats->files++;
+            if (date && ursa_parse_date(date, strlen(date), &day) == NULL && p->time_col >= 0) {
+                int64_t lo = (int64_t)day * US_PER_DAY, hi = lo + US_PER_DAY - 1;
+                if (hi < p->ts_lo || lo > p->ts_hi) {
+                    stats->files_pruned++;
+                    continue;
+                }
+            }
+            const char *key = json_string_value(json_object_get(f, "path"));
+            if (!key || !(s.files[s.nfiles].key = ursa_strdup(key))) {
+                rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
+                goto out;
+            }
+            s.files[s.nfiles++].day = day;
+        }
+    }
+    if (!p->explain) {
+        schema.n = p->nvisible;
+        schema.names = ursa_calloc(p->nvisible + 1, sizeof(char *));
+        schema.types = ursa_calloc(p->nvisible + 1, sizeof(exec_type_t));
+        if (!schema.names || !schema.types) {
+            rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
+            goto out;
+        }
+        for (size_t c = 0; c < p->nvisible; c++) {
+            schema.types[c] = p->outs[c]->type;
+            if (!(schema.names[c] = ursa_strdup(p->names[c]))) {
+                rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
+                goto out;
+            }
+        }
+    } else {
+        schema.n = 1;
+        schema.names = ursa_calloc(2, sizeof(char *));
+        schema.types = ursa_calloc(2, sizeof(exec_type_t));
+        if (!schema.names || !schema.types || !(schema.names[0] = ursa_strdup("plan"))) {
+            rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
+            goto out;
+        }
+        schema.types[0] = EXEC_STRING;
+    }
+    if ((rc = sink->begin(sink->ctx, &schema, err))) goto out;
+    runctx_t rcx = {o, mono_ms() + (o->timeout_ms ? o->timeout_ms : QUERY_TIMEOUT_DEFAULT_MS), sink};
+    exec_source_t src = {scan_next, &s};
+    exec_run_opts_t ro = {.budget = &budget,
+                          .check = check,
+                          .check_ctx = &rcx,
+                          .emit = p->explain ? discard : emit,
+                          .emit_ctx = &rcx,
+                          .stats = stats};
+    rc = exec_run(p, &src, &ro, err);
+    if (rc == URSA_OK && p->explain) rc = explain(p, stats, sink, err);
+out:
+    if (rc == URSA_ENOMEM && !err->msg[0]) ursa_err_set(err, rc, "out of memory");
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    stats->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    stats->peak_bytes = budget.peak;
+    scan_free(&s);
+    json_decref(pin);
+    exec_schema_free(&schema);
+    sql_plan_free(&p);
+    if (res.have_loaded) ursa_schema_free(&res.loaded);
+    return rc;
+}
