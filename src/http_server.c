@@ -27,6 +27,7 @@
 #include "api_datasets.h"
 #include "api_node.h"
 #include "api_quarantine.h"
+#include "api_query.h"
 #include "api_tables.h"
 #include "api_records.h"
 #include "metrics.h"
@@ -77,6 +78,7 @@ enum path {
     P_FILES,
     P_SNAPSHOTS,
     P_COMPACT,
+    P_QUERY,
 };
 
 /* What answers one method on one path (api.h). finish is required, the
@@ -110,6 +112,8 @@ static const api_route_t routes[] = {
     {P_FILES, "GET", true, NULL, NULL, 0, api_tables_files, NULL},
     {P_SNAPSHOTS, "GET", true, NULL, NULL, 0, api_tables_snapshots, NULL},
     {P_COMPACT, "POST", true, NULL, NULL, 0, api_tables_compact, NULL},
+    {P_QUERY, "POST", false, NULL, NULL, API_QUERY_BODY_MAX, api_query_post, NULL},
+    {P_QUERY, "GET", false, NULL, NULL, 0, api_query_get, NULL},
 };
 
 /* Splits the URL into a path and a dataset name. */
@@ -119,6 +123,7 @@ static enum path path_of(const char *url, char *name, bool *bad_name)
     if (strcmp(url, "/healthz") == 0) return P_HEALTH;
     if (strcmp(url, "/metrics") == 0) return P_METRICS;
     if (strcmp(url, "/v1/datasets") == 0 || strcmp(url, "/v1/datasets/") == 0) return P_DATASETS;
+    if (strcmp(url, "/v1/query") == 0) return P_QUERY;
     if (strncmp(url, "/v1/datasets/", 13) != 0) return P_NONE;
     const char *p = url + 13, *slash = strchr(p, '/');
     size_t n = slash ? (size_t)(slash - p) : strlen(p);

@@ -6,6 +6,7 @@
 #include "pq_cli.h"
 #include "http_server.h"
 #include "compact_cli.h"
+#include "query_cli.h"
 #include "compactor.h"
 #include "options.h"
 #include "store.h"
@@ -27,6 +28,7 @@ static void usage(FILE *f)
         "       ursa cat FILE|s3://bucket/key [--columns a,b] [--limit N] [--format ndjson|csv]\n"
         "       ursa inspect FILE|s3://bucket/key [--json]\n"
         "       ursa compact --store URL [--dataset NAME] [--date YYYY-MM-DD] (ursa compact --help)\n"
+        "       ursa query --store URL [--format csv|json|ndjson|arrow|parquet] \"SQL\" (ursa query --help)\n"
         "       ursa version\n"
         "\n"
         "serve options (environment variable in brackets):\n"
@@ -613,6 +615,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "cat") == 0) return ursa_cmd_cat(argc - 2, argv + 2);
     if (strcmp(argv[1], "inspect") == 0) return ursa_cmd_inspect(argc - 2, argv + 2);
     if (strcmp(argv[1], "compact") == 0) return ursa_cmd_compact(argc - 2, argv + 2);
+    if (strcmp(argv[1], "query") == 0) return ursa_cmd_query(argc - 2, argv + 2);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("ursa %s\n", URSA_VERSION);
         return 0;

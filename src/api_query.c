@@ -1,0 +1,139 @@
+/*
+ * api_query.c -- POST /v1/query {"sql": "...", "format": "..."} and
+ * GET /v1/query?sql=...&format=...: a SQL query over a dataset's buffered
+ * and stored rows (query.h), its result in the format asked for
+ * (query_out.h: JSON by default, NDJSON, CSV, Arrow IPC stream, Parquet,
+ * by "format" or the Accept header).
+ *
+ * The query runs on the connection's thread. The result is built whole
+ * and then sent, so that a query that fails part way answers with an error
+ * and nothing else: its bytes count against the query's memory budget
+ * (--query-memory), a result past it is a 413 like any other query past
+ * its budget. Between batches the run polls the connection's socket: a
+ * client that went away ends its query.
+ *
+ * Errors: 400 for SQL outside the subset or bad values, 404 for an unknown
+ * dataset, 406 for a format it cannot give, 408 past the time limit, 413
+ * past the memory budget, 5xx for the store; every one {"error": "..."}.
+ */
+#include "api_query.h"
+
+#include "query.h"
+#include "query_out.h"
+
+#include <jansson.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+
+typedef struct out_ctx {
+    query_out_t *o;
+    query_format_t fmt;
+    ursa_buf_t buf;
+    size_t max;
+} out_ctx_t;
+
+static int out_begin(void *ctx, const exec_schema_t *s, ursa_err_t *err)
+{
+    out_ctx_t *oc = ctx;
+    return query_out_new(&oc->o, oc->fmt, s, err);
+}
+
+static int out_rows(void *ctx, const exec_batch_t *b, ursa_err_t *err)
+{
+    out_ctx_t *oc = ctx;
+    int rc = query_out_batch(oc->o, b, &oc->buf, err);
+    if (rc == URSA_OK && oc->buf.len > oc->max)
+        rc = ursa_err_set(
+            err, URSA_ELIMIT,
+            "the result is larger than the query memory budget (%zu bytes): add a LIMIT or aggregate",
+            oc->max);
+    return rc;
+}
+
+/* Whether the client closed its connection (the socket reads EOF). */
+static bool client_gone(void *ctx)
+{
+    struct MHD_Connection *c = ctx;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci) return false;
+    struct pollfd p = {ci->connect_fd, POLLIN | POLLRDHUP, 0};
+    if (poll(&p, 1, 0) <= 0) return false;
+    if (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) return true;
+    char ch;
+    return recv(ci->connect_fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+static enum MHD_Result run(api_ctx_t *a, struct MHD_Connection *c, const char *sql, const char *format)
+{
+    out_ctx_t oc = {.max = a->o.query_memory ? a->o.query_memory : QUERY_MEMORY_DEFAULT};
+    ursa_err_t err = {0};
+    const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+    int rc = query_format_choose(format, accept, &oc.fmt, &err);
+    if (rc) return api_send_error(c, format ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_NOT_ACCEPTABLE, err.msg);
+    if (!sql || !*sql)
+        return api_send_error(c, MHD_HTTP_BAD_REQUEST, "sql is missing: {\"sql\": \"SELECT ...\"}");
+    query_opts_t qo = {.cat = a->cat,
+                       .store = a->cat->store,
+                       .node = a->cat->node,
+                       .memory_limit = oc.max,
+                       .timeout_ms = a->o.query_timeout_ms,
+                       .gone = client_gone,
+                       .gone_ctx = c};
+    query_sink_t sink = {out_begin, out_rows, &oc};
+    exec_stats_t st;
+    rc = query_run(sql, &qo, &sink, &st, &err);
+    if (rc == URSA_OK) rc = query_out_end(oc.o, &st, &oc.buf, &err);
+    query_out_destroy(&oc.o);
+    if (rc) {
+        ursa_buf_free(&oc.buf);
+        unsigned status = api_status_for(rc);
+        if (rc == URSA_ELIMIT && strstr(err.msg, "time limit")) status = MHD_HTTP_REQUEST_TIMEOUT;
+        if (rc == URSA_ENOTSUP) status = MHD_HTTP_BAD_REQUEST;
+        if (rc == URSA_ECANCELED) return MHD_NO; /* nobody to answer */
+        if (status >= 500) ursa_error("query failed: %s", err.msg);
+        return api_send_error(c, status, err.msg[0] ? err.msg : ursa_strstatus(rc));
+    }
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer_with_free_callback(oc.buf.len, oc.buf.data, ursa_free);
+    if (!r) {
+        ursa_buf_free(&oc.buf);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, query_format_content_type(oc.fmt));
+    enum MHD_Result ret = api_queue(c, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+enum MHD_Result api_query_get(api_ctx_t *a, struct MHD_Connection *c, api_req_t *q)
+{
+    return run(a, c, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "sql"),
+               MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "format"));
+}
+
+enum MHD_Result api_query_post(api_ctx_t *a, struct MHD_Connection *c, api_req_t *q)
+{
+    if (q->too_large) return api_send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "query body larger than 1 MiB");
+    if (q->body_rc) return api_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+    json_error_t je;
+    json_t *body = json_loadb((const char *)q->body.data, q->body.len, 0, &je);
+    if (!body || !json_is_object(body)) {
+        json_decref(body);
+        return api_send_error(c, MHD_HTTP_BAD_REQUEST,
+                              "the body must be a JSON object: {\"sql\": \"SELECT ...\"}");
+    }
+    json_t *sql = json_object_get(body, "sql"), *fmt = json_object_get(body, "format");
+    enum MHD_Result ret;
+    if (!json_is_string(sql))
+        ret = api_send_error(c, MHD_HTTP_BAD_REQUEST, "sql must be a string: {\"sql\": \"SELECT ...\"}");
+    else if (fmt && !json_is_string(fmt))
+        ret = api_send_error(c, MHD_HTTP_BAD_REQUEST, "format must be a string");
+    else {
+        const char *f =
+            fmt ? json_string_value(fmt) : MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "format");
+        ret = run(a, c, json_string_value(sql), f);
+    }
+    json_decref(body);
+    return ret;
+}
