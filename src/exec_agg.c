@@ -34,7 +34,16 @@ typedef struct agg_state {
 } agg_state_t;
 
 /* A (group, value) set for count(DISTINCT): open addressing over entries. */
+/* count(DISTINCT) of 8-byte values without GROUP BY: the values' bits in an
+ * open-addressing set (0 marks an empty slot; the value 0 is a flag). */
+typedef struct iset {
+    uint64_t *slots;
+    size_t cap, n;
+    bool zero;
+} iset_t;
+
 typedef struct dset {
+    iset_t ints;
     uint64_t *hash; /* 0: empty */
     uint32_t *off;  /* entry offset in mem */
     size_t cap, n;
@@ -146,6 +155,7 @@ void exec_agg_free(exec_agg_t **pa)
     }
     for (size_t i = 0; a->dsets && i < a->naggs; i++) {
         ursa_free(a->dsets[i].hash), ursa_free(a->dsets[i].off), ursa_free(a->dsets[i].mem.p);
+        ursa_free(a->dsets[i].ints.slots);
     }
     ursa_free(a->dsets);
     ursa_free(a->st);
@@ -272,6 +282,115 @@ static int add_groups(exec_agg_t *a, size_t need)
     return URSA_OK;
 }
 
+static inline uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb53ca1a6cde3ULL;
+    return x ^ (x >> 33);
+}
+
+/* The group of one key's value (its encoding enc[0..klen), hash h), made when new. */
+static int lookup(exec_agg_t *a, const uint8_t *enc, size_t klen, uint64_t h, uint32_t *gid)
+{
+    if ((a->ngroups + 1) * 2 > a->nslots && rehash(a)) return URSA_ELIMIT;
+    size_t at = h & (a->nslots - 1);
+    while (a->slots[at]) {
+        uint32_t g = a->slots[at] - 1;
+        if (a->ghash[g] == h && a->gklen[g] == klen && memcmp(a->keymem.p + a->gkey[g], enc, klen) == 0) {
+            *gid = g;
+            return URSA_OK;
+        }
+        at = (at + 1) & (a->nslots - 1);
+    }
+    if (a->ngroups >= UINT32_MAX - 1 || a->keymem.len + klen > UINT32_MAX / 2) return URSA_ELIMIT;
+    if (add_groups(a, a->ngroups + 1) || grow(a->budget, &a->keymem, klen)) return URSA_ELIMIT;
+    uint32_t g = (uint32_t)a->ngroups++;
+    a->ghash[g] = h;
+    a->gkey[g] = (uint32_t)a->keymem.len;
+    a->gklen[g] = (uint32_t)klen;
+    memcpy(a->keymem.p + a->keymem.len, enc, klen);
+    a->keymem.len += klen;
+    a->slots[at] = g + 1;
+    *gid = g;
+    return URSA_OK;
+}
+
+/* One key of 8-byte values or of strings: hashed and compared as they are,
+ * no encoding per row (the encoding is made for new groups only); a row
+ * equal to the one before it takes its group without a lookup. */
+static int find_groups_one(exec_agg_t *a, const exec_vec_t *k, size_t n)
+{
+    uint8_t enc[16];
+    const uint8_t *nl = k->nulls;
+    bool str = k->type == EXEC_STRING;
+    uint32_t last = UINT32_MAX;
+    for (size_t i = 0; i < n; i++) {
+        int rc;
+        if (nl && nl[i]) {
+            enc[0] = 1;
+            if ((rc = lookup(a, enc, 1, 0x9E3779B97F4A7C15ULL, &a->gids[i]))) return rc;
+            last = UINT32_MAX;
+            continue;
+        }
+        if (str) {
+            exec_str_t v = k->v.s[i];
+            if (last != UINT32_MAX && i && !(nl && nl[i - 1]) && k->v.s[i - 1].n == v.n &&
+                memcmp(k->v.s[i - 1].p, v.p, v.n) == 0) {
+                a->gids[i] = last;
+                continue;
+            }
+            uint64_t h = XXH3_64bits(v.p, v.n);
+            size_t at = h & (a->nslots ? a->nslots - 1 : 0);
+            uint32_t found = UINT32_MAX;
+            while (a->nslots && a->slots[at]) { /* compare with the stored encoding: 0, u32 length, bytes */
+                uint32_t g = a->slots[at] - 1;
+                const uint8_t *e = a->keymem.p + a->gkey[g];
+                if (a->ghash[g] == h && a->gklen[g] == 5 + v.n && e[0] == 0 && memcmp(e + 5, v.p, v.n) == 0) {
+                    found = g;
+                    break;
+                }
+                at = (at + 1) & (a->nslots - 1);
+            }
+            if (found == UINT32_MAX) {
+                if (grow(a->budget, &a->enc, 5 + v.n)) return URSA_ELIMIT;
+                uint32_t len = (uint32_t)v.n;
+                a->enc.p[0] = 0;
+                memcpy(a->enc.p + 1, &len, 4);
+                if (v.n) memcpy(a->enc.p + 5, v.p, v.n);
+                if ((rc = lookup(a, a->enc.p, 5 + v.n, h, &found))) return rc;
+            }
+            a->gids[i] = last = found;
+        } else {
+            int64_t v = k->v.i[i];
+            if (last != UINT32_MAX && i && !(nl && nl[i - 1]) && k->v.i[i - 1] == v) {
+                a->gids[i] = last;
+                continue;
+            }
+            uint64_t h = mix64((uint64_t)v);
+            size_t at = h & (a->nslots ? a->nslots - 1 : 0);
+            uint32_t found = UINT32_MAX;
+            while (a->nslots && a->slots[at]) {
+                uint32_t g = a->slots[at] - 1;
+                const uint8_t *e = a->keymem.p + a->gkey[g];
+                if (a->ghash[g] == h && a->gklen[g] == 9 && e[0] == 0 && memcmp(e + 1, &v, 8) == 0) {
+                    found = g;
+                    break;
+                }
+                at = (at + 1) & (a->nslots - 1);
+            }
+            if (found == UINT32_MAX) {
+                enc[0] = 0;
+                memcpy(enc + 1, &v, 8);
+                if ((rc = lookup(a, enc, 9, h, &found))) return rc;
+            }
+            a->gids[i] = last = found;
+        }
+    }
+    return URSA_OK;
+}
+
 /* Group ids of n rows into a->gids. */
 static int find_groups(exec_agg_t *a, const exec_vec_t *keys, size_t n)
 {
@@ -291,6 +410,9 @@ static int find_groups(exec_agg_t *a, const exec_vec_t *keys, size_t n)
         }
         return URSA_OK;
     }
+    exec_type_t t = keys[0].type;
+    if (a->nkeys == 1 && (t == EXEC_INT64 || t == EXEC_TIMESTAMP || t == EXEC_DATE || t == EXEC_STRING))
+        return find_groups_one(a, &keys[0], n);
     a->enc.len = 0;
     for (size_t i = 0; i < n; i++) {
         a->eoff[i] = (uint32_t)a->enc.len;
@@ -301,32 +423,47 @@ static int find_groups(exec_agg_t *a, const exec_vec_t *keys, size_t n)
     for (size_t i = 0; i < n; i++) {
         const uint8_t *key = a->enc.p + a->eoff[i];
         size_t klen = a->eoff[i + 1] - a->eoff[i];
-        uint64_t h = XXH3_64bits(key, klen);
-        if ((a->ngroups + 1) * 2 > a->nslots && rehash(a)) return URSA_ELIMIT;
-        size_t at = h & (a->nslots - 1);
-        uint32_t gid = UINT32_MAX;
-        while (a->slots[at]) {
-            uint32_t g = a->slots[at] - 1;
-            if (a->ghash[g] == h && a->gklen[g] == klen && memcmp(a->keymem.p + a->gkey[g], key, klen) == 0) {
-                gid = g;
-                break;
-            }
-            at = (at + 1) & (a->nslots - 1);
-        }
-        if (gid == UINT32_MAX) {
-            if (a->ngroups >= UINT32_MAX - 1) return URSA_ELIMIT;
-            if (add_groups(a, a->ngroups + 1) || grow(a->budget, &a->keymem, klen)) return URSA_ELIMIT;
-            gid = (uint32_t)a->ngroups++;
-            a->ghash[gid] = h;
-            a->gkey[gid] = (uint32_t)a->keymem.len;
-            a->gklen[gid] = (uint32_t)klen;
-            memcpy(a->keymem.p + a->keymem.len, key, klen);
-            a->keymem.len += klen;
-            a->slots[at] = gid + 1;
-            if (a->keymem.len > UINT32_MAX / 2) return URSA_ELIMIT;
-        }
-        a->gids[i] = gid;
+        int rc = lookup(a, key, klen, XXH3_64bits(key, klen), &a->gids[i]);
+        if (rc) return rc;
     }
+    return URSA_OK;
+}
+
+static inline uint64_t mix64(uint64_t x);
+
+static int iset_add(exec_agg_t *a, iset_t *st, uint64_t v, bool *added)
+{
+    if (v == 0) {
+        *added = !st->zero;
+        st->zero = true;
+        return URSA_OK;
+    }
+    if ((st->n + 1) * 2 > st->cap) {
+        size_t cap = st->cap ? st->cap * 2 : 4096;
+        uint64_t *s2 = budget_realloc(a->budget, NULL, 0, cap * 8);
+        if (!s2) return URSA_ELIMIT;
+        memset(s2, 0, cap * 8);
+        for (size_t k = 0; k < st->cap; k++)
+            if (st->slots[k]) {
+                size_t at = mix64(st->slots[k]) & (cap - 1);
+                while (s2[at]) at = (at + 1) & (cap - 1);
+                s2[at] = st->slots[k];
+            }
+        exec_budget_give(a->budget, st->cap * 8);
+        ursa_free(st->slots);
+        st->slots = s2, st->cap = cap;
+    }
+    size_t at = mix64(v) & (st->cap - 1);
+    while (st->slots[at]) {
+        if (st->slots[at] == v) {
+            *added = false;
+            return URSA_OK;
+        }
+        at = (at + 1) & (st->cap - 1);
+    }
+    st->slots[at] = v;
+    st->n++;
+    *added = true;
     return URSA_OK;
 }
 
@@ -436,6 +573,27 @@ static int update(exec_agg_t *a, agg_state_t *s, size_t ai, const exec_vec_t *v,
         for (size_t i = 0; i < n; i++) s->count[g[i]] += !(nl && nl[i]);
         return URSA_OK;
     case AGG_COUNT_DISTINCT:
+        if (!allnull && a->nkeys == 0 &&
+            (v->type == EXEC_INT64 || v->type == EXEC_TIMESTAMP || v->type == EXEC_DATE ||
+             v->type == EXEC_FLOAT64)) {
+            iset_t *st = &a->dsets[ai].ints;
+            int64_t added_total = 0;
+            for (size_t i = 0; i < n; i++) {
+                if (nl && nl[i]) continue;
+                uint64_t bits;
+                if (v->type == EXEC_FLOAT64) { /* -0 = 0, every NaN one value */
+                    double d = v->v.f[i] == 0 ? 0 : v->v.f[i];
+                    if (d != d) d = NAN;
+                    memcpy(&bits, &d, 8);
+                } else
+                    bits = (uint64_t)v->v.i[i];
+                bool added;
+                if (iset_add(a, st, bits, &added)) return limit_err(err);
+                added_total += added;
+            }
+            s->count[0] += added_total;
+            return URSA_OK;
+        }
         for (size_t i = 0; i < n; i++) {
             if (allnull || (nl && nl[i])) continue;
             bool added;
@@ -592,7 +750,7 @@ int exec_agg_result(exec_agg_t *a, size_t from, size_t n, exec_arena_t *arena, e
     for (size_t k = 0; k < a->nkeys; k++)
         if (exec_vec_alloc(&out->cols[k], arena, a->key_types[k], n) || exec_vec_nulls(&out->cols[k], arena))
             return limit_err(err);
-    for (size_t r = 0; r < n; r++) {
+    for (size_t r = 0; a->nkeys && r < n; r++) {
         const uint8_t *p = a->keymem.p + a->gkey[from + r];
         for (size_t k = 0; k < a->nkeys; k++) p = decode_value(p, &out->cols[k], r);
     }

@@ -1472,8 +1472,8 @@ int exec_eval(exec_ctx_t *cx, const exec_expr_t *e, const exec_batch_t *in, cons
                     if (!nulls && (rc = vec_nulls(cx, out))) return rc;
                     nulls = true;
                     out->nulls[i] = 1;
-                    memset((char *)out->v.p + i * w, 0, w);
-                } else
+                    if (w) memset((char *)out->v.p + i * w, 0, w);
+                } else if (w)
                     memcpy((char *)out->v.p + i * w, (const char *)args[j].v.p + i * w, w);
             }
         }
@@ -1482,7 +1482,7 @@ int exec_eval(exec_ctx_t *cx, const exec_expr_t *e, const exec_batch_t *in, cons
         if ((rc = vec(cx, out, e->type, n)) || (rc = vec_nulls(cx, out))) return rc;
         {
             size_t w = exec_type_width(e->type);
-            memcpy(out->v.p, a->v.p, w * n);
+            if (w) memcpy(out->v.p, a->v.p, w * n);
             for (size_t i = 0; i < n; i++)
                 out->nulls[i] = exec_is_null(a, i) || (!exec_is_null(b, i) && b->type != EXEC_NULL &&
                                                        exec_cmp_value(e->type, a, i, b, i) == 0);

@@ -983,7 +983,11 @@ static int bind_case(binder_t *b, const PgQuery__CaseExpr *c, exec_expr_t **out)
             break;
         if (cond->type == EXEC_NULL) rc = cast_to(b, &cond, EXEC_BOOL);
         if (rc == URSA_OK && cond->type != EXEC_BOOL) rc = bad(b, "CASE WHEN needs a boolean condition");
-        if (rc || (rc = exec_expr_add(e, cond)) || (rc = bind(b, w->result, &val)) ||
+        if (rc) {
+            exec_expr_free(cond);
+            break;
+        }
+        if ((rc = exec_expr_add(e, cond)) || (rc = bind(b, w->result, &val)) ||
             (rc = exec_expr_add(e, val))) {
             if (rc == URSA_ENOMEM) rc = oom(b);
             break;

@@ -1,0 +1,1 @@
+select i, f, s from t where i > 3 and s like 'a%' order by f desc nulls first limit 5

@@ -1,0 +1,1 @@
+select s, count(distinct i), sum(f), avg(i8), min(ts), max(day) from t group by s having count(*) > 2 order by 1

@@ -1,0 +1,1 @@
+select date_trunc('hour', ts), time_bucket(interval '15 minutes', ts), extract(dow from ts) from t

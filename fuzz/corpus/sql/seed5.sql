@@ -1,0 +1,1 @@
+select case when i % 2 = 0 then 'even' else s end, coalesce(f, 0), nullif(i, 0), i in (1, 2, null), i between -5 and 5 from t

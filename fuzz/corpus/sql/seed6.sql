@@ -1,0 +1,1 @@
+select lower(s) || upper(s), length(s), substr(s, 2, 1), starts_with(s, 'a'), concat(s, i, b) from t where s ilike '%É%'

@@ -1,0 +1,1 @@
+select abs(i), round(f, 1), floor(f), ceil(f), i / 0, i % 0, -i from t

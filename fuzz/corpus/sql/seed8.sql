@@ -1,0 +1,1 @@
+select approx_count_distinct(s), approx_quantile(i, 0.5), percentile_cont(0.9) within group (order by f) from t

@@ -1,0 +1,1 @@
+explain select * from t where ts >= '2025-12-01' offset 3
