@@ -24,6 +24,7 @@
 #include "http_server.h"
 
 #include "api.h"
+#include "api_cluster.h"
 #include "api_datasets.h"
 #include "api_node.h"
 #include "api_quarantine.h"
@@ -77,6 +78,7 @@ enum path {
     P_FILES,
     P_SNAPSHOTS,
     P_COMPACT,
+    P_NODES,
 };
 
 /* What answers one method on one path (api.h). finish is required, the
@@ -110,6 +112,7 @@ static const api_route_t routes[] = {
     {P_FILES, "GET", true, NULL, NULL, 0, api_tables_files, NULL},
     {P_SNAPSHOTS, "GET", true, NULL, NULL, 0, api_tables_snapshots, NULL},
     {P_COMPACT, "POST", true, NULL, NULL, 0, api_tables_compact, NULL},
+    {P_NODES, "GET", false, NULL, NULL, 0, api_cluster_nodes, NULL},
 };
 
 /* Splits the URL into a path and a dataset name. */
@@ -118,6 +121,7 @@ static enum path path_of(const char *url, char *name, bool *bad_name)
     *bad_name = false;
     if (strcmp(url, "/healthz") == 0) return P_HEALTH;
     if (strcmp(url, "/metrics") == 0) return P_METRICS;
+    if (strcmp(url, "/v1/nodes") == 0) return P_NODES;
     if (strcmp(url, "/v1/datasets") == 0 || strcmp(url, "/v1/datasets/") == 0) return P_DATASETS;
     if (strncmp(url, "/v1/datasets/", 13) != 0) return P_NONE;
     const char *p = url + 13, *slash = strchr(p, '/');

@@ -36,6 +36,7 @@ typedef struct ursa_server_opts {
     unsigned idle_timeout_s;             /* close a connection silent this long; 0: the default (30) */
     uint64_t min_body_rate;              /* bytes/s a body must average past idle_timeout_s; 0: off */
     struct ursa_compactor *compactor;    /* runs POST .../compact; NULL: the route answers 503 */
+    struct ursa_peers *peers;            /* this node's heartbeats, for GET /v1/nodes; may be NULL */
 } ursa_server_opts_t;
 
 /* Starts serving. The catalog must outlive the server. */
