@@ -1008,7 +1008,12 @@ static bool own_temp(void *ctx, const char *key, int64_t age_s)
     /* A compaction's outputs may be any node's (or `ursa compact`'s), and
      * are written for as long as a merge takes: an hour old, a killed one. */
     if (day && !strncmp(day, "date=", 5) && !strncmp(base + 1, "c-", 2)) return age_s >= SCHEMA_TEMP_AGE_S;
-    if (mark_key(c, mark, sizeof(mark)) == URSA_OK && strcmp(key, mark) == 0) return true;
+    if (mark_key(c, mark, sizeof(mark)) == URSA_OK) {
+        if (strcmp(key, mark) == 0) return true;
+        /* This node's heartbeat (peers.c) beside it: written by this node alone. */
+        size_t stem = strlen(mark) - 4; /* without ".lsn" */
+        if (strncmp(key, mark, stem) == 0 && strcmp(key + stem, ".json") == 0) return true;
+    }
     /* Schemas and table metadata are written by every node, each in moments:
      * a temporary an hour old is a killed writer's. */
     const char *slash = strchr(key, '/');

@@ -24,6 +24,7 @@
 #include "http_server.h"
 
 #include "api.h"
+#include "api_cluster.h"
 #include "api_datasets.h"
 #include "api_node.h"
 #include "api_quarantine.h"
@@ -79,6 +80,7 @@ enum path {
     P_SNAPSHOTS,
     P_COMPACT,
     P_QUERY,
+    P_NODES,
 };
 
 /* What answers one method on one path (api.h). finish is required, the
@@ -114,6 +116,7 @@ static const api_route_t routes[] = {
     {P_COMPACT, "POST", true, NULL, NULL, 0, api_tables_compact, NULL},
     {P_QUERY, "POST", false, NULL, NULL, API_QUERY_BODY_MAX, api_query_post, NULL},
     {P_QUERY, "GET", false, NULL, NULL, 0, api_query_get, NULL},
+    {P_NODES, "GET", false, NULL, NULL, 0, api_cluster_nodes, NULL},
 };
 
 /* Splits the URL into a path and a dataset name. */
@@ -122,6 +125,7 @@ static enum path path_of(const char *url, char *name, bool *bad_name)
     *bad_name = false;
     if (strcmp(url, "/healthz") == 0) return P_HEALTH;
     if (strcmp(url, "/metrics") == 0) return P_METRICS;
+    if (strcmp(url, "/v1/nodes") == 0) return P_NODES;
     if (strcmp(url, "/v1/datasets") == 0 || strcmp(url, "/v1/datasets/") == 0) return P_DATASETS;
     if (strcmp(url, "/v1/query") == 0) return P_QUERY;
     if (strncmp(url, "/v1/datasets/", 13) != 0) return P_NONE;

@@ -38,6 +38,7 @@ typedef struct ursa_server_opts {
     struct ursa_compactor *compactor;    /* runs POST .../compact; NULL: the route answers 503 */
     uint64_t query_memory;    /* bytes one query may hold (and its result); 0: the default (1 GiB) */
     int64_t query_timeout_ms; /* a query's time limit; 0: the default (5 min) */
+    struct ursa_peers *peers; /* this node's heartbeats, for GET /v1/nodes; may be NULL */
 } ursa_server_opts_t;
 
 /* Starts serving. The catalog must outlive the server. */

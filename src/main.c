@@ -9,6 +9,7 @@
 #include "query_cli.h"
 #include "compactor.h"
 #include "options.h"
+#include "peers.h"
 #include "store.h"
 #include "table.h"
 #include "table_upkeep.h"
@@ -35,6 +36,10 @@ static void usage(FILE *f)
         "  --listen HOST:PORT      address to listen on [URSA_LISTEN] (default 127.0.0.1:8000)\n"
         "  --store PATH|file://P   where Parquet files and schemas go [URSA_STORE] (default ./data)\n"
         "  --node NAME             this node's name, part of file names [URSA_NODE] (default: host name)\n"
+        "  --advertise HOST:PORT   where the other nodes reach this one [URSA_ADVERTISE] (default: the\n"
+        "                          --listen address and the port bound; the host name for 0.0.0.0, [::])\n"
+        "  --heartbeat DURATION    how often this node says it is alive in the store (STORE/_ursa/nodes/)\n"
+        "                          [URSA_HEARTBEAT] (default 2s; stale after 5 missed)\n"
         "  --threads N             HTTP worker threads [URSA_THREADS] (default: one per core)\n"
         "  --max-body BYTES        largest request body [URSA_MAX_BODY] (default 256M)\n"
         "  --max-record BYTES      largest NDJSON record [URSA_MAX_RECORD] (default 16M)\n"
@@ -256,7 +261,7 @@ static int open_files_for(ursa_server_opts_t *so)
 static int cmd_serve(int argc, char **argv)
 {
     const char *listen = getenv("URSA_LISTEN"), *store_url = getenv("URSA_STORE"),
-               *node = getenv("URSA_NODE");
+               *node = getenv("URSA_NODE"), *advertise = getenv("URSA_ADVERTISE");
     const char *env;
     ursa_server_opts_t so = {0};
     ursa_s3_config_t s3 = {.path_style = -1};
@@ -279,6 +284,8 @@ static int cmd_serve(int argc, char **argv)
     int64_t retention_ms = TABLE_RETENTION_DEFAULT_MS;
     uint64_t manifest_merge = TABLE_MERGE_MIN_COUNT;
     if ((env = getenv("URSA_RETENTION")) && !ursa_parse_duration_ms(env, &retention_ms)) goto bad_env;
+    int64_t heartbeat_ms = URSA_PEERS_INTERVAL_DEFAULT_MS;
+    if ((env = getenv("URSA_HEARTBEAT")) && !ursa_parse_duration_ms(env, &heartbeat_ms)) goto bad_env;
     ursa_compactor_opts_t co;
     ursa_compactor_opts_default(&co);
     uint64_t compact_files = co.open_max_files;
@@ -362,6 +369,10 @@ static int cmd_serve(int argc, char **argv)
             store_url = v;
         else if (strcmp(a, "--node") == 0)
             node = v;
+        else if (strcmp(a, "--advertise") == 0)
+            advertise = v;
+        else if (strcmp(a, "--heartbeat") == 0 && ursa_parse_duration_ms(v, &heartbeat_ms))
+            ;
         else if (strcmp(a, "--threads") == 0)
             so.threads = (unsigned)atoi(v);
         else if (strcmp(a, "--max-body") == 0 && parse_size_bytes(v, &sz))
@@ -451,6 +462,14 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "ursa: node name \"%s\" must be 1-64 of [A-Za-z0-9._-]\n", node);
         return 2;
     }
+    char address[URSA_PEERS_ADDRESS_MAX + 1];
+    const char *why;
+    if (advertise && (!ursa_advertise_address(advertise, NULL, 0, address, sizeof(address), &why) ||
+                      !ursa_peers_address_valid(address))) {
+        fprintf(stderr, "ursa: --advertise \"%s\" %s\n", advertise,
+                ursa_peers_address_valid(advertise) ? why : "must be HOST:PORT (a host name or address)");
+        return 2;
+    }
 
     /* Signals are taken by sigwait() below; every thread started from here
      * on inherits the mask. */
@@ -467,6 +486,7 @@ static int cmd_serve(int argc, char **argv)
     ursa_server_t *srv = NULL;
     ursa_compactor_t *compactor = NULL;
     ursa_wal_t *wal = NULL;
+    ursa_peers_t *peers = NULL;
     int status = 1;
     if (ursa_store_open(store_url, &s3, &store, &err)) {
         fprintf(stderr, "ursa: store %s: %s\n", store_url, err.msg);
@@ -567,8 +587,25 @@ static int cmd_serve(int argc, char **argv)
         if (rows)
             ursa_info("replayed %llu rows from the write-ahead log %s", (unsigned long long)rows, wo.dir);
     }
+    ursa_peers_opts_t po = {node, heartbeat_ms};
+    if (ursa_peers_new(&peers, store, &po, &err)) {
+        fprintf(stderr, "ursa: %s\n", err.msg);
+        goto out;
+    }
+    so.peers = peers;
     if (ursa_server_start(&srv, cat, &so, &err)) {
         fprintf(stderr, "ursa: %s\n", err.msg);
+        goto out;
+    }
+    /* Heartbeats once the port is known: the others may call as soon as
+     * they see this node. */
+    if (!ursa_advertise_address(advertise, so.listen, ursa_server_port(srv), address, sizeof(address),
+                                &why)) {
+        fprintf(stderr, "ursa: the address to advertise to the other nodes %s\n", why);
+        goto out;
+    }
+    if (ursa_peers_start(peers, address, &err)) {
+        fprintf(stderr, "ursa: %s%s\n", err.msg, advertise ? "" : " (give --advertise)");
         goto out;
     }
     char shown[300];
@@ -577,6 +614,8 @@ static int cmd_serve(int argc, char **argv)
     for (size_t i = 0; i < cat->n; i++) datasets += cat->ds[i]->parent == NULL;
     ursa_info("ursa %s node %s, store %s, %zu datasets, listening on http://%s:%u", URSA_VERSION, node,
               store_url, datasets, shown, ursa_server_port(srv));
+    ursa_info("heartbeat every %lld ms to %s%s.json, advertising %s", (long long)heartbeat_ms,
+              URSA_PEERS_PREFIX, node, address);
 
     if (ursa_catalog_start_flusher(cat) || ursa_compactor_start(compactor)) {
         fprintf(stderr, "ursa: cannot start the flusher and compactor threads\n");
@@ -590,10 +629,17 @@ static int cmd_serve(int argc, char **argv)
     ursa_server_stop(&srv, shutdown_s * 1000);
     ursa_catalog_stop_flusher(cat);
     status = flush_all(cat) ? 1 : 0;
+    /* The heartbeat goes last: until every buffered row is in the store, a
+     * query on another node must know this node holds rows (a call to it
+     * fails while it stops, which the query reports, rather than leave the
+     * rows out unsaid). After a failed flush the rows are only in this
+     * node's log: the heartbeat stays, and turns stale. */
+    ursa_peers_stop(peers, status == 0);
     ursa_info("stopped%s", status ? " with errors: buffered rows were lost (see above)" : "");
 out:
     ursa_compactor_stop(compactor);
     ursa_server_stop(&srv, 0);
+    ursa_peers_destroy(&peers); /* after the server: GET /v1/nodes reads it */
     ursa_compactor_destroy(&compactor);
     ursa_wal_close(&wal);
     ursa_catalog_destroy(&cat);

@@ -13,9 +13,14 @@
  * a huge number = none) are read; when both are mounted the smaller wins.
  * Anything unreadable counts as no limit: the default then falls back to
  * the RAM, never to a failure to start.
+ *
+ * The advertised address: what the others put in their URLs to reach this
+ * node. A wildcard listen address says where to accept, not where to be
+ * found, so the host name stands in for it.
  */
 #include "options.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +85,71 @@ bool ursa_parse_duration_ms(const char *s, int64_t *ms)
                                                 : 0;
     if (!unit || v == 0 || v > INT64_MAX / 1000 / unit) return false;
     *ms = v * unit;
+    return true;
+}
+
+/* Whether host (n bytes, brackets stripped) accepts on every address. */
+static bool wildcard_host(const char *host, size_t n)
+{
+    char h[64];
+    unsigned char a[16];
+    if (n == 0) return true;
+    if (n >= sizeof(h)) return false;
+    memcpy(h, host, n);
+    h[n] = '\0';
+    if (inet_pton(AF_INET, h, a) == 1) return memcmp(a, "\0\0\0\0", 4) == 0;
+    if (inet_pton(AF_INET6, h, a) == 1) {
+        static const unsigned char any[16];
+        return memcmp(a, any, 16) == 0;
+    }
+    return false;
+}
+
+bool ursa_advertise_address(const char *advertise, const char *listen, unsigned port, char *out, size_t cap,
+                            const char **why)
+{
+    const char *spec = advertise ? advertise : listen;
+    const char *colon = spec ? strrchr(spec, ':') : NULL;
+    if (!colon) {
+        *why = "must be HOST:PORT";
+        return false;
+    }
+    const char *host = spec;
+    size_t hn = (size_t)(colon - spec);
+    bool bracketed = hn >= 2 && host[0] == '[' && host[hn - 1] == ']';
+    if (bracketed) host++, hn -= 2;
+    if (advertise) {
+        char *end;
+        unsigned long p = strtoul(colon + 1, &end, 10);
+        if (wildcard_host(host, hn) || *end || end == colon + 1 || p == 0 || p > 65535) {
+            *why = "must name a host and a port the other nodes can reach (not 0.0.0.0, [::] or port 0)";
+            return false;
+        }
+        if ((size_t)snprintf(out, cap, "%s", advertise) >= cap) {
+            *why = "is too long";
+            return false;
+        }
+        return true;
+    }
+    if (port == 0 || port > 65535) {
+        *why = "needs the port bound";
+        return false;
+    }
+    char name[256];
+    if (wildcard_host(host, hn)) {
+        if (gethostname(name, sizeof(name)) != 0 || !name[0]) {
+            *why = "the listen address is a wildcard and the host name is unknown: give --advertise";
+            return false;
+        }
+        name[sizeof(name) - 1] = '\0';
+        host = name;
+        hn = strlen(name);
+    }
+    bool v6 = memchr(host, ':', hn) != NULL;
+    if ((size_t)snprintf(out, cap, "%s%.*s%s:%u", v6 ? "[" : "", (int)hn, host, v6 ? "]" : "", port) >= cap) {
+        *why = "is too long";
+        return false;
+    }
     return true;
 }
 

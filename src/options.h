@@ -19,6 +19,17 @@ bool ursa_parse_bytes(const char *s, uint64_t *out);
  * past INT64_MAX / 1000 ms (some 292,000 years). */
 bool ursa_parse_duration_ms(const char *s, int64_t *ms);
 
+/* Where the other nodes reach this node (--advertise), "host:port" into
+ * out (cap bytes). advertise, when not NULL, is taken as it is, unless its
+ * host is a wildcard or its port 0. Else it comes from listen ("HOST:PORT",
+ * as --listen takes it) and port, the port actually bound (listen may say
+ * 0): the listen host when it is a concrete one (an IPv6 address gets its
+ * brackets), the machine's host name (gethostname) when it is a wildcard
+ * ("", 0.0.0.0, ::, [::]). Returns false (*why says what) when no address
+ * can be made. */
+bool ursa_advertise_address(const char *advertise, const char *listen, unsigned port, char *out, size_t cap,
+                            const char **why);
+
 /* The memory limit of the control group this process runs in (cgroup v2
  * memory.max or v1 memory.limit_in_bytes, the smallest along the way up to
  * the hierarchy's root), or 0 when there is none. root is prepended to

@@ -60,7 +60,8 @@ const parseJson = s => (s.trim() ? JSON.parse(s) : null);
 async function listObjects(prefix, { nodes = false } = {}) {
   const j = parseJson(await aws('s3api', 'list-objects-v2', '--bucket', state.s3.bucket, '--prefix', prefix, '--output', 'json'));
   return (j?.Contents ?? []).map(o => ({ Key: o.Key, Size: o.Size, ETag: o.ETag }))
-    // <prefix>/_ursa/nodes/<node>.lsn is each node's LSN mark (bookkeeping, see docs/internals/wal.md):
+    // <prefix>/_ursa/nodes/<node>.lsn is each node's LSN mark (bookkeeping, see docs/internals/wal.md), <node>.json its
+    // heartbeat (docs/internals/peers.md):
     // left out of the listings compared with what flushes published, unless asked for.
     .filter(o => nodes || !/\/_ursa\/nodes\//.test(o.Key))
     .sort((a, b) => (a.Key < b.Key ? -1 : 1));
@@ -329,11 +330,11 @@ step('end to end: ingest, flush to s3://bucket/prefix, fetch with awscli, read w
   // What a user sees with awscli.
   const ls = await aws('s3', 'ls', '--recursive', `s3://${state.s3.bucket}/${prefix}/`);
   const listed = ls.trim().split('\n').map(l => { const m = /^\S+ \S+\s+(\d+) (.+)$/.exec(l); return m && { size: Number(m[1]), key: m[2] }; });
-  assert.deepEqual(listed.map(x => x?.key).sort(), [`${prefix}/_ursa/nodes/n1.lsn`, `${prefix}/events/_ursa/schema.json`, ...state.e2e.first.files.map(f => `${prefix}/${f.path}`)].sort(), `aws s3 ls:\n${ls}`);
+  assert.deepEqual(listed.map(x => x?.key).sort(), [`${prefix}/_ursa/nodes/n1.json`, `${prefix}/_ursa/nodes/n1.lsn`, `${prefix}/events/_ursa/schema.json`, ...state.e2e.first.files.map(f => `${prefix}/${f.path}`)].sort(), `aws s3 ls:\n${ls}`);
 
   const { files } = await verifyPublished(prefix, small, [{ json: state.e2e.first }], 'e2e');
   const marks = (await listObjects(`${prefix}/_ursa/nodes/`, { nodes: true })).map(o => o.Key);
-  assert.deepEqual(marks, [`${prefix}/_ursa/nodes/n1.lsn`], 'the node\'s LSN mark is in the store');
+  assert.deepEqual(marks, [`${prefix}/_ursa/nodes/n1.json`, `${prefix}/_ursa/nodes/n1.lsn`], 'the node\'s heartbeat and LSN mark are in the store');
   const schema = JSON.parse(readFileSync(files['events/_ursa/schema.json'], 'utf8'));
   assert.deepEqual(schema.columns.map(c => [c.name, c.type]), SMALL_SCHEMA.columns.map(c => [c.name, c.type]), 'schema.json on S3');
   assert.equal(schema.time_column, 'ts');

@@ -109,6 +109,7 @@ test('temporary files of killed writes: this node\'s are removed at start, other
       put(join(store, 'd', 'date=2026-01-01'), '.n1-2-5.parquet.tmp-4242-1'),          // another day
       put(join(store, '_quarantine', 'd', `date=${DAY}`), '.n1-3-3.parquet.tmp-4242-2'), // its quarantine
       put(join(store, '_ursa', 'nodes'), '.n1.lsn.tmp-4242-3'),                          // its LSN mark
+      put(join(store, '_ursa', 'nodes'), '.n1.json.tmp-4242-4'),                         // its heartbeat
       put(join(store, 'd', '_ursa'), '.schema.json.tmp-77-0', hoursAgo(2)),             // a schema write that died
       put(join(store, 'd', 'metadata'), '.v9.metadata.json.tmp-77-1', hoursAgo(2)),    // a commit that died
     ];
@@ -117,6 +118,7 @@ test('temporary files of killed writes: this node\'s are removed at start, other
       put(day, '.n1-x-2-5.parquet.tmp-555-1'),          // node "n1-x": not n1's
       put(day, '.n1-2-5-9.parquet.tmp-555-2'),          // node "n1-2": not n1's either
       put(join(store, '_ursa', 'nodes'), '.n2.lsn.tmp-555-3'),
+      put(join(store, '_ursa', 'nodes'), '.n2.json.tmp-555-4'),  // another node's heartbeat
       put(join(store, 'd', '_ursa'), '.schema.json.tmp-78-0'), // a schema being written right now, maybe
       put(join(store, 'd', 'metadata'), '.1f2e-m0.avro.tmp-78-1'), // a manifest being written, maybe
       put(day, '.n1-2-5.parquet.tmp-x-1'),              // not a temporary's name
@@ -129,8 +131,8 @@ test('temporary files of killed writes: this node\'s are removed at start, other
     for (const f of others) assert.ok(existsSync(f), `${f} was removed`);
     const log = srv.log();
     for (const f of mine) assert.ok(log.includes(`removed ${f}`), `the log does not name ${f}:\n${log}`);
-    assert.match(log, /removed 6 temporary files of writes that never finished/, log);
-    assert.match(log, /left 6 temporary files that other nodes may still be writing/, log);
+    assert.match(log, /removed 7 temporary files of writes that never finished/, log);
+    assert.match(log, /left 7 temporary files that other nodes may still be writing/, log);
 
     // The restart lost nothing and published nothing twice: 10 rows flushed before, 10 replayed now.
     r = await srv.flush('d');
