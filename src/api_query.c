@@ -64,7 +64,8 @@ static bool client_gone(void *ctx)
     return recv(ci->connect_fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
-static enum MHD_Result run(api_ctx_t *a, struct MHD_Connection *c, const char *sql, const char *format)
+static enum MHD_Result run(api_ctx_t *a, struct MHD_Connection *c, const char *sql, const char *format,
+                           bool partial)
 {
     out_ctx_t oc = {.max = a->o.query_memory ? a->o.query_memory : QUERY_MEMORY_DEFAULT};
     ursa_err_t err = {0};
@@ -79,7 +80,9 @@ static enum MHD_Result run(api_ctx_t *a, struct MHD_Connection *c, const char *s
                        .memory_limit = oc.max,
                        .timeout_ms = a->o.query_timeout_ms,
                        .gone = client_gone,
-                       .gone_ctx = c};
+                       .gone_ctx = c,
+                       .peers = a->o.peers,
+                       .partial = partial};
     query_sink_t sink = {out_begin, out_rows, &oc};
     exec_stats_t st;
     rc = query_run(sql, &qo, &sink, &st, &err);
@@ -90,7 +93,8 @@ static enum MHD_Result run(api_ctx_t *a, struct MHD_Connection *c, const char *s
         unsigned status = api_status_for(rc);
         if (rc == URSA_ELIMIT && strstr(err.msg, "time limit")) status = MHD_HTTP_REQUEST_TIMEOUT;
         if (rc == URSA_ENOTSUP) status = MHD_HTTP_BAD_REQUEST;
-        if (rc == URSA_ECANCELED) return MHD_NO; /* nobody to answer */
+        if (rc == URSA_EIO) status = MHD_HTTP_SERVICE_UNAVAILABLE; /* a node or the store cannot be reached */
+        if (rc == URSA_ECANCELED) return MHD_NO;                   /* nobody to answer */
         if (status >= 500) ursa_error("query failed: %s", err.msg);
         return api_send_error(c, status, err.msg[0] ? err.msg : ursa_strstatus(rc));
     }
@@ -108,8 +112,10 @@ static enum MHD_Result run(api_ctx_t *a, struct MHD_Connection *c, const char *s
 
 enum MHD_Result api_query_get(api_ctx_t *a, struct MHD_Connection *c, api_req_t *q)
 {
+    const char *partial = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "partial");
     return run(a, c, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "sql"),
-               MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "format"));
+               MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "format"),
+               partial && (!strcmp(partial, "true") || !strcmp(partial, "1")));
 }
 
 enum MHD_Result api_query_post(api_ctx_t *a, struct MHD_Connection *c, api_req_t *q)
@@ -123,17 +129,55 @@ enum MHD_Result api_query_post(api_ctx_t *a, struct MHD_Connection *c, api_req_t
         return api_send_error(c, MHD_HTTP_BAD_REQUEST,
                               "the body must be a JSON object: {\"sql\": \"SELECT ...\"}");
     }
-    json_t *sql = json_object_get(body, "sql"), *fmt = json_object_get(body, "format");
+    json_t *sql = json_object_get(body, "sql"), *fmt = json_object_get(body, "format"),
+           *partial = json_object_get(body, "partial");
     enum MHD_Result ret;
     if (!json_is_string(sql))
         ret = api_send_error(c, MHD_HTTP_BAD_REQUEST, "sql must be a string: {\"sql\": \"SELECT ...\"}");
     else if (fmt && !json_is_string(fmt))
         ret = api_send_error(c, MHD_HTTP_BAD_REQUEST, "format must be a string");
+    else if (partial && !json_is_boolean(partial))
+        ret = api_send_error(c, MHD_HTTP_BAD_REQUEST, "partial must be true or false");
     else {
         const char *f =
             fmt ? json_string_value(fmt) : MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "format");
-        ret = run(a, c, json_string_value(sql), f);
+        ret = run(a, c, json_string_value(sql), f, json_is_true(partial));
     }
     json_decref(body);
+    return ret;
+}
+
+/* POST /v1/internal/scan {"sql", "now_us"}: this node's part of a query
+ * another node answers (query_scan_live), as application/octet-stream. */
+enum MHD_Result api_query_scan(api_ctx_t *a, struct MHD_Connection *c, api_req_t *q)
+{
+    if (q->too_large) return api_send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "query body larger than 1 MiB");
+    json_error_t je;
+    json_t *body = json_loadb((const char *)q->body.data, q->body.len, 0, &je);
+    json_t *sql = json_object_get(body, "sql"), *now = json_object_get(body, "now_us");
+    if (!json_is_string(sql) || !json_is_integer(now)) {
+        json_decref(body);
+        return api_send_error(c, MHD_HTTP_BAD_REQUEST, "a scan takes {\"sql\": \"...\", \"now_us\": N}");
+    }
+    ursa_buf_t out = {0};
+    ursa_err_t err = {0};
+    query_opts_t qo = {.cat = a->cat,
+                       .store = a->cat->store,
+                       .node = a->cat->node,
+                       .memory_limit = a->o.query_memory ? a->o.query_memory : QUERY_MEMORY_DEFAULT};
+    int rc = query_scan_live(json_string_value(sql), json_integer_value(now), &qo, &out, &err);
+    json_decref(body);
+    if (rc) {
+        ursa_buf_free(&out);
+        return api_send_error(c, api_status_for(rc), err.msg[0] ? err.msg : ursa_strstatus(rc));
+    }
+    struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback(out.len, out.data, ursa_free);
+    if (!r) {
+        ursa_buf_free(&out);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
+    enum MHD_Result ret = api_queue(c, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
     return ret;
 }

@@ -10,5 +10,7 @@
 
 enum MHD_Result api_query_post(api_ctx_t *a, struct MHD_Connection *c, api_req_t *q);
 enum MHD_Result api_query_get(api_ctx_t *a, struct MHD_Connection *c, api_req_t *q);
+/* POST /v1/internal/scan: this node's buffered rows for a query another node answers. */
+enum MHD_Result api_query_scan(api_ctx_t *a, struct MHD_Connection *c, api_req_t *q);
 
 #endif

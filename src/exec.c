@@ -145,3 +145,85 @@ void exec_schema_free(exec_schema_t *s)
     ursa_free(s->types);
     memset(s, 0, sizeof(*s));
 }
+
+int exec_batch_encode(const exec_batch_t *b, ursa_buf_t *out)
+{
+    uint32_t n = (uint32_t)b->n;
+    int rc = ursa_buf_append(out, &n, 4);
+    for (size_t c = 0; rc == URSA_OK && c < b->ncols; c++) {
+        const exec_vec_t *v = &b->cols[c];
+        uint8_t has = v->nulls != NULL || v->type == EXEC_NULL;
+        if ((rc = ursa_buf_push(out, has))) break;
+        if (has) {
+            if (v->type == EXEC_NULL) {
+                if ((rc = ursa_buf_reserve(out, b->n))) break;
+                memset(out->data + out->len, 1, b->n);
+                out->len += b->n;
+            } else if ((rc = ursa_buf_append(out, v->nulls, b->n)))
+                break;
+        }
+        if (v->type == EXEC_STRING) {
+            for (size_t i = 0; rc == URSA_OK && i < b->n; i++) {
+                uint32_t len = (uint32_t)v->v.s[i].n;
+                rc = ursa_buf_append(out, &len, 4);
+            }
+            for (size_t i = 0; rc == URSA_OK && i < b->n; i++)
+                if (v->v.s[i].n) rc = ursa_buf_append(out, v->v.s[i].p, v->v.s[i].n);
+        } else if (exec_type_width(v->type))
+            rc = ursa_buf_append(out, v->v.p, exec_type_width(v->type) * b->n);
+    }
+    return rc;
+}
+
+int exec_batch_decode(const uint8_t *p, size_t n, size_t *at, const exec_type_t *types, size_t ncols,
+                      exec_arena_t *a, exec_batch_t *out)
+{
+    size_t i = *at;
+    uint32_t rows;
+    memset(out, 0, sizeof(*out));
+    if (n - i < 4) return URSA_EFORMAT;
+    memcpy(&rows, p + i, 4);
+    i += 4;
+    out->n = rows;
+    out->ncols = ncols;
+    if (rows == 0) {
+        *at = i;
+        return URSA_OK;
+    }
+    if (rows > EXEC_BATCH_ROWS * 16) return URSA_EFORMAT;
+    if (!(out->cols = exec_arena_alloc(a, (ncols + 1) * sizeof(exec_vec_t)))) return URSA_ELIMIT;
+    for (size_t c = 0; c < ncols; c++) {
+        exec_vec_t *v = &out->cols[c];
+        memset(v, 0, sizeof(*v));
+        v->type = types[c];
+        v->n = rows;
+        if (i >= n) return URSA_EFORMAT;
+        uint8_t has = p[i++];
+        if (has) {
+            if (n - i < rows) return URSA_EFORMAT;
+            v->nulls = (uint8_t *)(uintptr_t)(p + i);
+            i += rows;
+        }
+        size_t w = exec_type_width(types[c]);
+        if (types[c] == EXEC_STRING) {
+            if ((n - i) / 4 < rows) return URSA_EFORMAT;
+            if (!(v->v.s = exec_arena_alloc(a, rows * sizeof(exec_str_t)))) return URSA_ELIMIT;
+            const uint8_t *lens = p + i;
+            i += (size_t)rows * 4;
+            for (size_t r = 0; r < rows; r++) {
+                uint32_t len;
+                memcpy(&len, lens + r * 4, 4);
+                if (n - i < len) return URSA_EFORMAT;
+                v->v.s[r] = (exec_str_t){(const char *)p + i, len};
+                i += len;
+            }
+        } else if (w) {
+            if ((n - i) / w < rows) return URSA_EFORMAT;
+            if (!(v->v.p = exec_arena_alloc(a, w * rows))) return URSA_ELIMIT; /* aligned copy */
+            memcpy(v->v.p, p + i, w * rows);
+            i += w * rows;
+        }
+    }
+    *at = i;
+    return URSA_OK;
+}

@@ -161,4 +161,20 @@ typedef struct exec_stats {
     char missing[256];   /* with partial answers: the nodes that could not be reached, comma-separated */
 } exec_stats_t;
 
+/*
+ * Batches on the wire, between nodes (a peer's buffered rows for a query):
+ * "URSQ", then per batch a u32 row count (0 ends the stream) and per
+ * column a u8 (1: a null byte per row follows) and the values: fixed-width
+ * types as they are in memory (little-endian), strings as u32 lengths and
+ * then their bytes. Types and column count are agreed beforehand (the
+ * schema is sent ahead).
+ */
+int exec_batch_encode(const exec_batch_t *b, ursa_buf_t *out) URSA_MUST_CHECK;
+
+/* Reads one batch of ncols columns of types[] from p[*at..n) into out
+ * (memory from a; strings point into p), advancing *at. out->n 0: the end.
+ * URSA_EFORMAT when the bytes do not fit. */
+int exec_batch_decode(const uint8_t *p, size_t n, size_t *at, const exec_type_t *types, size_t ncols,
+                      exec_arena_t *a, exec_batch_t *out) URSA_MUST_CHECK;
+
 #endif

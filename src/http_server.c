@@ -29,6 +29,7 @@
 #include "api_node.h"
 #include "api_quarantine.h"
 #include "api_query.h"
+#include "query.h"
 #include "api_tables.h"
 #include "api_records.h"
 #include "metrics.h"
@@ -80,6 +81,7 @@ enum path {
     P_SNAPSHOTS,
     P_COMPACT,
     P_QUERY,
+    P_SCAN,
     P_NODES,
 };
 
@@ -116,6 +118,7 @@ static const api_route_t routes[] = {
     {P_COMPACT, "POST", true, NULL, NULL, 0, api_tables_compact, NULL},
     {P_QUERY, "POST", false, NULL, NULL, API_QUERY_BODY_MAX, api_query_post, NULL},
     {P_QUERY, "GET", false, NULL, NULL, 0, api_query_get, NULL},
+    {P_SCAN, "POST", false, NULL, NULL, API_QUERY_BODY_MAX, api_query_scan, NULL},
     {P_NODES, "GET", false, NULL, NULL, 0, api_cluster_nodes, NULL},
 };
 
@@ -128,6 +131,7 @@ static enum path path_of(const char *url, char *name, bool *bad_name)
     if (strcmp(url, "/v1/nodes") == 0) return P_NODES;
     if (strcmp(url, "/v1/datasets") == 0 || strcmp(url, "/v1/datasets/") == 0) return P_DATASETS;
     if (strcmp(url, "/v1/query") == 0) return P_QUERY;
+    if (strcmp(url, QUERY_SCAN_PATH) == 0) return P_SCAN;
     if (strncmp(url, "/v1/datasets/", 13) != 0) return P_NONE;
     const char *p = url + 13, *slash = strchr(p, '/');
     size_t n = slash ? (size_t)(slash - p) : strlen(p);

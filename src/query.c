@@ -7,6 +7,7 @@
 
 #include "coerce.h"
 #include "exec_run.h"
+#include "peers.h"
 #include "pq_read.h"
 #include "sql_plan.h"
 #include "table.h"
@@ -193,6 +194,11 @@ typedef struct scan {
     size_t brow;
     size_t b_bytes;          /* counted against the budget */
     const ursa_schema_t *fs; /* the file's fields */
+    bool peer_mode;          /* a peer's scan: each row's log position and day as two more columns */
+    /* other nodes' buffered rows the snapshot lacks, in scan columns */
+    exec_arena_t peer_arena;
+    exec_batch_t *pb;
+    size_t npb, ipb;
 } scan_t;
 
 /* The day of row i of a chunk (the time column), or 0 when there is none. */
@@ -227,7 +233,7 @@ static int next_live(scan_t *s, exec_arena_t *a, exec_batch_t *out, ursa_err_t *
             partial = kept != n;
             if (kept == 0) continue;
         }
-        out->cols = exec_arena_alloc(a, (p->nscan + 1) * sizeof(exec_vec_t));
+        out->cols = exec_arena_alloc(a, (p->nscan + 3) * sizeof(exec_vec_t));
         if (!out->cols) return limit_err(err);
         out->ncols = p->nscan;
         for (size_t c = 0; c < p->nscan; c++) {
@@ -236,6 +242,13 @@ static int next_live(scan_t *s, exec_arena_t *a, exec_batch_t *out, ursa_err_t *
             if (rc) return rc;
         }
         out->n = n;
+        if (s->peer_mode) { /* _lsn, _day */
+            exec_vec_t *l = &out->cols[p->nscan], *d = &out->cols[p->nscan + 1];
+            if (exec_vec_alloc(l, a, EXEC_INT64, n) || exec_vec_alloc(d, a, EXEC_INT64, n))
+                return limit_err(err);
+            for (size_t i = 0; i < n; i++) l->v.i[i] = (int64_t)b->lsn, d->v.i[i] = row_day(s, b, from + i);
+            out->ncols += 2;
+        }
         if (partial) { /* keep the rows the snapshot lacks */
             uint32_t *sel = exec_arena_alloc(a, n * sizeof(*sel));
             if (!sel) return limit_err(err);
@@ -429,6 +442,13 @@ static int scan_next(void *ctx, exec_arena_t *a, exec_batch_t *out, ursa_err_t *
     scan_t *s = ctx;
     int rc = next_live(s, a, out, err);
     if (rc || out->n) return rc;
+    while (s->ipb < s->npb) {
+        *out = s->pb[s->ipb++];
+        if (out->n) {
+            s->stats->live_rows += out->n;
+            return URSA_OK;
+        }
+    }
     return next_file_rows(s, a, out, err);
 }
 
@@ -440,6 +460,193 @@ static void scan_free(scan_t *s)
     ursa_free(s->files);
     ursa_free(s->keep), ursa_free(s->leaf), ursa_free(s->cols), ursa_free(s->preds);
     ursa_free(s->pvals), ursa_free(s->pbytes);
+    ursa_free(s->pb);
+    exec_arena_free(&s->peer_arena);
+}
+
+/* ---- other nodes' buffered rows ---- */
+
+#define PEER_MAGIC "URSQ"
+
+typedef struct peer_answers {
+    ursa_peer_call_t *calls;
+    size_t n;
+} peer_answers_t;
+
+static void peer_answers_free(peer_answers_t *pa)
+{
+    if (pa->calls) ursa_peer_calls_free(pa->calls, pa->n);
+    ursa_free(pa->calls);
+    memset(pa, 0, sizeof(*pa));
+}
+
+static void add_missing(exec_stats_t *st, const char *node)
+{
+    size_t k = strlen(st->missing);
+    snprintf(st->missing + k, sizeof(st->missing) - k, "%s%s", k ? "," : "", node);
+}
+
+/* Asks every other node for its buffered rows of the query (their pins
+ * are taken when the requests arrive). */
+static int ask_peers(const query_opts_t *o, const char *sql, int64_t now_us, int64_t timeout_ms,
+                     peer_answers_t *pa, exec_stats_t *st, ursa_err_t *err)
+{
+    ursa_peer_list_t list = {0};
+    const char *self = ursa_peers_node(o->peers);
+    int rc = ursa_peers_list(o->store, self, ursa_peers_wall_ms(), ursa_peers_stale_ms(o->peers), &list, err);
+    if (rc) return rc;
+    size_t live = 0;
+    for (size_t i = 0; i < list.n; i++) {
+        if (!list.v[i].stale) continue;
+        if (!o->partial) {
+            rc = ursa_err_set(
+                err, URSA_EIO,
+                "node %s has not been heard from for %lld s: the rows it has not flushed cannot be "
+                "read (ask with \"partial\": true to answer without them)",
+                list.v[i].node, (long long)(list.v[i].age_ms / 1000));
+            ursa_peer_list_free(&list);
+            return rc;
+        }
+        add_missing(st, list.v[i].node);
+    }
+    for (size_t i = 0; i < list.n; i++) live += !list.v[i].stale;
+    if (!live) {
+        ursa_peer_list_free(&list);
+        return URSA_OK;
+    }
+    json_t *body = json_pack("{s:s, s:I}", "sql", sql, "now_us", (json_int_t)now_us);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    pa->calls = ursa_calloc(live, sizeof(*pa->calls));
+    if (!text || !pa->calls) {
+        free(text);
+        ursa_peer_list_free(&list);
+        return ursa_err_set(err, URSA_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < list.n; i++)
+        if (!list.v[i].stale) {
+            pa->calls[pa->n].node = ursa_strdup(list.v[i].node);
+            pa->calls[pa->n].address = ursa_strdup(list.v[i].address);
+            pa->n++;
+        }
+    static const char *const headers[] = {"X-Ursa-Internal: 1"};
+    ursa_peers_request_t rq = {.path = QUERY_SCAN_PATH,
+                               .content_type = "application/json",
+                               .body = text,
+                               .body_len = strlen(text),
+                               .headers = headers,
+                               .nheaders = 1,
+                               .timeout_ms = timeout_ms,
+                               .max_response = o->memory_limit ? o->memory_limit : QUERY_MEMORY_DEFAULT,
+                               .cancel = o->gone,
+                               .cancel_ctx = o->gone_ctx};
+    ursa_err_t e2 = {0};
+    rc = ursa_peers_call(&rq, pa->calls, pa->n, &e2);
+    free(text);
+    ursa_peer_list_free(&list);
+    if (rc == URSA_ECANCELED) return ursa_err_set(err, rc, "the client went away");
+    for (size_t i = 0; i < pa->n; i++) {
+        ursa_peer_call_t *c = &pa->calls[i];
+        if (c->status == 200 && c->body.len >= 4 && memcmp(c->body.data, PEER_MAGIC, 4) == 0) continue;
+        char why[300];
+        if (c->status)
+            snprintf(why, sizeof(why), "answered %ld: %.*s", c->status,
+                     (int)(c->body.len > 200 ? 200 : c->body.len),
+                     c->body.data ? (const char *)c->body.data : "");
+        else
+            snprintf(why, sizeof(why), "%s", c->error[0] ? c->error : "no answer");
+        if (!o->partial)
+            return ursa_err_set(err, URSA_EIO, "node %s (%s) could not give its buffered rows: %s", c->node,
+                                c->address, why);
+        add_missing(st, c->node);
+        ursa_buf_free(&c->body);
+    }
+    return URSA_OK;
+}
+
+static bool rd(const uint8_t *p, size_t n, size_t *at, void *out, size_t len)
+{
+    if (n - *at < len) return false;
+    memcpy(out, p + *at, len);
+    *at += len;
+    return true;
+}
+
+/* Decodes one peer's answer into s->pb: its rows the snapshot lacks
+ * (commits: every node's last commit key), in the scan's columns. */
+static int take_peer_rows(scan_t *s, const ursa_peer_call_t *c, json_t *commits, ursa_err_t *err)
+{
+    const sql_plan_t *p = s->p;
+    const uint8_t *d = c->body.data;
+    size_t n = c->body.len, at = 4;
+    uint32_t version, ncols;
+    uint16_t len;
+    char node[URSA_PEERS_NODE_MAX + 1];
+    if (!rd(d, n, &at, &version, 4) || version != 1 || !rd(d, n, &at, &len, 2) || len > URSA_PEERS_NODE_MAX ||
+        !rd(d, n, &at, node, len) || !rd(d, n, &at, &ncols, 4) || ncols < 2 || ncols > URSA_COLUMNS_MAX + 2)
+        goto bad;
+    node[len] = '\0';
+    exec_type_t types[URSA_COLUMNS_MAX + 2];
+    int map[URSA_COLUMNS_MAX + 2]; /* scan column -> the peer's */
+    for (size_t c2 = 0; c2 < p->nscan; c2++) map[c2] = -1;
+    for (uint32_t i = 0; i < ncols; i++) {
+        uint8_t t;
+        char name[URSA_NAME_MAX + 8];
+        if (!rd(d, n, &at, &t, 1) || t >= EXEC_TYPE_COUNT_ || !rd(d, n, &at, &len, 2) ||
+            len > URSA_NAME_MAX + 4 || !rd(d, n, &at, name, len))
+            goto bad;
+        name[len] = '\0';
+        types[i] = (exec_type_t)t;
+        for (size_t c2 = 0; i + 2 < ncols && c2 < p->nscan; c2++)
+            if (!strcmp(s->schema->fields[p->scan_fields[c2]].name, name)) {
+                if (types[i] != p->scan_types[c2])
+                    return ursa_err_set(err, URSA_EINVAL, "node %s has column %s as %s, not %s", node, name,
+                                        exec_type_name(types[i]), exec_type_name(p->scan_types[c2]));
+                map[c2] = (int)i;
+            }
+    }
+    const char *key = json_string_value(json_object_get(commits, node));
+    exec_ctx_t cx = {&s->peer_arena, err};
+    for (;;) {
+        exec_batch_t b;
+        int rc = exec_batch_decode(d, n, &at, types, ncols, &s->peer_arena, &b);
+        if (rc == URSA_EFORMAT) goto bad;
+        if (rc) return limit_err(err);
+        if (b.n == 0) break;
+        const exec_vec_t *lsn = &b.cols[ncols - 2], *day = &b.cols[ncols - 1];
+        uint32_t *sel = exec_arena_alloc(&s->peer_arena, b.n * sizeof(*sel));
+        if (!sel) return limit_err(err);
+        size_t k = 0;
+        for (size_t i = 0; i < b.n; i++)
+            if (!key || !table_commit_covers(key, (uint64_t)lsn->v.i[i], (int32_t)day->v.i[i]))
+                sel[k++] = (uint32_t)i;
+        if (!k) continue;
+        exec_batch_t o = {exec_arena_alloc(&s->peer_arena, (p->nscan + 1) * sizeof(exec_vec_t)), p->nscan, k};
+        exec_batch_t *arr = ursa_realloc(s->pb, (s->npb + 1) * sizeof(*arr));
+        if (!o.cols || !arr) return limit_err(err);
+        s->pb = arr;
+        for (size_t c2 = 0; c2 < p->nscan; c2++) {
+            if (map[c2] < 0) { /* a column the peer does not know yet: nulls */
+                if (exec_vec_alloc(&o.cols[c2], &s->peer_arena, p->scan_types[c2], k) ||
+                    exec_vec_nulls(&o.cols[c2], &s->peer_arena))
+                    return limit_err(err);
+                memset(o.cols[c2].nulls, 1, k);
+                if (exec_type_width(p->scan_types[c2]))
+                    memset(o.cols[c2].v.p, 0, k * exec_type_width(p->scan_types[c2]));
+            } else if ((rc = exec_vec_gather(&cx, &b.cols[map[c2]], sel, k, &o.cols[c2])))
+                return rc;
+        }
+        s->pb[s->npb++] = o;
+    }
+    return URSA_OK;
+bad:
+    return ursa_err_set(err, URSA_EFORMAT, "node %s gave an answer that cannot be read", c->node);
+}
+
+static int encode_emit(void *ctx, const exec_batch_t *b, ursa_err_t *err)
+{
+    int rc = exec_batch_encode(b, ctx);
+    return rc ? ursa_err_set(err, URSA_ENOMEM, "out of memory") : URSA_OK;
 }
 
 /* ---- the query ---- */
@@ -577,6 +784,7 @@ int query_run(const char *sql, const query_opts_t *o, const query_sink_t *sink, 
     resolver_t res = {o->cat, o->store, NULL, {0}, false};
     sql_plan_t *p = NULL;
     scan_t s = {0};
+    peer_answers_t answers = {0};
     json_t *pin = NULL;
     exec_schema_t schema = {0};
     exec_budget_t budget = {o->memory_limit ? o->memory_limit : QUERY_MEMORY_DEFAULT, 0, 0};
@@ -610,6 +818,11 @@ int query_run(const char *sql, const query_opts_t *o, const query_sink_t *sink, 
         goto out;
     }
     stats->nodes = res.d ? 1 : 0;
+    exec_arena_init(&s.peer_arena, &budget);
+    if (res.d && o->peers &&
+        (rc = ask_peers(o, sql, now, o->timeout_ms ? o->timeout_ms : QUERY_TIMEOUT_DEFAULT_MS, &answers,
+                        stats, err)))
+        goto out;
     bool table = !p->quarantine && (!o->cat || o->cat->iceberg);
     if (table) {
         if ((rc = table_pin(o->store, p->dataset, &pin, err))) goto out;
@@ -643,6 +856,12 @@ int query_run(const char *sql, const query_opts_t *o, const query_sink_t *sink, 
             }
             s.files[s.nfiles++].day = day;
         }
+    }
+    for (size_t i = 0; i < answers.n; i++) {
+        if (!answers.calls[i].body.len) continue; /* left out (partial) */
+        /* (the answer's bytes stay: its strings are read where they are) */
+        if ((rc = take_peer_rows(&s, &answers.calls[i], json_object_get(pin, "commits"), err))) goto out;
+        stats->nodes++;
     }
     if (!p->explain) {
         schema.n = p->nvisible;
@@ -687,9 +906,66 @@ out:
     stats->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     stats->peak_bytes = budget.peak;
     scan_free(&s);
+    peer_answers_free(&answers);
     json_decref(pin);
     exec_schema_free(&schema);
     sql_plan_free(&p);
     if (res.have_loaded) ursa_schema_free(&res.loaded);
+    return rc;
+}
+
+int query_scan_live(const char *sql, int64_t now_us, const query_opts_t *o, ursa_buf_t *out, ursa_err_t *err)
+{
+    resolver_t res = {o->cat, o->store, NULL, {0}, false};
+    sql_plan_t *p = NULL;
+    scan_t s = {0};
+    exec_budget_t budget = {o->memory_limit ? o->memory_limit : QUERY_MEMORY_DEFAULT, 0, 0};
+    exec_stats_t stats = {0};
+    int rc = o->cat ? sql_plan(sql, resolve, &res, now_us, &p, err)
+                    : ursa_err_set(err, URSA_EINVAL, "a scan needs a node's buffers");
+    if (rc) goto out;
+    s.p = p;
+    s.schema = &res.d->schema;
+    s.stats = &stats;
+    s.budget = &budget;
+    s.peer_mode = true;
+    exec_arena_init(&s.peer_arena, &budget);
+    if (!(s.keep = ursa_malloc(EXEC_BATCH_ROWS)) ||
+        (rc = ursa_dataset_pin(res.d, p->scan_fields, p->nscan, &s.pin))) {
+        rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
+        goto out;
+    }
+    /* the header: this node, then the columns (the scan's, _lsn, _day) */
+    const char *node = o->node ? o->node : "";
+    uint32_t version = 1, ncols = (uint32_t)p->nscan + 2;
+    uint16_t len = (uint16_t)strlen(node);
+    rc = ursa_buf_append(out, PEER_MAGIC, 4);
+    if (rc == URSA_OK) rc = ursa_buf_append(out, &version, 4);
+    if (rc == URSA_OK) rc = ursa_buf_append(out, &len, 2);
+    if (rc == URSA_OK) rc = ursa_buf_append(out, node, len);
+    if (rc == URSA_OK) rc = ursa_buf_append(out, &ncols, 4);
+    for (size_t c = 0; rc == URSA_OK && c < ncols; c++) {
+        const char *name = c < p->nscan    ? s.schema->fields[p->scan_fields[c]].name
+                           : c == p->nscan ? "_lsn"
+                                           : "_day";
+        uint8_t t = (uint8_t)(c < p->nscan ? p->scan_types[c] : EXEC_INT64);
+        len = (uint16_t)strlen(name);
+        if ((rc = ursa_buf_push(out, t)) == URSA_OK && (rc = ursa_buf_append(out, &len, 2)) == URSA_OK)
+            rc = ursa_buf_append(out, name, len);
+    }
+    if (rc) {
+        rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
+        goto out;
+    }
+    exec_source_t src = {scan_next, &s};
+    exec_run_opts_t ro = {
+        .budget = &budget, .emit = encode_emit, .emit_ctx = out, .stats = &stats, .scan_only = true};
+    if ((rc = exec_run(p, &src, &ro, err)) == URSA_OK) {
+        uint32_t end = 0;
+        if (ursa_buf_append(out, &end, 4)) rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
+    }
+out:
+    scan_free(&s);
+    sql_plan_free(&p);
     return rc;
 }

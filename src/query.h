@@ -14,6 +14,16 @@
  * or in the snapshot -- counted once -- whatever flushes, commits and
  * compactions (which change files, not commit keys) do meanwhile.
  *
+ * Several nodes: the node a query reaches asks every other node whose
+ * heartbeat is fresh (peers.h) for the rows of its buffer that pass WHERE,
+ * each with its log position and day (query_scan_live), after pinning its
+ * own buffer and before loading the table; a peer pins its buffer when
+ * the request arrives. The snapshot loaded afterwards is thus newer than
+ * every pin, and the same rule, with each peer's own commit key, leaves
+ * out the rows it already has. A node that cannot be reached (or whose
+ * heartbeat is stale: it died with rows only in its log) fails the query,
+ * or with `partial` is named in stats.missing.
+ *
  * Pruning: files by the day of their partition against the time column's
  * bounds in WHERE, then row groups and pages by the reader's predicates
  * (statistics, bloom filters, page index) from WHERE's simple conjuncts;
@@ -34,6 +44,8 @@ typedef struct query_sink {
     void *ctx;
 } query_sink_t;
 
+struct ursa_peers;
+
 typedef struct query_opts {
     ursa_catalog_t *cat; /* the node's datasets and buffers; NULL: the store's tables only (ursa query) */
     ursa_store_t *store;
@@ -43,6 +55,9 @@ typedef struct query_opts {
     bool (*gone)(void *ctx); /* true when the client went away (polled between batches) */
     void *gone_ctx;
     int64_t now_us; /* what now() is; 0: the clock */
+    /* the cluster: every other live node is asked for its buffered rows */
+    struct ursa_peers *peers; /* NULL: this node alone */
+    bool partial;             /* a node that cannot be reached is left out (stats.missing), not an error */
 } query_opts_t;
 
 #define QUERY_MEMORY_DEFAULT     ((size_t)1 << 30)
@@ -54,5 +69,15 @@ typedef struct query_opts {
  * (the client went away), store errors. err names the cause. */
 int query_run(const char *sql, const query_opts_t *o, const query_sink_t *sink, exec_stats_t *stats,
               ursa_err_t *err) URSA_MUST_CHECK;
+
+/* A peer's part of a query (POST /v1/internal/scan, from the node that
+ * answers it): the rows of this node's buffer that pass the query's WHERE,
+ * the query's scan columns plus each row's log position and day, encoded
+ * (exec_batch_encode) behind a header naming this node and the columns.
+ * The asking node leaves out the rows its table snapshot already has. */
+int query_scan_live(const char *sql, int64_t now_us, const query_opts_t *o, ursa_buf_t *out,
+                    ursa_err_t *err) URSA_MUST_CHECK;
+
+#define QUERY_SCAN_PATH "/v1/internal/scan"
 
 #endif
