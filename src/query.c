@@ -174,7 +174,17 @@ typedef struct scan {
     exec_budget_t *budget;
     /* buffered rows */
     ursa_pin_t pin;
-    const char *covers; /* this node's commit key in the snapshot, or NULL */
+    /* What the stored rows hold already, to leave out of the buffered ones:
+     * a table's commit keys by node, or (quarantines, not tables) the
+     * published files' names -- node, day, LSN range -- listed. */
+    json_t *commits;
+    const char *self;
+    struct range {
+        char node[URSA_PEERS_NODE_MAX + 1];
+        int32_t day;
+        uint64_t first, last;
+    } * ranges;
+    size_t nranges;
     size_t chunk, row;
     uint8_t *keep; /* scratch: rows of a chunk the snapshot lacks */
     /* files */
@@ -201,6 +211,21 @@ typedef struct scan {
     size_t npb, ipb;
 } scan_t;
 
+/* Whether the stored rows hold record lsn's rows of day `day` from node. */
+static bool stored(const scan_t *s, const char *node, uint64_t lsn, int32_t day)
+{
+    if (!node) return false;
+    if (s->commits) {
+        const char *key = json_string_value(json_object_get(s->commits, node));
+        return key && table_commit_covers(key, lsn, day);
+    }
+    for (size_t i = 0; i < s->nranges; i++) {
+        const struct range *r = &s->ranges[i];
+        if (r->day == day && lsn >= r->first && lsn <= r->last && !strcmp(r->node, node)) return true;
+    }
+    return false;
+}
+
 /* The day of row i of a chunk (the time column), or 0 when there is none. */
 static int32_t row_day(const scan_t *s, const ursa_batch_t *b, size_t i)
 {
@@ -223,11 +248,11 @@ static int next_live(scan_t *s, exec_arena_t *a, exec_batch_t *out, ursa_err_t *
         s->row += n;
         /* leave out the rows the snapshot has already */
         bool partial = false;
-        if (s->covers && s->covers[0]) {
+        if (s->commits || s->nranges) {
             size_t kept = 0;
             kept = 0;
             for (size_t i = 0; i < n; i++) {
-                s->keep[i] = !table_commit_covers(s->covers, b->lsn, row_day(s, b, from + i));
+                s->keep[i] = !stored(s, s->self, b->lsn, row_day(s, b, from + i));
                 kept += s->keep[i];
             }
             partial = kept != n;
@@ -461,6 +486,7 @@ static void scan_free(scan_t *s)
     ursa_free(s->keep), ursa_free(s->leaf), ursa_free(s->cols), ursa_free(s->preds);
     ursa_free(s->pvals), ursa_free(s->pbytes);
     ursa_free(s->pb);
+    ursa_free(s->ranges);
     exec_arena_free(&s->peer_arena);
 }
 
@@ -574,7 +600,7 @@ static bool rd(const uint8_t *p, size_t n, size_t *at, void *out, size_t len)
 
 /* Decodes one peer's answer into s->pb: its rows the snapshot lacks
  * (commits: every node's last commit key), in the scan's columns. */
-static int take_peer_rows(scan_t *s, const ursa_peer_call_t *c, json_t *commits, ursa_err_t *err)
+static int take_peer_rows(scan_t *s, const ursa_peer_call_t *c, ursa_err_t *err)
 {
     const sql_plan_t *p = s->p;
     const uint8_t *d = c->body.data;
@@ -605,7 +631,6 @@ static int take_peer_rows(scan_t *s, const ursa_peer_call_t *c, json_t *commits,
                 map[c2] = (int)i;
             }
     }
-    const char *key = json_string_value(json_object_get(commits, node));
     exec_ctx_t cx = {&s->peer_arena, err};
     for (;;) {
         exec_batch_t b;
@@ -618,8 +643,7 @@ static int take_peer_rows(scan_t *s, const ursa_peer_call_t *c, json_t *commits,
         if (!sel) return limit_err(err);
         size_t k = 0;
         for (size_t i = 0; i < b.n; i++)
-            if (!key || !table_commit_covers(key, (uint64_t)lsn->v.i[i], (int32_t)day->v.i[i]))
-                sel[k++] = (uint32_t)i;
+            if (!stored(s, node, (uint64_t)lsn->v.i[i], (int32_t)day->v.i[i])) sel[k++] = (uint32_t)i;
         if (!k) continue;
         exec_batch_t o = {exec_arena_alloc(&s->peer_arena, (p->nscan + 1) * sizeof(exec_vec_t)), p->nscan, k};
         exec_batch_t *arr = ursa_realloc(s->pb, (s->npb + 1) * sizeof(*arr));
@@ -647,6 +671,69 @@ static int encode_emit(void *ctx, const exec_batch_t *b, ursa_err_t *err)
 {
     int rc = exec_batch_encode(b, ctx);
     return rc ? ursa_err_set(err, URSA_ENOMEM, "out of memory") : URSA_OK;
+}
+
+/* ---- a quarantine's files (not a table): listed ---- */
+
+typedef struct qlist {
+    scan_t *s;
+    exec_stats_t *st;
+    int rc;
+} qlist_t;
+
+/* One published file "<q>/date=YYYY-MM-DD/<node>-<first LSN>-<last LSN>.parquet". */
+static int quarantine_file(void *ctx, const char *key, bool is_prefix)
+{
+    qlist_t *l = ctx;
+    scan_t *s = l->s;
+    const char *d = strstr(key, "/date="), *base = strrchr(key, '/');
+    size_t n = strlen(key);
+    if (is_prefix || !d || !base || n < 8 || strcmp(key + n - 8, ".parquet")) return URSA_OK;
+    int32_t day;
+    if (ursa_parse_date(d + 6, 10, &day)) return URSA_OK;
+    char name[256];
+    snprintf(name, sizeof(name), "%.*s", (int)(n - 8 - (size_t)(base + 1 - key)), base + 1);
+    char *last = strrchr(name, '-');
+    if (!last) return URSA_OK;
+    *last = '\0';
+    char *first = strrchr(name, '-');
+    if (!first) return URSA_OK;
+    *first = '\0';
+    struct range r = {.day = day};
+    r.first = strtoull(first + 1, NULL, 10), r.last = strtoull(last + 1, NULL, 10);
+    if (strlen(name) >= sizeof(r.node)) return URSA_OK;
+    memcpy(r.node, name, strlen(name) + 1);
+    struct range *rs = ursa_realloc(s->ranges, (s->nranges + 1) * sizeof(*rs));
+    file_ref_t *fs = ursa_realloc(s->files, (s->nfiles + 1) * sizeof(*fs));
+    if (rs) s->ranges = rs;
+    if (fs) s->files = fs;
+    if (!rs || !fs) return l->rc = URSA_ENOMEM;
+    s->ranges[s->nranges++] = r;
+    l->st->files++;
+    if (s->p->time_col >= 0) {
+        int64_t lo = (int64_t)day * US_PER_DAY, hi = lo + US_PER_DAY - 1;
+        if (hi < s->p->ts_lo || lo > s->p->ts_hi) {
+            l->st->files_pruned++;
+            return URSA_OK;
+        }
+    }
+    if (!(s->files[s->nfiles].key = ursa_strdup(key))) return l->rc = URSA_ENOMEM;
+    s->files[s->nfiles++].day = day;
+    return URSA_OK;
+}
+
+/* A quarantine's stored rows: its files, listed after the buffers were
+ * pinned (a flush takes chunks out of them only once its files are
+ * published, so a row is in the pin or in the listing, and the files'
+ * names say which pinned rows they hold). */
+static int list_quarantine(scan_t *s, const char *qname, exec_stats_t *st, ursa_err_t *err)
+{
+    char prefix[URSA_DATASET_NAME_MAX + 16];
+    snprintf(prefix, sizeof(prefix), "%s/date=", qname);
+    qlist_t l = {s, st, URSA_OK};
+    int rc = ursa_store_list(s->store, prefix, 0, quarantine_file, &l, err);
+    if (rc == URSA_OK && l.rc) rc = ursa_err_set(err, l.rc, "out of memory");
+    return rc;
 }
 
 /* ---- the query ---- */
@@ -801,6 +888,7 @@ int query_run(const char *sql, const query_opts_t *o, const query_sink_t *sink, 
     s.store = o->store;
     s.stats = stats;
     s.budget = &budget;
+    s.self = o->node;
     size_t np = p->npreds;
     s.keep = ursa_malloc(EXEC_BATCH_ROWS);
     s.leaf = ursa_calloc(p->nscan + 1, sizeof(*s.leaf));
@@ -828,7 +916,7 @@ int query_run(const char *sql, const query_opts_t *o, const query_sink_t *sink, 
         if ((rc = table_pin(o->store, p->dataset, &pin, err))) goto out;
         json_t *sid = json_object_get(pin, "snapshot_id");
         if (json_is_integer(sid)) stats->snapshot_id = json_integer_value(sid);
-        if (o->node) s.covers = json_string_value(json_object_get(json_object_get(pin, "commits"), o->node));
+        s.commits = json_object_get(pin, "commits");
         json_t *files = json_object_get(pin, "files");
         size_t i;
         json_t *f;
@@ -856,11 +944,12 @@ int query_run(const char *sql, const query_opts_t *o, const query_sink_t *sink, 
             }
             s.files[s.nfiles++].day = day;
         }
-    }
+    } else if (p->quarantine && (rc = list_quarantine(&s, res.d->name, stats, err)))
+        goto out;
     for (size_t i = 0; i < answers.n; i++) {
         if (!answers.calls[i].body.len) continue; /* left out (partial) */
         /* (the answer's bytes stay: its strings are read where they are) */
-        if ((rc = take_peer_rows(&s, &answers.calls[i], json_object_get(pin, "commits"), err))) goto out;
+        if ((rc = take_peer_rows(&s, &answers.calls[i], err))) goto out;
         stats->nodes++;
     }
     if (!p->explain) {
