@@ -502,6 +502,10 @@ typedef struct peer_answers {
 static void peer_answers_free(peer_answers_t *pa)
 {
     if (pa->calls) ursa_peer_calls_free(pa->calls, pa->n);
+    for (size_t i = 0; i < pa->n; i++) { /* the names are ours (peers.h: the caller's) */
+        ursa_free((char *)pa->calls[i].node);
+        ursa_free((char *)pa->calls[i].address);
+    }
     ursa_free(pa->calls);
     memset(pa, 0, sizeof(*pa));
 }

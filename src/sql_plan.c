@@ -555,8 +555,8 @@ static int bind_func(binder_t *b, const PgQuery__FuncCall *f, exec_expr_t **out)
 {
     const char *name = last_name(f->funcname, f->n_funcname);
     if (!name) return bad(b, "a function without a name");
-    if (is_agg_name(name) && !(f->n_args == 2 && !strcmp(name, "approx_quantile") && 0))
-        return bind_agg(b, name, f, out);
+    if (f->over) return bad(b, "window functions are not supported (%s ... OVER)", name);
+    if (is_agg_name(name)) return bind_agg(b, name, f, out);
     static const struct {
         const char *name;
         exec_op_t op;
@@ -1587,8 +1587,7 @@ int sql_plan(const char *sql, sql_resolve_fn resolve, void *ctx, int64_t now_us,
     *out = NULL;
     PgQueryProtobufParseResult r = pg_query_parse_protobuf(sql);
     if (r.error) {
-        int rc = ursa_err_set(err, URSA_EINVAL, "syntax error: %s (at character %d)", r.error->message,
-                              r.error->cursorpos);
+        int rc = ursa_err_set(err, URSA_EINVAL, "%s (at character %d)", r.error->message, r.error->cursorpos);
         pg_query_free_protobuf_parse_result(r);
         return rc;
     }
