@@ -143,8 +143,10 @@ test('differential: Ursa vs DuckDB on random queries, and TLP', { timeout: 3_600
         const parts = [];
         for (const p of t.parts) parts.push(await runUrsa(server, p));
         tlpRan++;
-        const why = tlpCheck(t, base, parts);
+        const crash = [base, ...parts].find(a => a.crashed);
+        const why = crash ? `Ursa crashed (${crash.error})` : tlpCheck(t, base, parts);
         if (why) mismatches.push({ i, why, text: `TLP (Ursa alone): ${why}\n  whole: ${t.base}\n  p:     ${t.p}\n  whole: ${showRows(base, 5)}\n` + parts.map((p, k) => `  part ${k + 1} (${t.parts[k]}): ${showRows(p, 5)}`).join('\n') });
+        if (crash) break;
         continue;
       }
       const q = genQuery(qr, ds, f);
@@ -154,14 +156,15 @@ test('differential: Ursa vs DuckDB on random queries, and TLP', { timeout: 3_600
       if (!u.ok && !d.ok) agreedErrors++;
       const why = compareAnswers(u, d, q);
       if (why) mismatches.push({ i, why, text: `${why}\n  Ursa SQL:   ${q.ursa}\n  DuckDB SQL: ${q.duck}\n  Ursa:   ${showRows(u)}\n  DuckDB: ${showRows(d)}` });
-      if (mismatches.length >= MAX_FAIL) break;
+      if (mismatches.length >= MAX_FAIL || u.crashed) break;
     }
     const secs = ((Date.now() - t0) / 1000).toFixed(1);
     console.log(`query_diff: seed ${SEED}, ${ran} differential queries (${agreedErrors} errors on both sides), ${tlpRan} TLP cases, ${mismatches.length} mismatches, ${secs} s`);
     if (mismatches.length) {
       failed = true;
       const report = mismatches.map(m => `--- query ${m.i} (rerun: QUERY_DIFF_SEED=${SEED} QUERY_DIFF_ONLY=${m.i}): ${m.text}`).join('\n');
-      assert.fail(`${mismatches.length} mismatches (seed ${SEED}):\n${report}`);
+      const san = sanitizerReports(server.log());
+      assert.fail(`${mismatches.length} mismatches (seed ${SEED}):\n${report}${san.length ? `\n--- server sanitizer reports:\n${san.join('\n')}` : ''}`);
     }
   } catch (e) {
     failed = true;

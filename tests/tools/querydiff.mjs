@@ -82,8 +82,13 @@ function ursaValue(type, v) {
 
 /** Runs sql on Ursa; the normalized answer. */
 export async function runUrsa(server, sql) {
-  const res = await fetch(server.url + '/v1/query', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sql }) });
-  const text = await res.text();
+  let res, text;
+  try {
+    res = await fetch(server.url + '/v1/query', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sql }) });
+    text = await res.text();
+  } catch (e) { // the server died (a crash, a sanitizer report): an answer of its own, status 0
+    return { ok: false, status: 0, error: `no answer: ${e.cause?.message ?? e.message}`, crashed: true };
+  }
   if (res.status !== 200) {
     let error = text;
     try { error = JSON.parse(text).error ?? text; } catch { /* not JSON */ }
@@ -197,6 +202,7 @@ const cmpRow = (r, s) => { for (let i = 0; i < r.length; i++) { const c = cmpVal
  */
 export function compareAnswers(u, d, { ordered = false, names = null, approx = [], sumCols = [] } = {}) {
   if (!u.ok || !d.ok) {
+    if (u.crashed) return `Ursa crashed (${u.error})`;
     if (!u.ok && !d.ok) return u.status >= 500 ? `Ursa answered ${u.status}` : null;
     return !u.ok ? `only Ursa errs (${u.status}): ${u.error}` : `only DuckDB errs: ${d.error}`;
   }

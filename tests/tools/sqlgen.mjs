@@ -64,6 +64,7 @@ export const FEATURES_ALL = {
   dates: true,           // CAST(ts AS date), date output
   mixedNumeric: true,    // COALESCE/CASE/IN mixing bigint and double
   substrNonPositive: true, // substr(s, start) with start <= 0 (DuckDB counts a negative start from the end)
+  likeInner: true,       // LIKE '%x%' (no wildcard inside): the engine's memmem path
 };
 export const FEATURES_CI = {
   ...FEATURES_ALL,
@@ -72,6 +73,7 @@ export const FEATURES_CI = {
   doubleToInt: false, // FINDING-2: CAST(-1152.5 AS bigint) rounds half away from zero (DuckDB: half to even)
   substrNonPositive: false, // FINDING-3: substr(s, -2) is PostgreSQL's, not DuckDB's (from the end)
   unicodeCase: false, // FINDING-4: upper('ß') is 'SS' (full case mapping); DuckDB gives 'ẞ'
+  likeInner: false, // FINDING-8: LIKE '%x%' over an all-NULL string vector passes NULL to memmem (UBSan abort)
   doubleToText: false, // FINDING-5: CAST(9007199254740992.0 AS varchar) is '9007199254740992', DuckDB '9007199254740992.0'
 };
 
@@ -451,7 +453,10 @@ export class Gen {
     const chars = [...base];
     let out = '';
     for (const ch of chars) out += r.weighted([[6, ch], [1, '_'], [1, '%'], [1, ch + '%']]);
-    return r.weighted([[2, out], [1, '%' + out], [1, out + '%'], [1, '%' + out.slice(0, 2) + '%'], [1, '%']]);
+    let p = r.weighted([[2, out], [1, '%' + out], [1, out + '%'], [1, '%' + out.slice(0, 2) + '%'], [1, '%']]);
+    const inner = p.length >= 2 && p[0] === '%' && p.endsWith('%') && !/[%_]/.test(p.slice(1, -1));
+    if (inner && !this.f.likeInner) p = p.slice(0, -1) + '_%'; // FINDING-8: not the '%x%' shape
+    return p;
   }
 
   g_ts(depth) {
