@@ -217,7 +217,9 @@ export function compareAnswers(u, d, { ordered = false, names = null, approx = [
   const tols = types.map((_, i) => (approx.includes(i) ? Object.assign(new Number(0.05), { approx: true }) : sumCols.includes(i) ? 1e-6 : 1e-9));
   let ur = u.rows, dr = d.rows;
   if (!ordered) {
-    const sortRows = rs => rs.slice().sort(cmpRow);
+    // approximate columns last in the sort key, so that their differences do not reorder the rows
+    const perm = [...types.keys()].sort((a, b) => (approx.includes(a) - approx.includes(b)) || a - b);
+    const sortRows = rs => rs.slice().sort((r, q) => cmpRow(perm.map(i => r[i]), perm.map(i => q[i])));
     ur = sortRows(ur); dr = sortRows(dr);
   }
   for (let r = 0; r < ur.length; r++) {

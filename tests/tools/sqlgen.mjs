@@ -572,7 +572,7 @@ export class Gen {
 // ------------------------------------------------------------------ queries
 const OUT_TYPES = ['int', 'double', 'string', 'bool', 'ts'];
 
-// Columns compared with a tolerance (sums, averages, quantiles) sort last: the engines may differ in their last
+// Columns compared with a tolerance (sums, averages, quantiles, approx_count_distinct) sort last: the engines may differ in their last
 // bits, and an earlier key that differs so would reorder the rows.
 function orderBy(rng, n, aliases, late = []) {
   const shuffled = rng.shuffle(Array.from({ length: n }, (_, i) => i));
@@ -641,7 +641,7 @@ export function genQuery(rng, ds, f) {
     groupBy = { u: refs.map(x => x.u).join(', '), d: refs.map(x => x.d).join(', ') };
   }
   const ordered = rng.chance(0.6);
-  const late = items.map((e, i) => (e.agg && e.t === 'double' ? i : -1)).filter(i => i >= 0);
+  const late = items.map((e, i) => (e.agg && (e.t === 'double' || e.approx) ? i : -1)).filter(i => i >= 0);
   const ob = ordered ? orderBy(rng, items.length, aliases, late) : '';
   const limit = ordered && rng.chance(0.4) ? ` LIMIT ${rng.int(0, 20)}${rng.chance(0.5) ? ` OFFSET ${rng.int(0, 10)}` : ''}` : '';
   const build = k => `SELECT ${sel(k)}${from}${where ? ` WHERE ${where[k]}` : ''}${groupBy ? ` GROUP BY ${groupBy[k]}` : ''}` +
