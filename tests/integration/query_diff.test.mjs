@@ -133,7 +133,7 @@ test('differential: Ursa vs DuckDB on random queries, and TLP', { timeout: 3_600
     const rng = makeRng(SEED);
     const datasets = [];
     for (const plan of PLANS) datasets.push(await load(server, store, rng, plan));
-    for (let i = 0; i < N; i++) {
+    for (let i = 0; i < (ONLY !== null ? ONLY + 1 : N); i++) {
       if (ONLY !== null && i !== ONLY) continue;
       const qr = makeRng((SEED * 1000003 + i) >>> 0); // one stream per query, so that query i can be rerun alone
       const ds = datasets[qr.int(0, datasets.length - 1)];

@@ -217,18 +217,30 @@ export function compareAnswers(u, d, { ordered = false, names = null, approx = [
   const tols = types.map((_, i) => (approx.includes(i) ? Object.assign(new Number(0.05), { approx: true }) : sumCols.includes(i) ? 1e-6 : 1e-9));
   let ur = u.rows, dr = d.rows;
   if (!ordered) {
-    // approximate columns last in the sort key, so that their differences do not reorder the rows
-    const perm = [...types.keys()].sort((a, b) => (approx.includes(a) - approx.includes(b)) || a - b);
+    // approximate columns (and those compared with a sum's tolerance) last in the sort key, so that their differences do not reorder the rows
+    const loose = i => (approx.includes(i) || sumCols.includes(i) ? 1 : 0);
+    const perm = [...types.keys()].sort((a, b) => (loose(a) - loose(b)) || a - b);
     const sortRows = rs => rs.slice().sort((r, q) => cmpRow(perm.map(i => r[i]), perm.map(i => q[i])));
     ur = sortRows(ur); dr = sortRows(dr);
   }
+  const rowEqual = (a, b) => types.every((t, i) => valEqual(t, a[i], b[i], tols[i]));
   for (let r = 0; r < ur.length; r++) {
-    for (let i = 0; i < types.length; i++) {
-      const tol = tols[i];
-      if (!valEqual(types[i], ur[r][i], dr[r][i], typeof tol === 'object' ? tol : tol)) {
-        return `row ${r + 1} column ${i + 1}: Ursa ${show(types[i], ur[r][i])} vs DuckDB ${show(types[i], dr[r][i])}`;
-      }
+    if (rowEqual(ur[r], dr[r])) continue;
+    const i = types.findIndex((t, k) => !valEqual(t, ur[r][k], dr[r][k], tols[k]));
+    const why = `row ${r + 1} column ${i + 1}: Ursa ${show(types[i], ur[r][i])} vs DuckDB ${show(types[i], dr[r][i])}`;
+    if (ordered) return why;
+    // Unordered, doubles that differ in their last bits may have sorted the two sides differently: match each Ursa
+    // row with a DuckDB row equal within the tolerances, among those with the same exact (non-double) values.
+    const exactKey = row => row.map((v, k) => (types[k] === 'double' || approx.includes(k) ? '' : typeof v + String(v))).join('\u0001');
+    const pool = new Map();
+    for (const row of dr) { const k = exactKey(row); if (!pool.has(k)) pool.set(k, []); pool.get(k).push(row); }
+    for (const row of ur) {
+      const cands = pool.get(exactKey(row)) ?? [];
+      const j = cands.findIndex(c => rowEqual(row, c));
+      if (j < 0) return `${why} (no DuckDB row matches Ursa's ${row.map((v, k) => show(types[k], v)).join(' | ')})`;
+      cands.splice(j, 1);
     }
+    return null;
   }
   return null;
 }
