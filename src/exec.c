@@ -42,15 +42,21 @@ size_t exec_type_width(exec_type_t t)
 bool exec_budget_take(exec_budget_t *b, size_t n)
 {
     if (!b) return true;
-    if (b->limit && (n > b->limit || b->used > b->limit - n)) return false;
-    b->used += n;
-    if (b->used > b->peak) b->peak = b->used;
+    size_t used = __atomic_load_n(&b->used, __ATOMIC_RELAXED);
+    do {
+        if (b->limit && (n > b->limit || used > b->limit - n)) return false;
+    } while (
+        !__atomic_compare_exchange_n(&b->used, &used, used + n, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+    size_t peak = __atomic_load_n(&b->peak, __ATOMIC_RELAXED);
+    while (used + n > peak && !__atomic_compare_exchange_n(&b->peak, &peak, used + n, true, __ATOMIC_RELAXED,
+                                                           __ATOMIC_RELAXED)) {
+    }
     return true;
 }
 
 void exec_budget_give(exec_budget_t *b, size_t n)
 {
-    if (b) b->used = n > b->used ? 0 : b->used - n;
+    if (b) __atomic_sub_fetch(&b->used, n, __ATOMIC_RELAXED);
 }
 
 void exec_arena_init(exec_arena_t *a, exec_budget_t *budget)

@@ -128,7 +128,8 @@ struct exec_budget {
     size_t used;
     size_t peak;
 };
-/* Counts n more bytes: false (nothing counted) when that passes the limit. */
+/* Counts n more bytes: false (nothing counted) when that passes the limit.
+ * Safe from several threads at once (a query's workers share it). */
 bool exec_budget_take(exec_budget_t *b, size_t n);
 void exec_budget_give(exec_budget_t *b, size_t n);
 

@@ -467,6 +467,24 @@ static int iset_add(exec_agg_t *a, iset_t *st, uint64_t v, bool *added)
     return URSA_OK;
 }
 
+static int dset_insert(exec_agg_t *a, dset_t *d, size_t at0, bool *added);
+
+/* count(DISTINCT): (g, an encoded value) into d, *count raised when new. */
+static int dset_add_encoded(exec_agg_t *a, dset_t *d, uint32_t g, const uint8_t *val, uint32_t vlen,
+                            int64_t *count)
+{
+    size_t at0 = d->mem.len;
+    if (grow(a->budget, &d->mem, 8 + vlen)) return URSA_ELIMIT;
+    memcpy(d->mem.p + at0, &g, 4);
+    memcpy(d->mem.p + at0 + 4, &vlen, 4);
+    memcpy(d->mem.p + at0 + 8, val, vlen);
+    d->mem.len += 8 + vlen;
+    bool added;
+    int rc = dset_insert(a, d, at0, &added);
+    if (rc == URSA_OK) *count += added;
+    return rc;
+}
+
 /* count(DISTINCT): true when (g, value i of v) is new. */
 static int dset_add(exec_agg_t *a, dset_t *d, uint32_t g, const exec_vec_t *v, size_t i, bool *added)
 {
@@ -478,6 +496,12 @@ static int dset_add(exec_agg_t *a, dset_t *d, uint32_t g, const exec_vec_t *v, s
     if (encode_value(a->budget, &d->mem, v, i)) return URSA_ELIMIT;
     uint32_t vlen = (uint32_t)(d->mem.len - vstart);
     memcpy(d->mem.p + at0 + 4, &vlen, 4);
+    return dset_insert(a, d, at0, added);
+}
+
+/* Inserts the entry just written at d->mem[at0..len) (dropped again when present). */
+static int dset_insert(exec_agg_t *a, dset_t *d, size_t at0, bool *added)
+{
     uint64_t h = XXH3_64bits(d->mem.p + at0, d->mem.len - at0) | 1;
     if ((d->n + 1) * 2 > d->cap) {
         size_t n = d->cap ? d->cap * 2 : 1024;
@@ -827,4 +851,109 @@ int exec_agg_result(exec_agg_t *a, size_t from, size_t n, exec_arena_t *arena, e
         }
     }
     return URSA_OK;
+}
+
+/* Merges group g of `from` into group t of a. */
+static int merge_state(exec_agg_t *a, agg_state_t *s, const agg_state_t *f, size_t t, size_t g)
+{
+    switch (s->kind) {
+    case AGG_COUNT_STAR:
+    case AGG_COUNT:
+        s->count[t] += f->count[g];
+        break;
+    case AGG_COUNT_DISTINCT:
+        break; /* the sets, by exec_agg_merge */
+    case AGG_SUM:
+    case AGG_AVG:
+        s->count[t] += f->count[g];
+        s->seen[t] |= f->seen[g];
+        if (s->in == EXEC_INT64)
+            s->isum[t] += f->isum[g];
+        else
+            s->fsum[t] += f->fsum[g];
+        break;
+    case AGG_MIN:
+    case AGG_MAX: {
+        if (!f->seen[g]) break;
+        int want = s->kind == AGG_MIN ? -1 : 1;
+        if (s->in == EXEC_STRING) {
+            exec_vec_t x = {.type = EXEC_STRING, .v.s = &f->sval[g]},
+                       y = {.type = EXEC_STRING, .v.s = &s->sval[t]};
+            if (s->seen[t] && exec_cmp_value(EXEC_STRING, &x, 0, &y, 0) != want) break;
+            char *p = exec_arena_alloc(&a->strs, f->sval[g].n);
+            if (!p) return URSA_ELIMIT;
+            if (f->sval[g].n) memcpy(p, f->sval[g].p, f->sval[g].n);
+            s->sval[t] = (exec_str_t){p, f->sval[g].n};
+        } else if (s->in == EXEC_BOOL) {
+            if (s->seen[t] && !(want < 0 ? f->bval[g] < s->bval[t] : f->bval[g] > s->bval[t])) break;
+            s->bval[t] = f->bval[g];
+        } else if (s->in == EXEC_FLOAT64) {
+            exec_vec_t x = {.type = EXEC_FLOAT64, .v.i = (int64_t *)&f->ival[g]},
+                       y = {.type = EXEC_FLOAT64, .v.i = &s->ival[t]};
+            if (s->seen[t] && exec_cmp_value(EXEC_FLOAT64, &x, 0, &y, 0) != want) break;
+            s->ival[t] = f->ival[g];
+        } else {
+            if (s->seen[t] && !(want < 0 ? f->ival[g] < s->ival[t] : f->ival[g] > s->ival[t])) break;
+            s->ival[t] = f->ival[g];
+        }
+        s->seen[t] = 1;
+        break;
+    }
+    case AGG_APPROX_DISTINCT:
+        if (!f->hll[g]) break;
+        if (!s->hll[t]) {
+            if (!exec_budget_take(a->budget, HLL_REGS) || !(s->hll[t] = ursa_calloc(1, HLL_REGS)))
+                return URSA_ELIMIT;
+        }
+        for (unsigned r = 0; r < HLL_REGS; r++)
+            if (f->hll[g][r] > s->hll[t][r]) s->hll[t][r] = f->hll[g][r];
+        break;
+    case AGG_QUANTILE_CONT:
+    case AGG_APPROX_QUANTILE:
+        if (!f->vals[g].len) break;
+        if (grow(a->budget, &s->vals[t], f->vals[g].len)) return URSA_ELIMIT;
+        memcpy(s->vals[t].p + s->vals[t].len, f->vals[g].p, f->vals[g].len);
+        s->vals[t].len += f->vals[g].len;
+        break;
+    }
+    return URSA_OK;
+}
+
+int exec_agg_merge(exec_agg_t *a, exec_agg_t *from, ursa_err_t *err)
+{
+    if (from->ngroups == 0) return URSA_OK;
+    uint32_t *to = ursa_malloc(from->ngroups * sizeof(*to));
+    if (!to) return ursa_err_set(err, URSA_ENOMEM, "out of memory");
+    int rc = URSA_OK;
+    for (size_t g = 0; g < from->ngroups && rc == URSA_OK; g++) {
+        if (a->nkeys == 0) {
+            if (a->ngroups == 0 && !(rc = add_groups(a, 1))) a->ngroups = 1;
+            to[g] = 0;
+        } else
+            rc = lookup(a, from->keymem.p + from->gkey[g], from->gklen[g], from->ghash[g], &to[g]);
+        for (size_t i = 0; rc == URSA_OK && i < a->naggs; i++)
+            rc = merge_state(a, &a->st[i], &from->st[i], to[g], g);
+    }
+    /* count(DISTINCT): the values of from's sets, added to a's, counted where new */
+    for (size_t i = 0; rc == URSA_OK && i < a->naggs; i++) {
+        if (a->st[i].kind != AGG_COUNT_DISTINCT) continue;
+        dset_t *fd = &from->dsets[i], *ad = &a->dsets[i];
+        if (fd->ints.zero || fd->ints.n) {
+            bool added;
+            if (fd->ints.zero && !(rc = iset_add(a, &ad->ints, 0, &added))) a->st[i].count[0] += added;
+            for (size_t k = 0; rc == URSA_OK && k < fd->ints.cap; k++)
+                if (fd->ints.slots[k] && !(rc = iset_add(a, &ad->ints, fd->ints.slots[k], &added)))
+                    a->st[i].count[0] += added;
+        }
+        for (size_t k = 0; rc == URSA_OK && k < fd->cap; k++) {
+            if (!fd->hash[k]) continue;
+            const uint8_t *e = fd->mem.p + fd->off[k];
+            uint32_t g, vlen;
+            memcpy(&g, e, 4), memcpy(&vlen, e + 4, 4);
+            rc = dset_add_encoded(a, ad, to[g], e + 8, vlen, &a->st[i].count[to[g]]);
+        }
+    }
+    ursa_free(to);
+    if (rc == URSA_ELIMIT) return limit_err(err);
+    return rc ? ursa_err_set(err, rc, "out of memory") : URSA_OK;
 }

@@ -39,6 +39,10 @@ size_t exec_agg_groups(const exec_agg_t *a);
 int exec_agg_result(exec_agg_t *a, size_t from, size_t n, exec_arena_t *arena, exec_batch_t *out,
                     ursa_err_t *err) URSA_MUST_CHECK;
 
-/* Partial states (several nodes): not yet; every node sends rows. */
+/* Adds what `from` aggregated (same plan; another worker's share of the
+ * rows) into a: its groups joined by key, their states combined (counts
+ * and sums added, min/max compared, distinct sets united, HyperLogLog
+ * registers maxed, quantile values appended). from is left as it was. */
+int exec_agg_merge(exec_agg_t *a, exec_agg_t *from, ursa_err_t *err) URSA_MUST_CHECK;
 
 #endif

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unicase.h>
+#include <unistr.h>
 
 #define US_PER_DAY 86400000000LL
 
@@ -581,6 +582,8 @@ static int arith_int(exec_ctx_t *cx, exec_op_t op, const exec_vec_t *a, const ex
                 out->nulls[i] = 1;
                 r[i] = 0;
                 nl = out->nulls;
+            } else if (y[i] == -1 && x[i] == INT64_MIN && !(nl && nl[i])) {
+                return fail(cx, URSA_EINVAL, "bigint overflow in modulo");
             } else
                 r[i] = y[i] == -1 ? 0 : x[i] % y[i];
         }
@@ -791,18 +794,25 @@ static int fold(exec_ctx_t *cx, exec_str_t s, bool upper, exec_str_t *out)
         *out = (exec_str_t){d, s.n};
         return URSA_OK;
     }
-    size_t len = 0;
-    uint8_t *m = upper ? u8_toupper((const uint8_t *)s.p, s.n, NULL, NULL, NULL, &len)
-                       : u8_tolower((const uint8_t *)s.p, s.n, NULL, NULL, NULL, &len);
-    if (!m) { /* invalid UTF-8: kept as it is */
-        *out = s;
-        return URSA_OK;
-    }
-    char *d = alloc(cx, len);
-    if (d) memcpy(d, m, len);
-    free(m);
+    /* one code point to one, as DuckDB maps them (no ß -> SS, no final sigma): at most 4 bytes each way */
+    char *d = alloc(cx, s.n * 2 + 4);
     if (!d) return nomem(cx);
-    *out = (exec_str_t){d, len};
+    size_t at = 0;
+    for (size_t i = 0; i < s.n;) {
+        ucs4_t uc;
+        int k = u8_mbtouc(&uc, (const uint8_t *)s.p + i, s.n - i);
+        if (k <= 0 || uc == 0xFFFD) { /* invalid UTF-8: the byte kept as it is */
+            d[at++] = s.p[i++];
+            continue;
+        }
+        /* ß has no simple upper case in Unicode's data; DuckDB (utf8proc) gives ẞ, and so do we */
+        ucs4_t m = upper ? (uc == 0xDF ? 0x1E9E : uc_toupper(uc)) : uc_tolower(uc);
+        int w = u8_uctomb((uint8_t *)d + at, m, 6);
+        if (w <= 0 || at + (size_t)w > s.n * 2 + 4) return fail(cx, URSA_EINTERNAL, "case mapping overflow");
+        at += (size_t)w;
+        i += (size_t)k;
+    }
+    *out = (exec_str_t){d, at};
     return URSA_OK;
 }
 
@@ -855,16 +865,25 @@ static int str_out(exec_ctx_t *cx, const char *s, size_t n, exec_str_t *out)
     return URSA_OK;
 }
 
-/* Shortest text that reads back as the same double. */
+/* The shortest text that reads back as the same double, as DuckDB writes
+ * one: fixed notation for exponents -4 .. 15 with ".0" on whole numbers
+ * ("2.0", "0.0001"), else "1.5e-07", "1e+16"; "nan", "inf", "-inf". */
 static int fmt_double(char *buf, size_t cap, double v)
 {
     if (isnan(v)) return snprintf(buf, cap, "nan");
     if (isinf(v)) return snprintf(buf, cap, v < 0 ? "-inf" : "inf");
-    for (int prec = 15; prec <= 17; prec++) {
-        int k = snprintf(buf, cap, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v) return k;
+    int prec = 1;
+    char e[40];
+    for (; prec < 17; prec++) {
+        snprintf(e, sizeof(e), "%.*e", prec - 1, v);
+        if (strtod(e, NULL) == v) break;
     }
-    return snprintf(buf, cap, "%.17g", v);
+    snprintf(e, sizeof(e), "%.*e", prec - 1, v);
+    int exp = atoi(strchr(e, 'e') + 1);
+    if (exp < -4 || exp > 15) return snprintf(buf, cap, "%s", e);
+    int k = snprintf(buf, cap, "%.*f", prec - 1 - exp > 0 ? prec - 1 - exp : 0, v);
+    if (!strchr(buf, '.') && k + 2 < (int)cap) k += snprintf(buf + k, cap - (size_t)k, ".0");
+    return k;
 }
 
 static bool parse_i64_text(exec_str_t s, int64_t *out)
@@ -923,7 +942,7 @@ static int cast_one(exec_ctx_t *cx, const exec_vec_t *a, size_t i, exec_vec_t *o
         if (from == EXEC_BOOL)
             out->v.i[k] = a->v.b[i];
         else if (from == EXEC_FLOAT64) {
-            double r = round(a->v.f[i]);
+            double r = nearbyint(a->v.f[i]); /* ties to even, as DuckDB and PostgreSQL */
             if (!(r >= -9223372036854775808.0 && r < 9223372036854775808.0))
                 return fail(cx, URSA_EINVAL, "cannot cast %g to bigint: out of range", a->v.f[i]);
             out->v.i[k] = (int64_t)r;
@@ -933,7 +952,7 @@ static int cast_one(exec_ctx_t *cx, const exec_vec_t *a, size_t i, exec_vec_t *o
                 exec_str_t s = a->v.s[i];
                 if (parse_f64_text(s, &f) && ascii(s.p, s.n) && !memchr(s.p, 'n', s.n) &&
                     !memchr(s.p, 'N', s.n)) {
-                    double r = round(f);
+                    double r = nearbyint(f);
                     if (r >= -9223372036854775808.0 && r < 9223372036854775808.0) {
                         out->v.i[k] = (int64_t)r;
                         return URSA_OK;
@@ -1177,7 +1196,8 @@ static int eval_strings(exec_ctx_t *cx, const exec_expr_t *e, exec_vec_t *args, 
                 out->v.s[i] = (exec_str_t){"", 0};
                 continue;
             }
-            int64_t start = args[1].v.i[i], end = INT64_MAX; /* 1-based, end exclusive */
+            int64_t start = args[1].v.i[i], end = INT64_MAX;         /* 1-based, end exclusive */
+            if (start < 0) start += (int64_t)utf8_len(s.p, s.n) + 1; /* from the end, as DuckDB counts */
             if (e->nargs > 2) {
                 int64_t cnt = args[2].v.i[i];
                 if (cnt < 0) return fail(cx, URSA_EINVAL, "substr: negative length %lld", (long long)cnt);
@@ -1244,13 +1264,11 @@ static int eval_like(exec_ctx_t *cx, const exec_expr_t *e, const exec_vec_t *a, 
         m >= 2 && p[0] == '%' && p[m - 1] == '%' && !memchr(p + 1, '%', m - 2) && !memchr(p + 1, '_', m - 2);
     for (size_t i = 0; i < n; i++) {
         exec_str_t s = a->v.s[i];
-        if (e->op == OP_ILIKE) {
-            if (exec_is_null(a, i)) {
-                out->v.b[i] = 0;
-                continue;
-            }
-            if ((rc = fold(cx, s, false, &s))) return rc;
+        if (exec_is_null(a, i)) { /* (a vector with no value may have no bytes at all) */
+            out->v.b[i] = 0;
+            continue;
         }
+        if (e->op == OP_ILIKE && (rc = fold(cx, s, false, &s))) return rc;
         if (inner)
             out->v.b[i] = m == 2 || memmem(s.p, s.n, p + 1, m - 2) != NULL;
         else

@@ -10,7 +10,9 @@
  * stops reading as soon as OFFSET + LIMIT rows are out.
  *
  * Between batches the run asks `check` whether to go on (a deadline, a
- * client gone): a non-zero status ends it with that error.
+ * client gone): a non-zero status ends it with that error. `check` and the
+ * source's `next` are called from the workers' threads (exec_run_sources);
+ * `emit` under the run's lock, one call at a time.
  */
 #ifndef URSA_EXEC_RUN_H
 #define URSA_EXEC_RUN_H
@@ -39,5 +41,11 @@ typedef struct exec_run_opts {
 
 int exec_run(const sql_plan_t *p, exec_source_t *src, const exec_run_opts_t *o,
              ursa_err_t *err) URSA_MUST_CHECK;
+
+/* The same over nsrc sources, each read by a worker thread of its own (the
+ * caller's thread is the first): a query's rows split into shares. Without
+ * ORDER BY the order in which shares' rows come out is not defined. */
+int exec_run_sources(const sql_plan_t *p, exec_source_t *srcs, size_t nsrc, const exec_run_opts_t *o,
+                     ursa_err_t *err) URSA_MUST_CHECK;
 
 #endif

@@ -232,3 +232,17 @@ int exec_sort_next(exec_sort_t *s, exec_arena_t *arena, exec_batch_t *out, ursa_
     s->next += n;
     return URSA_OK;
 }
+
+int exec_sort_merge(exec_sort_t *s, exec_sort_t *from, ursa_err_t *err)
+{
+    if (!from->rs.n) return URSA_OK;
+    exec_vec_t *cols = ursa_calloc(s->ncols + 1, sizeof(*cols));
+    if (!cols) return ursa_err_set(err, URSA_ENOMEM, "out of memory");
+    for (size_t c = 0; c < s->ncols; c++)
+        cols[c] = (exec_vec_t){
+            .type = s->types[c], .n = from->rs.n, .nulls = from->rs.nulls[c], .v.p = from->rs.vals[c]};
+    exec_batch_t b = {cols, s->ncols, from->rs.n};
+    int rc = exec_sort_add(s, &b, err);
+    ursa_free(cols);
+    return rc;
+}

@@ -25,6 +25,10 @@ void exec_sort_free(exec_sort_t **s);
 
 int exec_sort_add(exec_sort_t *s, const exec_batch_t *b, ursa_err_t *err) URSA_MUST_CHECK;
 
+/* Adds every row `from` holds (same columns and keys: another worker's
+ * share) to s. */
+int exec_sort_merge(exec_sort_t *s, exec_sort_t *from, ursa_err_t *err) URSA_MUST_CHECK;
+
 /* Sorts what was added; then exec_sort_next gives the rows in order, up to
  * EXEC_BATCH_ROWS at a time (out->n 0 at the end), from arena. */
 int exec_sort_finish(exec_sort_t *s, ursa_err_t *err) URSA_MUST_CHECK;

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define US_PER_DAY 86400000000LL
 
@@ -209,7 +210,16 @@ typedef struct scan {
     exec_arena_t peer_arena;
     exec_batch_t *pb;
     size_t npb, ipb;
+    /* Workers: the scan's units -- a buffered chunk's 64 Ki rows, a file's
+     * row group, a peer's batch -- numbered in order; worker w of n takes
+     * the units whose number is w modulo n. The fields above `chunk` are
+     * shared (the first worker's own them); the cursors are each worker's. */
+    size_t worker, nworkers;
+    size_t unit; /* the next unit's number (live units; file units count on) */
+    struct scan *shared;
 } scan_t;
+
+#define LIVE_UNIT_ROWS 65536
 
 /* Whether the stored rows hold record lsn's rows of day `day` from node. */
 static bool stored(const scan_t *s, const char *node, uint64_t lsn, int32_t day)
@@ -242,6 +252,10 @@ static int next_live(scan_t *s, exec_arena_t *a, exec_batch_t *out, ursa_err_t *
         const ursa_column_t *cols = s->pin.cols + s->chunk * s->pin.nfields;
         if (s->row >= b->nrows) {
             s->chunk++, s->row = 0;
+            continue;
+        }
+        if (s->row % LIVE_UNIT_ROWS == 0 && (s->unit++ % s->nworkers) != s->worker) { /* another's unit */
+            s->row += LIVE_UNIT_ROWS;
             continue;
         }
         size_t from = s->row, n = b->nrows - from < EXEC_BATCH_ROWS ? b->nrows - from : EXEC_BATCH_ROWS;
@@ -440,6 +454,10 @@ static int next_file_rows(scan_t *s, exec_arena_t *a, exec_batch_t *out, ursa_er
             s->file++;
             continue;
         }
+        if ((s->unit++ % s->nworkers) != s->worker) { /* another worker's row group */
+            s->rg++;
+            continue;
+        }
         if (s->ncols == 0) { /* no column read (count(*) alone): the row group's row count */
             const pq_file_meta_t *m = pq_reader_meta(s->r);
             memset(&s->b, 0, sizeof(s->b));
@@ -468,7 +486,8 @@ static int scan_next(void *ctx, exec_arena_t *a, exec_batch_t *out, ursa_err_t *
     int rc = next_live(s, a, out, err);
     if (rc || out->n) return rc;
     while (s->ipb < s->npb) {
-        *out = s->pb[s->ipb++];
+        if (s->ipb++ % s->nworkers != s->worker) continue;
+        *out = s->pb[s->ipb - 1];
         if (out->n) {
             s->stats->live_rows += out->n;
             return URSA_OK;
@@ -477,14 +496,42 @@ static int scan_next(void *ctx, exec_arena_t *a, exec_batch_t *out, ursa_err_t *
     return next_file_rows(s, a, out, err);
 }
 
+/* A worker's own scratch: a window's keep flags, a file's columns and predicates. */
+static int scan_scratch(scan_t *s)
+{
+    size_t np = s->p->npreds;
+    s->keep = ursa_malloc(EXEC_BATCH_ROWS);
+    s->leaf = ursa_calloc(s->p->nscan + 1, sizeof(*s->leaf));
+    s->cols = ursa_calloc(s->p->nscan + 1, sizeof(*s->cols));
+    s->preds = ursa_calloc(np + 1, sizeof(*s->preds));
+    s->pvals = ursa_calloc(np * 64 + 1, sizeof(*s->pvals));
+    s->pbytes = ursa_calloc(np * 64 * 16 + 1, 1);
+    return s->keep && s->leaf && s->cols && s->preds && s->pvals && s->pbytes ? URSA_OK : URSA_ENOMEM;
+}
+
+/* Worker w of n over what base pinned and listed, with stats of its own. */
+static int scan_clone(const scan_t *base, scan_t *w, size_t idx, size_t n, exec_stats_t *stats)
+{
+    *w = *base;
+    w->shared = (scan_t *)base;
+    w->worker = idx, w->nworkers = n;
+    w->stats = stats;
+    w->chunk = w->row = w->file = w->rg = w->ipb = w->unit = 0;
+    w->r = NULL;
+    w->have_b = false;
+    w->keep = NULL, w->leaf = NULL, w->cols = NULL, w->preds = NULL, w->pvals = NULL, w->pbytes = NULL;
+    return scan_scratch(w);
+}
+
 static void scan_free(scan_t *s)
 {
     close_file(s);
+    ursa_free(s->keep), ursa_free(s->leaf), ursa_free(s->cols), ursa_free(s->preds);
+    ursa_free(s->pvals), ursa_free(s->pbytes);
+    if (s->shared) return; /* a worker: the rest is the first's */
     ursa_pin_release(&s->pin);
     for (size_t i = 0; i < s->nfiles; i++) ursa_free(s->files[i].key);
     ursa_free(s->files);
-    ursa_free(s->keep), ursa_free(s->leaf), ursa_free(s->cols), ursa_free(s->preds);
-    ursa_free(s->pvals), ursa_free(s->pbytes);
     ursa_free(s->pb);
     ursa_free(s->ranges);
     exec_arena_free(&s->peer_arena);
@@ -893,14 +940,8 @@ int query_run(const char *sql, const query_opts_t *o, const query_sink_t *sink, 
     s.stats = stats;
     s.budget = &budget;
     s.self = o->node;
-    size_t np = p->npreds;
-    s.keep = ursa_malloc(EXEC_BATCH_ROWS);
-    s.leaf = ursa_calloc(p->nscan + 1, sizeof(*s.leaf));
-    s.cols = ursa_calloc(p->nscan + 1, sizeof(*s.cols));
-    s.preds = ursa_calloc(np + 1, sizeof(*s.preds));
-    s.pvals = ursa_calloc(np * 64 + 1, sizeof(*s.pvals));
-    s.pbytes = ursa_calloc(np * 64 * 16 + 1, 1);
-    if (!s.keep || !s.leaf || !s.cols || !s.preds || !s.pvals || !s.pbytes) {
+    s.nworkers = 1;
+    if (scan_scratch(&s)) {
         rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
         goto out;
     }
@@ -983,15 +1024,45 @@ int query_run(const char *sql, const query_opts_t *o, const query_sink_t *sink, 
     }
     if ((rc = sink->begin(sink->ctx, &schema, err))) goto out;
     runctx_t rcx = {o, mono_ms() + (o->timeout_ms ? o->timeout_ms : QUERY_TIMEOUT_DEFAULT_MS), sink};
-    exec_source_t src = {scan_next, &s};
+    /* workers: one per core (at most QUERY_WORKERS_MAX), fewer for few rows */
+    size_t rows_total = 0;
+    for (size_t k = 0; k < s.pin.n; k++) rows_total += s.pin.chunks[k]->nrows;
+    size_t nw = o->threads ? o->threads : (size_t)sysconf(_SC_NPROCESSORS_ONLN);
+    if (nw > QUERY_WORKERS_MAX) nw = QUERY_WORKERS_MAX;
+    if (nw < 1 || (s.nfiles == 0 && s.npb < 2 && rows_total < 2 * LIVE_UNIT_ROWS)) nw = 1;
+    scan_t ws[QUERY_WORKERS_MAX];
+    exec_stats_t wst[QUERY_WORKERS_MAX];
+    exec_source_t srcs[QUERY_WORKERS_MAX];
+    size_t made = 1;
+    srcs[0] = (exec_source_t){scan_next, &s};
+    s.nworkers = nw;
+    for (; made < nw; made++) {
+        memset(&wst[made], 0, sizeof(wst[made]));
+        if (scan_clone(&s, &ws[made], made, nw, &wst[made])) {
+            scan_free(&ws[made]);
+            rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
+            break;
+        }
+        srcs[made] = (exec_source_t){scan_next, &ws[made]};
+    }
     exec_run_opts_t ro = {.budget = &budget,
                           .check = check,
                           .check_ctx = &rcx,
                           .emit = p->explain ? discard : emit,
                           .emit_ctx = &rcx,
                           .stats = stats};
-    rc = exec_run(p, &src, &ro, err);
-    if (rc == URSA_OK && p->explain) rc = explain(p, stats, sink, err);
+    if (rc == URSA_OK) rc = exec_run_sources(p, srcs, nw, &ro, err);
+    for (size_t w = 1; w < made; w++) {
+        scan_free(&ws[w]); /* closes its reader: its counters into wst[w] */
+        stats->live_rows += wst[w].live_rows;
+        stats->row_groups += wst[w].row_groups, stats->row_groups_pruned += wst[w].row_groups_pruned;
+        stats->pages += wst[w].pages, stats->pages_pruned += wst[w].pages_pruned;
+        stats->bytes_read += wst[w].bytes_read;
+    }
+    if (rc == URSA_OK && p->explain) {
+        close_file(&s); /* its counters too */
+        rc = explain(p, stats, sink, err);
+    }
 out:
     if (rc == URSA_ENOMEM && !err->msg[0]) ursa_err_set(err, rc, "out of memory");
     struct timespec t1;
@@ -1022,6 +1093,7 @@ int query_scan_live(const char *sql, int64_t now_us, const query_opts_t *o, ursa
     s.stats = &stats;
     s.budget = &budget;
     s.peer_mode = true;
+    s.nworkers = 1;
     exec_arena_init(&s.peer_arena, &budget);
     if (!(s.keep = ursa_malloc(EXEC_BATCH_ROWS)) ||
         (rc = ursa_dataset_pin(res.d, p->scan_fields, p->nscan, &s.pin))) {

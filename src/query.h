@@ -58,7 +58,10 @@ typedef struct query_opts {
     /* the cluster: every other live node is asked for its buffered rows */
     struct ursa_peers *peers; /* NULL: this node alone */
     bool partial;             /* a node that cannot be reached is left out (stats.missing), not an error */
+    unsigned threads;         /* workers of one query; 0: one per core (at most QUERY_WORKERS_MAX) */
 } query_opts_t;
+
+#define QUERY_WORKERS_MAX 16
 
 #define QUERY_MEMORY_DEFAULT     ((size_t)1 << 30)
 #define QUERY_TIMEOUT_DEFAULT_MS 300000

@@ -174,6 +174,35 @@ static int unify(binder_t *b, exec_expr_t **x, exec_expr_t **y, const char *what
     return bad(b, "%s: cannot compare %s with %s", what, exec_type_name(a), exec_type_name(c));
 }
 
+/* The type several values share (CASE branches, COALESCE arguments):
+ * bigint and double meet as double, date and timestamp as timestamp, a NULL
+ * or a string literal takes the others' type. Then each is cast to it. */
+static int common_type(binder_t *b, exec_expr_t **v, size_t n, const char *what, exec_type_t *out)
+{
+    exec_type_t t = EXEC_NULL;
+    bool literal_only = true; /* t so far from string literals alone */
+    for (size_t i = 0; i < n; i++) {
+        exec_type_t vt = v[i]->type;
+        bool lit = vt == EXEC_STRING && v[i]->op == OP_CONST;
+        if (vt == EXEC_NULL || (lit && t != EXEC_NULL)) continue;
+        if (t == EXEC_NULL || (literal_only && !lit))
+            t = vt, literal_only = lit;
+        else if (is_numeric(t) && is_numeric(vt))
+            t = t == EXEC_FLOAT64 || vt == EXEC_FLOAT64 ? EXEC_FLOAT64 : EXEC_INT64;
+        else if ((t == EXEC_DATE || t == EXEC_TIMESTAMP) && (vt == EXEC_DATE || vt == EXEC_TIMESTAMP))
+            t = t == vt ? t : EXEC_TIMESTAMP;
+        else if (t != vt)
+            return bad(b, "%s: values of different types, %s and %s", what, exec_type_name(t),
+                       exec_type_name(vt));
+    }
+    for (size_t i = 0; i < n; i++) {
+        int rc = cast_to(b, &v[i], t);
+        if (rc) return rc;
+    }
+    *out = t;
+    return URSA_OK;
+}
+
 /* ---- folding ---- */
 
 static int fold(binder_t *b, exec_expr_t **e)
@@ -678,32 +707,14 @@ static int bind_func(binder_t *b, const PgQuery__FuncCall *f, exec_expr_t **out)
             goto fail;
         }
         if (e->nargs > 1 && (rc = arg_type(b, e, 1, EXEC_INT64, name))) goto fail;
+        /* floor and ceil of a bigint are doubles, as DuckDB types them */
+        if ((op == OP_FLOOR || op == OP_CEIL) && (rc = cast_to(b, &e->args[0], EXEC_FLOAT64))) goto fail;
         e->type = e->args[0]->type;
         break;
     case OP_COALESCE:
     case OP_NULLIF: {
-        exec_type_t t = EXEC_NULL;
-        for (size_t i = 0; i < e->nargs; i++)
-            if (e->args[i]->type != EXEC_NULL &&
-                !(e->args[i]->op == OP_CONST && e->args[i]->type == EXEC_STRING && t == EXEC_NULL &&
-                  i + 1 < e->nargs)) {
-                t = e->args[i]->type;
-                break;
-            }
-        if (t == EXEC_NULL) t = e->args[0]->type;
-        for (size_t i = 0; i < e->nargs; i++) {
-            exec_expr_t *probe = mk(OP_CONST, t);
-            if (!probe) {
-                rc = oom(b);
-                goto fail;
-            }
-            probe->value.type = t;
-            probe->value.null = true;
-            rc = unify(b, &e->args[i], &probe, name);
-            if (rc == URSA_OK && probe->type != t) rc = bad(b, "%s: arguments of different types", name);
-            exec_expr_free(probe);
-            if (rc) goto fail;
-        }
+        exec_type_t t;
+        if ((rc = common_type(b, e->args, e->nargs, name, &t))) goto fail;
         e->type = t;
         break;
     }
@@ -997,32 +1008,21 @@ static int bind_case(binder_t *b, const PgQuery__CaseExpr *c, exec_expr_t **out)
         exec_expr_t *d = NULL;
         if ((rc = bind(b, c->defresult, &d)) == URSA_OK && exec_expr_add(e, d)) rc = oom(b);
     }
-    /* the result type: the first that is not NULL; numbers widen to double */
-    for (size_t i = 1; rc == URSA_OK && i < e->nargs; i += (i + 1 < e->nargs || !(e->nargs & 1)) ? 2 : 1) {
-        exec_type_t vt = e->args[i]->type;
-        if (t == EXEC_NULL && !(vt == EXEC_STRING && e->args[i]->op == OP_CONST && 0))
-            t = vt;
-        else if (vt == EXEC_FLOAT64 && t == EXEC_INT64)
-            t = EXEC_FLOAT64;
-        if (i + 1 == e->nargs && (e->nargs & 1)) break;
-    }
-    for (size_t i = 1; rc == URSA_OK && i < e->nargs; i += 2) {
-        exec_type_t vt = e->args[i]->type;
-        if (vt == t || vt == EXEC_NULL || (vt == EXEC_INT64 && t == EXEC_FLOAT64) ||
-            (vt == EXEC_STRING && e->args[i]->op == OP_CONST) || (vt == EXEC_DATE && t == EXEC_TIMESTAMP))
-            rc = cast_to(b, &e->args[i], t);
-        else
-            rc = bad(b, "CASE branches of different types: %s and %s", exec_type_name(t), exec_type_name(vt));
-        if (i + 2 >= e->nargs) break;
-    }
-    if (rc == URSA_OK && (e->nargs & 1)) { /* the ELSE */
-        exec_expr_t **d = &e->args[e->nargs - 1];
-        exec_type_t vt = (*d)->type;
-        if (vt == t || vt == EXEC_NULL || (vt == EXEC_INT64 && t == EXEC_FLOAT64) ||
-            (vt == EXEC_STRING && (*d)->op == OP_CONST) || (vt == EXEC_DATE && t == EXEC_TIMESTAMP))
-            rc = cast_to(b, d, t);
-        else
-            rc = bad(b, "CASE branches of different types: %s and %s", exec_type_name(t), exec_type_name(vt));
+    /* the result type: the branches' common type (their values: args 1, 3, ... and the ELSE) */
+    if (rc == URSA_OK) {
+        exec_expr_t **vals = ursa_malloc((e->nargs / 2 + 1) * sizeof(*vals));
+        size_t nv = 0;
+        if (!vals)
+            rc = oom(b);
+        else {
+            for (size_t i = 1; i < e->nargs; i += 2) vals[nv++] = e->args[i];
+            if (e->nargs & 1) vals[nv++] = e->args[e->nargs - 1];
+            rc = common_type(b, vals, nv, "CASE", &t);
+            nv = 0; /* the casts replaced the trees: put them back */
+            for (size_t i = 1; i < e->nargs; i += 2) e->args[i] = vals[nv++];
+            if (e->nargs & 1) e->args[e->nargs - 1] = vals[nv++];
+            ursa_free(vals);
+        }
     }
     if (rc) {
         exec_expr_free(e);

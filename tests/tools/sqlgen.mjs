@@ -69,12 +69,7 @@ export const FEATURES_ALL = {
 export const FEATURES_CI = {
   ...FEATURES_ALL,
   overflow: false, // not a finding: errors and infinities then depend on evaluation order (sums of +-1.8e308)
-  mixedNumeric: false, // FINDING-1: COALESCE(bigint, double) is a 400 "arguments of different types"
-  doubleToInt: false, // FINDING-2: CAST(-1152.5 AS bigint) rounds half away from zero (DuckDB: half to even)
-  substrNonPositive: false, // FINDING-3: substr(s, -2) is PostgreSQL's, not DuckDB's (from the end)
-  unicodeCase: false, // FINDING-4: upper('ß') is 'SS' (full case mapping); DuckDB gives 'ẞ'
-  likeInner: false, // FINDING-8: LIKE '%x%' over an all-NULL string vector passes NULL to memmem (UBSan abort)
-  doubleToText: false, // FINDING-5: CAST(9007199254740992.0 AS varchar) is '9007199254740992', DuckDB '9007199254740992.0'
+  // FINDING-1 .. 8 (FINDINGS.md in the branch that found them) are fixed: their features are on
 };
 
 // ------------------------------------------------------------------ datasets
