@@ -5,7 +5,7 @@
 // flush writes three files), seq (int64, unique per row: the day of row seq is DAYS[seq % 3]) and s (a
 // string, unique too). Three writers each own a seq range (writer w: W_BASE * w + 0, 1, 2 ...) and post
 // batches of consecutive seqs one request at a time, so the rows a writer has had acknowledged are a prefix
-// of its range. Meanwhile the node flushes often (--flush-every 1, --flush-max-rows, POST /flush in a loop),
+// of its range; one request in ten is big, logged in parts in the lives with a small --wal-part-bytes. Meanwhile the node flushes often (--flush-every 1, --flush-max-rows, POST /flush in a loop),
 // compacts often (the policy with --compact-files 2 every second, and POST /compact?date= in a loop), runs
 // upkeep (a short --retention in some lives) and, in some lives, holds every table commit a while
 // (URSA_TEST_COMMIT_PAUSE_MS) so that publishes, commits and compactions interleave. Two queriers run, in a
@@ -34,10 +34,11 @@
 //   QUERY_EXACT_ROUNDS   lives of the node (default 9: each hook once, random kills, a stop; about a minute)
 //   QUERY_EXACT_SEED     the random seed (printed); the timing of kills is never exactly reproducible
 //   QUERY_EXACT_VERBOSE  1: a line per life
+//   QUERY_EXACT_KNOWN_FAILING=1  also run the cases skipped because of an open finding (FINDINGS.md)
 // On failure the store, the WAL and every node's log (node-<n>.log) are kept under URSA_TEST_TMP.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { icebergRead } from 'icebird';
 import { startServer, makeTempDir, removeTempDirs, sanitizerReports } from './helpers.mjs';
@@ -47,10 +48,11 @@ useLocalFetch();
 const ROUNDS = Math.max(1, Number(process.env.QUERY_EXACT_ROUNDS ?? 9));
 const SEED = Number(process.env.QUERY_EXACT_SEED ?? (Date.now() % 1_000_000_007));
 const VERBOSE = process.env.QUERY_EXACT_VERBOSE === '1';
+const KNOWN_FAILING = process.env.QUERY_EXACT_KNOWN_FAILING === '1';
 const DS = 'ev';
 const WRITERS = 3, QUERIERS = 2;
 const W_BASE = 1_000_000_000; // writer w's seqs start at w * W_BASE
-const MAX_BATCH = 60;
+const MAX_BATCH = 60, BIG_BATCH = 600; // one request in ten is big: logged in parts where --wal-part-bytes is small
 const FLUSH_MAX_ROWS = 300;
 const REQUEST_TIMEOUT_MS = 30_000;
 const HOOK_LIFE_MS = 6_000; // a life with a hook that did not fire by then ends with a kill -9 of ours
@@ -272,7 +274,7 @@ async function writer(W) {
   while (!stopAll) {
     const nd = node;
     if (paused || !alive(nd) || nd.dying || W.open) { await sleep(20); continue; }
-    const lo = W.next, n = between(1, MAX_BATCH);
+    const lo = W.next, n = rnd(10) ? between(1, MAX_BATCH) : between(MAX_BATCH, BIG_BATCH);
     W.sentMax = Math.max(W.sentMax, lo + n - 1);
     W.busy = true;
     let r;
@@ -345,7 +347,7 @@ async function pokes() { // flushes and compactions asked for, besides the node'
 
 // ------------------------------------------------------------------ lives of the node
 let store, walDir;
-const baseArgs = retention => ['--wal-dir', walDir, '--flush-every', '1', '--flush-max-rows', String(FLUSH_MAX_ROWS), '--flush-max-age', '3600',
+const baseArgs = retention => ['--wal-dir', walDir, '--wal-part-bytes', rnd(2) ? '4K' : '8M', '--flush-every', '1', '--flush-max-rows', String(FLUSH_MAX_ROWS), '--flush-max-age', '3600',
   '--compact-every', '1s', '--compact-files', '2', '--compact-grace', '1s', '--retention', retention];
 
 /** Starts a node; null when it was killed (by its hook) before it listened. */
@@ -510,5 +512,48 @@ test(`queries count every acknowledged row exactly once through flushes, commits
     if (alive(node)) { node.killedByUs = true; await node.server.stop(); }
     await Promise.allSettled(tasks);
     if (problems.length || failed) { saveLogs(store); console.log(`# kept ${store}: ${JSON.stringify(problems, null, 1).slice(0, 4000)}`); }
+  }
+});
+
+// A flush cut between its days by a crash: some days' files published, the others not. The state is made
+// exactly: the before-commit hook kills the node with every day's file published and none committed, and
+// the test removes the last day's file, as if the kill had come between the renames of the last two days.
+// The flush's last request has rows on the first day only, so the flush that writes the missing day after
+// the restart covers lower LSNs than the cut flush. FINDINGS.md, F1: that flush is taken as committed
+// already and its row is lost to the table (and to queries).
+test('a flush cut between its days by a crash: the next flush commits the missing day, every row counted once (F1)',
+  { timeout: 120_000, skip: !KNOWN_FAILING && 'FINDINGS.md F1: the re-flush of a cut flush is taken as committed (QUERY_EXACT_KNOWN_FAILING=1 runs it)' }, async () => {
+  const dir = makeTempDir('ursa-query-cut-');
+  const args = ['--wal-dir', join(dir, '_wal'), '--flush-max-age', '3600'];
+  const rowsOf = (...xs) => xs.map(([d, seq]) => `{"ts":"${DAYS[d]}T01:00:00Z","seq":${seq},"s":"v${seq}"}`).join('\n') + '\n';
+  const count = async srv => (await srv.post('/v1/query', { sql: `select count(*), count(distinct seq) from ${DS}` })).json?.rows[0];
+  let srv = await startServer({ store: dir, node: 'q1', args, env: { URSA_TEST_KILL_AT: 'before-commit' } });
+  logs.push(['cut: first node', srv.log]);
+  try {
+    assert.equal((await srv.put(`/v1/datasets/${DS}`, SCHEMA)).status, 201);
+    assert.equal((await srv.postRecords(DS, rowsOf([0, 1], [1, 2], [2, 3]))).status, 200);
+    assert.equal((await srv.postRecords(DS, rowsOf([0, 4]))).status, 200); // the flush's last request: day 0 only
+    assert.deepEqual(await count(srv), [4, 4]);
+    await srv.flush(DS).catch(() => null); // killed at before-commit
+    assert.equal((await srv.kill()).signal, 'SIGKILL');
+    const cut = readdirSync(join(dir, DS, `date=${DAYS[2]}`)).filter(f => /^q1-\d+-\d+\.parquet$/.test(f));
+    assert.equal(cut.length, 1, 'the flush published the last day\'s file');
+    rmSync(join(dir, DS, `date=${DAYS[2]}`, cut[0]));
+    srv = await startServer({ store: dir, node: 'q1', args });
+    logs.push(['cut: second node', srv.log]);
+    assert.deepEqual(await count(srv), [4, 4], 'after the restart: the published days from the table, the third from the log');
+    assert.equal((await srv.flush(DS)).status, 200);
+    assert.deepEqual(await count(srv), [4, 4], 'after the flush that writes the missing day');
+    await srv.stop();
+    srv = await startServer({ store: dir, node: 'q1', args });
+    logs.push(['cut: third node', srv.log]);
+    assert.deepEqual(await count(srv), [4, 4], 'after a stop and a start');
+    const seqs = (await icebergRead({ tableUrl: `file://${dir}/${DS}` })).map(x => Number(x.seq)).sort((a, b) => a - b);
+    assert.deepEqual(seqs, [1, 2, 3, 4], 'icebird: the table holds every row once');
+  } catch (e) {
+    failed = true;
+    throw e;
+  } finally {
+    await srv.stop();
   }
 });
