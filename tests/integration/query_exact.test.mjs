@@ -34,7 +34,8 @@
 //   QUERY_EXACT_ROUNDS   lives of the node (default 9: each hook once, random kills, a stop; about a minute)
 //   QUERY_EXACT_SEED     the random seed (printed); the timing of kills is never exactly reproducible
 //   QUERY_EXACT_VERBOSE  1: a line per life
-//   QUERY_EXACT_KNOWN_FAILING=1  also run the cases skipped because of an open finding (FINDINGS.md)
+//   QUERY_EXACT_KNOWN_FAILING=1  also run the cases skipped because of an open finding (FINDINGS.md), and in
+//                        the main loop turn every before-commit kill into a flush cut between its days (F1)
 // On failure the store, the WAL and every node's log (node-<n>.log) are kept under URSA_TEST_TMP.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -101,6 +102,7 @@ const writers = Array.from({ length: WRITERS }, (_, w) => ({ w, base: w * W_BASE
 const settledTotal = () => writers.reduce((a, W) => a + (W.next - W.base), 0);
 const sentTotal = () => writers.reduce((a, W) => a + (W.sentMax - W.base + 1), 0);
 const problems = [];
+const notes = []; // the first answers other than 200 to ingest, flushes and compactions (printed at the end)
 const counts = { acked: 0, refused: 0, lost: 0, settledWhole: 0, settledNone: 0, queries: 0, queryChecks: 0, queriesLost: 0, flushes: 0, compactions: 0, statuses: {} };
 const kills = { random: 0, stop: 0, startup: 0, ...Object.fromEntries(HOOKS.map(h => [h, 0])), hookNotReached: {} };
 const logs = []; // [label, log()] of every node started
@@ -293,6 +295,7 @@ async function writer(W) {
     if (r.status >= 500 && r.status !== 503) problem({ kind: `ingest answered ${r.status}`, answer: r.text.slice(0, 300) });
     if (r.status === 200) problem({ kind: 'ingest accepted a part of a batch', n, answer: r.text.slice(0, 300) });
     counts.refused++;
+    if (notes.length < 20) notes.push({ what: 'records', status: r.status, dying: nd.dying, text: r.text.slice(0, 300) });
     W.open = { lo, n, node: nd, why: `answered ${r.status}` }; // answered: settled on this node at once
     await sleep(50);
   }
@@ -337,6 +340,7 @@ async function pokes() { // flushes and compactions asked for, besides the node'
     try {
       const r = await req(nd.server, 'POST', path);
       status(what, r.status);
+      if (r.status !== 200 && notes.length < 20) notes.push({ what, status: r.status, dying: nd.dying, text: r.text.slice(0, 300) });
       if (r.status === 200) counts[what === 'flush' ? 'flushes' : 'compactions']++;
       if (r.status >= 500 && r.status !== 503) problem({ kind: `${what} answered ${r.status}`, answer: r.text.slice(0, 300) });
     } catch (e) {
@@ -417,6 +421,21 @@ async function runLoad(nd, ms) {
   paused = true;
 }
 
+/** The newest flush's files (all published, none committed: a before-commit kill) lose their last one or
+ *  two days, as if the kill had come between the renames of its days (they go in day order). */
+function cutLastFlush() {
+  const files = DAYS.flatMap((day, d) => {
+    try { return readdirSync(join(store, DS, `date=${day}`)).map(f => ({ d, f, m: /^q1-(\d+)-(\d+)\.parquet$/.exec(f) })).filter(x => x.m); } catch { return []; }
+  });
+  if (!files.length) return;
+  const last = Math.max(...files.map(x => Number(x.m[2])));
+  const mine = files.filter(x => Number(x.m[2]) === last);
+  if (mine.length < 2) return;
+  const drop = mine.slice(mine.length - between(1, mine.length - 1));
+  for (const x of drop) rmSync(join(store, DS, `date=${DAYS[x.d]}`, x.f));
+  kills.cut = (kills.cut ?? 0) + 1;
+}
+
 function saveLogs(dir) {
   logs.forEach(([label, log], i) => writeFileSync(join(dir, `node-${i + 1}.log`), `# ${label}\n${log()}`));
 }
@@ -450,6 +469,7 @@ test(`queries count every acknowledged row exactly once through flushes, commits
         if (nd) {
           await runLoad(nd, HOOK_LIFE_MS);
           if (alive(nd)) { kills.hookNotReached[hook] = (kills.hookNotReached[hook] ?? 0) + 1; await endNode(nd, 'kill'); }
+          else if (hook === 'before-commit' && KNOWN_FAILING) cutLastFlush();
         }
       } else {
         nd = await startNode({ pause, retention });
@@ -497,6 +517,7 @@ test(`queries count every acknowledged row exactly once through flushes, commits
     console.log('# ms', JSON.stringify(Object.fromEntries(Object.entries(ms).map(([k, [n, t]]) => [k, [n, Math.round(t / n)]]))));
     const summary = { seconds: Math.round((Date.now() - t0) / 1000), rows: settledTotal(), ...counts, kills };
     console.log(`# ${JSON.stringify(summary)}`);
+    if (notes.length) console.log(`# answers other than 200: ${JSON.stringify(notes)}`);
     assert.deepEqual(problems, [], `problems (store ${store}, logs node-*.log there)`);
     for (const h of HOOKS.slice(0, Math.min(ROUNDS, HOOKS.length)))
       assert.ok(kills[h] >= 1, `killed at ${h} at least once: ${JSON.stringify(kills)}`);
