@@ -27,6 +27,8 @@
 // writer sends them again). After every restart, with ingest paused, the counts are exact (every settled
 // row once); then ingest resumes. At the end: everything flushed and compacted, the counts exact, the
 // table read by icebird (not our reader) holds every row once, and so does a node started again.
+// Two more cases, each a deterministic reproducer of a finding (FINDINGS.md) and skipped until it is fixed:
+// F1, a flush cut between its days by a crash; F2, two flushes waiting for their table commits at a crash.
 //
 //   node --test tests/integration/query_exact.test.mjs     (URSA_BIN, URSA_TEST_TMP as for every test)
 //
@@ -39,7 +41,7 @@
 // On failure the store, the WAL and every node's log (node-<n>.log) are kept under URSA_TEST_TMP.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { icebergRead } from 'icebird';
 import { startServer, makeTempDir, removeTempDirs, sanitizerReports } from './helpers.mjs';
@@ -571,6 +573,49 @@ test('a flush cut between its days by a crash: the next flush commits the missin
     assert.deepEqual(await count(srv), [4, 4], 'after a stop and a start');
     const seqs = (await icebergRead({ tableUrl: `file://${dir}/${DS}` })).map(x => Number(x.seq)).sort((a, b) => a - b);
     assert.deepEqual(seqs, [1, 2, 3, 4], 'icebird: the table holds every row once');
+  } catch (e) {
+    failed = true;
+    throw e;
+  } finally {
+    await srv.stop();
+  }
+});
+
+// Two flushes published whose table commits failed (the next metadata version's name taken by a directory:
+// every attempt finds it "written by another writer"), then a kill -9 and a start with the store well again.
+// The flushes' names are q1-9-9 and q1-10-10. FINDINGS.md, F2: the start commits them in the byte order of
+// their names, q1-10-10 first, after which q1-9-9 is taken as committed already and its row is lost.
+// Each failed commit gives up after 50 attempts (about 20 s here), so this case takes about a minute.
+test('two flushes waiting for their commits at a kill -9: the start commits both, every row counted once (F2)',
+  { timeout: 300_000, skip: !KNOWN_FAILING && 'FINDINGS.md F2: table_recover commits waiting flushes in the string order of their names (QUERY_EXACT_KNOWN_FAILING=1 runs it)' }, async () => {
+  const dir = makeTempDir('ursa-query-pending-');
+  const args = ['--wal-dir', join(dir, '_wal'), '--flush-max-age', '3600'];
+  const post = seq => srv.postRecords(DS, `{"ts":"${DAYS[0]}T01:00:00Z","seq":${seq},"s":"v${seq}"}\n`);
+  const count = async () => (await srv.post('/v1/query', { sql: `select count(*), count(distinct seq) from ${DS}` })).json?.rows[0];
+  const meta = join(dir, DS, 'metadata');
+  let srv = await startServer({ store: dir, node: 'q1', args });
+  logs.push(['pending: first node', srv.log]);
+  try {
+    assert.equal((await srv.put(`/v1/datasets/${DS}`, SCHEMA)).status, 201);
+    for (let seq = 1; seq <= 8; seq++) assert.equal((await post(seq)).status, 200);
+    assert.equal((await srv.flush(DS)).status, 200);
+    assert.deepEqual(readdirSync(join(dir, DS, `date=${DAYS[0]}`)), ['q1-1-8.parquet'], 'LSNs 1..8 flushed');
+    const last = Math.max(...readdirSync(meta).map(f => Number(/^v(\d+)\.metadata\.json$/.exec(f)?.[1] ?? 0)));
+    const blocker = join(meta, `v${last + 1}.metadata.json`);
+    mkdirSync(blocker); // every commit now fails
+    assert.equal((await post(9)).status, 200);
+    assert.equal((await srv.flush(DS)).status, 200, 'a failed commit does not fail the flush');
+    assert.equal((await post(10)).status, 200);
+    assert.equal((await srv.flush(DS)).status, 200);
+    assert.deepEqual(readdirSync(join(dir, DS, `date=${DAYS[0]}`)).sort(), ['q1-1-8.parquet', 'q1-10-10.parquet', 'q1-9-9.parquet']);
+    assert.deepEqual(await count(), [10, 10], 'while the commits wait, the query reads their rows from the buffer');
+    await srv.kill();
+    rmSync(blocker, { recursive: true });
+    srv = await startServer({ store: dir, node: 'q1', args });
+    logs.push(['pending: second node', srv.log]);
+    assert.deepEqual(await count(), [10, 10], 'after the start, which commits the waiting flushes');
+    const seqs = (await icebergRead({ tableUrl: `file://${dir}/${DS}` })).map(x => Number(x.seq)).sort((a, b) => a - b);
+    assert.deepEqual(seqs, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 'icebird: the table holds every row once');
   } catch (e) {
     failed = true;
     throw e;
