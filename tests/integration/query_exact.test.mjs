@@ -59,6 +59,7 @@ const MAX_BATCH = 60, BIG_BATCH = 600; // one request in ten is big: logged in p
 const FLUSH_MAX_ROWS = 300;
 const REQUEST_TIMEOUT_MS = 30_000;
 const HOOK_LIFE_MS = 6_000; // a life with a hook that did not fire by then ends with a kill -9 of ours
+const DEATH_MS = 1_000; // a request that failed on a node still alive this long after: the node's fault
 const HOOKS = ['before-commit', 'before-hint', 'on-conflict', 'compact-before-publish', 'compact-before-commit', 'upkeep-between-deletes'];
 
 // ------------------------------------------------------------------ seeded choices
@@ -138,7 +139,7 @@ async function sql(nd, text) {
     r = await req(nd.server, 'POST', '/v1/query', JSON.stringify({ sql: text }), { 'content-type': 'application/json' });
   } catch (e) {
     if (!alive(nd) || nd.dying) { counts.queriesLost++; return null; }
-    await sleep(200);
+    await sleep(DEATH_MS);
     if (!alive(nd) || nd.dying) { counts.queriesLost++; return null; }
     problem({ kind: 'query failed on a live node', sql: text, error: String(e) });
     return null;
@@ -288,7 +289,7 @@ async function writer(W) {
       W.open = { lo, n, node: nd, why: String(e.cause?.code ?? e) };
       counts.lost++;
       W.busy = false;
-      if (alive(nd) && !nd.dying) { await sleep(300); if (alive(nd) && !nd.dying) problem({ kind: 'ingest failed on a live node', error: W.open.why }); }
+      if (alive(nd) && !nd.dying) { await sleep(DEATH_MS); if (alive(nd) && !nd.dying) problem({ kind: 'ingest failed on a live node', error: W.open.why }); }
       continue;
     }
     W.busy = false;
@@ -346,7 +347,7 @@ async function pokes() { // flushes and compactions asked for, besides the node'
       if (r.status === 200) counts[what === 'flush' ? 'flushes' : 'compactions']++;
       if (r.status >= 500 && r.status !== 503) problem({ kind: `${what} answered ${r.status}`, answer: r.text.slice(0, 300) });
     } catch (e) {
-      if (alive(nd) && !nd.dying) { await sleep(200); if (alive(nd) && !nd.dying) problem({ kind: `${what} failed on a live node`, error: String(e) }); }
+      if (alive(nd) && !nd.dying) { await sleep(DEATH_MS); if (alive(nd) && !nd.dying) problem({ kind: `${what} failed on a live node`, error: String(e) }); }
     }
   }
 }
