@@ -107,9 +107,9 @@ const sentTotal = () => writers.reduce((a, W) => a + (W.sentMax - W.base + 1), 0
 const problems = [];
 const notes = []; // the first answers other than 200 to ingest, flushes and compactions (printed at the end)
 const counts = { acked: 0, refused: 0, lost: 0, settledWhole: 0, settledNone: 0, queries: 0, queryChecks: 0, queriesLost: 0, flushes: 0, compactions: 0, statuses: {} };
-const kills = { random: 0, stop: 0, startup: 0, ...Object.fromEntries(HOOKS.map(h => [h, 0])), hookNotReached: {} };
+const kills = { ours: 0, stop: 0, startup: 0, ...Object.fromEntries(HOOKS.map(h => [h, 0])), hookNotReached: {} };
 const logs = []; // [label, log()] of every node started
-let node = null; // the live node: {server, n, killedByUs, dead}
+let node = null; // the node of the moment: {server, n (its number), hook, killedByUs, dying}
 let nodeCount = 0;
 let paused = true, stopAll = false;
 
@@ -119,7 +119,7 @@ function problem(what) {
 }
 const status = (what, st) => { const k = `${what} ${st}`; counts.statuses[k] = (counts.statuses[k] ?? 0) + 1; };
 
-const ms = {};
+const ms = {}; // per endpoint: [requests, total ms] (printed at the end)
 async function req(srv, method, path, body, headers = {}) {
   const t = Date.now();
   const res = await fetch(srv.url + path, { method, body, headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
@@ -393,7 +393,7 @@ async function endNode(nd, how) {
     kills.stop++;
   } else {
     await nd.server.kill('SIGKILL');
-    kills.random++;
+    kills.ours++;
   }
 }
 
@@ -408,11 +408,11 @@ async function recover(where, retention = rnd(2) ? '2s' : '1h') {
   return nd;
 }
 
-async function runLoad(nd, ms) {
+async function runLoad(nd, duration) {
   node = nd;
   paused = false;
   const t0 = Date.now();
-  while (!stopAll && alive(nd) && Date.now() - t0 < ms) {
+  while (!stopAll && alive(nd) && Date.now() - t0 < duration) {
     await sleep(50);
     if (writers.some(W => W.open && (W.open.why.startsWith('answered') || !alive(W.open.node)))) {
       paused = true;
