@@ -343,11 +343,31 @@ static bool day_listed(const char *list, int32_t day)
     return false;
 }
 
-/* Whether the flush a (key commit_key) is in t already: its key is there,
- * or its node committed a later flush (higher LSNs), or this same range
- * with every day of a -- a flush redone after a crash, one whose snapshot
- * expired, one whose files compaction replaced. *found: the snapshot with
- * the key, when it is there. */
+/* Parses a commit key "<node>:<first LSN>-<last LSN>:<day>,...": false
+ * when it is not one. *days points into key. */
+static bool parse_key(const char *key, uint64_t *first, uint64_t *last, const char **days)
+{
+    const char *d = key ? strrchr(key, ':') : NULL, *range = d;
+    if (!d || d == key) return false;
+    while (range > key && range[-1] != ':') range--;
+    char *end;
+    unsigned long long f = strtoull(range, &end, 10);
+    if (end == range || *end != '-') return false;
+    *first = f;
+    *last = strtoull(end + 1, NULL, 10);
+    *days = d + 1;
+    return true;
+}
+
+/* Whether the flush a (key commit_key) is in t already: its key is there;
+ * or its node's last commit key (the records before its first LSN are in,
+ * and those of its range on its days) says so: a is older than that range
+ * (a node's flushes commit in log order), or lies within it with every day
+ * of a listed -- a flush redone after a crash, one whose snapshot expired,
+ * one whose files compaction replaced. A flush that overlaps the range
+ * with a day it does not list is new: the rest of a flush a crash cut
+ * between its days, written after the restart (its LSN range may be
+ * narrower than the cut flush's). *found: the snapshot with the key. */
 static bool appended_already(const json_t *t, const table_append_t *a, const char *commit_key,
                              const json_t **found)
 {
@@ -355,15 +375,14 @@ static bool appended_already(const json_t *t, const table_append_t *a, const cha
     *found = iceberg_table_find_snapshot(t, "ursa.commit", commit_key);
     if (*found || a->key) return *found != NULL;
     node_property(a->node, prop, sizeof(prop));
-    const char *last = json_string_value(json_object_get(json_object_get(t, "properties"), prop));
-    const char *days = last ? strrchr(last, ':') : NULL, *range = days;
-    if (!days || days == last) return false;
-    while (range > last && range[-1] != ':') range--; /* "<first>-<last>:<days>" */
-    const char *dash = memchr(range, '-', (size_t)(days - range));
-    unsigned long long l = dash ? strtoull(dash + 1, NULL, 10) : 0;
-    if (a->last_lsn != l) return a->last_lsn < l;
+    uint64_t f, l;
+    const char *days;
+    if (!parse_key(json_string_value(json_object_get(json_object_get(t, "properties"), prop)), &f, &l, &days))
+        return false;
+    if (a->last_lsn < f) return true;
+    if (a->first_lsn > l || a->last_lsn > l) return false;
     for (size_t i = 0; i < a->nfiles; i++)
-        if (!day_listed(days + 1, a->files[i].day)) return false;
+        if (!day_listed(days, a->files[i].day)) return false;
     return true;
 }
 
@@ -903,20 +922,25 @@ static int add_snapshot(void *vctx, json_t **t, bool *skip, ursa_err_t *err)
     if (rc == URSA_OK && !json_is_object(props) &&
         json_object_set_new(*t, "properties", props = json_object()))
         props = NULL;
-    /* The same LSN range again (a flush cut between its days, finished):
-     * the property lists every day of the range committed so far, so that
-     * table_commit_covers knows them all. */
+    /* A flush that overlaps the node's last committed range (the rest of a
+     * flush a crash cut between its days): the property keeps the whole
+     * range and every day committed in it, so that table_commit_covers
+     * knows them all -- records of the range on a day of neither flush
+     * have no rows there (the re-flush took every buffered row of its
+     * records). Otherwise the new key replaces the old. */
     const char *prev = props ? json_string_value(json_object_get(props, prop)) : NULL;
-    const char *pd = prev ? strrchr(prev, ':') : NULL, *cd = strrchr(c->commit_key, ':');
     char both[sizeof(c->commit_key) + 512];
     const char *value = c->commit_key;
-    if (pd && cd && pd - prev == cd - c->commit_key &&
-        strncmp(prev, c->commit_key, (size_t)(pd - prev)) == 0) {
-        int k = snprintf(both, sizeof(both), "%s", c->commit_key);
-        for (const char *p = pd + 1; *p && k > 0 && (size_t)k < sizeof(both);
+    uint64_t pf, pl, cf, cl;
+    const char *pdays, *cdays;
+    if (parse_key(prev, &pf, &pl, &pdays) && parse_key(c->commit_key, &cf, &cl, &cdays) && cf <= pl) {
+        int k =
+            snprintf(both, sizeof(both), "%s:%llu-%llu:%s", a->node, (unsigned long long)(cf < pf ? cf : pf),
+                     (unsigned long long)(cl > pl ? cl : pl), cdays);
+        for (const char *p = pdays; *p && k > 0 && (size_t)k < sizeof(both);
              p += strcspn(p, ",") + (p[strcspn(p, ",")] == ',')) {
             int32_t day = (int32_t)strtol(p, NULL, 10);
-            if (!day_listed(cd + 1, day)) k += snprintf(both + k, sizeof(both) - (size_t)k, ",%d", (int)day);
+            if (!day_listed(cdays, day)) k += snprintf(both + k, sizeof(both) - (size_t)k, ",%d", (int)day);
         }
         if (k > 0 && (size_t)k < sizeof(both)) value = both;
     }
@@ -1143,11 +1167,6 @@ static int live_files(ursa_store_t *st, const char *dataset, const json_t *t, js
     return rc;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* The flush part of a file's name: what follows "<node>-", up to ".parquet". */
 static const char *flush_part(const char *key, size_t nodelen, size_t *n)
 {
@@ -1155,6 +1174,21 @@ static const char *flush_part(const char *key, size_t nodelen, size_t *n)
     base = base ? base + 1 : key;
     *n = strlen(base) - nodelen - 1 - 8;
     return base + nodelen + 1;
+}
+
+/* Orders a node's file keys by their flush's first and last LSN (numbers,
+ * not text: 9 before 10), then by key. ctx: the node name's length. */
+static int cmp_flush(const void *a, const void *b, void *ctx)
+{
+    size_t nl = *(const size_t *)ctx, an, bn;
+    const char *ka = *(char *const *)a, *kb = *(char *const *)b;
+    const char *pa = flush_part(ka, nl, &an), *pb = flush_part(kb, nl, &bn);
+    unsigned long long fa = strtoull(pa, NULL, 10), fb = strtoull(pb, NULL, 10);
+    const char *da = strchr(pa, '-'), *db = strchr(pb, '-');
+    unsigned long long la = da ? strtoull(da + 1, NULL, 10) : fa, lb = db ? strtoull(db + 1, NULL, 10) : fb;
+    if (fa != fb) return fa < fb ? -1 : 1;
+    if (la != lb) return la < lb ? -1 : 1;
+    return strcmp(ka, kb);
 }
 
 int table_node_commit(ursa_store_t *st, const char *dataset, const char *node, char *out, size_t n,
@@ -1174,15 +1208,11 @@ int table_node_commit(ursa_store_t *st, const char *dataset, const char *node, c
 
 bool table_commit_covers(const char *last, uint64_t lsn, int32_t day)
 {
-    const char *days = strrchr(last, ':'), *range = days;
-    if (!days || days == last) return false;
-    while (range > last && range[-1] != ':') range--; /* "<first>-<last>:<days>" */
-    char *end;
-    unsigned long long first = strtoull(range, &end, 10), l;
-    if (end == range || *end != '-') return false;
-    l = strtoull(end + 1, NULL, 10);
-    if (lsn < first) return true;
-    return lsn <= l && day_listed(days + 1, day);
+    uint64_t f, l;
+    const char *days;
+    if (!parse_key(last, &f, &l, &days)) return false;
+    if (lsn < f) return true;
+    return lsn <= l && day_listed(days, day);
 }
 
 int table_recover(ursa_store_t *st, const char *dataset, const ursa_schema_t *s, const char *node,
@@ -1212,7 +1242,9 @@ int table_recover(ursa_store_t *st, const char *dataset, const ursa_schema_t *s,
         l.keys[keep++] = l.keys[i];
     }
     l.n = keep;
-    qsort(l.keys, l.n, sizeof(*l.keys), cmp_str); /* the same flush: the same name under each day */
+    /* by flush, in log order (so that each is committed after the ones before it), then by key: the
+     * same flush has the same name under each day */
+    qsort_r(l.keys, l.n, sizeof(*l.keys), cmp_flush, &nl);
     if (!(files = ursa_calloc(l.n + 1, sizeof(*files)))) {
         rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
         goto out;

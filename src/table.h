@@ -123,11 +123,12 @@ int table_append(ursa_store_t *st, const table_append_t *a, table_result_t *res,
 const char *table_key(const char *location, const char *dataset, const char *loc);
 
 /* The commit key of node's last flush in dataset's table ("<node>:<first
- * LSN>-<last LSN>:<day>,..."), into out[0..n): "" when the node committed
- * none (or there is no table). A node's flushes commit in log order, so
- * every record before that flush's first LSN is in the table, or was (a
- * compaction may have replaced its file since), and so are the flush's own
- * records on its days: table_commit_covers. */
+ * LSN>-<last LSN>:<day>,..."; after the rest of a flush cut by a crash,
+ * the union of both: the whole range, every day committed in it), into
+ * out[0..n): "" when the node committed none (or there is no table). A
+ * node's flushes commit in log order, so every record before the range is
+ * in the table, or was (a compaction may have replaced its file since), and
+ * so are the range's records on its days: table_commit_covers. */
 int table_node_commit(ursa_store_t *st, const char *dataset, const char *node, char *out, size_t n,
                       ursa_err_t *err) URSA_MUST_CHECK;
 

@@ -27,8 +27,9 @@
 // writer sends them again). After every restart, with ingest paused, the counts are exact (every settled
 // row once); then ingest resumes. At the end: everything flushed and compacted, the counts exact, the
 // table read by icebird (not our reader) holds every row once, and so does a node started again.
-// Two more cases, each a deterministic reproducer of a finding (FINDINGS.md) and skipped until it is fixed:
-// F1, a flush cut between its days by a crash; F2, two flushes waiting for their table commits at a crash.
+// Two more cases, each the deterministic reproducer of a bug this test found (fixed in table.c): F1, a flush
+// cut between its days by a crash (the re-flush of its missing days was taken as committed); F2, two flushes
+// waiting for their table commits at a crash (recovered in the text order of their names, 10 before 9).
 //
 //   node --test tests/integration/query_exact.test.mjs     (URSA_BIN, URSA_TEST_TMP as for every test)
 //
@@ -36,8 +37,8 @@
 //   QUERY_EXACT_ROUNDS   lives of the node (default 9: each hook once, random kills, a stop; about a minute)
 //   QUERY_EXACT_SEED     the random seed (printed); the timing of kills is never exactly reproducible
 //   QUERY_EXACT_VERBOSE  1: a line per life
-//   QUERY_EXACT_KNOWN_FAILING=1  also run the cases skipped because of an open finding (FINDINGS.md), and in
-//                        the main loop turn every before-commit kill into a flush cut between its days (F1)
+//   QUERY_EXACT_KNOWN_FAILING=1  in the main loop, turn every before-commit kill into a flush cut between its
+//                        days (F1's state, at random moments)
 // On failure the store, the WAL and every node's log (node-<n>.log) are kept under URSA_TEST_TMP.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -543,10 +544,10 @@ test(`queries count every acknowledged row exactly once through flushes, commits
 // exactly: the before-commit hook kills the node with every day's file published and none committed, and
 // the test removes the last day's file, as if the kill had come between the renames of the last two days.
 // The flush's last request has rows on the first day only, so the flush that writes the missing day after
-// the restart covers lower LSNs than the cut flush. FINDINGS.md, F1: that flush is taken as committed
+// the restart covers lower LSNs than the cut flush. F1 (fixed): that flush was taken as committed
 // already and its row is lost to the table (and to queries).
 test('a flush cut between its days by a crash: the next flush commits the missing day, every row counted once (F1)',
-  { timeout: 120_000, skip: !KNOWN_FAILING && 'FINDINGS.md F1: the re-flush of a cut flush is taken as committed (QUERY_EXACT_KNOWN_FAILING=1 runs it)' }, async () => {
+  { timeout: 120_000 }, async () => {
   const dir = makeTempDir('ursa-query-cut-');
   const args = ['--wal-dir', join(dir, '_wal'), '--flush-max-age', '3600'];
   const rowsOf = (...xs) => xs.map(([d, seq]) => `{"ts":"${DAYS[d]}T01:00:00Z","seq":${seq},"s":"v${seq}"}`).join('\n') + '\n';
@@ -584,11 +585,11 @@ test('a flush cut between its days by a crash: the next flush commits the missin
 
 // Two flushes published whose table commits failed (the next metadata version's name taken by a directory:
 // every attempt finds it "written by another writer"), then a kill -9 and a start with the store well again.
-// The flushes' names are q1-9-9 and q1-10-10. FINDINGS.md, F2: the start commits them in the byte order of
+// The flushes' names are q1-9-9 and q1-10-10. F2 (fixed): the start committed them in the byte order of
 // their names, q1-10-10 first, after which q1-9-9 is taken as committed already and its row is lost.
 // Each failed commit gives up after 50 attempts (about 20 s here), so this case takes about a minute.
 test('two flushes waiting for their commits at a kill -9: the start commits both, every row counted once (F2)',
-  { timeout: 300_000, skip: !KNOWN_FAILING && 'FINDINGS.md F2: table_recover commits waiting flushes in the string order of their names (QUERY_EXACT_KNOWN_FAILING=1 runs it)' }, async () => {
+  { timeout: 300_000 }, async () => {
   const dir = makeTempDir('ursa-query-pending-');
   const args = ['--wal-dir', join(dir, '_wal'), '--flush-max-age', '3600'];
   const post = seq => srv.postRecords(DS, `{"ts":"${DAYS[0]}T01:00:00Z","seq":${seq},"s":"v${seq}"}\n`);
