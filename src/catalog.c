@@ -398,6 +398,16 @@ int ursa_dataset_append(ursa_dataset_t *d, ursa_batch_t *b)
 {
     int rc = URSA_OK;
     uint64_t bytes = ursa_batch_bytes(b);
+    int tc = d->schema.time_column; /* the chunk's time range, for queries (never null: the time column) */
+    if (tc >= 0 && (size_t)tc < b->ncols && b->nrows && b->cols[tc].length == b->nrows) {
+        const int64_t *v = (const int64_t *)(const void *)b->cols[tc].values.data;
+        int64_t lo = v[0], hi = v[0];
+        for (size_t i = 1; i < b->nrows; i++) {
+            lo = v[i] < lo ? v[i] : lo;
+            hi = v[i] > hi ? v[i] : hi;
+        }
+        b->tmin = lo, b->tmax = hi, b->has_trange = true;
+    }
     pthread_mutex_lock(&d->lock);
     if (d->nchunks == d->cap) {
         size_t cap = d->cap ? d->cap * 2 : 16;

@@ -216,6 +216,10 @@ typedef struct ursa_batch {
     uint64_t first_lsn; /* the first WAL record holding any of them (a request's parts, see catalog.h);
                            0: lsn */
     unsigned refs;      /* a dataset's chunk: its holders (the buffer, queries reading it); see catalog.h */
+    /* a dataset's chunk: the least and greatest value of its time column (in
+     * the column's unit), for queries to skip it; has_trange false: unknown */
+    bool has_trange;
+    int64_t tmin, tmax;
 } ursa_batch_t;
 
 /* The first WAL record holding any row of b (0 when not logged). */

@@ -1252,6 +1252,20 @@ static int eval_strings(exec_ctx_t *cx, const exec_expr_t *e, exec_vec_t *args, 
     }
 }
 
+/* Whether needle[0..k) occurs in s[0..n): the first byte found by memchr,
+ * the rest compared (glibc's memmem builds a shift table on every call,
+ * which costs more than the short values LIKE usually sees). */
+static bool contains(const char *s, size_t n, const char *needle, size_t k)
+{
+    if (k > n) return false;
+    const char *end = s + n - k + 1, *p = s;
+    while (p < end && (p = memchr(p, needle[0], (size_t)(end - p)))) {
+        if (memcmp(p + 1, needle + 1, k - 1) == 0) return true;
+        p++;
+    }
+    return false;
+}
+
 static int eval_like(exec_ctx_t *cx, const exec_expr_t *e, const exec_vec_t *a, size_t n, exec_vec_t *out)
 {
     int rc = vec(cx, out, EXEC_BOOL, n);
@@ -1270,7 +1284,7 @@ static int eval_like(exec_ctx_t *cx, const exec_expr_t *e, const exec_vec_t *a, 
         }
         if (e->op == OP_ILIKE && (rc = fold(cx, s, false, &s))) return rc;
         if (inner)
-            out->v.b[i] = m == 2 || memmem(s.p, s.n, p + 1, m - 2) != NULL;
+            out->v.b[i] = m == 2 || contains(s.p, s.n, p + 1, m - 2);
         else
             out->v.b[i] = like_match(s.p, s.n, p, m);
     }

@@ -180,6 +180,8 @@ typedef struct scan {
      * published files' names -- node, day, LSN range -- listed. */
     json_t *commits;
     const char *self;
+    const char *self_key; /* this node's commit key in commits, or NULL; its range: */
+    uint64_t self_first, self_last;
     struct range {
         char node[URSA_PEERS_NODE_MAX + 1];
         int32_t day;
@@ -205,7 +207,12 @@ typedef struct scan {
     size_t brow;
     size_t b_bytes;          /* counted against the budget */
     const ursa_schema_t *fs; /* the file's fields */
-    bool peer_mode;          /* a peer's scan: each row's log position and day as two more columns */
+    /* a row group without predicates is read a window at a time into b, its buffers reused
+     * (pq_reader_read_rows_into: each page decoded once, no fresh memory per row group) */
+    bool windowed;
+    size_t wrg, wreads; /* wreads: windows read from this file (the reader counts each as a row group) */
+    int64_t wnext, wrows;
+    bool peer_mode; /* a peer's scan: each row's log position and day as two more columns */
     /* other nodes' buffered rows the snapshot lacks, in scan columns */
     exec_arena_t peer_arena;
     exec_batch_t *pb;
@@ -219,7 +226,8 @@ typedef struct scan {
     struct scan *shared;
 } scan_t;
 
-#define LIVE_UNIT_ROWS 65536
+#define LIVE_UNIT_ROWS    65536
+#define QUERY_WINDOW_ROWS 65536
 
 /* Whether the stored rows hold record lsn's rows of day `day` from node. */
 static bool stored(const scan_t *s, const char *node, uint64_t lsn, int32_t day)
@@ -234,6 +242,16 @@ static bool stored(const scan_t *s, const char *node, uint64_t lsn, int32_t day)
         if (r->day == day && lsn >= r->first && lsn <= r->last && !strcmp(r->node, node)) return true;
     }
     return false;
+}
+
+/* Whether this node's rows of record lsn are in the stored rows: 0 none, 1
+ * all, 2 it depends on their day. */
+static int chunk_stored(const scan_t *s, uint64_t lsn)
+{
+    if (s->nranges) return 2; /* a quarantine's file names */
+    if (!s->commits || !s->self_key) return 0;
+    if (lsn < s->self_first) return 1;
+    return lsn > s->self_last ? 0 : 2;
 }
 
 /* The day of row i of a chunk (the time column), or 0 when there is none. */
@@ -254,17 +272,29 @@ static int next_live(scan_t *s, exec_arena_t *a, exec_batch_t *out, ursa_err_t *
             s->chunk++, s->row = 0;
             continue;
         }
+        if (s->row == 0 && b->has_trange && p->time_col >= 0 &&
+            (p->ts_lo != INT64_MIN || p->ts_hi != INT64_MAX)) {
+            ursa_time_unit_t unit = s->schema->fields[s->schema->time_column].unit;
+            if (ts_to_us(b->tmax, unit) < p->ts_lo ||
+                ts_to_us(b->tmin, unit) > p->ts_hi) { /* none in range */
+                s->unit += (b->nrows + LIVE_UNIT_ROWS - 1) / LIVE_UNIT_ROWS;
+                s->chunk++;
+                continue;
+            }
+        }
         if (s->row % LIVE_UNIT_ROWS == 0 && (s->unit++ % s->nworkers) != s->worker) { /* another's unit */
             s->row += LIVE_UNIT_ROWS;
             continue;
         }
         size_t from = s->row, n = b->nrows - from < EXEC_BATCH_ROWS ? b->nrows - from : EXEC_BATCH_ROWS;
         s->row += n;
-        /* leave out the rows the snapshot has already */
+        /* leave out the rows the snapshot has already: by the chunk's log
+         * position alone, unless it lies in the range of this node's last commit */
         bool partial = false;
-        if (s->commits || s->nranges) {
+        int mode = chunk_stored(s, b->lsn);
+        if (mode == 1) continue;
+        if (mode == 2) {
             size_t kept = 0;
-            kept = 0;
             for (size_t i = 0; i < n; i++) {
                 s->keep[i] = !stored(s, s->self, b->lsn, row_day(s, b, from + i));
                 kept += s->keep[i];
@@ -363,11 +393,14 @@ static void close_file(scan_t *s)
         ursa_batch_free(&s->b);
         exec_budget_give(s->budget, s->b_bytes);
         s->have_b = false;
+        s->b_bytes = 0;
     }
+    s->windowed = false;
     if (s->r) {
         pq_reader_counters_t c;
         pq_reader_get_counters(s->r, &c);
-        s->stats->row_groups += c.row_groups;
+        s->stats->row_groups += c.row_groups - s->wreads; /* (windowed row groups counted as they began) */
+        s->wreads = 0;
         s->stats->row_groups_pruned += c.row_groups_by_stats + c.row_groups_by_bloom;
         s->stats->pages += c.pages;
         s->stats->pages_pruned += c.pages_skipped;
@@ -436,10 +469,37 @@ static int next_file_rows(scan_t *s, exec_arena_t *a, exec_batch_t *out, ursa_er
             }
             return URSA_OK;
         }
-        if (s->have_b) {
+        if (s->windowed && s->wnext < s->wrows) { /* the row group's next window, into the same buffers */
+            /* ending on a page bound of every column when there is one near: the decoded pages are then
+             * handed over as they are, not copied out (pq_reader_page_bound) */
+            int64_t lo = s->wnext + QUERY_WINDOW_ROWS / 2, hi = s->wnext + 2 * QUERY_WINDOW_ROWS, end;
+            if (hi > s->wrows) hi = s->wrows;
+            if (lo > hi) lo = hi;
+            int rc = pq_reader_page_bound(s->r, s->wrg, s->cols, s->ncols, lo, hi, &end, err);
+            if (rc) return rc;
+            int64_t cnt = end - s->wnext;
+            rc = pq_reader_read_rows_into(s->r, s->wrg, s->cols, s->ncols, s->wnext, cnt, &s->b, err);
+            if (rc) { /* (b freed) */
+                exec_budget_give(s->budget, s->b_bytes);
+                s->b_bytes = 0, s->have_b = false;
+                return rc;
+            }
+            s->wnext += cnt;
+            s->wreads++;
+            s->have_b = true;
+            s->brow = 0;
+            size_t nb = ursa_batch_bytes(&s->b);
+            if (nb > s->b_bytes && !exec_budget_take(s->budget, nb - s->b_bytes)) return limit_err(err);
+            if (nb < s->b_bytes) exec_budget_give(s->budget, s->b_bytes - nb);
+            s->b_bytes = nb;
+            continue;
+        }
+        s->windowed = false;
+        if (s->have_b && s->npreds) { /* a row group read whole: freed (windows' buffers stay for the next) */
             ursa_batch_free(&s->b);
             exec_budget_give(s->budget, s->b_bytes);
             s->have_b = false;
+            s->b_bytes = 0;
         }
         if (!s->r) {
             if (s->file >= s->nfiles) {
@@ -460,12 +520,20 @@ static int next_file_rows(scan_t *s, exec_arena_t *a, exec_batch_t *out, ursa_er
         }
         if (s->ncols == 0) { /* no column read (count(*) alone): the row group's row count */
             const pq_file_meta_t *m = pq_reader_meta(s->r);
+            if (s->have_b) ursa_batch_free(&s->b);
             memset(&s->b, 0, sizeof(s->b));
             s->b.nrows = (size_t)m->row_groups[s->rg++].num_rows;
             s->stats->row_groups++;
             s->have_b = true;
             s->brow = 0;
-            s->b_bytes = 0;
+            continue;
+        }
+        if (s->npreds == 0) { /* nothing to prune by: windows */
+            s->windowed = true;
+            s->wrg = s->rg++;
+            s->wnext = 0;
+            s->wrows = pq_reader_meta(s->r)->row_groups[s->wrg].num_rows;
+            s->stats->row_groups++;
             continue;
         }
         int rc = pq_reader_read_where(s->r, s->rg++, s->cols, s->ncols, s->preds, s->npreds, &s->b, err);
@@ -683,6 +751,9 @@ static int take_peer_rows(scan_t *s, const ursa_peer_call_t *c, ursa_err_t *err)
             }
     }
     exec_ctx_t cx = {&s->peer_arena, err};
+    const char *key = s->commits ? json_string_value(json_object_get(s->commits, node)) : NULL;
+    uint64_t kf = 0, kl = 0;
+    if (key && !table_commit_range(key, &kf, &kl)) key = NULL;
     for (;;) {
         exec_batch_t b;
         int rc = exec_batch_decode(d, n, &at, types, ncols, &s->peer_arena, &b);
@@ -693,8 +764,16 @@ static int take_peer_rows(scan_t *s, const ursa_peer_call_t *c, ursa_err_t *err)
         uint32_t *sel = exec_arena_alloc(&s->peer_arena, b.n * sizeof(*sel));
         if (!sel) return limit_err(err);
         size_t k = 0;
-        for (size_t i = 0; i < b.n; i++)
-            if (!stored(s, node, (uint64_t)lsn->v.i[i], (int32_t)day->v.i[i])) sel[k++] = (uint32_t)i;
+        for (size_t i = 0; i < b.n; i++) {
+            uint64_t l = (uint64_t)lsn->v.i[i];
+            if (!s->nranges && (!key || l > kl)) { /* past the node's last commit: not stored */
+                sel[k++] = (uint32_t)i;
+                continue;
+            }
+            if (s->nranges || l >= kf) {
+                if (!stored(s, node, l, (int32_t)day->v.i[i])) sel[k++] = (uint32_t)i;
+            }
+        }
         if (!k) continue;
         exec_batch_t o = {exec_arena_alloc(&s->peer_arena, (p->nscan + 1) * sizeof(exec_vec_t)), p->nscan, k};
         exec_batch_t *arr = ursa_realloc(s->pb, (s->npb + 1) * sizeof(*arr));
@@ -962,6 +1041,8 @@ int query_run(const char *sql, const query_opts_t *o, const query_sink_t *sink, 
         json_t *sid = json_object_get(pin, "snapshot_id");
         if (json_is_integer(sid)) stats->snapshot_id = json_integer_value(sid);
         s.commits = json_object_get(pin, "commits");
+        if (o->node) s.self_key = json_string_value(json_object_get(s.commits, o->node));
+        if (s.self_key && !table_commit_range(s.self_key, &s.self_first, &s.self_last)) s.self_key = NULL;
         json_t *files = json_object_get(pin, "files");
         size_t i;
         json_t *f;

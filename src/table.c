@@ -1206,6 +1206,12 @@ int table_node_commit(ursa_store_t *st, const char *dataset, const char *node, c
     return rc;
 }
 
+bool table_commit_range(const char *key, uint64_t *first, uint64_t *last)
+{
+    const char *days;
+    return parse_key(key, first, last, &days);
+}
+
 bool table_commit_covers(const char *last, uint64_t lsn, int32_t day)
 {
     uint64_t f, l;

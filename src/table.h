@@ -136,6 +136,11 @@ int table_node_commit(ursa_store_t *st, const char *dataset, const char *node, c
  * flushes that the commit key `last` and the ones before it committed. */
 bool table_commit_covers(const char *last, uint64_t lsn, int32_t day);
 
+/* The LSN range of a commit key: records before *first are covered on
+ * every day, records past *last on none (table_commit_covers decides the
+ * rest by day). false when key is not a commit key. */
+bool table_commit_range(const char *key, uint64_t *first, uint64_t *last);
+
 /* Commits the published Parquet files of `node` in dataset that no
  * snapshot names -- left by a node killed between publishing a flush's
  * files and committing them, by a commit that failed and was still pending
