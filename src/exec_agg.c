@@ -34,12 +34,16 @@ typedef struct agg_state {
 } agg_state_t;
 
 /* A (group, value) set for count(DISTINCT): open addressing over entries. */
-/* count(DISTINCT) of 8-byte values without GROUP BY: the values' bits in an
- * open-addressing set (0 marks an empty slot; the value 0 is a flag). */
+/* count(DISTINCT) of 8-byte values without GROUP BY: the values' bits
+ * appended as they come (a store, no lookup), made distinct now and then --
+ * whenever they have doubled since the last time -- and at the end. Made
+ * distinct by partitioning them by hash into 256 parts and then counting
+ * each part in an open-addressing set small enough for the cache, instead
+ * of one set of every value, where nearly every lookup would miss it. */
 typedef struct iset {
-    uint64_t *slots;
-    size_t cap, n;
-    bool zero;
+    growbuf_t vals;       /* uint64_t */
+    size_t distinct_upto; /* vals[0 .. distinct_upto) are distinct */
+    bool used;
 } iset_t;
 
 typedef struct dset {
@@ -155,7 +159,7 @@ void exec_agg_free(exec_agg_t **pa)
     }
     for (size_t i = 0; a->dsets && i < a->naggs; i++) {
         ursa_free(a->dsets[i].hash), ursa_free(a->dsets[i].off), ursa_free(a->dsets[i].mem.p);
-        ursa_free(a->dsets[i].ints.slots);
+        ursa_free(a->dsets[i].ints.vals.p);
     }
     ursa_free(a->dsets);
     ursa_free(a->st);
@@ -431,40 +435,68 @@ static int find_groups(exec_agg_t *a, const exec_vec_t *keys, size_t n)
 
 static inline uint64_t mix64(uint64_t x);
 
-static int iset_add(exec_agg_t *a, iset_t *st, uint64_t v, bool *added)
+/* Makes st's values distinct, in place. */
+static int iset_dedup(exec_agg_t *a, iset_t *st)
 {
-    if (v == 0) {
-        *added = !st->zero;
-        st->zero = true;
-        return URSA_OK;
-    }
-    if ((st->n + 1) * 2 > st->cap) {
-        size_t cap = st->cap ? st->cap * 2 : 4096;
-        uint64_t *s2 = budget_realloc(a->budget, NULL, 0, cap * 8);
-        if (!s2) return URSA_ELIMIT;
-        memset(s2, 0, cap * 8);
-        for (size_t k = 0; k < st->cap; k++)
-            if (st->slots[k]) {
-                size_t at = mix64(st->slots[k]) & (cap - 1);
-                while (s2[at]) at = (at + 1) & (cap - 1);
-                s2[at] = st->slots[k];
-            }
-        exec_budget_give(a->budget, st->cap * 8);
-        ursa_free(st->slots);
-        st->slots = s2, st->cap = cap;
-    }
-    size_t at = mix64(v) & (st->cap - 1);
-    while (st->slots[at]) {
-        if (st->slots[at] == v) {
-            *added = false;
-            return URSA_OK;
+    uint64_t *v = (uint64_t *)(void *)st->vals.p;
+    size_t n = st->vals.len / 8, m = 0;
+    if (n <= st->distinct_upto) return URSA_OK;
+    size_t parts = n < 65536 ? 1 : 256, cnt[257] = {0}, k;
+    uint64_t *tmp = NULL, *slots = NULL, *src = v;
+    if (parts > 1) {
+        if (!exec_budget_take(a->budget, n * 8)) return URSA_ELIMIT;
+        if (!(tmp = ursa_malloc(n * 8))) {
+            exec_budget_give(a->budget, n * 8);
+            return URSA_ELIMIT;
         }
-        at = (at + 1) & (st->cap - 1);
+        for (size_t i = 0; i < n; i++) cnt[(mix64(v[i]) >> 56) + 1]++;
+        for (k = 0; k < parts; k++) cnt[k + 1] += cnt[k];
+        size_t at[256];
+        memcpy(at, cnt, sizeof(at));
+        for (size_t i = 0; i < n; i++) tmp[at[mix64(v[i]) >> 56]++] = v[i];
+        src = tmp;
+    } else
+        cnt[1] = n;
+    size_t biggest = 0;
+    for (k = 0; k < parts; k++) biggest = cnt[k + 1] - cnt[k] > biggest ? cnt[k + 1] - cnt[k] : biggest;
+    size_t cap = 16;
+    while (cap < biggest * 2) cap *= 2;
+    int rc = URSA_OK;
+    if (!exec_budget_take(a->budget, cap * 8)) {
+        cap = 0;
+        rc = URSA_ELIMIT;
+        goto out;
     }
-    st->slots[at] = v;
-    st->n++;
-    *added = true;
-    return URSA_OK;
+    if (!(slots = ursa_malloc(cap * 8))) {
+        rc = URSA_ELIMIT;
+        goto out;
+    }
+    for (k = 0; k < parts; k++) {
+        size_t lo = cnt[k], hi = cnt[k + 1], c = 16;
+        while (c < (hi - lo) * 2) c *= 2;
+        memset(slots, 0, c * 8);
+        bool zero = false;
+        for (size_t i = lo; i < hi; i++) {
+            uint64_t x = src[i];
+            if (x == 0) { /* 0 marks an empty slot: the value 0 is a flag */
+                if (!zero) zero = true, v[m++] = 0;
+                continue;
+            }
+            size_t h = (size_t)((mix64(x) * 0x9E3779B97F4A7C15ULL) >> 7) & (c - 1); /* not the part's bits */
+            while (slots[h] && slots[h] != x) h = (h + 1) & (c - 1);
+            if (!slots[h]) slots[h] = x, v[m++] = x; /* m <= i: in place, read from src (tmp or behind m) */
+        }
+    }
+    st->vals.len = m * 8;
+    st->distinct_upto = m;
+out:
+    ursa_free(slots);
+    exec_budget_give(a->budget, cap * 8);
+    if (tmp) {
+        ursa_free(tmp);
+        exec_budget_give(a->budget, n * 8);
+    }
+    return rc;
 }
 
 static int dset_insert(exec_agg_t *a, dset_t *d, size_t at0, bool *added);
@@ -601,7 +633,10 @@ static int update(exec_agg_t *a, agg_state_t *s, size_t ai, const exec_vec_t *v,
             (v->type == EXEC_INT64 || v->type == EXEC_TIMESTAMP || v->type == EXEC_DATE ||
              v->type == EXEC_FLOAT64)) {
             iset_t *st = &a->dsets[ai].ints;
-            int64_t added_total = 0;
+            st->used = true;
+            if (grow(a->budget, &st->vals, n * 8)) return limit_err(err);
+            uint64_t *out = (uint64_t *)(void *)(st->vals.p + st->vals.len);
+            size_t k = 0;
             for (size_t i = 0; i < n; i++) {
                 if (nl && nl[i]) continue;
                 uint64_t bits;
@@ -611,11 +646,12 @@ static int update(exec_agg_t *a, agg_state_t *s, size_t ai, const exec_vec_t *v,
                     memcpy(&bits, &d, 8);
                 } else
                     bits = (uint64_t)v->v.i[i];
-                bool added;
-                if (iset_add(a, st, bits, &added)) return limit_err(err);
-                added_total += added;
+                out[k++] = bits;
             }
-            s->count[0] += added_total;
+            st->vals.len += k * 8;
+            size_t have = st->vals.len / 8;
+            if (have >= ((size_t)1 << 20) && have >= 2 * st->distinct_upto && iset_dedup(a, st))
+                return limit_err(err);
             return URSA_OK;
         }
         for (size_t i = 0; i < n; i++) {
@@ -787,8 +823,14 @@ int exec_agg_result(exec_agg_t *a, size_t from, size_t n, exec_arena_t *arena, e
             switch (s->kind) {
             case AGG_COUNT_STAR:
             case AGG_COUNT:
-            case AGG_COUNT_DISTINCT:
                 v->v.i[r] = s->count[g];
+                break;
+            case AGG_COUNT_DISTINCT:
+                if (a->dsets[i].ints.used) { /* the 8-byte values without GROUP BY */
+                    if (iset_dedup(a, &a->dsets[i].ints)) return limit_err(err);
+                    v->v.i[r] = (int64_t)(a->dsets[i].ints.vals.len / 8);
+                } else
+                    v->v.i[r] = s->count[g];
                 break;
             case AGG_SUM:
                 if (!s->seen[g]) {
@@ -938,12 +980,13 @@ int exec_agg_merge(exec_agg_t *a, exec_agg_t *from, ursa_err_t *err)
     for (size_t i = 0; rc == URSA_OK && i < a->naggs; i++) {
         if (a->st[i].kind != AGG_COUNT_DISTINCT) continue;
         dset_t *fd = &from->dsets[i], *ad = &a->dsets[i];
-        if (fd->ints.zero || fd->ints.n) {
-            bool added;
-            if (fd->ints.zero && !(rc = iset_add(a, &ad->ints, 0, &added))) a->st[i].count[0] += added;
-            for (size_t k = 0; rc == URSA_OK && k < fd->ints.cap; k++)
-                if (fd->ints.slots[k] && !(rc = iset_add(a, &ad->ints, fd->ints.slots[k], &added)))
-                    a->st[i].count[0] += added;
+        if (fd->ints.used) { /* the values appended (made distinct at the end) */
+            ad->ints.used = true;
+            if (grow(a->budget, &ad->ints.vals, fd->ints.vals.len)) rc = URSA_ELIMIT;
+            if (rc == URSA_OK && fd->ints.vals.len) {
+                memcpy(ad->ints.vals.p + ad->ints.vals.len, fd->ints.vals.p, fd->ints.vals.len);
+                ad->ints.vals.len += fd->ints.vals.len;
+            }
         }
         for (size_t k = 0; rc == URSA_OK && k < fd->cap; k++) {
             if (!fd->hash[k]) continue;

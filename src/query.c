@@ -211,6 +211,8 @@ typedef struct scan {
      * (pq_reader_read_rows_into: each page decoded once, no fresh memory per row group) */
     bool windowed;
     size_t wrg, wreads; /* wreads: windows read from this file (the reader counts each as a row group) */
+    uint64_t wpages,
+        wskipped; /* ... and the pages it counted for them (every page of the chunks, each time) */
     int64_t wnext, wrows;
     bool peer_mode; /* a peer's scan: each row's log position and day as two more columns */
     /* other nodes' buffered rows the snapshot lacks, in scan columns */
@@ -402,8 +404,9 @@ static void close_file(scan_t *s)
         s->stats->row_groups += c.row_groups - s->wreads; /* (windowed row groups counted as they began) */
         s->wreads = 0;
         s->stats->row_groups_pruned += c.row_groups_by_stats + c.row_groups_by_bloom;
-        s->stats->pages += c.pages;
-        s->stats->pages_pruned += c.pages_skipped;
+        s->stats->pages += c.pages - s->wpages; /* (pages of windowed row groups are not counted) */
+        s->stats->pages_pruned += c.pages_skipped - s->wskipped;
+        s->wpages = s->wskipped = 0;
         s->stats->bytes_read += c.bytes_read;
         pq_reader_destroy(&s->r);
     }
@@ -478,7 +481,11 @@ static int next_file_rows(scan_t *s, exec_arena_t *a, exec_batch_t *out, ursa_er
             int rc = pq_reader_page_bound(s->r, s->wrg, s->cols, s->ncols, lo, hi, &end, err);
             if (rc) return rc;
             int64_t cnt = end - s->wnext;
+            pq_reader_counters_t c0, c1;
+            pq_reader_get_counters(s->r, &c0);
             rc = pq_reader_read_rows_into(s->r, s->wrg, s->cols, s->ncols, s->wnext, cnt, &s->b, err);
+            pq_reader_get_counters(s->r, &c1);
+            s->wpages += c1.pages - c0.pages, s->wskipped += c1.pages_skipped - c0.pages_skipped;
             if (rc) { /* (b freed) */
                 exec_budget_give(s->budget, s->b_bytes);
                 s->b_bytes = 0, s->have_b = false;
