@@ -1266,6 +1266,37 @@ static bool contains(const char *s, size_t n, const char *needle, size_t k)
     return false;
 }
 
+/* '%x%' over strings that lie back to back in memory (a scanned column's
+ * values do): one search through all their bytes, each hit mapped to its
+ * row, the search going on from the next row -- instead of a search per
+ * value. false (nothing written) when the values are not back to back. */
+static bool like_span(const exec_vec_t *a, size_t n, const char *needle, size_t k, uint8_t *hit)
+{
+    const exec_str_t *s = a->v.s;
+    for (size_t i = 1; i < n; i++)
+        if (s[i].p != s[i - 1].p + s[i - 1].n) return false;
+    if (!s[0].p) return false;
+    const char *base = s[0].p, *end = s[n - 1].p + s[n - 1].n, *at = base;
+    memset(hit, 0, n);
+    size_t row = 0;
+    while (at < end) {
+        const char *f = memchr(at, needle[0], (size_t)(end - at)); /* (faster than memmem on such data) */
+        if (!f || (size_t)(end - f) < k) break;
+        if (memcmp(f + 1, needle + 1, k - 1)) {
+            at = f + 1;
+            continue;
+        }
+        while (s[row].p + s[row].n <= f) row++; /* the row the hit begins in */
+        if (f + k <= s[row].p + s[row].n) {     /* within it: the row matches, on to the next */
+            hit[row] = !(a->nulls && a->nulls[row]);
+            if (++row == n) break;
+            at = s[row].p;
+        } else
+            at = f + 1; /* across two rows: no match here */
+    }
+    return true;
+}
+
 static int eval_like(exec_ctx_t *cx, const exec_expr_t *e, const exec_vec_t *a, size_t n, exec_vec_t *out)
 {
     int rc = vec(cx, out, EXEC_BOOL, n);
@@ -1276,6 +1307,7 @@ static int eval_like(exec_ctx_t *cx, const exec_expr_t *e, const exec_vec_t *a, 
     /* the usual shapes as memmem / memcmp: '%x%', 'x%', '%x' without wildcards inside */
     bool inner =
         m >= 2 && p[0] == '%' && p[m - 1] == '%' && !memchr(p + 1, '%', m - 2) && !memchr(p + 1, '_', m - 2);
+    if (inner && m > 2 && e->op == OP_LIKE && n && like_span(a, n, p + 1, m - 2, out->v.b)) return URSA_OK;
     for (size_t i = 0; i < n; i++) {
         exec_str_t s = a->v.s[i];
         if (exec_is_null(a, i)) { /* (a vector with no value may have no bytes at all) */
