@@ -94,7 +94,10 @@ static enum MHD_Result run(api_ctx_t *a, struct MHD_Connection *c, const char *s
         if (rc == URSA_ELIMIT && strstr(err.msg, "time limit")) status = MHD_HTTP_REQUEST_TIMEOUT;
         if (rc == URSA_ENOTSUP) status = MHD_HTTP_BAD_REQUEST;
         if (rc == URSA_EIO) status = MHD_HTTP_SERVICE_UNAVAILABLE; /* a node or the store cannot be reached */
-        if (rc == URSA_ECANCELED) return MHD_NO;                   /* nobody to answer */
+        if (rc == URSA_ECANCELED) {                                /* nobody to answer */
+            ursa_info("query stopped: its client went away");
+            return MHD_NO;
+        }
         if (status >= 500) ursa_error("query failed: %s", err.msg);
         return api_send_error(c, status, err.msg[0] ? err.msg : ursa_strstatus(rc));
     }

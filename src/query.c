@@ -910,6 +910,7 @@ typedef struct runctx {
     const query_opts_t *o;
     int64_t deadline_ms;
     const query_sink_t *sink;
+    bool paused; /* URSA_TEST_QUERY_PAUSE_MS done */
 } runctx_t;
 
 static int64_t mono_ms(void)
@@ -922,6 +923,10 @@ static int64_t mono_ms(void)
 static int check(void *ctx, ursa_err_t *err)
 {
     runctx_t *r = ctx;
+    /* test hook (inert without the variable): the query's first batch waits, so that a test can leave */
+    const char *pause = getenv("URSA_TEST_QUERY_PAUSE_MS");
+    if (pause && !__atomic_exchange_n(&r->paused, true, __ATOMIC_RELAXED))
+        usleep((useconds_t)atoi(pause) * 1000);
     if (mono_ms() > r->deadline_ms)
         return ursa_err_set(err, URSA_ELIMIT, "the query ran past its time limit (%lld ms)",
                             (long long)(r->o->timeout_ms ? r->o->timeout_ms : QUERY_TIMEOUT_DEFAULT_MS));
@@ -1111,7 +1116,7 @@ int query_run(const char *sql, const query_opts_t *o, const query_sink_t *sink, 
         schema.types[0] = EXEC_STRING;
     }
     if ((rc = sink->begin(sink->ctx, &schema, err))) goto out;
-    runctx_t rcx = {o, mono_ms() + (o->timeout_ms ? o->timeout_ms : QUERY_TIMEOUT_DEFAULT_MS), sink};
+    runctx_t rcx = {o, mono_ms() + (o->timeout_ms ? o->timeout_ms : QUERY_TIMEOUT_DEFAULT_MS), sink, false};
     /* workers: one per core (at most QUERY_WORKERS_MAX), fewer for few rows */
     size_t rows_total = 0;
     for (size_t k = 0; k < s.pin.n; k++) rows_total += s.pin.chunks[k]->nrows;

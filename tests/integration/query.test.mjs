@@ -244,6 +244,27 @@ step('a query past its time limit is a 408', async () => {
   } finally { await server.stop(); }
 });
 
+step('a query whose client goes away stops; the node goes on', async () => {
+  const store = makeTempDir('ursa-query-');
+  // the query's first batch waits 1.5 s (a test hook), long enough for the client to leave first
+  const server = await startServer({ store, args: ['--wal-dir', `${store}/wal`], env: { URSA_TEST_QUERY_PAUSE_MS: '1500' } });
+  logs.push(server.log);
+  try {
+    await server.put('/v1/datasets/ev', SCHEMA);
+    await server.postRecords('ev', ndjson(0, 1000));
+    const ac = new AbortController();
+    const gone = fetch(server.url + '/v1/query', { method: 'POST', body: JSON.stringify({ sql: 'SELECT count(*) FROM ev' }),
+      signal: ac.signal }).catch(e => e.name);
+    await new Promise(res => setTimeout(res, 300));
+    ac.abort();
+    assert.equal(await gone, 'AbortError');
+    for (let i = 0; i < 50 && !/query stopped: its client went away/.test(server.log()); i++)
+      await new Promise(res => setTimeout(res, 100));
+    assert.match(server.log(), /query stopped: its client went away/);
+    assert.deepEqual(await rows(server, 'SELECT count(*) FROM ev'), [[1000]]);
+  } finally { await server.stop(); }
+});
+
 step('FROM <dataset>.quarantine: refused rows, buffered and stored', async () => {
   const store = makeTempDir('ursa-query-');
   const server = await startServer({ store, args: ['--wal-dir', `${store}/wal`] });
