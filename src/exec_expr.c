@@ -72,36 +72,6 @@ void exec_expr_free(exec_expr_t *e)
     ursa_free(e);
 }
 
-exec_expr_t *exec_expr_copy(const exec_expr_t *e)
-{
-    exec_expr_t *c = ursa_calloc(1, sizeof(*c));
-    if (!c) return NULL;
-    *c = *e;
-    c->args = NULL, c->nargs = 0, c->text = NULL;
-    if (e->op == OP_CONST && e->value.type == EXEC_STRING) {
-        char *p = ursa_malloc(e->value.v.s.n + 1);
-        if (!p) {
-            ursa_free(c);
-            return NULL;
-        }
-        memcpy(p, e->value.v.s.p, e->value.v.s.n);
-        p[e->value.v.s.n] = '\0';
-        c->value.v.s.p = p;
-    }
-    if (e->text && !(c->text = ursa_strdup(e->text))) {
-        exec_expr_free(c);
-        return NULL;
-    }
-    for (size_t i = 0; i < e->nargs; i++) {
-        exec_expr_t *a = exec_expr_copy(e->args[i]);
-        if (!a || exec_expr_add(c, a)) {
-            exec_expr_free(c);
-            return NULL;
-        }
-    }
-    return c;
-}
-
 static bool value_equal(const exec_value_t *a, const exec_value_t *b)
 {
     if (a->type != b->type || a->null != b->null) return false;

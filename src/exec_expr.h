@@ -152,7 +152,6 @@ exec_expr_t *exec_expr_new(exec_op_t op, exec_type_t type);
 /* Appends a to e's arguments (taking it). URSA_ENOMEM: a freed too. */
 int exec_expr_add(exec_expr_t *e, exec_expr_t *a) URSA_MUST_CHECK;
 void exec_expr_free(exec_expr_t *e);
-exec_expr_t *exec_expr_copy(const exec_expr_t *e);
 bool exec_expr_equal(const exec_expr_t *a, const exec_expr_t *b);
 /* Whether e reads no column (a tree of constants, folded by the planner). */
 bool exec_expr_is_const(const exec_expr_t *e);
