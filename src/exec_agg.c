@@ -4,6 +4,7 @@
 #include "exec_agg.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -435,14 +436,50 @@ static int find_groups(exec_agg_t *a, const exec_vec_t *keys, size_t n)
 
 static inline uint64_t mix64(uint64_t x);
 
-/* Makes st's values distinct, in place. */
+/* The distinct values of parts [from, to) of src (part k is src[cnt[k] ..
+ * cnt[k + 1])), each written back to the front of its own part (counts into
+ * kept[k]), with slots (room for the biggest part's set) as scratch. */
+typedef struct dedup_job {
+    uint64_t *src;
+    const size_t *cnt;
+    size_t from, to;
+    uint64_t *slots;
+    size_t *kept;
+} dedup_job_t;
+
+static void *dedup_parts(void *arg)
+{
+    dedup_job_t *j = arg;
+    for (size_t k = j->from; k < j->to; k++) {
+        size_t lo = j->cnt[k], hi = j->cnt[k + 1], c = 16, m = lo;
+        while (c < (hi - lo) * 2) c *= 2;
+        memset(j->slots, 0, c * 8);
+        bool zero = false;
+        for (size_t i = lo; i < hi; i++) {
+            uint64_t x = j->src[i];
+            if (x == 0) { /* 0 marks an empty slot: the value 0 is a flag */
+                if (!zero) zero = true, j->src[m++] = 0;
+                continue;
+            }
+            size_t h = (size_t)((mix64(x) * 0x9E3779B97F4A7C15ULL) >> 7) & (c - 1); /* not the part's bits */
+            while (j->slots[h] && j->slots[h] != x) h = (h + 1) & (c - 1);
+            if (!j->slots[h]) j->slots[h] = x, j->src[m++] = x; /* m <= i: in place */
+        }
+        j->kept[k] = m - lo;
+    }
+    return NULL;
+}
+
+/* Makes st's values distinct, in place: partitioned by hash into 256 parts
+ * (a copy), each part made distinct where it lies -- half of them on a
+ * second thread when there are many -- and the parts copied back. */
 static int iset_dedup(exec_agg_t *a, iset_t *st)
 {
     uint64_t *v = (uint64_t *)(void *)st->vals.p;
-    size_t n = st->vals.len / 8, m = 0;
+    size_t n = st->vals.len / 8;
     if (n <= st->distinct_upto) return URSA_OK;
-    size_t parts = n < 65536 ? 1 : 256, cnt[257] = {0}, k;
-    uint64_t *tmp = NULL, *slots = NULL, *src = v;
+    size_t parts = n < 65536 ? 1 : 256, cnt[257] = {0}, kept[256] = {0}, k;
+    uint64_t *tmp = NULL, *src = v, *slots[2] = {NULL, NULL};
     if (parts > 1) {
         if (!exec_budget_take(a->budget, n * 8)) return URSA_ELIMIT;
         if (!(tmp = ursa_malloc(n * 8))) {
@@ -459,39 +496,36 @@ static int iset_dedup(exec_agg_t *a, iset_t *st)
         cnt[1] = n;
     size_t biggest = 0;
     for (k = 0; k < parts; k++) biggest = cnt[k + 1] - cnt[k] > biggest ? cnt[k + 1] - cnt[k] : biggest;
-    size_t cap = 16;
+    size_t cap = 16, nthreads = n >= ((size_t)1 << 22) ? 2 : 1, taken = 0;
     while (cap < biggest * 2) cap *= 2;
     int rc = URSA_OK;
-    if (!exec_budget_take(a->budget, cap * 8)) {
-        cap = 0;
-        rc = URSA_ELIMIT;
-        goto out;
-    }
-    if (!(slots = ursa_malloc(cap * 8))) {
-        rc = URSA_ELIMIT;
-        goto out;
-    }
-    for (k = 0; k < parts; k++) {
-        size_t lo = cnt[k], hi = cnt[k + 1], c = 16;
-        while (c < (hi - lo) * 2) c *= 2;
-        memset(slots, 0, c * 8);
-        bool zero = false;
-        for (size_t i = lo; i < hi; i++) {
-            uint64_t x = src[i];
-            if (x == 0) { /* 0 marks an empty slot: the value 0 is a flag */
-                if (!zero) zero = true, v[m++] = 0;
-                continue;
-            }
-            size_t h = (size_t)((mix64(x) * 0x9E3779B97F4A7C15ULL) >> 7) & (c - 1); /* not the part's bits */
-            while (slots[h] && slots[h] != x) h = (h + 1) & (c - 1);
-            if (!slots[h]) slots[h] = x, v[m++] = x; /* m <= i: in place, read from src (tmp or behind m) */
+    for (size_t t = 0; t < nthreads && rc == URSA_OK; t++) {
+        if (!exec_budget_take(a->budget, cap * 8)) {
+            rc = URSA_ELIMIT;
+            break;
         }
+        taken++;
+        if (!(slots[t] = ursa_malloc(cap * 8))) rc = URSA_ELIMIT;
+    }
+    if (rc) goto out;
+    dedup_job_t jobs[2] = {{src, cnt, 0, parts, slots[0], kept},
+                           {src, cnt, parts / 2, parts, slots[1], kept}};
+    pthread_t th;
+    bool two =
+        nthreads == 2 && (jobs[0].to = parts / 2, pthread_create(&th, NULL, dedup_parts, &jobs[1]) == 0);
+    if (nthreads == 2 && !two) jobs[0].to = parts; /* no thread: all on this one */
+    dedup_parts(&jobs[0]);
+    if (two) pthread_join(th, NULL);
+    size_t m = 0;
+    for (k = 0; k < parts; k++) {
+        memmove(v + m, src + cnt[k], kept[k] * 8);
+        m += kept[k];
     }
     st->vals.len = m * 8;
     st->distinct_upto = m;
 out:
-    ursa_free(slots);
-    exec_budget_give(a->budget, cap * 8);
+    for (size_t t = 0; t < 2; t++) ursa_free(slots[t]);
+    exec_budget_give(a->budget, taken * cap * 8);
     if (tmp) {
         ursa_free(tmp);
         exec_budget_give(a->budget, n * 8);
@@ -650,7 +684,7 @@ static int update(exec_agg_t *a, agg_state_t *s, size_t ai, const exec_vec_t *v,
             }
             st->vals.len += k * 8;
             size_t have = st->vals.len / 8;
-            if (have >= ((size_t)1 << 20) && have >= 2 * st->distinct_upto && iset_dedup(a, st))
+            if (have >= ((size_t)1 << 24) && have >= 2 * st->distinct_upto && iset_dedup(a, st))
                 return limit_err(err);
             return URSA_OK;
         }

@@ -457,7 +457,7 @@ static int bind_agg(binder_t *b, const char *name, const PgQuery__FuncCall *f, e
     b->aggs_allowed = false; /* no aggregate inside an aggregate */
     exec_expr_t *arg = NULL;
     int rc = URSA_OK;
-    sql_agg_kind_t kind;
+    sql_agg_kind_t kind = AGG_COUNT_STAR;
     exec_type_t type = EXEC_INT64;
     double fraction = 0;
     if (!strcmp(name, "count") && f->agg_star) {
@@ -713,7 +713,7 @@ static int bind_func(binder_t *b, const PgQuery__FuncCall *f, exec_expr_t **out)
         break;
     case OP_COALESCE:
     case OP_NULLIF: {
-        exec_type_t t;
+        exec_type_t t = EXEC_NULL;
         if ((rc = common_type(b, e->args, e->nargs, name, &t))) goto fail;
         e->type = t;
         break;
@@ -1090,7 +1090,7 @@ static int bind(binder_t *b, const node_t *n, exec_expr_t **out)
                      EXEC_BOOL, x, out);
         break;
     case PG_QUERY__NODE__NODE_TYPE_CAST: {
-        exec_type_t t;
+        exec_type_t t = EXEC_NULL;
         if ((rc = bind_type(b, n->type_cast->type_name, &t))) break;
         if ((rc = bind(b, n->type_cast->arg, &x))) break;
         if (x->type != t && x->type != EXEC_NULL && x->type != EXEC_STRING && t != EXEC_STRING &&
