@@ -23,6 +23,7 @@
 
 #include <jansson.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -128,9 +129,13 @@ enum MHD_Result api_query_post(api_ctx_t *a, struct MHD_Connection *c, api_req_t
     json_error_t je;
     json_t *body = json_loadb((const char *)q->body.data, q->body.len, 0, &je);
     if (!body || !json_is_object(body)) {
+        char msg[300];
+        if (body)
+            snprintf(msg, sizeof(msg), "the body must be a JSON object: {\"sql\": \"SELECT ...\"}");
+        else
+            snprintf(msg, sizeof(msg), "the body is not JSON: %s (at character %d)", je.text, je.position);
         json_decref(body);
-        return api_send_error(c, MHD_HTTP_BAD_REQUEST,
-                              "the body must be a JSON object: {\"sql\": \"SELECT ...\"}");
+        return api_send_error(c, MHD_HTTP_BAD_REQUEST, msg);
     }
     json_t *sql = json_object_get(body, "sql"), *fmt = json_object_get(body, "format"),
            *partial = json_object_get(body, "partial");

@@ -1113,6 +1113,39 @@ static int eval_case(exec_ctx_t *cx, const exec_expr_t *e, const exec_batch_t *i
     return URSA_OK;
 }
 
+/* COALESCE: each argument on the rows every earlier one left null only, as
+ * DuckDB evaluates it (so `COALESCE(x, 1 / 0)`-like arguments fail only
+ * where they are reached). */
+static int eval_coalesce(exec_ctx_t *cx, const exec_expr_t *e, const exec_batch_t *in, const uint32_t *sel,
+                         size_t n, exec_vec_t *out)
+{
+    int rc = vec(cx, out, e->type, n);
+    if (rc || (rc = vec_nulls(cx, out))) return rc;
+    memset(out->nulls, 1, n);
+    size_t w = exec_type_width(e->type);
+    if (w) memset(out->v.p, 0, w * n);
+    uint32_t *rest = alloc(cx, n * sizeof(uint32_t)), *rows = alloc(cx, n * sizeof(uint32_t));
+    if (!rest || !rows) return nomem(cx);
+    size_t nrest = n;
+    for (size_t k = 0; k < n; k++) rest[k] = (uint32_t)k, rows[k] = sel ? sel[k] : (uint32_t)k;
+    for (size_t j = 0; j < e->nargs && nrest; j++) {
+        exec_vec_t v;
+        if ((rc = exec_eval(cx, e->args[j], in, rows, nrest, &v))) return rc;
+        if (v.type == EXEC_NULL) continue;
+        size_t keep = 0;
+        for (size_t k = 0; k < nrest; k++) {
+            if (exec_is_null(&v, k)) {
+                rest[keep] = rest[k], rows[keep++] = rows[k];
+                continue;
+            }
+            out->nulls[rest[k]] = 0;
+            if (w) memcpy((char *)out->v.p + rest[k] * w, (const char *)v.v.p + k * w, w);
+        }
+        nrest = keep;
+    }
+    return URSA_OK;
+}
+
 static int eval_in(exec_ctx_t *cx, const exec_expr_t *e, const exec_vec_t *args, size_t n, exec_vec_t *out)
 {
     int rc = vec(cx, out, EXEC_BOOL, n);
@@ -1428,6 +1461,8 @@ int exec_eval(exec_ctx_t *cx, const exec_expr_t *e, const exec_batch_t *in, cons
         return broadcast(cx, &e->value, e->type, n, out);
     case OP_CASE:
         return eval_case(cx, e, in, sel, n, out);
+    case OP_COALESCE:
+        return eval_coalesce(cx, e, in, sel, n, out);
     default:
         break;
     }
@@ -1494,24 +1529,6 @@ int exec_eval(exec_ctx_t *cx, const exec_expr_t *e, const exec_batch_t *in, cons
         return eval_like(cx, e, a, n, out);
     case OP_CAST:
         return cast(cx, a, e->type, n, out);
-    case OP_COALESCE:
-        if ((rc = vec(cx, out, e->type, n))) return rc;
-        {
-            size_t w = exec_type_width(e->type);
-            bool nulls = false;
-            for (size_t i = 0; i < n; i++) {
-                size_t j = 0;
-                while (j < e->nargs && (args[j].type == EXEC_NULL || exec_is_null(&args[j], i))) j++;
-                if (j == e->nargs) {
-                    if (!nulls && (rc = vec_nulls(cx, out))) return rc;
-                    nulls = true;
-                    out->nulls[i] = 1;
-                    if (w) memset((char *)out->v.p + i * w, 0, w);
-                } else if (w)
-                    memcpy((char *)out->v.p + i * w, (const char *)args[j].v.p + i * w, w);
-            }
-        }
-        return URSA_OK;
     case OP_NULLIF:
         if ((rc = vec(cx, out, e->type, n)) || (rc = vec_nulls(cx, out))) return rc;
         {

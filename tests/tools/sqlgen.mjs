@@ -448,7 +448,8 @@ export class Gen {
     const chars = [...base];
     let out = '';
     for (const ch of chars) out += r.weighted([[6, ch], [1, '_'], [1, '%'], [1, ch + '%']]);
-    let p = r.weighted([[2, out], [1, '%' + out], [1, out + '%'], [1, '%' + out.slice(0, 2) + '%'], [1, '%']]);
+    // (two code points, not two UTF-16 units: slicing an emoji in half would send a lone surrogate)
+    let p = r.weighted([[2, out], [1, '%' + out], [1, out + '%'], [1, '%' + [...out].slice(0, 2).join('') + '%'], [1, '%']]);
     const inner = p.length >= 2 && p[0] === '%' && p.endsWith('%') && !/[%_]/.test(p.slice(1, -1));
     if (inner && !this.f.likeInner) p = p.slice(0, -1) + '_%'; // FINDING-8: not the '%x%' shape
     return p;
