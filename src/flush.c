@@ -2,7 +2,11 @@
  * flush.c -- writing a dataset's buffer as Parquet, one file per UTC day.
  *
  * Design. The buffered chunks are taken out of the dataset under its lock,
- * so ingestion continues into a fresh list while they are written. The
+ * so ingestion continues into a fresh list while they are written; they
+ * stay in the dataset's `held` list, where queries read them (catalog.h,
+ * ursa_dataset_pin), until the table commit of their files lands (or, for
+ * a quarantine, which has no table, until the files are published) -- or
+ * go back to the list when the flush fails. The
  * distinct days of the time column are collected; each chunk's rows are
  * grouped by day with a stable counting sort (row order within a day is
  * kept). For each day one Parquet file is streamed into an uncommitted store
@@ -142,8 +146,6 @@ static int commit_files(ursa_catalog_t *c, ursa_dataset_t *d, const ursa_schema_
     return rc;
 }
 
-/* Retries the table commits of earlier flushes, oldest first; stops at
- * the first that fails again (the order of snapshots follows the log). */
 /* The table has the rows of every held chunk up to LSN last (a node's
  * commits go in log order): queries read them from the table now. */
 static void release_held(ursa_dataset_t *d, uint64_t last)
@@ -162,6 +164,8 @@ static void release_held(ursa_dataset_t *d, uint64_t last)
     ursa_free(gone);
 }
 
+/* Retries the table commits of earlier flushes, oldest first; stops at
+ * the first that fails again (the order of snapshots follows the log). */
 static void retry_pending(ursa_catalog_t *c, ursa_dataset_t *d, const ursa_schema_t *s)
 {
     while (d->ntpending) {
