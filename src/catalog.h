@@ -5,7 +5,10 @@
  * A dataset's buffer is a list of immutable batches ("chunks"). Ingest
  * builds a batch privately and appends it whole under the dataset's lock
  * (moving a pointer, not rows). A flush takes the list out under the same
- * lock, so ingestion goes on into a fresh list while the old one is written.
+ * lock, so ingestion goes on into a fresh list while the old one is written;
+ * the chunks taken stay in `held`, readable by queries, until the table has
+ * their rows. Chunks are reference counted (a query pins them), freed by
+ * the last holder.
  * Datasets are never removed while the server runs, so a dataset pointer
  * obtained from the catalog stays valid until ursa_catalog_destroy().
  *
