@@ -375,7 +375,7 @@ function render(rep) {
     }
   }
   if (goals.length) {
-    L.push('', 'CPU seconds, Ursa ÷ peer, of the medians (Ursa runs a query on one thread; the peers on ' + rep.threads + '):', '',
+    L.push('', 'CPU seconds, Ursa ÷ peer, of the medians (Ursa\'s server figures miss the worker threads a query ended; the peers on ' + rep.threads + ' threads):', '',
       `| query | ${goals.map(([u, p]) => `${NAME[u]} ÷ ${NAME[p]}`).join(' | ')} |`, `| --- |${goals.map(() => ' ---: |').join('')}`);
     for (const q of Q) L.push(`| ${q} | ${goals.map(([u, p]) => X(S[`${q} ${u}`].cpu / S[`${q} ${p}`].cpu)).join(' | ')} |`);
   }

@@ -5,11 +5,11 @@
  * (query_out.h: JSON by default, NDJSON, CSV, Arrow IPC stream, Parquet,
  * by "format" or the Accept header).
  *
- * The query runs on the connection's thread. The result is built whole
- * and then sent, so that a query that fails part way answers with an error
- * and nothing else: its bytes count against the query's memory budget
- * (--query-memory), a result past it is a 413 like any other query past
- * its budget. Between batches the run polls the connection's socket: a
+ * The query runs on the connection's thread and on workers of its own
+ * (query.h). The result is built whole and then sent, so that a query that
+ * fails part way answers with an error and nothing else: the result is
+ * bounded by the same size as the query's memory budget (--query-memory),
+ * and past it is a 413 like a query past its budget. Between batches the run polls the connection's socket: a
  * client that went away ends its query.
  *
  * Errors: 400 for SQL outside the subset or bad values, 404 for an unknown

@@ -149,10 +149,11 @@ typedef struct exec_stats {
     uint64_t rows_scanned;      /* rows the scans produced (after pruning, before WHERE) */
     uint64_t live_rows;         /* ... of them from buffers (this node's and its peers') */
     uint64_t files;             /* data files of the pinned snapshot */
-    uint64_t files_pruned;      /* ... not opened: by date or by their statistics in the manifest */
+    uint64_t files_pruned;      /* ... not opened: their day outside WHERE's time range */
     uint64_t row_groups;        /* row groups of the files opened */
     uint64_t row_groups_pruned; /* ... skipped by statistics or bloom filters */
-    uint64_t pages;             /* data pages of the column chunks read */
+    uint64_t pages;             /* data pages of the column chunks read (under predicates; not counted for
+                                   row groups read a window at a time) */
     uint64_t pages_pruned;      /* ... skipped by the page index */
     uint64_t bytes_read;        /* bytes fetched from the store */
     uint64_t peak_bytes;        /* the memory budget's peak */

@@ -10,9 +10,12 @@
  * count(*) of nothing is 0 and sum of nothing NULL).
  *
  * Memory: the table, the encoded keys, and per group the aggregates'
- * states (a count distinct keeps every distinct (group, value) pair; a
- * quantile every value; approx_count_distinct a 4 KiB HyperLogLog) -- all
- * counted against the query's budget: past it, URSA_ELIMIT.
+ * states (a count distinct keeps every distinct (group, value) pair -- of
+ * numbers without GROUP BY, the values themselves, made distinct past 16 Mi
+ * of them and at the end; a quantile every value; approx_count_distinct a
+ * 4 KiB HyperLogLog) -- all counted against the query's budget: past it,
+ * URSA_ELIMIT. Several workers each aggregate a share; exec_agg_merge joins
+ * them.
  */
 #ifndef URSA_EXEC_AGG_H
 #define URSA_EXEC_AGG_H

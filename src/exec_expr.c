@@ -752,37 +752,42 @@ static bool ascii(const char *s, size_t n)
 }
 
 /* Lower- or upper-cases s into the arena. */
-static int fold(exec_ctx_t *cx, exec_str_t s, bool upper, exec_str_t *out)
+size_t exec_case_map(const char *s, size_t n, bool upper, char *out)
 {
-    if (ascii(s.p, s.n)) {
-        char *d = alloc(cx, s.n);
-        if (!d) return nomem(cx);
-        for (size_t i = 0; i < s.n; i++) {
-            char c = s.p[i];
-            d[i] = upper ? (c >= 'a' && c <= 'z' ? c - 32 : c) : (c >= 'A' && c <= 'Z' ? c + 32 : c);
-        }
-        *out = (exec_str_t){d, s.n};
-        return URSA_OK;
-    }
-    /* one code point to one, as DuckDB maps them (no ß -> SS, no final sigma): at most 4 bytes each way */
-    char *d = alloc(cx, s.n * 2 + 4);
-    if (!d) return nomem(cx);
     size_t at = 0;
-    for (size_t i = 0; i < s.n;) {
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x80) { /* ASCII */
+            out[at++] =
+                (char)(upper ? (c >= 'a' && c <= 'z' ? c - 32 : c) : (c >= 'A' && c <= 'Z' ? c + 32 : c));
+            i++;
+            continue;
+        }
         ucs4_t uc;
-        int k = u8_mbtouc(&uc, (const uint8_t *)s.p + i, s.n - i);
+        int k = u8_mbtouc(&uc, (const uint8_t *)s + i, n - i);
         if (k <= 0 || uc == 0xFFFD) { /* invalid UTF-8: the byte kept as it is */
-            d[at++] = s.p[i++];
+            out[at++] = s[i++];
             continue;
         }
         /* ß has no simple upper case in Unicode's data; DuckDB (utf8proc) gives ẞ, and so do we */
         ucs4_t m = upper ? (uc == 0xDF ? 0x1E9E : uc_toupper(uc)) : uc_tolower(uc);
-        int w = u8_uctomb((uint8_t *)d + at, m, 6);
-        if (w <= 0 || at + (size_t)w > s.n * 2 + 4) return fail(cx, URSA_EINTERNAL, "case mapping overflow");
+        int w = u8_uctomb((uint8_t *)out + at, m, 4);
+        if (w <= 0) { /* (cannot happen for a mapped code point: kept as it was) */
+            memcpy(out + at, s + i, (size_t)k);
+            w = k;
+        }
         at += (size_t)w;
         i += (size_t)k;
     }
-    *out = (exec_str_t){d, at};
+    return at;
+}
+
+/* Lower- or upper-cases s into the arena. */
+static int fold(exec_ctx_t *cx, exec_str_t s, bool upper, exec_str_t *out)
+{
+    char *d = alloc(cx, EXEC_CASE_MAP_MAX(s.n));
+    if (!d) return nomem(cx);
+    *out = (exec_str_t){d, exec_case_map(s.p, s.n, upper, d)};
     return URSA_OK;
 }
 
@@ -1062,22 +1067,41 @@ static int eval_args(exec_ctx_t *cx, const exec_expr_t *e, const exec_batch_t *i
     return URSA_OK;
 }
 
+/* The start of a result that branches fill lazily (CASE, COALESCE): every
+ * row NULL; *rest the positions in it not filled yet (all), *rows their
+ * input rows (sel's). */
+static int lazy_begin(exec_ctx_t *cx, exec_type_t t, const uint32_t *sel, size_t n, exec_vec_t *out,
+                      uint32_t **rest, uint32_t **rows)
+{
+    int rc = vec(cx, out, t, n);
+    if (rc || (rc = vec_nulls(cx, out))) return rc;
+    memset(out->nulls, 1, n);
+    if (exec_type_width(t)) memset(out->v.p, 0, exec_type_width(t) * n);
+    *rest = alloc(cx, n * sizeof(uint32_t));
+    *rows = alloc(cx, n * sizeof(uint32_t));
+    if (!*rest || !*rows) return nomem(cx);
+    for (size_t k = 0; k < n; k++) (*rest)[k] = (uint32_t)k, (*rows)[k] = sel ? sel[k] : (uint32_t)k;
+    return URSA_OK;
+}
+
+/* Row k of v into position at of out (its null or its value). */
+static inline void lazy_put(exec_vec_t *out, size_t at, const exec_vec_t *v, size_t k)
+{
+    size_t w = exec_type_width(out->type);
+    out->nulls[at] = v->type == EXEC_NULL || exec_is_null(v, k);
+    if (w && !out->nulls[at]) memcpy((char *)out->v.p + at * w, (const char *)v->v.p + k * w, w);
+}
+
 /* CASE: each WHEN on the rows no earlier WHEN took, each THEN on its own rows. */
 static int eval_case(exec_ctx_t *cx, const exec_expr_t *e, const exec_batch_t *in, const uint32_t *sel,
                      size_t n, exec_vec_t *out)
 {
-    int rc = vec(cx, out, e->type, n);
-    if (rc || (rc = vec_nulls(cx, out))) return rc;
-    memset(out->nulls, 1, n);
-    size_t w = exec_type_width(e->type);
-    if (w) memset(out->v.p, 0, w * n);
-    /* rest[k]: position in the result of the k-th remaining row; rows[k]: its input row */
-    uint32_t *rest = alloc(cx, n * sizeof(uint32_t)), *rows = alloc(cx, n * sizeof(uint32_t));
+    uint32_t *rest, *rows;
+    int rc = lazy_begin(cx, e->type, sel, n, out, &rest, &rows);
+    if (rc) return rc;
     uint32_t *hit = alloc(cx, n * sizeof(uint32_t)), *hit_rows = alloc(cx, n * sizeof(uint32_t));
-    if (!rest || !rows || !hit || !hit_rows) return nomem(cx);
-    size_t nrest = n;
-    for (size_t k = 0; k < n; k++) rest[k] = (uint32_t)k, rows[k] = sel ? sel[k] : (uint32_t)k;
-    size_t pairs = e->nargs / 2;
+    if (!hit || !hit_rows) return nomem(cx);
+    size_t nrest = n, pairs = e->nargs / 2;
     for (size_t p = 0; p <= pairs && nrest; p++) {
         const exec_expr_t *val;
         size_t nhit = 0;
@@ -1104,11 +1128,7 @@ static int eval_case(exec_ctx_t *cx, const exec_expr_t *e, const exec_batch_t *i
         if (!nhit) continue;
         exec_vec_t v;
         if ((rc = exec_eval(cx, val, in, hit_rows, nhit, &v))) return rc;
-        for (size_t k = 0; k < nhit; k++) {
-            size_t at = hit[k];
-            out->nulls[at] = exec_is_null(&v, k) || v.type == EXEC_NULL;
-            if (w && !out->nulls[at]) memcpy((char *)out->v.p + at * w, (const char *)v.v.p + k * w, w);
-        }
+        for (size_t k = 0; k < nhit; k++) lazy_put(out, hit[k], &v, k);
     }
     return URSA_OK;
 }
@@ -1119,15 +1139,10 @@ static int eval_case(exec_ctx_t *cx, const exec_expr_t *e, const exec_batch_t *i
 static int eval_coalesce(exec_ctx_t *cx, const exec_expr_t *e, const exec_batch_t *in, const uint32_t *sel,
                          size_t n, exec_vec_t *out)
 {
-    int rc = vec(cx, out, e->type, n);
-    if (rc || (rc = vec_nulls(cx, out))) return rc;
-    memset(out->nulls, 1, n);
-    size_t w = exec_type_width(e->type);
-    if (w) memset(out->v.p, 0, w * n);
-    uint32_t *rest = alloc(cx, n * sizeof(uint32_t)), *rows = alloc(cx, n * sizeof(uint32_t));
-    if (!rest || !rows) return nomem(cx);
+    uint32_t *rest, *rows;
+    int rc = lazy_begin(cx, e->type, sel, n, out, &rest, &rows);
+    if (rc) return rc;
     size_t nrest = n;
-    for (size_t k = 0; k < n; k++) rest[k] = (uint32_t)k, rows[k] = sel ? sel[k] : (uint32_t)k;
     for (size_t j = 0; j < e->nargs && nrest; j++) {
         exec_vec_t v;
         if ((rc = exec_eval(cx, e->args[j], in, rows, nrest, &v))) return rc;
@@ -1138,8 +1153,7 @@ static int eval_coalesce(exec_ctx_t *cx, const exec_expr_t *e, const exec_batch_
                 rest[keep] = rest[k], rows[keep++] = rows[k];
                 continue;
             }
-            out->nulls[rest[k]] = 0;
-            if (w) memcpy((char *)out->v.p + rest[k] * w, (const char *)v.v.p + k * w, w);
+            lazy_put(out, rest[k], &v, k);
         }
         nrest = keep;
     }

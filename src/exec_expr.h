@@ -160,6 +160,13 @@ bool exec_expr_is_const(const exec_expr_t *e);
  * order (NaN last, -0 = 0). */
 int exec_cmp_value(exec_type_t t, const exec_vec_t *a, size_t i, const exec_vec_t *b, size_t j);
 
+/* Lower- or upper-cases s[0..n) into out (room for EXEC_CASE_MAP_MAX(n)
+ * bytes), one code point to one, as DuckDB maps them (no ß -> SS, no final
+ * sigma; invalid UTF-8 kept byte for byte); returns the bytes written. The
+ * one mapping of lower(), upper(), ILIKE's values and ILIKE's pattern. */
+#define EXEC_CASE_MAP_MAX(n) ((n)*2 + 4)
+size_t exec_case_map(const char *s, size_t n, bool upper, char *out);
+
 /* Calendar helpers shared with the planner (the rest is coerce.h's). */
 /* Parses "YYYY-MM-DD[ T]HH:MM:SS[.ffffff][Z|+HH:MM]" or a date alone into
  * µs since the epoch (a time without an offset is taken as UTC). false

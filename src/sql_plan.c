@@ -816,21 +816,16 @@ static int bind_like(binder_t *b, exec_op_t op, bool negate, exec_expr_t *x, exe
         e->text[s.n] = '\0';
         if (memchr(s.p, '\0', s.n)) e->text[0] = '\0', rc = bad(b, "LIKE pattern with a NUL byte");
     }
-    if (op == OP_ILIKE && e->text) { /* the pattern folded once */
-        for (char *p = e->text; *p; p++)
-            if (*p >= 'A' && *p <= 'Z') *p = (char)(*p + 32);
-        size_t len = 0;
-        uint8_t *m = NULL;
-        extern uint8_t *u8_tolower(const uint8_t *, size_t, const char *, void *, uint8_t *, size_t *);
-        if ((m = u8_tolower((const uint8_t *)e->text, strlen(e->text), NULL, NULL, NULL, &len))) {
-            char *t = ursa_malloc(len + 1);
-            if (t) {
-                memcpy(t, m, len);
-                t[len] = '\0';
-                ursa_free(e->text);
-                e->text = t;
-            }
-            free(m);
+    if (op == OP_ILIKE && e->text) { /* the pattern folded once, as the values are (exec_case_map) */
+        size_t n = strlen(e->text);
+        char *t = ursa_malloc(EXEC_CASE_MAP_MAX(n) + 1);
+        if (t) {
+            t[exec_case_map(e->text, n, false, t)] = '\0';
+            ursa_free(e->text);
+            e->text = t;
+        } else {
+            ursa_free(e->text);
+            e->text = NULL;
         }
     }
     exec_expr_free(y);
