@@ -108,7 +108,16 @@ static void check_where(pq_reader_t *r, size_t rg, const size_t *cols, size_t n,
     free(keep);
     ursa_batch_t w;
     ursa_err_t err = {0};
-    int rc = pq_reader_read_where(r, rg, cols, n, &p, 1, &w, &err);
+    int64_t(*ranges)[2];
+    size_t nranges;
+    int rc = pq_reader_match_ranges(r, rg, &p, 1, &ranges, &nranges, &err);
+    if (rc && ((rc != URSA_EFORMAT && rc != URSA_ENOMEM) || !strstr(err.msg, "f.parquet"))) abort();
+    for (size_t i = 0; rc == URSA_OK && i < nranges; i++) /* ascending, apart, within the row group */
+        if (ranges[i][0] >= ranges[i][1] || (i && ranges[i][0] <= ranges[i - 1][1]) || ranges[i][0] < 0 ||
+            ranges[i][1] > (int64_t)b->nrows)
+            abort();
+    ursa_free(ranges);
+    rc = pq_reader_read_where(r, rg, cols, n, &p, 1, &w, &err);
     if (rc) { /* a page index or bloom filter the full read did not need */
         if (rc != URSA_EFORMAT && rc != URSA_ENOMEM) abort();
         if (!strstr(err.msg, "f.parquet") || w.ncols || w.cols) abort();
@@ -123,6 +132,67 @@ static void check_where(pq_reader_t *r, size_t rg, const size_t *cols, size_t n,
         if (!keep[i]) abort();
     free(keep);
     ursa_batch_free(&w);
+}
+
+/* Row i of a and row j of b hold the same value (or both null). */
+static bool same_value(const ursa_column_t *a, size_t i, const ursa_column_t *b, size_t j)
+{
+    if (ursa_column_valid(a, i) != ursa_column_valid(b, j)) return false;
+    if (!ursa_column_valid(a, i)) return true;
+    if (a->type == URSA_TYPE_BOOL) return ursa_column_bool(a, i) == ursa_column_bool(b, j);
+    if (ursa_type_varlen(a->type)) {
+        size_t x, y;
+        const uint8_t *p = ursa_column_str(a, i, &x), *q = ursa_column_str(b, j, &y);
+        return x == y && (x == 0 || memcmp(p, q, x) == 0);
+    }
+    return a->width == b->width && memcmp(ursa_column_ptr(a, i), ursa_column_ptr(b, j), a->width) == 0;
+}
+
+/* Reads rg in slices with dictionary codes on: every slice holds the full
+ * read b's rows -- a STRING column given as codes, their dictionary's
+ * strings -- or fails as a read may (a page index the full read did not
+ * need). */
+static void check_slices(pq_reader_t *r, size_t rg, const size_t *cols, size_t n, const ursa_batch_t *b)
+{
+    const ursa_schema_t *fs = pq_reader_schema(r);
+    ursa_batch_t sl = {0};
+    ursa_err_t err = {0};
+    pq_reader_set_codes(r, PQ_CODES_PAGES);
+    for (size_t first = 0; first < b->nrows; first += 1000) {
+        size_t cnt = b->nrows - first < 1000 ? b->nrows - first : 1000;
+        int rc = pq_reader_read_rows_into(r, rg, cols, n, (int64_t)first, (int64_t)cnt, &sl, &err);
+        if (rc) {
+            if (rc != URSA_EFORMAT && rc != URSA_ENOMEM) abort();
+            if (!strstr(err.msg, "f.parquet")) abort();
+            break;
+        }
+        if (sl.nrows != cnt || sl.ncols != n) abort();
+        for (size_t c = 0; c < n; c++) {
+            const ursa_column_t *col = &sl.cols[c];
+            if (fs->fields[cols[c]].type == URSA_TYPE_STRING && col->type == URSA_TYPE_UINT32) {
+                const int64_t *off;
+                const uint8_t *d;
+                size_t nd, len;
+                uint64_t id;
+                if (!pq_reader_codes_dict(r, cols[c], &off, &d, &nd, &id)) abort();
+                for (size_t k = 0; k < cnt; k++) {
+                    if (ursa_column_valid(col, k) != ursa_column_valid(&b->cols[c], first + k)) abort();
+                    if (!ursa_column_valid(col, k)) continue;
+                    uint32_t code = ((const uint32_t *)(const void *)col->values.data)[k];
+                    const uint8_t *want = ursa_column_str(&b->cols[c], first + k, &len);
+                    if (code >= nd || (size_t)(off[code + 1] - off[code]) != len ||
+                        (len && memcmp(d + off[code], want, len) != 0))
+                        abort();
+                }
+                continue;
+            }
+            check_column(col, cnt);
+            for (size_t k = 0; k < cnt; k++)
+                if (!same_value(col, k, &b->cols[c], first + k)) abort();
+        }
+    }
+    pq_reader_set_codes(r, PQ_CODES_OFF);
+    ursa_batch_free(&sl);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -161,6 +231,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         for (size_t c = 0; c < n && c < 4; c++)
             for (int op = 0; op < 2; op++) check_where(r, g, cols, n, c, &b, op);
+        check_slices(r, g, cols, n, &b);
         ursa_batch_free(&b);
     }
     free(cols);

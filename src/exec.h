@@ -19,6 +19,14 @@
  * views (pointer, length) into memory that outlives the batch: a scanned
  * column's data, or the batch's arena.
  *
+ * A string vector read from a dictionary-encoded column may carry the
+ * dictionary's codes beside its views: codes[i] is row i's index in dict
+ * (for a row that is not null), whose views the row's view equals. Kernels
+ * that know nothing of codes read the views as usual; hash aggregation
+ * groups by the codes instead of hashing each row's bytes. A vector made
+ * from another keeps the codes only where its rows are the same rows
+ * (sliced along with them, gathered by a selection), else has none.
+ *
  * A batch has at most EXEC_BATCH_ROWS rows. A selection vector, where one
  * is passed, lists the rows (ascending) an operation applies to; the others
  * are left as they were.
@@ -61,10 +69,20 @@ typedef struct exec_interval {
  * "timestamp", "date", "interval", "null". */
 const char *exec_type_name(exec_type_t t);
 
+/* A dictionary of strings: n views; id tells one dictionary from every
+ * other the process has made (never 0). */
+typedef struct exec_dict {
+    const exec_str_t *vals;
+    size_t n;
+    uint64_t id;
+} exec_dict_t;
+
 typedef struct exec_vec {
     exec_type_t type;
     size_t n;
-    uint8_t *nulls; /* n bytes, nonzero = null; NULL when no row is null */
+    uint8_t *nulls;        /* n bytes, nonzero = null; NULL when no row is null */
+    const uint32_t *codes; /* STRING from a dictionary: each row's index in dict; else NULL */
+    const exec_dict_t *dict;
     union {
         uint8_t *b;          /* BOOL */
         int64_t *i;          /* INT64, TIMESTAMP, DATE */
@@ -82,6 +100,18 @@ static inline bool exec_is_null(const exec_vec_t *v, size_t i)
 
 /* Bytes of one value of type t in a vector (0 for EXEC_NULL). */
 size_t exec_type_width(exec_type_t t);
+
+/* v's rows [from, from + n) as a vector of their own, sharing v's memory. */
+static inline exec_vec_t exec_vec_slice(const exec_vec_t *v, size_t from, size_t n)
+{
+    exec_vec_t s = *v;
+    size_t w = exec_type_width(v->type);
+    if (w) s.v.p = (char *)s.v.p + from * w;
+    if (s.nulls) s.nulls += from;
+    if (s.codes) s.codes += from;
+    s.n = n;
+    return s;
+}
 
 /* A batch: ncols vectors of n rows each. */
 typedef struct exec_batch {

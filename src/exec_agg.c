@@ -9,8 +9,12 @@
 #include <string.h>
 #include <xxhash.h>
 
-#define HLL_P    12
-#define HLL_REGS (1u << HLL_P)
+#define HLL_P 12
+/* Grouping by dictionary codes: at most this many keys, and this many
+ * combinations of their codes (a table of 4 bytes each). */
+#define CODED_KEYS_MAX 4
+#define CODED_MAX      (1u << 20)
+#define HLL_REGS       (1u << HLL_P)
 
 /* Growable memory counted against the budget. */
 typedef struct growbuf {
@@ -72,6 +76,11 @@ struct exec_agg {
     dset_t *dsets; /* one per count(DISTINCT) */
     /* string values kept by MIN/MAX: blocks that never move */
     exec_arena_t strs;
+    /* group ids by the keys' dictionary codes (find_groups_coded): the
+     * dictionaries' ids, and per combination of codes its group + 1 */
+    uint64_t cm_ids[CODED_KEYS_MAX];
+    uint32_t *cm_gid;
+    size_t cm_n;
     /* scratch per batch */
     growbuf_t enc;
     uint32_t *eoff;
@@ -167,6 +176,7 @@ void exec_agg_free(exec_agg_t **pa)
     ursa_free(a->key_types);
     ursa_free(a->ghash), ursa_free(a->gkey), ursa_free(a->gklen), ursa_free(a->slots);
     ursa_free(a->keymem.p), ursa_free(a->enc.p), ursa_free(a->eoff), ursa_free(a->gids);
+    ursa_free(a->cm_gid);
     exec_arena_free(&a->strs);
     ursa_free(a);
     *pa = NULL;
@@ -325,7 +335,7 @@ static int lookup(exec_agg_t *a, const uint8_t *enc, size_t klen, uint64_t h, ui
 /* One key of 8-byte values or of strings: hashed and compared as they are,
  * no encoding per row (the encoding is made for new groups only); a row
  * equal to the one before it takes its group without a lookup. */
-static int find_groups_one(exec_agg_t *a, const exec_vec_t *k, size_t n)
+static int find_groups_one(exec_agg_t *a, const exec_vec_t *k, size_t n, uint32_t *gids)
 {
     uint8_t enc[16];
     const uint8_t *nl = k->nulls;
@@ -335,7 +345,7 @@ static int find_groups_one(exec_agg_t *a, const exec_vec_t *k, size_t n)
         int rc;
         if (nl && nl[i]) {
             enc[0] = 1;
-            if ((rc = lookup(a, enc, 1, 0x9E3779B97F4A7C15ULL, &a->gids[i]))) return rc;
+            if ((rc = lookup(a, enc, 1, 0x9E3779B97F4A7C15ULL, &gids[i]))) return rc;
             last = UINT32_MAX;
             continue;
         }
@@ -343,7 +353,7 @@ static int find_groups_one(exec_agg_t *a, const exec_vec_t *k, size_t n)
             exec_str_t v = k->v.s[i];
             if (last != UINT32_MAX && i && !(nl && nl[i - 1]) && k->v.s[i - 1].n == v.n &&
                 memcmp(k->v.s[i - 1].p, v.p, v.n) == 0) {
-                a->gids[i] = last;
+                gids[i] = last;
                 continue;
             }
             uint64_t h = XXH3_64bits(v.p, v.n);
@@ -366,11 +376,11 @@ static int find_groups_one(exec_agg_t *a, const exec_vec_t *k, size_t n)
                 if (v.n) memcpy(a->enc.p + 5, v.p, v.n);
                 if ((rc = lookup(a, a->enc.p, 5 + v.n, h, &found))) return rc;
             }
-            a->gids[i] = last = found;
+            gids[i] = last = found;
         } else {
             int64_t v = k->v.i[i];
             if (last != UINT32_MAX && i && !(nl && nl[i - 1]) && k->v.i[i - 1] == v) {
-                a->gids[i] = last;
+                gids[i] = last;
                 continue;
             }
             uint64_t h = mix64((uint64_t)v);
@@ -390,8 +400,76 @@ static int find_groups_one(exec_agg_t *a, const exec_vec_t *k, size_t n)
                 memcpy(enc + 1, &v, 8);
                 if ((rc = lookup(a, enc, 9, h, &found))) return rc;
             }
-            a->gids[i] = last = found;
+            gids[i] = last = found;
         }
+    }
+    return URSA_OK;
+}
+
+/* Group ids of n rows by their encoded keys (every key type). */
+static int find_groups_enc(exec_agg_t *a, const exec_vec_t *keys, size_t n, uint32_t *gids)
+{
+    a->enc.len = 0;
+    for (size_t i = 0; i < n; i++) {
+        a->eoff[i] = (uint32_t)a->enc.len;
+        for (size_t k = 0; k < a->nkeys; k++)
+            if (encode_value(a->budget, &a->enc, &keys[k], i)) return URSA_ELIMIT;
+    }
+    a->eoff[n] = (uint32_t)a->enc.len;
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *key = a->enc.p + a->eoff[i];
+        size_t klen = a->eoff[i + 1] - a->eoff[i];
+        int rc = lookup(a, key, klen, XXH3_64bits(key, klen), &gids[i]);
+        if (rc) return rc;
+    }
+    return URSA_OK;
+}
+
+static bool one_key_fast(const exec_agg_t *a, exec_type_t t)
+{
+    return a->nkeys == 1 && (t == EXEC_INT64 || t == EXEC_TIMESTAMP || t == EXEC_DATE || t == EXEC_STRING);
+}
+
+/* Group ids of n rows whose keys all carry dictionary codes, the product
+ * of whose dictionaries' sizes (each + 1, for NULL) is span: a table from
+ * each combination of codes to its group, filled as combinations are met
+ * (a row met first is looked up as any other row is), kept while the
+ * dictionaries stay the same -- a row group's worth of batches. The
+ * groups are the same groups the hash table holds: batches with and
+ * without codes mix freely. */
+static int find_groups_coded(exec_agg_t *a, const exec_vec_t *keys, size_t n, size_t span)
+{
+    bool same = a->cm_gid && a->cm_n == span;
+    for (size_t k = 0; same && k < a->nkeys; k++) same = a->cm_ids[k] == keys[k].dict->id;
+    if (!same) {
+        uint32_t *t = budget_realloc(a->budget, a->cm_gid, a->cm_n * sizeof(*t), span * sizeof(*t));
+        if (!t) return URSA_ELIMIT;
+        memset(t, 0xff, span * sizeof(*t));
+        a->cm_gid = t, a->cm_n = span;
+        for (size_t k = 0; k < a->nkeys; k++) a->cm_ids[k] = keys[k].dict->id;
+    }
+    bool fast = one_key_fast(a, keys[0].type);
+    for (size_t i = 0; i < n; i++) {
+        size_t code;
+        if (a->nkeys == 1) {
+            code = keys[0].nulls && keys[0].nulls[i] ? keys[0].dict->n : keys[0].codes[i];
+        } else {
+            code = 0;
+            for (size_t k = 0; k < a->nkeys; k++) {
+                const exec_vec_t *v = &keys[k];
+                size_t dn = v->dict->n;
+                code = code * (dn + 1) + (v->nulls && v->nulls[i] ? dn : v->codes[i]);
+            }
+        }
+        uint32_t g = a->cm_gid[code];
+        if (g == UINT32_MAX) { /* the first row of this combination: looked up */
+            exec_vec_t row[CODED_KEYS_MAX];
+            for (size_t k = 0; k < a->nkeys; k++) row[k] = exec_vec_slice(&keys[k], i, 1);
+            int rc = fast ? find_groups_one(a, &row[0], 1, &g) : find_groups_enc(a, row, 1, &g);
+            if (rc) return rc;
+            a->cm_gid[code] = g;
+        }
+        a->gids[i] = g;
     }
     return URSA_OK;
 }
@@ -415,23 +493,15 @@ static int find_groups(exec_agg_t *a, const exec_vec_t *keys, size_t n)
         }
         return URSA_OK;
     }
-    exec_type_t t = keys[0].type;
-    if (a->nkeys == 1 && (t == EXEC_INT64 || t == EXEC_TIMESTAMP || t == EXEC_DATE || t == EXEC_STRING))
-        return find_groups_one(a, &keys[0], n);
-    a->enc.len = 0;
-    for (size_t i = 0; i < n; i++) {
-        a->eoff[i] = (uint32_t)a->enc.len;
-        for (size_t k = 0; k < a->nkeys; k++)
-            if (encode_value(a->budget, &a->enc, &keys[k], i)) return URSA_ELIMIT;
+    size_t span = a->nkeys <= CODED_KEYS_MAX ? 1 : 0;
+    for (size_t k = 0; span && k < a->nkeys; k++) {
+        const exec_vec_t *v = &keys[k];
+        span = v->codes && v->dict && v->dict->n < CODED_MAX ? span * (v->dict->n + 1) : 0;
+        if (span > CODED_MAX) span = 0;
     }
-    a->eoff[n] = (uint32_t)a->enc.len;
-    for (size_t i = 0; i < n; i++) {
-        const uint8_t *key = a->enc.p + a->eoff[i];
-        size_t klen = a->eoff[i + 1] - a->eoff[i];
-        int rc = lookup(a, key, klen, XXH3_64bits(key, klen), &a->gids[i]);
-        if (rc) return rc;
-    }
-    return URSA_OK;
+    if (span) return find_groups_coded(a, keys, n, span);
+    if (one_key_fast(a, keys[0].type)) return find_groups_one(a, &keys[0], n, a->gids);
+    return find_groups_enc(a, keys, n, a->gids);
 }
 
 static inline uint64_t mix64(uint64_t x);
@@ -701,6 +771,8 @@ static int update(exec_agg_t *a, agg_state_t *s, size_t ai, const exec_vec_t *v,
         if (s->in == EXEC_INT64) {
             for (size_t i = 0; i < n; i++)
                 if (!(nl && nl[i])) s->isum[g[i]] += v->v.i[i], s->count[g[i]]++, s->seen[g[i]] = 1;
+        } else if (!nl) {
+            for (size_t i = 0; i < n; i++) s->fsum[g[i]] += v->v.f[i], s->count[g[i]]++, s->seen[g[i]] = 1;
         } else {
             for (size_t i = 0; i < n; i++)
                 if (!(nl && nl[i])) s->fsum[g[i]] += v->v.f[i], s->count[g[i]]++, s->seen[g[i]] = 1;

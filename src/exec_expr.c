@@ -15,6 +15,9 @@
 #include <string.h>
 #include <unicase.h>
 #include <unistr.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define US_PER_DAY 86400000000LL
 
@@ -491,6 +494,12 @@ int exec_vec_gather(exec_ctx_t *cx, const exec_vec_t *v, const uint32_t *sel, si
     if (v->nulls) {
         if ((rc = vec_nulls(cx, out))) return rc;
         for (size_t k = 0; k < n; k++) out->nulls[k] = v->nulls[sel[k]];
+    }
+    if (v->codes) {
+        uint32_t *c = exec_arena_alloc(cx->arena, (n ? n : 1) * sizeof(*c));
+        if (!c) return nomem(cx);
+        for (size_t k = 0; k < n; k++) c[k] = v->codes[sel[k]];
+        out->codes = c, out->dict = v->dict;
     }
     return URSA_OK;
 }
@@ -1269,18 +1278,41 @@ static int eval_strings(exec_ctx_t *cx, const exec_expr_t *e, exec_vec_t *args, 
     }
 }
 
-/* Whether needle[0..k) occurs in s[0..n): the first byte found by memchr,
- * the rest compared (glibc's memmem builds a shift table on every call,
- * which costs more than the short values LIKE usually sees). */
+/* The first occurrence of needle[0..k) (k >= 1) in [at, end), or NULL.
+ * Sixteen positions at a time where SSE2 is there: those whose first and
+ * last bytes are the needle's, found by two compares, are the candidates
+ * compared whole -- in text the two rarely match together, so most blocks
+ * cost a few instructions. (glibc's memmem builds a shift table on every
+ * call; memchr on the first byte stops every few dozen bytes of text.) */
+static const char *find_sub(const char *at, const char *end, const char *needle, size_t k)
+{
+    if ((size_t)(end - at) < k) return NULL;
+    if (k == 1) return memchr(at, needle[0], (size_t)(end - at));
+    const char *last = end - k; /* the last position a match can start at */
+#ifdef __SSE2__
+    const __m128i f = _mm_set1_epi8(needle[0]), l = _mm_set1_epi8(needle[k - 1]);
+    for (; at + 16 <= last + 1; at += 16) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)at),
+                b = _mm_loadu_si128((const __m128i *)(const void *)(at + k - 1));
+        unsigned mask =
+            (unsigned)_mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(a, f), _mm_cmpeq_epi8(b, l)));
+        while (mask) {
+            unsigned bit = (unsigned)__builtin_ctz(mask);
+            if (k == 2 || memcmp(at + bit + 1, needle + 1, k - 2) == 0) return at + bit;
+            mask &= mask - 1;
+        }
+    }
+#endif
+    for (; at <= last; at++)
+        if (at[0] == needle[0] && at[k - 1] == needle[k - 1] && memcmp(at + 1, needle + 1, k - 2) == 0)
+            return at;
+    return NULL;
+}
+
+/* Whether needle[0..k) occurs in s[0..n). */
 static bool contains(const char *s, size_t n, const char *needle, size_t k)
 {
-    if (k > n) return false;
-    const char *end = s + n - k + 1, *p = s;
-    while (p < end && (p = memchr(p, needle[0], (size_t)(end - p)))) {
-        if (memcmp(p + 1, needle + 1, k - 1) == 0) return true;
-        p++;
-    }
-    return false;
+    return k == 0 || find_sub(s, s + n, needle, k) != NULL;
 }
 
 /* '%x%' over strings that lie back to back in memory (a scanned column's
@@ -1297,12 +1329,8 @@ static bool like_span(const exec_vec_t *a, size_t n, const char *needle, size_t 
     memset(hit, 0, n);
     size_t row = 0;
     while (at < end) {
-        const char *f = memchr(at, needle[0], (size_t)(end - at)); /* (faster than memmem on such data) */
-        if (!f || (size_t)(end - f) < k) break;
-        if (memcmp(f + 1, needle + 1, k - 1)) {
-            at = f + 1;
-            continue;
-        }
+        const char *f = find_sub(at, end, needle, k);
+        if (!f) break;
         while (s[row].p + s[row].n <= f) row++; /* the row the hit begins in */
         if (f + k <= s[row].p + s[row].n) {     /* within it: the row matches, on to the next */
             hit[row] = !(a->nulls && a->nulls[row]);

@@ -73,13 +73,7 @@ static int give(worker_t *w, const exec_batch_t *b)
         exec_vec_t cols[64], *vis = cols;
         size_t nv = sh->p->nvisible;
         if (nv > 64 && !(vis = exec_arena_alloc(&w->arena, nv * sizeof(*vis)))) rc = limit_err(&w->err);
-        for (size_t c = 0; rc == URSA_OK && c < nv; c++) {
-            vis[c] = b->cols[c];
-            size_t wd = exec_type_width(vis[c].type);
-            if (wd) vis[c].v.p = (char *)vis[c].v.p + from * wd;
-            if (vis[c].nulls) vis[c].nulls += from;
-            vis[c].n = n;
-        }
+        for (size_t c = 0; rc == URSA_OK && c < nv; c++) vis[c] = exec_vec_slice(&b->cols[c], from, n);
         exec_batch_t out = {vis, nv, n};
         w->stats.rows += n;
         if (rc == URSA_OK) rc = sh->o->emit(sh->o->emit_ctx, &out, &w->err);
@@ -116,13 +110,7 @@ static int window(worker_t *w, const exec_batch_t *b, size_t at)
     exec_vec_t cols[64], *wc = cols;
     if (b->ncols > 64 && !(wc = exec_arena_alloc(&w->arena, b->ncols * sizeof(*wc))))
         return limit_err(&w->err);
-    for (size_t c = 0; c < b->ncols; c++) {
-        wc[c] = b->cols[c];
-        size_t wd = exec_type_width(wc[c].type);
-        if (wd) wc[c].v.p = (char *)wc[c].v.p + at * wd;
-        if (wc[c].nulls) wc[c].nulls += at;
-        wc[c].n = n;
-    }
+    for (size_t c = 0; c < b->ncols; c++) wc[c] = exec_vec_slice(&b->cols[c], at, n);
     exec_batch_t win = {wc, b->ncols, n};
     const uint32_t *s = NULL;
     int rc;

@@ -226,10 +226,20 @@ int pq_decode_hybrid(const uint8_t *p, size_t len, int bw, uint32_t *out, size_t
                 memset(out + got, 0, take * sizeof(uint32_t));
                 got += take;
             } else {
-                const uint8_t *q = p + pos;
+                const uint8_t *q = p + pos, *end = p + len;
                 uint64_t acc = 0;
                 int nbits = 0;
-                for (size_t k = 0; k < take; k++) {
+                size_t k = 0;
+                /* Eight values (bw bytes) at a time, each from one 8-byte
+                 * load, while 8 bytes past the group can be read. */
+                for (; k + 8 <= take && (size_t)(end - q) >= (size_t)bw + 8; k += 8, q += bw)
+                    for (unsigned m = 0; m < 8; m++) {
+                        unsigned bit = m * (unsigned)bw;
+                        uint64_t word;
+                        memcpy(&word, q + (bit >> 3), 8);
+                        out[got++] = (uint32_t)((word >> (bit & 7)) & mask);
+                    }
+                for (; k < take; k++) {
                     while (nbits < bw) {
                         acc |= (uint64_t)*q++ << nbits;
                         nbits += 8;
@@ -889,6 +899,42 @@ int pq_column_append(ursa_column_t *c, const uint32_t *def, uint32_t max_def, si
         }
         validity_ones(c, n);
         *next = j + n;
+        return URSA_OK;
+    }
+    if (!is_bool && !varlen && n) {
+        /* Fixed width with nulls: a value or zeros per row, and its bit (a
+         * row that starts a byte writes the whole byte; bits past the length
+         * may be stale), into the room reserved above. */
+        size_t w = c->width, row = c->length;
+        uint8_t *dst = c->values.data + c->values.len, *bits = c->validity.data;
+        const uint8_t *src = v->fixed.data + (size_t)v->width * j;
+#define FIXED_WITH_NULLS(W)                             \
+    for (size_t i = 0; i < n; i++, row++, dst += (W)) { \
+        bool valid = def[i] == max_def;                 \
+        if (valid) {                                    \
+            memcpy(dst, src, (W));                      \
+            src += (W);                                 \
+        } else {                                        \
+            memset(dst, 0, (W));                        \
+        }                                               \
+        if ((row & 7) == 0)                             \
+            bits[row >> 3] = (uint8_t)valid;            \
+        else                                            \
+            ursa_bit_set(bits, row, valid);             \
+    }
+        if (w == 8) { /* the common widths with constant sizes: copies the compiler inlines */
+            FIXED_WITH_NULLS(8)
+        } else if (w == 4) {
+            FIXED_WITH_NULLS(4)
+        } else {
+            FIXED_WITH_NULLS(w)
+        }
+#undef FIXED_WITH_NULLS
+        c->values.len += n * w;
+        c->length = row;
+        c->validity.len = (row + 7) / 8;
+        c->null_count += n - k;
+        *next = j + k;
         return URSA_OK;
     }
     for (size_t i = 0; i < n && rc == URSA_OK; i++) {

@@ -248,7 +248,7 @@ typedef struct pq_footer {
  * system and asked for again (the kernel zeroes every fresh page; that was
  * half the time of a full read). */
 typedef struct scratch {
-    pq_values_t dict, vals, conv;
+    pq_values_t dict, vals, conv, codes;
     ursa_buf_t ub, defb; /* a decompressed page; its definition levels */
 } scratch_t;
 
@@ -263,7 +263,9 @@ typedef struct scratch {
 typedef struct pcache {
     bool have_dict;
     pq_values_t dict;
-    long page; /* -1: no rows kept */
+    uint64_t dict_id; /* (pq_reader_codes_dict) */
+    bool plain;       /* a page not dictionary-encoded was met: strings from then on */
+    long page;        /* -1: no rows kept */
     int64_t first, end;
     ursa_column_t col; /* rows [first, end) of the row group */
 } pcache_t;
@@ -281,7 +283,8 @@ struct pq_reader {
     pq_footer_t *f;
     pq_reader_limits_t lim;
     pq_reader_counters_t ctr;
-    int threads; /* decoding threads, the caller's included */
+    int threads;      /* decoding threads, the caller's included */
+    pq_codes_t codes; /* STRING columns of slices as dictionary codes (pq_reader_set_codes) */
     /* Kept from one read to the next (see scratch_t): the chunks' read
      * buffers, and each decoding thread's scratch. */
     fetched_t chunks;
@@ -512,6 +515,23 @@ void pq_reader_set_threads(pq_reader_t *r, int n)
 {
     if (n <= 0) n = (int)sysconf(_SC_NPROCESSORS_ONLN);
     r->threads = n < 1 ? 1 : n > PQ_READ_THREADS_MAX ? PQ_READ_THREADS_MAX : n;
+}
+
+void pq_reader_set_codes(pq_reader_t *r, pq_codes_t mode)
+{
+    r->codes = mode;
+}
+
+bool pq_reader_codes_dict(const pq_reader_t *r, size_t leaf, const int64_t **offsets, const uint8_t **data,
+                          size_t *n, uint64_t *id)
+{
+    if (!r->pc || leaf >= r->f->meta.nleaves || !r->pc[leaf].have_dict || r->pc[leaf].dict.width != 0)
+        return false;
+    const pq_values_t *d = &r->pc[leaf].dict;
+    *offsets = (const int64_t *)(const void *)d->offsets.data;
+    *data = d->data.data;
+    *n = d->count, *id = r->pc[leaf].dict_id;
+    return true;
 }
 
 void pq_reader_set_limits(pq_reader_t *r, const pq_reader_limits_t *l)
@@ -898,6 +918,7 @@ static void scratch_free(scratch_t *s)
     pq_values_free(&s->dict);
     pq_values_free(&s->vals);
     pq_values_free(&s->conv);
+    pq_values_free(&s->codes);
     ursa_buf_free(&s->ub);
     ursa_buf_free(&s->defb);
 }
@@ -925,7 +946,28 @@ typedef struct chunk_ctx {
     scratch_t *s;
     pcache_t *ce;     /* a slice's cache: the dictionary taken from it or kept in it; or NULL */
     uint64_t *counts; /* [0] data pages decoded, [1] dictionary pages decoded */
+    bool codes;       /* a STRING column with ce: its dictionary codes while its pages have them */
 } chunk_ctx_t;
+
+/* The ids of dictionaries decoded for codes (pq_reader_codes_dict). */
+static _Atomic uint64_t dict_ids;
+
+/* A column of codes (pq_reader_set_codes) made the strings they stand for. */
+static int uncode(ursa_column_t *col, const pq_values_t *dict)
+{
+    ursa_column_t s;
+    ursa_column_init(&s, URSA_TYPE_STRING);
+    const uint32_t *code = (const uint32_t *)(const void *)col->values.data;
+    int rc = URSA_OK;
+    for (size_t i = 0; i < col->length && rc == URSA_OK; i++) {
+        size_t n;
+        const uint8_t *v = ursa_column_valid(col, i) ? pq_values_get(dict, code[i], &n) : NULL;
+        rc = v ? ursa_column_append_str(&s, v, n) : ursa_column_append_null(&s);
+    }
+    ursa_column_free(col);
+    *col = s;
+    return rc;
+}
 
 static int chunk_err(ursa_err_t *err, int rc, const chunk_ctx_t *c, long page, const ursa_err_t *inner)
 {
@@ -965,6 +1007,29 @@ static int read_chunk(const chunk_ctx_t *c, ursa_column_t *col, ursa_err_t *err)
         goto out;
     }
     dict->max_data = vals->max_data = (size_t)r->lim.data_bytes;
+    /* Codes (pq_reader_set_codes): a STRING column is decoded as its
+     * dictionary's codes, into a column of UINT32, when its first data page
+     * is dictionary-encoded (coded -1: no data page yet), and made strings
+     * at the first page that is not. An empty column keeps its buffers (a
+     * donor's) until the first page says which kind it holds. */
+    bool is_str = r->f->schema.fields[c->leaf].type == URSA_TYPE_STRING;
+    int coded = 0;
+    if (is_str && col->type == URSA_TYPE_UINT32 && col->length) { /* a cached slice's codes */
+        coded = 1;
+        if (!c->codes) {
+            coded = 0;
+            if ((rc = uncode(col, dict))) {
+                rc = ursa_err_set(err, rc, "%s: out of memory", r->key);
+                goto out;
+            }
+        }
+    } else if (is_str && col->length == 0) {
+        coded = c->codes ? -1 : 0;
+        if (!c->codes && col->type == URSA_TYPE_UINT32) {
+            ursa_column_free(col);
+            ursa_column_init_field(col, &r->f->schema.fields[c->leaf]);
+        }
+    }
     for (size_t pi = 0; pi < c->npieces; pi++) {
         const piece_t *pc = &c->pieces[pi];
         size_t pos = 0;
@@ -1050,7 +1115,7 @@ static int read_chunk(const chunk_ctx_t *c, ursa_column_t *col, ursa_err_t *err)
                     goto out;
                 }
                 have_dict = true;
-                if (c->ce) c->ce->have_dict = true;
+                if (c->ce) c->ce->have_dict = true, c->ce->dict_id = atomic_fetch_add(&dict_ids, 1) + 1;
                 c->counts[1]++;
                 page++;
                 continue;
@@ -1094,18 +1159,67 @@ static int read_chunk(const chunk_ctx_t *c, ursa_column_t *col, ursa_err_t *err)
                 k = pq_levels_count(def, n, max_def);
             }
             pq_values_clear(vals);
-            if (cv == CV_NULL) {
+            bool dict_enc = have_dict && (enc == PQV_E_RLE_DICTIONARY || enc == PQV_E_PLAIN_DICTIONARY);
+            if (coded && !dict_enc) { /* strings from here on */
+                if (c->ce) c->ce->plain = true;
+                if (coded < 0 && col->type == URSA_TYPE_UINT32) {
+                    ursa_column_free(col);
+                    ursa_column_init_field(col, &r->f->schema.fields[c->leaf]);
+                } else if (coded > 0 && (rc = uncode(col, dict))) {
+                    rc = ursa_err_set(err, rc, "%s: out of memory", r->key);
+                    goto out;
+                }
+                coded = 0;
+            } else if (coded < 0) { /* codes */
+                if (col->type != URSA_TYPE_UINT32) {
+                    ursa_column_free(col);
+                    ursa_column_init(col, URSA_TYPE_UINT32);
+                }
+                coded = 1;
+            }
+            if (coded) {
+                pq_values_t *cd = &c->s->codes;
+                size_t next = 0;
+                if ((rc = pq_values_reset(cd, PQ_INT32, 0)) ||
+                    (rc = ursa_buf_reserve(&cd->fixed, k * 4 + 4))) {
+                    rc = ursa_err_set(err, rc, "%s: out of memory", r->key);
+                    goto out;
+                }
+                if ((rc = pq_decode_dict_indices(u + vused, ulen - vused, k, dict->count,
+                                                 (uint32_t *)(void *)cd->fixed.data, NULL, &e)) == URSA_OK) {
+                    cd->count = k, cd->fixed.len = k * 4;
+                    rc = pq_column_append(col, def, max_def, n, cd, &next, &e);
+                }
+                if (rc) {
+                    rc = chunk_err(err, rc == URSA_EINVAL ? URSA_EFORMAT : rc, c, page, &e);
+                    goto out;
+                }
+            } else if (cv == CV_NULL) {
                 if ((rc = ursa_column_append_nulls(col, n))) {
                     rc = ursa_err_set(err, rc, "%s: out of memory", r->key);
                     goto out;
                 }
             } else {
-                if ((rc = pq_decode_values(vals, enc, have_dict ? dict : NULL, u + vused, ulen - vused, k,
-                                           NULL, &e))) {
+                /* PLAIN fixed-width values the column keeps as they are: appended
+                 * from the page itself (a view), not copied into vals first. */
+                pq_values_t view;
+                const pq_values_t *src = vals;
+                if (enc == PQV_E_PLAIN && cv == CV_NONE && vals->width && vals->ptype != PQV_T_BOOLEAN) {
+                    if (k > (ulen - vused) / vals->width) {
+                        ursa_err_set(&e, URSA_EFORMAT, "PLAIN: %zu values of %u bytes, %zu bytes in the page", k,
+                                     vals->width, ulen - vused);
+                        rc = chunk_err(err, URSA_EFORMAT, c, page, &e);
+                        goto out;
+                    }
+                    view = *vals;
+                    view.fixed = (ursa_buf_t){(uint8_t *)(uintptr_t)(u + vused), k * vals->width, k * vals->width};
+                    view.count = k;
+                    src = &view;
+                } else if ((rc = pq_decode_values(vals, enc, have_dict ? dict : NULL, u + vused, ulen - vused,
+                                                  k, NULL, &e))) {
                     rc = chunk_err(err, rc == URSA_EINVAL ? URSA_EFORMAT : rc, c, page, &e);
                     goto out;
                 }
-                const pq_values_t *src = vals;
                 if (cv != CV_NONE) {
                     if ((rc = convert(cv, vals, col->width, conv, &e))) {
                         rc = chunk_err(err, rc, c, page, &e);
@@ -1875,6 +1989,19 @@ typedef struct worker {
     scratch_t *s;
 } worker_t;
 
+/* Whether every data page of a chunk may be dictionary-encoded: by its
+ * page encoding stats, when the writer left them (else the pages tell). */
+static bool dict_pages(const pq_col_meta_t *cm)
+{
+    for (size_t i = 0; i < cm->nencoding_stats; i++) {
+        const pq_enc_stats_t *e = &cm->encoding_stats[i];
+        if ((e->page_type == PQ_DATA_PAGE || e->page_type == PQ_DATA_PAGE_V2) && e->count > 0 &&
+            e->encoding != PQV_E_RLE_DICTIONARY && e->encoding != PQV_E_PLAIN_DICTIONARY)
+            return false;
+    }
+    return true;
+}
+
 static void *decode_worker(void *arg)
 {
     const worker_t *w = arg;
@@ -1882,8 +2009,20 @@ static void *decode_worker(void *arg)
     for (size_t k; (k = atomic_fetch_add(&d->next, 1)) < d->n;) {
         colplan_t *c = &d->cp[k];
         if (c->end == 0) continue; /* the empty chunk of an empty row group */
-        chunk_ctx_t ctx = {d->r,      d->rg, c->leaf, c->pieces, c->npieces, c->whole, ranges_rows(&c->held),
-                           &c->pages, w->s,  c->ce,   c->counts};
+        chunk_ctx_t ctx = {d->r,
+                           d->rg,
+                           c->leaf,
+                           c->pieces,
+                           c->npieces,
+                           c->whole,
+                           ranges_rows(&c->held),
+                           &c->pages,
+                           w->s,
+                           c->ce,
+                           c->counts,
+                           c->ce && !c->ce->plain && d->r->codes && d->r->f->cols[c->leaf].conv == CV_NONE &&
+                               (d->r->codes == PQ_CODES_PAGES ||
+                                dict_pages(&d->r->f->meta.row_groups[d->rg].columns[c->leaf].meta))};
         c->rc = read_chunk(&ctx, &c->col, &c->err);
     }
     return NULL;
@@ -1933,6 +2072,45 @@ static void held_index(const colplan_t *c, const ranges_t *want, uint32_t *idx)
             while (c->held.v[h][1] <= row) base += c->held.v[h][1] - c->held.v[h][0], h++;
             idx[i++] = (uint32_t)(base + row - c->held.v[h][0]);
         }
+}
+
+/* The rows of rg that may match every pred, into *want (empty): *may
+ * false when the row group's statistics or bloom filters rule it out (then
+ * counted), else the rows every predicate's column index allows (the page
+ * indexes of need[0..nneed), which holds every predicate's column, loaded
+ * into px -- the column index too where want_ci[k] is set or the column is
+ * a predicate's -- when a predicate's column has them). */
+static int match_rows(pq_reader_t *r, size_t rg, const pq_pred_t *preds, size_t npreds, const size_t *need,
+                      size_t nneed, pindex_t *px, bool *want_ci, bool *may, ranges_t *want, ursa_err_t *err)
+{
+    const pq_row_group_t *g = &r->f->meta.row_groups[rg];
+    int by, rc;
+    if ((rc = rg_may_match(r, rg, preds, npreds, may, &by, err))) return rc;
+    if (!*may) {
+        if (by == 1)
+            r->ctr.row_groups_by_stats++;
+        else
+            r->ctr.row_groups_by_bloom++;
+        return URSA_OK;
+    }
+    bool any = false;
+    for (size_t k = 0; k < nneed; k++)
+        for (size_t i = 0; i < npreds; i++) want_ci[k] |= preds[i].col == need[k];
+    for (size_t i = 0; i < npreds; i++)
+        any = any || (g->columns[preds[i].col].column_index_offset >= 0 &&
+                      g->columns[preds[i].col].offset_index_offset >= 0);
+    if (any && (rc = load_page_indexes(r, rg, need, want_ci, nneed, px, err))) return rc;
+    if (ranges_add(want, 0, g->num_rows)) return ursa_err_set(err, URSA_ENOMEM, "%s: out of memory", r->key);
+    for (size_t i = 0; i < npreds; i++) {
+        size_t k = 0;
+        while (need[k] != preds[i].col) k++;
+        ranges_t pr = {0};
+        rc = pred_ranges(r, rg, &preds[i], &px[k], &pr);
+        if (!rc) rc = ranges_and(want, &pr);
+        ursa_free(pr.v);
+        if (rc) return ursa_err_set(err, URSA_ENOMEM, "%s: out of memory", r->key);
+    }
+    return URSA_OK;
 }
 
 /* Reads leaves cols[0..ncols) of rg into out: the rows that match every
@@ -2003,8 +2181,9 @@ static int read_rows(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols
      * buffers keep their room: no fresh memory for the kernel to zero). */
     for (size_t i = 0; i < ndonor && i < ncols; i++) {
         colplan_t *c = &cp[outmap[i]];
+        bool codes = r->codes && donor[i].type == URSA_TYPE_UINT32 && c->col.type == URSA_TYPE_STRING;
         if (c->col.values.data || c->col.offsets.data || c->col.validity.data ||
-            donor[i].type != c->col.type || donor[i].width != c->col.width)
+            (!codes && (donor[i].type != c->col.type || donor[i].width != c->col.width)))
             continue;
         c->col = donor[i];
         memset(&donor[i], 0, sizeof(donor[i]));
@@ -2017,35 +2196,8 @@ static int read_rows(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols
     r->ctr.row_groups++;
     if (npreds) {
         bool may;
-        int by;
-        if ((rc = rg_may_match(r, rg, preds, npreds, &may, &by, err))) goto out;
-        if (!may) {
-            if (by == 1)
-                r->ctr.row_groups_by_stats++;
-            else
-                r->ctr.row_groups_by_bloom++;
-            rc = URSA_OK;
-            goto out;
-        }
-        /* Pages: the rows every predicate's column index allows (the page
-         * indexes read only when a predicate's column has one). */
-        bool any = false;
-        for (size_t k = 0; k < nneed; k++)
-            for (size_t i = 0; i < npreds; i++) want_ci[k] |= preds[i].col == need[k];
-        for (size_t i = 0; i < npreds; i++)
-            any = any || (g->columns[preds[i].col].column_index_offset >= 0 &&
-                          g->columns[preds[i].col].offset_index_offset >= 0);
-        if (any && (rc = load_page_indexes(r, rg, need, want_ci, nneed, px, err))) goto out;
-        if (ranges_add(&want, 0, rows)) goto nomem;
-        for (size_t i = 0; i < npreds; i++) {
-            size_t k = 0;
-            while (need[k] != preds[i].col) k++;
-            ranges_t pr = {0};
-            rc = pred_ranges(r, rg, &preds[i], &px[k], &pr);
-            if (!rc) rc = ranges_and(&want, &pr);
-            ursa_free(pr.v);
-            if (rc) goto nomem;
-        }
+        if ((rc = match_rows(r, rg, preds, npreds, need, nneed, px, want_ci, &may, &want, err))) goto out;
+        if (!may) goto out;
     } else if (count >= 0 && !(first == 0 && count == rows)) {
         /* A slice: the pages that hold it, by each column's offset index
          * (a column without one is read whole). */
@@ -2139,6 +2291,10 @@ static int read_rows(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols
             for (size_t j = 0; j < kept; j++) loc[j] = (uint32_t)j;
         else
             held_index(c, &want, loc);
+        if (out->cols[i].type != c->col.type) { /* codes */
+            ursa_column_free(&out->cols[i]);
+            ursa_column_init(&out->cols[i], c->col.type);
+        }
         if ((rc = ursa_column_take(&out->cols[i], &c->col, loc, kept))) goto nomem;
     }
     /* The slices' cache: a column keeps the rows after the slice's end when
@@ -2162,7 +2318,10 @@ static int read_rows(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols
         if (!t) goto nomem;
         tail = t;
         for (size_t j = 0; j < nt; j++) tail[j] = (uint32_t)(base + j);
-        ursa_column_init_field(&ce->col, &r->f->schema.fields[c->leaf]);
+        if (c->col.type == URSA_TYPE_UINT32 && r->f->schema.fields[c->leaf].type == URSA_TYPE_STRING)
+            ursa_column_init(&ce->col, URSA_TYPE_UINT32); /* codes */
+        else
+            ursa_column_init_field(&ce->col, &r->f->schema.fields[c->leaf]);
         if ((rc = ursa_column_take(&ce->col, &c->col, tail, nt))) goto nomem;
         ce->page = c->last, ce->first = end, ce->end = c->last_e;
     }
@@ -2214,6 +2373,55 @@ int pq_reader_read_where(pq_reader_t *r, size_t rg, const size_t *cols, size_t n
                             r->f->meta.nrow_groups);
     if ((rc = check_preds(r, preds, npreds, err))) return rc;
     return read_rows(r, rg, cols, ncols, preds, npreds, 0, -1, false, out, err);
+}
+
+int pq_reader_match_ranges(pq_reader_t *r, size_t rg, const pq_pred_t *preds, size_t npreds,
+                           int64_t (**ranges)[2], size_t *nranges, ursa_err_t *err)
+{
+    *ranges = NULL, *nranges = 0;
+    if (rg >= r->f->meta.nrow_groups)
+        return ursa_err_set(err, URSA_EINVAL, "%s: no row group %zu (the file has %zu)", r->key, rg,
+                            r->f->meta.nrow_groups);
+    int rc = check_preds(r, preds, npreds, err);
+    if (rc) return rc;
+    size_t *need = ursa_calloc(npreds + 1, sizeof(*need)), nneed = 0;
+    pindex_t *px = ursa_calloc(npreds + 1, sizeof(*px));
+    bool *want_ci = ursa_calloc(npreds + 1, sizeof(*want_ci)), may = true;
+    ranges_t want = {0};
+    if (!need || !px || !want_ci) {
+        rc = ursa_err_set(err, URSA_ENOMEM, "%s: out of memory", r->key);
+        goto out;
+    }
+    for (size_t i = 0; i < npreds; i++) {
+        size_t k = 0;
+        while (k < nneed && need[k] != preds[i].col) k++;
+        if (k == nneed) need[nneed++] = preds[i].col;
+    }
+    r->ctr.row_groups++;
+    if (npreds == 0) {
+        rc = ranges_add(&want, 0, r->f->meta.row_groups[rg].num_rows)
+                 ? ursa_err_set(err, URSA_ENOMEM, "%s: out of memory", r->key)
+                 : URSA_OK;
+    } else {
+        rc = match_rows(r, rg, preds, npreds, need, nneed, px, want_ci, &may, &want, err);
+    }
+    /* The pages of the predicates' columns, and those left out. */
+    for (size_t k = 0; rc == URSA_OK && may && k < nneed; k++) {
+        if (!px[k].has_oi) continue;
+        size_t w = 0;
+        for (size_t p = 0; p < px[k].oi.npages; p++) {
+            int64_t s, e;
+            page_rows(&px[k].oi, p, r->f->meta.row_groups[rg].num_rows, &s, &e);
+            while (w < want.n && want.v[w][1] <= s) w++;
+            r->ctr.pages++;
+            if (w == want.n || want.v[w][0] >= e) r->ctr.pages_skipped++;
+        }
+    }
+    if (rc == URSA_OK && may) *ranges = want.v, *nranges = want.n, want.v = NULL;
+out:
+    for (size_t k = 0; px && k < nneed; k++) pindex_free(&px[k]);
+    ursa_free(px), ursa_free(need), ursa_free(want_ci), ursa_free(want.v);
+    return rc;
 }
 
 static int read_slice(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols, int64_t first,

@@ -92,6 +92,28 @@ void pq_footer_cache_stats(pq_cache_stats_t *s);
 #define PQ_READ_THREADS_MAX 64
 void pq_reader_set_threads(pq_reader_t *r, int n);
 
+/* Dictionary codes (PQ_CODES_OFF by default): a STRING column read a slice
+ * at a time (pq_reader_read_rows_into, pq_reader_read_rows) whose pages are
+ * dictionary-encoded comes out as its codes -- a column of type UINT32,
+ * each row's index in the row group's dictionary (0 for a null row) --
+ * instead of its strings; pq_reader_codes_dict() gives that dictionary.
+ * PQ_CODES_ON takes a chunk whose page encoding stats name a page that is
+ * not dictionary-encoded as strings; PQ_CODES_PAGES ignores the stats and
+ * goes by the pages (as it must for a chunk without stats). Going by the
+ * pages, a writer that fell back to plain pages part way gives codes in one
+ * slice and strings from the slice that meets the first plain page on:
+ * each slice says which by its columns' types. */
+typedef enum { PQ_CODES_OFF = 0, PQ_CODES_ON, PQ_CODES_PAGES } pq_codes_t;
+void pq_reader_set_codes(pq_reader_t *r, pq_codes_t mode);
+
+/* The dictionary that leaf's codes index in the last slice read: its n
+ * strings, string i the bytes data[offsets[i] .. offsets[i + 1]). *id
+ * tells it from every other dictionary any reader of the process has
+ * decoded. false when there is none. Valid until the next read of another
+ * row group, an error, or pq_reader_destroy(). */
+bool pq_reader_codes_dict(const pq_reader_t *r, size_t leaf, const int64_t **offsets, const uint8_t **data,
+                          size_t *n, uint64_t *id);
+
 /* Replaces the reader's limits (fields <= 0 keep the current value). */
 void pq_reader_set_limits(pq_reader_t *r, const pq_reader_limits_t *l);
 
@@ -204,6 +226,16 @@ int pq_reader_may_match(pq_reader_t *r, size_t rg, const pq_pred_t *preds, size_
  * pq_reader_read. */
 int pq_reader_read_where(pq_reader_t *r, size_t rg, const size_t *cols, size_t ncols, const pq_pred_t *preds,
                          size_t npreds, struct ursa_batch *out, ursa_err_t *err) URSA_MUST_CHECK;
+
+/* The rows of row group rg that may match every predicate, without reading
+ * them: none when the row group's statistics or bloom filters rule it out,
+ * else the row ranges [start, end) -- ascending, apart -- that the
+ * predicates' column indexes allow (the whole row group without them).
+ * *ranges is the caller's to ursa_free() (NULL when there are none). The
+ * counters count the row group and the pages of the predicates' columns
+ * (pages_skipped: those left out) as a read would. */
+int pq_reader_match_ranges(pq_reader_t *r, size_t rg, const pq_pred_t *preds, size_t npreds,
+                           int64_t (**ranges)[2], size_t *nranges, ursa_err_t *err) URSA_MUST_CHECK;
 
 void pq_reader_get_counters(const pq_reader_t *r, pq_reader_counters_t *c);
 

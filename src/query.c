@@ -213,7 +213,16 @@ typedef struct scan {
     size_t wrg, wreads; /* wreads: windows read from this file (the reader counts each as a row group) */
     uint64_t wpages,
         wskipped; /* ... and the pages it counted for them (every page of the chunks, each time) */
-    int64_t wnext, wrows;
+    int64_t wnext;
+    int64_t (*wr)[2]; /* the row group's rows to read (pq_reader_match_ranges), wr[iwr] the current range */
+    size_t nwr, iwr;
+    /* per scan column, a STRING read as dictionary codes: the views of the
+     * dictionary they index (pq_reader_codes_dict), rebuilt when its id changes */
+    struct coded {
+        exec_dict_t d;
+        exec_str_t *views;
+        size_t cap; /* views' room, counted against the budget */
+    } * coded;
     bool peer_mode; /* a peer's scan: each row's log position and day as two more columns */
     /* other nodes' buffered rows the snapshot lacks, in scan columns */
     exec_arena_t peer_arena;
@@ -398,13 +407,17 @@ static void close_file(scan_t *s)
         s->b_bytes = 0;
     }
     s->windowed = false;
+    ursa_free(s->wr);
+    s->wr = NULL, s->nwr = s->iwr = 0;
     if (s->r) {
         pq_reader_counters_t c;
         pq_reader_get_counters(s->r, &c);
-        s->stats->row_groups += c.row_groups - s->wreads; /* (windowed row groups counted as they began) */
+        s->stats->row_groups += c.row_groups - s->wreads; /* (each row group once, not each window) */
         s->wreads = 0;
         s->stats->row_groups_pruned += c.row_groups_by_stats + c.row_groups_by_bloom;
-        s->stats->pages += c.pages - s->wpages; /* (pages of windowed row groups are not counted) */
+        /* the pages of the predicates' columns, as pq_reader_match_ranges counted them (a column read
+         * without predicates counts none) */
+        s->stats->pages += c.pages - s->wpages;
         s->stats->pages_pruned += c.pages_skipped - s->wskipped;
         s->wpages = s->wskipped = 0;
         s->stats->bytes_read += c.bytes_read;
@@ -418,6 +431,7 @@ static int open_file(scan_t *s, ursa_err_t *err)
     int rc = pq_reader_open(&s->r, s->store, s->files[s->file].key, err);
     if (rc) return rc;
     s->fs = pq_reader_schema(s->r);
+    pq_reader_set_codes(s->r, PQ_CODES_ON);
     s->ncols = 0;
     for (size_t c = 0; c < p->nscan; c++) {
         s->leaf[c] = pq_reader_find(s->r, s->schema->fields[p->scan_fields[c]].name);
@@ -446,6 +460,49 @@ static int open_file(scan_t *s, ursa_err_t *err)
     return URSA_OK;
 }
 
+/* Rows [from, from + n) of scan column c, a STRING column the reader gave
+ * as dictionary codes (pq_reader_set_codes): views of the dictionary's
+ * strings, with the codes beside them for grouping (exec_vec_t). */
+static int codes_to_vec(scan_t *s, size_t c, const ursa_column_t *col, size_t from, size_t n, exec_arena_t *a,
+                        exec_vec_t *out, ursa_err_t *err)
+{
+    struct coded *cd = &s->coded[c];
+    const int64_t *off;
+    const uint8_t *data;
+    size_t nd;
+    uint64_t id;
+    if (!pq_reader_codes_dict(s->r, (size_t)s->leaf[c], &off, &data, &nd, &id))
+        return ursa_err_set(err, URSA_EFORMAT, "%s: column %s: codes without a dictionary",
+                            s->files[s->file].key, s->fs->fields[s->leaf[c]].name);
+    if (cd->d.id != id) {
+        if (nd > cd->cap) {
+            if (!exec_budget_take(s->budget, (nd - cd->cap) * sizeof(exec_str_t))) return limit_err(err);
+            exec_str_t *v = ursa_realloc(cd->views, nd * sizeof(*v));
+            if (!v) {
+                exec_budget_give(s->budget, (nd - cd->cap) * sizeof(exec_str_t));
+                return ursa_err_set(err, URSA_ENOMEM, "out of memory");
+            }
+            cd->views = v, cd->cap = nd;
+        }
+        for (size_t i = 0; i < nd; i++)
+            cd->views[i] = (exec_str_t){(const char *)data + off[i], (size_t)(off[i + 1] - off[i])};
+        cd->d = (exec_dict_t){cd->views, nd, id};
+    }
+    if (exec_vec_alloc(out, a, EXEC_STRING, n)) return limit_err(err);
+    const uint32_t *code = (const uint32_t *)(const void *)col->values.data + from;
+    if (col->null_count) {
+        if (exec_vec_nulls(out, a)) return limit_err(err);
+        for (size_t i = 0; i < n; i++) {
+            out->nulls[i] = !ursa_bit_get(col->validity.data, from + i);
+            out->v.s[i] = out->nulls[i] ? (exec_str_t){"", 0} : cd->views[code[i]];
+        }
+    } else {
+        for (size_t i = 0; i < n; i++) out->v.s[i] = cd->views[code[i]];
+    }
+    out->codes = code, out->dict = &cd->d;
+    return URSA_OK;
+}
+
 static int next_file_rows(scan_t *s, exec_arena_t *a, exec_batch_t *out, ursa_err_t *err)
 {
     const sql_plan_t *p = s->p;
@@ -467,16 +524,21 @@ static int next_file_rows(scan_t *s, exec_arena_t *a, exec_batch_t *out, ursa_er
                     return ursa_err_set(err, URSA_EINVAL, "%s: column %s has type %s here, not the dataset's",
                                         s->files[s->file].key, f->name,
                                         exec_type_name(sql_exec_type(f->type)));
-                int rc = col_to_vec(col, f, from, n, p->scan_types[c], a, &out->cols[c], err);
+                int rc = s->leaf[c] >= 0 && f->type == URSA_TYPE_STRING && col->type == URSA_TYPE_UINT32
+                             ? codes_to_vec(s, c, col, from, n, a, &out->cols[c], err)
+                             : col_to_vec(col, f, from, n, p->scan_types[c], a, &out->cols[c], err);
                 if (rc) return rc;
             }
             return URSA_OK;
         }
-        if (s->windowed && s->wnext < s->wrows) { /* the row group's next window, into the same buffers */
+        while (s->windowed && s->iwr < s->nwr && s->wnext >= s->wr[s->iwr][1])
+            if (++s->iwr < s->nwr) s->wnext = s->wr[s->iwr][0];
+        if (s->windowed && s->iwr < s->nwr) { /* the row group's next window, into the same buffers */
             /* ending on a page bound of every column when there is one near: the decoded pages are then
              * handed over as they are, not copied out (pq_reader_page_bound) */
+            int64_t rend = s->wr[s->iwr][1];
             int64_t lo = s->wnext + QUERY_WINDOW_ROWS / 2, hi = s->wnext + 2 * QUERY_WINDOW_ROWS, end;
-            if (hi > s->wrows) hi = s->wrows;
+            if (hi > rend) hi = rend;
             if (lo > hi) lo = hi;
             int rc = pq_reader_page_bound(s->r, s->wrg, s->cols, s->ncols, lo, hi, &end, err);
             if (rc) return rc;
@@ -502,12 +564,6 @@ static int next_file_rows(scan_t *s, exec_arena_t *a, exec_batch_t *out, ursa_er
             continue;
         }
         s->windowed = false;
-        if (s->have_b && s->npreds) { /* a row group read whole: freed (windows' buffers stay for the next) */
-            ursa_batch_free(&s->b);
-            exec_budget_give(s->budget, s->b_bytes);
-            s->have_b = false;
-            s->b_bytes = 0;
-        }
         if (!s->r) {
             if (s->file >= s->nfiles) {
                 out->n = 0;
@@ -535,26 +591,18 @@ static int next_file_rows(scan_t *s, exec_arena_t *a, exec_batch_t *out, ursa_er
             s->brow = 0;
             continue;
         }
-        if (s->npreds == 0) { /* nothing to prune by: windows */
-            s->windowed = true;
-            s->wrg = s->rg++;
-            s->wnext = 0;
-            s->wrows = pq_reader_meta(s->r)->row_groups[s->wrg].num_rows;
-            s->stats->row_groups++;
-            continue;
-        }
-        int rc = pq_reader_read_where(s->r, s->rg++, s->cols, s->ncols, s->preds, s->npreds, &s->b, err);
+        /* The rows the predicates leave (pq_reader_match_ranges: by the
+         * statistics, bloom filters and page indexes; WHERE then filters
+         * them), read a window at a time. */
+        s->wrg = s->rg++;
+        ursa_free(s->wr);
+        s->wr = NULL, s->nwr = s->iwr = 0;
+        int rc = pq_reader_match_ranges(s->r, s->wrg, s->preds, s->npreds, &s->wr, &s->nwr, err);
         if (rc) return rc;
-        s->have_b = true;
-        s->brow = 0;
-        s->b_bytes = ursa_batch_bytes(&s->b);
-        if (!exec_budget_take(s->budget, s->b_bytes)) {
-            s->b_bytes = 0;
-            return limit_err(err);
-        }
+        s->windowed = s->nwr > 0;
+        s->wnext = s->nwr ? s->wr[0][0] : 0;
     }
 }
-
 static int scan_next(void *ctx, exec_arena_t *a, exec_batch_t *out, ursa_err_t *err)
 {
     scan_t *s = ctx;
@@ -581,7 +629,9 @@ static int scan_scratch(scan_t *s)
     s->preds = ursa_calloc(np + 1, sizeof(*s->preds));
     s->pvals = ursa_calloc(np * 64 + 1, sizeof(*s->pvals));
     s->pbytes = ursa_calloc(np * 64 * 16 + 1, 1);
-    return s->keep && s->leaf && s->cols && s->preds && s->pvals && s->pbytes ? URSA_OK : URSA_ENOMEM;
+    s->coded = ursa_calloc(s->p->nscan + 1, sizeof(*s->coded));
+    return s->keep && s->leaf && s->cols && s->preds && s->pvals && s->pbytes && s->coded ? URSA_OK
+                                                                                          : URSA_ENOMEM;
 }
 
 /* Worker w of n over what base pinned and listed, with stats of its own. */
@@ -595,6 +645,8 @@ static int scan_clone(const scan_t *base, scan_t *w, size_t idx, size_t n, exec_
     w->r = NULL;
     w->have_b = false;
     w->keep = NULL, w->leaf = NULL, w->cols = NULL, w->preds = NULL, w->pvals = NULL, w->pbytes = NULL;
+    w->coded = NULL;
+    w->wr = NULL, w->nwr = w->iwr = 0;
     return scan_scratch(w);
 }
 
@@ -603,6 +655,11 @@ static void scan_free(scan_t *s)
     close_file(s);
     ursa_free(s->keep), ursa_free(s->leaf), ursa_free(s->cols), ursa_free(s->preds);
     ursa_free(s->pvals), ursa_free(s->pbytes);
+    for (size_t c = 0; s->coded && c < s->p->nscan; c++) {
+        exec_budget_give(s->budget, s->coded[c].cap * sizeof(exec_str_t));
+        ursa_free(s->coded[c].views);
+    }
+    ursa_free(s->coded);
     if (s->shared) return; /* a worker: the rest is the first's */
     ursa_pin_release(&s->pin);
     for (size_t i = 0; i < s->nfiles; i++) ursa_free(s->files[i].key);

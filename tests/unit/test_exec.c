@@ -25,12 +25,19 @@ static int resolve(void *ctx, const char *name, bool quarantine, const ursa_sche
 }
 
 /* Rows [from, to) of every source, row r: k = r % kmod (null when r % 97 == 0), v = r % 1000 / 4, s = "s<r %
- * 13>". */
+ * 13>" (null when r % 11 == 5, with snull). With coded, s carries dictionary codes, every other batch into
+ * a dictionary in the opposite order (ids unique to the source and order). */
+static int opt_snull, opt_coded;
+/* With text: s is row r's slice of `text` (0 to 90 bytes, back to back), as a scanned column's values lie. */
+static const char *opt_text;
+static size_t text_len, text_off[100001];
+
 typedef struct gen {
     const sql_plan_t *p;
-    size_t row, to, kmod;
+    size_t row, to, kmod, batch;
     char names[13][4];
-    exec_str_t strs[13];
+    exec_str_t strs[13], rev[13];
+    exec_dict_t dict[2];
 } gen_t;
 
 static int next(void *ctx, exec_arena_t *a, exec_batch_t *out, ursa_err_t *err)
@@ -58,11 +65,25 @@ static int next(void *ctx, exec_arena_t *a, exec_batch_t *out, ursa_err_t *err)
                 v->v.f[i] = (double)(r % 1000) / 4;
                 break;
             default:
-                v->v.s[i] = g->strs[r % 13];
+                v->v.s[i] = opt_text ? (exec_str_t){opt_text + text_off[r], text_off[r + 1] - text_off[r]}
+                                     : g->strs[r % 13];
+                v->nulls[i] = opt_snull && r % 11 == 5;
             }
+        }
+        if (opt_coded && v->type == EXEC_STRING) {
+            const exec_dict_t *d = &g->dict[g->batch & 1];
+            uint32_t *codes = exec_arena_alloc(a, n * sizeof(*codes));
+            if (!codes) return URSA_ELIMIT;
+            for (size_t i = 0; i < n; i++) {
+                uint32_t code = (uint32_t)((g->row + i) % 13);
+                codes[i] = v->nulls[i] ? 0 : (g->batch & 1) ? 12 - code : code;
+                if (v->nulls[i]) v->v.s[i] = (exec_str_t){"", 0};
+            }
+            v->codes = codes, v->dict = d;
         }
     }
     g->row += n;
+    g->batch++;
     return URSA_OK;
 }
 
@@ -115,6 +136,9 @@ static int run(const char *sql, size_t rows, size_t kmod, size_t workers, result
             snprintf(g[w].names[i], sizeof(g[w].names[i]), "s%d", i);
             g[w].strs[i] = (exec_str_t){g[w].names[i], strlen(g[w].names[i])};
         }
+        for (int i = 0; i < 13; i++) g[w].rev[i] = g[w].strs[12 - i];
+        g[w].dict[0] = (exec_dict_t){g[w].strs, 13, 1000 + 2 * w};
+        g[w].dict[1] = (exec_dict_t){g[w].rev, 13, 1001 + 2 * w};
         src[w] = (exec_source_t){next, &g[w]};
     }
     exec_budget_t budget = {(size_t)1 << 30, 0, 0};
@@ -157,6 +181,92 @@ TEST(workers_agree)
     CHECK_EQ_INT(semis, 7);
 }
 
+/* Grouping by dictionary codes (exec_vec_t.codes): the answers are those of
+ * the same strings without codes -- codes in batches of two dictionaries
+ * mixed, NULL strings, a second key with and without codes' help, rows a
+ * WHERE selected (codes gathered), strings computed from the coded ones. */
+TEST(codes_group_alike)
+{
+    static const char *const queries[] = {
+        "SELECT s, count(*), sum(v), min(s), max(s) FROM t GROUP BY s ORDER BY s NULLS FIRST",
+        "SELECT s, k, count(*) FROM t GROUP BY s, k ORDER BY 3 DESC, 1, 2 LIMIT 20",
+        "SELECT s, count(*) FROM t WHERE v > 100 AND k < 40 GROUP BY s ORDER BY s",
+        "SELECT upper(s), s || 'x', count(*) FROM t GROUP BY 1, 2 ORDER BY 1, 2",
+        "SELECT count(DISTINCT s), count(s) FROM t",
+    };
+    opt_snull = 1;
+    for (size_t q = 0; q < sizeof(queries) / sizeof(*queries); q++)
+        for (size_t workers = 1; workers <= 2; workers++) {
+            result_t plain, coded;
+            opt_coded = 0;
+            CHECK_EQ_INT(run(queries[q], 100000, 50, workers, &plain), URSA_OK);
+            opt_coded = 1;
+            CHECK_EQ_INT(run(queries[q], 100000, 50, workers, &coded), URSA_OK);
+            CHECK(plain.len > 0);
+            if (strcmp(plain.text, coded.text))
+                fprintf(stderr, "query %zu:\n plain: %s\n coded: %s\n", q, plain.text, coded.text);
+            CHECK(strcmp(plain.text, coded.text) == 0);
+        }
+    /* an answer computed here: 13 strings, every 11th row's NULL */
+    result_t r;
+    opt_coded = 1;
+    CHECK_EQ_INT(run("SELECT count(*) FROM t WHERE s IS NULL", 100000, 50, 2, &r), URSA_OK);
+    CHECK(strcmp(r.text, "9091;") == 0);
+    CHECK_EQ_INT(
+        run("SELECT s, count(*) FROM t GROUP BY s ORDER BY s NULLS FIRST LIMIT 2", 100000, 50, 2, &r),
+        URSA_OK);
+    CHECK(strcmp(r.text, "NULL|9091;s0|6994;") == 0);
+    if (strcmp(r.text, "NULL|9091;s0|6994;")) fprintf(stderr, "got %s\n", r.text);
+    opt_snull = opt_coded = 0;
+}
+
+/* LIKE '%x%' over values back to back in memory (one search through
+ * them all, sixteen bytes at a time): the rows that hold x, counted here
+ * value by value -- needles of 1 to 20 bytes, hits at every offset and
+ * across two values' boundary, which must not count. */
+TEST(like_span_alike)
+{
+    static char text[100000 * 45];
+    uint64_t x = 42;
+    size_t at = 0;
+    for (size_t r = 0; r < 100000; r++) {
+        text_off[r] = at;
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        size_t n = (size_t)(x >> 33) % 91;
+        for (size_t i = 0; i < n && at < sizeof(text); i++) {
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            text[at++] = (char)('a' + (x >> 40) % 6); /* six letters: short needles hit often */
+        }
+    }
+    text_off[100000] = at, text_len = at;
+    opt_text = text;
+    static const char *const needles[] = {"a",     "ab",     "abc",        "fed",
+                                          "abcab", "ffffff", "abcdefabcd", "cabbage"};
+    char long_needle[21];
+    memcpy(long_needle, text + text_off[777], 20); /* row 777's, if it is that long */
+    long_needle[20] = 0;
+    for (size_t q = 0; q < sizeof(needles) / sizeof(*needles) + 1; q++) {
+        const char *nd = q < sizeof(needles) / sizeof(*needles) ? needles[q] : long_needle;
+        size_t k = strlen(nd), want = 0;
+        for (size_t r = 0; r < 100000; r++) {
+            size_t n = text_off[r + 1] - text_off[r];
+            for (size_t i = 0; i + k <= n; i++)
+                if (memcmp(text + text_off[r] + i, nd, k) == 0) {
+                    want++;
+                    break;
+                }
+        }
+        char sql[128], wtext[32];
+        snprintf(sql, sizeof(sql), "SELECT count(*) FROM t WHERE s LIKE '%%%s%%'", nd);
+        snprintf(wtext, sizeof(wtext), "%zu;", want);
+        result_t r;
+        CHECK_EQ_INT(run(sql, 100000, 50, 2, &r), URSA_OK);
+        if (strcmp(r.text, wtext)) fprintf(stderr, "%s: got %s, want %s\n", sql, r.text, wtext);
+        CHECK(strcmp(r.text, wtext) == 0);
+    }
+    opt_text = NULL;
+}
+
 TEST(count_distinct_millions)
 {
     /* k = r % kmod, null every 97th row: distinct non-null values are every residue some non-multiple of 97
@@ -181,6 +291,8 @@ int main(void)
     ursa_err_t e;
     if (ursa_schema_parse(SCHEMA, strlen(SCHEMA), &schema, &e)) return 1;
     RUN(workers_agree);
+    RUN(codes_group_alike);
+    RUN(like_span_alike);
     RUN(count_distinct_millions);
     ursa_schema_free(&schema);
     return TEST_EXIT();
