@@ -1206,13 +1206,14 @@ static int read_chunk(const chunk_ctx_t *c, ursa_column_t *col, ursa_err_t *err)
                 const pq_values_t *src = vals;
                 if (enc == PQV_E_PLAIN && cv == CV_NONE && vals->width && vals->ptype != PQV_T_BOOLEAN) {
                     if (k > (ulen - vused) / vals->width) {
-                        ursa_err_set(&e, URSA_EFORMAT, "PLAIN: %zu values of %u bytes, %zu bytes in the page", k,
-                                     vals->width, ulen - vused);
+                        ursa_err_set(&e, URSA_EFORMAT, "PLAIN: %zu values of %u bytes, %zu bytes in the page",
+                                     k, vals->width, ulen - vused);
                         rc = chunk_err(err, URSA_EFORMAT, c, page, &e);
                         goto out;
                     }
                     view = *vals;
-                    view.fixed = (ursa_buf_t){(uint8_t *)(uintptr_t)(u + vused), k * vals->width, k * vals->width};
+                    view.fixed =
+                        (ursa_buf_t){(uint8_t *)(uintptr_t)(u + vused), k * vals->width, k * vals->width};
                     view.count = k;
                     src = &view;
                 } else if ((rc = pq_decode_values(vals, enc, have_dict ? dict : NULL, u + vused, ulen - vused,
