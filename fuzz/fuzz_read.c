@@ -18,6 +18,7 @@
 #include "pq_pred.h"
 #include "pq_read.h"
 #include "store.h"
+#include "../tests/unit/same_row.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,20 +135,6 @@ static void check_where(pq_reader_t *r, size_t rg, const size_t *cols, size_t n,
     ursa_batch_free(&w);
 }
 
-/* Row i of a and row j of b hold the same value (or both null). */
-static bool same_value(const ursa_column_t *a, size_t i, const ursa_column_t *b, size_t j)
-{
-    if (ursa_column_valid(a, i) != ursa_column_valid(b, j)) return false;
-    if (!ursa_column_valid(a, i)) return true;
-    if (a->type == URSA_TYPE_BOOL) return ursa_column_bool(a, i) == ursa_column_bool(b, j);
-    if (ursa_type_varlen(a->type)) {
-        size_t x, y;
-        const uint8_t *p = ursa_column_str(a, i, &x), *q = ursa_column_str(b, j, &y);
-        return x == y && (x == 0 || memcmp(p, q, x) == 0);
-    }
-    return a->width == b->width && memcmp(ursa_column_ptr(a, i), ursa_column_ptr(b, j), a->width) == 0;
-}
-
 /* Reads rg in slices with dictionary codes on: every slice holds the full
  * read b's rows -- a STRING column given as codes, their dictionary's
  * strings -- or fails as a read may (a page index the full read did not
@@ -188,7 +175,7 @@ static void check_slices(pq_reader_t *r, size_t rg, const size_t *cols, size_t n
             }
             check_column(col, cnt);
             for (size_t k = 0; k < cnt; k++)
-                if (!same_value(col, k, &b->cols[c], first + k)) abort();
+                if (!same_row(col, k, &b->cols[c], first + k)) abort();
         }
     }
     pq_reader_set_codes(r, PQ_CODES_OFF);

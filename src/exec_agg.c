@@ -30,7 +30,7 @@ typedef struct agg_state {
     int64_t *count;   /* COUNT*, COUNT, COUNT_DISTINCT, AVG */
     __int128 *isum;   /* SUM / AVG of integers */
     double *fsum;     /* SUM / AVG of doubles */
-    uint8_t *seen;    /* SUM, MIN, MAX: a value was met */
+    uint8_t *seen;    /* MIN, MAX: a value was met (SUM and AVG: count > 0) */
     int64_t *ival;    /* MIN / MAX of 8-byte values (doubles stored as their bits) */
     uint8_t *bval;    /* MIN / MAX of booleans */
     exec_str_t *sval; /* MIN / MAX of strings (bytes in strmem) */
@@ -267,8 +267,7 @@ static int add_groups(exec_agg_t *a, size_t need)
             break;
         case AGG_SUM:
         case AGG_AVG:
-            if (!(rc = grow_arr(a->budget, (void **)&s->count, 8, old, cap)) &&
-                !(rc = grow_arr(a->budget, (void **)&s->seen, 1, old, cap)))
+            if (!(rc = grow_arr(a->budget, (void **)&s->count, 8, old, cap)))
                 rc = s->in == EXEC_INT64 ? grow_arr(a->budget, (void **)&s->isum, 16, old, cap)
                                          : grow_arr(a->budget, (void **)&s->fsum, 8, old, cap);
             break;
@@ -770,12 +769,12 @@ static int update(exec_agg_t *a, agg_state_t *s, size_t ai, const exec_vec_t *v,
         if (allnull) return URSA_OK;
         if (s->in == EXEC_INT64) {
             for (size_t i = 0; i < n; i++)
-                if (!(nl && nl[i])) s->isum[g[i]] += v->v.i[i], s->count[g[i]]++, s->seen[g[i]] = 1;
+                if (!(nl && nl[i])) s->isum[g[i]] += v->v.i[i], s->count[g[i]]++;
         } else if (!nl) {
-            for (size_t i = 0; i < n; i++) s->fsum[g[i]] += v->v.f[i], s->count[g[i]]++, s->seen[g[i]] = 1;
+            for (size_t i = 0; i < n; i++) s->fsum[g[i]] += v->v.f[i], s->count[g[i]]++;
         } else {
             for (size_t i = 0; i < n; i++)
-                if (!(nl && nl[i])) s->fsum[g[i]] += v->v.f[i], s->count[g[i]]++, s->seen[g[i]] = 1;
+                if (!(nl && nl[i])) s->fsum[g[i]] += v->v.f[i], s->count[g[i]]++;
         }
         return URSA_OK;
     case AGG_MIN:
@@ -938,8 +937,8 @@ int exec_agg_result(exec_agg_t *a, size_t from, size_t n, exec_arena_t *arena, e
                 } else
                     v->v.i[r] = s->count[g];
                 break;
-            case AGG_SUM:
-                if (!s->seen[g]) {
+            case AGG_SUM: /* (count: the values met) */
+                if (s->count[g] == 0) {
                     v->nulls[r] = 1;
                     v->v.i[r] = 0;
                 } else if (s->in == EXEC_INT64) {
@@ -952,7 +951,7 @@ int exec_agg_result(exec_agg_t *a, size_t from, size_t n, exec_arena_t *arena, e
                     v->v.f[r] = s->fsum[g];
                 break;
             case AGG_AVG:
-                if (!s->seen[g]) {
+                if (s->count[g] == 0) {
                     v->nulls[r] = 1;
                     v->v.f[r] = 0;
                 } else
@@ -1014,7 +1013,6 @@ static int merge_state(exec_agg_t *a, agg_state_t *s, const agg_state_t *f, size
     case AGG_SUM:
     case AGG_AVG:
         s->count[t] += f->count[g];
-        s->seen[t] |= f->seen[g];
         if (s->in == EXEC_INT64)
             s->isum[t] += f->isum[g];
         else

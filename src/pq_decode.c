@@ -310,7 +310,7 @@ int pq_decode_levels(pq_levels_kind_t kind, const uint8_t *p, size_t len, uint32
     default:
         return ursa_err_set(err, URSA_EINVAL, "levels: unknown kind %d", (int)kind);
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; max_level < ((uint64_t)1 << bw) - 1 && i < n; i++) /* (else every level fits) */
         if (out[i] > max_level)
             return FAIL("levels: level %" PRIu32 " at %zu exceeds the maximum %" PRIu32, out[i], i,
                         max_level);
@@ -908,19 +908,41 @@ int pq_column_append(ursa_column_t *c, const uint32_t *def, uint32_t max_def, si
         size_t w = c->width, row = c->length;
         uint8_t *dst = c->values.data + c->values.len, *bits = c->validity.data;
         const uint8_t *src = v->fixed.data + (size_t)v->width * j;
-#define FIXED_WITH_NULLS(W)                             \
-    for (size_t i = 0; i < n; i++, row++, dst += (W)) { \
-        bool valid = def[i] == max_def;                 \
-        if (valid) {                                    \
-            memcpy(dst, src, (W));                      \
-            src += (W);                                 \
-        } else {                                        \
-            memset(dst, 0, (W));                        \
-        }                                               \
-        if ((row & 7) == 0)                             \
-            bits[row >> 3] = (uint8_t)valid;            \
-        else                                            \
-            ursa_bit_set(bits, row, valid);             \
+#define FIXED_ROW(W, valid)        \
+    do {                           \
+        if (valid) {               \
+            memcpy(dst, src, (W)); \
+            src += (W);            \
+        } else {                   \
+            memset(dst, 0, (W));   \
+        }                          \
+        dst += (W);                \
+    } while (0)
+#define FIXED_WITH_NULLS(W)                                                    \
+    {                                                                          \
+        size_t i = 0;                                                          \
+        for (; i < n && (row & 7); i++, row++) { /* to a byte's first row */   \
+            bool valid = def[i] == max_def;                                    \
+            FIXED_ROW(W, valid);                                               \
+            ursa_bit_set(bits, row, valid);                                    \
+        }                                                                      \
+        for (; i + 8 <= n; i += 8, row += 8) { /* a validity byte at a time */ \
+            unsigned byte = 0;                                                 \
+            for (unsigned b = 0; b < 8; b++) {                                 \
+                bool valid = def[i + b] == max_def;                            \
+                FIXED_ROW(W, valid);                                           \
+                byte |= (unsigned)valid << b;                                  \
+            }                                                                  \
+            bits[row >> 3] = (uint8_t)byte;                                    \
+        }                                                                      \
+        for (; i < n; i++, row++) {                                            \
+            bool valid = def[i] == max_def;                                    \
+            FIXED_ROW(W, valid);                                               \
+            if ((row & 7) == 0)                                                \
+                bits[row >> 3] = (uint8_t)valid;                               \
+            else                                                               \
+                ursa_bit_set(bits, row, valid);                                \
+        }                                                                      \
     }
         if (w == 8) { /* the common widths with constant sizes: copies the compiler inlines */
             FIXED_WITH_NULLS(8)
@@ -930,6 +952,7 @@ int pq_column_append(ursa_column_t *c, const uint32_t *def, uint32_t max_def, si
             FIXED_WITH_NULLS(w)
         }
 #undef FIXED_WITH_NULLS
+#undef FIXED_ROW
         c->values.len += n * w;
         c->length = row;
         c->validity.len = (row + 7) / 8;

@@ -1204,7 +1204,8 @@ static int read_chunk(const chunk_ctx_t *c, ursa_column_t *col, ursa_err_t *err)
                  * from the page itself (a view), not copied into vals first. */
                 pq_values_t view;
                 const pq_values_t *src = vals;
-                if (enc == PQV_E_PLAIN && cv == CV_NONE && vals->width && vals->ptype != PQV_T_BOOLEAN) {
+                if (enc == PQV_E_PLAIN && cv == CV_NONE && vals->width && vals->ptype != PQV_T_BOOLEAN &&
+                    vals->ptype != PQV_T_INT96) { /* (INT96 is decoded to 8 bytes, booleans from bits) */
                     if (k > (ulen - vused) / vals->width) {
                         ursa_err_set(&e, URSA_EFORMAT, "PLAIN: %zu values of %u bytes, %zu bytes in the page",
                                      k, vals->width, ulen - vused);
