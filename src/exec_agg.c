@@ -9,12 +9,13 @@
 #include <string.h>
 #include <xxhash.h>
 
-#define HLL_P 12
+#define HLL_P    12
+#define HLL_REGS (1u << HLL_P)
+
 /* Grouping by dictionary codes: at most this many keys, and this many
  * combinations of their codes (a table of 4 bytes each). */
 #define CODED_KEYS_MAX 4
 #define CODED_MAX      (1u << 20)
-#define HLL_REGS       (1u << HLL_P)
 
 /* Growable memory counted against the budget. */
 typedef struct growbuf {
@@ -77,7 +78,8 @@ struct exec_agg {
     /* string values kept by MIN/MAX: blocks that never move */
     exec_arena_t strs;
     /* group ids by the keys' dictionary codes (find_groups_coded): the
-     * dictionaries' ids, and per combination of codes its group + 1 */
+     * dictionaries' ids, and per combination of codes its group
+     * (UINT32_MAX: not met yet) */
     uint64_t cm_ids[CODED_KEYS_MAX];
     uint32_t *cm_gid;
     size_t cm_n;

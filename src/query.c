@@ -603,6 +603,7 @@ static int next_file_rows(scan_t *s, exec_arena_t *a, exec_batch_t *out, ursa_er
         s->wnext = s->nwr ? s->wr[0][0] : 0;
     }
 }
+
 static int scan_next(void *ctx, exec_arena_t *a, exec_batch_t *out, ursa_err_t *err)
 {
     scan_t *s = ctx;
