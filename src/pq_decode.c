@@ -907,7 +907,8 @@ int pq_column_append(ursa_column_t *c, const uint32_t *def, uint32_t max_def, si
          * may be stale), into the room reserved above. */
         size_t w = c->width, row = c->length;
         uint8_t *dst = c->values.data + c->values.len, *bits = c->validity.data;
-        const uint8_t *src = v->fixed.data + (size_t)v->width * j;
+        const uint8_t *src =
+            k ? v->fixed.data + (size_t)v->width * j : NULL; /* (no values: maybe no buffer) */
 #define FIXED_ROW(W, valid)        \
     do {                           \
         if (valid) {               \

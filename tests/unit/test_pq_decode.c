@@ -925,6 +925,29 @@ TEST(truncation_and_corruption)
  * Into columns
  * ------------------------------------------------------------------------- */
 
+/* Rows all null, so no values at all: values that never got a buffer (a
+ * page of nulls decodes none) append as nulls. fuzz_read found NULL + 0 in
+ * the fixed-width loop here (clang's UBSan; gcc's, which these tests use,
+ * does not check it: the input, fuzz/corpus/read/regression_all_null_page,
+ * replays it under clang in fuzz/run.sh). */
+TEST(append_all_null_without_values)
+{
+    ursa_column_t c;
+    ursa_column_init(&c, URSA_TYPE_INT64);
+    pq_values_t v;
+    CHECK_EQ_INT(pq_values_init(&v, PQV_T_INT64, 0), URSA_OK);
+    uint32_t def[11] = {0};
+    size_t next = 0;
+    ursa_err_t e;
+    CHECK_EQ_INT(pq_column_append(&c, def, 1, 11, &v, &next, &e), URSA_OK);
+    CHECK_EQ_INT(c.length, 11);
+    CHECK_EQ_INT(c.null_count, 11);
+    CHECK_EQ_INT(next, 0);
+    for (size_t i = 0; i < 11; i++) CHECK(!ursa_column_valid(&c, i));
+    pq_values_free(&v);
+    ursa_column_free(&c);
+}
+
 TEST(column_append)
 {
     /* Two pages of an optional int64 column: levels 1 = value, 0 = null. */
@@ -1044,5 +1067,6 @@ int main(void)
     RUN(codec_inflating_past_declared);
     RUN(truncation_and_corruption);
     RUN(column_append);
+    RUN(append_all_null_without_values);
     return TEST_EXIT();
 }
