@@ -991,7 +991,9 @@ int exec_agg_result(exec_agg_t *a, size_t from, size_t n, exec_arena_t *arena, e
                     double x, y; /* input cast to double by the planner */
                     memcpy(&x, gb->p + lo * 8, 8);
                     memcpy(&y, gb->p + hi * 8, 8);
-                    v->v.f[r] = x + (y - x) * (pos - (double)lo);
+                    double d = pos - (double)lo; /* weighted as DuckDB does: x + (y - x) * d loses the
+                                                  * difference of two values near ±2^63 that cancel */
+                    v->v.f[r] = x * (1 - d) + y * d;
                 } else
                     memcpy(&v->v.i[r], gb->p + (size_t)llround(pos) * 8, 8);
                 break;
