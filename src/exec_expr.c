@@ -1222,11 +1222,8 @@ static int eval_strings(exec_ctx_t *cx, const exec_expr_t *e, exec_vec_t *args, 
                 out->v.s[i] = (exec_str_t){"", 0};
                 continue;
             }
-            int64_t start = args[1].v.i[i], end = INT64_MAX; /* 1-based, end exclusive */
-            if (start < 0) { /* from the end, as DuckDB counts: before the first character is the first */
-                start += (int64_t)utf8_len(s.p, s.n) + 1;
-                if (start < 1) start = 1;
-            }
+            int64_t start = args[1].v.i[i], end = INT64_MAX;         /* 1-based, end exclusive */
+            if (start < 0) start += (int64_t)utf8_len(s.p, s.n) + 1; /* from the end, as DuckDB counts */
             if (e->nargs > 2) {
                 int64_t cnt = args[2].v.i[i];
                 if (cnt < 0) return fail(cx, URSA_EINVAL, "substr: negative length %lld", (long long)cnt);
