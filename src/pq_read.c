@@ -960,9 +960,11 @@ static int uncode(ursa_column_t *col, const pq_values_t *dict)
     const uint32_t *code = (const uint32_t *)(const void *)col->values.data;
     int rc = URSA_OK;
     for (size_t i = 0; i < col->length && rc == URSA_OK; i++) {
-        size_t n;
+        size_t n = 0;
         const uint8_t *v = ursa_column_valid(col, i) ? pq_values_get(dict, code[i], &n) : NULL;
-        rc = v ? ursa_column_append_str(&s, v, n) : ursa_column_append_null(&s);
+        rc = ursa_column_valid(col, i)
+                 ? ursa_column_append_str(&s, v ? v : (const uint8_t *)"", n)
+                 : ursa_column_append_null(&s); /* (an empty string may have no bytes) */
     }
     ursa_column_free(col);
     *col = s;
