@@ -14,10 +14,10 @@
 // CPU seconds over that span (/proc/PID/stat), and the sum of accepted and rejected rows of the answers.
 // The server is ended with SIGKILL once measured (its shutdown would flush the buffer to Parquet, which is
 // not what this measures). Prints one JSON line.
-import { spawn } from 'node:child_process';
 import { readFileSync, rmSync, mkdirSync } from 'node:fs';
 import http from 'node:http';
 import { join, resolve } from 'node:path';
+import { startUrsa } from './ursa_server.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : dflt; };
@@ -38,18 +38,8 @@ for (let pos = 0; pos < data.length;) {
 const store = join(dir, 'http-store');
 rmSync(store, { recursive: true, force: true });
 mkdirSync(store, { recursive: true });
-const proc = spawn(URSA, ['serve', '--listen', '127.0.0.1:0', '--store', store, '--node', 'bench', '--threads', threads,
-  '--durability', durability, '--flush-max-bytes', String(2 ** 40), '--flush-max-age', '86400'], { stdio: ['ignore', 'ignore', 'pipe'] });
-let errText = '';
-const port = await new Promise((res, rej) => {
-  const timer = setTimeout(() => rej(new Error(`no "listening on" from ursa: ${errText}`)), 10000);
-  proc.stderr.on('data', d => {
-    errText += d;
-    const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(errText);
-    if (m) { clearTimeout(timer); res(Number(m[1])); }
-  });
-  proc.on('exit', c => rej(new Error(`ursa exited (${c}): ${errText}`)));
-});
+const { proc, port } = await startUrsa(URSA, ['serve', '--listen', '127.0.0.1:0', '--store', store, '--node', 'bench',
+  '--threads', threads, '--durability', durability, '--flush-max-bytes', String(2 ** 40), '--flush-max-age', '86400']);
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 function request(method, path, body, type) {
   return new Promise((res, rej) => {

@@ -53,6 +53,7 @@ import { createInterface } from 'node:readline';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generate, dataPaths } from './gen_events.mjs';
+import { startUrsa } from './ursa_server.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -115,17 +116,7 @@ mkdirSync(STORE, { recursive: true });
 const SERVE = ['serve', '--listen', '127.0.0.1:0', '--store', STORE, '--node', 'bench', '--durability', 'none',
   '--flush-max-rows', String(1e12), '--flush-max-bytes', '1T', '--flush-max-age', String(1e8), '--memory-limit', '16G',
   '--query-memory', '4G', '--wal-limit', '64G', '--no-compact'];
-const server = spawn(URSA, SERVE, { stdio: ['ignore', 'ignore', 'pipe'] });
-let serverLog = '';
-const port = await new Promise((res, rej) => {
-  const timer = setTimeout(() => rej(new Error(`no "listening on" from ursa: ${serverLog}`)), 10000);
-  server.stderr.on('data', d => {
-    serverLog += d;
-    const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(serverLog);
-    if (m) { clearTimeout(timer); res(Number(m[1])); }
-  });
-  server.on('exit', c => rej(new Error(`ursa exited (${c}): ${serverLog}`)));
-});
+const { proc: server, port } = await startUrsa(URSA, SERVE);
 const peers = {};
 const cleanup = () => {
   try { server.kill('SIGKILL'); } catch { /* gone */ }

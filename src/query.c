@@ -202,13 +202,13 @@ typedef struct scan {
     pq_value_t *pvals;
     uint8_t *pbytes;
     size_t npreds;
-    ursa_batch_t b; /* the row group (or its matching rows) being given */
+    ursa_batch_t b; /* the window of rows being given (or a row group's count, for count(*) alone) */
     bool have_b;
     size_t brow;
     size_t b_bytes;          /* counted against the budget */
     const ursa_schema_t *fs; /* the file's fields */
-    /* a row group without predicates is read a window at a time into b, its buffers reused
-     * (pq_reader_read_rows_into: each page decoded once, no fresh memory per row group) */
+    /* a row group's rows that the predicates leave (wr) are read a window at a time into b, its buffers
+     * reused (pq_reader_read_rows_into: each page decoded once, no fresh memory per window) */
     bool windowed;
     size_t wrg, wreads; /* wreads: windows read from this file (the reader counts each as a row group) */
     uint64_t wpages,

@@ -10,6 +10,7 @@
 #include "options.h"
 #include "peers.h"
 #include "test.h"
+#include "test_store.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -19,31 +20,6 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-static char root[512];
-
-static ursa_store_t *open_store(void)
-{
-    const char *tmp = getenv("URSA_TEST_TMP");
-    snprintf(root, sizeof(root), "%s/peers.%ld", tmp && *tmp ? tmp : "/tmp", (long)getpid());
-    char cmd[600];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-    if (system(cmd) != 0) abort();
-    ursa_store_t *st;
-    ursa_err_t err;
-    if (ursa_store_open(root, NULL, &st, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        abort();
-    }
-    return st;
-}
-
-static void remove_root(void)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-    if (system(cmd) != 0) abort();
-}
 
 static int64_t mono_ms(void)
 {
@@ -75,7 +51,7 @@ static const ursa_peer_t *find(const ursa_peer_list_t *l, const char *node)
 
 TEST(heartbeat_written_listed_refreshed_and_deleted)
 {
-    ursa_store_t *st = open_store();
+    ursa_store_t *st = test_store_open("peers");
     ursa_err_t err = {0};
     ursa_peers_t *a = NULL;
     ursa_peers_opts_t o = {"node-a", 50};
@@ -129,12 +105,12 @@ TEST(heartbeat_written_listed_refreshed_and_deleted)
     ursa_peers_destroy(&a);
     CHECK(a == NULL);
     ursa_store_destroy(&st);
-    remove_root();
+    test_store_remove();
 }
 
 TEST(stale_after_its_interval)
 {
-    ursa_store_t *st = open_store();
+    ursa_store_t *st = test_store_open("peers");
     ursa_err_t err = {0};
     ursa_peers_t *a = NULL, *slow = NULL;
     ursa_peers_opts_t oa = {"a", 50}, os = {"slow", 2000};
@@ -183,12 +159,12 @@ TEST(stale_after_its_interval)
     CHECK(find(&l, "a") && find(&l, "a")->age_ms == 0 && !find(&l, "a")->stale);
     ursa_peer_list_free(&l);
     ursa_store_destroy(&st);
-    remove_root();
+    test_store_remove();
 }
 
 TEST(malformed_objects_skipped)
 {
-    ursa_store_t *st = open_store();
+    ursa_store_t *st = test_store_open("peers");
     ursa_err_t err = {0};
     const char *good = "{\"node\":\"good\",\"address\":\"10.0.0.1:8000\",\"pid\":1,\"version\":\"0.1.0\","
                        "\"started_ms\":1,\"heartbeat_ms\":1000}";
@@ -231,7 +207,7 @@ TEST(malformed_objects_skipped)
     CHECK_EQ_INT(ursa_peers_parse("other", good, strlen(good), &peer, &err), URSA_EFORMAT);
     CHECK(strstr(err.msg, "other") != NULL);
     ursa_store_destroy(&st);
-    remove_root();
+    test_store_remove();
 }
 
 /* A store that forwards to a local one and refuses writes on request. */
@@ -290,7 +266,7 @@ TEST(failing_store_is_not_fatal)
 {
     flaky_t *f = ursa_calloc(1, sizeof(*f));
     f->base.ops = &flaky_ops;
-    f->inner = open_store();
+    f->inner = test_store_open("peers");
     atomic_store(&f->fail, true);
     ursa_store_t *st = &f->base;
     ursa_err_t err = {0};
@@ -321,12 +297,12 @@ TEST(failing_store_is_not_fatal)
     ursa_peer_list_free(&l);
     ursa_peers_destroy(&a);
     ursa_store_destroy(&st);
-    remove_root();
+    test_store_remove();
 }
 
 TEST(bad_settings)
 {
-    ursa_store_t *st = open_store();
+    ursa_store_t *st = test_store_open("peers");
     ursa_err_t err = {0};
     ursa_peers_t *p = NULL;
     ursa_peers_opts_t bad_name = {"../x", 0}, no_name = {NULL, 0}, ok = {"n", 0};
@@ -338,7 +314,7 @@ TEST(bad_settings)
     CHECK_EQ_INT(ursa_peers_start(p, "h:0", &err), URSA_EINVAL);
     ursa_peers_destroy(&p);
     ursa_store_destroy(&st);
-    remove_root();
+    test_store_remove();
 
     const char *good[] = {"h:1", "127.0.0.1:8000", "[::1]:8000", "node-1.example.com:65535", "a_b:9"};
     const char *bad[] = {"",        "h",      ":80",       "h:",       "h:65536", "h:0",

@@ -1,35 +1,11 @@
 /* Unit tests for the store interface and the local directory backend. */
 #include "store.h"
 #include "test.h"
+#include "test_store.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static char root[512];
-
-static ursa_store_t *open_store(void)
-{
-    const char *tmp = getenv("URSA_TEST_TMP");
-    snprintf(root, sizeof(root), "%s/store_fs.%ld", tmp && *tmp ? tmp : "/tmp", (long)getpid());
-    char cmd[600];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-    if (system(cmd) != 0) abort();
-    ursa_store_t *st;
-    ursa_err_t err;
-    if (ursa_store_open(root, NULL, &st, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        abort();
-    }
-    return st;
-}
-
-static void remove_root(void)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-    if (system(cmd) != 0) abort();
-}
 
 TEST(key_validation)
 {
@@ -64,7 +40,7 @@ static int collect(void *ctx, const char *key, bool is_prefix)
 
 TEST(put_get_list_delete)
 {
-    ursa_store_t *st = open_store();
+    ursa_store_t *st = test_store_open("store_fs");
     ursa_err_t err;
     ursa_buf_t b = {0};
     CHECK(ursa_store_put(st, "b/x/1", "one", 3, &err) == URSA_OK);
@@ -105,12 +81,12 @@ TEST(put_get_list_delete)
     ursa_buf_free(&b);
     ursa_store_destroy(&st);
     CHECK(st == NULL);
-    remove_root();
+    test_store_remove();
 }
 
 TEST(writer_is_atomic)
 {
-    ursa_store_t *st = open_store();
+    ursa_store_t *st = test_store_open("store_fs");
     ursa_err_t err;
     ursa_store_writer_t *w;
     listing_t l = {0};
@@ -135,32 +111,33 @@ TEST(writer_is_atomic)
     CHECK(sink.write(sink.ctx, "xyz", 3, &err) == URSA_OK);
     ursa_store_writer_abort(w);
     char cmd[700];
-    snprintf(cmd, sizeof(cmd), "test $(ls -A '%s/d' | wc -l) -eq 1", root);
+    snprintf(cmd, sizeof(cmd), "test $(ls -A '%s/d' | wc -l) -eq 1", test_store_root);
     CHECK(system(cmd) == 0);
     ursa_buf_free(&b);
     ursa_store_destroy(&st);
-    remove_root();
+    test_store_remove();
 }
 
 /* Messages may reach clients: they name keys, never the store's path. */
 TEST(errors_name_keys_not_paths)
 {
-    ursa_store_t *st = open_store();
+    ursa_store_t *st = test_store_open("store_fs");
     ursa_err_t err = {0};
     ursa_buf_t b = {0};
     CHECK(ursa_store_put(st, "ds/date=2024-01-01", "a file", 6, &err) == URSA_OK);
     err.msg[0] = '\0';
     CHECK(ursa_store_put(st, "ds/date=2024-01-01/n-1-2.parquet", "x", 1, &err) == URSA_EIO);
-    CHECK(strstr(err.msg, "create ds/date=2024-01-01/n-1-2.parquet: ") != NULL && !strstr(err.msg, root));
+    CHECK(strstr(err.msg, "create ds/date=2024-01-01/n-1-2.parquet: ") != NULL &&
+          !strstr(err.msg, test_store_root));
     err.msg[0] = '\0';
     CHECK(ursa_store_put(st, "ds/date=2024-01-01/deeper/x", "x", 1, &err) == URSA_EIO);
-    CHECK(strstr(err.msg, "mkdir ds/date=2024-01-01/deeper: ") != NULL && !strstr(err.msg, root));
+    CHECK(strstr(err.msg, "mkdir ds/date=2024-01-01/deeper: ") != NULL && !strstr(err.msg, test_store_root));
     err.msg[0] = '\0';
     CHECK(ursa_store_get(st, "ds", &b, &err) == URSA_EIO); /* a directory */
-    CHECK(strstr(err.msg, "read ds: ") != NULL && !strstr(err.msg, root));
+    CHECK(strstr(err.msg, "read ds: ") != NULL && !strstr(err.msg, test_store_root));
     ursa_buf_free(&b);
     ursa_store_destroy(&st);
-    remove_root();
+    test_store_remove();
 }
 
 typedef struct temps_seen {
@@ -180,14 +157,15 @@ static bool claim_mine(void *ctx, const char *key, int64_t age_s)
 static bool exists(const char *rel)
 {
     char path[700];
-    snprintf(path, sizeof(path), "%s/%s", root, rel);
+    snprintf(path, sizeof(path), "%s/%s", test_store_root, rel);
     return access(path, F_OK) == 0;
 }
 
 static void touch(const char *rel)
 {
     char cmd[1400];
-    snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s/%s')\" && : > '%s/%s'", root, rel, root, rel);
+    snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s/%s')\" && : > '%s/%s'", test_store_root, rel,
+             test_store_root, rel);
     if (system(cmd) != 0) abort();
 }
 
@@ -195,7 +173,7 @@ static void touch(const char *rel)
  * by their final key; only the claimed ones are removed. */
 TEST(remove_temps_asks_whose_they_are)
 {
-    ursa_store_t *st = open_store();
+    ursa_store_t *st = test_store_open("store_fs");
     ursa_err_t err = {0};
     static const char *const temps[] = {".mine1.tmp-12-0", "a/b/.mine2.parquet.tmp-1-22", "a/.other.tmp-3-4",
                                         "a/.mine.tmp-9-9.tmp-5-6"};
@@ -206,7 +184,7 @@ TEST(remove_temps_asks_whose_they_are)
     for (size_t i = 0; i < URSA_ARRAY_LEN(temps); i++) touch(temps[i]);
     for (size_t i = 0; i < URSA_ARRAY_LEN(not_temps); i++) touch(not_temps[i]);
     char cmd[1400];
-    snprintf(cmd, sizeof(cmd), "ln -s '%s/a' '%s/link'", root, root); /* not followed */
+    snprintf(cmd, sizeof(cmd), "ln -s '%s/a' '%s/link'", test_store_root, test_store_root); /* not followed */
     CHECK(system(cmd) == 0);
     temps_seen_t seen = {0};
     size_t removed = 9, left = 9;
@@ -222,7 +200,7 @@ TEST(remove_temps_asks_whose_they_are)
     CHECK(!exists(temps[0]) && !exists(temps[1]) && exists(temps[2]) && !exists(temps[3]));
     for (size_t i = 0; i < URSA_ARRAY_LEN(not_temps); i++) CHECK(exists(not_temps[i]));
     ursa_store_destroy(&st);
-    remove_root();
+    test_store_remove();
 }
 
 TEST(bad_root)
