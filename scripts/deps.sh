@@ -15,7 +15,9 @@ test_pkgs=(curl clang-format
            # the S3 tests: a real S3 server (Swift + s3api, tests/s3/swift.sh) and an independent client
            swift swift-proxy swift-object swift-container swift-account memcached awscli
            # the gateway in front of several nodes (tests/integration/gateway.mjs, bench/table.mjs)
-           nginx)
+           nginx
+           # the browser the console and /docs are tested in (driven by playwright-core from npm)
+           chromium)
 
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")

@@ -28,6 +28,8 @@
 
 #define API_REQUEST_ID_MAX 128
 
+typedef struct api_live api_live_t;
+
 /* What the routes see of the server. */
 typedef struct api_ctx {
     ursa_catalog_t *cat;
@@ -35,6 +37,7 @@ typedef struct api_ctx {
     /* body bytes that requests admitted under the memory budget declared
      * (Content-Length) and have not sent yet: what is on its way */
     atomic_ullong pending_body;
+    api_live_t *live; /* the live queries' connections (api_live.h) */
 } api_ctx_t;
 
 /* A refusal in a request's first call: status, message, Retry-After (0:

@@ -5,6 +5,7 @@
  */
 #include "api_node.h"
 
+#include "api_live.h"
 #include "metrics.h"
 
 enum MHD_Result api_node_health(api_ctx_t *a, struct MHD_Connection *c, api_req_t *q)
@@ -26,6 +27,15 @@ enum MHD_Result api_node_metrics(api_ctx_t *a, struct MHD_Connection *c, api_req
                              "# HELP ursa_connections_max Connections served at once (--max-connections).\n"
                              "# TYPE ursa_connections_max gauge\nursa_connections_max %u\n",
                              (unsigned long long)a->o.memory_limit, a->o.max_connections);
+    unsigned live_conns, live_subs;
+    api_live_counts(a->live, &live_conns, &live_subs);
+    if (rc == URSA_OK)
+        rc = ursa_buf_printf(&b,
+                             "# HELP ursa_live_connections Open live-query WebSocket connections.\n"
+                             "# TYPE ursa_live_connections gauge\nursa_live_connections %u\n"
+                             "# HELP ursa_live_subscriptions Live queries subscribed.\n"
+                             "# TYPE ursa_live_subscriptions gauge\nursa_live_subscriptions %u\n",
+                             live_conns, live_subs);
     if (rc == URSA_OK) rc = ursa_catalog_list(a->cat, &all, &n);
     if (rc == URSA_OK)
         rc = ursa_buf_printf(&b, "# HELP ursa_buffered_rows Rows buffered, not yet flushed.\n"

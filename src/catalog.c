@@ -424,6 +424,7 @@ int ursa_dataset_append(ursa_dataset_t *d, ursa_batch_t *b)
     if (!d->oldest_ms) d->oldest_ms = ursa_now_ms();
     d->rows += b->nrows;
     d->bytes += bytes;
+    atomic_fetch_add(&d->appends, 1);
 out:
     pthread_mutex_unlock(&d->lock);
     if (rc) {

@@ -34,6 +34,7 @@
 #include "wal.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 typedef struct ursa_dataset {
     char *name;                      /* "_quarantine/<parent>" for a quarantine (see quarantine.h) */
@@ -41,6 +42,10 @@ typedef struct ursa_dataset {
     struct ursa_dataset *parent;     /* for a quarantine: whose it is; NULL for user datasets */
     ursa_schema_t schema;            /* gains fields at the end when it evolves (see ursa_schema_nfields) */
     char *schema_json;               /* canonical rendering, as persisted (under lock) */
+
+    /* batches appended to the buffer since the node started: a live query
+     * (api_live.c) that saw the same count has no new rows of this node */
+    atomic_ullong appends;
 
     pthread_mutex_t lock; /* guards the fields below */
     ursa_batch_t **chunks;

@@ -32,6 +32,8 @@
 #include "query.h"
 #include "api_tables.h"
 #include "api_records.h"
+#include "api_web.h"
+#include "api_live.h"
 #include "metrics.h"
 
 #include <arpa/inet.h>
@@ -83,6 +85,8 @@ enum path {
     P_QUERY,
     P_SCAN,
     P_NODES,
+    P_WEB,
+    P_LIVE,
 };
 
 /* What answers one method on one path (api.h). finish is required, the
@@ -120,6 +124,8 @@ static const api_route_t routes[] = {
     {P_QUERY, "GET", false, NULL, NULL, 0, api_query_get, NULL},
     {P_SCAN, "POST", false, NULL, NULL, API_QUERY_BODY_MAX, api_query_scan, NULL},
     {P_NODES, "GET", false, NULL, NULL, 0, api_cluster_nodes, NULL},
+    {P_WEB, "GET", false, NULL, NULL, 0, api_web_get, NULL},
+    {P_LIVE, "GET", false, NULL, NULL, 0, api_live_get, NULL},
 };
 
 /* Splits the URL into a path and a dataset name. */
@@ -132,6 +138,12 @@ static enum path path_of(const char *url, char *name, bool *bad_name)
     if (strcmp(url, "/v1/datasets") == 0 || strcmp(url, "/v1/datasets/") == 0) return P_DATASETS;
     if (strcmp(url, "/v1/query") == 0) return P_QUERY;
     if (strcmp(url, QUERY_SCAN_PATH) == 0) return P_SCAN;
+    if (strcmp(url, "/v1/live") == 0) return P_LIVE;
+    const api_web_asset_t *page = api_web_find(url);
+    if (page) {
+        snprintf(name, URSA_NAME_MAX + 1, "%s", page->name);
+        return P_WEB;
+    }
     if (strncmp(url, "/v1/datasets/", 13) != 0) return P_NONE;
     const char *p = url + 13, *slash = strchr(p, '/');
     size_t n = slash ? (size_t)(slash - p) : strlen(p);
@@ -548,7 +560,12 @@ int ursa_server_start(ursa_server_t **out, ursa_catalog_t *cat, const ursa_serve
     if (!s->api.o.idle_timeout_s) s->api.o.idle_timeout_s = 30;
     /* poll, not epoll: see http_server.h */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG |
-                     MHD_ALLOW_SUSPEND_RESUME;
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE;
+    int lrc = api_live_start(&s->api.live, &s->api, err);
+    if (lrc) {
+        ursa_free(s);
+        return lrc;
+    }
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     s->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, handle, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_SOCK_ADDR,
@@ -559,6 +576,7 @@ int ursa_server_start(ursa_server_t **out, ursa_catalog_t *cat, const ursa_serve
         completed, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
     if (!s->mhd) {
+        api_live_stop(&s->api.live);
         ursa_free(s);
         return ursa_err_set(err, URSA_EIO, "cannot listen on %s (address in use or not local?)", o->listen);
     }
@@ -581,6 +599,7 @@ void ursa_server_stop(ursa_server_t **sp, unsigned deadline_ms)
     /* Order matters: refuse new requests first, then wait for the ones
      * that began (they are counted before they look at the flag). */
     atomic_store(&s->stopping, true);
+    api_live_stop(&s->api.live); /* live connections are told (1001), not waited for */
     struct timespec t0, now;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     /* Idle keep-alive connections do not hold shutdown up; requests do. */

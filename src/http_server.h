@@ -39,6 +39,12 @@ typedef struct ursa_server_opts {
     uint64_t query_memory;    /* bytes one query may hold (and its result); 0: the default (1 GiB) */
     int64_t query_timeout_ms; /* a query's time limit; 0: the default (5 min) */
     struct ursa_peers *peers; /* this node's heartbeats, for GET /v1/nodes; may be NULL */
+    /* live queries (GET /v1/live; docs/internals/live.md); 0: the defaults */
+    double live_max_rate;                       /* results a second per subscription (4) */
+    unsigned live_subscriptions;                /* on the server (64) */
+    unsigned live_subscriptions_per_connection; /* on one connection (8) */
+    size_t live_result_max;                     /* bytes of one result's JSON (1 MiB) */
+    int64_t live_send_timeout_ms; /* a frame that makes no progress this long: close 1008 (10 s) */
 } ursa_server_opts_t;
 
 /* Starts serving. The catalog must outlive the server. */

@@ -97,6 +97,14 @@ static void usage(FILE *f)
         "                          fails with 413 [URSA_QUERY_MEMORY] (default 1G)\n"
         "  --query-timeout DURATION  a query running longer fails with 408 [URSA_QUERY_TIMEOUT]\n"
         "                          (default 5m)\n"
+        "  --live-max-rate N       results a second at most per live query (GET /v1/live)\n"
+        "                          [URSA_LIVE_MAX_RATE] (default 4)\n"
+        "  --live-subscriptions N  live queries on the server [URSA_LIVE_SUBSCRIPTIONS] (default 64)\n"
+        "  --live-subscriptions-per-connection N  ... on one WebSocket\n"
+        "                          [URSA_LIVE_SUBSCRIPTIONS_PER_CONNECTION] (default 8)\n"
+        "  --live-result-max BYTES a live result's JSON at most [URSA_LIVE_RESULT_MAX] (default 1M)\n"
+        "  --live-send-timeout DURATION  close a live connection (1008) whose results make no\n"
+        "                          progress this long [URSA_LIVE_SEND_TIMEOUT] (default 10s)\n"
         "  --idle-timeout SEC      close a connection that sends nothing for SEC seconds\n"
         "                          [URSA_IDLE_TIMEOUT] (default 30)\n"
         "  --min-body-rate BYTES   a body slower than this per second (on average, once a request\n"
@@ -147,6 +155,16 @@ static bool parse_u64(const char *s, uint64_t *out)
     char *end;
     unsigned long long v = strtoull(s, &end, 10);
     if (end == s || *end || s[0] == '-') return false;
+    *out = v;
+    return true;
+}
+
+/* A rate: a number above 0, at most 1000 (a second). */
+static bool parse_rate(const char *s, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !(v > 0) || v > 1000) return false;
     *out = v;
     return true;
 }
@@ -283,6 +301,7 @@ static int cmd_serve(int argc, char **argv)
     if ((env = getenv("URSA_FLUSH_AT")) && !parse_times(env, &fp)) goto bad_env;
     int64_t retention_ms = TABLE_RETENTION_DEFAULT_MS;
     uint64_t manifest_merge = TABLE_MERGE_MIN_COUNT;
+    uint64_t live_result_max = 0;
     if ((env = getenv("URSA_RETENTION")) && !ursa_parse_duration_ms(env, &retention_ms)) goto bad_env;
     int64_t heartbeat_ms = URSA_PEERS_INTERVAL_DEFAULT_MS;
     if ((env = getenv("URSA_HEARTBEAT")) && !ursa_parse_duration_ms(env, &heartbeat_ms)) goto bad_env;
@@ -299,21 +318,25 @@ static int cmd_serve(int argc, char **argv)
             uint64_t *u64;
             uint32_t *u32;
             bool bytes; /* takes units (64M) */
-        } nums[] = {{"URSA_FLUSH_MAX_ROWS", &fp.max_rows, NULL, false},
-                    {"URSA_FLUSH_MAX_BYTES", &fp.max_bytes, NULL, true},
-                    {"URSA_FLUSH_MAX_AGE", NULL, &fp.max_age_s, false},
-                    {"URSA_FLUSH_EVERY", NULL, &fp.every_s, false},
-                    {"URSA_MEMORY_LIMIT", &memory_limit, NULL, true},
-                    {"URSA_WAL_LIMIT", &wal_limit, NULL, true},
-                    {"URSA_WAL_PART_BYTES", &wal_part_bytes, NULL, true},
-                    {"URSA_WAL_SEGMENT_BYTES", &wal_segment_bytes, NULL, true},
-                    {"URSA_MIN_BODY_RATE", &so.min_body_rate, NULL, true},
-                    {"URSA_QUERY_MEMORY", &so.query_memory, NULL, true},
-                    {"URSA_MAX_CONNECTIONS", NULL, &so.max_connections, false},
-                    {"URSA_MAX_CONNECTIONS_PER_CLIENT", NULL, &so.max_connections_per_client, false},
-                    {"URSA_IDLE_TIMEOUT", NULL, &so.idle_timeout_s, false},
-                    {"URSA_MANIFEST_MERGE", &manifest_merge, NULL, false},
-                    {"URSA_COMPACT_FILES", &compact_files, NULL, false}};
+        } nums[] = {
+            {"URSA_FLUSH_MAX_ROWS", &fp.max_rows, NULL, false},
+            {"URSA_FLUSH_MAX_BYTES", &fp.max_bytes, NULL, true},
+            {"URSA_FLUSH_MAX_AGE", NULL, &fp.max_age_s, false},
+            {"URSA_FLUSH_EVERY", NULL, &fp.every_s, false},
+            {"URSA_MEMORY_LIMIT", &memory_limit, NULL, true},
+            {"URSA_WAL_LIMIT", &wal_limit, NULL, true},
+            {"URSA_WAL_PART_BYTES", &wal_part_bytes, NULL, true},
+            {"URSA_WAL_SEGMENT_BYTES", &wal_segment_bytes, NULL, true},
+            {"URSA_MIN_BODY_RATE", &so.min_body_rate, NULL, true},
+            {"URSA_QUERY_MEMORY", &so.query_memory, NULL, true},
+            {"URSA_MAX_CONNECTIONS", NULL, &so.max_connections, false},
+            {"URSA_MAX_CONNECTIONS_PER_CLIENT", NULL, &so.max_connections_per_client, false},
+            {"URSA_IDLE_TIMEOUT", NULL, &so.idle_timeout_s, false},
+            {"URSA_LIVE_SUBSCRIPTIONS", NULL, &so.live_subscriptions, false},
+            {"URSA_LIVE_SUBSCRIPTIONS_PER_CONNECTION", NULL, &so.live_subscriptions_per_connection, false},
+            {"URSA_LIVE_RESULT_MAX", &live_result_max, NULL, true},
+            {"URSA_MANIFEST_MERGE", &manifest_merge, NULL, false},
+            {"URSA_COMPACT_FILES", &compact_files, NULL, false}};
         for (size_t i = 0; i < URSA_ARRAY_LEN(nums); i++) {
             const char *v = getenv(nums[i].env);
             uint64_t x;
@@ -333,6 +356,9 @@ static int cmd_serve(int argc, char **argv)
     if ((env = getenv("URSA_SHUTDOWN_TIMEOUT"))) shutdown_s = (unsigned)atoi(env);
     if ((env = getenv("URSA_QUERY_TIMEOUT")) && !ursa_parse_duration_ms(env, &so.query_timeout_ms))
         goto bad_env;
+    if ((env = getenv("URSA_LIVE_SEND_TIMEOUT")) && !ursa_parse_duration_ms(env, &so.live_send_timeout_ms))
+        goto bad_env;
+    if ((env = getenv("URSA_LIVE_MAX_RATE")) && !parse_rate(env, &so.live_max_rate)) goto bad_env;
 
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -425,6 +451,19 @@ static int cmd_serve(int argc, char **argv)
         else if (strcmp(a, "--query-timeout") == 0 && ursa_parse_duration_ms(v, &so.query_timeout_ms) &&
                  so.query_timeout_ms > 0)
             ;
+        else if (strcmp(a, "--live-max-rate") == 0 && parse_rate(v, &so.live_max_rate))
+            ;
+        else if (strcmp(a, "--live-subscriptions") == 0 && parse_u64(v, &u) && u && u <= UINT32_MAX)
+            so.live_subscriptions = (unsigned)u;
+        else if (strcmp(a, "--live-subscriptions-per-connection") == 0 && parse_u64(v, &u) && u &&
+                 u <= UINT32_MAX)
+            so.live_subscriptions_per_connection = (unsigned)u;
+        else if (strcmp(a, "--live-result-max") == 0 && ursa_parse_bytes(v, &live_result_max) &&
+                 live_result_max)
+            ;
+        else if (strcmp(a, "--live-send-timeout") == 0 &&
+                 ursa_parse_duration_ms(v, &so.live_send_timeout_ms) && so.live_send_timeout_ms > 0)
+            ;
         else if (strcmp(a, "--max-connections") == 0 && parse_size(v, &sz) && sz <= UINT32_MAX)
             so.max_connections = (unsigned)sz;
         else if (strcmp(a, "--max-connections-per-client") == 0 && parse_u64(v, &u) && u <= UINT32_MAX)
@@ -450,6 +489,7 @@ static int cmd_serve(int argc, char **argv)
         i++;
     }
     so.listen = listen ? listen : "127.0.0.1:8000";
+    so.live_result_max = (size_t)live_result_max;
     if (!store_url) store_url = "./data";
     char host[256];
     if (!node) {

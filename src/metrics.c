@@ -66,6 +66,11 @@ int ursa_metrics_render(ursa_buf_t *b)
         C(backpressure, "ursa_backpressure_total", "Ingest requests refused with 429/503 over a budget."),
         C(slow_bodies_cut, "ursa_slow_bodies_cut_total",
           "Requests whose connection was closed: the body arrived slower than --min-body-rate."),
+        C(live_results_sent, "ursa_live_results_total{outcome=\"sent\"}",
+          "Live query results sent, and those replaced by a newer one before they could be (coalesced)."),
+        C(live_results_coalesced, "ursa_live_results_total{outcome=\"coalesced\"}", NULL),
+        C(live_closed_slow, "ursa_live_slow_closed_total",
+          "Live connections closed (1008) because a result could not be sent within --live-send-timeout."),
 #undef C
     };
     int rc = URSA_OK;

@@ -46,9 +46,12 @@ typedef struct ursa_metrics {
     atomic_ullong compaction_ms; /* time spent in compactions that did something */
     atomic_ullong s3_requests;
     atomic_ullong s3_retries;
-    atomic_ullong s3_failures;     /* operations that failed after their retries */
-    atomic_ullong backpressure;    /* ingest requests refused over a budget */
-    atomic_ullong slow_bodies_cut; /* requests cut for a body slower than the floor rate */
+    atomic_ullong s3_failures;            /* operations that failed after their retries */
+    atomic_ullong backpressure;           /* ingest requests refused over a budget */
+    atomic_ullong slow_bodies_cut;        /* requests cut for a body slower than the floor rate */
+    atomic_ullong live_results_sent;      /* results pushed to live subscribers */
+    atomic_ullong live_results_coalesced; /* ... replaced by a newer one before they could be sent */
+    atomic_ullong live_closed_slow;       /* live connections closed for not reading (1008) */
 } ursa_metrics_t;
 
 extern ursa_metrics_t ursa_metrics;

@@ -1061,6 +1061,20 @@ static int explain(const sql_plan_t *p, const exec_stats_t *st, const query_sink
     return sink->rows(sink->ctx, &b, err);
 }
 
+int query_source(const char *sql, const query_opts_t *o, ursa_dataset_t **d, ursa_err_t *err)
+{
+    *d = NULL;
+    if (!o->cat) return ursa_err_set(err, URSA_EINVAL, "a query's source needs a node's datasets");
+    resolver_t res = {o->cat, o->store, NULL, {0}, false};
+    sql_plan_t *p = NULL;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int rc = sql_plan(sql, resolve, &res, (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, &p, err);
+    if (rc == URSA_OK) *d = res.d;
+    sql_plan_free(&p);
+    return rc;
+}
+
 int query_run(const char *sql, const query_opts_t *o, const query_sink_t *sink, exec_stats_t *stats,
               ursa_err_t *err)
 {

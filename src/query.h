@@ -73,6 +73,10 @@ typedef struct query_opts {
 int query_run(const char *sql, const query_opts_t *o, const query_sink_t *sink, exec_stats_t *stats,
               ursa_err_t *err) URSA_MUST_CHECK;
 
+/* The dataset sql reads (its quarantine, for a quarantine query), checking
+ * the SQL as query_run would: the same errors. Needs o->cat. */
+int query_source(const char *sql, const query_opts_t *o, ursa_dataset_t **d, ursa_err_t *err) URSA_MUST_CHECK;
+
 /* A peer's part of a query (POST /v1/internal/scan, from the node that
  * answers it): the rows of this node's buffer that pass the query's WHERE,
  * the query's scan columns plus each row's log position and day, encoded

@@ -146,6 +146,18 @@ ${bodyBuffer ? `    client_body_buffer_size ${bodyBuffer};  # the pieces a body 
       return 200 ${q(probe)};
     }
 
+    # Live queries: the WebSocket is passed through (RFC 6455's Upgrade, hop by hop, is forwarded
+    # by hand); a node pings a silent client after 30 s, so a read timeout above that keeps an idle
+    # subscription open.
+    location = /v1/live {
+      proxy_pass http://ursa;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection "upgrade";
+      proxy_set_header Host $http_host;
+      proxy_read_timeout 120s;
+    }
+
     location / {
       proxy_pass http://ursa;
       proxy_http_version 1.1;
