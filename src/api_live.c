@@ -118,6 +118,7 @@ struct live_conn {
     size_t close_len; /* 0: none queued */
     bool close_sent, peer_closed;
     bool broken; /* a protocol error: what else comes is not read as frames */
+    bool fresh;  /* just upgraded: c->in may hold frames sent with the handshake */
     int64_t closing_since_ms;
     ursa_buf_t notes;
     live_sub_t **subs;
@@ -454,10 +455,12 @@ static void on_message(api_live_t *h, live_conn_t *c, const uint8_t *p, size_t n
     json_decref(m);
 }
 
-/* Reads what the socket has and acts on every whole frame in it. */
-static void conn_read(api_live_t *h, live_conn_t *c)
+/* Reads what the socket has (when recv_too; else only what is in c->in
+ * already: the bytes that came with the handshake) and acts on every
+ * whole frame. */
+static void conn_read(api_live_t *h, live_conn_t *c, bool recv_too)
 {
-    for (;;) {
+    while (recv_too) {
         if (ursa_buf_reserve(&c->in, LIVE_READ_CHUNK)) {
             conn_kill(h, c);
             return;
@@ -503,14 +506,17 @@ static void conn_read(api_live_t *h, live_conn_t *c)
             c->pong_len += f.len;
         } else if (ctl && f.opcode == WS_CLOSE) {
             c->peer_closed = true;
-            if (c->state == C_OPEN) { /* echo its code */
+            if (c->state == C_OPEN) { /* echo its code (RFC 6455 5.5.1), with a reason */
                 uint16_t pc;
-                const char *reason;
+                const char *reason, *ok = "closed as the client asked";
                 ws_close_payload(f.payload, f.len, &pc, &reason);
-                c->close_len = ws_frame_header(c->close_frame, true, WS_CLOSE, pc == 1005 ? 0 : 2);
+                size_t wn = pc == 1005 ? 0 : strlen(ok);
+                c->close_len = ws_frame_header(c->close_frame, true, WS_CLOSE, pc == 1005 ? 0 : 2 + wn);
                 if (pc != 1005) {
                     c->close_frame[c->close_len++] = (uint8_t)(pc >> 8);
                     c->close_frame[c->close_len++] = (uint8_t)pc;
+                    memcpy(c->close_frame + c->close_len, ok, wn);
+                    c->close_len += wn;
                 }
                 c->state = C_CLOSING;
                 c->closing_since_ms = now_ms();
@@ -637,7 +643,11 @@ static void *io_main(void *arg)
         int64_t now = now_ms();
         for (size_t i = 1; i < k; i++) {
             live_conn_t *c = pc[i];
-            if (r > 0 && (pf[i].revents & (POLLIN | POLLHUP | POLLERR))) conn_read(h, c);
+            if (r > 0 && (pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                conn_read(h, c, true);
+            else if (c->fresh)
+                conn_read(h, c, false);
+            c->fresh = false;
             conn_timers(h, c, now);
             if (c->state != C_DEAD && conn_wants_write(c)) conn_write(h, c);
         }
@@ -863,6 +873,7 @@ static void upgraded(void *cls, struct MHD_Connection *mc, void *con_cls, const 
     c->fd = sock;
     c->urh = urh;
     c->last_rx_ms = now_ms();
+    c->fresh = true;
     ws_msg_init(&c->msg, LIVE_MSG_MAX);
     pthread_mutex_lock(&h->mu);
     bool stopping = h->stop; /* then the I/O thread may be gone */
