@@ -87,6 +87,7 @@ typedef struct live_sub {
     char id[LIVE_ID_MAX + 1];
     char *sql;
     double rate;       /* results a second at most */
+    bool partial;      /* a node out of reach is left out (stats.missing), as in POST /v1/query */
     ursa_dataset_t *d; /* what it reads: known after its first run */
     int64_t last_run_ms;
     uint64_t seen_appends;
@@ -291,7 +292,7 @@ static bool conn_refill(api_live_t *h, live_conn_t *c)
         if (rc == URSA_OK) rc = ursa_buf_reserve(&c->out, hn + len);
         if (rc == URSA_OK) {
             memcpy(c->out.data + c->out.len, hdr, hn);
-            memcpy(c->out.data + c->out.len + hn, head.data, head.len);
+            if (head.len) memcpy(c->out.data + c->out.len + hn, head.data, head.len); /* none for an error */
             memcpy(c->out.data + c->out.len + hn + head.len, s->pending.data, s->pending.len);
             c->out.len += hn + head.len + s->pending.len;
             if (!s->pending_is_error) {
@@ -367,13 +368,18 @@ static bool id_valid(const char *s)
 
 static void on_subscribe(api_live_t *h, live_conn_t *c, const char *id, json_t *m)
 {
-    json_t *sql = json_object_get(m, "sql"), *rate = json_object_get(m, "max_rate");
+    json_t *sql = json_object_get(m, "sql"), *rate = json_object_get(m, "max_rate"),
+           *partial = json_object_get(m, "partial");
     if (!json_is_string(sql) || !json_string_length(sql)) {
         note_error(h, c, id, 400, "subscribe needs \"sql\": a SELECT", 1);
         return;
     }
     if (rate && (!json_is_number(rate) || !(json_number_value(rate) > 0))) {
         note_error(h, c, id, 400, "max_rate must be a number of results a second, above 0", 1);
+        return;
+    }
+    if (partial && !json_is_boolean(partial)) {
+        note_error(h, c, id, 400, "partial must be true or false", 1);
         return;
     }
     if (sub_find(c, id, NULL)) {
@@ -402,6 +408,7 @@ static void on_subscribe(api_live_t *h, live_conn_t *c, const char *id, json_t *
     }
     snprintf(s->id, sizeof(s->id), "%s", id);
     s->rate = rate && json_number_value(rate) < h->rate_max ? json_number_value(rate) : h->rate_max;
+    s->partial = json_is_true(partial);
     s->conn = c;
     c->subs[c->nsubs++] = s;
     h->nsubs++;
@@ -730,6 +737,7 @@ static void run_one(api_live_t *h, live_sub_t *s)
                        .gone = run_gone,
                        .gone_ctx = &gone,
                        .peers = a->o.peers,
+                       .partial = s->partial,
                        .threads = 1};
     ursa_err_t err = {0};
     int rc = URSA_OK;

@@ -94,6 +94,39 @@ test('a live query through nginx sees every node\'s rows, once, as they arrive',
       ws.close(1000, 'done');
       const c = await ws.waitClose(3000);
       assert.equal(c.code, 1000);
+
+      // A node dies with rows only in its log: a subscription fails with 503 and stays (ended: false),
+      // one with "partial" goes on without it; once the node is back (its log replayed), both see
+      // every row again.
+      const d = await connect(nodes[0].port, { path: '/v1/live' });
+      assert.equal(d.status, 101);
+      const sql = 'SELECT node, count(*) AS n, count(DISTINCT seq) AS d FROM ev GROUP BY node ORDER BY node';
+      d.ws.sendJson({ type: 'subscribe', id: 'strict', sql });
+      d.ws.sendJson({ type: 'subscribe', id: 'part', sql, partial: true });
+      const full = JSON.stringify(Object.entries(want).map(([k, v]) => [k, v, v]));
+      for (const id of ['strict', 'part']) {
+        const m = await d.ws.nextJsonWhere(x => x.id === id, 5000, `the first result of ${id}`);
+        assert.equal(JSON.stringify(m.result.rows), full);
+      }
+      await nodes[2].kill();
+      const err = await d.ws.nextJsonWhere(x => x.id === 'strict', 8000, 'the strict subscription\'s error');
+      assert.equal(err.type, 'error', JSON.stringify(err));
+      assert.equal(err.status, 503);
+      assert.equal(err.ended, false);
+      assert.match(err.error, /l3/);
+      // The partial one: l3's buffered rows left out, and said so (its result changes when l3 drops out).
+      const part = await d.ws.nextJsonWhere(x => x.id === 'part' && x.type === 'result' && x.result.stats.partial, 8000,
+        'a partial result without l3');
+      assert.deepEqual(part.result.stats.missing, ['l3']);
+      assert.ok((part.result.rows.find(r => r[0] === 'l3')?.[1] ?? 0) < want.l3, 'l3\'s buffered rows are not in it');
+      nodes[2] = await startServer({ store, node: 'l3', args: ['--wal-dir', `${store}/wal-l3`, '--heartbeat', '200ms'] });
+      logs.push(nodes[2].log);
+      for (const id of ['strict', 'part']) {
+        const m = await d.ws.nextJsonWhere(x => x.id === id && x.type === 'result' && JSON.stringify(x.result.rows) === full, 10000,
+          `${id} with every row once l3 is back`);
+        assert.equal(m.result.stats.nodes, 3);
+      }
+      d.ws.destroy();
     } finally {
       await gw.stop();
     }
