@@ -53,6 +53,8 @@ typedef struct api_refusal {
 typedef struct api_req {
     const struct api_route *route; /* the routing table's row (http_server.c); NULL until routed */
     bool started;
+    bool head;   /* a HEAD request (routed as GET) */
+    bool http11; /* HTTP/1.1 (not 1.0) */
     char request_id[API_REQUEST_ID_MAX + 1];
     int64_t received_us;   /* wall clock when the request began: received_at of its quarantined rows */
     int64_t began_mono_us; /* monotonic clock then: for the body's rate floor */

@@ -924,6 +924,8 @@ enum MHD_Result api_live_get(api_ctx_t *a, struct MHD_Connection *c, api_req_t *
     const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Key");
     const char *ver = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Version");
     if (!a->live) return api_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "live queries are off");
+    if (q->head || !q->http11) /* RFC 6455 4.1: a GET, HTTP/1.1 or later */
+        return api_send_error(c, MHD_HTTP_BAD_REQUEST, "a WebSocket opens with GET over HTTP/1.1");
     if (!has_token(up, "websocket") || !has_token(conn, "upgrade"))
         return refuse(c, MHD_HTTP_UPGRADE_REQUIRED,
                       "GET /v1/live is a WebSocket: send Upgrade: websocket and Connection: Upgrade "

@@ -326,6 +326,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         *con_cls = q;
         atomic_fetch_add(&srv->inflight, 1);
         set_request_id(srv, c, q);
+        q->head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+        q->http11 = strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
         api_set_request_id(q->request_id);
         if (atomic_load(&srv->stopping)) {
             /* A new request on a kept-alive connection after shutdown began:

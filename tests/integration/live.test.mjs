@@ -18,6 +18,7 @@
 import { test, describe, after } from 'node:test';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { startServer, makeTempDir, removeTempDirs, sanitizerReports, URSA_BIN } from './helpers.mjs';
 import { connect, frame, fragments, closePayload, acceptKey, OP, RSV1, RSV2, RSV3 } from './wsraw.mjs';
@@ -257,6 +258,24 @@ step('handshake refusals: 426 without Upgrade, 400 for a bad key, 426 + Sec-WebS
   assert.equal(p.status, 405, `POST /v1/live: ${p.status} ${p.text}`);
   assert.match(p.headers.get('allow') ?? '', /\bGET\b/, 'Allow names GET');
   assert.equal(typeof p.json?.error, 'string', 'POST /v1/live: JSON error');
+  // HEAD with every upgrade header, and HTTP/1.0: no upgrade (RFC 6455 4.1: a GET, HTTP/1.1).
+  const rawHead = (req) => new Promise((resolve, reject) => {
+    const sock = net.connect({ host: '127.0.0.1', port: srv.port });
+    let got = '';
+    const done = () => { sock.destroy(); resolve(got); };
+    sock.on('data', d => { got += d.toString('latin1'); if (/\r\n\r\n/.test(got) && (req.startsWith('HEAD') || /\}$/.test(got))) done(); });
+    sock.on('end', done);
+    sock.on('error', reject);
+    sock.setTimeout(3000, () => { sock.destroy(); reject(new Error(`${req.split('\r\n')[0]}: no answer within 3 s (${got})`)); });
+    sock.write(req);
+  });
+  const upgradeHeaders = 'Upgrade: websocket\r\nConnection: Upgrade\r\n' +
+    `Sec-WebSocket-Key: ${Buffer.alloc(16, 3).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+  const hd = await rawHead(`HEAD /v1/live HTTP/1.1\r\nHost: 127.0.0.1\r\n${upgradeHeaders}`);
+  assert.match(hd, /^HTTP\/1\.1 400 /, `HEAD /v1/live: ${hd.slice(0, 200)}`);
+  const old = await rawHead(`GET /v1/live HTTP/1.0\r\n${upgradeHeaders}`);
+  assert.match(old, /^HTTP\/1\.[01] 400 /, `HTTP/1.0: ${old.slice(0, 200)}`);
+  assert.match(old, /"error":"a WebSocket opens with GET over HTTP\/1\.1"/);
   assert.equal(await health(srv), 200);
 });
 
