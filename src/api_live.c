@@ -909,6 +909,8 @@ static enum MHD_Result refuse(struct MHD_Connection *c, unsigned status, const c
         if (r) {
             MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
             if (hdr) MHD_add_response_header(r, hdr, val);
+            if (status == MHD_HTTP_UPGRADE_REQUIRED) /* Upgrade is hop by hop (RFC 9110 7.8) */
+                MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "Upgrade");
             ret = api_queue(c, status, r);
             MHD_destroy_response(r);
         }

@@ -1,8 +1,8 @@
 /*
  * api_tables.c -- a dataset's Iceberg table over HTTP (table.c does the
  * reading). Both answers are read from the store at each request, so they
- * show what every node committed, not only this one. A dataset without a
- * table (a node started without --iceberg, or nothing flushed yet) is 404
+ * show what every node committed, not only this one. A dataset's table is
+ * made with it, empty; one without (its nodes run with --no-iceberg) is 404
  * with a message saying so; a store error is 503.
  *
  * POST .../compact runs a compaction on the request's thread and answers
@@ -24,10 +24,7 @@ static enum MHD_Result answer(struct MHD_Connection *c, const char *name, int rc
 {
     if (rc == URSA_ENOTFOUND) {
         char msg[300];
-        snprintf(
-            msg, sizeof(msg),
-            "dataset %s has no Iceberg table yet (nodes commit flushes to it when started with --iceberg)",
-            name);
+        snprintf(msg, sizeof(msg), "dataset %s has no Iceberg table (its nodes run with --no-iceberg)", name);
         return api_send_error(c, MHD_HTTP_NOT_FOUND, msg);
     }
     if (rc) {
@@ -35,7 +32,8 @@ static enum MHD_Result answer(struct MHD_Connection *c, const char *name, int rc
         snprintf(msg, sizeof(msg), "reading the table of %s failed: %s", name, err->msg);
         return api_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
     }
-    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    /* (9 digits: a duration in ms reads 0.009, not 0.0089999999999999993) */
+    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
     json_decref(o);
     ursa_buf_t b = {0};
     int brc = text ? ursa_buf_append(&b, text, strlen(text)) : URSA_ENOMEM;
@@ -83,7 +81,8 @@ enum MHD_Result api_tables_compact(api_ctx_t *a, struct MHD_Connection *c, api_r
     else
         snprintf(msg, sizeof(msg), "compaction of %s failed: %s", q->name, err.msg);
     json_object_set_new(o, "error", json_string(msg));
-    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    /* (9 digits: a duration in ms reads 0.009, not 0.0089999999999999993) */
+    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
     json_decref(o);
     enum MHD_Result r = text ? api_send_json(c, status, text)
                              : api_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");

@@ -64,7 +64,7 @@ enum MHD_Result api_web_get(api_ctx_t *a, struct MHD_Connection *c, api_req_t *q
     char etag[24];
     snprintf(etag, sizeof(etag), "\"%016llx\"", (unsigned long long)h);
     const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
-    bool fresh = inm && strstr(inm, etag);
+    bool fresh = inm && (strstr(inm, etag) || strcmp(inm, "*") == 0); /* "*": any version (RFC 9110 13.1.2) */
     /* (not MHD_create_response_from_buffer: http_server.c swaps its
      * persistent "<html>" bodies for JSON) */
     struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback(

@@ -396,6 +396,11 @@ static int parse_rules(json_t *c, ursa_field_t *f, ursa_err_t *err)
                 RULE_OK(ursa_buf_printf(&js, ",\"max\":%lld", (long long)r->max_i));
         }
     }
+    if (!js.len) { /* only rules turned off ("trim": false): the same column as without them */
+        ursa_rules_free(r);
+        f->rules = NULL;
+        goto out;
+    }
     RULE_OK(ursa_buf_push(&js, '\0'));
     r->json = (char *)js.data;
     js.data = NULL;

@@ -1388,9 +1388,12 @@ int table_snapshots(ursa_store_t *st, const char *dataset, json_t **out, ursa_er
         }
     }
     if (rc == URSA_OK) {
-        *out = json_pack("{s:s, s:O, s:I, s:O}", "dataset", dataset, "current_snapshot_id",
-                         json_object_get(t, "current-snapshot-id"), "metadata_version", (json_int_t)v,
-                         "snapshots", list);
+        /* none yet: Iceberg's -1, null here as in GET .../files */
+        json_t *cur = json_object_get(t, "current-snapshot-id");
+        *out =
+            json_pack("{s:s, s:o, s:I, s:O}", "dataset", dataset, "current_snapshot_id",
+                      json_is_integer(cur) && json_integer_value(cur) >= 0 ? json_incref(cur) : json_null(),
+                      "metadata_version", (json_int_t)v, "snapshots", list);
         if (!*out) rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
     }
     json_decref(list);

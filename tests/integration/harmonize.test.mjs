@@ -84,6 +84,16 @@ test('harmonization rules: stored harmonized, rejections name value and rule', a
     assert.equal(r.status, 201, r.text);
     assert.deepEqual(r.json.schema.columns[1], { name: 'event', type: 'string', nullable: true, trim: true, case: 'lower', enum: ['view', 'click'] });
 
+    // Rules turned off are the column without them: created (201, not 409 against its own table), and the
+    // same document again is the same schema (200).
+    const off = { columns: [{ name: 'ts', type: 'timestamp', nullable: false, trim: false, coerce: false },
+      { name: 's', type: 'string', trim: false }, { name: 'n', type: 'int64', coerce: false }], time_column: 'ts' };
+    r = await server.put('/v1/datasets/off', off);
+    assert.equal(r.status, 201, r.text);
+    assert.deepEqual(r.json.schema.columns[1], { name: 's', type: 'string', nullable: true });
+    r = await server.put('/v1/datasets/off', off);
+    assert.equal(r.status, 200, r.text);
+
     r = await server.put('/v1/datasets/bad', { columns: [{ name: 'ts', type: 'timestamp', nullable: false, formats: ['%Q'] }], time_column: 'ts' });
     assert.equal(r.status, 400, r.text);
     assert.match(r.json.error, /formats\[0\] "%Q": unknown directive/);
