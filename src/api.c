@@ -68,28 +68,40 @@ enum MHD_Result api_send_json(struct MHD_Connection *c, unsigned status, const c
     return api_send_buf(c, status, &b);
 }
 
-/* {"error": msg}, with Retry-After (seconds, when not 0) and Allow (when
- * not NULL or empty): every error answer is made here. */
-static enum MHD_Result send_error_with(struct MHD_Connection *c, unsigned status, const char *msg,
-                                       unsigned retry_after, const char *allow)
+/* {"error": msg} with headers (name, value pairs until a NULL name): every
+ * error answer is made here. */
+enum MHD_Result api_send_error_headers(struct MHD_Connection *c, unsigned status, const char *msg,
+                                       const char *const *headers)
 {
     ursa_buf_t b = {0};
     enum MHD_Result ret = MHD_NO;
-    char ra[16];
-    snprintf(ra, sizeof(ra), "%u", retry_after);
     if (ursa_buf_printf(&b, "{\"error\":") == URSA_OK && ursa_buf_json_str(&b, msg, strlen(msg)) == URSA_OK &&
         ursa_buf_push(&b, '}') == URSA_OK) {
         struct MHD_Response *r = MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_COPY);
         if (r) {
             MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-            if (retry_after) MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
-            if (allow && allow[0]) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+            for (size_t i = 0; headers && headers[i]; i += 2)
+                MHD_add_response_header(r, headers[i], headers[i + 1]);
             ret = api_queue(c, status, r);
             MHD_destroy_response(r);
         }
     }
     ursa_buf_free(&b);
     return ret;
+}
+
+/* With Retry-After (seconds, when not 0) and Allow (when not NULL or empty). */
+static enum MHD_Result send_error_with(struct MHD_Connection *c, unsigned status, const char *msg,
+                                       unsigned retry_after, const char *allow)
+{
+    char ra[16];
+    snprintf(ra, sizeof(ra), "%u", retry_after);
+    const char *h[5];
+    size_t n = 0;
+    if (retry_after) h[n++] = MHD_HTTP_HEADER_RETRY_AFTER, h[n++] = ra;
+    if (allow && allow[0]) h[n++] = MHD_HTTP_HEADER_ALLOW, h[n++] = allow;
+    h[n] = NULL;
+    return api_send_error_headers(c, status, msg, h);
 }
 
 enum MHD_Result api_send_refusal(struct MHD_Connection *c, const api_refusal_t *f)

@@ -93,6 +93,11 @@ enum MHD_Result api_send_built(struct MHD_Connection *c, int rc, ursa_buf_t *b);
 /* Sends a JSON text of its own (copied). */
 enum MHD_Result api_send_json(struct MHD_Connection *c, unsigned status, const char *json);
 
+/* Sends {"error": msg} with headers: name, value pairs until a NULL name
+ * (headers itself may be NULL). */
+enum MHD_Result api_send_error_headers(struct MHD_Connection *c, unsigned status, const char *msg,
+                                       const char *const *headers);
+
 /* Sends {"error": msg}. */
 enum MHD_Result api_send_error(struct MHD_Connection *c, unsigned status, const char *msg);
 

@@ -50,10 +50,9 @@
  */
 #include "api_live.h"
 
+#include "api_query.h"
 #include "api_wsframe.h"
 #include "metrics.h"
-#include "query.h"
-#include "query_out.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -669,31 +668,6 @@ static void *io_main(void *arg)
  * The runner
  * ------------------------------------------------------------------------- */
 
-typedef struct run_out {
-    query_out_t *o;
-    ursa_buf_t buf;
-    size_t max;
-    uint64_t hash;
-} run_out_t;
-
-static int run_begin(void *ctx, const exec_schema_t *s, ursa_err_t *err)
-{
-    run_out_t *r = ctx;
-    return query_out_new(&r->o, QUERY_FMT_JSON, s, err);
-}
-
-static int run_rows(void *ctx, const exec_batch_t *b, ursa_err_t *err)
-{
-    run_out_t *r = ctx;
-    int rc = query_out_batch(r->o, b, &r->buf, err);
-    if (rc == URSA_OK && r->buf.len > r->max)
-        rc = ursa_err_set(err, URSA_ELIMIT,
-                          "the result is larger than a live result may be (%zu bytes, --live-result-max): "
-                          "add a LIMIT or aggregate",
-                          r->max);
-    return rc;
-}
-
 typedef struct run_ctx {
     api_live_t *h;
     live_sub_t *s;
@@ -728,7 +702,6 @@ static void run_one(api_live_t *h, live_sub_t *s)
 {
     api_ctx_t *a = h->a;
     run_ctx_t gone = {h, s};
-    run_out_t out = {.max = h->result_max};
     query_opts_t qo = {.cat = a->cat,
                        .store = a->cat->store,
                        .node = a->cat->node,
@@ -744,11 +717,12 @@ static void run_one(api_live_t *h, live_sub_t *s)
     if (!s->d) rc = query_source(s->sql, &qo, &s->d, &err);
     uint64_t appends = s->d ? atomic_load(&s->d->appends) : 0;
     exec_stats_t st = {0};
-    query_sink_t sink = {run_begin, run_rows, &out};
-    if (rc == URSA_OK) rc = query_run(s->sql, &qo, &sink, &st, &err);
-    uint64_t hash = XXH3_64bits(out.buf.data, out.buf.len);
-    if (rc == URSA_OK) rc = query_out_end(out.o, &st, &out.buf, &err);
-    query_out_destroy(&out.o);
+    ursa_buf_t out = {0};
+    size_t rows_end = 0;
+    if (rc == URSA_OK)
+        rc = api_query_collect(s->sql, &qo, QUERY_FMT_JSON, h->result_max, "--live-result-max", &out,
+                               &rows_end, &st, &err);
+    uint64_t hash = XXH3_64bits(out.data, rows_end); /* the columns and rows, not the stats */
 
     pthread_mutex_lock(&h->mu);
     s->seen_appends = appends;
@@ -756,15 +730,12 @@ static void run_one(api_live_t *h, live_sub_t *s)
     s->last_run_ms = now_ms();
     s->ran = true;
     if (s->gone || rc == URSA_ECANCELED) {
-        ursa_buf_free(&out.buf);
+        ursa_buf_free(&out);
         return;
     }
     live_conn_t *c = s->conn;
     if (rc) {
-        unsigned status = api_status_for(rc);
-        if (rc == URSA_ELIMIT && strstr(err.msg, "time limit")) status = MHD_HTTP_REQUEST_TIMEOUT;
-        if (rc == URSA_ENOTSUP) status = MHD_HTTP_BAD_REQUEST;
-        if (rc == URSA_EIO) status = MHD_HTTP_SERVICE_UNAVAILABLE;
+        unsigned status = api_query_status(rc, &err);
         bool ended = status < 500 && status != MHD_HTTP_REQUEST_TIMEOUT;
         const char *msg = err.msg[0] ? err.msg : ursa_strstatus(rc);
         if (ended) { /* the subscription is over: the error is a note, the subscription goes */
@@ -782,19 +753,19 @@ static void run_one(api_live_t *h, live_sub_t *s)
                 conn_fail(h, c, WS_CLOSE_INTERNAL, "out of memory");
             s->have_hash = false; /* the next result is sent, even if the same as the last */
         }
-        ursa_buf_free(&out.buf);
+        ursa_buf_free(&out);
     } else if (!s->have_hash || hash != s->hash) {
         if (s->pending.len && !s->pending_is_error) {
             s->skipped++;
             URSA_COUNT(live_results_coalesced, 1);
         }
         ursa_buf_free(&s->pending);
-        s->pending = out.buf; /* taken */
+        s->pending = out; /* taken */
         s->pending_is_error = false;
         s->hash = hash;
         s->have_hash = true;
     } else {
-        ursa_buf_free(&out.buf);
+        ursa_buf_free(&out);
     }
     wake(h);
 }
@@ -898,47 +869,31 @@ static void upgraded(void *cls, struct MHD_Connection *mc, void *con_cls, const 
     wake(h); /* extra_in may hold frames already */
 }
 
-static enum MHD_Result refuse(struct MHD_Connection *c, unsigned status, const char *msg, const char *hdr,
-                              const char *val)
-{
-    ursa_buf_t b = {0};
-    enum MHD_Result ret = MHD_NO;
-    if (ursa_buf_printf(&b, "{\"error\":") == URSA_OK && ursa_buf_json_str(&b, msg, strlen(msg)) == URSA_OK &&
-        ursa_buf_push(&b, '}') == URSA_OK) {
-        struct MHD_Response *r = MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_COPY);
-        if (r) {
-            MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-            if (hdr) MHD_add_response_header(r, hdr, val);
-            if (status == MHD_HTTP_UPGRADE_REQUIRED) /* Upgrade is hop by hop (RFC 9110 7.8) */
-                MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "Upgrade");
-            ret = api_queue(c, status, r);
-            MHD_destroy_response(r);
-        }
-    }
-    ursa_buf_free(&b);
-    return ret;
-}
-
 enum MHD_Result api_live_get(api_ctx_t *a, struct MHD_Connection *c, api_req_t *q)
 {
     const char *up = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_UPGRADE);
     const char *conn = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONNECTION);
     const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Key");
     const char *ver = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Version");
+    /* a 426 names what to upgrade to; Upgrade is hop by hop (RFC 9110 7.8) */
+    static const char *const upgrade[] = {MHD_HTTP_HEADER_UPGRADE, "websocket", MHD_HTTP_HEADER_CONNECTION,
+                                          "Upgrade", NULL};
+    static const char *const version[] = {"Sec-WebSocket-Version", "13", MHD_HTTP_HEADER_CONNECTION,
+                                          "Upgrade", NULL};
     if (!a->live) return api_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "live queries are off");
     if (q->head || !q->http11) /* RFC 6455 4.1: a GET, HTTP/1.1 or later */
         return api_send_error(c, MHD_HTTP_BAD_REQUEST, "a WebSocket opens with GET over HTTP/1.1");
     if (!has_token(up, "websocket") || !has_token(conn, "upgrade"))
-        return refuse(c, MHD_HTTP_UPGRADE_REQUIRED,
-                      "GET /v1/live is a WebSocket: send Upgrade: websocket and Connection: Upgrade "
-                      "(docs/internals/live.md)",
-                      MHD_HTTP_HEADER_UPGRADE, "websocket");
+        return api_send_error_headers(c, MHD_HTTP_UPGRADE_REQUIRED,
+                                      "GET /v1/live is a WebSocket: send Upgrade: websocket and Connection: "
+                                      "Upgrade (docs/internals/live.md)",
+                                      upgrade);
     if (!ver || strcmp(ver, "13") != 0)
-        return refuse(c, MHD_HTTP_UPGRADE_REQUIRED, "Sec-WebSocket-Version must be 13",
-                      "Sec-WebSocket-Version", "13");
+        return api_send_error_headers(c, MHD_HTTP_UPGRADE_REQUIRED, "Sec-WebSocket-Version must be 13",
+                                      version);
     char accept[29];
     if (!key_valid(key) || ws_accept_key(key, accept) != URSA_OK)
-        return refuse(c, MHD_HTTP_BAD_REQUEST, "Sec-WebSocket-Key must be 16 bytes in base64", NULL, NULL);
+        return api_send_error(c, MHD_HTTP_BAD_REQUEST, "Sec-WebSocket-Key must be 16 bytes in base64");
     struct MHD_Response *r = MHD_create_response_for_upgrade(upgraded, a->live);
     if (!r) return MHD_NO;
     MHD_add_response_header(r, MHD_HTTP_HEADER_UPGRADE, "websocket");

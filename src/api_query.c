@@ -18,9 +18,6 @@
  */
 #include "api_query.h"
 
-#include "query.h"
-#include "query_out.h"
-
 #include <jansson.h>
 #include <poll.h>
 #include <stdio.h>
@@ -30,8 +27,9 @@
 typedef struct out_ctx {
     query_out_t *o;
     query_format_t fmt;
-    ursa_buf_t buf;
+    ursa_buf_t *buf;
     size_t max;
+    const char *what_max;
 } out_ctx_t;
 
 static int out_begin(void *ctx, const exec_schema_t *s, ursa_err_t *err)
@@ -43,13 +41,33 @@ static int out_begin(void *ctx, const exec_schema_t *s, ursa_err_t *err)
 static int out_rows(void *ctx, const exec_batch_t *b, ursa_err_t *err)
 {
     out_ctx_t *oc = ctx;
-    int rc = query_out_batch(oc->o, b, &oc->buf, err);
-    if (rc == URSA_OK && oc->buf.len > oc->max)
-        rc = ursa_err_set(
-            err, URSA_ELIMIT,
-            "the result is larger than the query memory budget (%zu bytes): add a LIMIT or aggregate",
-            oc->max);
+    int rc = query_out_batch(oc->o, b, oc->buf, err);
+    if (rc == URSA_OK && oc->buf->len > oc->max)
+        rc = ursa_err_set(err, URSA_ELIMIT,
+                          "the result is larger than %s (%zu bytes): add a LIMIT or aggregate", oc->what_max,
+                          oc->max);
     return rc;
+}
+
+int api_query_collect(const char *sql, const query_opts_t *qo, query_format_t fmt, size_t max,
+                      const char *what_max, ursa_buf_t *out, size_t *rows_end, exec_stats_t *st,
+                      ursa_err_t *err)
+{
+    out_ctx_t oc = {.fmt = fmt, .buf = out, .max = max, .what_max = what_max};
+    query_sink_t sink = {out_begin, out_rows, &oc};
+    int rc = query_run(sql, qo, &sink, st, err);
+    if (rows_end) *rows_end = out->len;
+    if (rc == URSA_OK) rc = query_out_end(oc.o, st, out, err);
+    query_out_destroy(&oc.o);
+    return rc;
+}
+
+unsigned api_query_status(int rc, const ursa_err_t *err)
+{
+    if (rc == URSA_ELIMIT && strstr(err->msg, "time limit")) return MHD_HTTP_REQUEST_TIMEOUT;
+    if (rc == URSA_ENOTSUP) return MHD_HTTP_BAD_REQUEST;
+    if (rc == URSA_EIO) return MHD_HTTP_SERVICE_UNAVAILABLE; /* a node or the store cannot be reached */
+    return api_status_for(rc);
 }
 
 /* Whether the client closed its connection (the socket reads EOF). */
@@ -68,47 +86,42 @@ static bool client_gone(void *ctx)
 static enum MHD_Result run(api_ctx_t *a, struct MHD_Connection *c, const char *sql, const char *format,
                            bool partial)
 {
-    out_ctx_t oc = {.max = a->o.query_memory ? a->o.query_memory : QUERY_MEMORY_DEFAULT};
+    size_t max = a->o.query_memory ? a->o.query_memory : QUERY_MEMORY_DEFAULT;
     ursa_err_t err = {0};
+    query_format_t fmt;
     const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
-    int rc = query_format_choose(format, accept, &oc.fmt, &err);
+    int rc = query_format_choose(format, accept, &fmt, &err);
     if (rc) return api_send_error(c, format ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_NOT_ACCEPTABLE, err.msg);
     if (!sql || !*sql)
         return api_send_error(c, MHD_HTTP_BAD_REQUEST, "sql is missing: {\"sql\": \"SELECT ...\"}");
     query_opts_t qo = {.cat = a->cat,
                        .store = a->cat->store,
                        .node = a->cat->node,
-                       .memory_limit = oc.max,
+                       .memory_limit = max,
                        .timeout_ms = a->o.query_timeout_ms,
                        .gone = client_gone,
                        .gone_ctx = c,
                        .peers = a->o.peers,
                        .partial = partial};
-    query_sink_t sink = {out_begin, out_rows, &oc};
     exec_stats_t st;
-    rc = query_run(sql, &qo, &sink, &st, &err);
-    if (rc == URSA_OK) rc = query_out_end(oc.o, &st, &oc.buf, &err);
-    query_out_destroy(&oc.o);
+    ursa_buf_t buf = {0};
+    rc = api_query_collect(sql, &qo, fmt, max, "the query memory budget", &buf, NULL, &st, &err);
     if (rc) {
-        ursa_buf_free(&oc.buf);
-        unsigned status = api_status_for(rc);
-        if (rc == URSA_ELIMIT && strstr(err.msg, "time limit")) status = MHD_HTTP_REQUEST_TIMEOUT;
-        if (rc == URSA_ENOTSUP) status = MHD_HTTP_BAD_REQUEST;
-        if (rc == URSA_EIO) status = MHD_HTTP_SERVICE_UNAVAILABLE; /* a node or the store cannot be reached */
-        if (rc == URSA_ECANCELED) {                                /* nobody to answer */
+        ursa_buf_free(&buf);
+        if (rc == URSA_ECANCELED) { /* nobody to answer */
             ursa_info("query stopped: its client went away");
             return MHD_NO;
         }
+        unsigned status = api_query_status(rc, &err);
         if (status >= 500) ursa_error("query failed: %s", err.msg);
         return api_send_error(c, status, err.msg[0] ? err.msg : ursa_strstatus(rc));
     }
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer_with_free_callback(oc.buf.len, oc.buf.data, ursa_free);
+    struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback(buf.len, buf.data, ursa_free);
     if (!r) {
-        ursa_buf_free(&oc.buf);
+        ursa_buf_free(&buf);
         return MHD_NO;
     }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, query_format_content_type(oc.fmt));
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, query_format_content_type(fmt));
     enum MHD_Result ret = api_queue(c, MHD_HTTP_OK, r);
     MHD_destroy_response(r);
     return ret;
