@@ -565,7 +565,7 @@ static void conn_timers(api_live_t *h, live_conn_t *c, int64_t now)
     if (c->state == C_OPEN) {
         if (waiting && now - c->out_since_ms > h->send_timeout_ms) {
             char why[100];
-            snprintf(why, sizeof(why), "too slow: a result waited more than %lld ms to be sent",
+            snprintf(why, sizeof(why), "too slow: no byte of a result was taken for %lld ms",
                      (long long)h->send_timeout_ms);
             conn_fail(h, c, WS_CLOSE_POLICY, why);
         } else if (now - c->last_rx_ms > LIVE_IDLE_MS) {
@@ -630,6 +630,12 @@ static void *io_main(void *arg)
             } else {
                 cap = nc;
             }
+        }
+        if (!cap) { /* out of memory for even one: try again shortly */
+            pthread_mutex_unlock(&h->mu);
+            usleep(10000);
+            pthread_mutex_lock(&h->mu);
+            continue;
         }
         pf[0] = (struct pollfd){h->wake_fd, POLLIN, 0};
         size_t k = 1;
