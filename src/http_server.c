@@ -16,7 +16,10 @@
  *              answer. Answers are queued in a later call than the first,
  *              because libmicrohttpd 0.9.75 drops keep-alive for answers
  *              queued in the first one.
- * Every answer has a JSON body (/metrics excepted); errors are
+ * GET /v1/live answers 101 and libmicrohttpd hands the socket over: from
+ * then on the connection is api_live's (its own threads), and shutdown
+ * closes those connections (1001) before it waits for requests in flight.
+ * Every answer has a JSON body (/metrics and the pages excepted); errors are
  * {"error": "..."}. Every answer carries the request's id in X-Request-Id
  * (the client's, when sane, else one made here), so a client, a log line
  * and a quarantined row can be matched up.
