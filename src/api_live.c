@@ -19,12 +19,13 @@
  *                  worker: however many subscribers, live queries take at
  *                  most one core from ingest and ordinary queries.
  *
- * When a query runs again: it is due (1 / rate seconds after its last run)
- * and either its dataset's buffer took rows since (ursa_dataset_t.appends,
+ * When a query runs again: it is due (1 / rate seconds after its last run
+ * began) and either its dataset's buffer took rows since (.appends,
  * read before the run, so rows that arrive during it count for the next),
  * or its last run read other nodes' buffers and a second has passed (their
  * rows are seen only by asking them), or LIVE_REFRESH_MS have passed (a
- * node that joined since; now()). Queries are
+ * node that joined since; now()). A run's result also goes to every other
+ * subscription of the same SQL that is due (they share runs). Queries are
  * exact at their point in time (query.h), so flushes and compactions
  * between runs change no answer.
  *
@@ -703,6 +704,26 @@ static bool sub_due(const api_live_t *h, const live_sub_t *s, int64_t now, int64
     return now - s->last_run_ms >= LIVE_REFRESH_MS;
 }
 
+/* A result for s (taken from *out): waits to be sent unless it is the
+ * same as the last one. */
+static void sub_offer(live_sub_t *s, ursa_buf_t *out, uint64_t hash)
+{
+    if (s->have_hash && hash == s->hash) {
+        ursa_buf_free(out);
+        return;
+    }
+    if (s->pending.len && !s->pending_is_error) {
+        s->skipped++;
+        URSA_COUNT(live_results_coalesced, 1);
+    }
+    ursa_buf_free(&s->pending);
+    s->pending = *out;
+    *out = (ursa_buf_t){0};
+    s->pending_is_error = false;
+    s->hash = hash;
+    s->have_hash = true;
+}
+
 /* Runs s's query (without the lock) and leaves its answer in s. */
 static void run_one(api_live_t *h, live_sub_t *s)
 {
@@ -720,6 +741,7 @@ static void run_one(api_live_t *h, live_sub_t *s)
                        .threads = 1};
     ursa_err_t err = {0};
     int rc = URSA_OK;
+    int64_t started = now_ms(); /* the rate counts from run start to run start */
     if (!s->d) rc = query_source(s->sql, &qo, &s->d, &err);
     uint64_t appends = s->d ? atomic_load(&s->d->appends) : 0;
     exec_stats_t st = {0};
@@ -733,7 +755,7 @@ static void run_one(api_live_t *h, live_sub_t *s)
     pthread_mutex_lock(&h->mu);
     s->seen_appends = appends;
     s->cluster = st.nodes > 1;
-    s->last_run_ms = now_ms();
+    s->last_run_ms = started;
     s->ran = true;
     if (s->gone || rc == URSA_ECANCELED) {
         ursa_buf_free(&out);
@@ -760,18 +782,28 @@ static void run_one(api_live_t *h, live_sub_t *s)
             s->have_hash = false; /* the next result is sent, even if the same as the last */
         }
         ursa_buf_free(&out);
-    } else if (!s->have_hash || hash != s->hash) {
-        if (s->pending.len && !s->pending_is_error) {
-            s->skipped++;
-            URSA_COUNT(live_results_coalesced, 1);
-        }
-        ursa_buf_free(&s->pending);
-        s->pending = out; /* taken */
-        s->pending_is_error = false;
-        s->hash = hash;
-        s->have_hash = true;
     } else {
-        ursa_buf_free(&out);
+        /* The same query subscribed elsewhere (a chart many people watch)
+         * takes this result instead of a run of its own, once it is due:
+         * the result is newer than its last, so exact for it too. */
+        for (live_conn_t *oc = h->conns; oc; oc = oc->next)
+            for (size_t i = 0; i < oc->nsubs; i++) {
+                live_sub_t *t = oc->subs[i];
+                if (t == s || t->running || oc->state != C_OPEN || t->partial != s->partial ||
+                    strcmp(t->sql, s->sql) != 0 ||
+                    (t->ran && started < t->last_run_ms + (int64_t)(1000.0 / t->rate)))
+                    continue;
+                ursa_buf_t copy = {0};
+                if (ursa_buf_append(&copy, out.data, out.len)) continue; /* it runs on its own instead */
+                t->d = s->d;
+                t->seen_appends = appends;
+                t->cluster = s->cluster;
+                t->last_run_ms = started;
+                t->ran = true;
+                sub_offer(t, &copy, hash);
+                URSA_COUNT(live_runs_shared, 1);
+            }
+        sub_offer(s, &out, hash);
     }
     wake(h);
 }
@@ -781,7 +813,7 @@ static void *runner_main(void *arg)
     api_live_t *h = arg;
     pthread_mutex_lock(&h->mu);
     while (!h->stop) {
-        int64_t now = now_ms(), wait = 50; /* appends are polled: at most this late */
+        int64_t now = now_ms(), wait = 10; /* appends are polled: at most this late (a scan of <= 64) */
         live_sub_t *pick = NULL;
         int64_t oldest = INT64_MAX;
         for (live_conn_t *c = h->conns; c; c = c->next)

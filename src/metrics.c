@@ -69,6 +69,9 @@ int ursa_metrics_render(ursa_buf_t *b)
         C(live_results_sent, "ursa_live_results_total{outcome=\"sent\"}",
           "Live query results sent, and those replaced by a newer one before they could be (coalesced)."),
         C(live_results_coalesced, "ursa_live_results_total{outcome=\"coalesced\"}", NULL),
+        C(live_runs_shared, "ursa_live_shared_runs_total",
+          "Live results a subscription took from another's run of the same query, instead of a run of its "
+          "own."),
         C(live_closed_slow, "ursa_live_slow_closed_total",
           "Live connections closed (1008) because a result could not be sent within --live-send-timeout."),
 #undef C

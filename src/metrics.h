@@ -52,6 +52,7 @@ typedef struct ursa_metrics {
     atomic_ullong live_results_sent;      /* results pushed to live subscribers */
     atomic_ullong live_results_coalesced; /* ... replaced by a newer one before they could be sent */
     atomic_ullong live_closed_slow;       /* live connections closed for not reading (1008) */
+    atomic_ullong live_runs_shared; /* live results taken from another subscription's run of the same query */
 } ursa_metrics_t;
 
 extern ursa_metrics_t ursa_metrics;

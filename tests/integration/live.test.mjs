@@ -885,9 +885,14 @@ step('twenty connections with a subscription each get their results; dropping th
   const conns = await Promise.all(Array.from({ length: 20 }, () => live(srv)));
   const firsts = await Promise.all(conns.map((ws, i) => subscribe(ws, `m${i}`, i % 2 ? 'SELECT count(*) AS n FROM many' : 'SELECT count(*) AS n, max(id) AS top FROM many')));
   firsts.forEach((m, i) => { assert.equal(m.type, 'result', `m${i}: ${JSON.stringify(m)}`); assert.equal(m.result.rows[0][0], 5); });
+  // Ten subscriptions share each query: one run serves those that are due (ursa_live_shared_runs_total).
+  const shared = async () => Number(/^ursa_live_shared_runs_total (\d+)$/m.exec(await (await fetch(`${srv.url}/metrics`)).text())[1]);
+  const sharedBefore = await shared();
   await post(srv, 'many', 5, 3);
   const seconds = await Promise.all(conns.map((ws, i) => nextFor(ws, `m${i}`, 10_000)));
   seconds.forEach((m, i) => { assert.equal(m.seq, 2, `m${i}`); assert.equal(m.result.rows[0][0], 8, `m${i}`); });
+  const sharedRuns = await shared() - sharedBefore;
+  assert.ok(sharedRuns >= 10, `of 20 new results, ${sharedRuns} came from another subscription's run of the same query`);
   // Dropped without a close frame, some with half a frame sent.
   conns.forEach((ws, i) => { if (i % 3 === 0) ws.send(frame({ payload: 'x'.repeat(100) }).subarray(0, 40)); ws.destroy(); });
   assert.equal(await health(srv), 200);
