@@ -17,7 +17,7 @@
 import { readFileSync, rmSync, mkdirSync } from 'node:fs';
 import http from 'node:http';
 import { join, resolve } from 'node:path';
-import { startUrsa } from './ursa_server.mjs';
+import { startUrsa, request as requestTo, cpuSeconds } from './ursa_server.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : dflt; };
@@ -41,28 +41,14 @@ mkdirSync(store, { recursive: true });
 const { proc, port } = await startUrsa(URSA, ['serve', '--listen', '127.0.0.1:0', '--store', store, '--node', 'bench',
   '--threads', threads, '--durability', durability, '--flush-max-bytes', String(2 ** 40), '--flush-max-age', '86400']);
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-function request(method, path, body, type) {
-  return new Promise((res, rej) => {
-    const req = http.request({ host: '127.0.0.1', port, method, path, agent, headers: { 'content-type': type, 'content-length': body.length } }, r => {
-      const chunks = [];
-      r.on('data', c => chunks.push(c));
-      r.on('end', () => res({ status: r.statusCode, body: Buffer.concat(chunks).toString() }));
-    });
-    req.on('error', rej);
-    req.end(body);
-  });
-}
-const cpuOf = pid => { // user + system seconds of the process
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100; // fields 14 and 15 of stat(5), in clock ticks (100/s on Linux)
-};
+const request = (method, path, body, type) => requestTo(port, agent, method, path, body, type);
 
 let result;
 try {
   const put = await request('PUT', '/v1/datasets/events', readFileSync(schemaPath), 'application/json');
   if (put.status !== 200 && put.status !== 201) throw new Error(`PUT schema: ${put.status} ${put.body}`);
   let accepted = 0, rejected = 0;
-  const cpu0 = cpuOf(proc.pid), t0 = process.hrtime.bigint();
+  const cpu0 = cpuSeconds(proc.pid), t0 = process.hrtime.bigint();
   for (const b of bodies) {
     const r = await request('POST', '/v1/datasets/events/records', b, 'application/x-ndjson');
     if (r.status !== 200) throw new Error(`POST: ${r.status} ${r.body.slice(0, 500)}`);
@@ -70,7 +56,7 @@ try {
     accepted += a.accepted;
     rejected += a.rejected;
   }
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9, cpu = cpuOf(proc.pid) - cpu0;
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9, cpu = cpuSeconds(proc.pid) - cpu0;
   const info = JSON.parse((await request('GET', '/v1/datasets/events', Buffer.alloc(0), 'application/json')).body);
   result = {
     durability, threads: Number(threads), bytes: data.length, requests: bodies.length, accepted, rejected, buffered_rows: info.buffered_rows,

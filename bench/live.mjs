@@ -67,7 +67,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { generate, dataPaths } from './gen_events.mjs';
-import { startUrsa } from './ursa_server.mjs';
+import { startUrsa, request, cpuSeconds } from './ursa_server.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -146,26 +146,11 @@ let server = null;
 process.on('exit', () => { try { server?.proc.kill('SIGKILL'); } catch { /* gone */ } });
 process.on('SIGINT', () => process.exit(130));
 
-function request(port, agent, method, path, body = Buffer.alloc(0), type = 'application/json') {
-  return new Promise((res, rej) => {
-    const req = http.request({ host: '127.0.0.1', port, method, path, agent, headers: { 'content-type': type, 'content-length': body.length } }, r => {
-      const chunks = [];
-      r.on('data', c => chunks.push(c));
-      r.on('end', () => res({ status: r.statusCode, body: Buffer.concat(chunks).toString() }));
-    });
-    req.on('error', rej);
-    req.end(body);
-  });
-}
 async function api(port, agent, method, path, body, type) {
   const r = await request(port, agent, method, path, body, type);
   if (r.status !== 200 && r.status !== 201) throw new Error(`${method} ${path}: ${r.status} ${r.body.slice(0, 1000)}`);
   return JSON.parse(r.body);
 }
-const cpuOf = pid => { // user + system seconds of the process, every thread (fields 14 and 15 of stat(5), 100 ticks/s)
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-};
 function rng(seed) { // mulberry32, as gen_events.mjs
   let a = seed >>> 0;
   return () => {
@@ -291,7 +276,7 @@ async function freshCell(n, query, client, rate, subs = 1) {
   // the steady ingest
   const acks = [];
   const rnd = rng(20261207 + n + (query ? query.length : 0) + rate + subs);
-  const cpu0 = cpuOf(s.pid), cc0 = clientCpu(), load0 = loadavg()[0], t0 = now();
+  const cpu0 = cpuSeconds(s.pid), cc0 = clientCpu(), load0 = loadavg()[0], t0 = now();
   let late = 0;
   for (let k = 1; ; k++) {
     const slot = t0 + (k - 1) * 1000 / RATE;
@@ -307,7 +292,7 @@ async function freshCell(n, query, client, rate, subs = 1) {
     if (a.accepted !== BATCH) throw new Error(`POST ${k}: accepted ${a.accepted} of ${BATCH}`);
     acks.push({ k, t, sent, need: n + k * BATCH });
   }
-  const t1 = now(), cpu = cpuOf(s.pid) - cpu0, ccpu = clientCpu() - cc0;
+  const t1 = now(), cpu = cpuSeconds(s.pid) - cpu0, ccpu = clientCpu() - cc0;
   const last = acks.at(-1).need;
   const deadline = now() + 10000 + subs * 500; // until a result of every subscription holds the last POST
   while (now() < deadline && streams.some(st => !(st.results.length && st.results.at(-1).total >= last))) await sleep(5);
@@ -372,7 +357,7 @@ async function costCell(nsubs, round) {
   if (firsts < nsubs) throw new Error(`${firsts} of ${nsubs} subscriptions answered: ${problems.join('; ')}`);
   await sleep(500); // every subscription in its steady state
   const agent = new http.Agent({ keepAlive: true, maxSockets: COST_CONNS });
-  const pushed0 = pushed, cpu0 = cpuOf(s.pid), cc0 = clientCpu(), load0 = loadavg()[0], t0 = now(), end = t0 + COST_SECONDS * 1000;
+  const pushed0 = pushed, cpu0 = cpuSeconds(s.pid), cc0 = clientCpu(), load0 = loadavg()[0], t0 = now(), end = t0 + COST_SECONDS * 1000;
   let rows = 0, requests = 0, j = 0;
   const lat = [];
   await Promise.all(Array.from({ length: COST_CONNS }, async () => {
@@ -385,7 +370,7 @@ async function costCell(nsubs, round) {
       requests++;
     }
   }));
-  const seconds = (now() - t0) / 1000, cpu = cpuOf(s.pid) - cpu0, ccpu = clientCpu() - cc0, results = pushed - pushed0;
+  const seconds = (now() - t0) / 1000, cpu = cpuSeconds(s.pid) - cpu0, ccpu = clientCpu() - cc0, results = pushed - pushed0;
   for (const ws of conns) await closeLive(ws);
   agent.destroy();
   await stopServer(s);

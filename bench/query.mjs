@@ -53,7 +53,7 @@ import { createInterface } from 'node:readline';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generate, dataPaths } from './gen_events.mjs';
-import { startUrsa } from './ursa_server.mjs';
+import { startUrsa, request as requestTo } from './ursa_server.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -125,17 +125,7 @@ const cleanup = () => {
 process.on('exit', cleanup);
 process.on('SIGINT', () => process.exit(130));
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-function request(method, path, body = Buffer.alloc(0), type = 'application/json') {
-  return new Promise((res, rej) => {
-    const req = http.request({ host: '127.0.0.1', port, method, path, agent, headers: { 'content-type': type, 'content-length': body.length } }, r => {
-      const chunks = [];
-      r.on('data', c => chunks.push(c));
-      r.on('end', () => res({ status: r.statusCode, body: Buffer.concat(chunks).toString() }));
-    });
-    req.on('error', rej);
-    req.end(body);
-  });
-}
+const request = (method, path, body, type) => requestTo(port, agent, method, path, body, type);
 async function api(method, path, body, type) {
   const r = await request(method, path, body, type);
   if (r.status !== 200 && r.status !== 201) throw new Error(`${method} ${path}: ${r.status} ${r.body.slice(0, 1000)}`);
