@@ -864,6 +864,29 @@ static bool has_token(const char *v, const char *token)
     return false;
 }
 
+/* Whether a browser page of origin may open a live socket on this node.
+ * A WebSocket is not bound by the same-origin policy that keeps other
+ * sites from reading this node's answers through fetch (RFC 6455 10.2):
+ * without this check any page a user visits could subscribe to a node
+ * on their machine or network and read its data. Browsers always send
+ * Origin; clients that are not browsers usually send none and pass. The
+ * node's own origin is the one whose host[:port] is the Host header (a
+ * gateway must pass Host on, as tests/integration/gateway.mjs does). */
+static bool origin_allowed(const char *origin, const char *host, const char *allow)
+{
+    if (!origin) return true;
+    const char *sep = strstr(origin, "://");
+    if (sep && host && strcasecmp(sep + 3, host) == 0) return true;
+    for (const char *p = allow; p && *p;) {
+        size_t n = strcspn(p, ",");
+        while (n && p[n - 1] == ' ') n--;
+        if ((n == 1 && *p == '*') || (n == strlen(origin) && strncasecmp(p, origin, n) == 0)) return true;
+        p += strcspn(p, ",");
+        p += strspn(p, ", ");
+    }
+    return false;
+}
+
 /* A Sec-WebSocket-Key: 16 bytes in base64, 24 characters (RFC 6455 4.1). */
 static bool key_valid(const char *k)
 {
@@ -921,6 +944,12 @@ enum MHD_Result api_live_get(api_ctx_t *a, struct MHD_Connection *c, api_req_t *
     if (!a->live) return api_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "live queries are off");
     if (q->head || !q->http11) /* RFC 6455 4.1: a GET, HTTP/1.1 or later */
         return api_send_error(c, MHD_HTTP_BAD_REQUEST, "a WebSocket opens with GET over HTTP/1.1");
+    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    if (!origin_allowed(origin, MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST),
+                        a->o.live_origins))
+        return api_send_error(
+            c, MHD_HTTP_FORBIDDEN,
+            "a page of another origin may not open /v1/live (allow it with --live-allow-origin)");
     if (!has_token(up, "websocket") || !has_token(conn, "upgrade"))
         return api_send_error_headers(c, MHD_HTTP_UPGRADE_REQUIRED,
                                       "GET /v1/live is a WebSocket: send Upgrade: websocket and Connection: "

@@ -45,6 +45,9 @@ typedef struct ursa_server_opts {
     unsigned live_subscriptions_per_connection; /* on one connection (8) */
     size_t live_result_max;                     /* bytes of one result's JSON (1 MiB) */
     int64_t live_send_timeout_ms; /* a frame that makes no progress this long: close 1008 (10 s) */
+    /* origins a browser page may open /v1/live from besides the node's own
+     * ("https://a.example,https://b.example", or "*"); NULL: its own only */
+    const char *live_origins;
 } ursa_server_opts_t;
 
 /* Starts serving. The catalog must outlive the server. */

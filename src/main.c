@@ -105,6 +105,8 @@ static void usage(FILE *f)
         "  --live-result-max BYTES a live result's JSON at most [URSA_LIVE_RESULT_MAX] (default 1M)\n"
         "  --live-send-timeout DURATION  close a live connection (1008) whose results make no\n"
         "                          progress this long [URSA_LIVE_SEND_TIMEOUT] (default 10s)\n"
+        "  --live-allow-origin LIST  web origins besides the node's own whose pages may open\n"
+        "                          /v1/live (\"https://dash.example,...\", or *) [URSA_LIVE_ALLOW_ORIGIN]\n"
         "  --idle-timeout SEC      close a connection that sends nothing for SEC seconds\n"
         "                          [URSA_IDLE_TIMEOUT] (default 30)\n"
         "  --min-body-rate BYTES   a body slower than this per second (on average, once a request\n"
@@ -359,6 +361,7 @@ static int cmd_serve(int argc, char **argv)
     if ((env = getenv("URSA_LIVE_SEND_TIMEOUT")) && !ursa_parse_duration_ms(env, &so.live_send_timeout_ms))
         goto bad_env;
     if ((env = getenv("URSA_LIVE_MAX_RATE")) && !parse_rate(env, &so.live_max_rate)) goto bad_env;
+    so.live_origins = getenv("URSA_LIVE_ALLOW_ORIGIN");
 
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -453,6 +456,8 @@ static int cmd_serve(int argc, char **argv)
             ;
         else if (strcmp(a, "--live-max-rate") == 0 && parse_rate(v, &so.live_max_rate))
             ;
+        else if (strcmp(a, "--live-allow-origin") == 0)
+            so.live_origins = v;
         else if (strcmp(a, "--live-subscriptions") == 0 && parse_u64(v, &u) && u && u <= UINT32_MAX)
             so.live_subscriptions = (unsigned)u;
         else if (strcmp(a, "--live-subscriptions-per-connection") == 0 && parse_u64(v, &u) && u &&

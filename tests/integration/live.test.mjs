@@ -279,6 +279,22 @@ step('handshake refusals: 426 without Upgrade, 400 for a bad key, 426 + Sec-WebS
   assert.equal(await health(srv), 200);
 });
 
+step('Origin: a page of another origin gets 403 unless --live-allow-origin names it; the node\'s own and no Origin pass', async () => {
+  const srv = await mainServer();
+  const own = await connect(srv.port, { headers: { Origin: `http://127.0.0.1:${srv.port}` } });
+  assert.equal(own.status, 101, `own origin: ${own.status} ${own.body}`);
+  own.ws.destroy();
+  const evil = await connect(srv.port, { headers: { Origin: 'http://evil.example' } });
+  assert.equal(evil.status, 403, `another origin: ${evil.status}`);
+  assert.match(evil.json?.error ?? '', /another origin/);
+  const other = await server('origins', ['--live-allow-origin', 'https://dash.example, https://ops.example']);
+  for (const [origin, status] of [['https://ops.example', 101], ['https://dash.example', 101], ['http://dash.example', 403], ['http://evil.example', 403]]) {
+    const h = await connect(other.port, { headers: { Origin: origin } });
+    assert.equal(h.status, status, `${origin}: ${h.status} ${h.body}`);
+    h.ws?.destroy();
+  }
+});
+
 step('bytes sent in the same write as the handshake are read: a ping and a subscribe', async () => {
   const srv = await mainServer();
   await createDataset(srv, 'glued');
