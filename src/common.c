@@ -315,18 +315,45 @@ void ursa_buf_free(ursa_buf_t *b)
  * Logging
  * ------------------------------------------------------------------------- */
 
+static atomic_bool log_json;
+
+void ursa_log_set_json(bool on)
+{
+    atomic_store(&log_json, on);
+}
+
+/* One line a call: "TIME LEVEL message", or with ursa_log_set_json(true)
+ * one JSON object {"ts","level","msg"} for log shippers (the message's
+ * quotes, backslashes and control bytes escaped; any other byte as it is). */
 void ursa_log(const char *level, const char *fmt, ...)
 {
-    char line[1024];
+    char msg[1024], when[40];
     struct timespec ts;
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    size_t k = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-    k += (size_t)snprintf(line + k, sizeof(line) - k, ".%03ldZ %s ", ts.tv_nsec / 1000000, level);
+    size_t k = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(when + k, sizeof(when) - k, ".%03ldZ", ts.tv_nsec / 1000000);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line + k, sizeof(line) - k, fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    fprintf(stderr, "%s\n", line);
+    if (!atomic_load(&log_json)) {
+        fprintf(stderr, "%s %s %s\n", when, level, msg);
+        return;
+    }
+    char esc[sizeof(msg) * 6 + 1];
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+        if (*p == '"' || *p == '\\') {
+            esc[n++] = '\\';
+            esc[n++] = (char)*p;
+        } else if (*p < 0x20) {
+            n += (size_t)snprintf(esc + n, sizeof(esc) - n, "\\u%04x", *p);
+        } else {
+            esc[n++] = (char)*p;
+        }
+    }
+    esc[n] = '\0';
+    fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"}\n", when, level, esc);
 }

@@ -117,8 +117,10 @@ static inline int ursa_buf_push(ursa_buf_t *b, uint8_t c)
     return URSA_OK;
 }
 
-/* Logging to stderr: one line per call, with level and time. */
+/* Logging to stderr: one line per call, with level and time; as a JSON
+ * object {"ts","level","msg"} a line once ursa_log_set_json(true). */
 void ursa_log(const char *level, const char *fmt, ...) URSA_PRINTF(2, 3);
+void ursa_log_set_json(bool on);
 #define ursa_info(...)  ursa_log("info", __VA_ARGS__)
 #define ursa_warn(...)  ursa_log("warn", __VA_ARGS__)
 #define ursa_error(...) ursa_log("error", __VA_ARGS__)

@@ -107,6 +107,9 @@ static void usage(FILE *f)
         "                          progress this long [URSA_LIVE_SEND_TIMEOUT] (default 10s)\n"
         "  --live-allow-origin LIST  web origins besides the node's own whose pages may open\n"
         "                          /v1/live (\"https://dash.example,...\", or *) [URSA_LIVE_ALLOW_ORIGIN]\n"
+        "  --log-format text|json  log lines as text, or one JSON object each ({\"ts\", \"level\", "
+        "\"msg\"})\n"
+        "                          for log shippers [URSA_LOG_FORMAT] (default text)\n"
         "  --idle-timeout SEC      close a connection that sends nothing for SEC seconds\n"
         "                          [URSA_IDLE_TIMEOUT] (default 30)\n"
         "  --min-body-rate BYTES   a body slower than this per second (on average, once a request\n"
@@ -158,6 +161,14 @@ static bool parse_u64(const char *s, uint64_t *out)
     unsigned long long v = strtoull(s, &end, 10);
     if (end == s || *end || s[0] == '-') return false;
     *out = v;
+    return true;
+}
+
+/* --log-format: "text" or "json". */
+static bool set_log_format(const char *v)
+{
+    if (strcmp(v, "text") && strcmp(v, "json")) return false;
+    ursa_log_set_json(v[0] == 'j');
     return true;
 }
 
@@ -362,6 +373,7 @@ static int cmd_serve(int argc, char **argv)
         goto bad_env;
     if ((env = getenv("URSA_LIVE_MAX_RATE")) && !parse_rate(env, &so.live_max_rate)) goto bad_env;
     so.live_origins = getenv("URSA_LIVE_ALLOW_ORIGIN");
+    if ((env = getenv("URSA_LOG_FORMAT")) && !set_log_format(env)) goto bad_env;
 
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -455,6 +467,8 @@ static int cmd_serve(int argc, char **argv)
                  so.query_timeout_ms > 0)
             ;
         else if (strcmp(a, "--live-max-rate") == 0 && parse_rate(v, &so.live_max_rate))
+            ;
+        else if (strcmp(a, "--log-format") == 0 && set_log_format(v))
             ;
         else if (strcmp(a, "--live-allow-origin") == 0)
             so.live_origins = v;
