@@ -41,6 +41,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
 #include <dlfcn.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -541,6 +542,26 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     ursa_warn("http: %s", line);
 }
 
+/* A PEM file, whole and NUL-terminated, for libmicrohttpd's GnuTLS. */
+static int read_pem(const char *path, const char *what, ursa_buf_t *b, ursa_err_t *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return ursa_err_set(err, URSA_EIO, "%s %s: %s", what, path, strerror(errno));
+    char chunk[4096];
+    size_t n;
+    int rc = URSA_OK;
+    while (rc == URSA_OK && (n = fread(chunk, 1, sizeof(chunk), f)) > 0) rc = ursa_buf_append(b, chunk, n);
+    bool bad = ferror(f);
+    fclose(f);
+    if (rc == URSA_OK) rc = ursa_buf_push(b, '\0');
+    if (rc == URSA_OK && (bad || !strstr((const char *)b->data, "-----BEGIN ")))
+        rc = ursa_err_set(err, URSA_EINVAL, "%s %s: not a PEM file", what, path);
+    return rc;
+}
+
+/* TLS 1.2 and 1.3 only (GnuTLS priority string). */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
 int ursa_server_start(ursa_server_t **out, ursa_catalog_t *cat, const ursa_server_opts_t *o, ursa_err_t *err)
 {
     *out = NULL;
@@ -566,8 +587,30 @@ int ursa_server_start(ursa_server_t **out, ursa_catalog_t *cat, const ursa_serve
     /* poll, not epoll: see http_server.h */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE;
+    struct MHD_OptionItem tls[4] = {{MHD_OPTION_END, 0, NULL}};
+    ursa_buf_t cert = {0}, key = {0};
+    if (o->tls_cert || o->tls_key) {
+        int trc = !o->tls_cert || !o->tls_key
+                      ? ursa_err_set(err, URSA_EINVAL, "TLS needs both --tls-cert and --tls-key")
+                      : read_pem(o->tls_cert, "--tls-cert", &cert, err);
+        if (trc == URSA_OK) trc = read_pem(o->tls_key, "--tls-key", &key, err);
+        if (trc == URSA_OK && !MHD_is_feature_supported(MHD_FEATURE_TLS))
+            trc = ursa_err_set(err, URSA_ENOTSUP, "this libmicrohttpd has no TLS");
+        if (trc) {
+            ursa_buf_free(&cert);
+            ursa_buf_free(&key);
+            ursa_free(s);
+            return trc;
+        }
+        flags |= MHD_USE_TLS;
+        tls[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, cert.data};
+        tls[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, key.data};
+        tls[2] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES};
+    }
     int lrc = api_live_start(&s->api.live, &s->api, err);
     if (lrc) {
+        ursa_buf_free(&cert);
+        ursa_buf_free(&key);
         ursa_free(s);
         return lrc;
     }
@@ -579,10 +622,18 @@ int ursa_server_start(ursa_server_t **out, ursa_catalog_t *cat, const ursa_serve
         s->api.o.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT, s->api.o.max_connections,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->api.o.max_connections_per_client, MHD_OPTION_NOTIFY_COMPLETED,
         completed, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+    /* libmicrohttpd has parsed the certificate and key by now */
+    ursa_buf_free(&cert);
+    ursa_buf_free(&key);
     if (!s->mhd) {
         api_live_stop(&s->api.live);
         ursa_free(s);
+        if (o->tls_cert)
+            return ursa_err_set(err, URSA_EIO,
+                                "cannot listen on %s (address in use? or the TLS certificate and key do not "
+                                "load or match)",
+                                o->listen);
         return ursa_err_set(err, URSA_EIO, "cannot listen on %s (address in use or not local?)", o->listen);
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);

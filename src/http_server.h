@@ -48,6 +48,8 @@ typedef struct ursa_server_opts {
     /* origins a browser page may open /v1/live from besides the node's own
      * ("https://a.example,https://b.example", or "*"); NULL: its own only */
     const char *live_origins;
+    /* TLS: PEM certificate (chain) and key files; both or neither (plain HTTP) */
+    const char *tls_cert, *tls_key;
 } ursa_server_opts_t;
 
 /* Starts serving. The catalog must outlive the server. */

@@ -107,6 +107,8 @@ static void usage(FILE *f)
         "                          progress this long [URSA_LIVE_SEND_TIMEOUT] (default 10s)\n"
         "  --live-allow-origin LIST  web origins besides the node's own whose pages may open\n"
         "                          /v1/live (\"https://dash.example,...\", or *) [URSA_LIVE_ALLOW_ORIGIN]\n"
+        "  --tls-cert PEM, --tls-key PEM  serve HTTPS (and wss:) with this certificate (chain) and\n"
+        "                          key; TLS 1.2 and 1.3 only [URSA_TLS_CERT, URSA_TLS_KEY]\n"
         "  --log-format text|json  log lines as text, or one JSON object each ({\"ts\", \"level\", "
         "\"msg\"})\n"
         "                          for log shippers [URSA_LOG_FORMAT] (default text)\n"
@@ -373,6 +375,8 @@ static int cmd_serve(int argc, char **argv)
         goto bad_env;
     if ((env = getenv("URSA_LIVE_MAX_RATE")) && !parse_rate(env, &so.live_max_rate)) goto bad_env;
     so.live_origins = getenv("URSA_LIVE_ALLOW_ORIGIN");
+    so.tls_cert = getenv("URSA_TLS_CERT");
+    so.tls_key = getenv("URSA_TLS_KEY");
     if ((env = getenv("URSA_LOG_FORMAT")) && !set_log_format(env)) goto bad_env;
 
     for (int i = 0; i < argc; i++) {
@@ -470,6 +474,10 @@ static int cmd_serve(int argc, char **argv)
             ;
         else if (strcmp(a, "--log-format") == 0 && set_log_format(v))
             ;
+        else if (strcmp(a, "--tls-cert") == 0)
+            so.tls_cert = v;
+        else if (strcmp(a, "--tls-key") == 0)
+            so.tls_key = v;
         else if (strcmp(a, "--live-allow-origin") == 0)
             so.live_origins = v;
         else if (strcmp(a, "--live-subscriptions") == 0 && parse_u64(v, &u) && u && u <= UINT32_MAX)
@@ -671,8 +679,8 @@ static int cmd_serve(int argc, char **argv)
     snprintf(shown, sizeof(shown), "%.*s", (int)(strrchr(so.listen, ':') - so.listen), so.listen);
     size_t datasets = 0; /* the users' datasets: quarantines are in the catalog too */
     for (size_t i = 0; i < cat->n; i++) datasets += cat->ds[i]->parent == NULL;
-    ursa_info("ursa %s node %s, store %s, %zu datasets, listening on http://%s:%u", URSA_VERSION, node,
-              store_url, datasets, shown, ursa_server_port(srv));
+    ursa_info("ursa %s node %s, store %s, %zu datasets, listening on %s://%s:%u", URSA_VERSION, node,
+              store_url, datasets, so.tls_cert ? "https" : "http", shown, ursa_server_port(srv));
     ursa_info("heartbeat every %lld ms to %s%s.json, advertising %s", (long long)heartbeat_ms,
               URSA_PEERS_PREFIX, node, address);
 

@@ -105,7 +105,7 @@ export async function startServer({ store, node = 'test1', args = [], env = {} }
     const onData = chunk => {
       append(chunk);
       stderrBuf += chunk.toString('utf8');
-      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(stderrBuf);
+      const m = /listening on https?:\/\/127\.0\.0\.1:(\d+)/.exec(stderrBuf);
       if (m) { cleanup(); res(Number(m[1])); }
       else if (stderrBuf.length > 65536) stderrBuf = stderrBuf.slice(-4096);
     };
