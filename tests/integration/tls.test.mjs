@@ -33,6 +33,20 @@ test('HTTPS: curl --cacert gets answers, TLS 1.1 and plain HTTP are refused, the
     assert.notEqual(curl('--cacert', f('ca.pem'), '--tls-max', '1.1', `${url}/healthz`).status, 0, 'TLS 1.1 refused');
     r = curl('--cacert', f('ca.pem'), '--tls-max', '1.2', `${url}/healthz`);
     assert.equal(r.status, 0, `TLS 1.2 taken: ${r.stderr}`);
+    // wss: a live subscription over TLS (libmicrohttpd's upgrade through its TLS layer) gets its first
+    // result, then the next after a POST. Node's WebSocket, in a child with the flag Node 20 needs.
+    const client = `
+      const ws = new WebSocket('wss://127.0.0.1:${s.port}/v1/live'), got = [];
+      ws.onopen = () => ws.send(JSON.stringify({ type: 'subscribe', id: 'a', sql: 'SELECT count(*) AS n FROM t' }));
+      ws.onmessage = async e => {
+        const m = JSON.parse(e.data); got.push(m.result.rows[0][0]);
+        if (got.length === 1) await fetch('${url}/v1/datasets/t/records', { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: '{"ts":"2026-12-07T10:00:00Z"}\\n' });
+        else { console.log(JSON.stringify(got)); ws.onclose = () => process.exit(0); ws.close(1000); }
+      };
+      ws.onerror = e => { console.log('error ' + e.message); process.exit(1); };
+      setTimeout(() => { console.log('timeout ' + JSON.stringify(got)); process.exit(1); }, 8000);`;
+    const w = spawnSync(process.execPath, ['--experimental-websocket', '-e', client], { encoding: 'utf8', timeout: 15000, env: { ...process.env, NODE_EXTRA_CA_CERTS: f('ca.pem') } });
+    assert.equal(w.stdout.trim(), '[0,1]', `wss: ${w.stdout} ${w.stderr}`);
     // Plain HTTP to the TLS port: no answer, and the node goes on.
     r = curl(`http://127.0.0.1:${s.port}/healthz`);
     assert.notEqual(r.status, 0);
