@@ -51,7 +51,8 @@ const EVENTS = ['page_view', 'click', 'scroll', 'login', 'logout', 'signup', 'se
   'profile_edit', 'invite_sent', 'invite_accepted', 'message_sent', 'message_read', 'video_start', 'video_complete', 'ad_impression',
   'ad_click', 'banner_closed', 'feedback', 'rating', 'subscription_start', 'subscription_cancel', 'trial_start', 'trial_end', 'export', 'import'];
 
-function makeRng(seed) {
+/** mulberry32: a seeded generator of uint32s. */
+export function makeRng(seed) {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

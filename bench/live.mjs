@@ -66,7 +66,7 @@ import http from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { generate, dataPaths } from './gen_events.mjs';
+import { generate, dataPaths, makeRng } from './gen_events.mjs';
 import { startUrsa, request, cpuSeconds } from './ursa_server.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -151,15 +151,9 @@ async function api(port, agent, method, path, body, type) {
   if (r.status !== 200 && r.status !== 201) throw new Error(`${method} ${path}: ${r.status} ${r.body.slice(0, 1000)}`);
   return JSON.parse(r.body);
 }
-function rng(seed) { // mulberry32, as gen_events.mjs
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+function rng(seed) { // [0, 1) from gen_events.mjs's generator
+  const next = makeRng(seed);
+  return () => next() / 4294967296;
 }
 const clientCpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; };
 

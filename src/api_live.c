@@ -41,7 +41,7 @@
  *     connection is freed once no run holds it (refs).
  *
  * Failure cases. A client that stops reading: its results are coalesced,
- * and once a frame has waited send_timeout to be written, a close 1008 is
+ * and once a frame has made no progress for send_timeout, a close 1008 is
  * queued behind it; when even that is not written within send_timeout
  * more, the TCP connection is dropped. A client that breaks the protocol
  * gets the RFC's close code (api_wsframe.h). A client that vanishes is
@@ -187,23 +187,32 @@ static void conn_kill(api_live_t *h, live_conn_t *c)
     c->nsubs = 0;
 }
 
-/* Queues a close (code, why) behind the frame being written and stops
- * sending anything else; the connection ends once the client answers, or
- * after LIVE_CLOSE_WAIT_MS. */
-static void conn_fail(api_live_t *h, live_conn_t *c, uint16_t code, const char *why)
+/* Queues a close frame (code and why; no payload for 1005, "none") behind
+ * the frame being written, and stops sending anything else: notes and
+ * waiting results are dropped. The connection ends once the client
+ * answers, or after LIVE_CLOSE_WAIT_MS. */
+static void conn_close(live_conn_t *c, uint16_t code, const char *why)
 {
-    if (c->state != C_OPEN) return;
-    size_t n = strlen(why);
+    size_t n = code == 1005 ? 0 : strlen(why);
     if (n > 123) n = 123;
-    c->close_len = ws_frame_header(c->close_frame, true, WS_CLOSE, 2 + n);
-    c->close_frame[c->close_len++] = (uint8_t)(code >> 8);
-    c->close_frame[c->close_len++] = (uint8_t)code;
-    memcpy(c->close_frame + c->close_len, why, n);
-    c->close_len += n;
+    c->close_len = ws_frame_header(c->close_frame, true, WS_CLOSE, code == 1005 ? 0 : 2 + n);
+    if (code != 1005) {
+        c->close_frame[c->close_len++] = (uint8_t)(code >> 8);
+        c->close_frame[c->close_len++] = (uint8_t)code;
+        memcpy(c->close_frame + c->close_len, why, n);
+        c->close_len += n;
+    }
     c->state = C_CLOSING;
     c->closing_since_ms = now_ms();
     ursa_buf_free(&c->notes);
     for (size_t i = 0; i < c->nsubs; i++) ursa_buf_free(&c->subs[i]->pending);
+}
+
+/* The server ends an open connection: code and why (api_wsframe.h). */
+static void conn_fail(api_live_t *h, live_conn_t *c, uint16_t code, const char *why)
+{
+    if (c->state != C_OPEN) return;
+    conn_close(c, code, why);
     if (code == WS_CLOSE_POLICY) URSA_COUNT(live_closed_slow, 1);
 }
 
@@ -515,19 +524,9 @@ static void conn_read(api_live_t *h, live_conn_t *c, bool recv_too)
             c->peer_closed = true;
             if (c->state == C_OPEN) { /* echo its code (RFC 6455 5.5.1), with a reason */
                 uint16_t pc;
-                const char *reason, *ok = "closed as the client asked";
+                const char *reason;
                 ws_close_payload(f.payload, f.len, &pc, &reason);
-                size_t wn = pc == 1005 ? 0 : strlen(ok);
-                c->close_len = ws_frame_header(c->close_frame, true, WS_CLOSE, pc == 1005 ? 0 : 2 + wn);
-                if (pc != 1005) {
-                    c->close_frame[c->close_len++] = (uint8_t)(pc >> 8);
-                    c->close_frame[c->close_len++] = (uint8_t)pc;
-                    memcpy(c->close_frame + c->close_len, ok, wn);
-                    c->close_len += wn;
-                }
-                c->state = C_CLOSING;
-                c->closing_since_ms = now_ms();
-                ursa_buf_free(&c->notes);
+                conn_close(c, pc, "closed as the client asked");
             } else if (c->close_sent) {
                 conn_kill(h, c);
             }
