@@ -127,8 +127,8 @@ struct ursa_wal {
     segment_t *segs;
     size_t nsegs, cap;
     int fd;
-    int64_t seg_started_s; /* when the open segment began (CLOCK_MONOTONIC seconds) */
-    int64_t seg_max_age_s;
+    int64_t seg_started_ms; /* when the open segment began (CLOCK_MONOTONIC_COARSE ms) */
+    int64_t seg_max_age_ms;
     int lock_fd;    /* <dir>/LOCK, flock()ed: one process per log */
     uint64_t bytes; /* all segments */
 
@@ -170,11 +170,13 @@ static int add_segment(ursa_wal_t *w, uint64_t first, uint64_t bytes)
 
 static int stage_write(ursa_wal_t *w);
 
-static int64_t mono_s(void)
+/* Milliseconds, not whole seconds: with whole seconds a segment opened at
+ * x.999 s counted as a second old at x+1.0 s. */
+static int64_t mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (int64_t)ts.tv_sec;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Starts a new segment whose first record will be `first`. */
@@ -211,7 +213,7 @@ static int new_segment(ursa_wal_t *w, uint64_t first, ursa_err_t *err)
         return rc;
     }
     w->fd = fd;
-    w->seg_started_s = mono_s();
+    w->seg_started_ms = mono_ms();
     return URSA_OK;
 }
 
@@ -252,7 +254,7 @@ int ursa_wal_open(ursa_wal_t **out, const ursa_wal_opts_t *o, ursa_err_t *err)
     w->fsync = o->fsync;
     w->direct = o->fsync && !o->buffered; /* see "Direct I/O" above: only where the answer waits for a sync */
     w->segment_bytes = o->segment_bytes ? o->segment_bytes : (size_t)64 << 20;
-    w->seg_max_age_s = o->segment_max_age_s ? o->segment_max_age_s : URSA_WAL_SEGMENT_MAX_AGE_S;
+    w->seg_max_age_ms = 1000 * (o->segment_max_age_s ? o->segment_max_age_s : URSA_WAL_SEGMENT_MAX_AGE_S);
     w->floor = o->floor;
     w->fd = -1;
     w->tail = &w->head;
@@ -740,7 +742,7 @@ static void *writer(void *arg)
                 pthread_mutex_lock(&w->mu);
                 segment_t *cur = &w->segs[w->nsegs - 1];
                 bool full = cur->bytes && (cur->bytes + r->len > w->segment_bytes ||
-                                           mono_s() - w->seg_started_s >= w->seg_max_age_s);
+                                           mono_ms() - w->seg_started_ms >= w->seg_max_age_ms);
                 int rc = full ? new_segment(w, last, &e) : URSA_OK;
                 pthread_mutex_unlock(&w->mu);
                 if (rc) {
