@@ -96,8 +96,10 @@ static enum MHD_Result send_error_with(struct MHD_Connection *c, unsigned status
 {
     char ra[16];
     snprintf(ra, sizeof(ra), "%u", retry_after);
-    const char *h[5];
+    const char *h[7];
     size_t n = 0;
+    if (status == MHD_HTTP_UNAUTHORIZED) /* RFC 6750 3 */
+        h[n++] = MHD_HTTP_HEADER_WWW_AUTHENTICATE, h[n++] = "Bearer realm=\"ursa\"";
     if (retry_after) h[n++] = MHD_HTTP_HEADER_RETRY_AFTER, h[n++] = ra;
     if (allow && allow[0]) h[n++] = MHD_HTTP_HEADER_ALLOW, h[n++] = allow;
     h[n] = NULL;
@@ -136,6 +138,10 @@ unsigned api_status_for(int rc)
         return MHD_HTTP_BAD_REQUEST;
     case URSA_ENOTFOUND:
         return MHD_HTTP_NOT_FOUND;
+    case URSA_EKEY:
+        return MHD_HTTP_UNAUTHORIZED;
+    case URSA_EDENIED:
+        return MHD_HTTP_FORBIDDEN;
     case URSA_EEXIST:
         return MHD_HTTP_CONFLICT;
     case URSA_ELIMIT:
@@ -145,4 +151,33 @@ unsigned api_status_for(int rc)
     default:
         return MHD_HTTP_INTERNAL_SERVER_ERROR;
     }
+}
+
+/* ---------------------------------------------------------------------------
+ * Callers
+ * ------------------------------------------------------------------------- */
+
+bool api_may(const api_caller_t *who, unsigned scopes, const char *dataset)
+{
+    return !who->keys || api_keys_allow(who->keys, who->hash, scopes, dataset, NULL) == URSA_OK;
+}
+
+int api_query_allow(void *ctx, const char *dataset, ursa_err_t *err)
+{
+    api_caller_t *who = ctx;
+    char name[API_KEY_NAME_MAX + 1];
+    int rc = api_keys_allow(who->keys, who->hash, API_SCOPE_QUERY, dataset, name);
+    if (rc == URSA_EKEY) return ursa_err_set(err, rc, "the API key is not valid (any longer)");
+    if (rc == URSA_EDENIED)
+        return ursa_err_set(err, rc, "the API key \"%s\" may not query dataset %s (it needs query:%s)", name,
+                            dataset, dataset);
+    return rc;
+}
+
+void api_caller_query(api_caller_t *who, query_opts_t *qo)
+{
+    if (!who->keys) return;
+    qo->allow = api_query_allow;
+    qo->allow_ctx = who;
+    qo->forward = who->forward;
 }

@@ -20,8 +20,10 @@
 #ifndef URSA_API_H
 #define URSA_API_H
 
+#include "api_keys.h"
 #include "catalog.h"
 #include "http_server.h" /* ursa_server_opts_t */
+#include "query.h"
 
 #include <microhttpd.h>
 #include <stdatomic.h>
@@ -48,6 +50,17 @@ typedef struct api_refusal {
     char msg[200];
 } api_refusal_t;
 
+/* Who sent a request, when the server has API keys (api_keys.h): kept
+ * by the request, and by a live connection for its subscriptions. */
+typedef struct api_caller {
+    struct api_keys *keys; /* NULL: the server has none, anyone may */
+    uint8_t hash[32];      /* of the key presented */
+    char name[API_KEY_NAME_MAX + 1];
+    /* "Authorization: Bearer <key>": passed to the other nodes a query
+     * asks, which check the same key (one keys file per cluster) */
+    char forward[API_KEY_SECRET_MAX + 32];
+} api_caller_t;
+
 /* One request, from its first call to its completion. The daemon frees it
  * (and body); the route's done frees state. */
 typedef struct api_req {
@@ -69,7 +82,19 @@ typedef struct api_req {
     ursa_buf_t body;
     int body_rc;
     void *state; /* the route's own, or NULL */
+    api_caller_t caller;
 } api_req_t;
+
+/* Whether the caller may act with one of `scopes` (API_SCOPE_ bits) on
+ * dataset: true when the server has no keys. */
+bool api_may(const api_caller_t *who, unsigned scopes, const char *dataset);
+
+/* query_opts_t.allow for a caller (ctx): may it query dataset? URSA_EDENIED
+ * or URSA_EKEY (its key is gone since) with the reason in err. */
+int api_query_allow(void *ctx, const char *dataset, ursa_err_t *err);
+
+/* Sets a query's allow and forward from the caller. */
+void api_caller_query(api_caller_t *who, query_opts_t *qo);
 
 /* Names the request handled on this thread, for the X-Request-Id of the
  * answers queued until the next call. id must outlive them. */

@@ -58,6 +58,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -124,6 +125,7 @@ struct live_conn {
     ursa_buf_t notes;
     live_sub_t **subs;
     size_t nsubs, rr;
+    api_caller_t caller; /* its API key: every run is checked against the keys then loaded */
     int64_t last_rx_ms;
     unsigned refs; /* runs holding it */
     live_conn_t *next;
@@ -591,6 +593,7 @@ static void conn_free_unlisted(live_conn_t *c)
     ursa_buf_free(&c->out);
     ursa_buf_free(&c->notes);
     ursa_free(c->subs);
+    OPENSSL_cleanse(&c->caller, sizeof(c->caller));
     ursa_free(c);
 }
 
@@ -738,6 +741,7 @@ static void run_one(api_live_t *h, live_sub_t *s)
                        .peers = a->o.peers,
                        .partial = s->partial,
                        .threads = 1};
+    api_caller_query(&s->conn->caller, &qo); /* a key removed since (SIGHUP) fails the run: 401, ended */
     ursa_err_t err = {0};
     int rc = URSA_OK;
     int64_t started = now_ms(); /* the rate counts from run start to run start */
@@ -791,6 +795,10 @@ static void run_one(api_live_t *h, live_sub_t *s)
                 if (t == s || t->running || oc->state != C_OPEN || t->partial != s->partial ||
                     strcmp(t->sql, s->sql) != 0 ||
                     (t->ran && started < t->last_run_ms + (int64_t)(1000.0 / t->rate)))
+                    continue;
+                /* another connection's key must be allowed to read it too */
+                if (oc != c &&
+                    !api_may(&oc->caller, API_SCOPE_QUERY, s->d->parent ? s->d->parent->name : s->d->name))
                     continue;
                 ursa_buf_t copy = {0};
                 if (ursa_buf_append(&copy, out.data, out.len)) continue; /* it runs on its own instead */
@@ -913,6 +921,8 @@ static void upgraded(void *cls, struct MHD_Connection *mc, void *con_cls, const 
     c->urh = urh;
     c->last_rx_ms = now_ms();
     c->fresh = true;
+    const api_req_t *q = con_cls;
+    if (q) c->caller = q->caller;
     ws_msg_init(&c->msg, LIVE_MSG_MAX);
     pthread_mutex_lock(&h->mu);
     bool stopping = h->stop; /* then the I/O thread may be gone */
@@ -964,6 +974,11 @@ enum MHD_Result api_live_get(api_ctx_t *a, struct MHD_Connection *c, api_req_t *
     if (!r) return MHD_NO;
     MHD_add_response_header(r, MHD_HTTP_HEADER_UPGRADE, "websocket");
     MHD_add_response_header(r, "Sec-WebSocket-Accept", accept);
+    /* A browser that offers subprotocols (the key comes as one) fails the
+     * connection unless one is chosen: ursa.v1 is the protocol of
+     * docs/internals/live.md. */
+    if (has_token(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Protocol"), "ursa.v1"))
+        MHD_add_response_header(r, "Sec-WebSocket-Protocol", "ursa.v1");
     enum MHD_Result ret = api_queue(c, MHD_HTTP_SWITCHING_PROTOCOLS, r);
     MHD_destroy_response(r);
     return ret;

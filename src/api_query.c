@@ -83,8 +83,8 @@ static bool client_gone(void *ctx)
     return recv(ci->connect_fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
-static enum MHD_Result run(api_ctx_t *a, struct MHD_Connection *c, const char *sql, const char *format,
-                           bool partial)
+static enum MHD_Result run(api_ctx_t *a, struct MHD_Connection *c, api_req_t *q, const char *sql,
+                           const char *format, bool partial)
 {
     size_t max = a->o.query_memory ? a->o.query_memory : QUERY_MEMORY_DEFAULT;
     ursa_err_t err = {0};
@@ -103,6 +103,7 @@ static enum MHD_Result run(api_ctx_t *a, struct MHD_Connection *c, const char *s
                        .gone_ctx = c,
                        .peers = a->o.peers,
                        .partial = partial};
+    api_caller_query(&q->caller, &qo);
     exec_stats_t st;
     ursa_buf_t buf = {0};
     rc = api_query_collect(sql, &qo, fmt, max, "the query memory budget", &buf, NULL, &st, &err);
@@ -130,7 +131,7 @@ static enum MHD_Result run(api_ctx_t *a, struct MHD_Connection *c, const char *s
 enum MHD_Result api_query_get(api_ctx_t *a, struct MHD_Connection *c, api_req_t *q)
 {
     const char *partial = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "partial");
-    return run(a, c, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "sql"),
+    return run(a, c, q, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "sql"),
                MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "format"),
                partial && (!strcmp(partial, "true") || !strcmp(partial, "1")));
 }
@@ -162,7 +163,7 @@ enum MHD_Result api_query_post(api_ctx_t *a, struct MHD_Connection *c, api_req_t
     else {
         const char *f =
             fmt ? json_string_value(fmt) : MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "format");
-        ret = run(a, c, json_string_value(sql), f, json_is_true(partial));
+        ret = run(a, c, q, json_string_value(sql), f, json_is_true(partial));
     }
     json_decref(body);
     return ret;
@@ -186,6 +187,8 @@ enum MHD_Result api_query_scan(api_ctx_t *a, struct MHD_Connection *c, api_req_t
                        .store = a->cat->store,
                        .node = a->cat->node,
                        .memory_limit = a->o.query_memory ? a->o.query_memory : QUERY_MEMORY_DEFAULT};
+    api_caller_query(&q->caller, &qo);
+    qo.forward = NULL; /* a scan asks no other node */
     int rc = query_scan_live(json_string_value(sql), json_integer_value(now), &qo, &out, &err);
     json_decref(body);
     if (rc) {

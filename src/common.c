@@ -12,8 +12,8 @@
 #include <time.h>
 
 static const char *const status_names[] = {
-    "OK",     "ENOMEM",  "EINVAL",    "EIO",     "ENOTFOUND", "EEXIST",
-    "ELIMIT", "EFORMAT", "EINTERNAL", "ENOTSUP", "EAUTH",
+    "OK",      "ENOMEM",    "EINVAL",  "EIO",   "ENOTFOUND", "EEXIST", "ELIMIT",
+    "EFORMAT", "EINTERNAL", "ENOTSUP", "EAUTH", "ECANCELED", "EKEY",   "EDENIED",
 };
 
 const char ursa_reason_nomem[] = "out of memory";

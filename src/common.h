@@ -43,8 +43,10 @@ enum {
     URSA_EFORMAT,   /* malformed data (JSON, Parquet, schema) */
     URSA_EINTERNAL, /* an invariant of our own code was broken */
     URSA_ENOTSUP,   /* the operation is not supported here */
-    URSA_EAUTH,     /* credentials refused, or access denied */
-    URSA_ECANCELED  /* stopped on request (a node shutting down) */
+    URSA_EAUTH,     /* credentials refused, or access denied (by a store) */
+    URSA_ECANCELED, /* stopped on request (a node shutting down) */
+    URSA_EKEY,      /* a client's API key is missing or not valid (401) */
+    URSA_EDENIED    /* a client's API key lacks the scope (403) */
 };
 
 /* The reason text of an allocation failure: functions that return a reason

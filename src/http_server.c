@@ -45,6 +45,7 @@
 #include <dlfcn.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <openssl/crypto.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,10 +96,20 @@ enum path {
 
 /* What answers one method on one path (api.h). finish is required, the
  * rest optional. */
+/* What a route needs of an API key, when the server has keys: AUTH_OPEN
+ * nothing, AUTH_ANY a valid key, AUTH_METRICS a key with metrics or admin
+ * under --auth-metrics (else nothing), or else API_SCOPE_ bits: a key with
+ * one of them for the dataset named in the path. */
+#define AUTH_ANY     0u
+#define AUTH_OPEN    0x100u
+#define AUTH_METRICS 0x200u
+#define AUTH_READ    (API_SCOPE_INGEST | API_SCOPE_QUERY | API_SCOPE_ADMIN)
+
 typedef struct api_route {
     enum path path;
     const char *method; /* "GET" answers HEAD too */
     bool dataset;       /* the dataset named must exist (q->ds), else 404 */
+    unsigned auth;      /* what it needs of an API key (AUTH_ above) */
     /* first call, after the checks above: the route's own; refuses with
      * api_refuse */
     enum MHD_Result (*start)(api_ctx_t *a, struct MHD_Connection *c, api_req_t *q);
@@ -113,23 +124,25 @@ typedef struct api_route {
 } api_route_t;
 
 static const api_route_t routes[] = {
-    {P_HEALTH, "GET", false, NULL, NULL, 0, api_node_health, NULL},
-    {P_METRICS, "GET", false, NULL, NULL, 0, api_node_metrics, NULL},
-    {P_DATASETS, "GET", false, NULL, NULL, 0, api_datasets_list, NULL},
-    {P_DATASET, "GET", true, NULL, NULL, 0, api_datasets_get, NULL},
-    {P_DATASET, "PUT", false, NULL, NULL, API_SCHEMA_BODY_MAX, api_datasets_put, NULL},
-    {P_RECORDS, "POST", true, api_records_start, api_records_body, 0, api_records_finish, api_records_done},
-    {P_FLUSH, "POST", true, NULL, NULL, 0, api_datasets_flush, NULL},
-    {P_QUARANTINE, "GET", true, NULL, NULL, 0, api_quarantine_get, NULL},
-    {P_FILES, "GET", true, NULL, NULL, 0, api_tables_files, NULL},
-    {P_SNAPSHOTS, "GET", true, NULL, NULL, 0, api_tables_snapshots, NULL},
-    {P_COMPACT, "POST", true, NULL, NULL, 0, api_tables_compact, NULL},
-    {P_QUERY, "POST", false, NULL, NULL, API_QUERY_BODY_MAX, api_query_post, NULL},
-    {P_QUERY, "GET", false, NULL, NULL, 0, api_query_get, NULL},
-    {P_SCAN, "POST", false, NULL, NULL, API_QUERY_BODY_MAX, api_query_scan, NULL},
-    {P_NODES, "GET", false, NULL, NULL, 0, api_cluster_nodes, NULL},
-    {P_WEB, "GET", false, NULL, NULL, 0, api_web_get, NULL},
-    {P_LIVE, "GET", false, NULL, NULL, 0, api_live_get, NULL},
+    {P_HEALTH, "GET", false, AUTH_OPEN, NULL, NULL, 0, api_node_health, NULL},
+    {P_METRICS, "GET", false, AUTH_METRICS, NULL, NULL, 0, api_node_metrics, NULL},
+    {P_DATASETS, "GET", false, AUTH_ANY, NULL, NULL, 0, api_datasets_list, NULL},
+    {P_DATASET, "GET", true, AUTH_READ, NULL, NULL, 0, api_datasets_get, NULL},
+    {P_DATASET, "PUT", false, API_SCOPE_ADMIN, NULL, NULL, API_SCHEMA_BODY_MAX, api_datasets_put, NULL},
+    {P_RECORDS, "POST", true, API_SCOPE_INGEST, api_records_start, api_records_body, 0, api_records_finish,
+     api_records_done},
+    {P_FLUSH, "POST", true, API_SCOPE_ADMIN, NULL, NULL, 0, api_datasets_flush, NULL},
+    {P_QUARANTINE, "GET", true, API_SCOPE_QUERY | API_SCOPE_ADMIN, NULL, NULL, 0, api_quarantine_get, NULL},
+    {P_FILES, "GET", true, AUTH_READ, NULL, NULL, 0, api_tables_files, NULL},
+    {P_SNAPSHOTS, "GET", true, AUTH_READ, NULL, NULL, 0, api_tables_snapshots, NULL},
+    {P_COMPACT, "POST", true, API_SCOPE_ADMIN, NULL, NULL, 0, api_tables_compact, NULL},
+    /* queries: the dataset is checked once the SQL names it (query_opts_t.allow) */
+    {P_QUERY, "POST", false, AUTH_ANY, NULL, NULL, API_QUERY_BODY_MAX, api_query_post, NULL},
+    {P_QUERY, "GET", false, AUTH_ANY, NULL, NULL, 0, api_query_get, NULL},
+    {P_SCAN, "POST", false, AUTH_ANY, NULL, NULL, API_QUERY_BODY_MAX, api_query_scan, NULL},
+    {P_NODES, "GET", false, AUTH_ANY, NULL, NULL, 0, api_cluster_nodes, NULL},
+    {P_WEB, "GET", false, AUTH_OPEN, NULL, NULL, 0, api_web_get, NULL},
+    {P_LIVE, "GET", false, AUTH_ANY, NULL, NULL, 0, api_live_get, NULL},
 };
 
 /* Splits the URL into a path and a dataset name. */
@@ -245,6 +258,144 @@ static bool drain_first(struct MHD_Connection *c)
     return n > 0 && n <= DRAIN_MAX;
 }
 
+/* ---------------------------------------------------------------------------
+ * API keys (docs/internals/auth.md)
+ * ------------------------------------------------------------------------- */
+
+/* The key a request presents: "Authorization: Bearer <key>", or on a
+ * WebSocket handshake (which a browser cannot give headers) a subprotocol
+ * "ursa.bearer.<key>". NULL when there is none; *bad when Authorization is
+ * there but not Bearer. */
+static const char *presented_key(struct MHD_Connection *c, bool live, size_t *n, bool *bad)
+{
+    *bad = false;
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (h) {
+        if (strncasecmp(h, "Bearer ", 7) != 0) {
+            *bad = true;
+            return NULL;
+        }
+        h += 7;
+        h += strspn(h, " ");
+        *n = strcspn(h, " \t");
+        if (*n == 0 || h[*n]) *bad = true;
+        return *bad ? NULL : h;
+    }
+    const char *p = live ? MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Protocol") : NULL;
+    while (p && *p) {
+        p += strspn(p, " \t,");
+        size_t len = strcspn(p, " \t,");
+        if (len > 12 && strncmp(p, "ursa.bearer.", 12) == 0) {
+            *n = len - 12;
+            return p + 12;
+        }
+        p += len;
+    }
+    return NULL;
+}
+
+/* "the API key "NAME" may not ingest into dataset events (it needs
+ * ingest:events)". */
+static void denied_msg(char *out, size_t cap, const char *key, const api_route_t *r, const char *ds)
+{
+    const char *what = "read dataset ";
+    switch (r->path) {
+    case P_DATASET:
+        if (strcmp(r->method, "PUT") == 0) what = "create or change dataset ";
+        break;
+    case P_RECORDS:
+        what = "ingest into dataset ";
+        break;
+    case P_FLUSH:
+        what = "flush dataset ";
+        break;
+    case P_COMPACT:
+        what = "compact dataset ";
+        break;
+    case P_QUARANTINE:
+        what = "read the quarantine of dataset ";
+        break;
+    case P_METRICS:
+        what = "read /metrics";
+        ds = "";
+        break;
+    default:
+        break;
+    }
+    unsigned need = r->auth == AUTH_METRICS ? API_SCOPE_METRICS | API_SCOPE_ADMIN : r->auth;
+    static const struct {
+        unsigned bit;
+        const char *name;
+        bool per_dataset;
+    } names[] = {{API_SCOPE_INGEST, "ingest:", true},
+                 {API_SCOPE_QUERY, "query:", true},
+                 {API_SCOPE_ADMIN, "admin", false},
+                 {API_SCOPE_METRICS, "metrics", false}};
+    char needs[300] = "";
+    unsigned n = 0, total = (unsigned)__builtin_popcount(need);
+    for (size_t i = 0; i < URSA_ARRAY_LEN(names); i++) {
+        if (!(need & names[i].bit)) continue;
+        size_t at = strlen(needs);
+        snprintf(needs + at, sizeof(needs) - at, "%s%s%s",
+                 n == 0           ? ""
+                 : n + 1 == total ? " or "
+                                  : ", ",
+                 names[i].name, names[i].per_dataset ? ds : "");
+        n++;
+    }
+    snprintf(out, cap, "the API key \"%s\" may not %s%s (it needs %s)", key, what, ds, needs);
+}
+
+/* Checks the request's key against what its route needs; refuses with 401,
+ * 403 or 429. Keeps the key's hash, name and the forwarding header in
+ * q->caller. */
+static enum MHD_Result authenticate(ursa_server_t *srv, struct MHD_Connection *c, api_req_t *q)
+{
+    api_keys_t *keys = srv->api.o.keys;
+    const api_route_t *r = q->route;
+    if (r->auth == AUTH_OPEN || (r->auth == AUTH_METRICS && !srv->api.o.auth_metrics)) return MHD_YES;
+    size_t n = 0;
+    bool bad;
+    const char *key = presented_key(c, r->path == P_LIVE, &n, &bad);
+    if (!key) {
+        URSA_COUNT(auth_missing, 1);
+        return api_refuse(q, MHD_HTTP_UNAUTHORIZED,
+                          bad ? "Authorization must be Bearer <key>"
+                              : "an API key is needed: Authorization: Bearer <key>");
+    }
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    api_client_t who;
+    api_keys_client(keys, ci ? ci->client_addr : NULL,
+                    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-For"), &who);
+    unsigned wait = api_keys_limited(keys, &who);
+    if (wait) {
+        URSA_COUNT(auth_limited, 1);
+        q->refused.retry_after = wait;
+        return api_refuse(q, MHD_HTTP_TOO_MANY_REQUESTS,
+                          "too many API keys that were not valid came from this address: try again later");
+    }
+    if (n <= API_KEY_SECRET_MAX) api_keys_hash(key, n, q->caller.hash);
+    unsigned scopes = r->auth == AUTH_METRICS ? API_SCOPE_METRICS | API_SCOPE_ADMIN : r->auth;
+    int rc = n <= API_KEY_SECRET_MAX ? api_keys_allow(keys, q->caller.hash, scopes, q->name, q->caller.name)
+                                     : URSA_EKEY;
+    if (rc == URSA_EKEY) {
+        URSA_COUNT(auth_invalid, 1);
+        api_keys_failed(keys, &who);
+        ursa_warn("request %s from %s: an API key that is not valid", q->request_id, who.text);
+        return api_refuse(q, MHD_HTTP_UNAUTHORIZED, "the API key is not valid");
+    }
+    if (rc == URSA_EDENIED) {
+        URSA_COUNT(auth_denied, 1);
+        char msg[sizeof(q->refused.msg)];
+        denied_msg(msg, sizeof(msg), q->caller.name, r, q->name);
+        ursa_info("request %s from %s: %s", q->request_id, who.text, msg);
+        return api_refuse(q, MHD_HTTP_FORBIDDEN, msg);
+    }
+    q->caller.keys = keys;
+    snprintf(q->caller.forward, sizeof(q->caller.forward), "Authorization: Bearer %.*s", (int)n, key);
+    return MHD_YES;
+}
+
 /* First call: route and refuse early. A refusal is noted in q->refused
  * (see api_refuse). */
 static enum MHD_Result start(ursa_server_t *srv, struct MHD_Connection *c, api_req_t *q, const char *url,
@@ -263,6 +414,9 @@ static enum MHD_Result start(ursa_server_t *srv, struct MHD_Connection *c, api_r
     if (bad_name)
         return api_refuse(q, MHD_HTTP_BAD_REQUEST,
                           "dataset names must match [a-z][a-z0-9_]* (at most 128 bytes)");
+    /* before the dataset is looked up: a key without the scope does not
+     * learn whether it exists */
+    if (srv->api.o.keys && (authenticate(srv, c, q), q->refused.status)) return MHD_YES;
     if (q->route->dataset) {
         q->ds = ursa_catalog_find(srv->api.cat, q->name);
         if (!q->ds) {
@@ -390,6 +544,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (!q) return;
     atomic_fetch_sub(&srv->inflight, 1);
     if (q->route && q->route->done) q->route->done(&srv->api, q);
+    OPENSSL_cleanse(q->caller.forward, sizeof(q->caller.forward));
     ursa_buf_free(&q->body);
     ursa_free(q);
     *con_cls = NULL;

@@ -50,6 +50,11 @@ typedef struct ursa_server_opts {
     const char *live_origins;
     /* TLS: PEM certificate (chain) and key files; both or neither (plain HTTP) */
     const char *tls_cert, *tls_key;
+    /* API keys (api_keys.h; docs/internals/auth.md): NULL, every request
+     * is answered; else every route but /healthz and the pages needs a
+     * key, and /metrics too when auth_metrics */
+    struct api_keys *keys;
+    bool auth_metrics;
 } ursa_server_opts_t;
 
 /* Starts serving. The catalog must outlive the server. */

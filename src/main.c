@@ -1,6 +1,7 @@
 /*
  * main.c -- the ursa command: verbs, flags and environment, signals.
  */
+#include "api_keys.h"
 #include "catalog.h"
 #include "convert.h"
 #include "pq_cli.h"
@@ -30,6 +31,7 @@ static void usage(FILE *f)
         "       ursa inspect FILE|s3://bucket/key [--json]\n"
         "       ursa compact --store URL [--dataset NAME] [--date YYYY-MM-DD] (ursa compact --help)\n"
         "       ursa query --store URL [--format csv|json|ndjson|arrow|parquet] \"SQL\" (ursa query --help)\n"
+        "       ursa keys add NAME --scopes SCOPES --file PATH | remove NAME --file PATH | list --file PATH\n"
         "       ursa version\n"
         "\n"
         "serve options (environment variable in brackets):\n"
@@ -109,6 +111,15 @@ static void usage(FILE *f)
         "                          /v1/live (\"https://dash.example,...\", or *) [URSA_LIVE_ALLOW_ORIGIN]\n"
         "  --tls-cert PEM, --tls-key PEM  serve HTTPS (and wss:) with this certificate (chain) and\n"
         "                          key; TLS 1.2 and 1.3 only [URSA_TLS_CERT, URSA_TLS_KEY]\n"
+        "  --auth-keys PATH        API keys (made by `ursa keys add`): every request but /healthz and the\n"
+        "                          pages needs Authorization: Bearer <key> with the scope it acts in;\n"
+        "                          SIGHUP reads the file again [URSA_AUTH_KEYS] (default: no keys, all "
+        "open)\n"
+        "  --auth-metrics          /metrics needs a key with scope metrics or admin [URSA_AUTH_METRICS=1]\n"
+        "  --auth-fail-limit N     keys that are not valid, a minute per client address, before its keyed\n"
+        "                          requests get 429; 0: no bound [URSA_AUTH_FAIL_LIMIT] (default 20)\n"
+        "  --trust-proxy LIST      gateways (addresses, networks: 10.0.0.0/8,::1) whose X-Forwarded-For\n"
+        "                          names the client for that bound [URSA_TRUST_PROXY]\n"
         "  --log-format text|json  log lines as text, or one JSON object each ({\"ts\", \"level\", "
         "\"msg\"})\n"
         "                          for log shippers [URSA_LOG_FORMAT] (default text)\n"
@@ -126,6 +137,13 @@ static void usage(FILE *f)
         "  --s3-path-style, --s3-virtual-hosted   addressing (default: path-style with an endpoint)\n"
         "  --s3-timeout-ms N       per request [URSA_S3_TIMEOUT_MS] (default 30000)\n"
         "  --s3-retry-deadline-ms N  retries of one operation [URSA_S3_RETRY_DEADLINE_MS] (default 60000)\n");
+}
+
+/* Whether HOST:PORT is a loopback address (then no one else can call). */
+static bool listen_is_loopback(const char *listen)
+{
+    return strncmp(listen, "127.", 4) == 0 || strncmp(listen, "[::1]:", 6) == 0 ||
+           strncmp(listen, "localhost:", 10) == 0;
 }
 
 static bool node_valid(const char *s)
@@ -377,6 +395,12 @@ static int cmd_serve(int argc, char **argv)
     so.live_origins = getenv("URSA_LIVE_ALLOW_ORIGIN");
     so.tls_cert = getenv("URSA_TLS_CERT");
     so.tls_key = getenv("URSA_TLS_KEY");
+    const char *auth_keys = getenv("URSA_AUTH_KEYS");
+    uint64_t u64 = 0;
+    api_keys_opts_t ko = {NULL, 20, getenv("URSA_TRUST_PROXY")};
+    so.auth_metrics = getenv("URSA_AUTH_METRICS") && strcmp(getenv("URSA_AUTH_METRICS"), "0") != 0;
+    if ((env = getenv("URSA_AUTH_FAIL_LIMIT")) && !(parse_u64(env, &u64) && u64 <= UINT32_MAX)) goto bad_env;
+    if (env) ko.fail_limit = (unsigned)u64;
     if ((env = getenv("URSA_LOG_FORMAT")) && !set_log_format(env)) goto bad_env;
 
     for (int i = 0; i < argc; i++) {
@@ -396,6 +420,10 @@ static int cmd_serve(int argc, char **argv)
         }
         if (strcmp(a, "--single-node") == 0) {
             single_node = true;
+            continue;
+        }
+        if (strcmp(a, "--auth-metrics") == 0) {
+            so.auth_metrics = true;
             continue;
         }
         if (strcmp(a, "--s3-path-style") == 0 || strcmp(a, "--s3-virtual-hosted") == 0) {
@@ -476,6 +504,12 @@ static int cmd_serve(int argc, char **argv)
             ;
         else if (strcmp(a, "--tls-cert") == 0)
             so.tls_cert = v;
+        else if (strcmp(a, "--auth-keys") == 0)
+            auth_keys = v;
+        else if (strcmp(a, "--auth-fail-limit") == 0 && parse_u64(v, &u) && u <= UINT32_MAX)
+            ko.fail_limit = (unsigned)u;
+        else if (strcmp(a, "--trust-proxy") == 0)
+            ko.trust_proxy = v;
         else if (strcmp(a, "--tls-key") == 0)
             so.tls_key = v;
         else if (strcmp(a, "--live-allow-origin") == 0)
@@ -544,6 +578,7 @@ static int cmd_serve(int argc, char **argv)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP); /* reads the keys file again */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -554,7 +589,21 @@ static int cmd_serve(int argc, char **argv)
     ursa_compactor_t *compactor = NULL;
     ursa_wal_t *wal = NULL;
     ursa_peers_t *peers = NULL;
+    api_keys_t *keys = NULL;
     int status = 1;
+    if (auth_keys) {
+        ko.path = auth_keys;
+        if (api_keys_open(&keys, &ko, &err)) {
+            fprintf(stderr, "ursa: %s\n", err.msg);
+            goto out;
+        }
+        so.keys = keys;
+        ursa_info("API keys: %zu from %s%s", api_keys_count(keys), auth_keys,
+                  so.auth_metrics ? "; /metrics needs one" : "");
+    } else if (ko.trust_proxy || so.auth_metrics) {
+        fprintf(stderr, "ursa: --trust-proxy and --auth-metrics need --auth-keys\n");
+        goto out;
+    }
     if (ursa_store_open(store_url, &s3, &store, &err)) {
         fprintf(stderr, "ursa: store %s: %s\n", store_url, err.msg);
         goto out;
@@ -688,8 +737,20 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "ursa: cannot start the flusher and compactor threads\n");
         goto out;
     }
+    if (!keys && !listen_is_loopback(so.listen))
+        ursa_warn("no --auth-keys: anyone who can reach %s can read and write every dataset", so.listen);
     int sig;
-    sigwait(&set, &sig);
+    for (;;) {
+        sigwait(&set, &sig);
+        if (sig != SIGHUP) break;
+        size_t n;
+        if (!keys)
+            ursa_info("SIGHUP: no --auth-keys to read again");
+        else if (api_keys_reload(keys, &n, &err))
+            ursa_error("SIGHUP: the API keys stay as they were: %s", err.msg);
+        else
+            ursa_info("SIGHUP: API keys read again: %zu from %s", n, auth_keys);
+    }
     ursa_info("received %s: finishing requests in flight, then flushing",
               sig == SIGINT ? "SIGINT" : "SIGTERM");
     ursa_compactor_stop(compactor); /* a merge in progress stops, publishing nothing */
@@ -707,6 +768,7 @@ out:
     ursa_compactor_stop(compactor);
     ursa_server_stop(&srv, 0);
     ursa_peers_destroy(&peers); /* after the server: GET /v1/nodes reads it */
+    api_keys_close(&keys);
     ursa_compactor_destroy(&compactor);
     ursa_wal_close(&wal);
     ursa_catalog_destroy(&cat);
@@ -729,6 +791,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "inspect") == 0) return ursa_cmd_inspect(argc - 2, argv + 2);
     if (strcmp(argv[1], "compact") == 0) return ursa_cmd_compact(argc - 2, argv + 2);
     if (strcmp(argv[1], "query") == 0) return ursa_cmd_query(argc - 2, argv + 2);
+    if (strcmp(argv[1], "keys") == 0) return ursa_cmd_keys(argc - 2, argv + 2);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("ursa %s\n", URSA_VERSION);
         return 0;

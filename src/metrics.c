@@ -74,6 +74,12 @@ int ursa_metrics_render(ursa_buf_t *b)
           "own."),
         C(live_closed_slow, "ursa_live_slow_closed_total",
           "Live connections closed (1008) because a result could not be sent within --live-send-timeout."),
+        C(auth_missing, "ursa_auth_refused_total{reason=\"missing\"}",
+          "Requests refused by API key checks: no key (401), a key not valid (401), a key without the scope "
+          "(403), an address past --auth-fail-limit (429)."),
+        C(auth_invalid, "ursa_auth_refused_total{reason=\"invalid\"}", NULL),
+        C(auth_denied, "ursa_auth_refused_total{reason=\"scope\"}", NULL),
+        C(auth_limited, "ursa_auth_refused_total{reason=\"limited\"}", NULL),
 #undef C
     };
     int rc = URSA_OK;

@@ -53,6 +53,10 @@ typedef struct ursa_metrics {
     atomic_ullong live_results_coalesced; /* ... replaced by a newer one before they could be sent */
     atomic_ullong live_closed_slow;       /* live connections closed for not reading (1008) */
     atomic_ullong live_runs_shared; /* live results taken from another subscription's run of the same query */
+    atomic_ullong auth_missing;     /* requests refused (401) without an API key */
+    atomic_ullong auth_invalid;     /* ... with a key that is not valid */
+    atomic_ullong auth_denied;      /* ... (403) with a key that lacks the scope */
+    atomic_ullong auth_limited;     /* ... (429) from an address past its failed attempts */
 } ursa_metrics_t;
 
 extern ursa_metrics_t ursa_metrics;

@@ -604,7 +604,9 @@ int ursa_peers_call(const ursa_peers_request_t *rq, ursa_peer_call_t *calls, siz
     for (size_t i = 0; i < rq->nheaders; i++)
         if (!rq->headers[i] || !strchr(rq->headers[i], ':') || rq->headers[i][0] == ':' ||
             !printable(rq->headers[i]))
-            return ursa_err_set(err, URSA_EINVAL, "bad header line for a peer call: \"%s\"",
+            /* the name only: a value may be a credential */
+            return ursa_err_set(err, URSA_EINVAL, "bad header line for a peer call: \"%.*s\"",
+                                rq->headers[i] ? (int)strcspn(rq->headers[i], ":") : 0,
                                 rq->headers[i] ? rq->headers[i] : "");
     for (size_t i = 0; i < n; i++)
         if (!ursa_peers_address_valid(calls[i].address))

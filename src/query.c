@@ -739,13 +739,13 @@ static int ask_peers(const query_opts_t *o, const char *sql, int64_t now_us, int
             pa->calls[pa->n].address = ursa_strdup(list.v[i].address);
             pa->n++;
         }
-    static const char *const headers[] = {"X-Ursa-Internal: 1"};
+    const char *headers[] = {"X-Ursa-Internal: 1", o->forward};
     ursa_peers_request_t rq = {.path = QUERY_SCAN_PATH,
                                .content_type = "application/json",
                                .body = text,
                                .body_len = strlen(text),
                                .headers = headers,
-                               .nheaders = 1,
+                               .nheaders = o->forward ? 2 : 1,
                                .timeout_ms = timeout_ms,
                                .max_response = o->memory_limit ? o->memory_limit : QUERY_MEMORY_DEFAULT,
                                .cancel = o->gone,
@@ -934,8 +934,7 @@ static int list_quarantine(scan_t *s, const char *qname, exec_stats_t *st, ursa_
 /* ---- the query ---- */
 
 typedef struct resolver {
-    ursa_catalog_t *cat;
-    ursa_store_t *store;
+    const query_opts_t *o;
     ursa_dataset_t *d;
     ursa_schema_t loaded; /* without a catalog: the table's schema */
     bool have_loaded;
@@ -944,8 +943,14 @@ typedef struct resolver {
 static int resolve(void *ctx, const char *name, bool quarantine, const ursa_schema_t **s, ursa_err_t *err)
 {
     resolver_t *r = ctx;
-    if (r->cat) {
-        ursa_dataset_t *d = ursa_catalog_find(r->cat, name);
+    /* The caller's right first: a caller who may not read a dataset does
+     * not learn whether it exists. */
+    if (r->o->allow) {
+        int rc = r->o->allow(r->o->allow_ctx, name, err);
+        if (rc) return rc;
+    }
+    if (r->o->cat) {
+        ursa_dataset_t *d = ursa_catalog_find(r->o->cat, name);
         if (!d || d->parent) return ursa_err_set(err, URSA_ENOTFOUND, "dataset %s does not exist", name);
         if (quarantine) d = d->quarantine;
         if (!d) return ursa_err_set(err, URSA_ENOTFOUND, "dataset %s has no quarantine", name);
@@ -955,7 +960,7 @@ static int resolve(void *ctx, const char *name, bool quarantine, const ursa_sche
     }
     if (quarantine)
         return ursa_err_set(err, URSA_ENOTSUP, "quarantines are read through a node (they are not tables)");
-    int rc = table_load_schema(r->store, name, &r->loaded, err);
+    int rc = table_load_schema(r->o->store, name, &r->loaded, err);
     if (rc == URSA_ENOTFOUND)
         return ursa_err_set(err, URSA_ENOTFOUND, "dataset %s has no table in the store", name);
     if (rc) return rc;
@@ -1065,7 +1070,7 @@ int query_source(const char *sql, const query_opts_t *o, ursa_dataset_t **d, urs
 {
     *d = NULL;
     if (!o->cat) return ursa_err_set(err, URSA_EINVAL, "a query's source needs a node's datasets");
-    resolver_t res = {o->cat, o->store, NULL, {0}, false};
+    resolver_t res = {o, NULL, {0}, false};
     sql_plan_t *p = NULL;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -1082,7 +1087,7 @@ int query_run(const char *sql, const query_opts_t *o, const query_sink_t *sink, 
     clock_gettime(CLOCK_MONOTONIC, &t0);
     memset(stats, 0, sizeof(*stats));
     stats->snapshot_id = -1;
-    resolver_t res = {o->cat, o->store, NULL, {0}, false};
+    resolver_t res = {o, NULL, {0}, false};
     sql_plan_t *p = NULL;
     scan_t s = {0};
     peer_answers_t answers = {0};
@@ -1245,7 +1250,7 @@ out:
 
 int query_scan_live(const char *sql, int64_t now_us, const query_opts_t *o, ursa_buf_t *out, ursa_err_t *err)
 {
-    resolver_t res = {o->cat, o->store, NULL, {0}, false};
+    resolver_t res = {o, NULL, {0}, false};
     sql_plan_t *p = NULL;
     scan_t s = {0};
     exec_budget_t budget = {o->memory_limit ? o->memory_limit : QUERY_MEMORY_DEFAULT, 0, 0};

@@ -59,6 +59,14 @@ typedef struct query_opts {
     struct ursa_peers *peers; /* NULL: this node alone */
     bool partial;             /* a node that cannot be reached is left out (stats.missing), not an error */
     unsigned threads;         /* workers of one query; 0: one per core (at most QUERY_WORKERS_MAX) */
+    /* the caller's right to read a dataset (API keys), asked before the
+     * dataset is looked up: URSA_OK, or the error that fails the query;
+     * NULL: anyone may */
+    int (*allow)(void *ctx, const char *dataset, ursa_err_t *err);
+    void *allow_ctx;
+    /* a header line sent with the calls to the other nodes (the caller's
+     * "Authorization: Bearer ..."); NULL: none */
+    const char *forward;
 } query_opts_t;
 
 #define QUERY_WORKERS_MAX 16
