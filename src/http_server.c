@@ -3,8 +3,11 @@
  * lifecycle, routing; the routes are the api_* modules (api.h).
  *
  * Request lifecycle (libmicrohttpd calls the access handler repeatedly):
- *   1st call   route the request, check method, dataset and framing, then
- *              the route's own checks (headers, budgets); a request refused
+ *   1st call   route the request, check framing, method, the API key
+ *              against the route's scope (with --auth-keys; before the
+ *              dataset, so a key without the scope cannot learn whether it
+ *              exists: docs/internals/auth.md), the dataset, then the
+ *              route's own checks (headers, budgets); a request refused
  *              here is answered at once when it has no body on its way
  *              (none, "Expect: 100-continue", or more than DRAIN_MAX
  *              declared: libmicrohttpd then closes the connection), else
