@@ -209,6 +209,7 @@ static int keyset_parse(const char *path, const char *text, size_t len, keyset_t
 {
     keyset_t *s = ursa_calloc(1, sizeof(*s));
     if (!s) return URSA_ENOMEM;
+    if (!text) text = ""; /* an empty file (found by fuzz_keys) */
     size_t lineno = 0;
     for (const char *p = text, *end = text + len; p < end;) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));

@@ -110,7 +110,10 @@ static void usage(FILE *f)
         "  --live-allow-origin LIST  web origins besides the node's own whose pages may open\n"
         "                          /v1/live (\"https://dash.example,...\", or *) [URSA_LIVE_ALLOW_ORIGIN]\n"
         "  --tls-cert PEM, --tls-key PEM  serve HTTPS (and wss:) with this certificate (chain) and\n"
-        "                          key; TLS 1.2 and 1.3 only [URSA_TLS_CERT, URSA_TLS_KEY]\n"
+        "                          key; TLS 1.2 and 1.3 only [URSA_TLS_CERT, URSA_TLS_KEY]; the other\n"
+        "                          nodes are then called over HTTPS too (one setting for a cluster)\n"
+        "  --peer-ca PEM           CAs that sign the other nodes' certificates (their --advertise\n"
+        "                          names) [URSA_PEER_CA] (default: the system's)\n"
         "  --auth-keys PATH        API keys (made by `ursa keys add`): every request but /healthz and the\n"
         "                          pages needs Authorization: Bearer <key> with the scope it acts in;\n"
         "                          SIGHUP reads the file again [URSA_AUTH_KEYS] (default: no keys, all "
@@ -395,7 +398,7 @@ static int cmd_serve(int argc, char **argv)
     so.live_origins = getenv("URSA_LIVE_ALLOW_ORIGIN");
     so.tls_cert = getenv("URSA_TLS_CERT");
     so.tls_key = getenv("URSA_TLS_KEY");
-    const char *auth_keys = getenv("URSA_AUTH_KEYS");
+    const char *auth_keys = getenv("URSA_AUTH_KEYS"), *peer_ca = getenv("URSA_PEER_CA");
     uint64_t u64 = 0;
     api_keys_opts_t ko = {NULL, 20, getenv("URSA_TRUST_PROXY")};
     so.auth_metrics = getenv("URSA_AUTH_METRICS") && strcmp(getenv("URSA_AUTH_METRICS"), "0") != 0;
@@ -506,6 +509,8 @@ static int cmd_serve(int argc, char **argv)
             so.tls_cert = v;
         else if (strcmp(a, "--auth-keys") == 0)
             auth_keys = v;
+        else if (strcmp(a, "--peer-ca") == 0)
+            peer_ca = v;
         else if (strcmp(a, "--auth-fail-limit") == 0 && parse_u64(v, &u) && u <= UINT32_MAX)
             ko.fail_limit = (unsigned)u;
         else if (strcmp(a, "--trust-proxy") == 0)
@@ -703,7 +708,7 @@ static int cmd_serve(int argc, char **argv)
         if (rows)
             ursa_info("replayed %llu rows from the write-ahead log %s", (unsigned long long)rows, wo.dir);
     }
-    ursa_peers_opts_t po = {node, heartbeat_ms};
+    ursa_peers_opts_t po = {node, heartbeat_ms, so.tls_cert != NULL, peer_ca};
     if (ursa_peers_new(&peers, store, &po, &err)) {
         fprintf(stderr, "ursa: %s\n", err.msg);
         goto out;

@@ -72,6 +72,8 @@ struct ursa_peers {
     char node[URSA_PEERS_NODE_MAX + 1];
     char key[sizeof(URSA_PEERS_PREFIX) + URSA_PEERS_NODE_MAX + 8];
     int64_t interval_ms;
+    bool https;
+    char *ca_file;
     int64_t started_ms; /* wall clock */
     pthread_t thread;
     bool started; /* the thread runs (only the starting/stopping thread reads it) */
@@ -111,6 +113,12 @@ static bool node_valid(const char *s, size_t n)
             return false;
     }
     return true;
+}
+
+bool ursa_peers_https(const ursa_peers_t *p, const char **ca_file)
+{
+    *ca_file = p->ca_file;
+    return p->https;
 }
 
 bool ursa_peers_address_valid(const char *s)
@@ -163,6 +171,11 @@ int ursa_peers_new(ursa_peers_t **out, ursa_store_t *st, const ursa_peers_opts_t
     snprintf(p->node, sizeof(p->node), "%s", o->node);
     snprintf(p->key, sizeof(p->key), "%s%s.json", URSA_PEERS_PREFIX, o->node);
     p->interval_ms = o->interval_ms ? o->interval_ms : URSA_PEERS_INTERVAL_DEFAULT_MS;
+    p->https = o->https;
+    if (o->ca_file && !(p->ca_file = ursa_strdup(o->ca_file))) {
+        ursa_free(p);
+        return URSA_ENOMEM;
+    }
     p->started_ms = ursa_peers_wall_ms();
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -311,6 +324,7 @@ void ursa_peers_destroy(ursa_peers_t **pp)
     ursa_peers_stop(p, false);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
+    ursa_free(p->ca_file);
     ursa_free(p);
     *pp = NULL;
 }
@@ -623,7 +637,7 @@ int ursa_peers_call(const ursa_peers_request_t *rq, ursa_peer_call_t *calls, siz
     struct curl_slist *hdrs = NULL;
     call_state_t *s = ursa_calloc(n, sizeof(*s));
     char *url = NULL;
-    size_t url_cap = strlen("http://") + URSA_PEERS_ADDRESS_MAX + strlen(rq->path) + 1;
+    size_t url_cap = strlen("https://") + URSA_PEERS_ADDRESS_MAX + strlen(rq->path) + 1;
     CURLM *m = curl_multi_init();
     if (!s || !m || !(url = ursa_malloc(url_cap))) {
         rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
@@ -647,9 +661,11 @@ int ursa_peers_call(const ursa_peers_request_t *rq, ursa_peer_call_t *calls, siz
             rc = ursa_err_set(err, URSA_ENOMEM, "out of memory");
             goto out;
         }
-        snprintf(url, url_cap, "http://%s%s", calls[i].address, rq->path);
+        snprintf(url, url_cap, "%s://%s%s", rq->https ? "https" : "http", calls[i].address, rq->path);
         curl_easy_setopt(c->h, CURLOPT_URL, url); /* copied */
-        curl_easy_setopt(c->h, CURLOPT_PROTOCOLS_STR, "http");
+        curl_easy_setopt(c->h, CURLOPT_PROTOCOLS_STR, rq->https ? "https" : "http");
+        if (rq->https && rq->ca_file) curl_easy_setopt(c->h, CURLOPT_CAINFO, rq->ca_file);
+        if (rq->https) curl_easy_setopt(c->h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
         curl_easy_setopt(c->h, CURLOPT_NOPROXY,
                          "*"); /* peers are reached directly, whatever http_proxy says */
         curl_easy_setopt(c->h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);

@@ -38,6 +38,10 @@ typedef struct ursa_peers ursa_peers_t;
 typedef struct ursa_peers_opts {
     const char *node;    /* this node's name (copied) */
     int64_t interval_ms; /* between heartbeats; 0: URSA_PEERS_INTERVAL_DEFAULT_MS */
+    /* the nodes serve HTTPS (one setting for a cluster): calls to them
+     * verify their certificates against ca_file (NULL: the system's CAs) */
+    bool https;
+    const char *ca_file; /* copied */
 } ursa_peers_opts_t;
 
 /* Makes this node's heartbeat handle (nothing written yet). The store must
@@ -125,6 +129,10 @@ int ursa_peers_parse(const char *node, const void *data, size_t n, ursa_peer_t *
  * URSA_PEERS_ADDRESS_MAX bytes, nothing that would change a URL's meaning. */
 bool ursa_peers_address_valid(const char *s);
 
+/* Whether the nodes are called over HTTPS, and the CA file to check
+ * their certificates with (NULL: the system's), as opts said. */
+bool ursa_peers_https(const ursa_peers_t *p, const char **ca_file);
+
 /* ---------------------------------------------------------------------------
  * Calling peers
  * ------------------------------------------------------------------------- */
@@ -144,6 +152,8 @@ typedef struct ursa_peers_request {
     size_t max_response;         /* bytes of one answer's body; past them that call fails */
     ursa_peers_cancel_cb cancel; /* NULL: never */
     void *cancel_ctx;
+    bool https;          /* https://, the certificate checked (ursa_peers_https) */
+    const char *ca_file; /* with https: the CAs to check it against; NULL: the system's */
 } ursa_peers_request_t;
 
 /* One peer's call: the caller fills node and address (not copied; they

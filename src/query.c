@@ -750,6 +750,7 @@ static int ask_peers(const query_opts_t *o, const char *sql, int64_t now_us, int
                                .max_response = o->memory_limit ? o->memory_limit : QUERY_MEMORY_DEFAULT,
                                .cancel = o->gone,
                                .cancel_ctx = o->gone_ctx};
+    rq.https = ursa_peers_https(o->peers, &rq.ca_file);
     ursa_err_t e2 = {0};
     rc = ursa_peers_call(&rq, pa->calls, pa->n, &e2);
     free(text);

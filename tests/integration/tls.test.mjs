@@ -65,5 +65,50 @@ test('HTTPS: curl --cacert gets answers, TLS 1.1 and plain HTTP are refused, the
     assert.notEqual(p.status, 0);
     assert.match(p.stderr, msg);
   }
+});
+
+// Several TLS nodes on one store: a query on one node asks the others over HTTPS (their certificates
+// checked against --peer-ca), so rows still in another node's buffer are counted. Without the CA the
+// other node's certificate is refused and the query says which node and why.
+test('TLS nodes call each other over HTTPS, checking certificates against --peer-ca', async () => {
+  const dir = makeTempDir('ursa-tls2-');
+  const f = name => join(dir, name);
+  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2', '-subj', '/CN=Ursa test CA');
+  openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('node.key'), '-out', f('node.csr'), '-subj', '/CN=127.0.0.1');
+  writeFileSync(f('ext'), 'subjectAltName=IP:127.0.0.1\n');
+  openssl('x509', '-req', '-in', f('node.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('node.pem'), '-days', '2', '-extfile', f('ext'));
+  const tls = ['--tls-cert', f('node.pem'), '--tls-key', f('node.key'), '--heartbeat', '200ms'];
+  const a = await startServer({ store: f('store'), node: 'a', args: ['--wal-dir', f('wa'), ...tls, '--peer-ca', f('ca.pem')] });
+  const b = await startServer({ store: f('store'), node: 'b', args: ['--wal-dir', f('wb'), ...tls] });
+  try {
+    const call = (s, path, body) => {
+      const r = curl('--cacert', f('ca.pem'), ...(body ? ['--data-binary', body, '-H', `content-type: ${path.endsWith('records') ? 'application/x-ndjson' : 'application/json'}`] : []), '-w', '\n%{http_code}', `https://127.0.0.1:${s.port}${path}`);
+      const at = r.stdout.lastIndexOf('\n');
+      return { status: Number(r.stdout.slice(at + 1)), body: r.stdout.slice(0, at) };
+    };
+    let r = curl('--cacert', f('ca.pem'), '-X', 'PUT', '--data-binary', JSON.stringify({ columns: [{ name: 'ts', type: 'timestamp', nullable: false }], time_column: 'ts' }), `https://127.0.0.1:${a.port}/v1/datasets/t`);
+    assert.equal(r.status, 0, r.stderr);
+    // b learns of the dataset from the store when it is first named
+    for (let i = 0; i < 50 && call(b, '/v1/datasets/t').status !== 200; i++) await new Promise(res => setTimeout(res, 100));
+    r = call(b, '/v1/datasets/t/records', '{"ts":"2026-12-07T10:00:00Z"}\n{"ts":"2026-12-07T10:00:01Z"}\n{"ts":"2026-12-07T10:00:02Z"}\n');
+    assert.equal(r.status, 200, r.body);
+    // a sees b once b's heartbeat is in the store
+    let q;
+    for (let i = 0; i < 50; i++) {
+      q = call(a, '/v1/query', JSON.stringify({ sql: 'SELECT count(*) FROM t' }));
+      if (q.status === 200 && JSON.parse(q.body).stats.nodes === 2) break;
+      await new Promise(res => setTimeout(res, 100));
+    }
+    assert.equal(q.status, 200, q.body);
+    assert.deepEqual(JSON.parse(q.body).rows, [[3]], 'a counts the rows in b\'s buffer, asked over HTTPS');
+    // b has no --peer-ca: the system's CAs do not know the test CA, so b refuses a's certificate
+    q = call(b, '/v1/query', JSON.stringify({ sql: 'SELECT count(*) FROM t' }));
+    assert.equal(q.status, 503, q.body);
+    assert.match(JSON.parse(q.body).error, /node a .*(certificate|SSL)/i);
+  } finally {
+    await a.stop();
+    await b.stop();
+    assert.deepEqual(sanitizerReports(a.log() + b.log()), []);
+  }
   removeTempDirs();
 });
