@@ -350,21 +350,22 @@ static void denied_msg(char *out, size_t cap, const char *key, const api_route_t
 }
 
 /* Checks the request's key against what its route needs; refuses with 401,
- * 403 or 429. Keeps the key's hash, name and the forwarding header in
- * q->caller. */
-static enum MHD_Result authenticate(ursa_server_t *srv, struct MHD_Connection *c, api_req_t *q)
+ * 403 or 429 (api_refuse). Keeps the key's hash, name and the forwarding
+ * header in q->caller. */
+static void authenticate(ursa_server_t *srv, struct MHD_Connection *c, api_req_t *q)
 {
     api_keys_t *keys = srv->api.o.keys;
     const api_route_t *r = q->route;
-    if (r->auth == AUTH_OPEN || (r->auth == AUTH_METRICS && !srv->api.o.auth_metrics)) return MHD_YES;
+    if (r->auth == AUTH_OPEN || (r->auth == AUTH_METRICS && !srv->api.o.auth_metrics)) return;
     size_t n = 0;
     bool bad;
     const char *key = presented_key(c, r->path == P_LIVE, &n, &bad);
     if (!key) {
         URSA_COUNT(auth_missing, 1);
-        return api_refuse(q, MHD_HTTP_UNAUTHORIZED,
-                          bad ? "Authorization must be Bearer <key>"
-                              : "an API key is needed: Authorization: Bearer <key>");
+        api_refuse(q, MHD_HTTP_UNAUTHORIZED,
+                   bad ? "Authorization must be Bearer <key>"
+                       : "an API key is needed: Authorization: Bearer <key>");
+        return;
     }
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     api_client_t who;
@@ -374,8 +375,9 @@ static enum MHD_Result authenticate(ursa_server_t *srv, struct MHD_Connection *c
     if (wait) {
         URSA_COUNT(auth_limited, 1);
         q->refused.retry_after = wait;
-        return api_refuse(q, MHD_HTTP_TOO_MANY_REQUESTS,
-                          "too many API keys that were not valid came from this address: try again later");
+        api_refuse(q, MHD_HTTP_TOO_MANY_REQUESTS,
+                   "too many API keys that were not valid came from this address: try again later");
+        return;
     }
     if (n <= API_KEY_SECRET_MAX) api_keys_hash(key, n, q->caller.hash);
     unsigned scopes = r->auth == AUTH_METRICS ? API_SCOPE_METRICS | API_SCOPE_ADMIN : r->auth;
@@ -385,18 +387,19 @@ static enum MHD_Result authenticate(ursa_server_t *srv, struct MHD_Connection *c
         URSA_COUNT(auth_invalid, 1);
         api_keys_failed(keys, &who);
         ursa_warn("request %s from %s: an API key that is not valid", q->request_id, who.text);
-        return api_refuse(q, MHD_HTTP_UNAUTHORIZED, "the API key is not valid");
+        api_refuse(q, MHD_HTTP_UNAUTHORIZED, "the API key is not valid");
+        return;
     }
     if (rc == URSA_EDENIED) {
         URSA_COUNT(auth_denied, 1);
         char msg[sizeof(q->refused.msg)];
         denied_msg(msg, sizeof(msg), q->caller.name, r, q->name);
         ursa_info("request %s from %s: %s", q->request_id, who.text, msg);
-        return api_refuse(q, MHD_HTTP_FORBIDDEN, msg);
+        api_refuse(q, MHD_HTTP_FORBIDDEN, msg);
+        return;
     }
     q->caller.keys = keys;
     snprintf(q->caller.forward, sizeof(q->caller.forward), "Authorization: Bearer %.*s", (int)n, key);
-    return MHD_YES;
 }
 
 /* First call: route and refuse early. A refusal is noted in q->refused
@@ -419,7 +422,10 @@ static enum MHD_Result start(ursa_server_t *srv, struct MHD_Connection *c, api_r
                           "dataset names must match [a-z][a-z0-9_]* (at most 128 bytes)");
     /* before the dataset is looked up: a key without the scope does not
      * learn whether it exists */
-    if (srv->api.o.keys && (authenticate(srv, c, q), q->refused.status)) return MHD_YES;
+    if (srv->api.o.keys) {
+        authenticate(srv, c, q);
+        if (q->refused.status) return MHD_YES;
+    }
     if (q->route->dataset) {
         q->ds = ursa_catalog_find(srv->api.cat, q->name);
         if (!q->ds) {
