@@ -14,6 +14,10 @@ for (const d of docs) {
   if (d.errors.length) { fail('yaml', d.errors.map(e => e.message).join('; ')); continue; }
   const o = d.toJS();
   if (!o) continue;
+  // kustomize writes a Secret's base64 data (secretGenerator) in lines of 76 characters; the API
+  // server's decoder (Go's encoding/base64) skips the line breaks, the schema's "byte" format does not.
+  if (o.kind === 'Secret' && o.data)
+    for (const k of Object.keys(o.data)) o.data[k] = String(o.data[k]).replace(/[\r\n]/g, '');
   const what = `${o.kind}/${o.metadata?.name}`;
   const [group, version] = o.apiVersion.includes('/') ? o.apiVersion.split('/') : ['', o.apiVersion];
   const mod = group === '' ? `kubernetes-models/${version}/${o.kind}`
@@ -27,7 +31,7 @@ for (const d of docs) {
 
 // Checks of our own: the schemas allow unknown fields and know nothing of how objects relate.
 const by = (k, n) => objs.find(o => o.kind === k && (!n || o.metadata.name === n));
-const sts = by('StatefulSet'), cm = by('ConfigMap'), sec = by('Secret'), cron = by('CronJob');
+const sts = by('StatefulSet'), cm = by('ConfigMap'), sec = by('Secret', 'ursa-s3'), cron = by('CronJob');
 const check = (cond, msg) => { if (cond) console.log(`ok   ${msg}`); else fail('check', msg); };
 const pod = sts.spec.template.spec, c = pod.containers[0];
 const env = Object.fromEntries((c.env || []).map(e => [e.name, e]));
@@ -60,8 +64,25 @@ for (const [w, p, ct] of [['StatefulSet', pod, c], ['CronJob', cron.spec.jobTemp
         ct.securityContext.readOnlyRootFilesystem === true, `${w}: non-root uid 10001, read-only root`);
   check(ct.resources?.requests && ct.resources?.limits, `${w}: resources set`);
 }
-for (const p of ['readinessProbe', 'livenessProbe'])
-  check(c[p]?.httpGet?.path === '/healthz' && c[p]?.httpGet?.port === 'http' && c.ports.some(x => x.name === 'http'), `${p} on /healthz`);
+for (const p of ['startupProbe', 'readinessProbe', 'livenessProbe'])
+  check(c[p]?.httpGet?.path === '/healthz' && c[p]?.httpGet?.port === 'http' && c.ports.some(x => x.name === 'http'),
+        `${p} on /healthz (open without an API key)`);
+// API keys: URSA_AUTH_KEYS names a file of a mounted Secret that holds that key, mounted as a
+// directory (a subPath mount is never updated, so a reload would not see a changed Secret).
+const authPath = env.URSA_AUTH_KEYS?.value ?? cm.data.URSA_AUTH_KEYS;
+check(typeof authPath === 'string' && authPath.startsWith('/'), `URSA_AUTH_KEYS is set (${authPath})`);
+if (typeof authPath === 'string') {
+  const dir = authPath.slice(0, authPath.lastIndexOf('/')), file = authPath.slice(authPath.lastIndexOf('/') + 1);
+  const mount = c.volumeMounts.find(m => m.mountPath === dir);
+  const vol = mount && pod.volumes.find(v => v.name === mount.name);
+  const ksec = vol?.secret && by('Secret', vol.secret.secretName);
+  check(mount && !mount.subPath && mount.readOnly === true && vol?.secret,
+        `the keys file's directory ${dir} is a read-only Secret volume without subPath`);
+  check(ksec && (file in (ksec.data || {}) || file in (ksec.stringData || {})) && !vol.secret.items,
+        `Secret/${vol?.secret?.secretName} holds the key "${file}"`);
+  check(ksec && !(pod.containers[0].envFrom || []).some(e => e.secretRef?.name === ksec.metadata.name),
+        'the keys Secret is not also turned into environment variables');
+}
 const shutdown = Number(cm.data.URSA_SHUTDOWN_TIMEOUT ?? 30);
 check(pod.terminationGracePeriodSeconds >= shutdown + 60,
       `terminationGracePeriodSeconds ${pod.terminationGracePeriodSeconds} >= shutdown timeout ${shutdown} + 60 s for the flush`);

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Offline check of the kustomize base (docs/deploy.md, "Kubernetes"):
+# Offline check of the kustomize base (docs/user-guide.md, "Running Ursa" > "On Kubernetes"):
 #   1. renders it with `kubectl kustomize`;
 #   2. validates every rendered object against the Kubernetes 1.27 OpenAPI schemas bundled in
 #      the npm package kubernetes-models (JSON schema, ajv; installed into a temporary
