@@ -5,8 +5,10 @@
 //   #quarantine[/NAME]  a dataset's refused rows with their reasons
 //   #metrics            /metrics polled every few seconds: rates from counter deltas, sparklines
 // It speaks only to this node's documented API; every node is built with the DOM (ui.js), never from HTML
-// text, so names and records from the server are never markup.
-import { h, replace, api, toJSON, fmtInt, fmtNum, fmtBytes, fmtMs, fmtTime, fmtAgo, parseTime, typingIn } from './ui.js';
+// text, so names and records from the server are never markup. A node started with --auth-keys answers
+// 401 without an API key: the console then asks for one ("the API key", below) and sends it with every
+// request and live connection.
+import { h, replace, api, toJSON, fmtInt, fmtNum, fmtBytes, fmtMs, fmtTime, fmtAgo, parseTime, typingIn, apiKey, keyLooksValid, onUnauthorized, unauthorized } from './ui.js';
 import { mount, lineChart, barChart, sparkline } from './chart.js';
 
 const $ = id => document.getElementById(id);
@@ -16,6 +18,7 @@ const state = {
   route: '',
   datasets: [],          // GET /v1/datasets
   datasetsAt: 0,
+  datasetsError: null,   // the 401 or 403 answer of the last GET /v1/datasets (then datasets is [])
   node: null,            // GET /v1/nodes
   current: '',           // the dataset looked at last
   shownHash: null,       // the location.hash the page shows
@@ -25,8 +28,11 @@ const state = {
 function errorBox(title, message, status) {
   return h('div', { class: 'error-box', role: 'alert' },
     h('span', { class: 'error-title' }, status ? `${status} ${title}` : title),
-    h('pre', { class: 'error-message' }, message ?? ''));
+    h('pre', { class: 'error-message' }, message ?? ''),
+    status === 401 ? h('button', { type: 'button', class: 'small key-open', onclick: () => keyPrompt.open() }, apiKey.get() ? 'Change the API key' : 'Enter an API key') : null);
 }
+/** The box for a dataset list that could not be read (401 or 403). */
+const datasetsErrorBox = () => errorBox('Cannot list the datasets', state.datasetsError.error, state.datasetsError.status);
 
 function statCard(label, value, sub, cls = '') {
   return h('div', { class: `stat ${cls}` }, h('div', { class: 'stat-label' }, label), h('div', { class: 'stat-value' }, value), sub ? h('div', { class: 'stat-sub' }, sub) : null);
@@ -46,6 +52,10 @@ async function loadDatasets() {
   if (r.ok && r.json && Array.isArray(r.json.datasets)) {
     state.datasets = r.json.datasets;
     state.datasetsAt = Date.now();
+    state.datasetsError = null;
+  } else if (r.status === 401 || r.status === 403) {
+    state.datasets = []; // what this key may not list is not shown any longer
+    state.datasetsError = r;
   }
   return r;
 }
@@ -135,8 +145,10 @@ const datasetsView = {
   /** The list again (and the buffered counts of the one shown) every few seconds. */
   async poll() {
     const before = toJSON(state.datasets.map(d => [d.name, d.schema]));
+    const hadError = !!state.datasetsError;
     const r = await loadDatasets();
-    if (!r.ok) return;
+    if (!r.ok) { if (state.datasetsError && !hadError) { this.renderList(); this.renderDetail(); } return; }
+    if (hadError) { this.renderList(); this.renderDetail(); return; }
     if (toJSON(state.datasets.map(d => [d.name, d.schema])) !== before) this.renderList();
     else this.updateCounts();
     if (!this.selected && state.datasets.length) location.hash = `#datasets/${enc(state.datasets[0].name)}`;
@@ -153,7 +165,8 @@ const datasetsView = {
       'aria-current': d.name === this.selected ? 'true' : null,
     }, h('span', { class: 'ds-name' }, d.name),
     h('span', { class: 'ds-meta' }, h('span', { class: 'ds-rows', dataset: { count: d.name } }, `${fmtInt(d.buffered_rows)} buffered`), ` · ${columnsOf(d).length} columns`)))));
-    if (!state.datasets.length) list.append(h('li', { class: 'empty' }, 'No datasets yet.'));
+    if (state.datasetsError) list.append(h('li', { class: 'empty' }, `Cannot list them (${state.datasetsError.status}).`));
+    else if (!state.datasets.length) list.append(h('li', { class: 'empty' }, 'No datasets yet.'));
     else if (!items.length) list.append(h('li', { class: 'empty' }, 'None matches.'));
     if (focused) list.querySelector(`a[data-name="${CSS.escape(focused)}"]`)?.focus();
   },
@@ -176,6 +189,7 @@ const datasetsView = {
     const box = $('ds-detail');
     const token = ++this.detailToken;
     const name = this.selected;
+    if (state.datasetsError) { replace(box, datasetsErrorBox()); return; }
     if (!state.datasets.length) {
       replace(box, h('div', { class: 'panel welcome' },
         h('h2', 'No datasets yet'),
@@ -445,8 +459,11 @@ const resultView = {
   showAll: false,
   chartMode: store.get(CHART_KEY, 'auto'),
 
+  needsKey: false,     // the result shown is a 401: run the query again once a key is given
+
   /** Draws a result (a POST answer or a live push). A live push keeps the table's scroll and sort. */
   draw(result, { ms, source = 'query', seq, skipped } = {}) {
+    this.needsKey = false;
     const keepScroll = $('result').querySelector('.result-table')?.scrollTop ?? 0;
     if (source === 'query') { this.sort = null; this.showAll = false; }
     this.last = { result, ms, source, seq, skipped, at: Date.now() };
@@ -510,18 +527,22 @@ const resultView = {
 
   error(r, { source = 'query' } = {}) {
     const title = r.status ? (r.statusText || STATUS_TEXT[r.status] || 'Error') : 'No answer';
+    this.needsKey = r.status === 401;
     const box = $('result');
     replace(box, errorBox(source === 'live' ? `Live query failed: ${title}` : title, r.error ?? '', r.status || ''));
   },
 };
-const STATUS_TEXT = { 400: 'Bad Request', 404: 'Not Found', 406: 'Not Acceptable', 408: 'Request Timeout', 413: 'Payload Too Large', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable' };
+const STATUS_TEXT = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 406: 'Not Acceptable', 408: 'Request Timeout', 413: 'Payload Too Large', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable' };
 const chartHeight = () => Math.max(220, Math.min(340, Math.round(window.innerHeight * 0.34)));
 
 // ================================================================== query: live subscriptions
 /**
  * A live query over the WebSocket at /v1/live: subscribe with SQL, a result pushed at each change.
  * The connection is opened again after a drop (1 s, 2 s, 4 s … up to 15 s apart) and the query
- * subscribed again; the state is shown beside the toggle.
+ * subscribed again; the state is shown beside the toggle. It offers the subprotocol "ursa.v1", and with an
+ * API key "ursa.bearer.<key>" too (a browser cannot set Authorization on a WebSocket). A node that wants a
+ * key refuses the upgrade with 401, which a page cannot see: a connection that never opened is followed by
+ * GET /v1/nodes, and a 401 there waits for a key (keyChanged) instead of retrying.
  */
 const live = {
   ws: null,
@@ -568,8 +589,10 @@ const live = {
     clearTimeout(this.timer);
     const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/live`;
     this.setState('connecting', 'connecting…');
+    const key = apiKey.get();
     let ws;
-    try { ws = new WebSocket(url); } catch (e) { this.dropped(`cannot open: ${e.message}`); return; }
+    // (e.name, not e.message: the message of a refused subprotocol would quote the key)
+    try { ws = new WebSocket(url, key ? ['ursa.v1', `ursa.bearer.${key}`] : ['ursa.v1']); } catch (e) { this.dropped(`cannot open: ${e.name}`); return; }
     this.ws = ws;
     this.opened = false;
     ws.onopen = () => {
@@ -580,11 +603,16 @@ const live = {
       this.subscribe();
     };
     ws.onmessage = ev => { if (ws === this.ws) this.message(ev.data); };
-    ws.onclose = ev => {
+    ws.onclose = async ev => {
       if (ws !== this.ws) return;
       this.ws = null;
       this.id = '';
       const why = this.opened ? `closed (${ev.code}${ev.reason ? ': ' + ev.reason : ''})` : 'cannot connect';
+      if (!this.opened && this.want) {
+        const r = await api('GET', '/v1/nodes'); // a 401 opens the key prompt too
+        if (!this.want || this.ws) return;
+        if (r.status === 401) { this.setState('needs-key', 'needs an API key'); return; }
+      }
       this.dropped(why);
     };
     ws.onerror = () => { /* onclose follows and says what happened */ };
@@ -613,8 +641,21 @@ const live = {
           this.id = '';
           this.setState('error', `stopped: ${m.status ?? ''} error`);
         }
+        if (m.status === 401) unauthorized({ status: 401, error: m.error }); // the key was removed from the node
       } else this.setState('warn', `live · last run failed (${m.status}): ${m.error}`);
     }
+  },
+
+  /** The API key changed: connect again with the new one (and subscribe again). */
+  keyChanged() {
+    if (!this.want) return;
+    clearTimeout(this.timer);
+    const ws = this.ws;
+    this.ws = null;
+    this.id = '';
+    if (ws) { ws.onclose = null; ws.close(1000, 'key changed'); }
+    this.retries = 0;
+    this.connect();
   },
 
   dropped(why) {
@@ -659,6 +700,7 @@ const queryView = {
 
   renderSide() {
     const box = $('side-datasets');
+    if (state.datasetsError) { replace(box, h('p', { class: 'muted' }, `Cannot list them (${state.datasetsError.status}).`)); return; }
     if (!state.datasets.length) { replace(box, h('p', { class: 'muted' }, 'No datasets yet.')); return; }
     replace(box, state.datasets.map(ds => h('details', { class: 'side-ds', open: state.datasets.length <= 3 },
       h('summary', h('span', { class: 'ds-name' }, ds.name), h('span', { class: 'muted' }, ` ${fmtInt(ds.buffered_rows)} buffered`)),
@@ -748,7 +790,7 @@ const quarantineView = {
   async load() {
     const body = $('qu-body');
     const name = this.name;
-    if (!name) { replace(body, h('p', { class: 'empty' }, 'No datasets yet.')); return; }
+    if (!name) { replace(body, state.datasetsError ? datasetsErrorBox() : h('p', { class: 'empty' }, 'No datasets yet.')); return; }
     const token = ++this.token;
     replace(body, loading());
     const limit = $('qu-limit').value;
@@ -984,11 +1026,137 @@ $('m-pause').addEventListener('click', e => {
 });
 $('m-every').addEventListener('change', () => { if (!metrics.paused && state.route === 'metrics') metrics.tick(); });
 
+// ================================================================== the API key
+/**
+ * A node started with --auth-keys answers 401 to a request without a valid key. The console then asks for
+ * one in a modal dialog (once: after Cancel, the 401 error boxes and the top bar have a button for it),
+ * checks it with GET /v1/datasets (which any valid key may call), keeps it (ui.js: apiKey, in localStorage
+ * when "remember" is ticked, else sessionStorage) and shows the section again with it. A refused key keeps
+ * the dialog open with the node's reason. A 403 (a valid key without the scope) never opens the dialog:
+ * it is shown where the answer would have been. The key is never put in a URL or in the page's text; the
+ * input is emptied once the key is kept.
+ */
+const keyPrompt = {
+  dialog: $('key-dialog'),
+  needed: false,     // a 401 was seen: the top bar offers a key even when none is held
+  dismissed: false,  // the user closed the dialog: 401s no longer open it on their own
+  checking: null,    // the AbortController of the key being checked
+  returnFocus: null,
+
+  /** A 401 (an api() call, or a live subscription ended by one). */
+  unauthorized(r) {
+    this.needed = true;
+    renderKeyState();
+    if (this.dialog.open) { if (!this.checking) this.reason(r); return; }
+    if (!this.dismissed) this.open(r);
+  },
+
+  reason(r) {
+    const el = $('key-reason');
+    const held = apiKey.get();
+    el.textContent = r?.error ? `${held ? 'The key this browser holds was refused' : 'The node answered 401'}: ${r.error}` : '';
+    el.hidden = !el.textContent;
+  },
+
+  open(r) {
+    if (this.dialog.open) return;
+    this.reason(r);
+    this.error('');
+    $('key-input').value = '';
+    $('key-remember').checked = apiKey.remembered();
+    this.returnFocus = document.activeElement;
+    this.dialog.showModal();
+    $('key-input').focus();
+  },
+
+  close() {
+    this.checking?.abort();
+    this.checking = null;
+    $('key-input').value = '';
+    if (this.dialog.open) this.dialog.close();
+    const back = this.returnFocus;
+    this.returnFocus = null;
+    if (back && back.isConnected && back !== document.body && back.checkVisibility?.() !== false) back.focus({ preventScroll: true });
+    else $('view').focus({ preventScroll: true }); // (so that the section keys work at once)
+  },
+
+  error(text) {
+    const el = $('key-error');
+    el.textContent = text;
+    el.hidden = !text;
+  },
+
+  async submit() {
+    const input = $('key-input');
+    const key = input.value.trim();
+    if (!key) { this.error('Enter the key (it starts with ursa_).'); input.focus(); return; }
+    if (!keyLooksValid(key)) { this.error('That is not an API key: keys are letters, digits and - _ . only (ursa_…).'); input.select(); return; }
+    this.checking?.abort();
+    const ctl = new AbortController();
+    this.checking = ctl;
+    const btn = $('key-submit');
+    btn.disabled = true;
+    btn.textContent = 'Checking…';
+    this.error('');
+    let r;
+    try {
+      r = await api('GET', '/v1/datasets', { headers: { authorization: `Bearer ${key}` }, quiet: true, signal: ctl.signal });
+    } catch { return; } finally {
+      if (this.checking === ctl) this.checking = null;
+      btn.disabled = false;
+      btn.textContent = 'Use this key';
+    }
+    if (ctl.signal.aborted) return;
+    if (r.ok) {
+      this.needed = true;
+      const remember = $('key-remember').checked;
+      input.value = '';
+      this.close();
+      apiKey.set(key, remember); // → keyChanged()
+      return;
+    }
+    if (r.status === 401) this.error(`The node refused this key: ${r.error}`);
+    else if (r.status === 429) this.error(`Too many refused keys from this address: try again in ${r.headers.get('retry-after') ?? 'a few'} s. (${r.error})`);
+    else if (r.status === 0) this.error(r.error);
+    else this.error(`${r.status} ${r.statusText || STATUS_TEXT[r.status] || ''}: ${r.error}`);
+    input.select();
+  },
+};
+onUnauthorized(r => keyPrompt.unauthorized(r));
+$('key-form').addEventListener('submit', e => { e.preventDefault(); keyPrompt.submit(); });
+$('key-cancel').addEventListener('click', () => { keyPrompt.dismissed = true; keyPrompt.close(); });
+keyPrompt.dialog.addEventListener('cancel', e => { e.preventDefault(); keyPrompt.dismissed = true; keyPrompt.close(); }); // Esc
+$('key-change').addEventListener('click', () => keyPrompt.open());
+$('key-forget').addEventListener('click', () => { $('key-change').focus(); apiKey.forget(); }); // (the focus leaves the button that hides)
+
+/** The top bar: whether a key is held (and where), with buttons to change or forget it; hidden when the node never asked. */
+function renderKeyState() {
+  const key = apiKey.get();
+  $('key-state').hidden = !key && !keyPrompt.needed;
+  $('key-text').textContent = key ? (apiKey.remembered() ? 'API key: remembered' : 'API key: this tab') : 'API key needed';
+  $('key-change').textContent = key ? 'Change key' : 'Enter key';
+  $('key-forget').hidden = !key;
+}
+
+/** The key changed (here, or in another tab): everything shown again with it. */
+function keyChanged() {
+  keyPrompt.dismissed = false;
+  renderKeyState();
+  state.datasetsAt = 0;
+  nodeState.check();
+  const rerun = state.route === 'query' && resultView.needsKey;
+  state.shownHash = null;
+  onRoute();
+  live.keyChanged();
+  if (rerun) queryView.run();
+}
+apiKey.onChange(keyChanged);
+
 // ================================================================== keys and start
 const help = $('help');
 $('help-button').addEventListener('click', () => help.showModal());
 document.addEventListener('keydown', e => {
-  if (e.ctrlKey || e.metaKey || e.altKey || typingIn(e) || help.open) return;
+  if (e.ctrlKey || e.metaKey || e.altKey || typingIn(e) || help.open || keyPrompt.dialog.open) return;
   const go = { 1: 'datasets', 2: 'query', 3: 'quarantine', 4: 'metrics' }[e.key];
   if (go) { e.preventDefault(); location.hash = `#${go}`; onRoute(); $('view').focus({ preventScroll: true }); return; }
   // (the route from the URL, not state.route: a key pressed just after 1–4 comes before the hashchange event)
@@ -1010,6 +1178,7 @@ document.addEventListener('keydown', e => {
 window.addEventListener('hashchange', onRoute);
 
 async function start() {
+  renderKeyState();
   nodeState.check();
   setInterval(() => { if (!document.hidden) nodeState.check(); }, 15000);
   await loadDatasets();

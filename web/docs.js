@@ -5,8 +5,11 @@
 // path, summary, parameters, request body and answers; schemas are trees that open on demand, so a
 // recursive schema costs nothing until someone opens it. Every $ref inside the document
 // ("#/components/…") is followed; one elsewhere is shown as it is. Each operation has a "try it" form
-// that sends the request to this server with fetch and shows the answer's status, headers and body.
-import { h, append, replace, api, parseJSON, toJSON, markdown, inlineMarkdown, jsonView, typingIn, fmtBytes, fmtMs, copyText } from './ui.js';
+// that sends the request to this server with fetch and shows the answer's status, headers and body. The
+// sidebar's "API key" field (kept as the console keeps its key: ui.js, apiKey) goes with the requests of the
+// operations whose `security` names a scheme, as `Authorization: Bearer`; "copy as curl" writes
+// $URSA_KEY in its place, never the key.
+import { h, append, replace, api, parseJSON, toJSON, markdown, inlineMarkdown, jsonView, typingIn, fmtBytes, fmtMs, copyText, apiKey, keyLooksValid } from './ui.js';
 
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 const main = document.getElementById('main');
@@ -419,6 +422,7 @@ function opBody(o) {
   if (op.description) box.append(h('div', { class: 'md op-desc' }, markdown(op.description)));
   else if (o.item.description) box.append(h('div', { class: 'md op-desc' }, markdown(o.item.description)));
   if (op.operationId) box.append(h('p', { class: 'faint op-id' }, 'operationId ', h('code', op.operationId)));
+  append(box, authSection(o));
   const params = parametersOf(o);
   if (params.length) box.append(h('section', { class: 'op-section' }, h('h4', 'Parameters'), paramsTable(params)));
   const rb = op.requestBody ? deref(op.requestBody).value : null;
@@ -431,6 +435,59 @@ function opBody(o) {
   append(box, responsesBlock(op.responses));
   box.append(tryPanel(o, params, rb));
   return box;
+}
+
+// ------------------------------------------------------------------ the API key
+const keyInput = document.getElementById('api-key');
+const keyRemember = document.getElementById('api-key-remember');
+const authLines = new Set(); // {line, o}: each try form's line saying whether a key goes with it
+const currentKey = () => keyInput.value.trim();
+
+/** An operation's security requirements: its own `security`, else the document's. */
+const securityOf = o => (Array.isArray(o.op.security) ? o.op.security : Array.isArray(doc.security) ? doc.security : []);
+/** Does some requirement of the operation name a scheme (so a key goes with its requests)? */
+const takesKey = o => securityOf(o).some(r => r && typeof r === 'object' && Object.keys(r).length > 0);
+/** Is the operation open (no requirement, or an empty one among them)? */
+const openOp = o => !securityOf(o).length || securityOf(o).some(r => r && typeof r === 'object' && !Object.keys(r).length);
+
+function renderAuthLine({ line, o }) {
+  const key = currentKey();
+  const missing = !key && !openOp(o);
+  line.classList.toggle('missing', missing);
+  line.textContent = !key ? (missing ? 'No API key: a node run with --auth-keys answers 401. Enter one in the sidebar.' : 'No API key (open unless the node asks for one).')
+    : keyLooksValid(key) ? 'With Authorization: Bearer and the API key from the sidebar.'
+    : 'The API key field holds no valid key (letters, digits, - _ . …): it is not sent.';
+}
+const renderAuthLines = () => { for (const x of authLines) if (x.line.isConnected) renderAuthLine(x); else authLines.delete(x); };
+
+keyInput.value = apiKey.get();
+keyRemember.checked = apiKey.remembered();
+keyInput.addEventListener('input', () => { apiKey.set(currentKey(), keyRemember.checked); renderAuthLines(); });
+keyRemember.addEventListener('change', () => apiKey.set(currentKey(), keyRemember.checked));
+apiKey.onChange(() => { // (another tab: the console, or this page elsewhere)
+  if (document.activeElement !== keyInput && currentKey() !== apiKey.get()) {
+    keyInput.value = apiKey.get();
+    keyRemember.checked = apiKey.remembered();
+  }
+  renderAuthLines();
+});
+
+/** What an operation needs of the caller, from its security requirements and the document's schemes. */
+function authSection(o) {
+  const schemes = doc.components?.securitySchemes ?? {};
+  const reqs = securityOf(o);
+  if (!Object.keys(schemes).length && !reqs.length) return null;
+  const alternatives = reqs.filter(r => r && typeof r === 'object' && Object.keys(r).length).map(r => Object.entries(r).map(([name, roles], i) => {
+    const sch = deref(schemes[name]).value ?? {};
+    const what = sch.type === 'http' && String(sch.scheme).toLowerCase() === 'bearer' ? ['an API key (', h('code', 'Authorization: Bearer'), ')'] : h('code', name);
+    const scopes = Array.isArray(roles) && roles.length ? [' with the scope ', roles.map((x, j) => [j ? ' and ' : '', h('code', x)])] : ', any scope';
+    return [i ? ' and ' : '', what, scopes];
+  }));
+  const open = openOp(o);
+  return h('section', { class: 'op-section op-auth' }, h('h4', 'Authorization'),
+    !alternatives.length ? h('p', 'Open: no API key, also on a node run with ', h('code', '--auth-keys'), '.')
+      : [h('p', open ? 'Open unless the node asks for a key; then one of:' : alternatives.length > 1 ? 'On a node run with --auth-keys, one of:' : 'On a node run with --auth-keys:'),
+        h('ul', alternatives.map(a => h('li', a)))]);
 }
 
 // ------------------------------------------------------------------ try it
@@ -467,11 +524,13 @@ function serverBase() {
   }
 }
 
-function curlLine(method, url, headers, body) {
+/** The request as a curl command line; with auth, the key as the shell's $URSA_KEY (never the key itself). */
+function curlLine(method, url, headers, body, auth) {
   const q = v => `'${String(v).replace(/'/g, `'\\''`)}'`;
   const parts = ['curl', '-i'];
   if (method !== 'GET') parts.push('-X', method);
   parts.push(q(new URL(url, location.href).href));
+  if (auth) parts.push('-H', '"Authorization: Bearer $URSA_KEY"');
   for (const [k, v] of headers) parts.push('-H', q(`${k}: ${v}`));
   if (body !== undefined) parts.push('--data-binary', q(body));
   return parts.join(' ');
@@ -581,14 +640,20 @@ function tryPanel(o, params, rb) {
     fill();
   }
 
+  if (takesKey(o)) {
+    const auth = { line: h('p', { class: 'try-auth' }), o };
+    authLines.add(auth);
+    renderAuthLine(auth);
+    form.append(auth.line);
+  }
   const sendBtn = h('button', { type: 'submit', class: 'primary' }, 'Send');
-  const curlBtn = h('button', { type: 'button' }, 'Copy as curl');
+  const curlBtn = h('button', { type: 'button', title: 'The API key is written as $URSA_KEY: set it in your shell' }, 'Copy as curl');
   const problems = h('div', { class: 'try-problems', role: 'alert' });
   const out = h('div', { class: 'try-answer', 'aria-live': 'polite' });
   const urlLine = h('code', { class: 'try-url' });
   form.append(h('div', { class: 'try-actions' }, sendBtn, curlBtn, h('span', { class: 'try-url-line' }, h('span', { class: `method ${o.method}` }, method), urlLine)), problems, out);
 
-  /** The request the form describes: {url, headers, body, errors}. */
+  /** The request the form describes: {url, headers, body, errors, auth (the API key goes with it)}. */
   const build = () => {
     const errors = [];
     let path = o.path;
@@ -614,7 +679,9 @@ function tryPanel(o, params, rb) {
       if (t && !headers.some(([k]) => k.toLowerCase() === 'content-type')) headers.push(['Content-Type', t]);
     } else if (rb?.required && !['GET', 'HEAD'].includes(method)) errors.push('the body is required');
     const qs = query.toString();
-    return { url: `${baseUrl}${path}${qs ? '?' + qs : ''}`, headers, body, errors };
+    const key = currentKey();
+    const auth = takesKey(o) && !!key && keyLooksValid(key) && !headers.some(([k]) => k.toLowerCase() === 'authorization');
+    return { url: `${baseUrl}${path}${qs ? '?' + qs : ''}`, headers, body, errors, auth };
   };
   const refreshUrl = () => { urlLine.textContent = build().url; };
   form.addEventListener('input', refreshUrl);
@@ -634,7 +701,8 @@ function tryPanel(o, params, rb) {
     replace(out, h('p', { class: 'muted' }, `Sending ${method} ${req.url} …`));
     const t0 = performance.now();
     try {
-      const res = await fetch(req.url, { method, headers: req.headers, body: req.body, signal: inflight.signal, cache: 'no-store' });
+      const headers = req.auth ? [...req.headers, ['Authorization', `Bearer ${currentKey()}`]] : req.headers;
+      const res = await fetch(req.url, { method, headers, body: req.body, signal: inflight.signal, cache: 'no-store' });
       const bytes = await res.arrayBuffer();
       await showAnswer(out, res, performance.now() - t0, bytes);
     } catch (err) {
@@ -651,7 +719,7 @@ function tryPanel(o, params, rb) {
   });
   curlBtn.addEventListener('click', async () => {
     const req = build();
-    const ok = await copyText(curlLine(method, req.url, req.headers, req.body));
+    const ok = await copyText(curlLine(method, req.url, req.headers, req.body, req.auth));
     curlBtn.textContent = ok ? 'Copied' : 'Copy failed';
     setTimeout(() => { curlBtn.textContent = 'Copy as curl'; }, 1500);
   });

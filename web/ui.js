@@ -77,14 +77,64 @@ export function toJSON(value, indent) {
   return text === undefined ? text : text.replace(/"\\u0000big(\d+)\\u0000"/g, (m, i) => marks[Number(i)]);
 }
 
+// ------------------------------------------------------------------ the API key
+// A node started with --auth-keys wants `Authorization: Bearer <key>` on every data request (the pages
+// themselves are open). The console and the reference share one key, kept in this browser under
+// "ursa.apiKey": in localStorage when the user asked to remember it, else in sessionStorage (gone with the
+// tab). The key travels only in that header, or as the WebSocket subprotocol "ursa.bearer.<key>" (a
+// browser cannot set headers on a WebSocket): never in a URL, never in the page's text.
+export const KEY_STORAGE = 'ursa.apiKey';
+const keyListeners = new Set();
+const authListeners = new Set();
+function storageOf(kind) { try { return kind === 'local' ? window.localStorage : window.sessionStorage; } catch { return null; } }
+function readKey(kind) { try { return storageOf(kind)?.getItem(KEY_STORAGE) ?? ''; } catch { return ''; } }
+function dropKey(kind) { try { storageOf(kind)?.removeItem(KEY_STORAGE); } catch { /* storage disabled */ } }
+
+export const apiKey = {
+  /** The key this browser holds ('' when none): this tab's first, else the remembered one. */
+  get() { return readKey('session') || readKey('local'); },
+  /** Is the key kept in localStorage (remembered on this browser)? */
+  remembered() { return !readKey('session') && !!readKey('local'); },
+  /**
+   * Keeps key (trimmed; '' forgets) in localStorage when remember, else in sessionStorage; the other
+   * storage is cleared so that one key is held, where the user asked. Resolves nothing; tells the
+   * onChange listeners.
+   */
+  set(key, remember) {
+    key = String(key ?? '').trim();
+    dropKey('session');
+    dropKey('local');
+    if (key) {
+      try { storageOf(remember ? 'local' : 'session')?.setItem(KEY_STORAGE, key); } catch { /* full or disabled */ }
+    }
+    for (const fn of keyListeners) fn();
+  },
+  forget() { this.set('', false); },
+  /** fn() runs after the key changed, here or (for the remembered key) in another tab. */
+  onChange(fn) { keyListeners.add(fn); },
+};
+window.addEventListener('storage', e => { if (e.key === KEY_STORAGE || e.key === null) for (const fn of keyListeners) fn(); });
+
+/** A key can go in a header and a WebSocket subprotocol: printable ASCII without spaces or separators. */
+export const keyLooksValid = key => /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(key);
+
+/** fn(answer) runs when an api() call is answered 401 (no key, or a key the node refuses). */
+export function onUnauthorized(fn) { authListeners.add(fn); }
+/** Tells the onUnauthorized listeners about a 401 learnt otherwise (a live subscription ended by one). */
+export function unauthorized(answer) { for (const fn of authListeners) fn(answer); }
+
 // ------------------------------------------------------------------ the API
 /**
  * One request to this origin. Never throws for an HTTP status: resolves
  * {ok, status, statusText, headers, text, json, ms, error}. `error` is the server's {"error"} message,
- * or the network failure (status 0). body: an object is sent as JSON, a string as is.
+ * or the network failure (status 0). body: an object is sent as JSON, a string as is. The API key, when
+ * this browser holds one, goes as `Authorization: Bearer` unless headers has an Authorization of its own;
+ * a 401 is told to the onUnauthorized listeners unless quiet.
  */
-export async function api(method, path, { body, headers = {}, signal } = {}) {
+export async function api(method, path, { body, headers = {}, signal, quiet = false } = {}) {
   const init = { method, headers: { ...headers }, signal };
+  const key = apiKey.get();
+  if (key && !Object.keys(init.headers).some(k => k.toLowerCase() === 'authorization')) init.headers.authorization = `Bearer ${key}`;
   if (body !== undefined && body !== null) {
     if (typeof body === 'string') init.body = body;
     else { init.body = toJSON(body); init.headers['content-type'] ??= 'application/json'; }
@@ -103,7 +153,9 @@ export async function api(method, path, { body, headers = {}, signal } = {}) {
   let json;
   try { json = text ? parseJSON(text) : undefined; } catch { json = undefined; }
   const error = res.ok ? undefined : (json && typeof json.error === 'string' ? json.error : text.slice(0, 500) || res.statusText);
-  return { ok: res.ok, status: res.status, statusText: res.statusText, headers: res.headers, text, json, ms, error };
+  const answer = { ok: res.ok, status: res.status, statusText: res.statusText, headers: res.headers, text, json, ms, error };
+  if (res.status === 401 && !quiet) unauthorized(answer);
+  return answer;
 }
 
 // ------------------------------------------------------------------ formatting

@@ -21,7 +21,11 @@
 //      server exactly when the documented schema accepts it;
 //   5. errors: unknown paths, a method a path does not answer (Allow must list exactly the documented
 //      methods), an Accept or a Content-Type the server cannot take, framing a proxy could read another way,
-//      malformed bodies: each answer validates against the schema documented for its status.
+//      malformed bodies: each answer validates against the schema documented for its status;
+//   6. API keys: the document requires its bearer scheme but on the open operations, and documents 401, 403
+//      and 429 where the node can answer them; nodes run with --auth-keys (keys made by `ursa keys add`) answer
+//      every operation without a key, with a wrong one, with one lacking the scope and with one holding every
+//      scope as documented; the key as a WebSocket subprotocol; the failed-key limit (429, Retry-After).
 //
 //   URSA_BIN=build/ursa URSA_TEST_TMP=/tmp/ursa-oa node --test tests/integration/openapi.test.mjs
 import { test, before, after } from 'node:test';
@@ -52,6 +56,9 @@ const ORDER = [
   'getQuarantine', 'flushDataset', 'listTableFiles', 'listSnapshots', 'compactDataset', 'runQuery', 'runQueryGet',
   'internalScan', 'openLive', 'getHome', 'getConsole', 'getDocs', 'getOpenApi', 'getAsset',
 ];
+
+// The operations open on a node run with --auth-keys (security: []); /metrics is open unless --auth-metrics.
+const OPEN_OPS = ['getHealth', 'getHome', 'getConsole', 'getDocs', 'getOpenApi', 'getAsset'];
 
 // Examples whose answer only a node started with other flags gives: each is sent to a server of its own,
 // started with `args`, after the dataset was created there (putDataset "create") and, with `warm`, after
@@ -494,8 +501,11 @@ test('the server serves web/openapi.json, a valid OpenAPI 3.1 document whose sch
   for (const r of refs) resolve({ $ref: r });
   const text = JSON.stringify(doc);
   for (const [kind, group] of Object.entries(doc.components))
-    for (const n of Object.keys(group))
-      assert.ok(text.includes(JSON.stringify(`#/components/${kind}/${n}`)), `components/${kind}/${n} is used nowhere`);
+    for (const n of Object.keys(group)) {
+      if (kind === 'securitySchemes') // named by security requirements, not by $ref
+        assert.ok([doc.security, ...operations.map(o => o.op.security)].some(reqs => (reqs ?? []).some(r => n in r)), `the security scheme ${n} is required nowhere`);
+      else assert.ok(text.includes(JSON.stringify(`#/components/${kind}/${n}`)), `components/${kind}/${n} is used nowhere`);
+    }
 
   const tags = new Set(doc.tags.map(t => t.name));
   const ids = new Set();
@@ -531,6 +541,34 @@ test('the server serves web/openapi.json, a valid OpenAPI 3.1 document whose sch
     for (const n of requestExampleNames(o)) expectedResponse(o, n);
   }
   assert.deepEqual([...ids].sort(), [...ORDER].sort(), 'ORDER (in this test) must name every operation once');
+
+  // API keys (--auth-keys): one bearer scheme, required by default; the open operations say so with
+  // `security: []`; every other documents 401 (with WWW-Authenticate) and 429 (with Retry-After), and 403
+  // when its requirement names a scope; its description says which.
+  assert.deepEqual(Object.keys(doc.components.securitySchemes), ['apiKey']);
+  assert.equal(doc.components.securitySchemes.apiKey.type, 'http');
+  assert.equal(doc.components.securitySchemes.apiKey.scheme, 'bearer');
+  assert.deepEqual(doc.security, [{ apiKey: [] }], 'a key is needed unless an operation says otherwise');
+  const open = operations.filter(o => Array.isArray(o.op.security) && o.op.security.length === 0).map(o => o.id).sort();
+  assert.deepEqual(open, OPEN_OPS.slice().sort(), 'the operations documented as open (security: [])');
+  assert.ok(byId.getMetrics.op.security.some(r => !Object.keys(r).length), '/metrics is open by default (an empty requirement)');
+  assert.ok(byId.getMetrics.op.security.some(r => r.apiKey?.includes('metrics')), '/metrics: the scope metrics with --auth-metrics');
+  for (const o of operations) {
+    if (OPEN_OPS.includes(o.id)) continue;
+    const what = `${o.method.toUpperCase()} ${o.path}`;
+    const reqs = o.op.security ?? doc.security;
+    const roles = reqs.flatMap(r => r.apiKey ?? []);
+    for (const role of roles) assert.match(role, /^((ingest|query):(\{name\}|<dataset>)|admin|metrics)$/, `${what}: a scope`);
+    const r401 = resolve(o.op.responses['401'] ?? {});
+    assert.ok(r401.description && resolve(r401.headers?.['WWW-Authenticate'] ?? {}).required, `${what}: 401 with WWW-Authenticate`);
+    const r429 = resolve(o.op.responses['429'] ?? {});
+    assert.ok(r429.description && resolve(r429.headers?.['Retry-After'] ?? {}).required, `${what}: 429 with Retry-After`);
+    assert.ok(Object.keys(r429.content?.['application/json']?.examples ?? {}).includes('authTooManyFailures'), `${what}: 429 for too many refused keys`);
+    if (roles.length) assert.ok(o.op.responses['403'], `${what}: 403 (a key without the scope)`);
+    else assert.ok(!o.op.responses['403'] || o.id === 'openLive', `${what}: 403 documented, but any valid key may call it`);
+    assert.match(o.op.description, /\*\*API key\*\*/, `${what}: the description says which key it needs`);
+  }
+  assert.match(byId.openLive.op.description, /ursa\.bearer\./, '/v1/live: the key as a subprotocol');
   for (const key of Object.keys(SPECIAL)) {
     const [id, n] = key.split(' ');
     assert.ok(byId[id] && requestExampleNames(byId[id]).includes(n), `SPECIAL names ${key}, which is no request example`);
@@ -724,4 +762,115 @@ test('error answers are JSON as documented: unknown paths, methods, formats, fra
     assert.match(head, new RegExp(`^HTTP/1\\.1 ${status} `), raw.slice(0, 300));
     assertValid(defaultSchema, JSON.parse(rest.join('\r\n\r\n')), `the ${status} answer`);
   }
+}));
+
+// ------------------------------------------------------------------ 6. API keys
+// Nodes run with --auth-keys (keys made by `ursa keys add`), every operation sent the request made of its
+// defaults: without a key (401 as documented, with WWW-Authenticate, unless the operation is open), with a
+// key the node does not hold (401), with a valid key without a scope on the dataset (403 as documented when
+// the operation's `security` names a scope, else no refusal), and with a key holding every scope (what the
+// document says, as in test 3). The key as a WebSocket subprotocol opens /v1/live and the node answers
+// ursa.v1; a subscription the key may not query ends with 403. Past --auth-fail-limit: 429 with Retry-After.
+test('with --auth-keys, every operation answers a request without a key, with a wrong key and with one lacking the scope as documented', guarded(() => servers.at(-1), async () => {
+  const dir = makeTempDir('ursa-oa-keys-');
+  const file = join(dir, 'keys');
+  const addKey = (name, scopes) => execFileSync(URSA_BIN, ['keys', 'add', name, '--scopes', scopes, '--file', file], { stdio: ['ignore', 'pipe', 'pipe'] }).toString().trim();
+  const all = addKey('all', 'ingest:*,query:*,admin,metrics');
+  const other = addKey('other', 'ingest:zzz,query:zzz');
+  assert.match(all, /^ursa_[A-Za-z0-9_-]{43}$/, 'the key printed by ursa keys add');
+  const wrong = `ursa_${'A'.repeat(43)}`;
+  const bearer = k => ({ authorization: `Bearer ${k}` });
+  const ex401 = resolve({ $ref: '#/components/responses/Unauthorized' }).content['application/json'].examples;
+  const srv = await start(['--auth-keys', file, '--auth-metrics', '--auth-fail-limit', '0']);
+  const create = await sendExample(srv, byId.putDataset, 'create', bearer(all));
+  assert.equal(create.answer.status, 201, show(create.answer));
+
+  const first = ['putDataset', 'ingestRecords', 'flushDataset'];
+  const ordered = [...first.map(id => byId[id]), ...operations.filter(o => !first.includes(o.id))];
+  const roles = o => (o.op.security ?? doc.security).flatMap(r => r.apiKey ?? []);
+  for (const o of ordered) {
+    const req = buildRequest(o, null);
+    const what = `${req.method} ${req.path}`;
+    const sendWith = async headers => {
+      const a = await send(srv.port, { ...req, headers: { ...req.headers, ...headers } });
+      if (a.socket) a.socket.destroy();
+      return a;
+    };
+    if (OPEN_OPS.includes(o.id)) {
+      const a = await sendWith({});
+      assert.ok(![401, 403, 429].includes(a.status), `${what}: open, but ${show(a)}`);
+      checkAnswer(o, a, { dynamic: ['ETag'] });
+      continue;
+    }
+    const none = await sendWith({});
+    assert.equal(none.status, 401, `${what} without a key: ${show(none)}`);
+    checkAnswer(o, none);
+    assert.equal(none.headers['www-authenticate'], 'Bearer realm="ursa"');
+    assert.deepEqual(JSON.parse(none.body), ex401.authNoKey.value, `${what}: the documented message`);
+
+    const bad = await sendWith(bearer(wrong));
+    assert.equal(bad.status, 401, `${what} with a key the node does not hold: ${show(bad)}`);
+    checkAnswer(o, bad);
+    assert.deepEqual(JSON.parse(bad.body), ex401.authInvalidKey.value);
+
+    const denied = await sendWith(bearer(other));
+    if (roles(o).length) {
+      assert.equal(denied.status, 403, `${what} with a key without the scope: ${show(denied)}`);
+      checkAnswer(o, denied);
+      assert.match(JSON.parse(denied.body).error, /^the API key "other" may not .*\(it needs .*\)$/, `${what}: 403 names the key and the scope`);
+    } else {
+      assert.ok(![401, 403, 429].includes(denied.status), `${what}: any valid key may call it, but ${show(denied)}`);
+      checkAnswer(o, denied, { dynamic: ['ETag'] });
+    }
+
+    const ok = await sendWith(bearer(all));
+    assert.ok(![401, 403, 429].includes(ok.status), `${what} with every scope: ${show(ok)}`);
+    checkAnswer(o, ok, { dynamic: ['ETag'] });
+  }
+  // Another scheme than Bearer.
+  const basic = await send(srv.port, { ...buildRequest(byId.listDatasets, null), headers: { authorization: 'Basic dXJzYTp1cnNh' } });
+  assert.equal(basic.status, 401);
+  checkAnswer(byId.listDatasets, basic);
+  assert.deepEqual(JSON.parse(basic.body), ex401.authMalformed.value);
+
+  // The WebSocket: the key as the subprotocol ursa.bearer.<key>; the node chooses ursa.v1 (never the key).
+  const live = byId.openLive;
+  const upgrade = async (key, sql) => {
+    const req = buildRequest(live, 'handshake');
+    req.headers['sec-websocket-protocol'] = `ursa.v1, ursa.bearer.${key}`;
+    const a = await send(srv.port, req);
+    assert.equal(a.status, 101, `/v1/live with the key as a subprotocol: ${show(a)}`);
+    checkAnswer(live, a, { name: 'handshake' });
+    assert.equal(a.headers['sec-websocket-protocol'], 'ursa.v1');
+    const msg = await liveFirstMessage(a.socket, a.head, sql);
+    assertValid({ $ref: '#/components/schemas/LiveServerMessage' }, msg, '/v1/live: the first message');
+    return msg;
+  };
+  assert.equal((await upgrade(all, 'SELECT count(*) AS n FROM events')).type, 'result');
+  const refused = await upgrade(other, 'SELECT count(*) AS n FROM events');
+  assert.equal(refused.status, 403, JSON.stringify(refused));
+  assert.equal(refused.ended, true);
+  assert.match(refused.error, /^the API key "other" may not query dataset events/);
+  const wrongWs = buildRequest(live, 'handshake');
+  wrongWs.headers['sec-websocket-protocol'] = `ursa.v1, ursa.bearer.${wrong}`;
+  const w = await send(srv.port, wrongWs);
+  assert.equal(w.status, 401, show(w));
+  checkAnswer(live, w);
+
+  // /metrics is open without --auth-metrics; past --auth-fail-limit, keyed requests get 429 with Retry-After.
+  const limited = await start(['--auth-keys', file, '--auth-fail-limit', '2']);
+  const m = await send(limited.port, buildRequest(byId.getMetrics, null));
+  assert.equal(m.status, 200, `/metrics without --auth-metrics is open: ${show(m)}`);
+  for (let i = 0; i < 2; i++) assert.equal((await send(limited.port, { ...buildRequest(byId.listDatasets, null), headers: bearer(wrong) })).status, 401);
+  for (const o of [byId.listDatasets, byId.ingestRecords]) {
+    const req = buildRequest(o, null);
+    const a = await send(limited.port, { ...req, headers: { ...req.headers, ...bearer(all) } });
+    assert.equal(a.status, 429, `${o.id} past the limit, even with a valid key: ${show(a)}`);
+    checkAnswer(o, a);
+    assert.ok(Number(a.headers['retry-after']) >= 1, 'Retry-After');
+    const ex = resolve(o.op.responses['429']).content['application/json'].examples.authTooManyFailures.value;
+    assert.deepEqual(JSON.parse(a.body), ex, `${o.id}: the documented message`);
+  }
+  const noKey = await send(limited.port, buildRequest(byId.listDatasets, null));
+  assert.equal(noKey.status, 401, 'a request without a key is not limited (nothing to try)');
 }));
