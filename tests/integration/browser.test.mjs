@@ -709,6 +709,9 @@ step('keys: past the node\'s failed-key limit the prompt says when to try again'
   await shot('keys-too-many', apage);
   await apage.keyboard.press('Escape');
   allowErrors = null;
+  // and the node wrote none of the keys it was given in its log
+  const tried = [...Object.values(keys), ...keyRequests.map(r => r.auth?.slice('Bearer '.length)).filter(Boolean)];
+  for (const k of new Set(tried)) assert.ok(!authSrv.log().includes(k), `a key in the node's log: ${k.slice(0, 9)}…`);
 });
 
 step('no request left the origin; no console error', async () => {
