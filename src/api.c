@@ -4,6 +4,8 @@
  */
 #include "api.h"
 
+#include "metrics.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -167,10 +169,15 @@ int api_query_allow(void *ctx, const char *dataset, ursa_err_t *err)
     api_caller_t *who = ctx;
     char name[API_KEY_NAME_MAX + 1];
     int rc = api_keys_allow(who->keys, who->hash, API_SCOPE_QUERY, dataset, name);
-    if (rc == URSA_EKEY) return ursa_err_set(err, rc, "the API key is not valid (any longer)");
-    if (rc == URSA_EDENIED)
+    if (rc == URSA_EKEY) {
+        URSA_COUNT(auth_invalid, 1);
+        return ursa_err_set(err, rc, "the API key is not valid (any longer)");
+    }
+    if (rc == URSA_EDENIED) {
+        URSA_COUNT(auth_denied, 1);
         return ursa_err_set(err, rc, "the API key \"%s\" may not query dataset %s (it needs query:%s)", name,
                             dataset, dataset);
+    }
     return rc;
 }
 
