@@ -61,7 +61,9 @@ static char *read_file(const char *path, size_t *n)
 
 /* Prints the checks of one column as JSON members: non-null count, and per
  * type a sum (integers and timestamps exactly, doubles as the sum of
- * round(v * 100), bools as the count of true, strings as total length). */
+ * round(v * 100) with v clamped to [-1e9, 1e9] so that values up to
+ * 1.8e308 sum in an int64, bools as the count of true, strings as total
+ * length in bytes). */
 static void print_checks(const ursa_schema_t *s, const ursa_batch_t *b)
 {
     printf("\"checks\":{");
@@ -86,7 +88,8 @@ static void print_checks(const ursa_schema_t *s, const ursa_batch_t *b)
         } else if (f->type == URSA_TYPE_FLOAT64) {
             long long cents = 0;
             for (size_t r = 0; r < c->length; r++)
-                if (ursa_column_valid(c, r)) cents += llround(ursa_column_f64(c, r) * 100);
+                if (ursa_column_valid(c, r))
+                    cents += llround(fmin(fmax(ursa_column_f64(c, r), -1e9), 1e9) * 100);
             printf(",\"sum_x100\":\"%lld\"", cents);
         } else if (f->type == URSA_TYPE_BOOL) {
             size_t t = 0;

@@ -45,11 +45,19 @@ export function dataPaths(dir, rows) {
   };
 }
 
-const EVENTS = ['page_view', 'click', 'scroll', 'login', 'logout', 'signup', 'search', 'add_to_cart', 'remove_from_cart', 'checkout',
+/** The 50 event names (the first ones most common). */
+export const EVENTS = ['page_view', 'click', 'scroll', 'login', 'logout', 'signup', 'search', 'add_to_cart', 'remove_from_cart', 'checkout',
   'purchase', 'refund', 'share', 'like', 'comment', 'follow', 'unfollow', 'play', 'pause', 'seek', 'download', 'upload', 'error', 'timeout',
   'retry', 'open_app', 'close_app', 'notification_shown', 'notification_clicked', 'settings_changed', 'password_reset', 'profile_view',
   'profile_edit', 'invite_sent', 'invite_accepted', 'message_sent', 'message_read', 'video_start', 'video_complete', 'ad_impression',
   'ad_click', 'banner_closed', 'feedback', 'rating', 'subscription_start', 'subscription_cancel', 'trial_start', 'trial_end', 'export', 'import'];
+
+/** 200 distinct two-letter country codes, deterministic (the first ones most common). */
+export const COUNTRIES = [];
+for (let i = 0; COUNTRIES.length < 200; i++) {
+  const c = String.fromCharCode(65 + (i * 7) % 26, 65 + Math.floor(i * 7 / 26) % 26);
+  if (!COUNTRIES.includes(c)) COUNTRIES.push(c);
+}
 
 /** mulberry32: a seeded generator of uint32s. */
 export function makeRng(seed) {
@@ -76,11 +84,7 @@ export function generate({ rows = 10_000_000, seed = 20261123, dir = defaultDir(
   }
   const u32 = makeRng(seed);
   const unit = () => u32() / 4294967296;
-  const countries = [];
-  for (let i = 0; countries.length < 200; i++) { // 200 distinct two-letter codes, deterministic
-    const c = String.fromCharCode(65 + (i * 7) % 26, 65 + Math.floor(i * 7 / 26) % 26);
-    if (!countries.includes(c)) countries.push(c);
-  }
+  const countries = COUNTRIES;
   const ALPHA = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-';
   const tmp = paths.ndjson + '.tmp';
   const fd = openSync(tmp, 'w');
