@@ -152,34 +152,41 @@ static const char *scan_string(cur_t s, cur_t end, cur_t *close, bool *esc)
             return NULL;
         }
         if (c == '\\') {
+            /* a run of escapes (\u00e9\u00e8..., as ASCII-only encoders
+             * write text) stays in this loop */
             *esc = true;
-            if (++s >= end) return R_UNTERMINATED;
-            switch (*s) {
-            case '"':
-            case '\\':
-            case '/':
-            case 'b':
-            case 'f':
-            case 'n':
-            case 'r':
-            case 't':
-                s++;
-                break;
-            case 'u': {
-                unsigned u;
-                if (!hex4(s + 1, end, &u)) return R_BAD_ESC;
-                s += 5;
-                break;
-            }
-            default:
-                return R_BAD_ESC;
-            }
+            do {
+                if (++s >= end) return R_UNTERMINATED;
+                switch (*s) {
+                case '"':
+                case '\\':
+                case '/':
+                case 'b':
+                case 'f':
+                case 'n':
+                case 'r':
+                case 't':
+                    s++;
+                    break;
+                case 'u': {
+                    unsigned u;
+                    if (!hex4(s + 1, end, &u)) return R_BAD_ESC;
+                    s += 5;
+                    break;
+                }
+                default:
+                    return R_BAD_ESC;
+                }
+            } while (s < end && *s == '\\');
         } else if (c < 0x20) {
             return R_CTRL;
         } else if (c >= 0x80) {
-            size_t k = utf8_len(s, end);
-            if (!k) return R_BAD_UTF8;
-            s += k;
+            /* a run of multi-byte characters too */
+            do {
+                size_t k = utf8_len(s, end);
+                if (!k) return R_BAD_UTF8;
+                s += k;
+            } while (s < end && *s >= 0x80);
         } else {
             s++;
         }
@@ -211,57 +218,162 @@ static size_t put_utf8(unsigned char *o, unsigned cp)
     return 4;
 }
 
-/* Unescapes the already-validated string body [s, close) into out. */
-static const char *unescape(cur_t s, cur_t close, ursa_buf_t *out)
+/* Decodes the escape at s (a backslash; validated by the caller's scan
+ * or checked here) into o. Returns the byte after it, or NULL with *why. */
+static cur_t unescape_one(cur_t s, cur_t end, unsigned char **po, const char **why)
 {
-    out->len = 0;
-    if (ursa_buf_reserve(out, (size_t)(close - s))) return R_NOMEM;
-    unsigned char *o = out->data;
-    while (s < close) {
-        if (*s != '\\') {
-            *o++ = *s++;
-            continue;
+    unsigned char *o = *po;
+    if (end - s < 2) {
+        *why = R_UNTERMINATED;
+        return NULL;
+    }
+    unsigned c = s[1];
+    s += 2;
+    switch (c) {
+    case '"':
+    case '\\':
+    case '/':
+        *o++ = (unsigned char)c;
+        break;
+    case 'b':
+        *o++ = '\b';
+        break;
+    case 'f':
+        *o++ = '\f';
+        break;
+    case 'n':
+        *o++ = '\n';
+        break;
+    case 'r':
+        *o++ = '\r';
+        break;
+    case 't':
+        *o++ = '\t';
+        break;
+    case 'u': {
+        unsigned cp, lo;
+        if (!hex4(s, end, &cp)) {
+            *why = R_BAD_ESC;
+            return NULL;
         }
-        s++;
-        unsigned c = *s++;
-        switch (c) {
-        case 'b':
-            *o++ = '\b';
-            break;
-        case 'f':
-            *o++ = '\f';
-            break;
-        case 'n':
-            *o++ = '\n';
-            break;
-        case 'r':
-            *o++ = '\r';
-            break;
-        case 't':
-            *o++ = '\t';
-            break;
-        case 'u': {
-            unsigned cp = 0, lo = 0;
-            (void)hex4(s, close, &cp);
-            s += 4;
-            if (cp >= 0xDC00 && cp <= 0xDFFF) return R_SURROGATE;
-            if (cp >= 0xD800 && cp <= 0xDBFF) {
-                if (close - s < 6 || s[0] != '\\' || s[1] != 'u' || !hex4(s + 2, close, &lo) || lo < 0xDC00 ||
-                    lo > 0xDFFF)
-                    return R_SURROGATE;
-                s += 6;
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+        s += 4;
+        if (cp >= 0xDC00 && cp <= 0xDFFF) {
+            *why = R_SURROGATE;
+            return NULL;
+        }
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+            if (end - s < 6 || s[0] != '\\' || s[1] != 'u' || !hex4(s + 2, end, &lo) || lo < 0xDC00 ||
+                lo > 0xDFFF) {
+                *why = R_SURROGATE;
+                return NULL;
             }
-            /* A \u escape (6 bytes, or 12 for a pair) never expands. */
-            o += put_utf8(o, cp);
-            break;
+            s += 6;
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
         }
-        default: /* " \ / */
-            *o++ = (unsigned char)c;
+        o += put_utf8(o, cp); /* never longer than the escape */
+        break;
+    }
+    default:
+        *why = R_BAD_ESC;
+        return NULL;
+    }
+    *po = o;
+    return s;
+}
+
+/* scan_string and unescape in one pass: the string whose opening quote is
+ * at s[-1] is checked as scan_string checks it; when it has escapes
+ * (*esc), its unescaped bytes are in out. The bytes before the first
+ * escape are only scanned; from there on each 16-byte block without a
+ * quote, backslash, control or non-ASCII byte is copied whole. */
+static const char *scan_unescape(cur_t s, cur_t end, cur_t *close, bool *esc, ursa_buf_t *out)
+{
+    cur_t s0 = s;
+    const char *r = NULL;
+    *esc = false;
+    for (;;) { /* until the first escape: scan_string's loop */
+#ifdef __SSE2__
+        const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'), sp = _mm_set1_epi8(0x20);
+        while (end - s >= 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
+            __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs)),
+                                     _mm_cmplt_epi8(v, sp));
+            unsigned mask = (unsigned)_mm_movemask_epi8(m);
+            if (mask) {
+                s += __builtin_ctz(mask);
+                break;
+            }
+            s += 16;
+        }
+#endif
+        if (s >= end) return R_UNTERMINATED;
+        unsigned c = *s;
+        if (c == '"') {
+            *close = s;
+            return NULL;
+        }
+        if (c == '\\') break;
+        if (c < 0x20) return R_CTRL;
+        if (c >= 0x80) {
+            do {
+                size_t k = utf8_len(s, end);
+                if (!k) return R_BAD_UTF8;
+                s += k;
+            } while (s < end && *s >= 0x80);
+        } else {
+            s++;
         }
     }
-    out->len = (size_t)(o - out->data);
-    return NULL;
+    *esc = true;
+    out->len = 0;
+    /* the unescaped string is never longer than what is left of the input;
+     * 16 more for whole-block stores */
+    if (ursa_buf_reserve(out, (size_t)(end - s0) + 16)) return R_NOMEM;
+    unsigned char *o = out->data;
+    memcpy(o, s0, (size_t)(s - s0));
+    o += s - s0;
+    for (;;) {
+#ifdef __SSE2__
+        const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'), sp = _mm_set1_epi8(0x20);
+        while (end - s >= 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
+            __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs)),
+                                     _mm_cmplt_epi8(v, sp));
+            unsigned mask = (unsigned)_mm_movemask_epi8(m);
+            _mm_storeu_si128((__m128i *)(void *)o, v); /* the bytes before the first special one count */
+            if (mask) {
+                unsigned k = (unsigned)__builtin_ctz(mask);
+                s += k;
+                o += k;
+                break;
+            }
+            s += 16;
+            o += 16;
+        }
+#endif
+        if (s >= end) return R_UNTERMINATED;
+        unsigned c = *s;
+        if (c == '"') {
+            *close = s;
+            out->len = (size_t)(o - out->data);
+            return NULL;
+        }
+        if (c == '\\') {
+            if (!(s = unescape_one(s, end, &o, &r))) return r;
+        } else if (c < 0x20) {
+            return R_CTRL;
+        } else if (c >= 0x80) {
+            do {
+                size_t k = utf8_len(s, end);
+                if (!k) return R_BAD_UTF8;
+                memcpy(o, s, k);
+                o += k;
+                s += k;
+            } while (s < end && *s >= 0x80);
+        } else {
+            *o++ = *s++;
+        }
+    }
 }
 
 /* Reads the string whose opening quote is at s: *v, *n are its bytes,
@@ -269,15 +381,14 @@ static const char *unescape(cur_t s, cur_t close, ursa_buf_t *out)
  * call), and *close is its closing quote. */
 static const char *read_string(ursa_ndjson_t *p, cur_t s, cur_t end, cur_t *v, size_t *n, cur_t *close)
 {
-    bool esc = false;
-    const char *r = scan_string(s + 1, end, close, &esc);
+    bool esc;
+    const char *r = scan_unescape(s + 1, end, close, &esc, &p->scratch);
     if (r) return r;
     if (!esc) {
         *v = s + 1;
         *n = (size_t)(*close - *v);
         return NULL;
     }
-    if ((r = unescape(s + 1, *close, &p->scratch))) return r;
     *v = p->scratch.data;
     *n = p->scratch.len;
     return NULL;
@@ -464,7 +575,9 @@ static cur_t value_end(cur_t s, cur_t end)
 }
 
 /* ---------------------------------------------------------------------------
- * Field lookup: first the field after the previous one, then a hash table.
+ * Field lookup: first the field expected next (the one that followed the
+ * previous field in the last record, else the next in schema order), then
+ * a hash table.
  * ------------------------------------------------------------------------- */
 
 static uint32_t name_hash(const unsigned char *s, size_t n)
@@ -1145,12 +1258,12 @@ static inline const char *parse_field(ursa_ndjson_t *p, const ursa_field_t *f, u
 }
 
 /* ---------------------------------------------------------------------------
- * The fast path. Producers mostly send the fields of a schema in its order,
- * with plain values: the key is compared in place with the name expected
- * next, and the common value shapes of the common types are parsed and
- * appended in one pass. Anything else (escapes, nulls, exponents, long
- * numbers, errors of numbers) goes to the general code above, which has
- * the exact error reasons; a fast parser appends nothing before it is sure.
+ * The fast path. Producers mostly send the fields of a record in the order
+ * of their last record (the schema's, or their map's), with plain values:
+ * the key is compared in place with the name expected next, and the common value shapes of the common types
+ * are parsed and appended in one pass. Anything else (escapes, nulls, exponents, long numbers, errors of
+ * numbers) goes to the general code above, which has the exact error reasons; a fast parser appends nothing
+ * before it is sure.
  * ------------------------------------------------------------------------- */
 
 /* Returned by parse_fast: not handled here, use parse_field. */
@@ -1225,7 +1338,8 @@ static inline cur_t fast_f64(cur_t s, cur_t end, double *out)
 /* The value at *ps for field f, if it has a common shape: NULL (appended,
  * *ps after it), a reason (the value is bad; the same reason parse_field
  * gives), or NOT_FAST (nothing done). */
-static inline const char *parse_fast(const ursa_field_t *f, ursa_column_t *c, cur_t *ps, cur_t end)
+static inline const char *parse_fast(ursa_ndjson_t *p, const ursa_field_t *f, ursa_column_t *c, cur_t *ps,
+                                     cur_t end)
 {
     cur_t s = *ps, e, close;
     bool esc = false;
@@ -1246,9 +1360,9 @@ static inline const char *parse_fast(const ursa_field_t *f, ursa_column_t *c, cu
     }
     case URSA_TYPE_STRING:
         if (*s != '"' || f->max_length) return NOT_FAST;
-        if ((r = scan_string(s + 1, end, &close, &esc))) return r;
-        if (esc) return NOT_FAST;
+        if ((r = scan_unescape(s + 1, end, &close, &esc, &p->scratch))) return r;
         *ps = close + 1;
+        if (esc) return ursa_column_append_str(c, p->scratch.data, p->scratch.len) ? R_NOMEM : NULL;
         return ursa_column_append_str(c, s + 1, (size_t)(close - s - 1)) ? R_NOMEM : NULL;
     case URSA_TYPE_TIMESTAMP: {
         int64_t v;
@@ -1402,7 +1516,8 @@ static const char *parse_object(ursa_ndjson_t *p, cur_t s, cur_t end, int *col)
         return skip_value(&t, end) ? R_MALFORMED : (skip_ws(t, end) == end ? R_NOT_OBJECT : R_MALFORMED);
     }
     s = skip_ws(s + 1, end);
-    p->guess = 0;
+    p->guess = p->first;
+    int prev = -1;
     if (s < end && *s == '}') {
         s++;
         goto done;
@@ -1441,7 +1556,7 @@ static const char *parse_object(ursa_ndjson_t *p, cur_t s, cur_t end, int *col)
             if (p->seen[f] == gen) return R_DUP;
             p->seen[f] = gen;
             cur_t v0 = s;
-            r = parse_fast(&sc->fields[f], &b->cols[f], &s, end);
+            r = parse_fast(p, &sc->fields[f], &b->cols[f], &s, end);
             if (r == NOT_FAST) r = parse_field(p, &sc->fields[f], &b->cols[f], &s, end);
             if (r) {
                 /* The value as sent, for the error: up to its end, not
@@ -1450,7 +1565,14 @@ static const char *parse_object(ursa_ndjson_t *p, cur_t s, cur_t end, int *col)
                 p->err_value_len = (size_t)(value_end(v0, end) - v0);
                 return r;
             }
-            p->guess = f + 1;
+            /* The order of this record predicts the next one's: producers
+             * that build objects from maps keep an order, not the schema's. */
+            if (prev < 0)
+                p->first = f;
+            else
+                p->heads[prev].follow = f + 1;
+            prev = f;
+            p->guess = p->heads[f].follow ? p->heads[f].follow - 1 : f + 1;
             *col = -1;
         }
         s = skip_ws(s, end);

@@ -105,7 +105,9 @@ typedef struct ursa_ndjson {
     struct ursa_key_head {
         uint64_t head, mask; /* the first 8 bytes of name + '"', and which of them count */
         bool plain;          /* the name needs no escaping (so it can be compared in place) */
+        int follow;          /* 1 + the field after this one in the last record that had it; 0: none */
     } * heads;               /* per field, for comparing a key with the expected name */
+    int first;               /* the first field of the last record */
     size_t heads_cap;
     ursa_batch_t defaults; /* one row: each field's default (nulls where none) */
     bool has_defaults;

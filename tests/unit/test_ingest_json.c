@@ -106,6 +106,79 @@ TEST(escapes_and_unicode)
     teardown(&f);
 }
 
+/* Strings with escapes and multi-byte characters at every offset around
+ * the scanner's 16-byte blocks: each decoded as a plain byte-by-byte
+ * decoder would (the scanner copies whole blocks between escapes). */
+TEST(escapes_at_every_offset)
+{
+    static const struct {
+        const char *esc, *dec;
+    } pieces[] = {{"\\n", "\n"},
+                  {"\\\"", "\""},
+                  {"\\\\", "\\"},
+                  {"\\/", "/"},
+                  {"\\u00e9", "\xC3\xA9"},
+                  {"\\u65e5\\u672c", "\xE6\x97\xA5\xE6\x9C\xAC"},
+                  {"\\ud83d\\ude00", "\xF0\x9F\x98\x80"},
+                  {"\xC3\xA9", "\xC3\xA9"},
+                  {"\xF0\x9F\x98\x80", "\xF0\x9F\x98\x80"}};
+    fixture_t f;
+    setup(&f, 0);
+    char body[400], want[300];
+    size_t rows = 0;
+    for (size_t k = 0; k < sizeof(pieces) / sizeof(pieces[0]); k++)
+        for (size_t before = 0; before < 40; before++)
+            for (size_t after = 0; after < 20; after += 7) {
+                /* a run of `before` letters, the piece, `after` letters, the piece again */
+                char raw[200] = "", dec[200] = "";
+                for (size_t i = 0; i < before; i++) strcat(raw, "a"), strcat(dec, "a");
+                strcat(raw, pieces[k].esc), strcat(dec, pieces[k].dec);
+                for (size_t i = 0; i < after; i++) strcat(raw, "b"), strcat(dec, "b");
+                strcat(raw, pieces[k].esc), strcat(dec, pieces[k].dec);
+                snprintf(body, sizeof(body), "{" T0 ",\"id\":%zu,\"s\":\"%s\"}\n", rows, raw);
+                CHECK(ursa_ndjson_feed(&f.p, body, strlen(body)) == URSA_OK);
+                snprintf(want, sizeof(want), "%s", dec);
+                CHECK_EQ_INT(f.batch.nrows, rows + 1);
+                if (f.batch.nrows == rows + 1 && !str_eq(&f.batch.cols[S], rows, want, strlen(want))) {
+                    fprintf(stderr, "piece %zu before %zu after %zu\n", k, before, after);
+                    CHECK(false);
+                }
+                rows++;
+            }
+    CHECK(ursa_ndjson_finish(&f.p) == URSA_OK);
+    CHECK_EQ_INT(f.p.nerrors, 0);
+    teardown(&f);
+}
+
+/* Fields in another order than the schema's, the order changing from one
+ * record to the next (the scanner predicts each record's order from the
+ * last), unknown fields between: every value lands in its column, and a
+ * field twice is still refused. */
+TEST(fields_in_changing_orders)
+{
+    fixture_t f;
+    setup(&f, 0);
+    const char body[] = "{\"s\":\"a\",\"ok\":true,\"v\":1.5,\"id\":1," T0 "}\n"
+                        "{\"s\":\"b\",\"ok\":false,\"v\":2.5,\"id\":2," T0 "}\n"
+                        "{\"id\":3,\"x\":[1,{\"y\":2}]," T0 ",\"s\":\"c\"}\n"
+                        "{\"s\":\"d\",\"ok\":true,\"v\":4.5,\"id\":4," T0 "}\n"
+                        "{" T0 ",\"id\":5,\"v\":5.5,\"ok\":true,\"s\":\"e\"}\n"
+                        "{\"s\":\"f\",\"id\":6,\"s\":\"g\"," T0 "}\n"
+                        "{\"v\" : 7.5 , \"id\" :7 ,\t" T0 " }\n";
+    parse(&f, body, sizeof(body) - 1);
+    CHECK_EQ_INT(f.batch.nrows, 6);
+    static const char *const strs[] = {"a", "b", "c", "d", "e"};
+    for (size_t i = 0; i < 5; i++) {
+        CHECK_EQ_INT(ursa_column_i64(&f.batch.cols[ID], i), (int64_t)i + 1);
+        CHECK(str_eq(&f.batch.cols[S], i, strs[i], 1));
+    }
+    CHECK(!ursa_column_valid(&f.batch.cols[V], 2) && !ursa_column_valid(&f.batch.cols[OK], 2));
+    CHECK(ursa_column_f64(&f.batch.cols[V], 3) == 4.5 && ursa_column_f64(&f.batch.cols[V], 5) == 7.5);
+    CHECK_EQ_INT(f.p.nerrors, 1);
+    CHECK_EQ_INT(f.p.errors[0].row, 6);
+    teardown(&f);
+}
+
 /* Each line must be rejected for the given column (-1: the record). */
 TEST(rejections_name_row_and_column)
 {
@@ -499,5 +572,7 @@ int main(void)
     RUN(errors_list_is_capped);
     RUN(out_of_memory_is_reported_not_crashed);
     RUN(error_values_stop_at_the_value_end);
+    RUN(escapes_at_every_offset);
+    RUN(fields_in_changing_orders);
     return TEST_EXIT();
 }
