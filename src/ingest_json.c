@@ -7,7 +7,10 @@
  * nullable). Failure anywhere truncates every column back to the row count
  * before the record, so a bad record leaves no trace. Strings are scanned
  * 16 bytes at a time (SSE2) for the closing quote, a backslash, a control
- * character or a non-ASCII byte; only the latter three leave the fast loop.
+ * character or a non-ASCII byte; only the latter three leave the fast loop,
+ * and a run of escapes or of multi-byte characters is handled in one go.
+ * A string with escapes is unescaped in the same pass (scan_unescape): from
+ * its first backslash on, the blocks between escapes are copied whole.
  * UTF-8 is validated byte-exactly (no overlongs, no surrogates, <= U+10FFFF).
  * Values of unknown fields are validated and skipped with an explicit depth
  * counter and a bit stack, so hostile nesting cannot exhaust the C stack.
