@@ -47,7 +47,7 @@ typedef struct api_ctx {
 typedef struct api_refusal {
     unsigned status, retry_after;
     char allow[32];
-    char msg[200];
+    char msg[640];
 } api_refusal_t;
 
 /* Who sent a request, when the server has API keys (api_keys.h): kept

@@ -818,6 +818,7 @@ static void run_one(api_live_t *h, live_sub_t *s)
 static void *runner_main(void *arg)
 {
     api_live_t *h = arg;
+    ursa_thread_background();
     pthread_mutex_lock(&h->mu);
     while (!h->stop) {
         int64_t now = now_ms(), wait = 10; /* appends are polled: at most this late (a scan of <= 64) */

@@ -1278,6 +1278,7 @@ static void upkeep_one(ursa_catalog_t *c, ursa_dataset_t *d, int64_t now)
 static void *upkeeper(void *arg)
 {
     ursa_catalog_t *c = arg;
+    ursa_thread_background();
     for (;;) {
         pthread_mutex_lock(&c->flusher_mu);
         if (!c->flusher_stop) {
@@ -1306,6 +1307,7 @@ static void *upkeeper(void *arg)
 static void *flusher(void *arg)
 {
     ursa_catalog_t *c = arg;
+    ursa_thread_background(); /* its writers' encoding threads inherit it */
     int64_t start = ursa_now_ms();
     pthread_rwlock_rdlock(&c->lock);
     for (size_t i = 0; i < c->n; i++) c->ds[i]->last_flush_ms = start;

@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <time.h>
 
 static const char *const status_names[] = {
@@ -356,4 +359,10 @@ void ursa_log(const char *level, const char *fmt, ...)
     }
     esc[n] = '\0';
     fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"}\n", when, level, esc);
+}
+
+void ursa_thread_background(void)
+{
+    /* only advice: where it is refused, the thread runs as before */
+    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), URSA_BACKGROUND_NICE);
 }

@@ -123,6 +123,14 @@ static inline int ursa_buf_push(ursa_buf_t *b, uint8_t c)
  * object {"ts","level","msg"} a line once ursa_log_set_json(true). */
 void ursa_log(const char *level, const char *fmt, ...) URSA_PRINTF(2, 3);
 void ursa_log_set_json(bool on);
+
+/* Lowers the calling thread's CPU priority (nice URSA_BACKGROUND_NICE; on
+ * Linux nice is per thread, and threads it starts inherit it): for work no
+ * request waits for -- flushes, compaction, upkeep, live queries -- so that
+ * on a busy machine it takes the CPU the request threads leave, and an
+ * acknowledgement does not wait milliseconds behind a flush's sort. */
+#define URSA_BACKGROUND_NICE 10
+void ursa_thread_background(void);
 #define ursa_info(...)  ursa_log("info", __VA_ARGS__)
 #define ursa_warn(...)  ursa_log("warn", __VA_ARGS__)
 #define ursa_error(...) ursa_log("error", __VA_ARGS__)

@@ -227,6 +227,7 @@ static bool sleep_ms(ursa_compactor_t *cp, int64_t ms)
 static void *policy(void *arg)
 {
     ursa_compactor_t *cp = arg;
+    ursa_thread_background();
     int64_t every = cp->o.every_ms > 0 ? cp->o.every_ms : 60000;
     if (sleep_ms(cp, (int64_t)(iceberg_random64() % (uint64_t)every))) return NULL;
     for (;;) {

@@ -334,7 +334,7 @@ static void denied_msg(char *out, size_t cap, const char *key, const api_route_t
                  {API_SCOPE_QUERY, "query:", true},
                  {API_SCOPE_ADMIN, "admin", false},
                  {API_SCOPE_METRICS, "metrics", false}};
-    char needs[300] = "";
+    char needs[512] = "";
     unsigned n = 0, total = (unsigned)__builtin_popcount(need);
     for (size_t i = 0; i < URSA_ARRAY_LEN(names); i++) {
         if (!(need & names[i].bit)) continue;

@@ -13,7 +13,9 @@
  * once, then publishes the new durable LSN and wakes every waiter: group
  * commit. A new segment starts at open and whenever the current one passes
  * the size limit; the directory is fsynced when a segment is created or
- * deleted. A segment also ends once it is an hour old
+ * deleted. That I/O (the old segment's sync, the new file, the directory;
+ * unlinking released segments) happens outside the log's lock, which every
+ * append takes: under it, an append waited milliseconds behind it. A segment also ends once it is an hour old
  * (URSA_WAL_SEGMENT_MAX_AGE_S by default), so that a closed segment is released soon
  * after its rows are published: a restart replays (and checks against the
  * node's files and its table's commits) only about the last hour of
@@ -207,7 +209,9 @@ static int new_segment(ursa_wal_t *w, uint64_t first, ursa_err_t *err)
         close(fd);
         return ursa_err_set(err, URSA_EIO, "WAL fsync %s: %s", w->dir, strerror(errno));
     }
+    pthread_mutex_lock(&w->mu);
     int rc = add_segment(w, first, 0);
+    pthread_mutex_unlock(&w->mu);
     if (rc) {
         close(fd);
         return rc;
@@ -743,8 +747,12 @@ static void *writer(void *arg)
                 segment_t *cur = &w->segs[w->nsegs - 1];
                 bool full = cur->bytes && (cur->bytes + r->len > w->segment_bytes ||
                                            mono_ms() - w->seg_started_ms >= w->seg_max_age_ms);
-                int rc = full ? new_segment(w, last, &e) : URSA_OK;
                 pthread_mutex_unlock(&w->mu);
+                /* Outside the lock: the old segment's sync and the new
+                 * file's creation take milliseconds, and appenders need
+                 * the lock for every request (new_segment takes it only to
+                 * list the new segment). */
+                int rc = full ? new_segment(w, last, &e) : URSA_OK;
                 if (rc) {
                     errno = EIO;
                     fail(w, e.msg);
@@ -838,22 +846,31 @@ uint64_t ursa_wal_releasable(ursa_wal_t *w, uint64_t min_needed)
     return cut;
 }
 
+/* The segments are taken off the list under the lock and deleted after
+ * it: unlinking a 64 MiB file and syncing the directory take milliseconds,
+ * during which every append would wait for the lock. A crash in between
+ * leaves files that replay finds published. */
 void ursa_wal_release(ursa_wal_t *w, uint64_t min_needed)
 {
+    uint64_t firsts[64];
     pthread_mutex_lock(&w->mu);
     size_t drop = droppable(w, min_needed);
+    if (drop > URSA_ARRAY_LEN(firsts)) drop = URSA_ARRAY_LEN(firsts); /* the rest at the next release */
     for (size_t i = 0; i < drop; i++) {
-        char path[4096];
-        seg_path(w, w->segs[i].first_lsn, path, sizeof(path));
-        if (unlink(path) && errno != ENOENT) ursa_error("WAL delete %s: %s", path, strerror(errno));
+        firsts[i] = w->segs[i].first_lsn;
         w->bytes -= w->segs[i].bytes;
     }
     if (drop) {
         memmove(w->segs, w->segs + drop, (w->nsegs - drop) * sizeof(*w->segs));
         w->nsegs -= drop;
-        fsync_dir(w->dir);
     }
     pthread_mutex_unlock(&w->mu);
+    for (size_t i = 0; i < drop; i++) {
+        char path[4096];
+        seg_path(w, firsts[i], path, sizeof(path));
+        if (unlink(path) && errno != ENOENT) ursa_error("WAL delete %s: %s", path, strerror(errno));
+    }
+    if (drop) fsync_dir(w->dir);
 }
 
 void ursa_wal_close(ursa_wal_t **wp)
