@@ -101,25 +101,20 @@ static size_t utf8_len(cur_t s, cur_t end)
     return 0;
 }
 
-static int hexval(unsigned c)
-{
-    if (c - '0' <= 9) return (int)(c - '0');
-    c |= 0x20;
-    if (c - 'a' <= 5) return (int)(c - 'a' + 10);
-    return -1;
-}
+/* 1 + the value of each hex digit; 0 for any other byte. */
+static const uint8_t hex_tab[256] = {
+    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,  ['7'] = 8,
+    ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+    ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+};
 
+/* Four hex digits (a \u escape's), without a branch per digit. */
 static bool hex4(cur_t s, cur_t end, unsigned *out)
 {
     if (end - s < 4) return false;
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        int h = hexval(s[i]);
-        if (h < 0) return false;
-        v = v << 4 | (unsigned)h;
-    }
-    *out = v;
-    return true;
+    unsigned a = hex_tab[s[0]], b = hex_tab[s[1]], c = hex_tab[s[2]], d = hex_tab[s[3]];
+    *out = (a - 1) << 12 | (b - 1) << 8 | (c - 1) << 4 | (d - 1);
+    return a && b && c && d;
 }
 
 /*
@@ -362,7 +357,9 @@ static const char *scan_unescape(cur_t s, cur_t end, cur_t *close, bool *esc, ur
             return NULL;
         }
         if (c == '\\') {
-            if (!(s = unescape_one(s, end, &o, &r))) return r;
+            do { /* a run of escapes without going back to the block loop */
+                if (!(s = unescape_one(s, end, &o, &r))) return r;
+            } while (s < end && *s == '\\');
         } else if (c < 0x20) {
             return R_CTRL;
         } else if (c >= 0x80) {
