@@ -4,10 +4,12 @@
  * Reads the input in 1 MiB pieces into the NDJSON scanner; every 64 MiB of
  * parsed columns the batch goes to the Parquet writer, which cuts row
  * groups by its own limits, so memory stays bounded whatever the input
- * size. With --in-memory the whole input is parsed first and written
- * afterwards, so the write can be timed alone (benchmarks). The output is
- * written to a temporary name beside it and renamed when complete.
- * Rejected records go to stderr as "line N: column C: reason[: value V][: rule R]".
+ * size. The writer runs on a thread of its own while the next batch is
+ * parsed (at most one batch waits for it: two batches in memory), so
+ * parsing and compressing overlap instead of taking turns. With --in-memory the whole input is parsed first
+ * and written afterwards, so the write can be timed alone (benchmarks). The output is written to a temporary
+ * name beside it and renamed when complete. Rejected records go to stderr as "line N: column C: reason[:
+ * value V][: rule R]".
  */
 #include "convert.h"
 
@@ -16,6 +18,7 @@
 #include "pq_write.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +28,84 @@
 
 #define READ_PIECE  (1u << 20)
 #define BATCH_BYTES ((size_t)64 << 20)
+
+/* The batch handed from the parsing thread to the writing one. */
+typedef struct handoff {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    ursa_batch_t *next; /* waiting for the writer; NULL: the slot is free */
+    bool busy;          /* the writer is writing a batch */
+    bool done;          /* no more batches will come */
+    int rc;             /* the writer's first failure */
+    ursa_err_t err;
+    pq_writer_t *w;
+    double write_s;
+} handoff_t;
+
+static double now_s(void);
+
+static void *write_main(void *arg)
+{
+    handoff_t *h = arg;
+    pthread_mutex_lock(&h->mu);
+    for (;;) {
+        while (!h->next && !h->done) pthread_cond_wait(&h->cv, &h->mu);
+        ursa_batch_t *b = h->next;
+        if (!b) break;
+        h->next = NULL;
+        h->busy = true;
+        bool failed = h->rc != URSA_OK;
+        pthread_cond_broadcast(&h->cv); /* the slot is free */
+        pthread_mutex_unlock(&h->mu);
+        ursa_err_t e = {0};
+        double t = now_s();
+        int rc = failed ? URSA_OK : pq_writer_write(h->w, b, 0, b->nrows, &e);
+        double dt = now_s() - t;
+        ursa_batch_free(b);
+        ursa_free(b);
+        pthread_mutex_lock(&h->mu);
+        h->write_s += dt;
+        h->busy = false;
+        if (rc && !h->rc) {
+            h->rc = rc;
+            h->err = e;
+        }
+        pthread_cond_broadcast(&h->cv);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
+/* Gives b to the writer, once the one before it has been taken. Returns
+ * the writer's failure, if any (b is then freed here). */
+static int hand_over(handoff_t *h, ursa_batch_t *b, ursa_err_t *err)
+{
+    pthread_mutex_lock(&h->mu);
+    while (h->next && !h->rc) pthread_cond_wait(&h->cv, &h->mu);
+    int rc = h->rc;
+    if (rc) {
+        *err = h->err;
+        ursa_batch_free(b);
+        ursa_free(b);
+    } else {
+        h->next = b;
+        pthread_cond_broadcast(&h->cv);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return rc;
+}
+
+/* No more batches: waits until the writer has written them all. */
+static int hand_over_end(handoff_t *h, pthread_t th, ursa_err_t *err)
+{
+    pthread_mutex_lock(&h->mu);
+    h->done = true;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    pthread_join(th, NULL);
+    if (h->rc) *err = h->err;
+    return h->rc;
+}
 
 static void usage(FILE *f)
 {
@@ -171,8 +252,12 @@ int ursa_cmd_convert(int argc, char **argv)
     ursa_err_t err = {0};
     ursa_buf_t sj = {0};
     ursa_schema_t schema = {0};
-    ursa_batch_t *batches = NULL; /* one, or all of them with --in-memory */
+    ursa_batch_t *batches = NULL; /* with --in-memory: all of them */
     size_t nbatches = 0, cap = 0;
+    ursa_batch_t *cur = NULL; /* without: the one being parsed */
+    handoff_t h = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    pthread_t writer;
+    bool writing = false; /* the writer thread runs */
     ursa_ndjson_t scan = {0};
     bool scan_ready = false;
     pq_writer_t *w = NULL;
@@ -211,20 +296,36 @@ int ursa_cmd_convert(int argc, char **argv)
     o.kv_value = (const char *)sj.data;
     ursa_sink_t sink = {file_write, &cv};
     if ((rc = pq_writer_new(&w, &schema, &o, sink, &err))) goto fail;
+    h.w = w;
+    if (!in_memory) {
+        if (pthread_create(&writer, NULL, write_main, &h)) goto nomem;
+        writing = true;
+    }
 
     for (;;) {
         /* A fresh batch for the scanner. */
-        if (nbatches == cap) {
-            size_t nc = cap ? cap * 2 : 4;
-            ursa_batch_t *p = ursa_realloc(batches, nc * sizeof(*p));
-            if (!p) goto nomem;
-            batches = p;
-            cap = nc;
-        }
-        ursa_batch_t *b = &batches[nbatches++];
-        if (ursa_batch_init(b, &schema)) {
-            nbatches--;
-            goto nomem;
+        ursa_batch_t *b;
+        if (in_memory) {
+            if (nbatches == cap) {
+                size_t nc = cap ? cap * 2 : 4;
+                ursa_batch_t *p = ursa_realloc(batches, nc * sizeof(*p));
+                if (!p) goto nomem;
+                batches = p;
+                cap = nc;
+            }
+            b = &batches[nbatches++];
+            if (ursa_batch_init(b, &schema)) {
+                nbatches--;
+                goto nomem;
+            }
+        } else {
+            if (!(cur = ursa_malloc(sizeof(*cur)))) goto nomem;
+            if (ursa_batch_init(cur, &schema)) {
+                ursa_free(cur);
+                cur = NULL;
+                goto nomem;
+            }
+            b = cur;
         }
         if (!scan_ready) {
             if (ursa_ndjson_init(&scan, &schema, b, 0)) goto nomem;
@@ -251,14 +352,16 @@ int ursa_cmd_convert(int argc, char **argv)
         parse_s += now_s() - t1;
         rows += b->nrows;
         if (!in_memory) {
-            t1 = now_s();
-            rc = pq_writer_write(w, b, 0, b->nrows, &err);
-            write_s += now_s() - t1;
-            ursa_batch_free(b);
-            nbatches--;
-            if (rc) goto fail;
+            cur = NULL; /* the writer's now */
+            if ((rc = hand_over(&h, b, &err))) goto fail;
         }
         if (eof) break;
+    }
+    if (writing) {
+        writing = false;
+        rc = hand_over_end(&h, writer, &err);
+        write_s += h.write_s;
+        if (rc) goto fail;
     }
     double t1 = now_s();
     for (size_t i = 0; i < nbatches; i++)
@@ -294,6 +397,11 @@ nomem:
 fail:
     fprintf(stderr, "ursa convert: %s\n", err.msg[0] ? err.msg : "failed");
 out:
+    if (writing) hand_over_end(&h, writer, &err); /* after a failure: the writer ends its batch */
+    if (cur) {
+        ursa_batch_free(cur);
+        ursa_free(cur);
+    }
     if (cv.out) fclose(cv.out);
     if (status && tmp) unlink(tmp);
     if (in && in != stdin) fclose(in);
