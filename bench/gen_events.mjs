@@ -71,17 +71,25 @@ export function makeRng(seed) {
   };
 }
 
-/** Generates the file; returns the manifest. */
-export function generate({ rows = 10_000_000, seed = 20261123, dir = defaultDir(), force = false, log = () => {} } = {}) {
+/** Makes dir (never inside the repository) and writes the schema; returns the manifest of a file already there
+ * with the same rows and seed (unless force), else null. Shared with gen_real.mjs. */
+export function prepareDir({ dir, paths, rows, seed, force, log }) {
   const repo = resolve(new URL('..', import.meta.url).pathname);
   if ((resolve(dir) + '/').startsWith(repo + '/')) throw new Error(`data dir ${dir} is inside the repository; use BENCH_DIR outside it`);
   mkdirSync(dir, { recursive: true });
-  const paths = dataPaths(dir, rows);
   writeFileSync(paths.schema, JSON.stringify(EVENT_SCHEMA, null, 1) + '\n');
   if (!force && existsSync(paths.manifest) && existsSync(paths.ndjson)) {
     const m = JSON.parse(readFileSync(paths.manifest, 'utf8'));
     if (m.rows === rows && m.seed === seed && m.bytes === statSync(paths.ndjson).size) { log(`reusing ${paths.ndjson}`); return m; }
   }
+  return null;
+}
+
+/** Generates the file; returns the manifest. */
+export function generate({ rows = 10_000_000, seed = 20261123, dir = defaultDir(), force = false, log = () => {} } = {}) {
+  const paths = dataPaths(dir, rows);
+  const reused = prepareDir({ dir, paths, rows, seed, force, log });
+  if (reused) return reused;
   const u32 = makeRng(seed);
   const unit = () => u32() / 4294967296;
   const countries = COUNTRIES;

@@ -67,9 +67,9 @@
 // (Go, printf %g and .NET write negative zero so): DuckDB 1.5 and Polars 0.26 read it as +0.0 (they read "-0.0"
 // as -0.0, as Ursa reads both), so those styles write 0 here; a lowercase "t" or "z" in a timestamp (RFC 3339
 // allows both; DuckDB refuses them).
-import { openSync, readSync, writeSync, closeSync, mkdirSync, existsSync, readFileSync, writeFileSync, renameSync, statSync } from 'node:fs';
+import { openSync, readSync, writeSync, closeSync, existsSync, writeFileSync, renameSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { EVENT_SCHEMA, EVENTS, COUNTRIES, makeRng, defaultDir, generate, deriveFormats, dataPaths } from './gen_events.mjs';
+import { EVENTS, COUNTRIES, makeRng, defaultDir, generate, deriveFormats, dataPaths, prepareDir } from './gen_events.mjs';
 
 export const REAL_SEED = 20261124;
 export function realPaths(dir, rows) {
@@ -187,15 +187,9 @@ const WS = ['', ' ', ' ', '\t', '  ', ' \t', '\t '];
 
 /** Generates the file; returns the manifest. */
 export function generateReal({ rows = 10_000_000, seed = REAL_SEED, dir = defaultDir(), force = false, log = () => {} } = {}) {
-  const repo = resolve(new URL('..', import.meta.url).pathname);
-  if ((resolve(dir) + '/').startsWith(repo + '/')) throw new Error(`data dir ${dir} is inside the repository; use BENCH_DIR outside it`);
-  mkdirSync(dir, { recursive: true });
   const paths = realPaths(dir, rows);
-  writeFileSync(paths.schema, JSON.stringify(EVENT_SCHEMA, null, 1) + '\n');
-  if (!force && existsSync(paths.manifest) && existsSync(paths.ndjson)) {
-    const m = JSON.parse(readFileSync(paths.manifest, 'utf8'));
-    if (m.rows === rows && m.seed === seed && m.bytes === statSync(paths.ndjson).size) { log(`reusing ${paths.ndjson}`); return m; }
-  }
+  const reused = prepareDir({ dir, paths, rows, seed, force, log });
+  if (reused) return reused;
   const u32 = makeRng(seed);
   const unit = () => u32() / 4294967296;
   const chance = p => u32() < p * 4294967296;

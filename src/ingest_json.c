@@ -117,12 +117,14 @@ static bool hex4(cur_t s, cur_t end, unsigned *out)
     return a && b && c && d;
 }
 
-/*
- * Scans a string whose opening quote is at s[-1]. On success *close points
- * at the closing quote and *esc tells whether a backslash occurred.
- */
-static const char *scan_string(cur_t s, cur_t end, cur_t *close, bool *esc)
+/* Scans from s, in a string, to its closing quote (*close set, NULL
+ * returned) or to its next backslash (*close NULL, *ps at it), checking
+ * control and UTF-8 bytes on the way; else returns the reason. Blocks of 16
+ * bytes (SSE2) without a quote, backslash, control or non-ASCII byte are
+ * passed over whole; a run of multi-byte characters is checked in one go. */
+static inline const char *scan_to_escape(cur_t *ps, cur_t end, cur_t *close)
 {
+    cur_t s = *ps;
     for (;;) {
 #ifdef __SSE2__
         const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'), sp = _mm_set1_epi8(0x20);
@@ -134,52 +136,20 @@ static const char *scan_string(cur_t s, cur_t end, cur_t *close, bool *esc)
             unsigned mask = (unsigned)_mm_movemask_epi8(m);
             if (mask) {
                 s += __builtin_ctz(mask);
-                goto slow;
+                break;
             }
             s += 16;
         }
 #endif
         if (s >= end) return R_UNTERMINATED;
-#ifdef __SSE2__
-    slow :
-#endif
-    {
         unsigned c = *s;
-        if (c == '"') {
-            *close = s;
+        if (c == '"' || c == '\\') {
+            *close = c == '"' ? s : NULL;
+            *ps = s;
             return NULL;
         }
-        if (c == '\\') {
-            /* a run of escapes (\u00e9\u00e8..., as ASCII-only encoders
-             * write text) stays in this loop */
-            *esc = true;
-            do {
-                if (++s >= end) return R_UNTERMINATED;
-                switch (*s) {
-                case '"':
-                case '\\':
-                case '/':
-                case 'b':
-                case 'f':
-                case 'n':
-                case 'r':
-                case 't':
-                    s++;
-                    break;
-                case 'u': {
-                    unsigned u;
-                    if (!hex4(s + 1, end, &u)) return R_BAD_ESC;
-                    s += 5;
-                    break;
-                }
-                default:
-                    return R_BAD_ESC;
-                }
-            } while (s < end && *s == '\\');
-        } else if (c < 0x20) {
-            return R_CTRL;
-        } else if (c >= 0x80) {
-            /* a run of multi-byte characters too */
+        if (c < 0x20) return R_CTRL;
+        if (c >= 0x80) {
             do {
                 size_t k = utf8_len(s, end);
                 if (!k) return R_BAD_UTF8;
@@ -189,6 +159,46 @@ static const char *scan_string(cur_t s, cur_t end, cur_t *close, bool *esc)
             s++;
         }
     }
+}
+
+/* Checks the escape at s (a backslash): the byte after it, or NULL. */
+static cur_t check_escape(cur_t s, cur_t end)
+{
+    if (++s >= end) return NULL;
+    switch (*s) {
+    case '"':
+    case '\\':
+    case '/':
+    case 'b':
+    case 'f':
+    case 'n':
+    case 'r':
+    case 't':
+        return s + 1;
+    case 'u': {
+        unsigned u;
+        return hex4(s + 1, end, &u) ? s + 5 : NULL;
+    }
+    default:
+        return NULL;
+    }
+}
+
+/*
+ * Scans a string whose opening quote is at s[-1]. On success *close points
+ * at the closing quote and *esc tells whether a backslash occurred.
+ */
+static const char *scan_string(cur_t s, cur_t end, cur_t *close, bool *esc)
+{
+    for (;;) {
+        const char *r = scan_to_escape(&s, end, close);
+        if (r || *close) return r;
+        *esc = true;
+        do { /* a run of escapes (\u00e9\u00e8..., as ASCII-only encoders write text) */
+            cur_t next = check_escape(s, end);
+            if (!next) return s + 1 >= end ? R_UNTERMINATED : R_BAD_ESC;
+            s = next;
+        } while (s < end && *s == '\\');
     }
 }
 
@@ -287,41 +297,9 @@ static cur_t unescape_one(cur_t s, cur_t end, unsigned char **po, const char **w
 static const char *scan_unescape(cur_t s, cur_t end, cur_t *close, bool *esc, ursa_buf_t *out)
 {
     cur_t s0 = s;
-    const char *r = NULL;
+    const char *r = scan_to_escape(&s, end, close);
     *esc = false;
-    for (;;) { /* until the first escape: scan_string's loop */
-#ifdef __SSE2__
-        const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'), sp = _mm_set1_epi8(0x20);
-        while (end - s >= 16) {
-            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
-            __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs)),
-                                     _mm_cmplt_epi8(v, sp));
-            unsigned mask = (unsigned)_mm_movemask_epi8(m);
-            if (mask) {
-                s += __builtin_ctz(mask);
-                break;
-            }
-            s += 16;
-        }
-#endif
-        if (s >= end) return R_UNTERMINATED;
-        unsigned c = *s;
-        if (c == '"') {
-            *close = s;
-            return NULL;
-        }
-        if (c == '\\') break;
-        if (c < 0x20) return R_CTRL;
-        if (c >= 0x80) {
-            do {
-                size_t k = utf8_len(s, end);
-                if (!k) return R_BAD_UTF8;
-                s += k;
-            } while (s < end && *s >= 0x80);
-        } else {
-            s++;
-        }
-    }
+    if (r || *close) return r;
     *esc = true;
     out->len = 0;
     /* the unescaped string is never longer than what is left of the input;

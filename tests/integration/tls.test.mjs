@@ -11,13 +11,19 @@ import { startServer, makeTempDir, removeTempDirs, sanitizerReports, URSA_BIN } 
 const openssl = (...args) => execFileSync('openssl', args, { stdio: ['ignore', 'pipe', 'pipe'] });
 const curl = (...args) => spawnSync('curl', ['-s', '-S', '-m', '5', ...args], { encoding: 'utf8' });
 
-test('HTTPS: curl --cacert gets answers, TLS 1.1 and plain HTTP are refused, the node lives on', async () => {
-  const dir = makeTempDir('ursa-tls-');
+/** A CA (ca.pem) and a node certificate it signed for san (node.pem, node.key), made in dir. */
+function makeCerts(dir, san) {
   const f = name => join(dir, name);
   openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2', '-subj', '/CN=Ursa test CA');
   openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('node.key'), '-out', f('node.csr'), '-subj', '/CN=127.0.0.1');
-  writeFileSync(f('ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  writeFileSync(f('ext'), `subjectAltName=${san}\n`);
   openssl('x509', '-req', '-in', f('node.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('node.pem'), '-days', '2', '-extfile', f('ext'));
+}
+
+test('HTTPS: curl --cacert gets answers, TLS 1.1 and plain HTTP are refused, the node lives on', async () => {
+  const dir = makeTempDir('ursa-tls-');
+  const f = name => join(dir, name);
+  makeCerts(dir, 'IP:127.0.0.1,DNS:localhost');
   const s = await startServer({ store: f('store'), args: ['--wal-dir', f('wal'), '--tls-cert', f('node.pem'), '--tls-key', f('node.key')] });
   try {
     assert.match(s.log(), /listening on https:\/\/127\.0\.0\.1:/);
@@ -73,10 +79,7 @@ test('HTTPS: curl --cacert gets answers, TLS 1.1 and plain HTTP are refused, the
 test('TLS nodes call each other over HTTPS, checking certificates against --peer-ca', async () => {
   const dir = makeTempDir('ursa-tls2-');
   const f = name => join(dir, name);
-  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2', '-subj', '/CN=Ursa test CA');
-  openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('node.key'), '-out', f('node.csr'), '-subj', '/CN=127.0.0.1');
-  writeFileSync(f('ext'), 'subjectAltName=IP:127.0.0.1\n');
-  openssl('x509', '-req', '-in', f('node.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('node.pem'), '-days', '2', '-extfile', f('ext'));
+  makeCerts(dir, 'IP:127.0.0.1');
   const tls = ['--tls-cert', f('node.pem'), '--tls-key', f('node.key'), '--heartbeat', '200ms'];
   const a = await startServer({ store: f('store'), node: 'a', args: ['--wal-dir', f('wa'), ...tls, '--peer-ca', f('ca.pem')] });
   const b = await startServer({ store: f('store'), node: 'b', args: ['--wal-dir', f('wb'), ...tls] });
