@@ -1,7 +1,7 @@
 /*
  * convert.c -- `ursa convert --schema S.json --input F.ndjson --output F.parquet`.
  *
- * Reads the input in 1 MiB pieces into the NDJSON scanner; every 64 MiB of
+ * Reads the input in 1 MiB pieces into the NDJSON scanner; every 16 MiB of
  * parsed columns the batch goes to the Parquet writer, which cuts row
  * groups by its own limits, so memory stays bounded whatever the input
  * size. The writer runs on a thread of its own while the next batch is
@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #define READ_PIECE  (1u << 20)
-#define BATCH_BYTES ((size_t)64 << 20)
+#define BATCH_BYTES ((size_t)16 << 20) /* small enough for parsing and writing to overlap */
 
 /* The batch handed from the parsing thread to the writing one. */
 typedef struct handoff {
