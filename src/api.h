@@ -55,7 +55,6 @@ typedef struct api_refusal {
 typedef struct api_caller {
     struct api_keys *keys; /* NULL: the server has none, anyone may */
     uint8_t hash[32];      /* of the key presented */
-    char name[API_KEY_NAME_MAX + 1];
     /* "Authorization: Bearer <key>": passed to the other nodes a query
      * asks, which check the same key (one keys file per cluster) */
     char forward[API_KEY_SECRET_MAX + 32];

@@ -81,8 +81,7 @@ enum MHD_Result api_datasets_list(api_ctx_t *a, struct MHD_Connection *c, api_re
         for (size_t i = 0; i < n && rc == URSA_OK; i++) {
             if (all[i]->parent) continue; /* quarantines have their own route */
             /* with API keys, those the caller has a scope on */
-            if (!api_may(&q->caller, API_SCOPE_INGEST | API_SCOPE_QUERY | API_SCOPE_ADMIN, all[i]->name))
-                continue;
+            if (!api_may(&q->caller, API_SCOPE_READ, all[i]->name)) continue;
             if (!first) rc = ursa_buf_push(&b, ',');
             first = false;
             if (rc == URSA_OK) rc = dataset_json(all[i], &b);

@@ -27,6 +27,9 @@ enum {
     API_SCOPE_ADMIN = 4,   /* admin: schemas, flush, compaction; metadata of every dataset */
     API_SCOPE_METRICS = 8, /* metrics: GET /metrics when it is keyed */
 };
+/* Reading a dataset's schema, files and snapshots (and seeing it listed):
+ * any scope on it, or admin. */
+#define API_SCOPE_READ (API_SCOPE_INGEST | API_SCOPE_QUERY | API_SCOPE_ADMIN)
 
 typedef struct api_keys api_keys_t;
 

@@ -106,7 +106,6 @@ enum path {
 #define AUTH_ANY     0u
 #define AUTH_OPEN    0x100u
 #define AUTH_METRICS 0x200u
-#define AUTH_READ    (API_SCOPE_INGEST | API_SCOPE_QUERY | API_SCOPE_ADMIN)
 
 typedef struct api_route {
     enum path path;
@@ -130,14 +129,14 @@ static const api_route_t routes[] = {
     {P_HEALTH, "GET", false, AUTH_OPEN, NULL, NULL, 0, api_node_health, NULL},
     {P_METRICS, "GET", false, AUTH_METRICS, NULL, NULL, 0, api_node_metrics, NULL},
     {P_DATASETS, "GET", false, AUTH_ANY, NULL, NULL, 0, api_datasets_list, NULL},
-    {P_DATASET, "GET", true, AUTH_READ, NULL, NULL, 0, api_datasets_get, NULL},
+    {P_DATASET, "GET", true, API_SCOPE_READ, NULL, NULL, 0, api_datasets_get, NULL},
     {P_DATASET, "PUT", false, API_SCOPE_ADMIN, NULL, NULL, API_SCHEMA_BODY_MAX, api_datasets_put, NULL},
     {P_RECORDS, "POST", true, API_SCOPE_INGEST, api_records_start, api_records_body, 0, api_records_finish,
      api_records_done},
     {P_FLUSH, "POST", true, API_SCOPE_ADMIN, NULL, NULL, 0, api_datasets_flush, NULL},
     {P_QUARANTINE, "GET", true, API_SCOPE_QUERY | API_SCOPE_ADMIN, NULL, NULL, 0, api_quarantine_get, NULL},
-    {P_FILES, "GET", true, AUTH_READ, NULL, NULL, 0, api_tables_files, NULL},
-    {P_SNAPSHOTS, "GET", true, AUTH_READ, NULL, NULL, 0, api_tables_snapshots, NULL},
+    {P_FILES, "GET", true, API_SCOPE_READ, NULL, NULL, 0, api_tables_files, NULL},
+    {P_SNAPSHOTS, "GET", true, API_SCOPE_READ, NULL, NULL, 0, api_tables_snapshots, NULL},
     {P_COMPACT, "POST", true, API_SCOPE_ADMIN, NULL, NULL, 0, api_tables_compact, NULL},
     /* queries: the dataset is checked once the SQL names it (query_opts_t.allow) */
     {P_QUERY, "POST", false, AUTH_ANY, NULL, NULL, API_QUERY_BODY_MAX, api_query_post, NULL},
@@ -350,8 +349,8 @@ static void denied_msg(char *out, size_t cap, const char *key, const api_route_t
 }
 
 /* Checks the request's key against what its route needs; refuses with 401,
- * 403 or 429 (api_refuse). Keeps the key's hash, name and the forwarding
- * header in q->caller. */
+ * 403 or 429 (api_refuse). Keeps the key's hash and the forwarding header
+ * in q->caller. */
 static void authenticate(ursa_server_t *srv, struct MHD_Connection *c, api_req_t *q)
 {
     api_keys_t *keys = srv->api.o.keys;
@@ -381,8 +380,9 @@ static void authenticate(ursa_server_t *srv, struct MHD_Connection *c, api_req_t
     }
     if (n <= API_KEY_SECRET_MAX) api_keys_hash(key, n, q->caller.hash);
     unsigned scopes = r->auth == AUTH_METRICS ? API_SCOPE_METRICS | API_SCOPE_ADMIN : r->auth;
-    int rc = n <= API_KEY_SECRET_MAX ? api_keys_allow(keys, q->caller.hash, scopes, q->name, q->caller.name)
-                                     : URSA_EKEY;
+    char name[API_KEY_NAME_MAX + 1];
+    int rc =
+        n <= API_KEY_SECRET_MAX ? api_keys_allow(keys, q->caller.hash, scopes, q->name, name) : URSA_EKEY;
     if (rc == URSA_EKEY) {
         URSA_COUNT(auth_invalid, 1);
         api_keys_failed(keys, &who);
@@ -393,7 +393,7 @@ static void authenticate(ursa_server_t *srv, struct MHD_Connection *c, api_req_t
     if (rc == URSA_EDENIED) {
         URSA_COUNT(auth_denied, 1);
         char msg[sizeof(q->refused.msg)];
-        denied_msg(msg, sizeof(msg), q->caller.name, r, q->name);
+        denied_msg(msg, sizeof(msg), name, r, q->name);
         ursa_info("request %s from %s: %s", q->request_id, who.text, msg);
         api_refuse(q, MHD_HTTP_FORBIDDEN, msg);
         return;

@@ -117,6 +117,20 @@ static bool hex4(cur_t s, cur_t end, unsigned *out)
     return a && b && c && d;
 }
 
+#ifdef __SSE2__
+/* The bytes of the 16 at s that end a string's plain run: a quote, a
+ * backslash, a control or a non-ASCII byte (a bit each). */
+static inline unsigned special16(cur_t s, __m128i *v)
+{
+    const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'), sp = _mm_set1_epi8(0x20);
+    *v = _mm_loadu_si128((const __m128i *)(const void *)s);
+    /* Signed compare: bytes >= 0x80 are negative, so < 0x20 too. */
+    __m128i m =
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(*v, q), _mm_cmpeq_epi8(*v, bs)), _mm_cmplt_epi8(*v, sp));
+    return (unsigned)_mm_movemask_epi8(m);
+}
+#endif
+
 /* Scans from s, in a string, to its closing quote (*close set, NULL
  * returned) or to its next backslash (*close NULL, *ps at it), checking
  * control and UTF-8 bytes on the way; else returns the reason. Blocks of 16
@@ -127,13 +141,9 @@ static inline const char *scan_to_escape(cur_t *ps, cur_t end, cur_t *close)
     cur_t s = *ps;
     for (;;) {
 #ifdef __SSE2__
-        const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'), sp = _mm_set1_epi8(0x20);
+        __m128i v;
         while (end - s >= 16) {
-            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
-            /* Signed compare: bytes >= 0x80 are negative, so < 0x20 too. */
-            __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs)),
-                                     _mm_cmplt_epi8(v, sp));
-            unsigned mask = (unsigned)_mm_movemask_epi8(m);
+            unsigned mask = special16(s, &v);
             if (mask) {
                 s += __builtin_ctz(mask);
                 break;
@@ -310,12 +320,9 @@ static const char *scan_unescape(cur_t s, cur_t end, cur_t *close, bool *esc, ur
     o += s - s0;
     for (;;) {
 #ifdef __SSE2__
-        const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'), sp = _mm_set1_epi8(0x20);
+        __m128i v;
         while (end - s >= 16) {
-            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
-            __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs)),
-                                     _mm_cmplt_epi8(v, sp));
-            unsigned mask = (unsigned)_mm_movemask_epi8(m);
+            unsigned mask = special16(s, &v);
             _mm_storeu_si128((__m128i *)(void *)o, v); /* the bytes before the first special one count */
             if (mask) {
                 unsigned k = (unsigned)__builtin_ctz(mask);
