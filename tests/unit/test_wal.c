@@ -65,15 +65,21 @@ static void append_n(ursa_wal_t *w, int n)
     }
 }
 
-static int count_segments(void)
+/* Files in the log's directory whose names end in `suffix` (a grep pattern). */
+static int count_files(const char *suffix)
 {
     char cmd[700];
-    snprintf(cmd, sizeof(cmd), "ls '%s' | grep -c '\\.wal$'", dir);
+    snprintf(cmd, sizeof(cmd), "ls '%s' | grep -c '%s$'", dir, suffix);
     FILE *p = popen(cmd, "r");
     int n = -1;
     if (!p || fscanf(p, "%d", &n) != 1) n = -1;
     if (p) pclose(p);
     return n;
+}
+
+static int count_segments(void)
+{
+    return count_files("\\.wal");
 }
 
 TEST(replay_across_segments_and_restarts)
@@ -415,17 +421,6 @@ TEST(big_records_and_partial_blocks)
     ursa_wal_close(&w);
 }
 
-static int count_files(const char *suffix)
-{
-    char cmd[700];
-    snprintf(cmd, sizeof(cmd), "ls '%s' | grep -c '%s$'", dir, suffix);
-    FILE *p = popen(cmd, "r");
-    int n = -1;
-    if (!p || fscanf(p, "%d", &n) != 1) n = -1;
-    if (p) pclose(p);
-    return n;
-}
-
 /* Records of append_big from wherever replay starts, to the last. */
 typedef struct big_tail {
     uint64_t n, last;
@@ -459,7 +454,7 @@ TEST(released_segments_go_through_del_files)
     CHECK(before > 3);
     ursa_wal_release(w, ursa_wal_next_lsn(w)); /* all published: every closed segment goes */
     CHECK_EQ_INT(count_segments(), 1);
-    CHECK_EQ_INT(count_files(".del"), 0);
+    CHECK_EQ_INT(count_files("\\.del"), 0);
     ursa_wal_close(&w);
 
     char path[700];
@@ -471,7 +466,7 @@ TEST(released_segments_go_through_del_files)
     big_tail_t t = {0, 0, true};
     CHECK(ursa_wal_replay(w, check_big_tail, &t, &err) == URSA_OK);
     CHECK(t.ok && t.n > 0 && t.n < 3 * NBIG && t.last == 3 * NBIG);
-    CHECK_EQ_INT(count_files(".del"), 0);
+    CHECK_EQ_INT(count_files("\\.del"), 0);
     ursa_wal_close(&w);
 }
 
