@@ -37,17 +37,8 @@ work=$(mktemp -d "${BENCH_DIR:-/tmp}/ursa-ingest.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cc -O2 -o "$work/ratepost" bench/ratepost.c
 
-# Bodies: the first N rows of a deterministic event table (same columns as bench/gen_events.mjs).
-node -e '
-    const fs = require("fs"); let s = "", x = 42;
-    const r = () => (x = (x * 1103515245 + 12345) % 2147483648) / 2147483648;
-    for (let i = 0; i < 10000; i++) {
-      const p = Array.from({length: 40}, () => "abcdefghijklmnopqrstuvwxyz0123456789"[Math.floor(r() * 36)]).join("");
-      s += JSON.stringify({ts: new Date(1764000000000 + i * 1000).toISOString(), user_id: Math.floor(r() * 1e9),
-        event: "event_" + Math.floor(r() * 50), value: r() < 0.05 ? null : r() * 1000, ok: r() < 0.5,
-        country: "C" + Math.floor(r() * 200), payload: p}) + "\n";
-    }
-    fs.writeFileSync(process.argv[1], s);' "$work/rows.ndjson"
+# Bodies: the first N rows of a deterministic event table.
+node bench/ingest_rows.mjs 10000 "$work/rows.ndjson"
 for n in $ROWS; do head -n "$n" "$work/rows.ndjson" > "$work/body$n.ndjson"; done
 
 schema='{"columns":[{"name":"ts","type":"timestamp","nullable":false},{"name":"user_id","type":"int64"},
