@@ -3,6 +3,8 @@
  */
 #include "common.h"
 
+#include <limits.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -124,6 +126,13 @@ static size_t big = (size_t)1 << 20;
 void ursa_mem_set_map_threshold(size_t n)
 {
     big = n;
+}
+
+void ursa_mem_keep_freed(size_t keep)
+{
+    /* only advice: a libc without these keeps its defaults */
+    (void)mallopt(M_MMAP_THRESHOLD, 1 << 20);
+    (void)mallopt(M_TRIM_THRESHOLD, keep > INT_MAX ? INT_MAX : (int)keep);
 }
 
 static size_t map_len(size_t n)

@@ -91,6 +91,15 @@ void ursa_mem_fail_after(long n);
  * AddressSanitizer. Set once, before allocating: for tests. */
 void ursa_mem_set_map_threshold(size_t n);
 
+/* For the server: freed memory up to `keep` bytes stays with the process
+ * instead of going back to the system at once (glibc's trim threshold; and
+ * its mapping threshold pinned at 1 MiB, the size from which blocks are
+ * mappings of their own here). A flush frees the buffer its request
+ * threads filled; trimmed, the next buffer's memory is fresh pages again,
+ * faulted in by those threads, and the trim itself ran under the arena
+ * lock a request thread's next malloc waited for. Call once, at start. */
+void ursa_mem_keep_freed(size_t keep);
+
 /* A growable byte buffer with a hard maximum. */
 typedef struct ursa_buf {
     uint8_t *data;

@@ -694,6 +694,7 @@ static int cmd_serve(int argc, char **argv)
               strcmp(limit_from, "--memory-limit") ? "half of the " : "", limit_from);
     so.memory_limit = memory_limit;
     cat->memory_limit = memory_limit;
+    ursa_mem_keep_freed((size_t)memory_limit);
     if (open_files_for(&so)) goto out;
     so.wal_limit = wal_limit;
     so.wal_part_bytes = wal_part_bytes;
