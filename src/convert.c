@@ -6,10 +6,11 @@
  * groups by its own limits, so memory stays bounded whatever the input
  * size. The writer runs on a thread of its own while the next batch is
  * parsed (at most one batch waits for it: two batches in memory), so
- * parsing and compressing overlap instead of taking turns. With --in-memory the whole input is parsed first
- * and written afterwards, so the write can be timed alone (benchmarks). The output is written to a temporary
- * name beside it and renamed when complete. Rejected records go to stderr as "line N: column C: reason[:
- * value V][: rule R]".
+ * parsing and compressing overlap instead of taking turns. With
+ * --in-memory the whole input is parsed first and written afterwards, so
+ * the write can be timed alone (benchmarks). The output is written to a
+ * temporary name beside it and renamed when complete. Rejected records go
+ * to stderr as "line N: column C: reason[: value V][: rule R]".
  */
 #include "convert.h"
 
@@ -34,7 +35,6 @@ typedef struct handoff {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     ursa_batch_t *next; /* waiting for the writer; NULL: the slot is free */
-    bool busy;          /* the writer is writing a batch */
     bool done;          /* no more batches will come */
     int rc;             /* the writer's first failure */
     ursa_err_t err;
@@ -53,7 +53,6 @@ static void *write_main(void *arg)
         ursa_batch_t *b = h->next;
         if (!b) break;
         h->next = NULL;
-        h->busy = true;
         bool failed = h->rc != URSA_OK;
         pthread_cond_broadcast(&h->cv); /* the slot is free */
         pthread_mutex_unlock(&h->mu);
@@ -65,7 +64,6 @@ static void *write_main(void *arg)
         ursa_free(b);
         pthread_mutex_lock(&h->mu);
         h->write_s += dt;
-        h->busy = false;
         if (rc && !h->rc) {
             h->rc = rc;
             h->err = e;

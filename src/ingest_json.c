@@ -1245,10 +1245,12 @@ static inline const char *parse_field(ursa_ndjson_t *p, const ursa_field_t *f, u
 /* ---------------------------------------------------------------------------
  * The fast path. Producers mostly send the fields of a record in the order
  * of their last record (the schema's, or their map's), with plain values:
- * the key is compared in place with the name expected next, and the common value shapes of the common types
- * are parsed and appended in one pass. Anything else (escapes, nulls, exponents, long numbers, errors of
- * numbers) goes to the general code above, which has the exact error reasons; a fast parser appends nothing
- * before it is sure.
+ * the key is compared in place with the name expected next, and the common
+ * value shapes of the common types are parsed and appended in one pass
+ * (strings with escapes too, unescaped as they are scanned). Anything else
+ * (nulls, exponents, long numbers, errors of numbers) goes to the general
+ * code above, which has the exact error reasons; a fast parser appends
+ * nothing before it is sure.
  * ------------------------------------------------------------------------- */
 
 /* Returned by parse_fast: not handled here, use parse_field. */
